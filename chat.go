@@ -1,0 +1,169 @@
+// Package conductor holds the domain types every other package depends on:
+// a chat request and its answer, the Provider interface that every adapter
+// and every gateway feature implements, the typed provider error, and the
+// small store interfaces behind the cache, the counters and the request log.
+//
+// The flow of a call: an ensemble member (package engine) or an HTTP client
+// (package server) builds a ChatRequest, package routing picks the Provider
+// chain for its routing mode, each gateway wrapper (package gateway) does its
+// part and calls the next, and an adapter (package provider) speaks the
+// provider's wire format.
+package conductor
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Provider names, as ensembles and model strings spell them.
+const (
+	ProviderWorkersAI = "workers-ai"
+	ProviderOpenAI    = "openai"
+	ProviderAnthropic = "anthropic"
+	ProviderGroq      = "groq"
+	ProviderLocal     = "local"
+	ProviderMock      = "mock"
+)
+
+// Routing modes, as the product page defines them.
+const (
+	RoutingCloudflare = "cloudflare"
+	RoutingGateway    = "cloudflare-gateway"
+	RoutingDirect     = "direct"
+)
+
+// Providers lists every provider name an ensemble may use.
+func Providers() []string {
+	return []string{ProviderWorkersAI, ProviderOpenAI, ProviderAnthropic, ProviderGroq, ProviderLocal, ProviderMock}
+}
+
+// RoutingModes lists every routing mode an ensemble may use.
+func RoutingModes() []string {
+	return []string{RoutingCloudflare, RoutingGateway, RoutingDirect}
+}
+
+// DefaultRouting is the routing a member gets when it names none: the
+// platform-native route for Workers AI, the gateway for everything else, as
+// the product page advises.
+func DefaultRouting(provider string) string {
+	switch provider {
+	case ProviderWorkersAI:
+		return RoutingCloudflare
+	case ProviderMock, ProviderLocal:
+		return RoutingDirect
+	}
+	return RoutingGateway
+}
+
+// Message is one turn of a chat.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// ChatRequest is one call to a model, independent of any wire format.
+//
+// Optional numbers are pointers so that 0 (a real temperature) and "unset"
+// stay apart.
+type ChatRequest struct {
+	Provider    string    `json:"provider"`
+	Model       string    `json:"model"`
+	Messages    []Message `json:"messages"`
+	Temperature *float64  `json:"temperature,omitempty"`
+	TopP        *float64  `json:"topP,omitempty"`
+	MaxTokens   int       `json:"maxTokens,omitempty"` // 0: the provider's default
+	Stop        []string  `json:"stop,omitempty"`
+	Seed        *int64    `json:"seed,omitempty"`
+	// ResponseFormat is OpenAI's response_format object ({"type":"json_object"}
+	// or a json_schema), passed through as given.
+	ResponseFormat json.RawMessage `json:"responseFormat,omitempty"`
+	// Extra holds further wire fields (tools, tool_choice, logprobs, …) passed
+	// through to providers that understand them, keyed by wire name.
+	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+	// Stream asks for a streamed answer (Provider.Stream).
+	Stream bool `json:"stream,omitempty"`
+
+	// Options are the per-call gateway options (the cf-aig-* headers, or a
+	// member's cache and retry settings). They never reach the provider's body.
+	Options CallOptions `json:"-"`
+}
+
+// CallOptions carry what a caller asks of the gateway for one call.
+type CallOptions struct {
+	CacheTTL    *time.Duration    // nil: the gateway's default; 0: do not cache
+	SkipCache   bool              // read nothing from the cache, write nothing
+	CacheKey    string            // a caller-chosen cache key (cf-aig-cache-key)
+	MaxAttempts int               // 0: the gateway's default
+	RetryDelay  time.Duration     // first backoff delay; 0: default
+	Backoff     string            // constant | linear | exponential
+	Timeout     time.Duration     // per-call deadline; 0: none beyond ctx
+	Metadata    map[string]string // cf-aig-metadata: ensemble, member, environment, user…
+	User        string            // who the call is for (rate limits, budgets, splits)
+	Environment string            // dev, staging, production…
+}
+
+// Usage is the normalised token count of one answer.
+type Usage struct {
+	InputTokens       int  `json:"inputTokens"`
+	OutputTokens      int  `json:"outputTokens"`
+	CachedInputTokens int  `json:"cachedInputTokens,omitempty"`
+	Estimated         bool `json:"estimated,omitempty"` // counted locally: the provider sent none
+}
+
+// ChatResponse is a whole answer.
+type ChatResponse struct {
+	ID           string `json:"id,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Content      string `json:"content"`
+	FinishReason string `json:"finishReason,omitempty"`
+	Usage        Usage  `json:"usage"`
+	RequestID    string `json:"requestId,omitempty"` // the provider's request id, for support
+	// Raw is the provider's answer body as received, in its wire format.
+	Raw json.RawMessage `json:"-"`
+	// Meta says how the answer was obtained; gateway wrappers fill it in.
+	Meta ResponseMeta `json:"meta"`
+}
+
+// ResponseMeta records what the route did for one answer.
+type ResponseMeta struct {
+	Provider    string        `json:"provider"`
+	Routing     string        `json:"routing,omitempty"`
+	Cached      bool          `json:"cached"`
+	CacheStatus string        `json:"cacheStatus,omitempty"` // HIT, MISS, or "" when no cache stood on the route
+	MissReason  string        `json:"missReason,omitempty"`
+	Attempts    int           `json:"attempts"`
+	Step        int           `json:"step"` // fallback step that served the answer, from 0
+	TTFB        time.Duration `json:"ttfb,omitempty"`
+}
+
+// Chunk is one piece of a streamed answer.
+type Chunk struct {
+	// Delta is the text this chunk adds.
+	Delta string
+	// FinishReason is set on the chunk that ends the answer.
+	FinishReason string
+	// Usage is set on the chunk that carries the token count, when the
+	// provider sends one.
+	Usage *Usage
+	// Raw is the SSE event as received (data payload), so a stream can pass
+	// through to a caller of the same wire format unchanged.
+	Raw []byte
+}
+
+// Stream is a streamed answer. Next returns io.EOF after the last chunk of
+// a stream that ended properly; a stream cut before its terminator returns a
+// *Error instead, never io.EOF.
+type Stream interface {
+	Next() (Chunk, error)
+	// Meta says how the stream was obtained (filled before the first chunk).
+	Meta() ResponseMeta
+	Close() error
+}
+
+// Provider answers chat requests. Adapters implement it for a wire format;
+// gateway features implement it by wrapping another Provider.
+type Provider interface {
+	Chat(ctx context.Context, req *ChatRequest) (*ChatResponse, error)
+	Stream(ctx context.Context, req *ChatRequest) (Stream, error)
+}

@@ -1,0 +1,46 @@
+// Package provider holds the wire-format adapters: one file per wire format
+// (OpenAI-style for OpenAI, Groq and local servers; Anthropic; Workers AI),
+// each a conductor.Provider speaking plain net/http to an Endpoint.
+package provider
+
+import (
+	"net/http"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Endpoint is where and how an adapter reaches its upstream. Routing modes
+// differ only in the Endpoint they give an adapter: the provider's own URL
+// (direct), Cloudflare's AI Gateway URL with cf-aig headers, or a local
+// server.
+type Endpoint struct {
+	// Name is the provider name reported in errors and answers ("openai",
+	// "groq", "local", …).
+	Name string
+	// BaseURL is the URL the wire format's path is appended to, without a
+	// trailing slash: "https://api.openai.com/v1" for OpenAI,
+	// "https://api.anthropic.com" for Anthropic,
+	// "https://api.cloudflare.com/client/v4/accounts/ID/ai/run" for Workers AI.
+	BaseURL string
+	// APIKey is sent in the wire format's auth header; empty sends none.
+	APIKey string
+	// Header is added to every request (cf-aig-authorization, say).
+	Header http.Header
+	// Client sends the requests; nil uses a shared tuned client.
+	Client *http.Client
+	// FirstByteTimeout bounds the wait for the answer's headers; Timeout
+	// bounds the whole call, stream included. Zero: no bound beyond ctx.
+	FirstByteTimeout time.Duration
+	Timeout          time.Duration
+	// Hook, when set, sees every request before it is sent and every answer
+	// when its headers arrive: the Cloudflare gateway route uses it for the
+	// per-call cf-aig-* headers and cf-aig-cache-status.
+	Hook Hook
+}
+
+// Hook adjusts one call's HTTP exchange.
+type Hook interface {
+	Before(r *http.Request, req *conductor.ChatRequest)
+	After(r *http.Response, meta *conductor.ResponseMeta)
+}

@@ -1,0 +1,169 @@
+package conductor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Store is the state a gateway keeps: cached answers, counters for rate and
+// spend limits, and the request log. The embedded implementation is a SQLite
+// file (store/sqlite); shared ones are Redis for the cache and counters and
+// PostgreSQL for the log. One contract test suite (store/storetest) runs
+// against every implementation.
+type Store interface {
+	CacheStore
+	CounterStore
+	LogStore
+	io.Closer
+}
+
+// CacheEntry is one cached answer.
+type CacheEntry struct {
+	Key       string    // hash of the canonical request; never holds a secret
+	Scope     string    // gateway id, or "step" for ensemble step caches
+	Provider  string    // for stats
+	Model     string    // for stats
+	Value     []byte    // the encoded answer (a whole body, or a stream's chunks)
+	CreatedAt time.Time //
+	ExpiresAt time.Time // zero: never
+}
+
+// CacheStats describes a cache's content.
+type CacheStats struct {
+	Entries  int64            `json:"entries"`
+	Bytes    int64            `json:"bytes"`
+	Expired  int64            `json:"expired"` // entries past ExpiresAt not yet pruned
+	ByScope  map[string]int64 `json:"byScope"` // entries per scope
+	MaxBytes int64            `json:"maxBytes"`
+}
+
+// CacheStore keeps answers by key.
+type CacheStore interface {
+	// GetCache returns the live entry for key, or ok=false when there is none
+	// or it expired at now. expired=true says an entry existed but had
+	// expired (the MISS reason "expired").
+	GetCache(ctx context.Context, key string, now time.Time) (e CacheEntry, ok, expired bool, err error)
+	// PutCache stores e, replacing an entry with the same key, and evicts the
+	// least recently used entries when the store is over its size bound.
+	PutCache(ctx context.Context, e CacheEntry) error
+	// PurgeCache deletes every entry of scope ("" for all) and returns how
+	// many went.
+	PurgeCache(ctx context.Context, scope string) (int64, error)
+	// PruneCache deletes entries expired at now.
+	PruneCache(ctx context.Context, now time.Time) (int64, error)
+	CacheStats(ctx context.Context, now time.Time) (CacheStats, error)
+}
+
+// Window kinds for rate limits, as Cloudflare AI Gateway defines them.
+const (
+	WindowFixed   = "fixed"   // counts reset at each multiple of the window
+	WindowSliding = "sliding" // counts what happened in the last window before now
+)
+
+// RateDecision is the answer to one rate-limit take.
+type RateDecision struct {
+	Allowed    bool
+	Count      int64         // the amount counted in the window, this take included when allowed
+	RetryAfter time.Duration // when refused: how long until the take could fit
+}
+
+// Budget is one spend limit a call must fit in.
+type Budget struct {
+	Key    string // names the budget and its window, e.g. "env:production:day:2026-11-25"
+	Limit  int64  // nano-USD
+	Resets time.Time
+}
+
+// ErrBudgetExceeded is wrapped by ReserveSpend's error when a reservation
+// does not fit; the *BudgetError says which budget.
+var ErrBudgetExceeded = errors.New("budget exceeded")
+
+// BudgetError says which budget refused a reservation.
+type BudgetError struct {
+	Budget Budget
+	Spent  int64 // nano-USD spent and reserved in the budget's window
+	Asked  int64 // nano-USD the call asked to reserve
+}
+
+func (e *BudgetError) Error() string { return "budget " + e.Budget.Key + " exceeded" }
+func (e *BudgetError) Unwrap() error { return ErrBudgetExceeded }
+
+// CounterStore keeps counters for rate limits and spend limits, each
+// operation atomic across every process that shares the store.
+type CounterStore interface {
+	// TakeRate counts n against key within window if the total stays within
+	// limit. Fixed windows start at multiples of window since the Unix
+	// epoch; sliding windows count what was taken in (now-window, now].
+	TakeRate(ctx context.Context, key string, n, limit int64, window time.Duration, kind string, now time.Time) (RateDecision, error)
+	// ReserveSpend reserves amount (nano-USD) in every budget at once, or in
+	// none: when one would go over its limit it returns a *BudgetError.
+	// The returned id settles the reservation.
+	ReserveSpend(ctx context.Context, budgets []Budget, amount int64, now time.Time) (id string, err error)
+	// SettleSpend replaces the reserved amount with the actual one.
+	SettleSpend(ctx context.Context, id string, actual int64) error
+	// Spent returns what a budget has spent and reserved.
+	Spent(ctx context.Context, key string) (int64, error)
+	// Once reports true the first time it is called for key (until expires),
+	// false after: alerts fire once per window.
+	Once(ctx context.Context, key string, expires time.Time) (bool, error)
+}
+
+// LogRow is one request through the gateway.
+type LogRow struct {
+	ID           string            `json:"id"`
+	Time         time.Time         `json:"time"`
+	Gateway      string            `json:"gateway"`
+	Environment  string            `json:"environment,omitempty"`
+	User         string            `json:"user,omitempty"`
+	Provider     string            `json:"provider"`
+	Model        string            `json:"model"`
+	Route        string            `json:"route"` // routing mode, or the server endpoint
+	Variant      string            `json:"variant,omitempty"`
+	Status       int               `json:"status"`
+	Success      bool              `json:"success"`
+	Cached       bool              `json:"cached"`
+	MissReason   string            `json:"missReason,omitempty"`
+	Attempts     int               `json:"attempts"`
+	Step         int               `json:"step"`
+	InputTokens  int               `json:"inputTokens"`
+	OutputTokens int               `json:"outputTokens"`
+	CostNanoUSD  int64             `json:"costNanoUsd"`
+	CostFlagged  bool              `json:"costFlagged,omitempty"` // priced by the default: unknown model
+	Latency      time.Duration     `json:"latency"`
+	TTFB         time.Duration     `json:"ttfb"`
+	ErrorClass   string            `json:"errorClass,omitempty"`
+	Score        *float64          `json:"score,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"` // at most 5 entries
+}
+
+// StatsQuery selects rows to aggregate.
+type StatsQuery struct {
+	Since time.Time
+	Until time.Time // zero: now
+	By    string    // "", "provider", "model", "environment", "variant", "gateway"
+}
+
+// StatsRow aggregates the rows of one group.
+type StatsRow struct {
+	Group        string        `json:"group"`
+	Requests     int64         `json:"requests"`
+	CacheHits    int64         `json:"cacheHits"`
+	Errors       int64         `json:"errors"`
+	InputTokens  int64         `json:"inputTokens"`
+	OutputTokens int64         `json:"outputTokens"`
+	CostNanoUSD  int64         `json:"costNanoUsd"`
+	P50          time.Duration `json:"p50"`
+	P95          time.Duration `json:"p95"`
+	P99          time.Duration `json:"p99"`
+	MeanScore    *float64      `json:"meanScore,omitempty"`
+}
+
+// LogStore keeps the request log.
+type LogStore interface {
+	AppendLogs(ctx context.Context, rows []LogRow) error
+	Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error)
+	RecentLogs(ctx context.Context, limit int) ([]LogRow, error)
+	PruneLogs(ctx context.Context, before time.Time) (int64, error)
+}
