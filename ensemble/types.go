@@ -127,7 +127,7 @@ type ThinkConfig struct {
 	// Routing is the routing mode (conductor.RoutingModes()); nil: the
 	// engine applies conductor.DefaultRouting(provider) at run time (it is
 	// not filled at load because Provider may be a template).
-	Routing *Node
+	Routing     *Node
 	Temperature *Node // number
 	MaxTokens   *Node // integer > 0
 	TopP        *Node // number in 0..1
