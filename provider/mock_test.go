@@ -1,0 +1,264 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+func userReq(content string) *conductor.ChatRequest {
+	return &conductor.ChatRequest{
+		Provider: conductor.ProviderMock,
+		Messages: []conductor.Message{
+			{Role: "system", Content: "Be brief."},
+			{Role: "user", Content: content},
+		},
+	}
+}
+
+func TestMockReplies(t *testing.T) {
+	half := 0.5
+	tests := []struct {
+		name string
+		cfg  MockConfig
+		req  *conductor.ChatRequest
+		want string
+	}{
+		{"zero value echoes", MockConfig{}, userReq("hello there"), "hello there"},
+		{"fixed reply", MockConfig{Reply: "fixed"}, userReq("anything"), "fixed"},
+		{"echo wins over reply", MockConfig{Reply: "fixed", Echo: true}, userReq("say this"), "say this"},
+		{"per input match", MockConfig{Reply: "default", Replies: map[string]string{"refund": "complaint"}}, userReq("I want a refund now"), "complaint"},
+		{"per input no match falls back to reply", MockConfig{Reply: "default", Replies: map[string]string{"refund": "complaint"}}, userReq("hi"), "default"},
+		{"per input matches system prompt too", MockConfig{Replies: map[string]string{"brief": "ok"}}, userReq("x"), "ok"},
+		{"longest match wins", MockConfig{Replies: map[string]string{"a": "short", "abc": "long", "ab": "mid"}}, userReq("xabcx"), "long"},
+		{"equal length: byte order", MockConfig{Replies: map[string]string{"yy": "second", "xx": "first"}}, userReq("xx yy"), "first"},
+		{"judge call default score", MockConfig{Reply: "not this"}, judgeReq(), `{"score": 1, "reason": "scored by the mock judge (test provider)"}`},
+		{"judge call configured score", MockConfig{Score: &half}, judgeReq(), `{"score": 0.5, "reason": "scored by the mock judge (test provider)"}`},
+		{"no user message echoes empty", MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{{Role: "system", Content: "s"}}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMock(tc.cfg)
+			resp, err := m.Chat(context.Background(), tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Content != tc.want {
+				t.Errorf("content = %q, want %q", resp.Content, tc.want)
+			}
+			if resp.Meta.Provider != conductor.ProviderMock || resp.Usage.Estimated {
+				t.Errorf("meta/usage = %+v %+v", resp.Meta, resp.Usage)
+			}
+			if resp.Model != MockModel {
+				t.Errorf("model = %q, want %q", resp.Model, MockModel)
+			}
+		})
+	}
+}
+
+func judgeReq() *conductor.ChatRequest {
+	r := userReq("rate this")
+	r.Options.Metadata = map[string]string{MetaRole: RoleJudge}
+	return r
+}
+
+func TestMockJudgeAnswerIsJSON(t *testing.T) {
+	resp, err := NewMock(MockConfig{}).Chat(context.Background(), judgeReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Score  float64 `json:"score"`
+		Reason string  `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(resp.Content), &v); err != nil || v.Score != 1 {
+		t.Fatalf("judge answer %q: %v %+v", resp.Content, err, v)
+	}
+}
+
+func TestMockUsage(t *testing.T) {
+	tests := []struct {
+		name    string
+		msgs    []conductor.Message
+		answer  string
+		wantIn  int
+		wantOut int
+	}{
+		{"empty", nil, "", 0, 0},
+		{"one message", []conductor.Message{{Role: "user", Content: "abcd"}}, "abcde", 5, 2},
+		{"two messages", []conductor.Message{{Role: "system", Content: "a"}, {Role: "user", Content: "abcdefgh"}}, "x", 4 + 1 + 4 + 2, 1},
+		{"runes not bytes", []conductor.Message{{Role: "user", Content: "éééé"}}, "ü", 5, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u := MockUsage(tc.msgs, tc.answer)
+			if u.InputTokens != tc.wantIn || u.OutputTokens != tc.wantOut || u.Estimated {
+				t.Errorf("usage = %+v, want in %d out %d", u, tc.wantIn, tc.wantOut)
+			}
+		})
+	}
+}
+
+func TestMockInjectedFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		cfg       MockConfig
+		wantClass conductor.ErrorClass
+		retryable bool
+	}{
+		{"default 500", MockConfig{FailCount: 2}, conductor.ClassServer, true},
+		{"429 with retry-after", MockConfig{FailStatus: 429, FailCount: 2, RetryAfter: 3 * time.Second}, conductor.ClassRateLimited, true},
+		{"401 not retryable", MockConfig{FailStatus: 401, FailCount: 2}, conductor.ClassAuth, false},
+		{"400 not retryable", MockConfig{FailStatus: 400, FailCount: 2}, conductor.ClassBadRequest, false},
+		{"503", MockConfig{FailStatus: 503, FailCount: 2}, conductor.ClassServer, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMock(tc.cfg)
+			for i := range 2 {
+				_, err := m.Chat(context.Background(), userReq("x"))
+				e, ok := conductor.AsError(err)
+				if !ok {
+					t.Fatalf("call %d: err = %v, want *conductor.Error", i+1, err)
+				}
+				status := tc.cfg.FailStatus
+				if status == 0 {
+					status = 500
+				}
+				if e.Class != tc.wantClass || e.Status != status || e.Retryable != tc.retryable || e.RetryAfter != tc.cfg.RetryAfter || e.Provider != conductor.ProviderMock {
+					t.Errorf("call %d: err = %+v", i+1, e)
+				}
+				if !strings.Contains(e.Error(), "test provider") {
+					t.Errorf("error %q does not say it is the test provider", e.Error())
+				}
+			}
+			if _, err := m.Chat(context.Background(), userReq("x")); err != nil {
+				t.Fatalf("third call: %v", err)
+			}
+			if m.Calls() != 3 {
+				t.Errorf("calls = %d, want 3", m.Calls())
+			}
+		})
+	}
+}
+
+func TestMockLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := NewMock(MockConfig{Reply: "ok", Latency: 250 * time.Millisecond})
+		start := time.Now()
+		if _, err := m.Chat(context.Background(), userReq("x")); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != 250*time.Millisecond {
+			t.Errorf("waited %v, want 250ms", got)
+		}
+	})
+}
+
+func TestMockLatencyCanceled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := NewMock(MockConfig{Reply: "ok", Latency: time.Hour})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := m.Chat(ctx, userReq("x"))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want deadline exceeded", err)
+		}
+		if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassCanceled || e.Retryable {
+			t.Errorf("err = %+v, want a non-retryable canceled *Error", err)
+		}
+		if got := time.Since(start); got != time.Second {
+			t.Errorf("returned after %v, want 1s", got)
+		}
+	})
+}
+
+func TestMockStream(t *testing.T) {
+	tests := []struct {
+		name   string
+		reply  string
+		chunks []string
+	}{
+		{"words", "one two  three", []string{"one", " two", "  three"}},
+		{"leading space", " a b", []string{" a", " b"}},
+		{"trailing space", "a b ", []string{"a", " b", " "}},
+		{"empty reply echoes", "", []string{"q"}},
+		{"newlines", "a\nb", []string{"a", "\nb"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMock(MockConfig{Reply: tc.reply})
+			req := userReq("q")
+			s, err := m.Stream(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if s.Meta().Provider != conductor.ProviderMock {
+				t.Errorf("meta = %+v", s.Meta())
+			}
+			var got []string
+			var last conductor.Chunk
+			for {
+				c, err := s.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.FinishReason != "" {
+					last = c
+					continue
+				}
+				got = append(got, c.Delta)
+			}
+			if strings.Join(got, "|") != strings.Join(tc.chunks, "|") {
+				t.Errorf("chunks = %q, want %q", got, tc.chunks)
+			}
+			want := MockUsage(req.Messages, strings.Join(tc.chunks, ""))
+			if last.FinishReason != "stop" || last.Usage == nil || *last.Usage != want {
+				t.Errorf("last chunk = %+v, want stop with usage %+v", last, want)
+			}
+		})
+	}
+}
+
+func TestMockStreamFailsAndCancels(t *testing.T) {
+	m := NewMock(MockConfig{FailStatus: 429, FailCount: 1})
+	if _, err := m.Stream(context.Background(), userReq("x")); !conductor.IsRetryable(err) {
+		t.Fatalf("first stream: err = %v, want retryable", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := m.Stream(ctx, userReq("a b c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := s.Next(); !errors.Is(err, context.Canceled) || err == io.EOF {
+		t.Fatalf("after cancel: err = %v, want canceled (never EOF)", err)
+	}
+}
+
+func FuzzMockSplitWords(f *testing.F) {
+	for _, s := range []string{"", "a", "a b", " a  b ", "\t\nx\u00a0y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		parts := splitWords(s)
+		if strings.Join(parts, "") != s {
+			t.Fatalf("splitWords(%q) = %q does not join back", s, parts)
+		}
+	})
+}
