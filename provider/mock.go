@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,23 +31,32 @@ type MockConfig struct {
 	// Reply is the answer to every call that no entry of Replies matches.
 	// Empty (and Echo false): the last user message is echoed.
 	Reply string
-	// Replies maps a substring of the prompt (every message's content) to
-	// the answer for prompts containing it. When several match, the longest
-	// substring wins, then the smallest in byte order, so answers are
-	// deterministic.
-	Replies map[string]string
+	// Replies answer by prompt (the last user message), in order: the first
+	// entry whose Match equals the prompt wins, else the first whose Match
+	// is a substring of it; no match falls back to Reply, else echo.
+	Replies []MockReply
 	// Echo answers with the last user message, even when Reply is set.
 	Echo bool
 	// Latency is waited before answering (and before a stream's first chunk).
 	Latency time.Duration
-	// FailStatus and FailCount inject failures: the first FailCount calls
-	// fail with a *conductor.Error of the class for FailStatus (500 when 0).
+	// FailTimes and FailStatus inject failures: the first FailTimes calls
+	// (every call when negative) fail with a *conductor.Error of the class
+	// for FailStatus (503 when 0), retryable as conductor.ClassForStatus
+	// says.
+	FailTimes  int
 	FailStatus int
-	FailCount  int
+	// FailMessage is the injected error's message ("mock failure" when empty).
+	FailMessage string
 	// RetryAfter is put on injected failures, as a provider's Retry-After.
 	RetryAfter time.Duration
 	// Score is the judge score the mock answers to a judge call (1.0 when nil).
 	Score *float64
+}
+
+// MockReply is one entry of MockConfig.Replies.
+type MockReply struct {
+	Match string
+	Text  string
 }
 
 // Mock is the built-in test provider: deterministic answers, optional
@@ -56,8 +64,6 @@ type MockConfig struct {
 // for concurrent use; its failure count is shared by every call to one Mock.
 type Mock struct {
 	cfg MockConfig
-	// keys are Replies' keys in match order, computed once.
-	keys []string
 
 	mu    sync.Mutex
 	calls int
@@ -65,17 +71,7 @@ type Mock struct {
 
 // NewMock returns a Mock answering as cfg says.
 func NewMock(cfg MockConfig) *Mock {
-	keys := make([]string, 0, len(cfg.Replies))
-	for k := range cfg.Replies {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if len(keys[i]) != len(keys[j]) {
-			return len(keys[i]) > len(keys[j])
-		}
-		return keys[i] < keys[j]
-	})
-	return &Mock{cfg: cfg, keys: keys}
+	return &Mock{cfg: cfg}
 }
 
 // Calls reports how many calls the mock has received, failed ones included.
@@ -137,17 +133,21 @@ func (m *Mock) begin(ctx context.Context) (int, error) {
 		case <-t.C:
 		}
 	}
-	if n <= m.cfg.FailCount {
+	if m.cfg.FailTimes < 0 || n <= m.cfg.FailTimes {
 		status := m.cfg.FailStatus
 		if status == 0 {
-			status = 500
+			status = 503
+		}
+		msg := m.cfg.FailMessage
+		if msg == "" {
+			msg = "mock failure"
 		}
 		class, retryable := conductor.ClassForStatus(status)
 		return n, &conductor.Error{
 			Provider:   conductor.ProviderMock,
 			Class:      class,
 			Status:     status,
-			Message:    fmt.Sprintf("injected failure %d of %d (test provider)", n, m.cfg.FailCount),
+			Message:    fmt.Sprintf("%s (test provider, call %d)", msg, n),
 			Retryable:  retryable,
 			RetryAfter: m.cfg.RetryAfter,
 		}
@@ -175,22 +175,24 @@ func (m *Mock) answer(req *conductor.ChatRequest) string {
 		}
 		return `{"score": ` + strconv.FormatFloat(score, 'g', -1, 64) + `, "reason": "scored by the mock judge (test provider)"}`
 	}
+	prompt := lastUser(req.Messages)
 	if m.cfg.Echo {
-		return lastUser(req.Messages)
+		return prompt
 	}
-	if len(m.keys) > 0 {
-		for _, k := range m.keys {
-			for _, msg := range req.Messages {
-				if strings.Contains(msg.Content, k) {
-					return m.cfg.Replies[k]
-				}
-			}
+	for _, r := range m.cfg.Replies {
+		if r.Match == prompt {
+			return r.Text
+		}
+	}
+	for _, r := range m.cfg.Replies {
+		if strings.Contains(prompt, r.Match) {
+			return r.Text
 		}
 	}
 	if m.cfg.Reply != "" {
 		return m.cfg.Reply
 	}
-	return lastUser(req.Messages)
+	return prompt
 }
 
 func lastUser(msgs []conductor.Message) string {

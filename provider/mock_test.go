@@ -34,11 +34,12 @@ func TestMockReplies(t *testing.T) {
 		{"zero value echoes", MockConfig{}, userReq("hello there"), "hello there"},
 		{"fixed reply", MockConfig{Reply: "fixed"}, userReq("anything"), "fixed"},
 		{"echo wins over reply", MockConfig{Reply: "fixed", Echo: true}, userReq("say this"), "say this"},
-		{"per input match", MockConfig{Reply: "default", Replies: map[string]string{"refund": "complaint"}}, userReq("I want a refund now"), "complaint"},
-		{"per input no match falls back to reply", MockConfig{Reply: "default", Replies: map[string]string{"refund": "complaint"}}, userReq("hi"), "default"},
-		{"per input matches system prompt too", MockConfig{Replies: map[string]string{"brief": "ok"}}, userReq("x"), "ok"},
-		{"longest match wins", MockConfig{Replies: map[string]string{"a": "short", "abc": "long", "ab": "mid"}}, userReq("xabcx"), "long"},
-		{"equal length: byte order", MockConfig{Replies: map[string]string{"yy": "second", "xx": "first"}}, userReq("xx yy"), "first"},
+		{"per input substring", MockConfig{Reply: "default", Replies: []MockReply{{"refund", "complaint"}}}, userReq("I want a refund now"), "complaint"},
+		{"per input no match falls back to reply", MockConfig{Reply: "default", Replies: []MockReply{{"refund", "complaint"}}}, userReq("hi"), "default"},
+		{"per input no match no reply echoes", MockConfig{Replies: []MockReply{{"refund", "complaint"}}}, userReq("hi"), "hi"},
+		{"system prompt is not the prompt", MockConfig{Replies: []MockReply{{"brief", "ok"}}}, userReq("x"), "x"},
+		{"first substring in order wins", MockConfig{Replies: []MockReply{{"a", "first"}, {"abc", "second"}}}, userReq("xabcx"), "first"},
+		{"exact match beats earlier substring", MockConfig{Replies: []MockReply{{"ab", "sub"}, {"abc", "exact"}}}, userReq("abc"), "exact"},
 		{"judge call default score", MockConfig{Reply: "not this"}, judgeReq(), `{"score": 1, "reason": "scored by the mock judge (test provider)"}`},
 		{"judge call configured score", MockConfig{Score: &half}, judgeReq(), `{"score": 0.5, "reason": "scored by the mock judge (test provider)"}`},
 		{"no user message echoes empty", MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{{Role: "system", Content: "s"}}}, ""},
@@ -113,11 +114,11 @@ func TestMockInjectedFailures(t *testing.T) {
 		wantClass conductor.ErrorClass
 		retryable bool
 	}{
-		{"default 500", MockConfig{FailCount: 2}, conductor.ClassServer, true},
-		{"429 with retry-after", MockConfig{FailStatus: 429, FailCount: 2, RetryAfter: 3 * time.Second}, conductor.ClassRateLimited, true},
-		{"401 not retryable", MockConfig{FailStatus: 401, FailCount: 2}, conductor.ClassAuth, false},
-		{"400 not retryable", MockConfig{FailStatus: 400, FailCount: 2}, conductor.ClassBadRequest, false},
-		{"503", MockConfig{FailStatus: 503, FailCount: 2}, conductor.ClassServer, true},
+		{"default 503", MockConfig{FailTimes: 2}, conductor.ClassServer, true},
+		{"429 with retry-after", MockConfig{FailStatus: 429, FailTimes: 2, RetryAfter: 3 * time.Second}, conductor.ClassRateLimited, true},
+		{"401 not retryable", MockConfig{FailStatus: 401, FailTimes: 2}, conductor.ClassAuth, false},
+		{"400 not retryable", MockConfig{FailStatus: 400, FailTimes: 2}, conductor.ClassBadRequest, false},
+		{"504 timeout", MockConfig{FailStatus: 504, FailTimes: 2, FailMessage: "upstream slow"}, conductor.ClassTimeout, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,13 +131,20 @@ func TestMockInjectedFailures(t *testing.T) {
 				}
 				status := tc.cfg.FailStatus
 				if status == 0 {
-					status = 500
+					status = 503
 				}
 				if e.Class != tc.wantClass || e.Status != status || e.Retryable != tc.retryable || e.RetryAfter != tc.cfg.RetryAfter || e.Provider != conductor.ProviderMock {
 					t.Errorf("call %d: err = %+v", i+1, e)
 				}
 				if !strings.Contains(e.Error(), "test provider") {
 					t.Errorf("error %q does not say it is the test provider", e.Error())
+				}
+				wantMsg := tc.cfg.FailMessage
+				if wantMsg == "" {
+					wantMsg = "mock failure"
+				}
+				if !strings.Contains(e.Message, wantMsg) {
+					t.Errorf("message %q, want it to hold %q", e.Message, wantMsg)
 				}
 			}
 			if _, err := m.Chat(context.Background(), userReq("x")); err != nil {
@@ -146,6 +154,15 @@ func TestMockInjectedFailures(t *testing.T) {
 				t.Errorf("calls = %d, want 3", m.Calls())
 			}
 		})
+	}
+}
+
+func TestMockFailsForever(t *testing.T) {
+	m := NewMock(MockConfig{FailTimes: -1})
+	for i := range 5 {
+		if _, err := m.Chat(context.Background(), userReq("x")); err == nil {
+			t.Fatalf("call %d succeeded, want every call to fail", i+1)
+		}
 	}
 }
 
@@ -233,7 +250,7 @@ func TestMockStream(t *testing.T) {
 }
 
 func TestMockStreamFailsAndCancels(t *testing.T) {
-	m := NewMock(MockConfig{FailStatus: 429, FailCount: 1})
+	m := NewMock(MockConfig{FailStatus: 429, FailTimes: 1})
 	if _, err := m.Stream(context.Background(), userReq("x")); !conductor.IsRetryable(err) {
 		t.Fatalf("first stream: err = %v, want retryable", err)
 	}
