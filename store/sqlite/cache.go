@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// entrySize is what an entry counts against the size bound.
+func entrySize(e *conductor.CacheEntry) int64 { return int64(len(e.Key) + len(e.Value)) }
+
+// GetCache returns the live entry for key. It is one indexed point query on
+// a prepared statement; the hit's access time is remembered in memory and
+// written later in a batch, so a hit never waits on a write.
+func (s *Store) GetCache(ctx context.Context, key string, now time.Time) (conductor.CacheEntry, bool, bool, error) {
+	var (
+		e                conductor.CacheEntry
+		created, expires int64
+	)
+	err := s.getCache.QueryRowContext(ctx, key).Scan(&e.Scope, &e.Provider, &e.Model, &e.Value, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return conductor.CacheEntry{}, false, false, nil
+	}
+	if err != nil {
+		return conductor.CacheEntry{}, false, false, fmt.Errorf("sqlite store: get cache: %w", err)
+	}
+	if expires != 0 && now.UnixNano() >= expires {
+		return conductor.CacheEntry{}, false, true, nil
+	}
+	e.Key = key
+	e.CreatedAt = fromNanos(created)
+	e.ExpiresAt = fromNanos(expires)
+	s.touch(key, now.UnixNano())
+	return e, true, false, nil
+}
+
+// touch records a hit's access time for the next batch.
+func (s *Store) touch(key string, at int64) {
+	s.touchMu.Lock()
+	if at > s.touches[key] {
+		s.touches[key] = at
+	}
+	start := len(s.touches) >= touchFlushAt && !s.flushing
+	if start {
+		s.flushing = true
+		s.bg.Add(1)
+	}
+	s.touchMu.Unlock()
+	if start {
+		go func() {
+			defer s.bg.Done()
+			if err := s.flushTouches(context.Background()); err != nil {
+				s.log.Warn("sqlite store: writing cache access times", "err", err)
+			}
+			s.touchMu.Lock()
+			s.flushing = false
+			s.touchMu.Unlock()
+		}()
+	}
+}
+
+// takeTouches hands over the pending access times.
+func (s *Store) takeTouches() map[string]int64 {
+	s.touchMu.Lock()
+	defer s.touchMu.Unlock()
+	if len(s.touches) == 0 {
+		return nil
+	}
+	t := s.touches
+	s.touches = make(map[string]int64, len(t))
+	return t
+}
+
+func (s *Store) flushTouches(ctx context.Context) error {
+	t := s.takeTouches()
+	if t == nil {
+		return nil
+	}
+	return s.writeTx(ctx, "write cache access times", func(tx *sql.Tx) error {
+		return applyTouches(ctx, tx, t)
+	})
+}
+
+func applyTouches(ctx context.Context, tx *sql.Tx, t map[string]int64) error {
+	if len(t) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `UPDATE cache SET accessed_at = ? WHERE key = ? AND accessed_at < ?`)
+	if err != nil {
+		return fmt.Errorf("sqlite store: write cache access times: %w", err)
+	}
+	defer st.Close()
+	for k, at := range t {
+		if _, err := st.ExecContext(ctx, at, k, at); err != nil {
+			return fmt.Errorf("sqlite store: write cache access times: %w", err)
+		}
+	}
+	return nil
+}
+
+// PutCache stores e, replacing an entry with the same key, then evicts the
+// least recently used entries while the cache is over its bound. An entry
+// larger than the whole bound is not stored (and replaces nothing).
+func (s *Store) PutCache(ctx context.Context, e conductor.CacheEntry) error {
+	if e.Key == "" {
+		return errors.New("sqlite store: put cache: empty key")
+	}
+	size := entrySize(&e)
+	if size > s.maxBytes {
+		s.log.Debug("sqlite store: cache entry larger than the cache, not stored", "key", e.Key, "bytes", size, "max", s.maxBytes)
+		return nil
+	}
+	created := nanos(e.CreatedAt)
+	accessed := created
+	if accessed == 0 {
+		accessed = s.now().UnixNano()
+	}
+	if e.Value == nil {
+		e.Value = []byte{} // the column is NOT NULL; an empty answer is still an answer
+	}
+	touches := s.takeTouches()
+	return s.writeTx(ctx, "put cache", func(tx *sql.Tx) error {
+		if err := applyTouches(ctx, tx, touches); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+INSERT INTO cache (key, scope, provider, model, value, size, created_at, expires_at, accessed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET scope = excluded.scope, provider = excluded.provider,
+	model = excluded.model, value = excluded.value, size = excluded.size,
+	created_at = excluded.created_at, expires_at = excluded.expires_at,
+	accessed_at = MAX(accessed_at, excluded.accessed_at)`,
+			e.Key, e.Scope, e.Provider, e.Model, e.Value, size, created, nanos(e.ExpiresAt), accessed)
+		if err != nil {
+			return fmt.Errorf("sqlite store: put cache: %w", err)
+		}
+		return s.evict(ctx, tx, e.Key)
+	})
+}
+
+// evict deletes least recently used entries, never keep, until the cache
+// fits its bound. It walks the access-time index from the oldest entry, so
+// it reads only the rows it deletes (plus one batch).
+func (s *Store) evict(ctx context.Context, tx *sql.Tx, keep string) error {
+	for {
+		var total int64
+		if err := tx.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'cache_bytes'`).Scan(&total); err != nil {
+			return fmt.Errorf("sqlite store: evict: %w", err)
+		}
+		over := total - s.maxBytes
+		if over <= 0 {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx,
+			`SELECT rowid, size FROM cache WHERE key <> ? ORDER BY accessed_at, rowid LIMIT 64`, keep)
+		if err != nil {
+			return fmt.Errorf("sqlite store: evict: %w", err)
+		}
+		var victims []int64
+		for rows.Next() && over > 0 {
+			var id, size int64
+			if err := rows.Scan(&id, &size); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite store: evict: %w", err)
+			}
+			victims = append(victims, id)
+			over -= size
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite store: evict: %w", err)
+		}
+		if len(victims) == 0 {
+			return nil // only keep is left, and it fits (checked in PutCache)
+		}
+		for _, id := range victims {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM cache WHERE rowid = ?`, id); err != nil {
+				return fmt.Errorf("sqlite store: evict: %w", err)
+			}
+		}
+	}
+}
+
+// PurgeCache deletes every entry of scope, or every entry when scope is "".
+func (s *Store) PurgeCache(ctx context.Context, scope string) (int64, error) {
+	var n int64
+	err := s.writeTx(ctx, "purge cache", func(tx *sql.Tx) error {
+		var (
+			res sql.Result
+			err error
+		)
+		if scope == "" {
+			res, err = tx.ExecContext(ctx, `DELETE FROM cache`)
+		} else {
+			res, err = tx.ExecContext(ctx, `DELETE FROM cache WHERE scope = ?`, scope)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite store: purge cache: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// PruneCache deletes the entries expired at now.
+func (s *Store) PruneCache(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := s.writeTx(ctx, "prune cache", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM cache WHERE expires_at > 0 AND expires_at <= ?`, now.UnixNano())
+		if err != nil {
+			return fmt.Errorf("sqlite store: prune cache: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// CacheStats counts the cache's entries, bytes and expired entries at now.
+func (s *Store) CacheStats(ctx context.Context, now time.Time) (conductor.CacheStats, error) {
+	st := conductor.CacheStats{ByScope: map[string]int64{}, MaxBytes: s.maxBytes}
+	rows, err := s.rd.QueryContext(ctx, `
+SELECT scope, COUNT(*), COALESCE(SUM(size), 0),
+	COALESCE(SUM(expires_at > 0 AND expires_at <= ?), 0)
+FROM cache GROUP BY scope`, now.UnixNano())
+	if err != nil {
+		return st, fmt.Errorf("sqlite store: cache stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			scope                   string
+			entries, bytes, expired int64
+		)
+		if err := rows.Scan(&scope, &entries, &bytes, &expired); err != nil {
+			return st, fmt.Errorf("sqlite store: cache stats: %w", err)
+		}
+		st.ByScope[scope] = entries
+		st.Entries += entries
+		st.Bytes += bytes
+		st.Expired += expired
+	}
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("sqlite store: cache stats: %w", err)
+	}
+	return st, nil
+}

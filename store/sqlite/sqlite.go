@@ -1,0 +1,221 @@
+// Package sqlite is the embedded conductor.Store: one SQLite file (pure Go,
+// modernc.org/sqlite) holding the response cache, the rate and spend
+// counters and the request log. It is the default store: zero setup, and a
+// cache that survives restarts.
+//
+// Several goroutines and several processes may share one file. The file is
+// in WAL mode so readers never wait for the writer; every read-modify-write
+// runs in one BEGIN IMMEDIATE transaction, so it takes the file's write lock
+// before it reads and two processes can never both admit the last request
+// of a window. A busy timeout makes a process wait for another's lock
+// instead of failing.
+//
+// The store keeps exactly what it is given. Callers must not hand it
+// secrets: cache keys are hashes, and log rows and metadata are written as
+// they come.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// DefaultMaxCacheBytes bounds the cache when Open is given no
+// WithMaxCacheBytes.
+const DefaultMaxCacheBytes int64 = 256 << 20
+
+// busyTimeout is how long a connection waits for another process's lock
+// before reporting SQLITE_BUSY. Write transactions are short, so a wait
+// this long only happens when something is badly wrong.
+const busyTimeout = 10 * time.Second
+
+// touchFlushAt is how many pending cache access times trigger a flush in
+// the background; below it they wait for the next PutCache.
+const touchFlushAt = 1024
+
+// Store is a conductor.Store in one SQLite file.
+type Store struct {
+	path     string
+	rd       *sql.DB // readers: many connections, never in a write transaction
+	wr       *sql.DB // the one writer connection of this process
+	maxBytes int64
+	now      func() time.Time
+	log      *slog.Logger
+
+	getCache *sql.Stmt // on the request path: prepared once
+
+	// touches holds cache hits' access times not yet written: a hit must
+	// not wait on a disk write, so LRU order is brought up to date in
+	// batches (before each eviction, and in the background when many are
+	// pending).
+	touchMu  sync.Mutex
+	touches  map[string]int64
+	flushing bool
+	bg       sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ conductor.CacheStore = (*Store)(nil)
+
+// Option configures Open.
+type Option func(*Store)
+
+// WithMaxCacheBytes bounds the cache's size (keys plus values); the least
+// recently used entries are evicted past it. n <= 0 keeps the default.
+func WithMaxCacheBytes(n int64) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxBytes = n
+		}
+	}
+}
+
+// WithClock sets the clock used where the interface passes no time: a
+// cache entry's access time when it has no CreatedAt, Once's expiry check,
+// and Stats' default Until.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
+// WithLogger sets the logger for background work (access-time flushes).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// Open opens the store at path, creating the file, its directory and its
+// schema when needed, and migrating an older schema.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite store: empty path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		// The driver reads everything after '?' as its own parameters.
+		return nil, fmt.Errorf("sqlite store: path %q must not contain '?' or '#'", path)
+	}
+	s := &Store{
+		path:     path,
+		maxBytes: DefaultMaxCacheBytes,
+		now:      time.Now,
+		log:      slog.Default(),
+		touches:  make(map[string]int64),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite store: create directory: %w", err)
+		}
+	}
+	params := fmt.Sprintf("_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL", busyTimeout.Milliseconds())
+	var err error
+	// The writer is opened first: it creates the file and switches it to
+	// WAL before any reader connects.
+	if s.wr, err = sql.Open("sqlite", path+"?"+params+"&_txlock=immediate"); err != nil {
+		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
+	}
+	// One writer connection per process: writers queue in database/sql
+	// instead of spinning on SQLITE_BUSY against each other; other
+	// processes are held off by the file lock and the busy timeout.
+	s.wr.SetMaxOpenConns(1)
+	s.wr.SetConnMaxLifetime(0)
+	s.wr.SetConnMaxIdleTime(0)
+	if err := s.migrate(ctx); err != nil {
+		s.wr.Close()
+		return nil, err
+	}
+	if s.rd, err = sql.Open("sqlite", path+"?"+params+"&_query_only=1"); err != nil {
+		s.wr.Close()
+		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
+	}
+	s.rd.SetMaxOpenConns(8)
+	s.rd.SetMaxIdleConns(8)
+	s.rd.SetConnMaxIdleTime(0)
+	s.getCache, err = s.rd.PrepareContext(ctx,
+		`SELECT scope, provider, model, value, created_at, expires_at FROM cache WHERE key = ?`)
+	if err != nil {
+		s.rd.Close()
+		s.wr.Close()
+		return nil, fmt.Errorf("sqlite store: prepare: %w", err)
+	}
+	return s, nil
+}
+
+// Path returns the file the store lives in.
+func (s *Store) Path() string { return s.path }
+
+// Close writes pending cache access times and closes the file.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.bg.Wait()
+		var errs []error
+		if err := s.flushTouches(context.Background()); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, s.getCache.Close(), s.rd.Close(), s.wr.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Prune deletes what can no longer count at now: expired cache entries,
+// rate windows and events that left their window, budgets past their reset
+// with their reservations, and expired Once keys. The log is pruned
+// separately (PruneLogs) because its retention is a setting.
+func (s *Store) Prune(ctx context.Context, now time.Time) error {
+	_, err := s.PruneCache(ctx, now)
+	return err
+}
+
+// writeTx runs fn in one BEGIN IMMEDIATE transaction on the writer.
+func (s *Store) writeTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.wr.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite store: %s: begin: %w", what, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite store: %s: commit: %w", what, err)
+	}
+	return nil
+}
+
+// nanos stores a time as Unix nanoseconds, the zero time as 0 ("never").
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
