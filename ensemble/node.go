@@ -223,24 +223,16 @@ func (n *Node) EvalBool(v *expr.Vars) (bool, error) {
 }
 
 // Truthy is JavaScript truthiness, the rule the page's conditions are
-// written in: false, null, 0, NaN and "" are false; everything else,
-// empty lists and maps included, is true.
+// written in: false, null, undefined, 0, NaN and "" are false; everything
+// else, empty lists and maps included, is true. It is expr's own rule.
 func Truthy(x any) bool {
 	switch x := x.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	case float64:
-		return x != 0 && !math.IsNaN(x)
 	case int64:
 		return x != 0
 	case int:
 		return x != 0
 	}
-	return true
+	return expr.Truthy(x)
 }
 
 func toFloat(x any) (float64, bool) {

@@ -71,8 +71,8 @@ type Ensemble struct {
 	Names *expr.Names
 }
 
-// Pos is a 1-based position in the file. Col counts bytes, as the YAML
-// parser does; a zero Pos means "unknown".
+// Pos is a 1-based position in the file. Col counts characters (runes), as
+// the YAML parser does; a zero Pos means "unknown".
 type Pos struct {
 	Line, Col int
 }
@@ -119,10 +119,12 @@ type Step struct {
 type ThinkConfig struct {
 	// Pos is where the config mapping starts.
 	Pos Pos
-	// Provider names the provider (conductor.Providers()); required.
+	// Provider names the provider (conductor.Providers()). Never nil after
+	// load: an absent provider is filled with DefaultProvider (workers-ai).
 	Provider *Node
-	// Model is the provider's model id; required (literal or template) for
-	// every provider but mock.
+	// Model is the provider's model id, required (literal or template) for
+	// every provider but mock and workers-ai; for workers-ai an absent model
+	// is filled with DefaultModel at load. nil only under provider mock.
 	Model *Node
 	// Routing is the routing mode (conductor.RoutingModes()); nil: the
 	// engine applies conductor.DefaultRouting(provider) at run time (it is
@@ -146,8 +148,9 @@ type ThinkConfig struct {
 	Mock *Mock
 }
 
-// Mock is the mock provider's behaviour, for tests and offline runs. At most
-// one of Reply, Replies, Echo is set (checked at load).
+// Mock is the mock provider's behaviour, for tests and offline runs. Reply
+// and Replies combine (Reply answers what no entry matches); Echo excludes
+// both (checked at load). Nothing set: the mock echoes.
 type Mock struct {
 	Pos Pos
 	// Reply is the answer to every call.
@@ -183,6 +186,9 @@ type MockFail struct {
 	Times int
 	// Message is the error message (default "mock failure").
 	Message string
+	// RetryAfter is reported with each failure, as a provider's
+	// Retry-After (YAML: duration string or integer seconds); 0: none.
+	RetryAfter time.Duration
 }
 
 // Scoring grades a member's output with a score in 0..1.
@@ -257,7 +263,8 @@ type Retry struct {
 type Cache struct {
 	Pos Pos
 	// TTL is how long an answer is kept (YAML: integer seconds, as the page
-	// writes ttl: 3600, or a duration string "1h"). 0: do not cache.
+	// writes ttl: 3600, or a duration string "1h"; default DefaultCacheTTL
+	// when the block omits it). 0: do not cache.
 	TTL time.Duration
 	// Bypass reads nothing from the cache and writes nothing.
 	Bypass bool
