@@ -1,0 +1,428 @@
+// Package config reads Conductor's configuration: conductor.toml in the
+// working directory (or a file named with --config), else the [ai] part of a
+// wrangler.toml, else embedded defaults that need no file at all.
+//
+// The file holds no secrets. Keys, tokens and gateway tokens come from the
+// environment (or from a file the config names); the config only says which
+// variable holds which. Values that depend on the environment are resolved
+// by the methods in env.go, which take the environment as a LookupEnv so
+// tests never touch the process environment.
+//
+// Every problem in a file is reported as "file:line:col: message" (an
+// *Error, several in Errors); callers exit with status 2.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	toml "github.com/pelletier/go-toml/v2"
+)
+
+// File names looked up by Find, in order.
+const (
+	FileName        = "conductor.toml"
+	WranglerName    = "wrangler.toml"
+	DefaultDataDir  = "./.conductor"
+	DefaultBinding  = "AI"
+	DefaultAddr     = "127.0.0.1:8787"
+	DefaultBodySize = 32 << 20 // Anthropic's own request limit
+)
+
+// Config is the whole configuration. The zero value is not useful: use
+// Default, Load, Find or Parse, which fill in the defaults.
+type Config struct {
+	// File is the file the config was read from, "" for the embedded
+	// defaults; Dir is the directory relative paths are resolved against.
+	File string `toml:"-"`
+	Dir  string `toml:"-"`
+	// Wrangler is true when the config came from a wrangler.toml, whose keys
+	// outside [ai] belong to wrangler and are ignored.
+	Wrangler bool `toml:"-"`
+
+	// DataDir holds the SQLite store (cache, counters, request log).
+	DataDir string `toml:"data_dir"`
+	// Environment names the deployment (dev, staging, production): budgets
+	// per environment and the cf-aig-metadata of every call use it.
+	Environment string `toml:"environment"`
+
+	AI        AI              `toml:"ai"`
+	Providers Providers       `toml:"providers"`
+	Server    Server          `toml:"server"`
+	Gateway   GatewayDefaults `toml:"gateway"`
+	Budgets   []Budget        `toml:"budget"`
+	Pricing   Pricing         `toml:"pricing"`
+}
+
+// AI is the [ai] table: the page's Workers AI binding, and the gateways.
+type AI struct {
+	// Binding is the page's binding name (wrangler's env.AI); Conductor
+	// accepts it for compatibility, the REST API needs no binding.
+	Binding string `toml:"binding"`
+	// Remote is wrangler's own [ai] key, accepted and ignored.
+	Remote bool `toml:"remote"`
+	// AccountID is the Cloudflare account for Workers AI (else
+	// CLOUDFLARE_ACCOUNT_ID).
+	AccountID string `toml:"account_id"`
+	// APITokenEnv names the variable holding the Cloudflare API token
+	// (default CLOUDFLARE_API_TOKEN); APITokenFile names a file holding it.
+	APITokenEnv  string `toml:"api_token_env"`
+	APITokenFile string `toml:"api_token_file"`
+	// URL, when set, serves routing "cloudflare" from a local
+	// OpenAI-compatible model server (Ollama, llama.cpp, vLLM) instead of
+	// Workers AI, e.g. "http://localhost:11434/v1".
+	URL string `toml:"url"`
+	// Model maps a Workers AI model id to the local server's name for it
+	// ("@cf/meta/llama-3.1-8b-instruct" = "llama3.1:8b"); unmapped ids are
+	// sent as they are.
+	Model map[string]string `toml:"model"`
+	// Gateways are the [[ai.gateway]] entries; routing cloudflare-gateway
+	// uses the default one (see GatewayDefaults.Default).
+	Gateways []Gateway `toml:"gateway"`
+}
+
+// Gateway is one [[ai.gateway]] entry. With AccountID set, calls go to
+// Cloudflare's hosted AI Gateway; without, the built-in gateway serves them
+// with these settings.
+type Gateway struct {
+	ID        string `toml:"id"`
+	AccountID string `toml:"account_id"`
+	// TokenEnv names the variable holding the gateway token sent as
+	// cf-aig-authorization (authenticated gateways); TokenFile a file.
+	TokenEnv  string `toml:"token_env"`
+	TokenFile string `toml:"token_file"`
+	// URL overrides the hosted gateway base (default
+	// https://gateway.ai.cloudflare.com/v1, or CLOUDFLARE_AI_GATEWAY_BASE_URL).
+	URL string `toml:"url"`
+	// BYOK says the provider keys are stored in the hosted gateway, so a
+	// missing provider key is not an error.
+	BYOK bool `toml:"byok"`
+
+	// CacheTTL caches answers for this long; 0 leaves caching off, as on
+	// Cloudflare. A member's cache.ttl overrides it per call.
+	CacheTTL Duration `toml:"cache_ttl"`
+
+	// Rate limiting, as Cloudflare writes it: either the page's
+	// rate_limiting_requests_per_minute, or rate_limiting_limit requests per
+	// rate_limiting_interval, counted in a fixed or sliding window.
+	RateLimitingRequestsPerMinute int64    `toml:"rate_limiting_requests_per_minute"`
+	RateLimitingLimit             int64    `toml:"rate_limiting_limit"`
+	RateLimitingInterval          Duration `toml:"rate_limiting_interval"`
+	RateLimitingTechnique         string   `toml:"rate_limiting_technique"`
+	// RateLimitingTokensPerMinute bounds tokens (input+output) per window.
+	RateLimitingTokensPerMinute int64 `toml:"rate_limiting_tokens_per_minute"`
+	// RateLimitingPerUser counts each user (gateway token, metadata user)
+	// separately instead of the whole gateway together.
+	RateLimitingPerUser bool `toml:"rate_limiting_per_user"`
+
+	// Retries: attempts per call (at most 5), first delay, and backoff
+	// shape (constant, linear, exponential); RequestTimeout bounds the wait
+	// for each attempt's first byte.
+	MaxAttempts    int      `toml:"max_attempts"`
+	RetryDelay     Duration `toml:"retry_delay"`
+	Backoff        string   `toml:"backoff"`
+	RequestTimeout Duration `toml:"request_timeout"`
+}
+
+// Hosted reports whether calls through g go to Cloudflare's hosted gateway.
+func (g Gateway) Hosted() bool { return g.AccountID != "" }
+
+// RateLimit returns the request limit per window and the window kind
+// (conductor.WindowFixed or WindowSliding); limit 0 means no limit.
+func (g Gateway) RateLimit() (limit int64, window Duration, technique string) {
+	technique = g.RateLimitingTechnique
+	if technique == "" {
+		technique = "fixed"
+	}
+	switch {
+	case g.RateLimitingRequestsPerMinute > 0:
+		return g.RateLimitingRequestsPerMinute, Seconds(60), technique
+	case g.RateLimitingLimit > 0:
+		w := g.RateLimitingInterval
+		if w.Duration == 0 {
+			w = Seconds(60)
+		}
+		return g.RateLimitingLimit, w, technique
+	}
+	return 0, Duration{}, technique
+}
+
+// GatewayDefaults is the [gateway] table: settings of the built-in gateway
+// that are not per [[ai.gateway]] entry.
+type GatewayDefaults struct {
+	// Default is the id of the [[ai.gateway]] entry routing
+	// cloudflare-gateway uses; empty: the first entry.
+	Default string `toml:"default"`
+	// CacheMaxBytes bounds the cache store; 0 means the store's default.
+	CacheMaxBytes int64 `toml:"cache_max_bytes"`
+	// LogRetention prunes request-log rows older than this; 0 keeps them.
+	LogRetention Duration `toml:"log_retention"`
+	// UserHeader names the HTTP header `conductor serve` reads the caller's
+	// user from, for per-user rate limits and budgets.
+	UserHeader string `toml:"user_header"`
+}
+
+// Budget scopes.
+const (
+	ScopeGateway     = "gateway"
+	ScopeEnvironment = "environment"
+	ScopeUser        = "user"
+	ScopeProvider    = "provider"
+	ScopeModel       = "model"
+)
+
+// Budget is one [[budget]] spend limit of the built-in gateway.
+type Budget struct {
+	Name string `toml:"name"`
+	// Scope is what the budget counts: gateway, environment, user, provider
+	// or model; Match picks which one ("production", "openai", "gpt-4o");
+	// an empty Match counts every call of that scope together.
+	Scope string `toml:"scope"`
+	Match string `toml:"match"`
+	// DailyUSD and MonthlyUSD are hard limits per UTC day and month; 0: none.
+	DailyUSD   float64 `toml:"daily_usd"`
+	MonthlyUSD float64 `toml:"monthly_usd"`
+	// Alerts are fractions of a limit (0.5, 0.8, 1.0) that fire once per
+	// window: a log line and a POST to Webhook (or the URL in WebhookEnv,
+	// for webhook URLs that embed a secret).
+	Alerts     []float64 `toml:"alerts"`
+	Webhook    string    `toml:"webhook"`
+	WebhookEnv string    `toml:"webhook_env"`
+}
+
+// Pricing is the [pricing] table: overrides of the embedded price table.
+type Pricing struct {
+	// DefaultInput and DefaultOutput (USD per 1M tokens) price a model the
+	// table does not know; such calls are flagged.
+	DefaultInput  *float64     `toml:"default_input"`
+	DefaultOutput *float64     `toml:"default_output"`
+	Models        []ModelPrice `toml:"model"`
+}
+
+// ModelPrice is one [[pricing.model]] row, USD per 1M tokens.
+type ModelPrice struct {
+	Provider    string   `toml:"provider"`
+	Model       string   `toml:"model"`
+	Input       float64  `toml:"input"`
+	Output      float64  `toml:"output"`
+	CachedInput *float64 `toml:"cached_input"`
+}
+
+// Providers is the [providers.<name>] tables.
+type Providers struct {
+	OpenAI    ProviderSettings `toml:"openai"`
+	Anthropic ProviderSettings `toml:"anthropic"`
+	Groq      ProviderSettings `toml:"groq"`
+	WorkersAI ProviderSettings `toml:"workers-ai"`
+	Local     ProviderSettings `toml:"local"`
+}
+
+// Get returns the settings of a provider by its conductor name.
+func (p *Providers) Get(name string) (*ProviderSettings, bool) {
+	switch name {
+	case "openai":
+		return &p.OpenAI, true
+	case "anthropic":
+		return &p.Anthropic, true
+	case "groq":
+		return &p.Groq, true
+	case "workers-ai":
+		return &p.WorkersAI, true
+	case "local":
+		return &p.Local, true
+	}
+	return nil, false
+}
+
+// ProviderSettings is one [providers.<name>] table.
+type ProviderSettings struct {
+	// BaseURL is where the wire path is appended: with /v1 for OpenAI-style
+	// providers, without for Anthropic, the Cloudflare API base for Workers
+	// AI. Empty: the environment variable, else the provider's default.
+	BaseURL string `toml:"base_url"`
+	// APIKeyEnv names the variable holding the key (default: the official
+	// SDK's, e.g. OPENAI_API_KEY); APIKeyFile names a file holding it.
+	APIKeyEnv  string `toml:"api_key_env"`
+	APIKeyFile string `toml:"api_key_file"`
+	// FirstByteTimeout bounds the wait for an answer's headers, Timeout the
+	// whole call, stream included.
+	FirstByteTimeout Duration `toml:"first_byte_timeout"`
+	Timeout          Duration `toml:"timeout"`
+}
+
+// Default timeouts: the official SDKs allow 10 minutes per call; a model
+// that has not started answering in 5 is not going to.
+const (
+	DefaultTimeout          = 600 * time.Second
+	DefaultFirstByteTimeout = 300 * time.Second
+)
+
+// Server is the [server] table of `conductor serve`.
+type Server struct {
+	Addr string `toml:"addr"`
+	// TokensEnv names a variable holding the gateway tokens callers must
+	// present, comma-separated (default CONDUCTOR_TOKENS); TokensFile a file
+	// with one per line. No token configured: the server accepts any caller
+	// on its address, which is why the default address is loopback.
+	TokensEnv  string `toml:"tokens_env"`
+	TokensFile string `toml:"tokens_file"`
+	// AllowCallerKeys lets a caller's own provider key (Authorization or
+	// x-api-key) pass through to the provider instead of the server's.
+	AllowCallerKeys bool `toml:"allow_caller_keys"`
+	// MaxBodyBytes bounds a request body (413 beyond).
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+}
+
+// DefaultTokensEnv is the variable read for server tokens by default.
+const DefaultTokensEnv = "CONDUCTOR_TOKENS"
+
+// Default returns the configuration used when no file exists: everything
+// from the environment, data in ./.conductor, no gateway settings.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.AI.Binding == "" {
+		c.AI.Binding = DefaultBinding
+	}
+	if c.Server.Addr == "" {
+		c.Server.Addr = DefaultAddr
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = DefaultBodySize
+	}
+	for _, p := range []*ProviderSettings{&c.Providers.OpenAI, &c.Providers.Anthropic, &c.Providers.Groq, &c.Providers.WorkersAI, &c.Providers.Local} {
+		if p.Timeout.Duration == 0 {
+			p.Timeout.Duration = DefaultTimeout
+		}
+		if p.FirstByteTimeout.Duration == 0 {
+			p.FirstByteTimeout.Duration = min(DefaultFirstByteTimeout, p.Timeout.Duration)
+		}
+	}
+	for i := range c.AI.Gateways {
+		g := &c.AI.Gateways[i]
+		if g.RateLimitingTechnique == "" {
+			g.RateLimitingTechnique = "fixed"
+		}
+	}
+	for i := range c.Budgets {
+		if c.Budgets[i].Alerts == nil {
+			c.Budgets[i].Alerts = []float64{0.5, 0.8, 1.0}
+		}
+	}
+}
+
+// DataPath returns DataDir, relative paths taken from the config's directory.
+func (c *Config) DataPath() string {
+	return c.path(c.DataDir)
+}
+
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.Dir == "" {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// DefaultGateway returns the [[ai.gateway]] entry routing cloudflare-gateway
+// uses: the one [gateway] default names, else the first. With none
+// configured it returns a built-in gateway named "default" with no cache and
+// no limits (ok=false), as Cloudflare auto-creates "default".
+func (c *Config) DefaultGateway() (g Gateway, ok bool) {
+	if len(c.AI.Gateways) == 0 {
+		return Gateway{ID: "default", RateLimitingTechnique: "fixed"}, false
+	}
+	if c.Gateway.Default != "" {
+		if g, ok := c.GatewayByID(c.Gateway.Default); ok {
+			return g, true
+		}
+	}
+	return c.AI.Gateways[0], true
+}
+
+// GatewayByID returns the [[ai.gateway]] entry with that id.
+func (c *Config) GatewayByID(id string) (Gateway, bool) {
+	for _, g := range c.AI.Gateways {
+		if g.ID == id {
+			return g, true
+		}
+	}
+	return Gateway{}, false
+}
+
+// Find returns the configuration for dir: its conductor.toml, else its
+// wrangler.toml, else Default (with Dir set to dir).
+func Find(dir string) (*Config, error) {
+	for _, name := range []string{FileName, WranglerName} {
+		p := filepath.Join(dir, name)
+		_, err := os.Stat(p)
+		if err == nil {
+			return Load(p)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	c := Default()
+	c.Dir = dir
+	return c, nil
+}
+
+// Load reads the file at path (as a wrangler.toml when it is named so). A
+// missing file is an error: an explicitly named config must exist.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}
+	}
+	c, err := Parse(path, data, filepath.Base(path) == WranglerName)
+	if err != nil {
+		return nil, err
+	}
+	c.Dir = filepath.Dir(path)
+	return c, nil
+}
+
+// Parse reads a config from data; name is used in error messages and as
+// File. With wrangler true only the [ai] table is read (strictly) and
+// wrangler's other keys are ignored.
+func Parse(name string, data []byte, wrangler bool) (*Config, error) {
+	c := &Config{File: name, Wrangler: wrangler}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	var err error
+	if wrangler {
+		// Only [ai] is ours in a wrangler.toml; decoding the rest into a
+		// struct without those fields would make them unknown keys, which
+		// the error mapping then drops.
+		w := struct {
+			AI *AI `toml:"ai"`
+		}{AI: &c.AI}
+		err = dec.Decode(&w)
+	} else {
+		err = dec.Decode(c)
+	}
+	idx := indexDocument(data)
+	var errs Errors
+	if err != nil {
+		errs = decodeErrors(name, data, idx, err, wrangler)
+		if len(errs) > 0 {
+			return nil, errs.sorted()
+		}
+	}
+	c.applyDefaults()
+	if errs := c.validate(idx); len(errs) > 0 {
+		return nil, errs.sorted()
+	}
+	return c, nil
+}

@@ -1,0 +1,294 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2/unstable"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+type validator struct {
+	file string
+	ix   *docIndex
+	errs Errors
+}
+
+func (v *validator) at(path []string, format string, args ...any) {
+	line, col := v.ix.at(path...)
+	msg := fmt.Sprintf(format, args...)
+	if name := dotted(path); name != "" {
+		msg = name + ": " + msg
+	}
+	v.errs = append(v.errs, &Error{File: v.file, Line: line, Column: col, Msg: msg})
+}
+
+func kp(parts ...any) []string {
+	out := make([]string, len(parts))
+	for i, x := range parts {
+		switch x := x.(type) {
+		case string:
+			out[i] = x
+		case int:
+			out[i] = strconv.Itoa(x)
+		}
+	}
+	return out
+}
+
+// validate checks what the types cannot: names, ranges, URLs, and that no
+// secret was written where only its variable's name belongs. Messages never
+// repeat a value that could be a secret.
+func (c *Config) validate(ix *docIndex) Errors {
+	v := &validator{file: c.File, ix: ix}
+	v.secrets(c.Wrangler)
+
+	v.envName(kp("ai", "api_token_env"), c.AI.APITokenEnv)
+	v.url(kp("ai", "url"), c.AI.URL)
+	v.id(kp("ai", "account_id"), c.AI.AccountID, "a Cloudflare account id")
+	for k, m := range c.AI.Model {
+		if k == "" || m == "" {
+			v.at(kp("ai", "model", k), "model names cannot be empty")
+		}
+	}
+	seen := map[string]bool{}
+	for i, g := range c.AI.Gateways {
+		at := func(k string) []string { return kp("ai", "gateway", i, k) }
+		if g.ID == "" {
+			v.at(kp("ai", "gateway", i), `every [[ai.gateway]] needs an id (id = "my-gateway")`)
+		} else {
+			v.id(at("id"), g.ID, "a gateway id")
+			if seen[g.ID] {
+				v.at(at("id"), "gateway id %q is used twice", g.ID)
+			}
+			seen[g.ID] = true
+		}
+		v.id(at("account_id"), g.AccountID, "a Cloudflare account id")
+		v.envName(at("token_env"), g.TokenEnv)
+		v.url(at("url"), g.URL)
+		if g.RateLimitingRequestsPerMinute < 0 {
+			v.at(at("rate_limiting_requests_per_minute"), "cannot be negative")
+		}
+		if g.RateLimitingLimit < 0 {
+			v.at(at("rate_limiting_limit"), "cannot be negative")
+		}
+		if g.RateLimitingTokensPerMinute < 0 {
+			v.at(at("rate_limiting_tokens_per_minute"), "cannot be negative")
+		}
+		if g.RateLimitingRequestsPerMinute > 0 && (g.RateLimitingLimit > 0 || g.RateLimitingInterval.Duration > 0) {
+			v.at(at("rate_limiting_limit"), "set either rate_limiting_requests_per_minute or rate_limiting_limit with rate_limiting_interval, not both")
+		}
+		if g.RateLimitingTechnique != conductor.WindowFixed && g.RateLimitingTechnique != conductor.WindowSliding {
+			v.at(at("rate_limiting_technique"), `expected "fixed" or "sliding"`)
+		}
+		if g.MaxAttempts < 0 || g.MaxAttempts > 5 {
+			v.at(at("max_attempts"), "expected 1 to 5 attempts (0: the default)")
+		}
+		v.backoff(at("backoff"), g.Backoff)
+	}
+	if c.Gateway.Default != "" {
+		if _, ok := c.GatewayByID(c.Gateway.Default); !ok {
+			v.at(kp("gateway", "default"), "no [[ai.gateway]] has id %q", c.Gateway.Default)
+		}
+	}
+	if c.Gateway.CacheMaxBytes < 0 {
+		v.at(kp("gateway", "cache_max_bytes"), "cannot be negative")
+	}
+	if h := c.Gateway.UserHeader; h != "" && !isToken(h) {
+		v.at(kp("gateway", "user_header"), "expected an HTTP header name such as X-User")
+	}
+
+	for _, name := range []string{"openai", "anthropic", "groq", "workers-ai", "local"} {
+		ps, _ := c.Providers.Get(name)
+		v.url(kp("providers", name, "base_url"), ps.BaseURL)
+		v.envName(kp("providers", name, "api_key_env"), ps.APIKeyEnv)
+		if ps.FirstByteTimeout.Duration > ps.Timeout.Duration {
+			v.at(kp("providers", name, "first_byte_timeout"), "is longer than timeout (%s)", ps.Timeout)
+		}
+	}
+
+	if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		v.at(kp("server", "addr"), `expected host:port such as "127.0.0.1:8787" or ":8787"`)
+	}
+	v.envName(kp("server", "tokens_env"), c.Server.TokensEnv)
+	if c.Server.MaxBodyBytes < 0 {
+		v.at(kp("server", "max_body_bytes"), "cannot be negative")
+	}
+
+	names := map[string]bool{}
+	for i, b := range c.Budgets {
+		at := func(k string) []string { return kp("budget", i, k) }
+		if b.Name == "" {
+			v.at(kp("budget", i), `every [[budget]] needs a name (name = "daily-production")`)
+		} else if names[b.Name] {
+			v.at(at("name"), "budget name %q is used twice", b.Name)
+		}
+		names[b.Name] = true
+		switch b.Scope {
+		case ScopeGateway, ScopeEnvironment, ScopeUser, ScopeModel:
+		case ScopeProvider:
+			if b.Match != "" && !slices.Contains(conductor.Providers(), b.Match) {
+				v.at(at("match"), "unknown provider (expected one of: %s)", strings.Join(conductor.Providers(), ", "))
+			}
+		default:
+			v.at(at("scope"), "expected one of: gateway, environment, user, provider, model")
+		}
+		if !finite(b.DailyUSD) || b.DailyUSD < 0 {
+			v.at(at("daily_usd"), "expected a positive amount of USD")
+		}
+		if !finite(b.MonthlyUSD) || b.MonthlyUSD < 0 {
+			v.at(at("monthly_usd"), "expected a positive amount of USD")
+		}
+		if b.DailyUSD == 0 && b.MonthlyUSD == 0 {
+			v.at(kp("budget", i), "a budget needs daily_usd or monthly_usd")
+		}
+		for j, a := range b.Alerts {
+			if !finite(a) || a <= 0 || a > 10 {
+				v.at(kp("budget", i, "alerts", j), "expected a fraction of the limit such as 0.8")
+			}
+		}
+		v.webhook(at("webhook"), b.Webhook)
+		v.envName(at("webhook_env"), b.WebhookEnv)
+	}
+
+	v.price(kp("pricing", "default_input"), c.Pricing.DefaultInput)
+	v.price(kp("pricing", "default_output"), c.Pricing.DefaultOutput)
+	for i, m := range c.Pricing.Models {
+		at := func(k string) []string { return kp("pricing", "model", i, k) }
+		if !slices.Contains(conductor.Providers(), m.Provider) {
+			v.at(at("provider"), "unknown provider (expected one of: %s)", strings.Join(conductor.Providers(), ", "))
+		}
+		if m.Model == "" {
+			v.at(at("model"), "every [[pricing.model]] needs a model")
+		}
+		v.price(at("input"), &m.Input)
+		v.price(at("output"), &m.Output)
+		v.price(at("cached_input"), m.CachedInput)
+	}
+	return v.errs
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func (v *validator) price(path []string, f *float64) {
+	if f != nil && (!finite(*f) || *f < 0) {
+		v.at(path, "expected a price in USD per 1M tokens (0 or more)")
+	}
+}
+
+// secrets rejects strings that look like a provider key or token wherever
+// they are written; the value is not repeated in the message.
+func (v *validator) secrets(wrangler bool) {
+	for _, e := range v.ix.entries {
+		if e.kind != unstable.String || (wrangler && (len(e.path) == 0 || e.path[0] != "ai")) {
+			continue
+		}
+		if looksLikeSecret(e.data) {
+			v.errs = append(v.errs, &Error{File: v.file, Line: e.line, Column: e.col,
+				Msg: dotted(e.path) + ": this value looks like an API key or token; secrets are never read from the config file: " + secretAdvice(e.path[:len(e.path)-1])})
+		}
+	}
+}
+
+// looksLikeSecret knows the prefixes of the keys Conductor's providers and
+// their neighbours issue.
+func looksLikeSecret(s string) bool {
+	s = strings.TrimSpace(s)
+	for _, prefix := range []string{"sk-", "sk_", "gsk_", "xai-", "AIza", "ghp_", "github_pat_", "hf_", "Bearer ", "bearer "} {
+		if strings.HasPrefix(s, prefix) && len(s) > len(prefix)+8 {
+			return true
+		}
+	}
+	return false
+}
+
+// envName checks that a *_env key holds a variable name, not a secret.
+func (v *validator) envName(path []string, name string) {
+	if name == "" || isEnvName(name) {
+		return
+	}
+	if looksLikeSecret(name) {
+		return // already reported by secrets
+	}
+	v.at(path, "expected the name of an environment variable, such as OPENAI_API_KEY")
+}
+
+func isEnvName(s string) bool {
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// id checks names that become a URL path segment.
+func (v *validator) id(path []string, s, what string) {
+	if s == "" {
+		return
+	}
+	ok := len(s) <= 64
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			ok = false
+		}
+	}
+	if !ok {
+		v.at(path, "expected %s: letters, digits, - and _ only, at most 64", what)
+	}
+}
+
+func (v *validator) url(path []string, s string) {
+	if s == "" {
+		return
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		v.at(path, "expected an http:// or https:// URL")
+	case u.User != nil:
+		v.at(path, "a URL cannot carry credentials; they are secrets, which come from the environment")
+	case u.RawQuery != "" || u.Fragment != "":
+		v.at(path, "expected a base URL without ?query or #fragment")
+	}
+}
+
+func (v *validator) webhook(path []string, s string) {
+	if s == "" {
+		return
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		v.at(path, "expected an http:// or https:// URL")
+	case u.User != nil:
+		v.at(path, "a URL cannot carry credentials; use webhook_env for a URL that holds a secret")
+	}
+}
+
+func (v *validator) backoff(path []string, s string) {
+	switch s {
+	case "", "constant", "linear", "exponential":
+	default:
+		v.at(path, `expected "constant", "linear" or "exponential"`)
+	}
+}
+
+// isToken reports an RFC 9110 token, the syntax of a header name.
+func isToken(s string) bool {
+	for _, r := range s {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return s != ""
+}
