@@ -1,0 +1,388 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// The Anthropic Messages wire format: POST {BaseURL}/v1/messages with
+// x-api-key and anthropic-version.
+
+// AnthropicVersion is the API version every request names.
+const AnthropicVersion = "2023-06-01"
+
+// anthropicDefaultMaxTokens is sent when the request sets no limit: the API
+// requires max_tokens, and 4096 is what every current Claude model accepts.
+const anthropicDefaultMaxTokens = 4096
+
+type anthropic struct{ caller }
+
+// NewAnthropic returns the adapter for the Anthropic Messages API (or
+// Cloudflare AI Gateway's /anthropic route to it).
+func NewAnthropic(ep Endpoint) conductor.Provider {
+	if ep.Name == "" {
+		ep.Name = conductor.ProviderAnthropic
+	}
+	return &anthropic{newCaller(ep, "request-id", "x-request-id")}
+}
+
+func (a *anthropic) header() http.Header {
+	h := make(http.Header, 7)
+	if a.ep.APIKey != "" {
+		h.Set("x-api-key", a.ep.APIKey)
+	}
+	h.Set("anthropic-version", AnthropicVersion)
+	return h
+}
+
+func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	body, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)), req, false)
+	if err != nil {
+		return nil, withProvider(err, a.ep.Name)
+	}
+	c, err := a.send(ctx, req, a.ep.BaseURL+"/v1/messages", body, a.header(), false)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release()
+	raw, err := a.readAll(c, maxAnswerBytes)
+	if err != nil {
+		return nil, err
+	}
+	rid := a.requestID(c.resp.Header)
+	resp, hasUsage, err := decodeAnthropicResponse(a.ep.Name, raw)
+	if err != nil {
+		return nil, completeError(err, c.resp.StatusCode, rid)
+	}
+	if !hasUsage {
+		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Content))
+	}
+	resp.RequestID = rid
+	resp.Meta = c.meta
+	return resp, nil
+}
+
+func (a *anthropic) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	body, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, true)
+	if err != nil {
+		return nil, withProvider(err, a.ep.Name)
+	}
+	c, err := a.send(ctx, req, a.ep.BaseURL+"/v1/messages", body, a.header(), true)
+	if err != nil {
+		return nil, err
+	}
+	d := &AnthropicStreamDecoder{provider: a.ep.Name}
+	return a.newSSEStream(c, req, d.Decode)
+}
+
+// withProvider fills the provider into an error made before any call.
+func withProvider(err error, provider string) error {
+	if e, ok := conductor.AsError(err); ok && e.Provider == "" {
+		e.Provider = provider
+	}
+	return err
+}
+
+// EncodeAnthropicRequest returns the Messages body for req: model,
+// max_tokens (4096 when unset: the API requires it), the system and
+// developer messages joined as top-level system, the other messages with
+// consecutive same-role turns merged (the API wants user and assistant to
+// alternate; any role but assistant is sent as user), temperature, top_p,
+// stop as stop_sequences, stream when req.Stream, then req.Extra in key
+// order without the OpenAI-only fields the API rejects (seed,
+// response_format, logprobs, n, penalties…).
+func EncodeAnthropicRequest(req *conductor.ChatRequest) ([]byte, error) {
+	return appendAnthropicRequest(make([]byte, 0, requestSize(req)), req, req.Stream)
+}
+
+func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, stream bool) ([]byte, error) {
+	var w keyWriter
+	w.init(append(dst, '{'))
+	w.str("model", req.Model)
+	maxTokens := req.MaxTokens
+	if maxTokens <= 0 {
+		maxTokens = anthropicDefaultMaxTokens
+	}
+	w.int("max_tokens", int64(maxTokens))
+	nsys := 0
+	for _, m := range req.Messages {
+		if !isSystemRole(m.Role) {
+			continue
+		}
+		if nsys == 0 {
+			w.key("system")
+			w.buf = append(w.buf, '"')
+		} else {
+			w.buf = append(w.buf, `\n\n`...)
+		}
+		w.buf = appendStringBody(w.buf, m.Content)
+		nsys++
+	}
+	if nsys > 0 {
+		w.buf = append(w.buf, '"')
+	}
+	w.key("messages")
+	w.buf = append(w.buf, '[')
+	prev := ""
+	for _, m := range req.Messages {
+		if isSystemRole(m.Role) {
+			continue
+		}
+		role := "user"
+		if m.Role == "assistant" {
+			role = "assistant"
+		}
+		switch {
+		case role == prev:
+			// Merge into the open turn: its content string is still open.
+			w.buf = append(w.buf, `\n\n`...)
+		case prev == "":
+			w.buf = append(w.buf, `{"role":"`...)
+			w.buf = append(w.buf, role...)
+			w.buf = append(w.buf, `","content":"`...)
+		default:
+			w.buf = append(w.buf, `"},{"role":"`...)
+			w.buf = append(w.buf, role...)
+			w.buf = append(w.buf, `","content":"`...)
+		}
+		w.buf = appendStringBody(w.buf, m.Content)
+		prev = role
+	}
+	if prev != "" {
+		w.buf = append(w.buf, `"}`...)
+	}
+	w.buf = append(w.buf, ']')
+	if req.Temperature != nil {
+		if err := w.float("temperature", *req.Temperature); err != nil {
+			return nil, err
+		}
+	}
+	if req.TopP != nil {
+		if err := w.float("top_p", *req.TopP); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Stop) > 0 {
+		w.strings("stop_sequences", req.Stop)
+	}
+	if stream {
+		w.key("stream")
+		w.buf = append(w.buf, "true"...)
+	}
+	if err := w.extras(req.Extra, anthropicSkips); err != nil {
+		return nil, err
+	}
+	return append(w.buf, '}'), nil
+}
+
+func isSystemRole(role string) bool { return role == "system" || role == "developer" }
+
+// anthropicSkips lists the pass-through fields the Messages API does not
+// know: OpenAI-only ones, which it rejects, so that one ChatRequest can fall
+// back from OpenAI to Anthropic.
+func anthropicSkips(k string) bool {
+	switch k {
+	case "stream", "stop", "seed", "response_format", "logprobs", "top_logprobs", "n",
+		"frequency_penalty", "presence_penalty", "logit_bias", "stream_options",
+		"parallel_tool_calls", "user", "max_completion_tokens", "reasoning_effort":
+		return true
+	}
+	return false
+}
+
+// anthropicUsage is the usage object of answers and of message_start and
+// message_delta events. input_tokens excludes cache reads and writes.
+type anthropicUsage struct {
+	InputTokens              *int `json:"input_tokens"`
+	OutputTokens             *int `json:"output_tokens"`
+	CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
+}
+
+// merge takes the counts u carries into n, normalised as OpenAI counts:
+// InputTokens includes the cached tokens (reads and writes), and
+// CachedInputTokens holds the reads.
+func (u *anthropicUsage) merge(n *anthropicCounts) {
+	if u.InputTokens != nil {
+		n.input = *u.InputTokens
+	}
+	if u.OutputTokens != nil {
+		n.output = *u.OutputTokens
+	}
+	if u.CacheCreationInputTokens != nil {
+		n.cacheWrite = *u.CacheCreationInputTokens
+	}
+	if u.CacheReadInputTokens != nil {
+		n.cacheRead = *u.CacheReadInputTokens
+	}
+}
+
+type anthropicCounts struct{ input, output, cacheWrite, cacheRead int }
+
+func (n anthropicCounts) usage() conductor.Usage {
+	return conductor.Usage{
+		InputTokens:       n.input + n.cacheWrite + n.cacheRead,
+		OutputTokens:      n.output,
+		CachedInputTokens: n.cacheRead,
+	}
+}
+
+// anthropicFinish maps stop_reason to the OpenAI-style finish reason that
+// ChatResponse carries for every provider; unknown reasons pass as they are.
+func anthropicFinish(reason string) string {
+	switch reason {
+	case "end_turn", "stop_sequence", "pause_turn":
+		return "stop"
+	case "max_tokens", "model_context_window_exceeded":
+		return "length"
+	case "tool_use":
+		return "tool_calls"
+	case "refusal":
+		return "content_filter"
+	}
+	return reason
+}
+
+// AnthropicStopReason maps a finish reason back to Anthropic's stop_reason,
+// for a server answering in the Anthropic format.
+func AnthropicStopReason(finish string) string {
+	switch finish {
+	case "stop", "":
+		return "end_turn"
+	case "length":
+		return "max_tokens"
+	case "tool_calls":
+		return "tool_use"
+	case "content_filter":
+		return "refusal"
+	}
+	return finish
+}
+
+type anthropicAnswer struct {
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Model   string `json:"model"`
+	Content []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"content"`
+	StopReason string          `json:"stop_reason"`
+	Usage      *anthropicUsage `json:"usage"`
+}
+
+// DecodeAnthropicResponse parses a whole Messages answer: its text blocks
+// joined, stop_reason as an OpenAI-style finish reason (end_turn → stop,
+// max_tokens → length, tool_use → tool_calls), usage (InputTokens including
+// cache reads and writes, CachedInputTokens the reads), id and model. An
+// error body gives a *conductor.Error.
+func DecodeAnthropicResponse(body []byte) (*conductor.ChatResponse, error) {
+	resp, _, err := decodeAnthropicResponse(conductor.ProviderAnthropic, body)
+	return resp, err
+}
+
+func decodeAnthropicResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
+	var a anthropicAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
+	}
+	if a.Type == "error" {
+		return nil, false, answerError(provider, body)
+	}
+	if a.Type != "message" && a.Content == nil {
+		return nil, false, malformed(provider, 0, "", "answer is not a message", nil)
+	}
+	resp := &conductor.ChatResponse{ID: a.ID, Model: a.Model, FinishReason: anthropicFinish(a.StopReason), Raw: body}
+	text := make([]byte, 0, 256)
+	for _, b := range a.Content {
+		if b.Type == "text" {
+			text = append(text, b.Text...)
+		}
+	}
+	resp.Content = string(text)
+	if a.Usage == nil || a.Usage.InputTokens == nil && a.Usage.OutputTokens == nil {
+		return resp, false, nil
+	}
+	var n anthropicCounts
+	a.Usage.merge(&n)
+	resp.Usage = n.usage()
+	return resp, true, nil
+}
+
+// AnthropicStreamDecoder decodes the events of one Messages stream. It keeps
+// the input usage of message_start to report it with the output usage of
+// message_delta. The zero value is ready to use.
+type AnthropicStreamDecoder struct {
+	provider string
+	counts   anthropicCounts
+}
+
+type anthropicEvent struct {
+	Type    string `json:"type"`
+	Message *struct {
+		Usage *anthropicUsage `json:"usage"`
+	} `json:"message"`
+	ContentBlock *struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"content_block"`
+	Delta *struct {
+		Type       string `json:"type"`
+		Text       string `json:"text"`
+		StopReason string `json:"stop_reason"`
+	} `json:"delta"`
+	Usage *anthropicUsage `json:"usage"`
+}
+
+// Decode decodes one event: every event is emitted (so a stream can pass
+// through unchanged) with the text of text_delta and text blocks as Delta,
+// message_delta carries the finish reason and the usage so far, and
+// message_stop is the terminator (emitted, done). An error event is
+// returned as a *conductor.Error classed by its error type.
+func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
+	provider := d.provider
+	if provider == "" {
+		provider = conductor.ProviderAnthropic
+	}
+	var e anthropicEvent
+	if err := json.Unmarshal(ev.Data, &e); err != nil {
+		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream event", err)
+	}
+	typ := e.Type
+	if typ == "" {
+		typ = ev.Name
+	}
+	ch = conductor.Chunk{Raw: ev.Data}
+	switch typ {
+	case "error":
+		return conductor.Chunk{}, false, false, answerError(provider, ev.Data)
+	case "message_start":
+		if e.Message != nil && e.Message.Usage != nil {
+			e.Message.Usage.merge(&d.counts)
+		}
+	case "content_block_start":
+		if e.ContentBlock != nil && e.ContentBlock.Type == "text" {
+			ch.Delta = e.ContentBlock.Text
+		}
+	case "content_block_delta":
+		if e.Delta != nil && e.Delta.Type == "text_delta" {
+			ch.Delta = e.Delta.Text
+		}
+	case "message_delta":
+		if e.Delta != nil && e.Delta.StopReason != "" {
+			ch.FinishReason = anthropicFinish(e.Delta.StopReason)
+		}
+		if e.Usage != nil {
+			// Cumulative: the latest counts replace the earlier ones.
+			e.Usage.merge(&d.counts)
+			u := d.counts.usage()
+			ch.Usage = &u
+		}
+	case "message_stop":
+		return ch, true, true, nil
+	}
+	return ch, true, false, nil
+}

@@ -1,0 +1,465 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Default base URLs, without a trailing slash, as the official SDKs spell
+// them: OpenAI's includes /v1, Anthropic's does not.
+const (
+	OpenAIBaseURL        = "https://api.openai.com/v1"
+	GroqBaseURL          = "https://api.groq.com/openai/v1"
+	AnthropicBaseURL     = "https://api.anthropic.com"
+	CloudflareAPIBaseURL = "https://api.cloudflare.com/client/v4"
+)
+
+// Environment variables that hold each provider's key and base URL override.
+// Routing reads them; adapters never look at the environment themselves.
+const (
+	EnvOpenAIKey         = "OPENAI_API_KEY"
+	EnvOpenAIBaseURL     = "OPENAI_BASE_URL"
+	EnvGroqKey           = "GROQ_API_KEY"
+	EnvGroqBaseURL       = "GROQ_BASE_URL"
+	EnvAnthropicKey      = "ANTHROPIC_API_KEY"
+	EnvAnthropicBaseURL  = "ANTHROPIC_BASE_URL"
+	EnvCloudflareToken   = "CLOUDFLARE_API_TOKEN"
+	EnvCloudflareAccount = "CLOUDFLARE_ACCOUNT_ID"
+	EnvCloudflareBaseURL = "CLOUDFLARE_API_BASE_URL"
+)
+
+// Size limits on what we read from an upstream: generous for answers, small
+// for error bodies (only their message matters).
+const (
+	maxAnswerBytes = 64 << 20
+	maxErrorBytes  = 1 << 20
+	userAgent      = "conductor-go"
+)
+
+// NewTransport returns an http.Transport tuned for a few upstream hosts
+// called many times: keep-alives, a large idle pool per host (the default of
+// 2 forces new TLS handshakes under concurrency), and bounded dial and TLS
+// handshake times. Time to first byte and the whole call are bounded per
+// call by the Endpoint instead, since streams may legitimately run long.
+func NewTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// DefaultClient returns a new client over a new tuned transport. Routing
+// should create one and share it between every Endpoint so that connections
+// to each upstream host are reused across adapters.
+func DefaultClient() *http.Client {
+	return &http.Client{Transport: NewTransport()}
+}
+
+// Sentinel causes of our own deadlines, so that a timeout can be told apart
+// from the caller going away.
+var (
+	errFirstByteTimeout = errors.New("no answer headers within the first-byte timeout")
+	errOverallTimeout   = errors.New("call exceeded its overall timeout")
+)
+
+// caller sends a prepared request for one adapter and holds what every wire
+// format shares: the endpoint, its client, the header names carrying the
+// request id.
+type caller struct {
+	ep         Endpoint
+	client     *http.Client
+	requestIDs []string // response headers holding the provider's request id, best first
+}
+
+func newCaller(ep Endpoint, requestIDs ...string) caller {
+	ep.BaseURL = strings.TrimRight(ep.BaseURL, "/")
+	c := caller{ep: ep, client: ep.Client, requestIDs: requestIDs}
+	if c.client == nil {
+		// One client per adapter, shared by all its calls; routing passes a
+		// client shared across adapters.
+		c.client = DefaultClient()
+	}
+	return c
+}
+
+// call is one HTTP exchange in flight: its context carries our deadlines, and
+// release frees the connection and the timers.
+type call struct {
+	parent  context.Context
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	overall *time.Timer
+	start   time.Time
+	ttfb    time.Duration
+	resp    *http.Response
+	meta    conductor.ResponseMeta
+}
+
+func (c *call) release() {
+	if c.overall != nil {
+		c.overall.Stop()
+	}
+	if c.resp != nil {
+		c.resp.Body.Close()
+	}
+	c.cancel(context.Canceled)
+}
+
+// send posts body to url with the given headers and waits for the answer's
+// headers. A non-2xx answer is read and returned as a *conductor.Error; so is
+// every transport failure. On success the caller must release the call.
+func (p *caller) send(ctx context.Context, req *conductor.ChatRequest, url string, body []byte, header http.Header, stream bool) (*call, error) {
+	c := &call{parent: ctx, start: time.Now()}
+	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	if p.ep.Timeout > 0 {
+		c.overall = time.AfterFunc(p.ep.Timeout, func() { c.cancel(errOverallTimeout) })
+	}
+	hr, err := http.NewRequestWithContext(c.ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		c.release()
+		return nil, &conductor.Error{Provider: p.ep.Name, Class: conductor.ClassConfig,
+			Message: "invalid upstream URL", Err: err}
+	}
+	hr.Header = header
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("User-Agent", userAgent)
+	if stream {
+		hr.Header.Set("Accept", "text/event-stream")
+	} else {
+		hr.Header.Set("Accept", "application/json")
+	}
+	for k, vs := range p.ep.Header {
+		hr.Header.Del(k)
+		for _, v := range vs {
+			hr.Header.Add(k, v)
+		}
+	}
+	if p.ep.Hook != nil {
+		p.ep.Hook.Before(hr, req)
+	}
+	var firstByte *time.Timer
+	if p.ep.FirstByteTimeout > 0 {
+		firstByte = time.AfterFunc(p.ep.FirstByteTimeout, func() { c.cancel(errFirstByteTimeout) })
+	}
+	resp, err := p.client.Do(hr)
+	if firstByte != nil {
+		firstByte.Stop()
+	}
+	if err != nil {
+		e := p.transportError(c, err, "sending the request")
+		c.release()
+		return nil, e
+	}
+	c.resp = resp
+	c.ttfb = time.Since(c.start)
+	c.meta = conductor.ResponseMeta{Provider: p.ep.Name, Attempts: 1, TTFB: c.ttfb}
+	if p.ep.Hook != nil {
+		p.ep.Hook.After(resp, &c.meta)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := p.statusError(c, resp)
+		c.release()
+		return nil, e
+	}
+	return c, nil
+}
+
+// readAll reads a whole answer body, mapping a failure to a typed error.
+func (p *caller) readAll(c *call, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(c.resp.Body, limit+1))
+	if err != nil {
+		return nil, p.transportError(c, err, "reading the answer")
+	}
+	if int64(len(b)) > limit {
+		return nil, &conductor.Error{Provider: p.ep.Name, Class: conductor.ClassMalformed, Status: c.resp.StatusCode,
+			Message: fmt.Sprintf("answer larger than %d bytes", limit), RequestID: p.requestID(c.resp.Header)}
+	}
+	return b, nil
+}
+
+// requestID returns the provider's request id from the answer's headers.
+func (p *caller) requestID(h http.Header) string {
+	for _, name := range p.requestIDs {
+		if v := h.Get(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// transportError classifies a failure to send or read: one of our deadlines,
+// the caller going away, or the network.
+func (p *caller) transportError(c *call, err error, doing string) *conductor.Error {
+	e := &conductor.Error{Provider: p.ep.Name, Err: err}
+	if c.resp != nil {
+		e.Status = c.resp.StatusCode
+		e.RequestID = p.requestID(c.resp.Header)
+	}
+	cause := context.Cause(c.ctx)
+	switch {
+	case errors.Is(cause, errFirstByteTimeout):
+		e.Class, e.Retryable = conductor.ClassTimeout, true
+		e.Message = fmt.Sprintf("no answer within the first-byte timeout of %s", p.ep.FirstByteTimeout)
+	case errors.Is(cause, errOverallTimeout):
+		e.Class, e.Retryable = conductor.ClassTimeout, true
+		e.Message = fmt.Sprintf("call exceeded its timeout of %s while %s", p.ep.Timeout, doing)
+	case errors.Is(c.parent.Err(), context.DeadlineExceeded):
+		e.Class, e.Retryable = conductor.ClassTimeout, true
+		e.Message = "deadline exceeded while " + doing
+	case c.parent.Err() != nil:
+		e.Class = conductor.ClassCanceled
+		e.Message = "call canceled while " + doing
+	default:
+		e.Class, e.Retryable = conductor.ClassNetwork, true
+		var netErr net.Error
+		var certErr *tls.CertificateVerificationError
+		switch {
+		case errors.As(err, &certErr):
+			// A bad certificate stays bad on the next attempt.
+			e.Retryable = false
+		case errors.As(err, &netErr) && netErr.Timeout():
+			e.Class = conductor.ClassTimeout
+		}
+		e.Message = "network error while " + doing + ": " + rootMessage(err)
+	}
+	return e
+}
+
+// rootMessage is the innermost error's text, without net/http's URL prefix
+// (the URL may name an account id; keep messages short).
+func rootMessage(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+// statusError reads a non-2xx answer and builds the typed error from its
+// status, headers and body.
+func (p *caller) statusError(c *call, resp *http.Response) *conductor.Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+	now := time.Now()
+	e := errorFromStatus(p.ep.Name, resp.StatusCode, resp.Header, body, now)
+	if e.RequestID == "" {
+		e.RequestID = p.requestID(resp.Header)
+	}
+	return e
+}
+
+// errorFromStatus maps an HTTP error answer to a *conductor.Error: the class
+// from the status (and OpenAI's insufficient_quota), the provider's own
+// message and code from any of the error body shapes we know, and the
+// retry-after delay.
+func errorFromStatus(provider string, status int, h http.Header, body []byte, now time.Time) *conductor.Error {
+	class, retryable := conductor.ClassForStatus(status)
+	e := &conductor.Error{Provider: provider, Class: class, Status: status, Retryable: retryable}
+	eb := parseErrorBody(body)
+	e.Message, e.Code, e.RequestID = eb.message, eb.code, eb.requestID
+	if e.Message == "" {
+		e.Message = bodySnippet(body)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(status)
+	}
+	switch {
+	case status == http.StatusTooManyRequests && (eb.code == "insufficient_quota" || eb.typ == "insufficient_quota"):
+		// Quota exhausted: waiting does not refill it.
+		e.Class, e.Retryable = conductor.ClassQuota, false
+	case status == 498:
+		// Groq: flex tier capacity exceeded, retry with jitter.
+		e.Class, e.Retryable = conductor.ClassRateLimited, true
+	case status == 402:
+		e.Class, e.Retryable = conductor.ClassQuota, false
+	case status == 409:
+		// The official SDKs retry conflicts (a lock timeout upstream).
+		e.Retryable = true
+	}
+	// The official SDKs let the server decide: x-should-retry overrides.
+	switch strings.ToLower(h.Get("x-should-retry")) {
+	case "true":
+		e.Retryable = true
+	case "false":
+		e.Retryable = false
+	}
+	e.RetryAfter = retryAfter(h, now)
+	return e
+}
+
+// retryAfter reads retry-after-ms (milliseconds, OpenAI), then Retry-After
+// as seconds (possibly fractional) or an HTTP date. Absent or unreadable: 0.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if v := strings.TrimSpace(h.Get("retry-after-ms")); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < 1e12 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s <= 0 || s > 1e9 {
+			return 0
+		}
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// errorBody is what we take from any provider's error body.
+type errorBody struct {
+	message   string
+	code      string // the provider's code, else its type
+	typ       string
+	requestID string
+}
+
+// parseErrorBody understands the error shapes of every upstream we call:
+//
+//	OpenAI/Groq:  {"error":{"message","type","param","code"}}
+//	Anthropic:    {"type":"error","error":{"type","message"},"request_id"}
+//	Cloudflare:   {"success":false,"errors":[{"code":10000,"message"}]}
+//	AI Gateway:   {"success":false,"error":[{"code":2009,"message"}]}
+//	Ollama & co:  {"error":"model not found"}
+//
+// Anything else yields an empty errorBody.
+func parseErrorBody(body []byte) errorBody {
+	var raw struct {
+		Error     json.RawMessage `json:"error"`
+		Errors    []cfMessage     `json:"errors"`
+		Message   string          `json:"message"`
+		RequestID string          `json:"request_id"`
+	}
+	var eb errorBody
+	if len(body) == 0 || json.Unmarshal(body, &raw) != nil {
+		return eb
+	}
+	eb.requestID = raw.RequestID
+	switch v := bytes.TrimSpace(raw.Error); {
+	case len(v) > 0 && v[0] == '{':
+		var obj struct {
+			Message string          `json:"message"`
+			Type    string          `json:"type"`
+			Code    json.RawMessage `json:"code"`
+		}
+		if json.Unmarshal(v, &obj) == nil {
+			eb.message, eb.typ = obj.Message, obj.Type
+			eb.code = scalarString(obj.Code)
+			if eb.code == "" {
+				eb.code = obj.Type
+			}
+		}
+	case len(v) > 0 && v[0] == '"':
+		_ = json.Unmarshal(v, &eb.message)
+	case len(v) > 0 && v[0] == '[':
+		var list []cfMessage
+		if json.Unmarshal(v, &list) == nil {
+			eb.message, eb.code = joinCFMessages(list)
+		}
+	}
+	if eb.message == "" && len(raw.Errors) > 0 {
+		eb.message, eb.code = joinCFMessages(raw.Errors)
+	}
+	if eb.message == "" {
+		eb.message = raw.Message
+	}
+	return eb
+}
+
+// cfMessage is one entry of a Cloudflare API envelope's errors or messages.
+type cfMessage struct {
+	Code    json.RawMessage `json:"code"`
+	Message string          `json:"message"`
+}
+
+// joinCFMessages folds a Cloudflare errors[] list into one message, keeping
+// each code next to its text, and returns the first code.
+func joinCFMessages(list []cfMessage) (msg, code string) {
+	var b strings.Builder
+	for i, m := range list {
+		c := scalarString(m.Code)
+		if i == 0 {
+			code = c
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(m.Message)
+		if c != "" {
+			b.WriteString(" (code ")
+			b.WriteString(c)
+			b.WriteString(")")
+		}
+	}
+	return b.String(), code
+}
+
+// scalarString renders a JSON string or number as text; null and anything
+// else as "".
+func scalarString(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return ""
+	}
+	switch {
+	case v[0] == '"':
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return s
+		}
+	case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
+		return string(v)
+	}
+	return ""
+}
+
+// bodySnippet is the start of a non-JSON error body (an HTML page from a
+// proxy, say), as one line of valid UTF-8.
+func bodySnippet(body []byte) string {
+	const max = 200
+	s := strings.ToValidUTF8(strings.Join(strings.Fields(string(body)), " "), "\uFFFD")
+	if len(s) > 0 && (s[0] == '{' || s[0] == '[') {
+		return "" // JSON we did not understand: the status text says more
+	}
+	if len(s) > max {
+		s = s[:max]
+		for len(s) > 0 && !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+		s += "…"
+	}
+	return s
+}
+
+// malformed builds the error for an answer we could not parse.
+func malformed(provider string, status int, requestID, what string, err error) *conductor.Error {
+	return &conductor.Error{Provider: provider, Class: conductor.ClassMalformed, Status: status,
+		Message: what, RequestID: requestID, Err: err}
+}

@@ -1,0 +1,194 @@
+package provider
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Request bodies are written by appending to one byte slice sized up front:
+// the fields are few and known, and encoding/json's reflection and map
+// sorting would cost several allocations per call on the hot path. The
+// output is the same JSON encoding/json would produce for the same values
+// (without its HTML escaping, which no upstream needs).
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, quotes included.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendStringBody(dst, s)
+	return append(dst, '"')
+}
+
+// appendStringBody appends s escaped for the inside of a JSON string.
+// Invalid UTF-8 becomes U+FFFD, as encoding/json does; U+2028 and U+2029 are
+// escaped so the body stays valid JavaScript too.
+func appendStringBody(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}
+
+// appendFloat appends f as a JSON number, formatted as encoding/json does.
+func appendFloat(dst []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	return strconv.AppendFloat(dst, f, format, -1, 64)
+}
+
+// keyWriter writes the members of one JSON object, remembering which keys
+// it wrote so that pass-through extras never duplicate one.
+type keyWriter struct {
+	buf     []byte
+	written []string
+	arr     [24]string // backs written: no allocation for the usual few keys
+	n       int
+}
+
+func (w *keyWriter) init(buf []byte) {
+	w.buf = buf
+	w.written = w.arr[:0]
+}
+
+func (w *keyWriter) key(k string) {
+	if w.n > 0 {
+		w.buf = append(w.buf, ',')
+	}
+	w.n++
+	w.buf = appendString(w.buf, k)
+	w.buf = append(w.buf, ':')
+	w.written = append(w.written, k)
+}
+
+func (w *keyWriter) has(k string) bool { return slices.Contains(w.written, k) }
+
+func (w *keyWriter) str(k, v string) {
+	w.key(k)
+	w.buf = appendString(w.buf, v)
+}
+
+func (w *keyWriter) int(k string, v int64) {
+	w.key(k)
+	w.buf = strconv.AppendInt(w.buf, v, 10)
+}
+
+func (w *keyWriter) float(k string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return badRequest("%s must be a finite number", k)
+	}
+	w.key(k)
+	w.buf = appendFloat(w.buf, v)
+	return nil
+}
+
+func (w *keyWriter) raw(k string, v json.RawMessage) error {
+	if !json.Valid(v) {
+		return badRequest("%s is not valid JSON", k)
+	}
+	w.key(k)
+	w.buf = append(w.buf, v...)
+	return nil
+}
+
+func (w *keyWriter) strings(k string, vs []string) {
+	w.key(k)
+	w.buf = append(w.buf, '[')
+	for i, v := range vs {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = appendString(w.buf, v)
+	}
+	w.buf = append(w.buf, ']')
+}
+
+// extras writes the request's pass-through fields in key order (so equal
+// requests give equal bytes), skipping keys already written, keys the
+// adapter owns, and keys the wire format does not know.
+func (w *keyWriter) extras(extra map[string]json.RawMessage, skip func(string) bool) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		if !w.has(k) && (skip == nil || !skip(k)) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := w.raw(k, extra[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requestSize guesses the encoded size of req so the body is allocated once.
+func requestSize(req *conductor.ChatRequest) int {
+	n := 192 + len(req.Model) + len(req.ResponseFormat)
+	for _, m := range req.Messages {
+		n += len(m.Role) + len(m.Content) + len(m.Content)/16 + 32
+	}
+	for k, v := range req.Extra {
+		n += len(k) + len(v) + 4
+	}
+	for _, s := range req.Stop {
+		n += len(s) + 4
+	}
+	return n
+}
+
+// badRequest is the error for a request we refuse to send as it stands.
+func badRequest(format string, args ...any) *conductor.Error {
+	return &conductor.Error{Class: conductor.ClassBadRequest, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,380 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// The OpenAI Chat Completions wire format, spoken by OpenAI, Groq, Workers
+// AI's OpenAI-compatible endpoint and local servers (Ollama, llama.cpp
+// server, vLLM): POST {BaseURL}/chat/completions with a bearer key.
+
+type openAI struct {
+	caller
+	maxField string // max_completion_tokens for OpenAI itself, max_tokens elsewhere
+}
+
+// NewOpenAI returns the adapter for an OpenAI-style upstream. ep.Name says
+// which ("openai", "groq", "local", …): OpenAI gets max_completion_tokens
+// (its o-series reject the deprecated max_tokens), every other server
+// max_tokens, which all of them accept.
+func NewOpenAI(ep Endpoint) conductor.Provider {
+	if ep.Name == "" {
+		ep.Name = conductor.ProviderOpenAI
+	}
+	return &openAI{
+		caller:   newCaller(ep, "x-request-id"),
+		maxField: openAIMaxField(ep.Name),
+	}
+}
+
+func openAIMaxField(provider string) string {
+	if provider == conductor.ProviderOpenAI {
+		return "max_completion_tokens"
+	}
+	return "max_tokens"
+}
+
+func (o *openAI) header() http.Header {
+	h := make(http.Header, 6)
+	if o.ep.APIKey != "" {
+		h.Set("Authorization", "Bearer "+o.ep.APIKey)
+	}
+	return h
+}
+
+func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	body, err := appendOpenAIRequest(make([]byte, 0, requestSize(req)), req, o.maxField, false)
+	if err != nil {
+		return nil, withProvider(err, o.ep.Name)
+	}
+	c, err := o.send(ctx, req, o.ep.BaseURL+"/chat/completions", body, o.header(), false)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release()
+	raw, err := o.readAll(c, maxAnswerBytes)
+	if err != nil {
+		return nil, err
+	}
+	rid := o.requestID(c.resp.Header)
+	resp, hasUsage, err := decodeOpenAIResponse(o.ep.Name, raw)
+	if err != nil {
+		return nil, completeError(err, c.resp.StatusCode, rid)
+	}
+	if !hasUsage {
+		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Content))
+	}
+	if rid != "" {
+		resp.RequestID = rid
+	}
+	resp.Meta = c.meta
+	return resp, nil
+}
+
+func (o *openAI) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	body, err := appendOpenAIRequest(make([]byte, 0, requestSize(req)+48), req, o.maxField, true)
+	if err != nil {
+		return nil, withProvider(err, o.ep.Name)
+	}
+	c, err := o.send(ctx, req, o.ep.BaseURL+"/chat/completions", body, o.header(), true)
+	if err != nil {
+		return nil, err
+	}
+	name := o.ep.Name
+	return o.newSSEStream(c, req, func(ev Event) (conductor.Chunk, bool, bool, error) {
+		return decodeOpenAIEvent(name, ev)
+	})
+}
+
+// completeError adds the answer's status and request id to a decode error.
+func completeError(err error, status int, requestID string) error {
+	if e, ok := conductor.AsError(err); ok {
+		if e.Status == 0 {
+			e.Status = status
+		}
+		if e.RequestID == "" {
+			e.RequestID = requestID
+		}
+	}
+	return err
+}
+
+// EncodeOpenAIRequest returns the Chat Completions body for req: model,
+// messages, temperature (omitted when nil, sent when 0), top_p,
+// max_completion_tokens for provider "openai" or max_tokens for any other,
+// stop, seed, response_format, stream with stream_options.include_usage when
+// req.Stream, then req.Extra in key order. Extra never overrides a field
+// written from req's own fields.
+func EncodeOpenAIRequest(req *conductor.ChatRequest) ([]byte, error) {
+	return appendOpenAIRequest(make([]byte, 0, requestSize(req)), req, openAIMaxField(req.Provider), req.Stream)
+}
+
+func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string, stream bool) ([]byte, error) {
+	var w keyWriter
+	w.init(append(dst, '{'))
+	w.str("model", req.Model)
+	w.key("messages")
+	w.buf = append(w.buf, '[')
+	for i, m := range req.Messages {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = append(w.buf, `{"role":`...)
+		w.buf = appendString(w.buf, m.Role)
+		w.buf = append(w.buf, `,"content":`...)
+		w.buf = appendString(w.buf, m.Content)
+		w.buf = append(w.buf, '}')
+	}
+	w.buf = append(w.buf, ']')
+	if req.Temperature != nil {
+		if err := w.float("temperature", *req.Temperature); err != nil {
+			return nil, err
+		}
+	}
+	if req.TopP != nil {
+		if err := w.float("top_p", *req.TopP); err != nil {
+			return nil, err
+		}
+	}
+	if req.MaxTokens > 0 {
+		w.int(maxField, int64(req.MaxTokens))
+		// Never both: OpenAI rejects a request carrying the two.
+		w.written = append(w.written, "max_tokens", "max_completion_tokens")
+	}
+	if len(req.Stop) > 0 {
+		w.strings("stop", req.Stop)
+	}
+	if req.Seed != nil {
+		w.int("seed", *req.Seed)
+	}
+	if len(req.ResponseFormat) > 0 {
+		if err := w.raw("response_format", req.ResponseFormat); err != nil {
+			return nil, err
+		}
+	}
+	if stream {
+		w.key("stream")
+		w.buf = append(w.buf, "true"...)
+		w.key("stream_options")
+		w.buf = append(w.buf, `{"include_usage":true}`...)
+	}
+	err := w.extras(req.Extra, func(k string) bool {
+		// We decide whether the call streams; stream_options is only valid
+		// with stream.
+		return k == "stream" || k == "stream_options"
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(w.buf, '}'), nil
+}
+
+// openAIUsage is the usage object of answers and of the last stream chunk
+// (Groq repeats it as x_groq.usage).
+type openAIUsage struct {
+	PromptTokens        int `json:"prompt_tokens"`
+	CompletionTokens    int `json:"completion_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+func (u *openAIUsage) usage() conductor.Usage {
+	n := conductor.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
+	if u.PromptTokensDetails != nil {
+		n.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+	}
+	return n
+}
+
+// textContent is a message content: a string, null (a tool call), or, from
+// some compatible servers, an array of {"type":"text","text":…} parts.
+type textContent string
+
+func (t *textContent) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		return json.Unmarshal(b, (*string)(t))
+	case len(b) > 0 && b[0] == '[':
+		var parts []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(b, &parts); err != nil {
+			return err
+		}
+		var s []byte
+		for _, p := range parts {
+			if p.Type == "text" || p.Type == "" {
+				s = append(s, p.Text...)
+			}
+		}
+		*t = textContent(s)
+	}
+	return nil // null and other shapes carry no text
+}
+
+type openAIAnswer struct {
+	ID      string `json:"id"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Message struct {
+			Content textContent `json:"content"`
+			Refusal textContent `json:"refusal"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *openAIUsage `json:"usage"`
+	XGroq *struct {
+		ID string `json:"id"`
+	} `json:"x_groq"`
+	Error json.RawMessage `json:"error"`
+}
+
+// DecodeOpenAIResponse parses a whole Chat Completions answer: the first
+// choice's content (its refusal when it has no content), finish_reason,
+// usage with cached tokens, id and model. An answer without usage gives a
+// zero Usage; an answer that is an error body gives a *conductor.Error.
+func DecodeOpenAIResponse(body []byte) (*conductor.ChatResponse, error) {
+	resp, _, err := decodeOpenAIResponse(conductor.ProviderOpenAI, body)
+	return resp, err
+}
+
+func decodeOpenAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
+	var a openAIAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
+	}
+	if len(bytes.TrimSpace(a.Error)) > 0 && !bytes.Equal(bytes.TrimSpace(a.Error), []byte("null")) {
+		return nil, false, answerError(provider, body)
+	}
+	if len(a.Choices) == 0 {
+		return nil, false, malformed(provider, 0, "", "answer has no choices", nil)
+	}
+	ch := a.Choices[0]
+	resp := &conductor.ChatResponse{
+		ID:           a.ID,
+		Model:        a.Model,
+		Content:      string(ch.Message.Content),
+		FinishReason: ch.FinishReason,
+		Raw:          body,
+	}
+	if resp.Content == "" {
+		resp.Content = string(ch.Message.Refusal)
+	}
+	if a.XGroq != nil {
+		resp.RequestID = a.XGroq.ID
+	}
+	if a.Usage == nil {
+		return resp, false, nil
+	}
+	resp.Usage = a.Usage.usage()
+	return resp, true, nil
+}
+
+// answerError builds the error for an error body the provider sent with a
+// 2xx status (mid-stream, or from a lenient proxy).
+func answerError(provider string, body []byte) *conductor.Error {
+	eb := parseErrorBody(body)
+	e := &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: eb.code,
+		Message: eb.message, RequestID: eb.requestID}
+	if e.Message == "" {
+		e.Message = "the provider reported an error"
+	}
+	// The kind of error says whether trying again may help.
+	if class := errorTypeClass(eb.typ, eb.code); class != "" {
+		e.Class = class
+		e.Retryable = class == conductor.ClassServer || class == conductor.ClassRateLimited || class == conductor.ClassTimeout
+	}
+	return e
+}
+
+// errorTypeClass maps the error types and codes providers put in bodies
+// (OpenAI and Anthropic names) to a class; "" when unknown.
+func errorTypeClass(typ, code string) conductor.ErrorClass {
+	for _, v := range []string{code, typ} {
+		switch v {
+		case "insufficient_quota", "billing_error":
+			return conductor.ClassQuota
+		case "rate_limit_exceeded", "rate_limit_error", "tokens", "requests":
+			return conductor.ClassRateLimited
+		case "server_error", "api_error", "overloaded_error", "service_unavailable":
+			return conductor.ClassServer
+		case "timeout_error":
+			return conductor.ClassTimeout
+		case "invalid_request_error", "context_length_exceeded":
+			return conductor.ClassBadRequest
+		case "authentication_error", "permission_error", "invalid_api_key":
+			return conductor.ClassAuth
+		case "not_found_error", "model_not_found":
+			return conductor.ClassNotFound
+		case "request_too_large":
+			return conductor.ClassTooLarge
+		}
+	}
+	return ""
+}
+
+type openAIChunk struct {
+	Choices []struct {
+		Delta struct {
+			Content textContent `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *openAIUsage `json:"usage"`
+	XGroq *struct {
+		Usage *openAIUsage `json:"usage"`
+		Error string       `json:"error"`
+	} `json:"x_groq"`
+	Error json.RawMessage `json:"error"`
+}
+
+var doneMarker = []byte("[DONE]")
+
+// DecodeOpenAIStreamEvent decodes one event of a Chat Completions stream:
+// a chunk (delta content, finish_reason, usage from the final chunk whose
+// choices are empty, or Groq's x_groq.usage), the [DONE] terminator
+// (done=true, nothing to emit), or a mid-stream error event, returned as a
+// *conductor.Error. ch.Raw is ev.Data.
+func DecodeOpenAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
+	return decodeOpenAIEvent(conductor.ProviderOpenAI, ev)
+}
+
+func decodeOpenAIEvent(provider string, ev Event) (conductor.Chunk, bool, bool, error) {
+	data := bytes.TrimSpace(ev.Data)
+	if bytes.Equal(data, doneMarker) {
+		return conductor.Chunk{}, false, true, nil
+	}
+	var c openAIChunk
+	if err := json.Unmarshal(data, &c); err != nil {
+		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
+	}
+	if ev.Name == "error" || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
+		return conductor.Chunk{}, false, false, answerError(provider, data)
+	}
+	ch := conductor.Chunk{Raw: ev.Data}
+	if len(c.Choices) > 0 {
+		ch.Delta = string(c.Choices[0].Delta.Content)
+		if fr := c.Choices[0].FinishReason; fr != nil {
+			ch.FinishReason = *fr
+		}
+	}
+	switch {
+	case c.XGroq != nil && c.XGroq.Error != "":
+		return conductor.Chunk{}, false, false, &conductor.Error{Provider: provider,
+			Class: conductor.ClassProviderFail, Message: c.XGroq.Error}
+	case c.XGroq != nil && c.XGroq.Usage != nil:
+		u := c.XGroq.Usage.usage()
+		ch.Usage = &u
+	case c.Usage != nil:
+		u := c.Usage.usage()
+		ch.Usage = &u
+	}
+	return ch, true, false, nil
+}

@@ -1,0 +1,182 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Event is one server-sent event.
+type Event struct {
+	// Name is the event's "event:" field; "" when it had none (the SSE
+	// default type "message"; OpenAI, Groq and Workers AI send none).
+	Name string
+	// Data is the event's data lines joined with "\n". Each event gets its
+	// own slice: callers may keep it.
+	Data []byte
+}
+
+// ErrEventTooLarge is returned by SSEReader.Next for an event over the
+// reader's size bound.
+var ErrEventTooLarge = errors.New("sse: event too large")
+
+// maxEventBytes bounds one event, so a hostile or broken upstream cannot
+// make us buffer without end.
+const maxEventBytes = 16 << 20
+
+// SSEReader reads server-sent events (the text/event-stream format of the
+// WHATWG HTML standard): lines ended by LF, CRLF or CR; "data:" lines joined
+// with LF; "event:" naming the event; ":" comments (keep-alives) skipped;
+// "id:" and "retry:" ignored (we never reconnect); one leading space after
+// the colon removed; a leading byte-order mark skipped.
+//
+// One departure from the standard, on purpose: an event whose last line
+// ended but whose closing blank line never came (the server closed right
+// after "data: [DONE]\n") is still delivered at end of input. A line cut
+// short by end of input is not: Next returns io.ErrUnexpectedEOF.
+type SSEReader struct {
+	r       *bufio.Reader
+	line    []byte // scratch for a line that spans buffer refills
+	skipLF  bool   // the last line ended in CR: a following LF belongs to it
+	started bool
+	max     int
+}
+
+// NewSSEReader returns a reader of the events in r.
+func NewSSEReader(r io.Reader) *SSEReader {
+	return &SSEReader{r: bufio.NewReaderSize(r, 16<<10), max: maxEventBytes}
+}
+
+// Next returns the next event with data. It returns io.EOF at the end of
+// input between events, io.ErrUnexpectedEOF when input ends inside a line,
+// ErrEventTooLarge for an oversize event, or the underlying read error.
+func (s *SSEReader) Next() (Event, error) {
+	if !s.started {
+		s.started = true
+		if b, err := s.r.Peek(3); err == nil && bytes.Equal(b, []byte("\xEF\xBB\xBF")) {
+			_, _ = s.r.Discard(3)
+		}
+	}
+	var (
+		ev      Event
+		hasData bool
+		size    int
+	)
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			if err == io.EOF && hasData {
+				return ev, nil
+			}
+			return Event{}, err
+		}
+		if len(line) == 0 {
+			if hasData {
+				return ev, nil
+			}
+			ev.Name = "" // an event without data is not dispatched
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		size += len(line)
+		if size > s.max {
+			return Event{}, fmt.Errorf("%w: over %d bytes", ErrEventTooLarge, s.max)
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if hasData {
+				ev.Data = append(ev.Data, '\n')
+				ev.Data = append(ev.Data, value...)
+			} else {
+				ev.Data = append(make([]byte, 0, len(value)), value...)
+				hasData = true
+			}
+		case "event":
+			ev.Name = eventName(value)
+		}
+	}
+}
+
+// eventName returns the name as a string, without allocating for the names
+// our providers send on every event.
+func eventName(b []byte) string {
+	switch string(b) {
+	case "message_start":
+		return "message_start"
+	case "content_block_start":
+		return "content_block_start"
+	case "content_block_delta":
+		return "content_block_delta"
+	case "content_block_stop":
+		return "content_block_stop"
+	case "message_delta":
+		return "message_delta"
+	case "message_stop":
+		return "message_stop"
+	case "ping":
+		return "ping"
+	case "error":
+		return "error"
+	case "message":
+		return "message"
+	}
+	return string(b)
+}
+
+// readLine returns the next line without its terminator. The slice is valid
+// until the next call. io.EOF means input ended cleanly after the last line;
+// io.ErrUnexpectedEOF that it ended inside one.
+func (s *SSEReader) readLine() ([]byte, error) {
+	if s.skipLF {
+		s.skipLF = false
+		if b, err := s.r.Peek(1); err == nil && b[0] == '\n' {
+			_, _ = s.r.Discard(1)
+		}
+	}
+	s.line = s.line[:0]
+	for {
+		n := s.r.Buffered()
+		if n == 0 {
+			if _, err := s.r.Peek(1); err != nil {
+				if err == io.EOF && len(s.line) > 0 {
+					return nil, io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+			n = s.r.Buffered()
+		}
+		buf, _ := s.r.Peek(n)
+		i := bytes.IndexAny(buf, "\r\n")
+		if i < 0 {
+			if len(s.line)+n > s.max {
+				return nil, fmt.Errorf("%w: line over %d bytes", ErrEventTooLarge, s.max)
+			}
+			s.line = append(s.line, buf...)
+			_, _ = s.r.Discard(n)
+			continue
+		}
+		s.skipLF = buf[i] == '\r'
+		var line []byte
+		if len(s.line) == 0 {
+			// The whole line is in the buffer: hand it out without a copy;
+			// the buffer is not refilled before the caller is done with it.
+			line = buf[:i]
+		} else {
+			s.line = append(s.line, buf[:i]...)
+			line = s.line
+		}
+		_, _ = s.r.Discard(i + 1)
+		return line, nil
+	}
+}

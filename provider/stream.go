@@ -1,0 +1,173 @@
+package provider
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"sync/atomic"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// eventDecoder turns one SSE event of a wire format into a chunk. emit says
+// the chunk goes to the caller (a [DONE] marker does not); done says the
+// event is the stream's terminator. A mid-stream error event is returned as
+// a *conductor.Error.
+type eventDecoder func(ev Event) (ch conductor.Chunk, emit, done bool, err error)
+
+// sseStream is a streamed answer over SSE, shared by every wire format: the
+// format only decodes events. It turns a stream that ends before its
+// terminator into a ClassStreamCut error, never io.EOF, and when the
+// provider sent no usage it adds a last chunk with an estimate.
+type sseStream struct {
+	p       *caller
+	c       *call
+	req     *conductor.ChatRequest
+	sse     *SSEReader
+	decode  eventDecoder
+	out     tokenCounter
+	usage   bool // a chunk carried the provider's usage
+	pending *conductor.Chunk
+	err     error // sticky: returned by every Next after the end
+	closed  atomic.Bool
+}
+
+// newSSEStream starts reading an answer whose headers arrived. An answer
+// that is not an event stream (an error body sent with 200, say) is read
+// whole and returned as an error.
+func (p *caller) newSSEStream(c *call, req *conductor.ChatRequest, decode eventDecoder) (*sseStream, error) {
+	mt, _, _ := mime.ParseMediaType(c.resp.Header.Get("Content-Type"))
+	if mt != "" && mt != "text/event-stream" {
+		defer c.release()
+		body, err := p.readAll(c, maxErrorBytes)
+		if err != nil {
+			return nil, err
+		}
+		e := errorFromStatus(p.ep.Name, c.resp.StatusCode, c.resp.Header, body, c.start)
+		if e.RequestID == "" {
+			e.RequestID = p.requestID(c.resp.Header)
+		}
+		if eb := parseErrorBody(body); eb.message != "" {
+			e.Class, e.Retryable = conductor.ClassProviderFail, false
+		} else {
+			e.Class, e.Retryable = conductor.ClassMalformed, false
+			e.Message = "expected an event stream, got " + mt
+		}
+		return nil, e
+	}
+	return &sseStream{p: p, c: c, req: req, sse: NewSSEReader(c.resp.Body), decode: decode}, nil
+}
+
+func (s *sseStream) Meta() conductor.ResponseMeta { return s.c.meta }
+
+// Close ends the stream and frees its connection. It may be called at any
+// time, also while Next waits, and more than once.
+func (s *sseStream) Close() error {
+	s.closed.Store(true)
+	s.c.release()
+	return nil
+}
+
+func (s *sseStream) Next() (conductor.Chunk, error) {
+	if s.pending != nil {
+		ch := *s.pending
+		s.pending = nil
+		return ch, nil
+	}
+	if s.err != nil {
+		return conductor.Chunk{}, s.err
+	}
+	for {
+		ev, err := s.sse.Next()
+		if err != nil {
+			return conductor.Chunk{}, s.fail(s.readError(err))
+		}
+		ch, emit, done, err := s.decode(ev)
+		if err != nil {
+			return conductor.Chunk{}, s.fail(s.eventError(err))
+		}
+		if ch.Usage != nil {
+			s.usage = true
+		}
+		s.out.add(ch.Delta)
+		if done {
+			return s.finish(ch, emit)
+		}
+		if emit {
+			return ch, nil
+		}
+	}
+}
+
+// finish ends a stream that reached its terminator: the terminator's own
+// chunk if it has one, then the estimated usage if the provider sent none,
+// then io.EOF.
+func (s *sseStream) finish(last conductor.Chunk, emit bool) (conductor.Chunk, error) {
+	s.err = io.EOF
+	// Drain what follows the terminator (nothing, usually) so the
+	// connection can be reused.
+	_, _ = io.CopyN(io.Discard, s.c.resp.Body, 4<<10)
+	s.c.release()
+	var est *conductor.Chunk
+	if !s.usage {
+		u := estimatedUsage(s.req, s.out.total())
+		est = &conductor.Chunk{Usage: &u} // no Raw: it has no wire form
+	}
+	switch {
+	case emit && est != nil:
+		s.pending = est
+		return last, nil
+	case emit:
+		return last, nil
+	case est != nil:
+		return *est, nil
+	}
+	return conductor.Chunk{}, io.EOF
+}
+
+func (s *sseStream) fail(e *conductor.Error) error {
+	s.err = e
+	s.c.release()
+	return e
+}
+
+// readError classifies a stream that stopped before its terminator: a cut
+// (the connection closed or broke), one of our deadlines, the caller, or a
+// closed stream.
+func (s *sseStream) readError(err error) *conductor.Error {
+	rid := s.p.requestID(s.c.resp.Header)
+	if s.closed.Load() {
+		return &conductor.Error{Provider: s.p.ep.Name, Class: conductor.ClassCanceled, Status: s.c.resp.StatusCode,
+			Message: "stream closed", RequestID: rid, Err: err}
+	}
+	if s.c.ctx.Err() != nil {
+		return s.p.transportError(s.c, err, "reading the stream")
+	}
+	e := &conductor.Error{Provider: s.p.ep.Name, Class: conductor.ClassStreamCut, Status: s.c.resp.StatusCode,
+		Retryable: true, RequestID: rid, Err: err}
+	switch {
+	case err == io.EOF:
+		e.Message = "stream ended before its terminator"
+		e.Err = io.ErrUnexpectedEOF
+	case errors.Is(err, ErrEventTooLarge):
+		e.Class, e.Retryable = conductor.ClassMalformed, false
+		e.Message = err.Error()
+	default:
+		e.Message = "stream broken before its terminator: " + rootMessage(err)
+	}
+	return e
+}
+
+// eventError completes an error from a decoded event with what the stream
+// knows.
+func (s *sseStream) eventError(err error) *conductor.Error {
+	e, ok := conductor.AsError(err)
+	if !ok {
+		e = malformed(s.p.ep.Name, s.c.resp.StatusCode, "", "unreadable stream event", err)
+	}
+	e.Provider = s.p.ep.Name
+	if e.RequestID == "" {
+		e.RequestID = s.p.requestID(s.c.resp.Header)
+	}
+	return e
+}

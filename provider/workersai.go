@@ -1,0 +1,323 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// The Workers AI native run format: POST {BaseURL}/{model} with a bearer
+// Cloudflare API token, where BaseURL is
+// {api}/accounts/{account_id}/ai/run (or Cloudflare AI Gateway's
+// …/workers-ai route). Answers come in the Cloudflare API envelope.
+
+type workersAI struct{ caller }
+
+// WorkersAIBaseURL returns the run base URL for an account on the
+// Cloudflare API at api ("" for CloudflareAPIBaseURL).
+func WorkersAIBaseURL(api, accountID string) string {
+	if api == "" {
+		api = CloudflareAPIBaseURL
+	}
+	return strings.TrimRight(api, "/") + "/accounts/" + url.PathEscape(accountID) + "/ai/run"
+}
+
+// NewWorkersAI returns the adapter for Workers AI's native run endpoint.
+func NewWorkersAI(ep Endpoint) conductor.Provider {
+	if ep.Name == "" {
+		ep.Name = conductor.ProviderWorkersAI
+	}
+	return &workersAI{newCaller(ep, "cf-ray")}
+}
+
+func (w *workersAI) header() http.Header {
+	h := make(http.Header, 6)
+	if w.ep.APIKey != "" {
+		h.Set("Authorization", "Bearer "+w.ep.APIKey)
+	}
+	return h
+}
+
+// modelURL appends the model to the base URL literally, slashes included
+// (…/ai/run/@cf/meta/llama-3.1-8b-instruct), escaping each segment.
+func (w *workersAI) modelURL(model string) (string, error) {
+	if model == "" {
+		return "", badRequest("a Workers AI model is required")
+	}
+	var b strings.Builder
+	b.Grow(len(w.ep.BaseURL) + len(model) + 1)
+	b.WriteString(w.ep.BaseURL)
+	for seg := range strings.SplitSeq(model, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", badRequest("invalid Workers AI model %q", model)
+		}
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(seg))
+	}
+	return b.String(), nil
+}
+
+func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	u, err := w.modelURL(req.Model)
+	if err != nil {
+		return nil, withProvider(err, w.ep.Name)
+	}
+	body, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)), req, false)
+	if err != nil {
+		return nil, withProvider(err, w.ep.Name)
+	}
+	c, err := w.send(ctx, req, u, body, w.header(), false)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release()
+	raw, err := w.readAll(c, maxAnswerBytes)
+	if err != nil {
+		return nil, err
+	}
+	rid := w.requestID(c.resp.Header)
+	resp, hasUsage, err := decodeWorkersAIResponse(w.ep.Name, raw)
+	if err != nil {
+		return nil, completeError(err, c.resp.StatusCode, rid)
+	}
+	if !hasUsage {
+		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Content))
+	}
+	resp.Model = req.Model // the envelope does not name it
+	resp.RequestID = rid
+	resp.Meta = c.meta
+	return resp, nil
+}
+
+func (w *workersAI) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	u, err := w.modelURL(req.Model)
+	if err != nil {
+		return nil, withProvider(err, w.ep.Name)
+	}
+	body, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)+16), req, true)
+	if err != nil {
+		return nil, withProvider(err, w.ep.Name)
+	}
+	c, err := w.send(ctx, req, u, body, w.header(), true)
+	if err != nil {
+		return nil, err
+	}
+	name := w.ep.Name
+	return w.newSSEStream(c, req, func(ev Event) (conductor.Chunk, bool, bool, error) {
+		return decodeWorkersAIEvent(name, ev)
+	})
+}
+
+// EncodeWorkersAIRequest returns the native run body for req (the model goes
+// in the URL): messages, max_tokens, temperature, top_p, seed, stream when
+// req.Stream, response_format (an OpenAI json_schema wrapper
+// {"name","schema"} is unwrapped to the bare schema Workers AI wants), then
+// req.Extra in key order without fields Workers AI does not take (stop,
+// logprobs, n, stream_options…).
+func EncodeWorkersAIRequest(req *conductor.ChatRequest) ([]byte, error) {
+	return appendWorkersAIRequest(make([]byte, 0, requestSize(req)), req, req.Stream)
+}
+
+func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, stream bool) ([]byte, error) {
+	var w keyWriter
+	w.init(append(dst, '{'))
+	w.key("messages")
+	w.buf = append(w.buf, '[')
+	for i, m := range req.Messages {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = append(w.buf, `{"role":`...)
+		w.buf = appendString(w.buf, m.Role)
+		w.buf = append(w.buf, `,"content":`...)
+		w.buf = appendString(w.buf, m.Content)
+		w.buf = append(w.buf, '}')
+	}
+	w.buf = append(w.buf, ']')
+	if req.MaxTokens > 0 {
+		w.int("max_tokens", int64(req.MaxTokens))
+	}
+	if req.Temperature != nil {
+		if err := w.float("temperature", *req.Temperature); err != nil {
+			return nil, err
+		}
+	}
+	if req.TopP != nil {
+		if err := w.float("top_p", *req.TopP); err != nil {
+			return nil, err
+		}
+	}
+	if req.Seed != nil {
+		w.int("seed", *req.Seed)
+	}
+	if stream {
+		w.key("stream")
+		w.buf = append(w.buf, "true"...)
+	}
+	if len(req.ResponseFormat) > 0 {
+		if err := w.raw("response_format", workersAIResponseFormat(req.ResponseFormat)); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.extras(req.Extra, workersAISkips); err != nil {
+		return nil, err
+	}
+	return append(w.buf, '}'), nil
+}
+
+func workersAISkips(k string) bool {
+	switch k {
+	case "model", "stream", "stop", "logprobs", "top_logprobs", "n", "stream_options", "logit_bias",
+		"user", "max_completion_tokens", "parallel_tool_calls":
+		return true
+	}
+	return false
+}
+
+// workersAIResponseFormat turns OpenAI's
+// {"type":"json_schema","json_schema":{"name":…,"schema":S}} into Workers
+// AI's {"type":"json_schema","json_schema":S}; other formats pass as given.
+func workersAIResponseFormat(rf json.RawMessage) json.RawMessage {
+	var f struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Schema json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	}
+	if json.Unmarshal(rf, &f) != nil || f.Type != "json_schema" || f.JSONSchema == nil || len(f.JSONSchema.Schema) == 0 {
+		return rf
+	}
+	out := make([]byte, 0, len(f.JSONSchema.Schema)+40)
+	out = append(out, `{"type":"json_schema","json_schema":`...)
+	out = append(out, f.JSONSchema.Schema...)
+	return append(out, '}')
+}
+
+type workersAIUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+}
+
+func (u *workersAIUsage) usage() conductor.Usage {
+	return conductor.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
+}
+
+type workersAIEnvelope struct {
+	Result *struct {
+		Response json.RawMessage `json:"response"`
+		Usage    *workersAIUsage `json:"usage"`
+	} `json:"result"`
+	Success *bool       `json:"success"`
+	Errors  []cfMessage `json:"errors"`
+}
+
+// DecodeWorkersAIResponse parses a native run answer: the envelope's
+// result.response (a JSON answer in JSON mode, returned as its JSON text)
+// and result.usage. success:false or a non-empty errors[] gives a
+// *conductor.Error carrying every error's message and code. Model and
+// request id are not in the body: the adapter fills them.
+func DecodeWorkersAIResponse(body []byte) (*conductor.ChatResponse, error) {
+	resp, _, err := decodeWorkersAIResponse(conductor.ProviderWorkersAI, body)
+	return resp, err
+}
+
+func decodeWorkersAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
+	var env workersAIEnvelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
+	}
+	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
+		msg, code := joinCFMessages(env.Errors)
+		if msg == "" {
+			msg = "the request did not succeed"
+		}
+		return nil, false, &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: code, Message: msg}
+	}
+	if env.Result == nil {
+		return nil, false, malformed(provider, 0, "", "answer has no result", nil)
+	}
+	content, err := responseText(env.Result.Response)
+	if err != nil {
+		return nil, false, malformed(provider, 0, "", "unreadable result.response", err)
+	}
+	resp := &conductor.ChatResponse{Content: content, Raw: body}
+	if env.Result.Usage == nil {
+		return resp, false, nil
+	}
+	resp.Usage = env.Result.Usage.usage()
+	return resp, true, nil
+}
+
+// responseText reads Workers AI's response: usually a string; in JSON mode
+// some models answer with the JSON value itself; null when the model only
+// called tools.
+func responseText(v json.RawMessage) (string, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case len(v) == 0 || bytes.Equal(v, []byte("null")):
+		return "", nil
+	case v[0] == '"':
+		var s string
+		err := json.Unmarshal(v, &s)
+		return s, err
+	}
+	return string(v), nil
+}
+
+type workersAIChunk struct {
+	Response json.RawMessage `json:"response"`
+	Usage    *workersAIUsage `json:"usage"`
+	// Some newer models stream OpenAI-style chunks from the native route.
+	Choices []struct {
+		Delta struct {
+			Content textContent `json:"content"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Errors []cfMessage     `json:"errors"`
+	Error  json.RawMessage `json:"error"`
+}
+
+// DecodeWorkersAIStreamEvent decodes one event of a native run stream:
+// {"response":"…"} chunks, the optional last chunk carrying usage, the
+// [DONE] terminator (done=true, nothing to emit), or an error event
+// (errors[] or error), returned as a *conductor.Error.
+func DecodeWorkersAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
+	return decodeWorkersAIEvent(conductor.ProviderWorkersAI, ev)
+}
+
+func decodeWorkersAIEvent(provider string, ev Event) (conductor.Chunk, bool, bool, error) {
+	data := bytes.TrimSpace(ev.Data)
+	if bytes.Equal(data, doneMarker) {
+		return conductor.Chunk{}, false, true, nil
+	}
+	var c workersAIChunk
+	if err := json.Unmarshal(data, &c); err != nil {
+		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
+	}
+	if ev.Name == "error" || len(c.Errors) > 0 || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
+		return conductor.Chunk{}, false, false, answerError(provider, data)
+	}
+	ch := conductor.Chunk{Raw: ev.Data}
+	text, err := responseText(c.Response)
+	if err != nil {
+		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
+	}
+	ch.Delta = text
+	if len(c.Choices) > 0 {
+		ch.Delta += string(c.Choices[0].Delta.Content)
+		if fr := c.Choices[0].FinishReason; fr != nil {
+			ch.FinishReason = *fr
+		}
+	}
+	if c.Usage != nil {
+		u := c.Usage.usage()
+		ch.Usage = &u
+	}
+	return ch, true, false, nil
+}
