@@ -3,6 +3,9 @@ package expr
 import (
 	"reflect"
 	"strings"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 )
 
 // argv holds a call's evaluated arguments by value, so calls do not
@@ -31,9 +34,9 @@ func lookupFunc(name string) (builtin, bool) {
 	case "length":
 		return builtin{1, 1, fnLength}, true
 	case "lower":
-		return builtin{1, 1, stringFn(strings.ToLower)}, true
+		return builtin{1, 1, stringFn(lowerJS)}, true
 	case "upper":
-		return builtin{1, 1, stringFn(strings.ToUpper)}, true
+		return builtin{1, 1, stringFn(upperJS)}, true
 	case "trim":
 		return builtin{1, 1, stringFn(trimJS)}, true
 	case "includes":
@@ -66,9 +69,9 @@ func lookupMethod(name string) (builtin, bool) {
 	case "endsWith":
 		return builtin{1, 1, stringMethod(func(s string, a argv) val { return boolVal(strings.HasSuffix(s, toString(a.a[1]))) })}, true
 	case "toLowerCase":
-		return builtin{0, 0, stringMethod(func(s string, _ argv) val { return strVal(strings.ToLower(s)) })}, true
+		return builtin{0, 0, stringMethod(func(s string, _ argv) val { return strVal(lowerJS(s)) })}, true
 	case "toUpperCase":
-		return builtin{0, 0, stringMethod(func(s string, _ argv) val { return strVal(strings.ToUpper(s)) })}, true
+		return builtin{0, 0, stringMethod(func(s string, _ argv) val { return strVal(upperJS(s)) })}, true
 	case "trim":
 		return builtin{0, 0, stringMethod(func(s string, _ argv) val { return strVal(trimJS(s)) })}, true
 	}
@@ -76,6 +79,23 @@ func lookupMethod(name string) (builtin, bool) {
 }
 
 func trimJS(s string) string { return strings.TrimFunc(s, isJSSpace) }
+
+// lowerJS and upperJS use Unicode's full case mappings, as JavaScript does
+// ("ß" upper-cases to "SS", a final sigma lower-cases to "ς"); the standard
+// library maps one rune to one rune.
+func lowerJS(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s)
+	}
+	return cases.Lower(language.Und).String(s)
+}
+
+func upperJS(s string) string {
+	if isASCII(s) {
+		return strings.ToUpper(s)
+	}
+	return cases.Upper(language.Und).String(s)
+}
 
 // fnLength is length(x): UTF-16 length of a string, element count of an
 // array, key count of an object, 0 for null and undefined, and the length of

@@ -202,12 +202,12 @@ func stringify(v val, indent string) (val, error) {
 	}
 	b, err := appendJSON(nil, x, 0)
 	if err != nil {
-		return val{}, fmt.Errorf("JSON.stringify: %w", err)
+		return val{}, err
 	}
 	if indent != "" && len(b) > 0 && (b[0] == '{' || b[0] == '[') {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, b, "", indent); err != nil {
-			return val{}, fmt.Errorf("JSON.stringify: %w", err)
+			return val{}, fmt.Errorf("indenting JSON: %w", err)
 		}
 		b = buf.Bytes()
 	}

@@ -69,9 +69,25 @@ func fromAny(x any) val {
 		return val{k: kNum, n: t, x: x}
 	case string:
 		return val{k: kStr, s: t, x: x}
-	case map[string]any, map[string]string:
+	case map[string]any:
+		if t == nil {
+			return val{k: kNull} // as encoding/json writes a nil map
+		}
 		return val{k: kObj, x: x}
-	case []any, []string:
+	case []any:
+		if t == nil {
+			return val{k: kNull}
+		}
+		return val{k: kArr, x: x}
+	case map[string]string:
+		if t == nil {
+			return val{k: kNull}
+		}
+		return val{k: kObj, x: x}
+	case []string:
+		if t == nil {
+			return val{k: kNull}
+		}
 		return val{k: kArr, x: x}
 	case int:
 		return numVal(float64(t))
@@ -131,6 +147,10 @@ func fromReflect(rv reflect.Value) val {
 	case reflect.Pointer, reflect.Interface:
 		if rv.IsNil() {
 			return val{k: kNull}
+		}
+		if rv.Kind() == reflect.Pointer && rv.Elem().Kind() == reflect.Struct {
+			// Keep the pointer, so that === sees one object.
+			return val{k: kObj, x: rv.Interface()}
 		}
 		return fromAny(rv.Elem().Interface())
 	}
@@ -603,7 +623,7 @@ func arrAt(x any, i int) val {
 // reflectProp reads a key of a string-keyed map or the field of a struct
 // whose JSON name is key, for engine values that are not map[string]any.
 func reflectProp(x any, key string) val {
-	rv := reflect.ValueOf(x)
+	rv := reflect.Indirect(reflect.ValueOf(x))
 	switch rv.Kind() {
 	case reflect.Map:
 		e := rv.MapIndex(reflect.ValueOf(key).Convert(rv.Type().Key()))
