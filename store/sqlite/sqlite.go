@@ -69,7 +69,7 @@ type Store struct {
 	closeErr  error
 }
 
-var _ conductor.CacheStore = (*Store)(nil)
+var _ conductor.Store = (*Store)(nil)
 
 // Option configures Open.
 type Option func(*Store)
@@ -185,8 +185,10 @@ func (s *Store) Close() error {
 // with their reservations, and expired Once keys. The log is pruned
 // separately (PruneLogs) because its retention is a setting.
 func (s *Store) Prune(ctx context.Context, now time.Time) error {
-	_, err := s.PruneCache(ctx, now)
-	return err
+	if _, err := s.PruneCache(ctx, now); err != nil {
+		return err
+	}
+	return s.PruneCounters(ctx, now)
 }
 
 // writeTx runs fn in one BEGIN IMMEDIATE transaction on the writer.

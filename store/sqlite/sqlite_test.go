@@ -8,6 +8,7 @@ import (
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/store/storetest"
 )
 
 func openTemp(t testing.TB, opts ...Option) *Store {
@@ -150,4 +151,29 @@ func BenchmarkPutCache(b *testing.B) {
 		}
 		i++
 	}
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t,
+		func(t *testing.T) conductor.Store { return openTemp(t) },
+		storetest.Bounded(func(t *testing.T, maxBytes int64) conductor.Store {
+			return openTemp(t, WithMaxCacheBytes(maxBytes))
+		}),
+		// Two Opens of one file are what two processes have: separate
+		// connections, locks taken through the file.
+		storetest.Shared(func(t *testing.T) (conductor.Store, conductor.Store) {
+			path := filepath.Join(t.TempDir(), "shared.db")
+			a, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Open(context.Background(), path)
+			if err != nil {
+				a.Close()
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close(); b.Close() })
+			return a, b
+		}),
+	)
 }

@@ -48,6 +48,8 @@ func Run(t *testing.T, open Opener, opts ...Option) {
 		o(&c)
 	}
 	t.Run("Cache", func(t *testing.T) { runCache(t, open, &c) })
+	t.Run("Counters", func(t *testing.T) { runCounters(t, open, &c) })
+	t.Run("Log", func(t *testing.T) { runLog(t, open) })
 }
 
 // base is the instant the suite's explicit times count from: a Wednesday,

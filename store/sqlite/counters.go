@@ -1,0 +1,315 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// ErrUnknownReservation is returned by SettleSpend for an id ReserveSpend
+// never returned (or one pruned after its budgets reset).
+var ErrUnknownReservation = errors.New("unknown spend reservation")
+
+// TakeRate counts n against key if the window's total stays within limit,
+// in one write transaction, so concurrent takes from every process sharing
+// the file are counted exactly.
+func (s *Store) TakeRate(ctx context.Context, key string, n, limit int64, window time.Duration, kind string, now time.Time) (conductor.RateDecision, error) {
+	if n < 0 || limit < 0 || window <= 0 {
+		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: need n >= 0, limit >= 0 and window > 0 (got %d, %d, %v)", key, n, limit, window)
+	}
+	var d conductor.RateDecision
+	var err error
+	switch kind {
+	case conductor.WindowFixed:
+		err = s.writeTx(ctx, "take rate", func(tx *sql.Tx) error {
+			d, err = takeFixed(ctx, tx, key, n, limit, window, now)
+			return err
+		})
+	case conductor.WindowSliding:
+		err = s.writeTx(ctx, "take rate", func(tx *sql.Tx) error {
+			d, err = takeSliding(ctx, tx, key, n, limit, window, now)
+			return err
+		})
+	default:
+		return d, fmt.Errorf("sqlite store: take rate %q: unknown window kind %q (want %q or %q)", key, kind, conductor.WindowFixed, conductor.WindowSliding)
+	}
+	return d, err
+}
+
+// floorDiv rounds a/b toward minus infinity, so that instants before 1970
+// still fall in the window that contains them.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+func takeFixed(ctx context.Context, tx *sql.Tx, key string, n, limit int64, window time.Duration, now time.Time) (conductor.RateDecision, error) {
+	w := int64(window)
+	start := floorDiv(now.UnixNano(), w) * w
+	end := start + w
+	var count int64
+	err := tx.QueryRowContext(ctx, `SELECT count FROM rate_fixed WHERE key = ? AND start = ?`, key, start).Scan(&count)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+	}
+	if count+n > limit {
+		d := conductor.RateDecision{Count: count, RetryAfter: time.Duration(end - now.UnixNano())}
+		if n > limit {
+			// Never fits: say "a window from now" rather than promise a retry
+			// that will fail too.
+			d.RetryAfter = window
+		}
+		return d, nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO rate_fixed (key, start, count, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (key, start) DO UPDATE SET count = count + excluded.count`, key, start, n, end); err != nil {
+		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+	}
+	// The key's earlier windows can never count again.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rate_fixed WHERE key = ? AND start < ?`, key, start); err != nil {
+		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+	}
+	return conductor.RateDecision{Allowed: true, Count: count + n}, nil
+}
+
+func takeSliding(ctx context.Context, tx *sql.Tx, key string, n, limit int64, window time.Duration, now time.Time) (conductor.RateDecision, error) {
+	at := now.UnixNano()
+	from := at - int64(window) // exclusive: the window is (now-window, now]
+	// Takes that left the window can never count again at a later now.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rate_events WHERE key = ? AND at <= ?`, key, from); err != nil {
+		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+	}
+	// Takes stamped after now count too: concurrent callers (or another
+	// process with a clock slightly ahead) took them, and leaving them out
+	// would admit more than the limit.
+	rows, err := tx.QueryContext(ctx, `SELECT at, n FROM rate_events WHERE key = ? AND at > ? ORDER BY at`, key, from)
+	if err != nil {
+		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+	}
+	type take struct{ at, n int64 }
+	var (
+		takes []take
+		count int64
+	)
+	for rows.Next() {
+		var tk take
+		if err := rows.Scan(&tk.at, &tk.n); err != nil {
+			rows.Close()
+			return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+		}
+		takes = append(takes, tk)
+		count += tk.n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+	}
+	if count+n > limit {
+		d := conductor.RateDecision{Count: count, RetryAfter: window}
+		if n <= limit {
+			// The take fits once enough of the oldest takes have left the
+			// window: a take at t leaves it when now reaches t+window.
+			need := count + n - limit
+			for _, tk := range takes {
+				need -= tk.n
+				if need <= 0 {
+					d.RetryAfter = time.Duration(tk.at + int64(window) - at)
+					break
+				}
+			}
+		}
+		return d, nil
+	}
+	if n > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rate_events (key, at, n, expires_at) VALUES (?, ?, ?, ?)`,
+			key, at, n, at+int64(window)); err != nil {
+			return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+		}
+	}
+	return conductor.RateDecision{Allowed: true, Count: count + n}, nil
+}
+
+// ReserveSpend reserves amount in every budget, or in none, in one write
+// transaction. A budget seen for the first time starts at zero with the
+// given limit; a later call's Limit replaces the stored one (config may
+// change while a window runs).
+func (s *Store) ReserveSpend(ctx context.Context, budgets []conductor.Budget, amount int64, now time.Time) (string, error) {
+	if amount < 0 {
+		return "", fmt.Errorf("sqlite store: reserve spend: negative amount %d", amount)
+	}
+	// The same budget named twice is reserved in once.
+	uniq := make([]conductor.Budget, 0, len(budgets))
+	seen := make(map[string]bool, len(budgets))
+	var expires int64
+	for _, b := range budgets {
+		if seen[b.Key] {
+			continue
+		}
+		seen[b.Key] = true
+		uniq = append(uniq, b)
+	}
+	keys := make([]string, len(uniq))
+	for i, b := range uniq {
+		keys[i] = b.Key
+		r := nanos(b.Resets)
+		if i == 0 || (expires != 0 && (r == 0 || r > expires)) {
+			expires = r
+		}
+	}
+	keysJSON, err := json.Marshal(keys)
+	if err != nil {
+		return "", fmt.Errorf("sqlite store: reserve spend: %w", err)
+	}
+	id, err := newID()
+	if err != nil {
+		return "", err
+	}
+	err = s.writeTx(ctx, "reserve spend", func(tx *sql.Tx) error {
+		for _, b := range uniq {
+			var spent int64
+			err := tx.QueryRowContext(ctx, `SELECT spent FROM budgets WHERE key = ?`, b.Key).Scan(&spent)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("sqlite store: reserve spend in %q: %w", b.Key, err)
+			}
+			if spent+amount > b.Limit {
+				return &conductor.BudgetError{Budget: b, Spent: spent, Asked: amount}
+			}
+		}
+		for _, b := range uniq {
+			if _, err := tx.ExecContext(ctx, `
+INSERT INTO budgets (key, spent, lim, resets) VALUES (?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET spent = spent + excluded.spent, lim = excluded.lim, resets = excluded.resets`,
+				b.Key, amount, b.Limit, nanos(b.Resets)); err != nil {
+				return fmt.Errorf("sqlite store: reserve spend in %q: %w", b.Key, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, keys, amount, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+			id, string(keysJSON), amount, now.UnixNano(), expires); err != nil {
+			return fmt.Errorf("sqlite store: reserve spend: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// SettleSpend replaces a reservation's amount with actual in every budget
+// it touched. Settling again is a no-op: a retried settle must not count
+// twice.
+func (s *Store) SettleSpend(ctx context.Context, id string, actual int64) error {
+	if actual < 0 {
+		return fmt.Errorf("sqlite store: settle spend %s: negative amount %d", id, actual)
+	}
+	return s.writeTx(ctx, "settle spend", func(tx *sql.Tx) error {
+		var (
+			keysJSON string
+			amount   int64
+			settled  sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT keys, amount, actual FROM reservations WHERE id = ?`, id).Scan(&keysJSON, &amount, &settled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite store: settle spend %s: %w", id, ErrUnknownReservation)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite store: settle spend %s: %w", id, err)
+		}
+		if settled.Valid {
+			return nil
+		}
+		var keys []string
+		if err := json.Unmarshal([]byte(keysJSON), &keys); err != nil {
+			return fmt.Errorf("sqlite store: settle spend %s: stored budget keys: %w", id, err)
+		}
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `UPDATE budgets SET spent = MAX(0, spent + ?) WHERE key = ?`, actual-amount, k); err != nil {
+				return fmt.Errorf("sqlite store: settle spend %s in %q: %w", id, k, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE reservations SET actual = ? WHERE id = ?`, actual, id); err != nil {
+			return fmt.Errorf("sqlite store: settle spend %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// Spent returns what the budget has spent and reserved; 0 for a budget
+// never reserved in.
+func (s *Store) Spent(ctx context.Context, key string) (int64, error) {
+	var spent int64
+	err := s.rd.QueryRowContext(ctx, `SELECT spent FROM budgets WHERE key = ?`, key).Scan(&spent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite store: spent %q: %w", key, err)
+	}
+	return spent, nil
+}
+
+// Once reports true the first time it is called for key, and false until
+// expires passes (by the store's clock); a zero expires never passes.
+func (s *Store) Once(ctx context.Context, key string, expires time.Time) (bool, error) {
+	first := false
+	err := s.writeTx(ctx, "once", func(tx *sql.Tx) error {
+		now := s.now().UnixNano()
+		var until int64
+		err := tx.QueryRowContext(ctx, `SELECT expires_at FROM once_keys WHERE key = ?`, key).Scan(&until)
+		switch {
+		case err == nil && (until == 0 || until > now):
+			return nil
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite store: once %q: %w", key, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO once_keys (key, expires_at) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at`, key, nanos(expires)); err != nil {
+			return fmt.Errorf("sqlite store: once %q: %w", key, err)
+		}
+		first = true
+		return nil
+	})
+	return first, err
+}
+
+// PruneCounters deletes counters that can no longer count at now: rate
+// windows that ended, takes that left their window, budgets past their
+// reset with their reservations, and expired Once keys. TakeRate already
+// drops a key's old windows; this catches keys no longer used.
+func (s *Store) PruneCounters(ctx context.Context, now time.Time) error {
+	at := now.UnixNano()
+	return s.writeTx(ctx, "prune counters", func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM rate_fixed WHERE expires_at <= ?`,
+			`DELETE FROM rate_events WHERE expires_at <= ?`,
+			`DELETE FROM budgets WHERE resets > 0 AND resets <= ?`,
+			`DELETE FROM reservations WHERE expires_at > 0 AND expires_at <= ?`,
+			`DELETE FROM once_keys WHERE expires_at > 0 AND expires_at <= ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, at); err != nil {
+				return fmt.Errorf("sqlite store: prune counters: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// newID returns a random reservation id.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("sqlite store: reservation id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
