@@ -71,9 +71,9 @@ func runCounters(t *testing.T, open Opener, c *config) {
 				{0, 1, true, 1, 0},
 				{10 * time.Second, 1, true, 2, 0},
 				{20 * time.Second, 1, true, 3, 0},
-				{30 * time.Second, 1, false, 3, 30 * time.Second},    // until the take at +0 leaves
-				{30 * time.Second, 2, false, 3, 40 * time.Second},    // until +0 and +10s leave
-				{toMinute, 1, false, 3, time.Minute - toMinute},      // no reset at the boundary
+				{30 * time.Second, 1, false, 3, 30 * time.Second}, // until the take at +0 leaves
+				{30 * time.Second, 2, false, 3, 40 * time.Second}, // until +0 and +10s leave
+				{toMinute, 1, false, 3, time.Minute - toMinute},   // no reset at the boundary
 				{time.Minute - time.Nanosecond, 1, false, 3, time.Nanosecond},
 				{time.Minute, 1, true, 3, 0}, // (now-window, now] excludes the take at +0
 				{time.Minute, 1, false, 3, 10 * time.Second},
@@ -423,4 +423,3 @@ func handles(t *testing.T, open Opener, c *config, shared bool) []conductor.Stor
 	a, b := c.shared(t)
 	return []conductor.Store{a, b}
 }
-
