@@ -109,6 +109,12 @@ type Usage struct {
 	OutputTokens      int  `json:"outputTokens"`
 	CachedInputTokens int  `json:"cachedInputTokens,omitempty"`
 	Estimated         bool `json:"estimated,omitempty"` // counted locally: the provider sent none
+
+	// CacheWriteInputTokens are the input tokens written to the provider's
+	// prompt cache (Anthropic cache_creation_input_tokens). Like
+	// CachedInputTokens they are part of InputTokens; they are billed at
+	// the cache-write price.
+	CacheWriteInputTokens int `json:"cacheWriteInputTokens,omitempty"`
 }
 
 // ChatResponse is a whole answer.
