@@ -69,7 +69,7 @@ func ParseJudge(text string) (Verdict, error) {
 		i += 1 + next
 	}
 	search := t
-	if k := strings.Index(strings.ToLower(t), "score"); k >= 0 {
+	if k := indexScore(t); k >= 0 {
 		search = t[k+len("score"):]
 	}
 	m := numberRe.FindStringSubmatch(search)
@@ -128,6 +128,17 @@ func (o judgeObject) verdict() (Verdict, error) {
 		return Verdict{}, err
 	}
 	return Verdict{Score: s, Reason: o.Reason}, nil
+}
+
+// indexScore finds "score" in any letter case. Byte-wise, since lowering
+// the whole text could change its length and so the offsets.
+func indexScore(s string) int {
+	for i := 0; i+5 <= len(s); i++ {
+		if strings.EqualFold(s[i:i+5], "score") {
+			return i
+		}
+	}
+	return -1
 }
 
 // clip shortens text for an error message.
