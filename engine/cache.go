@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/ensemble"
+)
+
+// CacheScope is the scope of step-cache entries in the store.
+const CacheScope = "step"
+
+// cacheWriteTimeout bounds a step-cache write: a slow disk must not hold a
+// member back for long, and a failed write only costs a future hit.
+const cacheWriteTimeout = 2 * time.Second
+
+// keyDoc is what a step-cache key hashes: everything that changes the
+// answer, in a fixed field order, so the JSON is canonical. Maps inside
+// (ResponseFormat is built from one, Extra is one) are written by
+// encoding/json with sorted keys.
+type keyDoc struct {
+	Scope          string                     `json:"scope"`
+	Provider       string                     `json:"provider"`
+	Model          string                     `json:"model"`
+	Routing        string                     `json:"routing"`
+	Messages       []conductor.Message        `json:"messages"`
+	Temperature    *float64                   `json:"temperature"`
+	TopP           *float64                   `json:"topP"`
+	MaxTokens      int                        `json:"maxTokens"`
+	Stop           []string                   `json:"stop"`
+	Seed           *int64                     `json:"seed"`
+	ResponseFormat json.RawMessage            `json:"responseFormat"`
+	Extra          map[string]json.RawMessage `json:"extra"`
+	// Mock is the mock's answering setup: two mock members with different
+	// replies must not share an entry. Latency and failures do not change
+	// the answer and stay out.
+	Mock *mockKeyDoc `json:"mock,omitempty"`
+}
+
+type mockKeyDoc struct {
+	Reply   string     `json:"reply"`
+	Replies [][]string `json:"replies"`
+	Echo    bool       `json:"echo"`
+}
+
+// CacheKey is the step-cache key of a request on a routing mode: the
+// SHA-256 (hex) of its canonical JSON. It holds no secret: requests carry
+// none.
+func CacheKey(req *conductor.ChatRequest, routing string, mock *ensemble.Mock) string {
+	d := keyDoc{
+		Scope: CacheScope, Provider: req.Provider, Model: req.Model, Routing: routing,
+		Messages: req.Messages, Temperature: req.Temperature, TopP: req.TopP, MaxTokens: req.MaxTokens,
+		Stop: req.Stop, Seed: req.Seed, ResponseFormat: req.ResponseFormat, Extra: req.Extra,
+	}
+	if req.Provider == conductor.ProviderMock && mock != nil {
+		md := &mockKeyDoc{Reply: mock.Reply, Echo: mock.Echo}
+		for _, r := range mock.Replies {
+			md.Replies = append(md.Replies, []string{r.Match, r.Text})
+		}
+		d.Mock = md
+	}
+	// Marshal cannot fail: every field is plain data, and ResponseFormat
+	// was itself produced by json.Marshal.
+	b, _ := json.Marshal(d)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// cachedAnswer is a step-cache entry's value.
+type cachedAnswer struct {
+	Content      string          `json:"content"`
+	Model        string          `json:"model,omitempty"`
+	FinishReason string          `json:"finishReason,omitempty"`
+	Usage        conductor.Usage `json:"usage"`
+}
+
+// cacheOn reports whether st uses the step cache on this engine.
+func (e *Engine) cacheOn(st *ensemble.Step) bool {
+	return e.cache != nil && st.Cache != nil && st.Cache.TTL > 0
+}
+
+// cacheGet returns the cached answer of c, if any. A read error is logged
+// and treated as a miss: the model can still answer.
+func (e *Engine) cacheGet(ctx context.Context, c *call, st *ensemble.Step) (answer, bool) {
+	if !e.cacheOn(st) || st.Cache.Bypass {
+		return answer{}, false
+	}
+	key := CacheKey(c.req, c.routing, c.mock)
+	ent, ok, _, err := e.cache.GetCache(ctx, key, e.now())
+	if err != nil {
+		e.log.LogAttrs(ctx, slog.LevelWarn, "step cache read failed", slog.String("member", st.Member), slog.String("error", err.Error()))
+		return answer{}, false
+	}
+	if !ok {
+		return answer{}, false
+	}
+	var ca cachedAnswer
+	if err := json.Unmarshal(ent.Value, &ca); err != nil {
+		e.log.LogAttrs(ctx, slog.LevelWarn, "step cache entry unreadable", slog.String("member", st.Member), slog.String("error", err.Error()))
+		return answer{}, false
+	}
+	return answer{text: ca.Content, output: decodeOutput(ca.Content), model: ca.Model, usage: ca.Usage, finish: ca.FinishReason}, true
+}
+
+// cachePut stores a fresh answer of c. A failure is a logged warning, not
+// a member failure.
+func (e *Engine) cachePut(ctx context.Context, c *call, st *ensemble.Step, a answer) {
+	if !e.cacheOn(st) {
+		return
+	}
+	val, err := json.Marshal(cachedAnswer{Content: a.text, Model: a.model, FinishReason: a.finish, Usage: a.usage})
+	if err != nil {
+		return
+	}
+	now := e.now()
+	ent := conductor.CacheEntry{
+		Key: CacheKey(c.req, c.routing, c.mock), Scope: CacheScope,
+		Provider: c.req.Provider, Model: c.req.Model, Value: val,
+		CreatedAt: now, ExpiresAt: now.Add(st.Cache.TTL),
+	}
+	// The write outlives a cancelled run: the answer was paid for.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cacheWriteTimeout)
+	defer cancel()
+	if err := e.cache.PutCache(wctx, ent); err != nil {
+		e.log.LogAttrs(ctx, slog.LevelWarn, "step cache write failed", slog.String("member", st.Member), slog.String("error", err.Error()))
+	}
+}

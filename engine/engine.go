@@ -1,0 +1,195 @@
+// Package engine runs an ensemble: its members in order, each a model call
+// with its condition, retries, scoring and step cache, every ${...} value
+// evaluated just before its member runs over the input, the environment and
+// the results of the members before it.
+//
+// Embedding it:
+//
+//	ens, err := ensemble.Load("flow.yaml")
+//	eng := engine.New(engine.Options{Resolver: router, Cache: store})
+//	res, err := eng.Run(ctx, ens, map[string]any{"question": "…"})
+//
+// Provider "mock" is answered by the engine itself (package provider's
+// Mock, set up by the member's mock block); every other provider comes from
+// the Resolver, which picks the route for the routing mode.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/ensemble"
+	"github.com/conductor-go/conductor/expr"
+	"github.com/conductor-go/conductor/provider"
+)
+
+// Resolver gives the provider chain for a provider, model and routing mode
+// (package routing's Router satisfies it).
+type Resolver interface {
+	Provider(ctx context.Context, provider, model, routing string) (conductor.Provider, error)
+}
+
+// Pricer prices a call's usage in nano-USD; known is false for a model it
+// has no price for (package pricing's Table satisfies it).
+type Pricer interface {
+	Cost(provider, model string, u conductor.Usage) (nanoUSD int64, known bool)
+}
+
+// Options configure an Engine. The zero value runs mock-only ensembles
+// with no step cache and no prices.
+type Options struct {
+	// Resolver gives providers other than mock; nil: such a member fails
+	// with an error naming its provider and routing.
+	Resolver Resolver
+	// Cache keeps step-cache entries (scope "step"); nil: members' cache
+	// blocks are ignored by the engine (a gateway on the route may still
+	// cache).
+	Cache conductor.CacheStore
+	// Pricing prices usage; nil: costs are 0.
+	Pricing Pricer
+	// Env looks up environment variables for ${env.X}; nil: os.LookupEnv.
+	Env func(string) (string, bool)
+	// Now is the clock for latencies and cache expiry; nil: time.Now.
+	Now func() time.Time
+	// Sleep waits between retries; nil: a timer that ctx cancels.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand returns a number in [0, 1) for backoff jitter; nil: math/rand/v2.
+	Rand func() float64
+	// Jitter is JitterEqual (default), JitterFull or JitterNone.
+	Jitter string
+	// Logger receives warnings (retries, failed cache writes) and per-member
+	// debug lines; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Engine runs ensembles. It is safe for concurrent use; each Run has its own
+// state.
+type Engine struct {
+	resolver Resolver
+	cache    conductor.CacheStore
+	pricing  Pricer
+	env      func(string) (string, bool)
+	now      func() time.Time
+	sleep    func(context.Context, time.Duration) error
+	rand     func() float64
+	jitter   string
+	log      *slog.Logger
+}
+
+// New returns an Engine with opts' defaults filled in.
+func New(opts Options) *Engine {
+	e := &Engine{
+		resolver: opts.Resolver,
+		cache:    opts.Cache,
+		pricing:  opts.Pricing,
+		env:      opts.Env,
+		now:      opts.Now,
+		sleep:    opts.Sleep,
+		rand:     opts.Rand,
+		jitter:   opts.Jitter,
+		log:      opts.Logger,
+	}
+	if e.env == nil {
+		e.env = os.LookupEnv
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.sleep == nil {
+		e.sleep = sleepCtx
+	}
+	if e.rand == nil {
+		e.rand = rand.Float64
+	}
+	if e.jitter == "" {
+		e.jitter = JitterEqual
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	return e
+}
+
+// run is one Run's state.
+type run struct {
+	ens  *ensemble.Ensemble
+	vars expr.Vars
+	// mocks are the run's mock providers, one per mock block (and one more
+	// per block used as a judge), so an injected failure count spans a
+	// member's retries but not other runs.
+	mocks map[mockKey]*provider.Mock
+}
+
+type mockKey struct {
+	cfg   *ensemble.Mock
+	judge bool
+}
+
+// Run runs ens with input (any JSON-like value: map[string]any, string,
+// nil…). It returns the result so far together with an error when a member
+// aborts the flow (a *FlowError naming it) or ctx ends (wrapping ctx.Err()).
+func (e *Engine) Run(ctx context.Context, ens *ensemble.Ensemble, input any) (*Result, error) {
+	if ens == nil {
+		return nil, errors.New("engine: nil ensemble")
+	}
+	start := e.now()
+	r := &run{
+		ens:  ens,
+		vars: expr.Vars{Input: input, Env: e.env, Members: make([]any, len(ens.Flow))},
+	}
+	res := &Result{Ensemble: ens.Name, Members: make([]MemberResult, 0, len(ens.Flow))}
+	var runErr error
+	for i, st := range ens.Flow {
+		if err := ctx.Err(); err != nil {
+			runErr = &FlowError{Ensemble: ens.Name, Member: st.Member, Err: err}
+			break
+		}
+		mr, abort := e.runStep(ctx, r, st)
+		r.vars.Members[i] = mr.View()
+		res.Members = append(res.Members, mr)
+		res.CostNanoUSD += mr.CostNanoUSD
+		if abort != nil {
+			runErr = &FlowError{Ensemble: ens.Name, Member: st.Member, Err: abort}
+			break
+		}
+	}
+	// Members the run never reached are reported as skipped.
+	for _, st := range ens.Flow[len(res.Members):] {
+		res.Members = append(res.Members, MemberResult{Member: st.Member, Status: StatusSkipped, Skipped: true, Scoring: ScoreResult{Passed: true}})
+	}
+	res.Cost = float64(res.CostNanoUSD) / 1e9
+	if runErr == nil {
+		out, err := e.output(r, res)
+		if err != nil {
+			runErr = fmt.Errorf("ensemble %s: output: %w", ens.Name, err)
+		}
+		res.Output = out
+	}
+	res.Success = runErr == nil
+	res.LatencyMs = e.now().Sub(start).Milliseconds()
+	return res, runErr
+}
+
+// output evaluates the ensemble's output mapping, or picks the output of
+// the last member that was not skipped.
+func (e *Engine) output(r *run, res *Result) (any, error) {
+	if r.ens.Output != nil {
+		v, err := r.ens.Output.Eval(&r.vars)
+		if err != nil {
+			return nil, err
+		}
+		return clean(v), nil
+	}
+	for i := len(res.Members) - 1; i >= 0; i-- {
+		if !res.Members[i].Skipped {
+			return res.Members[i].Output, nil
+		}
+	}
+	return nil, nil
+}

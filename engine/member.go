@@ -1,0 +1,433 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/ensemble"
+	"github.com/conductor-go/conductor/expr"
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/scoring"
+)
+
+// call is a member's (or a judge's) resolved model call.
+type call struct {
+	req     *conductor.ChatRequest
+	routing string
+	p       conductor.Provider
+	mock    *ensemble.Mock // the mock block, for the cache key; nil otherwise
+}
+
+// runStep runs one member. It returns the member's result and, when the
+// member stops the flow, the reason.
+func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr MemberResult, abort error) {
+	start := e.now()
+	mr = MemberResult{Member: st.Member, Scoring: ScoreResult{Passed: true}}
+	pol := policyOf(st.Retry)
+	defer func() {
+		mr.LatencyMs = e.now().Sub(start).Milliseconds()
+		mr.Cost = float64(mr.CostNanoUSD) / 1e9
+		e.log.LogAttrs(ctx, slog.LevelDebug, "member done",
+			slog.String("ensemble", r.ens.Name), slog.String("member", mr.Member), slog.String("status", mr.Status),
+			slog.Bool("cached", mr.Cached), slog.Int("attempts", mr.Attempts), slog.Int64("latencyMs", mr.LatencyMs))
+	}()
+	// fail records err; the flow stops unless the member's retry block says
+	// continue. A cancelled run always stops.
+	fail := func(err error) error {
+		mr.fail(err)
+		if ctx.Err() != nil {
+			return err
+		}
+		if pol.onFailure == ensemble.OnFailureContinue {
+			return nil
+		}
+		return err
+	}
+
+	if st.Condition != nil {
+		v, err := st.Condition.Eval(&r.vars)
+		if err != nil {
+			return mr, fail(fmt.Errorf("condition: %w", err))
+		}
+		if !expr.Truthy(v) {
+			mr.Status = StatusSkipped
+			mr.Skipped = true
+			return mr, nil
+		}
+	}
+
+	// The member's own input, when it has one, is what its config's
+	// expressions see as input; the condition and the input mapping itself
+	// see the ensemble's.
+	mvars := r.vars
+	if st.Input != nil {
+		in, err := st.Input.Eval(&r.vars)
+		if err != nil {
+			return mr, fail(fmt.Errorf("input: %w", err))
+		}
+		mvars.Input = clean(in)
+	}
+	if st.Config == nil {
+		return mr, fail(errors.New("no config"))
+	}
+
+	c, err := e.resolve(ctx, r, st.Config, &mvars, false, false)
+	if c != nil {
+		mr.Provider, mr.Model, mr.Routing = c.req.Provider, c.req.Model, c.routing
+		mr.TestProvider = c.req.Provider == conductor.ProviderMock
+	}
+	if err != nil {
+		return mr, fail(err)
+	}
+	if err := e.prepareMember(c, r, st, &mvars); err != nil {
+		return mr, fail(err)
+	}
+
+	ans, err := e.answer(ctx, c, st, pol, &mr, false)
+	if err != nil {
+		return mr, fail(err)
+	}
+
+	if st.Scoring != nil {
+		ans, err = e.grade(ctx, r, st, &mvars, c, pol, &mr, ans)
+		if err != nil {
+			// Only onFailure abort gets here: a too-low score stops the
+			// flow whatever the retry block says.
+			mr.fail(err)
+			mr.Output = ans.output
+			mr.Text = ans.text
+			return mr, err
+		}
+	}
+	mr.Output = ans.output
+	mr.Text = ans.text
+	mr.Status = StatusSucceeded
+	mr.Success = true
+	if ans.fresh && mr.Scoring.Passed {
+		e.cachePut(ctx, c, st, ans)
+	}
+	return mr, nil
+}
+
+// answer is one answer of a member.
+type answer struct {
+	text   string
+	output any
+	model  string
+	usage  conductor.Usage
+	finish string
+	fresh  bool // from the model, not the step cache: worth caching
+}
+
+// answer gets the member's answer: from the step cache when allowed and
+// present, else from the model with the member's retries. It adds the
+// call's attempts, usage and cost to mr.
+func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol retryPolicy, mr *MemberResult, bypass bool) (answer, error) {
+	if !bypass {
+		if a, ok := e.cacheGet(ctx, c, st); ok {
+			mr.Cached = true
+			return a, nil
+		}
+	}
+	out := e.callWithRetry(ctx, c.p, c.req, pol, mr.Member)
+	mr.Attempts += out.attempts
+	e.addUsage(mr, c.req.Provider, c.req.Model, out.usage)
+	if out.err != nil {
+		return answer{}, out.err
+	}
+	if out.resp.Meta.Cached {
+		mr.Cached = true
+	}
+	text := out.resp.Content
+	return answer{text: text, output: decodeOutput(text), model: out.resp.Model, usage: out.resp.Usage,
+		finish: out.resp.FinishReason, fresh: true}, nil
+}
+
+// addUsage adds a call's tokens and price to mr. The mock is free.
+func (e *Engine) addUsage(mr *MemberResult, prov, model string, u conductor.Usage) {
+	mr.Usage.InputTokens += u.InputTokens
+	mr.Usage.OutputTokens += u.OutputTokens
+	if prov == conductor.ProviderMock {
+		return
+	}
+	if e.pricing == nil || (u.InputTokens == 0 && u.OutputTokens == 0) {
+		return
+	}
+	nano, known := e.pricing.Cost(prov, model, u)
+	mr.CostNanoUSD += nano
+	if !known {
+		mr.PriceUnknown = true
+	}
+}
+
+// resolve evaluates cfg's provider, model and routing, checks them, and
+// finds the provider. judge marks a judge call; own says the judge uses the
+// member's own config, so the member's injected failures are not repeated
+// on it.
+func (e *Engine) resolve(ctx context.Context, r *run, cfg *ensemble.ThinkConfig, v *expr.Vars, judge, own bool) (*call, error) {
+	prov, _, err := cfg.Provider.EvalString(v)
+	if err != nil {
+		return nil, fmt.Errorf("provider: %w", err)
+	}
+	if !slices.Contains(conductor.Providers(), prov) {
+		return nil, fmt.Errorf("unknown provider %q (want one of %s)", prov, strings.Join(conductor.Providers(), ", "))
+	}
+	model, _, err := cfg.Model.EvalString(v)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	routing, set, err := cfg.Routing.EvalString(v)
+	if err != nil {
+		return nil, fmt.Errorf("routing: %w", err)
+	}
+	if !set || routing == "" {
+		routing = conductor.DefaultRouting(prov)
+	}
+	c := &call{req: &conductor.ChatRequest{Provider: prov, Model: model}, routing: routing}
+	if !slices.Contains(conductor.RoutingModes(), routing) {
+		return c, fmt.Errorf("unknown routing %q for provider %s (want one of %s)", routing, prov, strings.Join(conductor.RoutingModes(), ", "))
+	}
+	if prov == conductor.ProviderMock {
+		if model == "" {
+			c.req.Model = provider.MockModel
+		}
+		c.mock = cfg.Mock
+		c.p = r.mock(cfg.Mock, judge, own)
+		return c, nil
+	}
+	if model == "" {
+		return c, fmt.Errorf("provider %s needs a model", prov)
+	}
+	if e.resolver == nil {
+		return c, &conductor.Error{Provider: prov, Class: conductor.ClassConfig,
+			Message: fmt.Sprintf("no route to provider %s with routing %s: this engine has no resolver for real providers (use provider mock to run offline)", prov, routing)}
+	}
+	p, err := e.resolver.Provider(ctx, prov, model, routing)
+	if err != nil {
+		return c, fmt.Errorf("route to %s (%s): %w", prov, routing, err)
+	}
+	c.p = p
+	return c, nil
+}
+
+// mock returns the run's mock for a mock block.
+func (r *run) mock(cfg *ensemble.Mock, judge, own bool) *provider.Mock {
+	k := mockKey{cfg: cfg, judge: judge}
+	if m, ok := r.mocks[k]; ok {
+		return m
+	}
+	var mc provider.MockConfig
+	if cfg != nil {
+		mc = provider.MockConfig{Reply: cfg.Reply, Echo: cfg.Echo, Latency: cfg.Latency, Score: cfg.Score}
+		for _, rep := range cfg.Replies {
+			mc.Replies = append(mc.Replies, provider.MockReply{Match: rep.Match, Text: rep.Text})
+		}
+		if cfg.Fail != nil && !(judge && own) {
+			mc.FailTimes, mc.FailStatus, mc.FailMessage, mc.RetryAfter = cfg.Fail.Times, cfg.Fail.Status, cfg.Fail.Message, cfg.Fail.RetryAfter
+		}
+	}
+	m := provider.NewMock(mc)
+	if r.mocks == nil {
+		r.mocks = make(map[mockKey]*provider.Mock)
+	}
+	r.mocks[k] = m
+	return m
+}
+
+// prepareMember fills the member's request: parameters, messages and call
+// options.
+func (e *Engine) prepareMember(c *call, r *run, st *ensemble.Step, v *expr.Vars) error {
+	if err := params(c.req, st.Config, v); err != nil {
+		return err
+	}
+	msgs, err := messages(st.Config, v)
+	if err != nil {
+		return err
+	}
+	c.req.Messages = msgs
+	c.req.Options.Metadata = map[string]string{"ensemble": r.ens.Name, "member": st.Member}
+	if st.Retry != nil {
+		// The member's retry block is the policy: a gateway on the route
+		// must not multiply its attempts.
+		c.req.Options.MaxAttempts = 1
+	}
+	if st.Cache != nil {
+		ttl := st.Cache.TTL
+		c.req.Options.CacheTTL = &ttl
+		c.req.Options.SkipCache = st.Cache.Bypass
+	}
+	return nil
+}
+
+// params evaluates the sampling parameters of cfg into req.
+func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars) error {
+	if f, ok, err := cfg.Temperature.EvalFloat(v); err != nil {
+		return fmt.Errorf("temperature: %w", err)
+	} else if ok {
+		req.Temperature = &f
+	}
+	if f, ok, err := cfg.TopP.EvalFloat(v); err != nil {
+		return fmt.Errorf("topP: %w", err)
+	} else if ok {
+		req.TopP = &f
+	}
+	if n, ok, err := cfg.MaxTokens.EvalInt(v); err != nil {
+		return fmt.Errorf("maxTokens: %w", err)
+	} else if ok {
+		if n <= 0 {
+			return fmt.Errorf("maxTokens: %d is not positive", n)
+		}
+		req.MaxTokens = int(n)
+	}
+	if n, ok, err := cfg.Seed.EvalInt(v); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	} else if ok {
+		req.Seed = &n
+	}
+	stop, err := cfg.Stop.EvalStrings(v)
+	if err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	req.Stop = stop
+	if cfg.ResponseFormat != nil {
+		rf, err := cfg.ResponseFormat.Eval(v)
+		if err != nil {
+			return fmt.Errorf("responseFormat: %w", err)
+		}
+		rf = clean(rf)
+		// A bare type name is shorthand for {type: name}.
+		if s, ok := rf.(string); ok {
+			rf = map[string]any{"type": s}
+		}
+		if rf != nil {
+			b, err := json.Marshal(rf)
+			if err != nil {
+				return fmt.Errorf("responseFormat: %w", err)
+			}
+			req.ResponseFormat = b
+		}
+	}
+	return nil
+}
+
+// messages builds a member's chat: the system prompt, then input.messages
+// when the input has them, else the prompt, else the input rendered as
+// "key: value" lines.
+func messages(cfg *ensemble.ThinkConfig, v *expr.Vars) ([]conductor.Message, error) {
+	var msgs []conductor.Message
+	sys, _, err := cfg.SystemPrompt.EvalString(v)
+	if err != nil {
+		return nil, fmt.Errorf("systemPrompt: %w", err)
+	}
+	if sys != "" {
+		msgs = append(msgs, conductor.Message{Role: "system", Content: sys})
+	}
+	if in, ok := v.Input.(map[string]any); ok {
+		if raw, ok := in["messages"]; ok && raw != nil {
+			list, err := inputMessages(raw)
+			if err != nil {
+				return nil, err
+			}
+			return append(msgs, list...), nil
+		}
+	}
+	if cfg.Prompt != nil {
+		p, _, err := cfg.Prompt.EvalString(v)
+		if err != nil {
+			return nil, fmt.Errorf("prompt: %w", err)
+		}
+		return append(msgs, conductor.Message{Role: "user", Content: p}), nil
+	}
+	return append(msgs, conductor.Message{Role: "user", Content: Render(v.Input)}), nil
+}
+
+// inputMessages reads input.messages: a list of {role, content}.
+func inputMessages(raw any) ([]conductor.Message, error) {
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, fmt.Errorf("input.messages: want a list of {role, content}, got %T", raw)
+	}
+	out := make([]conductor.Message, 0, len(list))
+	for i, it := range list {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("input.messages[%d]: want {role, content}, got %T", i, it)
+		}
+		role, ok := m["role"].(string)
+		if !ok || role == "" {
+			return nil, fmt.Errorf("input.messages[%d]: role must be a string", i)
+		}
+		var content string
+		switch c := m["content"].(type) {
+		case string:
+			content = c
+		case nil:
+		default:
+			content = compactJSON(c)
+		}
+		out = append(out, conductor.Message{Role: role, Content: content})
+	}
+	return out, nil
+}
+
+// Render writes an input as a user message: a string as it is, a map as
+// "key: value" lines in key order (values that are not strings as JSON), and
+// anything else as JSON.
+func Render(in any) string {
+	switch x := in.(type) {
+	case nil, expr.Undefined:
+		return ""
+	case string:
+		return x
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(k)
+			b.WriteString(": ")
+			if s, ok := x[k].(string); ok {
+				b.WriteString(s)
+			} else {
+				b.WriteString(compactJSON(x[k]))
+			}
+		}
+		return b.String()
+	}
+	return compactJSON(in)
+}
+
+func compactJSON(v any) string {
+	b, err := json.Marshal(clean(v))
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// decodeOutput returns the answer as JSON when it is a JSON object or
+// array (fenced or not), else the text.
+func decodeOutput(text string) any {
+	t := scoring.StripFence(text)
+	if t == "" || (t[0] != '{' && t[0] != '[') {
+		return text
+	}
+	var v any
+	if err := json.Unmarshal([]byte(t), &v); err != nil {
+		return text
+	}
+	return v
+}

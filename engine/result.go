@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/expr"
+)
+
+// Member statuses, as `conductor run --json` prints them.
+const (
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusSkipped   = "skipped"
+)
+
+// Result is one run of an ensemble. Its JSON form is what
+// `conductor run --json` prints.
+type Result struct {
+	Ensemble string `json:"ensemble"`
+	// Success is false when the run stopped early: a member failed (or
+	// scored too low) with onFailure abort, or the context was cancelled.
+	// A member that failed with onFailure continue does not fail the run.
+	Success bool `json:"success"`
+	// Output is the ensemble's output mapping evaluated after the last
+	// member, or, without one, the output of the last member that was not
+	// skipped.
+	Output  any            `json:"output"`
+	Members []MemberResult `json:"members"`
+	// Cost is the USD spent by every member (judge calls included).
+	Cost      float64 `json:"cost"`
+	LatencyMs int64   `json:"latencyMs"`
+	// CostNanoUSD is Cost in the unit the price table and budgets use.
+	CostNanoUSD int64 `json:"-"`
+}
+
+// MemberResult is what one member did. Later members' expressions see it as
+// a map with the same keys plus "skipped" (see View).
+type MemberResult struct {
+	Member  string `json:"member"`
+	Status  string `json:"status"`
+	Success bool   `json:"success"`
+	// Skipped is true when the member's condition was false or the run
+	// stopped before reaching it.
+	Skipped bool `json:"-"`
+	// Output is the answer: decoded JSON when the model answered a JSON
+	// object or array (a ```json fence is looked past), else the text; nil
+	// when the member did not answer.
+	Output any          `json:"output"`
+	Error  *MemberError `json:"error"`
+	// Scoring is the grade; without a scoring block the score is nil and
+	// passed is true.
+	Scoring  ScoreResult `json:"scoring"`
+	Provider string      `json:"provider"`
+	Model    string      `json:"model"`
+	Routing  string      `json:"routing"`
+	// Cached is true when the answer came from a cache (the step cache or
+	// the gateway's) rather than the model.
+	Cached bool `json:"cached"`
+	// Attempts counts calls to the member's model (retries and scoring
+	// re-runs included, judge calls not); 0 on a step-cache hit.
+	Attempts int `json:"attempts"`
+	// Usage and Cost add up every call made for the member, judge calls
+	// included; both are 0 on a step-cache hit, which spends nothing.
+	Usage     Usage   `json:"usage"`
+	Cost      float64 `json:"cost"`
+	LatencyMs int64   `json:"latencyMs"`
+
+	// Text is the model's answer as written.
+	Text string `json:"-"`
+	// CostNanoUSD is Cost in nano-USD; PriceUnknown is true when a call's
+	// model had no price (its cost counts as 0).
+	CostNanoUSD  int64 `json:"-"`
+	PriceUnknown bool  `json:"-"`
+	// TestProvider marks an answer from the mock provider.
+	TestProvider bool `json:"-"`
+	// ScoreReason is the evaluator's explanation, when it gave one.
+	ScoreReason string `json:"-"`
+	// Err is the member's failure, unflattened.
+	Err error `json:"-"`
+}
+
+// Usage is a member's token count.
+type Usage struct {
+	InputTokens  int `json:"inputTokens"`
+	OutputTokens int `json:"outputTokens"`
+}
+
+// MemberError is a failed member's error as results show it.
+type MemberError struct {
+	Message  string `json:"message"`
+	Status   int    `json:"status"` // the provider's HTTP status; 0 when none
+	Provider string `json:"provider"`
+}
+
+// ScoreResult is a member's grade.
+type ScoreResult struct {
+	Score  *float64 `json:"score"`
+	Passed bool     `json:"passed"`
+}
+
+// View is the member result as expressions see it:
+// output, success, skipped, error {message, status, provider},
+// scoring {score, passed}, cached, attempts, provider, model, routing,
+// usage {inputTokens, outputTokens}, cost, latencyMs.
+func (m *MemberResult) View() map[string]any {
+	var errv any
+	if m.Error != nil {
+		errv = map[string]any{
+			"message":  m.Error.Message,
+			"status":   int64(m.Error.Status),
+			"provider": m.Error.Provider,
+		}
+	}
+	var score any
+	if m.Scoring.Score != nil {
+		score = *m.Scoring.Score
+	}
+	return map[string]any{
+		"output":  m.Output,
+		"success": m.Success,
+		"skipped": m.Skipped,
+		"error":   errv,
+		"scoring": map[string]any{
+			"score":  score,
+			"passed": m.Scoring.Passed,
+		},
+		"cached":   m.Cached,
+		"attempts": int64(m.Attempts),
+		"provider": m.Provider,
+		"model":    m.Model,
+		"routing":  m.Routing,
+		"usage": map[string]any{
+			"inputTokens":  int64(m.Usage.InputTokens),
+			"outputTokens": int64(m.Usage.OutputTokens),
+		},
+		"cost":      m.Cost,
+		"latencyMs": m.LatencyMs,
+	}
+}
+
+func (m *MemberResult) fail(err error) {
+	m.Status = StatusFailed
+	m.Success = false
+	m.Err = err
+	me := &MemberError{Message: err.Error(), Provider: m.Provider}
+	if e, ok := conductor.AsError(err); ok {
+		me.Status = e.Status
+		if e.Provider != "" {
+			me.Provider = e.Provider
+		}
+	}
+	m.Error = me
+}
+
+// FlowError is what Run returns when a member stops the flow.
+type FlowError struct {
+	Ensemble string
+	Member   string
+	Err      error
+}
+
+func (e *FlowError) Error() string {
+	return fmt.Sprintf("ensemble %s: member %s: %v", e.Ensemble, e.Member, e.Err)
+}
+
+func (e *FlowError) Unwrap() error { return e.Err }
+
+// ErrScoreTooLow is wrapped by the error of a member whose score stayed
+// under its minimum with onFailure abort.
+var ErrScoreTooLow = errors.New("score below minimum")
+
+// clean turns expr.Undefined, which JSON cannot carry, into nil throughout
+// a value produced by expressions. It writes only where it finds one, so
+// members' outputs shared into the value are left as they are.
+func clean(v any) any {
+	switch x := v.(type) {
+	case expr.Undefined:
+		return nil
+	case map[string]any:
+		for k, e := range x {
+			if c := clean(e); expr.IsUndefined(e) {
+				x[k] = c
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if c := clean(e); expr.IsUndefined(e) {
+				x[i] = c
+			}
+		}
+	}
+	return v
+}
