@@ -285,7 +285,7 @@ func errorFromStatus(provider string, status int, h http.Header, body []byte, no
 		e.Message = http.StatusText(status)
 	}
 	switch {
-	case status == http.StatusTooManyRequests && (eb.code == "insufficient_quota" || eb.typ == "insufficient_quota"):
+	case status == http.StatusTooManyRequests && errorTypeClass(eb.typ, eb.code) == conductor.ClassQuota:
 		// Quota exhausted: waiting does not refill it.
 		e.Class, e.Retryable = conductor.ClassQuota, false
 	case status == 498:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	conductor "github.com/conductor-go/conductor"
@@ -215,8 +216,12 @@ func (t *textContent) UnmarshalJSON(b []byte) error {
 			}
 		}
 		*t = textContent(s)
+	case string(b) == "null":
+		// A tool call, or a chunk without text.
+	default:
+		return fmt.Errorf("message content is neither a string nor text parts: %.20s", b)
 	}
-	return nil // null and other shapes carry no text
+	return nil
 }
 
 type openAIAnswer struct {
@@ -305,8 +310,12 @@ func errorTypeClass(typ, code string) conductor.ErrorClass {
 			return conductor.ClassRateLimited
 		case "server_error", "api_error", "overloaded_error", "service_unavailable":
 			return conductor.ClassServer
-		case "timeout_error":
+		case "timeout_error", "3007":
 			return conductor.ClassTimeout
+		case "3040": // Workers AI: out of capacity, temporarily
+			return conductor.ClassRateLimited
+		case "3036": // Workers AI: the daily free allocation is used up
+			return conductor.ClassQuota
 		case "invalid_request_error", "context_length_exceeded":
 			return conductor.ClassBadRequest
 		case "authentication_error", "permission_error", "invalid_api_key":
