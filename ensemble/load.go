@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/expr"
@@ -112,7 +114,7 @@ func (l *loader) object(v *yval, what string, keys []string) *obj {
 	for i := range v.entries {
 		e := &v.entries[i]
 		if !slices.Contains(keys, e.key) {
-			l.c.add(e.keyPos, unknown("key", e.key, keys)+" in "+what)
+			l.c.add(e.keyPos, unknown("key", e.key, keys, what))
 			continue
 		}
 		o.m[e.key] = e
@@ -127,10 +129,17 @@ func (o *obj) get(key string) *yval {
 		return nil
 	}
 	e, ok := o.m[key]
-	if !ok || (e.val.kind == KindScalar && e.val.val == nil && !e.val.isStr) {
+	if !ok || e.val.broken || (e.val.kind == KindScalar && e.val.val == nil && !e.val.isStr) {
 		return nil
 	}
 	return e.val
+}
+
+// absent reports whether key is missing or null; a key whose value had a
+// problem (already reported) is not absent.
+func (o *obj) absent(key string) bool {
+	e, ok := o.m[key]
+	return !ok || (!e.val.broken && o.get(key) == nil)
 }
 
 func (o *obj) keyPos(key string) Pos {
@@ -146,10 +155,13 @@ func (l *loader) ensemble(root *yval) *Ensemble {
 	if o == nil {
 		return e
 	}
-	if v := o.get("name"); v == nil {
+	switch v := o.get("name"); {
+	case o.absent("name"):
 		l.c.add(o.v.pos, `missing required key "name" (the ensemble's name)`)
-	} else if s, ok := l.str(v, "name"); ok {
-		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, "\n\r") {
+	case v == nil: // its problem is reported
+	default:
+		s, ok := l.str(v, "name")
+		if ok && (strings.TrimSpace(s) == "" || strings.ContainsAny(s, "\n\r")) {
 			l.c.add(v.pos, "name: expected a non-empty single-line name")
 		}
 		e.Name = s
@@ -159,8 +171,9 @@ func (l *loader) ensemble(root *yval) *Ensemble {
 	}
 	flow := o.get("flow")
 	switch {
-	case flow == nil:
+	case o.absent("flow"):
 		l.c.add(o.v.pos, `missing required key "flow" (the list of members)`)
+	case flow == nil:
 	case flow.kind != KindList:
 		l.c.addf(flow.pos, "flow: expected a list of members, got %s", describe(flow))
 	case len(flow.items) == 0:
@@ -199,7 +212,9 @@ func (l *loader) flow(items []*yval) []*Step {
 		objs[i] = o
 		v := o.get("member")
 		if v == nil {
-			l.c.addf(it.pos, `flow[%d]: missing required key "member" (the member's name)`, i)
+			if o.absent("member") {
+				l.c.addf(it.pos, `flow[%d]: missing required key "member" (the member's name)`, i)
+			}
 			continue
 		}
 		name, ok := l.str(v, "member")
@@ -236,14 +251,16 @@ func (l *loader) step(s *Step, o *obj, members []string) {
 	i := s.Index
 	if v := o.get("type"); v != nil {
 		if t, ok := l.str(v, "type"); ok && t != TypeThink {
-			l.c.add(v.pos, "type: "+unknown("member type", t, []string{TypeThink}))
+			l.c.add(v.pos, "type: "+unknown("member type", t, []string{TypeThink}, ""))
 		}
 	}
 	if v := o.get("condition"); v != nil {
 		s.Condition = l.condition(v, i)
 	}
 	if v := o.get("config"); v == nil {
-		l.c.addf(s.Pos, `member %s: missing required key "config" (provider, model, routing)`, s.Member)
+		if o.absent("config") {
+			l.c.addf(s.Pos, `member %s: missing required key "config" (provider, model, routing)`, s.Member)
+		}
 	} else {
 		s.Config = l.config(v, "config", i)
 	}
@@ -310,7 +327,7 @@ func (l *loader) config(v *yval, what string, before int) *ThinkConfig {
 
 	provider, literal := "", true
 	switch {
-	case o.get("provider") == nil:
+	case o.absent("provider"):
 		// Filled so the engine never guesses; see DefaultProvider.
 		provider = DefaultProvider
 		tc.Provider = &Node{Kind: KindScalar, Pos: v.pos, Lit: provider}
@@ -321,7 +338,7 @@ func (l *loader) config(v *yval, what string, before int) *ThinkConfig {
 	default:
 		provider, _ = tc.Provider.Lit.(string)
 	}
-	if tc.Model == nil && o.get("model") == nil {
+	if tc.Model == nil && o.absent("model") {
 		switch {
 		case !literal:
 			l.c.addf(v.pos, `%s: missing required key "model" (required when provider is an expression)`, what)
@@ -449,7 +466,7 @@ func (l *loader) scoring(v *yval, i int, members []string) *Scoring {
 				l.c.addf(x.pos, "evaluator: member %q must come before the member it scores", ev)
 			default:
 				cands := append([]string{EvaluatorJudge, EvaluatorRules}, members[:i]...)
-				l.c.add(x.pos, "evaluator: "+unknown("evaluator", ev, cands))
+				l.c.add(x.pos, "evaluator: "+unknown("evaluator", ev, cands, ""))
 			}
 		}
 	}
@@ -638,7 +655,7 @@ func (l *loader) jsonSchema(x *yval) (*jsonschema.Schema, map[string]any) {
 	}
 	sch, err := comp.Compile(url)
 	if err != nil {
-		l.c.addf(x.pos, "jsonSchema: invalid schema: %s", oneLine(err.Error()))
+		l.c.addf(x.pos, "jsonSchema: invalid schema: %s", schemaErr(err))
 		return nil, nil
 	}
 	m, _ := raw.(map[string]any)
@@ -700,7 +717,8 @@ func (l *loader) cache(v *yval) *Cache {
 }
 
 // node converts v into a Node, compiling every ${...} with before, the
-// index of the member that holds it.
+// index of the member that holds it. It returns nil when v itself is a
+// template that does not compile (the problem is reported).
 func (l *loader) node(v *yval, key string, before int) *Node {
 	n := &Node{Kind: v.kind, Pos: v.pos}
 	switch v.kind {
@@ -722,7 +740,7 @@ func (l *loader) node(v *yval, key string, before int) *Node {
 			t, err := expr.ParseTemplate(v.text, names, before)
 			if err != nil {
 				l.exprError(v, key, err)
-				return n
+				return nil
 			}
 			n.Tmpl = t
 			n.Lit = nil
@@ -761,7 +779,7 @@ func (l *loader) shaped(v *yval, key string, before int, want shape) *Node {
 		return nil
 	}
 	n := l.node(v, key, before)
-	if n.Tmpl != nil {
+	if n == nil || n.Tmpl != nil {
 		return n
 	}
 	bad := func(what string) *Node {
@@ -824,7 +842,7 @@ func (l *loader) enumNode(v *yval, key string, before int, names []string) *Node
 	}
 	s, _ := n.Lit.(string)
 	if !slices.Contains(names, s) {
-		l.c.add(v.pos, key+": "+unknown(key, s, names))
+		l.c.add(v.pos, key+": "+unknown(key, s, names, ""))
 		return nil
 	}
 	return n
@@ -877,7 +895,7 @@ func (l *loader) enum(v *yval, key string, names []string) (string, bool) {
 		return names[0], false
 	}
 	if !slices.Contains(names, s) {
-		l.c.add(v.pos, key+": "+unknown("value", s, names))
+		l.c.add(v.pos, key+": "+unknown("value", s, names, ""))
 		return names[0], false
 	}
 	return s, true
@@ -975,6 +993,33 @@ func describe(v *yval) string {
 }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// schemaErr shortens a schema compile error to its leaf causes: the
+// library's full message nests every anyOf/allOf branch.
+func schemaErr(err error) string {
+	var sve *jsonschema.SchemaValidationError
+	if errors.As(err, &sve) {
+		err = sve.Err // it has no Unwrap
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return oneLine(err.Error())
+	}
+	p := message.NewPrinter(language.English)
+	var leaves []string
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			leaves = append(leaves, fmt.Sprintf("at '/%s': %s", strings.Join(e.InstanceLocation, "/"), e.ErrorKind.LocalizedString(p)))
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	return oneLine(strings.Join(leaves, "; "))
+}
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

@@ -128,11 +128,14 @@ func editDistance(a, b string) int {
 	return prev[len(rb)]
 }
 
-// unknown formats "unknown <what> "x" (did you mean "y"?)" or, with no
-// close candidate, lists the candidates.
-func unknown(what, got string, candidates []string) string {
-	if s, ok := suggest(got, candidates); ok {
-		return fmt.Sprintf("unknown %s %q (did you mean %q?)", what, got, s)
+// unknown formats "unknown <what> "x"[ in <where>] (did you mean "y"?)"
+// or, with no close candidate, lists the candidates.
+func unknown(what, got string, candidates []string, where string) string {
+	if where != "" {
+		where = " in " + where
 	}
-	return fmt.Sprintf("unknown %s %q (expected one of: %s)", what, got, strings.Join(candidates, ", "))
+	if s, ok := suggest(got, candidates); ok {
+		return fmt.Sprintf("unknown %s %q%s (did you mean %q?)", what, got, where, s)
+	}
+	return fmt.Sprintf("unknown %s %q%s (expected one of: %s)", what, got, where, strings.Join(candidates, ", "))
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -21,19 +22,24 @@ type yval struct {
 	kind NodeKind
 	pos  Pos
 	// Scalars.
-	val   any    // string, int64, float64, bool or nil
-	text  string // a string scalar's value
-	isStr bool   // the scalar is a string (quoted, plain text, or a block)
-	at    func(off int) Pos
+	val    any    // string, int64, float64, bool or nil
+	text   string // a string scalar's value
+	isStr  bool   // the scalar is a string (quoted, plain text, or a block)
+	broken bool   // the value had a problem already reported
+	at     func(off int) Pos
 	// Maps and lists.
 	entries []yentry
 	items   []*yval
+	// size counts the values in v, v included: what an alias to it
+	// expands to.
+	size int
 }
 
 type yentry struct {
 	key    string
 	keyPos Pos
 	val    *yval
+	merged bool // came from a "<<" merge key: an explicit key overrides it
 }
 
 // placeholder stands in for an unquoted "${...}" scalar that YAML cannot
@@ -44,6 +50,9 @@ type placeholder struct {
 	text string // the original scalar, as written
 	fill string // what the parser saw instead
 }
+
+// dupKey matches the parser's duplicate key message, reworded in ours.
+var dupKey = regexp.MustCompile(`^mapping key "(.*)" already defined at \[(\d+):(\d+)\]$`)
 
 // maxDepth bounds nesting (and alias expansion) so hostile input cannot
 // exhaust the stack.
@@ -200,6 +209,10 @@ func (c *collector) addYAMLError(err error, src string, holes map[Pos]placeholde
 			pos = Pos{tk.Position.Line, tk.Position.Column}
 		}
 	}
+	if m := dupKey.FindStringSubmatch(msg); m != nil {
+		c.add(pos, fmt.Sprintf("duplicate key %q (first at %s:%s)", m[1], m[2], m[3]))
+		return
+	}
 	if key, at, ok := unquotedTemplateOnLine(src, pos.Line); ok {
 		c.add(Pos{pos.Line, at}, fmt.Sprintf(`a value starting with ${ must be quoted in YAML: %s"${...}"`, key))
 		return
@@ -236,11 +249,12 @@ func unquotedTemplateOnLine(src string, ln int) (string, int, bool) {
 }
 
 type decoder struct {
-	c       *collector
-	holes   map[Pos]placeholder
-	src     string
-	anchors map[string]*yval
-	expand  int
+	c        *collector
+	holes    map[Pos]placeholder
+	src      string
+	anchors  map[string]*yval
+	expand   int  // values built so far, alias expansions included
+	exploded bool // the expansion limit was reported
 }
 
 func nodePos(n ast.Node) Pos {
@@ -271,13 +285,35 @@ func (d *decoder) node(n ast.Node, depth int) *yval {
 		d.c.add(pos, "the document nests too deeply")
 		return nil
 	}
-	d.expand++
+	v := d.value(n, pos, depth)
+	if v == nil {
+		return nil
+	}
+	if v.size == 0 {
+		v.size = 1
+		for _, e := range v.entries {
+			v.size += e.val.size
+		}
+		for _, it := range v.items {
+			v.size += it.size
+		}
+	}
+	if _, alias := n.(*ast.AliasNode); alias {
+		d.expand += v.size // what the alias expands to
+	} else {
+		d.expand++ // its children were counted as they were built
+	}
 	if d.expand > maxExpand {
-		if d.expand == maxExpand+1 {
+		if !d.exploded {
+			d.exploded = true
 			d.c.add(pos, "the document expands to too many values (aliases)")
 		}
 		return nil
 	}
+	return v
+}
+
+func (d *decoder) value(n ast.Node, pos Pos, depth int) *yval {
 	switch n := n.(type) {
 	case *ast.MappingNode:
 		v := &yval{kind: KindMap, pos: pos}
@@ -313,7 +349,6 @@ func (d *decoder) node(n ast.Node, depth int) *yval {
 			d.c.add(pos, fmt.Sprintf("unknown alias *%s (no anchor &%s before it)", name, name))
 			return nil
 		}
-		d.expand += countValues(x)
 		return x
 	case *ast.TagNode:
 		return d.tagged(n, depth)
@@ -321,7 +356,7 @@ func (d *decoder) node(n ast.Node, depth int) *yval {
 		if n.Value == nil {
 			return &yval{kind: KindScalar, pos: pos, val: "", isStr: true}
 		}
-		return d.blockScalar(n.Value.Value, n, pos)
+		return d.blockScalar(n.Value.Value, pos)
 	case *ast.StringNode:
 		return d.stringNode(n, pos)
 	case *ast.IntegerNode:
@@ -352,20 +387,6 @@ func (d *decoder) node(n ast.Node, depth int) *yval {
 	return nil
 }
 
-func countValues(v *yval) int {
-	if v == nil {
-		return 0
-	}
-	n := 1
-	for _, e := range v.entries {
-		n += countValues(e.val)
-	}
-	for _, it := range v.items {
-		n += countValues(it)
-	}
-	return n
-}
-
 func (d *decoder) entry(m *yval, mv *ast.MappingValueNode, depth int) {
 	if mv == nil || mv.Key == nil {
 		return
@@ -384,14 +405,20 @@ func (d *decoder) entry(m *yval, mv *ast.MappingValueNode, depth int) {
 		return
 	}
 	key := scalarText(k)
-	for _, e := range m.entries {
-		if e.key == key {
-			d.c.add(keyPos, fmt.Sprintf("duplicate key %q (first at %d:%d)", key, e.keyPos.Line, e.keyPos.Col))
-			return
-		}
-	}
 	v := d.node(mv.Value, depth+1)
 	if v == nil {
+		// Keep the key so the loader does not also call it missing.
+		v = &yval{kind: KindScalar, pos: nodePos(mv.Value), broken: true, size: 1}
+	}
+	for i, e := range m.entries {
+		if e.key != key {
+			continue
+		}
+		if e.merged {
+			m.entries[i] = yentry{key: key, keyPos: keyPos, val: v}
+			return
+		}
+		d.c.add(keyPos, fmt.Sprintf("duplicate key %q (first at %d:%d)", key, e.keyPos.Line, e.keyPos.Col))
 		return
 	}
 	m.entries = append(m.entries, yentry{key: key, keyPos: keyPos, val: v})
@@ -430,6 +457,7 @@ func (d *decoder) merge(m, src *yval, at Pos) {
 					continue next
 				}
 			}
+			e.merged = true
 			m.entries = append(m.entries, e)
 		}
 	}
@@ -493,8 +521,10 @@ func (d *decoder) tagged(n *ast.TagNode, depth int) *yval {
 func (d *decoder) stringNode(n *ast.StringNode, pos Pos) *yval {
 	s := n.Value
 	tk := n.GetToken()
-	if h, ok := d.holes[pos]; ok && s == h.fill {
-		return &yval{kind: KindScalar, pos: pos, val: h.text, text: h.text, isStr: true, at: plainAt(pos, h.text)}
+	if h, ok := d.holes[pos]; ok && strings.HasPrefix(s, h.fill) {
+		// A plain scalar continued on the next lines keeps its folded rest.
+		t := h.text + s[len(h.fill):]
+		return &yval{kind: KindScalar, pos: pos, val: t, text: t, isStr: true, at: plainAt(pos, t)}
 	}
 	v := &yval{kind: KindScalar, pos: pos, val: s, text: s, isStr: true, at: plainAt(pos, s)}
 	if tk != nil && (tk.Type == token.DoubleQuoteType || tk.Type == token.SingleQuoteType) {
@@ -517,11 +547,15 @@ func quotedAt(start Pos, s string) func(int) Pos {
 
 // blockScalar decodes a "|" or ">" scalar; offsets map line by line to the
 // block's text, which starts on the line after the indicator.
-func (d *decoder) blockScalar(s string, n *ast.LiteralNode, pos Pos) *yval {
-	start := pos
-	if n.Value != nil {
-		if tk := n.Value.GetToken(); tk != nil && tk.Position != nil {
-			start = Pos{tk.Position.Line, tk.Position.Column}
+func (d *decoder) blockScalar(s string, pos Pos) *yval {
+	// The text starts on the line after the indicator, at the block's
+	// indentation: that of its first non-blank line.
+	start := Pos{pos.Line + 1, 1}
+	lines := strings.Split(d.src, "\n")
+	for ln := pos.Line; ln < len(lines); ln++ {
+		if t := strings.TrimLeft(lines[ln], " "); t != "" && t != "\r" {
+			start.Col = len(lines[ln]) - len(t) + 1
+			break
 		}
 	}
 	at := func(off int) Pos {
