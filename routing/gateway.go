@@ -1,0 +1,74 @@
+package routing
+
+import (
+	"net/http"
+	"net/url"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
+)
+
+// planGateway is routing "cloudflare-gateway". With an account_id on the
+// gateway, calls go to Cloudflare's hosted AI Gateway at
+// {gw}/{account_id}/{gateway_id}/{provider}/…, each provider's own wire path
+// and key unchanged, plus the cf-aig-* headers (aig.go). Without one, the
+// built-in gateway (Options.Gateway) wraps the provider's direct adapter.
+func (r *Router) planGateway(name string) (route, error) {
+	gw, _ := r.cfg.DefaultGateway()
+	if !gw.Hosted() {
+		rt, err := r.directRoute(name, conductor.RoutingGateway)
+		if err != nil {
+			return rt, err
+		}
+		rt.builtin = &gw
+		rt.via = "built-in gateway " + gw.ID
+		return rt, nil
+	}
+
+	rt := route{provider: name, routing: conductor.RoutingGateway, via: "hosted gateway " + gw.ID}
+	var segment string
+	switch name {
+	case conductor.ProviderOpenAI:
+		segment, rt.adapter = "openai", provider.NewOpenAI
+	case conductor.ProviderAnthropic:
+		segment, rt.adapter = "anthropic", provider.NewAnthropic
+	case conductor.ProviderGroq:
+		segment, rt.adapter = "groq", provider.NewOpenAI
+	case conductor.ProviderWorkersAI:
+		segment, rt.adapter = "workers-ai", provider.NewWorkersAI
+	default:
+		return rt, configErr(name, "Cloudflare's hosted AI Gateway has no route to %s; use routing: direct", name)
+	}
+	base := or(r.cfg.GatewayBaseURL(gw, r.opts.Env), DefaultGatewayBaseURL)
+	fb, total := r.cfg.Timeouts(name)
+	rt.ep = provider.Endpoint{
+		Name:             name,
+		BaseURL:          base + "/" + url.PathEscape(gw.AccountID) + "/" + url.PathEscape(gw.ID) + "/" + segment,
+		FirstByteTimeout: fb,
+		Timeout:          total,
+		Hook:             &aigHook{gw: gw, environment: r.environment},
+	}
+
+	// The provider's own key still travels with the call, as the provider
+	// expects it, unless the gateway stores it (BYOK).
+	key, err := r.cfg.APIKey(name, r.opts.Env)
+	if err != nil {
+		return rt, configErr(name, "routing cloudflare-gateway: %v", err)
+	}
+	if !key.IsSet() && !gw.BYOK {
+		return rt, needVar(name, conductor.RoutingGateway, key.Var, "")
+	}
+	rt.ep.APIKey = key.Value()
+
+	tok, err := r.cfg.GatewayToken(gw, r.opts.Env)
+	if err != nil {
+		return rt, configErr(name, "routing cloudflare-gateway: %v", err)
+	}
+	if !tok.IsSet() && tok.Var != "" {
+		return rt, needVar(name, conductor.RoutingGateway, tok.Var, "<AI Gateway token> (named by token_env of gateway "+gw.ID+")")
+	}
+	if tok.IsSet() {
+		rt.ep.Header = http.Header{HeaderAuthorization: {"Bearer " + tok.Value()}}
+	}
+	return rt, nil
+}
