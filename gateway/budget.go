@@ -1,0 +1,286 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Budget scopes and periods.
+const (
+	ScopeGateway     = "gateway"
+	ScopeEnvironment = "environment"
+	ScopeUser        = "user"
+	ScopeProvider    = "provider"
+	ScopeModel       = "model"
+
+	PeriodDay   = "day"
+	PeriodMonth = "month"
+)
+
+// Budget is a hard spend limit in USD per day or per month (UTC windows).
+type Budget struct {
+	// Scope is what the budget is for: gateway, environment, user,
+	// provider or model.
+	Scope string
+	// Match restricts the budget to one value of its scope ("production",
+	// "alice", "openai", "gpt-4o" or "openai/gpt-4o"); empty gives every
+	// value its own budget of the same size (each user, each environment…).
+	// Ignored for the gateway scope.
+	Match    string
+	Period   string
+	LimitUSD float64
+}
+
+func (b *Budget) check() error {
+	switch b.Scope {
+	case ScopeGateway, ScopeEnvironment, ScopeUser, ScopeProvider, ScopeModel:
+	default:
+		return fmt.Errorf("scope %q (expected gateway, environment, user, provider or model)", b.Scope)
+	}
+	switch b.Period {
+	case PeriodDay, PeriodMonth:
+	default:
+		return fmt.Errorf("period %q (expected day or month)", b.Period)
+	}
+	if !(b.LimitUSD >= 0) || math.IsInf(b.LimitUSD, 0) || b.LimitUSD > 1e9 {
+		return fmt.Errorf("limit $%v (expected 0 to 1e9 USD)", b.LimitUSD)
+	}
+	return nil
+}
+
+// value is the value of the budget's scope for a call, and whether the
+// budget applies to it.
+func (b *Budget) value(req *conductor.ChatRequest, env string) (string, bool) {
+	var v string
+	switch b.Scope {
+	case ScopeGateway:
+		return "", true
+	case ScopeEnvironment:
+		v = env
+	case ScopeUser:
+		v = req.Options.User
+	case ScopeProvider:
+		v = req.Provider
+	case ScopeModel:
+		if b.Match == req.Provider+"/"+req.Model {
+			return req.Model, true
+		}
+		v = req.Model
+	}
+	if v == "" || (b.Match != "" && b.Match != v) {
+		return "", false
+	}
+	return v, true
+}
+
+// window names a budget's current window and when it resets.
+func window(period string, now time.Time) (name string, resets time.Time) {
+	now = now.UTC()
+	y, m, d := now.Date()
+	if period == PeriodMonth {
+		return now.Format("2006-01"), time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return now.Format("2006-01-02"), time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+}
+
+// budgetFor is a configured budget as it applies to one call.
+type budgetFor struct {
+	conductor.Budget
+	cfg   *Budget
+	value string
+}
+
+func (b *budgetFor) describe() string {
+	what := "gateway"
+	if b.cfg.Scope != ScopeGateway {
+		what = b.cfg.Scope + " " + b.value
+	}
+	return fmt.Sprintf("spend limit %s/%s for %s", usd(b.Limit), b.cfg.Period, what)
+}
+
+func usd(nano int64) string { return fmt.Sprintf("$%.2f", float64(nano)/1e9) }
+
+// matching lists the budgets a call must fit in, in the current windows.
+func (g *Gateway) matching(req *conductor.ChatRequest, now time.Time) []budgetFor {
+	env := req.Options.Environment
+	if env == "" {
+		env = g.cfg.Environment
+	}
+	var out []budgetFor
+	for i := range g.cfg.Budgets {
+		b := &g.cfg.Budgets[i]
+		v, ok := b.value(req, env)
+		if !ok {
+			continue
+		}
+		name, resets := window(b.Period, now)
+		key := "spend/" + g.cfg.ID + "/" + b.Scope
+		if v != "" {
+			key += ":" + v
+		}
+		key += "/" + b.Period + ":" + name
+		out = append(out, budgetFor{
+			Budget: conductor.Budget{Key: key, Limit: int64(math.Round(b.LimitUSD * 1e9)), Resets: resets},
+			cfg:    b, value: v,
+		})
+	}
+	return out
+}
+
+// promptBytes is the size of everything a call sends as input.
+func promptBytes(req *conductor.ChatRequest) int {
+	n := len(req.ResponseFormat)
+	for _, m := range req.Messages {
+		n += len(m.Role) + len(m.Content)
+	}
+	for k, v := range req.Extra {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// inputTokenBound bounds a call's input tokens from above: a token covers
+// at least one byte in every tokenizer the providers use, plus a few
+// framing tokens per message. A true bound, not an estimate, so that the
+// reservation covers whatever the provider counts.
+func inputTokenBound(req *conductor.ChatRequest) int {
+	return promptBytes(req) + 4*len(req.Messages) + 8
+}
+
+// budgetProvider enforces the spend limits for one route: it reserves the
+// route's maximum cost in every matching budget, atomically, before the
+// call, and settles the real cost after it (0 for a failed call). A call
+// whose reservation does not fit is refused with 429 budget_exceeded.
+//
+// The maximum cost is priced from an upper bound of the input tokens and
+// the call's MaxTokens; a call that sets none is capped at
+// Config.DefaultMaxOutputTokens while a budget applies, so the reservation
+// really bounds it.
+//
+// When the store cannot be reached, calls are refused: a spend limit that
+// fails open is no limit.
+type budgetProvider struct {
+	g    *Gateway
+	next conductor.Provider
+}
+
+func (g *Gateway) budget(next conductor.Provider) conductor.Provider {
+	if len(g.cfg.Budgets) == 0 {
+		return next
+	}
+	return &budgetProvider{g: g, next: next}
+}
+
+// reservation is what a call holds in its budgets until it settles.
+type reservation struct {
+	id      string
+	budgets []budgetFor
+	req     *conductor.ChatRequest
+}
+
+func (b *budgetProvider) reserve(ctx context.Context, req *conductor.ChatRequest) (*reservation, *conductor.ChatRequest, error) {
+	now := nowUTC()
+	budgets := b.g.matching(req, now)
+	if len(budgets) == 0 {
+		return nil, req, nil
+	}
+	if req.MaxTokens <= 0 {
+		req = copyRequest(req)
+		req.MaxTokens = b.g.cfg.DefaultMaxOutputTokens
+	}
+	amount := b.g.prices.MaxCost(req.Provider, req.Model, inputTokenBound(req), req.MaxTokens)
+	cb := make([]conductor.Budget, len(budgets))
+	for i := range budgets {
+		cb[i] = budgets[i].Budget
+	}
+	id, err := b.g.st.ReserveSpend(ctx, cb, amount, now)
+	if err == nil {
+		return &reservation{id: id, budgets: budgets, req: req}, req, nil
+	}
+	var be *conductor.BudgetError
+	if !errors.As(err, &be) {
+		if ctx.Err() != nil {
+			return nil, nil, canceled(ctx, err)
+		}
+		return nil, nil, &conductor.Error{
+			Provider: req.Provider, Class: conductor.ClassServer, Status: 503, Code: "budget_unavailable",
+			Message: "spend limits cannot be checked: the gateway store failed", Err: err,
+		}
+	}
+	refused := budgets[0]
+	for _, bf := range budgets {
+		if bf.Key == be.Budget.Key {
+			refused = bf
+		}
+	}
+	// A refusal means the budget is used up: every threshold has been
+	// reached, whether or not settled spend touched it exactly.
+	b.g.after.do(func(ctx context.Context) { b.g.alertAll(ctx, refused, be.Spent) })
+	return nil, nil, &conductor.Error{
+		Provider:   req.Provider,
+		Class:      conductor.ClassBudget,
+		Status:     429,
+		Code:       "budget_exceeded",
+		Message:    fmt.Sprintf("%s exceeded: %s spent, this call needs up to %s; resets %s", refused.describe(), usd(be.Spent), usd(be.Asked), refused.Resets.Format(time.RFC3339)),
+		RetryAfter: refused.Resets.Sub(now),
+		Err:        err,
+	}
+}
+
+// settle replaces the reservation with the real cost, off the request path,
+// then checks the alert thresholds.
+func (b *budgetProvider) settle(res *reservation, u conductor.Usage, failed bool) {
+	var actual int64
+	if !failed {
+		actual, _ = b.g.prices.Cost(res.req.Provider, res.req.Model, u)
+	}
+	b.g.after.do(func(ctx context.Context) {
+		if err := b.g.st.SettleSpend(ctx, res.id, actual); err != nil {
+			b.g.log.Warn("gateway spend settlement failed; the reservation stays counted", "id", res.id, "err", err)
+			return
+		}
+		b.g.checkAlerts(ctx, res.budgets)
+	})
+}
+
+func (b *budgetProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	res, req, err := b.reserve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.next.Chat(ctx, req)
+	if res != nil {
+		if err != nil {
+			b.settle(res, conductor.Usage{}, true)
+		} else {
+			b.settle(res, resp.Usage, false)
+		}
+	}
+	return resp, err
+}
+
+func (b *budgetProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	res, req, err := b.reserve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	s, err := b.next.Stream(ctx, req)
+	if res == nil {
+		return s, err
+	}
+	if err != nil {
+		b.settle(res, conductor.Usage{}, true)
+		return nil, err
+	}
+	// A stream cut or closed early was still generated, at least in part:
+	// it is settled with what it reported, or an estimate from its text.
+	return &usageStream{
+		Stream: s, input: estimateTokens(promptBytes(req)),
+		done: func(u conductor.Usage, _ error) { b.settle(res, u, false) },
+	}, nil
+}

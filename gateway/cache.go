@@ -1,0 +1,624 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Cache statuses, as cf-aig-cache-status spells them.
+const (
+	CacheHit  = "HIT"
+	CacheMiss = "MISS"
+)
+
+// Why an answer did not come from the cache: the page's "Gateway not
+// caching" troubleshooting, answered by data.
+const (
+	MissNewKey      = "new_key"      // no entry for this request yet
+	MissExpired     = "expired"      // an entry existed but its TTL had passed
+	MissTTL0        = "ttl_0"        // caching is off: TTL 0 (the gateway's default)
+	MissBypass      = "bypass"       // the call asked to skip the cache
+	MissStreamError = "stream_error" // the stream failed, so it was not stored
+	MissCacheError  = "cache_error"  // the store could not be read
+)
+
+// cacheProvider answers from the persistent cache when it can, and collapses
+// concurrent identical requests into one upstream call: the first caller
+// leads, the others wait for its answer and count as hits.
+//
+// Streams collapse too: the leader's upstream stream is read by a pump into
+// a shared buffer, and every caller (the leader included) replays that
+// buffer at its own pace, from the first chunk. The pump runs until the
+// stream ends or every caller has gone.
+type cacheProvider struct {
+	g    *Gateway
+	next conductor.Provider
+}
+
+func (g *Gateway) cache(next conductor.Provider) conductor.Provider {
+	return &cacheProvider{g: g, next: next}
+}
+
+// cacheTTL is the TTL a call gets: the call's own over the gateway's, 0
+// disabling; a custom key with no TTL anywhere is kept five minutes, as
+// Cloudflare does. reason is set when the cache is not used at all.
+func (g *Gateway) cacheTTL(req *conductor.ChatRequest) (ttl time.Duration, reason string) {
+	if req.Options.SkipCache {
+		return 0, MissBypass
+	}
+	switch {
+	case req.Options.CacheTTL != nil:
+		ttl = *req.Options.CacheTTL
+	case g.cfg.CacheTTL > 0:
+		ttl = g.cfg.CacheTTL
+	case req.Options.CacheKey != "":
+		ttl = DefaultCustomKeyTTL
+	}
+	if ttl <= 0 {
+		return 0, MissTTL0
+	}
+	return ttl, ""
+}
+
+func setMiss(ci *callInfo, reason string) {
+	if ci != nil {
+		ci.cached, ci.cacheStatus, ci.missReason = false, CacheMiss, reason
+	}
+}
+
+func setHit(ci *callInfo) {
+	if ci != nil {
+		ci.cached, ci.cacheStatus, ci.missReason = true, CacheHit, ""
+		ci.attempts, ci.step = 0, 0
+	}
+}
+
+func missMeta(m *conductor.ResponseMeta, reason string) {
+	m.Cached, m.CacheStatus, m.MissReason = false, CacheMiss, reason
+}
+
+func hitMeta(m *conductor.ResponseMeta) {
+	m.Cached, m.CacheStatus, m.MissReason = true, CacheHit, ""
+	m.Attempts, m.Step = 0, 0
+}
+
+func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	ci := infoFrom(ctx)
+	ttl, reason := c.g.cacheTTL(req)
+	if reason != "" {
+		setMiss(ci, reason)
+		resp, err := c.next.Chat(ctx, req)
+		if err == nil {
+			missMeta(&resp.Meta, reason)
+		}
+		return resp, err
+	}
+	key := cacheKey(c.g.cfg.ID, req, false)
+	for {
+		if f := c.g.flights.get(key, false); f != nil {
+			resp, err, again := c.waitChat(ctx, f)
+			if !again {
+				return resp, err
+			}
+			continue
+		}
+		reason := MissNewKey
+		e, ok, expired, err := c.g.st.GetCache(ctx, key, nowUTC())
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, canceled(ctx, err)
+			}
+			c.g.log.Warn("gateway cache read failed; calling upstream", "err", err)
+			reason = MissCacheError
+		case ok:
+			if resp, derr := decodeChat(e.Value); derr == nil {
+				setHit(ci)
+				return resp, nil
+			} else {
+				c.g.log.Warn("gateway cache entry unreadable; calling upstream", "err", derr)
+			}
+		case expired:
+			reason = MissExpired
+		}
+		f, lead := c.g.flights.lead(key, false)
+		if !lead {
+			resp, err, again := c.waitChat(ctx, f)
+			if !again {
+				return resp, err
+			}
+			continue
+		}
+		setMiss(ci, reason)
+		resp, err := c.next.Chat(ctx, req)
+		if err == nil {
+			missMeta(&resp.Meta, reason)
+			f.resp = cloneResponse(resp)
+		}
+		f.err = err
+		close(f.done)
+		if err != nil {
+			c.g.flights.remove(key, f)
+			return nil, err
+		}
+		c.store(key, f, req, ttl, chatEntry(f.resp))
+		return resp, nil
+	}
+}
+
+// waitChat waits for a flight's answer. again=true: the leader was canceled
+// and this caller is still here, so it should try again (perhaps leading).
+func (c *cacheProvider) waitChat(ctx context.Context, f *flight) (resp *conductor.ChatResponse, err error, again bool) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, canceled(ctx, ctx.Err()), false
+	}
+	if f.err != nil {
+		if leaderCanceled(f.err) && ctx.Err() == nil {
+			return nil, nil, true
+		}
+		return nil, f.err, false
+	}
+	setHit(infoFrom(ctx))
+	resp = cloneResponse(f.resp)
+	hitMeta(&resp.Meta)
+	return resp, nil, false
+}
+
+// leaderCanceled reports whether a leader failed only because its own caller
+// went away, which says nothing about the answer the waiters want.
+func leaderCanceled(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	e, ok := conductor.AsError(err)
+	return ok && e.Class == conductor.ClassCanceled
+}
+
+// store queues the entry for the store. The flight stays visible until the
+// write has landed, so that a request arriving meanwhile is still a hit.
+func (c *cacheProvider) store(key string, f *flight, req *conductor.ChatRequest, ttl time.Duration, a cachedAnswer) {
+	now := nowUTC()
+	ok := c.g.writes.tryPut(func(ctx context.Context) {
+		defer c.g.flights.remove(key, f)
+		value, err := json.Marshal(a)
+		if err != nil {
+			c.g.log.Warn("gateway cache entry not encodable", "err", err)
+			return
+		}
+		if len(value) > c.g.cfg.MaxEntryBytes {
+			c.g.log.Debug("gateway answer too large to cache", "bytes", len(value), "max", c.g.cfg.MaxEntryBytes)
+			return
+		}
+		e := conductor.CacheEntry{
+			Key: key, Scope: c.g.cfg.ID, Provider: req.Provider, Model: req.Model,
+			Value: value, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		}
+		if err := c.g.st.PutCache(ctx, e); err != nil {
+			c.g.log.Warn("gateway cache write failed", "err", err)
+		}
+	})
+	if !ok {
+		c.g.writes.dropped.Add(1)
+		c.g.log.Warn("gateway cache write dropped: write queue full")
+		c.g.flights.remove(key, f)
+	}
+}
+
+func canceled(ctx context.Context, err error) error {
+	return &conductor.Error{Class: conductor.ClassCanceled, Message: "the caller went away", Err: errors.Join(ctx.Err(), err)}
+}
+
+func cloneResponse(r *conductor.ChatResponse) *conductor.ChatResponse {
+	c := *r
+	c.Raw = bytes.Clone(r.Raw)
+	return &c
+}
+
+// cachedAnswer is a stored answer: a whole one (Raw and the fields) or a
+// stream's chunks, each with its raw event.
+type cachedAnswer struct {
+	Stream       bool            `json:"stream,omitempty"`
+	Provider     string          `json:"provider,omitempty"`
+	Routing      string          `json:"routing,omitempty"`
+	ID           string          `json:"id,omitempty"`
+	Model        string          `json:"model,omitempty"`
+	Content      string          `json:"content,omitempty"`
+	FinishReason string          `json:"finishReason,omitempty"`
+	Usage        conductor.Usage `json:"usage"`
+	RequestID    string          `json:"requestId,omitempty"`
+	Raw          []byte          `json:"raw,omitempty"`
+	Chunks       []cachedChunk   `json:"chunks,omitempty"`
+}
+
+type cachedChunk struct {
+	Delta        string           `json:"d,omitempty"`
+	FinishReason string           `json:"f,omitempty"`
+	Usage        *conductor.Usage `json:"u,omitempty"`
+	Raw          []byte           `json:"r,omitempty"`
+}
+
+func chatEntry(r *conductor.ChatResponse) cachedAnswer {
+	return cachedAnswer{
+		Provider: r.Meta.Provider, Routing: r.Meta.Routing,
+		ID: r.ID, Model: r.Model, Content: r.Content, FinishReason: r.FinishReason,
+		Usage: r.Usage, RequestID: r.RequestID, Raw: r.Raw,
+	}
+}
+
+func decodeChat(value []byte) (*conductor.ChatResponse, error) {
+	var a cachedAnswer
+	if err := json.Unmarshal(value, &a); err != nil {
+		return nil, fmt.Errorf("decode cached answer: %w", err)
+	}
+	if a.Stream {
+		return nil, errors.New("decode cached answer: a stream where a whole answer was expected")
+	}
+	r := &conductor.ChatResponse{
+		ID: a.ID, Model: a.Model, Content: a.Content, FinishReason: a.FinishReason,
+		Usage: a.Usage, RequestID: a.RequestID, Raw: a.Raw,
+		Meta: conductor.ResponseMeta{Provider: a.Provider, Routing: a.Routing},
+	}
+	hitMeta(&r.Meta)
+	return r, nil
+}
+
+func decodeStream(value []byte) (cachedAnswer, error) {
+	var a cachedAnswer
+	if err := json.Unmarshal(value, &a); err != nil {
+		return a, fmt.Errorf("decode cached stream: %w", err)
+	}
+	if !a.Stream {
+		return a, errors.New("decode cached stream: a whole answer where a stream was expected")
+	}
+	return a, nil
+}
+
+// flight is one upstream call that identical requests share.
+type flight struct {
+	done chan struct{} // chat: the answer is in; stream: the upstream stream opened
+	resp *conductor.ChatResponse
+	err  error
+	s    *streamFlight // streams only
+}
+
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+func flightKey(key string, stream bool) string {
+	if stream {
+		return "s" + key
+	}
+	return "c" + key
+}
+
+// get returns the flight in progress for key, if any, that can still be
+// joined.
+func (fs *flights) get(key string, stream bool) *flight {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f := fs.m[flightKey(key, stream)]
+	if f != nil && f.s != nil && !f.s.join() {
+		return nil
+	}
+	return f
+}
+
+// lead returns the flight for key, creating it when there is none: lead=true
+// says the caller created it and must make the upstream call.
+func (fs *flights) lead(key string, stream bool) (f *flight, lead bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	k := flightKey(key, stream)
+	if f := fs.m[k]; f != nil && (f.s == nil || f.s.join()) {
+		return f, false
+	}
+	f = &flight{done: make(chan struct{})}
+	if stream {
+		f.s = newStreamFlight()
+	}
+	fs.m[k] = f
+	return f, true
+}
+
+func (fs *flights) remove(key string, f *flight) {
+	k := flightKey(key, f.s != nil)
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.m[k] == f {
+		delete(fs.m, k)
+	}
+}
+
+func (c *cacheProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	ci := infoFrom(ctx)
+	ttl, reason := c.g.cacheTTL(req)
+	if reason != "" {
+		setMiss(ci, reason)
+		s, err := c.next.Stream(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		m := s.Meta()
+		missMeta(&m, reason)
+		return &metaStream{Stream: s, meta: m}, nil
+	}
+	key := cacheKey(c.g.cfg.ID, req, true)
+	for {
+		if f := c.g.flights.get(key, true); f != nil {
+			s, err, again := c.waitStream(ctx, f, false, "")
+			if !again {
+				return s, err
+			}
+			continue
+		}
+		reason := MissNewKey
+		e, ok, expired, err := c.g.st.GetCache(ctx, key, nowUTC())
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, canceled(ctx, err)
+			}
+			c.g.log.Warn("gateway cache read failed; calling upstream", "err", err)
+			reason = MissCacheError
+		case ok:
+			if a, derr := decodeStream(e.Value); derr == nil {
+				setHit(ci)
+				return newReplay(a), nil
+			} else {
+				c.g.log.Warn("gateway cache entry unreadable; calling upstream", "err", derr)
+			}
+		case expired:
+			reason = MissExpired
+		}
+		f, lead := c.g.flights.lead(key, true)
+		if lead {
+			go c.pump(ctx, key, f, req, ttl)
+		}
+		s, err, again := c.waitStream(ctx, f, lead, reason)
+		if !again {
+			return s, err
+		}
+	}
+}
+
+// pump reads the upstream stream into the flight's buffer, whoever reads
+// it, and stores it when it ended properly. Its context keeps the leader's
+// values but not its cancellation: it ends when every reader has gone.
+func (c *cacheProvider) pump(ctx context.Context, key string, f *flight, req *conductor.ChatRequest, ttl time.Duration) {
+	fs := f.s
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	fs.setCancel(cancel)
+	pi := &callInfo{}
+	s, err := c.next.Stream(withInfo(ctx, pi), req)
+	fs.info = *pi
+	if err != nil {
+		f.err = err
+		close(f.done)
+		c.g.flights.remove(key, f)
+		return
+	}
+	fs.meta = s.Meta()
+	close(f.done)
+	defer s.Close()
+	for {
+		ch, err := s.Next()
+		if err != nil {
+			fs.finish(err)
+			if err != io.EOF {
+				c.g.flights.remove(key, f)
+				return
+			}
+			break
+		}
+		fs.add(ch)
+	}
+	a := cachedAnswer{Stream: true, Provider: fs.meta.Provider, Routing: fs.meta.Routing}
+	a.Chunks = make([]cachedChunk, len(fs.chunks))
+	for i, ch := range fs.chunks {
+		a.Chunks[i] = cachedChunk{Delta: ch.Delta, FinishReason: ch.FinishReason, Usage: ch.Usage, Raw: ch.Raw}
+	}
+	c.store(key, f, req, ttl, a)
+}
+
+// waitStream waits for a stream flight to open and returns a reader of its
+// buffer. The caller already holds a reference to the flight (lead or join).
+func (c *cacheProvider) waitStream(ctx context.Context, f *flight, leader bool, reason string) (s conductor.Stream, err error, again bool) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		f.s.release()
+		return nil, canceled(ctx, ctx.Err()), false
+	}
+	ci := infoFrom(ctx)
+	if f.err != nil {
+		f.s.release()
+		if !leader && leaderCanceled(f.err) && ctx.Err() == nil {
+			return nil, nil, true
+		}
+		if leader && ci != nil {
+			*ci = f.s.info
+			setMiss(ci, reason)
+		}
+		return nil, f.err, false
+	}
+	meta := f.s.meta
+	if leader {
+		if ci != nil {
+			*ci = f.s.info
+			setMiss(ci, reason)
+		}
+		missMeta(&meta, reason)
+	} else {
+		setHit(ci)
+		hitMeta(&meta)
+	}
+	r := &flightReader{f: f.s, ctx: ctx, meta: meta, ci: ci, leader: leader}
+	r.stop = context.AfterFunc(ctx, r.f.release)
+	return r, nil, false
+}
+
+// streamFlight is the buffer a pump fills and every reader replays.
+type streamFlight struct {
+	meta conductor.ResponseMeta // set before done closes
+	info callInfo               // the pump's, set before done closes
+
+	mu      sync.Mutex
+	chunks  []conductor.Chunk
+	end     error         // io.EOF or the stream's failure, once finished
+	changed chan struct{} // closed and replaced when chunks or end change
+	refs    int           // readers (and the leader before it reads)
+	gone    bool          // every reader left: the pump was canceled
+	cancel  context.CancelFunc
+}
+
+func newStreamFlight() *streamFlight {
+	return &streamFlight{changed: make(chan struct{}), refs: 1}
+}
+
+// join takes a reference, unless every reader already left (the pump is
+// being canceled and a new flight must start).
+func (s *streamFlight) join() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone {
+		return false
+	}
+	s.refs++
+	return true
+}
+
+func (s *streamFlight) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refs--
+	if s.refs == 0 && s.end == nil {
+		s.gone = true
+		if s.cancel != nil {
+			s.cancel()
+		}
+	}
+}
+
+func (s *streamFlight) setCancel(cancel context.CancelFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancel = cancel
+	if s.gone {
+		cancel()
+	}
+}
+
+func (s *streamFlight) add(ch conductor.Chunk) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chunks = append(s.chunks, ch)
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *streamFlight) finish(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.end = err
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// flightReader replays a flight's buffer for one caller.
+type flightReader struct {
+	f      *streamFlight
+	ctx    context.Context
+	meta   conductor.ResponseMeta
+	ci     *callInfo
+	leader bool
+	next   int
+	stop   func() bool
+	closed bool
+}
+
+func (r *flightReader) Next() (conductor.Chunk, error) {
+	for {
+		r.f.mu.Lock()
+		if r.next < len(r.f.chunks) {
+			ch := r.f.chunks[r.next]
+			r.next++
+			r.f.mu.Unlock()
+			return ch, nil
+		}
+		end, changed := r.f.end, r.f.changed
+		r.f.mu.Unlock()
+		if end != nil {
+			if end != io.EOF {
+				// No answer came from the cache, and the failure is why
+				// none was stored.
+				missMeta(&r.meta, MissStreamError)
+				setMiss(r.ci, MissStreamError)
+			}
+			return conductor.Chunk{}, end
+		}
+		select {
+		case <-changed:
+		case <-r.ctx.Done():
+			return conductor.Chunk{}, canceled(r.ctx, r.ctx.Err())
+		}
+	}
+}
+
+func (r *flightReader) Meta() conductor.ResponseMeta { return r.meta }
+
+func (r *flightReader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.stop() {
+		r.f.release()
+	}
+	return nil
+}
+
+// replay serves a stored stream, chunk by chunk as first received.
+type replay struct {
+	chunks []cachedChunk
+	meta   conductor.ResponseMeta
+	next   int
+}
+
+func newReplay(a cachedAnswer) *replay {
+	r := &replay{chunks: a.Chunks, meta: conductor.ResponseMeta{Provider: a.Provider, Routing: a.Routing}}
+	hitMeta(&r.meta)
+	return r
+}
+
+func (r *replay) Next() (conductor.Chunk, error) {
+	if r.next >= len(r.chunks) {
+		return conductor.Chunk{}, io.EOF
+	}
+	c := r.chunks[r.next]
+	r.next++
+	return conductor.Chunk{Delta: c.Delta, FinishReason: c.FinishReason, Usage: c.Usage, Raw: c.Raw}, nil
+}
+
+func (r *replay) Meta() conductor.ResponseMeta { return r.meta }
+func (r *replay) Close() error                 { return nil }
+
+// metaStream passes a stream through with its Meta amended.
+type metaStream struct {
+	conductor.Stream
+	meta conductor.ResponseMeta
+}
+
+func (m *metaStream) Meta() conductor.ResponseMeta { return m.meta }

@@ -1,0 +1,433 @@
+// Package gateway is the built-in AI gateway: a chain of conductor.Provider
+// wrappers, one file per feature, standing between a caller and the
+// providers the way net/http middleware stands around a Handler.
+//
+// The chain's order is written once, in Gateway.Wrap. Every piece of state
+// (cached answers, rate and spend counters, the request log) lives in a
+// conductor.Store, so several processes sharing one store share one gateway.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/pricing"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultID                  = "default"
+	DefaultMaxAttempts         = 3
+	MaxAttemptsLimit           = 5 // as Cloudflare's cf-aig-max-attempts
+	DefaultRetryDelay          = 500 * time.Millisecond
+	MaxRetryDelay              = 5 * time.Second // as Cloudflare's cf-aig-retry-delay
+	DefaultMaxBackoff          = 8 * time.Second
+	DefaultRetryDeadline       = 2 * time.Minute
+	DefaultRateWindow          = time.Minute
+	DefaultMaxOutputTokens     = 4096
+	DefaultMaxEntryBytes       = 4 << 20
+	DefaultCustomKeyTTL        = 5 * time.Minute // cf-aig-cache-key without any TTL
+	DefaultLogBuffer           = 8192
+	DefaultLogBatch            = 256
+	DefaultLogFlushInterval    = time.Second
+	DefaultCacheWriteBuffer    = 1024
+	DefaultAfterBuffer         = 4096
+	DefaultAlertBuffer         = 64
+	DefaultAlertTimeout        = 5 * time.Second
+	DefaultRetentionCheckEvery = time.Hour
+)
+
+// Backoff shapes, as cf-aig-backoff spells them.
+const (
+	BackoffConstant    = "constant"
+	BackoffLinear      = "linear"
+	BackoffExponential = "exponential"
+)
+
+// Config is one gateway's settings. The zero value is a working gateway
+// with caching off (as Cloudflare's default), three attempts per route, no
+// limits and no retention pruning.
+type Config struct {
+	// ID names the gateway: it scopes cache keys, counters and log rows.
+	ID string
+	// Environment is the environment of calls that name none (budgets and
+	// log rows): dev, staging, production…
+	Environment string
+	// Route is written in log rows whose answer names no routing mode;
+	// default conductor.RoutingGateway.
+	Route string
+
+	// CacheTTL is how long answers are kept when a call sets no TTL of its
+	// own; 0 disables caching for such calls.
+	CacheTTL time.Duration
+	// MaxEntryBytes bounds one cached answer; a larger one is served but not
+	// stored. The store's own size bound evicts whole entries.
+	MaxEntryBytes int
+	// CacheWriteBuffer bounds the queue of cache writes waiting for the
+	// store; when full, writes are dropped (the answer is still served).
+	CacheWriteBuffer int
+
+	Retry     RetryConfig
+	RateLimit RateLimitConfig
+
+	// Budgets are hard spend limits; each call reserves its maximum cost in
+	// every budget it matches before going upstream.
+	Budgets []Budget
+	// DefaultMaxOutputTokens caps calls that set no MaxTokens while a budget
+	// applies, so that the reservation bounds what the call can cost.
+	DefaultMaxOutputTokens int
+	// AlertThresholds are fractions of a budget (0.5, 0.8, 1.0) that fire
+	// an alert once per budget window.
+	AlertThresholds []float64
+	// AlertWebhook receives a JSON POST per alert; empty: log only.
+	AlertWebhook string
+	// AlertTimeout bounds one webhook POST.
+	AlertTimeout time.Duration
+
+	// Prices prices calls for budgets and log rows; nil uses the embedded
+	// table.
+	Prices Prices
+
+	// LogRetention prunes log rows older than this; 0 keeps them.
+	LogRetention time.Duration
+	// LogBuffer bounds the rows waiting to be written; when full, rows are
+	// dropped and counted, never waited for.
+	LogBuffer int
+	// LogBatch and LogFlushInterval: rows are written when this many are
+	// waiting or when the interval passes, whichever is first.
+	LogBatch         int
+	LogFlushInterval time.Duration
+}
+
+// RetryConfig sets a gateway's retries; calls may ask for others within the
+// bounds (CallOptions.MaxAttempts, RetryDelay, Backoff).
+type RetryConfig struct {
+	// MaxAttempts per route, the first call included: default 3, at most 5.
+	MaxAttempts int
+	// Delay is the first backoff delay: default 500ms, at most 5s.
+	Delay time.Duration
+	// MaxDelay caps one exponential backoff wait (Retry-After excepted).
+	MaxDelay time.Duration
+	// Backoff is constant, linear or exponential (default; full jitter).
+	Backoff string
+	// Deadline bounds all attempts of one route together, waits included.
+	Deadline time.Duration
+}
+
+// RateLimitConfig sets request and token limits per window, for the whole
+// gateway and for each user. Zero limits are off.
+type RateLimitConfig struct {
+	Requests     int64 // per gateway
+	Tokens       int64 // per gateway, input+output tokens of upstream answers
+	UserRequests int64 // per user (CallOptions.User)
+	UserTokens   int64 // per user
+	// Window is the period the limits count over: default one minute.
+	Window time.Duration
+	// Kind is conductor.WindowFixed (default) or conductor.WindowSliding.
+	Kind string
+	// UserSource says where the HTTP server finds a call's user: "token"
+	// (the gateway token), "metadata:KEY" (a cf-aig-metadata entry) or
+	// "header:NAME". The gateway itself reads CallOptions.User.
+	UserSource string
+}
+
+// Prices is what the gateway needs from a price table (package pricing).
+type Prices interface {
+	// Cost prices a finished call in nano-USD; known=false when the model
+	// was priced by the table's default.
+	Cost(provider, model string, u conductor.Usage) (nanoUSD int64, known bool)
+	// MaxCost is the most a call with this input and output bound can cost.
+	MaxCost(provider, model string, inputTokens, maxOutputTokens int) int64
+}
+
+// Route is one step of a fallback chain: a provider adapter and the model
+// to ask it for.
+type Route struct {
+	Provider string // provider name; "" keeps the request's
+	Model    string // "" keeps the request's
+	P        conductor.Provider
+}
+
+// Option adjusts a Gateway beyond its Config.
+type Option func(*Gateway)
+
+// WithLogger sets the logger for warnings and alerts (default slog.Default).
+func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
+
+// WithHTTPClient sets the client for alert webhooks.
+func WithHTTPClient(c *http.Client) Option { return func(g *Gateway) { g.http = c } }
+
+// WithJitter replaces the random source of backoff jitter: it returns a
+// number in [0, n). Tests use it for exact waits.
+func WithJitter(f func(n int64) int64) Option { return func(g *Gateway) { g.jitter = f } }
+
+// Gateway holds one gateway's shared state: the store, its config, and the
+// background writers. Wrap builds the chain around an upstream; every chain
+// built from one Gateway shares its counters, cache and log.
+type Gateway struct {
+	cfg    Config
+	st     conductor.Store
+	prices Prices
+	log    *slog.Logger
+	http   *http.Client
+	jitter func(n int64) int64
+
+	logs    *logWriter
+	writes  *queue // cache writes: dropped when full
+	after   *queue // settles, token counts, alert checks: run inline when full
+	alerts  *queue // webhook POSTs: dropped when full
+	flights flights
+
+	stop      context.CancelFunc
+	bg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg, fills its defaults and starts the background writers.
+// Close stops them.
+func New(cfg Config, st conductor.Store, opts ...Option) (*Gateway, error) {
+	if st == nil {
+		return nil, errors.New("gateway: no store")
+	}
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg:    cfg,
+		st:     st,
+		prices: cfg.Prices,
+		log:    slog.Default(),
+		http:   &http.Client{},
+		jitter: rand.Int64N,
+	}
+	for _, o := range opts {
+		o(g)
+	}
+	if g.prices == nil {
+		g.prices = defaultPrices()
+	}
+	g.log = g.log.With("gateway", cfg.ID)
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stop = cancel
+	g.logs = newLogWriter(st, cfg.LogBuffer, cfg.LogBatch, cfg.LogFlushInterval, g.log)
+	g.writes = newQueue(cfg.CacheWriteBuffer)
+	g.after = newQueue(DefaultAfterBuffer)
+	g.alerts = newQueue(DefaultAlertBuffer)
+	g.flights.m = make(map[string]*flight)
+	g.bg.Go(g.logs.run)
+	g.bg.Go(g.writes.run)
+	g.bg.Go(g.after.run)
+	g.bg.Go(g.alerts.run)
+	if cfg.LogRetention > 0 {
+		g.bg.Go(func() { g.pruneLoop(ctx, DefaultRetentionCheckEvery) })
+	}
+	return g, nil
+}
+
+func (c *Config) fill() error {
+	if c.ID == "" {
+		c.ID = DefaultID
+	}
+	if c.Route == "" {
+		c.Route = conductor.RoutingGateway
+	}
+	if c.CacheTTL < 0 {
+		return fmt.Errorf("gateway %s: cache_ttl %v is negative", c.ID, c.CacheTTL)
+	}
+	if c.MaxEntryBytes <= 0 {
+		c.MaxEntryBytes = DefaultMaxEntryBytes
+	}
+	if c.CacheWriteBuffer <= 0 {
+		c.CacheWriteBuffer = DefaultCacheWriteBuffer
+	}
+	r := &c.Retry
+	switch {
+	case r.MaxAttempts == 0:
+		r.MaxAttempts = DefaultMaxAttempts
+	case r.MaxAttempts < 0 || r.MaxAttempts > MaxAttemptsLimit:
+		return fmt.Errorf("gateway %s: retry max attempts %d (expected 1 to %d)", c.ID, r.MaxAttempts, MaxAttemptsLimit)
+	}
+	if r.Delay <= 0 {
+		r.Delay = DefaultRetryDelay
+	}
+	r.Delay = min(r.Delay, MaxRetryDelay)
+	if r.MaxDelay <= 0 {
+		r.MaxDelay = DefaultMaxBackoff
+	}
+	if r.Deadline <= 0 {
+		r.Deadline = DefaultRetryDeadline
+	}
+	switch r.Backoff {
+	case "":
+		r.Backoff = BackoffExponential
+	case BackoffConstant, BackoffLinear, BackoffExponential:
+	default:
+		return fmt.Errorf("gateway %s: retry backoff %q (expected constant, linear or exponential)", c.ID, r.Backoff)
+	}
+	rl := &c.RateLimit
+	if rl.Window <= 0 {
+		rl.Window = DefaultRateWindow
+	}
+	switch rl.Kind {
+	case "":
+		rl.Kind = conductor.WindowFixed
+	case conductor.WindowFixed, conductor.WindowSliding:
+	default:
+		return fmt.Errorf("gateway %s: rate limit window %q (expected fixed or sliding)", c.ID, rl.Kind)
+	}
+	if rl.Requests < 0 || rl.Tokens < 0 || rl.UserRequests < 0 || rl.UserTokens < 0 {
+		return fmt.Errorf("gateway %s: negative rate limit", c.ID)
+	}
+	for i := range c.Budgets {
+		if err := c.Budgets[i].check(); err != nil {
+			return fmt.Errorf("gateway %s: budget %d: %w", c.ID, i+1, err)
+		}
+	}
+	if c.DefaultMaxOutputTokens <= 0 {
+		c.DefaultMaxOutputTokens = DefaultMaxOutputTokens
+	}
+	for _, t := range c.AlertThresholds {
+		if t <= 0 || t > 1 {
+			return fmt.Errorf("gateway %s: alert threshold %v (expected a fraction in (0, 1])", c.ID, t)
+		}
+	}
+	if c.AlertTimeout <= 0 {
+		c.AlertTimeout = DefaultAlertTimeout
+	}
+	if c.LogRetention < 0 {
+		return fmt.Errorf("gateway %s: log retention %v is negative", c.ID, c.LogRetention)
+	}
+	if c.LogBuffer <= 0 {
+		c.LogBuffer = DefaultLogBuffer
+	}
+	if c.LogBatch <= 0 {
+		c.LogBatch = DefaultLogBatch
+	}
+	if c.LogFlushInterval <= 0 {
+		c.LogFlushInterval = DefaultLogFlushInterval
+	}
+	return nil
+}
+
+// Config returns the gateway's settings with their defaults filled in.
+func (g *Gateway) Config() Config { return g.cfg }
+
+// Wrap builds the gateway's chain around upstream, with fallbacks tried in
+// order after it. This is the one place the chain's order is written;
+// outermost first:
+//
+//	record     every request is logged once: hits, refusals and failures too
+//	ratelimit  every request counts, cache hits included (as Cloudflare
+//	           counts them); tokens count what upstreams actually used
+//	cache      a hit ends here: no budget is reserved and no upstream called;
+//	           it sits above the retries, so a failure is never cached
+//	fallback   the routes in order, each of them:
+//	  budget     reserves this route's maximum cost, settles the real one
+//	  retry      retries this route's retryable failures
+//	  upstream   the provider adapter
+func (g *Gateway) Wrap(upstream conductor.Provider, fallbacks ...Route) conductor.Provider {
+	if upstream == nil {
+		return failing{errNoRoute}
+	}
+	routes := make([]Route, 0, 1+len(fallbacks))
+	routes = append(routes, Route{P: upstream})
+	for _, r := range fallbacks {
+		if r.P != nil {
+			routes = append(routes, r)
+		}
+	}
+	for i := range routes {
+		routes[i].P = g.budget(g.retry(routes[i].P))
+	}
+	var p conductor.Provider = g.fallback(routes)
+	p = g.cache(p)
+	p = g.ratelimit(p)
+	p = g.record(p)
+	return p
+}
+
+// Close stops the background work after writing everything queued: log
+// rows, cache writes, spend settlements and alerts. ctx bounds the wait.
+func (g *Gateway) Close(ctx context.Context) error {
+	g.closeOnce.Do(func() {
+		g.stop()
+		// Settlements first: they may queue alerts.
+		g.after.close()
+		g.writes.close()
+		g.closeErr = waitDone(ctx, g.after.done, g.writes.done)
+		g.alerts.close()
+		g.logs.close()
+		done := make(chan struct{})
+		go func() { g.bg.Wait(); close(done) }()
+		if err := waitDone(ctx, done); err != nil {
+			g.closeErr = err
+		}
+		if g.closeErr != nil {
+			g.closeErr = fmt.Errorf("gateway %s: close: %w", g.cfg.ID, g.closeErr)
+		}
+		if n := g.logs.dropped.Load(); n > 0 {
+			g.log.Warn("gateway dropped log rows: writer queue was full", "dropped", n)
+		}
+	})
+	return g.closeErr
+}
+
+func waitDone(ctx context.Context, chs ...chan struct{}) error {
+	for _, ch := range chs {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// DroppedLogRows reports how many log rows were dropped because the writer
+// queue was full.
+func (g *Gateway) DroppedLogRows() int64 { return g.logs.dropped.Load() }
+
+// callInfo is what the inner wrappers tell the record wrapper about one
+// call, failures included (an error carries no ResponseMeta). It travels in
+// the context, so it is written by the goroutine serving the call only.
+type callInfo struct {
+	attempts    int
+	step        int
+	provider    string // the route last tried
+	model       string
+	cached      bool
+	cacheStatus string
+	missReason  string
+}
+
+type infoKey struct{}
+
+func withInfo(ctx context.Context, ci *callInfo) context.Context {
+	return context.WithValue(ctx, infoKey{}, ci)
+}
+
+func infoFrom(ctx context.Context) *callInfo {
+	ci, _ := ctx.Value(infoKey{}).(*callInfo)
+	return ci
+}
+
+// defaultPrices is the embedded price table.
+func defaultPrices() Prices { return pricing.Default() }
+
+// nowUTC is the gateway's clock; testing/synctest fakes it in tests.
+func nowUTC() time.Time { return time.Now().UTC() }
+
+// copyRequest returns a shallow copy a wrapper may change without touching
+// the caller's request.
+func copyRequest(req *conductor.ChatRequest) *conductor.ChatRequest {
+	c := *req
+	return &c
+}

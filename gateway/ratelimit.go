@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// rateProvider enforces request and token limits per window, for the whole
+// gateway and for each user (CallOptions.User), in the shared store so that
+// every process sharing it shares the limits.
+//
+//   - Requests are counted before the call, cache hits included (a hit is a
+//     request, as Cloudflare counts it). The store's take is atomic, so a
+//     limit of N admits exactly N requests per window under any concurrency.
+//     The user's limit is taken before the gateway's: a request refused by
+//     the gateway's limit has still counted for its user.
+//   - Tokens are what upstreams actually used (input + output, from the
+//     answer's usage; cache hits use none). They are counted after the call,
+//     and a call is admitted while the window's count is below the limit:
+//     the call that crosses the limit completes, the next ones wait.
+//   - A call without a user is held to the gateway's limits only.
+//   - When the store cannot be reached, calls are admitted (and a warning
+//     logged): a rate limit protects throughput, it is not worth an outage.
+type rateProvider struct {
+	g    *Gateway
+	next conductor.Provider
+}
+
+func (g *Gateway) ratelimit(next conductor.Provider) conductor.Provider {
+	rl := g.cfg.RateLimit
+	if rl.Requests == 0 && rl.Tokens == 0 && rl.UserRequests == 0 && rl.UserTokens == 0 {
+		return next
+	}
+	return &rateProvider{g: g, next: next}
+}
+
+// rateLimit is one limit a call is held to.
+type rateLimit struct {
+	key   string
+	limit int64
+	what  string // requests | tokens
+	who   string // "gateway my-gw" | "user alice"
+}
+
+func (r *rateProvider) limits(req *conductor.ChatRequest) (requests, tokens []rateLimit) {
+	rl, id := r.g.cfg.RateLimit, r.g.cfg.ID
+	if u := req.Options.User; u != "" {
+		if rl.UserRequests > 0 {
+			requests = append(requests, rateLimit{"rate/" + id + "/user/" + u + "/requests", rl.UserRequests, "requests", "user " + u})
+		}
+		if rl.UserTokens > 0 {
+			tokens = append(tokens, rateLimit{"rate/" + id + "/user/" + u + "/tokens", rl.UserTokens, "tokens", "user " + u})
+		}
+	}
+	if rl.Requests > 0 {
+		requests = append(requests, rateLimit{"rate/" + id + "/requests", rl.Requests, "requests", "gateway " + id})
+	}
+	if rl.Tokens > 0 {
+		tokens = append(tokens, rateLimit{"rate/" + id + "/tokens", rl.Tokens, "tokens", "gateway " + id})
+	}
+	return requests, tokens
+}
+
+// admit counts the request against its limits, or refuses it.
+func (r *rateProvider) admit(ctx context.Context, req *conductor.ChatRequest) (tokens []rateLimit, err error) {
+	requests, tokens := r.limits(req)
+	rl := r.g.cfg.RateLimit
+	now := nowUTC()
+	// Tokens first: checking them takes nothing, so a call they refuse has
+	// not used up a request.
+	for _, l := range tokens {
+		// n=0 against limit-1: admitted while the count is below the limit.
+		d, err := r.g.st.TakeRate(ctx, l.key, 0, l.limit-1, rl.Window, rl.Kind, now)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, canceled(ctx, err)
+			}
+			r.g.log.Warn("gateway rate limit store failed; admitting", "limit", l.key, "err", err)
+			continue
+		}
+		if !d.Allowed {
+			return nil, r.refused(l, d)
+		}
+	}
+	for _, l := range requests {
+		d, err := r.g.st.TakeRate(ctx, l.key, 1, l.limit, rl.Window, rl.Kind, now)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, canceled(ctx, err)
+			}
+			r.g.log.Warn("gateway rate limit store failed; admitting", "limit", l.key, "err", err)
+			continue
+		}
+		if !d.Allowed {
+			return nil, r.refused(l, d)
+		}
+	}
+	return tokens, nil
+}
+
+func (r *rateProvider) refused(l rateLimit, d conductor.RateDecision) error {
+	return &conductor.Error{
+		Class:      conductor.ClassLimited,
+		Status:     429,
+		Code:       "rate_limited",
+		Message:    fmt.Sprintf("rate limit %d %s%s for %s exceeded", l.limit, l.what, perWindow(r.g.cfg.RateLimit.Window), l.who),
+		Retryable:  true,
+		RetryAfter: d.RetryAfter,
+	}
+}
+
+func perWindow(w time.Duration) string {
+	switch w {
+	case time.Second:
+		return "/second"
+	case time.Minute:
+		return "/minute"
+	case time.Hour:
+		return "/hour"
+	case 24 * time.Hour:
+		return "/day"
+	}
+	return " per " + w.String()
+}
+
+// count adds the tokens an upstream used to the token limits, off the
+// request path.
+func (r *rateProvider) count(tokens []rateLimit, u conductor.Usage) {
+	n := int64(u.InputTokens) + int64(u.OutputTokens)
+	if len(tokens) == 0 || n <= 0 {
+		return
+	}
+	rl := r.g.cfg.RateLimit
+	now := nowUTC()
+	r.g.after.do(func(ctx context.Context) {
+		for _, l := range tokens {
+			// The tokens are spent: count them whatever the limit.
+			if _, err := r.g.st.TakeRate(ctx, l.key, n, math.MaxInt64, rl.Window, rl.Kind, now); err != nil {
+				r.g.log.Warn("gateway token count failed", "limit", l.key, "err", err)
+			}
+		}
+	})
+}
+
+func (r *rateProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	tokens, err := r.admit(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.next.Chat(ctx, req)
+	if err == nil && !resp.Meta.Cached {
+		r.count(tokens, resp.Usage)
+	}
+	return resp, err
+}
+
+func (r *rateProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	tokens, err := r.admit(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.next.Stream(ctx, req)
+	if err != nil || len(tokens) == 0 || s.Meta().Cached {
+		return s, err
+	}
+	return &usageStream{Stream: s, input: estimateTokens(promptBytes(req)), done: func(u conductor.Usage, _ error) { r.count(tokens, u) }}, nil
+}
+
+// usageStream tells done, once, the usage a stream reported (or estimated
+// from its text when it reported none) when it ends, fails or is closed.
+type usageStream struct {
+	conductor.Stream
+	done     func(u conductor.Usage, err error)
+	input    int // input tokens to assume when the stream reports none
+	usage    conductor.Usage
+	reported bool
+	text     int // bytes of delta seen, for an estimate
+	finished bool
+}
+
+func (s *usageStream) Next() (conductor.Chunk, error) {
+	ch, err := s.Stream.Next()
+	if err != nil {
+		s.finish(err)
+		return ch, err
+	}
+	s.text += len(ch.Delta)
+	if u := ch.Usage; u != nil {
+		// Some wire formats send usage in pieces (Anthropic: input at the
+		// start, a cumulative output count later): keep the largest of each.
+		s.reported = true
+		s.usage.InputTokens = max(s.usage.InputTokens, u.InputTokens)
+		s.usage.OutputTokens = max(s.usage.OutputTokens, u.OutputTokens)
+		s.usage.CachedInputTokens = max(s.usage.CachedInputTokens, u.CachedInputTokens)
+		s.usage.CacheWriteInputTokens = max(s.usage.CacheWriteInputTokens, u.CacheWriteInputTokens)
+		s.usage.Estimated = s.usage.Estimated || u.Estimated
+	}
+	return ch, nil
+}
+
+func (s *usageStream) Close() error {
+	err := s.Stream.Close()
+	s.finish(errClosedEarly)
+	return err
+}
+
+var errClosedEarly = &conductor.Error{Class: conductor.ClassCanceled, Message: "stream closed before its end"}
+
+func (s *usageStream) finish(err error) {
+	if s.finished {
+		return
+	}
+	s.finished = true
+	if err == io.EOF {
+		err = nil
+	}
+	u := s.usage
+	if !s.reported {
+		u.InputTokens = s.input
+		u.OutputTokens = estimateTokens(s.text)
+		u.Estimated = true
+	}
+	s.done(u, err)
+}
+
+// estimateTokens guesses a token count from text bytes (about four per
+// token in English), for streams that report no usage.
+func estimateTokens(bytes int) int { return (bytes + 3) / 4 }

@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// MaxMetadata is how many metadata entries a log row keeps, as
+// cf-aig-metadata allows; the first in key order are kept.
+const MaxMetadata = 5
+
+// recordProvider logs every request once, as a conductor.LogRow: a whole
+// answer when it returns, a stream when it ends (or fails, or is closed).
+// It is the outermost wrapper, so refusals and cache hits are logged too.
+// Rows go through a bounded, batched writer; the request never waits for it.
+type recordProvider struct {
+	g    *Gateway
+	next conductor.Provider
+}
+
+func (g *Gateway) record(next conductor.Provider) conductor.Provider {
+	return &recordProvider{g: g, next: next}
+}
+
+func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	start := time.Now()
+	ci := &callInfo{provider: req.Provider, model: req.Model}
+	resp, err := r.next.Chat(withInfo(ctx, ci), req)
+	latency := time.Since(start)
+	row := r.g.row(req, ci, start, latency, err)
+	if err == nil {
+		m := resp.Meta
+		row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
+		if m.Routing != "" {
+			row.Route = m.Routing
+		}
+		row.TTFB = latency
+		if m.TTFB > 0 && m.TTFB < latency {
+			row.TTFB = m.TTFB
+		}
+		r.g.price(&row, resp.Usage)
+	}
+	r.g.logs.add(row)
+	return resp, err
+}
+
+func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	start := time.Now()
+	ci := &callInfo{provider: req.Provider, model: req.Model}
+	s, err := r.next.Stream(withInfo(ctx, ci), req)
+	if err != nil {
+		r.g.logs.add(r.g.row(req, ci, start, time.Since(start), err))
+		return nil, err
+	}
+	rs := &recordStream{}
+	rs.usageStream = usageStream{
+		Stream: s,
+		input:  estimateTokens(promptBytes(req)),
+		done: func(u conductor.Usage, err error) {
+			latency := time.Since(start)
+			row := r.g.row(req, ci, start, latency, err)
+			m := s.Meta()
+			row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
+			if m.Routing != "" {
+				row.Route = m.Routing
+			}
+			row.TTFB = latency
+			if !rs.first.IsZero() {
+				row.TTFB = rs.first.Sub(start)
+			}
+			// A cut stream was generated in part and is priced so.
+			r.g.price(&row, u)
+			r.g.logs.add(row)
+		},
+	}
+	return rs, nil
+}
+
+// recordStream notes when the first chunk came, for the row's TTFB.
+type recordStream struct {
+	usageStream
+	first time.Time
+}
+
+func (s *recordStream) Next() (conductor.Chunk, error) {
+	ch, err := s.usageStream.Next()
+	if err == nil && s.first.IsZero() {
+		s.first = time.Now()
+	}
+	return ch, err
+}
+
+// row is the log row of a call, as far as the request and the call info
+// tell it; the caller adds what the answer says.
+func (g *Gateway) row(req *conductor.ChatRequest, ci *callInfo, start time.Time, latency time.Duration, err error) conductor.LogRow {
+	env := req.Options.Environment
+	if env == "" {
+		env = g.cfg.Environment
+	}
+	row := conductor.LogRow{
+		ID:          newID(start),
+		Time:        start.UTC(),
+		Gateway:     g.cfg.ID,
+		Environment: env,
+		User:        req.Options.User,
+		Provider:    ci.provider,
+		Model:       ci.model,
+		Route:       g.cfg.Route,
+		Status:      200,
+		Success:     err == nil,
+		Cached:      ci.cached,
+		MissReason:  ci.missReason,
+		Attempts:    ci.attempts,
+		Step:        ci.step,
+		Latency:     latency,
+		TTFB:        latency,
+		Metadata:    keepMetadata(req.Options.Metadata),
+	}
+	if err != nil {
+		row.Status, row.ErrorClass = errorStatus(err)
+	}
+	return row
+}
+
+// price fills a row's tokens and cost. A cache hit cost nothing: it is
+// logged with its answer's tokens and a cost of 0.
+func (g *Gateway) price(row *conductor.LogRow, u conductor.Usage) {
+	row.InputTokens, row.OutputTokens = u.InputTokens, u.OutputTokens
+	if row.Cached {
+		return
+	}
+	cost, known := g.prices.Cost(row.Provider, row.Model, u)
+	row.CostNanoUSD, row.CostFlagged = cost, !known
+}
+
+func keepMetadata(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, min(len(m), MaxMetadata))
+	if len(m) <= MaxMetadata {
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys[:MaxMetadata] {
+		out[k] = m[k]
+	}
+	return out
+}
+
+// errorStatus is the HTTP status and error class a failure is logged with:
+// the provider's own status when it sent one.
+func errorStatus(err error) (int, string) {
+	e, ok := conductor.AsError(err)
+	if !ok {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return 499, string(conductor.ClassCanceled)
+		}
+		return 500, "internal"
+	}
+	if e.Status != 0 {
+		return e.Status, string(e.Class)
+	}
+	status := 502
+	switch e.Class {
+	case conductor.ClassBadRequest:
+		status = 400
+	case conductor.ClassAuth:
+		status = 401
+	case conductor.ClassNotFound:
+		status = 404
+	case conductor.ClassTooLarge:
+		status = 413
+	case conductor.ClassRateLimited, conductor.ClassQuota, conductor.ClassLimited, conductor.ClassBudget:
+		status = 429
+	case conductor.ClassTimeout:
+		status = 504
+	case conductor.ClassCanceled:
+		status = 499
+	case conductor.ClassConfig:
+		status = 500
+	}
+	return status, string(e.Class)
+}
+
+// newID is a ULID: 48 bits of milliseconds then 80 random bits, in
+// Crockford base32, so ids sort by time like Cloudflare's cf-aig-log-id.
+func newID(t time.Time) string {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	hi := uint64(t.UnixMilli())<<16 | rand.Uint64()&0xFFFF
+	lo := rand.Uint64()
+	var out [26]byte
+	for i := range out {
+		s := uint(125 - 5*i)
+		var v uint64
+		switch {
+		case s >= 64:
+			v = hi >> (s - 64)
+		case s > 59:
+			v = hi<<(64-s) | lo>>s
+		default:
+			v = lo >> s
+		}
+		out[i] = alphabet[v&31]
+	}
+	return string(out[:])
+}
+
+// logWriter writes log rows in batches, off the request path. Its queue is
+// bounded: when full, rows are dropped and counted, never waited for.
+type logWriter struct {
+	st      conductor.LogStore
+	log     *slog.Logger
+	batch   int
+	every   time.Duration
+	dropped atomic.Int64
+	warned  atomic.Int64 // unix seconds of the last drop warning
+
+	mu     sync.RWMutex // guards closed against a send on a closed channel
+	closed bool
+	ch     chan conductor.LogRow
+}
+
+func newLogWriter(st conductor.LogStore, buffer, batch int, every time.Duration, log *slog.Logger) *logWriter {
+	return &logWriter{st: st, log: log, batch: batch, every: every, ch: make(chan conductor.LogRow, buffer)}
+}
+
+func (w *logWriter) add(row conductor.LogRow) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if !w.closed {
+		select {
+		case w.ch <- row:
+			return
+		default:
+		}
+	}
+	n := w.dropped.Add(1)
+	// One warning a second at most: a full queue means many drops.
+	if now := time.Now().Unix(); w.warned.Swap(now) != now {
+		w.log.Warn("gateway log row dropped: writer queue full", "dropped_total", n)
+	}
+}
+
+func (w *logWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.closed = true
+		close(w.ch)
+	}
+}
+
+func (w *logWriter) run() {
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	buf := make([]conductor.LogRow, 0, w.batch)
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		defer cancel()
+		if err := w.st.AppendLogs(ctx, buf); err != nil {
+			w.dropped.Add(int64(len(buf)))
+			w.log.Warn("gateway log rows lost: store write failed", "rows", len(buf), "err", err)
+		}
+		buf = buf[:0]
+	}
+	for {
+		select {
+		case row, ok := <-w.ch:
+			if !ok {
+				flush()
+				return
+			}
+			buf = append(buf, row)
+			if len(buf) >= w.batch {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
+	}
+}
