@@ -29,7 +29,8 @@
 // and classify-intent, classify-intent.output is the latter); otherwise the
 // hyphen is subtraction. Member names are matched only where a value starts,
 // never after a dot: input.a-b is input.a minus b. A member spelled like a
-// reserved word (see Reserved) cannot be referenced. A member that has not
+// reserved word (see Reserved), or starting with a digit, cannot be
+// referenced. A member that has not
 // run is undefined. Any other bare name is a compile error with a
 // suggestion, and so is a member that runs at or after the one whose
 // configuration holds the expression.

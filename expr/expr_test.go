@@ -214,9 +214,16 @@ func TestReserved(t *testing.T) {
 			t.Errorf("Reserved(%q) = true", name)
 		}
 	}
-	// A member named input stays shadowed; input-parser is reachable.
-	names := NewNames([]string{"input", "input-parser"})
-	v := &Vars{Input: "in", Members: []any{"member", map[string]any{"output": "parsed"}}}
+	// A member named input stays shadowed; input-parser, typeof-check,
+	// env-reader and true-or-false are reachable.
+	names := NewNames([]string{"input", "input-parser", "typeof-check", "env-reader", "true-or-false"})
+	v := &Vars{Input: "in", Members: []any{"member", map[string]any{"output": "parsed"}, map[string]any{"output": 1.0}, map[string]any{"output": 2.0}, map[string]any{"output": 3.0}}}
+	if got := evalStr(t, "typeof-check.output + env-reader.output * true-or-false.output", names, 5, v); got != 7.0 {
+		t.Errorf("hyphenated members after reserved words = %#v", got)
+	}
+	if got := evalStr(t, "typeof typeof-check.output", names, 5, v); got != "number" {
+		t.Errorf("typeof typeof-check.output = %#v", got)
+	}
 	if got := evalStr(t, "input", names, 2, v); got != "in" {
 		t.Errorf("input = %#v", got)
 	}

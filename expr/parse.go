@@ -292,7 +292,7 @@ func (p *parser) unary() *node {
 		o = opNeg
 	case p.is("+"):
 		o = opPos
-	case p.tok.k == tIdent && p.tok.s == "typeof":
+	case p.tok.k == tIdent && p.tok.s == "typeof" && !p.longerMember():
 		o = opTypeof
 	default:
 		return p.postfix()
@@ -459,8 +459,7 @@ func (p *parser) objectLit() *node {
 // the language's own names, then built-in functions, then an exact member.
 func (p *parser) name() *node {
 	t := p.tok
-	idx, l := p.names.longestAt(p.src, t.pos)
-	if idx >= 0 && l > len(t.s) {
+	if idx, l := p.names.longestAt(p.src, t.pos); l > len(t.s) {
 		// A hyphenated member name: continue lexing after it.
 		return p.memberRef(idx, t.pos, t.pos+l)
 	}
@@ -491,11 +490,18 @@ func (p *parser) name() *node {
 	case "JSON":
 		return p.jsonStringify()
 	}
-	if idx >= 0 {
+	if idx := p.names.lookup(t.s); idx >= 0 {
 		return p.memberRef(idx, t.pos, t.end)
 	}
 	p.fail(errAt(t.pos, "%s", p.names.unknownName(hyphenated(p.src, t.pos))))
 	return &node{}
+}
+
+// longerMember reports whether a hyphenated member name starts at the
+// current identifier, so typeof-check is that member, not typeof -check.
+func (p *parser) longerMember() bool {
+	_, l := p.names.longestAt(p.src, p.tok.pos)
+	return l > len(p.tok.s)
 }
 
 // hyphenated returns the a-b-c run of identifier parts at pos, which is how

@@ -11,6 +11,7 @@ type Template struct {
 	parts  []part
 	single bool // exactly one ${...} and no text: the value keeps its type
 	refs   []int
+	size   int // a guess at the output length, to size the buffer once
 }
 
 // part is literal text or an expression.
@@ -65,6 +66,9 @@ func ParseTemplate(s string, names *Names, before int) (*Template, error) {
 		t.parts = append(t.parts, part{text: text.String()})
 	}
 	t.single = exprs == 1 && len(t.parts) == 1
+	for _, p := range t.parts {
+		t.size += len(p.text) + 16
+	}
 	slices.Sort(refs)
 	t.refs = slices.Compact(refs)
 	return t, nil
@@ -111,6 +115,7 @@ func (t *Template) Eval(v *Vars) (any, error) {
 		return toAny(r), nil
 	}
 	var b strings.Builder
+	b.Grow(t.size)
 	for _, p := range t.parts {
 		if p.fn == nil {
 			b.WriteString(p.text)

@@ -399,6 +399,10 @@ func numToString(f float64) string {
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
 		return strconv.FormatInt(int64(f), 10)
 	}
+	if a := math.Abs(f); a >= 1e-6 && a < 1e21 {
+		// JavaScript's plain notation: Go's shortest digits in %f form.
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
 	var buf [32]byte
 	e := strconv.AppendFloat(buf[:0], math.Abs(f), 'e', -1, 64)
 	// e is d[.ddd]e±XX
