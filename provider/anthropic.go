@@ -202,9 +202,9 @@ type anthropicUsage struct {
 	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
 }
 
-// merge takes the counts u carries into n, normalised as OpenAI counts:
-// InputTokens includes the cached tokens (reads and writes), and
-// CachedInputTokens holds the reads.
+// merge takes the counts u carries into n. usage() normalises them as
+// OpenAI counts: InputTokens includes the cache reads and writes,
+// CachedInputTokens holds the reads, CacheWriteInputTokens the writes.
 func (u *anthropicUsage) merge(n *anthropicCounts) {
 	if u.InputTokens != nil {
 		n.input = *u.InputTokens
@@ -224,9 +224,10 @@ type anthropicCounts struct{ input, output, cacheWrite, cacheRead int }
 
 func (n anthropicCounts) usage() conductor.Usage {
 	return conductor.Usage{
-		InputTokens:       n.input + n.cacheWrite + n.cacheRead,
-		OutputTokens:      n.output,
-		CachedInputTokens: n.cacheRead,
+		InputTokens:           n.input + n.cacheWrite + n.cacheRead,
+		OutputTokens:          n.output,
+		CachedInputTokens:     n.cacheRead,
+		CacheWriteInputTokens: n.cacheWrite,
 	}
 }
 

@@ -1,0 +1,252 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+func TestWorkersAIRequestWire(t *testing.T) {
+	tests := []struct {
+		name    string
+		base    string // appended to the fake's URL
+		req     conductor.ChatRequest
+		stream  bool
+		golden  string
+		uri     string
+		headers map[string]string
+	}{
+		{
+			name: "page: classify-intent, platform-native",
+			base: "/client/v4/accounts/acct123/ai/run",
+			req: conductor.ChatRequest{Provider: "workers-ai", Model: "@cf/meta/llama-3.1-8b-instruct", Temperature: ptr(0.7),
+				Messages: []conductor.Message{
+					{Role: "system", Content: "Classify user intent into: question, request, or complaint."},
+					{Role: "user", Content: "Where is my order?"},
+				}},
+			golden:  "workersai/request_page.golden.json",
+			uri:     "/client/v4/accounts/acct123/ai/run/@cf/meta/llama-3.1-8b-instruct",
+			headers: map[string]string{"Authorization": "Bearer cf-token", "Content-Type": "application/json"},
+		},
+		{
+			name: "every field; json_schema unwrapped; unknown extras dropped",
+			base: "/client/v4/accounts/acct123/ai/run",
+			req: conductor.ChatRequest{Provider: "workers-ai", Model: "@cf/meta/llama-3.1-8b-instruct", MaxTokens: 256,
+				Temperature: ptr(0.0), TopP: ptr(0.9), Seed: ptr(int64(12345)), Stop: []string{"x"},
+				ResponseFormat: json.RawMessage(`{"type":"json_schema","json_schema":{"name":"intent","strict":true,"schema":{"type":"object","properties":{"intent":{"type":"string"}}}}}`),
+				Messages:       []conductor.Message{{Role: "user", Content: "Where is my order?"}},
+				Extra: map[string]json.RawMessage{
+					"top_k":              json.RawMessage(`10`),
+					"repetition_penalty": json.RawMessage(`1.1`),
+					"logprobs":           json.RawMessage(`true`),
+					"stop":               json.RawMessage(`["y"]`),
+				}},
+			golden:  "workersai/request_full.golden.json",
+			uri:     "/client/v4/accounts/acct123/ai/run/@cf/meta/llama-3.1-8b-instruct",
+			headers: map[string]string{"Authorization": "Bearer cf-token"},
+		},
+		{
+			name: "stream through the Cloudflare gateway",
+			base: "/v1/acct123/my-gateway/workers-ai",
+			req: conductor.ChatRequest{Provider: "workers-ai", Model: "@cf/meta/llama-3.1-8b-instruct",
+				Messages: []conductor.Message{{Role: "user", Content: "Tell me about New York"}}},
+			stream:  true,
+			golden:  "workersai/request_stream.golden.json",
+			uri:     "/v1/acct123/my-gateway/workers-ai/@cf/meta/llama-3.1-8b-instruct",
+			headers: map[string]string{"Accept": "text/event-stream"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := reply{File: "workersai/run.json", Header: map[string]string{"Content-Type": "application/json"}}
+			if tt.stream {
+				r = reply{File: "workersai/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
+			}
+			f := newFake(t, r)
+			p := NewWorkersAI(Endpoint{BaseURL: f.URL + tt.base, APIKey: "cf-token"})
+			if tt.stream {
+				s, err := p.Stream(context.Background(), &tt.req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				drain(t, s)
+			} else if _, err := p.Chat(context.Background(), &tt.req); err != nil {
+				t.Fatal(err)
+			}
+			got := f.last(t)
+			if got.Method != http.MethodPost || got.RequestURI != tt.uri {
+				t.Errorf("sent %s %s, want POST %s", got.Method, got.RequestURI, tt.uri)
+			}
+			wantHeaders(t, got.Header, tt.headers)
+			checkGolden(t, tt.golden, got.Body)
+		})
+	}
+}
+
+func TestWorkersAIBaseURL(t *testing.T) {
+	if got := WorkersAIBaseURL("", "acct123"); got != "https://api.cloudflare.com/client/v4/accounts/acct123/ai/run" {
+		t.Error(got)
+	}
+	if got := WorkersAIBaseURL("http://127.0.0.1:8787/client/v4/", "a/b"); got != "http://127.0.0.1:8787/client/v4/accounts/a%2Fb/ai/run" {
+		t.Error(got)
+	}
+}
+
+func TestWorkersAIModelPath(t *testing.T) {
+	w := NewWorkersAI(Endpoint{BaseURL: "https://x.test/run"}).(*workersAI)
+	for model, want := range map[string]string{
+		"@cf/meta/llama-3.1-8b-instruct": "https://x.test/run/@cf/meta/llama-3.1-8b-instruct",
+		"@hf/thebloke/model?x=1":         "https://x.test/run/@hf/thebloke/model%3Fx=1",
+		"a b":                            "https://x.test/run/a%20b",
+	} {
+		if got, err := w.modelURL(model); err != nil || got != want {
+			t.Errorf("modelURL(%q) = %q, %v", model, got, err)
+		}
+	}
+	for _, model := range []string{"", "@cf/../secrets", "@cf//x", "/abs"} {
+		if _, err := w.modelURL(model); err == nil {
+			t.Errorf("modelURL(%q) accepted", model)
+		}
+		_, err := w.Chat(context.Background(), &conductor.ChatRequest{Model: model})
+		checkClass(t, err, "workers-ai", conductor.ClassBadRequest, false)
+	}
+}
+
+func TestWorkersAIAnswers(t *testing.T) {
+	tests := []struct {
+		file string
+		want conductor.ChatResponse
+	}{
+		{"workersai/run.json", conductor.ChatResponse{Model: "@cf/meta/llama-3.1-8b-instruct", RequestID: "8f1e2d3c4b5a6978-SJC",
+			Content: "Hello! It's nice to meet you. Is there something I can help you with?",
+			Usage:   conductor.Usage{InputTokens: 12, OutputTokens: 18}}},
+		// 2×4+3 + "system"(1) + "Classify user intent into: question,
+		// request, or complaint."(8 words, 4 marks: 12) + "user"(1) +
+		// "Where is my order?"(5) = 30; "Question" = 1.
+		{"workersai/run_no_usage.json", conductor.ChatResponse{Model: "@cf/meta/llama-3.1-8b-instruct", RequestID: "8f1e2d3c4b5a6978-SJC",
+			Content: "Question", Usage: conductor.Usage{InputTokens: 30, OutputTokens: 1, Estimated: true}}},
+		{"workersai/run_json_mode.json", conductor.ChatResponse{Model: "@cf/meta/llama-3.1-8b-instruct", RequestID: "8f1e2d3c4b5a6978-SJC",
+			Content: `{"intent":"question","confidence":0.92}`, Usage: conductor.Usage{InputTokens: 48, OutputTokens: 14}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "cf-ray": "8f1e2d3c4b5a6978-SJC"}})
+			got, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{
+				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{
+					{Role: "system", Content: "Classify user intent into: question, request, or complaint."},
+					{Role: "user", Content: "Where is my order?"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResponse(t, got, &tt.want)
+		})
+	}
+}
+
+func TestWorkersAISuccessFalse(t *testing.T) {
+	f := newFake(t, reply{File: "workersai/run_success_false.json", Header: map[string]string{"Content-Type": "application/json", "cf-ray": "ray1"}})
+	_, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/meta/llama-3.1-8b-instruct"})
+	e := checkClass(t, err, "workers-ai", conductor.ClassProviderFail, false)
+	if e.Message != "AiError: JSON Mode couldn't be met (code 5006)" || e.Code != "5006" || e.Status != 200 || e.RequestID != "ray1" {
+		t.Errorf("got %+v", *e)
+	}
+}
+
+func TestWorkersAIStreams(t *testing.T) {
+	tests := []struct {
+		file  string
+		text  string
+		usage conductor.Usage
+	}{
+		// Estimated: input 4+3 + user(1) + "Hi"(1); output New York City = 3.
+		{"workersai/stream.sse", "New York City", conductor.Usage{InputTokens: 9, OutputTokens: 3, Estimated: true}},
+		{"workersai/stream_usage.sse", "Hello world", conductor.Usage{InputTokens: 17, OutputTokens: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
+			s, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{
+				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{{Role: "user", Content: "Hi"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := drain(t, s)
+			if got.text != tt.text || got.usage == nil || *got.usage != tt.usage {
+				t.Errorf("got %q usage %+v", got.text, got.usage)
+			}
+		})
+	}
+}
+
+func TestWorkersAIOpenAIShapedChunks(t *testing.T) {
+	ch, emit, done, err := DecodeWorkersAIStreamEvent(Event{Data: []byte(`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}]}`)})
+	if err != nil || !emit || done || ch.Delta != "Hi" || ch.FinishReason != "stop" {
+		t.Errorf("got %+v %v %v %v", ch, emit, done, err)
+	}
+}
+
+// hook stands for the Cloudflare gateway route's per-call headers.
+type hook struct{ before, after int }
+
+func (h *hook) Before(r *http.Request, req *conductor.ChatRequest) {
+	h.before++
+	r.Header.Set("cf-aig-cache-ttl", "3600")
+	r.Header.Set("cf-aig-metadata", `{"member":"`+req.Model+`"}`)
+}
+
+func (h *hook) After(r *http.Response, meta *conductor.ResponseMeta) {
+	h.after++
+	meta.CacheStatus = r.Header.Get("cf-aig-cache-status")
+	meta.Cached = meta.CacheStatus == "HIT"
+}
+
+func TestHookSeesEveryCall(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			for _, stream := range []bool{false, true} {
+				r := reply{File: k.answer, Header: map[string]string{"Content-Type": "application/json", "cf-aig-cache-status": "HIT"}}
+				if stream {
+					r = reply{File: k.stream, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream", "cf-aig-cache-status": "HIT"}}
+				}
+				f := newFake(t, r)
+				h := &hook{}
+				p := k.new(Endpoint{Name: k.name, BaseURL: f.URL, Hook: h, Header: http.Header{"Cf-Aig-Authorization": {"Bearer gw-token"}}})
+				var meta conductor.ResponseMeta
+				if stream {
+					s, err := p.Stream(context.Background(), k.request())
+					if err != nil {
+						t.Fatal(err)
+					}
+					meta = s.Meta()
+					drain(t, s)
+				} else {
+					resp, err := p.Chat(context.Background(), k.request())
+					if err != nil {
+						t.Fatal(err)
+					}
+					meta = resp.Meta
+				}
+				if h.before != 1 || h.after != 1 || !meta.Cached || meta.CacheStatus != "HIT" || meta.Provider != k.name {
+					t.Errorf("stream=%v: hook %+v, meta %+v", stream, h, meta)
+				}
+				wantHeaders(t, f.last(t).Header, map[string]string{"Cf-Aig-Cache-Ttl": "3600",
+					"Cf-Aig-Metadata": `{"member":"` + k.model + `"}`, "Cf-Aig-Authorization": "Bearer gw-token"})
+			}
+		})
+	}
+}
+
+// The hook also sees failed answers: the gateway's own 401 carries
+// cf-aig-* headers too.
+func TestHookSeesErrors(t *testing.T) {
+	f := newFake(t, reply{Status: 401, File: "workersai/error_gateway_401.json", Header: map[string]string{"Content-Type": "application/json"}})
+	h := &hook{}
+	_, err := NewWorkersAI(Endpoint{BaseURL: f.URL, Hook: h}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/x/y"})
+	checkClass(t, err, "workers-ai", conductor.ClassAuth, false)
+	if h.before != 1 || h.after != 1 {
+		t.Errorf("hook %+v", h)
+	}
+}
