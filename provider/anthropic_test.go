@@ -217,7 +217,7 @@ func TestDecodeAnthropicResponseErrors(t *testing.T) {
 	for body, class := range map[string]conductor.ErrorClass{
 		`nope`: conductor.ClassMalformed,
 		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`: conductor.ClassServer,
-		`{"type":"completion","completion":"hi"}`:                                    conductor.ClassMalformed,
+		`{"type":"completion","completion":"hi"}`:                                     conductor.ClassMalformed,
 	} {
 		_, err := DecodeAnthropicResponse([]byte(body))
 		if e, ok := conductor.AsError(err); !ok || e.Class != class {
