@@ -172,18 +172,18 @@ func (e *Engine) addUsage(mr *MemberResult, prov, model string, u conductor.Usag
 // member's own config, so the member's injected failures are not repeated
 // on it.
 func (e *Engine) resolve(ctx context.Context, r *run, cfg *ensemble.ThinkConfig, v *expr.Vars, judge, own bool) (*call, error) {
-	prov, _, err := cfg.Provider.EvalString(v)
+	prov, _, err := str(cfg.Provider, v)
 	if err != nil {
 		return nil, fmt.Errorf("provider: %w", err)
 	}
 	if !slices.Contains(conductor.Providers(), prov) {
 		return nil, fmt.Errorf("unknown provider %q (want one of %s)", prov, strings.Join(conductor.Providers(), ", "))
 	}
-	model, _, err := cfg.Model.EvalString(v)
+	model, _, err := str(cfg.Model, v)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	routing, set, err := cfg.Routing.EvalString(v)
+	routing, set, err := str(cfg.Routing, v)
 	if err != nil {
 		return nil, fmt.Errorf("routing: %w", err)
 	}
@@ -268,17 +268,17 @@ func (e *Engine) prepareMember(c *call, r *run, st *ensemble.Step, v *expr.Vars)
 
 // params evaluates the sampling parameters of cfg into req.
 func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars) error {
-	if f, ok, err := cfg.Temperature.EvalFloat(v); err != nil {
+	if f, ok, err := num(cfg.Temperature, v); err != nil {
 		return fmt.Errorf("temperature: %w", err)
 	} else if ok {
 		req.Temperature = &f
 	}
-	if f, ok, err := cfg.TopP.EvalFloat(v); err != nil {
+	if f, ok, err := num(cfg.TopP, v); err != nil {
 		return fmt.Errorf("topP: %w", err)
 	} else if ok {
 		req.TopP = &f
 	}
-	if n, ok, err := cfg.MaxTokens.EvalInt(v); err != nil {
+	if n, ok, err := integer(cfg.MaxTokens, v); err != nil {
 		return fmt.Errorf("maxTokens: %w", err)
 	} else if ok {
 		if n <= 0 {
@@ -286,12 +286,16 @@ func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars)
 		}
 		req.MaxTokens = int(n)
 	}
-	if n, ok, err := cfg.Seed.EvalInt(v); err != nil {
+	if n, ok, err := integer(cfg.Seed, v); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	} else if ok {
 		req.Seed = &n
 	}
-	stop, err := cfg.Stop.EvalStrings(v)
+	stopNode, err := evaluated(cfg.Stop, v)
+	if err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	stop, err := stopNode.EvalStrings(nil)
 	if err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
@@ -302,6 +306,9 @@ func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars)
 			return fmt.Errorf("responseFormat: %w", err)
 		}
 		rf = clean(rf)
+		if rf == nil {
+			return nil
+		}
 		// A bare type name is shorthand for {type: name}.
 		if s, ok := rf.(string); ok {
 			rf = map[string]any{"type": s}
@@ -322,7 +329,7 @@ func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars)
 // "key: value" lines.
 func messages(cfg *ensemble.ThinkConfig, v *expr.Vars) ([]conductor.Message, error) {
 	var msgs []conductor.Message
-	sys, _, err := cfg.SystemPrompt.EvalString(v)
+	sys, _, err := str(cfg.SystemPrompt, v)
 	if err != nil {
 		return nil, fmt.Errorf("systemPrompt: %w", err)
 	}
@@ -339,7 +346,7 @@ func messages(cfg *ensemble.ThinkConfig, v *expr.Vars) ([]conductor.Message, err
 		}
 	}
 	if cfg.Prompt != nil {
-		p, _, err := cfg.Prompt.EvalString(v)
+		p, _, err := str(cfg.Prompt, v)
 		if err != nil {
 			return nil, fmt.Errorf("prompt: %w", err)
 		}
@@ -430,4 +437,56 @@ func decodeOutput(text string) any {
 		return text
 	}
 	return v
+}
+
+// evaluated evaluates a template node into a literal one, so the Node's
+// typed accessors can check and convert its value; undefined (a missing
+// input field, say) becomes nil: the key counts as unset, as in
+// JavaScript. Literal nodes come back as they are.
+func evaluated(n *ensemble.Node, v *expr.Vars) (*ensemble.Node, error) {
+	if n == nil || n.Tmpl == nil {
+		return n, nil
+	}
+	x, err := n.Eval(v)
+	if err != nil {
+		return nil, err
+	}
+	if expr.IsUndefined(x) {
+		return nil, nil
+	}
+	return &ensemble.Node{Kind: ensemble.KindScalar, Pos: n.Pos, Lit: x}, nil
+}
+
+func str(n *ensemble.Node, v *expr.Vars) (string, bool, error) {
+	if n != nil && n.Tmpl != nil {
+		// The common case, a template yielding text, needs no conversion.
+		x, err := n.Eval(v)
+		if err != nil {
+			return "", false, err
+		}
+		if s, ok := x.(string); ok {
+			return s, true, nil
+		}
+		if expr.IsUndefined(x) {
+			return "", false, nil
+		}
+		n = &ensemble.Node{Kind: ensemble.KindScalar, Pos: n.Pos, Lit: x}
+	}
+	return n.EvalString(nil)
+}
+
+func num(n *ensemble.Node, v *expr.Vars) (float64, bool, error) {
+	n, err := evaluated(n, v)
+	if err != nil {
+		return 0, false, err
+	}
+	return n.EvalFloat(nil)
+}
+
+func integer(n *ensemble.Node, v *expr.Vars) (int64, bool, error) {
+	n, err := evaluated(n, v)
+	if err != nil {
+		return 0, false, err
+	}
+	return n.EvalInt(nil)
 }
