@@ -600,3 +600,12 @@ func TestProblemString(t *testing.T) {
 		t.Errorf("List.Error = %q", l.Error())
 	}
 }
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

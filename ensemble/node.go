@@ -108,14 +108,14 @@ func (n *Node) Eval(v *expr.Vars) (any, error) {
 }
 
 // EvalString evaluates n and requires a string; numbers and booleans are
-// formatted (a template like "${input.id}" may yield a number). A nil Node
-// yields "", false.
+// formatted (a template like "${input.id}" may yield a number). A nil Node,
+// null or undefined yields "", false.
 func (n *Node) EvalString(v *expr.Vars) (s string, ok bool, err error) {
 	if n == nil {
 		return "", false, nil
 	}
 	x, err := n.Eval(v)
-	if err != nil {
+	if err != nil || expr.IsUndefined(x) {
 		return "", false, err
 	}
 	switch x := x.(type) {
@@ -136,17 +136,14 @@ func (n *Node) EvalString(v *expr.Vars) (s string, ok bool, err error) {
 }
 
 // EvalFloat evaluates n and requires a number (a numeric string from a
-// template is accepted). A nil Node, or a null value, yields ok=false.
+// template is accepted). A nil Node, null or undefined yields ok=false.
 func (n *Node) EvalFloat(v *expr.Vars) (f float64, ok bool, err error) {
 	if n == nil {
 		return 0, false, nil
 	}
 	x, err := n.Eval(v)
-	if err != nil {
+	if err != nil || x == nil || expr.IsUndefined(x) {
 		return 0, false, err
-	}
-	if x == nil {
-		return 0, false, nil
 	}
 	f, ok = toFloat(x)
 	if !ok {
@@ -156,17 +153,15 @@ func (n *Node) EvalFloat(v *expr.Vars) (f float64, ok bool, err error) {
 }
 
 // EvalInt evaluates n and requires an integer (a whole float or numeric
-// string from a template is accepted). A nil Node, or null, yields ok=false.
+// string from a template is accepted). A nil Node, null or undefined
+// yields ok=false.
 func (n *Node) EvalInt(v *expr.Vars) (i int64, ok bool, err error) {
 	if n == nil {
 		return 0, false, nil
 	}
 	x, err := n.Eval(v)
-	if err != nil {
+	if err != nil || x == nil || expr.IsUndefined(x) {
 		return 0, false, err
-	}
-	if x == nil {
-		return 0, false, nil
 	}
 	if i, ok := x.(int64); ok {
 		return i, true, nil
@@ -179,13 +174,13 @@ func (n *Node) EvalInt(v *expr.Vars) (i int64, ok bool, err error) {
 }
 
 // EvalStrings evaluates n and requires a string or a list of strings (stop
-// sequences). A nil Node yields nil.
+// sequences). A nil Node, null or undefined yields nil.
 func (n *Node) EvalStrings(v *expr.Vars) ([]string, error) {
 	if n == nil {
 		return nil, nil
 	}
 	x, err := n.Eval(v)
-	if err != nil {
+	if err != nil || expr.IsUndefined(x) {
 		return nil, err
 	}
 	switch x := x.(type) {
@@ -254,6 +249,8 @@ func typeName(x any) string {
 	switch x.(type) {
 	case nil:
 		return "null"
+	case expr.Undefined:
+		return "undefined"
 	case string:
 		return "a string"
 	case bool:

@@ -69,8 +69,7 @@ func parseYAML(data []byte, c *collector) *yval {
 		return nil
 	}
 	src := string(data)
-	src, holes := quoteTemplates(src)
-	f, err := parser.Parse(lexer.Tokenize(src), 0)
+	f, src, holes, err := safeParse(src)
 	if err != nil {
 		c.addYAMLError(err, src, holes)
 		return nil
@@ -94,6 +93,20 @@ func parseYAML(data []byte, c *collector) *yval {
 	}
 	d := &decoder{c: c, holes: holes, src: src, anchors: map[string]*yval{}}
 	return d.node(body, 0)
+}
+
+// safeParse quotes templates and runs the YAML parser, turning a panic of
+// the third-party lexer or parser on hostile input into an error: Parse
+// must never panic.
+func safeParse(src string) (f *ast.File, out string, holes map[Pos]placeholder, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("the YAML parser failed on this input: %v", r)
+		}
+	}()
+	out, holes = quoteTemplates(src)
+	f, err = parser.Parse(lexer.Tokenize(out), 0)
+	return f, out, holes, err
 }
 
 // quoteTemplates finds plain scalars that start with "${" and that YAML

@@ -1,0 +1,152 @@
+package ensemble
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+func compileSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	b, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("schema is not JSON: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("ensemble.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("ensemble.schema.json")
+	if err != nil {
+		t.Fatalf("schema does not compile: %v", err)
+	}
+	return s
+}
+
+// asJSON reads a YAML file the way the loader does (the page's unquoted
+// ternaries included) and returns it as a JSON value for the validator.
+func asJSON(t *testing.T, path string, data []byte) any {
+	t.Helper()
+	c := &collector{file: path}
+	v := parseYAML(data, c)
+	if err := c.err(); err != nil || v == nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	b, err := json.Marshal(plain(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// Every example the product ships (examples/, once written) and every page
+// flow validates against the schema.
+func TestSchemaAcceptsExamples(t *testing.T) {
+	s := compileSchema(t)
+	files := pageFiles(t)
+	more, _ := filepath.Glob("../examples/*.yaml")
+	files = append(files, more...)
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			data := readFile(t, f)
+			if err := s.Validate(asJSON(t, f, data)); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+		})
+	}
+}
+
+// The schema refuses what the loader refuses for shape reasons.
+func TestSchemaRejects(t *testing.T) {
+	s := compileSchema(t)
+	for _, tc := range []struct{ name, src string }{
+		{"unknown key", head + "- member: a\n  config: {provider: mock, tempreature: 1}\n"},
+		{"unknown provider", head + "- member: a\n  config: {provider: azure}\n"},
+		{"unknown routing", head + "- member: a\n  config: {provider: mock, routing: gateway}\n"},
+		{"string maxTokens", head + "- member: a\n  config: {provider: mock, maxTokens: lots}\n"},
+		{"missing name", "flow:\n- member: a\n  config: {provider: mock}\n"},
+		{"empty flow", "name: x\nflow: []\n"},
+		{"missing config", head + "- member: a\n"},
+		{"bad backoff", head + "- member: a\n  config: {provider: mock}\n  retry: {backoff: quadratic}\n"},
+		{"bad onFailure", head + "- member: a\n  config: {provider: mock}\n  scoring: {onFailure: explode}\n"},
+		{"threshold above 1", head + "- member: a\n  config: {provider: mock}\n  scoring: {thresholds: {minimum: 1.5}}\n"},
+		{"two checks in one rule", head + "- member: a\n  config: {provider: mock}\n  scoring: {rules: [{minLength: 1, json: true}]}\n"},
+		{"bad duration", head + "- member: a\n  config: {provider: mock}\n  cache: {ttl: soon}\n"},
+		{"type", head + "- member: a\n  type: think\n  config: {provider: mock}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.Validate(asJSON(t, tc.name, []byte(tc.src))); err == nil {
+				t.Error("schema accepts it")
+			}
+			if _, err := Parse("x.yaml", []byte(tc.src)); err == nil {
+				t.Error("loader accepts it")
+			}
+		})
+	}
+	// Templates are accepted where the loader accepts them.
+	ok := head + "- member: a\n  condition: ${input.go}\n  config: {provider: \"${input.p}\", model: m, temperature: \"${input.t}\", maxTokens: \"${input.n}\"}\n"
+	if err := s.Validate(asJSON(t, "ok", []byte(ok))); err != nil {
+		t.Errorf("templates refused: %v", err)
+	}
+}
+
+// The schema-only structs name exactly the keys the loader accepts.
+func TestSchemaKeysMatchLoader(t *testing.T) {
+	for _, tc := range []struct {
+		typ  any
+		keys []string
+	}{
+		{schemaEnsemble{}, ensembleKeys},
+		{schemaStep{}, stepKeys},
+		{schemaConfig{}, configKeys},
+		{schemaMock{}, mockKeys},
+		{schemaMockFail{}, mockFailKeys},
+		{schemaScoring{}, scoringKeys},
+		{schemaThresholds{}, thresholdKeys},
+		{schemaRule{}, ruleKeys},
+		{schemaRetry{}, retryKeys},
+		{schemaCache{}, cacheKeys},
+	} {
+		rt := reflect.TypeOf(tc.typ)
+		var got []string
+		for f := range rt.Fields() {
+			got = append(got, strings.Split(f.Tag.Get("json"), ",")[0])
+		}
+		if !slices.Equal(got, tc.keys) {
+			t.Errorf("%s: schema keys %v, loader keys %v", rt.Name(), got, tc.keys)
+		}
+	}
+}
+
+func TestSchemaShape(t *testing.T) {
+	b, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
+		t.Errorf("$schema = %v", m["$schema"])
+	}
+	for _, want := range []string{`"workers-ai"`, `"cloudflare-gateway"`, `"exponential"`, `"additionalProperties": false`, `"description"`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("schema lacks %s", want)
+		}
+	}
+}
