@@ -138,7 +138,6 @@ const (
 	llama   = "@cf/meta/llama-3.1-8b-instruct"
 	acct    = "0123456789abcdef0123456789abcdef"
 	hosted  = "[[ai.gateway]]\nid = \"my-gateway\"\naccount_id = \"" + acct + "\"\ntoken_env = \"CF_AIG_TOKEN\"\ncache_ttl = 3600\n"
-	keysEnv = "keys"
 )
 
 func keys() map[string]string {
