@@ -135,9 +135,9 @@ func call(t *testing.T, p conductor.Provider, req *conductor.ChatRequest) (strin
 }
 
 const (
-	llama   = "@cf/meta/llama-3.1-8b-instruct"
-	acct    = "0123456789abcdef0123456789abcdef"
-	hosted  = "[[ai.gateway]]\nid = \"my-gateway\"\naccount_id = \"" + acct + "\"\ntoken_env = \"CF_AIG_TOKEN\"\ncache_ttl = 3600\n"
+	llama  = "@cf/meta/llama-3.1-8b-instruct"
+	acct   = "0123456789abcdef0123456789abcdef"
+	hosted = "[[ai.gateway]]\nid = \"my-gateway\"\naccount_id = \"" + acct + "\"\ntoken_env = \"CF_AIG_TOKEN\"\ncache_ttl = 3600\n"
 )
 
 func keys() map[string]string {
@@ -173,7 +173,9 @@ func TestRoutes(t *testing.T) {
 		wantCached        bool
 		wantCacheStatus   string
 	}
-	gwEnv := func(u string) map[string]string { return map[string]string{"CLOUDFLARE_AI_GATEWAY_BASE_URL": u + "/v1"} }
+	gwEnv := func(u string) map[string]string {
+		return map[string]string{"CLOUDFLARE_AI_GATEWAY_BASE_URL": u + "/v1"}
+	}
 	tests := []tc{
 		// direct: the provider's own URL and key, no gateway header.
 		{name: "openai direct", provider: "openai", routing: "direct", model: "o1-preview",
@@ -193,7 +195,9 @@ func TestRoutes(t *testing.T) {
 			wantPath: "/v1/messages", wantHeader: map[string]string{"X-Api-Key": "sk-ant-test", "Anthropic-Version": "2023-06-01"},
 			wantNoHeader: []string{"Authorization"}, wantContent: "Sentiment: positive."},
 		{name: "workers-ai direct", provider: "workers-ai", routing: "direct", model: llama,
-			env: func(u string) map[string]string { return map[string]string{"CLOUDFLARE_API_BASE_URL": u + "/client/v4"} }, fixture: "workersai_run.json",
+			env: func(u string) map[string]string {
+				return map[string]string{"CLOUDFLARE_API_BASE_URL": u + "/client/v4"}
+			}, fixture: "workersai_run.json",
 			wantPath:   "/client/v4/accounts/" + acct + "/ai/run/@cf/meta/llama-3.1-8b-instruct",
 			wantHeader: map[string]string{"Authorization": "Bearer cf-test-token"}, wantContent: "question"},
 		{name: "local direct", provider: "local", routing: "direct", model: "llama3.1:8b",
@@ -205,16 +209,22 @@ func TestRoutes(t *testing.T) {
 
 		// cloudflare: Workers AI with the [ai] account, or the local server [ai] names.
 		{name: "workers-ai cloudflare", provider: "workers-ai", routing: "cloudflare", model: llama,
-			env: func(u string) map[string]string { return map[string]string{"CLOUDFLARE_API_BASE_URL": u + "/client/v4"} }, fixture: "workersai_run.json",
+			env: func(u string) map[string]string {
+				return map[string]string{"CLOUDFLARE_API_BASE_URL": u + "/client/v4"}
+			}, fixture: "workersai_run.json",
 			wantPath:   "/client/v4/accounts/" + acct + "/ai/run/@cf/meta/llama-3.1-8b-instruct",
 			wantHeader: map[string]string{"Authorization": "Bearer cf-test-token"}, wantContent: "question"},
 		{name: "workers-ai cloudflare default routing, account from [ai]", provider: "workers-ai", routing: "", model: llama,
 			conf: "[ai]\nbinding = \"AI\"\naccount_id = \"file-acct\"\n",
-			env:  func(u string) map[string]string { return map[string]string{"CLOUDFLARE_API_BASE_URL": u + "/client/v4"} }, fixture: "workersai_run.json",
+			env: func(u string) map[string]string {
+				return map[string]string{"CLOUDFLARE_API_BASE_URL": u + "/client/v4"}
+			}, fixture: "workersai_run.json",
 			wantPath:   "/client/v4/accounts/file-acct/ai/run/@cf/meta/llama-3.1-8b-instruct",
 			wantHeader: map[string]string{"Authorization": "Bearer cf-test-token"}, wantContent: "question"},
 		{name: "workers-ai cloudflare stream", provider: "workers-ai", routing: "cloudflare", model: llama, stream: true,
-			env: func(u string) map[string]string { return map[string]string{"CLOUDFLARE_API_BASE_URL": u + "/client/v4"} }, fixture: "workersai_stream.sse",
+			env: func(u string) map[string]string {
+				return map[string]string{"CLOUDFLARE_API_BASE_URL": u + "/client/v4"}
+			}, fixture: "workersai_stream.sse",
 			wantPath:   "/client/v4/accounts/" + acct + "/ai/run/@cf/meta/llama-3.1-8b-instruct",
 			wantHeader: map[string]string{"Authorization": "Bearer cf-test-token"}, wantContent: "question"},
 		{name: "workers-ai cloudflare to a local server", provider: "workers-ai", routing: "cloudflare", model: llama,
