@@ -30,10 +30,9 @@
 // hyphen is subtraction. Member names are matched only where a value starts,
 // never after a dot: input.a-b is input.a minus b. A member spelled like a
 // reserved word (see Reserved), or starting with a digit, cannot be
-// referenced. A member that has not
-// run is undefined. Any other bare name is a compile error with a
-// suggestion, and so is a member that runs at or after the one whose
-// configuration holds the expression.
+// referenced. A member that has not run is undefined. Any other bare name is
+// a compile error with a suggestion, and so is a member that runs at or after
+// the one whose configuration holds the expression.
 //
 // Functions: length(x), lower(s), upper(s), trim(s), includes(haystack,
 // needle) (substring, array element or object key), startsWith(s, p),
