@@ -97,7 +97,7 @@ func (c *tokenCounter) add(s string) {
 			c.run++
 		case r == ' ' || r == '\t' || r >= utf8.RuneSelf && unicode.IsSpace(r):
 			c.flush()
-		case r >= utf8.RuneSelf && unicode.Is(unicode.Mn, r):
+		case c.run > 0 && r >= utf8.RuneSelf && unicode.Is(unicode.Mn, r):
 			// Combining marks belong to the letter before them.
 		default:
 			c.flush()

@@ -1,0 +1,182 @@
+package provider
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func readEvents(r *SSEReader) ([]Event, error) {
+	var evs []Event
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			return evs, err
+		}
+		evs = append(evs, ev)
+	}
+}
+
+func TestSSEReader(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []Event
+		err  error
+	}{
+		{"empty", "", nil, io.EOF},
+		{"one event", "data: {\"a\":1}\n\n", []Event{{Data: []byte(`{"a":1}`)}}, io.EOF},
+		{"CRLF", "event: ping\r\ndata: x\r\n\r\ndata: y\r\n\r\n", []Event{{"ping", []byte("x")}, {"", []byte("y")}}, io.EOF},
+		{"CR only", "data: x\r\rdata: y\r\r", []Event{{Data: []byte("x")}, {Data: []byte("y")}}, io.EOF},
+		{"data lines joined", "data: a\ndata:b\ndata:  c\n\n", []Event{{Data: []byte("a\nb\n c")}}, io.EOF},
+		{"comments and unknown fields skipped", ": keep-alive\nid: 7\nretry: 100\nfoo: bar\ndata: x\n\n", []Event{{Data: []byte("x")}}, io.EOF},
+		{"event without data is not dispatched, its name does not leak", "event: a\n\ndata: x\n\n", []Event{{Data: []byte("x")}}, io.EOF},
+		{"field without colon", "data\n\n", []Event{{Data: []byte("")}}, io.EOF},
+		{"colon in value kept", "data: {\"t\":\"a: b\"}\n\n", []Event{{Data: []byte(`{"t":"a: b"}`)}}, io.EOF},
+		{"byte order mark", "\xEF\xBB\xBFdata: x\n\n", []Event{{Data: []byte("x")}}, io.EOF},
+		{"blank lines between events", "\n\n\ndata: x\n\n\n\n", []Event{{Data: []byte("x")}}, io.EOF},
+		{"last event without closing blank line", "data: x\n\ndata: [DONE]\n", []Event{{Data: []byte("x")}, {Data: []byte("[DONE]")}}, io.EOF},
+		{"cut inside a line", "data: x\n\ndata: {\"cho", []Event{{Data: []byte("x")}}, io.ErrUnexpectedEOF},
+		{"anthropic framing", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", []Event{{"message_stop", []byte(`{"type":"message_stop"}`)}}, io.EOF},
+	}
+	readers := map[string]func(io.Reader) io.Reader{
+		"whole":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+		"half":     iotest.HalfReader,
+		"data+err": iotest.DataErrReader,
+	}
+	for _, tt := range tests {
+		for rn, wrap := range readers {
+			t.Run(tt.name+"/"+rn, func(t *testing.T) {
+				got, err := readEvents(NewSSEReader(wrap(strings.NewReader(tt.in))))
+				if err != tt.err {
+					t.Errorf("err = %v, want %v", err, tt.err)
+				}
+				if len(got) != len(tt.want) {
+					t.Fatalf("got %d events %q, want %d", len(got), got, len(tt.want))
+				}
+				for i := range got {
+					if got[i].Name != tt.want[i].Name || !bytes.Equal(got[i].Data, tt.want[i].Data) {
+						t.Errorf("event %d = %q %q, want %q %q", i, got[i].Name, got[i].Data, tt.want[i].Name, tt.want[i].Data)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestSSEReaderDataIsOwned(t *testing.T) {
+	r := NewSSEReader(strings.NewReader("data: first\n\ndata: second\n\n"))
+	a, _ := r.Next()
+	b, _ := r.Next()
+	if string(a.Data) != "first" || string(b.Data) != "second" {
+		t.Errorf("a=%q b=%q: an event's data changed after the next read", a.Data, b.Data)
+	}
+}
+
+func TestSSEReaderLongLines(t *testing.T) {
+	long := strings.Repeat("x", 100<<10) // spans many buffer fills
+	got, err := readEvents(NewSSEReader(strings.NewReader("data: " + long + "\r\n\r\n")))
+	if err != io.EOF || len(got) != 1 || string(got[0].Data) != long {
+		t.Fatalf("err %v, %d events", err, len(got))
+	}
+	r := NewSSEReader(strings.NewReader("data: " + long + "\n\n"))
+	r.max = 1 << 10
+	if _, err := r.Next(); !errors.Is(err, ErrEventTooLarge) {
+		t.Errorf("err = %v, want ErrEventTooLarge", err)
+	}
+	r = NewSSEReader(strings.NewReader(strings.Repeat("data: 0123456789\n", 200) + "\n"))
+	r.max = 1 << 10
+	if _, err := r.Next(); !errors.Is(err, ErrEventTooLarge) {
+		t.Errorf("many lines: err = %v, want ErrEventTooLarge", err)
+	}
+}
+
+func TestSSEReaderReadError(t *testing.T) {
+	boom := errors.New("connection reset by peer")
+	r := NewSSEReader(io.MultiReader(strings.NewReader("data: x\n\ndata: y"), iotest.ErrReader(boom)))
+	got, err := readEvents(r)
+	if err != boom || len(got) != 1 {
+		t.Errorf("got %d events, err %v", len(got), err)
+	}
+}
+
+// referenceSSE parses input the plain way, line by line after splitting on
+// every terminator, to check SSEReader against.
+func referenceSSE(in string) ([]Event, error) {
+	in = strings.TrimPrefix(in, "\xEF\xBB\xBF")
+	var lines []string
+	complete := true
+	for len(in) > 0 {
+		i := strings.IndexAny(in, "\r\n")
+		if i < 0 {
+			lines, complete = append(lines, in), false
+			break
+		}
+		lines = append(lines, in[:i])
+		if in[i] == '\r' && i+1 < len(in) && in[i+1] == '\n' {
+			i++
+		}
+		in = in[i+1:]
+	}
+	var evs []Event
+	var name string
+	var data []string
+	has := false
+	for i, l := range lines {
+		if !complete && i == len(lines)-1 {
+			return evs, io.ErrUnexpectedEOF
+		}
+		if l == "" {
+			if has {
+				evs = append(evs, Event{Name: name, Data: []byte(strings.Join(data, "\n"))})
+			}
+			name, data, has = "", nil, false
+			continue
+		}
+		if l[0] == ':' {
+			continue
+		}
+		field, value, _ := strings.Cut(l, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "data":
+			data, has = append(data, value), true
+		case "event":
+			name = value
+		}
+	}
+	if has {
+		evs = append(evs, Event{Name: name, Data: []byte(strings.Join(data, "\n"))})
+	}
+	return evs, io.EOF
+}
+
+func FuzzSSEReader(f *testing.F) {
+	for _, s := range []string{
+		"data: x\n\n", "event: a\r\ndata: b\r\n\r\n", "data: x\r\rdata:y\n", ": c\n\ndata\n\n", "\xEF\xBB\xBFdata: x",
+		"data: a\ndata: b\n\n", "event: e\n\n", "data: x\r", "\r\n\r\n",
+	} {
+		f.Add(s)
+	}
+	for _, file := range []string{"openai/stream.sse", "anthropic/stream.sse", "workersai/stream_usage.sse"} {
+		f.Add(string(readTestdata(f, file)))
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		want, wantErr := referenceSSE(in)
+		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+			got, err := readEvents(NewSSEReader(r))
+			if err != wantErr || len(got) != len(want) {
+				t.Fatalf("got %d events, %v; reference %d, %v", len(got), err, len(want), wantErr)
+			}
+			for i := range got {
+				if got[i].Name != want[i].Name || !bytes.Equal(got[i].Data, want[i].Data) {
+					t.Fatalf("event %d = %q %q, reference %q %q", i, got[i].Name, got[i].Data, want[i].Name, want[i].Data)
+				}
+			}
+		}
+	})
+}
