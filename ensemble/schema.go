@@ -43,7 +43,7 @@ type schemaConfig struct {
 	Temperature    schemaNumber    `json:"temperature,omitempty" jsonschema_description:"Sampling temperature, 0..2."`
 	MaxTokens      schemaInt       `json:"maxTokens,omitempty" jsonschema_description:"Most tokens to generate (> 0)."`
 	TopP           schemaNumber    `json:"topP,omitempty" jsonschema_description:"Nucleus sampling, 0..1."`
-	Stop           schemaStop      `json:"stop,omitempty" jsonschema_description:"Stop sequence(s)."`
+	Stop           schemaStrings   `json:"stop,omitempty" jsonschema_description:"Stop sequence(s)."`
 	Seed           schemaInt       `json:"seed,omitempty" jsonschema_description:"Sampling seed, where the provider supports one."`
 	ResponseFormat schemaObjOrTmpl `json:"responseFormat,omitempty" jsonschema_description:"OpenAI's response_format object, e.g. {type: json_object}."`
 	SystemPrompt   string          `json:"systemPrompt,omitempty" jsonschema_description:"The system message."`
@@ -69,7 +69,7 @@ type schemaMockFail struct {
 
 type schemaScoring struct {
 	Evaluator  string           `json:"evaluator,omitempty" jsonschema:"default=judge" jsonschema_description:"judge (a model grades against criteria), rules, or an earlier member whose output is the score."`
-	Criteria   []string         `json:"criteria,omitempty" jsonschema_description:"What a judge grades against."`
+	Criteria   schemaStrings    `json:"criteria,omitempty" jsonschema_description:"What a judge grades against: a sentence or a list."`
 	Rules      []schemaRule     `json:"rules,omitempty" jsonschema_description:"Checks of the output, one per item; the score is the fraction that pass."`
 	Thresholds schemaThresholds `json:"thresholds,omitempty" jsonschema_description:"Score levels; minimum decides pass or fail."`
 	OnFailure  string           `json:"onFailure,omitempty" jsonschema:"enum=abort,enum=continue,enum=retry,default=abort" jsonschema_description:"What a score below minimum does."`
@@ -118,7 +118,7 @@ type (
 	schemaRouting   struct{}
 	schemaNumber    struct{}
 	schemaInt       struct{}
-	schemaStop      struct{}
+	schemaStrings   struct{}
 	schemaObjOrTmpl struct{}
 	schemaCond      struct{}
 	schemaAnyNode   struct{}
@@ -153,7 +153,7 @@ func (schemaInt) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "integer"}, template()}}
 }
 
-func (schemaStop) JSONSchema() *jsonschema.Schema {
+func (schemaStrings) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "string"}, {Type: "array", Items: &jsonschema.Schema{Type: "string"}}}}
 }
 

@@ -99,8 +99,14 @@ func TestSchemaRejects(t *testing.T) {
 	}
 	// Templates are accepted where the loader accepts them.
 	ok := head + "- member: a\n  condition: ${input.go}\n  config: {provider: \"${input.p}\", model: m, temperature: \"${input.t}\", maxTokens: \"${input.n}\"}\n"
-	if err := s.Validate(asJSON(t, "ok", []byte(ok))); err != nil {
-		t.Errorf("templates refused: %v", err)
+	criteria := head + "- member: a\n  config: {provider: mock}\n  scoring: {criteria: be brief, judge: {provider: mock}}\n"
+	for _, src := range []string{ok, criteria} {
+		if err := s.Validate(asJSON(t, "ok", []byte(src))); err != nil {
+			t.Errorf("schema refuses %q: %v", src, err)
+		}
+		if _, err := Parse("ok.yaml", []byte(src)); err != nil {
+			t.Errorf("loader refuses %q: %v", src, err)
+		}
 	}
 }
 
