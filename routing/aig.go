@@ -1,13 +1,13 @@
 package routing
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
@@ -119,48 +119,81 @@ func (h *aigHook) After(r *http.Response, meta *conductor.ResponseMeta) {
 
 // metadata encodes at most five entries as the JSON object cf-aig-metadata
 // carries. The entries that identify a call (ensemble, member, environment,
-// user) go first; the rest by name, so the choice is stable.
+// user) go first, the rest by name, so the choice is stable; the object is
+// written in key order.
 func (h *aigHook) metadata(o conductor.CallOptions) string {
-	m := make(map[string]string, len(o.Metadata)+2)
+	type kv struct{ k, v string }
+	var buf [8]kv
+	entries := buf[:0]
 	for k, v := range o.Metadata {
-		m[k] = v
+		entries = append(entries, kv{k, v})
 	}
-	if _, ok := m["environment"]; !ok {
+	if _, ok := o.Metadata["environment"]; !ok {
 		if env := or(o.Environment, h.environment); env != "" {
-			m["environment"] = env
+			entries = append(entries, kv{"environment", env})
 		}
 	}
-	if _, ok := m["user"]; !ok && o.User != "" {
-		m["user"] = o.User
+	if _, ok := o.Metadata["user"]; !ok && o.User != "" {
+		entries = append(entries, kv{"user", o.User})
 	}
-	if len(m) == 0 {
+	if len(entries) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
 	rank := func(k string) int {
-		if i := slices.Index([]string{"ensemble", "member", "environment", "user"}, k); i >= 0 {
-			return i
+		switch k {
+		case "ensemble":
+			return 0
+		case "member":
+			return 1
+		case "environment":
+			return 2
+		case "user":
+			return 3
 		}
 		return 4
 	}
-	slices.SortFunc(keys, func(a, b string) int {
-		if ra, rb := rank(a), rank(b); ra != rb {
+	slices.SortFunc(entries, func(a, b kv) int {
+		if ra, rb := rank(a.k), rank(b.k); ra != rb {
 			return ra - rb
 		}
-		return strings.Compare(a, b)
+		return strings.Compare(a.k, b.k)
 	})
-	out := make(map[string]string, maxMetadataLen)
-	for _, k := range keys[:min(len(keys), maxMetadataLen)] {
-		out[k] = m[k]
+	entries = entries[:min(len(entries), maxMetadataLen)]
+	slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+	b := make([]byte, 0, 128)
+	b = append(b, '{')
+	for i, e := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, e.k)
+		b = append(b, ':')
+		b = appendJSONString(b, e.v)
 	}
-	b, err := json.Marshal(out) // a map of strings always encodes
-	if err != nil {
-		return ""
+	return string(append(b, '}'))
+}
+
+// appendJSONString appends s as a JSON string. Control characters and
+// non-ASCII are escaped, so the header value stays plain ASCII.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r >= 0x20 && r < 0x7f:
+			b = append(b, byte(r))
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			for _, u := range []rune{r1, r2} {
+				b = append(b, '\\', 'u', hex[u>>12&0xf], hex[u>>8&0xf], hex[u>>4&0xf], hex[u&0xf])
+			}
+		default:
+			b = append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+		}
 	}
-	return string(b)
+	return append(b, '"')
 }
 
 func clamp(d, lo, hi time.Duration) time.Duration { return max(lo, min(d, hi)) }

@@ -1,11 +1,13 @@
 package routing
 
 import (
+	"encoding/json"
 	"maps"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
@@ -41,6 +43,8 @@ func TestAIGHeaders(t *testing.T) {
 			want: map[string]string{"cf-aig-metadata": `{"environment":"production"}`}},
 		{name: "metadata environment given explicitly", env: "staging", opts: conductor.CallOptions{Metadata: map[string]string{"environment": "dev", "note": "\"quoted\""}},
 			want: map[string]string{"cf-aig-metadata": `{"environment":"dev","note":"\"quoted\""}`}},
+		{name: "metadata escapes to ASCII JSON", opts: conductor.CallOptions{Metadata: map[string]string{"member": "résumé 🎉\n\"x\"\\"}},
+			want: map[string]string{"cf-aig-metadata": `{"member":"r\u00e9sum\u00e9 \ud83c\udf89\u000a\"x\"\\"}`}},
 		{name: "retry from the gateway", gw: config.Gateway{MaxAttempts: 3, RetryDelay: config.Duration{Duration: 250 * time.Millisecond}, Backoff: "constant", RequestTimeout: config.Seconds(20)},
 			want: map[string]string{"cf-aig-max-attempts": "3", "cf-aig-retry-delay": "250", "cf-aig-backoff": "constant", "cf-aig-request-timeout": "20000"}},
 		{name: "retry from the member, bounded", gw: config.Gateway{MaxAttempts: 3, Backoff: "constant"},
@@ -92,4 +96,29 @@ func TestAIGAnswer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Whatever metadata a caller sets, cf-aig-metadata is valid JSON holding
+// the same strings, in plain ASCII.
+func FuzzAIGMetadata(f *testing.F) {
+	f.Add("member", "write-draft", "ensemble", "résumé 🎉")
+	f.Add("a\"b", "\x00\x7f\\", "", "\xff")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		in := map[string]string{k1: v1, k2: v2}
+		out := (&aigHook{}).metadata(conductor.CallOptions{Metadata: in})
+		for i := 0; i < len(out); i++ {
+			if out[i] < 0x20 || out[i] >= 0x7f {
+				t.Fatalf("non-ASCII byte in %q", out)
+			}
+		}
+		var got map[string]string
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("invalid JSON %q: %v", out, err)
+		}
+		for k, v := range in {
+			if utf8.ValidString(k) && utf8.ValidString(v) && got[k] != v {
+				t.Fatalf("%q = %q, want %q (from %q)", k, got[k], v, out)
+			}
+		}
+	})
 }

@@ -64,9 +64,11 @@ type Router struct {
 	// environment is the deployment name sent in cf-aig-metadata.
 	environment string
 
-	mu    sync.Mutex
-	built map[string]conductor.Provider
+	mu    sync.RWMutex
+	built map[routeKey]conductor.Provider
 }
+
+type routeKey struct{ provider, routing string }
 
 // New returns a Router over cfg. Routes are built on first use; Check
 // validates one without building it.
@@ -87,7 +89,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 		cfg:         cfg,
 		opts:        opts,
 		environment: cfg.EnvironmentName(opts.Env),
-		built:       map[string]conductor.Provider{},
+		built:       map[routeKey]conductor.Provider{},
 	}, nil
 }
 
@@ -102,7 +104,15 @@ func (r *Router) Provider(ctx context.Context, providerName, model, routing stri
 	if routing == "" {
 		routing = conductor.DefaultRouting(providerName)
 	}
-	key := providerName + "\x00" + routing
+	key := routeKey{providerName, routing}
+	r.mu.RLock()
+	p, ok := r.built[key]
+	r.mu.RUnlock()
+	if ok {
+		return p, nil
+	}
+	// Building is cheap and does no I/O beyond reading a key file, so it
+	// runs under the lock: one provider per route, never two.
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p, ok := r.built[key]; ok {
@@ -112,7 +122,7 @@ func (r *Router) Provider(ctx context.Context, providerName, model, routing stri
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.build(rt)
+	p, err = r.build(rt)
 	if err != nil {
 		return nil, err
 	}
