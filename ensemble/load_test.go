@@ -360,6 +360,9 @@ func TestParseProblems(t *testing.T) {
 		{"!!float makes a number", head + "- member: a\n  config: {provider: mock, temperature: !!float \"1\"}\n", nil},
 		{"infinity is not a temperature", head + "- member: a\n  config: {provider: mock, temperature: .inf}\n",
 			[]string{`4:41: temperature: expected a finite number, got a number (+Inf)`}},
+		{"unquoted ternary as a list item", head + "- member: a\n  config:\n    provider: mock\n    stop:\n      - ${input.x ? 'a' : 'b'}\n      - END\n", nil},
+		{"CRLF line ends", "name: t\r\nflow:\r\n- member: a\r\n  config:\r\n    provider: ${input.x ? 'mock' : 'openai'}\r\n    model: m\r\n    prompt: |\r\n      ${input.y +}\r\n",
+			[]string{`8:18: prompt: unexpected "}" (expected a value)`}},
 		{"unquoted template continued on the next line", head + "- member: a\n  config:\n    provider: mock\n    prompt: ${input.a ? 'x' : 'y'\n      } more @\n", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -608,4 +611,20 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// BenchmarkParse measures loading a page example with expressions (the
+// cost of every "conductor run" and validate before any call).
+func BenchmarkParse(b *testing.B) {
+	for _, name := range []string{"generate-article", "environment-routing", "fallback"} {
+		data := readFile(b, "testdata/page/"+name+".yaml")
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(name, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -104,18 +104,23 @@ func safeParse(src string) (f *ast.File, out string, holes map[Pos]placeholder, 
 			f, err = nil, fmt.Errorf("the YAML parser failed on this input: %v", r)
 		}
 	}()
-	out, holes = quoteTemplates(src)
-	f, err = parser.Parse(lexer.Tokenize(out), 0)
+	out, holes, tokens := quoteTemplates(src)
+	if tokens == nil {
+		tokens = lexer.Tokenize(out)
+	}
+	f, err = parser.Parse(tokens, 0)
 	return f, out, holes, err
 }
 
 // quoteTemplates finds plain scalars that start with "${" and that YAML
 // would cut short (at " : " or " #" inside the expression), and replaces
 // each with a same-length plain placeholder; holes maps the scalar's
-// position to its original text.
-func quoteTemplates(src string) (string, map[Pos]placeholder) {
+// position to its original text. When it changes nothing it also returns
+// the tokens it read, which the parser can reuse (tokenizing is most of a
+// load's time).
+func quoteTemplates(src string) (string, map[Pos]placeholder, token.Tokens) {
 	if !strings.Contains(src, "${") {
-		return src, nil
+		return src, nil, nil
 	}
 	tokens := lexer.Tokenize(src)
 	lines := strings.SplitAfter(src, "\n")
@@ -157,9 +162,9 @@ func quoteTemplates(src string) (string, map[Pos]placeholder) {
 		lines[ln-1] = string(line[:col-1]) + fill + string(line[end:]) + lines[ln-1][len(strings.TrimRight(lines[ln-1], "\r\n")):]
 	}
 	if holes == nil {
-		return src, nil
+		return src, nil, tokens
 	}
-	return strings.Join(lines, ""), holes
+	return strings.Join(lines, ""), holes, nil
 }
 
 // plainTemplateEnd returns where the plain scalar starting at line[start]
