@@ -85,19 +85,28 @@ func appendFloat(dst []byte, f float64) []byte {
 	return strconv.AppendFloat(dst, f, format, -1, 64)
 }
 
-// keyWriter writes the members of one JSON object, remembering which keys
-// it wrote so that pass-through extras never duplicate one.
+// keyWriter writes the members of one JSON object, remembering which of the
+// wire fields it wrote so that pass-through extras never duplicate one.
 type keyWriter struct {
 	buf     []byte
-	written []string
-	arr     [24]string // backs written: no allocation for the usual few keys
+	written uint32 // bits of wireKeys
 	n       int
 }
 
-func (w *keyWriter) init(buf []byte) {
-	w.buf = buf
-	w.written = w.arr[:0]
+// wireKeys are the fields an encoder writes from ChatRequest's own fields.
+var wireKeys = [...]string{"model", "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens",
+	"stop", "stop_sequences", "seed", "response_format", "stream", "stream_options", "system"}
+
+func keyBit(k string) uint32 {
+	for i, w := range wireKeys {
+		if w == k {
+			return 1 << i
+		}
+	}
+	return 0
 }
+
+func (w *keyWriter) init(buf []byte) { w.buf = buf }
 
 func (w *keyWriter) key(k string) {
 	if w.n > 0 {
@@ -106,10 +115,13 @@ func (w *keyWriter) key(k string) {
 	w.n++
 	w.buf = appendString(w.buf, k)
 	w.buf = append(w.buf, ':')
-	w.written = append(w.written, k)
+	w.written |= keyBit(k)
 }
 
-func (w *keyWriter) has(k string) bool { return slices.Contains(w.written, k) }
+// mark records k as written without writing it.
+func (w *keyWriter) mark(k string) { w.written |= keyBit(k) }
+
+func (w *keyWriter) has(k string) bool { return w.written&keyBit(k) != 0 }
 
 func (w *keyWriter) str(k, v string) {
 	w.key(k)
@@ -158,7 +170,8 @@ func (w *keyWriter) extras(extra map[string]json.RawMessage, skip func(string) b
 	if len(extra) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(extra))
+	var arr [8]string
+	keys := arr[:0]
 	for k := range extra {
 		if !w.has(k) && (skip == nil || !skip(k)) {
 			keys = append(keys, k)

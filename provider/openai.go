@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -145,7 +146,8 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string
 	if req.MaxTokens > 0 {
 		w.int(maxField, int64(req.MaxTokens))
 		// Never both: OpenAI rejects a request carrying the two.
-		w.written = append(w.written, "max_tokens", "max_completion_tokens")
+		w.mark("max_tokens")
+		w.mark("max_completion_tokens")
 	}
 	if len(req.Stop) > 0 {
 		w.strings("stop", req.Stop)
@@ -199,6 +201,10 @@ type textContent string
 
 func (t *textContent) UnmarshalJSON(b []byte) error {
 	switch {
+	case len(b) >= 2 && b[0] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b):
+		// No escapes: the text is the bytes between the quotes (the decoder
+		// calling us has validated the JSON). Saves a nested decode.
+		*t = textContent(b[1 : len(b)-1])
 	case len(b) > 0 && b[0] == '"':
 		return json.Unmarshal(b, (*string)(t))
 	case len(b) > 0 && b[0] == '[':

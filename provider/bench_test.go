@@ -1,0 +1,164 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// benchRequest is a typical gateway call: a system prompt, a few turns, the
+// usual parameters and one tool.
+func benchRequest() *conductor.ChatRequest {
+	return &conductor.ChatRequest{
+		Provider: "openai", Model: "gpt-4o",
+		Messages: []conductor.Message{
+			{Role: "system", Content: "You are a helpful assistant that answers in one short paragraph. Cite sources when you can."},
+			{Role: "user", Content: "What is the capital of France, and why did it become the capital?"},
+			{Role: "assistant", Content: "Paris. It became the capital under Clovis I and kept that role through the Capetian kings."},
+			{Role: "user", Content: "Tell me more about the \"Capetian\" kings.\nKeep it brief."},
+		},
+		Temperature: ptr(0.7),
+		MaxTokens:   2000,
+		Extra: map[string]json.RawMessage{
+			"tools": json.RawMessage(`[{"type":"function","function":{"name":"search","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}]`),
+		},
+	}
+}
+
+func BenchmarkOpenAIEncode(b *testing.B) {
+	req := benchRequest()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeOpenAIRequest(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The same body through encoding/json, for comparison.
+func BenchmarkOpenAIEncodeStdlib(b *testing.B) {
+	req := benchRequest()
+	type body struct {
+		Model       string                     `json:"model"`
+		Messages    []conductor.Message        `json:"messages"`
+		Temperature *float64                   `json:"temperature,omitempty"`
+		MaxTokens   int                        `json:"max_completion_tokens,omitempty"`
+		Tools       json.RawMessage            `json:"tools,omitempty"`
+		Extra       map[string]json.RawMessage `json:"-"`
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(body{req.Model, req.Messages, req.Temperature, req.MaxTokens, req.Extra["tools"], nil}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenAIDecode(b *testing.B) {
+	body := readTestdata(b, "openai/chat_completion.json")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeOpenAIResponse(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpenAIRoundTrip is the adapter's own cost per call without the
+// network: build the request body, parse the answer.
+func BenchmarkOpenAIRoundTrip(b *testing.B) {
+	req := benchRequest()
+	body := readTestdata(b, "openai/chat_completion.json")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeOpenAIRequest(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := DecodeOpenAIResponse(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpenAIChatHTTP is a whole Chat call through the adapter against
+// a local upstream over a kept-alive connection: the adapter's and
+// net/http's cost together.
+func BenchmarkOpenAIChatHTTP(b *testing.B) {
+	answer := readTestdata(b, "openai/chat_completion.json")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("x-request-id", "req_1")
+		_, _ = w.Write(answer)
+	}))
+	defer srv.Close()
+	p := NewOpenAI(Endpoint{Name: "openai", BaseURL: srv.URL, APIKey: "sk-test"})
+	req := benchRequest()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Chat(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpenAIStreamDecode reads and decodes a recorded stream: the SSE
+// reader and the chunk decoder, per stream of 5 chunks.
+func BenchmarkOpenAIStreamDecode(b *testing.B) {
+	body := readTestdata(b, "openai/stream.sse")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		r := NewSSEReader(bytes.NewReader(body))
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				break
+			}
+			if _, _, _, err := DecodeOpenAIStreamEvent(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkSSEReader(b *testing.B) {
+	body := bytes.Repeat(readTestdata(b, "anthropic/stream.sse"), 20)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		r := NewSSEReader(bytes.NewReader(body))
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+		}
+	}
+}
+
+func BenchmarkAnthropicEncode(b *testing.B) {
+	req := benchRequest()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeAnthropicRequest(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEstimateTokens(b *testing.B) {
+	s := benchRequest().Messages[2].Content
+	b.ReportAllocs()
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		EstimateTokens(s)
+	}
+}
