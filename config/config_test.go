@@ -375,3 +375,29 @@ func TestDuration(t *testing.T) {
 		})
 	}
 }
+
+// docs/config.md documents every key the loader accepts.
+func TestEveryKeyDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(t reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Slice || typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeFor[Duration]() {
+			return
+		}
+		for _, key := range tomlKeys(typ) {
+			if !strings.Contains(string(doc), "`"+key+"`") && !strings.Contains(string(doc), "["+path+key+"]") &&
+				!strings.Contains(string(doc), "[["+path+key+"]]") && !strings.Contains(string(doc), "`["+path+key) {
+				t.Errorf("%s%s is not documented in docs/config.md", path, key)
+			}
+			f, _ := fieldByTag(typ, key)
+			walk(f.Type, path+key+".")
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+}
