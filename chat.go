@@ -84,6 +84,14 @@ type ChatRequest struct {
 	// Stream asks for a streamed answer (Provider.Stream).
 	Stream bool `json:"stream,omitempty"`
 
+	// Body, when set, is the caller's own request body in wire format
+	// BodyFormat ("openai", "anthropic", "workers-ai"). An adapter of that
+	// format sends it as it is instead of encoding the fields above, which
+	// the server still fills for the gateway's features: bodies pass through
+	// as bytes and are never re-encoded when nothing changed them.
+	Body       []byte `json:"-"`
+	BodyFormat string `json:"-"`
+
 	// Options are the per-call gateway options (the cf-aig-* headers, or a
 	// member's cache and retry settings). They never reach the provider's body.
 	Options CallOptions `json:"-"`
