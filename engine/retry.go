@@ -155,7 +155,9 @@ func (e *Engine) callWithRetry(ctx context.Context, p conductor.Provider, req *c
 			return out
 		}
 		d := e.retryDelay(pol, n, err)
-		e.log.LogAttrs(ctx, slog.LevelWarn, "retrying member call",
+		// Info, not a warning: a retry that then succeeds is the policy
+		// working; a final failure is reported in the result.
+		e.log.LogAttrs(ctx, slog.LevelInfo, "retrying member call",
 			slog.String("member", member), slog.Int("attempt", n), slog.Duration("wait", d), slog.String("error", err.Error()))
 		if err := e.sleep(ctx, d); err != nil {
 			out.err = err

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conductor-go/conductor/engine"
+	"github.com/conductor-go/conductor/ensemble"
+	"github.com/conductor-go/conductor/pricing"
+	"github.com/conductor-go/conductor/store/sqlite"
+)
+
+// dbName is the SQLite file in the data directory.
+const dbName = "conductor.db"
+
+type runFlags struct {
+	input string
+	json  bool
+	trace bool
+	data  string
+}
+
+// newRunCmd is "conductor run FILE": it runs an ensemble and prints its
+// output.
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run an ensemble and print its output",
+		Long: `Run loads an ensemble file, runs its members in order and prints the ensemble's
+output: a string as it is, anything else as indented JSON.
+
+--input gives the ensemble's input as JSON, or @FILE to read it from a file
+(@- for standard input). --json prints the whole result instead: every
+member's status, output, score, route, cache, attempts, tokens, cost and
+latency. --trace prints a per-member table on stderr.
+
+Members with a cache block keep their answers in DATA/conductor.db, so a
+second run with the same request is answered from the cache.
+
+Exit status: 0 when the flow succeeded, 1 when it failed, 2 for a bad
+ensemble file or command line.`,
+		Example: `  conductor run examples/quickstart.yaml --trace
+  conductor run flow.yaml --input '{"question": "Why is the sky blue?"}'
+  conductor run flow.yaml --input @input.json --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runEnsemble(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], f)
+		},
+	}
+	cmd.Flags().StringVarP(&f.input, "input", "i", "", "the ensemble's input: JSON, or @FILE (@- for stdin)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the whole result as JSON")
+	cmd.Flags().BoolVar(&f.trace, "trace", false, "print a per-member table on stderr")
+	cmd.Flags().StringVar(&f.data, "data", ".conductor", "directory for the step cache (created when needed)")
+	return cmd
+}
+
+func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, file string, f runFlags) error {
+	ens, err := ensemble.Load(file)
+	if err != nil {
+		var list ensemble.List
+		if errors.As(err, &list) {
+			for _, p := range list {
+				fmt.Fprintln(stderr, p.String())
+			}
+			return &exitError{code: exitInvalid, quiet: true, err: err}
+		}
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	input, err := readInput(f.input, stdin)
+	if err != nil {
+		return fmt.Errorf("%w: --input: %v", errInvalid, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime}))
+	opts := engine.Options{Pricing: pricing.Default(), Logger: log}
+	if usesCache(ens) {
+		// Opened only when a member caches: the file and its directory
+		// appear where they are needed, not on every run.
+		store, err := sqlite.Open(ctx, filepath.Join(f.data, dbName), sqlite.WithLogger(log))
+		if err != nil {
+			return fmt.Errorf("open the step cache: %w", err)
+		}
+		defer store.Close()
+		opts.Cache = store
+	}
+	res, runErr := engine.New(opts).Run(ctx, ens, input)
+	if f.trace {
+		writeTrace(stderr, res)
+	}
+	if f.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fmt.Errorf("write the result: %w", err)
+		}
+	} else if runErr == nil {
+		if err := writeOutput(stdout, res.Output); err != nil {
+			return err
+		}
+	}
+	if runErr != nil {
+		return &exitError{code: exitFailure, err: runErr}
+	}
+	return nil
+}
+
+// readInput parses --input: JSON text, or @FILE holding JSON (@- reads
+// stdin). No --input means a null input.
+func readInput(arg string, stdin io.Reader) (any, error) {
+	if arg == "" {
+		return nil, nil
+	}
+	data := []byte(arg)
+	if name, ok := strings.CutPrefix(arg, "@"); ok {
+		var err error
+		if name == "-" {
+			data, err = io.ReadAll(stdin)
+		} else {
+			data, err = os.ReadFile(name)
+		}
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("no file %s", name)
+			}
+			return nil, err
+		}
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("not valid JSON (%v); a plain string needs JSON quotes: --input '\"text\"'", err)
+	}
+	return v, nil
+}
+
+// dropTime leaves the time out of log lines: on a terminal it is noise.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+func usesCache(ens *ensemble.Ensemble) bool {
+	for _, st := range ens.Flow {
+		if st.Cache != nil && st.Cache.TTL > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// writeOutput prints a string as it is and anything else as indented JSON.
+func writeOutput(w io.Writer, out any) error {
+	var err error
+	if s, ok := out.(string); ok {
+		_, err = fmt.Fprintln(w, s)
+	} else {
+		var b []byte
+		if b, err = json.MarshalIndent(out, "", "  "); err == nil {
+			_, err = fmt.Fprintf(w, "%s\n", b)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write the output: %w", err)
+	}
+	return nil
+}
+
+// writeTrace prints one row per member: status, route, provider/model,
+// cache, attempts, tokens, cost, score and latency, then the totals.
+func writeTrace(w io.Writer, res *engine.Result) {
+	if res == nil {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tSTATUS\tROUTE\tPROVIDER/MODEL\tCACHE\tATTEMPTS\tTOKENS IN/OUT\tCOST\tSCORE\tMS")
+	var errs []string
+	for _, m := range res.Members {
+		if m.Skipped {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", m.Member, m.Status)
+			continue
+		}
+		model := "-"
+		if m.Provider != "" {
+			model = m.Provider + "/" + m.Model
+			if m.TestProvider {
+				model += " (test provider)"
+			}
+		}
+		cache := "-"
+		if m.Cached {
+			cache = "hit"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d/%d\t%s\t%s\t%d\n",
+			m.Member, m.Status, dash(m.Routing), model, cache, m.Attempts,
+			m.Usage.InputTokens, m.Usage.OutputTokens, usd(m.CostNanoUSD, m.PriceUnknown), score(m.Scoring), m.LatencyMs)
+		if m.Error != nil {
+			errs = append(errs, fmt.Sprintf("  %s: %s", m.Member, m.Error.Message))
+		}
+	}
+	tw.Flush()
+	for _, e := range errs {
+		fmt.Fprintln(w, e)
+	}
+	status := "succeeded"
+	if !res.Success {
+		status = "failed"
+	}
+	fmt.Fprintf(w, "%s %s: cost %s, %d ms\n", res.Ensemble, status, usd(res.CostNanoUSD, false), res.LatencyMs)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// usd formats nano-USD as dollars with enough digits for one cheap call.
+func usd(nano int64, unknown bool) string {
+	s := "$" + strconv.FormatFloat(float64(nano)/1e9, 'f', 6, 64)
+	if unknown {
+		s += " (no price)"
+	}
+	return s
+}
+
+func score(s engine.ScoreResult) string {
+	if s.Score == nil {
+		if !s.Passed {
+			return "none (failed)"
+		}
+		return "-"
+	}
+	mark := "pass"
+	if !s.Passed {
+		mark = "low"
+	}
+	return strconv.FormatFloat(*s.Score, 'f', 2, 64) + " " + mark
+}

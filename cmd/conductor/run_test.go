@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs the command line in-process and returns its exit status and
+// output.
+func cli(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = execute(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const quickstart = "../../examples/quickstart.yaml"
+
+func TestRunQuickstart(t *testing.T) {
+	data := t.TempDir()
+	code, out, errs := cli(t, "", "run", quickstart, "--data", data, "--trace")
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s", code, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if got["escalated"] != true || got["usedFallback"] != true || got["auditFromCache"] != true || got["intent"] != "question" {
+		t.Errorf("output = %v", got)
+	}
+	for _, want := range []string{"MEMBER", "STATUS", "ROUTE", "PROVIDER/MODEL", "CACHE", "ATTEMPTS", "TOKENS", "COST", "MS",
+		"mock/mock-small (test provider)", "hit", "0.55 low", "quickstart succeeded"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("trace lacks %q:\n%s", want, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, dbName)); err != nil {
+		t.Errorf("no step cache file: %v", err)
+	}
+}
+
+func TestRunJSON(t *testing.T) {
+	code, out, errs := cli(t, "", "run", quickstart, "--data", t.TempDir(), "--json", "--input", `{"question": "Why is the sea salty?"}`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res struct {
+		Ensemble string `json:"ensemble"`
+		Success  bool   `json:"success"`
+		Output   map[string]any
+		Members  []struct {
+			Member   string `json:"member"`
+			Status   string `json:"status"`
+			Cached   bool   `json:"cached"`
+			Attempts int    `json:"attempts"`
+			Scoring  struct {
+				Score  *float64 `json:"score"`
+				Passed bool     `json:"passed"`
+			} `json:"scoring"`
+			Error *struct {
+				Message  string `json:"message"`
+				Status   int    `json:"status"`
+				Provider string `json:"provider"`
+			} `json:"error"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if res.Ensemble != "quickstart" || !res.Success || len(res.Members) != 6 {
+		t.Fatalf("result = %+v", res)
+	}
+	s := res.Members[3]
+	if s.Member != "summarize" || s.Status != "failed" || s.Attempts != 2 || s.Error == nil || s.Error.Status != 503 || s.Error.Provider != "mock" {
+		t.Errorf("summarize = %+v", s)
+	}
+	if q := res.Members[1]; q.Scoring.Score == nil || *q.Scoring.Score != 0.55 || q.Scoring.Passed {
+		t.Errorf("quick-answer scoring = %+v", q.Scoring)
+	}
+}
+
+func TestRunInput(t *testing.T) {
+	flow := writeFile(t, "echo.yaml", `
+name: echo
+flow:
+  - member: say
+    config:
+      provider: mock
+      prompt: "${input.who ?? input}"
+`)
+	inFile := writeFile(t, "in.json", `{"who": "file"}`)
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		out   string
+		err   string
+	}{
+		{"json object", "", []string{"--input", `{"who": "Ann"}`}, 0, "Ann\n", ""},
+		{"json string", "", []string{"--input", `"plain"`}, 0, "plain\n", ""},
+		{"from a file", "", []string{"--input", "@" + inFile}, 0, "file\n", ""},
+		{"from stdin", `{"who": "stdin"}`, []string{"--input", "@-"}, 0, "stdin\n", ""},
+		{"not json", "", []string{"--input", "hello"}, 2, "", "not valid JSON"},
+		{"missing file", "", []string{"--input", "@/nonexistent/in.json"}, 2, "", "no file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := cli(t, tc.stdin, append([]string{"run", flow, "--data", t.TempDir()}, tc.args...)...)
+			if code != tc.code || out != tc.out || !strings.Contains(errs, tc.err) {
+				t.Errorf("exit %d out %q err %q; want %d %q %q", code, out, errs, tc.code, tc.out, tc.err)
+			}
+		})
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	bad := writeFile(t, "bad.yaml", "name: bad\nflow:\n  - member: a\n    config:\n      provider: mock\n      temprature: 1\n")
+	aborts := writeFile(t, "aborts.yaml", `
+name: aborts
+flow:
+  - member: first
+    config: {provider: mock, mock: {fail: {status: 401, times: -1, message: "invalid key"}}}
+  - member: second
+    config: {provider: mock}
+`)
+	real := writeFile(t, "real.yaml", "name: real\nflow:\n  - member: a\n    config: {provider: openai, model: gpt-4o}\n")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string
+		err  []string
+	}{
+		{"invalid ensemble", []string{"run", bad}, 2, "", []string{bad + ":6:7:", "temprature", "temperature"}},
+		{"missing file", []string{"run", "/nonexistent/flow.yaml"}, 2, "", []string{"flow.yaml"}},
+		{"flow aborts", []string{"run", aborts}, 1, "", []string{"member first", "invalid key"}},
+		{"flow aborts, json still printed", []string{"run", aborts, "--json"}, 1, `"status": "skipped"`, []string{"member first"}},
+		{"flow aborts, trace still printed", []string{"run", aborts, "--trace"}, 1, "", []string{"first", "failed", "aborts failed"}},
+		{"real provider without a route", []string{"run", real}, 1, "", []string{"openai", "cloudflare-gateway"}},
+		{"no file", []string{"run"}, 2, "", []string{"accepts 1 arg"}},
+		{"two files", []string{"run", "a", "b"}, 2, "", []string{"accepts 1 arg"}},
+		{"unknown flag", []string{"run", aborts, "--nope"}, 2, "", []string{"unknown flag: --nope"}},
+		{"unknown command", []string{"launch"}, 2, "", []string{`unknown command "launch"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := cli(t, "", append(tc.args, "--data", t.TempDir())...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstderr: %s", code, tc.code, errs)
+			}
+			if !strings.Contains(out, tc.out) {
+				t.Errorf("stdout %q lacks %q", out, tc.out)
+			}
+			for _, w := range tc.err {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+			if strings.Contains(errs, "goroutine ") || strings.Contains(errs, "panic") {
+				t.Errorf("stderr has a stack trace:\n%s", errs)
+			}
+		})
+	}
+}
+
+func TestRunPrintsOutput(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply string
+		want  string
+	}{
+		{"string as is", "hello world", "hello world\n"},
+		{"json indented", `{"b": 1, "a": [true]}`, "{\n  \"a\": [\n    true\n  ],\n  \"b\": 1\n}\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			flow := writeFile(t, "f.yaml", "name: f\nflow:\n  - member: m\n    config:\n      provider: mock\n      mock:\n        reply: '"+tc.reply+"'\n")
+			code, out, errs := cli(t, "", "run", flow)
+			if code != 0 || out != tc.want {
+				t.Errorf("exit %d out %q (err %s), want %q", code, out, errs, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunNoCacheNoDataDir(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	flow := writeFile(t, "f.yaml", "name: f\nflow:\n  - member: m\n    config: {provider: mock}\n")
+	if code, _, errs := cli(t, "", "run", flow, "--data", data); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("data directory created for a flow without cache: %v", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := cli(t, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "conductor ") || !strings.Contains(out, "go1.") {
+		t.Errorf("exit %d out %q", code, out)
+	}
+	if code, _, _ := cli(t, "", "version", "extra"); code != 2 {
+		t.Errorf("version with an argument: exit %d, want 2", code)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := cli(t, "", "--help")
+	for _, want := range []string{"run", "validate", "schema", "version"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
