@@ -1,9 +1,13 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -386,4 +390,202 @@ func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, don
 		return ch, true, true, nil
 	}
 	return ch, true, false, nil
+}
+
+// Serving the format: what a server speaking the Anthropic wire format to
+// its callers needs to read their requests and answer them.
+
+// DecodeAnthropicRequest reads a Messages request body: model, max_tokens
+// (required, as the API requires it), system (a string or text blocks) as a
+// leading system message, messages (string content or text blocks),
+// temperature, top_p, stop_sequences and stream; every other field goes to
+// Extra as sent. Tool use, tool results and non-text blocks, which
+// ChatRequest cannot carry, give a ClassBadRequest *conductor.Error naming
+// the field, as does any malformed field.
+func DecodeAnthropicRequest(body []byte) (*conductor.ChatRequest, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, badRequest("the request body is not a JSON object")
+	}
+	req := &conductor.ChatRequest{}
+	var system string
+	var msgs []conductor.Message
+	hasMax := false
+	for k, v := range fields {
+		var err error
+		switch k {
+		case "model":
+			err = json.Unmarshal(v, &req.Model)
+		case "max_tokens":
+			hasMax = true
+			err = json.Unmarshal(v, &req.MaxTokens)
+		case "system":
+			system, err = anthropicText(v)
+		case "messages":
+			msgs, err = decodeAnthropicMessages(v)
+		case "temperature":
+			err = json.Unmarshal(v, &req.Temperature)
+		case "top_p":
+			err = json.Unmarshal(v, &req.TopP)
+		case "stop_sequences":
+			err = json.Unmarshal(v, &req.Stop)
+		case "stream":
+			var s *bool
+			err = json.Unmarshal(v, &s)
+			req.Stream = s != nil && *s
+		default:
+			if req.Extra == nil {
+				req.Extra = make(map[string]json.RawMessage)
+			}
+			req.Extra[k] = v
+		}
+		if err != nil {
+			return nil, badRequest("%s: %s", k, shortJSONError(err))
+		}
+	}
+	switch {
+	case req.Model == "":
+		return nil, badRequest("model: required")
+	case !hasMax:
+		return nil, badRequest("max_tokens: required")
+	case req.MaxTokens < 1:
+		return nil, badRequest("max_tokens: must be at least 1")
+	case len(msgs) == 0:
+		return nil, badRequest("messages: at least one message is required")
+	}
+	if system != "" {
+		req.Messages = make([]conductor.Message, 0, len(msgs)+1)
+		req.Messages = append(req.Messages, conductor.Message{Role: "system", Content: system})
+	}
+	req.Messages = append(req.Messages, msgs...)
+	return req, nil
+}
+
+func decodeAnthropicMessages(v json.RawMessage) ([]conductor.Message, error) {
+	var raw []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, err
+	}
+	msgs := make([]conductor.Message, len(raw))
+	for i, m := range raw {
+		if m.Role != "user" && m.Role != "assistant" {
+			return nil, fmt.Errorf("message %d: role must be user or assistant, not %q", i, m.Role)
+		}
+		text, err := anthropicText(m.Content)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		msgs[i] = conductor.Message{Role: m.Role, Content: text}
+	}
+	return msgs, nil
+}
+
+// anthropicText reads a string or a list of text blocks; other blocks
+// (tool_use, tool_result, image…) are refused, not dropped.
+func anthropicText(v json.RawMessage) (string, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case isNull(v):
+		return "", nil
+	case v[0] == '"':
+		var s string
+		err := json.Unmarshal(v, &s)
+		return s, err
+	case v[0] != '[':
+		return "", fmt.Errorf("content must be a string or a list of blocks")
+	}
+	var blocks []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(v, &blocks); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for i, bl := range blocks {
+		if bl.Type != "text" {
+			return "", fmt.Errorf("content block of type %q is not supported through this gateway", bl.Type)
+		}
+		if i > 0 {
+			// Blocks are separate paragraphs to the model.
+			b.WriteString("\n\n")
+		}
+		b.WriteString(bl.Text)
+	}
+	return b.String(), nil
+}
+
+// EncodeAnthropicResponse writes resp as a Messages answer: one text block,
+// the finish reason as stop_reason, and usage split back the Anthropic way
+// (input_tokens without the cache reads and writes, which are reported
+// apart).
+func EncodeAnthropicResponse(resp *conductor.ChatResponse) []byte {
+	var w keyWriter
+	w.init(append(make([]byte, 0, len(resp.Content)+len(resp.Content)/16+320), '{'))
+	w.str("id", resp.ID)
+	w.str("type", "message")
+	w.str("role", "assistant")
+	w.str("model", resp.Model)
+	w.key("content")
+	w.buf = append(w.buf, `[{"type":"text","text":`...)
+	w.buf = appendString(w.buf, resp.Content)
+	w.buf = append(w.buf, "}]"...)
+	w.str("stop_reason", AnthropicStopReason(resp.FinishReason))
+	w.key("stop_sequence")
+	w.buf = append(w.buf, "null"...)
+	u := resp.Usage
+	w.key("usage")
+	w.buf = append(w.buf, `{"input_tokens":`...)
+	w.buf = strconv.AppendInt(w.buf, int64(max(0, u.InputTokens-u.CachedInputTokens-u.CacheWriteInputTokens)), 10)
+	w.buf = append(w.buf, `,"output_tokens":`...)
+	w.buf = strconv.AppendInt(w.buf, int64(u.OutputTokens), 10)
+	w.buf = append(w.buf, `,"cache_creation_input_tokens":`...)
+	w.buf = strconv.AppendInt(w.buf, int64(u.CacheWriteInputTokens), 10)
+	w.buf = append(w.buf, `,"cache_read_input_tokens":`...)
+	w.buf = strconv.AppendInt(w.buf, int64(u.CachedInputTokens), 10)
+	w.buf = append(w.buf, '}')
+	return append(w.buf, '}')
+}
+
+// EncodeAnthropicError writes e as an Anthropic error body:
+// {"type":"error","error":{"type","message"}}, the type following the
+// error's class as the API names its errors.
+func EncodeAnthropicError(e *conductor.Error) []byte {
+	typ := "api_error"
+	switch e.Class {
+	case conductor.ClassBadRequest, conductor.ClassConfig:
+		typ = "invalid_request_error"
+	case conductor.ClassAuth:
+		typ = "authentication_error"
+		if e.Status == http.StatusForbidden {
+			typ = "permission_error"
+		}
+	case conductor.ClassNotFound:
+		typ = "not_found_error"
+	case conductor.ClassTooLarge:
+		typ = "request_too_large"
+	case conductor.ClassRateLimited, conductor.ClassLimited:
+		typ = "rate_limit_error"
+	case conductor.ClassQuota, conductor.ClassBudget:
+		typ = "billing_error"
+	case conductor.ClassTimeout:
+		typ = "timeout_error"
+	case conductor.ClassServer:
+		if e.Code == "overloaded_error" {
+			typ = "overloaded_error"
+		}
+	}
+	var w keyWriter
+	w.init(append(make([]byte, 0, len(e.Message)+120), '{'))
+	w.str("type", "error")
+	w.key("error")
+	w.buf = append(w.buf, `{"type":`...)
+	w.buf = appendString(w.buf, typ)
+	w.buf = append(w.buf, `,"message":`...)
+	w.buf = appendString(w.buf, e.Error())
+	w.buf = append(w.buf, '}')
+	return append(w.buf, '}')
 }

@@ -463,3 +463,31 @@ func malformed(provider string, status int, requestID, what string, err error) *
 	return &conductor.Error{Provider: provider, Class: conductor.ClassMalformed, Status: status,
 		Message: what, RequestID: requestID, Err: err}
 }
+
+// HTTPStatus is the status a server answers its caller with for e: the
+// class decides, so that it means what it says whatever the upstream sent
+// (an upstream 500 is our 502: the gateway is fine, its upstream is not).
+func HTTPStatus(e *conductor.Error) int {
+	switch e.Class {
+	case conductor.ClassBadRequest:
+		return http.StatusBadRequest
+	case conductor.ClassAuth:
+		if e.Status == http.StatusForbidden {
+			return http.StatusForbidden
+		}
+		return http.StatusUnauthorized
+	case conductor.ClassNotFound:
+		return http.StatusNotFound
+	case conductor.ClassTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case conductor.ClassRateLimited, conductor.ClassLimited, conductor.ClassQuota, conductor.ClassBudget:
+		return http.StatusTooManyRequests
+	case conductor.ClassTimeout:
+		return http.StatusGatewayTimeout
+	case conductor.ClassConfig:
+		return http.StatusInternalServerError
+	case conductor.ClassCanceled:
+		return 499 // the caller went away; nobody reads it, logs do
+	}
+	return http.StatusBadGateway
+}

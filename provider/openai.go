@@ -2,10 +2,14 @@ package provider
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
@@ -392,4 +396,228 @@ func decodeOpenAIEvent(provider string, ev Event) (conductor.Chunk, bool, bool, 
 		ch.Usage = &u
 	}
 	return ch, true, false, nil
+}
+
+// Serving the format: what a server speaking the OpenAI wire format to its
+// callers needs to read their requests and answer them.
+
+// DecodeOpenAIRequest reads a Chat Completions request body: model,
+// messages (string content, or text parts joined), temperature, top_p,
+// max_completion_tokens or max_tokens (the former wins), stop (a string or
+// a list), seed, response_format and stream; every other field goes to
+// Extra as sent. A body that is not a request, a message with tool calls or
+// non-text parts (which ChatRequest cannot carry), or an unknown role gives
+// a ClassBadRequest *conductor.Error whose message names the field.
+func DecodeOpenAIRequest(body []byte) (*conductor.ChatRequest, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, badRequest("the request body is not a JSON object")
+	}
+	req := &conductor.ChatRequest{}
+	var maxTokens, maxCompletion *int
+	for k, v := range fields {
+		var err error
+		switch k {
+		case "model":
+			err = json.Unmarshal(v, &req.Model)
+		case "messages":
+			req.Messages, err = decodeOpenAIMessages(v)
+		case "temperature":
+			err = json.Unmarshal(v, &req.Temperature)
+		case "top_p":
+			err = json.Unmarshal(v, &req.TopP)
+		case "max_tokens":
+			err = json.Unmarshal(v, &maxTokens)
+		case "max_completion_tokens":
+			err = json.Unmarshal(v, &maxCompletion)
+		case "stop":
+			req.Stop, err = decodeStop(v)
+		case "seed":
+			err = json.Unmarshal(v, &req.Seed)
+		case "response_format":
+			if !isNull(v) {
+				req.ResponseFormat = v
+			}
+		case "stream":
+			var s *bool
+			err = json.Unmarshal(v, &s)
+			req.Stream = s != nil && *s
+		default:
+			if req.Extra == nil {
+				req.Extra = make(map[string]json.RawMessage)
+			}
+			req.Extra[k] = v
+		}
+		if err != nil {
+			return nil, badRequest("%s: %s", k, shortJSONError(err))
+		}
+	}
+	switch {
+	case maxCompletion != nil:
+		req.MaxTokens = *maxCompletion
+	case maxTokens != nil:
+		req.MaxTokens = *maxTokens
+	}
+	if req.MaxTokens < 0 {
+		return nil, badRequest("max_tokens: must not be negative")
+	}
+	if req.Model == "" {
+		return nil, badRequest("model: required")
+	}
+	if len(req.Messages) == 0 {
+		return nil, badRequest("messages: at least one message is required")
+	}
+	return req, nil
+}
+
+func decodeOpenAIMessages(v json.RawMessage) ([]conductor.Message, error) {
+	var raw []struct {
+		Role       string          `json:"role"`
+		Content    json.RawMessage `json:"content"`
+		ToolCalls  json.RawMessage `json:"tool_calls"`
+		ToolCallID string          `json:"tool_call_id"`
+	}
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, err
+	}
+	msgs := make([]conductor.Message, len(raw))
+	for i, m := range raw {
+		switch m.Role {
+		case "system", "developer", "user", "assistant":
+		case "tool":
+			return nil, fmt.Errorf("message %d: tool results are not supported through this gateway", i)
+		default:
+			return nil, fmt.Errorf("message %d: unknown role %q", i, m.Role)
+		}
+		if !isNull(m.ToolCalls) {
+			return nil, fmt.Errorf("message %d: tool calls are not supported through this gateway", i)
+		}
+		text, err := textParts(m.Content)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		msgs[i] = conductor.Message{Role: m.Role, Content: text}
+	}
+	return msgs, nil
+}
+
+// textParts reads a content that is a string, null, or a list of
+// {"type":"text","text":…} parts; any other part is refused, not dropped.
+func textParts(v json.RawMessage) (string, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case isNull(v):
+		return "", nil
+	case v[0] == '"':
+		var s string
+		err := json.Unmarshal(v, &s)
+		return s, err
+	case v[0] != '[':
+		return "", fmt.Errorf("content must be a string or a list of parts")
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(v, &parts); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return "", fmt.Errorf("content part of type %q is not supported through this gateway", p.Type)
+		}
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}
+
+func decodeStop(v json.RawMessage) ([]string, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case isNull(v):
+		return nil, nil
+	case v[0] == '"':
+		var s string
+		err := json.Unmarshal(v, &s)
+		return []string{s}, err
+	}
+	var list []string
+	err := json.Unmarshal(v, &list)
+	return list, err
+}
+
+func isNull(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) == 0 || string(v) == "null"
+}
+
+// shortJSONError says what was wrong with a field without echoing Go types.
+func shortJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "expected a value of another type, got " + te.Value
+	}
+	return err.Error()
+}
+
+// EncodeOpenAIResponse writes resp as a Chat Completions answer
+// (object chat.completion) created at the given Unix time: one choice with
+// the content and finish reason ("stop" when none), and usage with
+// cached_tokens.
+func EncodeOpenAIResponse(resp *conductor.ChatResponse, created int64) []byte {
+	var w keyWriter
+	w.init(append(make([]byte, 0, len(resp.Content)+len(resp.Content)/16+320), '{'))
+	w.str("id", resp.ID)
+	w.str("object", "chat.completion")
+	w.int("created", created)
+	w.str("model", resp.Model)
+	w.key("choices")
+	w.buf = append(w.buf, `[{"index":0,"message":{"role":"assistant","content":`...)
+	w.buf = appendString(w.buf, resp.Content)
+	w.buf = append(w.buf, `},"logprobs":null,"finish_reason":`...)
+	w.buf = appendString(w.buf, cmp.Or(resp.FinishReason, "stop"))
+	w.buf = append(w.buf, "}]"...)
+	w.key("usage")
+	w.buf = appendOpenAIUsage(w.buf, resp.Usage)
+	return append(w.buf, '}')
+}
+
+func appendOpenAIUsage(dst []byte, u conductor.Usage) []byte {
+	dst = append(dst, `{"prompt_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.InputTokens), 10)
+	dst = append(dst, `,"completion_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.OutputTokens), 10)
+	dst = append(dst, `,"total_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.InputTokens+u.OutputTokens), 10)
+	dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
+	dst = strconv.AppendInt(dst, int64(u.CachedInputTokens), 10)
+	return append(dst, "}}"...)
+}
+
+// EncodeOpenAIError writes e as an OpenAI error body:
+// {"error":{"message","type","param":null,"code"}}, the type following the
+// error's class and the code the provider's own (else the class).
+func EncodeOpenAIError(e *conductor.Error) []byte {
+	typ := "server_error"
+	switch e.Class {
+	case conductor.ClassBadRequest, conductor.ClassNotFound, conductor.ClassTooLarge, conductor.ClassConfig:
+		typ = "invalid_request_error"
+	case conductor.ClassAuth:
+		typ = "authentication_error"
+	case conductor.ClassRateLimited, conductor.ClassLimited:
+		typ = "rate_limit_error"
+	case conductor.ClassQuota, conductor.ClassBudget:
+		typ = "insufficient_quota"
+	case conductor.ClassTimeout:
+		typ = "timeout_error"
+	}
+	var w keyWriter
+	w.init(append(make([]byte, 0, len(e.Message)+160), `{"error":{`...))
+	w.str("message", e.Error())
+	w.str("type", typ)
+	w.key("param")
+	w.buf = append(w.buf, "null"...)
+	w.str("code", cmp.Or(e.Code, string(e.Class)))
+	return append(w.buf, "}}"...)
 }
