@@ -34,9 +34,11 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	defer func() {
 		mr.LatencyMs = e.now().Sub(start).Milliseconds()
 		mr.Cost = float64(mr.CostNanoUSD) / 1e9
-		e.log.LogAttrs(ctx, slog.LevelDebug, "member done",
-			slog.String("ensemble", r.ens.Name), slog.String("member", mr.Member), slog.String("status", mr.Status),
-			slog.Bool("cached", mr.Cached), slog.Int("attempts", mr.Attempts), slog.Int64("latencyMs", mr.LatencyMs))
+		if e.log.Enabled(ctx, slog.LevelDebug) {
+			e.log.LogAttrs(ctx, slog.LevelDebug, "member done",
+				slog.String("ensemble", r.ens.Name), slog.String("member", mr.Member), slog.String("status", mr.Status),
+				slog.Bool("cached", mr.Cached), slog.Int("attempts", mr.Attempts), slog.Int64("latencyMs", mr.LatencyMs))
+		}
 	}()
 	// fail records err; the flow stops unless the member's retry block says
 	// continue. A cancelled run always stops.
