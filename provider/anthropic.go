@@ -43,9 +43,9 @@ func (a *anthropic) header() http.Header {
 }
 
 func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	body, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)), req, false)
+	body, err := a.body(req, false)
 	if err != nil {
-		return nil, withProvider(err, a.ep.Name)
+		return nil, err
 	}
 	c, err := a.send(ctx, req, a.ep.BaseURL+"/v1/messages", body, a.header(), false)
 	if err != nil {
@@ -70,9 +70,9 @@ func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 }
 
 func (a *anthropic) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
-	body, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, true)
+	body, err := a.body(req, true)
 	if err != nil {
-		return nil, withProvider(err, a.ep.Name)
+		return nil, err
 	}
 	c, err := a.send(ctx, req, a.ep.BaseURL+"/v1/messages", body, a.header(), true)
 	if err != nil {
@@ -82,8 +82,20 @@ func (a *anthropic) Stream(ctx context.Context, req *conductor.ChatRequest) (con
 	return a.newSSEStream(c, req, d.Decode)
 }
 
+// body is the caller's own Anthropic body, or one encoded from req's fields.
+func (a *anthropic) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
+	if b := passThrough(req, FormatAnthropic, stream); b != nil {
+		return b, nil
+	}
+	b, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, stream)
+	return b, withProvider(err, a.ep.Name)
+}
+
 // withProvider fills the provider into an error made before any call.
 func withProvider(err error, provider string) error {
+	if err == nil {
+		return nil
+	}
 	if e, ok := conductor.AsError(err); ok && e.Provider == "" {
 		e.Provider = provider
 	}

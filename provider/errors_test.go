@@ -476,3 +476,21 @@ func TestStreamCloseWhileWaiting(t *testing.T) {
 		})
 	}
 }
+
+// A whole answer whose connection drops halfway is a network error, with
+// the status and request id that did arrive.
+func TestAnswerCutMidBody(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			half := string(readTestdata(t, k.answer))
+			half = half[:len(half)/2]
+			f := newFake(t, reply{Body: half, Cut: true, Header: map[string]string{"Content-Type": "application/json",
+				"x-request-id": "r2", "request-id": "r2", "cf-ray": "r2"}})
+			_, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
+			e := checkClass(t, err, k.name, conductor.ClassNetwork, true)
+			if e.Status != 200 || e.RequestID != "r2" || !errors.Is(e, io.ErrUnexpectedEOF) {
+				t.Errorf("got %+v", *e)
+			}
+		})
+	}
+}

@@ -184,6 +184,25 @@ func (p *caller) send(ctx context.Context, req *conductor.ChatRequest, url strin
 	return c, nil
 }
 
+// Wire formats, as ChatRequest.BodyFormat names them.
+const (
+	FormatOpenAI    = "openai"
+	FormatAnthropic = "anthropic"
+	FormatWorkersAI = "workers-ai"
+)
+
+// passThrough returns the caller's own body when it is in this adapter's
+// wire format and asks for what this call does (a stream or a whole
+// answer): it is sent as received, never re-encoded. Whoever changes the
+// request's fields after the body was read (a split to another model, say)
+// clears Body.
+func passThrough(req *conductor.ChatRequest, format string, stream bool) []byte {
+	if len(req.Body) > 0 && req.BodyFormat == format && req.Stream == stream {
+		return req.Body
+	}
+	return nil
+}
+
 // readAll reads a whole answer body, mapping a failure to a typed error.
 func (p *caller) readAll(c *call, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(c.resp.Body, limit+1))

@@ -54,9 +54,9 @@ func (o *openAI) header() http.Header {
 }
 
 func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	body, err := appendOpenAIRequest(make([]byte, 0, requestSize(req)), req, o.maxField, false)
+	body, err := o.body(req, false)
 	if err != nil {
-		return nil, withProvider(err, o.ep.Name)
+		return nil, err
 	}
 	c, err := o.send(ctx, req, o.ep.BaseURL+"/chat/completions", body, o.header(), false)
 	if err != nil {
@@ -83,9 +83,9 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 }
 
 func (o *openAI) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
-	body, err := appendOpenAIRequest(make([]byte, 0, requestSize(req)+48), req, o.maxField, true)
+	body, err := o.body(req, true)
 	if err != nil {
-		return nil, withProvider(err, o.ep.Name)
+		return nil, err
 	}
 	c, err := o.send(ctx, req, o.ep.BaseURL+"/chat/completions", body, o.header(), true)
 	if err != nil {
@@ -95,6 +95,15 @@ func (o *openAI) Stream(ctx context.Context, req *conductor.ChatRequest) (conduc
 	return o.newSSEStream(c, req, func(ev Event) (conductor.Chunk, bool, bool, error) {
 		return decodeOpenAIEvent(name, ev)
 	})
+}
+
+// body is the caller's own OpenAI body, or one encoded from req's fields.
+func (o *openAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
+	if b := passThrough(req, FormatOpenAI, stream); b != nil {
+		return b, nil
+	}
+	b, err := appendOpenAIRequest(make([]byte, 0, requestSize(req)+48), req, o.maxField, stream)
+	return b, withProvider(err, o.ep.Name)
 }
 
 // completeError adds the answer's status and request id to a decode error.

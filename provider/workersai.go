@@ -67,9 +67,9 @@ func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 	if err != nil {
 		return nil, withProvider(err, w.ep.Name)
 	}
-	body, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)), req, false)
+	body, err := w.body(req, false)
 	if err != nil {
-		return nil, withProvider(err, w.ep.Name)
+		return nil, err
 	}
 	c, err := w.send(ctx, req, u, body, w.header(), false)
 	if err != nil {
@@ -99,9 +99,9 @@ func (w *workersAI) Stream(ctx context.Context, req *conductor.ChatRequest) (con
 	if err != nil {
 		return nil, withProvider(err, w.ep.Name)
 	}
-	body, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)+16), req, true)
+	body, err := w.body(req, true)
 	if err != nil {
-		return nil, withProvider(err, w.ep.Name)
+		return nil, err
 	}
 	c, err := w.send(ctx, req, u, body, w.header(), true)
 	if err != nil {
@@ -111,6 +111,16 @@ func (w *workersAI) Stream(ctx context.Context, req *conductor.ChatRequest) (con
 	return w.newSSEStream(c, req, func(ev Event) (conductor.Chunk, bool, bool, error) {
 		return decodeWorkersAIEvent(name, ev)
 	})
+}
+
+// body is the caller's own Workers AI body, or one encoded from req's
+// fields.
+func (w *workersAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
+	if b := passThrough(req, FormatWorkersAI, stream); b != nil {
+		return b, nil
+	}
+	b, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)+16), req, stream)
+	return b, withProvider(err, w.ep.Name)
 }
 
 // EncodeWorkersAIRequest returns the native run body for req (the model goes

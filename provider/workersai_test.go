@@ -250,3 +250,56 @@ func TestHookSeesErrors(t *testing.T) {
 		t.Errorf("hook %+v", h)
 	}
 }
+
+// A caller's own body in the adapter's format passes through byte for byte;
+// in another format, or asking for the other kind of answer, it does not.
+func TestBodyPassThrough(t *testing.T) {
+	for _, k := range kinds {
+		format := map[string]string{"openai": FormatOpenAI, "anthropic": FormatAnthropic, "workers-ai": FormatWorkersAI}[k.name]
+		own := []byte(`{ "messages" : [ {"content":"Hi","role":"user"} ], "model":"` + k.model + `", "max_tokens": 9, "x_custom": [1,2] }`)
+		tests := []struct {
+			name       string
+			bodyFormat string
+			stream     bool
+			passed     bool
+		}{
+			{"same format", format, false, true},
+			{"same format, streamed", format, true, true},
+			{"other format", "some-other-format", false, false},
+		}
+		for _, tt := range tests {
+			t.Run(k.name+"/"+tt.name, func(t *testing.T) {
+				r := reply{File: k.answer, Header: map[string]string{"Content-Type": "application/json"}}
+				if tt.stream {
+					r = reply{File: k.stream, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
+				}
+				f := newFake(t, r)
+				p := k.new(Endpoint{Name: k.name, BaseURL: f.URL})
+				req := k.request()
+				req.Body, req.BodyFormat, req.Stream = own, tt.bodyFormat, tt.stream
+				if tt.stream {
+					s, err := p.Stream(context.Background(), req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					drain(t, s)
+				} else if _, err := p.Chat(context.Background(), req); err != nil {
+					t.Fatal(err)
+				}
+				if got := f.last(t).Body; (string(got) == string(own)) != tt.passed {
+					t.Errorf("sent %s", got)
+				}
+				if !tt.stream {
+					// Chat on a request whose own body streams: encoded instead.
+					req.Stream = true
+					if _, err := p.Chat(context.Background(), req); err != nil {
+						t.Fatal(err)
+					}
+					if got := f.last(t).Body; string(got) == string(own) {
+						t.Errorf("a streaming body was sent for a whole answer")
+					}
+				}
+			})
+		}
+	}
+}
