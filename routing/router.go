@@ -29,14 +29,15 @@ import (
 	"github.com/conductor-go/conductor/provider"
 )
 
-// GatewayFunc puts the built-in gateway in front of upstream, the direct
-// adapter of providerName, with the settings of gw. The integrator passes
-// one closure over the store and price table, e.g.
+// GatewayFunc puts the built-in gateway gatewayID (an [[ai.gateway]] id, or
+// "default" when none is configured) in front of upstream, the direct
+// adapter of providerName. model is "" since one provider serves every
+// model of a route. (*gateway.Set).Hook has this signature:
 //
-//	opts.Gateway = func(gw config.Gateway, name string, up conductor.Provider) (conductor.Provider, error) {
-//		return gateway.New(gatewayConfig(cfg, gw), up, store), nil
-//	}
-type GatewayFunc func(gw config.Gateway, providerName string, upstream conductor.Provider) (conductor.Provider, error)
+//	routing.Options{Gateway: set.Hook}
+//
+// A gateway that cannot start answers each call with its error.
+type GatewayFunc func(gatewayID string, upstream conductor.Provider, providerName, model string) conductor.Provider
 
 // Options are what a Router needs besides the config.
 type Options struct {
@@ -158,7 +159,7 @@ type route struct {
 	adapter  func(provider.Endpoint) conductor.Provider
 	mock     bool              // Options.Mock is the upstream
 	models   map[string]string // model names rewritten before the call (a local server's names)
-	builtin  *config.Gateway   // the built-in gateway wraps the upstream
+	builtin  *config.Gateway   // the built-in gateway wraps the upstream (its settings reach package gateway through the integrator)
 }
 
 func (r *Router) plan(providerName, routing string) (route, error) {
@@ -194,11 +195,7 @@ func (r *Router) build(rt route) (conductor.Provider, error) {
 		if r.opts.Gateway == nil {
 			return nil, errNoBuiltinGateway(rt.provider)
 		}
-		gw, err := r.opts.Gateway(*rt.builtin, rt.provider, p)
-		if err != nil {
-			return nil, configErr(rt.provider, "starting the built-in gateway %q: %v", rt.builtin.ID, err)
-		}
-		p = gw
+		p = r.opts.Gateway(rt.builtin.ID, p, rt.provider, "")
 	}
 	return &routed{next: p, provider: rt.provider, routing: rt.routing}, nil
 }

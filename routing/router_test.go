@@ -424,11 +424,11 @@ type builtinGateway struct {
 	calls []string
 }
 
-func (g *builtinGateway) fn(gw config.Gateway, name string, up conductor.Provider) (conductor.Provider, error) {
+func (g *builtinGateway) fn(id string, up conductor.Provider, name, model string) conductor.Provider {
 	g.mu.Lock()
-	g.calls = append(g.calls, gw.ID+"/"+name+"/"+gw.CacheTTL.String())
+	g.calls = append(g.calls, id+"/"+name+"/"+model)
 	g.mu.Unlock()
-	return markCached{up}, nil
+	return markCached{up}
 }
 
 type markCached struct{ conductor.Provider }
@@ -471,7 +471,7 @@ func TestBuiltinGateway(t *testing.T) {
 			if meta.Provider != tc.provider || meta.Routing != "cloudflare-gateway" || meta.CacheStatus != "MISS" {
 				t.Errorf("meta = %+v", meta)
 			}
-			if want := []string{"my-gateway/" + tc.provider + "/1h0m0s"}; !slices.Equal(gw.calls, want) {
+			if want := []string{"my-gateway/" + tc.provider + "/"}; !slices.Equal(gw.calls, want) {
 				t.Errorf("gateway built with %v, want %v", gw.calls, want)
 			}
 		})
@@ -485,7 +485,7 @@ func TestBuiltinGateway(t *testing.T) {
 		if _, err := r.Provider(context.Background(), "openai", "gpt-4o", "cloudflare-gateway"); err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"default/openai/0s"}; !slices.Equal(gw.calls, want) {
+		if want := []string{"default/openai/"}; !slices.Equal(gw.calls, want) {
 			t.Errorf("gateway built with %v, want %v", gw.calls, want)
 		}
 	})
