@@ -66,6 +66,9 @@ func (m *modelMap) request(req *conductor.ChatRequest) *conductor.ChatRequest {
 	}
 	r := *req
 	r.Model = to
+	// A caller's raw body names the old model: let the adapter encode the
+	// fields instead.
+	r.Body, r.BodyFormat = nil, ""
 	return &r
 }
 

@@ -559,8 +559,9 @@ func TestRequestNotModified(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := request("", llama, false)
+	req.Body, req.BodyFormat = []byte(`{"model":"`+llama+`","messages":[{"role":"user","content":"Hi"}]}`), "openai"
 	call(t, p, req)
-	if req.Model != llama || req.Provider != "" {
+	if req.Model != llama || req.Provider != "" || req.BodyFormat != "openai" {
 		t.Errorf("request modified: model %q provider %q", req.Model, req.Provider)
 	}
 	if m := f.last(t).Body["model"]; m != "llama3.1:8b" {
