@@ -16,9 +16,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/engine"
 	"github.com/conductor-go/conductor/ensemble"
 	"github.com/conductor-go/conductor/pricing"
+	"github.com/conductor-go/conductor/routing"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -26,10 +29,11 @@ import (
 const dbName = "conductor.db"
 
 type runFlags struct {
-	input string
-	json  bool
-	trace bool
-	data  string
+	input  string
+	json   bool
+	trace  bool
+	data   string
+	config string
 }
 
 // newRunCmd is "conductor run FILE": it runs an ensemble and prints its
@@ -63,7 +67,8 @@ ensemble file or command line.`,
 	cmd.Flags().StringVarP(&f.input, "input", "i", "", "the ensemble's input: JSON, or @FILE (@- for stdin)")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the whole result as JSON")
 	cmd.Flags().BoolVar(&f.trace, "trace", false, "print a per-member table on stderr")
-	cmd.Flags().StringVar(&f.data, "data", ".conductor", "directory for the step cache (created when needed)")
+	cmd.Flags().StringVar(&f.data, "data", "", "directory for the step cache (default: the config's data_dir, ./.conductor)")
+	cmd.Flags().StringVar(&f.config, "config", "", "config file (default: ./conductor.toml, else ./wrangler.toml, else built-in defaults)")
 	return cmd
 }
 
@@ -83,12 +88,28 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("%w: --input: %v", errInvalid, err)
 	}
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime}))
-	opts := engine.Options{Pricing: pricing.Default(), Logger: log}
+	router, err := routing.New(cfg, routing.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	prices, err := priceTable(cfg.Pricing)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", errInvalid, cfg.File, err)
+	}
+	opts := engine.Options{Resolver: router, Pricing: prices, Logger: log}
 	if usesCache(ens) {
+		data := f.data
+		if data == "" {
+			data = cfg.DataPath()
+		}
 		// Opened only when a member caches: the file and its directory
 		// appear where they are needed, not on every run.
-		store, err := sqlite.Open(ctx, filepath.Join(f.data, dbName), sqlite.WithLogger(log))
+		store, err := sqlite.Open(ctx, filepath.Join(data, dbName), sqlite.WithLogger(log))
 		if err != nil {
 			return fmt.Errorf("open the step cache: %w", err)
 		}
@@ -111,9 +132,52 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 		}
 	}
 	if runErr != nil {
-		return &exitError{code: exitFailure, err: runErr}
+		code := exitFailure
+		// A route that cannot be built (a missing key, account id or
+		// gateway) is the user's configuration to fix, not a failed flow.
+		if ce, ok := conductor.AsError(runErr); ok && ce.Class == conductor.ClassConfig {
+			code = exitInvalid
+		}
+		return &exitError{code: code, err: runErr}
 	}
 	return nil
+}
+
+// priceTable is the embedded price table with the config's [pricing]
+// overrides.
+func priceTable(c config.Pricing) (*pricing.Table, error) {
+	t := pricing.Default()
+	if c.DefaultInput != nil || c.DefaultOutput != nil {
+		in, out := pricing.DefaultUnknownInput, pricing.DefaultUnknownOutput
+		if c.DefaultInput != nil {
+			in = *c.DefaultInput
+		}
+		if c.DefaultOutput != nil {
+			out = *c.DefaultOutput
+		}
+		if err := t.WithDefault(in, out); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range c.Models {
+		p := pricing.Price{Provider: m.Provider, Model: m.Model, Input: m.Input, Output: m.Output}
+		if m.CachedInput != nil {
+			p.CachedInput = *m.CachedInput
+		}
+		if err := t.Override(p); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// loadConfig reads the file --config names, else finds one in the working
+// directory, else uses the built-in defaults.
+func loadConfig(path string) (*config.Config, error) {
+	if path != "" {
+		return config.Load(path)
+	}
+	return config.Find(".")
 }
 
 // readInput parses --input: JSON text, or @FILE holding JSON (@- reads

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,7 +141,6 @@ flow:
   - member: second
     config: {provider: mock}
 `)
-	real := writeFile(t, "real.yaml", "name: real\nflow:\n  - member: a\n    config: {provider: openai, model: gpt-4o}\n")
 	tests := []struct {
 		name string
 		args []string
@@ -152,7 +153,6 @@ flow:
 		{"flow aborts", []string{"run", aborts}, 1, "", []string{"member first", "invalid key"}},
 		{"flow aborts, json still printed", []string{"run", aborts, "--json"}, 1, `"status": "skipped"`, []string{"member first"}},
 		{"flow aborts, trace still printed", []string{"run", aborts, "--trace"}, 1, "", []string{"first", "failed", "aborts failed"}},
-		{"real provider without a route", []string{"run", real}, 1, "", []string{"openai", "cloudflare-gateway"}},
 		{"no file", []string{"run"}, 2, "", []string{"accepts 1 arg"}},
 		{"two files", []string{"run", "a", "b"}, 2, "", []string{"accepts 1 arg"}},
 		{"unknown flag", []string{"run", aborts, "--nope"}, 2, "", []string{"unknown flag: --nope"}},
@@ -229,5 +229,85 @@ func TestHelp(t *testing.T) {
 	}
 	if code != 0 {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// TestRunAgainstProviderFake runs a page flow through the real router and
+// OpenAI adapter against an HTTP fake answering OpenAI's documented
+// payload, with prices from the config's [pricing] table.
+func TestRunAgainstProviderFake(t *testing.T) {
+	body, err := os.ReadFile("testdata/openai_chat_completion.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls int
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if r.URL.Path != "/v1/chat/completions" || r.Header.Get("Authorization") != "Bearer sk-test" {
+			http.Error(w, `{"error":{"message":"unexpected request","type":"invalid_request_error"}}`, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	defer fake.Close()
+	t.Setenv("OPENAI_API_KEY", "sk-test")
+	cfgFile := writeFile(t, "conductor.toml", `
+[providers.openai]
+base_url = "`+fake.URL+`/v1"
+
+[[pricing.model]]
+provider = "openai"
+model = "o1-preview"
+input = 1000
+output = 2000
+`)
+	code, out, errs := cli(t, "", "run", "../../examples/test-new-model.yaml", "--config", cfgFile, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res struct {
+		Output  string  `json:"output"`
+		Cost    float64 `json:"cost"`
+		Members []struct {
+			Routing string `json:"routing"`
+			Usage   struct {
+				InputTokens  int `json:"inputTokens"`
+				OutputTokens int `json:"outputTokens"`
+			} `json:"usage"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if res.Output != "Hello! How can I assist you today?" || res.Members[0].Routing != "direct" || calls != 1 {
+		t.Errorf("result = %+v, %d calls", res, calls)
+	}
+	if u := res.Members[0].Usage; u.InputTokens != 19 || u.OutputTokens != 10 {
+		t.Errorf("usage = %+v", u)
+	}
+	// 19 tokens at $1000/1M plus 10 at $2000/1M.
+	if want := 19*1000e-6 + 10*2000e-6; res.Cost < want*0.999 || res.Cost > want*1.001 {
+		t.Errorf("cost = %v, want %v", res.Cost, want)
+	}
+}
+
+func TestRunMissingKeyIsAConfigError(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", "")
+	os.Unsetenv("OPENAI_API_KEY")
+	code, _, errs := cli(t, "", "run", "../../examples/test-new-model.yaml")
+	if code != 2 || !strings.Contains(errs, "OPENAI_API_KEY") || !strings.Contains(errs, "member try-o1") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
+func TestRunBadConfig(t *testing.T) {
+	cfgFile := writeFile(t, "conductor.toml", "[providers.openai]\nbase_ur = 1\n")
+	code, _, errs := cli(t, "", "run", quickstart, "--config", cfgFile)
+	if code != 2 || !strings.Contains(errs, "conductor.toml") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if code, _, errs := cli(t, "", "run", quickstart, "--config", "/nonexistent/conductor.toml"); code != 2 {
+		t.Errorf("missing config: exit %d: %s", code, errs)
 	}
 }
