@@ -653,3 +653,23 @@ func TestNilEnsemble(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// FuzzDecodeOutput feeds model answers (outside input) to the output
+// decoder: it must never panic, and gives either the text or a JSON
+// object/array.
+func FuzzDecodeOutput(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, "```json\n[1]\n```", "```", "``````", "plain", "{", " [ ] ", "```\n{\"x\":\n```"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		switch v := decodeOutput(s).(type) {
+		case string:
+			if v != s {
+				t.Fatalf("text answer changed: %q -> %q", s, v)
+			}
+		case map[string]any, []any:
+		default:
+			t.Fatalf("decodeOutput(%q) = %T", s, v)
+		}
+	})
+}
