@@ -494,3 +494,26 @@ func TestAnswerCutMidBody(t *testing.T) {
 		})
 	}
 }
+
+// A server that keeps the connection open after the terminator does not
+// hold the stream's end.
+func TestStreamEndsAtTerminatorOnOpenConnection(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					return streamAnswer(r, time.Hour, string(readTestdata(t, k.stream)), "never"), nil
+				})}
+				s, err := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				drain(t, s)
+				if d := time.Since(start); d > drainTimeout {
+					t.Errorf("the end took %s", d)
+				}
+			})
+		})
+	}
+}

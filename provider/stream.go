@@ -5,9 +5,15 @@ import (
 	"io"
 	"mime"
 	"sync/atomic"
+	"time"
 
 	conductor "github.com/conductor-go/conductor"
 )
+
+// drainTimeout bounds the wait for the end of a body after its terminator.
+const drainTimeout = time.Second
+
+var errDrained = errors.New("stream drained after its terminator")
 
 // eventDecoder turns one SSE event of a wire format into a chunk. emit says
 // the chunk goes to the caller (a [DONE] marker does not); done says the
@@ -104,9 +110,12 @@ func (s *sseStream) Next() (conductor.Chunk, error) {
 // then io.EOF.
 func (s *sseStream) finish(last conductor.Chunk, emit bool) (conductor.Chunk, error) {
 	s.err = io.EOF
-	// Drain what follows the terminator (nothing, usually) so the
-	// connection can be reused.
+	// Drain what follows the terminator (the end of the chunked body,
+	// usually) so an HTTP/1.1 connection can be reused; bounded in bytes
+	// and time, since a server may hold the connection open after it.
+	stop := time.AfterFunc(drainTimeout, func() { s.c.cancel(errDrained) })
 	_, _ = io.CopyN(io.Discard, s.c.resp.Body, 4<<10)
+	stop.Stop()
 	s.c.release()
 	var est *conductor.Chunk
 	if !s.usage {
