@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/conductor-go/conductor/config"
+)
+
+// Token is one gateway token a caller may present. Name is who the caller
+// is for per-user rate limits and budgets, and in the request log; the
+// value never reaches a log line.
+type Token struct {
+	Name  string
+	Value string
+}
+
+// TokensFromSecrets names the tokens of `[server] tokens_env`/`tokens_file`:
+// an entry written "name=token" is called name, any other "token-N" (its
+// position from 1), so that logs can tell callers apart without the secret.
+func TokensFromSecrets(secrets []config.Secret) []Token {
+	out := make([]Token, 0, len(secrets))
+	for i, s := range secrets {
+		v := s.Value()
+		name, tok, ok := strings.Cut(v, "=")
+		if !ok || name == "" || tok == "" || strings.ContainsAny(name, " \t") {
+			name, tok = "token-"+strconv.Itoa(i+1), v
+		}
+		out = append(out, Token{Name: name, Value: tok})
+	}
+	return out
+}
+
+// auth checks gateway tokens and picks out a caller's own provider key.
+type auth struct {
+	tokens     []hashedToken
+	callerKeys bool
+	userHeader string
+}
+
+// hashedToken keeps a token's SHA-256: comparing fixed-size digests in
+// constant time leaks neither the token nor its length.
+type hashedToken struct {
+	name string
+	sum  [sha256.Size]byte
+}
+
+func newAuth(tokens []Token, callerKeys bool, userHeader string) (*auth, error) {
+	a := &auth{callerKeys: callerKeys, userHeader: userHeader}
+	for i, t := range tokens {
+		if t.Value == "" {
+			return nil, fmt.Errorf("server: token %d (%s) is empty", i+1, t.Name)
+		}
+		a.tokens = append(a.tokens, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Value))})
+	}
+	return a, nil
+}
+
+// caller is who sent a request, as its headers say.
+type caller struct {
+	// token is the name of the gateway token presented ("" when the
+	// server has none).
+	token string
+	// key is the caller's own provider key to forward (only when caller
+	// keys are allowed), with the header it came in.
+	key       string
+	keyHeader string // "authorization" or "x-api-key"
+	// header is the request's headers: the upstream hook forwards the few
+	// provider headers a caller may set (anthropic-beta, OpenAI-Organization…).
+	header http.Header
+	// userHeader is the configured user header's value.
+	userHeader string
+}
+
+var errNoToken = errors.New("a gateway token is required: send it as Authorization: Bearer <token>, cf-aig-authorization: Bearer <token> or x-api-key")
+var errBadToken = errors.New("the gateway token is not valid")
+
+// check authenticates r. With tokens configured, one of cf-aig-authorization,
+// Authorization (Bearer) or x-api-key must hold a valid token; a header
+// that holds something else may be the caller's provider key.
+func (a *auth) check(r *http.Request) (*caller, error) {
+	c := &caller{header: r.Header}
+	if a.userHeader != "" {
+		c.userHeader = r.Header.Get(a.userHeader)
+	}
+	aig := bearer(r.Header.Get("cf-aig-authorization"))
+	authz := r.Header.Get("Authorization")
+	apiKey := r.Header.Get("x-api-key")
+	if len(a.tokens) > 0 {
+		matched := ""
+		switch {
+		case aig != "":
+			// The Cloudflare way: the gateway token has its own header, and a
+			// wrong one is wrong even if another header holds a good one.
+			name, ok := a.match(aig)
+			if !ok {
+				return nil, errBadToken
+			}
+			c.token, matched = name, "cf-aig-authorization"
+		case authz != "" && a.matches(bearer(authz), &c.token):
+			matched = "authorization"
+		case apiKey != "" && a.matches(apiKey, &c.token):
+			matched = "x-api-key"
+		case authz == "" && apiKey == "":
+			return nil, errNoToken
+		default:
+			return nil, errBadToken
+		}
+		if a.callerKeys {
+			// Whatever header did not carry the token may carry the key.
+			switch {
+			case matched != "authorization" && bearer(authz) != "":
+				c.key, c.keyHeader = bearer(authz), "authorization"
+			case matched != "x-api-key" && apiKey != "":
+				c.key, c.keyHeader = apiKey, "x-api-key"
+			}
+		}
+		return c, nil
+	}
+	if a.callerKeys {
+		switch {
+		case bearer(authz) != "":
+			c.key, c.keyHeader = bearer(authz), "authorization"
+		case apiKey != "":
+			c.key, c.keyHeader = apiKey, "x-api-key"
+		}
+	}
+	return c, nil
+}
+
+func (a *auth) matches(v string, name *string) bool {
+	n, ok := a.match(v)
+	if ok {
+		*name = n
+	}
+	return ok
+}
+
+// match compares v with every token, all of them every time, so that the
+// time taken says nothing about which token or how much of it matched.
+func (a *auth) match(v string) (string, bool) {
+	sum := sha256.Sum256([]byte(v))
+	found := -1
+	for i := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], a.tokens[i].sum[:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return "", false
+	}
+	return a.tokens[found].name, true
+}
+
+// bearer returns the credentials of "Bearer <x>" (any case), or "".
+func bearer(h string) string {
+	const p = "bearer "
+	if len(h) > len(p) && strings.EqualFold(h[:len(p)], p) {
+		return strings.TrimSpace(h[len(p):])
+	}
+	return ""
+}
+
+type callerKey struct{}
+
+func withCaller(ctx context.Context, c *caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerFrom(ctx context.Context) *caller {
+	c, _ := ctx.Value(callerKey{}).(*caller)
+	return c
+}
+
+// user is who a call is for: the gateway token's name, else the user in
+// cf-aig-metadata, else the body's user field, else the configured header.
+func (c *caller) user(metadata map[string]string, bodyUser string) string {
+	switch {
+	case c.token != "":
+		return c.token
+	case metadata["user"] != "":
+		return metadata["user"]
+	case bodyUser != "":
+		return bodyUser
+	}
+	return c.userHeader
+}

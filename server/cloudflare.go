@@ -1,0 +1,252 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Cloudflare AI Gateway's paths, served by the built-in gateway so that a
+// client configured for https://gateway.ai.cloudflare.com/v1/{account}/{gateway}
+// only changes that base URL:
+//
+//	/v1/{account}/{gateway}/openai/chat/completions
+//	/v1/{account}/{gateway}/groq/chat/completions        (and groq/openai/v1/…, the Groq SDK's form)
+//	/v1/{account}/{gateway}/anthropic/v1/messages
+//	/v1/{account}/{gateway}/workers-ai/{model}            (native, model ids hold slashes)
+//	/v1/{account}/{gateway}/workers-ai/v1/chat/completions
+//	/v1/{account}/{gateway}/compat/chat/completions      (model "{provider}/{model}")
+//	/v1/{account}/{gateway}                              (the universal endpoint)
+//
+// Bodies are the provider's own and pass through as bytes; answers and
+// errors are in the provider's format, with cf-aig-cache-status and
+// cf-aig-step.
+
+// cloudflare is POST /v1/{account}/{gateway}/{provider}/{rest...}.
+func (s *Server) cloudflare(w http.ResponseWriter, r *http.Request, c *caller) {
+	f := errFormat(fmtCloudflare, r)
+	body, err := readBody(r)
+	if err != nil {
+		s.failEarly(w, r, f, err)
+		return
+	}
+	x, err := s.cloudflareExchange(r.PathValue("provider"), r.PathValue("rest"), body, r.PathValue("gateway"), r.PathValue("account"))
+	if err == nil {
+		f = x.in
+		err = s.prepare(x, c, r.Header.Get)
+	}
+	if err != nil {
+		s.failEarly(w, r, f, err)
+		return
+	}
+	noteCall(r, x)
+	s.serve(w, r, x)
+}
+
+// cloudflareExchange reads body as the provider path prov/rest expects it.
+func (s *Server) cloudflareExchange(prov, rest string, body []byte, gw, account string) (*exchange, error) {
+	rest = strings.Trim(rest, "/")
+	var (
+		x   *exchange
+		err error
+		rt  = route{provider: prov}
+	)
+	switch {
+	case prov == "openai" && rest == "chat/completions",
+		prov == "groq" && (rest == "chat/completions" || rest == "openai/v1/chat/completions"):
+		x, err = openAIExchange(body, gw)
+	case prov == "anthropic" && rest == "v1/messages":
+		x, err = anthropicExchange(body, gw)
+	case prov == "workers-ai" && rest == "v1/chat/completions":
+		rt.compat = true
+		x, err = openAIExchange(body, gw)
+	case prov == "workers-ai" && rest != "" && !strings.HasPrefix(rest, "v1/"):
+		var req *conductor.ChatRequest
+		if req, err = decodeWorkersAIRequest(body, rest); err == nil {
+			x = &exchange{in: fmtWorkersAI, gateway: gw, body: body, req: req, requested: rest}
+		}
+	case prov == "compat" && rest == "chat/completions":
+		// Cloudflare's unified endpoint: model is provider/model, as on
+		// /v1/chat/completions.
+		if x, err = openAIExchange(body, gw); err == nil {
+			x.routes, x.p, err = s.resolve(x.requested)
+		}
+		if err != nil {
+			return nil, err
+		}
+		x.account = account
+		return x, nil
+	default:
+		return nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound,
+			Message: fmt.Sprintf("no provider path %.40q/%.80q on this gateway (expected openai/chat/completions, anthropic/v1/messages, groq/chat/completions, workers-ai/{model} or workers-ai/v1/chat/completions)", prov, rest)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if x.requested == "" {
+		return nil, badRequest("model: required")
+	}
+	rt.model = x.requested
+	x.routes = []route{rt}
+	x.account = account
+	return x, nil
+}
+
+// universalStep is one step of the universal endpoint's body, as
+// Cloudflare documents it.
+type universalStep struct {
+	Provider string            `json:"provider"`
+	Endpoint string            `json:"endpoint"`
+	Headers  map[string]string `json:"headers"`
+	Query    json.RawMessage   `json:"query"`
+	Config   json.RawMessage   `json:"config"`
+}
+
+// maxSteps bounds the universal endpoint's fallback list.
+const maxSteps = 16
+
+// decodeSteps reads the universal endpoint's body: an array of steps (one
+// step object alone is taken as a list of one).
+func decodeSteps(body []byte) ([]universalStep, error) {
+	body = bytes.TrimSpace(body)
+	var steps []universalStep
+	switch {
+	case len(body) > 0 && body[0] == '{':
+		var one universalStep
+		if err := json.Unmarshal(body, &one); err != nil {
+			return nil, badRequest("the body is not a provider step: %s", jsonProblem(err))
+		}
+		steps = []universalStep{one}
+	default:
+		if err := json.Unmarshal(body, &steps); err != nil {
+			return nil, badRequest("the body must be an array of provider steps ({provider, endpoint, headers, query}): %s", jsonProblem(err))
+		}
+	}
+	switch {
+	case len(steps) == 0:
+		return nil, badRequest("the body names no provider step")
+	case len(steps) > maxSteps:
+		return nil, badRequest("%d provider steps; at most %d", len(steps), maxSteps)
+	}
+	for i, st := range steps {
+		if st.Provider == "" || st.Endpoint == "" || len(bytes.TrimSpace(st.Query)) == 0 {
+			return nil, badRequest("step %d: provider, endpoint and query are required", i)
+		}
+	}
+	return steps, nil
+}
+
+// universal is POST /v1/{account}/{gateway}: each step is tried in order
+// until one answers, its retries spent before the next; the answer is the
+// answering step's, in its provider's format, with cf-aig-step naming it.
+// Headers: the step's own over the request's.
+func (s *Server) universal(w http.ResponseWriter, r *http.Request, c *caller) {
+	body, err := readBody(r)
+	if err != nil {
+		s.failEarly(w, r, fmtOpenAI, err)
+		return
+	}
+	steps, err := decodeSteps(body)
+	if err != nil {
+		s.failEarly(w, r, fmtOpenAI, err)
+		return
+	}
+	ctx := r.Context()
+	gw, account := r.PathValue("gateway"), r.PathValue("account")
+	var lastErr error
+	lastFormat := fmtOpenAI
+	for i, st := range steps {
+		get, sc, err := s.stepHeaders(r, c, st)
+		var x *exchange
+		if err == nil {
+			x, err = s.cloudflareExchange(st.Provider, st.Endpoint, st.Query, gw, account)
+		}
+		if err == nil {
+			lastFormat = x.in
+			err = s.prepare(x, sc, get)
+		}
+		var resp *conductor.ChatResponse
+		var stream conductor.Stream
+		if err == nil {
+			noteCall(r, x)
+			sctx := withCaller(ctx, sc)
+			resp, stream, err = x.call(sctx)
+		}
+		if err == nil {
+			w.Header().Set(hdrStep, fmt.Sprint(i))
+			if stream != nil {
+				s.pump(ctx, w, x, &stepStream{Stream: stream, step: i})
+				return
+			}
+			resp.Meta.Step = i
+			s.writeAnswer(w, x, resp)
+			return
+		}
+		lastErr = err
+		e := asError(ctx, err)
+		if ctx.Err() != nil || e.Class == conductor.ClassLimited || e.Class == conductor.ClassCanceled {
+			break
+		}
+		if i < len(steps)-1 {
+			s.log.Info("universal endpoint: falling back", "step", i+1, "from", st.Provider+"/"+st.Endpoint, "err", e.Error())
+		}
+	}
+	w.Header().Set(hdrStep, fmt.Sprint(len(steps)-1))
+	s.failEarly(w, r, lastFormat, lastErr)
+}
+
+// stepHeaders returns the header lookup of one step (its headers, then its
+// config, then the request's) and the caller as the step presents itself:
+// a provider key in the step's headers is the caller's key for that step.
+func (s *Server) stepHeaders(r *http.Request, c *caller, st universalStep) (headerGetter, *caller, error) {
+	own := make(http.Header, len(st.Headers))
+	for k, v := range st.Headers {
+		own.Set(k, v)
+	}
+	cfg, err := stepConfig(st.Config)
+	if err != nil {
+		return nil, nil, badRequest("%v", err)
+	}
+	get := func(name string) string {
+		if v := own.Get(name); v != "" {
+			return v
+		}
+		if v, ok := cfg[name]; ok {
+			return v
+		}
+		return r.Header.Get(name)
+	}
+	sc := *c
+	if s.opts.AllowCallerKeys {
+		switch {
+		case bearer(own.Get("Authorization")) != "":
+			sc.key, sc.keyHeader = bearer(own.Get("Authorization")), "authorization"
+		case own.Get("x-api-key") != "":
+			sc.key, sc.keyHeader = own.Get("x-api-key"), "x-api-key"
+		}
+	}
+	if len(own) > 0 {
+		h := c.header.Clone()
+		for k, v := range own {
+			h[k] = v
+		}
+		sc.header = h
+	}
+	return get, &sc, nil
+}
+
+// stepStream reports the universal step that answered.
+type stepStream struct {
+	conductor.Stream
+	step int
+}
+
+func (s *stepStream) Meta() conductor.ResponseMeta {
+	m := s.Stream.Meta()
+	m.Step = s.step
+	return m
+}

@@ -1,0 +1,284 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// exchange is one model call: the request as the caller sent it and as the
+// gateway sees it, and where it goes.
+type exchange struct {
+	in      format // the caller's wire format
+	gateway string // "" for the default gateway
+	account string // the Workers AI account a Cloudflare path named
+	body    []byte // the caller's body as received
+	req     *conductor.ChatRequest
+	// routes are where the call goes, in fallback order; nil when a
+	// Resolve hook serves the name (p is then set).
+	routes []route
+	p      conductor.Provider
+	// requested is the model the caller named, for answers that carry no
+	// model of their own.
+	requested string
+	// includeUsage is OpenAI's stream_options.include_usage.
+	includeUsage bool
+	// bodyUser is the user the body names (OpenAI user, Anthropic
+	// metadata.user_id).
+	bodyUser string
+}
+
+// readBody reads the request body within the server's bound.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(mbe.Limit)
+		}
+		if r.Context().Err() != nil {
+			return nil, asError(r.Context(), err)
+		}
+		return nil, badRequest("reading the request body: %v", err)
+	}
+	return b, nil
+}
+
+// resolve finds where a model name goes: a declared alias or fallback chain
+// (Options.Models), a name the Resolve hook knows, or provider/model.
+func (s *Server) resolve(name string) ([]route, conductor.Provider, error) {
+	if name == "" {
+		return nil, nil, badRequest("model: required (provider/model, such as openai/gpt-4o-mini, or a declared model name)")
+	}
+	if list, ok := s.opts.Models[name]; ok {
+		routes := make([]route, len(list))
+		for i, m := range list {
+			p, model, _ := splitModel(m) // checked by New
+			routes[i] = route{provider: p, model: model}
+		}
+		return routes, nil, nil
+	}
+	if s.opts.Resolve != nil {
+		if p, ok := s.opts.Resolve(name); ok && p != nil {
+			return nil, p, nil
+		}
+	}
+	p, model, err := splitModel(name)
+	if err != nil {
+		return nil, nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound, Code: "model_not_found",
+			Message: "model " + err.Error() + "; name it provider/model (openai/gpt-4o-mini, anthropic/claude-3-5-sonnet-20241022, workers-ai/@cf/meta/llama-3.1-8b-instruct, groq/…) or declare it"}
+	}
+	return []route{{provider: p, model: model}}, nil, nil
+}
+
+// prepare fills the call's options from the cf-aig-* headers (get) and the
+// caller, points the request at its first route, passes the caller's body
+// through when the upstream speaks its format, and finds the chain.
+func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
+	opts, err := callOptions(get)
+	if err != nil {
+		return err
+	}
+	opts.User = c.user(opts.Metadata, x.bodyUser)
+	x.req.Options = opts
+	if x.p != nil {
+		// A Resolve hook's provider picks its own upstream: fields only.
+		return nil
+	}
+	first := x.routes[0]
+	x.req.Provider, x.req.Model = first.provider, first.model
+	switch {
+	case len(x.routes) == 1 && first.format() == x.in:
+		// Same wire format: the caller's bytes go upstream, only the model
+		// rewritten when the caller named it provider/model.
+		body := x.body
+		if x.requested != first.model && x.in != fmtWorkersAI {
+			if body, err = rewriteModel(x.body, first.model); err != nil {
+				return badRequest("%v", err)
+			}
+		}
+		x.req.Body, x.req.BodyFormat = body, x.in.bodyFormat()
+	default:
+		x.req.Extra = portableExtras(x.req.Extra, x.in, x.routes)
+	}
+	if c.key != "" {
+		s.scopeCache(x, c)
+	}
+	p, err := s.chain(x.gateway, x.routes, x.account, c.key != "")
+	if err != nil {
+		return err
+	}
+	x.p = p
+	return nil
+}
+
+// scopeCache keeps the answers bought with a caller's own key for that key:
+// a caller must not get, from the cache, an answer its key would not have
+// been given. The key is hashed, never stored.
+func (s *Server) scopeCache(x *exchange, c *caller) {
+	o := &x.req.Options
+	if o.SkipCache || (o.CacheTTL != nil && *o.CacheTTL == 0) {
+		return
+	}
+	if o.CacheKey == "" && o.CacheTTL == nil {
+		g, err := s.gateway(x.gateway)
+		if err != nil || g.Config().CacheTTL <= 0 {
+			return // no cache on this call: keep it that way
+		}
+	}
+	h := sha256.New()
+	h.Write([]byte(c.key))
+	h.Write([]byte{0})
+	if o.CacheKey != "" {
+		h.Write([]byte(o.CacheKey))
+	} else {
+		h.Write([]byte(x.req.Provider + "/" + x.req.Model))
+		h.Write([]byte{0})
+		h.Write(x.body)
+		if x.req.Stream {
+			h.Write([]byte("\x00stream"))
+		}
+	}
+	o.CacheKey = "caller:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// portableExtras keeps the pass-through fields the upstreams of routes
+// understand as the caller meant them. A field of another wire format
+// (Anthropic's metadata or top_k to OpenAI, OpenAI's tools to Anthropic)
+// would be refused or misread, so it is dropped.
+func portableExtras(extra map[string]json.RawMessage, in format, routes []route) map[string]json.RawMessage {
+	if len(extra) == 0 {
+		return extra
+	}
+	out := make(map[string]json.RawMessage, len(extra))
+	for k, v := range extra {
+		keep := true
+		for _, r := range routes {
+			if !portable(k, in, r.format()) {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func portable(field string, from, to format) bool {
+	if from == to || to == fmtNone {
+		return true
+	}
+	switch field {
+	case "frequency_penalty", "presence_penalty":
+		return from == fmtOpenAI && to == fmtWorkersAI || from == fmtWorkersAI && to == fmtOpenAI
+	case "top_k":
+		return from != fmtOpenAI && to != fmtOpenAI
+	}
+	return false
+}
+
+// call runs the exchange: a whole answer, or a stream opened (its first
+// byte arrived) and not yet read. The universal endpoint calls it once per
+// step.
+func (x *exchange) call(ctx context.Context) (*conductor.ChatResponse, conductor.Stream, error) {
+	if x.req.Stream {
+		st, err := x.p.Stream(ctx, x.req)
+		return nil, st, err
+	}
+	resp, err := x.p.Chat(ctx, x.req)
+	return resp, nil, err
+}
+
+// answerFormat is the wire format of an answer's raw bytes: the format of
+// the route that served it.
+func (x *exchange) answerFormat(m conductor.ResponseMeta) format {
+	switch {
+	case len(x.routes) == 1:
+		return x.routes[0].format()
+	case x.routes == nil:
+		return fmtNone
+	}
+	for _, r := range x.routes {
+		if r.provider == m.Provider {
+			return r.format()
+		}
+	}
+	return fmtNone
+}
+
+// serve runs the exchange and writes its answer or error.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, x *exchange) {
+	ctx := r.Context()
+	resp, st, err := x.call(ctx)
+	if err != nil {
+		s.fail(w, r, x, err)
+		return
+	}
+	if st != nil {
+		s.pump(ctx, w, x, st)
+		return
+	}
+	s.writeAnswer(w, x, resp)
+}
+
+// fail writes a call's failure in the caller's format.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
+	e := asError(r.Context(), err)
+	noteError(r, e)
+	writeError(w, x.in, e)
+}
+
+// metaHeaders says where an answer came from, as Cloudflare's gateway does.
+func metaHeaders(h http.Header, m conductor.ResponseMeta) {
+	if m.CacheStatus != "" {
+		h.Set(hdrCacheStatus, m.CacheStatus)
+	}
+	h.Set(hdrStep, strconv.Itoa(m.Step))
+}
+
+// writeAnswer writes a whole answer: the upstream's own bytes when they are
+// in the caller's format, else the answer translated.
+func (s *Server) writeAnswer(w http.ResponseWriter, x *exchange, resp *conductor.ChatResponse) {
+	metaHeaders(w.Header(), resp.Meta)
+	if len(resp.Raw) > 0 && x.answerFormat(resp.Meta) == x.in {
+		writeJSON(w, http.StatusOK, resp.Raw)
+		return
+	}
+	if resp.Model == "" {
+		resp.Model = x.requested
+	}
+	var body []byte
+	switch x.in {
+	case fmtAnthropic:
+		if resp.ID == "" {
+			resp.ID = newID("msg_")
+		}
+		body = encodeAnthropicAnswer(resp)
+	case fmtWorkersAI:
+		body = encodeWorkersAIAnswer(resp)
+	default:
+		if resp.ID == "" {
+			resp.ID = newID("chatcmpl-")
+		}
+		body = encodeOpenAIAnswer(resp, s.now().Unix())
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// newID returns prefix and 24 random hex digits, for answers whose upstream
+// gave no id.
+func newID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}

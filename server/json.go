@@ -1,0 +1,206 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+)
+
+// appendJSONString appends s as a JSON string: quote, backslash and control
+// characters escaped, U+2028 and U+2029 too (some JavaScript parsers choke
+// on them), invalid UTF-8 replaced by U+FFFD.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&15])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+var errNotObject = errors.New("the request body is not a JSON object")
+
+// rewriteModel returns body with the value of every top-level "model" key
+// replaced by model, every other byte as it was: the caller's request passes
+// through without being re-encoded. body must be valid JSON (the request
+// decoder has checked it). Without a top-level "model" key body is
+// returned unchanged.
+func rewriteModel(body []byte, model string) ([]byte, error) {
+	spans, err := topLevelValues(body, "model")
+	if err != nil {
+		return nil, err
+	}
+	if len(spans) == 0 {
+		return body, nil
+	}
+	out := make([]byte, 0, len(body)+len(model)+2)
+	last := 0
+	for _, sp := range spans {
+		out = append(out, body[last:sp[0]]...)
+		out = appendJSONString(out, model)
+		last = sp[1]
+	}
+	return append(out, body[last:]...), nil
+}
+
+// topLevelValues returns the [start, end) byte spans of the values of key in
+// the JSON object body, scanning without decoding.
+func topLevelValues(body []byte, key string) ([][2]int, error) {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return nil, errNotObject
+	}
+	i = skipSpace(body, i+1)
+	var spans [][2]int
+	if i < len(body) && body[i] == '}' {
+		return nil, nil
+	}
+	for i < len(body) {
+		if body[i] != '"' {
+			return nil, errNotObject
+		}
+		ks := i
+		ke, err := skipString(body, i)
+		if err != nil {
+			return nil, err
+		}
+		i = skipSpace(body, ke)
+		if i >= len(body) || body[i] != ':' {
+			return nil, errNotObject
+		}
+		vs := skipSpace(body, i+1)
+		ve, err := skipValue(body, vs)
+		if err != nil {
+			return nil, err
+		}
+		if keyEquals(body[ks:ke], key) {
+			spans = append(spans, [2]int{vs, ve})
+		}
+		i = skipSpace(body, ve)
+		if i >= len(body) {
+			break
+		}
+		switch body[i] {
+		case ',':
+			i = skipSpace(body, i+1)
+		case '}':
+			return spans, nil
+		default:
+			return nil, errNotObject
+		}
+	}
+	return nil, errNotObject
+}
+
+// keyEquals compares a quoted JSON key with key, escapes decoded.
+func keyEquals(quoted []byte, key string) bool {
+	if len(quoted) == len(key)+2 && string(quoted[1:len(quoted)-1]) == key {
+		return true
+	}
+	for _, c := range quoted {
+		if c == '\\' {
+			var s string
+			return json.Unmarshal(quoted, &s) == nil && s == key
+		}
+	}
+	return false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errNotObject
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errNotObject
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				e, err := skipString(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errNotObject
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return 0, errNotObject
+	}
+	return j, nil
+}

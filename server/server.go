@@ -1,0 +1,374 @@
+// Package server is `conductor serve`: the built-in gateway over HTTP, so
+// that any client speaking the OpenAI, Anthropic or Cloudflare AI Gateway
+// wire format uses Conductor by changing nothing but its base URL.
+//
+// One file per concern: server.go (options, lifecycle, routes), auth.go
+// (gateway tokens, caller keys, users), callopts.go (the cf-aig-* headers),
+// exchange.go (one model call from request to answer), openai.go,
+// anthropic.go and workersai.go (each caller wire format: requests,
+// answers, streams, errors), cloudflare.go (Cloudflare's gateway paths and
+// the universal endpoint), upstream.go (the provider adapters and the
+// gateway chains around them), ensembles.go (running ensembles), log.go
+// (access log), setup.go (options from conductor.toml).
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/config"
+	"github.com/conductor-go/conductor/engine"
+	"github.com/conductor-go/conductor/gateway"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultAddr            = "127.0.0.1:8787"
+	DefaultMaxBodyBytes    = 10 << 20
+	DefaultRequestTimeout  = 10 * time.Minute // the official SDKs wait 10 minutes
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultEnsemblesDir    = "ensembles"
+)
+
+// Options configure a Server. Only Store is required: with nothing else the
+// server serves every provider whose key is in the environment through a
+// built-in gateway named "default" with no cache and no limits.
+type Options struct {
+	// Addr is the listen address of Run (default 127.0.0.1:8787); Listener,
+	// when set, is used instead (tests pass one on a random port).
+	Addr     string
+	Listener net.Listener
+
+	// Store keeps the gateway's cache, counters and request log; /readyz
+	// reports whether it answers.
+	Store conductor.Store
+	// Gateways are the built-in gateways, by id; nil: a set over Store
+	// whose every gateway has the zero gateway.Config (no cache, no
+	// limits). Run and Shutdown close a set the server created, never one
+	// it was given (its owner flushes it).
+	Gateways *gateway.Set
+
+	// Config and Env locate the upstreams: base URLs, keys, timeouts and the
+	// Workers AI account. nil Config: config.Default(); nil Env: the
+	// process environment.
+	Config *config.Config
+	Env    config.LookupEnv
+	// Client sends every upstream request; nil: one tuned client shared by
+	// all adapters.
+	Client *http.Client
+	// Mock serves models named mock/…; nil: an echoing provider.Mock.
+	Mock conductor.Provider
+
+	// Models declares names a caller may use as `model`: one entry
+	// "provider/model" is an alias, several are a fallback chain tried in
+	// order (the answer's cf-aig-step says which served).
+	Models map[string][]string
+	// Resolve, when set, is asked first about a model name that is not
+	// provider/model: it returns the provider serving the name (an A/B
+	// split, say) or ok=false. The provider gets the request with Model set
+	// to the name and answers in any wire format: the server translates.
+	Resolve func(name string) (p conductor.Provider, ok bool)
+
+	// Tokens are the gateway tokens callers must present (Authorization:
+	// Bearer, cf-aig-authorization or x-api-key). None: every caller that
+	// reaches the address is served.
+	Tokens []Token
+	// AllowCallerKeys forwards a caller's own Authorization or x-api-key
+	// that is not a gateway token to the provider instead of the server's
+	// key.
+	AllowCallerKeys bool
+	// UserHeader names a request header holding the caller's user, for
+	// per-user rate limits and budgets, when no token name, cf-aig-metadata
+	// user or body user names one.
+	UserHeader string
+
+	// MaxBodyBytes bounds a request body (413 beyond); default 10 MiB.
+	MaxBodyBytes int64
+	// RequestTimeout bounds a model call from request to last byte (504
+	// beyond); default 10 minutes.
+	RequestTimeout time.Duration
+	// ShutdownTimeout bounds the drain of Run's graceful shutdown.
+	ShutdownTimeout time.Duration
+
+	// EnsemblesDir holds the ensembles POST /v1/ensembles/{name}/run runs
+	// ({name}.yaml or .yml); default "ensembles".
+	EnsemblesDir string
+	// Engine runs them; nil: an engine resolving providers through Resolver
+	// with Store as its step cache.
+	Engine *engine.Engine
+	// Resolver gives ensemble members their provider chains (package
+	// routing's Router); nil: members may only use the mock provider.
+	Resolver engine.Resolver
+
+	// Metrics and Dashboard are mounted at GET /metrics and GET /; nil
+	// leaves them out.
+	Metrics   http.Handler
+	Dashboard http.Handler
+
+	// Logger receives one JSON line per request and the server's own
+	// events; nil: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of answers' created times; nil: time.Now.
+	Now func() time.Time
+}
+
+// Server serves the gateway over HTTP. It is safe for concurrent use.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	auth    *auth
+	up      *upstreams
+	gws     *gateway.Set
+	ownGWs  bool
+	chains  sync.Map // chainKey → conductor.Provider
+	engine  *engine.Engine
+	handler http.Handler
+	now     func() time.Time
+
+	ready    atomic.Bool
+	mu       sync.Mutex
+	adHoc    map[string]bool // gateway ids callers named that no config declares
+	srv      *http.Server
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// New checks opts and returns a server ready to Run or to mount with
+// Handler.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	opts.Addr = cmp.Or(opts.Addr, DefaultAddr)
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	opts.EnsemblesDir = cmp.Or(opts.EnsemblesDir, DefaultEnsemblesDir)
+	if opts.Config == nil {
+		opts.Config = config.Default()
+	}
+	s := &Server{opts: opts, log: cmp.Or(opts.Logger, slog.Default()), now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	a, err := newAuth(opts.Tokens, opts.AllowCallerKeys, opts.UserHeader)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = a
+	for name, routes := range opts.Models {
+		if len(routes) == 0 {
+			return nil, fmt.Errorf("server: model %q names no provider/model", name)
+		}
+		for _, r := range routes {
+			if _, _, err := splitModel(r); err != nil {
+				return nil, fmt.Errorf("server: model %q: %w", name, err)
+			}
+		}
+	}
+	s.up = newUpstreams(opts.Config, opts.Env, opts.Client, opts.Mock)
+	s.gws = opts.Gateways
+	if s.gws == nil {
+		set, err := gateway.NewSet(opts.Store, nil, gateway.Config{}, gateway.WithLogger(s.log))
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.gws, s.ownGWs = set, true
+	}
+	s.engine = opts.Engine
+	if s.engine == nil {
+		s.engine = engine.New(engine.Options{Resolver: opts.Resolver, Cache: opts.Store, Logger: s.log})
+	}
+	s.handler = s.routes()
+	s.ready.Store(true)
+	return s, nil
+}
+
+// routes is the server's one table of endpoints.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("POST /v1/chat/completions", s.model(fmtOpenAI, s.chatCompletions))
+	mux.Handle("POST /v1/messages", s.model(fmtAnthropic, s.messages))
+	mux.Handle("POST /v1/ensembles/{name}/run", s.model(fmtOpenAI, s.runEnsemble))
+	// Cloudflare AI Gateway paths: a provider's own paths after
+	// /v1/{account_id}/{gateway_id}/{provider}/, and the universal endpoint.
+	mux.Handle("POST /v1/{account}/{gateway}/{provider}/{rest...}", s.model(fmtCloudflare, s.cloudflare))
+	mux.Handle("POST /v1/{account}/{gateway}", s.model(fmtCloudflare, s.universal))
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.protect(s.opts.Metrics))
+	}
+	if s.opts.Dashboard != nil {
+		mux.Handle("GET /", s.protect(s.opts.Dashboard))
+	}
+	mux.HandleFunc("/", s.notFound)
+	return s.accessLog(mux)
+}
+
+// Handler returns the server's HTTP handler, for mounting in another server
+// or in tests.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on Addr (or Listener) and serves until ctx ends, then shuts
+// down gracefully: it stops accepting, drains in-flight requests within
+// ShutdownTimeout, and flushes the gateways' request logs.
+func (s *Server) Run(ctx context.Context) error {
+	ln := s.opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.opts.Addr); err != nil {
+			return fmt.Errorf("server: listen on %s: %w", s.opts.Addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Requests live under the server's base context: shutdown drains them,
+		// a client that goes away cancels its own.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	s.log.Info("conductor serve listening", "addr", ln.Addr().String(), "tokens", len(s.opts.Tokens),
+		"allow_caller_keys", s.opts.AllowCallerKeys, "ensembles", s.opts.EnsemblesDir)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		// Serve failed on its own: nothing to drain, still flush the logs.
+		_ = s.Shutdown(context.WithoutCancel(ctx))
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := s.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// Shutdown stops accepting requests, waits for those in flight (until ctx
+// ends), then flushes the gateway log of a gateway set the server created.
+// It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutOnce.Do(func() {
+		s.ready.Store(false)
+		start := time.Now()
+		s.mu.Lock()
+		srv := s.srv
+		s.mu.Unlock()
+		var errs []error
+		if srv != nil {
+			if err := srv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("server: drain: %w", err))
+			}
+		}
+		if s.ownGWs {
+			if err := s.gws.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("server: flush the gateway log: %w", err))
+			}
+		}
+		s.shutErr = errors.Join(errs...)
+		s.log.Info("conductor serve stopped", "drain", time.Since(start).Round(time.Millisecond).String(), "err", s.shutErr)
+	})
+	return s.shutErr
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
+}
+
+// pinger is a store that can say cheaply whether it answers.
+type pinger interface{ Ping(context.Context) error }
+
+// readyz says whether the server should get traffic: not while shutting
+// down, and only while its store answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"shutting down"}`))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var err error
+	if p, ok := s.opts.Store.(pinger); ok {
+		err = p.Ping(ctx)
+	} else {
+		_, err = s.opts.Store.RecentLogs(ctx, 1)
+	}
+	if err != nil {
+		s.log.Warn("readiness check: the store does not answer", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"store unavailable"}`))
+		return
+	}
+	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	f := fmtOpenAI
+	if r.Header.Get("anthropic-version") != "" || r.Header.Get("x-api-key") != "" {
+		f = fmtAnthropic
+	}
+	writeError(w, f, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound,
+		Message: fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
+}
+
+// model wraps an endpoint that calls models: the gateway token is checked,
+// the body bounded and the request given its deadline before h runs.
+func (s *Server) model(f format, h func(http.ResponseWriter, *http.Request, *caller)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.auth.check(r)
+		if err != nil {
+			writeAuthError(w, f, err)
+			return
+		}
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			writeError(w, errFormat(f, r), tooLarge(s.opts.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		ctx, cancel := context.WithTimeoutCause(r.Context(), s.opts.RequestTimeout, errServerDeadline)
+		defer cancel()
+		h(w, r.WithContext(withCaller(ctx, c)), c)
+	})
+}
+
+// protect puts a handler that is not a model endpoint (metrics, dashboard)
+// behind the gateway token.
+func (s *Server) protect(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.auth.check(r); err != nil {
+			writeAuthError(w, fmtOpenAI, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

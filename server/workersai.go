@@ -1,0 +1,196 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Workers AI's native wire format, as callers speak it on the Cloudflare
+// path /v1/{account}/{gateway}/workers-ai/{model}: {"prompt"} or
+// {"messages"} in, the Cloudflare API envelope out, streams of
+// {"response"} chunks ending with [DONE].
+
+// decodeWorkersAIRequest reads a native Workers AI run body: prompt (a
+// user message) or messages, max_tokens, temperature, top_p, seed,
+// response_format and stream; every other field (top_k, raw, lora, tools,
+// penalties…) goes to Extra as sent.
+func decodeWorkersAIRequest(body []byte, model string) (*conductor.ChatRequest, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, badRequest("the request body is not a JSON object")
+	}
+	req := &conductor.ChatRequest{Provider: conductor.ProviderWorkersAI, Model: model}
+	var prompt *string
+	for k, v := range fields {
+		var err error
+		switch k {
+		case "prompt":
+			err = json.Unmarshal(v, &prompt)
+		case "messages":
+			req.Messages, err = workersAIMessages(v)
+		case "max_tokens":
+			err = json.Unmarshal(v, &req.MaxTokens)
+		case "temperature":
+			err = json.Unmarshal(v, &req.Temperature)
+		case "top_p":
+			err = json.Unmarshal(v, &req.TopP)
+		case "seed":
+			err = json.Unmarshal(v, &req.Seed)
+		case "response_format":
+			if string(bytes.TrimSpace(v)) != "null" {
+				req.ResponseFormat = v
+			}
+		case "stream":
+			var s *bool
+			err = json.Unmarshal(v, &s)
+			req.Stream = s != nil && *s
+		default:
+			if req.Extra == nil {
+				req.Extra = make(map[string]json.RawMessage)
+			}
+			req.Extra[k] = v
+		}
+		if err != nil {
+			return nil, badRequest("%s: %s", k, jsonProblem(err))
+		}
+	}
+	switch {
+	case prompt != nil && len(req.Messages) > 0:
+		return nil, badRequest("send prompt or messages, not both")
+	case prompt != nil:
+		req.Messages = []conductor.Message{{Role: "user", Content: *prompt}}
+	case len(req.Messages) == 0:
+		return nil, badRequest("prompt or messages: required")
+	case req.MaxTokens < 0:
+		return nil, badRequest("max_tokens: must not be negative")
+	}
+	return req, nil
+}
+
+func workersAIMessages(v json.RawMessage) ([]conductor.Message, error) {
+	var raw []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, err
+	}
+	msgs := make([]conductor.Message, len(raw))
+	for i, m := range raw {
+		switch m.Role {
+		case "system", "user", "assistant":
+		default:
+			return nil, fmt.Errorf("message %d: role must be system, user or assistant, not %.20q", i, m.Role)
+		}
+		text, err := contentText(m.Content)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		msgs[i] = conductor.Message{Role: m.Role, Content: text}
+	}
+	return msgs, nil
+}
+
+// contentText reads a string content, or text parts joined.
+func contentText(v json.RawMessage) (string, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case len(v) == 0 || string(v) == "null":
+		return "", nil
+	case v[0] == '"':
+		var s string
+		err := json.Unmarshal(v, &s)
+		return s, err
+	case v[0] == '[':
+		var parts []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(v, &parts); err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		for _, p := range parts {
+			if p.Type != "text" {
+				return "", fmt.Errorf("content part of type %.20q is not supported through this gateway", p.Type)
+			}
+			b.WriteString(p.Text)
+		}
+		return b.String(), nil
+	}
+	return "", fmt.Errorf("content must be a string or text parts")
+}
+
+func jsonProblem(err error) string {
+	if te, ok := err.(*json.UnmarshalTypeError); ok {
+		return "expected a value of another type, got " + te.Value
+	}
+	return err.Error()
+}
+
+// encodeWorkersAIAnswer writes an answer in the Cloudflare API envelope.
+func encodeWorkersAIAnswer(resp *conductor.ChatResponse) []byte {
+	b := make([]byte, 0, len(resp.Content)+200)
+	b = append(b, `{"result":{"response":`...)
+	b = appendJSONString(b, resp.Content)
+	b = append(b, `,"usage":`...)
+	b = appendWorkersAIUsage(b, resp.Usage)
+	return append(b, `},"success":true,"errors":[],"messages":[]}`...)
+}
+
+func appendWorkersAIUsage(b []byte, u conductor.Usage) []byte {
+	b = append(b, `{"prompt_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.InputTokens), 10)
+	b = append(b, `,"completion_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.OutputTokens), 10)
+	b = append(b, `,"total_tokens":`...)
+	b = strconv.AppendInt(b, int64(u.InputTokens+u.OutputTokens), 10)
+	return append(b, '}')
+}
+
+// workersAIStream writes a stream as Workers AI's: {"response"} chunks, a
+// last one with the usage, then [DONE].
+type workersAIStream struct {
+	*sse
+	passthrough bool
+	usage       *conductor.Usage
+}
+
+func (s *workersAIStream) begin(conductor.ResponseMeta) {}
+
+func (s *workersAIStream) chunk(ch conductor.Chunk) {
+	if s.passthrough {
+		if len(ch.Raw) > 0 {
+			s.event("", ch.Raw)
+		}
+		return
+	}
+	if ch.Usage != nil {
+		u := *ch.Usage
+		s.usage = &u
+	}
+	if ch.Delta != "" {
+		b := make([]byte, 0, len(ch.Delta)+16)
+		b = append(b, `{"response":`...)
+		b = appendJSONString(b, ch.Delta)
+		s.event("", append(b, '}'))
+	}
+}
+
+func (s *workersAIStream) end() {
+	if !s.passthrough && s.usage != nil {
+		b := append(make([]byte, 0, 128), `{"response":"","usage":`...)
+		b = appendWorkersAIUsage(b, *s.usage)
+		s.event("", append(b, '}'))
+	}
+	s.event("", []byte("[DONE]"))
+}
+
+func (s *workersAIStream) fail(e *conductor.Error) {
+	s.event("error", encodeCloudflareError(e))
+}
