@@ -166,7 +166,7 @@ func appendCanonical(out []byte, v any, depth int) ([]byte, error) {
 	case json.Number:
 		return append(out, canonicalNumber(string(x))...), nil
 	case string:
-		return strconv.AppendQuote(out, x), nil
+		return appendJSONString(out, x), nil
 	case []any:
 		out = append(out, '[')
 		for i, e := range x {
@@ -190,7 +190,7 @@ func appendCanonical(out []byte, v any, depth int) ([]byte, error) {
 			if i > 0 {
 				out = append(out, ',')
 			}
-			out = strconv.AppendQuote(out, k)
+			out = appendJSONString(out, k)
 			out = append(out, ':')
 			var err error
 			if out, err = appendCanonical(out, x[k], depth+1); err != nil {
@@ -200,6 +200,25 @@ func appendCanonical(out []byte, v any, depth int) ([]byte, error) {
 		return append(out, '}'), nil
 	}
 	return nil, errors.New("json: unexpected value")
+}
+
+// appendJSONString quotes s the one JSON way: only the quote, the
+// backslash and control characters escaped. The decoder has already
+// replaced invalid UTF-8.
+func appendJSONString(out []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	out = append(out, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			out = append(out, '\\', c)
+		case c < 0x20:
+			out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			out = append(out, c)
+		}
+	}
+	return append(out, '"')
 }
 
 // canonicalNumber writes integers exactly (a seed may exceed 2^53) and

@@ -187,7 +187,6 @@ func chatReq(content string) *conductor.ChatRequest {
 	}
 }
 
-
 func logs(t testing.TB, st *sqlite.Store) []conductor.LogRow {
 	t.Helper()
 	rows, err := st.RecentLogs(context.Background(), 100000)

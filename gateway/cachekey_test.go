@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+func f64(v float64) *float64 { return &v }
+func i64(v int64) *int64     { return &v }
+
+func TestCacheKey(t *testing.T) {
+	base := func() *conductor.ChatRequest {
+		return &conductor.ChatRequest{
+			Provider: "openai", Model: "gpt-4o",
+			Messages:       []conductor.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}},
+			Temperature:    f64(0.7),
+			ResponseFormat: json.RawMessage(`{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}}`),
+			Extra:          map[string]json.RawMessage{"tools": json.RawMessage(`[{"type":"function","function":{"name":"f","parameters":{}}}]`)},
+		}
+	}
+	tests := []struct {
+		name   string
+		change func(r *conductor.ChatRequest)
+		same   bool
+	}{
+		{"identical", func(r *conductor.ChatRequest) {}, true},
+		{"JSON key order and whitespace", func(r *conductor.ChatRequest) {
+			r.ResponseFormat = json.RawMessage(`{ "json_schema" : {"schema":{"type":"object"},"name":"x"}, "type":"json_schema" }`)
+			r.Extra["tools"] = json.RawMessage("[ {\"function\":{\"parameters\":{},\"name\":\"f\"},\n\"type\":\"function\"} ]")
+		}, true},
+		{"number spelling", func(r *conductor.ChatRequest) {
+			r.Extra["logit_bias"] = json.RawMessage(`{"50256":-100}`)
+		}, false},
+		{"metadata, user and environment", func(r *conductor.ChatRequest) {
+			r.Options = conductor.CallOptions{Metadata: map[string]string{"member": "a"}, User: "alice", Environment: "prod", MaxAttempts: 5, CacheTTL: dur(1)}
+		}, true},
+		{"stream flag on the request", func(r *conductor.ChatRequest) { r.Stream = true }, true},
+		{"provider", func(r *conductor.ChatRequest) { r.Provider = "groq" }, false},
+		{"model", func(r *conductor.ChatRequest) { r.Model = "gpt-4o-mini" }, false},
+		{"message content", func(r *conductor.ChatRequest) { r.Messages[1].Content = "Hi!" }, false},
+		{"message role", func(r *conductor.ChatRequest) { r.Messages[0].Role = "user" }, false},
+		{"messages split differently", func(r *conductor.ChatRequest) {
+			r.Messages = []conductor.Message{{Role: "system", Content: "Be brief.Hi"}}
+		}, false},
+		{"temperature", func(r *conductor.ChatRequest) { r.Temperature = f64(0.2) }, false},
+		{"temperature unset", func(r *conductor.ChatRequest) { r.Temperature = nil }, false},
+		{"temperature 0", func(r *conductor.ChatRequest) { r.Temperature = f64(0) }, false},
+		{"top_p", func(r *conductor.ChatRequest) { r.TopP = f64(0.9) }, false},
+		{"max tokens", func(r *conductor.ChatRequest) { r.MaxTokens = 100 }, false},
+		{"stop", func(r *conductor.ChatRequest) { r.Stop = []string{"\n"} }, false},
+		{"seed", func(r *conductor.ChatRequest) { r.Seed = i64(42) }, false},
+		{"response format", func(r *conductor.ChatRequest) { r.ResponseFormat = json.RawMessage(`{"type":"json_object"}`) }, false},
+		{"extra", func(r *conductor.ChatRequest) { r.Extra["tool_choice"] = json.RawMessage(`"auto"`) }, false},
+		{"custom key", func(r *conductor.ChatRequest) { r.Options.CacheKey = "faq" }, false},
+	}
+	want := cacheKey("gw", base(), false)
+	if len(want) != 64 || strings.Trim(want, "0123456789abcdef") != "" {
+		t.Fatalf("key %q is not a hex SHA-256", want)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := base()
+			tt.change(r)
+			got := cacheKey("gw", r, false)
+			if (got == want) != tt.same {
+				t.Fatalf("same key = %v, want %v", got == want, tt.same)
+			}
+		})
+	}
+	if cacheKey("other", base(), false) == want {
+		t.Error("keys are not scoped per gateway")
+	}
+	if cacheKey("gw", base(), true) == want {
+		t.Error("a stream and a whole answer share a key")
+	}
+	custom := base()
+	custom.Options.CacheKey = "secret-ish key"
+	if k := cacheKey("gw", custom, false); strings.Contains(k, "secret") {
+		t.Error("custom key stored in clear")
+	}
+	other := chatReq("something else")
+	other.Options.CacheKey = "secret-ish key"
+	if cacheKey("gw", custom, false) != cacheKey("gw", other, false) {
+		t.Error("a custom key does not replace the request's fields")
+	}
+}
+
+func TestCanonicalJSON(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"b":1,"a":[true,null,"x"]}`, `{"a":[true,null,"x"],"b":1}`},
+		{` { "a" : 1.0 } `, `{"a":1}`},
+		{`[1e2, 100, 1.5, -0, 0.1]`, `[100,100,1.5,0,0.1]`},
+		{`12345678901234567890`, `12345678901234567890`},
+		{`"\u00e9\n\u007f\""`, "\"\u00e9\\u000a\x7f\\\"\""},
+		{`{"a":{"d":1,"c":2}}`, `{"a":{"c":2,"d":1}}`},
+	}
+	for _, tt := range tests {
+		got, err := canonicalJSON([]byte(tt.in))
+		if err != nil || string(got) != tt.want {
+			t.Errorf("canonicalJSON(%s) = %s, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{``, `{`, `{"a":1} x`, `[1,]`, strings.Repeat("[", 300) + strings.Repeat("]", 300)} {
+		if _, err := canonicalJSON([]byte(bad)); err == nil {
+			t.Errorf("canonicalJSON(%.20q) accepted", bad)
+		}
+	}
+}
+
+// Request bodies are outside input: canonicalisation never panics, and any
+// two spellings of one value canonicalise alike.
+func FuzzCanonicalJSON(f *testing.F) {
+	for _, s := range []string{`{"type":"json_object"}`, `[1,2.50,{"z":null,"a":"b"}]`, `"x"`, `1e400`, `{"a":{"b":[]}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c1, err := canonicalJSON(raw)
+		if err != nil {
+			return
+		}
+		if !json.Valid(raw) {
+			t.Fatalf("canonicalJSON accepted invalid JSON %q", raw)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return // a number out of float64's range
+		}
+		re, err := json.MarshalIndent(v, " ", "   ")
+		if err != nil {
+			return
+		}
+		c2, err := canonicalJSON(re)
+		if err != nil {
+			t.Fatalf("re-encoded value refused: %v", err)
+		}
+		c3, err := canonicalJSON(c1)
+		if err != nil || string(c3) != string(c1) {
+			t.Fatalf("not idempotent: %s then %s (%v)", c1, c3, err)
+		}
+		// Re-encoding through float64 may round big numbers; compare only
+		// when it did not.
+		if !strings.ContainsAny(string(raw), "0123456789") && string(c1) != string(c2) {
+			t.Fatalf("two spellings differ:\n%s\n%s", c1, c2)
+		}
+		req := chatReq("x")
+		req.ResponseFormat = raw
+		_ = cacheKey("gw", req, false)
+	})
+}

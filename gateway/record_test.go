@@ -1,0 +1,210 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Every request is logged once, whatever became of it, and the rows are
+// written by Close.
+func TestRecordLogsEachRequestOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &double{reply: func(_ context.Context, req *conductor.ChatRequest, _ int) (*conductor.ChatResponse, error) {
+			switch req.Messages[0].Content {
+			case "bad":
+				return nil, &conductor.Error{Provider: "openai", Class: conductor.ClassBadRequest, Status: 400, Message: "no"}
+			case "slow":
+				time.Sleep(1500 * time.Millisecond)
+			}
+			r := answer("ok", 1000, 500)
+			r.Meta.TTFB = 200 * time.Millisecond
+			return r, nil
+		}}
+		g, st, stop := start(t, Config{
+			CacheTTL: time.Hour, Environment: "staging",
+			RateLimit: RateLimitConfig{UserRequests: 1},
+			// Long enough that only Close writes the rows.
+			LogFlushInterval: time.Hour, LogBatch: 1000,
+		})
+		p := g.Wrap(up)
+		call := func(content, user string, stream bool, meta map[string]string) error {
+			req := chatReq(content)
+			if content == "unknown" {
+				req.Model = "unknown-model"
+			}
+			req.Options.User = user
+			req.Options.Metadata = meta
+			if stream {
+				s, err := p.Stream(t.Context(), req)
+				if err != nil {
+					return err
+				}
+				_, err = readAll(t, s)
+				return err
+			}
+			_, err := p.Chat(t.Context(), req)
+			synctest.Wait()
+			return err
+		}
+		meta := map[string]string{"a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6", "g": "7"}
+		call("slow", "", false, meta)   // a miss, 1.5s
+		call("slow", "", false, nil)    // a hit
+		call("bad", "", false, nil)     // a failure
+		call("s", "", true, nil)        // a stream
+		call("q", "alice", false, nil)  // admitted
+		call("q", "alice", false, nil)  // refused by the rate limit
+		call("unknown", "", false, nil) // priced by the default
+		if rows := logs(t, st); len(rows) != 0 {
+			t.Fatalf("%d rows written before Close, want the batch to wait", len(rows))
+		}
+		stop()
+		rows := logs(t, st)
+		if len(rows) != 7 {
+			t.Fatalf("%d rows, want 7", len(rows))
+		}
+		slices.Reverse(rows) // oldest first
+		ids := map[string]bool{}
+		for _, r := range rows {
+			if len(r.ID) != 26 || ids[r.ID] {
+				t.Errorf("id %q missing or repeated", r.ID)
+			}
+			ids[r.ID] = true
+			if r.Gateway != "gw" || r.Environment != "staging" || r.Route != conductor.RoutingGateway {
+				t.Errorf("row %+v", r)
+			}
+		}
+		miss, hit, bad, stream, ok, limited := rows[0], rows[1], rows[2], rows[3], rows[4], rows[5]
+		if !miss.Success || miss.Status != 200 || miss.Cached || miss.MissReason != MissNewKey || miss.Attempts != 1 ||
+			miss.InputTokens != 1000 || miss.OutputTokens != 500 || miss.CostNanoUSD != 1000*testIn+500*testOut || miss.CostFlagged ||
+			miss.Latency != 1500*time.Millisecond || miss.TTFB != 200*time.Millisecond || miss.Provider != "openai" || miss.Model != "gpt-4o-mini" {
+			t.Errorf("miss row %+v", miss)
+		}
+		if len(miss.Metadata) != MaxMetadata || miss.Metadata["f"] != "" || miss.Metadata["a"] != "1" {
+			t.Errorf("metadata %v, want the first 5 keys", miss.Metadata)
+		}
+		if !hit.Cached || hit.CostNanoUSD != 0 || hit.Attempts != 0 || hit.Latency != 0 || hit.InputTokens != 1000 {
+			t.Errorf("hit row %+v", hit)
+		}
+		if bad.Success || bad.Status != 400 || bad.ErrorClass != "bad_request" || bad.Attempts != 1 || bad.CostNanoUSD != 0 {
+			t.Errorf("failure row %+v", bad)
+		}
+		if !stream.Success || stream.InputTokens != 7 || stream.OutputTokens != 2 || stream.CostNanoUSD != 7*testIn+2*testOut {
+			t.Errorf("stream row %+v", stream)
+		}
+		if !ok.Success || ok.User != "alice" {
+			t.Errorf("admitted row %+v", ok)
+		}
+		if limited.Success || limited.Status != 429 || limited.ErrorClass != "limited" || limited.User != "alice" || limited.Attempts != 0 {
+			t.Errorf("refused row %+v", limited)
+		}
+		if u := rows[6]; !u.CostFlagged || u.Model != "unknown-model" || u.CostNanoUSD != 1000*testIn+500*testOut {
+			t.Errorf("unknown model row %+v", u)
+		}
+	})
+}
+
+// Rows are written when the flush interval passes, without Close.
+func TestRecordFlushesOnInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, st, _ := start(t, Config{LogFlushInterval: 2 * time.Second})
+		if _, err := g.Wrap(&double{}).Chat(t.Context(), chatReq("q")); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := len(logs(t, st)); n != 0 {
+			t.Fatalf("%d rows before the interval", n)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n := len(logs(t, st)); n != 1 {
+			t.Fatalf("%d rows after the interval, want 1", n)
+		}
+	})
+}
+
+// A full queue drops rows and counts them instead of blocking the request;
+// so does a closed gateway.
+func TestRecordDropsWhenFull(t *testing.T) {
+	st := openStore(t, tempDB(t))
+	defer st.Close()
+	var logged strings.Builder
+	var mu sync.Mutex
+	w := newLogWriter(st, 2, 10, time.Hour, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)))
+	for i := range 5 {
+		w.add(conductor.LogRow{ID: fmt.Sprint(i)}) // nothing drains it yet
+	}
+	if d := w.dropped.Load(); d != 3 {
+		t.Fatalf("dropped %d, want 3", d)
+	}
+	w.close()
+	w.run()
+	w.add(conductor.LogRow{ID: "late"})
+	if d := w.dropped.Load(); d != 4 {
+		t.Fatalf("dropped %d after close, want 4", d)
+	}
+	if n := len(logs(t, st)); n != 2 {
+		t.Fatalf("%d rows written, want the 2 queued", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "log row dropped") {
+		t.Fatalf("no warning logged: %q", logged.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func TestNewIDSortsByTime(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	prev := newID(t0)
+	if prev[:10] != "01M8801200" {
+		t.Fatalf("timestamp part %q", prev[:10])
+	}
+	seen := map[string]bool{prev: true}
+	for i := 1; i < 1000; i++ {
+		id := newID(t0.Add(time.Duration(i) * time.Millisecond))
+		if id <= prev || seen[id] || strings.Trim(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") != "" {
+			t.Fatalf("id %q after %q", id, prev)
+		}
+		seen[id], prev = true, id
+	}
+}
+
+func TestErrorStatus(t *testing.T) {
+	tests := []struct {
+		err    error
+		status int
+		class  string
+	}{
+		{&conductor.Error{Class: conductor.ClassServer, Status: 503}, 503, "server"},
+		{&conductor.Error{Class: conductor.ClassNetwork}, 502, "network"},
+		{&conductor.Error{Class: conductor.ClassTimeout}, 504, "timeout"},
+		{&conductor.Error{Class: conductor.ClassBudget}, 429, "budget"},
+		{&conductor.Error{Class: conductor.ClassCanceled}, 499, "canceled"},
+		{fmt.Errorf("wrapped: %w", context.Canceled), 499, "canceled"},
+		{errTest, 500, "internal"},
+	}
+	for _, tt := range tests {
+		if s, c := errorStatus(tt.err); s != tt.status || c != tt.class {
+			t.Errorf("%v: %d %s, want %d %s", tt.err, s, c, tt.status, tt.class)
+		}
+	}
+}
