@@ -50,6 +50,9 @@ type canned struct {
 	// ends (or block is closed), signalling on entered first.
 	block   chan struct{}
 	entered chan struct{}
+	// canceled, when set, is closed when the request's context ends while
+	// the fake blocks: the server gave up the upstream call.
+	canceled chan struct{}
 	// streamThenBlock writes file's events, then blocks like block.
 	streamThenBlock bool
 }
@@ -200,6 +203,9 @@ func (f *fakes) answer(w http.ResponseWriter, r *http.Request, c canned) {
 		select {
 		case <-c.block:
 		case <-r.Context().Done():
+			if c.canceled != nil {
+				close(c.canceled)
+			}
 			return
 		}
 	}
@@ -230,6 +236,9 @@ func (f *fakes) answer(w http.ResponseWriter, r *http.Request, c canned) {
 		case <-c.block:
 			_, _ = w.Write(body[i:])
 		case <-r.Context().Done():
+			if c.canceled != nil {
+				close(c.canceled)
+			}
 		}
 		return
 	}
