@@ -80,7 +80,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 		return mr, fail(errors.New("no config"))
 	}
 
-	c, err := e.resolve(ctx, r, st.Config, &mvars, false, false)
+	c, err := e.resolve(r, st.Config, &mvars, false, false)
 	if c != nil {
 		mr.Provider, mr.Model, mr.Routing = c.req.Provider, c.req.Model, c.routing
 		mr.TestProvider = c.req.Provider == conductor.ProviderMock
@@ -138,6 +138,9 @@ func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol ret
 			return a, nil
 		}
 	}
+	if err := e.connect(ctx, c); err != nil {
+		return answer{}, err
+	}
 	out := e.callWithRetry(ctx, c.p, c.req, pol, mr.Member)
 	mr.Attempts += out.attempts
 	e.addUsage(mr, c.req.Provider, c.req.Model, out.usage)
@@ -169,11 +172,13 @@ func (e *Engine) addUsage(mr *MemberResult, prov, model string, u conductor.Usag
 	}
 }
 
-// resolve evaluates cfg's provider, model and routing, checks them, and
-// finds the provider. judge marks a judge call; own says the judge uses the
-// member's own config, so the member's injected failures are not repeated
-// on it.
-func (e *Engine) resolve(ctx context.Context, r *run, cfg *ensemble.ThinkConfig, v *expr.Vars, judge, own bool) (*call, error) {
+// resolve evaluates cfg's provider, model and routing and checks them.
+// The provider itself is found later (connect), only when the call is not
+// answered from the step cache: a warm cache answers even where the route
+// could not be built (offline, no key). judge marks a judge call; own says
+// the judge uses the member's own config, so the member's injected
+// failures are not repeated on it.
+func (e *Engine) resolve(r *run, cfg *ensemble.ThinkConfig, v *expr.Vars, judge, own bool) (*call, error) {
 	prov, _, err := str(cfg.Provider, v)
 	if err != nil {
 		return nil, fmt.Errorf("provider: %w", err)
@@ -207,16 +212,25 @@ func (e *Engine) resolve(ctx context.Context, r *run, cfg *ensemble.ThinkConfig,
 	if model == "" {
 		return c, fmt.Errorf("provider %s needs a model", prov)
 	}
+	return c, nil
+}
+
+// connect finds the provider of a resolved call through the Resolver.
+func (e *Engine) connect(ctx context.Context, c *call) error {
+	if c.p != nil {
+		return nil
+	}
+	prov, routing := c.req.Provider, c.routing
 	if e.resolver == nil {
-		return c, &conductor.Error{Provider: prov, Class: conductor.ClassConfig,
+		return &conductor.Error{Provider: prov, Class: conductor.ClassConfig,
 			Message: fmt.Sprintf("no route to provider %s with routing %s: this engine has no resolver for real providers (use provider mock to run offline)", prov, routing)}
 	}
-	p, err := e.resolver.Provider(ctx, prov, model, routing)
+	p, err := e.resolver.Provider(ctx, prov, c.req.Model, routing)
 	if err != nil {
-		return c, fmt.Errorf("route to %s (%s): %w", prov, routing, err)
+		return fmt.Errorf("route to %s (%s): %w", prov, routing, err)
 	}
 	c.p = p
-	return c, nil
+	return nil
 }
 
 // mock returns the run's mock for a mock block.

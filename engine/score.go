@@ -138,7 +138,10 @@ func (e *Engine) judge(ctx context.Context, r *run, st *ensemble.Step, v *expr.V
 	if own {
 		cfg = st.Config
 	}
-	jc, err := e.resolve(ctx, r, cfg, v, true, own)
+	jc, err := e.resolve(r, cfg, v, true, own)
+	if err == nil {
+		err = e.connect(ctx, jc)
+	}
 	if err != nil {
 		return scoring.Verdict{}, fmt.Errorf("judge: %w", err)
 	}
