@@ -80,22 +80,21 @@ func (s *Store) flushTouches(ctx context.Context) error {
 	if t == nil {
 		return nil
 	}
-	return s.writeTx(ctx, "write cache access times", func(tx *sql.Tx) error {
-		return applyTouches(ctx, tx, t)
+	return s.writeTx(ctx, "write cache access times", func(tx wtx) error {
+		return applyTouches(tx, t)
 	})
 }
 
-func applyTouches(ctx context.Context, tx *sql.Tx, t map[string]int64) error {
+func applyTouches(tx wtx, t map[string]int64) error {
 	if len(t) == 0 {
 		return nil
 	}
-	st, err := tx.PrepareContext(ctx, `UPDATE cache SET accessed_at = ? WHERE key = ? AND accessed_at < ?`)
-	if err != nil {
-		return fmt.Errorf("sqlite store: write cache access times: %w", err)
+	st := tx.stmt(qTouch)
+	if st == nil {
+		return errors.New("sqlite store: write cache access times: statement not prepared")
 	}
-	defer st.Close()
 	for k, at := range t {
-		if _, err := st.ExecContext(ctx, at, k, at); err != nil {
+		if _, err := st.ExecContext(tx.ctx, at, k, at); err != nil {
 			return fmt.Errorf("sqlite store: write cache access times: %w", err)
 		}
 	}
@@ -123,40 +122,33 @@ func (s *Store) PutCache(ctx context.Context, e conductor.CacheEntry) error {
 		e.Value = []byte{} // the column is NOT NULL; an empty answer is still an answer
 	}
 	touches := s.takeTouches()
-	return s.writeTx(ctx, "put cache", func(tx *sql.Tx) error {
-		if err := applyTouches(ctx, tx, touches); err != nil {
+	return s.writeTx(ctx, "put cache", func(tx wtx) error {
+		if err := applyTouches(tx, touches); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `
-INSERT INTO cache (key, scope, provider, model, value, size, created_at, expires_at, accessed_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET scope = excluded.scope, provider = excluded.provider,
-	model = excluded.model, value = excluded.value, size = excluded.size,
-	created_at = excluded.created_at, expires_at = excluded.expires_at,
-	accessed_at = MAX(accessed_at, excluded.accessed_at)`,
+		_, err := tx.exec(qCachePut,
 			e.Key, e.Scope, e.Provider, e.Model, e.Value, size, created, nanos(e.ExpiresAt), accessed)
 		if err != nil {
 			return fmt.Errorf("sqlite store: put cache: %w", err)
 		}
-		return s.evict(ctx, tx, e.Key)
+		return s.evict(tx, e.Key)
 	})
 }
 
 // evict deletes least recently used entries, never keep, until the cache
 // fits its bound. It walks the access-time index from the oldest entry, so
 // it reads only the rows it deletes (plus one batch).
-func (s *Store) evict(ctx context.Context, tx *sql.Tx, keep string) error {
+func (s *Store) evict(tx wtx, keep string) error {
 	for {
 		var total int64
-		if err := tx.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'cache_bytes'`).Scan(&total); err != nil {
+		if err := tx.queryRow(qCacheBytes).Scan(&total); err != nil {
 			return fmt.Errorf("sqlite store: evict: %w", err)
 		}
 		over := total - s.maxBytes
 		if over <= 0 {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx,
-			`SELECT rowid, size FROM cache WHERE key <> ? ORDER BY accessed_at, rowid LIMIT 64`, keep)
+		rows, err := tx.query(qEvictPick, keep)
 		if err != nil {
 			return fmt.Errorf("sqlite store: evict: %w", err)
 		}
@@ -178,7 +170,7 @@ func (s *Store) evict(ctx context.Context, tx *sql.Tx, keep string) error {
 			return nil // only keep is left, and it fits (checked in PutCache)
 		}
 		for _, id := range victims {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM cache WHERE rowid = ?`, id); err != nil {
+			if _, err := tx.exec(qEvictDelete, id); err != nil {
 				return fmt.Errorf("sqlite store: evict: %w", err)
 			}
 		}
@@ -188,15 +180,15 @@ func (s *Store) evict(ctx context.Context, tx *sql.Tx, keep string) error {
 // PurgeCache deletes every entry of scope, or every entry when scope is "".
 func (s *Store) PurgeCache(ctx context.Context, scope string) (int64, error) {
 	var n int64
-	err := s.writeTx(ctx, "purge cache", func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, "purge cache", func(tx wtx) error {
 		var (
 			res sql.Result
 			err error
 		)
 		if scope == "" {
-			res, err = tx.ExecContext(ctx, `DELETE FROM cache`)
+			res, err = tx.exec(`DELETE FROM cache`)
 		} else {
-			res, err = tx.ExecContext(ctx, `DELETE FROM cache WHERE scope = ?`, scope)
+			res, err = tx.exec(`DELETE FROM cache WHERE scope = ?`, scope)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite store: purge cache: %w", err)
@@ -210,8 +202,8 @@ func (s *Store) PurgeCache(ctx context.Context, scope string) (int64, error) {
 // PruneCache deletes the entries expired at now.
 func (s *Store) PruneCache(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
-	err := s.writeTx(ctx, "prune cache", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM cache WHERE expires_at > 0 AND expires_at <= ?`, now.UnixNano())
+	err := s.writeTx(ctx, "prune cache", func(tx wtx) error {
+		res, err := tx.exec(`DELETE FROM cache WHERE expires_at > 0 AND expires_at <= ?`, now.UnixNano())
 		if err != nil {
 			return fmt.Errorf("sqlite store: prune cache: %w", err)
 		}

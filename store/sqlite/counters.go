@@ -28,13 +28,13 @@ func (s *Store) TakeRate(ctx context.Context, key string, n, limit int64, window
 	var err error
 	switch kind {
 	case conductor.WindowFixed:
-		err = s.writeTx(ctx, "take rate", func(tx *sql.Tx) error {
-			d, err = takeFixed(ctx, tx, key, n, limit, window, now)
+		err = s.writeTx(ctx, "take rate", func(tx wtx) error {
+			d, err = takeFixed(tx, key, n, limit, window, now)
 			return err
 		})
 	case conductor.WindowSliding:
-		err = s.writeTx(ctx, "take rate", func(tx *sql.Tx) error {
-			d, err = takeSliding(ctx, tx, key, n, limit, window, now)
+		err = s.writeTx(ctx, "take rate", func(tx wtx) error {
+			d, err = takeSliding(tx, key, n, limit, window, now)
 			return err
 		})
 	default:
@@ -53,12 +53,12 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-func takeFixed(ctx context.Context, tx *sql.Tx, key string, n, limit int64, window time.Duration, now time.Time) (conductor.RateDecision, error) {
+func takeFixed(tx wtx, key string, n, limit int64, window time.Duration, now time.Time) (conductor.RateDecision, error) {
 	w := int64(window)
 	start := floorDiv(now.UnixNano(), w) * w
 	end := start + w
 	var count int64
-	err := tx.QueryRowContext(ctx, `SELECT count FROM rate_fixed WHERE key = ? AND start = ?`, key, start).Scan(&count)
+	err := tx.queryRow(qFixedGet, key, start).Scan(&count)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
 	}
@@ -71,48 +71,28 @@ func takeFixed(ctx context.Context, tx *sql.Tx, key string, n, limit int64, wind
 		}
 		return d, nil
 	}
-	if _, err := tx.ExecContext(ctx, `
-INSERT INTO rate_fixed (key, start, count, expires_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (key, start) DO UPDATE SET count = count + excluded.count`, key, start, n, end); err != nil {
+	if _, err := tx.exec(qFixedAdd, key, start, n, end); err != nil {
 		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
 	}
 	// The key's earlier windows can never count again.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rate_fixed WHERE key = ? AND start < ?`, key, start); err != nil {
+	if _, err := tx.exec(qFixedDrop, key, start); err != nil {
 		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
 	}
 	return conductor.RateDecision{Allowed: true, Count: count + n}, nil
 }
 
-func takeSliding(ctx context.Context, tx *sql.Tx, key string, n, limit int64, window time.Duration, now time.Time) (conductor.RateDecision, error) {
+func takeSliding(tx wtx, key string, n, limit int64, window time.Duration, now time.Time) (conductor.RateDecision, error) {
 	at := now.UnixNano()
 	from := at - int64(window) // exclusive: the window is (now-window, now]
 	// Takes that left the window can never count again at a later now.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rate_events WHERE key = ? AND at <= ?`, key, from); err != nil {
+	if _, err := tx.exec(qEventsDrop, key, from); err != nil {
 		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
 	}
 	// Takes stamped after now count too: concurrent callers (or another
 	// process with a clock slightly ahead) took them, and leaving them out
 	// would admit more than the limit.
-	rows, err := tx.QueryContext(ctx, `SELECT at, n FROM rate_events WHERE key = ? AND at > ? ORDER BY at`, key, from)
-	if err != nil {
-		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
-	}
-	type take struct{ at, n int64 }
-	var (
-		takes []take
-		count int64
-	)
-	for rows.Next() {
-		var tk take
-		if err := rows.Scan(&tk.at, &tk.n); err != nil {
-			rows.Close()
-			return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
-		}
-		takes = append(takes, tk)
-		count += tk.n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	var count int64
+	if err := tx.queryRow(qEventsSum, key, from).Scan(&count); err != nil {
 		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
 	}
 	if count+n > limit {
@@ -120,20 +100,16 @@ func takeSliding(ctx context.Context, tx *sql.Tx, key string, n, limit int64, wi
 		if n <= limit {
 			// The take fits once enough of the oldest takes have left the
 			// window: a take at t leaves it when now reaches t+window.
-			need := count + n - limit
-			for _, tk := range takes {
-				need -= tk.n
-				if need <= 0 {
-					d.RetryAfter = time.Duration(tk.at + int64(window) - at)
-					break
-				}
+			var oldest int64
+			if err := tx.queryRow(qEventsFreeAt, key, from, count+n-limit).Scan(&oldest); err != nil {
+				return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: retry after: %w", key, err)
 			}
+			d.RetryAfter = time.Duration(oldest + int64(window) - at)
 		}
 		return d, nil
 	}
 	if n > 0 {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO rate_events (key, at, n, expires_at) VALUES (?, ?, ?, ?)`,
-			key, at, n, at+int64(window)); err != nil {
+		if _, err := tx.exec(qEventsAdd, key, at, n, at+int64(window)); err != nil {
 			return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
 		}
 	}
@@ -175,10 +151,10 @@ func (s *Store) ReserveSpend(ctx context.Context, budgets []conductor.Budget, am
 	if err != nil {
 		return "", err
 	}
-	err = s.writeTx(ctx, "reserve spend", func(tx *sql.Tx) error {
+	err = s.writeTx(ctx, "reserve spend", func(tx wtx) error {
 		for _, b := range uniq {
 			var spent int64
-			err := tx.QueryRowContext(ctx, `SELECT spent FROM budgets WHERE key = ?`, b.Key).Scan(&spent)
+			err := tx.queryRow(qSpent, b.Key).Scan(&spent)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("sqlite store: reserve spend in %q: %w", b.Key, err)
 			}
@@ -187,14 +163,12 @@ func (s *Store) ReserveSpend(ctx context.Context, budgets []conductor.Budget, am
 			}
 		}
 		for _, b := range uniq {
-			if _, err := tx.ExecContext(ctx, `
-INSERT INTO budgets (key, spent, lim, resets) VALUES (?, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET spent = spent + excluded.spent, lim = excluded.lim, resets = excluded.resets`,
+			if _, err := tx.exec(qBudgetAdd,
 				b.Key, amount, b.Limit, nanos(b.Resets)); err != nil {
 				return fmt.Errorf("sqlite store: reserve spend in %q: %w", b.Key, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, keys, amount, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		if _, err := tx.exec(qReserveAdd,
 			id, string(keysJSON), amount, now.UnixNano(), expires); err != nil {
 			return fmt.Errorf("sqlite store: reserve spend: %w", err)
 		}
@@ -213,13 +187,13 @@ func (s *Store) SettleSpend(ctx context.Context, id string, actual int64) error 
 	if actual < 0 {
 		return fmt.Errorf("sqlite store: settle spend %s: negative amount %d", id, actual)
 	}
-	return s.writeTx(ctx, "settle spend", func(tx *sql.Tx) error {
+	return s.writeTx(ctx, "settle spend", func(tx wtx) error {
 		var (
 			keysJSON string
 			amount   int64
 			settled  sql.NullInt64
 		)
-		err := tx.QueryRowContext(ctx, `SELECT keys, amount, actual FROM reservations WHERE id = ?`, id).Scan(&keysJSON, &amount, &settled)
+		err := tx.queryRow(qReserveGet, id).Scan(&keysJSON, &amount, &settled)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite store: settle spend %s: %w", id, ErrUnknownReservation)
 		}
@@ -234,11 +208,11 @@ func (s *Store) SettleSpend(ctx context.Context, id string, actual int64) error 
 			return fmt.Errorf("sqlite store: settle spend %s: stored budget keys: %w", id, err)
 		}
 		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, `UPDATE budgets SET spent = MAX(0, spent + ?) WHERE key = ?`, actual-amount, k); err != nil {
+			if _, err := tx.exec(qBudgetAdjust, actual-amount, k); err != nil {
 				return fmt.Errorf("sqlite store: settle spend %s in %q: %w", id, k, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE reservations SET actual = ? WHERE id = ?`, actual, id); err != nil {
+		if _, err := tx.exec(qReserveSettle, actual, id); err != nil {
 			return fmt.Errorf("sqlite store: settle spend %s: %w", id, err)
 		}
 		return nil
@@ -249,7 +223,7 @@ func (s *Store) SettleSpend(ctx context.Context, id string, actual int64) error 
 // never reserved in.
 func (s *Store) Spent(ctx context.Context, key string) (int64, error) {
 	var spent int64
-	err := s.rd.QueryRowContext(ctx, `SELECT spent FROM budgets WHERE key = ?`, key).Scan(&spent)
+	err := s.spent.QueryRowContext(ctx, key).Scan(&spent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -263,18 +237,17 @@ func (s *Store) Spent(ctx context.Context, key string) (int64, error) {
 // expires passes (by the store's clock); a zero expires never passes.
 func (s *Store) Once(ctx context.Context, key string, expires time.Time) (bool, error) {
 	first := false
-	err := s.writeTx(ctx, "once", func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, "once", func(tx wtx) error {
 		now := s.now().UnixNano()
 		var until int64
-		err := tx.QueryRowContext(ctx, `SELECT expires_at FROM once_keys WHERE key = ?`, key).Scan(&until)
+		err := tx.queryRow(qOnceGet, key).Scan(&until)
 		switch {
 		case err == nil && (until == 0 || until > now):
 			return nil
 		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("sqlite store: once %q: %w", key, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO once_keys (key, expires_at) VALUES (?, ?)
-ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at`, key, nanos(expires)); err != nil {
+		if _, err := tx.exec(qOnceSet, key, nanos(expires)); err != nil {
 			return fmt.Errorf("sqlite store: once %q: %w", key, err)
 		}
 		first = true
@@ -289,7 +262,7 @@ ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at`, key, nanos(ex
 // drops a key's old windows; this catches keys no longer used.
 func (s *Store) PruneCounters(ctx context.Context, now time.Time) error {
 	at := now.UnixNano()
-	return s.writeTx(ctx, "prune counters", func(tx *sql.Tx) error {
+	return s.writeTx(ctx, "prune counters", func(tx wtx) error {
 		for _, q := range []string{
 			`DELETE FROM rate_fixed WHERE expires_at <= ?`,
 			`DELETE FROM rate_events WHERE expires_at <= ?`,
@@ -297,7 +270,7 @@ func (s *Store) PruneCounters(ctx context.Context, now time.Time) error {
 			`DELETE FROM reservations WHERE expires_at > 0 AND expires_at <= ?`,
 			`DELETE FROM once_keys WHERE expires_at > 0 AND expires_at <= ?`,
 		} {
-			if _, err := tx.ExecContext(ctx, q, at); err != nil {
+			if _, err := tx.exec(q, at); err != nil {
 				return fmt.Errorf("sqlite store: prune counters: %w", err)
 			}
 		}

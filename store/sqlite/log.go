@@ -1,10 +1,14 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -24,6 +28,10 @@ var statsGroups = map[string]string{
 const logColumns = `id, time, gateway, environment, user, provider, model, route, variant, status, success, cached,
 	miss_reason, attempts, step, input_tokens, output_tokens, cost, cost_flagged, latency, ttfb, error_class, score, metadata`
 
+const insertLog = `INSERT INTO logs (` + logColumns + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`
+
 // AppendLogs writes a batch of rows in one transaction. A row whose ID is
 // already stored is skipped, so a batch retried after a failed commit is
 // not counted twice; a row without an ID gets a random one.
@@ -31,14 +39,12 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return s.writeTx(ctx, "append logs", func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO logs (`+logColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO NOTHING`)
-		if err != nil {
-			return fmt.Errorf("sqlite store: append logs: %w", err)
+	return s.writeTx(ctx, "append logs", func(tx wtx) error {
+		st := tx.stmt(insertLog)
+		if st == nil {
+			return errors.New("sqlite store: append logs: statement not prepared")
 		}
-		defer st.Close()
+		var err error
 		for i := range rows {
 			r := &rows[i]
 			id := r.ID
@@ -71,8 +77,12 @@ ON CONFLICT (id) DO NOTHING`)
 }
 
 // Stats aggregates the rows with Since <= Time < Until by q.By, most
-// requested group first. Latency percentiles are nearest-rank: p of n
-// sorted latencies is the ceil(p*n/100)-th.
+// requested group first (ties by name). Latency percentiles are
+// nearest-rank: p of n sorted latencies is the ceil(p*n/100)-th.
+//
+// The rows are read once through the time index and aggregated here:
+// sorting each group's latencies in Go is several times faster than
+// SQLite's window functions over the same rows.
 func (s *Store) Stats(ctx context.Context, q conductor.StatsQuery) ([]conductor.StatsRow, error) {
 	col, ok := statsGroups[q.By]
 	if !ok {
@@ -82,59 +92,84 @@ func (s *Store) Stats(ctx context.Context, q conductor.StatsQuery) ([]conductor.
 	if until.IsZero() {
 		until = s.now()
 	}
-	// One pass numbers each group's latencies in order; the percentile
-	// ranks are integer ceilings, (p*n + 99) / 100.
-	query := `
-WITH f AS (
-	SELECT ` + col + ` AS g, latency, cached, success, input_tokens, output_tokens, cost, score
-	FROM logs WHERE time >= ? AND time < ?
-), r AS (
-	SELECT g, latency,
-		ROW_NUMBER() OVER (PARTITION BY g ORDER BY latency) AS rn,
-		COUNT(*) OVER (PARTITION BY g) AS n
-	FROM f
-), p AS (
-	SELECT g,
-		MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN latency END) AS p50,
-		MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN latency END) AS p95,
-		MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN latency END) AS p99
-	FROM r GROUP BY g
-)
-SELECT a.g, a.requests, a.hits, a.errors, a.input_tokens, a.output_tokens, a.cost, p.p50, p.p95, p.p99, a.score
-FROM (
-	SELECT g, COUNT(*) AS requests, SUM(cached) AS hits, SUM(NOT success) AS errors,
-		SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost) AS cost,
-		AVG(score) AS score
-	FROM f GROUP BY g
-) a JOIN p ON p.g = a.g
-ORDER BY a.requests DESC, a.g`
-	rows, err := s.rd.QueryContext(ctx, query, nanos(q.Since), until.UnixNano())
+	rows, err := s.rd.QueryContext(ctx, `SELECT `+col+`, latency, cached, success, input_tokens, output_tokens, cost, score
+FROM logs WHERE time >= ? AND time < ?`, nanos(q.Since), until.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: stats: %w", err)
 	}
 	defer rows.Close()
-	var out []conductor.StatsRow
+	type group struct {
+		row       conductor.StatsRow
+		latencies []int64
+		scoreSum  float64
+		scored    int64
+	}
+	groups := map[string]*group{}
+	var (
+		name                      string
+		latency, in, outTok, cost int64
+		cached, success           bool
+		score                     sql.NullFloat64
+	)
 	for rows.Next() {
-		var (
-			r             conductor.StatsRow
-			p50, p95, p99 int64
-			score         sql.NullFloat64
-		)
-		if err := rows.Scan(&r.Group, &r.Requests, &r.CacheHits, &r.Errors, &r.InputTokens, &r.OutputTokens,
-			&r.CostNanoUSD, &p50, &p95, &p99, &score); err != nil {
+		if err := rows.Scan(&name, &latency, &cached, &success, &in, &outTok, &cost, &score); err != nil {
 			return nil, fmt.Errorf("sqlite store: stats: %w", err)
 		}
-		r.P50, r.P95, r.P99 = time.Duration(p50), time.Duration(p95), time.Duration(p99)
-		if score.Valid {
-			m := score.Float64
-			r.MeanScore = &m
+		g := groups[name]
+		if g == nil {
+			g = &group{row: conductor.StatsRow{Group: name}}
+			groups[name] = g
 		}
-		out = append(out, r)
+		r := &g.row
+		r.Requests++
+		if cached {
+			r.CacheHits++
+		}
+		if !success {
+			r.Errors++
+		}
+		r.InputTokens += in
+		r.OutputTokens += outTok
+		r.CostNanoUSD += cost
+		g.latencies = append(g.latencies, latency)
+		if score.Valid {
+			g.scoreSum += score.Float64
+			g.scored++
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite store: stats: %w", err)
 	}
+	out := make([]conductor.StatsRow, 0, len(groups))
+	for _, g := range groups {
+		slices.Sort(g.latencies)
+		g.row.P50 = time.Duration(nearestRank(g.latencies, 50))
+		g.row.P95 = time.Duration(nearestRank(g.latencies, 95))
+		g.row.P99 = time.Duration(nearestRank(g.latencies, 99))
+		if g.scored > 0 {
+			m := g.scoreSum / float64(g.scored)
+			g.row.MeanScore = &m
+		}
+		out = append(out, g.row)
+	}
+	slices.SortFunc(out, func(a, b conductor.StatsRow) int {
+		if c := cmp.Compare(b.Requests, a.Requests); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Group, b.Group)
+	})
 	return out, nil
+}
+
+// nearestRank returns the p-th percentile of sorted values: the value at
+// rank ceil(p*n/100), counting from 1.
+func nearestRank(sorted []int64, p int) int64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	rank := (p*n + 99) / 100
+	return sorted[max(rank, 1)-1]
 }
 
 // RecentLogs returns the newest rows, newest first; limit <= 0 returns none.
@@ -182,8 +217,8 @@ func (s *Store) RecentLogs(ctx context.Context, limit int) ([]conductor.LogRow, 
 // PruneLogs deletes the rows older than before.
 func (s *Store) PruneLogs(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.writeTx(ctx, "prune logs", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM logs WHERE time < ?`, before.UnixNano())
+	err := s.writeTx(ctx, "prune logs", func(tx wtx) error {
+		res, err := tx.exec(`DELETE FROM logs WHERE time < ?`, before.UnixNano())
 		if err != nil {
 			return fmt.Errorf("sqlite store: prune logs: %w", err)
 		}

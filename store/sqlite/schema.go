@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 )
 
@@ -121,9 +120,9 @@ CREATE INDEX logs_time ON logs (time);
 func (s *Store) migrate(ctx context.Context) error {
 	for {
 		done := false
-		err := s.writeTx(ctx, "migrate", func(tx *sql.Tx) error {
+		err := s.writeTx(ctx, "migrate", func(tx wtx) error {
 			var v int
-			if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			if err := tx.tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
 				return fmt.Errorf("sqlite store: read schema version: %w", err)
 			}
 			if v > len(migrations) {
@@ -133,11 +132,13 @@ func (s *Store) migrate(ctx context.Context) error {
 				done = true
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			// Run directly, not prepared: a migration is a script of many
+			// statements, and a prepared statement would stop at the first.
+			if _, err := tx.tx.ExecContext(ctx, migrations[v]); err != nil {
 				return fmt.Errorf("sqlite store: migrate to version %d: %w", v+1, err)
 			}
 			// PRAGMA takes no bound parameters; v+1 is our own integer.
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			if _, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
 				return fmt.Errorf("sqlite store: set schema version: %w", err)
 			}
 			return nil

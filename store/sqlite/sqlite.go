@@ -41,6 +41,11 @@ const DefaultMaxCacheBytes int64 = 256 << 20
 // this long only happens when something is badly wrong.
 const busyTimeout = 10 * time.Second
 
+// mmapBytes is how much of the file readers map instead of read: a cache
+// hit then costs no read system call, and every connection shares the
+// operating system's copy of the pages.
+const mmapBytes = 1 << 30
+
 // touchFlushAt is how many pending cache access times trigger a flush in
 // the background; below it they wait for the next PutCache.
 const touchFlushAt = 1024
@@ -55,6 +60,11 @@ type Store struct {
 	log      *slog.Logger
 
 	getCache *sql.Stmt // on the request path: prepared once
+	spent    *sql.Stmt
+
+	// stmts holds the writer's hot statements (preparedQueries), prepared
+	// at Open while the one writer connection is free; read-only after.
+	stmts map[string]*sql.Stmt
 
 	// touches holds cache hits' access times not yet written: a hit must
 	// not wait on a disk write, so LRU order is brought up to date in
@@ -120,6 +130,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		now:      time.Now,
 		log:      slog.Default(),
 		touches:  make(map[string]int64),
+		stmts:    make(map[string]*sql.Stmt),
 	}
 	for _, o := range opts {
 		o(s)
@@ -129,7 +140,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("sqlite store: create directory: %w", err)
 		}
 	}
-	params := fmt.Sprintf("_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL", busyTimeout.Milliseconds())
+	params := fmt.Sprintf("_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_pragma=mmap_size(%d)", busyTimeout.Milliseconds(), mmapBytes)
 	var err error
 	// The writer is opened first: it creates the file and switches it to
 	// WAL before any reader connects.
@@ -146,7 +157,17 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.wr.Close()
 		return nil, err
 	}
+	for _, q := range preparedQueries() {
+		st, err := s.wr.PrepareContext(ctx, q)
+		if err != nil {
+			s.closeStmts()
+			s.wr.Close()
+			return nil, fmt.Errorf("sqlite store: prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
 	if s.rd, err = sql.Open("sqlite", path+"?"+params+"&_query_only=1"); err != nil {
+		s.closeStmts()
 		s.wr.Close()
 		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
 	}
@@ -155,12 +176,24 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s.rd.SetConnMaxIdleTime(0)
 	s.getCache, err = s.rd.PrepareContext(ctx,
 		`SELECT scope, provider, model, value, created_at, expires_at FROM cache WHERE key = ?`)
+	if err == nil {
+		s.spent, err = s.rd.PrepareContext(ctx, `SELECT spent FROM budgets WHERE key = ?`)
+	}
 	if err != nil {
 		s.rd.Close()
+		s.closeStmts()
 		s.wr.Close()
 		return nil, fmt.Errorf("sqlite store: prepare: %w", err)
 	}
 	return s, nil
+}
+
+func (s *Store) closeStmts() error {
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Path returns the file the store lives in.
@@ -174,7 +207,7 @@ func (s *Store) Close() error {
 		if err := s.flushTouches(context.Background()); err != nil {
 			errs = append(errs, err)
 		}
-		errs = append(errs, s.getCache.Close(), s.rd.Close(), s.wr.Close())
+		errs = append(errs, s.getCache.Close(), s.spent.Close(), s.closeStmts(), s.rd.Close(), s.wr.Close())
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -191,13 +224,54 @@ func (s *Store) Prune(ctx context.Context, now time.Time) error {
 	return s.PruneCounters(ctx, now)
 }
 
+// wtx is a write transaction whose statements come from the store's
+// prepared ones.
+type wtx struct {
+	tx  *sql.Tx
+	s   *Store
+	ctx context.Context
+}
+
+// stmt returns q bound to the transaction when it is one of the prepared
+// statements, or nil (the caller then runs q unprepared).
+func (w wtx) stmt(q string) *sql.Stmt {
+	st := w.s.stmts[q]
+	if st == nil {
+		return nil
+	}
+	// The writer has one connection, the one the transaction holds, so the
+	// statement prepared at Open is reused rather than prepared again.
+	return w.tx.StmtContext(w.ctx, st)
+}
+
+func (w wtx) exec(q string, args ...any) (sql.Result, error) {
+	if st := w.stmt(q); st != nil {
+		return st.ExecContext(w.ctx, args...)
+	}
+	return w.tx.ExecContext(w.ctx, q, args...)
+}
+
+func (w wtx) queryRow(q string, args ...any) *sql.Row {
+	if st := w.stmt(q); st != nil {
+		return st.QueryRowContext(w.ctx, args...)
+	}
+	return w.tx.QueryRowContext(w.ctx, q, args...)
+}
+
+func (w wtx) query(q string, args ...any) (*sql.Rows, error) {
+	if st := w.stmt(q); st != nil {
+		return st.QueryContext(w.ctx, args...)
+	}
+	return w.tx.QueryContext(w.ctx, q, args...)
+}
+
 // writeTx runs fn in one BEGIN IMMEDIATE transaction on the writer.
-func (s *Store) writeTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+func (s *Store) writeTx(ctx context.Context, what string, fn func(tx wtx) error) error {
 	tx, err := s.wr.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite store: %s: begin: %w", what, err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(wtx{tx: tx, s: s, ctx: ctx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
