@@ -20,6 +20,8 @@ func TestPageExamples(t *testing.T) {
 		t.Fatalf("examples: %v, %d files", err, len(files))
 	}
 	half := 0.5
+	store := openStore(t, filepath.Join(t.TempDir(), "c.db"))
+	defer store.Close()
 	for _, file := range files {
 		if filepath.Base(file) == "quickstart.yaml" {
 			continue // runs on the mock itself: TestQuickstart
@@ -37,8 +39,6 @@ func TestPageExamples(t *testing.T) {
 				routes = append(routes, route{prov, model, routing})
 				return mock, nil
 			})
-			store := openStore(t, filepath.Join(t.TempDir(), "c.db"))
-			defer store.Close()
 			out, err := New(Options{Resolver: res, Cache: store}).Run(context.Background(), ens, map[string]any{"requestId": 2})
 			if err != nil {
 				t.Fatal(err)
