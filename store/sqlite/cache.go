@@ -199,8 +199,14 @@ func (s *Store) PurgeCache(ctx context.Context, scope string) (int64, error) {
 	return n, err
 }
 
-// PruneCache deletes the entries expired at now.
+// PruneCache deletes the entries expired at now, and returns how many
+// went. It also drops the counters that can no longer count at now
+// (PruneCounters): the gateway prunes through this interface method
+// periodically, and spend reservations would otherwise pile up.
 func (s *Store) PruneCache(ctx context.Context, now time.Time) (int64, error) {
+	if err := s.PruneCounters(ctx, now); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := s.writeTx(ctx, "prune cache", func(tx wtx) error {
 		res, err := tx.exec(`DELETE FROM cache WHERE expires_at > 0 AND expires_at <= ?`, now.UnixNano())

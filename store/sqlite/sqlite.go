@@ -218,10 +218,8 @@ func (s *Store) Close() error {
 // with their reservations, and expired Once keys. The log is pruned
 // separately (PruneLogs) because its retention is a setting.
 func (s *Store) Prune(ctx context.Context, now time.Time) error {
-	if _, err := s.PruneCache(ctx, now); err != nil {
-		return err
-	}
-	return s.PruneCounters(ctx, now)
+	_, err := s.PruneCache(ctx, now) // counters included
+	return err
 }
 
 // wtx is a write transaction whose statements come from the store's

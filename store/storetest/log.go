@@ -222,15 +222,24 @@ func runLog(t *testing.T, open Opener) {
 			if m["gpt-4o"].Requests != 4 || m["claude-3-5-sonnet-20241022"].Requests != 4 || m["gpt-4o-mini"].Requests != 0 {
 				t.Errorf("Stats over [+1s, +5s) = %+v, want 4 gpt-4o, 4 claude and no gpt-4o-mini", got)
 			}
-			// A zero Until means now: the late row (two hours ahead of base, but
-			// in the past of any real now after 2026-11-25 12:30) is counted only
-			// when now is past it, so ask for a window that starts after it.
-			got, err = s.Stats(ctx, conductor.StatsQuery{Since: time.Now().Add(time.Hour)})
+		})
+
+		t.Run("zero Until is now", func(t *testing.T) {
+			// The one place the wall clock matters: rows a minute ago count,
+			// rows an hour ahead do not yet.
+			s := open(t)
+			now := time.Now()
+			past := logRow("past", 0, "openai", "gpt-4o", "", time.Millisecond)
+			past.Time = now.Add(-time.Minute)
+			future := logRow("future", 0, "openai", "gpt-4o", "", time.Millisecond)
+			future.Time = now.Add(time.Hour)
+			mustAppend(t, s, []conductor.LogRow{past, future})
+			got, err := s.Stats(ctx, conductor.StatsQuery{Since: now.Add(-time.Hour)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 0 {
-				t.Errorf("Stats over an empty window = %+v, want no groups", got)
+			if len(got) != 1 || got[0].Requests != 1 {
+				t.Errorf("Stats up to now = %+v, want the one past row", got)
 			}
 		})
 

@@ -4,8 +4,8 @@
 // and PostgreSQL back ends, so it uses nothing but the interface.
 //
 // Every time the suite passes is explicit (a fixed base instant), so no
-// subtest depends on the wall clock except Once, whose interface takes no
-// current time.
+// subtest depends on the wall clock except where the interface takes no
+// current time: Once, and Stats with a zero Until.
 package storetest
 
 import (
