@@ -104,7 +104,7 @@ func (e *Engine) cacheGet(ctx context.Context, c *call, st *ensemble.Step) (answ
 		e.log.LogAttrs(ctx, slog.LevelWarn, "step cache entry unreadable", slog.String("member", st.Member), slog.String("error", err.Error()))
 		return answer{}, false
 	}
-	return answer{text: ca.Content, output: decodeOutput(ca.Content), model: ca.Model, usage: ca.Usage, finish: ca.FinishReason}, true
+	return answer{text: ca.Content, output: decodeOutput(ca.Content), model: ca.Model, usage: ca.Usage, finish: ca.FinishReason, cached: true}, true
 }
 
 // cachePut stores a fresh answer of c. A failure is a logged warning, not

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -263,4 +264,64 @@ func TestCacheKey(t *testing.T) {
 	if CacheKey(r, "direct", nil) != k {
 		t.Error("call options changed the key")
 	}
+}
+
+// TestCachedFlag: a gateway's cache hit on the route marks the member
+// cached; a step-cache hit replaced by a scoring retry's fresh answer does
+// not.
+func TestCachedFlag(t *testing.T) {
+	t.Run("gateway hit", func(t *testing.T) {
+		ens := parse(t, "name: g\nflow:\n  - member: m\n    config: {provider: openai, model: gpt-4o}\n")
+		res, err := New(Options{Resolver: resolverOf(gatewayHit{})}).Run(context.Background(), ens, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := member(t, res, "m"); !m.Cached || m.Attempts != 1 {
+			t.Errorf("member = %+v", m)
+		}
+	})
+	t.Run("scoring retry after a step-cache hit", func(t *testing.T) {
+		store := openStore(t, filepath.Join(t.TempDir(), "c.db"))
+		defer store.Close()
+		p := &scripted{name: "openai", replies: []string{"a", "a b"}}
+		eng := New(Options{Cache: store, Resolver: newResolver(p)})
+		plain := parse(t, "name: p\nflow:\n  - member: m\n    config: {provider: openai, model: gpt-4o}\n    cache: {ttl: 60}\n")
+		if _, err := eng.Run(context.Background(), plain, "q"); err != nil {
+			t.Fatal(err)
+		}
+		scored := parse(t, `
+name: s
+flow:
+  - member: m
+    config: {provider: openai, model: gpt-4o}
+    cache: {ttl: 60}
+    scoring: {evaluator: rules, rules: [{contains: b}], thresholds: {minimum: 1}, onFailure: retry, retryLimit: 1}
+`)
+		res, err := eng.Run(context.Background(), scored, "q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := member(t, res, "m"); m.Cached || m.Output != "a b" || m.Attempts != 1 || !m.Scoring.Passed {
+			t.Errorf("member = %+v", m)
+		}
+		// The passing answer replaced the cached one.
+		res, err = eng.Run(context.Background(), plain, "q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := member(t, res, "m"); !m.Cached || m.Output != "a b" {
+			t.Errorf("third run = %+v", m)
+		}
+	})
+}
+
+type gatewayHit struct{}
+
+func (gatewayHit) Chat(_ context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	return &conductor.ChatResponse{Content: "from the gateway cache",
+		Meta: conductor.ResponseMeta{Provider: req.Provider, Cached: true, CacheStatus: "HIT", Attempts: 1}}, nil
+}
+
+func (gatewayHit) Stream(context.Context, *conductor.ChatRequest) (conductor.Stream, error) {
+	return nil, errors.New("unused")
 }

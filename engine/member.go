@@ -100,16 +100,15 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	if st.Scoring != nil {
 		ans, err = e.grade(ctx, r, st, &mvars, c, pol, &mr, ans)
 		if err != nil {
-			// Only onFailure abort gets here: a too-low score stops the
-			// flow whatever the retry block says.
+			// onFailure abort (or a cancelled run): a too-low score stops
+			// the flow whatever the retry block says.
 			mr.fail(err)
-			mr.Output = ans.output
-			mr.Text = ans.text
+			mr.Output, mr.Text, mr.Cached = ans.output, ans.text, ans.cached
 			return mr, err
 		}
 	}
-	mr.Output = ans.output
-	mr.Text = ans.text
+	// The answer kept may be a scoring retry's rather than the first.
+	mr.Output, mr.Text, mr.Cached = ans.output, ans.text, ans.cached
 	mr.Status = StatusSucceeded
 	mr.Success = true
 	if ans.fresh && mr.Scoring.Passed {
@@ -126,6 +125,7 @@ type answer struct {
 	usage  conductor.Usage
 	finish string
 	fresh  bool // from the model, not the step cache: worth caching
+	cached bool // from a cache: the step cache, or a gateway's on the route
 }
 
 // answer gets the member's answer: from the step cache when allowed and
@@ -134,7 +134,6 @@ type answer struct {
 func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol retryPolicy, mr *MemberResult, bypass bool) (answer, error) {
 	if !bypass {
 		if a, ok := e.cacheGet(ctx, c, st); ok {
-			mr.Cached = true
 			return a, nil
 		}
 	}
@@ -147,12 +146,9 @@ func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol ret
 	if out.err != nil {
 		return answer{}, out.err
 	}
-	if out.resp.Meta.Cached {
-		mr.Cached = true
-	}
 	text := out.resp.Content
 	return answer{text: text, output: decodeOutput(text), model: out.resp.Model, usage: out.resp.Usage,
-		finish: out.resp.FinishReason, fresh: true}, nil
+		finish: out.resp.FinishReason, fresh: true, cached: out.resp.Meta.Cached}, nil
 }
 
 // addUsage adds a call's tokens and price to mr. The mock is free.
