@@ -266,7 +266,7 @@ type Cache struct {
 	// writes ttl: 3600, or a duration string "1h"; default DefaultCacheTTL
 	// when the block omits it). 0: do not cache.
 	TTL time.Duration
-	// Bypass reads nothing from the cache and writes nothing.
+	// Bypass skips the cache read; the fresh answer is still written.
 	Bypass bool
 }
 
