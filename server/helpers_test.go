@@ -60,7 +60,7 @@ type canned struct {
 // fakes are the upstream providers: httptest servers speaking each wire
 // format with documented payloads from testdata/upstream.
 type fakes struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu    sync.Mutex
@@ -68,7 +68,7 @@ type fakes struct {
 	queue map[string][]canned // by kind: answers given before the defaults
 }
 
-func newFakes(t *testing.T) *fakes {
+func newFakes(t testing.TB) *fakes {
 	f := &fakes{t: t, queue: map[string][]canned{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -274,7 +274,7 @@ type serverSetup struct {
 
 // newTestServer starts a server over a fresh SQLite store with every
 // upstream on the fakes.
-func newTestServer(t *testing.T, setup serverSetup) *testServer {
+func newTestServer(t testing.TB, setup serverSetup) *testServer {
 	t.Helper()
 	f := newFakes(t)
 	ctx := context.Background()
