@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"io"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -74,7 +74,8 @@ func cacheKey(gateway string, req *conductor.ChatRequest, stream bool) string {
 		b.field(tagTopP, formatFloat(*req.TopP))
 	}
 	if req.MaxTokens != 0 {
-		b.field(tagMaxTokens, strconv.Itoa(req.MaxTokens))
+		var n [20]byte
+		b.field(tagMaxTokens, string(strconv.AppendInt(n[:0], int64(req.MaxTokens), 10)))
 	}
 	for _, s := range req.Stop {
 		b.field(tagStop, s)
@@ -135,77 +136,346 @@ func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) 
 // maxJSONDepth bounds nesting so that hostile input cannot exhaust the stack.
 const maxJSONDepth = 200
 
-var errJSONDepth = errors.New("json nested too deep")
-
-// canonicalJSON re-encodes one JSON value with object keys sorted, no
-// whitespace, strings re-escaped one way and numbers written one way
-// (1, 1.0 and 1e0 alike), so that two encodings of the same value hash the
-// same.
+// canonicalJSON re-encodes one JSON value with object keys sorted (stably:
+// a repeated key keeps its order), no whitespace, strings escaped one way
+// and numbers written one way (1, 1.0 and 1e0 alike), so that two
+// encodings of the same value hash the same. It is a small hand-written
+// parser: encoding/json's generic decoding cost ten times more on the
+// request path.
 func canonicalJSON(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	p := canonParser{in: raw}
+	p.ws()
+	out, err := p.value(make([]byte, 0, len(raw)), 0)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("json: data after the value")
+	p.ws()
+	if p.pos != len(p.in) {
+		return nil, p.fail("data after the value")
 	}
-	return appendCanonical(make([]byte, 0, len(raw)), v, 0)
+	return out, nil
 }
 
-func appendCanonical(out []byte, v any, depth int) ([]byte, error) {
+type canonParser struct {
+	in  []byte
+	pos int
+}
+
+type canonMember struct {
+	key        []byte
+	start, end int // the value, in the object's buffer
+}
+
+func (p *canonParser) fail(what string) error {
+	return fmt.Errorf("json: %s at offset %d", what, p.pos)
+}
+
+func (p *canonParser) ws() {
+	for p.pos < len(p.in) {
+		switch p.in[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *canonParser) value(out []byte, depth int) ([]byte, error) {
 	if depth > maxJSONDepth {
-		return nil, errJSONDepth
+		return nil, p.fail("nested too deep")
 	}
-	switch x := v.(type) {
-	case nil:
-		return append(out, "null"...), nil
-	case bool:
-		return strconv.AppendBool(out, x), nil
-	case json.Number:
-		return append(out, canonicalNumber(string(x))...), nil
-	case string:
-		return appendJSONString(out, x), nil
-	case []any:
-		out = append(out, '[')
-		for i, e := range x {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			var err error
-			if out, err = appendCanonical(out, e, depth+1); err != nil {
-				return nil, err
-			}
+	if p.pos >= len(p.in) {
+		return nil, p.fail("unexpected end")
+	}
+	switch c := p.in[p.pos]; {
+	case c == '{':
+		return p.object(out, depth)
+	case c == '[':
+		return p.array(out, depth)
+	case c == '"':
+		s, err := p.str()
+		if err != nil {
+			return nil, err
 		}
+		return appendJSONString(out, s), nil
+	case c == 't':
+		return p.literal(out, "true")
+	case c == 'f':
+		return p.literal(out, "false")
+	case c == 'n':
+		return p.literal(out, "null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number(out)
+	}
+	return nil, p.fail("unexpected character")
+}
+
+func (p *canonParser) literal(out []byte, lit string) ([]byte, error) {
+	if !bytes.HasPrefix(p.in[p.pos:], []byte(lit)) {
+		return nil, p.fail("bad literal")
+	}
+	p.pos += len(lit)
+	return append(out, lit...), nil
+}
+
+func (p *canonParser) object(out []byte, depth int) ([]byte, error) {
+	p.pos++ // {
+	p.ws()
+	if p.pos < len(p.in) && p.in[p.pos] == '}' {
+		p.pos++
+		return append(out, "{}"...), nil
+	}
+	// Members are canonicalised into one buffer, then written in key order.
+	var small [8]canonMember
+	members := small[:0]
+	var vals []byte
+	for {
+		p.ws()
+		if p.pos >= len(p.in) || p.in[p.pos] != '"' {
+			return nil, p.fail("expected a key")
+		}
+		key, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		p.ws()
+		if p.pos >= len(p.in) || p.in[p.pos] != ':' {
+			return nil, p.fail("expected ':'")
+		}
+		p.pos++
+		p.ws()
+		start := len(vals)
+		if vals, err = p.value(vals, depth+1); err != nil {
+			return nil, err
+		}
+		members = append(members, canonMember{key: key, start: start, end: len(vals)})
+		p.ws()
+		if p.pos >= len(p.in) {
+			return nil, p.fail("unexpected end")
+		}
+		if p.in[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		if p.in[p.pos] != '}' {
+			return nil, p.fail("expected ',' or '}'")
+		}
+		p.pos++
+		break
+	}
+	slices.SortStableFunc(members, func(a, b canonMember) int { return bytes.Compare(a.key, b.key) })
+	out = append(out, '{')
+	for i, m := range members {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, m.key)
+		out = append(out, ':')
+		out = append(out, vals[m.start:m.end]...)
+	}
+	return append(out, '}'), nil
+}
+
+func (p *canonParser) array(out []byte, depth int) ([]byte, error) {
+	p.pos++ // [
+	out = append(out, '[')
+	p.ws()
+	if p.pos < len(p.in) && p.in[p.pos] == ']' {
+		p.pos++
 		return append(out, ']'), nil
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		out = append(out, '{')
-		for i, k := range keys {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			out = appendJSONString(out, k)
-			out = append(out, ':')
-			var err error
-			if out, err = appendCanonical(out, x[k], depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return append(out, '}'), nil
 	}
-	return nil, errors.New("json: unexpected value")
+	for first := true; ; first = false {
+		if !first {
+			out = append(out, ',')
+		}
+		p.ws()
+		var err error
+		if out, err = p.value(out, depth+1); err != nil {
+			return nil, err
+		}
+		p.ws()
+		if p.pos >= len(p.in) {
+			return nil, p.fail("unexpected end")
+		}
+		if p.in[p.pos] == ',' {
+			p.pos++
+			continue
+		}
+		if p.in[p.pos] != ']' {
+			return nil, p.fail("expected ',' or ']'")
+		}
+		p.pos++
+		return append(out, ']'), nil
+	}
+}
+
+// str reads a string, escapes decoded and invalid UTF-8 replaced by U+FFFD
+// (as encoding/json does).
+func (p *canonParser) str() ([]byte, error) {
+	p.pos++ // "
+	start := p.pos
+	for p.pos < len(p.in) {
+		c := p.in[p.pos]
+		if c == '"' {
+			s := p.in[start:p.pos]
+			p.pos++
+			if utf8.Valid(s) {
+				return s, nil // no copy: the input outlives the key
+			}
+			return appendValidUTF8(nil, s), nil
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		p.pos++
+	}
+	// Slow path: escapes.
+	b := appendValidUTF8(nil, p.in[start:p.pos])
+	for p.pos < len(p.in) {
+		c := p.in[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return b, nil
+		case c < 0x20:
+			return nil, p.fail("control character in string")
+		case c == '\\':
+			if p.pos+1 >= len(p.in) {
+				return nil, p.fail("unexpected end")
+			}
+			e := p.in[p.pos+1]
+			p.pos += 2
+			switch e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r, ok := p.hex4()
+				if !ok {
+					return nil, p.fail("bad \\u escape")
+				}
+				if utf16.IsSurrogate(r) {
+					r2 := rune(-1)
+					if p.pos+1 < len(p.in) && p.in[p.pos] == '\\' && p.in[p.pos+1] == 'u' {
+						save := p.pos
+						p.pos += 2
+						var ok2 bool
+						if r2, ok2 = p.hex4(); !ok2 {
+							return nil, p.fail("bad \\u escape")
+						}
+						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+							r = d
+						} else {
+							p.pos = save // not a pair: the second escape stands alone
+							r = utf8.RuneError
+						}
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				b = utf8.AppendRune(b, r)
+			default:
+				return nil, p.fail("bad escape")
+			}
+		default:
+			// Copy a run of plain bytes, fixing invalid UTF-8.
+			start := p.pos
+			for p.pos < len(p.in) && p.in[p.pos] != '"' && p.in[p.pos] != '\\' && p.in[p.pos] >= 0x20 {
+				p.pos++
+			}
+			b = appendValidUTF8(b, p.in[start:p.pos])
+		}
+	}
+	return nil, p.fail("unterminated string")
+}
+
+// appendValidUTF8 appends s with each invalid byte replaced by U+FFFD, as
+// encoding/json decodes it.
+func appendValidUTF8(b, s []byte) []byte {
+	for len(s) > 0 {
+		r, size := utf8.DecodeRune(s)
+		if r == utf8.RuneError && size == 1 {
+			b = utf8.AppendRune(b, utf8.RuneError)
+		} else {
+			b = append(b, s[:size]...)
+		}
+		s = s[size:]
+	}
+	return b
+}
+
+func (p *canonParser) hex4() (rune, bool) {
+	if p.pos+4 > len(p.in) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.in[p.pos : p.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+// number checks JSON's number grammar and writes the number canonically.
+func (p *canonParser) number(out []byte) ([]byte, error) {
+	start := p.pos
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.in) && p.in[p.pos] >= '0' && p.in[p.pos] <= '9' {
+			p.pos++
+			n++
+		}
+		return n
+	}
+	if p.in[p.pos] == '-' {
+		p.pos++
+	}
+	if p.pos < len(p.in) && p.in[p.pos] == '0' {
+		p.pos++
+	} else if digits() == 0 {
+		return nil, p.fail("bad number")
+	}
+	if p.pos < len(p.in) && p.in[p.pos] == '.' {
+		p.pos++
+		if digits() == 0 {
+			return nil, p.fail("bad number")
+		}
+	}
+	if p.pos < len(p.in) && (p.in[p.pos] == 'e' || p.in[p.pos] == 'E') {
+		p.pos++
+		if p.pos < len(p.in) && (p.in[p.pos] == '+' || p.in[p.pos] == '-') {
+			p.pos++
+		}
+		if digits() == 0 {
+			return nil, p.fail("bad number")
+		}
+	}
+	return append(out, canonicalNumber(string(p.in[start:p.pos]))...), nil
 }
 
 // appendJSONString quotes s the one JSON way: only the quote, the
 // backslash and control characters escaped. The decoder has already
 // replaced invalid UTF-8.
-func appendJSONString(out []byte, s string) []byte {
+func appendJSONString[S string | []byte](out []byte, s S) []byte {
 	const hex = "0123456789abcdef"
 	out = append(out, '"')
 	for i := 0; i < len(s); i++ {

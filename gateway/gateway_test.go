@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+func TestConfigDefaultsAndErrors(t *testing.T) {
+	var c Config
+	if err := c.fill(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ID != DefaultID || c.Retry.MaxAttempts != 3 || c.Retry.Backoff != BackoffExponential || c.RateLimit.Window != time.Minute ||
+		c.RateLimit.Kind != conductor.WindowFixed || c.CacheTTL != 0 || c.Route != conductor.RoutingGateway || c.DefaultMaxOutputTokens != DefaultMaxOutputTokens {
+		t.Fatalf("defaults %+v", c)
+	}
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Retry: RetryConfig{MaxAttempts: 6}}, "retry max attempts 6 (expected 1 to 5)"},
+		{Config{Retry: RetryConfig{Backoff: "fibonacci"}}, `retry backoff "fibonacci"`},
+		{Config{RateLimit: RateLimitConfig{Kind: "leaky"}}, `rate limit window "leaky" (expected fixed or sliding)`},
+		{Config{RateLimit: RateLimitConfig{Requests: -1}}, "negative rate limit"},
+		{Config{CacheTTL: -time.Second}, "cache_ttl -1s is negative"},
+		{Config{Budgets: []Budget{{Scope: "team", Period: PeriodDay, LimitUSD: 1}}}, `budget 1: scope "team"`},
+		{Config{Budgets: []Budget{{Scope: ScopeUser, Period: "week", LimitUSD: 1}}}, `budget 1: period "week" (expected day or month)`},
+		{Config{Budgets: []Budget{{Scope: ScopeUser, Period: PeriodDay, LimitUSD: -1}}}, "budget 1: limit $-1"},
+		{Config{AlertThresholds: []float64{0.5, 80}}, "alert threshold 80 (expected a fraction in (0, 1])"},
+		{Config{LogRetention: -time.Hour}, "log retention -1h0m0s is negative"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.fill()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+	if _, err := New(Config{}, nil); err == nil {
+		t.Error("New without a store")
+	}
+}
+
+// The routing hook serves each gateway id from one shared Gateway; an id
+// with no config gets the template.
+func TestSetHook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, tempDB(t))
+		defer st.Close()
+		s, err := NewSet(st, []Config{{ID: "my-gateway", CacheTTL: time.Hour, Prices: testPrices{}}}, Config{Prices: testPrices{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := &double{}
+		ctx := t.Context()
+		for i := range 2 {
+			resp, err := s.Hook("", up, "openai", "gpt-4o-mini").Chat(ctx, chatReq("q"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Meta.Cached != (i == 1) {
+				t.Fatalf("call %d: meta %+v", i, resp.Meta)
+			}
+			synctest.Wait()
+		}
+		if up.calls.Load() != 1 {
+			t.Fatalf("%d upstream calls, want 1: both hooks share one cache", up.calls.Load())
+		}
+		other, err := s.Gateway("other")
+		if err != nil || other.Config().ID != "other" || other.Config().CacheTTL != 0 {
+			t.Fatalf("template gateway %+v %v", other, err)
+		}
+		mine, _ := s.Gateway("my-gateway")
+		if g, _ := s.Gateway(""); g != mine {
+			t.Fatal("an empty id does not name the only configured gateway")
+		}
+		if err := s.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Hook("my-gateway", up, "openai", "gpt-4o").Chat(ctx, chatReq("q")); class(err) != conductor.ClassConfig {
+			t.Fatalf("after close: %v", err)
+		}
+		if _, err := NewSet(st, []Config{{ID: "a"}, {ID: "a"}}, Config{}); err == nil {
+			t.Fatal("a gateway configured twice")
+		}
+	})
+}
+
+// Retention pruning deletes old rows and expired cache entries.
+func TestPrune(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, st, stop := start(t, Config{CacheTTL: time.Minute, LogRetention: 24 * time.Hour})
+		p := g.Wrap(&double{})
+		if _, err := p.Chat(t.Context(), chatReq("old")); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		time.Sleep(2 * time.Hour) // the hourly pruning ran: the entry expired
+		synctest.Wait()
+		stats, err := st.CacheStats(t.Context(), time.Now())
+		if err != nil || stats.Entries != 0 {
+			t.Fatalf("cache after pruning %+v %v", stats, err)
+		}
+		time.Sleep(24 * time.Hour)
+		if _, err := p.Chat(t.Context(), chatReq("new")); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		time.Sleep(time.Hour)
+		stop()
+		rows := logs(t, st)
+		if len(rows) != 1 || rows[0].MissReason != MissNewKey {
+			t.Fatalf("rows after pruning %+v", rows)
+		}
+	})
+}
