@@ -158,6 +158,7 @@ func (f *fakes) serve(w http.ResponseWriter, r *http.Request) {
 		c, f.queue[kind] = q[0], q[1:]
 	} else {
 		c = defaultAnswer(kind, isStream(body))
+		c = markedAnswer(kind, body, c)
 	}
 	f.mu.Unlock()
 	f.answer(w, r, c)
@@ -193,6 +194,24 @@ func defaultAnswer(kind string, stream bool) canned {
 		return canned{file: "openai/stream.sse"}
 	}
 	return canned{file: "openai/chat_completion.json"}
+}
+
+// markedAnswer lets a client that cannot queue answers (the SDK tests)
+// ask for a failure by writing a marker in its prompt.
+func markedAnswer(kind string, body []byte, c canned) canned {
+	dir := "openai"
+	if kind == "anthropic" {
+		dir = "anthropic"
+	}
+	switch {
+	case bytes.Contains(body, []byte("__status_429__")):
+		return canned{status: 429, header: map[string]string{"Retry-After": "1"}, file: dir + "/error_429.json"}
+	case bytes.Contains(body, []byte("__status_400__")):
+		return canned{status: 400, file: dir + "/error_400.json"}
+	case bytes.Contains(body, []byte("__stream_error__")):
+		return canned{file: dir + "/stream_error.sse"}
+	}
+	return c
 }
 
 func (f *fakes) answer(w http.ResponseWriter, r *http.Request, c canned) {
