@@ -128,7 +128,9 @@ func TestCallerKeyRequiredWithoutServerKey(t *testing.T) {
 // by a hash of it.
 func TestCallerKeysScopeTheCache(t *testing.T) {
 	ts := newTestServer(t, serverSetup{opts: func(o *Options) { o.AllowCallerKeys = true }})
-	h := func(key string) []string { return []string{"Authorization", "Bearer " + key, "cf-aig-cache-ttl", "600"} }
+	h := func(key string) []string {
+		return []string{"Authorization", "Bearer " + key, "cf-aig-cache-ttl", "600"}
+	}
 	r1, _ := ts.post(t, "/v1/chat/completions", chatBody, h("sk-one")...)
 	r2, _ := ts.post(t, "/v1/chat/completions", chatBody, h("sk-two")...)
 	r3, _ := ts.post(t, "/v1/chat/completions", chatBody, h("sk-one")...)
