@@ -3,9 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -190,11 +188,7 @@ func (c *cacheProvider) store(key string, f *flight, req *conductor.ChatRequest,
 	now := nowUTC()
 	ok := c.g.writes.tryPut(func(ctx context.Context) {
 		defer c.g.flights.remove(key, f)
-		value, err := json.Marshal(a)
-		if err != nil {
-			c.g.log.Warn("gateway cache entry not encodable", "err", err)
-			return
-		}
+		value := encodeAnswer(&a)
 		if len(value) > c.g.cfg.MaxEntryBytes {
 			c.g.log.Debug("gateway answer too large to cache", "bytes", len(value), "max", c.g.cfg.MaxEntryBytes)
 			return
@@ -225,26 +219,26 @@ func cloneResponse(r *conductor.ChatResponse) *conductor.ChatResponse {
 }
 
 // cachedAnswer is a stored answer: a whole one (Raw and the fields) or a
-// stream's chunks, each with its raw event.
+// stream's chunks, each with its raw event. cachecodec.go encodes it.
 type cachedAnswer struct {
-	Stream       bool            `json:"stream,omitempty"`
-	Provider     string          `json:"provider,omitempty"`
-	Routing      string          `json:"routing,omitempty"`
-	ID           string          `json:"id,omitempty"`
-	Model        string          `json:"model,omitempty"`
-	Content      string          `json:"content,omitempty"`
-	FinishReason string          `json:"finishReason,omitempty"`
-	Usage        conductor.Usage `json:"usage"`
-	RequestID    string          `json:"requestId,omitempty"`
-	Raw          []byte          `json:"raw,omitempty"`
-	Chunks       []cachedChunk   `json:"chunks,omitempty"`
+	Stream       bool
+	Provider     string
+	Routing      string
+	ID           string
+	Model        string
+	Content      string
+	FinishReason string
+	Usage        conductor.Usage
+	RequestID    string
+	Raw          []byte
+	Chunks       []cachedChunk
 }
 
 type cachedChunk struct {
-	Delta        string           `json:"d,omitempty"`
-	FinishReason string           `json:"f,omitempty"`
-	Usage        *conductor.Usage `json:"u,omitempty"`
-	Raw          []byte           `json:"r,omitempty"`
+	Delta        string
+	FinishReason string
+	Usage        *conductor.Usage
+	Raw          []byte
 }
 
 func chatEntry(r *conductor.ChatResponse) cachedAnswer {
@@ -256,12 +250,12 @@ func chatEntry(r *conductor.ChatResponse) cachedAnswer {
 }
 
 func decodeChat(value []byte) (*conductor.ChatResponse, error) {
-	var a cachedAnswer
-	if err := json.Unmarshal(value, &a); err != nil {
-		return nil, fmt.Errorf("decode cached answer: %w", err)
+	a, err := decodeAnswer(value)
+	if err != nil {
+		return nil, err
 	}
 	if a.Stream {
-		return nil, errors.New("decode cached answer: a stream where a whole answer was expected")
+		return nil, errors.New("cached answer: a stream where a whole answer was expected")
 	}
 	r := &conductor.ChatResponse{
 		ID: a.ID, Model: a.Model, Content: a.Content, FinishReason: a.FinishReason,
@@ -273,12 +267,12 @@ func decodeChat(value []byte) (*conductor.ChatResponse, error) {
 }
 
 func decodeStream(value []byte) (cachedAnswer, error) {
-	var a cachedAnswer
-	if err := json.Unmarshal(value, &a); err != nil {
-		return a, fmt.Errorf("decode cached stream: %w", err)
+	a, err := decodeAnswer(value)
+	if err != nil {
+		return a, err
 	}
 	if !a.Stream {
-		return a, errors.New("decode cached stream: a whole answer where a stream was expected")
+		return a, errors.New("cached answer: a whole answer where a stream was expected")
 	}
 	return a, nil
 }
