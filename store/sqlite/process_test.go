@@ -37,7 +37,7 @@ func TestChildProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	const workers, each = 8, 40
+	const workers, each = 4, 30
 	var rate, spend atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -123,7 +123,7 @@ func TestCrossProcess(t *testing.T) {
 			t.Errorf("parent does not see child %d's cache entry: ok=%v err=%v", pid, ok, err)
 		}
 	}
-	// 3 processes x 320 takes against one limit.
+	// 3 processes x 120 takes against one limit.
 	if rate != 137 {
 		t.Errorf("processes admitted %d takes against a limit of 137", rate)
 	}

@@ -21,13 +21,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -36,10 +38,16 @@ import (
 // WithMaxCacheBytes.
 const DefaultMaxCacheBytes int64 = 256 << 20
 
-// busyTimeout is how long a connection waits for another process's lock
-// before reporting SQLITE_BUSY. Write transactions are short, so a wait
-// this long only happens when something is badly wrong.
-const busyTimeout = 10 * time.Second
+// busyTimeout is how long SQLite itself waits for another process's lock
+// before reporting SQLITE_BUSY. Its waiting is unfair (a waiter polls
+// while others may take the lock in between) and deaf to ctx, so it is
+// kept short and writeTx retries on top of it.
+const busyTimeout = 250 * time.Millisecond
+
+// lockWait bounds writeTx's retries for the write lock when ctx sets no
+// earlier deadline. Write transactions take well under a millisecond, so
+// this only runs out when another process holds the lock and hangs.
+const lockWait = time.Minute
 
 // mmapBytes is how much of the file readers map instead of read: a cache
 // hit then costs no read system call, and every connection shares the
@@ -265,7 +273,7 @@ func (w wtx) query(q string, args ...any) (*sql.Rows, error) {
 
 // writeTx runs fn in one BEGIN IMMEDIATE transaction on the writer.
 func (s *Store) writeTx(ctx context.Context, what string, fn func(tx wtx) error) error {
-	tx, err := s.wr.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite store: %s: begin: %w", what, err)
 	}
@@ -277,6 +285,36 @@ func (s *Store) writeTx(ctx context.Context, what string, fn func(tx wtx) error)
 		return fmt.Errorf("sqlite store: %s: commit: %w", what, err)
 	}
 	return nil
+}
+
+// begin starts a write transaction, waiting for another process's write
+// lock as long as ctx allows (at most lockWait). BEGIN IMMEDIATE takes the
+// lock up front, so SQLITE_BUSY can only come from here, never halfway
+// through a transaction.
+func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
+	deadline := time.Now().Add(lockWait)
+	backoff := time.Millisecond
+	for {
+		tx, err := s.wr.BeginTx(ctx, nil)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return tx, err
+		}
+		// Jitter keeps waiting processes from retrying in step.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+}
+
+func isBusy(err error) bool {
+	var se *msqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // nanos stores a time as Unix nanoseconds, the zero time as 0 ("never").
