@@ -4,7 +4,7 @@
 "use strict";
 
 const SVGNS = "http://www.w3.org/2000/svg";
-const state = { since: "24h", refreshMs: 5000, targets: null, loads: 0, busy: false, timer: null };
+const state = { since: "24h", refreshMs: 5000, targets: null, loads: 0, busy: false, again: false, timer: null };
 
 // ---- formatting -----------------------------------------------------------
 
@@ -27,7 +27,12 @@ const fmt = {
     return fmt.int(n);
   },
   score: (s) => (s == null ? "–" : s.toFixed(2)),
-  time: (iso) => new Date(iso).toLocaleTimeString("en-GB", { hour12: false }),
+  time: (iso) => {
+    const d = new Date(iso), t = d.toLocaleTimeString("en-GB", { hour12: false });
+    // Older than today: the date too, so yesterday's 09:00 is not read as today's.
+    return d.toDateString() === new Date().toDateString()
+      ? t : d.toLocaleDateString("en-GB", { month: "short", day: "numeric" }) + " " + t;
+  },
   clock: (d, stepS) =>
     stepS >= 86400
       ? d.toLocaleDateString("en-GB", { month: "short", day: "numeric" })
@@ -51,9 +56,16 @@ async function getJSON(path) {
 }
 
 async function refresh() {
-  if (state.busy) return; // a slow store must not pile requests up
+  if (state.busy) {
+    // A slow store must not pile requests up; but a change of window
+    // while one is on its way must not be lost either.
+    state.again = true;
+    return;
+  }
   state.busy = true;
-  const s = encodeURIComponent(state.since);
+  state.again = false;
+  const since = state.since;
+  const s = encodeURIComponent(since);
   try {
     const [summary, series, models, providers, variants, recent, budgets] = await Promise.all([
       getJSON("api/summary?since=" + s),
@@ -74,7 +86,7 @@ async function refresh() {
     renderBudgets(budgets);
     state.loads++;
     document.body.dataset.loaded = String(state.loads);
-    document.body.dataset.since = state.since;
+    document.body.dataset.since = since;
     setStatus(true, "updated " + new Date().toLocaleTimeString("en-GB", { hour12: false }));
     showError(null);
   } catch (e) {
@@ -85,6 +97,7 @@ async function refresh() {
   } finally {
     state.busy = false;
   }
+  if (state.again || state.since !== since) refresh();
 }
 
 // ---- DOM helpers ------------------------------------------------------------
