@@ -119,7 +119,9 @@ func takeSliding(tx wtx, key string, n, limit int64, window time.Duration, now t
 // ReserveSpend reserves amount in every budget, or in none, in one write
 // transaction. A budget seen for the first time starts at zero with the
 // given limit; a later call's Limit replaces the stored one (config may
-// change while a window runs).
+// change while a window runs). Budgets and their reservations are pruned
+// once the latest Resets has passed; a budget with a zero Resets is kept
+// for ever.
 func (s *Store) ReserveSpend(ctx context.Context, budgets []conductor.Budget, amount int64, now time.Time) (string, error) {
 	if amount < 0 {
 		return "", fmt.Errorf("sqlite store: reserve spend: negative amount %d", amount)
@@ -142,6 +144,11 @@ func (s *Store) ReserveSpend(ctx context.Context, budgets []conductor.Budget, am
 		if i == 0 || (expires != 0 && (r == 0 || r > expires)) {
 			expires = r
 		}
+	}
+	if len(uniq) == 0 {
+		// Nothing to reserve in; the row only lets the id settle, so it
+		// need not outlive the call.
+		expires = now.Add(24 * time.Hour).UnixNano()
 	}
 	keysJSON, err := json.Marshal(keys)
 	if err != nil {

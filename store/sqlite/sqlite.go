@@ -157,7 +157,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	// One writer connection per process: writers queue in database/sql
 	// instead of spinning on SQLITE_BUSY against each other; other
-	// processes are held off by the file lock and the busy timeout.
+	// processes are held off by the file lock (see begin).
 	s.wr.SetMaxOpenConns(1)
 	s.wr.SetConnMaxLifetime(0)
 	s.wr.SetConnMaxIdleTime(0)
