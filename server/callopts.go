@@ -14,22 +14,23 @@ import (
 )
 
 // The cf-aig-* request headers Conductor honours, as Cloudflare AI Gateway
-// defines them, and the response headers it answers.
+// defines them, and the response headers it answers. They are written in
+// canonical form, which http.Header looks up without allocating.
 const (
-	hdrCacheTTL       = "cf-aig-cache-ttl"
-	hdrSkipCache      = "cf-aig-skip-cache"
-	hdrCacheKey       = "cf-aig-cache-key"
-	hdrMetadata       = "cf-aig-metadata"
-	hdrMaxAttempts    = "cf-aig-max-attempts"
-	hdrRetryDelay     = "cf-aig-retry-delay"
-	hdrBackoff        = "cf-aig-backoff"
-	hdrRequestTimeout = "cf-aig-request-timeout"
+	hdrCacheTTL       = "Cf-Aig-Cache-Ttl"
+	hdrSkipCache      = "Cf-Aig-Skip-Cache"
+	hdrCacheKey       = "Cf-Aig-Cache-Key"
+	hdrMetadata       = "Cf-Aig-Metadata"
+	hdrMaxAttempts    = "Cf-Aig-Max-Attempts"
+	hdrRetryDelay     = "Cf-Aig-Retry-Delay"
+	hdrBackoff        = "Cf-Aig-Backoff"
+	hdrRequestTimeout = "Cf-Aig-Request-Timeout"
 	// Deprecated aliases Cloudflare still accepts.
-	hdrOldCacheTTL  = "cf-cache-ttl"
-	hdrOldSkipCache = "cf-skip-cache"
+	hdrOldCacheTTL  = "Cf-Cache-Ttl"
+	hdrOldSkipCache = "Cf-Skip-Cache"
 
-	hdrCacheStatus = "cf-aig-cache-status"
-	hdrStep        = "cf-aig-step"
+	hdrCacheStatus = "Cf-Aig-Cache-Status"
+	hdrStep        = "Cf-Aig-Step"
 )
 
 // Bounds of the per-call options, as Cloudflare documents them.
@@ -53,7 +54,7 @@ func callOptions(get headerGetter) (conductor.CallOptions, error) {
 		if err != nil || n < 0 {
 			return o, badHeader(hdrCacheTTL, v, "a number of seconds, 0 to disable caching")
 		}
-		ttl := min(time.Duration(min(n, int64(maxCacheTTL/time.Second)))*time.Second, maxCacheTTL)
+		ttl := time.Duration(min(n, int64(maxCacheTTL/time.Second))) * time.Second
 		o.CacheTTL = &ttl
 	}
 	if v := first(get, hdrSkipCache, hdrOldSkipCache); v != "" {
@@ -73,7 +74,7 @@ func callOptions(get headerGetter) (conductor.CallOptions, error) {
 		m, err := parseMetadata([]byte(v))
 		if err != nil {
 			return o, &conductor.Error{Class: conductor.ClassBadRequest, Status: http.StatusBadRequest,
-				Message: hdrMetadata + ": " + err.Error()}
+				Message: strings.ToLower(hdrMetadata) + ": " + err.Error()}
 		}
 		o.Metadata = m
 	}
@@ -119,6 +120,7 @@ func first(get headerGetter, names ...string) string {
 }
 
 func badHeader(name, value, want string) error {
+	name = strings.ToLower(name)
 	msg := name + ": expected " + want
 	if value != "" {
 		msg = fmt.Sprintf("%s: %.40q is not valid (expected %s)", name, value, want)
