@@ -91,12 +91,13 @@ func window(period string, now time.Time) (name string, resets time.Time) {
 // budgetFor is a configured budget as it applies to one call.
 type budgetFor struct {
 	conductor.Budget
-	cfg   *Budget
-	value string
+	cfg     *Budget
+	value   string
+	gateway string
 }
 
 func (b *budgetFor) describe() string {
-	what := "gateway"
+	what := "gateway " + b.gateway
 	if b.cfg.Scope != ScopeGateway {
 		what = b.cfg.Scope + " " + b.value
 	}
@@ -126,7 +127,7 @@ func (g *Gateway) matching(req *conductor.ChatRequest, now time.Time) []budgetFo
 		key += "/" + b.Period + ":" + name
 		out = append(out, budgetFor{
 			Budget: conductor.Budget{Key: key, Limit: int64(math.Round(b.LimitUSD * 1e9)), Resets: resets},
-			cfg:    b, value: v,
+			cfg:    b, value: v, gateway: g.cfg.ID,
 		})
 	}
 	return out

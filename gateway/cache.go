@@ -203,7 +203,7 @@ func (c *cacheProvider) store(key string, f *flight, req *conductor.ChatRequest,
 	})
 	if !ok {
 		c.g.writes.dropped.Add(1)
-		c.g.log.Warn("gateway cache write dropped: write queue full")
+		c.g.log.Warn("gateway cache write dropped: write queue full or gateway closed")
 		c.g.flights.remove(key, f)
 	}
 }
@@ -475,6 +475,7 @@ type streamFlight struct {
 	changed chan struct{} // closed and replaced when chunks or end change
 	refs    int           // readers (and the leader before it reads)
 	gone    bool          // every reader left: the pump was canceled
+	ended   bool          // a chunk carried a finish reason
 	cancel  context.CancelFunc
 }
 
@@ -498,7 +499,9 @@ func (s *streamFlight) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refs--
-	if s.refs == 0 && s.end == nil {
+	// A stream whose answer is complete is read to its end all the same, so
+	// that it is cached; only an unfinished one is canceled.
+	if s.refs == 0 && s.end == nil && !s.ended {
 		s.gone = true
 		if s.cancel != nil {
 			s.cancel()
@@ -519,6 +522,9 @@ func (s *streamFlight) add(ch conductor.Chunk) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.chunks = append(s.chunks, ch)
+	if ch.FinishReason != "" {
+		s.ended = true
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -527,3 +528,62 @@ func TestCacheCorruptEntryIsAMiss(t *testing.T) {
 }
 
 var errTest = errors.New("test")
+
+// A caller that stops reading at the finish reason has a complete answer:
+// the stream is still read to its end, cached, and logged as a success. One
+// that stops before is logged as canceled.
+func TestCacheStreamClosedAtFinish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &double{stream: func(ctx context.Context, req *conductor.ChatRequest, _ int) (conductor.Stream, error) {
+			if req.Messages[0].Content == "partial" {
+				return &ctxStream{ctx: ctx}, nil // one chunk, then nothing
+			}
+			return newChunks(nil, testChunks()...), nil
+		}}
+		g, st, stop := start(t, Config{CacheTTL: time.Hour})
+		p := g.Wrap(up)
+		read := func(content string, upTo func(conductor.Chunk) bool) conductor.ResponseMeta {
+			s, err := p.Stream(t.Context(), chatReq(content))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				ch, err := s.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if upTo(ch) {
+					break
+				}
+			}
+			s.Close()
+			synctest.Wait()
+			return s.Meta()
+		}
+		atFinish := func(ch conductor.Chunk) bool { return ch.FinishReason != "" }
+		first := func(conductor.Chunk) bool { return true }
+		read("complete", atFinish)
+		if m := read("complete", atFinish); !m.Cached {
+			t.Fatalf("a stream closed at its finish reason was not cached: %+v", m)
+		}
+		read("partial", first)
+		if m := read("partial", first); m.Cached {
+			t.Fatalf("a stream closed early was cached: %+v", m)
+		}
+		stop()
+		rows := logs(t, st)
+		slices.Reverse(rows)
+		want := []struct {
+			ok     bool
+			status int
+		}{{true, 200}, {true, 200}, {false, 499}, {false, 499}}
+		for i, w := range want {
+			if rows[i].Success != w.ok || rows[i].Status != w.status {
+				t.Errorf("row %d: %+v, want success=%v status %d", i, rows[i], w.ok, w.status)
+			}
+		}
+		if up.calls.Load() != 3 {
+			t.Fatalf("%d upstream calls, want 3", up.calls.Load())
+		}
+	})
+}

@@ -179,7 +179,8 @@ type usageStream struct {
 	input    int // input tokens to assume when the stream reports none
 	usage    conductor.Usage
 	reported bool
-	text     int // bytes of delta seen, for an estimate
+	ended    bool // a chunk carried a finish reason: the answer is complete
+	text     int  // bytes of delta seen, for an estimate
 	finished bool
 }
 
@@ -190,6 +191,9 @@ func (s *usageStream) Next() (conductor.Chunk, error) {
 		return ch, err
 	}
 	s.text += len(ch.Delta)
+	if ch.FinishReason != "" {
+		s.ended = true
+	}
 	if u := ch.Usage; u != nil {
 		// Some wire formats send usage in pieces (Anthropic: input at the
 		// start, a cumulative output count later): keep the largest of each.
@@ -203,9 +207,15 @@ func (s *usageStream) Next() (conductor.Chunk, error) {
 	return ch, nil
 }
 
+// Close before the end is a failure, unless the answer was complete: a
+// caller may well stop reading at the finish reason.
 func (s *usageStream) Close() error {
 	err := s.Stream.Close()
-	s.finish(errClosedEarly)
+	if s.ended {
+		s.finish(io.EOF)
+	} else {
+		s.finish(errClosedEarly)
+	}
 	return err
 }
 

@@ -253,7 +253,7 @@ func (w *logWriter) add(row conductor.LogRow) {
 	n := w.dropped.Add(1)
 	// One warning a second at most: a full queue means many drops.
 	if now := time.Now().Unix(); w.warned.Swap(now) != now {
-		w.log.Warn("gateway log row dropped: writer queue full", "dropped_total", n)
+		w.log.Warn("gateway log row dropped: writer queue full or gateway closed", "dropped_total", n)
 	}
 }
 
