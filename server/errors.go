@@ -27,11 +27,11 @@ const (
 func (f format) bodyFormat() string {
 	switch f {
 	case fmtOpenAI:
-		return "openai"
+		return provider.FormatOpenAI
 	case fmtAnthropic:
-		return "anthropic"
+		return provider.FormatAnthropic
 	case fmtWorkersAI:
-		return "workers-ai"
+		return provider.FormatWorkersAI
 	}
 	return ""
 }

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -193,10 +191,10 @@ func cmpOr(a, b string) string {
 }
 
 // upstreamHook adjusts each upstream request for the caller it serves: the
-// caller's own body when it is in the upstream's format (bytes pass
-// through), the caller's own key when the server lets it through, and the
-// provider headers a caller may choose (API version and betas, OpenAI
-// organization and project).
+// caller's own key when the server lets it through, and the provider
+// headers a caller may choose (API version and betas, OpenAI organization
+// and project). The caller's own body goes through the adapter
+// (ChatRequest.Body).
 type upstreamHook struct{ format format }
 
 // Provider headers a caller's request forwards to an upstream of its kind.
@@ -206,14 +204,6 @@ var (
 )
 
 func (h *upstreamHook) Before(r *http.Request, req *conductor.ChatRequest) {
-	if len(req.Body) > 0 && req.BodyFormat == h.format.bodyFormat() {
-		// The adapter encoded the request's fields; the caller's own bytes
-		// say the same and more (fields ChatRequest has no place for).
-		body := req.Body
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	}
 	c := callerFrom(r.Context())
 	if c == nil {
 		return
