@@ -117,8 +117,12 @@ type RetryConfig struct {
 	MaxDelay time.Duration
 	// Backoff is constant, linear or exponential (default; full jitter).
 	Backoff string
-	// Deadline bounds all attempts of one route together, waits included.
+	// Deadline bounds the retrying of one route: no attempt starts and no
+	// wait begins that would end past it.
 	Deadline time.Duration
+	// Timeout bounds each attempt (a stream's: until its headers) when the
+	// call sets none (request_timeout, cf-aig-request-timeout); 0: none.
+	Timeout time.Duration
 }
 
 // RateLimitConfig sets request and token limits per window, for the whole
@@ -264,6 +268,9 @@ func (c *Config) fill() error {
 	}
 	if r.Deadline <= 0 {
 		r.Deadline = DefaultRetryDeadline
+	}
+	if r.Timeout < 0 {
+		return fmt.Errorf("gateway %s: request timeout %v is negative", c.ID, r.Timeout)
 	}
 	switch r.Backoff {
 	case "":

@@ -42,7 +42,10 @@ type retryPolicy struct {
 
 func (g *Gateway) retryPolicy(o conductor.CallOptions) retryPolicy {
 	r := g.cfg.Retry
-	p := retryPolicy{attempts: r.MaxAttempts, delay: r.Delay, maxDelay: r.MaxDelay, backoff: r.Backoff, deadline: r.Deadline, timeout: o.Timeout}
+	p := retryPolicy{attempts: r.MaxAttempts, delay: r.Delay, maxDelay: r.MaxDelay, backoff: r.Backoff, deadline: r.Deadline, timeout: r.Timeout}
+	if o.Timeout > 0 {
+		p.timeout = o.Timeout
+	}
 	if o.MaxAttempts > 0 {
 		p.attempts = min(o.MaxAttempts, MaxAttemptsLimit)
 	}

@@ -196,9 +196,9 @@ func TestRetryAttemptTimeout(t *testing.T) {
 			}
 			return answer("late", 1, 1), nil
 		}}
-		g, _, _ := start(t, Config{}, WithJitter(func(int64) int64 { return 0 }))
+		// The gateway's request timeout, when the call sets none.
+		g, _, _ := start(t, Config{Retry: RetryConfig{Timeout: 2 * time.Second}}, WithJitter(func(int64) int64 { return 0 }))
 		req := chatReq("q")
-		req.Options.Timeout = 2 * time.Second
 		begin := time.Now()
 		resp, err := g.Wrap(up).Chat(t.Context(), req)
 		if err != nil || resp.Meta.Attempts != 3 {
