@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/conductor-go/conductor/server"
+	"github.com/conductor-go/conductor/store/sqlite"
+)
+
+type serveFlags struct {
+	addr      string
+	config    string
+	data      string
+	ensembles string
+	logLevel  string
+	// listener, when set, is served instead of --addr (tests).
+	listener net.Listener
+}
+
+// newServeCmd is "conductor serve": the built-in gateway over HTTP.
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the AI gateway over HTTP for OpenAI, Anthropic and Cloudflare AI Gateway clients",
+		Long: `Serve runs the built-in AI gateway as an HTTP server. Clients of the OpenAI,
+Anthropic and Cloudflare AI Gateway APIs only change their base URL:
+
+  POST /v1/chat/completions                 OpenAI Chat Completions; model is provider/model
+  POST /v1/messages                         Anthropic Messages
+  POST /v1/{account}/{gateway}/{provider}/… Cloudflare AI Gateway's provider paths
+  POST /v1/{account}/{gateway}              Cloudflare's universal endpoint (fallback steps)
+  POST /v1/ensembles/{name}/run             run an ensemble from --ensembles
+  GET  /healthz, /readyz
+
+Every call goes through the gateway: persistent cache, retries, fallbacks, rate
+and spend limits, and the request log, all in DATA/conductor.db. With no
+config file at all it starts on that embedded store and serves every provider
+whose key is in the environment. Gateway tokens come from [server] tokens_env
+(default CONDUCTOR_TOKENS); with none, anyone who reaches the address is
+served, hence the loopback default. Logs are JSON lines on stderr.`,
+		Example: `  conductor serve
+  CONDUCTOR_TOKENS=alice=tok-123 conductor serve --addr 0.0.0.0:8787 --config conductor.toml
+  curl localhost:8787/v1/chat/completions -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), cmd.ErrOrStderr(), f)
+		},
+	}
+	cmd.Flags().StringVar(&f.addr, "addr", "", "listen address (default [server] addr, else "+server.DefaultAddr+")")
+	cmd.Flags().StringVar(&f.config, "config", "", "config file (default ./conductor.toml, else ./wrangler.toml, else built-in defaults)")
+	cmd.Flags().StringVar(&f.data, "data", "", "data directory for the store (default the config's data_dir, ./.conductor)")
+	cmd.Flags().StringVar(&f.ensembles, "ensembles", "", "directory of the ensembles /v1/ensembles/{name}/run runs (default ./ensembles, else ./examples)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level %q: expected debug, info, warn or error", errInvalid, f.logLevel)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := loadConfig(f.config)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	data := f.data
+	if data == "" {
+		data = cfg.DataPath()
+	}
+	storeOpts := []sqlite.Option{sqlite.WithLogger(log)}
+	if cfg.Gateway.CacheMaxBytes > 0 {
+		storeOpts = append(storeOpts, sqlite.WithMaxCacheBytes(cfg.Gateway.CacheMaxBytes))
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(data, dbName), storeOpts...)
+	if err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	defer st.Close()
+	opts, set, err := server.FromConfig(cfg, os.LookupEnv, st, log)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	defer func() {
+		// The server flushed nothing it was given: write the gateways'
+		// queued log rows before the store closes.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := set.Close(cctx); err != nil {
+			log.Warn("flushing the gateway log", "err", err)
+		}
+	}()
+	if f.addr != "" {
+		opts.Addr = f.addr
+	}
+	opts.Listener = f.listener
+	opts.EnsemblesDir = ensemblesDir(f.ensembles)
+	s, err := server.New(opts)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	if err := s.Run(ctx); err != nil {
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Op == "listen" {
+			return fmt.Errorf("%w: %v", errInvalid, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// ensemblesDir is --ensembles, else ./ensembles when it exists, else
+// ./examples (the repository's page flows).
+func ensemblesDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	for _, d := range []string{"ensembles", "examples"} {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return d
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	return server.DefaultEnsemblesDir
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startServe runs `conductor serve` on a random loopback port with flags
+// f and returns its URL, a stop function that waits for it to return, and
+// its log.
+func startServe(t testing.TB, f serveFlags) (url string, stop func() error, logs *lockedBuffer) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.listener = ln
+	logs = &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runServe(ctx, logs, f) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return "http://" + ln.Addr().String(), stop, logs
+}
+
+func TestServeWithoutConfig(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	// An explicitly named config must exist.
+	err := runServe(context.Background(), io.Discard, serveFlags{config: filepath.Join(dir, "none.toml"), data: data, logLevel: "info"})
+	if exitCode(err) != exitInvalid {
+		t.Fatalf("missing --config file: %v (exit %d)", err, exitCode(err))
+	}
+
+	// No config anywhere: the defaults, on the embedded store.
+	wd, _ := os.Getwd()
+	t.Chdir(dir)
+	url, stop, logs := startServe(t, serveFlags{data: data, logLevel: "info", ensembles: filepath.Join(wd, "..", "..", "examples")})
+	resp, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz %d", resp.StatusCode)
+	}
+	resp, err = http.Post(url+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"mock/echo","messages":[{"role":"user","content":"served"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"content":"served"`)) {
+		t.Fatalf("chat: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Post(url+"/v1/ensembles/quickstart/run", "application/json", strings.NewReader(`{"question":"Why?"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var res struct {
+		Ensemble string `json:"ensemble"`
+		Success  bool   `json:"success"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(body, &res) != nil || res.Ensemble != "quickstart" {
+		t.Fatalf("ensemble: %d %s", resp.StatusCode, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, dbName)); err != nil {
+		t.Errorf("no store in the data directory: %v", err)
+	}
+	// JSON log lines, the request among them.
+	var sawRequest bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["msg"] == "request" && m["path"] == "/v1/chat/completions" {
+			sawRequest = true
+		}
+	}
+	if !sawRequest {
+		t.Errorf("no request line in the log:\n%s", logs.String())
+	}
+}
+
+func TestServeFlags(t *testing.T) {
+	if err := runServe(context.Background(), io.Discard, serveFlags{logLevel: "loud"}); exitCode(err) != exitInvalid {
+		t.Errorf("bad --log-level: %v", err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "conductor.toml")
+	if err := os.WriteFile(cfg, []byte("[server]\nmax_body_bytes = \"big\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := runServe(context.Background(), io.Discard, serveFlags{logLevel: "info", config: cfg, data: dir})
+	if exitCode(err) != exitInvalid || !strings.Contains(err.Error(), "conductor.toml") {
+		t.Errorf("bad config: %v", err)
+	}
+	err = runServe(context.Background(), io.Discard, serveFlags{logLevel: "info", addr: "256.0.0.1:1", data: dir, config: filepath.Join("testdata", "none")})
+	if exitCode(err) != exitInvalid {
+		t.Errorf("bad address: %v", err)
+	}
+}
+
+// BenchmarkServeReady measures how long `conductor serve` takes from start
+// to its first ready answer on a fresh embedded store.
+func BenchmarkServeReady(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		start := time.Now()
+		url, stop, _ := startServe(b, serveFlags{config: "", data: dir, logLevel: "error", ensembles: dir})
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("readyz %d", resp.StatusCode)
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms-to-ready")
+		if err := stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
