@@ -135,21 +135,41 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 			}
 			continue
 		}
+		f.reason = reason
 		setMiss(ci, reason)
-		resp, err := c.next.Chat(ctx, req)
-		if err == nil {
-			missMeta(&resp.Meta, reason)
-			f.resp = cloneResponse(resp)
-		}
-		f.err = err
-		close(f.done)
+		resp, err := c.lead(ctx, key, f, req)
 		if err != nil {
-			c.g.flights.remove(key, f)
 			return nil, err
 		}
 		c.store(key, f, req, ttl, chatEntry(f.resp))
 		return resp, nil
 	}
+}
+
+// lead makes the upstream call for a flight and hands its outcome to the
+// waiters, even if the call panics (an http.Server recovers the panic, and
+// the waiters must not hang).
+func (c *cacheProvider) lead(ctx context.Context, key string, f *flight, req *conductor.ChatRequest) (resp *conductor.ChatResponse, err error) {
+	done := false
+	defer func() {
+		if !done {
+			f.err = &conductor.Error{Provider: req.Provider, Class: conductor.ClassServer, Message: "the call leading this request failed"}
+			close(f.done)
+			c.g.flights.remove(key, f)
+		}
+	}()
+	resp, err = c.next.Chat(ctx, req)
+	if err == nil {
+		missMeta(&resp.Meta, f.reason)
+		f.resp = cloneResponse(resp)
+	}
+	f.err = err
+	done = true
+	close(f.done)
+	if err != nil {
+		c.g.flights.remove(key, f)
+	}
+	return resp, err
 }
 
 // waitChat waits for a flight's answer. again=true: the leader was canceled
@@ -279,10 +299,11 @@ func decodeStream(value []byte) (cachedAnswer, error) {
 
 // flight is one upstream call that identical requests share.
 type flight struct {
-	done chan struct{} // chat: the answer is in; stream: the upstream stream opened
-	resp *conductor.ChatResponse
-	err  error
-	s    *streamFlight // streams only
+	reason string        // the leader's miss reason
+	done   chan struct{} // chat: the answer is in; stream: the upstream stream opened
+	resp   *conductor.ChatResponse
+	err    error
+	s      *streamFlight // streams only
 }
 
 type flights struct {

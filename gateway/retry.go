@@ -132,6 +132,9 @@ func (r *retryProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 		if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
 			return timeoutError(req, p.timeout, err)
 		}
+		if err == nil && resp == nil {
+			return errNoAnswer(req)
+		}
 		return err
 	})
 	if err != nil {
@@ -150,6 +153,9 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 		if p.timeout <= 0 {
 			var err error
 			s, err = r.next.Stream(ctx, req)
+			if err == nil && s == nil {
+				return errNoAnswer(req)
+			}
 			return err
 		}
 		// The timeout bounds the wait for the stream's headers only; the
@@ -167,6 +173,10 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 			}
 			return err
 		}
+		if s == nil {
+			cancel()
+			return errNoAnswer(req)
+		}
 		if timedOut.Load() {
 			// Opened just as the timer fired: its context is gone.
 			s.Close()
@@ -182,6 +192,12 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 	m := s.Meta()
 	m.Attempts = attempts
 	return &metaStream{Stream: s, meta: m}, nil
+}
+
+// errNoAnswer stands for an adapter that returned neither an answer nor an
+// error, so that no wrapper trips on a nil.
+func errNoAnswer(req *conductor.ChatRequest) error {
+	return &conductor.Error{Provider: req.Provider, Class: conductor.ClassMalformed, Message: "the provider adapter returned no answer and no error"}
 }
 
 func timeoutError(req *conductor.ChatRequest, d time.Duration, err error) error {
