@@ -57,28 +57,37 @@ func takeFixed(tx wtx, key string, n, limit int64, window time.Duration, now tim
 	w := int64(window)
 	start := floorDiv(now.UnixNano(), w) * w
 	end := start + w
+	if n <= limit {
+		// One statement counts the take only if it fits, and returns the
+		// new count: no row back means it did not fit.
+		var count int64
+		err := tx.queryRow(qFixedTake, key, start, n, end, limit).Scan(&count)
+		switch {
+		case err == nil:
+			if count == n {
+				// A new window for the key: its earlier ones can never
+				// count again.
+				if _, err := tx.exec(qFixedDrop, key, start); err != nil {
+					return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+				}
+			}
+			return conductor.RateDecision{Allowed: true, Count: count}, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+		}
+	}
 	var count int64
 	err := tx.queryRow(qFixedGet, key, start).Scan(&count)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
 	}
-	if count+n > limit {
-		d := conductor.RateDecision{Count: count, RetryAfter: time.Duration(end - now.UnixNano())}
-		if n > limit {
-			// Never fits: say "a window from now" rather than promise a retry
-			// that will fail too.
-			d.RetryAfter = window
-		}
-		return d, nil
+	d := conductor.RateDecision{Count: count, RetryAfter: time.Duration(end - now.UnixNano())}
+	if n > limit {
+		// Never fits: say "a window from now" rather than promise a retry
+		// that will fail too.
+		d.RetryAfter = window
 	}
-	if _, err := tx.exec(qFixedAdd, key, start, n, end); err != nil {
-		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
-	}
-	// The key's earlier windows can never count again.
-	if _, err := tx.exec(qFixedDrop, key, start); err != nil {
-		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
-	}
-	return conductor.RateDecision{Allowed: true, Count: count + n}, nil
+	return d, nil
 }
 
 func takeSliding(tx wtx, key string, n, limit int64, window time.Duration, now time.Time) (conductor.RateDecision, error) {

@@ -33,9 +33,12 @@ ON CONFLICT (key) DO UPDATE SET scope = excluded.scope, provider = excluded.prov
 	qBudgetAdjust  = `UPDATE budgets SET spent = MAX(0, spent + ?) WHERE key = ?`
 	qReserveSettle = `UPDATE reservations SET actual = ? WHERE id = ?`
 	qOnceGet       = `SELECT expires_at FROM once_keys WHERE key = ?`
-	qFixedAdd      = `
-INSERT INTO rate_fixed (key, start, count, expires_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (key, start) DO UPDATE SET count = count + excluded.count`
+	// Callers check n <= limit first: a new window's row is inserted
+	// unconditionally.
+	qFixedTake = `
+INSERT INTO rate_fixed (key, start, count, expires_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (key, start) DO UPDATE SET count = count + excluded.count WHERE count + excluded.count <= ?5
+RETURNING count`
 	qBudgetAdd = `
 INSERT INTO budgets (key, spent, lim, resets) VALUES (?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET spent = spent + excluded.spent, lim = excluded.lim, resets = excluded.resets`
@@ -63,7 +66,7 @@ func preparedQueries() []string {
 		qBudgetAdjust,
 		qReserveSettle,
 		qOnceGet,
-		qFixedAdd,
+		qFixedTake,
 		qBudgetAdd,
 		qOnceSet,
 		insertLog,
