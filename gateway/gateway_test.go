@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -116,4 +117,43 @@ func TestPrune(t *testing.T) {
 			t.Fatalf("rows after pruning %+v", rows)
 		}
 	})
+}
+
+// When the store fails: the cache is skipped (MISS cache_error), rate
+// limits admit, spend limits refuse.
+func TestStoreUnavailable(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		ok     bool
+		reason string
+	}{
+		{"cache", Config{CacheTTL: time.Hour}, true, MissCacheError},
+		{"rate limit", Config{RateLimit: RateLimitConfig{Requests: 1, Tokens: 10}}, true, MissTTL0},
+		{"budget", Config{Budgets: []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 1}}}, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openStore(t, tempDB(t))
+			tt.cfg.Prices = testPrices{}
+			g, err := New(tt.cfg, st, WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+			up := &double{}
+			resp, err := g.Wrap(up).Chat(t.Context(), chatReq("q"))
+			if tt.ok {
+				if err != nil || resp.Meta.MissReason != tt.reason || up.calls.Load() != 1 {
+					t.Fatalf("resp %+v err %v", resp, err)
+				}
+			} else if e, ok := conductor.AsError(err); !ok || e.Status != 503 || e.Code != "budget_unavailable" || up.calls.Load() != 0 {
+				t.Fatalf("err %#v, want the call refused", err)
+			}
+			g.Close(t.Context())
+			if g.DroppedLogRows() != 1 {
+				t.Fatalf("dropped %d rows, want the one the closed store refused", g.DroppedLogRows())
+			}
+		})
+	}
 }
