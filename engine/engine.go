@@ -66,6 +66,10 @@ type Options struct {
 	// Logger receives warnings (retries, failed cache writes) and per-member
 	// debug lines; nil: slog.Default().
 	Logger *slog.Logger
+	// OnMember, when set, is told of the run's progress on the goroutine
+	// running it: as each member starts (result nil) and when it is done
+	// (its result, skipped ones included). `conductor serve` streams it.
+	OnMember func(index int, member string, result *MemberResult)
 }
 
 // Engine runs ensembles. It is safe for concurrent use; each Run has its own
@@ -80,6 +84,7 @@ type Engine struct {
 	rand     func() float64
 	jitter   string
 	log      *slog.Logger
+	onMember func(int, string, *MemberResult)
 }
 
 // New returns an Engine with opts' defaults filled in.
@@ -94,6 +99,7 @@ func New(opts Options) *Engine {
 		rand:     opts.Rand,
 		jitter:   opts.Jitter,
 		log:      opts.Logger,
+		onMember: opts.OnMember,
 	}
 	if e.env == nil {
 		e.env = os.LookupEnv
@@ -150,9 +156,15 @@ func (e *Engine) Run(ctx context.Context, ens *ensemble.Ensemble, input any) (*R
 			runErr = &FlowError{Ensemble: ens.Name, Member: st.Member, Err: err}
 			break
 		}
+		if e.onMember != nil {
+			e.onMember(i, st.Member, nil)
+		}
 		mr, abort := e.runStep(ctx, r, st)
 		r.vars.Members[i] = mr.View()
 		res.Members = append(res.Members, mr)
+		if e.onMember != nil {
+			e.onMember(i, st.Member, &res.Members[i])
+		}
 		res.CostNanoUSD += mr.CostNanoUSD
 		if abort != nil {
 			runErr = &FlowError{Ensemble: ens.Name, Member: st.Member, Err: abort}
