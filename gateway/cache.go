@@ -480,7 +480,7 @@ func (c *cacheProvider) waitStream(ctx context.Context, f *flight, leader bool, 
 		setHit(ci)
 		hitMeta(&meta)
 	}
-	r := &flightReader{f: f.s, ctx: ctx, meta: meta, ci: ci, leader: leader}
+	r := &flightReader{f: f.s, ctx: ctx, meta: meta, ci: ci}
 	r.stop = context.AfterFunc(ctx, r.f.release)
 	return r, nil, false
 }
@@ -564,7 +564,6 @@ type flightReader struct {
 	ctx    context.Context
 	meta   conductor.ResponseMeta
 	ci     *callInfo
-	leader bool
 	next   int
 	stop   func() bool
 	closed bool
