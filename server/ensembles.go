@@ -56,7 +56,7 @@ func (s *Server) runEnsemble(w http.ResponseWriter, r *http.Request, _ *caller) 
 		s.runEvents(w, r, ens, input)
 		return
 	}
-	res, runErr := s.engine.Run(r.Context(), ens, input)
+	res, runErr := engine.New(s.opts.Engine).Run(r.Context(), ens, input)
 	if res == nil {
 		s.failEarly(w, r, fmtOpenAI, fmt.Errorf("ensemble %s: %w", ens.Name, runErr))
 		return
@@ -106,10 +106,11 @@ func (s *Server) loadEnsemble(name string) (*ensemble.Ensemble, error) {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// runEvents runs the ensemble and streams its progress. The engine reports
-// members when the run is over, so the member events follow the run (each
-// with its full result), then the result event; comments keep the
-// connection alive meanwhile.
+// runEvents runs the ensemble and streams its progress as it happens:
+// "start" (the members), "member_started" and "member_finished" (with the
+// member's result, as `conductor run --json` shows it) for each member,
+// then "result" (the whole result) or "error". Comments keep the
+// connection alive while a member runs.
 func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, ens *ensemble.Ensemble, input any) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -126,42 +127,70 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request, ens *ensemble
 	if out.flush() != nil {
 		return
 	}
+	ctx := r.Context()
+	type progress struct {
+		name string
+		data []byte
+	}
+	// The engine reports on its own goroutine; this one writes.
+	events := make(chan progress, 8)
+	eo := s.opts.Engine
+	eo.OnMember = func(i int, member string, res *engine.MemberResult) {
+		ev := progress{name: "member_started"}
+		if res == nil {
+			ev.data, _ = json.Marshal(map[string]any{"index": i, "member": member})
+		} else {
+			ev.name = "member_finished"
+			ev.data, _ = json.Marshal(struct {
+				Index int `json:"index"`
+				*engine.MemberResult
+			}{i, res})
+		}
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+		}
+	}
 	type outcome struct {
 		res *engine.Result
 		err error
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := s.engine.Run(r.Context(), ens, input)
+		res, err := engine.New(eo).Run(ctx, ens, input)
 		done <- outcome{res, err}
 	}()
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	var o outcome
-	for wait := true; wait; {
+	for running := true; running; {
 		select {
+		case ev := <-events:
+			out.event(ev.name, ev.data)
 		case o = <-done:
-			wait = false
+			running = false
 		case <-tick.C:
 			out.buf = append(out.buf, ": running\n\n"...)
-			_ = out.flush() // a gone caller cancels the run through its context
+		}
+		// A caller gone cancels the run through its context.
+		_ = out.flush()
+	}
+	// Events sent before the run returned are all in the channel by now.
+	for drained := false; !drained; {
+		select {
+		case ev := <-events:
+			out.event(ev.name, ev.data)
+		default:
+			drained = true
 		}
 	}
 	if o.res == nil {
-		e := asError(r.Context(), fmt.Errorf("ensemble %s: %w", ens.Name, o.err))
+		e := asError(ctx, fmt.Errorf("ensemble %s: %w", ens.Name, o.err))
 		out.event("error", encodeErrorJSON(e))
 		_ = out.flush()
 		return
 	}
-	for i := range o.res.Members {
-		b, err := json.Marshal(&o.res.Members[i])
-		if err != nil {
-			continue
-		}
-		out.event("member", b)
-	}
-	b, err := json.Marshal(o.res)
-	if err == nil {
+	if b, err := json.Marshal(o.res); err == nil {
 		out.event("result", b)
 	}
 	_ = out.flush()

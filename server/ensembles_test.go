@@ -1,13 +1,17 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
+	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/engine"
 	"github.com/conductor-go/conductor/ensemble"
 )
@@ -57,14 +61,18 @@ func TestRunEnsembleEvents(t *testing.T) {
 	for _, e := range events {
 		names = append(names, e.Name)
 	}
-	if want := []string{"start", "member", "member", "result"}; !reflect.DeepEqual(names, want) {
+	want := []string{"start", "member_started", "member_finished", "member_started", "member_finished", "result"}
+	if !reflect.DeepEqual(names, want) {
 		t.Fatalf("events %v, want %v", names, want)
 	}
-	if m := jsonOf(t, []byte(events[1].Data)); m["member"] != "classify" || m["status"] != "succeeded" {
-		t.Errorf("member event %s", events[1].Data)
+	if m := jsonOf(t, []byte(events[1].Data)); m["member"] != "classify" || m["index"] != 0.0 {
+		t.Errorf("member_started %s", events[1].Data)
 	}
-	if r := jsonOf(t, []byte(events[3].Data)); r["success"] != true || path(r, "output", "answer") != "Hello to you too!" {
-		t.Errorf("result event %s", events[3].Data)
+	if m := jsonOf(t, []byte(events[4].Data)); m["member"] != "reply" || m["index"] != 1.0 || m["status"] != "succeeded" || m["output"] != "Hello to you too!" {
+		t.Errorf("member_finished %s", events[4].Data)
+	}
+	if r := jsonOf(t, []byte(events[5].Data)); r["success"] != true || path(r, "output", "answer") != "Hello to you too!" {
+		t.Errorf("result event %s", events[5].Data)
 	}
 }
 
@@ -88,5 +96,73 @@ func TestRunEnsembleErrors(t *testing.T) {
 				t.Errorf("no error body: %s", got)
 			}
 		})
+	}
+}
+
+// heldProvider answers each call once the test releases it.
+type heldProvider struct{ release chan struct{} }
+
+func (p heldProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	select {
+	case <-p.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &conductor.ChatResponse{Content: "done: " + req.Messages[len(req.Messages)-1].Content, Meta: conductor.ResponseMeta{Provider: req.Provider}}, nil
+}
+
+func (p heldProvider) Stream(context.Context, *conductor.ChatRequest) (conductor.Stream, error) {
+	return nil, errors.New("no streams here")
+}
+
+type resolverFunc func() conductor.Provider
+
+func (f resolverFunc) Provider(context.Context, string, string, string) (conductor.Provider, error) {
+	return f(), nil
+}
+
+// The member events arrive while the run is going, not after it.
+func TestRunEnsembleEventsAreLive(t *testing.T) {
+	held := heldProvider{release: make(chan struct{})}
+	ts := newTestServer(t, serverSetup{opts: func(o *Options) {
+		o.Engine.Resolver = resolverFunc(func() conductor.Provider { return held })
+	}})
+	req, _ := http.NewRequest("POST", ts.url+"/v1/ensembles/two-step/run", strings.NewReader(`{"text":"hi"}`))
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	next := func() string {
+		t.Helper()
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream ended: %v", err)
+			}
+			if name, ok := strings.CutPrefix(strings.TrimSpace(line), "event: "); ok {
+				return name
+			}
+		}
+	}
+	if got := next(); got != "start" {
+		t.Fatalf("first event %s", got)
+	}
+	// The draft member is waiting on its model: its start is already out.
+	if got := next(); got != "member_started" {
+		t.Fatalf("second event %s", got)
+	}
+	close(held.release)
+	var rest []string
+	for ev := next(); ; ev = next() {
+		rest = append(rest, ev)
+		if ev == "result" || ev == "error" {
+			break
+		}
+	}
+	if want := []string{"member_finished", "member_started", "member_finished", "result"}; !reflect.DeepEqual(rest, want) {
+		t.Errorf("events %v, want %v", rest, want)
 	}
 }

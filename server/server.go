@@ -102,12 +102,11 @@ type Options struct {
 	// EnsemblesDir holds the ensembles POST /v1/ensembles/{name}/run runs
 	// ({name}.yaml or .yml); default "ensembles".
 	EnsemblesDir string
-	// Engine runs them; nil: an engine resolving providers through Resolver
-	// with Store as its step cache.
-	Engine *engine.Engine
-	// Resolver gives ensemble members their provider chains (package
-	// routing's Router); nil: members may only use the mock provider.
-	Resolver engine.Resolver
+	// Engine configures the engine that runs them: its Resolver gives
+	// members their provider chains (package routing's Router; nil: members
+	// may only use the mock provider); a nil Cache is Store, a nil Logger
+	// the server's. OnMember is the server's own.
+	Engine engine.Options
 
 	// Metrics and Dashboard are mounted at GET /metrics and GET /; nil
 	// leaves them out.
@@ -130,7 +129,6 @@ type Server struct {
 	gws     *gateway.Set
 	ownGWs  bool
 	chains  sync.Map // chainKey → conductor.Provider
-	engine  *engine.Engine
 	handler http.Handler
 	now     func() time.Time
 
@@ -190,10 +188,13 @@ func New(opts Options) (*Server, error) {
 		}
 		s.gws, s.ownGWs = set, true
 	}
-	s.engine = opts.Engine
-	if s.engine == nil {
-		s.engine = engine.New(engine.Options{Resolver: opts.Resolver, Cache: opts.Store, Logger: s.log})
+	if s.opts.Engine.Cache == nil {
+		s.opts.Engine.Cache = opts.Store
 	}
+	if s.opts.Engine.Logger == nil {
+		s.opts.Engine.Logger = s.log
+	}
+	s.opts.Engine.OnMember = nil
 	s.handler = s.routes()
 	s.ready.Store(true)
 	return s, nil

@@ -7,6 +7,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
+	"github.com/conductor-go/conductor/engine"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/provider"
@@ -54,7 +55,7 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		AllowCallerKeys: cfg.Server.AllowCallerKeys,
 		UserHeader:      cfg.Gateway.UserHeader,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
-		Resolver:        router,
+		Engine:          engine.Options{Resolver: router, Pricing: prices, Logger: log},
 		Logger:          log,
 	}, set, nil
 }
