@@ -79,5 +79,6 @@ Start offline with the mock provider:
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newRunCmd(), newValidateCmd(), newSchemaCmd(), newVersionCmd())
+	root.AddCommand(newStatsCmd(), newCacheCmd(), newDoctorCmd())
 	return root, reached
 }

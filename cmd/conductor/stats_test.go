@@ -231,3 +231,31 @@ func TestStatsDataFromConfig(t *testing.T) {
 		t.Fatalf("%v %+v", err, rep.Total)
 	}
 }
+
+// TestAnalyticsCommandsRegistered: the commands run from the conductor
+// command line, and usage errors exit 2.
+func TestAnalyticsCommandsRegistered(t *testing.T) {
+	data, cfg := dataDir(t, trafficRows(time.Now()), cacheEntries(time.Now()), "")
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"stats", "--data", data, "--config", cfg}, 0, "total"},
+		{[]string{"cache", "stats", "--data", data, "--config", cfg}, 0, "entries"},
+		{[]string{"doctor", "--data", data, "--config", cfg}, 0, "Gateway not caching?"},
+		{[]string{"stats", "--bogus"}, 2, "unknown flag"},
+		{[]string{"stats", "extra"}, 2, "unknown command"},
+		{[]string{"doctor", "--since"}, 2, "flag needs an argument"},
+		{[]string{"cache", "purge", "--scope", "x", "--expired", "--data", data, "--config", cfg}, 2, "cannot be combined"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := execute(context.Background(), tt.args, strings.NewReader(""), &out, &errOut)
+			if code != tt.code || !strings.Contains(out.String()+errOut.String(), tt.want) {
+				t.Fatalf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", code, tt.code, tt.want, out.String(), errOut.String())
+			}
+		})
+	}
+}
