@@ -178,7 +178,15 @@ func TestProtectedHandlers(t *testing.T) {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("conductor_requests_total 1\n")) })
 	dash := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("<!doctype html>")) })
 	ts := newTestServer(t, serverSetup{opts: func(o *Options) { o.Tokens, o.Metrics, o.Dashboard = tokens, metrics, dash }})
-	for _, p := range []string{"/metrics", "/"} {
+	resp, err := http.Get(ts.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("the dashboard is mounted as it is (it checks tokens itself): %d", resp.StatusCode)
+	}
+	for _, p := range []string{"/metrics"} {
 		resp, err := http.Get(ts.url + p)
 		if err != nil {
 			t.Fatal(err)

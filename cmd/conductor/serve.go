@@ -14,6 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/conductor-go/conductor/dashboard"
+	"github.com/conductor-go/conductor/gateway"
+	"github.com/conductor-go/conductor/metrics"
 	"github.com/conductor-go/conductor/server"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
@@ -89,10 +92,27 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return fmt.Errorf("open the store: %w", err)
 	}
 	defer st.Close()
-	opts, set, err := server.FromConfig(cfg, os.LookupEnv, st, log)
+	prices, err := server.Prices(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", errInvalid, cfg.File, err)
+	}
+	// Metrics count every log row the gateways write, as it is written.
+	configs, template := server.GatewayConfigs(cfg, os.LookupEnv, prices)
+	ids := []string{gateway.DefaultID}
+	for _, c := range configs {
+		ids = append(ids, c.ID)
+	}
+	col := metrics.New(metrics.WithGateways(ids...), metrics.WithPrices(prices))
+	opts, set, err := server.FromConfig(cfg, os.LookupEnv, col.ObserveStore(st), log)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
+	opts.Metrics = col.Handler()
+	opts.Dashboard = dashboard.New(st, dashboard.Options{
+		Tokens:  tokenValues(opts.Tokens),
+		Budgets: dashboardBudgets(configs, template),
+		Logger:  log,
+	})
 	defer func() {
 		// The server flushed nothing it was given: write the gateways'
 		// queued log rows before the store closes.
@@ -119,6 +139,24 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return err
 	}
 	return nil
+}
+
+func tokenValues(ts []server.Token) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Value
+	}
+	return out
+}
+
+// dashboardBudgets are the budgets of every configured gateway and of
+// "default", as the dashboard shows them.
+func dashboardBudgets(configs []gateway.Config, template gateway.Config) []dashboard.Budget {
+	out := dashboard.BudgetsFor(gateway.DefaultID, template.Budgets)
+	for _, c := range configs {
+		out = append(out, dashboard.BudgetsFor(c.ID, c.Budgets)...)
+	}
+	return out
 }
 
 // ensemblesDir is --ensembles, else ./ensembles when it exists, else

@@ -83,6 +83,21 @@ func TestServeWithoutConfig(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(body, &res) != nil || res.Ensemble != "quickstart" {
 		t.Fatalf("ensemble: %d %s", resp.StatusCode, body)
 	}
+	// Metrics and the dashboard are mounted.
+	for _, p := range []string{"/metrics", "/", "/api/summary"} {
+		resp, err := http.Get(url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d %s", p, resp.StatusCode, b)
+		}
+		if p == "/metrics" && !bytes.Contains(b, []byte("# TYPE ")) {
+			t.Errorf("not the Prometheus text format:\n%.400s", b)
+		}
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
