@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/gateway"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -387,4 +390,76 @@ func BenchmarkObserveParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestGatewayFeedsCollector: a real gateway over the observed store, with
+// a cache, answers three identical requests from a fake OpenAI upstream;
+// the collector counts one miss (new key) and two hits, with the answer's
+// tokens and gpt-4o's list price.
+func TestGatewayFeedsCollector(t *testing.T) {
+	answer, err := os.ReadFile(filepath.Join("testdata", "chat_completion.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+	}))
+	defer upstream.Close()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "conductor.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := New(WithoutRuntime(), WithGateways("gw1"))
+	// Two gateway processes in turn over one store: closing the first
+	// flushes its cache write and log, so the second one's two calls are
+	// hits without any waiting.
+	for _, calls := range []int{1, 2} {
+		g, err := gateway.New(gateway.Config{ID: "gw1", CacheTTL: time.Hour}, c.ObserveStore(st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := g.Wrap(provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: upstream.URL + "/v1", APIKey: "sk-secret-key"}))
+		for range calls {
+			if _, err := p.Chat(ctx, &conductor.ChatRequest{Provider: "openai", Model: "gpt-4o",
+				Messages: []conductor.Message{{Role: "user", Content: "Hello"}}, Options: conductor.CallOptions{User: "user-secret-id"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := g.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams := scrape(t, c)
+	l := []string{"gateway", "gw1", "provider", "openai", "model", "gpt-4o"}
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"conductor_gateway_requests_total", lbl(l...), 3},
+		{"conductor_gateway_cache_hits_total", lbl(l...), 2},
+		{"conductor_gateway_cache_misses_total", lbl(append(l, "reason", "new_key")...), 1},
+		{"conductor_gateway_tokens_total", lbl(append(l, "type", "input")...), 3 * 19},
+		{"conductor_gateway_tokens_total", lbl(append(l, "type", "output")...), 3 * 10},
+		{"conductor_gateway_cost_usd_total", lbl(l...), (19*2.5 + 10*10) / 1e6},
+	} {
+		got, ok := value(fams, tt.name, tt.labels)
+		if !ok || abs(got-tt.want) > 1e-12 {
+			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
+		}
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), "sk-secret-key") || strings.Contains(string(body), "user-secret-id") {
+		t.Fatal("the metrics carry a secret or a user id")
+	}
 }
