@@ -36,6 +36,9 @@ func TestCloudflareProviderPaths(t *testing.T) {
 		{name: "workers-ai native", path: "/workers-ai/@cf/meta/llama-3.1-8b-instruct", kind: "workers-ai", answer: "workersai/run.json",
 			upPath: "/cf/accounts/" + testAccount + "/ai/run/@cf/meta/llama-3.1-8b-instruct",
 			body:   `{"prompt":"Hi","max_tokens":64,"top_k":5}`},
+		{name: "compat (model provider/model)", path: "/compat/chat/completions", kind: "anthropic",
+			body:     `{"model":"anthropic/claude-3-5-sonnet-20241022","messages":[{"role":"user","content":"Hi"}]}`,
+			wantBody: "anthropic"},
 		{name: "workers-ai openai-compatible", path: "/workers-ai/v1/chat/completions", kind: "workers-ai-v1", answer: "openai/chat_completion.json",
 			body: `{"model":"@cf/meta/llama-3.1-8b-instruct","messages":[{"role":"user","content":"Hi"}]}`},
 	}
@@ -46,12 +49,19 @@ func TestCloudflareProviderPaths(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d: %s", resp.StatusCode, got)
 			}
-			if want := fixture(t, tt.answer); !bytes.Equal(got, want) {
-				t.Errorf("answer:\n got %s\nwant %s", got, want)
-			}
 			up := ts.fakes.last(tt.kind)
-			if string(up.Body) != tt.body {
-				t.Errorf("upstream body:\n got %s\nwant %s", up.Body, tt.body)
+			if tt.wantBody == "anthropic" {
+				// Translated: an OpenAI answer from an Anthropic call.
+				if path(jsonOf(t, got), "choices", 0, "message", "content") != "Hi! My name is Claude." || jsonOf(t, up.Body)["max_tokens"] == nil {
+					t.Errorf("answer %s from upstream body %s", got, up.Body)
+				}
+			} else {
+				if want := fixture(t, tt.answer); !bytes.Equal(got, want) {
+					t.Errorf("answer:\n got %s\nwant %s", got, want)
+				}
+				if string(up.Body) != tt.body {
+					t.Errorf("upstream body:\n got %s\nwant %s", up.Body, tt.body)
+				}
 			}
 			if tt.upPath != "" && up.Path != tt.upPath {
 				t.Errorf("upstream path %s, want %s", up.Path, tt.upPath)
