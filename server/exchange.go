@@ -105,6 +105,15 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 				return badRequest("%v", err)
 			}
 		}
+		if x.req.Stream && x.in == fmtOpenAI && !x.includeUsage {
+			// The gateway prices the call and settles budgets with the
+			// upstream's own count, which OpenAI-style streams only send when
+			// asked; the usage chunk is not relayed to a caller that did not
+			// ask for it. Added, not re-encoded.
+			if body, err = addField(body, "stream_options", []byte(`{"include_usage":true}`)); err != nil {
+				return badRequest("%v", err)
+			}
+		}
 		x.req.Body, x.req.BodyFormat = body, x.in.bodyFormat()
 	default:
 		x.req.Extra = portableExtras(x.req.Extra, x.in, x.routes)

@@ -48,6 +48,33 @@ func FuzzRewriteModel(f *testing.F) {
 	})
 }
 
+func FuzzAddField(f *testing.F) {
+	for _, s := range []string{`{}`, ` { } `, `{"a":1}`, `{"stream_options":{"include_obfuscation":false}}`, `{"a":[{"}":"{"}]}` + "\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var before map[string]any
+		if json.Unmarshal(body, &before) != nil || before == nil {
+			_, _ = addField(body, "k", []byte(`{"x":true}`))
+			return
+		}
+		out, err := addField(body, "k", []byte(`{"x":true}`))
+		if err != nil {
+			t.Fatalf("valid object refused: %v: %s", err, body)
+		}
+		var after map[string]any
+		if err := json.Unmarshal(out, &after); err != nil {
+			t.Fatalf("broke the JSON: %v\n%s\n%s", err, body, out)
+		}
+		if _, had := before["k"]; !had {
+			before["k"] = map[string]any{"x": true}
+		}
+		if !reflect.DeepEqual(before, after) {
+			t.Fatalf("added more than the field:\n%s\n%s", body, out)
+		}
+	})
+}
+
 func TestRewriteModelKeepsBytes(t *testing.T) {
 	in := `{"messages":[{"content":"model"}] ,"model":"openai/gpt-4o" ,"n":1}`
 	out, err := rewriteModel([]byte(in), "gpt-4o")

@@ -83,6 +83,37 @@ func rewriteModel(body []byte, model string) ([]byte, error) {
 	return append(out, body[last:]...), nil
 }
 
+// addField returns body, a JSON object without key, with "key":value
+// added last; every other byte is kept. value must be valid JSON.
+func addField(body []byte, key string, value []byte) ([]byte, error) {
+	spans, err := topLevelValues(body, key)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(spans) > 0:
+		return body, nil
+	}
+	end := len(body) - 1
+	for end >= 0 && body[end] != '}' {
+		end--
+	}
+	if end < 0 {
+		return nil, errNotObject
+	}
+	// Empty object: no comma before the new field.
+	inner := skipSpace(body, 0) + 1
+	empty := skipSpace(body, inner) == end
+	out := make([]byte, 0, len(body)+len(key)+len(value)+4)
+	out = append(out, body[:end]...)
+	if !empty {
+		out = append(out, ',')
+	}
+	out = appendJSONString(out, key)
+	out = append(out, ':')
+	out = append(out, value...)
+	return append(out, body[end:]...), nil
+}
+
 // topLevelValues returns the [start, end) byte spans of the values of key in
 // the JSON object body, scanning without decoding.
 func topLevelValues(body []byte, key string) ([][2]int, error) {

@@ -78,8 +78,17 @@ func TestChatCompletionsStreamPassThrough(t *testing.T) {
 			if strings.Join(gotData, "\n") != strings.Join(want, "\n") {
 				t.Errorf("stream not passed through unchanged:\n got %q\nwant %q", gotData, want)
 			}
-			if up := ts.fakes.last("openai"); !strings.Contains(string(up.Body), `"model":"gpt-4o-mini"`) {
-				t.Errorf("upstream body %s", up.Body)
+			// The caller's bytes, model rewritten, the usage always asked for.
+			wantUp := strings.Replace(tt.body, `"openai/gpt-4o-mini"`, `"gpt-4o-mini"`, 1)
+			if !tt.wantUsage {
+				wantUp = strings.TrimSuffix(wantUp, "}") + `,"stream_options":{"include_usage":true}}`
+			}
+			if up := ts.fakes.last("openai"); string(up.Body) != wantUp {
+				t.Errorf("upstream body\n got %s\nwant %s", up.Body, wantUp)
+			}
+			// Priced from the upstream's own count, not an estimate.
+			if rows := ts.flushLogs(t); len(rows) != 1 || rows[0].InputTokens != 9 || rows[0].OutputTokens != 3 {
+				t.Errorf("log rows %+v", rows)
 			}
 		})
 	}
