@@ -118,7 +118,7 @@ func TestCacheUsageErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := tt.args
 			if len(args) > 0 {
-				args = append(append([]string{args[0], "--data", data, "--config", cfg}, args[1:]...))
+				args = append([]string{args[0], "--data", data, "--config", cfg}, args[1:]...)
 			}
 			_, code, err := runCmd(t, newCacheCmd, args...)
 			if code != tt.code || err == nil || !strings.Contains(err.Error(), tt.want) {
