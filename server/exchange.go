@@ -105,11 +105,12 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 				return badRequest("%v", err)
 			}
 		}
-		if x.req.Stream && x.in == fmtOpenAI && !x.includeUsage {
+		if x.req.Stream && x.in == fmtOpenAI && !x.includeUsage && !first.compat {
 			// The gateway prices the call and settles budgets with the
 			// upstream's own count, which OpenAI-style streams only send when
 			// asked; the usage chunk is not relayed to a caller that did not
-			// ask for it. Added, not re-encoded.
+			// ask for it. Added, not re-encoded. (Whether Workers AI's /v1
+			// accepts stream_options is undocumented: left alone there.)
 			if body, err = addField(body, "stream_options", []byte(`{"include_usage":true}`)); err != nil {
 				return badRequest("%v", err)
 			}
