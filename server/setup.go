@@ -89,17 +89,17 @@ func Prices(cfg *config.Config) (*pricing.Table, error) {
 }
 
 // GatewayConfigs translates every [[ai.gateway]] into the built-in
-// gateway's settings, and returns the template of gateways no entry
-// declares ("default", or an id a caller names).
+// gateway's settings, adds "default" when no entry declares it, and
+// returns the template of gateways a caller names that no entry declares.
 func GatewayConfigs(cfg *config.Config, env config.LookupEnv, prices gateway.Prices) ([]gateway.Config, gateway.Config) {
 	environment := cfg.EnvironmentName(env)
-	template := gateway.Config{
+	base := gateway.Config{
 		Environment:  environment,
 		Prices:       prices,
 		LogRetention: cfg.Gateway.LogRetention.Duration,
 	}
 	budgets := func(id string) gateway.Config {
-		c := template
+		c := base
 		c.ID = id
 		for _, b := range cfg.Budgets {
 			if b.Scope == config.ScopeGateway && b.Match != "" && b.Match != id {
@@ -122,9 +122,13 @@ func GatewayConfigs(cfg *config.Config, env config.LookupEnv, prices gateway.Pri
 		}
 		return c
 	}
-	template = budgets("")
-	template.ID = ""
-	out := make([]gateway.Config, 0, len(cfg.AI.Gateways))
+	// Gateways no entry declares: "default" (configured, so that a budget
+	// may name it) and ids callers name (from the template).
+	template := budgets("")
+	out := make([]gateway.Config, 0, len(cfg.AI.Gateways)+1)
+	if _, ok := cfg.GatewayByID(gateway.DefaultID); !ok {
+		out = append(out, budgets(gateway.DefaultID))
+	}
 	for _, g := range cfg.AI.Gateways {
 		c := budgets(g.ID)
 		c.CacheTTL = g.CacheTTL.Duration

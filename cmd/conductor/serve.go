@@ -97,8 +97,8 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return fmt.Errorf("%w: %s: %v", errInvalid, cfg.File, err)
 	}
 	// Metrics count every log row the gateways write, as it is written.
-	configs, template := server.GatewayConfigs(cfg, os.LookupEnv, prices)
-	ids := []string{gateway.DefaultID}
+	configs, _ := server.GatewayConfigs(cfg, os.LookupEnv, prices)
+	ids := make([]string, 0, len(configs))
 	for _, c := range configs {
 		ids = append(ids, c.ID)
 	}
@@ -110,7 +110,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	opts.Metrics = col.Handler()
 	opts.Dashboard = dashboard.New(st, dashboard.Options{
 		Tokens:  tokenValues(opts.Tokens),
-		Budgets: dashboardBudgets(configs, template),
+		Budgets: dashboardBudgets(configs),
 		Logger:  log,
 	})
 	defer func() {
@@ -149,10 +149,10 @@ func tokenValues(ts []server.Token) []string {
 	return out
 }
 
-// dashboardBudgets are the budgets of every configured gateway and of
-// "default", as the dashboard shows them.
-func dashboardBudgets(configs []gateway.Config, template gateway.Config) []dashboard.Budget {
-	out := dashboard.BudgetsFor(gateway.DefaultID, template.Budgets)
+// dashboardBudgets are the budgets of every configured gateway ("default"
+// included), as the dashboard shows them.
+func dashboardBudgets(configs []gateway.Config) []dashboard.Budget {
+	var out []dashboard.Budget
 	for _, c := range configs {
 		out = append(out, dashboard.BudgetsFor(c.ID, c.Budgets)...)
 	}

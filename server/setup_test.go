@@ -1,0 +1,221 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/config"
+	"github.com/conductor-go/conductor/gateway"
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/store/sqlite"
+)
+
+const setupTOML = `
+environment = "production"
+
+[[ai.gateway]]
+id = "my-gateway"
+cache_ttl = 3600
+rate_limiting_requests_per_minute = 60
+rate_limiting_technique = "sliding"
+rate_limiting_tokens_per_minute = 100_000
+rate_limiting_per_user = true
+max_attempts = 4
+retry_delay = "250ms"
+backoff = "linear"
+
+[[ai.gateway]]
+id = "batch"
+rate_limiting_limit = 100
+rate_limiting_interval = "30s"
+rate_limiting_tokens_per_minute = 1000
+
+[gateway]
+log_retention = "720h"
+user_header = "X-User"
+
+[server]
+tokens_env = "MY_TOKENS"
+allow_caller_keys = true
+max_body_bytes = 2048
+
+[pricing]
+default_input = 2.0
+default_output = 4.0
+
+[[pricing.model]]
+provider = "openai"
+model = "gpt-4o"
+input = 1.0
+output = 2.0
+
+[[budget]]
+name = "prod-daily"
+scope = "environment"
+match = "production"
+daily_usd = 25.0
+monthly_usd = 500
+alerts = [0.5, 0.9]
+webhook = "https://hooks.example.com/budget"
+
+[[budget]]
+name = "batch-only"
+scope = "gateway"
+match = "batch"
+daily_usd = 5
+alerts = [1.0]
+`
+
+func TestGatewayConfigs(t *testing.T) {
+	cfg, err := config.Parse("conductor.toml", []byte(setupTOML), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prices, err := Prices(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := prices.Lookup("openai", "gpt-4o"); !ok || p.Input != 1 || p.Output != 2 {
+		t.Errorf("[[pricing.model]] override: %+v %v", p, ok)
+	}
+	if cost, known := prices.Cost("acme", "unknown", conductor.Usage{InputTokens: 1_000_000}); known || cost != 2_000_000_000 {
+		t.Errorf("default price: %d %v", cost, known)
+	}
+	configs, template := GatewayConfigs(cfg, config.MapEnv(nil), prices)
+	if len(configs) != 3 || configs[0].ID != gateway.DefaultID {
+		t.Fatalf("gateways %+v", configs)
+	}
+	def, mg, batch := configs[0], configs[1], configs[2]
+	if mg.ID != "my-gateway" || mg.CacheTTL != time.Hour || mg.Environment != "production" || mg.LogRetention != 720*time.Hour {
+		t.Errorf("my-gateway %+v", mg)
+	}
+	if mg.Retry.MaxAttempts != 4 || mg.Retry.Delay != 250*time.Millisecond || mg.Retry.Backoff != "linear" {
+		t.Errorf("retry %+v", mg.Retry)
+	}
+	if rl := mg.RateLimit; rl.UserRequests != 60 || rl.UserTokens != 100_000 || rl.Requests != 0 || rl.Window != time.Minute || rl.Kind != conductor.WindowSliding {
+		t.Errorf("per-user rate limit %+v", rl)
+	}
+	// 1000 tokens a minute over a 30 s window.
+	if rl := batch.RateLimit; rl.Requests != 100 || rl.Tokens != 500 || rl.Window != 30*time.Second || rl.Kind != conductor.WindowFixed {
+		t.Errorf("batch rate limit %+v", rl)
+	}
+	// The gateway-scoped budget belongs to batch only.
+	if len(mg.Budgets) != 2 || len(batch.Budgets) != 3 || len(def.Budgets) != 2 || len(template.Budgets) != 2 || template.ID != "" {
+		t.Errorf("budgets: my-gateway %+v, batch %+v, default %+v, template %+v", mg.Budgets, batch.Budgets, def.Budgets, template)
+	}
+	if !slices.Equal(mg.AlertThresholds, []float64{0.5, 0.9}) || !slices.Equal(batch.AlertThresholds, []float64{0.5, 0.9, 1.0}) || mg.AlertWebhook != "https://hooks.example.com/budget" {
+		t.Errorf("alerts %v %v %q", mg.AlertThresholds, batch.AlertThresholds, mg.AlertWebhook)
+	}
+	// Every config the gateway accepts.
+	if _, err := gateway.NewSet(nilStore(t), configs, template); err != nil {
+		t.Errorf("the gateway refuses the translated configs: %v", err)
+	}
+}
+
+func nilStore(t *testing.T) conductor.Store {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestFromConfig(t *testing.T) {
+	cfg, err := config.Parse("conductor.toml", []byte(setupTOML), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakes(t)
+	env := f.env()
+	env["MY_TOKENS"] = "alice=tok-a, tok-b"
+	st := nilStore(t)
+	opts, set, err := FromConfig(cfg, config.MapEnv(env), st, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close(context.Background())
+	if !opts.AllowCallerKeys || opts.MaxBodyBytes != 2048 || opts.UserHeader != "X-User" || opts.Engine.Resolver == nil {
+		t.Errorf("options %+v", opts)
+	}
+	if want := []Token{{"alice", "tok-a"}, {"token-2", "tok-b"}}; !slices.Equal(opts.Tokens, want) {
+		t.Errorf("tokens %+v", opts.Tokens)
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The configured gateway's cache, through the server.
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	ts := &testServer{Server: s, fakes: f, url: hs.URL}
+	for range 2 {
+		ts.post(t, "/v1/acct/my-gateway/openai/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}]}`,
+			"cf-aig-authorization", "Bearer tok-b")
+	}
+	if n := f.count("openai"); n != 1 {
+		t.Errorf("my-gateway caches for an hour: %d upstream calls", n)
+	}
+	resp, _ := ts.post(t, "/v1/chat/completions", `{"model":"openai/gpt-4o","messages":[{"role":"user","content":"`+strings.Repeat("x", 3000)+`"}]}`,
+		"Authorization", "Bearer tok-a")
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("max_body_bytes: %d", resp.StatusCode)
+	}
+}
+
+// The Workers AI format's own encoders, for answers that carry no wire
+// bytes of their own, read back by the provider's decoders.
+func TestWorkersAIEncoders(t *testing.T) {
+	resp := &conductor.ChatResponse{Content: "line\n\"quoted\"", Usage: conductor.Usage{InputTokens: 4, OutputTokens: 2}}
+	got, err := provider.DecodeWorkersAIResponse(encodeWorkersAIAnswer(resp))
+	if err != nil || got.Content != resp.Content || got.Usage.InputTokens != 4 || got.Usage.OutputTokens != 2 {
+		t.Errorf("answer %+v %v", got, err)
+	}
+	rec := httptest.NewRecorder()
+	out := &workersAIStream{sse: newSSE(rec)}
+	out.begin(conductor.ResponseMeta{})
+	out.chunk(conductor.Chunk{Delta: "Hel"})
+	out.chunk(conductor.Chunk{Delta: "lo", Usage: &conductor.Usage{InputTokens: 3, OutputTokens: 2}})
+	out.end()
+	_ = out.flush()
+	var text string
+	var usage *conductor.Usage
+	done := false
+	for _, ev := range parseSSE(t, rec.Body.Bytes()) {
+		ch, emit, end, err := provider.DecodeWorkersAIStreamEvent(provider.Event{Name: ev.Name, Data: []byte(ev.Data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if emit {
+			text += ch.Delta
+			if ch.Usage != nil {
+				usage = ch.Usage
+			}
+		}
+		done = done || end
+	}
+	if text != "Hello" || usage == nil || usage.OutputTokens != 2 || !done {
+		t.Errorf("stream text %q usage %+v done %v", text, usage, done)
+	}
+}
+
+func TestWorkersAIStreamFailsMidway(t *testing.T) {
+	ts := newTestServer(t, serverSetup{})
+	ts.fakes.push("workers-ai", canned{file: "workersai/stream_error.sse"})
+	resp, got := ts.post(t, cfBase+"/workers-ai/@cf/meta/llama-3.1-8b-instruct", `{"prompt":"x","stream":true}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	events := parseSSE(t, got)
+	last := events[len(events)-1]
+	if last.Name != "error" || !strings.Contains(last.Data, "Capacity temporarily exceeded") || strings.Contains(string(got), "[DONE]") {
+		t.Errorf("stream %s", got)
+	}
+}
