@@ -109,6 +109,9 @@ type CallOptions struct {
 	Metadata    map[string]string // cf-aig-metadata: ensemble, member, environment, user…
 	User        string            // who the call is for (rate limits, budgets, splits)
 	Environment string            // dev, staging, production…
+	// Variant names the A/B split variant serving the call ("split/variant"),
+	// set by the split; the gateway logs it so variants can be compared.
+	Variant string
 }
 
 // Usage is the normalised token count of one answer.
@@ -149,6 +152,11 @@ type ResponseMeta struct {
 	Attempts    int           `json:"attempts"`
 	Step        int           `json:"step"` // fallback step that served the answer, from 0
 	TTFB        time.Duration `json:"ttfb,omitempty"`
+	// Variant is the A/B split variant that answered ("split/variant").
+	Variant string `json:"variant,omitempty"`
+	// LogID is the id of the gateway's log row for this call, the key to
+	// score it later (LogStore.ScoreLog); "" when no gateway logged it.
+	LogID string `json:"logId,omitempty"`
 }
 
 // Chunk is one piece of a streamed answer.

@@ -166,4 +166,10 @@ type LogStore interface {
 	Stats(ctx context.Context, q StatsQuery) ([]StatsRow, error)
 	RecentLogs(ctx context.Context, limit int) ([]LogRow, error)
 	PruneLogs(ctx context.Context, before time.Time) (int64, error)
+	// ScoreLog sets the score of the row with id (an answer's
+	// ResponseMeta.LogID), replacing any score it had. Rows reach the store
+	// through a batched writer, so the row may not be stored yet: the score
+	// is then kept and applied when the row arrives (a score whose row never
+	// comes is pruned with the log). A score must be a finite number.
+	ScoreLog(ctx context.Context, id string, score float64) error
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -71,6 +72,56 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 				r.ErrorClass, score, meta); err != nil {
 				return fmt.Errorf("sqlite store: append logs: row %s: %w", id, err)
 			}
+		}
+		// Scores given before these rows arrived. Both statements scan the
+		// pending table only, which is empty but for the scores of rows
+		// still in some gateway's writer.
+		if _, err := tx.exec(qScoresApply); err != nil {
+			return fmt.Errorf("sqlite store: append logs: apply pending scores: %w", err)
+		}
+		if _, err := tx.exec(qScoresDone); err != nil {
+			return fmt.Errorf("sqlite store: append logs: clear pending scores: %w", err)
+		}
+		return nil
+	})
+}
+
+// pendingScoreTTL bounds how long a score waits for its row: rows reach the
+// store within a gateway's flush interval (a second by default) or at its
+// Close, so a score still pending after a day belongs to a dropped row.
+const pendingScoreTTL = 24 * time.Hour
+
+// ScoreLog sets the score of row id. A row not stored yet (it is still in
+// a gateway's batched writer) gets the score when AppendLogs writes it:
+// the score waits in a table of its own, so the order in which the two
+// arrive does not matter, across processes too. A later score replaces an
+// earlier one, and a pending score replaces the one the row was written
+// with.
+func (s *Store) ScoreLog(ctx context.Context, id string, score float64) error {
+	if id == "" {
+		return errors.New("sqlite store: score log: empty row id")
+	}
+	if math.IsNaN(score) || math.IsInf(score, 0) {
+		return fmt.Errorf("sqlite store: score log %s: score %v is not a finite number", id, score)
+	}
+	return s.writeTx(ctx, "score log", func(tx wtx) error {
+		res, err := tx.exec(qScoreSet, score, id)
+		if err != nil {
+			return fmt.Errorf("sqlite store: score log %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite store: score log %s: %w", id, err)
+		} else if n > 0 {
+			return nil
+		}
+		now := s.now().UnixNano()
+		if _, err := tx.exec(qScorePending, id, score, now); err != nil {
+			return fmt.Errorf("sqlite store: score log %s: keep pending: %w", id, err)
+		}
+		// Scores of rows that were dropped would otherwise stay forever
+		// when the log has no retention.
+		if _, err := tx.exec(`DELETE FROM log_scores WHERE created_at < ?`, now-int64(pendingScoreTTL)); err != nil {
+			return fmt.Errorf("sqlite store: score log %s: prune pending: %w", id, err)
 		}
 		return nil
 	})
@@ -222,8 +273,15 @@ func (s *Store) PruneLogs(ctx context.Context, before time.Time) (int64, error) 
 		if err != nil {
 			return fmt.Errorf("sqlite store: prune logs: %w", err)
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// Pending scores older than the cut-off wait for rows that would
+		// be pruned on arrival anyway.
+		if _, err := tx.exec(`DELETE FROM log_scores WHERE created_at < ?`, before.UnixNano()); err != nil {
+			return fmt.Errorf("sqlite store: prune logs: pending scores: %w", err)
+		}
+		return nil
 	})
 	return n, err
 }

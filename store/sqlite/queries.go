@@ -44,6 +44,14 @@ INSERT INTO budgets (key, spent, lim, resets) VALUES (?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET spent = spent + excluded.spent, lim = excluded.lim, resets = excluded.resets`
 	qOnceSet = `INSERT INTO once_keys (key, expires_at) VALUES (?, ?)
 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at`
+	// Scores: set on the row when it is stored, else kept pending until
+	// AppendLogs brings the row (qScoresApply, then qScoresDone).
+	qScoreSet     = `UPDATE logs SET score = ? WHERE id = ?`
+	qScorePending = `INSERT INTO log_scores (id, score, created_at) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET score = excluded.score, created_at = excluded.created_at`
+	qScoresApply = `UPDATE logs SET score = (SELECT p.score FROM log_scores p WHERE p.id = logs.id)
+WHERE id IN (SELECT id FROM log_scores)`
+	qScoresDone = `DELETE FROM log_scores WHERE EXISTS (SELECT 1 FROM logs WHERE logs.id = log_scores.id)`
 )
 
 // preparedQueries lists the statements Open prepares.
@@ -70,5 +78,9 @@ func preparedQueries() []string {
 		qBudgetAdd,
 		qOnceSet,
 		insertLog,
+		qScoreSet,
+		qScorePending,
+		qScoresApply,
+		qScoresDone,
 	}
 }

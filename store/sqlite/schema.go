@@ -112,6 +112,16 @@ CREATE TABLE logs (
 );
 CREATE INDEX logs_time ON logs (time);
 `,
+	// Scores given before their log row was written (rows come through the
+	// gateway's batched writer): AppendLogs moves them into the row.
+	`
+CREATE TABLE log_scores (
+	id         TEXT    PRIMARY KEY,
+	score      REAL    NOT NULL,
+	created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX log_scores_created ON log_scores (created_at);
+`,
 }
 
 // migrate applies the migrations the file lacks, each in its own write

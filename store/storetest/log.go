@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -248,6 +249,84 @@ func runLog(t *testing.T, open Opener) {
 				t.Error("Stats accepted an unknown grouping")
 			}
 		})
+	})
+
+	t.Run("Scores", func(t *testing.T) {
+		s := open(t)
+		window := conductor.StatsQuery{Since: base, Until: base.Add(time.Hour), By: "variant"}
+		row := func(id, variant string, at time.Duration) conductor.LogRow {
+			r := logRow(id, at, "openai", "gpt-4o", "", time.Millisecond)
+			r.Variant = variant
+			return r
+		}
+		// A row stored first, then scored, then scored again: the last
+		// score counts.
+		mustAppend(t, s, []conductor.LogRow{row("a1", "A", 0), row("a2", "A", time.Second)})
+		for _, sc := range []struct {
+			id string
+			v  float64
+		}{{"a1", 0.2}, {"a1", 0.9}, {"a2", 0.5}} {
+			if err := s.ScoreLog(ctx, sc.id, sc.v); err != nil {
+				t.Fatalf("ScoreLog(%s): %v", sc.id, err)
+			}
+		}
+		// Scores given before their rows arrive (the gateway's writer has
+		// not flushed yet) are applied when the rows come, even to a row
+		// that carried a score of its own.
+		for id, v := range map[string]float64{"b1": 0.25, "b2": 0.75, "b3": 1} {
+			if err := s.ScoreLog(ctx, id, v); err != nil {
+				t.Fatalf("ScoreLog(%s) before its row: %v", id, err)
+			}
+		}
+		b3 := row("b3", "B", 4*time.Second)
+		b3.Score = score(0)
+		mustAppend(t, s, []conductor.LogRow{row("b1", "B", 2*time.Second), row("b2", "B", 3*time.Second), b3, row("b4", "B", 5*time.Second)})
+		// Appending again applies nothing twice.
+		mustAppend(t, s, []conductor.LogRow{row("c1", "", 6*time.Second)})
+
+		got, err := s.Stats(ctx, window)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := byGroup(got)
+		want := map[string]*float64{"A": score(0.7), "B": score(2.0 / 3), "": nil}
+		for g, w := range want {
+			r, ok := m[g]
+			if !ok {
+				t.Errorf("no group %q in %+v", g, got)
+				continue
+			}
+			switch {
+			case w == nil && r.MeanScore != nil:
+				t.Errorf("group %q mean score %v, want none", g, *r.MeanScore)
+			case w != nil && (r.MeanScore == nil || math.Abs(*r.MeanScore-*w) > 1e-9):
+				t.Errorf("group %q mean score %s, want %v", g, fmtStats(r), *w)
+			}
+		}
+		recent, err := s.RecentLogs(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scores := map[string]string{}
+		for _, r := range recent {
+			scores[r.ID] = "-"
+			if r.Score != nil {
+				scores[r.ID] = fmt.Sprint(*r.Score)
+			}
+		}
+		wantScores := map[string]string{"a1": "0.9", "a2": "0.5", "b1": "0.25", "b2": "0.75", "b3": "1", "b4": "-", "c1": "-"}
+		if !reflect.DeepEqual(scores, wantScores) {
+			t.Errorf("row scores %v, want %v", scores, wantScores)
+		}
+
+		for _, bad := range []struct {
+			id string
+			v  float64
+		}{{"", 1}, {"a1", math.NaN()}, {"a1", math.Inf(1)}} {
+			if err := s.ScoreLog(ctx, bad.id, bad.v); err == nil {
+				t.Errorf("ScoreLog(%q, %v) accepted", bad.id, bad.v)
+			}
+		}
 	})
 
 	t.Run("Prune", func(t *testing.T) {
