@@ -285,6 +285,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		var errs []error
 		if srv != nil {
 			if err := srv.Shutdown(ctx); err != nil {
+				// Out of time: cut what is still running (closing its
+				// connection cancels its context and its upstream call).
+				_ = srv.Close()
 				errs = append(errs, fmt.Errorf("server: drain: %w", err))
 			}
 		}

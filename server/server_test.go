@@ -153,3 +153,43 @@ func waitReady(t *testing.T, url string) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A request that outlives the drain is cut, its upstream call canceled,
+// and Run says so.
+func TestRunDrainTimeout(t *testing.T) {
+	f := newFakes(t)
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "conductor.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Store: st, Listener: ln, Env: config.MapEnv(f.env()), Logger: discardLogger(), ShutdownTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
+	c := canned{block: make(chan struct{}), entered: make(chan struct{}), canceled: make(chan struct{})}
+	f.push("openai", c)
+	go func() {
+		resp, err := http.Post("http://"+ln.Addr().String()+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-c.entered
+	stop()
+	if err := <-ran; err == nil || !strings.Contains(err.Error(), "drain") {
+		t.Errorf("Run: %v", err)
+	}
+	select {
+	case <-c.canceled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream call outlived the server")
+	}
+}
