@@ -13,8 +13,8 @@ func TestMissingCredentialNamesTheVariable(t *testing.T) {
 	tests := []struct {
 		example, unset string
 	}{
-		{"generate-article", "OPENAI_API_KEY"},  // openai through the hosted gateway
-		{"test-new-model", "OPENAI_API_KEY"},    // openai direct
+		{"generate-article", "OPENAI_API_KEY"}, // openai through the hosted gateway
+		{"test-new-model", "OPENAI_API_KEY"},   // openai direct
 		{"analyze-sentiment", "ANTHROPIC_API_KEY"},
 		{"fast-extraction", "GROQ_API_KEY"},
 		{"edge-classification", "CLOUDFLARE_API_TOKEN"},
