@@ -148,6 +148,27 @@ func BenchmarkPassThrough(b *testing.B) {
 		}
 		reportCPU(b, ru)
 	})
+	b.Run("server-only", func(b *testing.B) {
+		// No upstream at all: an instant provider, so what is left is the
+		// server's own work (auth, body, options, answer, access log).
+		answer := &conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o-mini", Content: "Hello! How can I assist you today?",
+			FinishReason: "stop", Usage: conductor.Usage{InputTokens: 19, OutputTokens: 10}}
+		s := benchServer(b, up)
+		s.opts.Resolve = func(string) (conductor.Provider, bool) { return instant{answer}, true }
+		h := s.Handler()
+		body := bytes.Replace(benchBody, []byte("openai/gpt-4o-mini"), []byte("instant"), 1)
+		b.ReportAllocs()
+		ru := rusage()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+			}
+		}
+		reportCPU(b, ru)
+	})
 	b.Run("http", func(b *testing.B) {
 		srv := httptest.NewServer(benchServer(b, up).Handler())
 		defer srv.Close()
@@ -158,6 +179,18 @@ func BenchmarkPassThrough(b *testing.B) {
 		}
 		reportCPU(b, ru)
 	})
+}
+
+// instant answers at once, the same answer every time.
+type instant struct{ resp *conductor.ChatResponse }
+
+func (p instant) Chat(context.Context, *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	r := *p.resp
+	return &r, nil
+}
+
+func (p instant) Stream(context.Context, *conductor.ChatRequest) (conductor.Stream, error) {
+	return nil, &conductor.Error{Class: conductor.ClassBadRequest, Message: "no streams"}
 }
 
 // BenchmarkLoad is the load harness: many concurrent callers on loopback
