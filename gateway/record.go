@@ -35,8 +35,13 @@ func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (
 	ci := &callInfo{provider: req.Provider, model: req.Model}
 	resp, err := r.next.Chat(withInfo(ctx, ci), req)
 	latency := time.Since(start)
-	row := r.g.row(req, ci, start, latency, err)
+	row := r.g.row(newID(start), req, ci, start, latency, err)
 	if err == nil {
+		// The id lets the caller score this answer later (Gateway.Score).
+		resp.Meta.LogID = row.ID
+		if row.Variant != "" {
+			resp.Meta.Variant = row.Variant
+		}
 		m := resp.Meta
 		row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
 		if m.Routing != "" {
@@ -56,17 +61,18 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 	start := time.Now()
 	ci := &callInfo{provider: req.Provider, model: req.Model}
 	s, err := r.next.Stream(withInfo(ctx, ci), req)
+	id := newID(start)
 	if err != nil {
-		r.g.logs.add(r.g.row(req, ci, start, time.Since(start), err))
+		r.g.logs.add(r.g.row(id, req, ci, start, time.Since(start), err))
 		return nil, err
 	}
-	rs := &recordStream{}
+	rs := &recordStream{id: id, variant: req.Options.Variant}
 	rs.usageStream = usageStream{
 		Stream: s,
 		input:  estimateTokens(promptBytes(req)),
 		done: func(u conductor.Usage, err error) {
 			latency := time.Since(start)
-			row := r.g.row(req, ci, start, latency, err)
+			row := r.g.row(id, req, ci, start, latency, err)
 			m := s.Meta()
 			row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
 			if m.Routing != "" {
@@ -84,10 +90,22 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 	return rs, nil
 }
 
-// recordStream notes when the first chunk came, for the row's TTFB.
+// recordStream notes when the first chunk came, for the row's TTFB, and
+// tells the stream's reader which row it will be logged as.
 type recordStream struct {
 	usageStream
-	first time.Time
+	first   time.Time
+	id      string
+	variant string
+}
+
+func (s *recordStream) Meta() conductor.ResponseMeta {
+	m := s.usageStream.Meta()
+	m.LogID = s.id
+	if s.variant != "" {
+		m.Variant = s.variant
+	}
+	return m
 }
 
 func (s *recordStream) Next() (conductor.Chunk, error) {
@@ -98,15 +116,15 @@ func (s *recordStream) Next() (conductor.Chunk, error) {
 	return ch, err
 }
 
-// row is the log row of a call, as far as the request and the call info
-// tell it; the caller adds what the answer says.
-func (g *Gateway) row(req *conductor.ChatRequest, ci *callInfo, start time.Time, latency time.Duration, err error) conductor.LogRow {
+// row is the log row id of a call, as far as the request and the call
+// info tell it; the caller adds what the answer says.
+func (g *Gateway) row(id string, req *conductor.ChatRequest, ci *callInfo, start time.Time, latency time.Duration, err error) conductor.LogRow {
 	env := req.Options.Environment
 	if env == "" {
 		env = g.cfg.Environment
 	}
 	row := conductor.LogRow{
-		ID:          newID(start),
+		ID:          id,
 		Time:        start.UTC(),
 		Gateway:     g.cfg.ID,
 		Environment: env,
@@ -114,6 +132,7 @@ func (g *Gateway) row(req *conductor.ChatRequest, ci *callInfo, start time.Time,
 		Provider:    ci.provider,
 		Model:       ci.model,
 		Route:       g.cfg.Route,
+		Variant:     req.Options.Variant,
 		Status:      200,
 		Success:     err == nil,
 		Cached:      ci.cached,
