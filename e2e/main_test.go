@@ -25,6 +25,16 @@ func TestMain(m *testing.M) {
 }
 
 func mainRun(m *testing.M) int {
+	// A prebuilt binary (a release build, say) can be tested instead.
+	if bin := os.Getenv("CONDUCTOR_E2E_BINARY"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		conductorBin = abs
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "conductor-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -131,6 +141,15 @@ func newWorld(t *testing.T, cfg string) *world {
 		"CF_AIG_TOKEN":                   gatewayToken,
 	}
 	return w
+}
+
+// respond sets how provider answers, behind the hosted gateway and at its
+// own API alike, so a case runs unchanged on either gateway.
+func (w *world) respond(provider string, fn Responder) {
+	w.gw.Respond(provider, fn)
+	if u, ok := w.fake(provider).(*Upstream); ok {
+		u.Respond(fn)
+	}
 }
 
 // fake returns the fake a call is expected on.

@@ -223,7 +223,7 @@ func pageCases() []pageCase {
 		// attempts reach OpenAI, not four.
 		{
 			name: "fallback/openai-down", example: "fallback", input: `"Write a tagline."`,
-			setup: func(w *world) { w.gw.Respond(openai, Fail(http.StatusServiceUnavailable)) },
+			setup: func(w *world) { w.respond(openai, Fail(http.StatusServiceUnavailable)) },
 			members: []wantMember{
 				{member: "generate-content", provider: openai, model: "gpt-4o", routing: rGateway, failed: true, errStatus: 503, attempts: 2},
 				{member: "generate-content-fallback", provider: anth, model: claude, routing: rGateway},
