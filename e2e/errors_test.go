@@ -186,3 +186,39 @@ func TestOutageStopsTheFlow(t *testing.T) {
 		t.Errorf("member error %+v, want openai's 503", m.Error)
 	}
 }
+
+// Workers AI reports failures in its envelope's errors[], with an HTTP
+// error status or inside a 200: either way the member fails with
+// Cloudflare's own message.
+func TestWorkersAIEnvelopeErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		respond Responder
+		status  int
+		message string
+	}{
+		{"429 out of neurons", Fail(http.StatusTooManyRequests), 429, "AiError: You have used up your daily free allocation"},
+		{"200 with success false", File(http.StatusOK, "workers-ai_200_success_false"), 200, "AiError: JSON Mode couldn't be met"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, configHosted)
+			w.workersAI.Respond(tc.respond)
+			o := w.run(example("edge-classification"), "--input", `"Where is my order?"`)
+			if o.code != 1 {
+				t.Fatalf("exit %d, want 1\nstderr: %s", o.code, o.stderr)
+			}
+			if !strings.Contains(o.stderr, tc.message) {
+				t.Errorf("stderr lacks Cloudflare's message %q:\n%s", tc.message, o.stderr)
+			}
+			m := o.res.member(t, "classify-intent")
+			if m.Status != "failed" || m.Error == nil || m.Error.Provider != wai || !strings.Contains(m.Error.Message, tc.message) {
+				t.Errorf("member %+v error %+v", m, m.Error)
+			}
+			if n := len(w.workersAI.Requests()); n != 1 {
+				t.Errorf("workers-ai got %d requests, want 1 (no retry block)", n)
+			}
+		})
+	}
+}

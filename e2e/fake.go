@@ -17,7 +17,14 @@
 //     retries of failed upstream answers.
 //
 // The tests (the _test.go files) drive the fakes; nothing here is product
-// code.
+// code. Run them with
+//
+//	go test -race ./e2e/
+//
+// TestMain builds cmd/conductor once (with -race under -race);
+// CONDUCTOR_E2E_BINARY=path tests a prebuilt binary instead. Cases of the
+// built-in gateway (no account_id) skip only while conductor run answers
+// that the built-in gateway is not available.
 package e2e
 
 import (
@@ -115,6 +122,19 @@ func Fail(status int, header ...string) Responder {
 			r.Header.Set(header[i], header[i+1])
 		}
 		return r
+	}
+}
+
+// File answers with status and the documented payload
+// testdata/wire/{name}.json as it is (an answer shape Success and Failure
+// do not build, such as Workers AI's 200 with success false).
+func File(status int, name string) Responder {
+	return func(*Exchange) Reply {
+		raw, err := wire.ReadFile("testdata/wire/" + name + ".json")
+		if err != nil {
+			return brokenFixture(err)
+		}
+		return jsonReply(status, raw)
 	}
 }
 
