@@ -13,6 +13,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/gateway"
+	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
@@ -73,12 +74,12 @@ daily_usd = 5
 alerts = [1.0]
 `
 
-func TestGatewayConfigs(t *testing.T) {
+func TestGatewayConfigsFromConfig(t *testing.T) {
 	cfg, err := config.Parse("conductor.toml", []byte(setupTOML), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prices, err := Prices(cfg)
+	prices, err := pricing.FromConfig(cfg.Pricing)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestGatewayConfigs(t *testing.T) {
 	if cost, known := prices.Cost("acme", "unknown", conductor.Usage{InputTokens: 1_000_000}); known || cost != 2_000_000_000 {
 		t.Errorf("default price: %d %v", cost, known)
 	}
-	configs, template := GatewayConfigs(cfg, config.MapEnv(nil), prices)
+	configs, template := gateway.Configs(cfg, config.MapEnv(nil), prices)
 	if len(configs) != 3 || configs[0].ID != gateway.DefaultID {
 		t.Fatalf("gateways %+v", configs)
 	}

@@ -158,7 +158,7 @@ func runDoctor(ctx context.Context, w io.Writer, f doctorFlags, now time.Time) e
 		return err
 	}
 	defer st.Close()
-	prices, err := priceTable(cfg.Pricing)
+	prices, err := pricing.FromConfig(cfg.Pricing)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", errInvalid, cfg.File, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/engine"
 	"github.com/conductor-go/conductor/ensemble"
+	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/routing"
 	"github.com/conductor-go/conductor/store/sqlite"
@@ -93,29 +95,54 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime}))
-	router, err := routing.New(cfg, routing.Options{Logger: log})
-	if err != nil {
-		return fmt.Errorf("%w: %v", errInvalid, err)
-	}
-	prices, err := priceTable(cfg.Pricing)
+	prices, err := pricing.FromConfig(cfg.Pricing)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", errInvalid, cfg.File, err)
 	}
-	opts := engine.Options{Resolver: router, Pricing: prices, Logger: log}
-	if usesCache(ens) {
+	opts := engine.Options{Pricing: prices, Logger: log}
+	routeOpts := routing.Options{Logger: log}
+	if usesCache(ens) || usesBuiltinGateway(ens, cfg) {
 		data := f.data
 		if data == "" {
 			data = cfg.DataPath()
 		}
-		// Opened only when a member caches: the file and its directory
-		// appear where they are needed, not on every run.
-		store, err := sqlite.Open(ctx, filepath.Join(data, dbName), sqlite.WithLogger(log))
+		// Opened only when a member caches or goes through the built-in
+		// gateway: the file and its directory appear where they are
+		// needed, not on every run.
+		var storeOpts []sqlite.Option
+		storeOpts = append(storeOpts, sqlite.WithLogger(log))
+		if cfg.Gateway.CacheMaxBytes > 0 {
+			storeOpts = append(storeOpts, sqlite.WithMaxCacheBytes(cfg.Gateway.CacheMaxBytes))
+		}
+		store, err := sqlite.Open(ctx, filepath.Join(data, dbName), storeOpts...)
 		if err != nil {
-			return fmt.Errorf("open the step cache: %w", err)
+			return fmt.Errorf("open the store: %w", err)
 		}
 		defer store.Close()
 		opts.Cache = store
+		// cloudflare-gateway without a Cloudflare account: the built-in
+		// gateway, with the same settings `conductor serve` gives it.
+		configs, template := gateway.Configs(cfg, os.LookupEnv, prices)
+		set, err := gateway.NewSet(store, configs, template, gateway.WithLogger(log))
+		if err != nil {
+			return fmt.Errorf("%w: %v", errInvalid, err)
+		}
+		defer func() {
+			// The gateway's log rows are written in batches: flush them
+			// before the store closes.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := set.Close(cctx); err != nil {
+				log.Warn("flushing the gateway log", "err", err)
+			}
+		}()
+		routeOpts.Gateway = set.Hook
 	}
+	router, err := routing.New(cfg, routeOpts)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	opts.Resolver = router
 	res, runErr := engine.New(opts).Run(ctx, ens, input)
 	if f.trace {
 		writeTrace(stderr, res)
@@ -141,34 +168,6 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 		return &exitError{code: code, err: runErr}
 	}
 	return nil
-}
-
-// priceTable is the embedded price table with the config's [pricing]
-// overrides.
-func priceTable(c config.Pricing) (*pricing.Table, error) {
-	t := pricing.Default()
-	if c.DefaultInput != nil || c.DefaultOutput != nil {
-		in, out := pricing.DefaultUnknownInput, pricing.DefaultUnknownOutput
-		if c.DefaultInput != nil {
-			in = *c.DefaultInput
-		}
-		if c.DefaultOutput != nil {
-			out = *c.DefaultOutput
-		}
-		if err := t.WithDefault(in, out); err != nil {
-			return nil, err
-		}
-	}
-	for _, m := range c.Models {
-		p := pricing.Price{Provider: m.Provider, Model: m.Model, Input: m.Input, Output: m.Output}
-		if m.CachedInput != nil {
-			p.CachedInput = *m.CachedInput
-		}
-		if err := t.Override(p); err != nil {
-			return nil, err
-		}
-	}
-	return t, nil
 }
 
 // loadConfig reads the file --config names, else finds one in the working
@@ -214,6 +213,41 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 		return slog.Attr{}
 	}
 	return a
+}
+
+// usesBuiltinGateway reports whether a member may route through the
+// built-in gateway: cloudflare-gateway (named, or the default for its
+// provider, or decided by an expression) with no Cloudflare account
+// configured for the gateway.
+func usesBuiltinGateway(ens *ensemble.Ensemble, cfg *config.Config) bool {
+	if g, ok := cfg.DefaultGateway(); ok && g.Hosted() {
+		return false
+	}
+	for _, st := range ens.Flow {
+		c := st.Config
+		if c == nil {
+			continue
+		}
+		if c.Routing != nil {
+			if r, lit := literalString(c.Routing); !lit || r == conductor.RoutingGateway {
+				return true
+			}
+			continue
+		}
+		if p, lit := literalString(c.Provider); !lit || conductor.DefaultRouting(p) == conductor.RoutingGateway {
+			return true
+		}
+	}
+	return false
+}
+
+// literalString is n's value when the file wrote it as plain text.
+func literalString(n *ensemble.Node) (string, bool) {
+	if n == nil || !n.IsLiteral() {
+		return "", false
+	}
+	s, ok := n.Lit.(string)
+	return s, ok
 }
 
 func usesCache(ens *ensemble.Ensemble) bool {

@@ -17,6 +17,7 @@ import (
 	"github.com/conductor-go/conductor/dashboard"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/metrics"
+	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/server"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
@@ -92,12 +93,12 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return fmt.Errorf("open the store: %w", err)
 	}
 	defer st.Close()
-	prices, err := server.Prices(cfg)
+	prices, err := pricing.FromConfig(cfg.Pricing)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", errInvalid, cfg.File, err)
 	}
 	// Metrics count every log row the gateways write, as it is written.
-	configs, _ := server.GatewayConfigs(cfg, os.LookupEnv, prices)
+	configs, _ := gateway.Configs(cfg, os.LookupEnv, prices)
 	ids := make([]string, 0, len(configs))
 	for _, c := range configs {
 		ids = append(ids, c.ID)
