@@ -57,6 +57,7 @@ type Config struct {
 	Gateway   GatewayDefaults `toml:"gateway"`
 	Budgets   []Budget        `toml:"budget"`
 	Pricing   Pricing         `toml:"pricing"`
+	Splits    []Split         `toml:"split"`
 }
 
 // AI is the [ai] table: the page's Workers AI binding, and the gateways.
@@ -193,6 +194,45 @@ type Budget struct {
 	Alerts     []float64 `toml:"alerts"`
 	Webhook    string    `toml:"webhook"`
 	WebhookEnv string    `toml:"webhook_env"`
+}
+
+// Split is one [[split]]: an A/B split that `conductor serve` answers for
+// `"model": "<name>"`, dividing the traffic between its variants by weight
+// (sticky per user) and logging each call with its variant, so that
+// `conductor stats --by variant` compares them.
+type Split struct {
+	// Name is what callers put in `model`: letters, digits, - and _.
+	Name string `toml:"name"`
+	// Gateway is the [[ai.gateway]] id the variants' calls go through;
+	// empty: the default gateway.
+	Gateway  string         `toml:"gateway"`
+	Variants []SplitVariant `toml:"variant"`
+}
+
+// SplitVariant is one [[split.variant]]: a route and what it changes in
+// the request.
+type SplitVariant struct {
+	Name     string `toml:"name"`
+	Provider string `toml:"provider"`
+	Model    string `toml:"model"`
+	// Weight is the variant's share of the traffic, relative to the other
+	// variants' weights (50 and 50, or 9 and 1).
+	Weight float64 `toml:"weight"`
+	// Temperature, MaxTokens and SystemPrompt, when set, replace the
+	// request's (SystemPrompt replaces its system messages).
+	Temperature  *float64 `toml:"temperature"`
+	MaxTokens    int      `toml:"max_tokens"`
+	SystemPrompt string   `toml:"system_prompt"`
+}
+
+// SplitByName returns the [[split]] with that name.
+func (c *Config) SplitByName(name string) (Split, bool) {
+	for _, s := range c.Splits {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Split{}, false
 }
 
 // Pricing is the [pricing] table: overrides of the embedded price table.

@@ -222,7 +222,7 @@ func tableName(path []string) string {
 	}
 	name := dotted(clean)
 	switch name {
-	case "ai.gateway", "budget", "pricing.model":
+	case "ai.gateway", "budget", "pricing.model", "split", "split.variant":
 		return "[[" + name + "]]"
 	}
 	return "[" + name + "]"

@@ -157,6 +157,8 @@ func (c *Config) validate(ix *docIndex) Errors {
 		v.envName(at("webhook_env"), b.WebhookEnv)
 	}
 
+	v.splits(c)
+
 	v.price(kp("pricing", "default_input"), c.Pricing.DefaultInput)
 	v.price(kp("pricing", "default_output"), c.Pricing.DefaultOutput)
 	for i, m := range c.Pricing.Models {
@@ -172,6 +174,61 @@ func (c *Config) validate(ix *docIndex) Errors {
 		v.price(at("cached_input"), m.CachedInput)
 	}
 	return v.errs
+}
+
+// splits checks the [[split]] entries: names a caller can put in `model`,
+// a known gateway, and at least two variants that each name a provider, a
+// model and a share of the traffic.
+func (v *validator) splits(c *Config) {
+	names := map[string]bool{}
+	for i, sp := range c.Splits {
+		at := func(k string) []string { return kp("split", i, k) }
+		if sp.Name == "" {
+			v.at(kp("split", i), `every [[split]] needs a name (name = "summarize-ab"), the model name callers use`)
+		} else {
+			v.id(at("name"), sp.Name, "a split name")
+			if names[sp.Name] {
+				v.at(at("name"), "split name %q is used twice", sp.Name)
+			}
+			names[sp.Name] = true
+		}
+		if sp.Gateway != "" {
+			if _, ok := c.GatewayByID(sp.Gateway); !ok {
+				v.at(at("gateway"), "no [[ai.gateway]] has id %q", sp.Gateway)
+			}
+		}
+		if len(sp.Variants) < 2 {
+			v.at(kp("split", i), "a split needs at least two [[split.variant]] entries, found %d", len(sp.Variants))
+		}
+		variants := map[string]bool{}
+		for j, vr := range sp.Variants {
+			at := func(k string) []string { return kp("split", i, "variant", j, k) }
+			if vr.Name == "" {
+				v.at(kp("split", i, "variant", j), `every [[split.variant]] needs a name (name = "control")`)
+			} else {
+				v.id(at("name"), vr.Name, "a variant name")
+				if variants[vr.Name] {
+					v.at(at("name"), "variant name %q is used twice in this split", vr.Name)
+				}
+				variants[vr.Name] = true
+			}
+			if !slices.Contains(conductor.Providers(), vr.Provider) {
+				v.at(at("provider"), "unknown provider (expected one of: %s)", strings.Join(conductor.Providers(), ", "))
+			}
+			if vr.Model == "" {
+				v.at(kp("split", i, "variant", j), "every [[split.variant]] needs a model")
+			}
+			if !finite(vr.Weight) || vr.Weight <= 0 {
+				v.at(at("weight"), "expected a weight above 0, the variant's share of the traffic (weight = 50)")
+			}
+			if t := vr.Temperature; t != nil && (!finite(*t) || *t < 0 || *t > 2) {
+				v.at(at("temperature"), "expected a temperature from 0 to 2")
+			}
+			if vr.MaxTokens < 0 {
+				v.at(at("max_tokens"), "cannot be negative")
+			}
+		}
+	}
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -41,6 +41,14 @@ type Pricer interface {
 	Cost(provider, model string, u conductor.Usage) (nanoUSD int64, known bool)
 }
 
+// Scorer records a member's score against the gateway log row of the
+// answer it graded (conductor.ResponseMeta.LogID), so that the request
+// log's mean score compares models and A/B variants. (*gateway.Set).Score
+// and (*gateway.Gateway).Score satisfy it.
+type Scorer interface {
+	Score(ctx context.Context, logID string, score float64) error
+}
+
 // Options configure an Engine. The zero value runs mock-only ensembles
 // with no step cache and no prices.
 type Options struct {
@@ -70,6 +78,9 @@ type Options struct {
 	// running it: as each member starts (result nil) and when it is done
 	// (its result, skipped ones included). `conductor serve` streams it.
 	OnMember func(index int, member string, result *MemberResult)
+	// Scorer, when set, is given the score of every graded answer that a
+	// built-in gateway logged; nil: scores stay in the run's result.
+	Scorer Scorer
 }
 
 // Engine runs ensembles. It is safe for concurrent use; each Run has its own
@@ -85,6 +96,7 @@ type Engine struct {
 	jitter   string
 	log      *slog.Logger
 	onMember func(int, string, *MemberResult)
+	scorer   Scorer
 }
 
 // New returns an Engine with opts' defaults filled in.
@@ -100,6 +112,7 @@ func New(opts Options) *Engine {
 		jitter:   opts.Jitter,
 		log:      opts.Logger,
 		onMember: opts.OnMember,
+		scorer:   opts.Scorer,
 	}
 	if e.env == nil {
 		e.env = os.LookupEnv

@@ -124,8 +124,9 @@ type answer struct {
 	model  string
 	usage  conductor.Usage
 	finish string
-	fresh  bool // from the model, not the step cache: worth caching
-	cached bool // from a cache: the step cache, or a gateway's on the route
+	fresh  bool   // from the model, not the step cache: worth caching
+	cached bool   // from a cache: the step cache, or a gateway's on the route
+	logID  string // the gateway log row of the call, "" when none logged it
 }
 
 // answer gets the member's answer: from the step cache when allowed and
@@ -148,7 +149,7 @@ func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol ret
 	}
 	text := out.resp.Content
 	return answer{text: text, output: decodeOutput(text), model: out.resp.Model, usage: out.resp.Usage,
-		finish: out.resp.FinishReason, fresh: true, cached: out.resp.Meta.Cached}, nil
+		finish: out.resp.FinishReason, fresh: true, cached: out.resp.Meta.Cached, logID: out.resp.Meta.LogID}, nil
 }
 
 // addUsage adds a call's tokens and price to mr. The mock is free.

@@ -45,6 +45,8 @@ func (e *Engine) grade(ctx context.Context, r *run, st *ensemble.Step, v *expr.V
 			if ctx.Err() != nil {
 				return ans, err
 			}
+		} else {
+			e.report(ctx, st, ans, verdict.Score)
 		}
 		if round == 0 || (err == nil && (bestScore == nil || verdict.Score > *bestScore)) {
 			best, bestWhy = ans, verdict.Reason
@@ -86,6 +88,20 @@ func (e *Engine) grade(ctx context.Context, r *run, st *ensemble.Step, v *expr.V
 		return best, fmt.Errorf("scoring: %w", lastErr)
 	}
 	return best, fmt.Errorf("%w: score %.3g under %.3g", ErrScoreTooLow, *bestScore, *sc.Thresholds.Minimum)
+}
+
+// report gives a graded answer's score to the Scorer, for the gateway row
+// that logged the answer. Every graded answer is reported, the retried
+// ones too: each was a request of its own. A failure to record a score
+// does not fail the member; it is logged.
+func (e *Engine) report(ctx context.Context, st *ensemble.Step, ans answer, score float64) {
+	if e.scorer == nil || ans.logID == "" {
+		return
+	}
+	if err := e.scorer.Score(ctx, ans.logID, score); err != nil {
+		e.log.LogAttrs(ctx, slog.LevelWarn, "recording the score failed", slog.String("member", st.Member),
+			slog.String("logId", ans.logID), slog.String("error", err.Error()))
+	}
 }
 
 // evaluate scores one answer with the member's evaluator.
