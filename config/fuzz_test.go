@@ -29,6 +29,8 @@ func FuzzLoad(f *testing.F) {
 		"[[ai]]\n",
 		"a.b.c = 1\n[a]\n",
 		"[[budget]]\nname = \"b\"\nalerts = [1, \"x\"]\n",
+		"[[split]]\nname = \"ab\"\n[[split.variant]]\nname = \"a\"\nweight = nan\ntemperature = inf\n",
+		"split = [ { name = \"ab\", variant = [ { name = \"a\", provider = \"openai\" } ] } ]\n",
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
