@@ -1,22 +1,8 @@
 package e2e
 
 import (
-	"strings"
 	"testing"
 )
-
-// notWired is what conductor run answers while the built-in gateway is not
-// wired into it (routing's errNoBuiltinGateway).
-const notWired = "the built-in gateway is not available yet"
-
-// skipIfNotWired skips a built-in gateway case only on that exact
-// configuration error; any other failure is a failure.
-func skipIfNotWired(t *testing.T, o outcome) {
-	t.Helper()
-	if o.code == 2 && strings.Contains(o.stderr, notWired) {
-		t.Skip("built-in gateway not wired into conductor run yet: " + strings.TrimSpace(o.stderr))
-	}
-}
 
 // builtinCalls turns a hosted-gateway expectation into the built-in one:
 // the call reaches the provider's own API, with no cf-aig-* header.
@@ -52,7 +38,6 @@ func TestPageFlowsBuiltinGateway(t *testing.T) {
 				args = append(args, "--input", tc.input)
 			}
 			o := w.runEnv(withEnv(w.env, tc.env...), example(tc.example), args...)
-			skipIfNotWired(t, o)
 			res := o.mustSucceed(t)
 			checkMembers(t, res, tc.members)
 			ens := tc.ensemble
@@ -72,7 +57,6 @@ func TestBuiltinGatewayCacheHit(t *testing.T) {
 	w := newWorld(t, configBuiltin)
 	input := []string{"--input", `{"topic": "Go generics"}`}
 	o := w.run(example("generate-article"), input...)
-	skipIfNotWired(t, o)
 	first := o.mustSucceed(t)
 	second := w.run(example("generate-article"), input...).mustSucceed(t)
 	for _, tc := range []struct {

@@ -143,7 +143,7 @@ func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol ret
 	}
 	out := e.callWithRetry(ctx, c.p, c.req, pol, mr.Member)
 	mr.Attempts += out.attempts
-	e.addUsage(mr, c.req.Provider, c.req.Model, out.usage)
+	e.addUsage(mr, c.req.Provider, c.req.Model, out.usage, out.resp != nil && out.resp.Meta.Cached)
 	if out.err != nil {
 		return answer{}, out.err
 	}
@@ -152,11 +152,12 @@ func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol ret
 		finish: out.resp.FinishReason, fresh: true, cached: out.resp.Meta.Cached, logID: out.resp.Meta.LogID}, nil
 }
 
-// addUsage adds a call's tokens and price to mr. The mock is free.
-func (e *Engine) addUsage(mr *MemberResult, prov, model string, u conductor.Usage) {
+// addUsage adds a call's tokens and price to mr. The mock is free, and so
+// is an answer a gateway's cache served: the first caller paid for it.
+func (e *Engine) addUsage(mr *MemberResult, prov, model string, u conductor.Usage, cached bool) {
 	mr.Usage.InputTokens += u.InputTokens
 	mr.Usage.OutputTokens += u.OutputTokens
-	if prov == conductor.ProviderMock {
+	if prov == conductor.ProviderMock || cached {
 		return
 	}
 	if e.pricing == nil || (u.InputTokens == 0 && u.OutputTokens == 0) {

@@ -166,7 +166,7 @@ func (e *Engine) judge(ctx context.Context, r *run, st *ensemble.Step, v *expr.V
 	jc.req.Messages = scoring.JudgeMessages(st.Scoring.Criteria, task(c.req.Messages), ans.text)
 	jc.req.Options.Metadata = map[string]string{"ensemble": r.ens.Name, "member": st.Member, provider.MetaRole: provider.RoleJudge}
 	out := e.callWithRetry(ctx, jc.p, jc.req, pol, st.Member+" (judge)")
-	e.addUsage(mr, jc.req.Provider, jc.req.Model, out.usage)
+	e.addUsage(mr, jc.req.Provider, jc.req.Model, out.usage, out.resp != nil && out.resp.Meta.Cached)
 	if out.err != nil {
 		return scoring.Verdict{}, fmt.Errorf("judge %s/%s: %w", jc.req.Provider, jc.req.Model, out.err)
 	}
