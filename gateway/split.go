@@ -54,7 +54,8 @@ type Split struct {
 type SplitOption func(*Split)
 
 // WithSplitRand replaces the random source of picks for requests with no
-// user: it returns a number in [0, 1). Tests use it for exact counts.
+// user: it returns a number in [0, 1), and must be safe for concurrent use
+// when the split is. Tests use it for exact counts.
 func WithSplitRand(f func() float64) SplitOption { return func(s *Split) { s.rand = f } }
 
 // NewSplit checks the variants and returns their split. Every variant
