@@ -58,6 +58,17 @@ type Config struct {
 	Budgets   []Budget        `toml:"budget"`
 	Pricing   Pricing         `toml:"pricing"`
 	Splits    []Split         `toml:"split"`
+	Models    []Model         `toml:"model"`
+}
+
+// Model is one [[model]]: a name `conductor serve` answers for
+// `"model": "<name>"`. One route makes it an alias; several make it a
+// fallback chain, tried in order (the answer's cf-aig-step says which
+// served).
+type Model struct {
+	Name string `toml:"name"`
+	// Routes are "provider/model" strings, e.g. "openai/gpt-4o-mini".
+	Routes []string `toml:"routes"`
 }
 
 // AI is the [ai] table: the page's Workers AI binding, and the gateways.

@@ -222,7 +222,7 @@ func tableName(path []string) string {
 	}
 	name := dotted(clean)
 	switch name {
-	case "ai.gateway", "budget", "pricing.model", "split", "split.variant":
+	case "ai.gateway", "budget", "pricing.model", "split", "split.variant", "model":
 		return "[[" + name + "]]"
 	}
 	return "[" + name + "]"

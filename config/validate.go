@@ -158,6 +158,7 @@ func (c *Config) validate(ix *docIndex) Errors {
 	}
 
 	v.splits(c)
+	v.models(c)
 
 	v.price(kp("pricing", "default_input"), c.Pricing.DefaultInput)
 	v.price(kp("pricing", "default_output"), c.Pricing.DefaultOutput)
@@ -174,6 +175,37 @@ func (c *Config) validate(ix *docIndex) Errors {
 		v.price(at("cached_input"), m.CachedInput)
 	}
 	return v.errs
+}
+
+// models checks the [[model]] entries: names a caller can put in `model`,
+// used once and not by a split, each with at least one "provider/model"
+// route of a known provider.
+func (v *validator) models(c *Config) {
+	names := map[string]bool{}
+	for i, m := range c.Models {
+		at := func(k string) []string { return kp("model", i, k) }
+		if m.Name == "" {
+			v.at(kp("model", i), `every [[model]] needs a name (name = "fast"), the model name callers use`)
+		} else {
+			v.id(at("name"), m.Name, "a model name")
+			if names[m.Name] {
+				v.at(at("name"), "model name %q is used twice", m.Name)
+			}
+			if _, ok := c.SplitByName(m.Name); ok {
+				v.at(at("name"), "model name %q is also a [[split]] name", m.Name)
+			}
+			names[m.Name] = true
+		}
+		if len(m.Routes) == 0 {
+			v.at(kp("model", i), `a [[model]] needs at least one route (routes = ["openai/gpt-4o-mini"])`)
+		}
+		for _, r := range m.Routes {
+			prov, model, ok := strings.Cut(r, "/")
+			if !ok || model == "" || !slices.Contains(conductor.Providers(), prov) {
+				v.at(at("routes"), "route %q: expected \"provider/model\" with a provider among: %s", r, strings.Join(conductor.Providers(), ", "))
+			}
+		}
+	}
 }
 
 // splits checks the [[split]] entries: names a caller can put in `model`,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 
 	conductor "github.com/conductor-go/conductor"
@@ -42,7 +43,35 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 	if err != nil {
 		return Options{}, nil, err
 	}
+	// [[split]]: each variant is the gateway chain around the adapter for
+	// its provider, reached directly (the split is the gateway's part).
+	direct := func(ctx context.Context, prov, model string) (conductor.Provider, error) {
+		return router.Provider(ctx, prov, model, conductor.RoutingDirect)
+	}
+	splits := make(map[string]*gateway.Split, len(cfg.Splits))
+	for _, sc := range cfg.Splits {
+		vs := make([]gateway.Variant, len(sc.Variants))
+		for i, v := range sc.Variants {
+			vs[i] = gateway.Variant{Name: v.Name, Weight: v.Weight, Provider: v.Provider, Model: v.Model,
+				SystemPrompt: v.SystemPrompt, Temperature: v.Temperature, MaxTokens: v.MaxTokens}
+		}
+		sp, err := set.Split(gateway.SplitConfig{Name: sc.Name, Gateway: sc.Gateway, Variants: vs}, direct)
+		if err != nil {
+			return Options{}, nil, err
+		}
+		splits[sc.Name] = sp
+	}
+	// [[model]]: aliases (one route) and fallback chains (several).
+	models := make(map[string][]string, len(cfg.Models))
+	for _, m := range cfg.Models {
+		models[m.Name] = m.Routes
+	}
 	return Options{
+		Models: models,
+		Resolve: func(name string) (conductor.Provider, bool) {
+			p, ok := splits[name]
+			return p, ok
+		},
 		Addr:            cfg.Server.Addr,
 		Store:           st,
 		Gateways:        set,
@@ -53,7 +82,7 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		AllowCallerKeys: cfg.Server.AllowCallerKeys,
 		UserHeader:      cfg.Gateway.UserHeader,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
-		Engine:          engine.Options{Resolver: router, Pricing: prices, Logger: log},
+		Engine:          engine.Options{Resolver: router, Pricing: prices, Logger: log, Scorer: set},
 		Logger:          log,
 	}, set, nil
 }

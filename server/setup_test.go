@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +219,89 @@ func TestWorkersAIStreamFailsMidway(t *testing.T) {
 	last := events[len(events)-1]
 	if last.Name != "error" || !strings.Contains(last.Data, "Capacity temporarily exceeded") || strings.Contains(string(got), "[DONE]") {
 		t.Errorf("stream %s", got)
+	}
+}
+
+// [[model]] aliases and fallback chains and [[split]] variants from the
+// config answer as `model`, through the gateway, each logged once.
+func TestFromConfigModelsAndSplits(t *testing.T) {
+	cfg, err := config.Parse("conductor.toml", []byte(`
+[[ai.gateway]]
+id = "default"
+max_attempts = 1
+
+[[model]]
+name = "fast"
+routes = ["groq/llama-3.1-8b-instant"]
+
+[[model]]
+name = "reliable"
+routes = ["openai/gpt-4o", "anthropic/claude-3-5-sonnet-20241022"]
+
+[[split]]
+name = "ab"
+
+[[split.variant]]
+name = "mini"
+provider = "openai"
+model = "gpt-4o-mini"
+weight = 1
+
+[[split.variant]]
+name = "big"
+provider = "openai"
+model = "gpt-4o"
+weight = 1
+temperature = 0.1
+`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakes(t)
+	st := nilStore(t)
+	opts, set, err := FromConfig(cfg, config.MapEnv(f.env()), st, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	ts := &testServer{Server: s, fakes: f, url: hs.URL}
+
+	resp, body := ts.post(t, "/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"alias"}]}`)
+	if resp.StatusCode != 200 || f.count("groq") != 1 || !strings.Contains(string(f.last("groq").Body), `"model":"llama-3.1-8b-instant"`) {
+		t.Errorf("alias: %d %s; groq calls %d", resp.StatusCode, body, f.count("groq"))
+	}
+
+	f.push("openai", canned{status: 503, file: "openai/error_500.json"})
+	resp, body = ts.post(t, "/v1/chat/completions", `{"model":"reliable","messages":[{"role":"user","content":"chain"}]}`)
+	if resp.StatusCode != 200 || f.count("anthropic") != 1 || resp.Header.Get("cf-aig-step") != "1" {
+		t.Errorf("fallback chain: %d %s step %q; anthropic calls %d", resp.StatusCode, body, resp.Header.Get("cf-aig-step"), f.count("anthropic"))
+	}
+
+	for i := range 6 {
+		resp, body = ts.post(t, "/v1/chat/completions", `{"model":"ab","user":"u`+strconv.Itoa(i)+`","messages":[{"role":"user","content":"split"}]}`)
+		if resp.StatusCode != 200 {
+			t.Fatalf("split: %d %s", resp.StatusCode, body)
+		}
+	}
+	if err := set.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.RecentLogs(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	variants := map[string]int{}
+	for _, r := range rows {
+		if r.Variant != "" {
+			variants[r.Variant]++
+		}
+	}
+	if variants["ab/mini"]+variants["ab/big"] != 6 || len(variants) > 2 {
+		t.Errorf("split rows by variant: %v", variants)
 	}
 }

@@ -137,6 +137,8 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 			}
 		}()
 		routeOpts.Gateway = set.Hook
+		// Scores of graded members reach the gateway log, per variant.
+		opts.Scorer = set
 	}
 	router, err := routing.New(cfg, routeOpts)
 	if err != nil {
