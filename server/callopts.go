@@ -31,6 +31,7 @@ const (
 
 	hdrCacheStatus = "Cf-Aig-Cache-Status"
 	hdrStep        = "Cf-Aig-Step"
+	hdrLogID       = "Cf-Aig-Log-Id"
 )
 
 // Bounds of the per-call options, as Cloudflare documents them.

@@ -218,6 +218,23 @@ func TestCfAigHeaders(t *testing.T) {
 			t.Errorf("status %d: %s", r.StatusCode, b)
 		}
 	})
+	t.Run("cf-aig-log-id names the log row, whole and streamed", func(t *testing.T) {
+		ts := newTestServer(t, serverSetup{})
+		r1, b1 := ts.post(t, chatPath, chat)
+		r2, b2 := ts.post(t, chatPath, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}]}`)
+		if r1.StatusCode != 200 || r2.StatusCode != 200 {
+			t.Fatalf("status %d %s, %d %s", r1.StatusCode, b1, r2.StatusCode, b2)
+		}
+		rows := ts.flushLogs(t)
+		ids := map[string]bool{}
+		for _, row := range rows {
+			ids[row.ID] = true
+		}
+		id1, id2 := r1.Header.Get("cf-aig-log-id"), r2.Header.Get("cf-aig-log-id")
+		if len(rows) != 2 || id1 == "" || id1 == id2 || !ids[id1] || !ids[id2] {
+			t.Errorf("log ids %q and %q, rows %v", id1, id2, ids)
+		}
+	})
 	t.Run("invalid values are 400s naming the header", func(t *testing.T) {
 		ts := newTestServer(t, serverSetup{})
 		for _, h := range [][2]string{

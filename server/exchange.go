@@ -254,6 +254,11 @@ func metaHeaders(h http.Header, m conductor.ResponseMeta) {
 		h.Set(hdrCacheStatus, m.CacheStatus)
 	}
 	h.Set(hdrStep, strconv.Itoa(m.Step))
+	// The request log's row id, as Cloudflare answers it: the key for
+	// finding this call in `conductor stats`, the dashboard or the log.
+	if m.LogID != "" {
+		h.Set(hdrLogID, m.LogID)
+	}
 }
 
 // writeAnswer writes a whole answer: the upstream's own bytes when they are
