@@ -230,9 +230,9 @@ func New(cfg Config, st conductor.Store, opts ...Option) (*Gateway, error) {
 	g.bg.Go(g.writes.run)
 	g.bg.Go(g.after.run)
 	g.bg.Go(g.alerts.run)
-	if cfg.LogRetention > 0 {
-		g.bg.Go(func() { g.pruneLoop(ctx, DefaultRetentionCheckEvery) })
-	}
+	// Always: expired cache entries and dead counters are pruned even when
+	// the log keeps every row.
+	g.bg.Go(func() { g.pruneLoop(ctx, DefaultRetentionCheckEvery) })
 	return g, nil
 }
 

@@ -119,6 +119,30 @@ func TestPrune(t *testing.T) {
 	})
 }
 
+// With no log retention, expired cache entries are still pruned (and
+// every log row kept).
+func TestPruneWithoutRetention(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, st, stop := start(t, Config{CacheTTL: time.Minute})
+		if _, err := g.Wrap(&double{}).Chat(t.Context(), chatReq("q")); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if stats, err := st.CacheStats(t.Context(), time.Now()); err != nil || stats.Entries != 1 {
+			t.Fatalf("cache before pruning %+v %v", stats, err)
+		}
+		time.Sleep(DefaultRetentionCheckEvery + time.Second)
+		synctest.Wait()
+		if stats, err := st.CacheStats(t.Context(), time.Now()); err != nil || stats.Entries != 0 {
+			t.Fatalf("cache after pruning %+v %v", stats, err)
+		}
+		stop()
+		if rows := logs(t, st); len(rows) != 1 {
+			t.Fatalf("rows %+v, want the one kept", rows)
+		}
+	})
+}
+
 // When the store fails: the cache is skipped (MISS cache_error), rate
 // limits admit, spend limits refuse.
 func TestStoreUnavailable(t *testing.T) {
