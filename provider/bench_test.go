@@ -162,3 +162,79 @@ func BenchmarkEstimateTokens(b *testing.B) {
 		EstimateTokens(s)
 	}
 }
+
+// benchStream reads and decodes a recorded stream with decode.
+func benchStream(b *testing.B, file string, decode func(Event) (conductor.Chunk, bool, bool, error)) {
+	body := readTestdata(b, file)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		r := NewSSEReader(bytes.NewReader(body))
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				break
+			}
+			if _, _, _, err := decode(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func benchDecode(b *testing.B, file string, decode func([]byte) (*conductor.ChatResponse, error)) {
+	body := readTestdata(b, file)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := decode(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAnthropicDecode(b *testing.B) {
+	benchDecode(b, "anthropic/message.json", DecodeAnthropicResponse)
+}
+
+func BenchmarkAnthropicStreamDecode(b *testing.B) {
+	benchStream(b, "anthropic/stream.sse", new(AnthropicStreamDecoder).Decode)
+}
+
+func BenchmarkWorkersAIDecode(b *testing.B) {
+	benchDecode(b, "workersai/run.json", DecodeWorkersAIResponse)
+}
+
+func BenchmarkWorkersAIStreamDecode(b *testing.B) {
+	benchStream(b, "workersai/stream_usage.sse", DecodeWorkersAIStreamEvent)
+}
+
+// BenchmarkOpenAIRequestDecode is the server's per-request parse of a
+// typical client body (the benchmark request as an SDK would send it).
+func BenchmarkOpenAIRequestDecode(b *testing.B) {
+	body, err := EncodeOpenAIRequest(benchRequest())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeOpenAIRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAnthropicRequestDecode(b *testing.B) {
+	body, err := EncodeAnthropicRequest(benchRequest())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeAnthropicRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
