@@ -13,7 +13,27 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/conductor-go/conductor/store/sqlite"
 )
+
+// metricRequests parses a /metrics answer with the Prometheus text parser
+// and sums conductor_gateway_requests_total over its series.
+func metricRequests(b []byte) (float64, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	for _, m := range fams["conductor_gateway_requests_total"].GetMetric() {
+		n += m.GetCounter().GetValue()
+	}
+	return n, nil
+}
 
 // startServe runs `conductor serve` on a random loopback port with flags
 // f and returns its URL, a stop function that waits for it to return, and
@@ -94,15 +114,52 @@ func TestServeWithoutConfig(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("GET %s: %d %s", p, resp.StatusCode, b)
 		}
-		if p == "/metrics" && !bytes.Contains(b, []byte("# TYPE ")) {
-			t.Errorf("not the Prometheus text format:\n%.400s", b)
+		if p == "/metrics" {
+			if _, err := metricRequests(b); err != nil {
+				t.Errorf("/metrics: %v\n%.400s", err, b)
+			}
 		}
+	}
+	// The chat call reaches /metrics once its log row is written (the
+	// writer flushes every second): wait for it, bounded.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		n, err := metricRequests(b)
+		if err != nil {
+			t.Fatalf("/metrics: %v", err)
+		}
+		if n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the chat call never reached /metrics:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(data, dbName)); err != nil {
 		t.Errorf("no store in the data directory: %v", err)
+	}
+	// Shutdown flushed the request log: a new process sees the chat row.
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, dbName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.RecentLogs(context.Background(), 100)
+	st.Close()
+	var chatRow bool
+	for _, r := range rows {
+		chatRow = chatRow || (r.Provider == "mock" && r.Model == "echo" && r.Success)
+	}
+	if err != nil || !chatRow {
+		t.Errorf("log after shutdown: %v %+v", err, rows)
 	}
 	// JSON log lines, the request among them.
 	var sawRequest bool
