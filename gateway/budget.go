@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -104,7 +105,14 @@ func (b *budgetFor) describe() string {
 	return fmt.Sprintf("spend limit %s/%s for %s", usd(b.Limit), b.cfg.Period, what)
 }
 
-func usd(nano int64) string { return fmt.Sprintf("$%.2f", float64(nano)/1e9) }
+// usd shows cents, or every significant digit below a cent: a tiny
+// budget must not read "$0.00".
+func usd(nano int64) string {
+	if v := float64(nano) / 1e9; nano != 0 && v < 0.01 && v > -0.01 {
+		return "$" + strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return fmt.Sprintf("$%.2f", float64(nano)/1e9)
+}
 
 // matching lists the budgets a call must fit in, in the current windows.
 func (g *Gateway) matching(req *conductor.ChatRequest, now time.Time) []budgetFor {

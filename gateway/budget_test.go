@@ -77,7 +77,7 @@ func TestBudgetRefusal(t *testing.T) {
 		if !ok {
 			t.Fatalf("err %v", err)
 		}
-		want := "spend limit $0.00/month for environment production exceeded: $0.00 spent, this call needs up to $0.00; resets 2000-02-01T00:00:00Z"
+		want := "spend limit $0.00001/month for environment production exceeded: $0.00 spent, this call needs up to $0.000221; resets 2000-02-01T00:00:00Z"
 		if e.Class != conductor.ClassBudget || e.Status != 429 || e.Code != "budget_exceeded" || e.Message != want || e.Retryable {
 			t.Fatalf("refusal %#v\nmessage %q", e, e.Message)
 		}
