@@ -2,13 +2,15 @@ package e2e
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
-// A missing key, account id or gateway token is a configuration error:
-// exit 2, a message naming the variable to set, and no request sent.
+// A missing key, account id or gateway token is a configuration error
+// found before any member runs: exit 2, "file:line:col: member …" naming
+// the variable to set, no result printed and no request sent.
 func TestMissingCredentialNamesTheVariable(t *testing.T) {
 	tests := []struct {
 		example, unset string
@@ -32,8 +34,11 @@ func TestMissingCredentialNamesTheVariable(t *testing.T) {
 			if !strings.Contains(o.stderr, "export "+tc.unset+"=") {
 				t.Errorf("stderr does not say to export %s:\n%s", tc.unset, o.stderr)
 			}
-			if o.res == nil || o.res.Success || len(o.res.Members) != 1 || o.res.Members[0].Status != "failed" {
-				t.Errorf("--json result %+v, want the member failed", o.res)
+			if !regexp.MustCompile(regexp.QuoteMeta(tc.example) + `\.yaml:\d+:\d+: member `).MatchString(o.stderr) {
+				t.Errorf("stderr lacks file:line:col: member:\n%s", o.stderr)
+			}
+			if o.res != nil {
+				t.Errorf("--json printed a result %+v for a flow that never started", o.res)
 			}
 			if counts := w.requestCounts(); counts != "gateway=0 openai=0 anthropic=0 groq=0 workers-ai=0" {
 				t.Errorf("requests were sent: %s", counts)

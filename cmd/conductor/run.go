@@ -144,6 +144,12 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
+	if list := checkRoutes(ens, router); len(list) > 0 {
+		for _, p := range list {
+			fmt.Fprintln(stderr, p.String())
+		}
+		return &exitError{code: exitInvalid, quiet: true, err: list}
+	}
 	opts.Resolver = router
 	res, runErr := engine.New(opts).Run(ctx, ens, input)
 	if f.trace {
@@ -217,6 +223,45 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
+// checkRoutes checks, before any member runs, every route the file names
+// literally (a member's, or its judge's), so a missing key or account id
+// is reported with its position up front instead of failing the flow
+// half-way after earlier members were paid for. Routes chosen by an
+// expression are checked when their member runs.
+func checkRoutes(ens *ensemble.Ensemble, router *routing.Router) ensemble.List {
+	var list ensemble.List
+	check := func(member, what string, c *ensemble.ThinkConfig) {
+		if c == nil {
+			return
+		}
+		prov, ok := literalString(c.Provider)
+		if !ok {
+			return
+		}
+		route, pos := "", c.Provider.Pos
+		if c.Routing != nil {
+			if route, ok = literalString(c.Routing); !ok {
+				return
+			}
+			pos = c.Routing.Pos
+		}
+		if pos.Line == 0 { // a provider filled in by default
+			pos = c.Pos
+		}
+		if err := router.Check(prov, route); err != nil {
+			list = append(list, ensemble.Problem{File: ens.File, Pos: pos,
+				Msg: fmt.Sprintf("member %s%s: %v", member, what, err)})
+		}
+	}
+	for _, st := range ens.Flow {
+		check(st.Member, "", st.Config)
+		if st.Scoring != nil && st.Scoring.EvaluatorIndex < 0 && st.Scoring.Evaluator != ensemble.EvaluatorRules {
+			check(st.Member, " (judge)", st.Scoring.Judge)
+		}
+	}
+	return list
+}
+
 // usesBuiltinGateway reports whether a member may route through the
 // built-in gateway: cloudflare-gateway (named, or the default for its
 // provider, or decided by an expression) with no Cloudflare account
@@ -225,18 +270,20 @@ func usesBuiltinGateway(ens *ensemble.Ensemble, cfg *config.Config) bool {
 	if g, ok := cfg.DefaultGateway(); ok && g.Hosted() {
 		return false
 	}
-	for _, st := range ens.Flow {
-		c := st.Config
+	viaGateway := func(c *ensemble.ThinkConfig) bool {
 		if c == nil {
-			continue
+			return false
 		}
 		if c.Routing != nil {
-			if r, lit := literalString(c.Routing); !lit || r == conductor.RoutingGateway {
-				return true
-			}
-			continue
+			r, lit := literalString(c.Routing)
+			return !lit || r == conductor.RoutingGateway
 		}
-		if p, lit := literalString(c.Provider); !lit || conductor.DefaultRouting(p) == conductor.RoutingGateway {
+		p, lit := literalString(c.Provider)
+		return !lit || conductor.DefaultRouting(p) == conductor.RoutingGateway
+	}
+	for _, st := range ens.Flow {
+		// A judge with its own config routes on its own.
+		if viaGateway(st.Config) || (st.Scoring != nil && viaGateway(st.Scoring.Judge)) {
 			return true
 		}
 	}

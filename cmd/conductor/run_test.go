@@ -311,3 +311,45 @@ func TestRunBadConfig(t *testing.T) {
 		t.Errorf("missing config: exit %d: %s", code, errs)
 	}
 }
+
+// A static route that cannot be served stops the run before any member
+// runs, with the position of the member's routing (or provider) and the
+// variable to set (a failure at run time would print "conductor: ensemble
+// x: member b: ..." without a position, so the prefix proves the order).
+func TestRunChecksStaticRoutesFirst(t *testing.T) {
+	for _, v := range []string{"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN"} {
+		t.Setenv(v, "")
+		os.Unsetenv(v)
+	}
+	data := t.TempDir()
+	tests := []struct {
+		name, yaml string
+		want       []string // stderr lines, in order
+	}{
+		{"later member's key", "name: x\nflow:\n  - member: a\n    config:\n      provider: mock\n    cache: {ttl: 60}\n" +
+			"  - member: b\n    config:\n      provider: anthropic\n      model: claude-3-5-sonnet-20241022\n      routing: direct\n",
+			[]string{":11:16: member b: anthropic: config: routing direct needs ANTHROPIC_API_KEY"}},
+		{"default routing at the provider", "name: x\nflow:\n  - member: a\n    config:\n      provider: workers-ai\n",
+			[]string{":5:17: member a: workers-ai: config: routing cloudflare needs CLOUDFLARE_ACCOUNT_ID"}},
+		{"judge's own route", "name: x\nflow:\n  - member: a\n    config:\n      provider: mock\n    scoring:\n      judge:\n        provider: openai\n        model: gpt-4o\n        routing: direct\n",
+			[]string{":10:18: member a (judge): openai: config: routing direct needs OPENAI_API_KEY"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := writeFile(t, "flow.yaml", tt.yaml)
+			code, out, errs := cli(t, "", "run", file, "--data", data)
+			if code != 2 || out != "" {
+				t.Errorf("exit %d, stdout %q", code, out)
+			}
+			lines := strings.Split(strings.TrimSpace(errs), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("stderr:\n%s", errs)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(lines[i], file+w) {
+					t.Errorf("line %d = %q, want prefix %q", i, lines[i], file+w)
+				}
+			}
+		})
+	}
+}
