@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -308,6 +309,14 @@ func (c *Config) fill() error {
 	}
 	if c.AlertTimeout <= 0 {
 		c.AlertTimeout = DefaultAlertTimeout
+	}
+	if c.AlertWebhook != "" {
+		// Checked now, not at the first alert; the URL is not quoted, since
+		// it may embed a token.
+		u, err := url.Parse(c.AlertWebhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("gateway %s: alert webhook is not an http(s) URL", c.ID)
+		}
 	}
 	if c.LogRetention < 0 {
 		return fmt.Errorf("gateway %s: log retention %v is negative", c.ID, c.LogRetention)

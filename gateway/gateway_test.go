@@ -33,11 +33,13 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{Config{Budgets: []Budget{{Scope: ScopeUser, Period: PeriodDay, LimitUSD: -1}}}, "budget 1: limit $-1"},
 		{Config{AlertThresholds: []float64{0.5, 80}}, "alert threshold 80 (expected a fraction in (0, 1])"},
 		{Config{LogRetention: -time.Hour}, "log retention -1h0m0s is negative"},
+		{Config{AlertWebhook: "hooks.example/alert?token=s3cret"}, "alert webhook is not an http(s) URL"},
+		{Config{AlertWebhook: "http://[::1/alert?token=s3cret"}, "alert webhook is not an http(s) URL"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.fill()
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%+v: %v, want %q", tt.cfg, err, tt.want)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%+v: %v, want %q (and no secret)", tt.cfg, err, tt.want)
 		}
 	}
 	if _, err := New(Config{}, nil); err == nil {
