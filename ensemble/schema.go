@@ -109,7 +109,7 @@ type schemaRetry struct {
 
 type schemaCache struct {
 	TTL    schemaDuration `json:"ttl,omitempty" jsonschema_description:"How long answers are kept: integer seconds (ttl: 3600) or \"1h\"; 0: no caching (default 1h)."`
-	Bypass bool           `json:"bypass,omitempty" jsonschema_description:"Read and write nothing in the cache."`
+	Bypass bool           `json:"bypass,omitempty" jsonschema_description:"Skip the cache read and call the model; the fresh answer is still written."`
 }
 
 // Values that are a literal of one type or a ${...} template.
