@@ -1,0 +1,501 @@
+package provider
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// The answer and request decoders are the gateway's per-call cost, and
+// encoding/json spends most of it in a validation pass over the whole body
+// followed by a reflective decode (two scans, a function call per byte).
+// scanner reads a body once, validating every value it skips exactly as
+// encoding/json's grammar does, and reads the few fields a decoder needs.
+//
+// It takes only the common shapes. Anything unusual — a syntax error, a
+// field of an unexpected type, a key repeated or matching a field only
+// case-insensitively (encoding/json's rules there are subtle), a string
+// with surrogate escapes or invalid UTF-8 — makes it give up (failed), and
+// the caller decodes the body again with encoding/json. So the result is
+// encoding/json's in every case; the fuzz tests check it differentially.
+
+// maxScanDepth bounds the nesting the scanner follows; deeper bodies go to
+// encoding/json, which has its own limit and error.
+const maxScanDepth = 200
+
+type scanner struct {
+	b      []byte
+	i      int
+	failed bool
+	depth  int
+}
+
+// fail gives up: every later call finds the end of input and stops.
+func (s *scanner) fail() {
+	s.failed = true
+	s.i = len(s.b)
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space, 0 at the end.
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// end checks that only white space follows the top-level value.
+func (s *scanner) end() bool {
+	s.ws()
+	if s.i != len(s.b) {
+		s.fail()
+	}
+	return !s.failed
+}
+
+// null consumes a null if one is next.
+func (s *scanner) null() bool {
+	if s.peek() == 'n' && s.literal("null") {
+		return true
+	}
+	return false
+}
+
+func (s *scanner) literal(lit string) bool {
+	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+		s.i += len(lit)
+		return true
+	}
+	s.fail()
+	return false
+}
+
+// open consumes the opening bracket c ('{' or '['). It returns false, having
+// consumed it, for a null, and fails for anything else.
+func (s *scanner) open(c byte) bool {
+	switch s.peek() {
+	case c:
+		s.depth++
+		if s.depth > maxScanDepth {
+			s.fail()
+			return false
+		}
+		s.i++
+		return true
+	case 'n':
+		s.literal("null")
+		return false
+	}
+	s.fail()
+	return false
+}
+
+// more reports whether the object or array opened with open has another
+// member, consuming the comma before it; n counts the members so far. At
+// the closing bracket it consumes it and returns false.
+func (s *scanner) more(n *int, closer byte) bool {
+	c := s.peek()
+	if c == closer {
+		s.i++
+		s.depth--
+		return false
+	}
+	if *n > 0 {
+		if c != ',' {
+			s.fail()
+			return false
+		}
+		s.i++
+		s.ws()
+	}
+	if s.i >= len(s.b) {
+		s.fail()
+		return false
+	}
+	*n++
+	return true
+}
+
+// key reads an object key and its colon. It returns the key's raw bytes,
+// and fails for a key with escapes: matching it needs unescaping, which
+// encoding/json does with its own folding rules.
+func (s *scanner) key() []byte {
+	raw, esc := s.rawString()
+	if esc {
+		s.fail()
+	}
+	if s.peek() != ':' {
+		s.fail()
+		return nil
+	}
+	s.i++
+	return raw
+}
+
+// rawString reads a string, validated, returning the bytes between the
+// quotes and whether they contain escapes.
+func (s *scanner) rawString() (raw []byte, escaped bool) {
+	if s.peek() != '"' {
+		s.fail()
+		return nil, false
+	}
+	s.i++
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1], escaped
+		case c == '\\':
+			escaped = true
+			if s.i+1 >= len(s.b) {
+				s.fail()
+				return nil, false
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if s.i+6 > len(s.b) {
+					s.fail()
+					return nil, false
+				}
+				for _, h := range s.b[s.i+2 : s.i+6] {
+					if unhex(h) < 0 {
+						s.fail()
+						return nil, false
+					}
+				}
+				s.i += 6
+			default:
+				s.fail()
+				return nil, false
+			}
+		case c < 0x20:
+			s.fail()
+			return nil, false
+		default:
+			s.i++
+		}
+	}
+	s.fail()
+	return nil, false
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// str reads a string value; null leaves *dst as it is (encoding/json's
+// rule). Anything else fails.
+func (s *scanner) str(dst *string) {
+	if s.null() {
+		return
+	}
+	raw, esc := s.rawString()
+	if s.failed {
+		return
+	}
+	v, ok := unquote(raw, esc)
+	if !ok {
+		s.fail()
+		return
+	}
+	*dst = v
+}
+
+// optStr reads a string or null into a *string, as encoding/json fills a
+// *string field: nil for null.
+func (s *scanner) optStr(dst **string) {
+	if s.null() {
+		*dst = nil
+		return
+	}
+	var v string
+	s.str(&v)
+	*dst = &v
+}
+
+// unquote returns a string's text, or false for what encoding/json would
+// turn into U+FFFD (invalid UTF-8, lone or paired surrogate escapes), which
+// the caller leaves to it.
+func unquote(raw []byte, escaped bool) (string, bool) {
+	if !escaped {
+		if !utf8.Valid(raw) {
+			return "", false
+		}
+		return string(raw), true
+	}
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			j := i + 1
+			for j < len(raw) && raw[j] != '\\' {
+				j++
+			}
+			if !utf8.Valid(raw[i:j]) {
+				return "", false
+			}
+			out = append(out, raw[i:j]...)
+			i = j
+			continue
+		}
+		// rawString validated the escape.
+		switch raw[i+1] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r := rune(unhex(raw[i+2])<<12 | unhex(raw[i+3])<<8 | unhex(raw[i+4])<<4 | unhex(raw[i+5]))
+			if 0xD800 <= r && r < 0xE000 {
+				return "", false
+			}
+			out = utf8.AppendRune(out, r)
+			i += 6
+			continue
+		default: // '"', '\\', '/'
+			out = append(out, raw[i+1])
+		}
+		i += 2
+	}
+	return string(out), true
+}
+
+// int reads an integer into *dst; null leaves it. Fractions, exponents and
+// numbers of more than 18 digits fail (encoding/json refuses the first two
+// for an int and may overflow on the last).
+func (s *scanner) int(dst *int) {
+	if s.null() {
+		return
+	}
+	start := s.i
+	if !s.number() {
+		return
+	}
+	num := s.b[start:s.i]
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	if len(num) > 18 {
+		s.fail()
+		return
+	}
+	v := 0
+	for _, c := range num {
+		if c < '0' || c > '9' {
+			s.fail()
+			return
+		}
+		v = v*10 + int(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	*dst = v
+}
+
+// optInt reads an integer or null into a *int, as encoding/json fills a
+// *int field.
+func (s *scanner) optInt(dst **int) {
+	if s.null() {
+		*dst = nil
+		return
+	}
+	var v int
+	s.int(&v)
+	*dst = &v
+}
+
+// float reads a number or null into a *float64.
+func (s *scanner) float(dst **float64) {
+	if s.null() {
+		*dst = nil
+		return
+	}
+	start := s.i
+	if !s.number() {
+		return
+	}
+	f, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+	if err != nil { // out of range: encoding/json's error
+		s.fail()
+		return
+	}
+	*dst = &f
+}
+
+// boolean reads true, false or null (false).
+func (s *scanner) boolean(dst *bool) {
+	switch s.peek() {
+	case 't':
+		*dst = s.literal("true")
+	case 'f':
+		s.literal("false")
+		*dst = false
+	case 'n':
+		s.literal("null")
+	default:
+		s.fail()
+	}
+}
+
+// number validates and consumes a JSON number.
+func (s *scanner) number() bool {
+	s.ws()
+	b, i := s.b, s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	default:
+		s.fail()
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			s.fail()
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			s.fail()
+			return false
+		}
+	}
+	s.i = i
+	return true
+}
+
+// skip validates and consumes any value.
+func (s *scanner) skip() {
+	switch s.peek() {
+	case '"':
+		s.rawString()
+	case '{':
+		s.open('{')
+		for n := 0; s.more(&n, '}'); {
+			s.key()
+			s.skip()
+		}
+	case '[':
+		s.open('[')
+		for n := 0; s.more(&n, ']'); {
+			s.skip()
+		}
+	case 't':
+		s.literal("true")
+	case 'f':
+		s.literal("false")
+	case 'n':
+		s.literal("null")
+	default:
+		s.number()
+	}
+}
+
+// rawValue validates and consumes any value, returning its bytes.
+func (s *scanner) rawValue() []byte {
+	s.ws()
+	start := s.i
+	s.skip()
+	if s.failed {
+		return nil
+	}
+	return s.b[start:s.i]
+}
+
+// fieldSet tracks the known keys an object had, so that a repeated one is
+// left to encoding/json.
+type fieldSet uint32
+
+// seen marks field bit and fails if it was already there.
+func (s *scanner) seen(set *fieldSet, bit fieldSet) {
+	if *set&bit != 0 {
+		s.fail()
+	}
+	*set |= bit
+}
+
+// unknown handles a key that matches no field: encoding/json would still
+// take it for one of names if it matches case-insensitively (or through
+// Unicode folding), so then give up; otherwise skip its value.
+func (s *scanner) unknown(key []byte, names ...string) {
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			s.fail()
+			return
+		}
+	}
+	for _, n := range names {
+		if len(n) == len(key) && equalFoldASCII(key, n) {
+			s.fail()
+			return
+		}
+	}
+	s.skip()
+}
+
+func equalFoldASCII(b []byte, s string) bool {
+	for i, c := range b {
+		d := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}

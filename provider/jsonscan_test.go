@@ -1,0 +1,132 @@
+package provider
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+)
+
+// The fast decoders must give encoding/json's result whenever they take a
+// body (ok), and must take the recorded answers (or the speed is not real).
+
+// trickyJSON are bodies on the edges of the fast path: keys differing in
+// case or repeated, escapes, surrogates, invalid UTF-8, numbers an int
+// cannot hold, nesting, trailing bytes.
+var trickyJSON = []string{
+	`{"choices":[{"message":{"content":"a\nb\u00e9\"\\\/"}}]}`,
+	`{"choices":[{"message":{"content":"\ud83d\ude00 \ud800 x"}}]}`,
+	"{\"choices\":[{\"message\":{\"content\":\"\xff\xfe\"}}]}",
+	`{"Choices":[{"message":{"content":"a"}}],"choices":[{"message":{"content":"b"}}]}`,
+	`{"choices":[{"message":{"content":"a"}}],"choices":[]}`,
+	`{"choices":[{"MESSAGE":{"content":"a"},"message":{"Content":"b"}}],"model":"m","ID":"x"}`,
+	`{"choices":[{"message":{"content":"a","refusal":"r"},"finish_reason":null}],"usage":{"prompt_tokens":1e2}}`,
+	`{"choices":[{"message":{"content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":12345678901234567890}}`,
+	`{"choices":[{"message":{"content":null,"refusal":"no"}}],"usage":{"prompt_tokens":-3,"completion_tokens":0,"prompt_tokens_details":{"cached_tokens":2,"cached_tokens":5}}}`,
+	`{"choices":[null,{"message":{"content":"b"}}],"usage":null,"x_groq":{"id":"req_1"}}`,
+	`{"choices":[{"message":{"content":"a"}}]} x`,
+	`{"choices":[{"message":{"content":"a"}}],"other":[1,2.5e-3,-0,true,false,null,{"k":"\u0041"}]}`,
+	`{"choices":[{"message":{"content":"a"}}],"other":[01]}`,
+	`{"choices":[{"message":{"content":"a"}}],"other":[1.]}`,
+	`{"choices":[{"message":{"content":"a"}}],"other":"\x"}`,
+	`{"choices":[{"message":{"content":"a"}}],"other":{"a":1,}}`,
+	`{"choices":[{"message":{"content":"a"}}],"error":null,"id":5}`,
+	`{"choices":[{"message":{"content":"a"}}],"error":{"message":"boom"}}`,
+	`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3},"x_groq":{"usage":{"completion_tokens":4}}}`,
+	`{"choices":[{"delta":{"content":[{"type":"text","text":"a"}]}}]}`,
+	`{"choices":[],"x_groq":{"error":"over capacity"}}`,
+	`{"choicſs":[{"message":{"content":"a"}}],"choices":[{"message":{"content":"b"}}]}`,
+	` {"choices" : [ { "message" : { "content" : "a" } } ] } `,
+}
+
+func FuzzScanOpenAIAnswer(f *testing.F) {
+	addFiles(f, "openai/chat_completion.json", "openai/chat_completion_cached.json", "openai/chat_completion_tool_calls.json",
+		"openai/chat_completion_groq.json", "openai/chat_completion_local_no_usage.json")
+	for _, s := range trickyJSON {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, fastUsage, ok := scanOpenAIAnswer(body)
+		if !ok {
+			return
+		}
+		want, wantUsage, err := decodeOpenAIResponseJSON("openai", body)
+		if err != nil {
+			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
+		}
+		if fastUsage != wantUsage || !reflect.DeepEqual(fast, want) {
+			t.Fatalf("body %q\nfast %+v (usage %v)\njson %+v (usage %v)", body, fast, fastUsage, want, wantUsage)
+		}
+	})
+}
+
+func FuzzScanOpenAIChunk(f *testing.F) {
+	for _, file := range []string{"openai/stream.sse", "openai/stream_groq.sse", "openai/stream_no_usage.sse"} {
+		for _, ev := range fileEvents(f, file) {
+			f.Add(ev.Data)
+		}
+	}
+	for _, s := range trickyJSON {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := scanOpenAIChunk(data)
+		if !ok {
+			return
+		}
+		fast.Raw = data
+		want, emit, done, err := decodeOpenAIEventJSON("openai", "", data, data)
+		if err != nil || !emit || done {
+			t.Fatalf("fast path took %q, encoding/json: emit %v done %v err %v", data, emit, done, err)
+		}
+		if !reflect.DeepEqual(fast, want) {
+			t.Fatalf("data %q\nfast %+v\njson %+v", data, fast, want)
+		}
+	})
+}
+
+// The recorded answers and chunks take the fast path.
+func TestScanTakesRecordedPayloads(t *testing.T) {
+	for _, file := range []string{"openai/chat_completion.json", "openai/chat_completion_cached.json",
+		"openai/chat_completion_tool_calls.json", "openai/chat_completion_groq.json", "openai/chat_completion_local_no_usage.json"} {
+		if _, _, ok := scanOpenAIAnswer(readTestdata(t, file)); !ok {
+			t.Errorf("%s: not taken by the fast path", file)
+		}
+	}
+	for _, file := range []string{"openai/stream.sse", "openai/stream_groq.sse", "openai/stream_no_usage.sse"} {
+		for _, ev := range fileEvents(t, file) {
+			if string(ev.Data) == "[DONE]" {
+				continue
+			}
+			if _, ok := scanOpenAIChunk(ev.Data); !ok {
+				t.Errorf("%s: %s not taken by the fast path", file, ev.Data)
+			}
+		}
+	}
+}
+
+// TestScanTricky runs the edge bodies through both paths (the fuzz targets'
+// seeds run too, but this names the failing body).
+func TestScanTricky(t *testing.T) {
+	for _, s := range trickyJSON {
+		body := []byte(s)
+		if fast, fu, ok := scanOpenAIAnswer(body); ok {
+			want, wu, err := decodeOpenAIResponseJSON("openai", body)
+			if err != nil || fu != wu || !reflect.DeepEqual(fast, want) {
+				t.Errorf("answer %s: fast %+v, json %+v %v", s, fast, want, err)
+			}
+		}
+		if fast, ok := scanOpenAIChunk(body); ok {
+			fast.Raw = body
+			want, _, _, err := decodeOpenAIEventJSON("openai", "", body, body)
+			if err != nil || !reflect.DeepEqual(fast, want) {
+				t.Errorf("chunk %s: fast %+v, json %+v %v", s, fast, want, err)
+			}
+		}
+	}
+}
+
+func fileEvents(t testing.TB, file string) []Event {
+	t.Helper()
+	evs, _ := readEvents(NewSSEReader(bytes.NewReader(readTestdata(t, file))))
+	return evs
+}
