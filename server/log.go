@@ -93,7 +93,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if status >= 500 && status != 499 {
 			level = slog.LevelWarn
 		}
-		attrs := make([]slog.Attr, 0, 12)
+		attrs := make([]slog.Attr, 0, 13)
 		attrs = append(attrs,
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
@@ -112,6 +112,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		}
 		if c := w.Header().Get(hdrCacheStatus); c != "" {
 			attrs = append(attrs, slog.String("cache", c))
+		}
+		if id := w.Header().Get(hdrLogID); id != "" {
+			attrs = append(attrs, slog.String("log_id", id)) // the gateway log row's id
 		}
 		if ri.errorClass != "" {
 			attrs = append(attrs, slog.String("error", ri.errorClass))

@@ -169,7 +169,11 @@ func TestServeWithoutConfig(t *testing.T) {
 			t.Fatalf("log line is not JSON: %q", line)
 		}
 		if m["msg"] == "request" && m["path"] == "/v1/chat/completions" {
+			// The line names the call's gateway log row.
 			sawRequest = true
+			if id, _ := m["log_id"].(string); id == "" {
+				t.Errorf("request line without its log_id: %q", line)
+			}
 		}
 	}
 	if !sawRequest {
