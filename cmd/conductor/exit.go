@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/conductor-go/conductor/config"
 )
 
 // Exit statuses of the conductor command.
@@ -51,4 +54,17 @@ func errorText(err error) string {
 		return ""
 	}
 	return fmt.Sprint(err)
+}
+
+// configProblem reports an error loading the config file. Positioned
+// problems are printed as they are, "file:line:col: message" one per line
+// (the form editors jump to, without a prefix in front of the file name);
+// anything else is wrapped as invalid input. Either way the exit status is 2.
+func configProblem(stderr io.Writer, err error) error {
+	var one *config.Error
+	if !errors.As(err, &one) {
+		return fmt.Errorf("%w: %v", errInvalid, err)
+	}
+	fmt.Fprintln(stderr, err)
+	return &exitError{code: exitInvalid, quiet: true, err: err}
 }

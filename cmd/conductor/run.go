@@ -92,7 +92,7 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 	}
 	cfg, err := loadConfig(f.config)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errInvalid, err)
+		return configProblem(stderr, err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime}))
 	prices, err := pricing.FromConfig(cfg.Pricing)

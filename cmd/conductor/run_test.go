@@ -304,8 +304,9 @@ func TestRunMissingKeyIsAConfigError(t *testing.T) {
 func TestRunBadConfig(t *testing.T) {
 	cfgFile := writeFile(t, "conductor.toml", "[providers.openai]\nbase_ur = 1\n")
 	code, _, errs := cli(t, "", "run", quickstart, "--config", cfgFile)
-	if code != 2 || !strings.Contains(errs, "conductor.toml") {
-		t.Errorf("exit %d: %s", code, errs)
+	// file:line:col first on the line, as editors want it.
+	if want := cfgFile + `:2:1: unknown key "base_ur" in [providers.openai]`; code != 2 || !strings.HasPrefix(errs, want) {
+		t.Errorf("exit %d: %s\nwant prefix %s", code, errs, want)
 	}
 	if code, _, errs := cli(t, "", "run", quickstart, "--config", "/nonexistent/conductor.toml"); code != 2 {
 		t.Errorf("missing config: exit %d: %s", code, errs)
