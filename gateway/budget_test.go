@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -234,6 +237,7 @@ func TestBudgetAlertsFireOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var alerts []Alert
+		var logBuf lockedBuffer
 		client, stopNet := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			var a Alert
@@ -250,7 +254,7 @@ func TestBudgetAlertsFireOnce(t *testing.T) {
 			Budgets:         []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 0.00038}},
 			AlertThresholds: []float64{0.5, 0.8, 1.0},
 			AlertWebhook:    "http://hooks.example/alert?token=t0ken",
-		}, WithHTTPClient(client))
+		}, WithHTTPClient(client), WithLogger(slog.New(slog.NewJSONHandler(&logBuf, nil))))
 		up := &double{reply: func(context.Context, *conductor.ChatRequest, int) (*conductor.ChatResponse, error) {
 			return answer("x", 18, 10), nil
 		}}
@@ -294,5 +298,31 @@ func TestBudgetAlertsFireOnce(t *testing.T) {
 		if alerts[3].Budget != "spend/gw/gateway/day:2000-01-02" {
 			t.Fatalf("second day's alert %+v", alerts[3])
 		}
+		// The log line of each alert, once; the webhook's token never.
+		logged := logBuf.String()
+		if n := strings.Count(logged, `"msg":"gateway budget alert"`); n != 6 {
+			t.Errorf("%d alert log lines, want 6:\n%s", n, logged)
+		}
+		if strings.Contains(logged, "t0ken") {
+			t.Errorf("the webhook's token reached the log:\n%s", logged)
+		}
 	})
+}
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
