@@ -36,14 +36,11 @@ func (s *scanner) fail() {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 // peek returns the next byte after white space, 0 at the end.
@@ -150,49 +147,63 @@ func (s *scanner) rawString() (raw []byte, escaped bool) {
 		s.fail()
 		return nil, false
 	}
-	s.i++
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
+	// Locals, not s.i: the loop runs per byte and keeps them in registers.
+	b, i := s.b, s.i+1
+	start := i
+	for {
+		for i < len(b) && !strStop[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
+		switch c := b[i]; {
 		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], escaped
+			s.i = i + 1
+			return b[start:i], escaped
 		case c == '\\':
 			escaped = true
-			if s.i+1 >= len(s.b) {
+			if i+1 >= len(b) {
 				s.fail()
 				return nil, false
 			}
-			switch s.b[s.i+1] {
+			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
+				i += 2
 			case 'u':
-				if s.i+6 > len(s.b) {
+				if i+6 > len(b) {
 					s.fail()
 					return nil, false
 				}
-				for _, h := range s.b[s.i+2 : s.i+6] {
+				for _, h := range b[i+2 : i+6] {
 					if unhex(h) < 0 {
 						s.fail()
 						return nil, false
 					}
 				}
-				s.i += 6
+				i += 6
 			default:
 				s.fail()
 				return nil, false
 			}
-		case c < 0x20:
+		default: // a control character
 			s.fail()
 			return nil, false
-		default:
-			s.i++
 		}
 	}
 	s.fail()
 	return nil, false
 }
+
+// strStop marks the bytes that end a run of plain string bytes: the quote,
+// the backslash and the control characters JSON forbids unescaped.
+var strStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 func unhex(c byte) int {
 	switch {

@@ -130,3 +130,68 @@ func fileEvents(t testing.TB, file string) []Event {
 	evs, _ := readEvents(NewSSEReader(bytes.NewReader(readTestdata(t, file))))
 	return evs
 }
+
+// trickyRequests are request bodies on the edges of the fast path.
+var trickyRequests = []string{
+	`{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
+	`{"model":"m","messages":[{"role":"user","content":"hi"}],"model":"n"}`,
+	`{"model":"m","messages":[{"Role":"user","content":"hi"}]}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]}`,
+	`{"model":"m","messages":[{"role":"tool","content":"x","tool_call_id":"c"}]}`,
+	`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c"}]}]}`,
+	`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":null}],"stop":"\n","seed":-7,"stream":true}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a",null],"temperature":0.7,"top_p":1e-1,"max_tokens":5,"max_completion_tokens":null}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-1,"max_completion_tokens":3}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":1e999}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"seed":1.5}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[],"tools":[{"type":"function"}],"user":"u","response_format":null}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"},"stream":null}`,
+	"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"\xff\":1}",
+	`{"model":"m","messages":[null]}`,
+	`{"model":"","messages":[{"role":"user","content":"x"}]}`,
+	`{"model":"m","messages":[]}`,
+}
+
+func FuzzScanOpenAIRequest(f *testing.F) {
+	addFiles(f, "openai/client_request.json", "openai/request_full.golden.json", "openai/request_stream.golden.json",
+		"openai/request_groq.golden.json")
+	for _, s := range trickyRequests {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := scanOpenAIRequest(body)
+		if !ok {
+			return
+		}
+		want, err := decodeOpenAIRequestJSON(body)
+		if err != nil {
+			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, want) {
+			t.Fatalf("body %q\nfast %+v\njson %+v", body, fast, want)
+		}
+	})
+}
+
+func TestScanTakesRequests(t *testing.T) {
+	bench, err := EncodeOpenAIRequest(benchRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := [][]byte{bench, readTestdata(t, "openai/client_request.json"), readTestdata(t, "openai/request_full.golden.json")}
+	for _, body := range bodies {
+		if _, ok := scanOpenAIRequest(body); !ok {
+			t.Errorf("%s: not taken by the fast path", body)
+		}
+	}
+	for _, s := range trickyRequests {
+		body := []byte(s)
+		if fast, ok := scanOpenAIRequest(body); ok {
+			want, err := decodeOpenAIRequestJSON(body)
+			if err != nil || !reflect.DeepEqual(fast, want) {
+				t.Errorf("%s: fast %+v, json %+v %v", s, fast, want, err)
+			}
+		}
+	}
+}

@@ -438,7 +438,19 @@ func decodeOpenAIEventJSON(provider, name string, data, raw []byte) (conductor.C
 // Extra as sent. A body that is not a request, a message with tool calls or
 // non-text parts (which ChatRequest cannot carry), or an unknown role gives
 // a ClassBadRequest *conductor.Error whose message names the field.
+//
+// ResponseFormat and the Extra values may be slices of body, which the
+// caller keeps unchanged (the server sends it on as the request's Body).
 func DecodeOpenAIRequest(body []byte) (*conductor.ChatRequest, error) {
+	if req, ok := scanOpenAIRequest(body); ok {
+		return req, nil
+	}
+	return decodeOpenAIRequestJSON(body)
+}
+
+// decodeOpenAIRequestJSON is DecodeOpenAIRequest through encoding/json, for
+// every body the fast path does not take (every refused one among them).
+func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, badRequest("the request body is not a JSON object")
@@ -886,4 +898,207 @@ func scanOpenAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
 		ch.Usage = &usage
 	}
 	return ch, true
+}
+
+// scanOpenAIRequest is DecodeOpenAIRequest for a request it accepts, read
+// in one pass. The top level is read like encoding/json's map (exact keys,
+// the last of repeated unknown keys wins); messages like its structs.
+func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
+	s := scanner{b: body}
+	req := &conductor.ChatRequest{}
+	var (
+		maxTokens, maxCompletion *int
+		stream                   bool
+		set                      fieldSet
+	)
+	if !s.open('{') {
+		return nil, false
+	}
+	for n := 0; s.more(&n, '}'); {
+		k := s.key()
+		switch string(k) {
+		case "model":
+			s.seen(&set, 1<<0)
+			s.str(&req.Model)
+		case "messages":
+			s.seen(&set, 1<<1)
+			req.Messages = s.openAIMessages()
+		case "temperature":
+			s.seen(&set, 1<<2)
+			s.float(&req.Temperature)
+		case "top_p":
+			s.seen(&set, 1<<3)
+			s.float(&req.TopP)
+		case "max_tokens":
+			s.seen(&set, 1<<4)
+			s.optInt(&maxTokens)
+		case "max_completion_tokens":
+			s.seen(&set, 1<<5)
+			s.optInt(&maxCompletion)
+		case "stop":
+			s.seen(&set, 1<<6)
+			req.Stop = s.stop()
+		case "seed":
+			s.seen(&set, 1<<7)
+			var seed *int
+			if s.optInt(&seed); seed != nil {
+				req.Seed = new(int64(*seed))
+			}
+		case "response_format":
+			s.seen(&set, 1<<8)
+			if v := s.rawValue(); string(v) != "null" {
+				req.ResponseFormat = v
+			}
+		case "stream":
+			s.seen(&set, 1<<9)
+			s.boolean(&stream)
+		default:
+			if !utf8.Valid(k) {
+				s.fail() // encoding/json would mend the key
+			}
+			v := s.rawValue()
+			if s.failed {
+				break
+			}
+			if req.Extra == nil {
+				req.Extra = make(map[string]json.RawMessage, 4)
+			}
+			req.Extra[string(k)] = v
+		}
+	}
+	if !s.end() {
+		return nil, false
+	}
+	req.Stream = stream
+	switch {
+	case maxCompletion != nil:
+		req.MaxTokens = *maxCompletion
+	case maxTokens != nil:
+		req.MaxTokens = *maxTokens
+	}
+	if req.MaxTokens < 0 || req.Model == "" || len(req.Messages) == 0 {
+		return nil, false // refused: encoding/json's path says why
+	}
+	return req, true
+}
+
+var openAIRequestMessageKeys = []string{"role", "content", "tool_calls", "tool_call_id"}
+
+// openAIMessages reads messages of the roles ChatRequest carries, with
+// text content and no tool calls; anything else fails.
+func (s *scanner) openAIMessages() []conductor.Message {
+	if !s.open('[') {
+		return nil
+	}
+	msgs := make([]conductor.Message, 0, 8)
+	for n := 0; s.more(&n, ']'); {
+		if !s.open('{') {
+			s.fail() // a null message has no role
+			return nil
+		}
+		var (
+			m   conductor.Message
+			set fieldSet
+		)
+		for k := 0; s.more(&k, '}'); {
+			switch key := s.key(); string(key) {
+			case "role":
+				s.seen(&set, 1)
+				raw, esc := s.rawString()
+				// The roles as constants: no string per message.
+				switch {
+				case esc:
+					s.fail()
+				case string(raw) == "system":
+					m.Role = "system"
+				case string(raw) == "developer":
+					m.Role = "developer"
+				case string(raw) == "user":
+					m.Role = "user"
+				case string(raw) == "assistant":
+					m.Role = "assistant"
+				default:
+					s.fail()
+				}
+			case "content":
+				s.seen(&set, 2)
+				m.Content = s.textParts()
+			case "tool_calls":
+				s.seen(&set, 4)
+				if !s.null() {
+					s.fail()
+				}
+			case "tool_call_id":
+				s.seen(&set, 8)
+				var id string
+				s.str(&id)
+			default:
+				s.unknown(key, openAIRequestMessageKeys...)
+			}
+		}
+		if m.Role == "" {
+			s.fail()
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// textParts reads a content that is a string, null, or a list of text
+// parts, joined.
+func (s *scanner) textParts() string {
+	if s.peek() != '[' {
+		var text string
+		s.str(&text)
+		return text
+	}
+	s.open('[')
+	var joined []byte
+	for n := 0; s.more(&n, ']'); {
+		if !s.open('{') {
+			s.fail() // a null part has no type
+			return ""
+		}
+		var (
+			typ, text string
+			set       fieldSet
+		)
+		for k := 0; s.more(&k, '}'); {
+			switch key := s.key(); string(key) {
+			case "type":
+				s.seen(&set, 1)
+				s.str(&typ)
+			case "text":
+				s.seen(&set, 2)
+				s.str(&text)
+			default:
+				s.unknown(key, "type", "text")
+			}
+		}
+		if typ != "text" {
+			s.fail()
+		}
+		joined = append(joined, text...)
+	}
+	return string(joined)
+}
+
+// stop reads a string or a list of strings.
+func (s *scanner) stop() []string {
+	if s.peek() != '[' {
+		if s.null() {
+			return nil
+		}
+		var v string
+		s.str(&v)
+		return []string{v}
+	}
+	s.open('[')
+	list := make([]string, 0, 4)
+	for n := 0; s.more(&n, ']'); {
+		var v string
+		s.str(&v)
+		list = append(list, v)
+	}
+	return list
 }

@@ -44,9 +44,11 @@ type SSEReader struct {
 	max     int
 }
 
-// NewSSEReader returns a reader of the events in r.
+// NewSSEReader returns a reader of the events in r. Its buffer is 4 KiB,
+// as net/http's: chunks are a few hundred bytes, a longer line is gathered
+// across refills, and a bigger buffer cost a 16 KiB allocation per stream.
 func NewSSEReader(r io.Reader) *SSEReader {
-	return &SSEReader{r: bufio.NewReaderSize(r, 16<<10), max: maxEventBytes}
+	return &SSEReader{r: bufio.NewReaderSize(r, 4<<10), max: maxEventBytes}
 }
 
 // Next returns the next event with data. It returns io.EOF at the end of
