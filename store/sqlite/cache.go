@@ -131,14 +131,22 @@ func (s *Store) PutCache(ctx context.Context, e conductor.CacheEntry) error {
 		if err != nil {
 			return fmt.Errorf("sqlite store: put cache: %w", err)
 		}
-		return s.evict(tx, e.Key)
+		// The entry's own time is the caller's clock: what has expired by then
+		// goes before any live entry.
+		now := created
+		if now == 0 {
+			now = accessed
+		}
+		return s.evict(tx, e.Key, now)
 	})
 }
 
-// evict deletes least recently used entries, never keep, until the cache
-// fits its bound. It walks the access-time index from the oldest entry, so
-// it reads only the rows it deletes (plus one batch).
-func (s *Store) evict(tx wtx, keep string) error {
+// evict deletes entries, never keep, until the cache fits its bound: those
+// expired at now first (an answer no one can be served is the cheapest to
+// lose), then the least recently used. It walks the expiry and access-time
+// indexes, so it reads only the rows it deletes (plus one batch).
+func (s *Store) evict(tx wtx, keep string, now int64) error {
+	pruned := false
 	for {
 		var total int64
 		if err := tx.queryRow(qCacheBytes).Scan(&total); err != nil {
@@ -147,6 +155,15 @@ func (s *Store) evict(tx wtx, keep string) error {
 		over := total - s.maxBytes
 		if over <= 0 {
 			return nil
+		}
+		if !pruned {
+			pruned = true
+			// Rare (only when over the bound): run unprepared.
+			const expired = `DELETE FROM cache WHERE expires_at > 0 AND expires_at <= ? AND key <> ?`
+			if _, err := tx.exec(expired, now, keep); err != nil {
+				return fmt.Errorf("sqlite store: evict expired: %w", err)
+			}
+			continue
 		}
 		rows, err := tx.query(qEvictPick, keep)
 		if err != nil {

@@ -277,6 +277,34 @@ func runCache(t *testing.T, open Opener, c *config) {
 				t.Errorf("stats %+v, want 10 entries within 1000 bytes", st)
 			}
 		})
+		t.Run("ExpiredFirst", func(t *testing.T) {
+			s := c.bounded(t, 1000)
+			for i := range 9 {
+				e := val(fmt.Sprintf("k%d", i))
+				e.CreatedAt = base.Add(time.Duration(i) * time.Second)
+				mustPut(t, s, e)
+			}
+			// The most recently used entry, but expired by the next put: it
+			// goes before the least recently used live one (k0).
+			exp := val("exp")
+			exp.CreatedAt, exp.ExpiresAt = base.Add(10*time.Second), base.Add(time.Minute)
+			mustPut(t, s, exp)
+			next := val("k10")
+			next.CreatedAt = base.Add(2 * time.Minute)
+			mustPut(t, s, next)
+			st, err := s.CacheStats(ctx, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Entries != 10 || st.Bytes > 1000 {
+				t.Errorf("stats %+v, want 10 entries within 1000 bytes", st)
+			}
+			for _, k := range []string{"k0", "k10"} {
+				if _, ok, _, err := s.GetCache(ctx, k, base.Add(2*time.Minute)); err != nil || !ok {
+					t.Errorf("%s evicted (err %v): the expired entry should have gone first", k, err)
+				}
+			}
+		})
 		t.Run("BigEntry", func(t *testing.T) {
 			s := c.bounded(t, 1000)
 			mustPut(t, s, val("small"))
