@@ -65,7 +65,7 @@ func runCacheStats(ctx context.Context, w io.Writer, f storeFlags, asJSON bool, 
 	fmt.Fprintf(w, "Cache in %s\n", st.Path())
 	fmt.Fprintf(w, "  entries  %d", cs.Entries)
 	if cs.Expired > 0 {
-		fmt.Fprintf(w, " (%d expired, pruned on the next write or by 'conductor cache purge --expired')", cs.Expired)
+		fmt.Fprintf(w, " (%d expired, pruned hourly by a running gateway, or now by 'conductor cache purge --expired')", cs.Expired)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  size     %s", bytesText(cs.Bytes))

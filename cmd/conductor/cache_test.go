@@ -51,6 +51,11 @@ func TestCacheStats(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	// The bound shown is the configured one.
+	data2, cfg2 := dataDir(t, nil, cacheEntries(time.Now()), "[gateway]\ncache_max_bytes = 1_048_576\n")
+	if out, code, err := runCmd(t, newCacheCmd, "stats", "--data", data2, "--config", cfg2); code != 0 || !strings.Contains(out, "of 1.0 MiB") {
+		t.Errorf("with cache_max_bytes: exit %d %v:\n%s", code, err, out)
+	}
 	out, code, err = runCmd(t, newCacheCmd, "stats", "--json", "--data", data, "--config", cfg)
 	if code != 0 {
 		t.Fatalf("exit %d: %v", code, err)

@@ -51,7 +51,13 @@ func (f *storeFlags) open(ctx context.Context) (*sqlite.Store, *config.Config, e
 		}
 		return nil, nil, fmt.Errorf("open the store: %w", err)
 	}
-	st, err := sqlite.Open(ctx, path)
+	// The configured bound, so that `cache stats` shows the one serve and
+	// run evict by.
+	var opts []sqlite.Option
+	if cfg.Gateway.CacheMaxBytes > 0 {
+		opts = append(opts, sqlite.WithMaxCacheBytes(cfg.Gateway.CacheMaxBytes))
+	}
+	st, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the store: %w", err)
 	}
