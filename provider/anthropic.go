@@ -302,6 +302,15 @@ func DecodeAnthropicResponse(body []byte) (*conductor.ChatResponse, error) {
 }
 
 func decodeAnthropicResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
+	if resp, hasUsage, ok := scanAnthropicAnswer(body); ok {
+		return resp, hasUsage, nil
+	}
+	return decodeAnthropicResponseJSON(provider, body)
+}
+
+// decodeAnthropicResponseJSON is decodeAnthropicResponse through
+// encoding/json, for every answer the fast path does not take.
+func decodeAnthropicResponseJSON(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var a anthropicAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
@@ -360,6 +369,15 @@ type anthropicEvent struct {
 // message_stop is the terminator (emitted, done). An error event is
 // returned as a *conductor.Error classed by its error type.
 func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
+	if ch, done, ok := d.scan(ev); ok {
+		return ch, true, done, nil
+	}
+	return d.decodeJSON(ev)
+}
+
+// decodeJSON is Decode through encoding/json, for every event the fast
+// path does not take.
+func (d *AnthropicStreamDecoder) decodeJSON(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
 	provider := d.provider
 	if provider == "" {
 		provider = conductor.ProviderAnthropic
@@ -600,4 +618,278 @@ func EncodeAnthropicError(e *conductor.Error) []byte {
 	w.buf = appendString(w.buf, e.Error())
 	w.buf = append(w.buf, '}')
 	return append(w.buf, '}')
+}
+
+// The fast paths of the decoders above (see scanner): the ordinary answer
+// and event; ok=false for anything else, which encoding/json then reads.
+
+var (
+	anthropicAnswerKeys = []string{"id", "type", "model", "content", "stop_reason", "usage"}
+	anthropicUsageKeys  = []string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
+	anthropicEventKeys  = []string{"type", "message", "content_block", "delta", "usage"}
+	anthropicDeltaKeys  = []string{"type", "text", "stop_reason"}
+)
+
+// anthropicScanned is an anthropicUsage as the scanner reads it: the counts
+// and which of them came, without a pointer each.
+type anthropicScanned struct {
+	counts anthropicCounts
+	has    uint8 // 1 input, 2 output, 4 cache write, 8 cache read
+}
+
+func (u *anthropicScanned) merge(n *anthropicCounts) {
+	if u.has&1 != 0 {
+		n.input = u.counts.input
+	}
+	if u.has&2 != 0 {
+		n.output = u.counts.output
+	}
+	if u.has&4 != 0 {
+		n.cacheWrite = u.counts.cacheWrite
+	}
+	if u.has&8 != 0 {
+		n.cacheRead = u.counts.cacheRead
+	}
+}
+
+// anthropicUsage reads a usage object; present is false for null.
+func (s *scanner) anthropicUsage() (u anthropicScanned, present bool) {
+	if !s.open('{') {
+		return u, false
+	}
+	count := func(bit uint8, dst *int) {
+		if u.has&bit != 0 {
+			s.fail() // repeated
+		}
+		if !s.null() {
+			s.int(dst)
+			u.has |= bit
+		}
+	}
+	for n := 0; s.more(&n, '}'); {
+		switch k := s.key(); string(k) {
+		case "input_tokens":
+			count(1, &u.counts.input)
+		case "output_tokens":
+			count(2, &u.counts.output)
+		case "cache_creation_input_tokens":
+			count(4, &u.counts.cacheWrite)
+		case "cache_read_input_tokens":
+			count(8, &u.counts.cacheRead)
+		default:
+			s.unknown(k, anthropicUsageKeys...)
+		}
+	}
+	return u, true
+}
+
+// word reads a string or null without allocating, for values only
+// compared; escapes fail.
+func (s *scanner) word() []byte {
+	if s.null() {
+		return nil
+	}
+	raw, esc := s.rawString()
+	if esc {
+		s.fail()
+	}
+	return raw
+}
+
+// scanAnthropicAnswer is decodeAnthropicResponse for a message.
+func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok bool) {
+	s := scanner{b: body}
+	var (
+		id, model, stop string
+		typ             []byte
+		text            []byte
+		hasContent      bool
+		usage           anthropicScanned
+		set             fieldSet
+	)
+	if !s.open('{') {
+		return nil, false, false
+	}
+	for n := 0; s.more(&n, '}'); {
+		switch k := s.key(); string(k) {
+		case "id":
+			s.seen(&set, 1<<0)
+			s.str(&id)
+		case "type":
+			s.seen(&set, 1<<1)
+			typ = s.word()
+		case "model":
+			s.seen(&set, 1<<2)
+			s.str(&model)
+		case "content":
+			s.seen(&set, 1<<3)
+			if hasContent = s.open('['); !hasContent {
+				break
+			}
+			for m := 0; s.more(&m, ']'); {
+				if !s.open('{') {
+					continue // a null block: no text
+				}
+				var (
+					btyp  []byte
+					btext string
+					bset  fieldSet
+				)
+				for b := 0; s.more(&b, '}'); {
+					switch k := s.key(); string(k) {
+					case "type":
+						s.seen(&bset, 1)
+						btyp = s.word()
+					case "text":
+						s.seen(&bset, 2)
+						s.str(&btext)
+					default:
+						s.unknown(k, "type", "text")
+					}
+				}
+				if string(btyp) == "text" {
+					text = append(text, btext...)
+				}
+			}
+		case "stop_reason":
+			s.seen(&set, 1<<4)
+			s.str(&stop)
+		case "usage":
+			s.seen(&set, 1<<5)
+			var present bool
+			usage, present = s.anthropicUsage()
+			hasUsage = present && usage.has&3 != 0
+		default:
+			s.unknown(k, anthropicAnswerKeys...)
+		}
+	}
+	if !s.end() || string(typ) == "error" || (string(typ) != "message" && !hasContent) {
+		return nil, false, false
+	}
+	resp = &conductor.ChatResponse{ID: id, Model: model, FinishReason: anthropicFinish(stop), Content: string(text), Raw: body}
+	if hasUsage {
+		var n anthropicCounts
+		usage.merge(&n)
+		resp.Usage = n.usage()
+	}
+	return resp, hasUsage, true
+}
+
+// scan is Decode for an ordinary event (not an error); ok=false leaves the
+// decoder unchanged.
+func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bool) {
+	s := scanner{b: ev.Data}
+	var (
+		typ, blockType, deltaType []byte
+		blockText, deltaText      string
+		stop                      string
+		msgUsage, usage           anthropicScanned
+		hasMsgUsage, hasUsage     bool
+		set                       fieldSet
+	)
+	if !s.open('{') {
+		return ch, false, false
+	}
+	for n := 0; s.more(&n, '}'); {
+		switch k := s.key(); string(k) {
+		case "type":
+			s.seen(&set, 1<<0)
+			typ = s.word()
+		case "message":
+			s.seen(&set, 1<<1)
+			if !s.open('{') {
+				break
+			}
+			var mset fieldSet
+			for m := 0; s.more(&m, '}'); {
+				switch k := s.key(); string(k) {
+				case "usage":
+					s.seen(&mset, 1)
+					msgUsage, hasMsgUsage = s.anthropicUsage()
+				default:
+					s.unknown(k, "usage")
+				}
+			}
+		case "content_block":
+			s.seen(&set, 1<<2)
+			if !s.open('{') {
+				break
+			}
+			var bset fieldSet
+			for m := 0; s.more(&m, '}'); {
+				switch k := s.key(); string(k) {
+				case "type":
+					s.seen(&bset, 1)
+					blockType = s.word()
+				case "text":
+					s.seen(&bset, 2)
+					s.str(&blockText)
+				default:
+					s.unknown(k, "type", "text")
+				}
+			}
+		case "delta":
+			s.seen(&set, 1<<3)
+			if !s.open('{') {
+				break
+			}
+			var dset fieldSet
+			for m := 0; s.more(&m, '}'); {
+				switch k := s.key(); string(k) {
+				case "type":
+					s.seen(&dset, 1)
+					deltaType = s.word()
+				case "text":
+					s.seen(&dset, 2)
+					s.str(&deltaText)
+				case "stop_reason":
+					s.seen(&dset, 4)
+					s.str(&stop)
+				default:
+					s.unknown(k, anthropicDeltaKeys...)
+				}
+			}
+		case "usage":
+			s.seen(&set, 1<<4)
+			usage, hasUsage = s.anthropicUsage()
+		default:
+			s.unknown(k, anthropicEventKeys...)
+		}
+	}
+	if !s.end() {
+		return ch, false, false
+	}
+	name := string(typ)
+	if name == "" {
+		name = ev.Name
+	}
+	ch = conductor.Chunk{Raw: ev.Data}
+	switch name {
+	case "error":
+		return ch, false, false
+	case "message_start":
+		if hasMsgUsage {
+			msgUsage.merge(&d.counts)
+		}
+	case "content_block_start":
+		if string(blockType) == "text" {
+			ch.Delta = blockText
+		}
+	case "content_block_delta":
+		if string(deltaType) == "text_delta" {
+			ch.Delta = deltaText
+		}
+	case "message_delta":
+		if stop != "" {
+			ch.FinishReason = anthropicFinish(stop)
+		}
+		if hasUsage {
+			usage.merge(&d.counts)
+			u := d.counts.usage()
+			ch.Usage = &u
+		}
+	case "message_stop":
+		return ch, true, true
+	}
+	return ch, false, true
 }

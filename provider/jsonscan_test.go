@@ -195,3 +195,83 @@ func TestScanTakesRequests(t *testing.T) {
 		}
 	}
 }
+
+var trickyAnthropic = []string{
+	`{"type":"message","content":[{"type":"text","text":"a"},null,{"type":"tool_use","id":"t","input":{}},{"type":"text","text":"\u00e9"}],"stop_reason":"max_tokens","usage":{"input_tokens":3,"output_tokens":null,"cache_read_input_tokens":2}}`,
+	`{"type":"message","content":[],"usage":{"output_tokens":1,"Output_tokens":2}}`,
+	`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+	`{"type":"other"}`,
+	`{"content":[{"Type":"text","text":"a"}]}`,
+	`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi\n"}}`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"x"}}`,
+	`{"type":"message_start","message":{"id":"m","usage":{"input_tokens":25,"output_tokens":1,"cache_creation_input_tokens":4}}}`,
+	`{"type":"message_stop"}`,
+	`{"type":"ping"}`,
+	`{"type":"message_delta","usage":null,"delta":null}`,
+	`{"type":"content_block_delta","delta":{"type":"input_json_delta","partial_json":"{\"a\""}}`,
+}
+
+func FuzzScanAnthropicAnswer(f *testing.F) {
+	addFiles(f, "anthropic/message.json", "anthropic/message_cache_tool.json", "anthropic/message_max_tokens.json")
+	for _, s := range trickyAnthropic {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, fastUsage, ok := scanAnthropicAnswer(body)
+		if !ok {
+			return
+		}
+		want, wantUsage, err := decodeAnthropicResponseJSON("anthropic", body)
+		if err != nil {
+			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
+		}
+		if fastUsage != wantUsage || !reflect.DeepEqual(fast, want) {
+			t.Fatalf("body %q\nfast %+v (usage %v)\njson %+v (usage %v)", body, fast, fastUsage, want, wantUsage)
+		}
+	})
+}
+
+func FuzzScanAnthropicEvent(f *testing.F) {
+	for _, ev := range fileEvents(f, "anthropic/stream.sse") {
+		f.Add(ev.Name, ev.Data)
+	}
+	for _, s := range trickyAnthropic {
+		f.Add("", []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, name string, data []byte) {
+		ev := Event{Name: name, Data: data}
+		// Both decoders start from counts an earlier message_start left.
+		start := anthropicCounts{input: 7, output: 1, cacheRead: 2}
+		fd := &AnthropicStreamDecoder{provider: "anthropic", counts: start}
+		jd := &AnthropicStreamDecoder{provider: "anthropic", counts: start}
+		fast, done, ok := fd.scan(ev)
+		if !ok {
+			if fd.counts != start {
+				t.Fatalf("a refused event changed the counts: %+v", fd.counts)
+			}
+			return
+		}
+		want, emit, wantDone, err := jd.decodeJSON(ev)
+		if err != nil || !emit {
+			t.Fatalf("fast path took %q, encoding/json: emit %v err %v", data, emit, err)
+		}
+		if done != wantDone || !reflect.DeepEqual(fast, want) || fd.counts != jd.counts {
+			t.Fatalf("event %q %q\nfast %+v %v %+v\njson %+v %v %+v", name, data, fast, done, fd.counts, want, wantDone, jd.counts)
+		}
+	})
+}
+
+func TestScanTakesAnthropic(t *testing.T) {
+	for _, file := range []string{"anthropic/message.json", "anthropic/message_cache_tool.json", "anthropic/message_max_tokens.json"} {
+		if _, _, ok := scanAnthropicAnswer(readTestdata(t, file)); !ok {
+			t.Errorf("%s: not taken by the fast path", file)
+		}
+	}
+	d := &AnthropicStreamDecoder{}
+	for _, ev := range fileEvents(t, "anthropic/stream.sse") {
+		if _, _, ok := d.scan(ev); !ok {
+			t.Errorf("%s: not taken by the fast path", ev.Data)
+		}
+	}
+}
