@@ -186,7 +186,7 @@ func (r *Router) build(rt route) (conductor.Provider, error) {
 		p = r.opts.Mock
 	} else {
 		rt.ep.Client = r.opts.Client
-		p = rt.adapter(rt.ep)
+		p = withRedaction(rt.adapter(rt.ep), rt.ep)
 	}
 	if len(rt.models) > 0 {
 		p = &modelMap{next: p, models: rt.models}

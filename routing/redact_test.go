@@ -1,0 +1,93 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/config"
+)
+
+// An upstream that quotes the credentials it was sent (a proxy, a local
+// server, a misconfigured gateway) must not put them in the error the
+// engine prints, logs and the gateway stores.
+func TestErrorsNeverShowTheRouteSecrets(t *testing.T) {
+	// echo answers with the request's credentials inside the provider's own
+	// error shape: a whole 401, or a stream whose first event is an error.
+	echo := func(t *testing.T, stream bool) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			creds := strings.Join([]string{r.Header.Get("Authorization"), r.Header.Get("x-api-key"), r.Header.Get(HeaderAuthorization)}, " ")
+			if stream {
+				w.Header().Set("Content-Type", "text/event-stream")
+				fmt.Fprintf(w, "data: {\"error\":{\"message\":\"upstream refused %s\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n", creds)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			if r.Header.Get("x-api-key") != "" {
+				fmt.Fprintf(w, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key %s"}}`, creds)
+				return
+			}
+			fmt.Fprintf(w, `{"error":{"message":"Incorrect API key provided: %s","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`, creds)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	tests := []struct {
+		name, provider, routing, cfg, baseVar, suffix string
+		stream                                         bool
+		class                                          conductor.ErrorClass
+		status                                         int
+	}{
+		{"openai direct", "openai", "direct", "", "OPENAI_BASE_URL", "/v1", false, conductor.ClassAuth, 401},
+		{"anthropic direct", "anthropic", "direct", "", "ANTHROPIC_BASE_URL", "", false, conductor.ClassAuth, 401},
+		{"groq direct, stream error event", "groq", "direct", "", "GROQ_BASE_URL", "/openai/v1", true, conductor.ClassServer, 0},
+		{"hosted gateway token and key", "openai", "cloudflare-gateway", hosted, "CLOUDFLARE_AI_GATEWAY_BASE_URL", "/v1", false, conductor.ClassAuth, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := keys()
+			env[tt.baseVar] = echo(t, tt.stream).URL + tt.suffix
+			r, err := New(parseConfig(t, tt.cfg), Options{Env: config.MapEnv(env)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := r.Provider(context.Background(), tt.provider, "m", tt.routing)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := request(tt.provider, "m", tt.stream)
+			if tt.stream {
+				var s conductor.Stream
+				if s, err = p.Stream(context.Background(), req); err == nil {
+					defer s.Close()
+					for err == nil {
+						_, err = s.Next()
+					}
+				}
+			} else {
+				_, err = p.Chat(context.Background(), req)
+			}
+			e, ok := conductor.AsError(err)
+			if !ok || e.Class != tt.class || e.Status != tt.status {
+				t.Fatalf("err = %#v, want class %s status %d", err, tt.class, tt.status)
+			}
+			if !strings.Contains(err.Error(), redacted) {
+				t.Errorf("the upstream's message lost its quoted credentials instead of showing %s: %v", redacted, err)
+			}
+			for name, v := range env {
+				if strings.HasSuffix(name, "_KEY") || strings.HasSuffix(name, "TOKEN") {
+					if strings.Contains(err.Error(), v) {
+						t.Errorf("error shows %s: %v", name, err)
+					}
+				}
+			}
+		})
+	}
+}
