@@ -41,9 +41,9 @@ func TestErrorsNeverShowTheRouteSecrets(t *testing.T) {
 	}
 	tests := []struct {
 		name, provider, routing, cfg, baseVar, suffix string
-		stream                                         bool
-		class                                          conductor.ErrorClass
-		status                                         int
+		stream                                        bool
+		class                                         conductor.ErrorClass
+		status                                        int
 	}{
 		{"openai direct", "openai", "direct", "", "OPENAI_BASE_URL", "/v1", false, conductor.ClassAuth, 401},
 		{"anthropic direct", "anthropic", "direct", "", "ANTHROPIC_BASE_URL", "", false, conductor.ClassAuth, 401},
