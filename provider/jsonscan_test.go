@@ -275,3 +275,82 @@ func TestScanTakesAnthropic(t *testing.T) {
 		}
 	}
 }
+
+var trickyWorkersAI = []string{
+	`{"result":{"response":"Hi","usage":{"prompt_tokens":1,"completion_tokens":2}},"success":true,"errors":[],"messages":[]}`,
+	`{"result":{"response":{"a":[1,"b"]},"usage":null},"success":true,"errors":null}`,
+	`{"result":{"response":null},"success":null}`,
+	`{"result":{"response":"x"},"success":false,"errors":[{"code":3040,"message":"Capacity temporarily exceeded"}]}`,
+	`{"result":{"response":"x"},"errors":[null]}`,
+	`{"result":null,"success":true}`,
+	`{"result":{"Response":"x","response":"y"}}`,
+	`{"response":"Hello","p":"abc"}`,
+	`{"response":"","usage":{"prompt_tokens":17,"completion_tokens":2,"total_tokens":19}}`,
+	`{"response":"a","choices":[{"delta":{"content":"b"},"finish_reason":"stop"}]}`,
+	`{"response":7,"errors":[],"error":null}`,
+	`{"errors":[{"message":"boom","code":5}]}`,
+	`{"error":"boom"}`,
+}
+
+func FuzzScanWorkersAIAnswer(f *testing.F) {
+	addFiles(f, "workersai/run.json", "workersai/run_json_mode.json", "workersai/run_no_usage.json", "workersai/run_success_false.json")
+	for _, s := range trickyWorkersAI {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, fastUsage, ok := scanWorkersAIAnswer(body)
+		if !ok {
+			return
+		}
+		want, wantUsage, err := decodeWorkersAIResponseJSON("workers-ai", body)
+		if err != nil {
+			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
+		}
+		if fastUsage != wantUsage || !reflect.DeepEqual(fast, want) {
+			t.Fatalf("body %q\nfast %+v (usage %v)\njson %+v (usage %v)", body, fast, fastUsage, want, wantUsage)
+		}
+	})
+}
+
+func FuzzScanWorkersAIChunk(f *testing.F) {
+	for _, file := range []string{"workersai/stream.sse", "workersai/stream_usage.sse"} {
+		for _, ev := range fileEvents(f, file) {
+			f.Add(ev.Data)
+		}
+	}
+	for _, s := range trickyWorkersAI {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := scanWorkersAIChunk(data)
+		if !ok {
+			return
+		}
+		fast.Raw = data
+		want, emit, done, err := decodeWorkersAIEventJSON("workers-ai", "", data, data)
+		if err != nil || !emit || done {
+			t.Fatalf("fast path took %q, encoding/json: emit %v done %v err %v", data, emit, done, err)
+		}
+		if !reflect.DeepEqual(fast, want) {
+			t.Fatalf("data %q\nfast %+v\njson %+v", data, fast, want)
+		}
+	})
+}
+
+func TestScanTakesWorkersAI(t *testing.T) {
+	for _, file := range []string{"workersai/run.json", "workersai/run_json_mode.json", "workersai/run_no_usage.json"} {
+		if _, _, ok := scanWorkersAIAnswer(readTestdata(t, file)); !ok {
+			t.Errorf("%s: not taken by the fast path", file)
+		}
+	}
+	for _, file := range []string{"workersai/stream.sse", "workersai/stream_usage.sse"} {
+		for _, ev := range fileEvents(t, file) {
+			if string(ev.Data) == "[DONE]" {
+				continue
+			}
+			if _, ok := scanWorkersAIChunk(ev.Data); !ok {
+				t.Errorf("%s: %s not taken by the fast path", file, ev.Data)
+			}
+		}
+	}
+}

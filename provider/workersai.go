@@ -237,6 +237,15 @@ func DecodeWorkersAIResponse(body []byte) (*conductor.ChatResponse, error) {
 }
 
 func decodeWorkersAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
+	if resp, hasUsage, ok := scanWorkersAIAnswer(body); ok {
+		return resp, hasUsage, nil
+	}
+	return decodeWorkersAIResponseJSON(provider, body)
+}
+
+// decodeWorkersAIResponseJSON is decodeWorkersAIResponse through
+// encoding/json, for every answer the fast path does not take.
+func decodeWorkersAIResponseJSON(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var env workersAIEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
@@ -306,14 +315,26 @@ func decodeWorkersAIEvent(provider string, ev Event) (conductor.Chunk, bool, boo
 	if bytes.Equal(data, doneMarker) {
 		return conductor.Chunk{}, false, true, nil
 	}
+	if ev.Name != "error" {
+		if ch, ok := scanWorkersAIChunk(data); ok {
+			ch.Raw = ev.Data
+			return ch, true, false, nil
+		}
+	}
+	return decodeWorkersAIEventJSON(provider, ev.Name, data, ev.Data)
+}
+
+// decodeWorkersAIEventJSON is decodeWorkersAIEvent through encoding/json,
+// for every event the fast path does not take; data is raw trimmed.
+func decodeWorkersAIEventJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
 	var c workersAIChunk
 	if err := json.Unmarshal(data, &c); err != nil {
 		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
-	if ev.Name == "error" || len(c.Errors) > 0 || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
+	if name == "error" || len(c.Errors) > 0 || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
 		return conductor.Chunk{}, false, false, answerError(provider, data)
 	}
-	ch := conductor.Chunk{Raw: ev.Data}
+	ch := conductor.Chunk{Raw: raw}
 	text, err := responseText(c.Response)
 	if err != nil {
 		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
@@ -330,4 +351,164 @@ func decodeWorkersAIEvent(provider string, ev Event) (conductor.Chunk, bool, boo
 		ch.Usage = &u
 	}
 	return ch, true, false, nil
+}
+
+// The fast paths of the decoders above (see scanner): the ordinary answer
+// and chunk; ok=false for anything else, which encoding/json then reads.
+
+var (
+	workersAIEnvelopeKeys = []string{"result", "success", "errors"}
+	workersAIChunkKeys    = []string{"response", "usage", "choices", "errors", "error"}
+)
+
+// workersAIUsage reads a usage object; present is false for null.
+func (s *scanner) workersAIUsage() (u conductor.Usage, present bool) {
+	if !s.open('{') {
+		return u, false
+	}
+	var set fieldSet
+	for n := 0; s.more(&n, '}'); {
+		switch k := s.key(); string(k) {
+		case "prompt_tokens":
+			s.seen(&set, 1)
+			s.int(&u.InputTokens)
+		case "completion_tokens":
+			s.seen(&set, 2)
+			s.int(&u.OutputTokens)
+		default:
+			s.unknown(k, "prompt_tokens", "completion_tokens")
+		}
+	}
+	return u, true
+}
+
+// responseText is the package function of that name for the scanner: a
+// string's text, "" for null, any other value as its JSON text.
+func (s *scanner) responseText(dst *string) {
+	switch s.peek() {
+	case '"', 'n':
+		s.str(dst)
+	default:
+		*dst = string(s.rawValue())
+	}
+}
+
+// noErrors reads an errors list that must be empty (or null).
+func (s *scanner) noErrors() {
+	if !s.open('[') {
+		return
+	}
+	if n := 0; s.more(&n, ']') {
+		s.fail()
+	}
+}
+
+// scanWorkersAIAnswer is decodeWorkersAIResponse for a successful answer.
+func scanWorkersAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok bool) {
+	s := scanner{b: body}
+	var (
+		content   string
+		usage     conductor.Usage
+		hasResult bool
+		set       fieldSet
+	)
+	if !s.open('{') {
+		return nil, false, false
+	}
+	for n := 0; s.more(&n, '}'); {
+		switch k := s.key(); string(k) {
+		case "result":
+			s.seen(&set, 1)
+			if hasResult = s.open('{'); !hasResult {
+				break
+			}
+			var rset fieldSet
+			for m := 0; s.more(&m, '}'); {
+				switch k := s.key(); string(k) {
+				case "response":
+					s.seen(&rset, 1)
+					s.responseText(&content)
+				case "usage":
+					s.seen(&rset, 2)
+					usage, hasUsage = s.workersAIUsage()
+				default:
+					s.unknown(k, "response", "usage")
+				}
+			}
+		case "success":
+			s.seen(&set, 2)
+			if s.peek() != 't' || !s.literal("true") {
+				s.fail() // false, null or worse: encoding/json's path says what
+			}
+		case "errors":
+			s.seen(&set, 4)
+			s.noErrors()
+		default:
+			s.unknown(k, workersAIEnvelopeKeys...)
+		}
+	}
+	if !s.end() || !hasResult {
+		return nil, false, false
+	}
+	resp = &conductor.ChatResponse{Content: content, Raw: body}
+	if hasUsage {
+		resp.Usage = usage
+	}
+	return resp, hasUsage, true
+}
+
+// scanWorkersAIChunk is decodeWorkersAIEvent for an ordinary chunk (not
+// [DONE], not an error); the caller sets Raw.
+func scanWorkersAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
+	s := scanner{b: data}
+	var (
+		response, delta, finish string
+		usage                   conductor.Usage
+		hasUsage                bool
+		set                     fieldSet
+	)
+	if !s.open('{') {
+		return ch, false
+	}
+	for n := 0; s.more(&n, '}'); {
+		switch k := s.key(); string(k) {
+		case "response":
+			s.seen(&set, 1)
+			s.responseText(&response)
+		case "usage":
+			s.seen(&set, 2)
+			usage, hasUsage = s.workersAIUsage()
+		case "choices":
+			s.seen(&set, 4)
+			if !s.open('[') {
+				break
+			}
+			for m, i := 0, 0; s.more(&m, ']'); i++ {
+				var c, r, f string
+				s.openAIChoice("delta", &c, &r, &f)
+				if i == 0 {
+					delta, finish = c, f
+				}
+			}
+		case "errors":
+			s.seen(&set, 8)
+			s.noErrors()
+		case "error":
+			s.seen(&set, 16)
+			if !s.null() {
+				s.fail()
+			}
+		default:
+			s.unknown(k, workersAIChunkKeys...)
+		}
+	}
+	if !s.end() {
+		return ch, false
+	}
+	ch.Delta = response + delta
+	ch.FinishReason = finish
+	if hasUsage {
+		ch.Usage = &usage
+	}
+	return ch, true
 }
