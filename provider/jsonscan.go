@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -151,9 +153,7 @@ func (s *scanner) rawString() (raw []byte, escaped bool) {
 	b, i := s.b, s.i+1
 	start := i
 	for {
-		for i < len(b) && !strStop[b[i]] {
-			i++
-		}
+		i = plainRun(b, i)
 		if i >= len(b) {
 			break
 		}
@@ -193,6 +193,32 @@ func (s *scanner) rawString() (raw []byte, escaped bool) {
 	}
 	s.fail()
 	return nil, false
+}
+
+// plainRun returns the index of the first byte from i that ends a run of
+// plain string bytes (see strStop), or len(b). Eight bytes at a time: the
+// answers' texts are long.
+func plainRun(b []byte, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ (ones * '"')
+		bs := x ^ (ones * '\\')
+		// A byte is flagged when zero (q, bs: a quote or a backslash) or
+		// below 0x20. Borrows can flag bytes above a real match, never
+		// below one, so the lowest flag is exact.
+		t := ((q-ones)&^q | (bs-ones)&^bs | (x-ones*0x20)&^x) & highs
+		if t != 0 {
+			return i + bits.TrailingZeros64(t)/8
+		}
+	}
+	for i < len(b) && !strStop[b[i]] {
+		i++
+	}
+	return i
 }
 
 // strStop marks the bytes that end a run of plain string bytes: the quote,

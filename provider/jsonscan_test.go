@@ -3,7 +3,10 @@ package provider
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
+
+	conductor "github.com/conductor-go/conductor"
 )
 
 // The fast decoders must give encoding/json's result whenever they take a
@@ -351,6 +354,62 @@ func TestScanTakesWorkersAI(t *testing.T) {
 			if _, ok := scanWorkersAIChunk(ev.Data); !ok {
 				t.Errorf("%s: %s not taken by the fast path", file, ev.Data)
 			}
+		}
+	}
+}
+
+func TestPlainRun(t *testing.T) {
+	stops := []byte{'"', '\\', 0x00, 0x1f, '\n'}
+	for n := 0; n < 20; n++ {
+		for at := 0; at <= n; at++ {
+			for _, stop := range append(stops, 'x') {
+				b := bytes.Repeat([]byte{'a'}, n)
+				// Bytes that must not stop the run, among them those the
+				// eight-byte test could confuse with a stop.
+				for i := range b {
+					b[i] = []byte{'a', ' ', '!', '#', 0x7f, 0x80, 0xff, 0x21, 0x5b, 0x5d}[i%10]
+				}
+				want := n
+				if at < n && stop != 'x' {
+					b[at] = stop
+					want = at
+				}
+				if got := plainRun(b, 0); got != want {
+					t.Fatalf("plainRun(%q) = %d, want %d", b, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzPlainRun(f *testing.F) {
+	f.Add([]byte("abcdefgh\"ijk\x01\\"), 0)
+	f.Add([]byte("\x00\x00\"aaaaaaaaaaaaaaaa\\"), 3)
+	f.Fuzz(func(t *testing.T, b []byte, from int) {
+		if from < 0 || from > len(b) {
+			return
+		}
+		want := from
+		for want < len(b) && !strStop[b[want]] {
+			want++
+		}
+		if got := plainRun(b, from); got != want {
+			t.Fatalf("plainRun(%q, %d) = %d, want %d", b, from, got, want)
+		}
+	})
+}
+
+// BenchmarkOpenAIDecodeLong is an answer of a few paragraphs, as most are.
+func BenchmarkOpenAIDecodeLong(b *testing.B) {
+	text := strings.Repeat("Paris became the capital under Clovis I, and the Capetian kings kept it there. ", 40) +
+		"\n\nIn short: \"Paris\"."
+	body := EncodeOpenAIResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: text,
+		FinishReason: "stop", Usage: conductor.Usage{InputTokens: 100, OutputTokens: 700}}, 1741569952)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeOpenAIResponse(body); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
