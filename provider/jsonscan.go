@@ -1,9 +1,11 @@
 package provider
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -283,47 +285,50 @@ func unquote(raw []byte, escaped bool) (string, bool) {
 		}
 		return string(raw), true
 	}
-	out := make([]byte, 0, len(raw))
+	// A Builder hands its bytes over as the string: one allocation.
+	var out strings.Builder
+	out.Grow(len(raw))
 	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			j := i + 1
-			for j < len(raw) && raw[j] != '\\' {
-				j++
+		if raw[i] != '\\' {
+			j := bytes.IndexByte(raw[i:], '\\')
+			if j < 0 {
+				j = len(raw)
+			} else {
+				j += i
 			}
 			if !utf8.Valid(raw[i:j]) {
 				return "", false
 			}
-			out = append(out, raw[i:j]...)
+			out.Write(raw[i:j])
 			i = j
 			continue
 		}
 		// rawString validated the escape.
 		switch raw[i+1] {
 		case 'b':
-			out = append(out, '\b')
+			out.WriteByte('\b')
 		case 'f':
-			out = append(out, '\f')
+			out.WriteByte('\f')
 		case 'n':
-			out = append(out, '\n')
+			out.WriteByte('\n')
 		case 'r':
-			out = append(out, '\r')
+			out.WriteByte('\r')
 		case 't':
-			out = append(out, '\t')
+			out.WriteByte('\t')
 		case 'u':
 			r := rune(unhex(raw[i+2])<<12 | unhex(raw[i+3])<<8 | unhex(raw[i+4])<<4 | unhex(raw[i+5]))
 			if 0xD800 <= r && r < 0xE000 {
 				return "", false
 			}
-			out = utf8.AppendRune(out, r)
+			out.WriteRune(r)
 			i += 6
 			continue
 		default: // '"', '\\', '/'
-			out = append(out, raw[i+1])
+			out.WriteByte(raw[i+1])
 		}
 		i += 2
 	}
-	return string(out), true
+	return out.String(), true
 }
 
 // int reads an integer into *dst; null leaves it. Fractions, exponents and
