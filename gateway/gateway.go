@@ -422,6 +422,9 @@ type callInfo struct {
 	cached      bool
 	cacheStatus string
 	missReason  string
+	// lastAttempt is when the last upstream attempt began: the provider's
+	// TTFB counts from there, the row's from the request.
+	lastAttempt time.Time
 }
 
 type infoKey struct{}

@@ -47,9 +47,15 @@ func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (
 		if m.Routing != "" {
 			row.Route = m.Routing
 		}
+		// The provider's TTFB counts from its attempt; earlier attempts,
+		// backoff waits and failed fallback steps come before it.
 		row.TTFB = latency
-		if m.TTFB > 0 && m.TTFB < latency {
-			row.TTFB = m.TTFB
+		if m.TTFB > 0 {
+			ttfb := m.TTFB
+			if !ci.lastAttempt.IsZero() {
+				ttfb += ci.lastAttempt.Sub(start)
+			}
+			row.TTFB = min(ttfb, latency)
 		}
 		r.g.price(&row, resp.Usage)
 	}

@@ -92,6 +92,7 @@ func (r *retryProvider) run(ctx context.Context, req *conductor.ChatRequest, att
 	for n := 1; ; n++ {
 		if ci != nil {
 			ci.attempts++
+			ci.lastAttempt = time.Now()
 		}
 		err := attempt(ctx)
 		if err == nil {

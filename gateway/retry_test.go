@@ -254,3 +254,28 @@ func (s *slowStream) Next() (conductor.Chunk, error) {
 	}
 	return s.Stream.Next()
 }
+
+// A whole answer's TTFB counts from the request: the failed attempt and the
+// backoff wait come before the provider's own time to first byte.
+func TestRetryTTFBCountsFromTheRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &double{reply: func(_ context.Context, _ *conductor.ChatRequest, n int) (*conductor.ChatResponse, error) {
+			if n == 1 {
+				return nil, serverError()
+			}
+			time.Sleep(300 * time.Millisecond)
+			a := answer("ok", 1, 1)
+			a.Meta.TTFB = 100 * time.Millisecond
+			return a, nil
+		}}
+		g, st, stop := start(t, Config{Retry: RetryConfig{MaxAttempts: 2, Backoff: BackoffConstant, Delay: time.Second}})
+		if _, err := g.Wrap(up).Chat(t.Context(), chatReq("q")); err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		rows := logs(t, st)
+		if len(rows) != 1 || rows[0].TTFB != 1100*time.Millisecond || rows[0].Latency != 1300*time.Millisecond || rows[0].Attempts != 2 {
+			t.Fatalf("rows %+v, want TTFB 1.1s of 1.3s over 2 attempts", rows)
+		}
+	})
+}
