@@ -673,3 +673,21 @@ func FuzzDecodeOutput(f *testing.F) {
 		}
 	})
 }
+
+// A member's usage is marked estimated when any of its calls' was (the
+// provider sent none and the adapter counted locally), and only then.
+func TestUsageEstimated(t *testing.T) {
+	ens := parse(t, "name: est\nflow:\n  - member: a\n    config: {provider: openai, model: gpt-4o}\n  - member: b\n    config: {provider: groq, model: llama-3.1-70b-versatile}\n")
+	openai := &scripted{name: "openai", usage: conductor.Usage{InputTokens: 10, OutputTokens: 3}}
+	groq := &scripted{name: "groq", usage: conductor.Usage{InputTokens: 7, OutputTokens: 2, Estimated: true}}
+	res, err := New(Options{Resolver: newResolver(openai, groq), Logger: quiet()}).Run(context.Background(), ens, "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := member(t, res, "a").Usage; u.Estimated || u.InputTokens != 10 {
+		t.Errorf("a: %+v, want exact counts", u)
+	}
+	if u := member(t, res, "b").Usage; !u.Estimated || u.InputTokens != 7 || u.OutputTokens != 2 {
+		t.Errorf("b: %+v, want estimated 7/2", u)
+	}
+}

@@ -157,6 +157,7 @@ func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol ret
 func (e *Engine) addUsage(mr *MemberResult, prov, model string, u conductor.Usage, cached bool) {
 	mr.Usage.InputTokens += u.InputTokens
 	mr.Usage.OutputTokens += u.OutputTokens
+	mr.Usage.Estimated = mr.Usage.Estimated || u.Estimated
 	if prov == conductor.ProviderMock || cached {
 		return
 	}

@@ -85,6 +85,10 @@ type MemberResult struct {
 type Usage struct {
 	InputTokens  int `json:"inputTokens"`
 	OutputTokens int `json:"outputTokens"`
+	// Estimated is true when a call's provider sent no usage and the
+	// counts were made locally (conductor.Usage.Estimated). Not in the
+	// JSON result, whose shape is fixed; --trace marks such counts "~".
+	Estimated bool `json:"-"`
 }
 
 // MemberError is a failed member's error as results show it.

@@ -146,6 +146,7 @@ func (e *Engine) callWithRetry(ctx context.Context, p conductor.Provider, req *c
 			out.attempts += max(1, resp.Meta.Attempts)
 			out.usage.InputTokens += resp.Usage.InputTokens
 			out.usage.OutputTokens += resp.Usage.OutputTokens
+			out.usage.Estimated = out.usage.Estimated || resp.Usage.Estimated
 			out.err = nil
 			return out
 		}

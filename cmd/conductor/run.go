@@ -350,9 +350,13 @@ func writeTrace(w io.Writer, res *engine.Result) {
 		if m.Cached {
 			cache = "hit"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d/%d\t%s\t%s\t%d\n",
+		tokens := fmt.Sprintf("%d/%d", m.Usage.InputTokens, m.Usage.OutputTokens)
+		if m.Usage.Estimated {
+			tokens = "~" + tokens // counted locally: the provider sent no usage
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\n",
 			m.Member, m.Status, dash(m.Routing), model, cache, m.Attempts,
-			m.Usage.InputTokens, m.Usage.OutputTokens, usd(m.CostNanoUSD, m.PriceUnknown), score(m.Scoring), m.LatencyMs)
+			tokens, usd(m.CostNanoUSD, m.PriceUnknown), score(m.Scoring), m.LatencyMs)
 		if m.Error != nil {
 			errs = append(errs, fmt.Sprintf("  %s: %s", m.Member, m.Error.Message))
 		}

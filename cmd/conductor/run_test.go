@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/engine"
 )
 
 // cli runs the command line in-process and returns its exit status and
@@ -352,5 +354,21 @@ func TestRunChecksStaticRoutesFirst(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// --trace marks token counts the adapter estimated locally with "~".
+func TestTraceMarksEstimatedTokens(t *testing.T) {
+	res := &engine.Result{Ensemble: "est", Success: true, Members: []engine.MemberResult{
+		{Member: "exact", Status: engine.StatusSucceeded, Provider: "openai", Model: "gpt-4o", Routing: "direct", Attempts: 1,
+			Usage: engine.Usage{InputTokens: 10, OutputTokens: 3}},
+		{Member: "counted", Status: engine.StatusSucceeded, Provider: "local", Model: "llama3", Routing: "direct", Attempts: 1,
+			Usage: engine.Usage{InputTokens: 7, OutputTokens: 2, Estimated: true}},
+	}}
+	var b bytes.Buffer
+	writeTrace(&b, res)
+	lines := strings.Split(b.String(), "\n")
+	if len(lines) < 3 || !strings.Contains(lines[1], " 10/3 ") || !strings.Contains(lines[2], " ~7/2 ") {
+		t.Errorf("trace:\n%s", b.String())
 	}
 }
