@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -432,7 +433,20 @@ func (d *AnthropicStreamDecoder) decodeJSON(ev Event) (ch conductor.Chunk, emit,
 // Extra as sent. Tool use, tool results and non-text blocks, which
 // ChatRequest cannot carry, give a ClassBadRequest *conductor.Error naming
 // the field, as does any malformed field.
+//
+// The Extra values may be slices of body, which the caller keeps unchanged
+// (the server sends it on as the request's Body).
 func DecodeAnthropicRequest(body []byte) (*conductor.ChatRequest, error) {
+	if req, ok := scanAnthropicRequest(body); ok {
+		return req, nil
+	}
+	return decodeAnthropicRequestJSON(body)
+}
+
+// decodeAnthropicRequestJSON is DecodeAnthropicRequest through
+// encoding/json, for every body the fast path does not take (every refused
+// one among them).
+func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, badRequest("the request body is not a JSON object")
@@ -892,4 +906,125 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 		return ch, true, true
 	}
 	return ch, false, true
+}
+
+// scanAnthropicRequest is DecodeAnthropicRequest for a request it accepts,
+// read in one pass: the top level like encoding/json's map, messages like
+// its structs.
+func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
+	s := scanner{b: body}
+	req := &conductor.ChatRequest{}
+	var (
+		system string
+		msgs   []conductor.Message
+		hasMax bool
+		stream bool
+		set    fieldSet
+	)
+	if !s.open('{') {
+		return nil, false
+	}
+	for n := 0; s.more(&n, '}'); {
+		k := s.key()
+		switch string(k) {
+		case "model":
+			s.seen(&set, 1<<0)
+			s.str(&req.Model)
+		case "max_tokens":
+			s.seen(&set, 1<<1)
+			hasMax = true
+			s.int(&req.MaxTokens)
+		case "system":
+			s.seen(&set, 1<<2)
+			system = s.textParts("\n\n")
+		case "messages":
+			s.seen(&set, 1<<3)
+			msgs = s.anthropicMessages()
+		case "temperature":
+			s.seen(&set, 1<<4)
+			s.float(&req.Temperature)
+		case "top_p":
+			s.seen(&set, 1<<5)
+			s.float(&req.TopP)
+		case "stop_sequences":
+			s.seen(&set, 1<<6)
+			switch s.peek() {
+			case '[':
+				req.Stop = s.stop()
+			case 'n':
+				s.literal("null")
+			default:
+				s.fail() // a lone string is not a list here
+			}
+		case "stream":
+			s.seen(&set, 1<<7)
+			s.boolean(&stream)
+		default:
+			if !utf8.Valid(k) {
+				s.fail() // encoding/json would mend the key
+			}
+			v := s.rawValue()
+			if s.failed {
+				break
+			}
+			if req.Extra == nil {
+				req.Extra = make(map[string]json.RawMessage, 4)
+			}
+			req.Extra[string(k)] = v
+		}
+	}
+	if !s.end() || req.Model == "" || !hasMax || req.MaxTokens < 1 || len(msgs) == 0 {
+		return nil, false // refused: encoding/json's path says why
+	}
+	req.Stream = stream
+	if system != "" {
+		req.Messages = make([]conductor.Message, 0, len(msgs)+1)
+		req.Messages = append(req.Messages, conductor.Message{Role: "system", Content: system})
+	}
+	req.Messages = append(req.Messages, msgs...)
+	return req, true
+}
+
+// anthropicMessages reads user and assistant messages of text content;
+// anything else fails.
+func (s *scanner) anthropicMessages() []conductor.Message {
+	if !s.open('[') {
+		return nil
+	}
+	msgs := make([]conductor.Message, 0, 8)
+	for n := 0; s.more(&n, ']'); {
+		if !s.open('{') {
+			s.fail() // a null message has no role
+			return nil
+		}
+		var (
+			m   conductor.Message
+			set fieldSet
+		)
+		for k := 0; s.more(&k, '}'); {
+			switch key := s.key(); string(key) {
+			case "role":
+				s.seen(&set, 1)
+				// The roles as constants: no string per message.
+				switch raw := s.word(); string(raw) {
+				case "user":
+					m.Role = "user"
+				case "assistant":
+					m.Role = "assistant"
+				default:
+					s.fail()
+				}
+			case "content":
+				s.seen(&set, 2)
+				m.Content = s.textParts("\n\n")
+			default:
+				s.unknown(key, "role", "content")
+			}
+		}
+		if m.Role == "" {
+			s.fail()
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
 }

@@ -413,3 +413,59 @@ func BenchmarkOpenAIDecodeLong(b *testing.B) {
 		}
 	}
 }
+
+var trickyAnthropicRequests = []string{
+	`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`,
+	`{"model":"m","max_tokens":10,"system":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"text","text":"y"}]},{"role":"assistant","content":"z"}]}`,
+	`{"model":"m","max_tokens":10,"system":"s","messages":[{"role":"user","content":[{"type":"image","source":{}}]}]}`,
+	`{"model":"m","max_tokens":10,"messages":[{"role":"system","content":"x"}]}`,
+	`{"model":"m","max_tokens":null,"messages":[{"role":"user","content":"x"}]}`,
+	`{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"stop_sequences":"END"}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"stop_sequences":null,"stream":true,"temperature":0,"top_p":null}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"stop_sequences":["a",null],"metadata":{"user_id":"u"},"tools":[]}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x","Content":"y"}]}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":null}],"system":null}`,
+	`{"model":"m","max_tokens":1.5,"messages":[{"role":"user","content":"x"}]}`,
+}
+
+func FuzzScanAnthropicRequest(f *testing.F) {
+	addFiles(f, "anthropic/client_request.json", "anthropic/request_full.golden.json", "anthropic/request_stream.golden.json")
+	for _, s := range trickyAnthropicRequests {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := scanAnthropicRequest(body)
+		if !ok {
+			return
+		}
+		want, err := decodeAnthropicRequestJSON(body)
+		if err != nil {
+			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, want) {
+			t.Fatalf("body %q\nfast %+v\njson %+v", body, fast, want)
+		}
+	})
+}
+
+func TestScanTakesAnthropicRequests(t *testing.T) {
+	bench, err := EncodeAnthropicRequest(benchRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range [][]byte{bench, readTestdata(t, "anthropic/client_request.json"), readTestdata(t, "anthropic/request_full.golden.json")} {
+		if _, ok := scanAnthropicRequest(body); !ok {
+			t.Errorf("%s: not taken by the fast path", body)
+		}
+	}
+	for _, s := range trickyAnthropicRequests {
+		body := []byte(s)
+		if fast, ok := scanAnthropicRequest(body); ok {
+			want, err := decodeAnthropicRequestJSON(body)
+			if err != nil || !reflect.DeepEqual(fast, want) {
+				t.Errorf("%s: fast %+v, json %+v %v", s, fast, want, err)
+			}
+		}
+	}
+}

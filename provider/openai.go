@@ -1022,7 +1022,7 @@ func (s *scanner) openAIMessages() []conductor.Message {
 				}
 			case "content":
 				s.seen(&set, 2)
-				m.Content = s.textParts()
+				m.Content = s.textParts("")
 			case "tool_calls":
 				s.seen(&set, 4)
 				if !s.null() {
@@ -1045,8 +1045,8 @@ func (s *scanner) openAIMessages() []conductor.Message {
 }
 
 // textParts reads a content that is a string, null, or a list of text
-// parts, joined.
-func (s *scanner) textParts() string {
+// parts, joined with sep.
+func (s *scanner) textParts(sep string) string {
 	if s.peek() != '[' {
 		var text string
 		s.str(&text)
@@ -1077,6 +1077,9 @@ func (s *scanner) textParts() string {
 		}
 		if typ != "text" {
 			s.fail()
+		}
+		if n > 1 {
+			joined = append(joined, sep...)
 		}
 		joined = append(joined, text...)
 	}
