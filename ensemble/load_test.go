@@ -239,7 +239,7 @@ func TestBadGolden(t *testing.T) {
 		},
 		"provider.yaml": {
 			`5:17: provider: unknown provider "opneai" (did you mean "openai"?)`,
-			`7:16: routing: unknown routing "gateway" (expected one of: cloudflare, cloudflare-gateway, direct)`,
+			`7:16: routing: unknown routing "gateway" (did you mean "cloudflare-gateway"?)`,
 			`10:17: provider: unknown provider "azure" (expected one of: workers-ai, openai, anthropic, groq, local, mock)`,
 		},
 		"routing-cloudflare-openai.yaml": {`7:16: routing: "cloudflare" serves Workers AI and local models only (use cloudflare-gateway or direct for openai)`},
@@ -572,6 +572,22 @@ func TestSuggest(t *testing.T) {
 		got, ok := suggest(tc.in, keys)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("suggest(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	// Enum values: one part of a hyphenated name, when only one fits.
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+		cands    []string
+	}{
+		{"gateway", "cloudflare-gateway", true, []string{"cloudflare", "cloudflare-gateway", "direct"}},
+		{"workers", "workers-ai", true, []string{"workers-ai", "openai", "anthropic", "groq", "local", "mock"}},
+		{"cloudflare", "", false, []string{"cloudflare-gateway", "cloudflare-workers"}}, // two fit: no guess
+		{"ai", "", false, []string{"workers-ai", "openai"}},                             // too far, and not a part of openai
+	} {
+		got, ok := suggest(tc.in, tc.cands)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("suggest(%q, %v) = %q, %v; want %q, %v", tc.in, tc.cands, got, ok, tc.want, tc.ok)
 		}
 	}
 	for _, tc := range []struct {

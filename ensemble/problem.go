@@ -72,8 +72,9 @@ func (c *collector) err() error {
 }
 
 // suggest returns the candidate closest to s when it is close enough to be
-// a likely typo: the same letters ignoring case, "_" and "-", or within an
-// edit distance of about a third of the word.
+// a likely typo: the same letters ignoring case, "_" and "-", within an
+// edit distance of about a third of the word, or one part of a single
+// hyphenated candidate.
 func suggest(s string, candidates []string) (string, bool) {
 	norm := func(x string) string {
 		return strings.Map(func(r rune) rune {
@@ -97,7 +98,18 @@ func suggest(s string, candidates []string) (string, bool) {
 	if bestD >= 0 && bestD <= limit {
 		return best, true
 	}
-	return "", false
+	// One part of a hyphenated name: "gateway" for cloudflare-gateway,
+	// "workers" for workers-ai. Only when a single candidate fits.
+	part := ""
+	for _, c := range candidates {
+		if len(s) >= 3 && (strings.HasSuffix(c, "-"+s) || strings.HasPrefix(c, s+"-")) {
+			if part != "" {
+				return "", false
+			}
+			part = c
+		}
+	}
+	return part, part != ""
 }
 
 // editDistance is the optimal string alignment distance: Levenshtein plus
