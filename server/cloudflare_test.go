@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -148,6 +149,34 @@ func TestCfAigHeaders(t *testing.T) {
 		}
 		if !bytes.Equal(b1, b2) || ts.fakes.count("openai") != 1 {
 			t.Errorf("%d upstream calls; answers equal: %v", ts.fakes.count("openai"), bytes.Equal(b1, b2))
+		}
+	})
+	t.Run("a cached stream replays as the same stream", func(t *testing.T) {
+		// A translated stream's id is made per answer (the upstream's is not
+		// carried over); everything else replays byte for byte.
+		translatedID := regexp.MustCompile(`"id":"chatcmpl-[0-9a-f]{24}"`)
+		for _, tt := range []struct {
+			path, body, kind string
+			translated       bool
+		}{
+			{chatPath, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hi"}]}`, "openai", false},
+			{"/v1/chat/completions", `{"model":"openai/gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]}`, "openai", false},
+			{"/v1/messages", `{"model":"anthropic/claude-3-5-sonnet-20241022","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}`, "anthropic", false},
+			{"/v1/chat/completions", `{"model":"anthropic/claude-3-5-sonnet-20241022","stream":true,"messages":[{"role":"user","content":"Hi"}]}`, "anthropic", true},
+		} {
+			ts := newTestServer(t, serverSetup{})
+			r1, b1 := ts.post(t, tt.path, tt.body, "cf-aig-cache-ttl", "3600")
+			r2, b2 := ts.post(t, tt.path, tt.body, "cf-aig-cache-ttl", "3600")
+			s1, s2 := r1.Header.Get("cf-aig-cache-status"), r2.Header.Get("cf-aig-cache-status")
+			if r1.StatusCode != 200 || r2.StatusCode != 200 || s1 != "MISS" || s2 != "HIT" || ts.fakes.count(tt.kind) != 1 {
+				t.Errorf("%s %s: %d %s then %d %s, %d upstream calls", tt.path, tt.body, r1.StatusCode, s1, r2.StatusCode, s2, ts.fakes.count(tt.kind))
+			}
+			if tt.translated {
+				b1, b2 = translatedID.ReplaceAll(b1, []byte(`"id":"X"`)), translatedID.ReplaceAll(b2, []byte(`"id":"X"`))
+			}
+			if !bytes.Equal(b1, b2) || len(parseSSE(t, b2)) < 2 {
+				t.Errorf("%s %s: the replay differs:\n%s\n---\n%s", tt.path, tt.body, b1, b2)
+			}
 		}
 	})
 	t.Run("cf-aig-cache-ttl 0 disables the gateway's cache", func(t *testing.T) {
