@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/gateway"
 )
 
 func TestChatCompletionsPassThrough(t *testing.T) {
@@ -332,6 +334,25 @@ func TestChatCompletionsStreamFailsMidway(t *testing.T) {
 			}
 		})
 	}
+	// A failed stream is never cached: the next identical call goes
+	// upstream, and the log says why the first was not stored.
+	t.Run("never cached", func(t *testing.T) {
+		ts := newTestServer(t, serverSetup{})
+		ts.fakes.push("openai", canned{file: "openai/stream_error.sse"})
+		body := `{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"x"}]}`
+		ts.post(t, "/v1/chat/completions", body, "cf-aig-cache-ttl", "3600")
+		r, got := ts.post(t, "/v1/chat/completions", body, "cf-aig-cache-ttl", "3600")
+		if r.Header.Get("cf-aig-cache-status") != "MISS" || ts.fakes.count("openai") != 2 || !strings.Contains(string(got), "[DONE]") {
+			t.Errorf("after a failed stream: %s, %d upstream calls: %s", r.Header.Get("cf-aig-cache-status"), ts.fakes.count("openai"), got)
+		}
+		reasons := map[string]int{}
+		for _, row := range ts.flushLogs(t) {
+			reasons[row.MissReason]++
+		}
+		if reasons[gateway.MissStreamError] != 1 {
+			t.Errorf("miss reasons %v, want one %s", reasons, gateway.MissStreamError)
+		}
+	})
 }
 
 func TestChatCompletionsMock(t *testing.T) {
