@@ -638,10 +638,10 @@ func EncodeAnthropicError(e *conductor.Error) []byte {
 // and event; ok=false for anything else, which encoding/json then reads.
 
 var (
-	anthropicAnswerKeys = []string{"id", "type", "model", "content", "stop_reason", "usage"}
-	anthropicUsageKeys  = []string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
-	anthropicEventKeys  = []string{"type", "message", "content_block", "delta", "usage"}
-	anthropicDeltaKeys  = []string{"type", "text", "stop_reason"}
+	anthropicAnswerKeys = [...]string{"id", "type", "model", "content", "stop_reason", "usage"}
+	anthropicUsageKeys  = [...]string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
+	anthropicEventKeys  = [...]string{"type", "message", "content_block", "delta", "usage"}
+	anthropicDeltaKeys  = [...]string{"type", "text", "stop_reason"}
 )
 
 // anthropicScanned is an anthropicUsage as the scanner reads it: the counts
@@ -691,7 +691,7 @@ func (s *scanner) anthropicUsage() (u anthropicScanned, present bool) {
 		case "cache_read_input_tokens":
 			count(8, &u.counts.cacheRead)
 		default:
-			s.unknown(k, anthropicUsageKeys...)
+			s.unknown(k, anthropicUsageKeys[:]...)
 		}
 	}
 	return u, true
@@ -774,7 +774,7 @@ func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 			usage, present = s.anthropicUsage()
 			hasUsage = present && usage.has&3 != 0
 		default:
-			s.unknown(k, anthropicAnswerKeys...)
+			s.unknown(k, anthropicAnswerKeys[:]...)
 		}
 	}
 	if !s.end() || string(typ) == "error" || (string(typ) != "message" && !hasContent) {
@@ -860,14 +860,14 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 					s.seen(&dset, 4)
 					s.str(&stop)
 				default:
-					s.unknown(k, anthropicDeltaKeys...)
+					s.unknown(k, anthropicDeltaKeys[:]...)
 				}
 			}
 		case "usage":
 			s.seen(&set, 1<<4)
 			usage, hasUsage = s.anthropicUsage()
 		default:
-			s.unknown(k, anthropicEventKeys...)
+			s.unknown(k, anthropicEventKeys[:]...)
 		}
 	}
 	if !s.end() {

@@ -669,11 +669,10 @@ func EncodeOpenAIError(e *conductor.Error) []byte {
 // which the encoding/json decoders then handle.
 
 var (
-	openAIAnswerKeys  = []string{"id", "model", "choices", "usage", "x_groq", "error"}
-	openAIChoiceKeys  = []string{"message", "finish_reason"}
-	openAIMessageKeys = []string{"content", "refusal"}
-	openAIUsageKeys   = []string{"prompt_tokens", "completion_tokens", "prompt_tokens_details"}
-	openAIChunkKeys   = []string{"choices", "usage", "x_groq", "error"}
+	openAIAnswerKeys  = [...]string{"id", "model", "choices", "usage", "x_groq", "error"}
+	openAIMessageKeys = [...]string{"content", "refusal"}
+	openAIUsageKeys   = [...]string{"prompt_tokens", "completion_tokens", "prompt_tokens_details"}
+	openAIChunkKeys   = [...]string{"choices", "usage", "x_groq", "error"}
 )
 
 // scanOpenAIAnswer is decodeOpenAIResponse for a successful answer.
@@ -729,7 +728,7 @@ func scanOpenAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok b
 				s.fail() // an error body: encoding/json's path builds the error
 			}
 		default:
-			s.unknown(k, openAIAnswerKeys...)
+			s.unknown(k, openAIAnswerKeys[:]...)
 		}
 	}
 	if !s.end() || nChoices == 0 {
@@ -772,7 +771,7 @@ func (s *scanner) openAIChoice(inner string, content, refusal, finish *string) {
 					s.seen(&mset, 2)
 					s.text(refusal)
 				default:
-					s.unknown(k, openAIMessageKeys...)
+					s.unknown(k, openAIMessageKeys[:]...)
 				}
 			}
 		case string(k) == "finish_reason":
@@ -822,7 +821,7 @@ func (s *scanner) openAIUsage() (u conductor.Usage, present bool) {
 				}
 			}
 		default:
-			s.unknown(k, openAIUsageKeys...)
+			s.unknown(k, openAIUsageKeys[:]...)
 		}
 	}
 	return u, true
@@ -885,7 +884,7 @@ func scanOpenAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
 				s.fail()
 			}
 		default:
-			s.unknown(k, openAIChunkKeys...)
+			s.unknown(k, openAIChunkKeys[:]...)
 		}
 	}
 	if !s.end() {
@@ -982,7 +981,7 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 	return req, true
 }
 
-var openAIRequestMessageKeys = []string{"role", "content", "tool_calls", "tool_call_id"}
+var openAIRequestMessageKeys = [...]string{"role", "content", "tool_calls", "tool_call_id"}
 
 // openAIMessages reads messages of the roles ChatRequest carries, with
 // text content and no tool calls; anything else fails.
@@ -1033,7 +1032,7 @@ func (s *scanner) openAIMessages() []conductor.Message {
 				var id string
 				s.str(&id)
 			default:
-				s.unknown(key, openAIRequestMessageKeys...)
+				s.unknown(key, openAIRequestMessageKeys[:]...)
 			}
 		}
 		if m.Role == "" {

@@ -357,8 +357,8 @@ func decodeWorkersAIEventJSON(provider, name string, data, raw []byte) (conducto
 // and chunk; ok=false for anything else, which encoding/json then reads.
 
 var (
-	workersAIEnvelopeKeys = []string{"result", "success", "errors"}
-	workersAIChunkKeys    = []string{"response", "usage", "choices", "errors", "error"}
+	workersAIEnvelopeKeys = [...]string{"result", "success", "errors"}
+	workersAIChunkKeys    = [...]string{"response", "usage", "choices", "errors", "error"}
 )
 
 // workersAIUsage reads a usage object; present is false for null.
@@ -444,7 +444,7 @@ func scanWorkersAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 			s.seen(&set, 4)
 			s.noErrors()
 		default:
-			s.unknown(k, workersAIEnvelopeKeys...)
+			s.unknown(k, workersAIEnvelopeKeys[:]...)
 		}
 	}
 	if !s.end() || !hasResult {
@@ -499,7 +499,7 @@ func scanWorkersAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
 				s.fail()
 			}
 		default:
-			s.unknown(k, workersAIChunkKeys...)
+			s.unknown(k, workersAIChunkKeys[:]...)
 		}
 	}
 	if !s.end() {
