@@ -767,7 +767,7 @@ func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 			}
 		case "stop_reason":
 			s.seen(&set, 1<<4)
-			s.str(&stop)
+			s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use")
 		case "usage":
 			s.seen(&set, 1<<5)
 			var present bool
@@ -858,7 +858,7 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 					s.str(&deltaText)
 				case "stop_reason":
 					s.seen(&dset, 4)
-					s.str(&stop)
+					s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use")
 				default:
 					s.unknown(k, anthropicDeltaKeys[:]...)
 				}

@@ -263,6 +263,32 @@ func (s *scanner) str(dst *string) {
 	*dst = v
 }
 
+// oneOf reads a string that is most often one of common, giving the constant
+// (no allocation) when it is; else as str.
+func (s *scanner) oneOf(dst *string, common ...string) {
+	if s.null() {
+		return
+	}
+	raw, esc := s.rawString()
+	if s.failed {
+		return
+	}
+	if !esc {
+		for _, c := range common {
+			if string(raw) == c {
+				*dst = c
+				return
+			}
+		}
+	}
+	v, ok := unquote(raw, esc)
+	if !ok {
+		s.fail()
+		return
+	}
+	*dst = v
+}
+
 // optStr reads a string or null into a *string, as encoding/json fills a
 // *string field: nil for null.
 func (s *scanner) optStr(dst **string) {

@@ -776,7 +776,7 @@ func (s *scanner) openAIChoice(inner string, content, refusal, finish *string) {
 			}
 		case string(k) == "finish_reason":
 			s.seen(&set, 2)
-			s.str(finish)
+			s.oneOf(finish, "stop", "length", "tool_calls", "content_filter")
 		default:
 			s.unknown(k, inner, "finish_reason")
 		}
@@ -890,11 +890,14 @@ func scanOpenAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
 	if !s.end() {
 		return ch, false
 	}
+	// Copies, so that the heap holds a usage only for the chunk that has one.
 	switch {
 	case hasGroqUsage:
-		ch.Usage = &groqUsage
+		u := groqUsage
+		ch.Usage = &u
 	case hasUsage:
-		ch.Usage = &usage
+		u := usage
+		ch.Usage = &u
 	}
 	return ch, true
 }

@@ -508,7 +508,8 @@ func scanWorkersAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
 	ch.Delta = response + delta
 	ch.FinishReason = finish
 	if hasUsage {
-		ch.Usage = &usage
+		u := usage // a copy: the heap holds a usage only when there is one
+		ch.Usage = &u
 	}
 	return ch, true
 }
