@@ -186,7 +186,7 @@ func (e *Engine) Run(ctx context.Context, ens *ensemble.Ensemble, input any) (*R
 	}
 	// Members the run never reached are reported as skipped.
 	for _, st := range ens.Flow[len(res.Members):] {
-		res.Members = append(res.Members, MemberResult{Member: st.Member, Status: StatusSkipped, Skipped: true, Scoring: ScoreResult{Passed: true}})
+		res.Members = append(res.Members, MemberResult{Member: st.Member, Status: StatusSkipped, Skipped: true})
 	}
 	res.Cost = float64(res.CostNanoUSD) / 1e9
 	if runErr == nil {

@@ -84,13 +84,13 @@ flow:
   - member: after
     config:
       provider: mock
-      prompt: "skipped=${never.skipped} success=${never.success} output=${never.output} score=${never.scoring.score}"
+      prompt: "skipped=${never.skipped} success=${never.success} output=${never.output} score=${never.scoring.score} passed=${never.scoring.passed}"
 `)
 	res, err := New(Options{}).Run(context.Background(), ens, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := res.Output, "skipped=true success=false output=null score=null"; got != want {
+	if got, want := res.Output, "skipped=true success=false output=null score=null passed=false"; got != want {
 		t.Errorf("output = %q, want %q", got, want)
 	}
 }
@@ -133,6 +133,7 @@ output:
   errorStatus: ${broken.error.status}
   errorProvider: ${broken.error.provider}
   brokenSuccess: ${broken.success}
+  brokenPassed: ${broken.scoring.passed}
 `)
 	openai := &scripted{name: "openai", replies: []string{"four"}, usage: conductor.Usage{InputTokens: 10, OutputTokens: 3}}
 	res, err := New(Options{Resolver: newResolver(openai), Pricing: fixedPrices{}, Logger: quiet()}).Run(context.Background(), ens, "What is 2+2?")
@@ -149,7 +150,7 @@ output:
 		"score": 1.0, "passed": true, "cached": false, "attempts": 1.0,
 		"provider": "openai", "model": "gpt-4o", "routing": "cloudflare-gateway",
 		"inputTokens": 10.0, "outputTokens": 3.0, "cost": 16e-9, "latencyMs": 0.0,
-		"errorStatus": 429.0, "errorProvider": "mock", "brokenSuccess": false,
+		"errorStatus": 429.0, "errorProvider": "mock", "brokenSuccess": false, "brokenPassed": false,
 	}
 	for k, w := range want {
 		if !reflect.DeepEqual(out[k], w) {

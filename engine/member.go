@@ -61,6 +61,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 		if !expr.Truthy(v) {
 			mr.Status = StatusSkipped
 			mr.Skipped = true
+			mr.Scoring.Passed = false
 			return mr, nil
 		}
 	}

@@ -147,6 +147,9 @@ func (m *MemberResult) View() map[string]any {
 func (m *MemberResult) fail(err error) {
 	m.Status = StatusFailed
 	m.Success = false
+	// A member without an answer passed nothing: ${!x.scoring.passed}
+	// escalates when x failed, as it does when x scored low.
+	m.Scoring.Passed = false
 	m.Err = err
 	me := &MemberError{Message: err.Error(), Provider: m.Provider}
 	if e, ok := conductor.AsError(err); ok {
