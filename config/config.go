@@ -327,6 +327,10 @@ type Server struct {
 	AllowCallerKeys bool `toml:"allow_caller_keys"`
 	// MaxBodyBytes bounds a request body (413 beyond).
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// RequestTimeout bounds a model call from request to last byte (504
+	// beyond); zero: the server's default. cf-aig-request-timeout shortens
+	// it per call.
+	RequestTimeout Duration `toml:"request_timeout"`
 }
 
 // DefaultTokensEnv is the variable read for server tokens by default.

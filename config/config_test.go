@@ -169,7 +169,7 @@ func TestErrors(t *testing.T) {
 			[]string{`f.toml:4:1: unknown key "bindings" in [ai] (expected one of: binding, remote, account_id, api_token_env, api_token_file, url, model, gateway)`}},
 		{"several unknown keys", "a = 1\n[server]\nport = 1\n", false,
 			[]string{`f.toml:1:1: unknown key "a" at the top level (expected one of: data_dir, environment, ai, providers, server, gateway, budget, pricing, split, model)`,
-				`f.toml:3:1: unknown key "port" in [server] (expected one of: addr, tokens_env, tokens_file, allow_caller_keys, max_body_bytes)`}},
+				`f.toml:3:1: unknown key "port" in [server] (expected one of: addr, tokens_env, tokens_file, allow_caller_keys, max_body_bytes, request_timeout)`}},
 		{"unknown provider", "[providers.mistral]\nbase_url = \"https://x\"\n", false,
 			[]string{`f.toml:1:2: unknown key "mistral" in [providers] (expected one of: openai, anthropic, groq, workers-ai, local)`}},
 		{"type: string", "[ai]\nbinding = 3\n", false, []string{`f.toml:2:11: ai.binding: expected a string, got an integer`}},

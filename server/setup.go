@@ -82,6 +82,7 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		AllowCallerKeys: cfg.Server.AllowCallerKeys,
 		UserHeader:      cfg.Gateway.UserHeader,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		RequestTimeout:  cfg.Server.RequestTimeout.Duration,
 		Engine:          engine.Options{Resolver: router, Pricing: prices, Logger: log, Scorer: set},
 		Logger:          log,
 	}, set, nil

@@ -47,6 +47,7 @@ user_header = "X-User"
 tokens_env = "MY_TOKENS"
 allow_caller_keys = true
 max_body_bytes = 2048
+request_timeout = "45s"
 
 [pricing]
 default_input = 2.0
@@ -144,7 +145,7 @@ func TestFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer set.Close(context.Background())
-	if !opts.AllowCallerKeys || opts.MaxBodyBytes != 2048 || opts.UserHeader != "X-User" || opts.Engine.Resolver == nil {
+	if !opts.AllowCallerKeys || opts.MaxBodyBytes != 2048 || opts.RequestTimeout != 45*time.Second || opts.UserHeader != "X-User" || opts.Engine.Resolver == nil {
 		t.Errorf("options %+v", opts)
 	}
 	if want := []Token{{"alice", "tok-a"}, {"token-2", "tok-b"}}; !slices.Equal(opts.Tokens, want) {
