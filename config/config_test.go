@@ -101,7 +101,7 @@ func TestFullFile(t *testing.T) {
 			WorkersAI: ProviderSettings{BaseURL: "https://cf.example.com/client/v4", FirstByteTimeout: sec(300), Timeout: sec(600)},
 			Local:     ProviderSettings{BaseURL: "http://127.0.0.1:8080/v1", FirstByteTimeout: sec(300), Timeout: sec(600)},
 		},
-		Server: Server{Addr: ":9000", TokensEnv: "MY_TOKENS", AllowCallerKeys: true, MaxBodyBytes: 1 << 20},
+		Server: Server{Addr: ":9000", TokensEnv: "MY_TOKENS", AllowCallerKeys: true, MaxBodyBytes: 1 << 20, RequestTimeout: Duration{2 * time.Minute}},
 		Budgets: []Budget{
 			{Name: "prod-daily", Scope: "environment", Match: "production", DailyUSD: 25, MonthlyUSD: 500,
 				Alerts: []float64{0.5, 0.9}, Webhook: "https://hooks.example.com/budget"},
