@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -26,12 +27,25 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// validJSON is json.Valid, through the scanner first: it is several times
+// faster, and only what it refuses (invalid, or nested deeper than it
+// follows) needs encoding/json's word.
+func validJSON(v []byte) bool {
+	s := scanner{b: v}
+	s.skip()
+	return s.end() || json.Valid(v)
+}
+
 // appendStringBody appends s escaped for the inside of a JSON string.
 // Invalid UTF-8 becomes U+FFFD, as encoding/json does; U+2028 and U+2029 are
 // escaped so the body stays valid JavaScript too.
 func appendStringBody(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		// Runs of plain ASCII, eight bytes at a time: most of any text.
+		if i = asciiRun(s, i); i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -73,6 +87,35 @@ func appendStringBody(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, s[start:]...)
+}
+
+// asciiRun returns the index of the first byte from i that a JSON string
+// cannot carry as it is (a quote, a backslash, a control character) or that
+// starts a multi-byte sequence, or len(s).
+func asciiRun(s string, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q := x ^ (ones * '"')
+		bs := x ^ (ones * '\\')
+		// As in plainRun, plus the high bit of every byte from 0x80, which
+		// needs no borrow and so keeps the lowest flag exact.
+		t := ((q-ones)&^q | (bs-ones)&^bs | (x-ones*0x20)&^x | x) & highs
+		if t != 0 {
+			return i + bits.TrailingZeros64(t)/8
+		}
+	}
+	for i < len(s) {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return i
+		}
+		i++
+	}
+	return i
 }
 
 // appendFloat appends f as a JSON number, formatted as encoding/json does.
@@ -143,7 +186,7 @@ func (w *keyWriter) float(k string, v float64) error {
 }
 
 func (w *keyWriter) raw(k string, v json.RawMessage) error {
-	if !json.Valid(v) {
+	if !validJSON(v) {
 		return badRequest("%s is not valid JSON", k)
 	}
 	w.key(k)

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -468,4 +469,32 @@ func TestScanTakesAnthropicRequests(t *testing.T) {
 			}
 		}
 	}
+}
+
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range append(append(trickyJSON, trickyRequests...), `[[[[1]]]]`, `{"a":}`, `"\ud800"`, "\"\xff\"", ` 1e5 `, `-`, `nul`) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid %v", b, got, want)
+		}
+	})
+}
+
+func FuzzASCIIRun(f *testing.F) {
+	f.Add("abcdefgh\"ijk\x01\\é", 0)
+	f.Add("\x00\x00\"aaaaaaaaaaaaaaaa\\\u2028", 3)
+	f.Fuzz(func(t *testing.T, s string, from int) {
+		if from < 0 || from > len(s) {
+			return
+		}
+		want := from
+		for want < len(s) && s[want] >= 0x20 && s[want] != '"' && s[want] != '\\' && s[want] < 0x80 {
+			want++
+		}
+		if got := asciiRun(s, from); got != want {
+			t.Fatalf("asciiRun(%q, %d) = %d, want %d", s, from, got, want)
+		}
+	})
 }
