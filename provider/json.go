@@ -27,6 +27,12 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// AppendJSONString appends s as a JSON string, quotes included, for the
+// server's hand-written wire answers: quote, backslash and control
+// characters escaped, U+2028 and U+2029 too, invalid UTF-8 replaced by
+// U+FFFD.
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 // validJSON is json.Valid, through the scanner first: it is several times
 // faster, and only what it refuses (invalid, or nested deeper than it
 // follows) needs encoding/json's word.
