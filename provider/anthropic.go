@@ -1,13 +1,11 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
@@ -527,40 +525,10 @@ func decodeAnthropicMessages(v json.RawMessage) ([]conductor.Message, error) {
 	return msgs, nil
 }
 
-// anthropicText reads a string or a list of text blocks; other blocks
-// (tool_use, tool_result, image…) are refused, not dropped.
-func anthropicText(v json.RawMessage) (string, error) {
-	v = bytes.TrimSpace(v)
-	switch {
-	case isNull(v):
-		return "", nil
-	case v[0] == '"':
-		var s string
-		err := json.Unmarshal(v, &s)
-		return s, err
-	case v[0] != '[':
-		return "", fmt.Errorf("content must be a string or a list of blocks")
-	}
-	var blocks []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if err := json.Unmarshal(v, &blocks); err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for i, bl := range blocks {
-		if bl.Type != "text" {
-			return "", fmt.Errorf("content block of type %q is not supported through this gateway", bl.Type)
-		}
-		if i > 0 {
-			// Blocks are separate paragraphs to the model.
-			b.WriteString("\n\n")
-		}
-		b.WriteString(bl.Text)
-	}
-	return b.String(), nil
-}
+// anthropicText reads a string or a list of text blocks, joined as
+// paragraphs; other blocks (tool_use, tool_result, image…) are refused, not
+// dropped.
+func anthropicText(v json.RawMessage) (string, error) { return textItems(v, "content block", "\n\n") }
 
 // EncodeAnthropicResponse writes resp as a Messages answer: one text block,
 // the finish reason as stop_reason, and usage split back the Anthropic way

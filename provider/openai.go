@@ -543,9 +543,14 @@ func decodeOpenAIMessages(v json.RawMessage) ([]conductor.Message, error) {
 	return msgs, nil
 }
 
-// textParts reads a content that is a string, null, or a list of
-// {"type":"text","text":…} parts; any other part is refused, not dropped.
-func textParts(v json.RawMessage) (string, error) {
+// textParts reads an OpenAI message content: a string, null, or a list of
+// text parts; any other part is refused, not dropped.
+func textParts(v json.RawMessage) (string, error) { return textItems(v, "content part", "") }
+
+// textItems reads a content that is a string, null, or a list of
+// {"type":"text","text":…} items joined by sep; an item of another type is
+// refused (what names it in the error), never silently dropped.
+func textItems(v json.RawMessage, what, sep string) (string, error) {
 	v = bytes.TrimSpace(v)
 	switch {
 	case isNull(v):
@@ -555,21 +560,24 @@ func textParts(v json.RawMessage) (string, error) {
 		err := json.Unmarshal(v, &s)
 		return s, err
 	case v[0] != '[':
-		return "", fmt.Errorf("content must be a string or a list of parts")
+		return "", fmt.Errorf("content must be a string or a list of %ss", what[len("content "):])
 	}
-	var parts []struct {
+	var items []struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
 	}
-	if err := json.Unmarshal(v, &parts); err != nil {
+	if err := json.Unmarshal(v, &items); err != nil {
 		return "", err
 	}
 	var b strings.Builder
-	for _, p := range parts {
-		if p.Type != "text" {
-			return "", fmt.Errorf("content part of type %q is not supported through this gateway", p.Type)
+	for i, it := range items {
+		if it.Type != "text" {
+			return "", fmt.Errorf("%s of type %q is not supported through this gateway", what, it.Type)
 		}
-		b.WriteString(p.Text)
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(it.Text)
 	}
 	return b.String(), nil
 }
