@@ -69,6 +69,15 @@ type RateDecision struct {
 	RetryAfter time.Duration // when refused: how long until the take could fit
 }
 
+// RateTake is one take of a TakeRates batch: TakeRate's arguments.
+type RateTake struct {
+	Key    string
+	N      int64
+	Limit  int64
+	Window time.Duration
+	Kind   string
+}
+
 // Budget is one spend limit a call must fit in.
 type Budget struct {
 	Key    string // names the budget and its window, e.g. "env:production:day:2026-11-25"
@@ -97,6 +106,12 @@ type CounterStore interface {
 	// limit. Fixed windows start at multiples of window since the Unix
 	// epoch; sliding windows count what was taken in (now-window, now].
 	TakeRate(ctx context.Context, key string, n, limit int64, window time.Duration, kind string, now time.Time) (RateDecision, error)
+	// TakeRates makes every take at once, or none: the decisions follow
+	// takes in order, and when one take is refused nothing is counted, the
+	// refused decision says why, and the takes after it are not evaluated
+	// (their decisions are zero). One atomic step admits a request against
+	// all its limits, so a request refused by one limit uses up no other.
+	TakeRates(ctx context.Context, takes []RateTake, now time.Time) ([]RateDecision, error)
 	// ReserveSpend reserves amount (nano-USD) in every budget at once, or in
 	// none: when one would go over its limit it returns a *BudgetError.
 	// The returned id settles the reservation.

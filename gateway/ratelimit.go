@@ -17,8 +17,8 @@ import (
 //   - Requests are counted before the call, cache hits included (a hit is a
 //     request, as Cloudflare counts it). The store's take is atomic, so a
 //     limit of N admits exactly N requests per window under any concurrency.
-//     The user's limit is taken before the gateway's: a request refused by
-//     the gateway's limit has still counted for its user.
+//     A request's limits are taken together, in one atomic step (token
+//     checks included): a request refused by one limit counts against none.
 //   - Tokens are what upstreams actually used (input + output, from the
 //     answer's usage; cache hits use none). They are counted after the call,
 //     and a call is admitted while the window's count is below the limit:
@@ -66,38 +66,36 @@ func (r *rateProvider) limits(req *conductor.ChatRequest) (requests, tokens []ra
 	return requests, tokens
 }
 
-// admit counts the request against its limits, or refuses it.
+// admit counts the request against its limits, or refuses it, in one
+// atomic store step: a request refused by one limit counts against none.
 func (r *rateProvider) admit(ctx context.Context, req *conductor.ChatRequest) (tokens []rateLimit, err error) {
 	requests, tokens := r.limits(req)
 	rl := r.g.cfg.RateLimit
-	now := nowUTC()
-	// Tokens first: checking them takes nothing, so a call they refuse has
-	// not used up a request.
-	for _, l := range tokens {
-		// n=0 against limit-1: admitted while the count is below the limit.
-		d, err := r.g.st.TakeRate(ctx, l.key, 0, l.limit-1, rl.Window, rl.Kind, now)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, canceled(ctx, err)
-			}
-			r.g.log.Warn("gateway rate limit store failed; admitting", "limit", l.key, "err", err)
-			continue
-		}
-		if !d.Allowed {
-			return nil, r.refused(l, d)
+	// Tokens first: checking them takes nothing, so the step stops there
+	// before any request is counted.
+	all := append(tokens[:len(tokens):len(tokens)], requests...)
+	takes := make([]conductor.RateTake, len(all))
+	for i, l := range all {
+		takes[i] = conductor.RateTake{Key: l.key, N: 1, Limit: l.limit, Window: rl.Window, Kind: rl.Kind}
+		if i < len(tokens) {
+			// n=0 against limit-1: admitted while the count is below the limit.
+			takes[i].N, takes[i].Limit = 0, l.limit-1
 		}
 	}
-	for _, l := range requests {
-		d, err := r.g.st.TakeRate(ctx, l.key, 1, l.limit, rl.Window, rl.Kind, now)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, canceled(ctx, err)
-			}
-			r.g.log.Warn("gateway rate limit store failed; admitting", "limit", l.key, "err", err)
-			continue
+	if len(takes) == 0 {
+		return nil, nil
+	}
+	ds, err := r.g.st.TakeRates(ctx, takes, nowUTC())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, canceled(ctx, err)
 		}
+		r.g.log.Warn("gateway rate limit store failed; admitting", "limit", takes[len(takes)-1].Key, "err", err)
+		return tokens, nil
+	}
+	for i, d := range ds {
 		if !d.Allowed {
-			return nil, r.refused(l, d)
+			return nil, r.refused(all[i], d)
 		}
 	}
 	return tokens, nil
@@ -137,12 +135,14 @@ func (r *rateProvider) count(tokens []rateLimit, u conductor.Usage) {
 	}
 	rl := r.g.cfg.RateLimit
 	now := nowUTC()
+	takes := make([]conductor.RateTake, len(tokens))
+	for i, l := range tokens {
+		// The tokens are spent: count them whatever the limit.
+		takes[i] = conductor.RateTake{Key: l.key, N: n, Limit: math.MaxInt64, Window: rl.Window, Kind: rl.Kind}
+	}
 	r.g.after.do(func(ctx context.Context) {
-		for _, l := range tokens {
-			// The tokens are spent: count them whatever the limit.
-			if _, err := r.g.st.TakeRate(ctx, l.key, n, math.MaxInt64, rl.Window, rl.Kind, now); err != nil {
-				r.g.log.Warn("gateway token count failed", "limit", l.key, "err", err)
-			}
+		if _, err := r.g.st.TakeRates(ctx, takes, now); err != nil {
+			r.g.log.Warn("gateway token count failed", "limit", takes[0].Key, "err", err)
 		}
 	})
 }

@@ -21,26 +21,70 @@ var ErrUnknownReservation = errors.New("unknown spend reservation")
 // in one write transaction, so concurrent takes from every process sharing
 // the file are counted exactly.
 func (s *Store) TakeRate(ctx context.Context, key string, n, limit int64, window time.Duration, kind string, now time.Time) (conductor.RateDecision, error) {
-	if n < 0 || limit < 0 || window <= 0 {
-		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: need n >= 0, limit >= 0 and window > 0 (got %d, %d, %v)", key, n, limit, window)
+	t := conductor.RateTake{Key: key, N: n, Limit: limit, Window: window, Kind: kind}
+	if err := checkTake(t); err != nil {
+		return conductor.RateDecision{}, err
 	}
 	var d conductor.RateDecision
-	var err error
-	switch kind {
-	case conductor.WindowFixed:
-		err = s.writeTx(ctx, "take rate", func(tx wtx) error {
-			d, err = takeFixed(tx, key, n, limit, window, now)
-			return err
-		})
-	case conductor.WindowSliding:
-		err = s.writeTx(ctx, "take rate", func(tx wtx) error {
-			d, err = takeSliding(tx, key, n, limit, window, now)
-			return err
-		})
-	default:
-		return d, fmt.Errorf("sqlite store: take rate %q: unknown window kind %q (want %q or %q)", key, kind, conductor.WindowFixed, conductor.WindowSliding)
-	}
+	err := s.writeTx(ctx, "take rate", func(tx wtx) error {
+		var err error
+		d, err = take(tx, t, now)
+		return err
+	})
 	return d, err
+}
+
+// errRefused rolls back a TakeRates transaction that a take refused.
+var errRefused = errors.New("take refused")
+
+// TakeRates makes every take in one write transaction, or none: a refused
+// take rolls the transaction back. One transaction instead of one per
+// take is most of the saving: BEGIN and COMMIT cost more than the
+// statements between them.
+func (s *Store) TakeRates(ctx context.Context, takes []conductor.RateTake, now time.Time) ([]conductor.RateDecision, error) {
+	for _, t := range takes {
+		if err := checkTake(t); err != nil {
+			return nil, err
+		}
+	}
+	ds := make([]conductor.RateDecision, len(takes))
+	if len(takes) == 0 {
+		return ds, nil
+	}
+	err := s.writeTx(ctx, "take rates", func(tx wtx) error {
+		for i, t := range takes {
+			d, err := take(tx, t, now)
+			if err != nil {
+				return err
+			}
+			ds[i] = d
+			if !d.Allowed {
+				return errRefused
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errRefused) {
+		err = nil
+	}
+	return ds, err
+}
+
+func checkTake(t conductor.RateTake) error {
+	if t.N < 0 || t.Limit < 0 || t.Window <= 0 {
+		return fmt.Errorf("sqlite store: take rate %q: need n >= 0, limit >= 0 and window > 0 (got %d, %d, %v)", t.Key, t.N, t.Limit, t.Window)
+	}
+	if t.Kind != conductor.WindowFixed && t.Kind != conductor.WindowSliding {
+		return fmt.Errorf("sqlite store: take rate %q: unknown window kind %q (want %q or %q)", t.Key, t.Kind, conductor.WindowFixed, conductor.WindowSliding)
+	}
+	return nil
+}
+
+func take(tx wtx, t conductor.RateTake, now time.Time) (conductor.RateDecision, error) {
+	if t.Kind == conductor.WindowSliding {
+		return takeSliding(tx, t.Key, t.N, t.Limit, t.Window, now)
+	}
+	return takeFixed(tx, t.Key, t.N, t.Limit, t.Window, now)
 }
 
 // floorDiv rounds a/b toward minus infinity, so that instants before 1970

@@ -175,6 +175,128 @@ func runCounters(t *testing.T, open Opener, c *config) {
 		}
 	})
 
+	t.Run("TakeRatesAllOrNothing", func(t *testing.T) {
+		for _, kind := range []string{conductor.WindowFixed, conductor.WindowSliding} {
+			t.Run(kind, func(t *testing.T) {
+				s := open(t)
+				tk := func(key string, n, limit int64) conductor.RateTake {
+					return conductor.RateTake{Key: key, N: n, Limit: limit, Window: time.Minute, Kind: kind}
+				}
+				type want struct {
+					allowed bool
+					count   int64
+				}
+				steps := []struct {
+					name  string
+					takes []conductor.RateTake
+					want  []want
+				}{
+					{"all fit", []conductor.RateTake{tk("tokens", 0, 9), tk("user", 1, 2), tk("gw", 1, 3)},
+						[]want{{true, 0}, {true, 1}, {true, 1}}},
+					{"second fits", []conductor.RateTake{tk("user", 1, 2), tk("gw", 1, 3)},
+						[]want{{true, 2}, {true, 2}}},
+					// user is full: gw must not count this request.
+					{"user refuses", []conductor.RateTake{tk("gw", 1, 3), tk("user", 1, 2), tk("tokens", 0, 9)},
+						[]want{{true, 3}, {false, 2}, {false, 0}}},
+					{"gw still has room", []conductor.RateTake{tk("gw", 1, 3)},
+						[]want{{true, 3}}},
+					{"tokens used", []conductor.RateTake{tk("tokens", 5, 100)},
+						[]want{{true, 5}}},
+					// Checking tokens takes none; refused, it stops the rest.
+					{"token check refuses first", []conductor.RateTake{tk("tokens", 0, 4), tk("other", 1, 5)},
+						[]want{{false, 5}, {false, 0}}},
+					{"empty", nil, nil},
+				}
+				for _, st := range steps {
+					ds, err := s.TakeRates(ctx, st.takes, base.Add(time.Second))
+					if err != nil {
+						t.Fatalf("%s: %v", st.name, err)
+					}
+					if len(ds) != len(st.want) {
+						t.Fatalf("%s: %d decisions, want %d", st.name, len(ds), len(st.want))
+					}
+					for i, w := range st.want {
+						if ds[i].Allowed != w.allowed || ds[i].Count != w.count {
+							t.Errorf("%s: take %d: allowed=%v count=%d, want allowed=%v count=%d", st.name, i, ds[i].Allowed, ds[i].Count, w.allowed, w.count)
+						}
+					}
+				}
+				// What was counted, seen through single takes of nothing.
+				for key, wantCount := range map[string]int64{"user": 2, "gw": 3, "tokens": 5, "other": 0} {
+					d, err := s.TakeRate(ctx, key, 0, 100, time.Minute, kind, base.Add(2*time.Second))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d.Count != wantCount {
+						t.Errorf("%s counted %d, want %d", key, d.Count, wantCount)
+					}
+				}
+				if ds, err := s.TakeRates(ctx, []conductor.RateTake{tk("gw", 1, 3), tk("bad", -1, 3)}, base); err == nil {
+					t.Errorf("a negative take: %+v, want an error", ds)
+				}
+				if ds, err := s.TakeRates(ctx, []conductor.RateTake{{Key: "k", N: 1, Limit: 3, Window: time.Minute, Kind: "leaky"}}, base); err == nil {
+					t.Errorf("an unknown kind: %+v, want an error", ds)
+				}
+			})
+		}
+	})
+
+	t.Run("TakeRatesExactUnderConcurrency", func(t *testing.T) {
+		for _, shared := range []bool{false, true} {
+			name := "one handle"
+			if shared {
+				name = "two handles"
+			}
+			t.Run(name, func(t *testing.T) {
+				stores := handles(t, open, c, shared)
+				// Every request takes from its user's limit (10 users, 20
+				// each) and the gateway's (137): exactly 137 are admitted,
+				// and no user count includes a request the gateway refused.
+				const requests, users, userLimit, limit = 500, 10, 20, 137
+				var admitted atomic.Int64
+				perUser := make([]atomic.Int64, users)
+				var wg sync.WaitGroup
+				errs := make(chan error, requests)
+				for i := range requests {
+					wg.Go(func() {
+						now := base.Add(time.Duration(i) * 10 * time.Millisecond)
+						u := i % users
+						ds, err := stores[i%len(stores)].TakeRates(ctx, []conductor.RateTake{
+							{Key: "gw/tokens", N: 0, Limit: 1000, Window: time.Minute, Kind: conductor.WindowFixed},
+							{Key: "gw/user/" + string(rune('a'+u)), N: 1, Limit: userLimit, Window: time.Minute, Kind: conductor.WindowSliding},
+							{Key: "gw/requests", N: 1, Limit: limit, Window: time.Minute, Kind: conductor.WindowFixed},
+						}, now)
+						if err != nil {
+							errs <- err
+							return
+						}
+						if ds[2].Allowed {
+							admitted.Add(1)
+							perUser[u].Add(1)
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatal(err)
+				}
+				if got := admitted.Load(); got != limit {
+					t.Errorf("%d concurrent requests with limit %d admitted %d", requests, limit, got)
+				}
+				for u := range users {
+					d, err := stores[0].TakeRate(ctx, "gw/user/"+string(rune('a'+u)), 0, 1000, time.Minute, conductor.WindowSliding, base.Add(5*time.Second))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d.Count != perUser[u].Load() {
+						t.Errorf("user %d counted %d, admitted %d", u, d.Count, perUser[u].Load())
+					}
+				}
+			})
+		}
+	})
+
 	t.Run("ReserveAllOrNothing", func(t *testing.T) {
 		s := open(t)
 		day := conductor.Budget{Key: "gw:day:2026-11-25", Limit: 100, Resets: base.Add(14 * time.Hour)}
