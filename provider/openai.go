@@ -543,6 +543,11 @@ func decodeOpenAIMessages(v json.RawMessage) ([]conductor.Message, error) {
 	return msgs, nil
 }
 
+// TextContent reads a chat message content in the OpenAI style, which the
+// Workers AI chat format shares: a string, null, or a list of text parts
+// (joined); any other part is refused, never silently dropped.
+func TextContent(v json.RawMessage) (string, error) { return textParts(v) }
+
 // textParts reads an OpenAI message content: a string, null, or a list of
 // text parts; any other part is refused, not dropped.
 func textParts(v json.RawMessage) (string, error) { return textItems(v, "content part", "") }

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 )
 
 // Workers AI's native wire format, as callers speak it on the Cloudflare
@@ -87,43 +87,13 @@ func workersAIMessages(v json.RawMessage) ([]conductor.Message, error) {
 		default:
 			return nil, fmt.Errorf("message %d: role must be system, user or assistant, not %.20q", i, m.Role)
 		}
-		text, err := contentText(m.Content)
+		text, err := provider.TextContent(m.Content)
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
 		msgs[i] = conductor.Message{Role: m.Role, Content: text}
 	}
 	return msgs, nil
-}
-
-// contentText reads a string content, or text parts joined.
-func contentText(v json.RawMessage) (string, error) {
-	v = bytes.TrimSpace(v)
-	switch {
-	case len(v) == 0 || string(v) == "null":
-		return "", nil
-	case v[0] == '"':
-		var s string
-		err := json.Unmarshal(v, &s)
-		return s, err
-	case v[0] == '[':
-		var parts []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		}
-		if err := json.Unmarshal(v, &parts); err != nil {
-			return "", err
-		}
-		var b strings.Builder
-		for _, p := range parts {
-			if p.Type != "text" {
-				return "", fmt.Errorf("content part of type %.20q is not supported through this gateway", p.Type)
-			}
-			b.WriteString(p.Text)
-		}
-		return b.String(), nil
-	}
-	return "", fmt.Errorf("content must be a string or text parts")
 }
 
 func jsonProblem(err error) string {
