@@ -101,7 +101,9 @@ func takeFixed(tx wtx, key string, n, limit int64, window time.Duration, now tim
 	w := int64(window)
 	start := floorDiv(now.UnixNano(), w) * w
 	end := start + w
-	if n <= limit {
+	// A take of nothing only reads: an UPSERT adding 0 would still rewrite
+	// the row's page and cost a WAL frame at commit.
+	if n > 0 && n <= limit {
 		// One statement counts the take only if it fits, and returns the
 		// new count: no row back means it did not fit.
 		var count int64
@@ -124,6 +126,9 @@ func takeFixed(tx wtx, key string, n, limit int64, window time.Duration, now tim
 	err := tx.queryRow(qFixedGet, key, start).Scan(&count)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return conductor.RateDecision{}, fmt.Errorf("sqlite store: take rate %q: %w", key, err)
+	}
+	if n == 0 && count <= limit {
+		return conductor.RateDecision{Allowed: true, Count: count}, nil
 	}
 	d := conductor.RateDecision{Count: count, RetryAfter: time.Duration(end - now.UnixNano())}
 	if n > limit {
@@ -212,21 +217,25 @@ func (s *Store) ReserveSpend(ctx context.Context, budgets []conductor.Budget, am
 		return "", err
 	}
 	err = s.writeTx(ctx, "reserve spend", func(tx wtx) error {
+		// One statement per budget adds the amount only if it fits; a
+		// budget it does not fit in returns no row, and the returned error
+		// rolls back what the budgets before it took.
 		for _, b := range uniq {
 			var spent int64
-			err := tx.queryRow(qSpent, b.Key).Scan(&spent)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			err := sql.ErrNoRows
+			if amount <= b.Limit {
+				err = tx.queryRow(qBudgetTake, b.Key, amount, b.Limit, nanos(b.Resets)).Scan(&spent)
+			}
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("sqlite store: reserve spend in %q: %w", b.Key, err)
 			}
-			if spent+amount > b.Limit {
-				return &conductor.BudgetError{Budget: b, Spent: spent, Asked: amount}
-			}
-		}
-		for _, b := range uniq {
-			if _, err := tx.exec(qBudgetAdd,
-				b.Key, amount, b.Limit, nanos(b.Resets)); err != nil {
+			if err := tx.queryRow(qSpent, b.Key).Scan(&spent); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("sqlite store: reserve spend in %q: %w", b.Key, err)
 			}
+			return &conductor.BudgetError{Budget: b, Spent: spent, Asked: amount}
 		}
 		if _, err := tx.exec(qReserveAdd,
 			id, string(keysJSON), amount, now.UnixNano(), expires); err != nil {

@@ -39,9 +39,13 @@ ON CONFLICT (key) DO UPDATE SET scope = excluded.scope, provider = excluded.prov
 INSERT INTO rate_fixed (key, start, count, expires_at) VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (key, start) DO UPDATE SET count = count + excluded.count WHERE count + excluded.count <= ?5
 RETURNING count`
-	qBudgetAdd = `
-INSERT INTO budgets (key, spent, lim, resets) VALUES (?, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET spent = spent + excluded.spent, lim = excluded.lim, resets = excluded.resets`
+	// Callers check amount <= limit first: a new budget's row is inserted
+	// unconditionally.
+	qBudgetTake = `
+INSERT INTO budgets (key, spent, lim, resets) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (key) DO UPDATE SET spent = spent + excluded.spent, lim = excluded.lim, resets = excluded.resets
+WHERE spent + excluded.spent <= excluded.lim
+RETURNING spent`
 	qOnceSet = `INSERT INTO once_keys (key, expires_at) VALUES (?, ?)
 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at`
 	// Scores: set on the row when it is stored, else kept pending until
@@ -75,7 +79,7 @@ func preparedQueries() []string {
 		qReserveSettle,
 		qOnceGet,
 		qFixedTake,
-		qBudgetAdd,
+		qBudgetTake,
 		qOnceSet,
 		insertLog,
 		qScoreSet,
