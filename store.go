@@ -78,6 +78,13 @@ type RateTake struct {
 	Kind   string
 }
 
+// Settlement replaces a reservation's amount (ReserveSpend's id) with the
+// actual one.
+type Settlement struct {
+	ID     string
+	Actual int64
+}
+
 // Budget is one spend limit a call must fit in.
 type Budget struct {
 	Key    string // names the budget and its window, e.g. "env:production:day:2026-11-25"
@@ -118,6 +125,12 @@ type CounterStore interface {
 	ReserveSpend(ctx context.Context, budgets []Budget, amount int64, now time.Time) (id string, err error)
 	// SettleSpend replaces the reserved amount with the actual one.
 	SettleSpend(ctx context.Context, id string, actual int64) error
+	// SettleAndCount is a call's after-call work in one atomic step: it
+	// settles every reservation (as SettleSpend) and then makes every take
+	// (as TakeRate, each on its own: a refused take is reported in its
+	// decision, nothing is rolled back). An id the store does not know
+	// fails the whole step, as SettleSpend would, and nothing is counted.
+	SettleAndCount(ctx context.Context, settles []Settlement, takes []RateTake, now time.Time) ([]RateDecision, error)
 	// Spent returns what a budget has spent and reserved.
 	Spent(ctx context.Context, key string) (int64, error)
 	// Once reports true the first time it is called for key (until expires),

@@ -242,11 +242,17 @@ func (b *budgetProvider) reserve(ctx context.Context, req *conductor.ChatRequest
 }
 
 // settle replaces the reservation with the real cost, off the request path,
-// then checks the alert thresholds.
-func (b *budgetProvider) settle(res *reservation, u conductor.Usage, failed bool) {
+// then checks the alert thresholds. When the rate limiter around the call
+// collects its after-call work (ctx carries an afterBatch), the settlement
+// joins it: one store transaction for the call's settlements and token
+// counts.
+func (b *budgetProvider) settle(ctx context.Context, res *reservation, u conductor.Usage, failed bool) {
 	var actual int64
 	if !failed {
 		actual, _ = b.g.prices.Cost(res.req.Provider, res.req.Model, u)
+	}
+	if batch, ok := ctx.Value(afterBatchKey{}).(*afterBatch); ok && batch.add(res, actual) {
+		return
 	}
 	b.g.after.do(func(ctx context.Context) {
 		if err := b.g.st.SettleSpend(ctx, res.id, actual); err != nil {
@@ -265,9 +271,9 @@ func (b *budgetProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (
 	resp, err := b.next.Chat(ctx, req)
 	if res != nil {
 		if err != nil {
-			b.settle(res, conductor.Usage{}, true)
+			b.settle(ctx, res, conductor.Usage{}, true)
 		} else {
-			b.settle(res, resp.Usage, false)
+			b.settle(ctx, res, resp.Usage, false)
 		}
 	}
 	return resp, err
@@ -283,13 +289,15 @@ func (b *budgetProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 		return s, err
 	}
 	if err != nil {
-		b.settle(res, conductor.Usage{}, true)
+		// Not batched: a fallback may go on to stream for long, and this
+		// reservation must not stay held meanwhile.
+		b.settle(withoutBatch(ctx), res, conductor.Usage{}, true)
 		return nil, err
 	}
 	// A stream cut or closed early was still generated, at least in part:
 	// it is settled with what it reported, or an estimate from its text.
 	return &usageStream{
 		Stream: s, input: estimateTokens(promptBytes(req)),
-		done: func(u conductor.Usage, _ error) { b.settle(res, u, false) },
+		done: func(u conductor.Usage, _ error) { b.settle(ctx, res, u, false) },
 	}, nil
 }

@@ -167,11 +167,27 @@ func TestBudgetCapsOutput(t *testing.T) {
 }
 
 // Cache hits reserve nothing; failures settle at 0; streams settle their
-// reported usage.
+// reported usage. With token limits, settlements go to the store with the
+// token counts (one batch per call), with the same result.
 func TestBudgetSettlement(t *testing.T) {
+	for _, tokenLimit := range []int64{0, 1 << 40} {
+		t.Run(fmt.Sprintf("token limit %d", tokenLimit), func(t *testing.T) { testBudgetSettlement(t, tokenLimit) })
+	}
+}
+
+func testBudgetSettlement(t *testing.T, tokenLimit int64) {
 	synctest.Test(t, func(t *testing.T) {
 		// "hi" reserves (4+2+4+8)·1000 + 10·2000 = 38,000.
-		g, st, _ := start(t, Config{CacheTTL: time.Hour, Budgets: []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 0.000038}}})
+		g, st, _ := start(t, Config{CacheTTL: time.Hour, RateLimit: RateLimitConfig{Tokens: tokenLimit},
+			Budgets: []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 0.000038}}})
+		tokens := func() int64 {
+			synctest.Wait()
+			d, err := st.TakeRate(t.Context(), "rate/"+g.cfg.ID+"/tokens", 0, 1<<50, DefaultRateWindow, conductor.WindowFixed, nowUTC())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.Count
+		}
 		fail := false
 		up := &double{reply: func(context.Context, *conductor.ChatRequest, int) (*conductor.ChatResponse, error) {
 			if fail {
@@ -227,6 +243,13 @@ func TestBudgetSettlement(t *testing.T) {
 		readAll(t, s) // 7 in, 2 out: 11,000
 		if s := spent(); s != 11000 {
 			t.Fatalf("stream spent %d, want 11000", s)
+		}
+		want := int64(0)
+		if tokenLimit > 0 {
+			want = 9
+		}
+		if n := tokens(); n != want {
+			t.Errorf("tokens counted %d in this window, want %d", n, want)
 		}
 	})
 }

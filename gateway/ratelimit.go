@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -126,23 +127,80 @@ func perWindow(w time.Duration) string {
 	return " per " + w.String()
 }
 
-// count adds the tokens an upstream used to the token limits, off the
-// request path.
-func (r *rateProvider) count(tokens []rateLimit, u conductor.Usage) {
+// afterBatch collects a call's settlements (from the budget layer inside
+// the rate limiter) until the rate limiter counts the call's tokens, so
+// that both go to the store in one transaction. Settlements that come
+// after the flush go their own way.
+type afterBatch struct {
+	mu      sync.Mutex
+	flushed bool
+	settles []pendingSettle
+}
+
+type pendingSettle struct {
+	res    *reservation
+	actual int64
+}
+
+type afterBatchKey struct{}
+
+// withoutBatch hides any batch from the budget layer.
+func withoutBatch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, afterBatchKey{}, (*afterBatch)(nil))
+}
+
+// add joins a settlement to the batch, or reports false when the batch
+// is gone (nil, or flushed).
+func (b *afterBatch) add(res *reservation, actual int64) bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.flushed {
+		return false
+	}
+	b.settles = append(b.settles, pendingSettle{res, actual})
+	return true
+}
+
+func (b *afterBatch) take() []pendingSettle {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.flushed = true
+	s := b.settles
+	b.settles = nil
+	return s
+}
+
+// count adds the tokens an upstream used to the token limits, and settles
+// the call's reservations, off the request path, in one store step.
+func (r *rateProvider) count(batch *afterBatch, tokens []rateLimit, u conductor.Usage) {
+	settles := batch.take()
 	n := int64(u.InputTokens) + int64(u.OutputTokens)
-	if len(tokens) == 0 || n <= 0 {
+	var takes []conductor.RateTake
+	if n > 0 {
+		rl := r.g.cfg.RateLimit
+		for _, l := range tokens {
+			// The tokens are spent: count them whatever the limit.
+			takes = append(takes, conductor.RateTake{Key: l.key, N: n, Limit: math.MaxInt64, Window: rl.Window, Kind: rl.Kind})
+		}
+	}
+	if len(settles) == 0 && len(takes) == 0 {
 		return
 	}
-	rl := r.g.cfg.RateLimit
 	now := nowUTC()
-	takes := make([]conductor.RateTake, len(tokens))
-	for i, l := range tokens {
-		// The tokens are spent: count them whatever the limit.
-		takes[i] = conductor.RateTake{Key: l.key, N: n, Limit: math.MaxInt64, Window: rl.Window, Kind: rl.Kind}
-	}
 	r.g.after.do(func(ctx context.Context) {
-		if _, err := r.g.st.TakeRates(ctx, takes, now); err != nil {
-			r.g.log.Warn("gateway token count failed", "limit", takes[0].Key, "err", err)
+		ss := make([]conductor.Settlement, len(settles))
+		for i, p := range settles {
+			ss[i] = conductor.Settlement{ID: p.res.id, Actual: p.actual}
+		}
+		if _, err := r.g.st.SettleAndCount(ctx, ss, takes, now); err != nil {
+			r.g.log.Warn("gateway token count and spend settlement failed; reservations stay counted", "settlements", len(ss), "takes", len(takes), "err", err)
+			return
+		}
+		for _, p := range settles {
+			r.g.checkAlerts(ctx, p.res.budgets)
 		}
 	})
 }
@@ -152,10 +210,17 @@ func (r *rateProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*c
 	if err != nil {
 		return nil, err
 	}
-	resp, err := r.next.Chat(ctx, req)
-	if err == nil && !resp.Meta.Cached {
-		r.count(tokens, resp.Usage)
+	if len(tokens) == 0 {
+		// No tokens to count after the call: nothing to batch with.
+		return r.next.Chat(ctx, req)
 	}
+	batch := &afterBatch{}
+	resp, err := r.next.Chat(context.WithValue(ctx, afterBatchKey{}, batch), req)
+	var u conductor.Usage
+	if err == nil && !resp.Meta.Cached {
+		u = resp.Usage
+	}
+	r.count(batch, tokens, u)
 	return resp, err
 }
 
@@ -164,11 +229,16 @@ func (r *rateProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (
 	if err != nil {
 		return nil, err
 	}
-	s, err := r.next.Stream(ctx, req)
-	if err != nil || len(tokens) == 0 || s.Meta().Cached {
+	if len(tokens) == 0 {
+		return r.next.Stream(ctx, req)
+	}
+	batch := &afterBatch{}
+	s, err := r.next.Stream(context.WithValue(ctx, afterBatchKey{}, batch), req)
+	if err != nil || s.Meta().Cached {
+		r.count(batch, tokens, conductor.Usage{})
 		return s, err
 	}
-	return &usageStream{Stream: s, input: estimateTokens(promptBytes(req)), done: func(u conductor.Usage, _ error) { r.count(tokens, u) }}, nil
+	return &usageStream{Stream: s, input: estimateTokens(promptBytes(req)), done: func(u conductor.Usage, _ error) { r.count(batch, tokens, u) }}, nil
 }
 
 // usageStream tells done, once, the usage a stream reported (or estimated

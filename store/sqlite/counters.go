@@ -256,36 +256,76 @@ func (s *Store) SettleSpend(ctx context.Context, id string, actual int64) error 
 	if actual < 0 {
 		return fmt.Errorf("sqlite store: settle spend %s: negative amount %d", id, actual)
 	}
-	return s.writeTx(ctx, "settle spend", func(tx wtx) error {
-		var (
-			keysJSON string
-			amount   int64
-			settled  sql.NullInt64
-		)
-		err := tx.queryRow(qReserveGet, id).Scan(&keysJSON, &amount, &settled)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite store: settle spend %s: %w", id, ErrUnknownReservation)
+	return s.writeTx(ctx, "settle spend", func(tx wtx) error { return settle(tx, id, actual) })
+}
+
+// SettleAndCount settles and takes in one write transaction: one BEGIN and
+// COMMIT for a call's whole after-call work.
+func (s *Store) SettleAndCount(ctx context.Context, settles []conductor.Settlement, takes []conductor.RateTake, now time.Time) ([]conductor.RateDecision, error) {
+	for _, st := range settles {
+		if st.Actual < 0 {
+			return nil, fmt.Errorf("sqlite store: settle spend %s: negative amount %d", st.ID, st.Actual)
 		}
-		if err != nil {
-			return fmt.Errorf("sqlite store: settle spend %s: %w", id, err)
+	}
+	for _, t := range takes {
+		if err := checkTake(t); err != nil {
+			return nil, err
 		}
-		if settled.Valid {
-			return nil
-		}
-		var keys []string
-		if err := json.Unmarshal([]byte(keysJSON), &keys); err != nil {
-			return fmt.Errorf("sqlite store: settle spend %s: stored budget keys: %w", id, err)
-		}
-		for _, k := range keys {
-			if _, err := tx.exec(qBudgetAdjust, actual-amount, k); err != nil {
-				return fmt.Errorf("sqlite store: settle spend %s in %q: %w", id, k, err)
+	}
+	ds := make([]conductor.RateDecision, len(takes))
+	if len(settles) == 0 && len(takes) == 0 {
+		return ds, nil
+	}
+	err := s.writeTx(ctx, "settle and count", func(tx wtx) error {
+		for _, st := range settles {
+			if err := settle(tx, st.ID, st.Actual); err != nil {
+				return err
 			}
 		}
-		if _, err := tx.exec(qReserveSettle, actual, id); err != nil {
-			return fmt.Errorf("sqlite store: settle spend %s: %w", id, err)
+		for i, t := range takes {
+			d, err := take(tx, t, now)
+			if err != nil {
+				return err
+			}
+			ds[i] = d
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+func settle(tx wtx, id string, actual int64) error {
+	var (
+		keysJSON string
+		amount   int64
+		settled  sql.NullInt64
+	)
+	err := tx.queryRow(qReserveGet, id).Scan(&keysJSON, &amount, &settled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite store: settle spend %s: %w", id, ErrUnknownReservation)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite store: settle spend %s: %w", id, err)
+	}
+	if settled.Valid {
+		return nil
+	}
+	var keys []string
+	if err := json.Unmarshal([]byte(keysJSON), &keys); err != nil {
+		return fmt.Errorf("sqlite store: settle spend %s: stored budget keys: %w", id, err)
+	}
+	for _, k := range keys {
+		if _, err := tx.exec(qBudgetAdjust, actual-amount, k); err != nil {
+			return fmt.Errorf("sqlite store: settle spend %s in %q: %w", id, k, err)
+		}
+	}
+	if _, err := tx.exec(qReserveSettle, actual, id); err != nil {
+		return fmt.Errorf("sqlite store: settle spend %s: %w", id, err)
+	}
+	return nil
 }
 
 // Spent returns what the budget has spent and reserved; 0 for a budget

@@ -370,6 +370,95 @@ func runCounters(t *testing.T, open Opener, c *config) {
 		spent(map[string]int64{"never-used": 0})
 	})
 
+	t.Run("SettleAndCount", func(t *testing.T) {
+		s := open(t)
+		day := conductor.Budget{Key: "gw:day:2026-11-25", Limit: 1000, Resets: base.Add(14 * time.Hour)}
+		env := conductor.Budget{Key: "gw:env:production:month:2026-11", Limit: 1000}
+		spent := func(step string, want map[string]int64) {
+			t.Helper()
+			for k, w := range want {
+				got, err := s.Spent(ctx, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != w {
+					t.Errorf("%s: Spent(%s) = %d, want %d", step, k, got, w)
+				}
+			}
+		}
+		counted := func(step string, key string, want int64) {
+			t.Helper()
+			d, err := s.TakeRate(ctx, key, 0, 1<<40, time.Minute, conductor.WindowFixed, base.Add(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Count != want {
+				t.Errorf("%s: %s counted %d, want %d", step, key, d.Count, want)
+			}
+		}
+		id1, err := s.ReserveSpend(ctx, []conductor.Budget{day, env}, 100, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id2, err := s.ReserveSpend(ctx, []conductor.Budget{env}, 50, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens := func(key string, n, limit int64) conductor.RateTake {
+			return conductor.RateTake{Key: key, N: n, Limit: limit, Window: time.Minute, Kind: conductor.WindowFixed}
+		}
+		ds, err := s.SettleAndCount(ctx, []conductor.Settlement{{ID: id1, Actual: 30}, {ID: id2, Actual: 0}},
+			[]conductor.RateTake{tokens("user/tokens", 40, 1<<40), tokens("gw/tokens", 40, 10)}, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each take on its own: the refused one does not undo the rest.
+		if len(ds) != 2 || !ds[0].Allowed || ds[0].Count != 40 || ds[1].Allowed {
+			t.Errorf("decisions %+v, want the first allowed (40) and the second refused", ds)
+		}
+		spent("settled", map[string]int64{day.Key: 30, env.Key: 30})
+		counted("settled", "user/tokens", 40)
+		counted("settled", "gw/tokens", 0)
+
+		// Settling again is a no-op; the takes still count.
+		if _, err := s.SettleAndCount(ctx, []conductor.Settlement{{ID: id1, Actual: 999}}, []conductor.RateTake{tokens("user/tokens", 2, 1<<40)}, base); err != nil {
+			t.Fatal(err)
+		}
+		spent("settled twice", map[string]int64{day.Key: 30, env.Key: 30})
+		counted("settled twice", "user/tokens", 42)
+
+		// An unknown id fails the whole step: nothing settled or counted.
+		id3, err := s.ReserveSpend(ctx, []conductor.Budget{day}, 100, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SettleAndCount(ctx, []conductor.Settlement{{ID: id3, Actual: 1}, {ID: "no-such-reservation", Actual: 1}}, []conductor.RateTake{tokens("user/tokens", 5, 1<<40)}, base); err == nil {
+			t.Error("SettleAndCount with an unknown id succeeded")
+		}
+		spent("unknown id", map[string]int64{day.Key: 130})
+		counted("unknown id", "user/tokens", 42)
+
+		for name, call := range map[string]func() error{
+			"negative actual": func() error {
+				_, err := s.SettleAndCount(ctx, []conductor.Settlement{{ID: id3, Actual: -1}}, nil, base)
+				return err
+			},
+			"bad take": func() error {
+				_, err := s.SettleAndCount(ctx, nil, []conductor.RateTake{tokens("k", 1, 1), {Key: "k", N: 1, Limit: 1, Window: 0, Kind: conductor.WindowFixed}}, base)
+				return err
+			},
+		} {
+			if err := call(); err == nil {
+				t.Errorf("%s: no error", name)
+			}
+		}
+		spent("bad input", map[string]int64{day.Key: 130})
+		counted("bad input", "k", 0)
+		if ds, err := s.SettleAndCount(ctx, nil, nil, base); err != nil || len(ds) != 0 {
+			t.Errorf("nothing to do: %v, %v", ds, err)
+		}
+	})
+
 	t.Run("ReserveEdgeCases", func(t *testing.T) {
 		s := open(t)
 		b := conductor.Budget{Key: "gw:month:2026-11", Limit: 100}
