@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -349,6 +351,40 @@ func BenchmarkReserveSettle(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := s.SettleSpend(ctx, id, 500); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRequestCounters is the store work of one gateway request with
+// rate limits and budgets: the admission (a token check and two request
+// takes in one TakeRates), the reservation, and the after-call
+// settlement with its token count (one SettleAndCount).
+func BenchmarkRequestCounters(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b)
+	now := time.Now()
+	budgets := []conductor.Budget{{Key: "gw:day", Limit: 1 << 62}, {Key: "env:prod:day", Limit: 1 << 62}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		at := now.Add(time.Duration(i) * time.Millisecond)
+		i++
+		user := "gw/user/" + strconv.Itoa(i%50) + "/requests"
+		ds, err := s.TakeRates(ctx, []conductor.RateTake{
+			{Key: "gw/tokens", N: 0, Limit: 1 << 50, Window: time.Minute, Kind: conductor.WindowFixed},
+			{Key: user, N: 1, Limit: 1 << 40, Window: time.Minute, Kind: conductor.WindowFixed},
+			{Key: "gw/requests", N: 1, Limit: 1 << 40, Window: time.Minute, Kind: conductor.WindowFixed},
+		}, at)
+		if err != nil || !ds[2].Allowed {
+			b.Fatal(ds, err)
+		}
+		id, err := s.ReserveSpend(ctx, budgets, 1000, at)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.SettleAndCount(ctx, []conductor.Settlement{{ID: id, Actual: 500}},
+			[]conductor.RateTake{{Key: "gw/tokens", N: 30, Limit: math.MaxInt64, Window: time.Minute, Kind: conductor.WindowFixed}}, at); err != nil {
 			b.Fatal(err)
 		}
 	}
