@@ -384,17 +384,26 @@ func DecodeOpenAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, err
 }
 
 func decodeOpenAIEvent(provider string, ev Event) (conductor.Chunk, bool, bool, error) {
+	return dataEvent(provider, ev, scanOpenAIChunk, decodeOpenAIEventJSON)
+}
+
+// dataEvent decodes one event of a data-only stream (OpenAI-style and
+// Workers AI): the [DONE] terminator (done, nothing to emit), a chunk the
+// fast scanner takes, or anything else — error events included — through
+// slow, the format's encoding/json decoder.
+func dataEvent(provider string, ev Event, scan func([]byte) (conductor.Chunk, bool),
+	slow func(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error)) (conductor.Chunk, bool, bool, error) {
 	data := bytes.TrimSpace(ev.Data)
 	if bytes.Equal(data, doneMarker) {
 		return conductor.Chunk{}, false, true, nil
 	}
 	if ev.Name != "error" {
-		if ch, ok := scanOpenAIChunk(data); ok {
+		if ch, ok := scan(data); ok {
 			ch.Raw = ev.Data
 			return ch, true, false, nil
 		}
 	}
-	return decodeOpenAIEventJSON(provider, ev.Name, data, ev.Data)
+	return slow(provider, ev.Name, data, ev.Data)
 }
 
 // decodeOpenAIEventJSON is decodeOpenAIEvent through encoding/json, for

@@ -311,17 +311,7 @@ func DecodeWorkersAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, 
 }
 
 func decodeWorkersAIEvent(provider string, ev Event) (conductor.Chunk, bool, bool, error) {
-	data := bytes.TrimSpace(ev.Data)
-	if bytes.Equal(data, doneMarker) {
-		return conductor.Chunk{}, false, true, nil
-	}
-	if ev.Name != "error" {
-		if ch, ok := scanWorkersAIChunk(data); ok {
-			ch.Raw = ev.Data
-			return ch, true, false, nil
-		}
-	}
-	return decodeWorkersAIEventJSON(provider, ev.Name, data, ev.Data)
+	return dataEvent(provider, ev, scanWorkersAIChunk, decodeWorkersAIEventJSON)
 }
 
 // decodeWorkersAIEventJSON is decodeWorkersAIEvent through encoding/json,
