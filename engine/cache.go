@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"time"
@@ -19,56 +17,25 @@ const CacheScope = "step"
 // member back for long, and a failed write only costs a future hit.
 const cacheWriteTimeout = 2 * time.Second
 
-// keyDoc is what a step-cache key hashes: everything that changes the
-// answer, in a fixed field order, so the JSON is canonical. Maps inside
-// (ResponseFormat is built from one, Extra is one) are written by
-// encoding/json with sorted keys.
-type keyDoc struct {
-	Scope          string                     `json:"scope"`
-	Provider       string                     `json:"provider"`
-	Model          string                     `json:"model"`
-	Routing        string                     `json:"routing"`
-	Messages       []conductor.Message        `json:"messages"`
-	Temperature    *float64                   `json:"temperature"`
-	TopP           *float64                   `json:"topP"`
-	MaxTokens      int                        `json:"maxTokens"`
-	Stop           []string                   `json:"stop"`
-	Seed           *int64                     `json:"seed"`
-	ResponseFormat json.RawMessage            `json:"responseFormat"`
-	Extra          map[string]json.RawMessage `json:"extra"`
-	// Mock is the mock's answering setup: two mock members with different
-	// replies must not share an entry. Latency and failures do not change
-	// the answer and stay out.
-	Mock *mockKeyDoc `json:"mock,omitempty"`
-}
-
-type mockKeyDoc struct {
-	Reply   string     `json:"reply"`
-	Replies [][]string `json:"replies"`
-	Echo    bool       `json:"echo"`
-}
-
 // CacheKey is the step-cache key of a request on a routing mode: the
-// SHA-256 (hex) of its canonical JSON. It holds no secret: requests carry
-// none.
+// canonical request key (conductor.RequestKey) scoped to the step cache,
+// the routing, and — for the test provider — its answering setup, so two
+// mock members with different replies do not share an entry. Latency and
+// injected failures do not change the answer and stay out. It holds no
+// secret: requests carry none.
 func CacheKey(req *conductor.ChatRequest, routing string, mock *ensemble.Mock) string {
-	d := keyDoc{
-		Scope: CacheScope, Provider: req.Provider, Model: req.Model, Routing: routing,
-		Messages: req.Messages, Temperature: req.Temperature, TopP: req.TopP, MaxTokens: req.MaxTokens,
-		Stop: req.Stop, Seed: req.Seed, ResponseFormat: req.ResponseFormat, Extra: req.Extra,
+	if req.Provider != conductor.ProviderMock || mock == nil {
+		return conductor.RequestKey(req, CacheScope, routing)
 	}
-	if req.Provider == conductor.ProviderMock && mock != nil {
-		md := &mockKeyDoc{Reply: mock.Reply, Echo: mock.Echo}
-		for _, r := range mock.Replies {
-			md.Replies = append(md.Replies, []string{r.Match, r.Text})
-		}
-		d.Mock = md
+	scope := make([]string, 0, 4+2*len(mock.Replies))
+	scope = append(scope, CacheScope, routing, "reply", mock.Reply)
+	if mock.Echo {
+		scope = append(scope, "echo")
 	}
-	// Marshal cannot fail: every field is plain data, and ResponseFormat
-	// was itself produced by json.Marshal.
-	b, _ := json.Marshal(d)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	for _, r := range mock.Replies {
+		scope = append(scope, r.Match, r.Text)
+	}
+	return conductor.RequestKey(req, scope...)
 }
 
 // cachedAnswer is a step-cache entry's value.

@@ -128,6 +128,6 @@ func BenchmarkCacheKey(b *testing.B) {
 	req.ResponseFormat = []byte(`{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"type":"string"}}}}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		cacheKey("gw", req, false)
+		conductor.RequestKey(req, "gw", "chat")
 	}
 }

@@ -99,7 +99,7 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 		}
 		return resp, err
 	}
-	key := cacheKey(c.g.cfg.ID, req, false)
+	key := conductor.RequestKey(req, c.g.cfg.ID, "chat")
 	for {
 		if f := c.g.flights.get(key, false); f != nil {
 			resp, err, again := c.waitChat(ctx, f)
@@ -369,7 +369,7 @@ func (c *cacheProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 		missMeta(&m, reason)
 		return &metaStream{Stream: s, meta: m}, nil
 	}
-	key := cacheKey(c.g.cfg.ID, req, true)
+	key := conductor.RequestKey(req, c.g.cfg.ID, "stream")
 	for {
 		if f := c.g.flights.get(key, true); f != nil {
 			s, err, again := c.waitStream(ctx, f, false, "")

@@ -515,7 +515,7 @@ func TestCacheCorruptEntryIsAMiss(t *testing.T) {
 		g, st, stop := start(t, Config{CacheTTL: time.Hour})
 		defer stop()
 		req := chatReq("q")
-		key := cacheKey("gw", req, false)
+		key := conductor.RequestKey(req, "gw", "chat")
 		now := time.Now()
 		if err := st.PutCache(t.Context(), conductor.CacheEntry{Key: key, Scope: "gw", Value: []byte("{not json"), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)

@@ -1,22 +1,21 @@
-package gateway
+package conductor
 
 import (
 	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
-
-	conductor "github.com/conductor-go/conductor"
+	"time"
 )
 
 func f64(v float64) *float64 { return &v }
 func i64(v int64) *int64     { return &v }
 
 func TestCacheKey(t *testing.T) {
-	base := func() *conductor.ChatRequest {
-		return &conductor.ChatRequest{
+	base := func() *ChatRequest {
+		return &ChatRequest{
 			Provider: "openai", Model: "gpt-4o",
-			Messages:       []conductor.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}},
+			Messages:       []Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}},
 			Temperature:    f64(0.7),
 			ResponseFormat: json.RawMessage(`{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}}`),
 			Extra:          map[string]json.RawMessage{"tools": json.RawMessage(`[{"type":"function","function":{"name":"f","parameters":{}}}]`)},
@@ -24,40 +23,40 @@ func TestCacheKey(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		change func(r *conductor.ChatRequest)
+		change func(r *ChatRequest)
 		same   bool
 	}{
-		{"identical", func(r *conductor.ChatRequest) {}, true},
-		{"JSON key order and whitespace", func(r *conductor.ChatRequest) {
+		{"identical", func(r *ChatRequest) {}, true},
+		{"JSON key order and whitespace", func(r *ChatRequest) {
 			r.ResponseFormat = json.RawMessage(`{ "json_schema" : {"schema":{"type":"object"},"name":"x"}, "type":"json_schema" }`)
 			r.Extra["tools"] = json.RawMessage("[ {\"function\":{\"parameters\":{},\"name\":\"f\"},\n\"type\":\"function\"} ]")
 		}, true},
-		{"number spelling", func(r *conductor.ChatRequest) {
+		{"number spelling", func(r *ChatRequest) {
 			r.Extra["logit_bias"] = json.RawMessage(`{"50256":-100}`)
 		}, false},
-		{"metadata, user and environment", func(r *conductor.ChatRequest) {
-			r.Options = conductor.CallOptions{Metadata: map[string]string{"member": "a"}, User: "alice", Environment: "prod", MaxAttempts: 5, CacheTTL: dur(1)}
+		{"metadata, user and environment", func(r *ChatRequest) {
+			r.Options = CallOptions{Metadata: map[string]string{"member": "a"}, User: "alice", Environment: "prod", MaxAttempts: 5, CacheTTL: new(time.Duration)}
 		}, true},
-		{"stream flag on the request", func(r *conductor.ChatRequest) { r.Stream = true }, true},
-		{"provider", func(r *conductor.ChatRequest) { r.Provider = "groq" }, false},
-		{"model", func(r *conductor.ChatRequest) { r.Model = "gpt-4o-mini" }, false},
-		{"message content", func(r *conductor.ChatRequest) { r.Messages[1].Content = "Hi!" }, false},
-		{"message role", func(r *conductor.ChatRequest) { r.Messages[0].Role = "user" }, false},
-		{"messages split differently", func(r *conductor.ChatRequest) {
-			r.Messages = []conductor.Message{{Role: "system", Content: "Be brief.Hi"}}
+		{"stream flag on the request", func(r *ChatRequest) { r.Stream = true }, true},
+		{"provider", func(r *ChatRequest) { r.Provider = "groq" }, false},
+		{"model", func(r *ChatRequest) { r.Model = "gpt-4o-mini" }, false},
+		{"message content", func(r *ChatRequest) { r.Messages[1].Content = "Hi!" }, false},
+		{"message role", func(r *ChatRequest) { r.Messages[0].Role = "user" }, false},
+		{"messages split differently", func(r *ChatRequest) {
+			r.Messages = []Message{{Role: "system", Content: "Be brief.Hi"}}
 		}, false},
-		{"temperature", func(r *conductor.ChatRequest) { r.Temperature = f64(0.2) }, false},
-		{"temperature unset", func(r *conductor.ChatRequest) { r.Temperature = nil }, false},
-		{"temperature 0", func(r *conductor.ChatRequest) { r.Temperature = f64(0) }, false},
-		{"top_p", func(r *conductor.ChatRequest) { r.TopP = f64(0.9) }, false},
-		{"max tokens", func(r *conductor.ChatRequest) { r.MaxTokens = 100 }, false},
-		{"stop", func(r *conductor.ChatRequest) { r.Stop = []string{"\n"} }, false},
-		{"seed", func(r *conductor.ChatRequest) { r.Seed = i64(42) }, false},
-		{"response format", func(r *conductor.ChatRequest) { r.ResponseFormat = json.RawMessage(`{"type":"json_object"}`) }, false},
-		{"extra", func(r *conductor.ChatRequest) { r.Extra["tool_choice"] = json.RawMessage(`"auto"`) }, false},
-		{"custom key", func(r *conductor.ChatRequest) { r.Options.CacheKey = "faq" }, false},
+		{"temperature", func(r *ChatRequest) { r.Temperature = f64(0.2) }, false},
+		{"temperature unset", func(r *ChatRequest) { r.Temperature = nil }, false},
+		{"temperature 0", func(r *ChatRequest) { r.Temperature = f64(0) }, false},
+		{"top_p", func(r *ChatRequest) { r.TopP = f64(0.9) }, false},
+		{"max tokens", func(r *ChatRequest) { r.MaxTokens = 100 }, false},
+		{"stop", func(r *ChatRequest) { r.Stop = []string{"\n"} }, false},
+		{"seed", func(r *ChatRequest) { r.Seed = i64(42) }, false},
+		{"response format", func(r *ChatRequest) { r.ResponseFormat = json.RawMessage(`{"type":"json_object"}`) }, false},
+		{"extra", func(r *ChatRequest) { r.Extra["tool_choice"] = json.RawMessage(`"auto"`) }, false},
+		{"custom key", func(r *ChatRequest) { r.Options.CacheKey = "faq" }, false},
 	}
-	want := cacheKey("gw", base(), false)
+	want := RequestKey(base(), "gw", "chat")
 	if len(want) != 64 || strings.Trim(want, "0123456789abcdef") != "" {
 		t.Fatalf("key %q is not a hex SHA-256", want)
 	}
@@ -65,26 +64,26 @@ func TestCacheKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := base()
 			tt.change(r)
-			got := cacheKey("gw", r, false)
+			got := RequestKey(r, "gw", "chat")
 			if (got == want) != tt.same {
 				t.Fatalf("same key = %v, want %v", got == want, tt.same)
 			}
 		})
 	}
-	if cacheKey("other", base(), false) == want {
+	if RequestKey(base(), "other", "chat") == want {
 		t.Error("keys are not scoped per gateway")
 	}
-	if cacheKey("gw", base(), true) == want {
+	if RequestKey(base(), "gw", "stream") == want {
 		t.Error("a stream and a whole answer share a key")
 	}
 	custom := base()
 	custom.Options.CacheKey = "secret-ish key"
-	if k := cacheKey("gw", custom, false); strings.Contains(k, "secret") {
+	if k := RequestKey(custom, "gw", "chat"); strings.Contains(k, "secret") {
 		t.Error("custom key stored in clear")
 	}
-	other := chatReq("something else")
+	other := testChatReq("something else")
 	other.Options.CacheKey = "secret-ish key"
-	if cacheKey("gw", custom, false) != cacheKey("gw", other, false) {
+	if RequestKey(custom, "gw", "chat") != RequestKey(other, "gw", "chat") {
 		t.Error("a custom key does not replace the request's fields")
 	}
 }
@@ -152,9 +151,9 @@ func FuzzCanonicalJSON(f *testing.F) {
 		if string(c1) != string(c2) && !hasDuplicateKeys(raw) {
 			t.Fatalf("two spellings differ:\n%s\n%s", c1, c2)
 		}
-		req := chatReq("x")
+		req := testChatReq("x")
 		req.ResponseFormat = raw
-		_ = cacheKey("gw", req, false)
+		_ = RequestKey(req, "gw", "chat")
 	})
 }
 
@@ -219,4 +218,8 @@ func depth(raw []byte) int {
 		}
 	}
 	return deepest
+}
+
+func testChatReq(content string) *ChatRequest {
+	return &ChatRequest{Provider: ProviderOpenAI, Model: "gpt-4o-mini", Messages: []Message{{Role: "user", Content: content}}}
 }

@@ -1,4 +1,4 @@
-package gateway
+package conductor
 
 import (
 	"bytes"
@@ -12,19 +12,16 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	conductor "github.com/conductor-go/conductor"
 )
 
 // keyVersion changes whenever the canonical form does, so that old entries
 // simply stop matching instead of being misread.
-const keyVersion = "conductor-cache-v1"
+const keyVersion = "conductor-cache-v2"
 
 // Field tags of the canonical request; each field is written as tag, length,
 // bytes, so no two requests can encode alike.
 const (
-	tagGateway byte = iota + 1
-	tagKind
+	tagScope byte = iota + 1
 	tagCustom
 	tagProvider
 	tagModel
@@ -40,22 +37,22 @@ const (
 	tagExtraValue
 )
 
-// cacheKey is the hex SHA-256 of the canonical request, scoped per gateway
-// and per kind of answer (a stream's entry holds chunks, a chat's a body).
-// A caller's cf-aig-cache-key replaces the request's fields but is hashed
-// too, so no key is ever stored in clear.
+// RequestKey is the hex SHA-256 of the canonical request under scope: the
+// key of the gateway's cache (scoped per gateway and kind of answer) and of
+// the ensemble step cache (scoped per routing and test-provider setup). The
+// request's fields are written tagged and length-prefixed, its JSON values
+// (response_format, extras) in canonical form, so neither JSON key order
+// nor whitespace changes the key. A caller's cf-aig-cache-key replaces the
+// request's fields but is hashed too, so no key is ever stored in clear.
 //
 // Fields that do not change the answer stay out: metadata, user,
 // environment, and the gateway options (TTL, retries).
-func cacheKey(gateway string, req *conductor.ChatRequest, stream bool) string {
+func RequestKey(req *ChatRequest, scope ...string) string {
 	var b keyBuilder
 	b.buf = make([]byte, 0, 256+messagesLen(req.Messages))
 	b.buf = append(b.buf, keyVersion...)
-	b.field(tagGateway, gateway)
-	if stream {
-		b.field(tagKind, "stream")
-	} else {
-		b.field(tagKind, "chat")
+	for _, sc := range scope {
+		b.field(tagScope, sc)
 	}
 	if req.Options.CacheKey != "" {
 		b.field(tagCustom, req.Options.CacheKey)
@@ -100,7 +97,7 @@ func cacheKey(gateway string, req *conductor.ChatRequest, stream bool) string {
 	return b.sum()
 }
 
-func messagesLen(ms []conductor.Message) int {
+func messagesLen(ms []Message) int {
 	n := 0
 	for _, m := range ms {
 		n += len(m.Role) + len(m.Content) + 2*binary.MaxVarintLen64
