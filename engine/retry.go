@@ -62,31 +62,6 @@ func policyOf(r *ensemble.Retry) retryPolicy {
 	return p
 }
 
-// Backoff is the delay before retry number n (1 for the first retry) under
-// the shape, before jitter: initial·2^(n-1), initial·n, or initial, capped
-// at maxDelay.
-func Backoff(shape string, n int, initial, maxDelay time.Duration) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	var d time.Duration
-	switch shape {
-	case ensemble.BackoffFixed:
-		d = initial
-	case ensemble.BackoffLinear:
-		if time.Duration(n) > maxDelay/max(initial, 1) {
-			return maxDelay
-		}
-		d = initial * time.Duration(n)
-	default: // exponential
-		if n > 62 || initial<<(n-1) <= 0 || initial<<(n-1) > maxDelay {
-			return maxDelay
-		}
-		d = initial << (n - 1)
-	}
-	return min(d, maxDelay)
-}
-
 // jitter applies mode to d with r, a random number in [0, 1).
 func jitter(mode string, d time.Duration, r float64) time.Duration {
 	switch mode {
@@ -102,7 +77,7 @@ func jitter(mode string, d time.Duration, r float64) time.Duration {
 // retryDelay is the wait before retry n after err: the jittered backoff,
 // but never less than the provider's Retry-After.
 func (e *Engine) retryDelay(p retryPolicy, n int, err error) time.Duration {
-	d := jitter(e.jitter, Backoff(p.backoff, n, p.initialDelay, p.maxDelay), e.rand())
+	d := jitter(e.jitter, conductor.Backoff(p.backoff, n, p.initialDelay, p.maxDelay), e.rand())
 	if ce, ok := conductor.AsError(err); ok && ce.RetryAfter > d {
 		d = ce.RetryAfter
 	}

@@ -36,7 +36,7 @@ func TestBackoff(t *testing.T) {
 		{ensemble.BackoffFixed, 0, 100 * ms, time.Second, 100 * ms},
 	}
 	for _, tc := range tests {
-		if got := Backoff(tc.shape, tc.n, tc.initial, tc.maxDelay); got != tc.want {
+		if got := conductor.Backoff(tc.shape, tc.n, tc.initial, tc.maxDelay); got != tc.want {
 			t.Errorf("Backoff(%q, %d, %v, %v) = %v, want %v", tc.shape, tc.n, tc.initial, tc.maxDelay, got, tc.want)
 		}
 	}

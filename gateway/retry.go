@@ -63,19 +63,9 @@ func (g *Gateway) retryPolicy(o conductor.CallOptions) retryPolicy {
 // err: the backoff shape's delay (exponential with full jitter: uniform in
 // [0, min(cap, delay·2^(n-1))]), and at least the upstream's Retry-After.
 func (g *Gateway) wait(p retryPolicy, n int, err error) time.Duration {
-	var d time.Duration
-	switch p.backoff {
-	case BackoffConstant:
-		d = p.delay
-	case BackoffLinear:
-		d = p.delay * time.Duration(n)
-	default:
-		d = p.delay
-		for i := 1; i < n && d < p.maxDelay; i++ {
-			d *= 2
-		}
-		d = min(d, p.maxDelay)
-		d = time.Duration(g.jitter(int64(d) + 1))
+	d := conductor.Backoff(p.backoff, n, p.delay, p.maxDelay)
+	if p.backoff != BackoffConstant && p.backoff != BackoffLinear {
+		d = time.Duration(g.jitter(int64(d) + 1)) // full jitter
 	}
 	if e, ok := conductor.AsError(err); ok && e.RetryAfter > d {
 		d = e.RetryAfter
