@@ -56,11 +56,24 @@ func DefaultRouting(provider string) string {
 	return RoutingGateway
 }
 
-// Message is one turn of a chat.
+// Message is one turn of a chat: a role (system, developer, user,
+// assistant; a tool's answer is a tool_result block in a user message) and
+// its content blocks in order.
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role    string  `json:"role"`
+	Content []Block `json:"content"`
 }
+
+// Text is the message's text blocks joined.
+func (m Message) Text() string { return BlocksText(m.Content, "") }
+
+// Finish reasons, in the domain's (OpenAI's) words.
+const (
+	FinishStop          = "stop"
+	FinishLength        = "length"
+	FinishToolCalls     = "tool_calls"
+	FinishContentFilter = "content_filter"
+)
 
 // ChatRequest is one call to a model, independent of any wire format.
 //
@@ -75,12 +88,27 @@ type ChatRequest struct {
 	MaxTokens   int       `json:"maxTokens,omitempty"` // 0: the provider's default
 	Stop        []string  `json:"stop,omitempty"`
 	Seed        *int64    `json:"seed,omitempty"`
-	// ResponseFormat is OpenAI's response_format object ({"type":"json_object"}
-	// or a json_schema), passed through as given.
-	ResponseFormat json.RawMessage `json:"responseFormat,omitempty"`
-	// Extra holds further wire fields (tools, tool_choice, logprobs, …) passed
-	// through to providers that understand them, keyed by wire name.
+	// N is the number of answers asked for; 0 and 1 mean one.
+	N int `json:"n,omitempty"`
+	// Tools the model may call, and whether and which it must.
+	Tools      []Tool      `json:"tools,omitempty"`
+	ToolChoice *ToolChoice `json:"toolChoice,omitempty"`
+	// ParallelToolCalls false allows at most one tool call per turn.
+	ParallelToolCalls *bool `json:"parallelToolCalls,omitempty"`
+	// ResponseFormat asks for structured output.
+	ResponseFormat *ResponseFormat `json:"responseFormat,omitempty"`
+	// ReasoningEffort is OpenAI's reasoning_effort (none … max);
+	// ThinkingBudget is Anthropic's thinking budget_tokens (0: off).
+	ReasoningEffort string `json:"reasoningEffort,omitempty"`
+	ThinkingBudget  int    `json:"thinkingBudget,omitempty"`
+	// Extra holds further wire fields of the caller's format (logprobs,
+	// metadata, top_k, …), keyed by wire name. An adapter of another format
+	// refuses each one it cannot carry, by name (provider.Portable says which
+	// travel).
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`
+	// ExtraFormat is the wire format of Extra's fields ("openai",
+	// "anthropic", "workers-ai"); "" for fields every format shares.
+	ExtraFormat string `json:"-"`
 	// Stream asks for a streamed answer (Provider.Stream).
 	Stream bool `json:"stream,omitempty"`
 
@@ -120,6 +148,9 @@ type Usage struct {
 	OutputTokens      int  `json:"outputTokens"`
 	CachedInputTokens int  `json:"cachedInputTokens,omitempty"`
 	Estimated         bool `json:"estimated,omitempty"` // counted locally: the provider sent none
+	// ReasoningTokens are the output tokens spent on reasoning or thinking;
+	// like the visible ones they are part of OutputTokens.
+	ReasoningTokens int `json:"reasoningTokens,omitempty"`
 
 	// CacheWriteInputTokens are the input tokens written to the provider's
 	// prompt cache (Anthropic cache_creation_input_tokens). Like
@@ -130,12 +161,13 @@ type Usage struct {
 
 // ChatResponse is a whole answer.
 type ChatResponse struct {
-	ID           string `json:"id,omitempty"`
-	Model        string `json:"model,omitempty"`
-	Content      string `json:"content"`
-	FinishReason string `json:"finishReason,omitempty"`
-	Usage        Usage  `json:"usage"`
-	RequestID    string `json:"requestId,omitempty"` // the provider's request id, for support
+	ID    string `json:"id,omitempty"`
+	Model string `json:"model,omitempty"`
+	// Content is the answer's blocks: text, tool calls, opaque blocks.
+	Content      []Block `json:"content"`
+	FinishReason string  `json:"finishReason,omitempty"`
+	Usage        Usage   `json:"usage"`
+	RequestID    string  `json:"requestId,omitempty"` // the provider's request id, for support
 	// Raw is the provider's answer body as received, in its wire format.
 	Raw json.RawMessage `json:"-"`
 	// Meta says how the answer was obtained; gateway wrappers fill it in.
@@ -159,10 +191,15 @@ type ResponseMeta struct {
 	LogID string `json:"logId,omitempty"`
 }
 
+// Text is the answer's text blocks joined.
+func (r *ChatResponse) Text() string { return BlocksText(r.Content, "") }
+
 // Chunk is one piece of a streamed answer.
 type Chunk struct {
 	// Delta is the text this chunk adds.
 	Delta string
+	// ToolCall is the piece of a tool call this chunk adds.
+	ToolCall *ToolCallDelta
 	// FinishReason is set on the chunk that ends the answer.
 	FinishReason string
 	// Usage is set on the chunk that carries the token count, when the

@@ -16,7 +16,7 @@ import (
 
 // keyVersion changes whenever the canonical form does, so that old entries
 // simply stop matching instead of being misread.
-const keyVersion = "conductor-cache-v2"
+const keyVersion = "conductor-cache-v3"
 
 // Field tags of the canonical request; each field is written as tag, length,
 // bytes, so no two requests can encode alike.
@@ -35,6 +35,16 @@ const (
 	tagResponseFormat
 	tagExtraKey
 	tagExtraValue
+	tagImage
+	tagToolCall
+	tagToolResult
+	tagOpaque
+	tagTool
+	tagToolChoice
+	tagParallel
+	tagN
+	tagReasoning
+	tagBlockEnd
 )
 
 // RequestKey is the hex SHA-256 of the canonical request under scope: the
@@ -62,7 +72,25 @@ func RequestKey(req *ChatRequest, scope ...string) string {
 	b.field(tagModel, req.Model)
 	for _, m := range req.Messages {
 		b.field(tagRole, m.Role)
-		b.field(tagContent, m.Content)
+		b.blocks(m.Content)
+	}
+	for _, t := range req.Tools {
+		b.field(tagTool, t.Name)
+		b.field(tagTool, t.Description)
+		b.json(tagTool, t.Parameters)
+		b.optBool(tagTool, t.Strict)
+	}
+	if tc := req.ToolChoice; tc != nil {
+		b.field(tagToolChoice, tc.Mode)
+		b.field(tagToolChoice, tc.Name)
+	}
+	b.optBool(tagParallel, req.ParallelToolCalls)
+	if req.N > 1 {
+		b.field(tagN, strconv.Itoa(req.N))
+	}
+	if req.ReasoningEffort != "" || req.ThinkingBudget != 0 {
+		b.field(tagReasoning, req.ReasoningEffort)
+		b.field(tagReasoning, strconv.Itoa(req.ThinkingBudget))
 	}
 	if req.Temperature != nil {
 		b.field(tagTemperature, formatFloat(*req.Temperature))
@@ -80,8 +108,12 @@ func RequestKey(req *ChatRequest, scope ...string) string {
 	if req.Seed != nil {
 		b.field(tagSeed, strconv.FormatInt(*req.Seed, 10))
 	}
-	if len(req.ResponseFormat) > 0 {
-		b.json(tagResponseFormat, req.ResponseFormat)
+	if rf := req.ResponseFormat; rf != nil {
+		b.field(tagResponseFormat, rf.Type)
+		b.field(tagResponseFormat, rf.Name)
+		b.field(tagResponseFormat, rf.Description)
+		b.json(tagResponseFormat, rf.Schema)
+		b.optBool(tagResponseFormat, rf.Strict)
 	}
 	if len(req.Extra) > 0 {
 		keys := make([]string, 0, len(req.Extra))
@@ -97,10 +129,70 @@ func RequestKey(req *ChatRequest, scope ...string) string {
 	return b.sum()
 }
 
+// blocks writes a message's content, each block tagged by its kind; a
+// text-only message writes what a plain text field would.
+func (b *keyBuilder) blocks(content []Block) {
+	for _, c := range content {
+		switch c.Type {
+		case BlockText:
+			b.field(tagContent, c.Text)
+		case BlockImage:
+			if im := c.Image; im != nil {
+				b.field(tagImage, im.URL)
+				b.field(tagImage, im.MediaType)
+				b.field(tagImage, im.Data)
+				b.field(tagImage, im.Detail)
+			}
+		case BlockToolCall:
+			if tc := c.ToolCall; tc != nil {
+				b.field(tagToolCall, tc.ID)
+				b.field(tagToolCall, tc.Name)
+				b.json(tagToolCall, []byte(tc.Arguments))
+			}
+		case BlockToolResult:
+			if tr := c.ToolResult; tr != nil {
+				b.field(tagToolResult, tr.CallID)
+				b.optBool(tagToolResult, &tr.IsError)
+				b.blocks(tr.Content)
+				b.field(tagBlockEnd, "")
+			}
+		default:
+			if o := c.Opaque; o != nil {
+				b.field(tagOpaque, o.Format)
+				b.field(tagOpaque, o.Kind)
+				b.json(tagOpaque, o.Raw)
+			} else {
+				b.field(tagOpaque, c.Type)
+			}
+		}
+	}
+	b.field(tagBlockEnd, "")
+}
+
+func (b *keyBuilder) optBool(tag byte, v *bool) {
+	switch {
+	case v == nil:
+		b.field(tag, "")
+	case *v:
+		b.field(tag, "true")
+	default:
+		b.field(tag, "false")
+	}
+}
+
 func messagesLen(ms []Message) int {
 	n := 0
 	for _, m := range ms {
-		n += len(m.Role) + len(m.Content) + 2*binary.MaxVarintLen64
+		n += len(m.Role) + 4*binary.MaxVarintLen64
+		for _, c := range m.Content {
+			n += len(c.Text) + 8
+			if c.Image != nil {
+				n += len(c.Image.URL) + len(c.Image.Data) + 32
+			}
+			if c.ToolCall != nil {
+				n += len(c.ToolCall.ID) + len(c.ToolCall.Name) + len(c.ToolCall.Arguments) + 32
+			}
+		}
 	}
 	return n
 }

@@ -15,9 +15,9 @@ func TestCacheKey(t *testing.T) {
 	base := func() *ChatRequest {
 		return &ChatRequest{
 			Provider: "openai", Model: "gpt-4o",
-			Messages:       []Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}},
+			Messages:       []Message{TextMessage("system", "Be brief."), TextMessage("user", "Hi")},
 			Temperature:    f64(0.7),
-			ResponseFormat: json.RawMessage(`{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}}`),
+			ResponseFormat: &ResponseFormat{Type: "json_schema", Name: "x", Schema: json.RawMessage(`{"type":"object"}`)},
 			Extra:          map[string]json.RawMessage{"tools": json.RawMessage(`[{"type":"function","function":{"name":"f","parameters":{}}}]`)},
 		}
 	}
@@ -28,7 +28,7 @@ func TestCacheKey(t *testing.T) {
 	}{
 		{"identical", func(r *ChatRequest) {}, true},
 		{"JSON key order and whitespace", func(r *ChatRequest) {
-			r.ResponseFormat = json.RawMessage(`{ "json_schema" : {"schema":{"type":"object"},"name":"x"}, "type":"json_schema" }`)
+			r.ResponseFormat.Schema = json.RawMessage(`{ "type" : "object" }`)
 			r.Extra["tools"] = json.RawMessage("[ {\"function\":{\"parameters\":{},\"name\":\"f\"},\n\"type\":\"function\"} ]")
 		}, true},
 		{"number spelling", func(r *ChatRequest) {
@@ -40,10 +40,10 @@ func TestCacheKey(t *testing.T) {
 		{"stream flag on the request", func(r *ChatRequest) { r.Stream = true }, true},
 		{"provider", func(r *ChatRequest) { r.Provider = "groq" }, false},
 		{"model", func(r *ChatRequest) { r.Model = "gpt-4o-mini" }, false},
-		{"message content", func(r *ChatRequest) { r.Messages[1].Content = "Hi!" }, false},
+		{"message content", func(r *ChatRequest) { r.Messages[1].Content = Texts("Hi!") }, false},
 		{"message role", func(r *ChatRequest) { r.Messages[0].Role = "user" }, false},
 		{"messages split differently", func(r *ChatRequest) {
-			r.Messages = []Message{{Role: "system", Content: "Be brief.Hi"}}
+			r.Messages = []Message{TextMessage("system", "Be brief.Hi")}
 		}, false},
 		{"temperature", func(r *ChatRequest) { r.Temperature = f64(0.2) }, false},
 		{"temperature unset", func(r *ChatRequest) { r.Temperature = nil }, false},
@@ -52,7 +52,7 @@ func TestCacheKey(t *testing.T) {
 		{"max tokens", func(r *ChatRequest) { r.MaxTokens = 100 }, false},
 		{"stop", func(r *ChatRequest) { r.Stop = []string{"\n"} }, false},
 		{"seed", func(r *ChatRequest) { r.Seed = i64(42) }, false},
-		{"response format", func(r *ChatRequest) { r.ResponseFormat = json.RawMessage(`{"type":"json_object"}`) }, false},
+		{"response format", func(r *ChatRequest) { r.ResponseFormat = &ResponseFormat{Type: "json_object"} }, false},
 		{"extra", func(r *ChatRequest) { r.Extra["tool_choice"] = json.RawMessage(`"auto"`) }, false},
 		{"custom key", func(r *ChatRequest) { r.Options.CacheKey = "faq" }, false},
 	}
@@ -152,7 +152,7 @@ func FuzzCanonicalJSON(f *testing.F) {
 			t.Fatalf("two spellings differ:\n%s\n%s", c1, c2)
 		}
 		req := testChatReq("x")
-		req.ResponseFormat = raw
+		req.ResponseFormat = &ResponseFormat{Type: "json_schema", Schema: raw}
 		_ = RequestKey(req, "gw", "chat")
 	})
 }
@@ -221,5 +221,5 @@ func depth(raw []byte) int {
 }
 
 func testChatReq(content string) *ChatRequest {
-	return &ChatRequest{Provider: ProviderOpenAI, Model: "gpt-4o-mini", Messages: []Message{{Role: "user", Content: content}}}
+	return &ChatRequest{Provider: ProviderOpenAI, Model: "gpt-4o-mini", Messages: []Message{TextMessage("user", content)}}
 }

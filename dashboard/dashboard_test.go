@@ -583,7 +583,7 @@ func TestBudgetsFollowTheGateway(t *testing.T) {
 	for range 3 {
 		_, err := p.Chat(context.Background(), &conductor.ChatRequest{
 			Provider: "openai", Model: "gpt-4o", MaxTokens: 100,
-			Messages: []conductor.Message{{Role: "user", Content: "Hello"}},
+			Messages: []conductor.Message{conductor.TextMessage("user", "Hello")},
 			Options:  conductor.CallOptions{User: "alice"},
 		})
 		if err != nil {

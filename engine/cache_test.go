@@ -228,7 +228,7 @@ func TestCacheKey(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	base := func() *conductor.ChatRequest {
 		return &conductor.ChatRequest{Provider: "openai", Model: "gpt-4o",
-			Messages: []conductor.Message{{Role: "user", Content: "hi"}}, Temperature: f(0.5)}
+			Messages: []conductor.Message{conductor.TextMessage("user", "hi")}, Temperature: f(0.5)}
 	}
 	k := CacheKey(base(), "direct", nil)
 	if len(k) != 64 {
@@ -239,14 +239,14 @@ func TestCacheKey(t *testing.T) {
 	}
 	changes := map[string]func(r *conductor.ChatRequest){
 		"model":       func(r *conductor.ChatRequest) { r.Model = "gpt-4o-mini" },
-		"message":     func(r *conductor.ChatRequest) { r.Messages[0].Content = "hello" },
+		"message":     func(r *conductor.ChatRequest) { r.Messages[0].Content = conductor.Texts("hello") },
 		"role":        func(r *conductor.ChatRequest) { r.Messages[0].Role = "system" },
 		"temperature": func(r *conductor.ChatRequest) { r.Temperature = f(0) },
 		"no temp":     func(r *conductor.ChatRequest) { r.Temperature = nil },
 		"topP":        func(r *conductor.ChatRequest) { r.TopP = f(1) },
 		"maxTokens":   func(r *conductor.ChatRequest) { r.MaxTokens = 10 },
 		"stop":        func(r *conductor.ChatRequest) { r.Stop = []string{"x"} },
-		"format":      func(r *conductor.ChatRequest) { r.ResponseFormat = []byte(`{"type":"json_object"}`) },
+		"format":      func(r *conductor.ChatRequest) { r.ResponseFormat = &conductor.ResponseFormat{Type: "json_object"} },
 	}
 	for name, change := range changes {
 		r := base()
@@ -318,7 +318,7 @@ flow:
 type gatewayHit struct{}
 
 func (gatewayHit) Chat(_ context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	return &conductor.ChatResponse{Content: "from the gateway cache",
+	return &conductor.ChatResponse{Content: conductor.Texts("from the gateway cache"),
 		Meta: conductor.ResponseMeta{Provider: req.Provider, Cached: true, CacheStatus: "HIT", Attempts: 1}}, nil
 }
 

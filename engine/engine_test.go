@@ -174,28 +174,28 @@ func TestMessages(t *testing.T) {
 		want   []conductor.Message
 	}{
 		{"prompt template", `prompt: "Summarize: ${input.text}"`, map[string]any{"text": "abc"}, "",
-			[]conductor.Message{{Role: "user", Content: "Summarize: abc"}}},
+			[]conductor.Message{conductor.TextMessage("user", "Summarize: abc")}},
 		{"system prompt then prompt", `{systemPrompt: "Be brief.", prompt: "Hi"}`, nil, "",
-			[]conductor.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}}},
+			[]conductor.Message{conductor.TextMessage("system", "Be brief."), conductor.TextMessage("user", "Hi")}},
 		{"input rendered as sorted key: value lines", `{systemPrompt: "Classify."}`,
 			map[string]any{"text": "I want a refund", "lang": "en", "n": 3.0, "tags": []any{"a"}}, "",
-			[]conductor.Message{{Role: "system", Content: "Classify."}, {Role: "user", Content: "lang: en\nn: 3\ntags: [\"a\"]\ntext: I want a refund"}}},
+			[]conductor.Message{conductor.TextMessage("system", "Classify."), conductor.TextMessage("user", "lang: en\nn: 3\ntags: [\"a\"]\ntext: I want a refund")}},
 		{"string input as is", `{}`, "just text", "",
-			[]conductor.Message{{Role: "user", Content: "just text"}}},
+			[]conductor.Message{conductor.TextMessage("user", "just text")}},
 		{"input.messages win over prompt", `{systemPrompt: S, prompt: ignored}`,
 			map[string]any{"messages": []any{
 				map[string]any{"role": "user", "content": "q1"},
 				map[string]any{"role": "assistant", "content": "a1"},
 				map[string]any{"role": "user", "content": "q2"},
 			}}, "",
-			[]conductor.Message{{Role: "system", Content: "S"}, {Role: "user", Content: "q1"}, {Role: "assistant", Content: "a1"}, {Role: "user", Content: "q2"}}},
+			[]conductor.Message{conductor.TextMessage("system", "S"), conductor.TextMessage("user", "q1"), conductor.TextMessage("assistant", "a1"), conductor.TextMessage("user", "q2")}},
 		{"member input mapping is the prompt's input", `prompt: "Q: ${input.question}"`,
 			map[string]any{"q": "why?"}, `input: {question: "${input.q}"}`,
-			[]conductor.Message{{Role: "user", Content: "Q: why?"}}},
+			[]conductor.Message{conductor.TextMessage("user", "Q: why?")}},
 		{"member input rendered", `{}`, map[string]any{"q": "why?"}, `input: {question: "${input.q}", lang: fr}`,
-			[]conductor.Message{{Role: "user", Content: "lang: fr\nquestion: why?"}}},
+			[]conductor.Message{conductor.TextMessage("user", "lang: fr\nquestion: why?")}},
 		{"no input, no prompt", `{}`, nil, "",
-			[]conductor.Message{{Role: "user", Content: ""}}},
+			[]conductor.Message{conductor.TextMessage("user", "")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,8 +280,8 @@ flow:
 	if r.TopP == nil || *r.TopP != 0.9 || r.MaxTokens != 2000 || !slices.Equal(r.Stop, []string{"END", "STOP"}) || r.Seed == nil || *r.Seed != 42 {
 		t.Errorf("request = %+v", r)
 	}
-	if string(r.ResponseFormat) != `{"type":"json_object"}` {
-		t.Errorf("responseFormat = %s", r.ResponseFormat)
+	if r.ResponseFormat == nil || r.ResponseFormat.Type != "json_object" {
+		t.Errorf("responseFormat = %+v", r.ResponseFormat)
 	}
 	if r.Options.MaxAttempts != 1 || r.Options.CacheTTL == nil || *r.Options.CacheTTL != time.Minute || !r.Options.SkipCache {
 		t.Errorf("call options = %+v", r.Options)
@@ -293,8 +293,8 @@ flow:
 	if d.Temperature != nil || d.TopP != nil || d.Seed != nil || d.Stop != nil || d.MaxTokens != 7 {
 		t.Errorf("unset parameters were set: %+v", d)
 	}
-	if string(d.ResponseFormat) != `{"type":"json_object"}` || d.Options.MaxAttempts != 0 || d.Options.CacheTTL != nil {
-		t.Errorf("defaults request = %+v (format %s)", d, d.ResponseFormat)
+	if d.ResponseFormat == nil || d.ResponseFormat.Type != "json_object" || d.Options.MaxAttempts != 0 || d.Options.CacheTTL != nil {
+		t.Errorf("defaults request = %+v (format %+v)", d, d.ResponseFormat)
 	}
 }
 

@@ -67,7 +67,7 @@ func (s *scripted) Chat(ctx context.Context, req *conductor.ChatRequest) (*condu
 	if len(s.replies) > 0 {
 		text = s.replies[min(n, len(s.replies)-1)]
 	}
-	return &conductor.ChatResponse{Model: req.Model, Content: text, FinishReason: "stop", Usage: s.usage,
+	return &conductor.ChatResponse{Model: req.Model, Content: conductor.Texts(text), FinishReason: "stop", Usage: s.usage,
 		Meta: conductor.ResponseMeta{Provider: s.name, Attempts: 1}}, nil
 }
 

@@ -148,7 +148,7 @@ func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol ret
 	if out.err != nil {
 		return answer{}, out.err
 	}
-	text := out.resp.Content
+	text := out.resp.Text()
 	return answer{text: text, output: decodeOutput(text), model: out.resp.Model, usage: out.resp.Usage,
 		finish: out.resp.FinishReason, fresh: true, cached: out.resp.Meta.Cached, logID: out.resp.Meta.LogID}, nil
 }
@@ -334,7 +334,9 @@ func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars)
 			if err != nil {
 				return fmt.Errorf("responseFormat: %w", err)
 			}
-			req.ResponseFormat = b
+			if req.ResponseFormat, err = provider.DecodeOpenAIResponseFormat(b); err != nil {
+				return fmt.Errorf("responseFormat: %w", err)
+			}
 		}
 	}
 	return nil
@@ -350,7 +352,7 @@ func messages(cfg *ensemble.ThinkConfig, v *expr.Vars) ([]conductor.Message, err
 		return nil, fmt.Errorf("systemPrompt: %w", err)
 	}
 	if sys != "" {
-		msgs = append(msgs, conductor.Message{Role: "system", Content: sys})
+		msgs = append(msgs, conductor.TextMessage("system", sys))
 	}
 	if in, ok := v.Input.(map[string]any); ok {
 		if raw, ok := in["messages"]; ok && raw != nil {
@@ -366,9 +368,9 @@ func messages(cfg *ensemble.ThinkConfig, v *expr.Vars) ([]conductor.Message, err
 		if err != nil {
 			return nil, fmt.Errorf("prompt: %w", err)
 		}
-		return append(msgs, conductor.Message{Role: "user", Content: p}), nil
+		return append(msgs, conductor.TextMessage("user", p)), nil
 	}
-	return append(msgs, conductor.Message{Role: "user", Content: Render(v.Input)}), nil
+	return append(msgs, conductor.TextMessage("user", Render(v.Input))), nil
 }
 
 // inputMessages reads input.messages: a list of {role, content}.
@@ -395,7 +397,7 @@ func inputMessages(raw any) ([]conductor.Message, error) {
 		default:
 			content = compactJSON(c)
 		}
-		out = append(out, conductor.Message{Role: role, Content: content})
+		out = append(out, conductor.TextMessage(role, content))
 	}
 	return out, nil
 }

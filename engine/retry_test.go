@@ -190,7 +190,7 @@ func TestRetryUsageAddsUp(t *testing.T) {
 type gatewayRetried struct{}
 
 func (gatewayRetried) Chat(_ context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	return &conductor.ChatResponse{Content: "x", Usage: conductor.Usage{InputTokens: 7, OutputTokens: 2},
+	return &conductor.ChatResponse{Content: conductor.Texts("x"), Usage: conductor.Usage{InputTokens: 7, OutputTokens: 2},
 		Meta: conductor.ResponseMeta{Provider: req.Provider, Attempts: 3}}, nil
 }
 

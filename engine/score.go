@@ -170,7 +170,7 @@ func (e *Engine) judge(ctx context.Context, r *run, st *ensemble.Step, v *expr.V
 	if out.err != nil {
 		return scoring.Verdict{}, fmt.Errorf("judge %s/%s: %w", jc.req.Provider, jc.req.Model, out.err)
 	}
-	verdict, err := scoring.ParseJudge(out.resp.Content)
+	verdict, err := scoring.ParseJudge(out.resp.Text())
 	if err != nil {
 		return verdict, fmt.Errorf("judge %s/%s: %w", jc.req.Provider, jc.req.Model, err)
 	}
@@ -191,7 +191,7 @@ func task(msgs []conductor.Message) string {
 			b.WriteString("(instructions) ")
 		case "user":
 			if len(msgs) <= 2 {
-				b.WriteString(m.Content)
+				b.WriteString(m.Text())
 				continue
 			}
 			b.WriteString("user: ")
@@ -199,7 +199,7 @@ func task(msgs []conductor.Message) string {
 			b.WriteString(m.Role)
 			b.WriteString(": ")
 		}
-		b.WriteString(m.Content)
+		b.WriteString(m.Text())
 	}
 	return b.String()
 }

@@ -222,7 +222,7 @@ flow:
 	if jr.Temperature == nil || *jr.Temperature != 0 || jr.Options.Metadata[provider.MetaRole] != provider.RoleJudge || jr.Options.Metadata["member"] != "m" {
 		t.Errorf("judge request = %+v", jr)
 	}
-	body := jr.Messages[len(jr.Messages)-1].Content
+	body := jr.Messages[len(jr.Messages)-1].Text()
 	for _, want := range []string{"- Is polite", "- Names the customer", "(instructions) Be kind.", "Write to Ann", "ANSWER:\nDear Ann"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("judge prompt lacks %q:\n%s", want, body)

@@ -40,7 +40,7 @@ func benchRequest(i int, distinct bool) *conductor.ChatRequest {
 	}
 	r := &conductor.ChatRequest{
 		Provider: conductor.ProviderOpenAI, Model: "gpt-4o-mini", MaxTokens: 256,
-		Messages: []conductor.Message{{Role: "system", Content: "You are concise."}, {Role: "user", Content: content}},
+		Messages: []conductor.Message{conductor.TextMessage("system", "You are concise."), conductor.TextMessage("user", content)},
 		Options:  conductor.CallOptions{User: fmt.Sprintf("user-%d", i%50), Environment: "production", Metadata: map[string]string{"ensemble": "bench", "member": "m"}},
 	}
 	return r
@@ -125,7 +125,7 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 
 func BenchmarkCacheKey(b *testing.B) {
 	req := benchRequest(0, false)
-	req.ResponseFormat = []byte(`{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","properties":{"a":{"type":"string"}}}}}`)
+	req.ResponseFormat = &conductor.ResponseFormat{Type: "json_schema", Name: "x", Schema: []byte(`{"type":"object","properties":{"a":{"type":"string"}}}`)}
 	b.ReportAllocs()
 	for b.Loop() {
 		conductor.RequestKey(req, "gw", "chat")

@@ -143,12 +143,41 @@ func (g *Gateway) matching(req *conductor.ChatRequest, now time.Time) []budgetFo
 
 // promptBytes is the size of everything a call sends as input.
 func promptBytes(req *conductor.ChatRequest) int {
-	n := len(req.ResponseFormat)
+	n := 0
+	if rf := req.ResponseFormat; rf != nil {
+		n += len(rf.Type) + len(rf.Name) + len(rf.Description) + len(rf.Schema)
+	}
+	for _, t := range req.Tools {
+		n += len(t.Name) + len(t.Description) + len(t.Parameters) + 16
+	}
 	for _, m := range req.Messages {
-		n += len(m.Role) + len(m.Content)
+		n += len(m.Role) + blocksBytes(m.Content)
 	}
 	for k, v := range req.Extra {
 		n += len(k) + len(v)
+	}
+	return n
+}
+
+// imageTokenBound is what one image may cost in input tokens, counted as
+// that many bytes: above Anthropic's largest (1568 px, about 1,600 tokens)
+// and OpenAI's high-detail tiling of a 2048 px image (about 1,100).
+const imageTokenBound = 2000
+
+func blocksBytes(content []conductor.Block) int {
+	n := 0
+	for _, c := range content {
+		n += len(c.Text)
+		switch {
+		case c.Image != nil:
+			n += imageTokenBound
+		case c.ToolCall != nil:
+			n += len(c.ToolCall.ID) + len(c.ToolCall.Name) + len(c.ToolCall.Arguments)
+		case c.ToolResult != nil:
+			n += len(c.ToolResult.CallID) + blocksBytes(c.ToolResult.Content)
+		case c.Opaque != nil:
+			n += len(c.Opaque.Raw)
+		}
 	}
 	return n
 }

@@ -62,7 +62,7 @@ func TestCacheSurvivesRestart(t *testing.T) {
 	if !resp2.Meta.Cached || resp2.Meta.CacheStatus != CacheHit {
 		t.Fatalf("second process meta = %+v, want a HIT", resp2.Meta)
 	}
-	if resp2.Content != resp.Content || !bytes.Equal(resp2.Raw, resp.Raw) || resp2.Usage != resp.Usage {
+	if resp2.Text() != resp.Text() || !bytes.Equal(resp2.Raw, resp.Raw) || resp2.Usage != resp.Usage {
 		t.Fatalf("cached answer differs: %+v vs %+v", resp2, resp)
 	}
 	if n := up.calls.Load(); n != 1 {
@@ -224,8 +224,8 @@ func TestCacheCollapsesConcurrentRequests(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if resp.Content != "shared" {
-					t.Errorf("content %q", resp.Content)
+				if resp.Text() != "shared" {
+					t.Errorf("content %q", resp.Text())
 				}
 				if resp.Meta.Cached {
 					hits.Add(1)
@@ -273,7 +273,7 @@ func TestCacheCollapseSurvivesLeaderCancel(t *testing.T) {
 		for range 5 {
 			wg.Go(func() {
 				resp, err := p.Chat(t.Context(), chatReq("q"))
-				if err != nil || resp.Content != "second" {
+				if err != nil || resp.Text() != "second" {
 					t.Errorf("waiter: %v %v", resp, err)
 				}
 			})
@@ -535,7 +535,7 @@ var errTest = errors.New("test")
 func TestCacheStreamClosedAtFinish(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &double{stream: func(ctx context.Context, req *conductor.ChatRequest, _ int) (conductor.Stream, error) {
-			if req.Messages[0].Content == "partial" {
+			if req.Messages[0].Text() == "partial" {
 				return &ctxStream{ctx: ctx}, nil // one chunk, then nothing
 			}
 			return newChunks(nil, testChunks()...), nil

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 
 	conductor "github.com/conductor-go/conductor"
@@ -10,12 +11,13 @@ import (
 // A cached answer's bytes: a magic and version, then length-prefixed
 // fields. A hand-written binary form, because a cache hit decodes one on
 // the request path and encoding/json cost several times more.
-const answerMagic = "cgw1"
+const answerMagic = "cgw2"
 
 const flagStream = 1
 
 func encodeAnswer(a *cachedAnswer) []byte {
-	n := 64 + len(a.Provider) + len(a.Routing) + len(a.ID) + len(a.Model) + len(a.Content) + len(a.FinishReason) + len(a.RequestID) + len(a.Raw)
+	content := encodeContent(a.Content)
+	n := 64 + len(a.Provider) + len(a.Routing) + len(a.ID) + len(a.Model) + len(content) + len(a.FinishReason) + len(a.RequestID) + len(a.Raw)
 	for _, c := range a.Chunks {
 		n += 48 + len(c.Delta) + len(c.FinishReason) + len(c.Raw)
 	}
@@ -26,7 +28,11 @@ func encodeAnswer(a *cachedAnswer) []byte {
 		flags |= flagStream
 	}
 	b = append(b, flags)
-	for _, s := range []string{a.Provider, a.Routing, a.ID, a.Model, a.Content, a.FinishReason, a.RequestID} {
+	for _, s := range []string{a.Provider, a.Routing, a.ID, a.Model} {
+		b = appendBytes(b, s)
+	}
+	b = appendBytes(b, content)
+	for _, s := range []string{a.FinishReason, a.RequestID} {
 		b = appendBytes(b, s)
 	}
 	b = appendBytes(b, a.Raw)
@@ -36,6 +42,15 @@ func encodeAnswer(a *cachedAnswer) []byte {
 		b = appendBytes(b, c.Delta)
 		b = appendBytes(b, c.FinishReason)
 		b = appendBytes(b, c.Raw)
+		if t := c.ToolCall; t == nil {
+			b = append(b, 0)
+		} else {
+			b = append(b, 1)
+			b = binary.AppendUvarint(b, uint64(t.Index))
+			b = appendBytes(b, t.ID)
+			b = appendBytes(b, t.Name)
+			b = appendBytes(b, t.Arguments)
+		}
 		if c.Usage == nil {
 			b = append(b, 0)
 		} else {
@@ -52,7 +67,7 @@ func appendBytes[S string | []byte](b []byte, s S) []byte {
 }
 
 func appendUsage(b []byte, u conductor.Usage) []byte {
-	for _, n := range []int{u.InputTokens, u.OutputTokens, u.CachedInputTokens, u.CacheWriteInputTokens} {
+	for _, n := range []int{u.InputTokens, u.OutputTokens, u.CachedInputTokens, u.CacheWriteInputTokens, u.ReasoningTokens} {
 		b = binary.AppendVarint(b, int64(n))
 	}
 	if u.Estimated {
@@ -120,7 +135,7 @@ func (r *answerReader) bytes() []byte {
 func (r *answerReader) string() string { return string(r.bytes()) }
 
 func (r *answerReader) usage() conductor.Usage {
-	u := conductor.Usage{InputTokens: r.int(), OutputTokens: r.int(), CachedInputTokens: r.int(), CacheWriteInputTokens: r.int()}
+	u := conductor.Usage{InputTokens: r.int(), OutputTokens: r.int(), CachedInputTokens: r.int(), CacheWriteInputTokens: r.int(), ReasoningTokens: r.int()}
 	u.Estimated = r.byte() == 1
 	return u
 }
@@ -135,7 +150,8 @@ func decodeAnswer(value []byte) (cachedAnswer, error) {
 	r := answerReader{b: value[len(answerMagic):]}
 	a.Stream = r.byte()&flagStream != 0
 	a.Provider, a.Routing, a.ID, a.Model = r.string(), r.string(), r.string(), r.string()
-	a.Content, a.FinishReason, a.RequestID = r.string(), r.string(), r.string()
+	content := r.bytes()
+	a.FinishReason, a.RequestID = r.string(), r.string()
 	a.Raw = r.bytes()
 	a.Usage = r.usage()
 	n := r.uvarint()
@@ -151,6 +167,9 @@ func decodeAnswer(value []byte) (cachedAnswer, error) {
 		c := &a.Chunks[i]
 		c.Delta, c.FinishReason, c.Raw = r.string(), r.string(), r.bytes()
 		if r.byte() == 1 {
+			c.ToolCall = &conductor.ToolCallDelta{Index: int(r.uvarint()), ID: r.string(), Name: r.string(), Arguments: r.string()}
+		}
+		if r.byte() == 1 {
 			u := r.usage()
 			c.Usage = &u
 		}
@@ -158,8 +177,45 @@ func decodeAnswer(value []byte) (cachedAnswer, error) {
 	if r.err != nil {
 		return a, r.err
 	}
+	var err error
+	if a.Content, err = decodeContent(content); err != nil {
+		return a, err
+	}
 	if len(r.b) != 0 {
 		return a, errBadAnswer
 	}
 	return a, nil
+}
+
+// A whole answer's content: kind 't' and the text of an answer that is one
+// text block (the common case, no JSON), kind 'j' and the blocks as JSON
+// otherwise, nothing for no content.
+func encodeContent(content []conductor.Block) []byte {
+	switch {
+	case len(content) == 0:
+		return nil
+	case len(content) == 1 && content[0].Type == conductor.BlockText:
+		return append([]byte{'t'}, content[0].Text...)
+	}
+	j, err := json.Marshal(content)
+	if err != nil {
+		return nil // blocks are plain data: cannot fail
+	}
+	return append([]byte{'j'}, j...)
+}
+
+func decodeContent(b []byte) ([]conductor.Block, error) {
+	switch {
+	case len(b) == 0:
+		return nil, nil
+	case b[0] == 't':
+		return conductor.Texts(string(b[1:])), nil
+	case b[0] == 'j':
+		var content []conductor.Block
+		if err := json.Unmarshal(b[1:], &content); err != nil {
+			return nil, errBadAnswer
+		}
+		return content, nil
+	}
+	return nil, errBadAnswer
 }

@@ -43,13 +43,13 @@ func Example() {
 	for range 2 {
 		resp, err := p.Chat(ctx, &conductor.ChatRequest{
 			Provider: conductor.ProviderMock, Model: "mock",
-			Messages: []conductor.Message{{Role: "user", Content: "Capital of France?"}},
+			Messages: []conductor.Message{conductor.TextMessage("user", "Capital of France?")},
 			Options:  conductor.CallOptions{User: "alice", Environment: "production"},
 		})
 		if err != nil {
 			panic(err)
 		}
-		fmt.Println(resp.Content, resp.Meta.CacheStatus, resp.Meta.MissReason, "attempts:", resp.Meta.Attempts)
+		fmt.Println(resp.Text(), resp.Meta.CacheStatus, resp.Meta.MissReason, "attempts:", resp.Meta.Attempts)
 	}
 	// Output:
 	// Paris. MISS new_key attempts: 2

@@ -79,8 +79,8 @@ func TestFallbackOrder(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if resp.Meta.Step != tt.step || resp.Meta.Attempts != len(tt.calls) || resp.Content != "from "+names[tt.step] {
-					t.Fatalf("meta %+v content %q", resp.Meta, resp.Content)
+				if resp.Meta.Step != tt.step || resp.Meta.Attempts != len(tt.calls) || resp.Text() != "from "+names[tt.step] {
+					t.Fatalf("meta %+v content %q", resp.Meta, resp.Text())
 				}
 				stop()
 				rows := logs(t, st)

@@ -116,7 +116,7 @@ func (d *double) requests() []*conductor.ChatRequest {
 
 func answer(content string, in, out int) *conductor.ChatResponse {
 	return &conductor.ChatResponse{
-		ID: "chatcmpl-1", Model: "gpt-4o-mini", Content: content, FinishReason: "stop",
+		ID: "chatcmpl-1", Model: "gpt-4o-mini", Content: conductor.Texts(content), FinishReason: "stop",
 		Usage: conductor.Usage{InputTokens: in, OutputTokens: out},
 		Raw:   []byte(`{"id":"chatcmpl-1","choices":[{"message":{"content":"` + content + `"}}]}`),
 		Meta:  conductor.ResponseMeta{Provider: conductor.ProviderOpenAI},
@@ -183,7 +183,7 @@ func readAll(t testing.TB, s conductor.Stream) ([]conductor.Chunk, error) {
 func chatReq(content string) *conductor.ChatRequest {
 	return &conductor.ChatRequest{
 		Provider: conductor.ProviderOpenAI, Model: "gpt-4o-mini",
-		Messages: []conductor.Message{{Role: "user", Content: content}},
+		Messages: []conductor.Message{conductor.TextMessage("user", content)},
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 func TestRecordLogsEachRequestOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		up := &double{reply: func(_ context.Context, req *conductor.ChatRequest, _ int) (*conductor.ChatResponse, error) {
-			switch req.Messages[0].Content {
+			switch req.Messages[0].Text() {
 			case "bad":
 				return nil, &conductor.Error{Provider: "openai", Class: conductor.ClassBadRequest, Status: 400, Message: "no"}
 			case "slow":

@@ -49,7 +49,7 @@ func TestRetryHonoursRetryAfterOverHTTP(t *testing.T) {
 		if wait := calls[1].Sub(calls[0]); wait != 3*time.Second {
 			t.Fatalf("waited %v between attempts, want Retry-After's 3s", wait)
 		}
-		if resp.Meta.Attempts != 2 || resp.Content != "Hello! How can I assist you today?" {
+		if resp.Meta.Attempts != 2 || resp.Text() != "Hello! How can I assist you today?" {
 			t.Fatalf("resp %+v", resp)
 		}
 		stop()

@@ -228,7 +228,7 @@ func (s *Split) apply(i int, req *conductor.ChatRequest) *conductor.ChatRequest 
 // system message first.
 func withSystem(msgs []conductor.Message, system string) []conductor.Message {
 	out := make([]conductor.Message, 0, len(msgs)+1)
-	out = append(out, conductor.Message{Role: "system", Content: system})
+	out = append(out, conductor.TextMessage("system", system))
 	for _, m := range msgs {
 		if m.Role != "system" {
 			out = append(out, m)

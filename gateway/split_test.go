@@ -190,9 +190,9 @@ func TestSplitOverridesACopy(t *testing.T) {
 		return &conductor.ChatRequest{
 			Provider: conductor.ProviderOpenAI, Model: "gpt-4o-mini",
 			Messages: []conductor.Message{
-				{Role: "system", Content: "Be brief."},
-				{Role: "user", Content: "Summarize this."},
-				{Role: "system", Content: "Mind the length."},
+				conductor.TextMessage("system", "Be brief."),
+				conductor.TextMessage("user", "Summarize this."),
+				conductor.TextMessage("system", "Mind the length."),
 			},
 			Temperature: ptrTo(1.0), MaxTokens: 100,
 			Body: body, BodyFormat: "openai",
@@ -208,7 +208,7 @@ func TestSplitOverridesACopy(t *testing.T) {
 		{"every override", Variant{Provider: conductor.ProviderAnthropic, Model: "claude-3-5-haiku-20241022",
 			SystemPrompt: "Answer in one sentence.", Temperature: ptrTo(0.2), MaxTokens: 64}, "",
 			func(t *testing.T, got *conductor.ChatRequest) {
-				want := []conductor.Message{{Role: "system", Content: "Answer in one sentence."}, {Role: "user", Content: "Summarize this."}}
+				want := []conductor.Message{conductor.TextMessage("system", "Answer in one sentence."), conductor.TextMessage("user", "Summarize this.")}
 				if got.Provider != "anthropic" || got.Model != "claude-3-5-haiku-20241022" || !reflect.DeepEqual(got.Messages, want) ||
 					*got.Temperature != 0.2 || got.MaxTokens != 64 || got.Body != nil || got.BodyFormat != "" {
 					t.Errorf("sent %+v", got)
@@ -495,13 +495,13 @@ func TestSplitThroughRoutingToHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := &conductor.ChatRequest{Model: "summarize-ab",
-		Messages: []conductor.Message{{Role: "system", Content: "old"}, {Role: "user", Content: "Long text…"}},
+		Messages: []conductor.Message{conductor.TextMessage("system", "old"), conductor.TextMessage("user", "Long text…")},
 		Body:     []byte(`{"model":"summarize-ab","messages":[{"role":"system","content":"old"},{"role":"user","content":"Long text…"}]}`), BodyFormat: "openai"}
 	resp, err := s.Chat(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Content != "Hello! How can I assist you today?" || resp.Meta.Variant != "summarize-ab/gpt4o" || resp.Meta.LogID == "" {
+	if resp.Text() != "Hello! How can I assist you today?" || resp.Meta.Variant != "summarize-ab/gpt4o" || resp.Meta.LogID == "" {
 		t.Errorf("answer %+v", resp)
 	}
 	if err := set.Score(t.Context(), resp.Meta.LogID, 0.75); err != nil {

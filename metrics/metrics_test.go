@@ -424,7 +424,7 @@ func TestGatewayFeedsCollector(t *testing.T) {
 		p := g.Wrap(provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: upstream.URL + "/v1", APIKey: "sk-secret-key"}))
 		for range calls {
 			if _, err := p.Chat(ctx, &conductor.ChatRequest{Provider: "openai", Model: "gpt-4o",
-				Messages: []conductor.Message{{Role: "user", Content: "Hello"}}, Options: conductor.CallOptions{User: "user-secret-id"}}); err != nil {
+				Messages: []conductor.Message{conductor.TextMessage("user", "Hello")}, Options: conductor.CallOptions{User: "user-secret-id"}}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -61,7 +61,7 @@ func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Content))
+		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
 	}
 	resp.RequestID = rid
 	resp.Meta = c.meta
@@ -133,7 +133,7 @@ func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, stream bool)
 		} else {
 			w.buf = append(w.buf, `\n\n`...)
 		}
-		w.buf = appendStringBody(w.buf, m.Content)
+		w.buf = appendStringBody(w.buf, m.Text())
 		nsys++
 	}
 	if nsys > 0 {
@@ -163,7 +163,7 @@ func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, stream bool)
 			w.buf = append(w.buf, role...)
 			w.buf = append(w.buf, `","content":"`...)
 		}
-		w.buf = appendStringBody(w.buf, m.Content)
+		w.buf = appendStringBody(w.buf, m.Text())
 		prev = role
 	}
 	if prev != "" {
@@ -327,7 +327,7 @@ func decodeAnthropicResponseJSON(provider string, body []byte) (*conductor.ChatR
 			text = append(text, b.Text...)
 		}
 	}
-	resp.Content = string(text)
+	resp.Content = conductor.Texts(string(text))
 	if a.Usage == nil || a.Usage.InputTokens == nil && a.Usage.OutputTokens == nil {
 		return resp, false, nil
 	}
@@ -497,7 +497,7 @@ func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	}
 	if system != "" {
 		req.Messages = make([]conductor.Message, 0, len(msgs)+1)
-		req.Messages = append(req.Messages, conductor.Message{Role: "system", Content: system})
+		req.Messages = append(req.Messages, conductor.TextMessage("system", system))
 	}
 	req.Messages = append(req.Messages, msgs...)
 	return req, nil
@@ -520,7 +520,7 @@ func decodeAnthropicMessages(v json.RawMessage) ([]conductor.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
-		msgs[i] = conductor.Message{Role: m.Role, Content: text}
+		msgs[i] = conductor.TextMessage(m.Role, text)
 	}
 	return msgs, nil
 }
@@ -543,7 +543,7 @@ func EncodeAnthropicResponse(resp *conductor.ChatResponse) []byte {
 	w.str("model", resp.Model)
 	w.key("content")
 	w.buf = append(w.buf, `[{"type":"text","text":`...)
-	w.buf = appendString(w.buf, resp.Content)
+	w.buf = appendString(w.buf, resp.Text())
 	w.buf = append(w.buf, "}]"...)
 	w.str("stop_reason", AnthropicStopReason(resp.FinishReason))
 	w.key("stop_sequence")
@@ -748,7 +748,7 @@ func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 	if !s.end() || string(typ) == "error" || (string(typ) != "message" && !hasContent) {
 		return nil, false, false
 	}
-	resp = &conductor.ChatResponse{ID: id, Model: model, FinishReason: anthropicFinish(stop), Content: string(text), Raw: body}
+	resp = &conductor.ChatResponse{ID: id, Model: model, FinishReason: anthropicFinish(stop), Content: conductor.Texts(string(text)), Raw: body}
 	if hasUsage {
 		var n anthropicCounts
 		usage.merge(&n)
@@ -947,7 +947,7 @@ func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
 	req.Stream = stream
 	if system != "" {
 		req.Messages = make([]conductor.Message, 0, len(msgs)+1)
-		req.Messages = append(req.Messages, conductor.Message{Role: "system", Content: system})
+		req.Messages = append(req.Messages, conductor.TextMessage("system", system))
 	}
 	req.Messages = append(req.Messages, msgs...)
 	return req, true
@@ -984,7 +984,7 @@ func (s *scanner) anthropicMessages() []conductor.Message {
 				}
 			case "content":
 				s.seen(&set, 2)
-				m.Content = s.textParts("\n\n")
+				m.Content = conductor.Texts(s.textParts("\n\n"))
 			default:
 				s.unknown(key, "role", "content")
 			}

@@ -22,7 +22,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 		{
 			name: "page: analyze-sentiment, default max_tokens",
 			req: conductor.ChatRequest{Provider: "anthropic", Model: "claude-3-5-sonnet-20241022", Temperature: ptr(0.3),
-				Messages: []conductor.Message{{Role: "user", Content: "I love this product!"}}},
+				Messages: []conductor.Message{conductor.TextMessage("user", "I love this product!")}},
 			golden: "anthropic/request_page.golden.json",
 			path:   "/v1/messages",
 			headers: map[string]string{"X-Api-Key": "sk-ant-test", "Anthropic-Version": "2023-06-01",
@@ -31,14 +31,14 @@ func TestAnthropicRequestWire(t *testing.T) {
 		{
 			name: "systems lifted, same roles merged, OpenAI-only extras dropped",
 			req: conductor.ChatRequest{Provider: "anthropic", Model: "claude-sonnet-4-20250514", MaxTokens: 1024, TopP: ptr(0.5),
-				Stop: []string{"###"}, Seed: ptr(int64(7)), ResponseFormat: json.RawMessage(`{"type":"json_object"}`),
+				Stop: []string{"###"}, Seed: ptr(int64(7)), ResponseFormat: &conductor.ResponseFormat{Type: "json_object"},
 				Messages: []conductor.Message{
-					{Role: "system", Content: "You are a critic."},
-					{Role: "user", Content: "Rate this:"},
-					{Role: "user", Content: "\"A tale\""},
-					{Role: "developer", Content: "Answer in one word."},
-					{Role: "assistant", Content: "Fine."},
-					{Role: "tool", Content: "{\"ok\":true}"},
+					conductor.TextMessage("system", "You are a critic."),
+					conductor.TextMessage("user", "Rate this:"),
+					conductor.TextMessage("user", "\"A tale\""),
+					conductor.TextMessage("developer", "Answer in one word."),
+					conductor.TextMessage("assistant", "Fine."),
+					conductor.TextMessage("tool", "{\"ok\":true}"),
 				},
 				Extra: map[string]json.RawMessage{
 					"top_k":    json.RawMessage(`40`),
@@ -54,7 +54,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 			name: "stream through the Cloudflare gateway",
 			base: "/v1/acct123/my-gateway/anthropic",
 			req: conductor.ChatRequest{Provider: "anthropic", Model: "claude-3-5-sonnet-20241022", Temperature: ptr(0.7), MaxTokens: 512,
-				Messages: []conductor.Message{{Role: "system", Content: "Be kind."}, {Role: "user", Content: "Hello"}}},
+				Messages: []conductor.Message{conductor.TextMessage("system", "Be kind."), conductor.TextMessage("user", "Hello")}},
 			stream:  true,
 			golden:  "anthropic/request_stream.golden.json",
 			path:    "/v1/acct123/my-gateway/anthropic/v1/messages",
@@ -128,22 +128,22 @@ func TestAnthropicAnswers(t *testing.T) {
 		want conductor.ChatResponse
 	}{
 		{"anthropic/message.json", conductor.ChatResponse{ID: "msg_013Zva2CMHLNnXjNJJKqJ2EF", Model: "claude-3-5-sonnet-20241022",
-			Content: "Hi! My name is Claude.", FinishReason: "stop", RequestID: "req_018EeWyXxfu5pfWkrYcMdjWG",
+			Content: conductor.Texts("Hi! My name is Claude."), FinishReason: "stop", RequestID: "req_018EeWyXxfu5pfWkrYcMdjWG",
 			Usage: conductor.Usage{InputTokens: 2095, OutputTokens: 503}}},
 		// Cache reads and writes count as input, OpenAI-style, and are also
 		// reported apart.
 		{"anthropic/message_cache_tool.json", conductor.ChatResponse{ID: "msg_01Aq9w938a90dw8q", Model: "claude-sonnet-4-20250514",
-			Content: "I'll check the weather.", FinishReason: "tool_calls", RequestID: "req_018EeWyXxfu5pfWkrYcMdjWG",
+			Content: conductor.Texts("I'll check the weather."), FinishReason: "tool_calls", RequestID: "req_018EeWyXxfu5pfWkrYcMdjWG",
 			Usage: conductor.Usage{InputTokens: 21 + 188086 + 1000, OutputTokens: 393, CachedInputTokens: 1000, CacheWriteInputTokens: 188086}}},
 		{"anthropic/message_max_tokens.json", conductor.ChatResponse{ID: "msg_01BqJ6Xy", Model: "claude-3-5-sonnet-20241022",
-			Content: "Once upon", FinishReason: "length", RequestID: "req_018EeWyXxfu5pfWkrYcMdjWG",
+			Content: conductor.Texts("Once upon"), FinishReason: "length", RequestID: "req_018EeWyXxfu5pfWkrYcMdjWG",
 			Usage: conductor.Usage{InputTokens: 12, OutputTokens: 2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "request-id": "req_018EeWyXxfu5pfWkrYcMdjWG"}})
 			got, err := NewAnthropic(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "m",
-				Messages: []conductor.Message{{Role: "user", Content: "Hi"}}})
+				Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func TestAnthropicAnswers(t *testing.T) {
 func TestAnthropicStream(t *testing.T) {
 	f := newFake(t, reply{File: "anthropic/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
 	s, err := NewAnthropic(Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
-		Messages: []conductor.Message{{Role: "user", Content: "Hi"}}})
+		Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 	if err != nil {
 		t.Fatal(err)
 	}

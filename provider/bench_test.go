@@ -18,10 +18,10 @@ func benchRequest() *conductor.ChatRequest {
 	return &conductor.ChatRequest{
 		Provider: "openai", Model: "gpt-4o",
 		Messages: []conductor.Message{
-			{Role: "system", Content: "You are a helpful assistant that answers in one short paragraph. Cite sources when you can."},
-			{Role: "user", Content: "What is the capital of France, and why did it become the capital?"},
-			{Role: "assistant", Content: "Paris. It became the capital under Clovis I and kept that role through the Capetian kings."},
-			{Role: "user", Content: "Tell me more about the \"Capetian\" kings.\nKeep it brief."},
+			conductor.TextMessage("system", "You are a helpful assistant that answers in one short paragraph. Cite sources when you can."),
+			conductor.TextMessage("user", "What is the capital of France, and why did it become the capital?"),
+			conductor.TextMessage("assistant", "Paris. It became the capital under Clovis I and kept that role through the Capetian kings."),
+			conductor.TextMessage("user", "Tell me more about the \"Capetian\" kings.\nKeep it brief."),
 		},
 		Temperature: ptr(0.7),
 		MaxTokens:   2000,
@@ -155,7 +155,7 @@ func BenchmarkAnthropicEncode(b *testing.B) {
 }
 
 func BenchmarkEstimateTokens(b *testing.B) {
-	s := benchRequest().Messages[2].Content
+	s := benchRequest().Messages[2].Text()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(s)))
 	for b.Loop() {

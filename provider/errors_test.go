@@ -38,7 +38,7 @@ var kinds = []adapterKind{
 }
 
 func (k adapterKind) request() *conductor.ChatRequest {
-	return &conductor.ChatRequest{Provider: k.name, Model: k.model, Messages: []conductor.Message{{Role: "user", Content: "Hi"}}}
+	return &conductor.ChatRequest{Provider: k.name, Model: k.model, Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}}
 }
 
 func TestStatusErrors(t *testing.T) {
@@ -145,7 +145,7 @@ func TestStatusErrors(t *testing.T) {
 func adapterFor(t *testing.T, kind, base string) (conductor.Provider, *conductor.ChatRequest) {
 	t.Helper()
 	ep := Endpoint{Name: kind, BaseURL: base, APIKey: "k"}
-	req := &conductor.ChatRequest{Provider: kind, Model: "m", Messages: []conductor.Message{{Role: "user", Content: "Hi"}}}
+	req := &conductor.ChatRequest{Provider: kind, Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}}
 	switch kind {
 	case "openai", "groq", "local":
 		return NewOpenAI(ep), req

@@ -116,7 +116,7 @@ func FuzzEncodeOpenAIRequest(f *testing.F) {
 	f.Add("m", "user", "\x00\x1f\u2028\u2029\xff\xfe é 日本", "\\", 0.0)
 	f.Fuzz(func(t *testing.T, model, role, content, stop string, temp float64) {
 		req := &conductor.ChatRequest{Provider: "openai", Model: model, Temperature: &temp, Stop: []string{stop},
-			Messages: []conductor.Message{{Role: role, Content: content}}}
+			Messages: []conductor.Message{conductor.TextMessage(role, content)}}
 		b, err := EncodeOpenAIRequest(req)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
@@ -125,10 +125,10 @@ func FuzzEncodeOpenAIRequest(f *testing.F) {
 			return
 		}
 		var got struct {
-			Model       string              `json:"model"`
-			Messages    []conductor.Message `json:"messages"`
-			Temperature float64             `json:"temperature"`
-			Stop        []string            `json:"stop"`
+			Model       string                           `json:"model"`
+			Messages    []struct{ Role, Content string } `json:"messages"`
+			Temperature float64                          `json:"temperature"`
+			Stop        []string                         `json:"stop"`
 		}
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("invalid JSON %q: %v", b, err)

@@ -237,9 +237,28 @@ func (w *keyWriter) extras(extra map[string]json.RawMessage, skip func(string) b
 
 // requestSize guesses the encoded size of req so the body is allocated once.
 func requestSize(req *conductor.ChatRequest) int {
-	n := 192 + len(req.Model) + len(req.ResponseFormat)
+	n := 192 + len(req.Model)
+	if rf := req.ResponseFormat; rf != nil {
+		n += len(rf.Schema) + len(rf.Name) + len(rf.Description) + 64
+	}
+	for _, t := range req.Tools {
+		n += len(t.Name) + len(t.Description) + len(t.Parameters) + 64
+	}
 	for _, m := range req.Messages {
-		n += len(m.Role) + len(m.Content) + len(m.Content)/16 + 32
+		n += len(m.Role) + 32
+		for _, c := range m.Content {
+			n += len(c.Text) + len(c.Text)/16 + 16
+			switch {
+			case c.Image != nil:
+				n += len(c.Image.URL) + len(c.Image.Data) + 64
+			case c.ToolCall != nil:
+				n += len(c.ToolCall.Arguments) + len(c.ToolCall.ID) + len(c.ToolCall.Name) + 64
+			case c.ToolResult != nil:
+				n += len(c.ToolResult.CallID) + len(conductor.BlocksText(c.ToolResult.Content, "")) + 64
+			case c.Opaque != nil:
+				n += len(c.Opaque.Raw)
+			}
+		}
 	}
 	for k, v := range req.Extra {
 		n += len(k) + len(v) + 4

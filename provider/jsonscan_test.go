@@ -404,7 +404,7 @@ func FuzzPlainRun(f *testing.F) {
 func BenchmarkOpenAIDecodeLong(b *testing.B) {
 	text := strings.Repeat("Paris became the capital under Clovis I, and the Capetian kings kept it there. ", 40) +
 		"\n\nIn short: \"Paris\"."
-	body := EncodeOpenAIResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: text,
+	body := EncodeOpenAIResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: conductor.Texts(text),
 		FinishReason: "stop", Usage: conductor.Usage{InputTokens: 100, OutputTokens: 700}}, 1741569952)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))

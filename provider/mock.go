@@ -91,7 +91,7 @@ func (m *Mock) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor
 	return &conductor.ChatResponse{
 		ID:           "mock-" + strconv.Itoa(n),
 		Model:        modelOf(req),
-		Content:      text,
+		Content:      conductor.Texts(text),
 		FinishReason: "stop",
 		Usage:        MockUsage(req.Messages, text),
 		Meta:         conductor.ResponseMeta{Provider: conductor.ProviderMock, Attempts: 1},
@@ -198,7 +198,7 @@ func (m *Mock) answer(req *conductor.ChatRequest) string {
 func lastUser(msgs []conductor.Message) string {
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Role == "user" {
-			return msgs[i].Content
+			return msgs[i].Text()
 		}
 	}
 	return ""
@@ -212,7 +212,7 @@ func lastUser(msgs []conductor.Message) string {
 func MockUsage(msgs []conductor.Message, answer string) conductor.Usage {
 	in := 0
 	for _, m := range msgs {
-		in += 4 + tokens(m.Content)
+		in += 4 + tokens(m.Text())
 	}
 	return conductor.Usage{InputTokens: in, OutputTokens: tokens(answer)}
 }

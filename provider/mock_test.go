@@ -17,8 +17,8 @@ func userReq(content string) *conductor.ChatRequest {
 	return &conductor.ChatRequest{
 		Provider: conductor.ProviderMock,
 		Messages: []conductor.Message{
-			{Role: "system", Content: "Be brief."},
-			{Role: "user", Content: content},
+			conductor.TextMessage("system", "Be brief."),
+			conductor.TextMessage("user", content),
 		},
 	}
 }
@@ -42,7 +42,7 @@ func TestMockReplies(t *testing.T) {
 		{"exact match beats earlier substring", MockConfig{Replies: []MockReply{{"ab", "sub"}, {"abc", "exact"}}}, userReq("abc"), "exact"},
 		{"judge call default score", MockConfig{Reply: "not this"}, judgeReq(), `{"score": 1, "reason": "scored by the mock judge (test provider)"}`},
 		{"judge call configured score", MockConfig{Score: &half}, judgeReq(), `{"score": 0.5, "reason": "scored by the mock judge (test provider)"}`},
-		{"no user message echoes empty", MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{{Role: "system", Content: "s"}}}, ""},
+		{"no user message echoes empty", MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("system", "s")}}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,8 +51,8 @@ func TestMockReplies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.Content != tc.want {
-				t.Errorf("content = %q, want %q", resp.Content, tc.want)
+			if resp.Text() != tc.want {
+				t.Errorf("content = %q, want %q", resp.Text(), tc.want)
 			}
 			if resp.Meta.Provider != conductor.ProviderMock || resp.Usage.Estimated {
 				t.Errorf("meta/usage = %+v %+v", resp.Meta, resp.Usage)
@@ -79,8 +79,8 @@ func TestMockJudgeAnswerIsJSON(t *testing.T) {
 		Score  float64 `json:"score"`
 		Reason string  `json:"reason"`
 	}
-	if err := json.Unmarshal([]byte(resp.Content), &v); err != nil || v.Score != 1 {
-		t.Fatalf("judge answer %q: %v %+v", resp.Content, err, v)
+	if err := json.Unmarshal([]byte(resp.Text()), &v); err != nil || v.Score != 1 {
+		t.Fatalf("judge answer %q: %v %+v", resp.Text(), err, v)
 	}
 }
 
@@ -93,9 +93,9 @@ func TestMockUsage(t *testing.T) {
 		wantOut int
 	}{
 		{"empty", nil, "", 0, 0},
-		{"one message", []conductor.Message{{Role: "user", Content: "abcd"}}, "abcde", 5, 2},
-		{"two messages", []conductor.Message{{Role: "system", Content: "a"}, {Role: "user", Content: "abcdefgh"}}, "x", 4 + 1 + 4 + 2, 1},
-		{"runes not bytes", []conductor.Message{{Role: "user", Content: "éééé"}}, "ü", 5, 1},
+		{"one message", []conductor.Message{conductor.TextMessage("user", "abcd")}, "abcde", 5, 2},
+		{"two messages", []conductor.Message{conductor.TextMessage("system", "a"), conductor.TextMessage("user", "abcdefgh")}, "x", 4 + 1 + 4 + 2, 1},
+		{"runes not bytes", []conductor.Message{conductor.TextMessage("user", "éééé")}, "ü", 5, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

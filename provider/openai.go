@@ -73,7 +73,7 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Content))
+		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
 	}
 	if rid != "" {
 		resp.RequestID = rid
@@ -142,7 +142,7 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string
 		w.buf = append(w.buf, `{"role":`...)
 		w.buf = appendString(w.buf, m.Role)
 		w.buf = append(w.buf, `,"content":`...)
-		w.buf = appendString(w.buf, m.Content)
+		w.buf = appendString(w.buf, m.Text())
 		w.buf = append(w.buf, '}')
 	}
 	w.buf = append(w.buf, ']')
@@ -168,10 +168,9 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string
 	if req.Seed != nil {
 		w.int("seed", *req.Seed)
 	}
-	if len(req.ResponseFormat) > 0 {
-		if err := w.raw("response_format", req.ResponseFormat); err != nil {
-			return nil, err
-		}
+	if req.ResponseFormat != nil {
+		w.key("response_format")
+		w.buf = appendOpenAIResponseFormat(w.buf, req.ResponseFormat)
 	}
 	if stream {
 		w.key("stream")
@@ -293,12 +292,9 @@ func decodeOpenAIResponseJSON(provider string, body []byte) (*conductor.ChatResp
 	resp := &conductor.ChatResponse{
 		ID:           a.ID,
 		Model:        a.Model,
-		Content:      string(ch.Message.Content),
+		Content:      conductor.Texts(cmp.Or(string(ch.Message.Content), string(ch.Message.Refusal))),
 		FinishReason: ch.FinishReason,
 		Raw:          body,
-	}
-	if resp.Content == "" {
-		resp.Content = string(ch.Message.Refusal)
 	}
 	if a.XGroq != nil {
 		resp.RequestID = a.XGroq.ID
@@ -486,9 +482,7 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		case "seed":
 			err = json.Unmarshal(v, &req.Seed)
 		case "response_format":
-			if !isNull(v) {
-				req.ResponseFormat = v
-			}
+			req.ResponseFormat, err = DecodeOpenAIResponseFormat(v)
 		case "stream":
 			var s *bool
 			err = json.Unmarshal(v, &s)
@@ -547,7 +541,7 @@ func decodeOpenAIMessages(v json.RawMessage) ([]conductor.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
-		msgs[i] = conductor.Message{Role: m.Role, Content: text}
+		msgs[i] = conductor.TextMessage(m.Role, text)
 	}
 	return msgs, nil
 }
@@ -638,7 +632,7 @@ func EncodeOpenAIResponse(resp *conductor.ChatResponse, created int64) []byte {
 	w.str("model", resp.Model)
 	w.key("choices")
 	w.buf = append(w.buf, `[{"index":0,"message":{"role":"assistant","content":`...)
-	w.buf = appendString(w.buf, resp.Content)
+	w.buf = appendString(w.buf, resp.Text())
 	w.buf = append(w.buf, `},"logprobs":null,"finish_reason":`...)
 	w.buf = appendString(w.buf, cmp.Or(resp.FinishReason, "stop"))
 	w.buf = append(w.buf, "}]"...)
@@ -756,10 +750,7 @@ func scanOpenAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok b
 	if !s.end() || nChoices == 0 {
 		return nil, false, false
 	}
-	resp = &conductor.ChatResponse{ID: id, Model: model, Content: content, FinishReason: finish, Raw: body}
-	if resp.Content == "" {
-		resp.Content = refusal
-	}
+	resp = &conductor.ChatResponse{ID: id, Model: model, Content: conductor.Texts(cmp.Or(content, refusal)), FinishReason: finish, Raw: body}
 	if groq {
 		resp.RequestID = groqID
 	}
@@ -971,7 +962,11 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 		case "response_format":
 			s.seen(&set, 1<<8)
 			if v := s.rawValue(); string(v) != "null" {
-				req.ResponseFormat = v
+				rf, err := DecodeOpenAIResponseFormat(v)
+				if err != nil {
+					s.fail() // encoding/json's path says why
+				}
+				req.ResponseFormat = rf
 			}
 		case "stream":
 			s.seen(&set, 1<<9)
@@ -1046,7 +1041,7 @@ func (s *scanner) openAIMessages() []conductor.Message {
 				}
 			case "content":
 				s.seen(&set, 2)
-				m.Content = s.textParts("")
+				m.Content = conductor.Texts(s.textParts(""))
 			case "tool_calls":
 				s.seen(&set, 4)
 				if !s.null() {
@@ -1128,4 +1123,65 @@ func (s *scanner) stop() []string {
 		list = append(list, v)
 	}
 	return list
+}
+
+// DecodeOpenAIResponseFormat reads OpenAI's response_format: {"type":"text"},
+// {"type":"json_object"} or {"type":"json_schema","json_schema":{name,
+// description, schema, strict}}; null is none.
+func DecodeOpenAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
+	if isNull(v) {
+		return nil, nil
+	}
+	var f struct {
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Schema      json.RawMessage `json:"schema"`
+			Strict      *bool           `json:"strict"`
+		} `json:"json_schema"`
+	}
+	if err := json.Unmarshal(v, &f); err != nil {
+		return nil, err
+	}
+	rf := &conductor.ResponseFormat{Type: f.Type}
+	switch f.Type {
+	case conductor.FormatText, conductor.FormatJSONObject:
+	case conductor.FormatJSONSchema:
+		if f.JSONSchema == nil {
+			return nil, errors.New("json_schema: required with type json_schema")
+		}
+		js := f.JSONSchema
+		rf.Name, rf.Description, rf.Strict = js.Name, js.Description, js.Strict
+		if !isNull(js.Schema) {
+			rf.Schema = js.Schema
+		}
+	default:
+		return nil, fmt.Errorf("type must be text, json_object or json_schema, not %q", f.Type)
+	}
+	return rf, nil
+}
+
+// appendOpenAIResponseFormat writes rf as OpenAI's response_format.
+func appendOpenAIResponseFormat(dst []byte, rf *conductor.ResponseFormat) []byte {
+	dst = append(dst, `{"type":`...)
+	dst = appendString(dst, cmp.Or(rf.Type, conductor.FormatText))
+	if rf.Type != conductor.FormatJSONSchema {
+		return append(dst, '}')
+	}
+	dst = append(dst, `,"json_schema":{"name":`...)
+	dst = appendString(dst, cmp.Or(rf.Name, "response"))
+	if rf.Description != "" {
+		dst = append(dst, `,"description":`...)
+		dst = appendString(dst, rf.Description)
+	}
+	if len(rf.Schema) > 0 {
+		dst = append(dst, `,"schema":`...)
+		dst = append(dst, rf.Schema...)
+	}
+	if rf.Strict != nil {
+		dst = append(dst, `,"strict":`...)
+		dst = strconv.AppendBool(dst, *rf.Strict)
+	}
+	return append(dst, "}}"...)
 }

@@ -28,15 +28,15 @@ func TestOpenAIRequestWire(t *testing.T) {
 			req: conductor.ChatRequest{
 				Provider: "openai", Model: "gpt-4o",
 				Messages: []conductor.Message{
-					{Role: "system", Content: "You are terse.\tReply in <b>JSON</b> & nothing else."},
-					{Role: "user", Content: "Say \"hi\" to José\n\u2028bye \x01"},
+					conductor.TextMessage("system", "You are terse.\tReply in <b>JSON</b> & nothing else."),
+					conductor.TextMessage("user", "Say \"hi\" to José\n\u2028bye \x01"),
 				},
 				Temperature:    ptr(0.7),
 				TopP:           ptr(0.9),
 				MaxTokens:      2000,
 				Stop:           []string{"END", "\n\n"},
 				Seed:           ptr(int64(42)),
-				ResponseFormat: json.RawMessage(`{"type":"json_object"}`),
+				ResponseFormat: &conductor.ResponseFormat{Type: "json_object"},
 				Extra: map[string]json.RawMessage{
 					"tools":       json.RawMessage(`[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]`),
 					"tool_choice": json.RawMessage(`"auto"`),
@@ -60,7 +60,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			name: "page: o1-preview direct, temperature 1.0",
 			ep:   Endpoint{Name: "openai", BaseURL: "/v1", APIKey: "sk-test"},
 			req: conductor.ChatRequest{Provider: "openai", Model: "o1-preview", Temperature: ptr(1.0),
-				Messages: []conductor.Message{{Role: "user", Content: "Write a haiku about Go."}}},
+				Messages: []conductor.Message{conductor.TextMessage("user", "Write a haiku about Go.")}},
 			golden:  "openai/request_o1.golden.json",
 			path:    "/v1/chat/completions",
 			headers: map[string]string{"Authorization": "Bearer sk-test"},
@@ -69,7 +69,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			name: "groq: max_tokens, temperature 0 is sent",
 			ep:   Endpoint{Name: "groq", BaseURL: "/openai/v1", APIKey: "gsk_test"},
 			req: conductor.ChatRequest{Provider: "groq", Model: "llama-3.1-70b-versatile", Temperature: ptr(0.0), MaxTokens: 100,
-				Messages: []conductor.Message{{Role: "user", Content: "Extract the entities."}}},
+				Messages: []conductor.Message{conductor.TextMessage("user", "Extract the entities.")}},
 			golden:  "openai/request_groq.golden.json",
 			path:    "/openai/v1/chat/completions",
 			headers: map[string]string{"Authorization": "Bearer gsk_test"},
@@ -78,7 +78,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			name: "local server: no key, no auth header",
 			ep:   Endpoint{Name: "local", BaseURL: "/v1/"},
 			req: conductor.ChatRequest{Provider: "local", Model: "llama3.2",
-				Messages: []conductor.Message{{Role: "user", Content: "Why is the sky blue?"}}},
+				Messages: []conductor.Message{conductor.TextMessage("user", "Why is the sky blue?")}},
 			golden:  "openai/request_local.golden.json",
 			path:    "/v1/chat/completions",
 			headers: map[string]string{"Authorization": ""},
@@ -87,7 +87,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			name: "stream asks for usage",
 			ep:   Endpoint{Name: "openai", BaseURL: "/v1", APIKey: "sk-test"},
 			req: conductor.ChatRequest{Provider: "openai", Model: "gpt-4o-mini", MaxTokens: 50,
-				Messages: []conductor.Message{{Role: "user", Content: "Hi"}},
+				Messages: []conductor.Message{conductor.TextMessage("user", "Hi")},
 				Extra:    map[string]json.RawMessage{"stream_options": json.RawMessage(`{"include_usage":false}`)}},
 			stream:  true,
 			golden:  "openai/request_stream.golden.json",
@@ -98,7 +98,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			name: "cloudflare gateway base URL",
 			ep:   Endpoint{Name: "openai", BaseURL: "/v1/acct123/my-gateway/openai", APIKey: "sk-test"},
 			req: conductor.ChatRequest{Provider: "openai", Model: "gpt-4o", Temperature: ptr(0.7), MaxTokens: 2000,
-				Messages: []conductor.Message{{Role: "user", Content: "Write a draft."}}},
+				Messages: []conductor.Message{conductor.TextMessage("user", "Write a draft.")}},
 			golden:  "openai/request_gateway.golden.json",
 			path:    "/v1/acct123/my-gateway/openai/chat/completions",
 			headers: map[string]string{"Authorization": "Bearer sk-test"},
@@ -172,13 +172,13 @@ func TestOpenAIChatAnswers(t *testing.T) {
 			name: "openai", provider: "openai", file: "openai/chat_completion.json",
 			header: map[string]string{"x-request-id": "req_8a1c"},
 			want: conductor.ChatResponse{ID: "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", Model: "gpt-4o-2024-08-06",
-				Content: "Hello! How can I assist you today?", FinishReason: "stop", RequestID: "req_8a1c",
+				Content: conductor.Texts("Hello! How can I assist you today?"), FinishReason: "stop", RequestID: "req_8a1c",
 				Usage: conductor.Usage{InputTokens: 19, OutputTokens: 10}},
 		},
 		{
 			name: "cached tokens and logprobs", provider: "openai", file: "openai/chat_completion_cached.json",
 			want: conductor.ChatResponse{ID: "chatcmpl-abc123", Model: "gpt-4o-mini-2024-07-18",
-				Content: "The capital of France is Paris.", FinishReason: "length",
+				Content: conductor.Texts("The capital of France is Paris."), FinishReason: "length",
 				Usage: conductor.Usage{InputTokens: 2006, OutputTokens: 300, CachedInputTokens: 1920}},
 		},
 		{
@@ -189,13 +189,13 @@ func TestOpenAIChatAnswers(t *testing.T) {
 		{
 			name: "groq: x_groq id", provider: "groq", file: "openai/chat_completion_groq.json",
 			want: conductor.ChatResponse{ID: "chatcmpl-f51b2cd2-bef7-417e-964e-a08f0b513c22", Model: "llama-3.1-70b-versatile",
-				Content: "Fast language models have gained significant attention in recent years.", FinishReason: "stop",
+				Content: conductor.Texts("Fast language models have gained significant attention in recent years."), FinishReason: "stop",
 				RequestID: "req_01jbd6g2qdfw2adyrt2az8hz4w", Usage: conductor.Usage{InputTokens: 18, OutputTokens: 556}},
 		},
 		{
 			name: "local server without usage: estimated", provider: "local", file: "openai/chat_completion_local_no_usage.json",
 			want: conductor.ChatResponse{ID: "chatcmpl-611", Model: "llama3.2",
-				Content: "The sky is blue because of Rayleigh scattering.", FinishReason: "stop",
+				Content: conductor.Texts("The sky is blue because of Rayleigh scattering."), FinishReason: "stop",
 				// 2 messages×4 + 3 priming + "user"(1) + "Why is the sky blue?"(6) +
 				// "system"(1) + "Be brief."(3) = 22; the answer: 8 words, one of
 				// them over 9 letters ("scattering": 2), and "." = 10.
@@ -211,7 +211,7 @@ func TestOpenAIChatAnswers(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: h})
 			p := NewOpenAI(Endpoint{Name: tt.provider, BaseURL: f.URL, APIKey: "k"})
 			req := &conductor.ChatRequest{Provider: tt.provider, Model: "m", Messages: []conductor.Message{
-				{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Why is the sky blue?"}}}
+				conductor.TextMessage("system", "Be brief."), conductor.TextMessage("user", "Why is the sky blue?")}}
 			got, err := p.Chat(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
@@ -229,11 +229,11 @@ func TestOpenAIChatAnswers(t *testing.T) {
 
 func checkResponse(t *testing.T, got, want *conductor.ChatResponse) {
 	t.Helper()
-	if got.ID != want.ID || got.Model != want.Model || got.Content != want.Content ||
+	if got.ID != want.ID || got.Model != want.Model || got.Text() != want.Text() ||
 		got.FinishReason != want.FinishReason || got.RequestID != want.RequestID || got.Usage != want.Usage {
 		t.Errorf("answer\n got: id=%q model=%q content=%q finish=%q rid=%q usage=%+v\nwant: id=%q model=%q content=%q finish=%q rid=%q usage=%+v",
-			got.ID, got.Model, got.Content, got.FinishReason, got.RequestID, got.Usage,
-			want.ID, want.Model, want.Content, want.FinishReason, want.RequestID, want.Usage)
+			got.ID, got.Model, got.Text(), got.FinishReason, got.RequestID, got.Usage,
+			want.ID, want.Model, want.Text(), want.FinishReason, want.RequestID, want.Usage)
 	}
 }
 
@@ -306,7 +306,7 @@ func TestOpenAIStreams(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream; charset=utf-8"}})
 			p := NewOpenAI(Endpoint{Name: tt.provider, BaseURL: f.URL})
-			s, err := p.Stream(context.Background(), &conductor.ChatRequest{Model: "m", Messages: []conductor.Message{{Role: "user", Content: "Hi"}}})
+			s, err := p.Stream(context.Background(), &conductor.ChatRequest{Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -328,7 +328,7 @@ func TestOpenAIStreams(t *testing.T) {
 func TestOpenAIStreamRawPassesThrough(t *testing.T) {
 	f := newFake(t, reply{File: "openai/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
 	s, err := NewOpenAI(Endpoint{Name: "openai", BaseURL: f.URL}).Stream(context.Background(),
-		&conductor.ChatRequest{Model: "m", Messages: []conductor.Message{{Role: "user", Content: "Hi"}}})
+		&conductor.ChatRequest{Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,6 @@ func TestEncodeOpenAIRequestRejects(t *testing.T) {
 	}{
 		{"NaN temperature", conductor.ChatRequest{Model: "m", Temperature: &nan}},
 		{"invalid extra", conductor.ChatRequest{Model: "m", Extra: map[string]json.RawMessage{"tools": json.RawMessage(`[{`)}}},
-		{"invalid response_format", conductor.ChatRequest{Model: "m", ResponseFormat: json.RawMessage(`{"type":`)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,16 +18,16 @@ func TestDecodeOpenAIRequest(t *testing.T) {
 	want := &conductor.ChatRequest{
 		Model: "gpt-4o",
 		Messages: []conductor.Message{
-			{Role: "developer", Content: "You are a helpful assistant."},
-			{Role: "user", Content: "Hello, who are you?"},
-			{Role: "assistant", Content: "I am an assistant."},
-			{Role: "user", Content: "Tell me a joke."},
+			conductor.TextMessage("developer", "You are a helpful assistant."),
+			conductor.TextMessage("user", "Hello, who are you?"),
+			conductor.TextMessage("assistant", "I am an assistant."),
+			conductor.TextMessage("user", "Tell me a joke."),
 		},
 		Temperature:    ptr(0.0),
 		MaxTokens:      200,
 		Stop:           []string{"\n\n"},
 		Seed:           ptr(int64(7)),
-		ResponseFormat: json.RawMessage(`{"type": "json_object"}`),
+		ResponseFormat: &conductor.ResponseFormat{Type: "json_object"},
 		Stream:         true,
 		Extra: map[string]json.RawMessage{
 			"stream_options": json.RawMessage(`{"include_usage": true}`),
@@ -50,10 +50,10 @@ func TestDecodeAnthropicRequest(t *testing.T) {
 		Model:     "claude-3-5-sonnet-20241022",
 		MaxTokens: 1024,
 		Messages: []conductor.Message{
-			{Role: "system", Content: "You are a pirate."},
-			{Role: "user", Content: "Hello, Claude"},
-			{Role: "assistant", Content: "Ahoy!"},
-			{Role: "user", Content: "Where is the treasure?\n\nBe brief."},
+			conductor.TextMessage("system", "You are a pirate."),
+			conductor.TextMessage("user", "Hello, Claude"),
+			conductor.TextMessage("assistant", "Ahoy!"),
+			conductor.TextMessage("user", "Where is the treasure?\n\nBe brief."),
 		},
 		Temperature: ptr(0.5),
 		Stop:        []string{"Arr"},
@@ -106,7 +106,7 @@ func TestDecodeRequestRefusals(t *testing.T) {
 }
 
 func TestEncodeResponsesRoundTrip(t *testing.T) {
-	resp := &conductor.ChatResponse{ID: "chatcmpl-9", Model: "gpt-4o", Content: "Hi \"there\"\n", FinishReason: "length",
+	resp := &conductor.ChatResponse{ID: "chatcmpl-9", Model: "gpt-4o", Content: conductor.Texts("Hi \"there\"\n"), FinishReason: "length",
 		Usage: conductor.Usage{InputTokens: 120, OutputTokens: 7, CachedInputTokens: 100}}
 	body := EncodeOpenAIResponse(resp, 1700000000)
 	var m map[string]any
@@ -119,7 +119,7 @@ func TestEncodeResponsesRoundTrip(t *testing.T) {
 	}
 	checkResponse(t, back, resp)
 
-	resp = &conductor.ChatResponse{ID: "msg_1", Model: "claude-sonnet-4-20250514", Content: "Ahoy", FinishReason: "tool_calls",
+	resp = &conductor.ChatResponse{ID: "msg_1", Model: "claude-sonnet-4-20250514", Content: conductor.Texts("Ahoy"), FinishReason: "tool_calls",
 		Usage: conductor.Usage{InputTokens: 1300, OutputTokens: 9, CachedInputTokens: 1000, CacheWriteInputTokens: 200}}
 	body = EncodeAnthropicResponse(resp)
 	if !strings.Contains(string(body), `"input_tokens":100,`) || !strings.Contains(string(body), `"stop_reason":"tool_use"`) {

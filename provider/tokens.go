@@ -47,7 +47,7 @@ func EstimateInputTokens(req *conductor.ChatRequest) int {
 	for _, m := range req.Messages {
 		c.add(m.Role)
 		c.flush()
-		c.add(m.Content)
+		c.add(m.Text())
 		c.flush()
 		n += tokensPerMessage
 	}

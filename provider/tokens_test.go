@@ -53,8 +53,8 @@ func TestEstimateTokensProse(t *testing.T) {
 
 func TestEstimateInputTokens(t *testing.T) {
 	req := &conductor.ChatRequest{Messages: []conductor.Message{
-		{Role: "system", Content: "Be brief."},
-		{Role: "user", Content: "Why is the sky blue?"},
+		conductor.TextMessage("system", "Be brief."),
+		conductor.TextMessage("user", "Why is the sky blue?"),
 	}}
 	// 3 priming + 2×4 per message + system(1) + 3 + user(1) + 6.
 	if got := EstimateInputTokens(req); got != 22 {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -86,7 +88,7 @@ func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Content))
+		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
 	}
 	resp.Model = req.Model // the envelope does not name it
 	resp.RequestID = rid
@@ -145,7 +147,7 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, stream bool)
 		w.buf = append(w.buf, `{"role":`...)
 		w.buf = appendString(w.buf, m.Role)
 		w.buf = append(w.buf, `,"content":`...)
-		w.buf = appendString(w.buf, m.Content)
+		w.buf = appendString(w.buf, m.Text())
 		w.buf = append(w.buf, '}')
 	}
 	w.buf = append(w.buf, ']')
@@ -169,8 +171,8 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, stream bool)
 		w.key("stream")
 		w.buf = append(w.buf, "true"...)
 	}
-	if len(req.ResponseFormat) > 0 {
-		if err := w.raw("response_format", workersAIResponseFormat(req.ResponseFormat)); err != nil {
+	if rf := req.ResponseFormat; rf != nil {
+		if err := w.raw("response_format", workersAIResponseFormat(rf)); err != nil {
 			return nil, err
 		}
 	}
@@ -189,23 +191,43 @@ func workersAISkips(k string) bool {
 	return false
 }
 
-// workersAIResponseFormat turns OpenAI's
-// {"type":"json_schema","json_schema":{"name":…,"schema":S}} into Workers
-// AI's {"type":"json_schema","json_schema":S}; other formats pass as given.
-func workersAIResponseFormat(rf json.RawMessage) json.RawMessage {
-	var f struct {
-		Type       string `json:"type"`
-		JSONSchema *struct {
-			Schema json.RawMessage `json:"schema"`
-		} `json:"json_schema"`
+// workersAIResponseFormat is Workers AI's response_format:
+// {"type":"json_schema","json_schema":S} with the schema itself, or
+// {"type":"json_object"}.
+func workersAIResponseFormat(rf *conductor.ResponseFormat) json.RawMessage {
+	if rf.Type != conductor.FormatJSONSchema || len(rf.Schema) == 0 {
+		return appendOpenAIResponseFormat(nil, rf)
 	}
-	if json.Unmarshal(rf, &f) != nil || f.Type != "json_schema" || f.JSONSchema == nil || len(f.JSONSchema.Schema) == 0 {
-		return rf
-	}
-	out := make([]byte, 0, len(f.JSONSchema.Schema)+40)
+	out := make([]byte, 0, len(rf.Schema)+40)
 	out = append(out, `{"type":"json_schema","json_schema":`...)
-	out = append(out, f.JSONSchema.Schema...)
+	out = append(out, rf.Schema...)
 	return append(out, '}')
+}
+
+// DecodeWorkersAIResponseFormat reads Workers AI's response_format:
+// {"type":"json_schema","json_schema":S} with the schema itself, or
+// {"type":"json_object"}; null is none.
+func DecodeWorkersAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
+	if isNull(v) {
+		return nil, nil
+	}
+	var f struct {
+		Type       string          `json:"type"`
+		JSONSchema json.RawMessage `json:"json_schema"`
+	}
+	if err := json.Unmarshal(v, &f); err != nil {
+		return nil, err
+	}
+	switch f.Type {
+	case conductor.FormatText, conductor.FormatJSONObject:
+		return &conductor.ResponseFormat{Type: f.Type}, nil
+	case conductor.FormatJSONSchema:
+		if isNull(f.JSONSchema) {
+			return nil, errors.New("json_schema: required with type json_schema")
+		}
+		return &conductor.ResponseFormat{Type: f.Type, Schema: f.JSONSchema}, nil
+	}
+	return nil, fmt.Errorf("type must be json_object or json_schema, not %q", f.Type)
 }
 
 type workersAIUsage struct {
@@ -264,7 +286,7 @@ func decodeWorkersAIResponseJSON(provider string, body []byte) (*conductor.ChatR
 	if err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable result.response", err)
 	}
-	resp := &conductor.ChatResponse{Content: content, Raw: body}
+	resp := &conductor.ChatResponse{Content: conductor.Texts(content), Raw: body}
 	if env.Result.Usage == nil {
 		return resp, false, nil
 	}
@@ -440,7 +462,7 @@ func scanWorkersAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 	if !s.end() || !hasResult {
 		return nil, false, false
 	}
-	resp = &conductor.ChatResponse{Content: content, Raw: body}
+	resp = &conductor.ChatResponse{Content: conductor.Texts(content), Raw: body}
 	if hasUsage {
 		resp.Usage = usage
 	}

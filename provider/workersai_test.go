@@ -24,8 +24,8 @@ func TestWorkersAIRequestWire(t *testing.T) {
 			base: "/client/v4/accounts/acct123/ai/run",
 			req: conductor.ChatRequest{Provider: "workers-ai", Model: "@cf/meta/llama-3.1-8b-instruct", Temperature: ptr(0.7),
 				Messages: []conductor.Message{
-					{Role: "system", Content: "Classify user intent into: question, request, or complaint."},
-					{Role: "user", Content: "Where is my order?"},
+					conductor.TextMessage("system", "Classify user intent into: question, request, or complaint."),
+					conductor.TextMessage("user", "Where is my order?"),
 				}},
 			golden:  "workersai/request_page.golden.json",
 			uri:     "/client/v4/accounts/acct123/ai/run/@cf/meta/llama-3.1-8b-instruct",
@@ -36,8 +36,8 @@ func TestWorkersAIRequestWire(t *testing.T) {
 			base: "/client/v4/accounts/acct123/ai/run",
 			req: conductor.ChatRequest{Provider: "workers-ai", Model: "@cf/meta/llama-3.1-8b-instruct", MaxTokens: 256,
 				Temperature: ptr(0.0), TopP: ptr(0.9), Seed: ptr(int64(12345)), Stop: []string{"x"},
-				ResponseFormat: json.RawMessage(`{"type":"json_schema","json_schema":{"name":"intent","strict":true,"schema":{"type":"object","properties":{"intent":{"type":"string"}}}}}`),
-				Messages:       []conductor.Message{{Role: "user", Content: "Where is my order?"}},
+				ResponseFormat: &conductor.ResponseFormat{Type: "json_schema", Name: "intent", Strict: ptr(true), Schema: json.RawMessage(`{"type":"object","properties":{"intent":{"type":"string"}}}`)},
+				Messages:       []conductor.Message{conductor.TextMessage("user", "Where is my order?")},
 				Extra: map[string]json.RawMessage{
 					"top_k":              json.RawMessage(`10`),
 					"repetition_penalty": json.RawMessage(`1.1`),
@@ -52,7 +52,7 @@ func TestWorkersAIRequestWire(t *testing.T) {
 			name: "stream through the Cloudflare gateway",
 			base: "/v1/acct123/my-gateway/workers-ai",
 			req: conductor.ChatRequest{Provider: "workers-ai", Model: "@cf/meta/llama-3.1-8b-instruct",
-				Messages: []conductor.Message{{Role: "user", Content: "Tell me about New York"}}},
+				Messages: []conductor.Message{conductor.TextMessage("user", "Tell me about New York")}},
 			stream:  true,
 			golden:  "workersai/request_stream.golden.json",
 			uri:     "/v1/acct123/my-gateway/workers-ai/@cf/meta/llama-3.1-8b-instruct",
@@ -121,23 +121,23 @@ func TestWorkersAIAnswers(t *testing.T) {
 		want conductor.ChatResponse
 	}{
 		{"workersai/run.json", conductor.ChatResponse{Model: "@cf/meta/llama-3.1-8b-instruct", RequestID: "8f1e2d3c4b5a6978-SJC",
-			Content: "Hello! It's nice to meet you. Is there something I can help you with?",
+			Content: conductor.Texts("Hello! It's nice to meet you. Is there something I can help you with?"),
 			Usage:   conductor.Usage{InputTokens: 12, OutputTokens: 18}}},
 		// 2×4+3 + "system"(1) + "Classify user intent into: question,
 		// request, or complaint."(8 words, 4 marks: 12) + "user"(1) +
 		// "Where is my order?"(5) = 30; "Question" = 1.
 		{"workersai/run_no_usage.json", conductor.ChatResponse{Model: "@cf/meta/llama-3.1-8b-instruct", RequestID: "8f1e2d3c4b5a6978-SJC",
-			Content: "Question", Usage: conductor.Usage{InputTokens: 30, OutputTokens: 1, Estimated: true}}},
+			Content: conductor.Texts("Question"), Usage: conductor.Usage{InputTokens: 30, OutputTokens: 1, Estimated: true}}},
 		{"workersai/run_json_mode.json", conductor.ChatResponse{Model: "@cf/meta/llama-3.1-8b-instruct", RequestID: "8f1e2d3c4b5a6978-SJC",
-			Content: `{"intent":"question","confidence":0.92}`, Usage: conductor.Usage{InputTokens: 48, OutputTokens: 14}}},
+			Content: conductor.Texts(`{"intent":"question","confidence":0.92}`), Usage: conductor.Usage{InputTokens: 48, OutputTokens: 14}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "cf-ray": "8f1e2d3c4b5a6978-SJC"}})
 			got, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{
 				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{
-					{Role: "system", Content: "Classify user intent into: question, request, or complaint."},
-					{Role: "user", Content: "Where is my order?"}}})
+					conductor.TextMessage("system", "Classify user intent into: question, request, or complaint."),
+					conductor.TextMessage("user", "Where is my order?")}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestWorkersAIStreams(t *testing.T) {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
 			s, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{
-				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{{Role: "user", Content: "Hi"}}})
+				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -98,7 +98,7 @@ func request(provider, model string, stream bool) *conductor.ChatRequest {
 	temp := 0.7
 	return &conductor.ChatRequest{
 		Provider: provider, Model: model, Stream: stream,
-		Messages:    []conductor.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"}},
+		Messages:    []conductor.Message{conductor.TextMessage("system", "Be brief."), conductor.TextMessage("user", "Hi")},
 		Temperature: &temp, MaxTokens: 100,
 	}
 }
@@ -113,7 +113,7 @@ func call(t *testing.T, p conductor.Provider, req *conductor.ChatRequest) (strin
 		if err != nil {
 			t.Fatalf("Chat: %v", err)
 		}
-		return resp.Content, resp.Meta
+		return resp.Text(), resp.Meta
 	}
 	s, err := p.Stream(ctx, req)
 	if err != nil {
@@ -508,7 +508,7 @@ func TestBuiltinGateway(t *testing.T) {
 type stubProvider struct{ content string }
 
 func (s stubProvider) Chat(context.Context, *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	return &conductor.ChatResponse{Content: s.content, Meta: conductor.ResponseMeta{Provider: "mock"}}, nil
+	return &conductor.ChatResponse{Content: conductor.Texts(s.content), Meta: conductor.ResponseMeta{Provider: "mock"}}, nil
 }
 
 func (s stubProvider) Stream(context.Context, *conductor.ChatRequest) (conductor.Stream, error) {

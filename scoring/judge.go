@@ -40,8 +40,8 @@ func JudgeMessages(criteria []string, task, answer string) []conductor.Message {
 	b.WriteString("\n\nANSWER:\n")
 	b.WriteString(answer)
 	return []conductor.Message{
-		{Role: "system", Content: judgeRubric},
-		{Role: "user", Content: b.String()},
+		conductor.TextMessage("system", judgeRubric),
+		conductor.TextMessage("user", b.String()),
 	}
 }
 

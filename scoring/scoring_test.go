@@ -225,15 +225,15 @@ func TestJudgeMessages(t *testing.T) {
 		t.Fatalf("messages = %+v", msgs)
 	}
 	for _, want := range []string{"- Is polite\n", "- Mentions the refund\n", "TASK:\nWrite a reply", "ANSWER:\nDear customer"} {
-		if !strings.Contains(msgs[1].Content, want) {
-			t.Errorf("judge prompt lacks %q:\n%s", want, msgs[1].Content)
+		if !strings.Contains(msgs[1].Text(), want) {
+			t.Errorf("judge prompt lacks %q:\n%s", want, msgs[1].Text())
 		}
 	}
-	if !strings.Contains(msgs[0].Content, `{"score"`) {
-		t.Errorf("rubric does not ask for the JSON answer: %s", msgs[0].Content)
+	if !strings.Contains(msgs[0].Text(), `{"score"`) {
+		t.Errorf("rubric does not ask for the JSON answer: %s", msgs[0].Text())
 	}
-	if def := JudgeMessages(nil, "t", "a"); !strings.Contains(def[1].Content, defaultCriterion) {
-		t.Errorf("no criteria: prompt lacks the default criterion: %s", def[1].Content)
+	if def := JudgeMessages(nil, "t", "a"); !strings.Contains(def[1].Text(), defaultCriterion) {
+		t.Errorf("no criteria: prompt lacks the default criterion: %s", def[1].Text())
 	}
 }
 

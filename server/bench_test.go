@@ -151,7 +151,7 @@ func BenchmarkPassThrough(b *testing.B) {
 	b.Run("server-only", func(b *testing.B) {
 		// No upstream at all: an instant provider, so what is left is the
 		// server's own work (auth, body, options, answer, access log).
-		answer := &conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o-mini", Content: "Hello! How can I assist you today?",
+		answer := &conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o-mini", Content: conductor.Texts("Hello! How can I assist you today?"),
 			FinishReason: "stop", Usage: conductor.Usage{InputTokens: 19, OutputTokens: 10}}
 		s := benchServer(b, up)
 		s.opts.Resolve = func(string) (conductor.Provider, bool) { return instant{answer}, true }

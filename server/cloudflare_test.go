@@ -431,7 +431,7 @@ type splitProvider struct{ got *conductor.ChatRequest }
 
 func (p *splitProvider) Chat(_ context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
 	p.got = req
-	return &conductor.ChatResponse{Content: "variant B", Usage: conductor.Usage{InputTokens: 3, OutputTokens: 2},
+	return &conductor.ChatResponse{Content: conductor.Texts("variant B"), Usage: conductor.Usage{InputTokens: 3, OutputTokens: 2},
 		Meta: conductor.ResponseMeta{Provider: "mock"}}, nil
 }
 

@@ -108,7 +108,7 @@ func (p heldProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*co
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return &conductor.ChatResponse{Content: "done: " + req.Messages[len(req.Messages)-1].Content, Meta: conductor.ResponseMeta{Provider: req.Provider}}, nil
+	return &conductor.ChatResponse{Content: conductor.Texts("done: " + req.Messages[len(req.Messages)-1].Text()), Meta: conductor.ResponseMeta{Provider: req.Provider}}, nil
 }
 
 func (p heldProvider) Stream(context.Context, *conductor.ChatRequest) (conductor.Stream, error) {

@@ -176,9 +176,9 @@ func TestFromConfig(t *testing.T) {
 // The Workers AI format's own encoders, for answers that carry no wire
 // bytes of their own, read back by the provider's decoders.
 func TestWorkersAIEncoders(t *testing.T) {
-	resp := &conductor.ChatResponse{Content: "line\n\"quoted\"", Usage: conductor.Usage{InputTokens: 4, OutputTokens: 2}}
+	resp := &conductor.ChatResponse{Content: conductor.Texts("line\n\"quoted\""), Usage: conductor.Usage{InputTokens: 4, OutputTokens: 2}}
 	got, err := provider.DecodeWorkersAIResponse(encodeWorkersAIAnswer(resp))
-	if err != nil || got.Content != resp.Content || got.Usage.InputTokens != 4 || got.Usage.OutputTokens != 2 {
+	if err != nil || got.Text() != resp.Text() || got.Usage.InputTokens != 4 || got.Usage.OutputTokens != 2 {
 		t.Errorf("answer %+v %v", got, err)
 	}
 	rec := httptest.NewRecorder()

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -42,9 +41,7 @@ func decodeWorkersAIRequest(body []byte, model string) (*conductor.ChatRequest, 
 		case "seed":
 			err = json.Unmarshal(v, &req.Seed)
 		case "response_format":
-			if string(bytes.TrimSpace(v)) != "null" {
-				req.ResponseFormat = v
-			}
+			req.ResponseFormat, err = provider.DecodeWorkersAIResponseFormat(v)
 		case "stream":
 			var s *bool
 			err = json.Unmarshal(v, &s)
@@ -63,7 +60,7 @@ func decodeWorkersAIRequest(body []byte, model string) (*conductor.ChatRequest, 
 	case prompt != nil && len(req.Messages) > 0:
 		return nil, badRequest("send prompt or messages, not both")
 	case prompt != nil:
-		req.Messages = []conductor.Message{{Role: "user", Content: *prompt}}
+		req.Messages = []conductor.Message{conductor.TextMessage("user", *prompt)}
 	case len(req.Messages) == 0:
 		return nil, badRequest("prompt or messages: required")
 	case req.MaxTokens < 0:
@@ -91,7 +88,7 @@ func workersAIMessages(v json.RawMessage) ([]conductor.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
-		msgs[i] = conductor.Message{Role: m.Role, Content: text}
+		msgs[i] = conductor.TextMessage(m.Role, text)
 	}
 	return msgs, nil
 }
@@ -105,9 +102,10 @@ func jsonProblem(err error) string {
 
 // encodeWorkersAIAnswer writes an answer in the Cloudflare API envelope.
 func encodeWorkersAIAnswer(resp *conductor.ChatResponse) []byte {
-	b := make([]byte, 0, len(resp.Content)+200)
+	text := resp.Text()
+	b := make([]byte, 0, len(text)+200)
 	b = append(b, `{"result":{"response":`...)
-	b = appendJSONString(b, resp.Content)
+	b = appendJSONString(b, text)
 	b = append(b, `,"usage":`...)
 	b = appendWorkersAIUsage(b, resp.Usage)
 	return append(b, `},"success":true,"errors":[],"messages":[]}`...)
