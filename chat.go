@@ -198,8 +198,8 @@ func (r *ChatResponse) Text() string { return BlocksText(r.Content, "") }
 type Chunk struct {
 	// Delta is the text this chunk adds.
 	Delta string
-	// ToolCall is the piece of a tool call this chunk adds.
-	ToolCall *ToolCallDelta
+	// ToolCalls are the pieces of tool calls this chunk adds (usually one).
+	ToolCalls []ToolCallDelta
 	// FinishReason is set on the chunk that ends the answer.
 	FinishReason string
 	// Usage is set on the chunk that carries the token count, when the

@@ -256,7 +256,7 @@ type cachedAnswer struct {
 
 type cachedChunk struct {
 	Delta        string
-	ToolCall     *conductor.ToolCallDelta
+	ToolCalls    []conductor.ToolCallDelta
 	FinishReason string
 	Usage        *conductor.Usage
 	Raw          []byte
@@ -444,7 +444,7 @@ func (c *cacheProvider) pump(ctx context.Context, key string, f *flight, req *co
 	a := cachedAnswer{Stream: true, Provider: fs.meta.Provider, Routing: fs.meta.Routing}
 	a.Chunks = make([]cachedChunk, len(fs.chunks))
 	for i, ch := range fs.chunks {
-		a.Chunks[i] = cachedChunk{Delta: ch.Delta, ToolCall: ch.ToolCall, FinishReason: ch.FinishReason, Usage: ch.Usage, Raw: ch.Raw}
+		a.Chunks[i] = cachedChunk{Delta: ch.Delta, ToolCalls: ch.ToolCalls, FinishReason: ch.FinishReason, Usage: ch.Usage, Raw: ch.Raw}
 	}
 	c.store(key, f, req, ttl, a)
 }
@@ -630,7 +630,7 @@ func (r *replay) Next() (conductor.Chunk, error) {
 	}
 	c := r.chunks[r.next]
 	r.next++
-	return conductor.Chunk{Delta: c.Delta, ToolCall: c.ToolCall, FinishReason: c.FinishReason, Usage: c.Usage, Raw: c.Raw}, nil
+	return conductor.Chunk{Delta: c.Delta, ToolCalls: c.ToolCalls, FinishReason: c.FinishReason, Usage: c.Usage, Raw: c.Raw}, nil
 }
 
 func (r *replay) Meta() conductor.ResponseMeta { return r.meta }

@@ -42,10 +42,8 @@ func encodeAnswer(a *cachedAnswer) []byte {
 		b = appendBytes(b, c.Delta)
 		b = appendBytes(b, c.FinishReason)
 		b = appendBytes(b, c.Raw)
-		if t := c.ToolCall; t == nil {
-			b = append(b, 0)
-		} else {
-			b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(c.ToolCalls)))
+		for _, t := range c.ToolCalls {
 			b = binary.AppendUvarint(b, uint64(t.Index))
 			b = appendBytes(b, t.ID)
 			b = appendBytes(b, t.Name)
@@ -166,8 +164,13 @@ func decodeAnswer(value []byte) (cachedAnswer, error) {
 	for i := range a.Chunks {
 		c := &a.Chunks[i]
 		c.Delta, c.FinishReason, c.Raw = r.string(), r.string(), r.bytes()
-		if r.byte() == 1 {
-			c.ToolCall = &conductor.ToolCallDelta{Index: int(r.uvarint()), ID: r.string(), Name: r.string(), Arguments: r.string()}
+		if nt := r.uvarint(); nt > 0 && nt <= uint64(len(r.b)/4) {
+			c.ToolCalls = make([]conductor.ToolCallDelta, nt)
+			for j := range c.ToolCalls {
+				c.ToolCalls[j] = conductor.ToolCallDelta{Index: int(r.uvarint()), ID: r.string(), Name: r.string(), Arguments: r.string()}
+			}
+		} else if nt > 0 {
+			return a, errBadAnswer
 		}
 		if r.byte() == 1 {
 			u := r.usage()

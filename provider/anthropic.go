@@ -478,6 +478,7 @@ func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		default:
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage)
+				req.ExtraFormat = FormatAnthropic
 			}
 			req.Extra[k] = v
 		}
@@ -937,6 +938,7 @@ func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
 			}
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage, 4)
+				req.ExtraFormat = FormatAnthropic
 			}
 			req.Extra[string(k)] = v
 		}

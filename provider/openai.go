@@ -490,6 +490,7 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		default:
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage)
+				req.ExtraFormat = FormatOpenAI
 			}
 			req.Extra[k] = v
 		}
@@ -981,6 +982,7 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 			}
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage, 4)
+				req.ExtraFormat = FormatOpenAI
 			}
 			req.Extra[string(k)] = v
 		}

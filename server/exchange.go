@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -116,8 +115,6 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 			}
 		}
 		x.req.Body, x.req.BodyFormat = body, x.in.bodyFormat()
-	default:
-		x.req.Extra = portableExtras(x.req.Extra, x.in, x.routes)
 	}
 	if c.key != "" {
 		s.scopeCache(x, c)
@@ -158,43 +155,6 @@ func (s *Server) scopeCache(x *exchange, c *caller) {
 		}
 	}
 	o.CacheKey = "caller:" + hex.EncodeToString(h.Sum(nil))
-}
-
-// portableExtras keeps the pass-through fields the upstreams of routes
-// understand as the caller meant them. A field of another wire format
-// (Anthropic's metadata or top_k to OpenAI, OpenAI's tools to Anthropic)
-// would be refused or misread, so it is dropped.
-func portableExtras(extra map[string]json.RawMessage, in format, routes []route) map[string]json.RawMessage {
-	if len(extra) == 0 {
-		return extra
-	}
-	out := make(map[string]json.RawMessage, len(extra))
-	for k, v := range extra {
-		keep := true
-		for _, r := range routes {
-			if !portable(k, in, r.format()) {
-				keep = false
-				break
-			}
-		}
-		if keep {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-func portable(field string, from, to format) bool {
-	if from == to || to == fmtNone {
-		return true
-	}
-	switch field {
-	case "frequency_penalty", "presence_penalty":
-		return from == fmtOpenAI && to == fmtWorkersAI || from == fmtWorkersAI && to == fmtOpenAI
-	case "top_k":
-		return from != fmtOpenAI && to != fmtOpenAI
-	}
-	return false
 }
 
 // call runs the exchange: a whole answer, or a stream opened (its first

@@ -49,6 +49,7 @@ func decodeWorkersAIRequest(body []byte, model string) (*conductor.ChatRequest, 
 		default:
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage)
+				req.ExtraFormat = provider.FormatWorkersAI
 			}
 			req.Extra[k] = v
 		}

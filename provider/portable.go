@@ -1,0 +1,98 @@
+package provider
+
+import (
+	"encoding/json"
+	"slices"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// What becomes of a caller's wire field (ChatRequest.Extra) when the
+// request goes to an upstream of another wire format. Fields every format
+// models (messages, tools, tool_choice, response_format, max tokens,
+// sampling, stop, stream) are ChatRequest's own fields and never reach
+// Extra; what is left is one format's own vocabulary.
+type carry int
+
+const (
+	// carryRefuse: the target cannot hold the field; the request is a 400
+	// naming it, never sent without it.
+	carryRefuse carry = iota
+	// carryKeep: the target takes the field as it is.
+	carryKeep
+	// carryMapped: the target's encoder writes the field in its own form
+	// (OpenAI's user ⇄ Anthropic's metadata.user_id).
+	carryMapped
+	// carryDrop: the field frames the exchange with the caller, not the
+	// answer (stream_options), and means nothing upstream.
+	carryDrop
+)
+
+// portable is the table of fields that travel between formats; any pair
+// it does not list is refused.
+var portable = map[[2]string]map[string]carry{
+	{FormatOpenAI, FormatAnthropic}: {
+		"user": carryMapped, "stream_options": carryDrop,
+	},
+	{FormatOpenAI, FormatWorkersAI}: {
+		"frequency_penalty": carryKeep, "presence_penalty": carryKeep, "repetition_penalty": carryKeep,
+		"user": carryDrop, "stream_options": carryDrop,
+	},
+	{FormatAnthropic, FormatOpenAI}: {
+		"metadata": carryMapped,
+	},
+	{FormatAnthropic, FormatWorkersAI}: {
+		"top_k": carryKeep, "metadata": carryDrop,
+	},
+	{FormatWorkersAI, FormatOpenAI}: {
+		"frequency_penalty": carryKeep, "presence_penalty": carryKeep,
+	},
+	{FormatWorkersAI, FormatAnthropic}: {
+		"top_k": carryKeep,
+	},
+}
+
+// Portable reports whether field, a wire field of format from, can be sent
+// to an upstream speaking format to (kept, mapped, or meaningless there).
+func Portable(field, from, to string) bool {
+	return from == to || from == "" || portable[[2]string{from, to}][field] != carryRefuse
+}
+
+// extrasFor returns the fields of req.Extra to write as they are to an
+// upstream of format to: all of them in the caller's own format, else the
+// portable ones. A field the target cannot hold is a ClassBadRequest error
+// naming it and the target, so that nothing the caller asked for is
+// silently lost; mapped fields are left to the target's encoder (which
+// reads req.Extra itself).
+func extrasFor(req *conductor.ChatRequest, to, provider string) (map[string]json.RawMessage, error) {
+	if len(req.Extra) == 0 || req.ExtraFormat == "" || req.ExtraFormat == to {
+		return req.Extra, nil
+	}
+	rules := portable[[2]string{req.ExtraFormat, to}]
+	var keep map[string]json.RawMessage
+	var refused []string
+	for k, v := range req.Extra {
+		switch rules[k] {
+		case carryKeep:
+			if keep == nil {
+				keep = make(map[string]json.RawMessage, len(req.Extra))
+			}
+			keep[k] = v
+		case carryRefuse:
+			refused = append(refused, k)
+		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return nil, unsupported(refused[0], provider, to)
+	}
+	return keep, nil
+}
+
+// unsupported is the error for a field the target cannot carry.
+func unsupported(field, provider, format string) *conductor.Error {
+	e := badRequest("%s: not supported by %s (the %s API has no such field); remove it or choose a model of another provider", field, provider, format)
+	e.Provider = provider
+	e.Code = "unsupported_parameter"
+	return e
+}
