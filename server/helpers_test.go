@@ -211,6 +211,43 @@ func markedAnswer(kind string, body []byte, c canned) canned {
 	case bytes.Contains(body, []byte("__stream_error__")):
 		return canned{file: dir + "/stream_error.sse"}
 	}
+	return conversationAnswer(kind, body, c)
+}
+
+// conversationAnswer answers as the real APIs would a tool conversation
+// and a structured-output request: a tool call while the request offers
+// tools and carries no result yet, a text answer once it carries one, a
+// JSON text when it asks for structured output.
+func conversationAnswer(kind string, body []byte, c canned) canned {
+	stream := isStream(body)
+	ext := ".json"
+	if stream {
+		ext = ".sse"
+	}
+	switch kind {
+	case "openai":
+		switch {
+		case bytes.Contains(body, []byte(`"tool_call_id"`)):
+			if !stream {
+				return canned{file: "openai/after_tool.json"}
+			}
+		case bytes.Contains(body, []byte(`"tools"`)):
+			return canned{file: "openai/tool_call" + ext}
+		case bytes.Contains(body, []byte(`"response_format"`)) && !stream:
+			return canned{file: "openai/structured.json"}
+		}
+	case "anthropic":
+		switch {
+		case bytes.Contains(body, []byte(`"tool_result"`)):
+			if !stream {
+				return canned{file: "anthropic/after_tool.json"}
+			}
+		case bytes.Contains(body, []byte(`"tools"`)):
+			return canned{file: "anthropic/tool_use" + ext}
+		case bytes.Contains(body, []byte(`"output_config"`)) && !stream:
+			return canned{file: "anthropic/structured.json"}
+		}
+	}
 	return c
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,8 +30,28 @@ func TestOfficialSDKs(t *testing.T) {
 
 	ts := newTestServer(t, serverSetup{
 		gateways: []gateway.Config{{ID: "my-gateway"}},
-		opts:     func(o *Options) { o.Tokens = []Token{{Name: "sdk", Value: "tok-sdk-secret"}} },
+		opts: func(o *Options) {
+			o.Tokens = []Token{{Name: "sdk", Value: "tok-sdk-secret"}}
+			o.Models = map[string][]string{"fast-chat": {"openai/gpt-4o-mini"}}
+		},
 	})
+	// sent reports whether some call to the upstream of kind carried all of
+	// parts: what a translated request must have become.
+	sent := func(kind string, parts ...string) bool {
+		for _, c := range ts.fakes.recorded() {
+			if c.Kind != kind {
+				continue
+			}
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(string(c.Body), p)
+			}
+			if all {
+				return true
+			}
+		}
+		return false
+	}
 	run := func(script string) map[string]map[string]any {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -63,6 +84,32 @@ func TestOfficialSDKs(t *testing.T) {
 		expect(t, r, "streamError", map[string]any{"thrown": true, "apiError": true})
 		expect(t, r, "unauthorized", map[string]any{"thrown": true, "name": "AuthenticationError", "status": 401.0})
 		expect(t, r, "cloudflare", map[string]any{"content": "Hello! How can I assist you today?"})
+
+		turns := map[string]any{"calls": 1.0, "name": "get_weather", "city": "Paris", "idOk": true,
+			"finish1": "tool_calls", "answer": "It is 18°C and clear in Paris.", "finish2": "stop"}
+		for _, name := range []string{"tools", "toolsStream", "translatedTools", "translatedToolsStream"} {
+			expect(t, r, name, turns)
+		}
+		// The second turn reached Anthropic as a tool_use / tool_result pair.
+		if !sent("anthropic", `"type":"tool_result"`, `"tool_use_id":"toolu_01B"`, `"type":"tool_use"`, `"input_schema"`) {
+			t.Error("no translated tool_result turn reached Anthropic")
+		}
+		expect(t, r, "image", map[string]any{"content": "Hello! How can I assist you today?", "finish": "stop"})
+		expect(t, r, "translatedImage", map[string]any{"content": "Hi! My name is Claude.", "finish": "stop"})
+		if !sent("anthropic", `"media_type":"image/png"`, `"data":"iVBORw0KGgo="`, `"url":"https://example.com/cat.png"`) {
+			t.Error("the images did not reach Anthropic as image blocks")
+		}
+		expect(t, r, "structured", map[string]any{"temp": 18.0, "finish": "stop"})
+		expect(t, r, "translatedStructured", map[string]any{"temp": 18.0, "finish": "stop"})
+		if !sent("anthropic", `"output_config"`, `"json_schema"`, `"temp_c"`) {
+			t.Error("response_format did not reach Anthropic as output_config.format")
+		}
+		expect(t, r, "refusedField", map[string]any{"thrown": true, "badRequest": true, "status": 400.0})
+		if msg, _ := r["refusedField"]["message"].(string); !strings.Contains(msg, "n") || !strings.Contains(msg, "anthropic") {
+			t.Errorf("refusal %q does not name the field and the target", msg)
+		}
+		expect(t, r, "models", map[string]any{"hasAlias": true, "hasOpenAI": true, "object": "model"})
+		expect(t, r, "embeddings", map[string]any{"count": 2.0, "dimsOk": true, "same": true, "tokensOk": true})
 	})
 	t.Run("anthropic", func(t *testing.T) {
 		r := run("anthropic.mjs")
@@ -74,6 +121,29 @@ func TestOfficialSDKs(t *testing.T) {
 		expect(t, r, "error400", map[string]any{"thrown": true, "badRequest": true, "status": 400.0})
 		expect(t, r, "streamError", map[string]any{"thrown": true, "apiError": true})
 		expect(t, r, "cloudflare", map[string]any{"text": "Hi! My name is Claude."})
+
+		turns := map[string]any{"uses": 1.0, "name": "get_weather", "city": "Paris", "idOk": true,
+			"stop1": "tool_use", "answer": "It is 18°C and clear in Paris.", "stop2": "end_turn"}
+		for _, name := range []string{"tools", "toolsStream", "translatedTools", "translatedToolsStream"} {
+			expect(t, r, name, turns)
+		}
+		if !sent("openai", `"role":"tool"`, `"tool_call_id":"call_A"`, `"tool_calls"`, `"parameters"`) {
+			t.Error("no translated tool turn reached OpenAI")
+		}
+		expect(t, r, "image", map[string]any{"text": "Hi! My name is Claude.", "stop": "end_turn"})
+		expect(t, r, "translatedImage", map[string]any{"text": "Hello! How can I assist you today?", "stop": "end_turn"})
+		if !sent("openai", `"url":"data:image/png;base64,iVBORw0KGgo="`, `"url":"https://example.com/cat.png"`) {
+			t.Error("the images did not reach OpenAI as image_url parts")
+		}
+		expect(t, r, "structured", map[string]any{"temp": 18.0, "stop": "end_turn"})
+		expect(t, r, "translatedStructured", map[string]any{"temp": 18.0, "stop": "end_turn"})
+		if !sent("openai", `"response_format"`, `"json_schema"`, `"temp_c"`) {
+			t.Error("output_config.format did not reach OpenAI as response_format")
+		}
+		expect(t, r, "refusedField", map[string]any{"thrown": true, "badRequest": true, "status": 400.0})
+		if msg, _ := r["refusedField"]["message"].(string); !strings.Contains(msg, "top_k") {
+			t.Errorf("refusal %q does not name the field", msg)
+		}
 	})
 }
 
