@@ -48,9 +48,10 @@ type RuleError struct {
 }
 
 // Describe writes the refusal naming the parameter as param (a wire name, or
-// an ensemble's config key), the model and what it allows.
+// an ensemble's config key), the model and what it allows. The wire name
+// of a message gets its index: messages[3].
 func (r *RuleError) Describe(param string) string {
-	if r.Param == ParamMessages {
+	if r.Param == ParamMessages && param == ParamMessages {
 		param = fmt.Sprintf("%s[%d]", param, r.Index)
 	}
 	var b strings.Builder
