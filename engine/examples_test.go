@@ -84,7 +84,7 @@ func TestPageCascadesEscalate(t *testing.T) {
 			}
 			score := tc.score
 			mock := provider.NewMock(provider.MockConfig{Reply: tc.reply, Score: &score})
-			out, err := New(Options{Resolver: resolverOf(mock)}).Run(context.Background(), ens, nil)
+			out, err := New(Options{Resolver: resolverOf(mock)}).Run(context.Background(), ens, "hi")
 			if err != nil {
 				t.Fatal(err)
 			}

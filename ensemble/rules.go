@@ -93,7 +93,7 @@ func (l *loader) checkRules(tc *ThinkConfig, prov string) {
 func (l *loader) fieldProblem(n *Node, key string, err error) {
 	var fe *FieldError
 	if errors.As(err, &fe) {
-		l.c.add(n.At(fe.Path, fe.Key), within(key, fe).Error())
+		l.c.add(n.At(fe.Path, fe.Key), Within(key, fe).Error())
 		return
 	}
 	l.c.addf(n.Pos, "%s: %v", key, err)

@@ -175,9 +175,10 @@ func fieldErr(path []any, format string, args ...any) *FieldError {
 	return &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
-// within prefixes err's path with key, for a message that names the
-// config key: "responseFormat.json_schema.name: …".
-func within(key string, err error) error {
+// Within prefixes the place of err, an error of ToolChoiceOf or
+// ResponseFormatOf, with the config key, for a message that names it:
+// "responseFormat.json_schema.name: …".
+func Within(key string, err error) error {
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		return &FieldError{Path: append([]any{key}, fe.Path...), Key: fe.Key, Msg: fe.Msg}
