@@ -257,7 +257,11 @@ func (l *loader) step(s *Step, o *obj, members []string) {
 	}
 	if v := o.get("config"); v == nil {
 		if o.absent("config") {
-			l.c.addf(s.Pos, `member %s: missing required key "config" (provider, model, routing)`, s.Member)
+			name := s.Member
+			if !memberNameExpr.MatchString(name) {
+				name = strconv.Quote(name) // its own problem is reported; keep this one on one line
+			}
+			l.c.addf(s.Pos, `member %s: missing required key "config" (provider, model, routing)`, name)
 		}
 	} else {
 		s.Config = l.config(v, "config", i)
