@@ -198,7 +198,7 @@ func task(msgs []conductor.Message) string {
 			b.WriteString("\n\n")
 		}
 		switch m.Role {
-		case "system":
+		case "system", "developer": // developer: a reasoning model's system prompt
 			b.WriteString("(instructions) ")
 		case "user":
 			if len(msgs) <= 2 {

@@ -235,6 +235,14 @@ flow:
 	if j := reqs[1]; j.Model != "o4-mini" || j.Temperature != nil {
 		t.Errorf("o4-mini judge: temperature %v", j.Temperature)
 	}
+	// The judge reads the developer message as the member's instructions.
+	var judged strings.Builder
+	for _, m := range reqs[1].Messages {
+		judged.WriteString(m.Text())
+	}
+	if !strings.Contains(judged.String(), "(instructions) Be brief.") {
+		t.Errorf("judge messages = %q", judged.String())
+	}
 	if j := reqs[3]; j.Model != "gpt-4o" || j.Temperature == nil || *j.Temperature != 0 {
 		t.Errorf("gpt-4o judge: temperature %v", j.Temperature)
 	}
