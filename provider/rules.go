@@ -15,10 +15,11 @@ import (
 // has one table below; a model may belong to several (every Anthropic model,
 // then the newer ones), and every table that matches applies.
 //
-// Only what the providers document is refused. Rules marked UNCONFIRMED in
-// the reference (penalties and logprobs on o-series, gpt-5.1 sampling with
-// reasoning_effort "none" beyond what is listed here) are left to the
-// provider: a false refusal is worse than a round trip.
+// Only what the providers document is refused; where the reference marks a
+// rule UNCONFIRMED (penalties and logprobs on the o-series) it is left to
+// the provider, and where it is unsure whether a value is accepted
+// (gpt-5.1 sampling with reasoning_effort "none") the value passes: a false
+// refusal is worse than a round trip.
 
 // Parameters the rules name, in the wire words OpenAI and Anthropic share
 // (RuleError.Param). An ensemble names them by its own keys.
@@ -105,7 +106,7 @@ func Violations(providerName string, req *conductor.ChatRequest) []*RuleError {
 // and so are the messages when nothing needs rewriting. Messages is copied
 // before a rewrite, never changed in place: the caller may share it.
 func Normalize(providerName string, req *conductor.ChatRequest) {
-	if providerName != conductor.ProviderOpenAI || !openAIReasoning(req.Model) {
+	if providerName != conductor.ProviderOpenAI || !openAIReasoning(bareModel(req.Model)) {
 		return
 	}
 	if len(req.Body) > 0 && req.BodyFormat == FormatOpenAI {

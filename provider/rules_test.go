@@ -253,6 +253,7 @@ func TestNormalize(t *testing.T) {
 	}{
 		{"openai", "o3", "", []string{"developer", "user", "developer"}},
 		{"openai", "gpt-5-mini", "", []string{"developer", "user", "developer"}},
+		{"openai", "openai/o1", "", []string{"developer", "user", "developer"}},
 		{"openai", "gpt-4o", "", []string{"system", "user", "developer"}},
 		{"anthropic", "claude-opus-4-7", "", []string{"system", "user", "developer"}},
 		{"groq", "o3", "", []string{"system", "user", "developer"}},
