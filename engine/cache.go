@@ -38,12 +38,16 @@ func CacheKey(req *conductor.ChatRequest, routing string, mock *ensemble.Mock) s
 	return conductor.RequestKey(req, scope...)
 }
 
-// cachedAnswer is a step-cache entry's value.
+// cachedAnswer is a step-cache entry's value: the answer's blocks (text,
+// tool calls…), so that a hit gives back what the model answered, not only
+// its text. Content is the text alone, as entries written before blocks
+// hold it; it is read, never written.
 type cachedAnswer struct {
-	Content      string          `json:"content"`
-	Model        string          `json:"model,omitempty"`
-	FinishReason string          `json:"finishReason,omitempty"`
-	Usage        conductor.Usage `json:"usage"`
+	Blocks       []conductor.Block `json:"blocks,omitempty"`
+	Content      string            `json:"content,omitempty"`
+	Model        string            `json:"model,omitempty"`
+	FinishReason string            `json:"finishReason,omitempty"`
+	Usage        conductor.Usage   `json:"usage"`
 }
 
 // cacheOn reports whether st uses the step cache on this engine.
@@ -71,7 +75,12 @@ func (e *Engine) cacheGet(ctx context.Context, c *call, st *ensemble.Step) (answ
 		e.log.LogAttrs(ctx, slog.LevelWarn, "step cache entry unreadable", slog.String("member", st.Member), slog.String("error", err.Error()))
 		return answer{}, false
 	}
-	return answer{text: ca.Content, output: decodeOutput(ca.Content), model: ca.Model, usage: ca.Usage, finish: ca.FinishReason, cached: true}, true
+	if ca.Blocks == nil {
+		ca.Blocks = conductor.Texts(ca.Content)
+	}
+	a := answerOf(ca.Blocks)
+	a.model, a.usage, a.finish, a.cached = ca.Model, ca.Usage, ca.FinishReason, true
+	return a, true
 }
 
 // cachePut stores a fresh answer of c. A failure is a logged warning, not
@@ -80,7 +89,7 @@ func (e *Engine) cachePut(ctx context.Context, c *call, st *ensemble.Step, a ans
 	if !e.cacheOn(st) {
 		return
 	}
-	val, err := json.Marshal(cachedAnswer{Content: a.text, Model: a.model, FinishReason: a.finish, Usage: a.usage})
+	val, err := json.Marshal(cachedAnswer{Blocks: a.content, Model: a.model, FinishReason: a.finish, Usage: a.usage})
 	if err != nil {
 		return
 	}

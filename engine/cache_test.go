@@ -199,7 +199,7 @@ flow:
     retry: {maxAttempts: 1, onFailure: continue}
     cache: {ttl: 60}
 `)
-	if _, err := New(Options{Cache: store, Logger: quiet()}).Run(context.Background(), ens, nil); err != nil {
+	if _, err := New(Options{Cache: store, Logger: quiet()}).Run(context.Background(), ens, "hi"); err != nil {
 		t.Fatal(err)
 	}
 	stats, err := store.CacheStats(context.Background(), time.Now())
@@ -272,7 +272,7 @@ func TestCacheKey(t *testing.T) {
 func TestCachedFlag(t *testing.T) {
 	t.Run("gateway hit", func(t *testing.T) {
 		ens := parse(t, "name: g\nflow:\n  - member: m\n    config: {provider: openai, model: gpt-4o}\n")
-		res, err := New(Options{Resolver: resolverOf(gatewayHit{})}).Run(context.Background(), ens, nil)
+		res, err := New(Options{Resolver: resolverOf(gatewayHit{})}).Run(context.Background(), ens, "hi")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -86,7 +86,7 @@ flow:
       provider: mock
       prompt: "skipped=${never.skipped} success=${never.success} output=${never.output} score=${never.scoring.score} passed=${never.scoring.passed}"
 `)
-	res, err := New(Options{}).Run(context.Background(), ens, nil)
+	res, err := New(Options{}).Run(context.Background(), ens, "hi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +194,6 @@ func TestMessages(t *testing.T) {
 			[]conductor.Message{conductor.TextMessage("user", "Q: why?")}},
 		{"member input rendered", `{}`, map[string]any{"q": "why?"}, `input: {question: "${input.q}", lang: fr}`,
 			[]conductor.Message{conductor.TextMessage("user", "lang: fr\nquestion: why?")}},
-		{"no input, no prompt", `{}`, nil, "",
-			[]conductor.Message{conductor.TextMessage("user", "")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,11 +303,11 @@ func TestRouting(t *testing.T) {
 		input  any
 		want   route
 	}{
-		{"workers-ai defaults to cloudflare", `{provider: workers-ai, model: "@cf/meta/llama-3.1-8b-instruct"}`, nil,
+		{"workers-ai defaults to cloudflare", `{provider: workers-ai, model: "@cf/meta/llama-3.1-8b-instruct"}`, "hi",
 			route{"workers-ai", "@cf/meta/llama-3.1-8b-instruct", "cloudflare"}},
-		{"others default to the gateway", `{provider: anthropic, model: claude-3-5-sonnet-20241022}`, nil,
+		{"others default to the gateway", `{provider: anthropic, model: claude-3-5-sonnet-20241022}`, "hi",
 			route{"anthropic", "claude-3-5-sonnet-20241022", "cloudflare-gateway"}},
-		{"explicit direct", `{provider: openai, model: o1-preview, routing: direct}`, nil,
+		{"explicit direct", `{provider: openai, model: o1-preview, routing: direct}`, "hi",
 			route{"openai", "o1-preview", "direct"}},
 		{"load balancing even", `{provider: "${input.requestId % 2 === 0 ? 'openai' : 'anthropic'}", model: "${input.requestId % 2 === 0 ? 'gpt-4o' : 'claude-3-5-sonnet-20241022'}", routing: cloudflare-gateway}`,
 			map[string]any{"requestId": 4}, route{"openai", "gpt-4o", "cloudflare-gateway"}},
@@ -357,7 +355,7 @@ flow:
 	} {
 		res := newResolver(&scripted{name: "anthropic"}, &scripted{name: "workers-ai"})
 		env := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
-		if _, err := New(Options{Resolver: res, Env: env}).Run(context.Background(), ens, nil); err != nil {
+		if _, err := New(Options{Resolver: res, Env: env}).Run(context.Background(), ens, "hi"); err != nil {
 			t.Fatal(err)
 		}
 		if res.routes[0] != tc.want {
@@ -414,7 +412,7 @@ flow:
   - member: b
     config: {provider: mock}
 `)
-	res, err := New(Options{}).Run(context.Background(), ens, nil)
+	res, err := New(Options{}).Run(context.Background(), ens, "hi")
 	var fe *FlowError
 	if !errors.As(err, &fe) || fe.Member != "a" || fe.Ensemble != "abort" {
 		t.Fatalf("err = %v, want a FlowError for a", err)
@@ -447,7 +445,7 @@ flow:
 `)
 	down := &scripted{name: "openai", err: &conductor.Error{Provider: "openai", Class: conductor.ClassServer, Status: 503, Message: "overloaded", Retryable: true}}
 	backup := &scripted{name: "anthropic", replies: []string{"from claude"}}
-	res, err := New(Options{Resolver: newResolver(down, backup), Jitter: JitterNone, Logger: quiet()}).Run(context.Background(), ens, nil)
+	res, err := New(Options{Resolver: newResolver(down, backup), Jitter: JitterNone, Logger: quiet()}).Run(context.Background(), ens, "hi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +511,7 @@ flow:
   - member: a
     config: {provider: mock, mock: {reply: hi}}
 `)
-	res, err := New(Options{}).Run(context.Background(), ens, nil)
+	res, err := New(Options{}).Run(context.Background(), ens, "hi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +534,7 @@ flow:
 	if got := keys(members[0]); !slices.Equal(got, want) {
 		t.Errorf("member keys = %v, want %v", got, want)
 	}
-	if string(members[0]["scoring"]) != `{"score":null,"passed":true}` || string(members[0]["usage"]) != `{"inputTokens":4,"outputTokens":1}` {
+	if string(members[0]["scoring"]) != `{"score":null,"passed":true}` || string(members[0]["usage"]) != `{"inputTokens":5,"outputTokens":1}` {
 		t.Errorf("scoring %s usage %s", members[0]["scoring"], members[0]["usage"])
 	}
 }
@@ -574,7 +572,7 @@ func TestCancel(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				defer cancel()
 				start := time.Now()
-				res, err := New(Options{Logger: quiet()}).Run(ctx, ens, nil)
+				res, err := New(Options{Logger: quiet()}).Run(ctx, ens, "hi")
 				if !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("err = %v, want the context's error", err)
 				}
@@ -593,7 +591,7 @@ func TestCancelledBeforeStart(t *testing.T) {
 	ens := parse(t, "name: c\nflow:\n  - member: a\n    config: {provider: mock}\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res, err := New(Options{}).Run(ctx, ens, nil)
+	res, err := New(Options{}).Run(ctx, ens, "hi")
 	if !errors.Is(err, context.Canceled) || res.Success || member(t, res, "a").Status != StatusSkipped {
 		t.Fatalf("err = %v result = %+v", err, res)
 	}
@@ -602,7 +600,7 @@ func TestCancelledBeforeStart(t *testing.T) {
 func TestLatencyFromClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ens := parse(t, "name: l\nflow:\n  - member: a\n    config: {provider: mock, mock: {latency: 120ms}}\n  - member: b\n    config: {provider: mock, mock: {latency: 30ms}}\n")
-		res, err := New(Options{}).Run(context.Background(), ens, nil)
+		res, err := New(Options{}).Run(context.Background(), ens, "hi")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -650,7 +648,7 @@ func TestNilEnsemble(t *testing.T) {
 	}
 	// A hand-built step without config fails cleanly instead of panicking.
 	ens := &ensemble.Ensemble{Name: "x", Flow: []*ensemble.Step{{Member: "m"}}}
-	if _, err := New(Options{}).Run(context.Background(), ens, nil); err == nil || !strings.Contains(err.Error(), "no config") {
+	if _, err := New(Options{}).Run(context.Background(), ens, "hi"); err == nil || !strings.Contains(err.Error(), "no config") {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -84,7 +84,7 @@ func TestPageCascadesEscalate(t *testing.T) {
 			}
 			score := tc.score
 			mock := provider.NewMock(provider.MockConfig{Reply: tc.reply, Score: &score})
-			out, err := New(Options{Resolver: resolverOf(mock)}).Run(context.Background(), ens, nil)
+			out, err := New(Options{Resolver: resolverOf(mock)}).Run(context.Background(), ens, "hi")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,5 +143,34 @@ func TestQuickstart(t *testing.T) {
 	}
 	if !member(t, res, "classify-intent").Cached || !member(t, res, "audit-intent").Cached {
 		t.Errorf("second run: classify-intent/audit-intent not cached")
+	}
+}
+
+// TestToolExtractExample runs examples/tool-extract.yaml on the mock, as
+// its comment says: the tool call's arguments, from the reply the prompt
+// matches, reach the output.
+func TestToolExtractExample(t *testing.T) {
+	ens, err := ensemble.Load("../examples/tool-extract.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		input any
+		city  string
+	}{
+		{nil, "Lisbon"},
+		{map[string]any{"question": "Is it cold in Oslo?"}, "Oslo"},
+	} {
+		res, err := New(Options{}).Run(context.Background(), ens, tc.input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"tool": "get_weather", "city": tc.city, "unit": "celsius", "forecast": "Sunny with a light breeze", "high": 24.0}
+		if !reflect.DeepEqual(res.Output, want) {
+			t.Errorf("input %v: output = %#v", tc.input, res.Output)
+		}
+		if ex := member(t, res, "extract"); len(ex.ToolCalls) != 1 || ex.ToolCalls[0].ID != "call_mock_get_weather" {
+			t.Errorf("extract = %+v", ex)
+		}
 	}
 }

@@ -92,6 +92,12 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	if err := e.prepareMember(c, r, st, &mvars); err != nil {
 		return mr, fail(err)
 	}
+	// The model's parameter rules, on the values the expressions computed:
+	// a run error for the member, not a provider round trip.
+	provider.Normalize(c.req.Provider, c.req)
+	if err := checkRules(c.req, st.Config); err != nil {
+		return mr, fail(err)
+	}
 
 	ans, err := e.answer(ctx, c, st, pol, &mr, false)
 	if err != nil {
@@ -104,12 +110,12 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 			// onFailure abort (or a cancelled run): a too-low score stops
 			// the flow whatever the retry block says.
 			mr.fail(err)
-			mr.Output, mr.Text, mr.Cached = ans.output, ans.text, ans.cached
+			mr.keep(ans)
 			return mr, err
 		}
 	}
 	// The answer kept may be a scoring retry's rather than the first.
-	mr.Output, mr.Text, mr.Cached = ans.output, ans.text, ans.cached
+	mr.keep(ans)
 	mr.Status = StatusSucceeded
 	mr.Success = true
 	if ans.fresh && mr.Scoring.Passed {
@@ -118,16 +124,43 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	return mr, nil
 }
 
+// checkRules checks req against its model's parameter rules
+// (provider.CheckRequest) and words a refusal with the key of cfg that set
+// the parameter (cfg nil: a judge's request, which the engine writes).
+func checkRules(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig) error {
+	err := provider.CheckRequest(req.Provider, req)
+	var re *provider.RuleError
+	e, ok := conductor.AsError(err)
+	if err == nil || !ok || !errors.As(err, &re) {
+		return err
+	}
+	key := ensemble.ConfigKey(re.Param)
+	if re.Param == provider.ParamMessages && (cfg == nil || cfg.Prompt == nil) {
+		key = "input" // the user message is the input, rendered
+	}
+	cp := *e
+	cp.Provider = "" // the message names it, with the model
+	cp.Message = re.Describe(key)
+	return &cp
+}
+
+// keep records ans as the member's answer.
+func (mr *MemberResult) keep(ans answer) {
+	mr.Output, mr.Text, mr.Cached = ans.output, ans.text, ans.cached
+	mr.ToolCalls = toolCalls(ans.content)
+}
+
 // answer is one answer of a member.
 type answer struct {
-	text   string
-	output any
-	model  string
-	usage  conductor.Usage
-	finish string
-	fresh  bool   // from the model, not the step cache: worth caching
-	cached bool   // from a cache: the step cache, or a gateway's on the route
-	logID  string // the gateway log row of the call, "" when none logged it
+	content []conductor.Block // as the model answered: text, tool calls…
+	text    string            // its text blocks joined
+	output  any
+	model   string
+	usage   conductor.Usage
+	finish  string
+	fresh   bool   // from the model, not the step cache: worth caching
+	cached  bool   // from a cache: the step cache, or a gateway's on the route
+	logID   string // the gateway log row of the call, "" when none logged it
 }
 
 // answer gets the member's answer: from the step cache when allowed and
@@ -148,9 +181,37 @@ func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol ret
 	if out.err != nil {
 		return answer{}, out.err
 	}
-	text := out.resp.Text()
-	return answer{text: text, output: decodeOutput(text), model: out.resp.Model, usage: out.resp.Usage,
-		finish: out.resp.FinishReason, fresh: true, cached: out.resp.Meta.Cached, logID: out.resp.Meta.LogID}, nil
+	a := answerOf(out.resp.Content)
+	a.model, a.usage, a.finish = out.resp.Model, out.resp.Usage, out.resp.FinishReason
+	a.fresh, a.cached, a.logID = true, out.resp.Meta.Cached, out.resp.Meta.LogID
+	return a, nil
+}
+
+// answerOf is the answer holding content.
+func answerOf(content []conductor.Block) answer {
+	text := conductor.BlocksText(content, "")
+	return answer{content: content, text: text, output: decodeOutput(text)}
+}
+
+// toolCalls lists the tool calls of content with their arguments decoded:
+// a JSON value (an object, normally; "" is {}), or the text as written when
+// it is not JSON, which OpenAI does not promise.
+func toolCalls(content []conductor.Block) []ToolCall {
+	var out []ToolCall
+	for _, c := range conductor.ToolCalls(content) {
+		tc := ToolCall{ID: c.ID, Name: c.Name}
+		var v any
+		switch {
+		case strings.TrimSpace(c.Arguments) == "":
+			tc.Arguments = map[string]any{}
+		case json.Unmarshal([]byte(c.Arguments), &v) == nil:
+			tc.Arguments = v
+		default:
+			tc.Arguments = c.Arguments
+		}
+		out = append(out, tc)
+	}
+	return out
 }
 
 // addUsage adds a call's tokens and price to mr. The mock is free, and so
@@ -321,22 +382,18 @@ func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars)
 		if err != nil {
 			return fmt.Errorf("responseFormat: %w", err)
 		}
-		rf = clean(rf)
-		if rf == nil {
-			return nil
+		if req.ResponseFormat, err = ensemble.ResponseFormatOf(clean(rf)); err != nil {
+			return ensemble.Within("responseFormat", err)
 		}
-		// A bare type name is shorthand for {type: name}.
-		if s, ok := rf.(string); ok {
-			rf = map[string]any{"type": s}
+	}
+	req.Tools = cfg.Tools
+	if cfg.ToolChoice != nil {
+		tc, err := cfg.ToolChoice.Eval(v)
+		if err != nil {
+			return fmt.Errorf("toolChoice: %w", err)
 		}
-		if rf != nil {
-			b, err := json.Marshal(rf)
-			if err != nil {
-				return fmt.Errorf("responseFormat: %w", err)
-			}
-			if req.ResponseFormat, err = provider.DecodeOpenAIResponseFormat(b); err != nil {
-				return fmt.Errorf("responseFormat: %w", err)
-			}
+		if req.ToolChoice, err = ensemble.ToolChoiceOf(clean(tc), cfg.Tools); err != nil {
+			return ensemble.Within("toolChoice", err)
 		}
 	}
 	return nil

@@ -47,8 +47,11 @@ type MemberResult struct {
 	// Output is the answer: decoded JSON when the model answered a JSON
 	// object or array (a ```json fence is looked past), else the text; nil
 	// when the member did not answer.
-	Output any          `json:"output"`
-	Error  *MemberError `json:"error"`
+	Output any `json:"output"`
+	// ToolCalls are the tools the model called, in order (only with the
+	// config's tools); absent from the JSON when there are none.
+	ToolCalls []ToolCall   `json:"toolCalls,omitempty"`
+	Error     *MemberError `json:"error"`
 	// Scoring is the grade; without a scoring block the score is nil and
 	// passed is true.
 	Scoring  ScoreResult `json:"scoring"`
@@ -91,6 +94,16 @@ type Usage struct {
 	Estimated bool `json:"-"`
 }
 
+// ToolCall is one tool call of a member's answer.
+type ToolCall struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Arguments are the call's arguments decoded from the JSON the model
+	// wrote: an object ({} when it wrote none), or the text as written when
+	// it is not JSON.
+	Arguments any `json:"arguments"`
+}
+
 // MemberError is a failed member's error as results show it.
 type MemberError struct {
 	Message  string `json:"message"`
@@ -105,7 +118,8 @@ type ScoreResult struct {
 }
 
 // View is the member result as expressions see it:
-// output, success, skipped, error {message, status, provider},
+// output, toolCalls [{id, name, arguments}], success, skipped,
+// error {message, status, provider},
 // scoring {score, passed}, cached, attempts, provider, model, routing,
 // usage {inputTokens, outputTokens}, cost, latencyMs.
 func (m *MemberResult) View() map[string]any {
@@ -121,11 +135,16 @@ func (m *MemberResult) View() map[string]any {
 	if m.Scoring.Score != nil {
 		score = *m.Scoring.Score
 	}
+	calls := make([]any, len(m.ToolCalls))
+	for i, c := range m.ToolCalls {
+		calls[i] = map[string]any{"id": c.ID, "name": c.Name, "arguments": c.Arguments}
+	}
 	return map[string]any{
-		"output":  m.Output,
-		"success": m.Success,
-		"skipped": m.Skipped,
-		"error":   errv,
+		"output":    m.Output,
+		"toolCalls": calls,
+		"success":   m.Success,
+		"skipped":   m.Skipped,
+		"error":     errv,
 		"scoring": map[string]any{
 			"score":  score,
 			"passed": m.Scoring.Passed,

@@ -100,7 +100,7 @@ func TestRetry(t *testing.T) {
 				}
 				eng := New(Options{Jitter: tc.jitter, Rand: func() float64 { return 0.5 }, Logger: quiet()})
 				start := time.Now()
-				res, err := eng.Run(context.Background(), parse(t, src), nil)
+				res, err := eng.Run(context.Background(), parse(t, src), "hi")
 				waited := time.Since(start)
 				m := member(t, res, "m")
 				if tc.ok != (err == nil) || m.Success != tc.ok {
@@ -146,7 +146,7 @@ flow:
   - member: b
     config: {provider: mock, prompt: "a failed: ${!a.success}, status ${a.error.status}"}
 `)
-			res, err := New(Options{Logger: quiet()}).Run(context.Background(), ens, nil)
+			res, err := New(Options{Logger: quiet()}).Run(context.Background(), ens, "hi")
 			a, b := member(t, res, "a"), member(t, res, "b")
 			if a.Success || a.Status != StatusFailed || a.Attempts != 2 || a.Error == nil || a.Error.Status != 503 {
 				t.Errorf("a = %+v", a)
@@ -176,7 +176,7 @@ flow:
 func TestRetryUsageAddsUp(t *testing.T) {
 	ens := parse(t, "name: u\nflow:\n  - member: m\n    config: {provider: openai, model: gpt-4o}\n")
 	p := &gatewayRetried{}
-	res, err := New(Options{Resolver: resolverOf(p), Pricing: fixedPrices{}}).Run(context.Background(), ens, nil)
+	res, err := New(Options{Resolver: resolverOf(p), Pricing: fixedPrices{}}).Run(context.Background(), ens, "hi")
 	if err != nil {
 		t.Fatal(err)
 	}

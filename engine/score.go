@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
@@ -161,10 +162,20 @@ func (e *Engine) judge(ctx context.Context, r *run, st *ensemble.Step, v *expr.V
 	if err != nil {
 		return scoring.Verdict{}, fmt.Errorf("judge: %w", err)
 	}
-	zero := 0.0
-	jc.req.Temperature = &zero // grading should not be creative
 	jc.req.Messages = scoring.JudgeMessages(st.Scoring.Criteria, task(c.req.Messages), ans.text)
 	jc.req.Options.Metadata = map[string]string{"ensemble": r.ens.Name, "member": st.Member, provider.MetaRole: provider.RoleJudge}
+	// Grading should not be creative: temperature 0, where the judge's
+	// model takes it (reasoning models and the newest Claude models sample
+	// at their default only).
+	zero := 0.0
+	jc.req.Temperature = &zero
+	if v := provider.Violations(jc.req.Provider, jc.req); slices.ContainsFunc(v, func(r *provider.RuleError) bool { return r.Param == provider.ParamTemperature }) {
+		jc.req.Temperature = nil
+	}
+	provider.Normalize(jc.req.Provider, jc.req)
+	if err := checkRules(jc.req, nil); err != nil {
+		return scoring.Verdict{}, fmt.Errorf("judge %s/%s: %w", jc.req.Provider, jc.req.Model, err)
+	}
 	out := e.callWithRetry(ctx, jc.p, jc.req, pol, st.Member+" (judge)")
 	e.addUsage(mr, jc.req.Provider, jc.req.Model, out.usage, out.resp != nil && out.resp.Meta.Cached)
 	if out.err != nil {
@@ -187,7 +198,7 @@ func task(msgs []conductor.Message) string {
 			b.WriteString("\n\n")
 		}
 		switch m.Role {
-		case "system":
+		case "system", "developer": // developer: a reasoning model's system prompt
 			b.WriteString("(instructions) ")
 		case "user":
 			if len(msgs) <= 2 {

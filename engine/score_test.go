@@ -161,7 +161,7 @@ flow:
       retryLimit: 2
 `)
 	p := &scripted{name: "openai", replies: []string{"a", "a b", "c"}}
-	res, err := New(Options{Resolver: newResolver(p)}).Run(context.Background(), ens, nil)
+	res, err := New(Options{Resolver: newResolver(p)}).Run(context.Background(), ens, "hi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ flow:
       retryLimit: 5
 `)
 	p := &scripted{name: "openai", replies: []string{"oops", `{"ok": true}`, "never asked"}}
-	res, err := New(Options{Resolver: newResolver(p)}).Run(context.Background(), ens, nil)
+	res, err := New(Options{Resolver: newResolver(p)}).Run(context.Background(), ens, "hi")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ flow:
 	writer := &scripted{name: "openai", replies: []string{"a", "a b", "c", "a"}}
 	poet := &scripted{name: "anthropic", replies: []string{"old pond / frog jumps in / splash"}}
 	judge := &scripted{name: "groq", replies: []string{`{"score": 0.6, "reason": "close"}`}}
-	res, err := New(Options{Resolver: gatewayResolver{g: g, r: newResolver(writer, poet, judge)}, Scorer: g, Logger: quiet()}).Run(ctx, ens, nil)
+	res, err := New(Options{Resolver: gatewayResolver{g: g, r: newResolver(writer, poet, judge)}, Scorer: g, Logger: quiet()}).Run(ctx, ens, "hi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ flow:
 		Resolver: gatewayResolver{g: g, r: newResolver(&scripted{name: "openai"})},
 		Scorer:   sc,
 		Logger:   slog.New(slog.NewTextHandler(&logged, nil)),
-	}).Run(ctx, ens, nil)
+	}).Run(ctx, ens, "hi")
 	if err != nil || !res.Success {
 		t.Fatalf("run failed: %v", err)
 	}

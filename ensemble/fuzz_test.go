@@ -20,6 +20,8 @@ func FuzzParse(f *testing.F) {
 		"", "name: x", "name: x\nflow:\n- member: a\n  config: {provider: mock}\n",
 		"a: &a [*a]", "{", "- ${", "x: ${a ? '#' : \"}\"}", "name: ${", "\xff",
 		"name: t\nflow:\n- member: a\n  config:\n    provider: mock\n    prompt: |\n      ${input.x +}\n",
+		"name: t\nflow:\n- member: a\n  config:\n    provider: anthropic\n    model: claude-opus-4-7\n    temperature: 0.2\n    tools: [{name: f, parameters: {type: object, properties: {a: {type: string}}, required: [a]}}]\n" +
+			"    toolChoice: {name: f}\n    responseFormat: {type: json_schema, json_schema: {name: r, schema: {type: object}}}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -1,8 +1,6 @@
 package ensemble
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -43,7 +41,7 @@ func DefaultModel(provider string) string {
 var (
 	ensembleKeys   = []string{"name", "description", "flow", "output"}
 	stepKeys       = []string{"member", "type", "condition", "config", "input", "scoring", "retry", "cache"}
-	configKeys     = []string{"provider", "model", "routing", "temperature", "maxTokens", "topP", "stop", "seed", "responseFormat", "systemPrompt", "prompt", "mock"}
+	configKeys     = []string{"provider", "model", "routing", "temperature", "maxTokens", "topP", "stop", "seed", "responseFormat", "tools", "toolChoice", "systemPrompt", "prompt", "mock"}
 	mockKeys       = []string{"reply", "replies", "echo", "latency", "fail", "score"}
 	mockFailKeys   = []string{"status", "times", "message", "retryAfter"}
 	scoringKeys    = []string{"evaluator", "criteria", "rules", "thresholds", "onFailure", "retryLimit", "judge"}
@@ -259,7 +257,11 @@ func (l *loader) step(s *Step, o *obj, members []string) {
 	}
 	if v := o.get("config"); v == nil {
 		if o.absent("config") {
-			l.c.addf(s.Pos, `member %s: missing required key "config" (provider, model, routing)`, s.Member)
+			name := s.Member
+			if !memberNameExpr.MatchString(name) {
+				name = strconv.Quote(name) // its own problem is reported; keep this one on one line
+			}
+			l.c.addf(s.Pos, `member %s: missing required key "config" (provider, model, routing)`, name)
 		}
 	} else {
 		s.Config = l.config(v, "config", i)
@@ -319,6 +321,25 @@ func (l *loader) config(v *yval, what string, before int) *ThinkConfig {
 	tc.Stop = l.shaped(o.get("stop"), "stop", before, shapeStrings)
 	tc.Seed = l.shaped(o.get("seed"), "seed", before, shapeInt)
 	tc.ResponseFormat = l.shaped(o.get("responseFormat"), "responseFormat", before, shapeMap)
+	if n := tc.ResponseFormat; n != nil && n.IsLiteral() {
+		lit, _ := n.Eval(nil)
+		if _, err := ResponseFormatOf(lit); err != nil {
+			l.fieldProblem(n, "responseFormat", err)
+		}
+	}
+	if x := o.get("tools"); x != nil {
+		tc.Tools = l.tools(x)
+		tc.ToolsPos = x.pos
+	}
+	if x := o.get("toolChoice"); x != nil {
+		tc.ToolChoice = l.node(x, "toolChoice", before)
+		if n := tc.ToolChoice; n != nil && n.IsLiteral() {
+			lit, _ := n.Eval(nil)
+			if _, err := ToolChoiceOf(lit, tc.Tools); err != nil {
+				l.fieldProblem(n, "toolChoice", err)
+			}
+		}
+	}
 	tc.SystemPrompt = l.shaped(o.get("systemPrompt"), "systemPrompt", before, shapeString)
 	tc.Prompt = l.shaped(o.get("prompt"), "prompt", before, shapeString)
 	if e, ok := o.m["mock"]; ok {
@@ -348,6 +369,9 @@ func (l *loader) config(v *yval, what string, before int) *ThinkConfig {
 		default:
 			l.c.addf(v.pos, `%s: missing required key "model" (the %s model to call)`, what, provider)
 		}
+	}
+	if literal {
+		l.checkRules(tc, provider)
 	}
 	if literal && tc.Routing != nil && tc.Routing.Tmpl == nil && tc.Routing.Lit == conductor.RoutingCloudflare {
 		switch provider {
@@ -636,26 +660,9 @@ func (l *loader) jsonSchema(x *yval) (*jsonschema.Schema, map[string]any) {
 		return nil, nil
 	}
 	raw := plain(x)
-	body, err := json.Marshal(raw)
-	if err != nil {
-		l.c.addf(x.pos, "jsonSchema: cannot be written as JSON: %v", err)
-		return nil, nil
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	sch, _, err := compileJSONSchema(raw, "urn:conductor:rule.json")
 	if err != nil {
 		l.c.addf(x.pos, "jsonSchema: %v", err)
-		return nil, nil
-	}
-	comp := jsonschema.NewCompiler()
-	comp.UseLoader(refuseLoader{})
-	const url = "urn:conductor:rule.json"
-	if err := comp.AddResource(url, doc); err != nil {
-		l.c.addf(x.pos, "jsonSchema: %v", err)
-		return nil, nil
-	}
-	sch, err := comp.Compile(url)
-	if err != nil {
-		l.c.addf(x.pos, "jsonSchema: invalid schema: %s", schemaErr(err))
 		return nil, nil
 	}
 	m, _ := raw.(map[string]any)

@@ -59,6 +59,16 @@ func (c *collector) addf(pos Pos, format string, args ...any) {
 	c.add(pos, fmt.Sprintf(format, args...))
 }
 
+// has reports whether a problem was found at pos.
+func (c *collector) has(pos Pos) bool {
+	for _, p := range c.list {
+		if p.Pos == pos {
+			return true
+		}
+	}
+	return false
+}
+
 // err returns the problems sorted by position (stable: problems at one
 // place keep the order they were found in), or nil.
 func (c *collector) err() error {

@@ -37,18 +37,27 @@ type schemaStep struct {
 }
 
 type schemaConfig struct {
-	Provider       schemaProvider  `json:"provider,omitempty" jsonschema_description:"Provider; default workers-ai."`
-	Model          string          `json:"model,omitempty" jsonschema_description:"The provider's model id; required except for workers-ai (default @cf/meta/llama-3.1-8b-instruct) and mock."`
-	Routing        schemaRouting   `json:"routing,omitempty" jsonschema_description:"Routing mode; default cloudflare for workers-ai, direct for mock and local, cloudflare-gateway otherwise."`
-	Temperature    schemaNumber    `json:"temperature,omitempty" jsonschema_description:"Sampling temperature, 0..2."`
-	MaxTokens      schemaInt       `json:"maxTokens,omitempty" jsonschema_description:"Most tokens to generate (> 0)."`
-	TopP           schemaNumber    `json:"topP,omitempty" jsonschema_description:"Nucleus sampling, 0..1."`
-	Stop           schemaStrings   `json:"stop,omitempty" jsonschema_description:"Stop sequence(s)."`
-	Seed           schemaInt       `json:"seed,omitempty" jsonschema_description:"Sampling seed, where the provider supports one."`
-	ResponseFormat schemaObjOrTmpl `json:"responseFormat,omitempty" jsonschema_description:"OpenAI's response_format object, e.g. {type: json_object}."`
-	SystemPrompt   string          `json:"systemPrompt,omitempty" jsonschema_description:"The system message."`
-	Prompt         string          `json:"prompt,omitempty" jsonschema_description:"The user message; absent: the member's input."`
-	Mock           *schemaMock     `json:"mock,omitempty" jsonschema_description:"How provider mock answers."`
+	Provider       schemaProvider   `json:"provider,omitempty" jsonschema_description:"Provider; default workers-ai."`
+	Model          string           `json:"model,omitempty" jsonschema_description:"The provider's model id; required except for workers-ai (default @cf/meta/llama-3.1-8b-instruct) and mock."`
+	Routing        schemaRouting    `json:"routing,omitempty" jsonschema_description:"Routing mode; default cloudflare for workers-ai, direct for mock and local, cloudflare-gateway otherwise."`
+	Temperature    schemaNumber     `json:"temperature,omitempty" jsonschema_description:"Sampling temperature, 0..2."`
+	MaxTokens      schemaInt        `json:"maxTokens,omitempty" jsonschema_description:"Most tokens to generate (> 0)."`
+	TopP           schemaNumber     `json:"topP,omitempty" jsonschema_description:"Nucleus sampling, 0..1."`
+	Stop           schemaStrings    `json:"stop,omitempty" jsonschema_description:"Stop sequence(s)."`
+	Seed           schemaInt        `json:"seed,omitempty" jsonschema_description:"Sampling seed, where the provider supports one."`
+	ResponseFormat schemaFormat     `json:"responseFormat,omitempty" jsonschema_description:"Structured output, as OpenAI's response_format: {type: json_object}, or {type: json_schema, json_schema: {name, schema, strict}}."`
+	Tools          []schemaTool     `json:"tools,omitempty" jsonschema_description:"Functions the model may call; the member result's toolCalls holds the calls it made."`
+	ToolChoice     schemaToolChoice `json:"toolChoice,omitempty" jsonschema_description:"Whether and which tool the model must call: auto, none, required or {name: <tool>}."`
+	SystemPrompt   string           `json:"systemPrompt,omitempty" jsonschema_description:"The system message."`
+	Prompt         string           `json:"prompt,omitempty" jsonschema_description:"The user message; absent: the member's input."`
+	Mock           *schemaMock      `json:"mock,omitempty" jsonschema_description:"How provider mock answers."`
+}
+
+type schemaTool struct {
+	Name        string         `json:"name" jsonschema:"required,pattern=^[a-zA-Z0-9_-]+$,minLength=1,maxLength=64" jsonschema_description:"The function's name, unique among the member's tools."`
+	Description string         `json:"description,omitempty" jsonschema_description:"What the function does, for the model."`
+	Parameters  map[string]any `json:"parameters,omitempty" jsonschema_description:"JSON Schema of the arguments, an object schema (type: object)."`
+	Strict      bool           `json:"strict,omitempty" jsonschema_description:"Ask for arguments that match the schema exactly, where the provider supports it."`
 }
 
 type schemaMock struct {
@@ -114,15 +123,16 @@ type schemaCache struct {
 
 // Values that are a literal of one type or a ${...} template.
 type (
-	schemaProvider  struct{}
-	schemaRouting   struct{}
-	schemaNumber    struct{}
-	schemaInt       struct{}
-	schemaStrings   struct{}
-	schemaObjOrTmpl struct{}
-	schemaCond      struct{}
-	schemaAnyNode   struct{}
-	schemaDuration  struct{}
+	schemaProvider   struct{}
+	schemaRouting    struct{}
+	schemaNumber     struct{}
+	schemaInt        struct{}
+	schemaStrings    struct{}
+	schemaFormat     struct{}
+	schemaToolChoice struct{}
+	schemaCond       struct{}
+	schemaAnyNode    struct{}
+	schemaDuration   struct{}
 )
 
 func template() *jsonschema.Schema {
@@ -157,8 +167,24 @@ func (schemaStrings) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "string"}, {Type: "array", Items: &jsonschema.Schema{Type: "string"}}}}
 }
 
-func (schemaObjOrTmpl) JSONSchema() *jsonschema.Schema {
-	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "object"}, template()}}
+func (schemaFormat) JSONSchema() *jsonschema.Schema {
+	props := jsonschema.NewProperties()
+	props.Set("type", &jsonschema.Schema{Type: "string", Enum: enumOf(formatTypes)})
+	js := jsonschema.NewProperties()
+	js.Set("name", &jsonschema.Schema{Type: "string", Pattern: toolNameExpr.String()})
+	js.Set("description", &jsonschema.Schema{Type: "string"})
+	js.Set("schema", &jsonschema.Schema{Type: "object", Description: "the JSON Schema the answer must match"})
+	js.Set("strict", &jsonschema.Schema{Type: "boolean"})
+	props.Set("json_schema", &jsonschema.Schema{Type: "object", Properties: js, Required: []string{"schema"}, AdditionalProperties: jsonschema.FalseSchema})
+	obj := &jsonschema.Schema{Type: "object", Properties: props, Required: []string{"type"}, AdditionalProperties: jsonschema.FalseSchema}
+	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{obj, template()}}
+}
+
+func (schemaToolChoice) JSONSchema() *jsonschema.Schema {
+	props := jsonschema.NewProperties()
+	props.Set("name", &jsonschema.Schema{Type: "string", Description: "one of the member's tools"})
+	named := &jsonschema.Schema{Type: "object", Properties: props, Required: []string{"name"}, AdditionalProperties: jsonschema.FalseSchema}
+	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "string", Enum: enumOf(toolChoices)}, named, template()}}
 }
 
 func (schemaCond) JSONSchema() *jsonschema.Schema {

@@ -87,6 +87,12 @@ func TestSchemaRejects(t *testing.T) {
 		{"two checks in one rule", head + "- member: a\n  config: {provider: mock}\n  scoring: {rules: [{minLength: 1, json: true}]}\n"},
 		{"bad duration", head + "- member: a\n  config: {provider: mock}\n  cache: {ttl: soon}\n"},
 		{"type", head + "- member: a\n  type: think\n  config: {provider: mock}\n"},
+		{"tool without name", head + "- member: a\n  config: {provider: mock, tools: [{description: x}]}\n"},
+		{"tool key", head + "- member: a\n  config: {provider: mock, tools: [{name: f, params: {}}]}\n"},
+		{"tool choice", head + "- member: a\n  config: {provider: mock, tools: [{name: f}], toolChoice: any}\n"},
+		{"tool choice key", head + "- member: a\n  config: {provider: mock, tools: [{name: f}], toolChoice: {tool: f}}\n"},
+		{"response format type", head + "- member: a\n  config: {provider: mock, responseFormat: {type: json}}\n"},
+		{"response format key", head + "- member: a\n  config: {provider: mock, responseFormat: {type: json_schema, schema: {}}}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := s.Validate(asJSON(t, tc.name, []byte(tc.src))); err == nil {
@@ -100,7 +106,10 @@ func TestSchemaRejects(t *testing.T) {
 	// Templates are accepted where the loader accepts them.
 	ok := head + "- member: a\n  condition: ${input.go}\n  config: {provider: \"${input.p}\", model: m, temperature: \"${input.t}\", maxTokens: \"${input.n}\"}\n"
 	criteria := head + "- member: a\n  config: {provider: mock}\n  scoring: {criteria: be brief, judge: {provider: mock}}\n"
-	for _, src := range []string{ok, criteria} {
+	tools := head + "- member: a\n  config:\n    provider: mock\n    tools: [{name: f, description: d, parameters: {type: object, properties: {x: {type: string}}}, strict: true}]\n" +
+		"    toolChoice: {name: f}\n    responseFormat: {type: json_schema, json_schema: {name: r, schema: {type: object}, strict: true}}\n" +
+		"- member: b\n  config: {provider: mock, tools: [{name: g}], toolChoice: \"${input.force ? 'required' : 'auto'}\", responseFormat: \"${input.rf}\"}\n"
+	for _, src := range []string{ok, criteria, tools} {
 		if err := s.Validate(asJSON(t, "ok", []byte(src))); err != nil {
 			t.Errorf("schema refuses %q: %v", src, err)
 		}
@@ -126,6 +135,7 @@ func TestSchemaKeysMatchLoader(t *testing.T) {
 		{schemaRule{}, ruleKeys},
 		{schemaRetry{}, retryKeys},
 		{schemaCache{}, cacheKeys},
+		{schemaTool{}, toolKeys},
 	} {
 		rt := reflect.TypeOf(tc.typ)
 		var got []string

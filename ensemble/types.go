@@ -15,6 +15,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/expr"
 )
 
@@ -136,8 +137,18 @@ type ThinkConfig struct {
 	Stop        *Node // string or list of strings
 	Seed        *Node // integer
 	// ResponseFormat is OpenAI's response_format object, e.g.
-	// {type: json_object}; Eval yields a map to pass through as JSON.
+	// {type: json_object} or {type: json_schema, json_schema: {name,
+	// schema}}; ResponseFormatOf converts its value (checked at load when
+	// literal).
 	ResponseFormat *Node
+	// Tools are the functions the model may call, as written (no
+	// expressions): names unique, parameters a JSON Schema of an object.
+	// ToolsPos is where the list starts.
+	Tools    []conductor.Tool
+	ToolsPos Pos
+	// ToolChoice is auto, none, required or {name: <tool>}; ToolChoiceOf
+	// converts its value (checked at load when literal). It needs Tools.
+	ToolChoice *Node
 	// SystemPrompt is the system message; Prompt the user message. When
 	// Prompt is nil the engine sends the member's input (Input, else the
 	// ensemble input) as the user message.

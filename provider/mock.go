@@ -1,9 +1,12 @@
 package provider
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +30,20 @@ const (
 
 // MockConfig says how a Mock answers. The zero value echoes the last user
 // message at once and never fails.
+//
+// A request with tools gets a tool call instead of text when its tool
+// choice forces one (required: the first tool whose name the last user
+// message contains, else the first tool; a named tool: that one), or, with
+// tool choice auto or unset, when the last user message contains a tool's
+// name (the first such tool in the request's order). Tool choice none
+// always gets text. The call's arguments are the configured reply (Replies,
+// else Reply) when it is a JSON object, with every required property the
+// tool's parameters schema lists and the reply lacks filled in: its const,
+// default, first enum or first example value, else by type — a string its
+// property's name, a number or integer its minimum (0 when none), a boolean
+// false, an object its own required properties, an array its minItems
+// items, null null. The call's id is "call_mock_" + the tool's name, and
+// the finish reason tool_calls.
 type MockConfig struct {
 	// Reply is the answer to every call that no entry of Replies matches.
 	// Empty (and Echo false): the last user message is echoed.
@@ -87,6 +104,20 @@ func (m *Mock) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor
 	if err != nil {
 		return nil, err
 	}
+	call, err := m.toolCall(req)
+	if err != nil {
+		return nil, err
+	}
+	if call != nil {
+		return &conductor.ChatResponse{
+			ID:           "mock-" + strconv.Itoa(n),
+			Model:        modelOf(req),
+			Content:      []conductor.Block{{Type: conductor.BlockToolCall, ToolCall: call}},
+			FinishReason: conductor.FinishToolCalls,
+			Usage:        MockUsage(req.Messages, call.Name+call.Arguments),
+			Meta:         conductor.ResponseMeta{Provider: conductor.ProviderMock, Attempts: 1},
+		}, nil
+	}
 	text := m.answer(req)
 	return &conductor.ChatResponse{
 		ID:           "mock-" + strconv.Itoa(n),
@@ -103,6 +134,23 @@ func (m *Mock) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor
 func (m *Mock) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
 	if _, err := m.begin(ctx); err != nil {
 		return nil, err
+	}
+	call, err := m.toolCall(req)
+	if err != nil {
+		return nil, err
+	}
+	if call != nil {
+		// As OpenAI streams a call: its id and name with no arguments, then
+		// the arguments.
+		return &mockStream{
+			ctx: ctx,
+			tools: []conductor.ToolCallDelta{
+				{Index: 0, ID: call.ID, Name: call.Name},
+				{Index: 0, Arguments: call.Arguments},
+			},
+			finish: conductor.FinishToolCalls,
+			usage:  MockUsage(req.Messages, call.Name+call.Arguments),
+		}, nil
 	}
 	text := m.answer(req)
 	return &mockStream{
@@ -179,20 +227,163 @@ func (m *Mock) answer(req *conductor.ChatRequest) string {
 	if m.cfg.Echo {
 		return prompt
 	}
+	if text, ok := m.configured(prompt); ok {
+		return text
+	}
+	return prompt
+}
+
+// configured is the configured reply to prompt: the Replies entry it
+// matches, else Reply.
+func (m *Mock) configured(prompt string) (string, bool) {
 	for _, r := range m.cfg.Replies {
 		if r.Match == prompt {
-			return r.Text
+			return r.Text, true
 		}
 	}
 	for _, r := range m.cfg.Replies {
 		if strings.Contains(prompt, r.Match) {
-			return r.Text
+			return r.Text, true
 		}
 	}
-	if m.cfg.Reply != "" {
-		return m.cfg.Reply
+	return m.cfg.Reply, m.cfg.Reply != ""
+}
+
+// toolCall is the tool call the mock answers req with (see MockConfig), or
+// nil for a text answer.
+func (m *Mock) toolCall(req *conductor.ChatRequest) (*conductor.ToolCall, error) {
+	if len(req.Tools) == 0 || req.Options.Metadata[MetaRole] == RoleJudge {
+		return nil, nil
 	}
-	return prompt
+	prompt := lastUser(req.Messages)
+	named := -1
+	for i, t := range req.Tools {
+		if t.Name != "" && strings.Contains(prompt, t.Name) {
+			named = i
+			break
+		}
+	}
+	mode := conductor.ToolChoiceAuto
+	if req.ToolChoice != nil && req.ToolChoice.Mode != "" {
+		mode = req.ToolChoice.Mode
+	}
+	var tool *conductor.Tool
+	switch mode {
+	case conductor.ToolChoiceNone:
+		return nil, nil
+	case conductor.ToolChoiceTool:
+		for i := range req.Tools {
+			if req.Tools[i].Name == req.ToolChoice.Name {
+				tool = &req.Tools[i]
+			}
+		}
+		if tool == nil {
+			return nil, &conductor.Error{Provider: conductor.ProviderMock, Class: conductor.ClassBadRequest, Status: 400,
+				Message: fmt.Sprintf("tool_choice: tool %q is not among the request's tools (test provider)", req.ToolChoice.Name)}
+		}
+	case conductor.ToolChoiceRequired:
+		tool = &req.Tools[max(named, 0)]
+	default:
+		if named < 0 {
+			return nil, nil
+		}
+		tool = &req.Tools[named]
+	}
+	args := map[string]any{}
+	if text, ok := m.configured(prompt); ok {
+		var obj map[string]any
+		if json.Unmarshal([]byte(text), &obj) == nil && obj != nil {
+			args = obj
+		}
+	}
+	var schema map[string]any
+	if len(tool.Parameters) > 0 {
+		if err := json.Unmarshal(tool.Parameters, &schema); err != nil {
+			return nil, &conductor.Error{Provider: conductor.ProviderMock, Class: conductor.ClassBadRequest, Status: 400,
+				Message: fmt.Sprintf("tools[%s].parameters: not a JSON object (test provider)", tool.Name)}
+		}
+	}
+	fillRequired(args, schema, 0)
+	b, err := json.Marshal(args)
+	if err != nil {
+		return nil, fmt.Errorf("mock tool call %s: %w", tool.Name, err)
+	}
+	return &conductor.ToolCall{ID: "call_mock_" + tool.Name, Name: tool.Name, Arguments: string(b)}, nil
+}
+
+// fillRequired adds to obj a value for each required property of the
+// object schema that obj lacks.
+func fillRequired(obj map[string]any, schema map[string]any, depth int) {
+	props, _ := schema["properties"].(map[string]any)
+	req, _ := schema["required"].([]any)
+	for _, r := range req {
+		name, ok := r.(string)
+		if !ok {
+			continue
+		}
+		if _, has := obj[name]; has {
+			continue
+		}
+		ps, _ := props[name].(map[string]any)
+		obj[name] = sampleValue(name, ps, depth+1)
+	}
+}
+
+// sampleValue is a value the property schema s accepts, deterministic: see
+// MockConfig.
+func sampleValue(name string, s map[string]any, depth int) any {
+	if v, ok := s["const"]; ok {
+		return v
+	}
+	if v, ok := s["default"]; ok {
+		return v
+	}
+	for _, key := range []string{"enum", "examples"} {
+		if l, ok := s[key].([]any); ok && len(l) > 0 {
+			return l[0]
+		}
+	}
+	typ, _ := s["type"].(string)
+	if l, ok := s["type"].([]any); ok {
+		for _, t := range l {
+			if t, ok := t.(string); ok && t != "null" {
+				typ = t
+				break
+			}
+		}
+	}
+	switch typ {
+	case "string":
+		return name
+	case "integer", "number":
+		if v, ok := s["minimum"].(float64); ok {
+			if typ == "integer" {
+				return math.Ceil(v)
+			}
+			return v
+		}
+		if v, ok := s["exclusiveMinimum"].(float64); ok {
+			return math.Floor(v) + 1
+		}
+		return 0
+	case "boolean":
+		return false
+	case "object":
+		obj := map[string]any{}
+		if depth < 8 {
+			fillRequired(obj, s, depth)
+		}
+		return obj
+	case "array":
+		out := []any{}
+		n, _ := s["minItems"].(float64)
+		items, _ := s["items"].(map[string]any)
+		for i := 0; i < int(n) && i < 16 && depth < 8; i++ {
+			out = append(out, sampleValue(name, items, depth+1))
+		}
+		return out
+	}
+	return nil
 }
 
 func lastUser(msgs []conductor.Message) string {
@@ -241,29 +432,36 @@ func splitWords(s string) []string {
 	return out
 }
 
+// mockStream sends its text chunks, or its tool-call pieces, then the
+// finish reason (stop when unset) with the usage.
 type mockStream struct {
 	ctx    context.Context
 	chunks []string
+	tools  []conductor.ToolCallDelta
+	finish string
 	next   int
 	usage  conductor.Usage
 	closed bool
 }
 
 func (s *mockStream) Next() (conductor.Chunk, error) {
-	if s.closed || s.next > len(s.chunks) {
+	n := len(s.chunks) + len(s.tools)
+	if s.closed || s.next > n {
 		return conductor.Chunk{}, io.EOF
 	}
 	if err := s.ctx.Err(); err != nil {
 		return conductor.Chunk{}, canceled(err)
 	}
-	if s.next == len(s.chunks) {
-		s.next++
-		u := s.usage
-		return conductor.Chunk{FinishReason: "stop", Usage: &u}, nil
-	}
-	c := conductor.Chunk{Delta: s.chunks[s.next]}
+	i := s.next
 	s.next++
-	return c, nil
+	switch {
+	case i == n:
+		u := s.usage
+		return conductor.Chunk{FinishReason: cmp.Or(s.finish, conductor.FinishStop), Usage: &u}, nil
+	case i < len(s.chunks):
+		return conductor.Chunk{Delta: s.chunks[i]}, nil
+	}
+	return conductor.Chunk{ToolCalls: []conductor.ToolCallDelta{s.tools[i-len(s.chunks)]}}, nil
 }
 
 func (s *mockStream) Meta() conductor.ResponseMeta {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -278,4 +279,129 @@ func FuzzMockSplitWords(f *testing.F) {
 			t.Fatalf("splitWords(%q) = %q does not join back", s, parts)
 		}
 	})
+}
+
+var weatherTools = []conductor.Tool{
+	{Name: "get_time", Description: "Local time", Parameters: json.RawMessage(`{"type":"object","properties":{"tz":{"type":"string"}},"required":["tz"]}`)},
+	{Name: "get_weather", Description: "Weather for a city", Parameters: json.RawMessage(`{
+		"type": "object",
+		"properties": {
+			"city": {"type": "string"},
+			"unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+			"days": {"type": "integer", "minimum": 1},
+			"lat": {"type": ["number", "null"]},
+			"alerts": {"type": "boolean"},
+			"at": {"type": "object", "properties": {"hour": {"type": "integer"}, "note": {"type": "string"}}, "required": ["hour"]},
+			"tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+			"mode": {"const": "fast"},
+			"source": {"type": "string", "default": "station"},
+			"optional": {"type": "string"}
+		},
+		"required": ["city", "unit", "days", "lat", "alerts", "at", "tags", "mode", "source"]
+	}`)},
+}
+
+func toolReq(prompt string, choice *conductor.ToolChoice) *conductor.ChatRequest {
+	r := userReq(prompt)
+	r.Tools = weatherTools
+	r.ToolChoice = choice
+	return r
+}
+
+func TestMockToolCalls(t *testing.T) {
+	required := &conductor.ToolChoice{Mode: conductor.ToolChoiceRequired}
+	named := &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: "get_weather"}
+	weatherArgs := `{"alerts":false,"at":{"hour":0},"city":"city","days":1,"lat":0,"mode":"fast","source":"station","tags":["tags","tags"],"unit":"celsius"}`
+	tests := []struct {
+		name     string
+		cfg      MockConfig
+		req      *conductor.ChatRequest
+		wantTool string // "" = a text answer
+		wantArgs string
+	}{
+		{"required: the first tool", MockConfig{}, toolReq("hello", required), "get_time", `{"tz":"tz"}`},
+		{"required: the tool the prompt names", MockConfig{}, toolReq("use get_weather please", required), "get_weather", weatherArgs},
+		{"named tool", MockConfig{}, toolReq("hello", named), "get_weather", weatherArgs},
+		{"auto: the tool the prompt names", MockConfig{}, toolReq("call get_time", nil), "get_time", `{"tz":"tz"}`},
+		{"auto: no name, text", MockConfig{Reply: "plain"}, toolReq("hello", &conductor.ToolChoice{Mode: conductor.ToolChoiceAuto}), "", ""},
+		{"none: text", MockConfig{}, toolReq("call get_time", &conductor.ToolChoice{Mode: conductor.ToolChoiceNone}), "", ""},
+		{"reply object gives the arguments", MockConfig{Reply: `{"tz": "CET", "extra": 1}`}, toolReq("x", required), "get_time", `{"extra":1,"tz":"CET"}`},
+		{"matching reply entry, required filled", MockConfig{Replies: []MockReply{{"Paris", `{"city": "Paris", "days": 3}`}}},
+			toolReq("Weather in Paris", named), "get_weather",
+			`{"alerts":false,"at":{"hour":0},"city":"Paris","days":3,"lat":0,"mode":"fast","source":"station","tags":["tags","tags"],"unit":"celsius"}`},
+		{"reply not an object is ignored", MockConfig{Reply: "text"}, toolReq("x", required), "get_time", `{"tz":"tz"}`},
+		{"no parameters", MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "now")},
+			Tools: []conductor.Tool{{Name: "now"}}}, "now", `{}`},
+		{"judge calls score", MockConfig{}, func() *conductor.ChatRequest {
+			r := toolReq("rate", required)
+			r.Options.Metadata = map[string]string{MetaRole: RoleJudge}
+			return r
+		}(), "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := NewMock(tc.cfg).Chat(context.Background(), tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := conductor.ToolCalls(resp.Content)
+			if tc.wantTool == "" {
+				if len(calls) != 0 || resp.FinishReason != conductor.FinishStop {
+					t.Fatalf("answer = %+v, want text", resp)
+				}
+				return
+			}
+			if len(calls) != 1 || resp.FinishReason != conductor.FinishToolCalls || resp.Text() != "" {
+				t.Fatalf("answer = %+v, want one tool call", resp)
+			}
+			c := calls[0]
+			if c.Name != tc.wantTool || c.ID != "call_mock_"+tc.wantTool || c.Arguments != tc.wantArgs {
+				t.Errorf("call = %+v, want %s(%s)", c, tc.wantTool, tc.wantArgs)
+			}
+			if want := MockUsage(tc.req.Messages, c.Name+c.Arguments); resp.Usage != want {
+				t.Errorf("usage = %+v, want %+v", resp.Usage, want)
+			}
+		})
+	}
+}
+
+func TestMockToolCallRefusals(t *testing.T) {
+	_, err := NewMock(MockConfig{}).Chat(context.Background(), toolReq("x", &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: "missing"}))
+	if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest || !strings.Contains(e.Message, `"missing"`) {
+		t.Errorf("unknown named tool: err = %v", err)
+	}
+	r := toolReq("x", &conductor.ToolChoice{Mode: conductor.ToolChoiceRequired})
+	r.Tools = []conductor.Tool{{Name: "f", Parameters: json.RawMessage(`[1]`)}}
+	if _, err := NewMock(MockConfig{}).Chat(context.Background(), r); err == nil {
+		t.Error("a parameters schema that is not an object was accepted")
+	}
+}
+
+func TestMockStreamToolCall(t *testing.T) {
+	req := toolReq("x", &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: "get_time"})
+	s, err := NewMock(MockConfig{}).Stream(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []conductor.Chunk
+	for {
+		c, err := s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	u := MockUsage(req.Messages, `get_time{"tz":"tz"}`)
+	want := []conductor.Chunk{
+		{ToolCalls: []conductor.ToolCallDelta{{Index: 0, ID: "call_mock_get_time", Name: "get_time"}}},
+		{ToolCalls: []conductor.ToolCallDelta{{Index: 0, Arguments: `{"tz":"tz"}`}}},
+		{FinishReason: conductor.FinishToolCalls, Usage: &u},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("chunks =\n%+v\nwant\n%+v", got, want)
+	}
 }

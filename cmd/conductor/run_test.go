@@ -139,9 +139,9 @@ func TestRunFailures(t *testing.T) {
 name: aborts
 flow:
   - member: first
-    config: {provider: mock, mock: {fail: {status: 401, times: -1, message: "invalid key"}}}
+    config: {provider: mock, prompt: hi, mock: {fail: {status: 401, times: -1, message: "invalid key"}}}
   - member: second
-    config: {provider: mock}
+    config: {provider: mock, prompt: hi}
 `)
 	tests := []struct {
 		name string
@@ -192,7 +192,7 @@ func TestRunPrintsOutput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			flow := writeFile(t, "f.yaml", "name: f\nflow:\n  - member: m\n    config:\n      provider: mock\n      mock:\n        reply: '"+tc.reply+"'\n")
+			flow := writeFile(t, "f.yaml", "name: f\nflow:\n  - member: m\n    config:\n      provider: mock\n      prompt: hi\n      mock:\n        reply: '"+tc.reply+"'\n")
 			code, out, errs := cli(t, "", "run", flow)
 			if code != 0 || out != tc.want {
 				t.Errorf("exit %d out %q (err %s), want %q", code, out, errs, tc.want)
@@ -203,7 +203,7 @@ func TestRunPrintsOutput(t *testing.T) {
 
 func TestRunNoCacheNoDataDir(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
-	flow := writeFile(t, "f.yaml", "name: f\nflow:\n  - member: m\n    config: {provider: mock}\n")
+	flow := writeFile(t, "f.yaml", "name: f\nflow:\n  - member: m\n    config: {provider: mock, prompt: hi}\n")
 	if code, _, errs := cli(t, "", "run", flow, "--data", data); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -264,7 +264,7 @@ model = "o1-preview"
 input = 1000
 output = 2000
 `)
-	code, out, errs := cli(t, "", "run", "../../examples/test-new-model.yaml", "--config", cfgFile, "--json")
+	code, out, errs := cli(t, "", "run", "../../examples/test-new-model.yaml", "--config", cfgFile, "--json", "--input", `"Hello"`)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}

@@ -21,6 +21,10 @@ func TestValidateCommand(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("name: bad\nflow:\n  - member: a\n    config: {provider: mock, tempreature: 1}\n  - member: a\n    config: {provider: mock}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	rules := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rules, []byte("name: rules\nflow:\n  - member: a\n    config: {provider: anthropic, model: claude-opus-4-7, temperature: 0.2, prompt: hi}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	missing := filepath.Join(dir, "missing.yaml")
 	for _, tc := range []struct {
 		name  string
@@ -35,6 +39,9 @@ func TestValidateCommand(t *testing.T) {
 			good + ": ok",
 			bad + `:4:30: unknown key "tempreature" in config (did you mean "temperature"?)`,
 			bad + `:5:13: duplicate member name "a" (first at 3:13)`,
+		}, 2},
+		{"a value the model refuses", []string{rules}, "", []string{
+			rules + `:4:72: temperature: 0.2 is not accepted by anthropic model claude-opus-4-7 (allowed: 1 only, or unset; models released after Claude Opus 4.6 fix sampling)`,
 		}, 2},
 		{"missing file", []string{missing}, "", []string{missing + ": load ensemble: open " + missing + ": no such file or directory"}, 2},
 		{"stdin", []string{"-"}, goodEnsemble, []string{"<stdin>: ok"}, 0},
