@@ -140,7 +140,36 @@ type CallOptions struct {
 	// Variant names the A/B split variant serving the call ("split/variant"),
 	// set by the split; the gateway logs it so variants can be compared.
 	Variant string
+	// CallerKey is the caller's own provider key (`conductor serve` with
+	// allow_caller_keys): the route sends it instead of its own key and
+	// redacts it like every configured secret. Zero: the route's own key.
+	CallerKey CallerKey
+	// ProviderHeader holds provider headers the caller chose
+	// (anthropic-version, anthropic-beta, OpenAI-Organization,
+	// OpenAI-Project), canonical names as in an http.Header; a route
+	// forwards those of its wire format. Nil for every other call.
+	ProviderHeader map[string][]string
 }
+
+// CallerKey is a caller's own provider key and the header it came in. It
+// prints as [redacted], so a logged request shows no key.
+type CallerKey struct {
+	Value string
+	// Header is "x-api-key" when the caller sent it so: an Anthropic
+	// upstream then gets it in that header; every other call sends it as
+	// Authorization: Bearer.
+	Header string
+}
+
+func (k CallerKey) String() string {
+	if k.Value == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString keeps %#v from printing the key.
+func (k CallerKey) GoString() string { return k.String() }
 
 // Usage is the normalised token count of one answer.
 type Usage struct {

@@ -64,6 +64,9 @@ type Router struct {
 	opts Options
 	// environment is the deployment name sent in cf-aig-metadata.
 	environment string
+	// secrets are every key and token of the config, hidden in every
+	// route's errors (redact.go).
+	secrets Secrets
 
 	mu    sync.RWMutex
 	built map[routeKey]conductor.Provider
@@ -90,6 +93,7 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 		cfg:         cfg,
 		opts:        opts,
 		environment: cfg.EnvironmentName(opts.Env),
+		secrets:     ConfiguredSecrets(cfg, opts.Env),
 		built:       map[routeKey]conductor.Provider{},
 	}, nil
 }
@@ -186,7 +190,7 @@ func (r *Router) build(rt route) (conductor.Provider, error) {
 		p = r.opts.Mock
 	} else {
 		rt.ep.Client = r.opts.Client
-		p = withRedaction(rt.adapter(rt.ep), rt.ep)
+		p = withRedaction(rt.adapter(rt.ep), rt.ep, r.secrets)
 	}
 	if len(rt.models) > 0 {
 		p = &modelMap{next: p, models: rt.models}

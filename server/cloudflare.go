@@ -173,8 +173,7 @@ func (s *Server) universal(w http.ResponseWriter, r *http.Request, c *caller) {
 		var stream conductor.Stream
 		if err == nil {
 			noteCall(r, x)
-			sctx := withCaller(ctx, sc)
-			resp, stream, err = x.call(sctx)
+			resp, stream, err = x.call(ctx)
 		}
 		if err == nil {
 			w.Header().Set(hdrStep, fmt.Sprint(i))

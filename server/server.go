@@ -357,7 +357,7 @@ func (s *Server) model(f format, h func(http.ResponseWriter, *http.Request, *cal
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 		ctx, cancel := context.WithTimeoutCause(r.Context(), s.opts.RequestTimeout, errServerDeadline)
 		defer cancel()
-		h(w, r.WithContext(withCaller(ctx, c)), c)
+		h(w, r.WithContext(ctx), c)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/routing"
 )
 
 // route is one upstream a call may go to: a provider, the model to ask it
@@ -64,6 +65,9 @@ type upstreams struct {
 	env    config.LookupEnv
 	client *http.Client
 	mock   conductor.Provider
+	// secrets are hidden in every adapter's errors, with the caller's own
+	// key of each call.
+	secrets routing.Secrets
 
 	mu sync.Mutex
 	m  map[upKey]adapter
@@ -92,7 +96,7 @@ func newUpstreams(cfg *config.Config, env config.LookupEnv, client *http.Client,
 	if mock == nil {
 		mock = provider.NewMock(provider.MockConfig{})
 	}
-	return &upstreams{cfg: cfg, env: env, client: client, mock: mock, m: map[upKey]adapter{}}
+	return &upstreams{cfg: cfg, env: env, client: client, mock: mock, secrets: routing.ConfiguredSecrets(cfg, env), m: map[upKey]adapter{}}
 }
 
 // get returns the adapter for r. account is the Workers AI account a
@@ -168,7 +172,7 @@ func (u *upstreams) build(k upKey) adapter {
 	ep.APIKey = key.Value()
 	f := route{provider: k.provider, compat: k.compat}.format()
 	ep.Hook = &upstreamHook{format: f}
-	return adapter{p: newAdapter(ep), hasKey: key.IsSet()}
+	return adapter{p: routing.Redact(newAdapter(ep), u.secrets), hasKey: key.IsSet()}
 }
 
 func keyVar(cfg *config.Config, providerName string) string {
@@ -190,11 +194,11 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// upstreamHook adjusts each upstream request for the caller it serves: the
+// upstreamHook adjusts each upstream request for the call it serves: the
 // caller's own key when the server lets it through, and the provider
 // headers a caller may choose (API version and betas, OpenAI organization
-// and project). The caller's own body goes through the adapter
-// (ChatRequest.Body).
+// and project), both explicit in the call's options. The caller's own body
+// goes through the adapter (ChatRequest.Body).
 type upstreamHook struct{ format format }
 
 // Provider headers a caller's request forwards to an upstream of its kind.
@@ -204,30 +208,30 @@ var (
 )
 
 func (h *upstreamHook) Before(r *http.Request, req *conductor.ChatRequest) {
-	c := callerFrom(r.Context())
-	if c == nil {
-		return
-	}
-	forward := openAIHeaders
-	if h.format == fmtAnthropic {
-		forward = anthropicHeaders
-	}
-	for _, name := range forward {
-		if v := c.header.Values(name); len(v) > 0 {
-			r.Header[http.CanonicalHeaderKey(name)] = v
+	o := &req.Options
+	if len(o.ProviderHeader) > 0 {
+		forward := openAIHeaders
+		if h.format == fmtAnthropic {
+			forward = anthropicHeaders
+		}
+		for _, name := range forward {
+			if v := http.Header(o.ProviderHeader).Values(name); len(v) > 0 {
+				r.Header[http.CanonicalHeaderKey(name)] = v
+			}
 		}
 	}
-	if c.key == "" {
+	key := o.CallerKey
+	if key.Value == "" {
 		return
 	}
 	r.Header.Del("Authorization")
 	r.Header.Del("x-api-key")
 	switch {
-	case h.format == fmtAnthropic && c.keyHeader == "x-api-key":
-		r.Header.Set("x-api-key", c.key)
+	case h.format == fmtAnthropic && key.Header == "x-api-key":
+		r.Header.Set("x-api-key", key.Value)
 	default:
 		// Anthropic takes a bearer token too (OAuth); everyone else only that.
-		r.Header.Set("Authorization", "Bearer "+c.key)
+		r.Header.Set("Authorization", "Bearer "+key.Value)
 	}
 }
 
