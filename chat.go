@@ -16,16 +16,6 @@ import (
 	"time"
 )
 
-// Provider names, as ensembles and model strings spell them.
-const (
-	ProviderWorkersAI = "workers-ai"
-	ProviderOpenAI    = "openai"
-	ProviderAnthropic = "anthropic"
-	ProviderGroq      = "groq"
-	ProviderLocal     = "local"
-	ProviderMock      = "mock"
-)
-
 // Routing modes, as the product page defines them.
 const (
 	RoutingCloudflare = "cloudflare"
@@ -33,27 +23,9 @@ const (
 	RoutingDirect     = "direct"
 )
 
-// Providers lists every provider name an ensemble may use.
-func Providers() []string {
-	return []string{ProviderWorkersAI, ProviderOpenAI, ProviderAnthropic, ProviderGroq, ProviderLocal, ProviderMock}
-}
-
 // RoutingModes lists every routing mode an ensemble may use.
 func RoutingModes() []string {
 	return []string{RoutingCloudflare, RoutingGateway, RoutingDirect}
-}
-
-// DefaultRouting is the routing a member gets when it names none: the
-// platform-native route for Workers AI, the gateway for everything else, as
-// the product page advises.
-func DefaultRouting(provider string) string {
-	switch provider {
-	case ProviderWorkersAI:
-		return RoutingCloudflare
-	case ProviderMock, ProviderLocal:
-		return RoutingDirect
-	}
-	return RoutingGateway
 }
 
 // Message is one turn of a chat: a role (system, developer, user,

@@ -22,27 +22,23 @@ func (r *Router) directRoute(name, routing string) (route, error) {
 		rt.mock = true
 		return rt, nil
 	}
+	spec, _ := conductor.LookupProvider(name) // plan checked the name
 	fb, total := r.cfg.Timeouts(name)
 	rt.ep = provider.Endpoint{Name: name, FirstByteTimeout: fb, Timeout: total}
-	base := r.cfg.BaseURL(name, r.opts.Env)
-	switch name {
-	case conductor.ProviderOpenAI:
-		rt.ep.BaseURL, rt.adapter = or(base, provider.OpenAIBaseURL), provider.NewOpenAI
-	case conductor.ProviderGroq:
-		rt.ep.BaseURL, rt.adapter = or(base, provider.GroqBaseURL), provider.NewOpenAI
-	case conductor.ProviderAnthropic:
-		rt.ep.BaseURL, rt.adapter = or(base, provider.AnthropicBaseURL), provider.NewAnthropic
-	case conductor.ProviderWorkersAI:
+	rt.ep.BaseURL = or(r.cfg.BaseURL(name, r.opts.Env), spec.BaseURL)
+	if rt.ep.BaseURL == "" {
+		return rt, needVar(name, routing, spec.BaseURLVar, "")
+	}
+	if spec.Account {
 		acct, err := r.accountID(name, routing)
 		if err != nil {
 			return rt, err
 		}
-		rt.ep.BaseURL, rt.adapter = provider.WorkersAIBaseURL(base, acct), provider.NewWorkersAI
-	case conductor.ProviderLocal:
-		if base == "" {
-			return rt, needVar(name, routing, "LOCAL_BASE_URL", "")
-		}
-		rt.ep.BaseURL, rt.adapter = base, provider.NewOpenAI
+		rt.ep.BaseURL = provider.WorkersAIBaseURL(rt.ep.BaseURL, acct)
+	}
+	var ok bool
+	if rt.adapter, ok = provider.Adapter(spec.Format); !ok {
+		return rt, configErr(name, "no client adapter for the wire format %q of %s", spec.Format, name)
 	}
 	key, err := r.cfg.APIKey(name, r.opts.Env)
 	if err != nil {

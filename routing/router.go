@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 
@@ -167,7 +166,7 @@ type route struct {
 }
 
 func (r *Router) plan(providerName, routing string) (route, error) {
-	if !slices.Contains(conductor.Providers(), providerName) {
+	if _, ok := conductor.LookupProvider(providerName); !ok {
 		return route{}, configErr(providerName, "unknown provider %q (expected one of: %s)", providerName, strings.Join(conductor.Providers(), ", "))
 	}
 	switch routing {
@@ -223,19 +222,17 @@ func needVar(providerName, routing, name, hint string) *conductor.Error {
 }
 
 func example(name string) string {
-	switch name {
-	case config.EnvOpenAIKey:
-		return "sk-..."
-	case config.EnvAnthropicKey:
-		return "sk-ant-..."
-	case config.EnvGroqKey:
-		return "gsk_..."
-	case config.EnvCloudflareToken:
-		return "<API token with Workers AI permission>"
-	case config.EnvCloudflareAccountID:
+	if name == config.EnvCloudflareAccountID {
 		return `<account id> (or set account_id in [ai] of conductor.toml)`
-	case config.EnvLocalBaseURL:
-		return `http://localhost:11434/v1 (or set base_url in [providers.local] of conductor.toml)`
+	}
+	for _, s := range conductor.ProviderSpecs() {
+		switch {
+		case name == s.KeyVar && s.KeyHint != "":
+			return s.KeyHint
+		case name == s.BaseURLVar && s.BaseURL == "":
+			// A provider with no default URL: a local server.
+			return `http://localhost:11434/v1 (or set base_url in [providers.` + s.Name + `] of conductor.toml)`
+		}
 	}
 	return "..."
 }

@@ -27,18 +27,14 @@ func (r route) String() string { return r.provider + "/" + r.model }
 
 // format is the wire format the route's upstream answers in.
 func (r route) format() format {
-	switch r.provider {
-	case conductor.ProviderOpenAI, conductor.ProviderGroq, conductor.ProviderLocal:
-		return fmtOpenAI
-	case conductor.ProviderAnthropic:
-		return fmtAnthropic
-	case conductor.ProviderWorkersAI:
-		if r.compat {
-			return fmtOpenAI
-		}
-		return fmtWorkersAI
+	spec, ok := conductor.LookupProvider(r.provider)
+	switch {
+	case !ok:
+		return fmtNone
+	case r.compat:
+		return fmtOpenAI // Workers AI's OpenAI-compatible /v1
 	}
-	return fmtNone
+	return formatOf(spec.Format)
 }
 
 // splitModel reads "provider/model" (the model may hold more slashes:
@@ -48,9 +44,7 @@ func splitModel(s string) (providerName, model string, err error) {
 	if !ok || p == "" || m == "" {
 		return "", "", fmt.Errorf("%q is not provider/model", s)
 	}
-	switch p {
-	case conductor.ProviderOpenAI, conductor.ProviderAnthropic, conductor.ProviderGroq,
-		conductor.ProviderWorkersAI, conductor.ProviderLocal, conductor.ProviderMock:
+	if _, ok := conductor.LookupProvider(p); ok {
 		return p, m, nil
 	}
 	return "", "", fmt.Errorf("unknown provider %q in %q (expected one of: %s)", p, s, strings.Join(conductor.Providers(), ", "))
@@ -108,7 +102,7 @@ func (u *upstreams) get(r route, account string, callerKey bool) (conductor.Prov
 		return u.mock, nil
 	}
 	k := upKey{provider: r.provider, compat: r.compat}
-	if r.provider == conductor.ProviderWorkersAI {
+	if spec, _ := conductor.LookupProvider(r.provider); spec.Account {
 		acct, err := u.cfg.AccountID(u.env)
 		if err != nil {
 			return nil, configError(r.provider, "%v", err)
@@ -141,29 +135,25 @@ func (u *upstreams) get(r route, account string, callerKey bool) (conductor.Prov
 func (u *upstreams) build(k upKey) adapter {
 	fb, total := u.cfg.Timeouts(k.provider)
 	ep := provider.Endpoint{Name: k.provider, Client: u.client, FirstByteTimeout: fb, Timeout: total}
-	base := u.cfg.BaseURL(k.provider, u.env)
-	newAdapter := provider.NewOpenAI
-	switch k.provider {
-	case conductor.ProviderOpenAI:
-		ep.BaseURL = cmpOr(base, provider.OpenAIBaseURL)
-	case conductor.ProviderGroq:
-		ep.BaseURL = cmpOr(base, provider.GroqBaseURL)
-	case conductor.ProviderAnthropic:
-		ep.BaseURL, newAdapter = cmpOr(base, provider.AnthropicBaseURL), provider.NewAnthropic
-	case conductor.ProviderWorkersAI:
-		run := provider.WorkersAIBaseURL(base, k.account)
-		if k.compat {
-			ep.BaseURL = strings.TrimSuffix(run, "/run") + "/v1"
-		} else {
-			ep.BaseURL, newAdapter = run, provider.NewWorkersAI
-		}
-	case conductor.ProviderLocal:
-		if base == "" {
-			return adapter{err: configError(k.provider, "provider local needs a server: export LOCAL_BASE_URL=http://localhost:11434/v1 (or set base_url in [providers.local])")}
-		}
-		ep.BaseURL = base
-	default:
+	spec, ok := conductor.LookupProvider(k.provider)
+	if !ok {
 		return adapter{err: configError(k.provider, "unknown provider %q", k.provider)}
+	}
+	ep.BaseURL = cmpOr(u.cfg.BaseURL(k.provider, u.env), spec.BaseURL)
+	if ep.BaseURL == "" {
+		return adapter{err: configError(k.provider, "provider %s needs a server: export %s=http://localhost:11434/v1 (or set base_url in [providers.%s])",
+			k.provider, spec.BaseURLVar, k.provider)}
+	}
+	wire := spec.Format
+	if spec.Account {
+		ep.BaseURL = provider.WorkersAIBaseURL(ep.BaseURL, k.account)
+		if k.compat {
+			ep.BaseURL, wire = strings.TrimSuffix(ep.BaseURL, "/run")+"/v1", conductor.FormatOpenAI
+		}
+	}
+	newAdapter, ok := provider.Adapter(wire)
+	if !ok {
+		return adapter{err: configError(k.provider, "no client adapter for the wire format %q of %s", wire, k.provider)}
 	}
 	key, err := u.cfg.APIKey(k.provider, u.env)
 	if err != nil {
