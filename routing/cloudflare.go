@@ -26,10 +26,11 @@ func (r *Router) planCloudflare(name string) (route, error) {
 				FirstByteTimeout: fb, Timeout: total,
 			},
 			adapter: provider.NewOpenAI,
+			format:  conductor.FormatOpenAI,
 			models:  r.cfg.AI.Model,
 		}, nil
 	}
-	rt, err := r.directRoute(name, conductor.RoutingCloudflare)
+	rt, err := r.directRoute(name, conductor.RoutingCloudflare, upstreamOpts{})
 	rt.via = "workers-ai"
 	return rt, err
 }

@@ -16,7 +16,7 @@ import (
 func (r *Router) planGateway(name string) (route, error) {
 	gw, _ := r.cfg.DefaultGateway()
 	if !gw.Hosted() {
-		rt, err := r.directRoute(name, conductor.RoutingGateway)
+		rt, err := r.directRoute(name, conductor.RoutingGateway, upstreamOpts{})
 		if err != nil {
 			return rt, err
 		}
@@ -31,6 +31,7 @@ func (r *Router) planGateway(name string) (route, error) {
 	if segment == "" {
 		return rt, configErr(name, "Cloudflare's hosted AI Gateway has no route to %s; use routing: direct", name)
 	}
+	rt.format = spec.Format
 	var ok bool
 	if rt.adapter, ok = provider.Adapter(spec.Format); !ok {
 		return rt, configErr(name, "no client adapter for the wire format %q of %s", spec.Format, name)

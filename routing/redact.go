@@ -19,49 +19,49 @@ const redacted = "[redacted]"
 // blanking every such letter of a message; real keys are far longer.
 const minSecretLen = 6
 
-// Secrets are the values redaction hides: every key and token a config
-// holds. The zero value hides nothing.
-type Secrets struct{ list []string }
+// secretSet is what redaction hides: every key and token a config holds.
+// The zero value hides nothing.
+type secretSet struct{ list []string }
 
-// Add adds v (trimmed) unless it is too short to be a real secret.
-func (s *Secrets) Add(v string) {
+// add adds v (trimmed) unless it is too short to be a real secret.
+func (s *secretSet) add(v string) {
 	if v = strings.TrimSpace(v); len(v) >= minSecretLen && !slices.Contains(s.list, v) {
 		s.list = append(s.list, v)
 	}
 }
 
-// ConfiguredSecrets gathers every secret cfg and env hold: each provider's
+// configuredSecrets gathers every secret cfg and env hold: each provider's
 // key (the Cloudflare API token among them), each [[ai.gateway]] token and
 // the server's gateway tokens (a "name=token" entry both whole and as its
 // token). An upstream may echo any of them — a proxy or a misconfigured
 // gateway quoting the headers it got — and one provider's error must not
 // show another's key either. Unreadable key files are skipped: the route
 // that needs one reports it.
-func ConfiguredSecrets(cfg *config.Config, env config.LookupEnv) Secrets {
-	var s Secrets
+func configuredSecrets(cfg *config.Config, env config.LookupEnv) secretSet {
+	var s secretSet
 	for _, name := range conductor.Providers() {
 		if k, err := cfg.APIKey(name, env); err == nil {
-			s.Add(k.Value())
+			s.add(k.Value())
 		}
 	}
 	for _, g := range cfg.AI.Gateways {
 		if t, err := cfg.GatewayToken(g, env); err == nil {
-			s.Add(t.Value())
+			s.add(t.Value())
 		}
 	}
 	if toks, err := cfg.ServerTokens(env); err == nil {
 		for _, t := range toks {
-			s.Add(t.Value())
+			s.add(t.Value())
 			if _, tok, ok := strings.Cut(t.Value(), "="); ok {
-				s.Add(tok)
+				s.add(tok)
 			}
 		}
 	}
 	return s
 }
 
-// Redact wraps p so that its errors (and the request id of its answers)
-// show none of secrets nor the caller's own key of the call
+// redacting wraps an adapter so that its errors (and the request id of
+// its answers) show none of secrets nor the caller's own key of the call
 // (CallOptions.CallerKey). Most providers mask a key they quote, but a
 // proxy, a local server or a misconfigured gateway may echo a header
 // verbatim, and that message would otherwise reach the caller, the log
@@ -69,29 +69,24 @@ func ConfiguredSecrets(cfg *config.Config, env config.LookupEnv) Secrets {
 // so that every layer above only ever sees the scrubbed error. Answers
 // pass through untouched: only the error path pays, plus one look at the
 // request id.
-func Redact(p conductor.Provider, secrets Secrets) conductor.Provider {
-	return &redacting{next: p, secrets: secrets}
-}
-
-// redacting is Redact's wrapper.
 type redacting struct {
 	next    conductor.Provider
-	secrets Secrets
+	secrets secretSet
 }
 
 // withRedaction wraps the adapter of a route: the configured secrets plus
 // the route's own key and gateway token (read when the route was planned).
-func withRedaction(p conductor.Provider, ep provider.Endpoint, configured Secrets) conductor.Provider {
-	s := Secrets{list: slices.Clone(configured.list)}
-	s.Add(ep.APIKey)
+func withRedaction(p conductor.Provider, ep provider.Endpoint, configured secretSet) conductor.Provider {
+	s := secretSet{list: slices.Clone(configured.list)}
+	s.add(ep.APIKey)
 	for name, vals := range ep.Header {
 		if strings.EqualFold(name, HeaderAuthorization) {
 			for _, v := range vals {
-				s.Add(strings.TrimPrefix(v, "Bearer "))
+				s.add(strings.TrimPrefix(v, "Bearer "))
 			}
 		}
 	}
-	return Redact(p, s)
+	return &redacting{next: p, secrets: s}
 }
 
 func (p *redacting) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
@@ -119,7 +114,7 @@ func (p *redacting) Stream(ctx context.Context, req *conductor.ChatRequest) (con
 
 type redactingStream struct {
 	conductor.Stream
-	secrets Secrets
+	secrets secretSet
 	own     string // the call's caller key
 }
 
@@ -133,7 +128,7 @@ func (s *redactingStream) Next() (conductor.Chunk, error) {
 
 // clean replaces every secret in text, and own (a caller's key) when it
 // is long enough to be one.
-func (s Secrets) clean(text, own string) string {
+func (s secretSet) clean(text, own string) string {
 	for _, sec := range s.list {
 		text = strings.ReplaceAll(text, sec, redacted)
 	}
@@ -143,7 +138,7 @@ func (s Secrets) clean(text, own string) string {
 	return text
 }
 
-func (s Secrets) leaks(text, own string) bool {
+func (s secretSet) leaks(text, own string) bool {
 	for _, sec := range s.list {
 		if strings.Contains(text, sec) {
 			return true
@@ -152,16 +147,12 @@ func (s Secrets) leaks(text, own string) bool {
 	return len(own) >= minSecretLen && strings.Contains(text, own)
 }
 
-// Scrub returns err with every secret (and own, a caller's key) hidden;
-// see scrub.
-func (s Secrets) Scrub(err error, own string) error { return s.scrub(err, own) }
-
 // scrub returns err unchanged when it holds no secret (the usual case, so
 // errors.Is on causes keeps working); otherwise a copy of its
 // *conductor.Error with every secret replaced, keeping class, status and
 // retry hints (text wrapped around it is dropped), or, for any other error,
 // its scrubbed text.
-func (s Secrets) scrub(err error, own string) error {
+func (s secretSet) scrub(err error, own string) error {
 	if err == nil {
 		return nil
 	}

@@ -97,9 +97,9 @@ func TestErrorsNeverShowTheRouteSecrets(t *testing.T) {
 // message, the code (an error body's "code"), the request id and the
 // cause, and the call's own caller key with the configured secrets.
 func TestScrub(t *testing.T) {
-	var s Secrets
-	s.Add("sk-configured-1234")
-	s.Add("tok") // too short to be a key: left alone
+	var s secretSet
+	s.add("sk-configured-1234")
+	s.add("tok") // too short to be a key: left alone
 	const own = "sk-caller-5678"
 	cause := errors.New("dial: sk-configured-1234")
 	tests := []struct {
@@ -124,7 +124,7 @@ func TestScrub(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Scrub(tt.err, tt.own)
+			err := s.scrub(tt.err, tt.own)
 			got := err.Error() + "|"
 			if e, ok := conductor.AsError(err); ok {
 				got += e.Code + "|"
@@ -139,7 +139,7 @@ func TestScrub(t *testing.T) {
 			}
 		})
 	}
-	if err := (&conductor.Error{Message: "clean"}); s.Scrub(err, own) != error(err) {
+	if err := (&conductor.Error{Message: "clean"}); s.scrub(err, own) != error(err) {
 		t.Error("an error without a secret was copied: errors.Is on it would break")
 	}
 }

@@ -172,7 +172,7 @@ func bearer(h string) string {
 var providerHeaders = []string{"Anthropic-Version", "Anthropic-Beta", "Openai-Organization", "Openai-Project"}
 
 // options puts the caller's own key and chosen provider headers in the
-// call's options: the upstream sends them (upstreamHook) and redacts the
+// call's options: the route sends them (routing's caller hook) and redacts the
 // key from what comes back.
 func (c *caller) options(o *conductor.CallOptions) {
 	o.CallerKey = conductor.CallerKey{Value: c.key, Header: c.keyHeader}

@@ -3,15 +3,11 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
 
 	conductor "github.com/conductor-go/conductor"
-	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/gateway"
-	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/routing"
 )
 
@@ -50,182 +46,12 @@ func splitModel(s string) (providerName, model string, err error) {
 	return "", "", fmt.Errorf("unknown provider %q in %q (expected one of: %s)", p, s, strings.Join(conductor.Providers(), ", "))
 }
 
-// upstreams builds the provider adapters the server calls, one per
-// provider (and Workers AI account and endpoint), over one shared client:
-// their URLs, keys and timeouts come from the config and environment, as
-// for `routing: direct`.
-type upstreams struct {
-	cfg    *config.Config
-	env    config.LookupEnv
-	client *http.Client
-	mock   conductor.Provider
-	// secrets are hidden in every adapter's errors, with the caller's own
-	// key of each call.
-	secrets routing.Secrets
-
-	mu sync.Mutex
-	m  map[upKey]adapter
-}
-
-type upKey struct {
-	provider string
-	compat   bool
-	account  string
-}
-
-// adapter is a built adapter and whether it holds the server's own key.
-type adapter struct {
-	p      conductor.Provider
-	hasKey bool
-	err    error // the configuration problem every call gets
-}
-
-func newUpstreams(cfg *config.Config, env config.LookupEnv, client *http.Client, mock conductor.Provider) *upstreams {
-	if env == nil {
-		env = os.LookupEnv
-	}
-	if client == nil {
-		client = provider.DefaultClient()
-	}
-	if mock == nil {
-		mock = provider.NewMock(provider.MockConfig{})
-	}
-	return &upstreams{cfg: cfg, env: env, client: client, mock: mock, secrets: routing.ConfiguredSecrets(cfg, env), m: map[upKey]adapter{}}
-}
-
-// get returns the adapter for r. account is the Workers AI account a
-// Cloudflare path named, used when the server has none configured.
-// callerKey says the caller brings its own key, so the server's may be
-// missing.
-func (u *upstreams) get(r route, account string, callerKey bool) (conductor.Provider, error) {
-	if r.provider == conductor.ProviderMock {
-		return u.mock, nil
-	}
-	k := upKey{provider: r.provider, compat: r.compat}
-	if spec, _ := conductor.LookupProvider(r.provider); spec.Account {
-		acct, err := u.cfg.AccountID(u.env)
-		if err != nil {
-			return nil, configError(r.provider, "%v", err)
-		}
-		k.account = cmpOr(acct, account)
-		if k.account == "" {
-			return nil, configError(r.provider, "Workers AI needs an account id: export CLOUDFLARE_ACCOUNT_ID=<account id> (or set account_id in [ai] of conductor.toml)")
-		}
-	}
-	u.mu.Lock()
-	a, ok := u.m[k]
-	if !ok {
-		a = u.build(k)
-		u.m[k] = a
-	}
-	u.mu.Unlock()
-	switch {
-	case a.err != nil:
-		return nil, a.err
-	case !a.hasKey && !callerKey:
-		name := keyVar(u.cfg, r.provider)
-		if name == "" {
-			return a.p, nil // a local server that takes no key
-		}
-		return nil, configError(r.provider, "the server has no key for %s: export %s", r.provider, name)
-	}
-	return a.p, nil
-}
-
-func (u *upstreams) build(k upKey) adapter {
-	fb, total := u.cfg.Timeouts(k.provider)
-	ep := provider.Endpoint{Name: k.provider, Client: u.client, FirstByteTimeout: fb, Timeout: total}
-	spec, ok := conductor.LookupProvider(k.provider)
-	if !ok {
-		return adapter{err: configError(k.provider, "unknown provider %q", k.provider)}
-	}
-	ep.BaseURL = cmpOr(u.cfg.BaseURL(k.provider, u.env), spec.BaseURL)
-	if ep.BaseURL == "" {
-		return adapter{err: configError(k.provider, "provider %s needs a server: export %s=http://localhost:11434/v1 (or set base_url in [providers.%s])",
-			k.provider, spec.BaseURLVar, k.provider)}
-	}
-	wire := spec.Format
-	if spec.Account {
-		ep.BaseURL = provider.WorkersAIBaseURL(ep.BaseURL, k.account)
-		if k.compat {
-			ep.BaseURL, wire = strings.TrimSuffix(ep.BaseURL, "/run")+"/v1", conductor.FormatOpenAI
-		}
-	}
-	newAdapter, ok := provider.Adapter(wire)
-	if !ok {
-		return adapter{err: configError(k.provider, "no client adapter for the wire format %q of %s", wire, k.provider)}
-	}
-	key, err := u.cfg.APIKey(k.provider, u.env)
-	if err != nil {
-		return adapter{err: configError(k.provider, "%v", err)}
-	}
-	ep.APIKey = key.Value()
-	f := route{provider: k.provider, compat: k.compat}.format()
-	ep.Hook = &upstreamHook{format: f}
-	return adapter{p: routing.Redact(newAdapter(ep), u.secrets), hasKey: key.IsSet()}
-}
-
-func keyVar(cfg *config.Config, providerName string) string {
-	key, err := cfg.APIKey(providerName, func(string) (string, bool) { return "", false })
-	if err != nil {
-		return ""
-	}
-	return key.Var
-}
-
-func configError(providerName, format string, args ...any) *conductor.Error {
-	return &conductor.Error{Provider: providerName, Class: conductor.ClassConfig, Message: fmt.Sprintf(format, args...)}
-}
-
 func cmpOr(a, b string) string {
 	if a != "" {
 		return a
 	}
 	return b
 }
-
-// upstreamHook adjusts each upstream request for the call it serves: the
-// caller's own key when the server lets it through, and the provider
-// headers a caller may choose (API version and betas, OpenAI organization
-// and project), both explicit in the call's options. The caller's own body
-// goes through the adapter (ChatRequest.Body).
-type upstreamHook struct{ format format }
-
-// Provider headers a caller's request forwards to an upstream of its kind.
-var (
-	anthropicHeaders = []string{"anthropic-version", "anthropic-beta"}
-	openAIHeaders    = []string{"OpenAI-Organization", "OpenAI-Project"}
-)
-
-func (h *upstreamHook) Before(r *http.Request, req *conductor.ChatRequest) {
-	o := &req.Options
-	if len(o.ProviderHeader) > 0 {
-		forward := openAIHeaders
-		if h.format == fmtAnthropic {
-			forward = anthropicHeaders
-		}
-		for _, name := range forward {
-			if v := http.Header(o.ProviderHeader).Values(name); len(v) > 0 {
-				r.Header[http.CanonicalHeaderKey(name)] = v
-			}
-		}
-	}
-	key := o.CallerKey
-	if key.Value == "" {
-		return
-	}
-	r.Header.Del("Authorization")
-	r.Header.Del("x-api-key")
-	switch {
-	case h.format == fmtAnthropic && key.Header == "x-api-key":
-		r.Header.Set("x-api-key", key.Value)
-	default:
-		// Anthropic takes a bearer token too (OAuth); everyone else only that.
-		r.Header.Set("Authorization", "Bearer "+key.Value)
-	}
-}
-
-func (h *upstreamHook) After(*http.Response, *conductor.ResponseMeta) {}
 
 // gatewayID is the form of a gateway id in a Cloudflare path.
 var gatewayID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -236,12 +62,16 @@ var gatewayID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 const maxAdHocGateways = 16
 
 // chain returns the gateway chain for routes through gateway gw: the first
-// route's adapter with the others as fallbacks, behind gw's cache, limits,
-// retries and log. Chains are built once per gateway and routes.
+// route's upstream with the others as fallbacks, behind gw's cache, limits,
+// retries and log. The router builds each upstream (the one router of
+// ensembles and serve: keys, URLs, redaction, the caller's own key of each
+// call); chains are built once per gateway and routes. account is the
+// Workers AI account a Cloudflare path named; callerKey says the call
+// brings its own key.
 func (s *Server) chain(gw string, routes []route, account string, callerKey bool) (conductor.Provider, error) {
 	adapters := make([]conductor.Provider, len(routes))
 	for i, r := range routes {
-		p, err := s.up.get(r, account, callerKey)
+		p, err := s.router.Upstream(routing.Upstream{Provider: r.provider, Account: account, Compat: r.compat, CallerKey: callerKey})
 		if err != nil {
 			return nil, err
 		}
@@ -260,8 +90,10 @@ func (s *Server) chain(gw string, routes []route, account string, callerKey bool
 			kb.WriteString(r.model)
 		}
 	}
-	kb.WriteByte(0)
-	kb.WriteString(account)
+	if s.pathAccount(routes) {
+		kb.WriteByte(0)
+		kb.WriteString(account)
+	}
 	key := kb.String()
 	if p, ok := s.chains.Load(key); ok {
 		return p.(conductor.Provider), nil
@@ -276,6 +108,22 @@ func (s *Server) chain(gw string, routes []route, account string, callerKey bool
 	}
 	p, _ := s.chains.LoadOrStore(key, g.Wrap(adapters[0], fallbacks...))
 	return p.(conductor.Provider), nil
+}
+
+// pathAccount reports whether the account a Cloudflare path names picks
+// the upstream of routes: only for Workers AI, and only when the config
+// names no account. Elsewhere the chain does not depend on it, and a
+// caller naming ever new accounts must not grow the chains.
+func (s *Server) pathAccount(routes []route) bool {
+	if s.account != "" {
+		return false
+	}
+	for _, r := range routes {
+		if spec, _ := conductor.LookupProvider(r.provider); spec.Account {
+			return true
+		}
+	}
+	return false
 }
 
 // gateway returns the built-in gateway with id: a configured one, "default",
