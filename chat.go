@@ -16,16 +16,6 @@ import (
 	"time"
 )
 
-// Provider names, as ensembles and model strings spell them.
-const (
-	ProviderWorkersAI = "workers-ai"
-	ProviderOpenAI    = "openai"
-	ProviderAnthropic = "anthropic"
-	ProviderGroq      = "groq"
-	ProviderLocal     = "local"
-	ProviderMock      = "mock"
-)
-
 // Routing modes, as the product page defines them.
 const (
 	RoutingCloudflare = "cloudflare"
@@ -33,27 +23,9 @@ const (
 	RoutingDirect     = "direct"
 )
 
-// Providers lists every provider name an ensemble may use.
-func Providers() []string {
-	return []string{ProviderWorkersAI, ProviderOpenAI, ProviderAnthropic, ProviderGroq, ProviderLocal, ProviderMock}
-}
-
 // RoutingModes lists every routing mode an ensemble may use.
 func RoutingModes() []string {
 	return []string{RoutingCloudflare, RoutingGateway, RoutingDirect}
-}
-
-// DefaultRouting is the routing a member gets when it names none: the
-// platform-native route for Workers AI, the gateway for everything else, as
-// the product page advises.
-func DefaultRouting(provider string) string {
-	switch provider {
-	case ProviderWorkersAI:
-		return RoutingCloudflare
-	case ProviderMock, ProviderLocal:
-		return RoutingDirect
-	}
-	return RoutingGateway
 }
 
 // Message is one turn of a chat: a role (system, developer, user,
@@ -140,7 +112,36 @@ type CallOptions struct {
 	// Variant names the A/B split variant serving the call ("split/variant"),
 	// set by the split; the gateway logs it so variants can be compared.
 	Variant string
+	// CallerKey is the caller's own provider key (`conductor serve` with
+	// allow_caller_keys): the route sends it instead of its own key and
+	// redacts it like every configured secret. Zero: the route's own key.
+	CallerKey CallerKey
+	// ProviderHeader holds provider headers the caller chose
+	// (anthropic-version, anthropic-beta, OpenAI-Organization,
+	// OpenAI-Project), canonical names as in an http.Header; a route
+	// forwards those of its wire format. Nil for every other call.
+	ProviderHeader map[string][]string
 }
+
+// CallerKey is a caller's own provider key and the header it came in. It
+// prints as [redacted], so a logged request shows no key.
+type CallerKey struct {
+	Value string
+	// Header is "x-api-key" when the caller sent it so: an Anthropic
+	// upstream then gets it in that header; every other call sends it as
+	// Authorization: Bearer.
+	Header string
+}
+
+func (k CallerKey) String() string {
+	if k.Value == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString keeps %#v from printing the key.
+func (k CallerKey) GoString() string { return k.String() }
 
 // Usage is the normalised token count of one answer.
 type Usage struct {

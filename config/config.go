@@ -22,6 +22,8 @@ import (
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	conductor "github.com/conductor-go/conductor"
 )
 
 // File names looked up by Find, in order.
@@ -264,30 +266,37 @@ type ModelPrice struct {
 	CachedInput *float64 `toml:"cached_input"`
 }
 
-// Providers is the [providers.<name>] tables.
-type Providers struct {
-	OpenAI    ProviderSettings `toml:"openai"`
-	Anthropic ProviderSettings `toml:"anthropic"`
-	Groq      ProviderSettings `toml:"groq"`
-	WorkersAI ProviderSettings `toml:"workers-ai"`
-	Local     ProviderSettings `toml:"local"`
+// Providers is the [providers.<name>] tables, by provider name: every
+// provider of the registry (conductor.ProviderSpecs) that has a wire
+// format may have one.
+type Providers map[string]ProviderSettings
+
+// Get returns the settings of a provider by its conductor name; ok is
+// false for a name that has no settings (the mock, an unknown name).
+func (p Providers) Get(name string) (ProviderSettings, bool) {
+	if !hasSettings(name) {
+		return ProviderSettings{}, false
+	}
+	return p[name], true
 }
 
-// Get returns the settings of a provider by its conductor name.
-func (p *Providers) Get(name string) (*ProviderSettings, bool) {
-	switch name {
-	case "openai":
-		return &p.OpenAI, true
-	case "anthropic":
-		return &p.Anthropic, true
-	case "groq":
-		return &p.Groq, true
-	case "workers-ai":
-		return &p.WorkersAI, true
-	case "local":
-		return &p.Local, true
+// hasSettings reports whether a provider may have a [providers.<name>]
+// table: a registry provider with a wire to configure.
+func hasSettings(name string) bool {
+	spec, ok := conductor.LookupProvider(name)
+	return ok && spec.Format != ""
+}
+
+// settingsNames are the providers that may have a [providers.<name>]
+// table, in the registry's order.
+func settingsNames() []string {
+	var out []string
+	for _, s := range conductor.ProviderSpecs() {
+		if s.Format != "" {
+			out = append(out, s.Name)
+		}
 	}
-	return nil, false
+	return out
 }
 
 // ProviderSettings is one [providers.<name>] table.
@@ -357,13 +366,18 @@ func (c *Config) applyDefaults() {
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = DefaultBodySize
 	}
-	for _, p := range []*ProviderSettings{&c.Providers.OpenAI, &c.Providers.Anthropic, &c.Providers.Groq, &c.Providers.WorkersAI, &c.Providers.Local} {
+	if c.Providers == nil {
+		c.Providers = Providers{}
+	}
+	for _, name := range settingsNames() {
+		p := c.Providers[name]
 		if p.Timeout.Duration == 0 {
 			p.Timeout.Duration = DefaultTimeout
 		}
 		if p.FirstByteTimeout.Duration == 0 {
 			p.FirstByteTimeout.Duration = min(DefaultFirstByteTimeout, p.Timeout.Duration)
 		}
+		c.Providers[name] = p
 	}
 	for i := range c.AI.Gateways {
 		g := &c.AI.Gateways[i]

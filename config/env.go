@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	conductor "github.com/conductor-go/conductor"
 )
 
 // LookupEnv reads one environment variable; os.LookupEnv is one, tests pass
@@ -19,20 +21,13 @@ func MapEnv(m map[string]string) LookupEnv {
 	}
 }
 
-// Environment variables read, named as the official SDKs name them.
+// Environment variables read besides each provider's own (its key and
+// base URL variables, which the registry declares:
+// conductor.ProviderSpec.KeyVar and BaseURLVar).
 const (
-	EnvOpenAIBaseURL        = "OPENAI_BASE_URL" // with /v1
-	EnvOpenAIKey            = "OPENAI_API_KEY"
-	EnvAnthropicBaseURL     = "ANTHROPIC_BASE_URL" // without /v1
-	EnvAnthropicKey         = "ANTHROPIC_API_KEY"
-	EnvGroqBaseURL          = "GROQ_BASE_URL" // the host, as the Groq SDK has it; /openai/v1 is appended
-	EnvGroqKey              = "GROQ_API_KEY"
-	EnvCloudflareAPIBaseURL = "CLOUDFLARE_API_BASE_URL" // …/client/v4
-	EnvCloudflareAccountID  = "CLOUDFLARE_ACCOUNT_ID"
-	EnvCloudflareToken      = "CLOUDFLARE_API_TOKEN"
-	EnvGatewayBaseURL       = "CLOUDFLARE_AI_GATEWAY_BASE_URL" // default https://gateway.ai.cloudflare.com/v1
-	EnvLocalBaseURL         = "LOCAL_BASE_URL"                 // an OpenAI-compatible server, with /v1
-	EnvEnvironment          = "ENVIRONMENT"
+	EnvCloudflareAccountID = "CLOUDFLARE_ACCOUNT_ID"
+	EnvGatewayBaseURL      = "CLOUDFLARE_AI_GATEWAY_BASE_URL" // default https://gateway.ai.cloudflare.com/v1
+	EnvEnvironment         = "ENVIRONMENT"
 )
 
 // Secret is a key or token and where it came from. Its value is
@@ -86,39 +81,8 @@ func (c *Config) BaseURL(provider string, env LookupEnv) string {
 	if ps, ok := c.Providers.Get(provider); ok && ps.BaseURL != "" {
 		return strings.TrimRight(ps.BaseURL, "/")
 	}
-	var u string
-	switch provider {
-	case "openai":
-		u = lookup(env, EnvOpenAIBaseURL)
-	case "anthropic":
-		u = lookup(env, EnvAnthropicBaseURL)
-	case "groq":
-		// The Groq SDK's variable names the host; its OpenAI-style path is
-		// ours to add (unless someone set it OpenAI-SDK style already).
-		if u = strings.TrimRight(lookup(env, EnvGroqBaseURL), "/"); u != "" && !strings.HasSuffix(u, "/openai/v1") {
-			u += "/openai/v1"
-		}
-	case "workers-ai":
-		u = lookup(env, EnvCloudflareAPIBaseURL)
-	case "local":
-		u = lookup(env, EnvLocalBaseURL)
-	}
-	return strings.TrimRight(u, "/")
-}
-
-// defaultKeyVar is the SDK's variable for each provider's key.
-func defaultKeyVar(provider string) string {
-	switch provider {
-	case "openai":
-		return EnvOpenAIKey
-	case "anthropic":
-		return EnvAnthropicKey
-	case "groq":
-		return EnvGroqKey
-	case "workers-ai":
-		return EnvCloudflareToken
-	}
-	return ""
+	spec, _ := conductor.LookupProvider(provider)
+	return spec.BaseURLFrom(lookup(env, spec.BaseURLVar))
 }
 
 // APIKey returns a provider's key: from the file the config names, else the
@@ -131,11 +95,12 @@ func (c *Config) APIKey(provider string, env LookupEnv) (Secret, error) {
 		return Secret{}, nil
 	}
 	file, name, where := ps.APIKeyFile, ps.APIKeyEnv, "[providers."+provider+"]"
-	if provider == "workers-ai" && (c.AI.APITokenFile != "" || c.AI.APITokenEnv != "") {
+	if provider == conductor.ProviderWorkersAI && (c.AI.APITokenFile != "" || c.AI.APITokenEnv != "") {
 		file, name, where = c.AI.APITokenFile, c.AI.APITokenEnv, "[ai]"
 	}
 	if name == "" {
-		name = defaultKeyVar(provider)
+		spec, _ := conductor.LookupProvider(provider)
+		name = spec.KeyVar
 	}
 	return c.secret(env, file, name, where)
 }

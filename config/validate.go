@@ -104,7 +104,15 @@ func (c *Config) validate(ix *docIndex) Errors {
 		v.at(kp("gateway", "user_header"), "expected an HTTP header name such as X-User")
 	}
 
-	for _, name := range []string{"openai", "anthropic", "groq", "workers-ai", "local"} {
+	for name := range c.Providers {
+		if !hasSettings(name) {
+			// A map takes any name: say what the struct of old would have.
+			line, col := v.ix.at("providers", name)
+			v.errs = append(v.errs, &Error{File: v.file, Line: line, Column: col,
+				Msg: fmt.Sprintf("unknown key %q in [providers] (expected one of: %s)", name, strings.Join(settingsNames(), ", "))})
+		}
+	}
+	for _, name := range settingsNames() {
 		ps, _ := c.Providers.Get(name)
 		v.url(kp("providers", name, "base_url"), ps.BaseURL)
 		v.envName(kp("providers", name, "api_key_env"), ps.APIKeyEnv)

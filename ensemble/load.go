@@ -27,14 +27,13 @@ const DefaultProvider = conductor.ProviderWorkersAI
 // DefaultCacheTTL is a step cache's TTL when a cache block sets none.
 const DefaultCacheTTL = time.Hour
 
-// DefaultModel is the model filled in at load when a member names none:
-// Workers AI has one (the page's own example model); mock needs none;
-// every other provider must name its model.
+// DefaultModel is the model filled in at load when a member names none,
+// as the provider registry declares it: Workers AI has one (the page's own
+// example model); mock needs none; every other provider must name its
+// model.
 func DefaultModel(provider string) string {
-	if provider == conductor.ProviderWorkersAI {
-		return "@cf/meta/llama-3.1-8b-instruct"
-	}
-	return ""
+	spec, _ := conductor.LookupProvider(provider)
+	return spec.DefaultModel
 }
 
 // Keys of each mapping, in the order the format reference lists them.
@@ -374,8 +373,9 @@ func (l *loader) config(v *yval, what string, before int) *ThinkConfig {
 		l.checkRules(tc, provider)
 	}
 	if literal && tc.Routing != nil && tc.Routing.Tmpl == nil && tc.Routing.Lit == conductor.RoutingCloudflare {
-		switch provider {
-		case conductor.ProviderOpenAI, conductor.ProviderAnthropic, conductor.ProviderGroq:
+		// A hosted provider's models are not on the platform (a local
+		// server named in [ai] serves Workers AI's names).
+		if spec, ok := conductor.LookupProvider(provider); ok && spec.BaseURL != "" && !spec.Native {
 			l.c.addf(tc.Routing.Pos, "routing: %q serves Workers AI and local models only (use %s or %s for %s)",
 				conductor.RoutingCloudflare, conductor.RoutingGateway, conductor.RoutingDirect, provider)
 		}

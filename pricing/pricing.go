@@ -89,14 +89,19 @@ func Default() *Table {
 }
 
 // New returns an empty table: every model is priced by the default, except
-// on the free providers (mock and local).
+// on the free providers (the registry's Free ones: mock and local).
 func New() *Table {
 	t := &Table{
 		byKey:   map[key]*rate{},
 		byModel: map[string]*rate{},
 		owners:  map[string]string{},
-		free:    map[string]bool{conductor.ProviderMock: true, conductor.ProviderLocal: true},
+		free:    map[string]bool{},
 		zero:    rate{price: &Price{}},
+	}
+	for _, s := range conductor.ProviderSpecs() {
+		if s.Free {
+			t.free[s.Name] = true
+		}
 	}
 	if err := t.WithDefault(DefaultUnknownInput, DefaultUnknownOutput); err != nil {
 		panic(err) // constants

@@ -18,28 +18,12 @@ import (
 	conductor "github.com/conductor-go/conductor"
 )
 
-// Default base URLs, without a trailing slash, as the official SDKs spell
-// them: OpenAI's includes /v1, Anthropic's does not.
-const (
-	OpenAIBaseURL        = "https://api.openai.com/v1"
-	GroqBaseURL          = "https://api.groq.com/openai/v1"
-	AnthropicBaseURL     = "https://api.anthropic.com"
-	CloudflareAPIBaseURL = "https://api.cloudflare.com/client/v4"
-)
-
-// Environment variables that hold each provider's key and base URL override.
-// Routing reads them; adapters never look at the environment themselves.
-const (
-	EnvOpenAIKey         = "OPENAI_API_KEY"
-	EnvOpenAIBaseURL     = "OPENAI_BASE_URL"
-	EnvGroqKey           = "GROQ_API_KEY"
-	EnvGroqBaseURL       = "GROQ_BASE_URL"
-	EnvAnthropicKey      = "ANTHROPIC_API_KEY"
-	EnvAnthropicBaseURL  = "ANTHROPIC_BASE_URL"
-	EnvCloudflareToken   = "CLOUDFLARE_API_TOKEN"
-	EnvCloudflareAccount = "CLOUDFLARE_ACCOUNT_ID"
-	EnvCloudflareBaseURL = "CLOUDFLARE_API_BASE_URL"
-)
+// CloudflareAPIBaseURL is the Cloudflare API that Workers AI's URLs start
+// from, as the registry declares it (conductor.ProviderSpec.BaseURL).
+var CloudflareAPIBaseURL = func() string {
+	s, _ := conductor.LookupProvider(conductor.ProviderWorkersAI)
+	return s.BaseURL
+}()
 
 // Size limits on what we read from an upstream: generous for answers, small
 // for error bodies (only their message matters).
@@ -186,9 +170,9 @@ func (p *caller) send(ctx context.Context, req *conductor.ChatRequest, url strin
 
 // Wire formats, as ChatRequest.BodyFormat names them.
 const (
-	FormatOpenAI    = "openai"
-	FormatAnthropic = "anthropic"
-	FormatWorkersAI = "workers-ai"
+	FormatOpenAI    = conductor.FormatOpenAI
+	FormatAnthropic = conductor.FormatAnthropic
+	FormatWorkersAI = conductor.FormatWorkersAI
 )
 
 // passThrough returns the caller's own body when it is in this adapter's

@@ -14,8 +14,8 @@ import (
 // workers-ai, with [ai.model] translating model ids. No gateway stands on
 // the route: the member's step cache is its only cache.
 func (r *Router) planCloudflare(name string) (route, error) {
-	if name != conductor.ProviderWorkersAI {
-		return route{}, configErr(name, "routing cloudflare serves only workers-ai models; use routing: cloudflare-gateway or direct for %s", name)
+	if spec, _ := conductor.LookupProvider(name); !spec.Native {
+		return route{}, configErr(name, "routing cloudflare serves only %s models; use routing: cloudflare-gateway or direct for %s", strings.Join(nativeProviders(), ", "), name)
 	}
 	if u := r.cfg.AI.URL; u != "" {
 		fb, total := r.cfg.Timeouts(conductor.ProviderLocal)
@@ -26,10 +26,22 @@ func (r *Router) planCloudflare(name string) (route, error) {
 				FirstByteTimeout: fb, Timeout: total,
 			},
 			adapter: provider.NewOpenAI,
+			format:  conductor.FormatOpenAI,
 			models:  r.cfg.AI.Model,
 		}, nil
 	}
-	rt, err := r.directRoute(name, conductor.RoutingCloudflare)
+	rt, err := r.directRoute(name, conductor.RoutingCloudflare, upstreamOpts{})
 	rt.via = "workers-ai"
 	return rt, err
+}
+
+// nativeProviders are the providers routing cloudflare serves.
+func nativeProviders() []string {
+	var out []string
+	for _, s := range conductor.ProviderSpecs() {
+		if s.Native {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }

@@ -1,7 +1,10 @@
 package routing
 
 import (
+	"strings"
+
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/provider"
 )
 
@@ -9,40 +12,45 @@ import (
 // environment. No gateway stands on the route, so no cache, no analytics and
 // no automatic retries (the member's own retry still applies).
 func (r *Router) planDirect(name string) (route, error) {
-	rt, err := r.directRoute(name, conductor.RoutingDirect)
+	rt, err := r.directRoute(name, conductor.RoutingDirect, upstreamOpts{})
 	rt.via = "direct"
 	return rt, err
 }
 
 // directRoute plans the adapter at the provider's own URL; routing is only
-// named in errors (the built-in gateway uses the same upstream).
-func (r *Router) directRoute(name, routing string) (route, error) {
+// named in errors ("" for an Upstream; the built-in gateway uses the same
+// upstream).
+func (r *Router) directRoute(name, routing string, o upstreamOpts) (route, error) {
 	rt := route{provider: name, routing: routing}
 	if name == conductor.ProviderMock {
 		rt.mock = true
 		return rt, nil
 	}
+	spec, _ := conductor.LookupProvider(name) // plan checked the name
 	fb, total := r.cfg.Timeouts(name)
 	rt.ep = provider.Endpoint{Name: name, FirstByteTimeout: fb, Timeout: total}
-	base := r.cfg.BaseURL(name, r.opts.Env)
-	switch name {
-	case conductor.ProviderOpenAI:
-		rt.ep.BaseURL, rt.adapter = or(base, provider.OpenAIBaseURL), provider.NewOpenAI
-	case conductor.ProviderGroq:
-		rt.ep.BaseURL, rt.adapter = or(base, provider.GroqBaseURL), provider.NewOpenAI
-	case conductor.ProviderAnthropic:
-		rt.ep.BaseURL, rt.adapter = or(base, provider.AnthropicBaseURL), provider.NewAnthropic
-	case conductor.ProviderWorkersAI:
-		acct, err := r.accountID(name, routing)
-		if err != nil {
-			return rt, err
+	rt.ep.BaseURL = or(r.cfg.BaseURL(name, r.opts.Env), spec.BaseURL)
+	if rt.ep.BaseURL == "" {
+		return rt, needVar(name, routing, spec.BaseURLVar, "")
+	}
+	rt.format = spec.Format
+	if spec.Account {
+		acct := o.account
+		if acct == "" {
+			var err error
+			if acct, err = r.accountID(name, routing); err != nil {
+				return rt, err
+			}
 		}
-		rt.ep.BaseURL, rt.adapter = provider.WorkersAIBaseURL(base, acct), provider.NewWorkersAI
-	case conductor.ProviderLocal:
-		if base == "" {
-			return rt, needVar(name, routing, "LOCAL_BASE_URL", "")
+		rt.ep.BaseURL = provider.WorkersAIBaseURL(rt.ep.BaseURL, acct)
+		if o.compat {
+			// Workers AI's OpenAI-compatible endpoint: …/ai/v1, OpenAI's wire.
+			rt.ep.BaseURL, rt.format = strings.TrimSuffix(rt.ep.BaseURL, "/run")+"/v1", conductor.FormatOpenAI
 		}
-		rt.ep.BaseURL, rt.adapter = base, provider.NewOpenAI
+	}
+	var ok bool
+	if rt.adapter, ok = provider.Adapter(rt.format); !ok {
+		return rt, configErr(name, "no client adapter for the wire format %q of %s", spec.Format, name)
 	}
 	key, err := r.cfg.APIKey(name, r.opts.Env)
 	if err != nil {
@@ -50,7 +58,10 @@ func (r *Router) directRoute(name, routing string) (route, error) {
 	}
 	// Var is empty only for a local server nobody gave a key variable.
 	if !key.IsSet() && key.Var != "" {
-		return rt, needVar(name, routing, key.Var, "")
+		if !o.callerKey {
+			return rt, needVar(name, routing, key.Var, "")
+		}
+		rt.keyless = needVar(name, routing, key.Var, "") // for the calls without their own
 	}
 	rt.ep.APIKey = key.Value()
 	return rt, nil
@@ -58,14 +69,13 @@ func (r *Router) directRoute(name, routing string) (route, error) {
 
 // accountID returns the Cloudflare account Workers AI runs in.
 func (r *Router) accountID(name, routing string) (string, error) {
-	acct, err := r.cfg.AccountID(r.opts.Env)
-	if err != nil {
-		return "", configErr(name, "routing %s: %v", routing, err)
+	if r.accountErr != nil {
+		return "", configErr(name, "routing %s: %v", routing, r.accountErr)
 	}
-	if acct == "" {
-		return "", needVar(name, routing, "CLOUDFLARE_ACCOUNT_ID", "")
+	if r.account == "" {
+		return "", needVar(name, routing, config.EnvCloudflareAccountID, "")
 	}
-	return acct, nil
+	return r.account, nil
 }
 
 func or(s, def string) string {

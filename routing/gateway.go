@@ -16,7 +16,7 @@ import (
 func (r *Router) planGateway(name string) (route, error) {
 	gw, _ := r.cfg.DefaultGateway()
 	if !gw.Hosted() {
-		rt, err := r.directRoute(name, conductor.RoutingGateway)
+		rt, err := r.directRoute(name, conductor.RoutingGateway, upstreamOpts{})
 		if err != nil {
 			return rt, err
 		}
@@ -26,18 +26,15 @@ func (r *Router) planGateway(name string) (route, error) {
 	}
 
 	rt := route{provider: name, routing: conductor.RoutingGateway, via: "hosted gateway " + gw.ID}
-	var segment string
-	switch name {
-	case conductor.ProviderOpenAI:
-		segment, rt.adapter = "openai", provider.NewOpenAI
-	case conductor.ProviderAnthropic:
-		segment, rt.adapter = "anthropic", provider.NewAnthropic
-	case conductor.ProviderGroq:
-		segment, rt.adapter = "groq", provider.NewOpenAI
-	case conductor.ProviderWorkersAI:
-		segment, rt.adapter = "workers-ai", provider.NewWorkersAI
-	default:
+	spec, _ := conductor.LookupProvider(name) // plan checked the name
+	segment := spec.GatewaySegment
+	if segment == "" {
 		return rt, configErr(name, "Cloudflare's hosted AI Gateway has no route to %s; use routing: direct", name)
+	}
+	rt.format = spec.Format
+	var ok bool
+	if rt.adapter, ok = provider.Adapter(spec.Format); !ok {
+		return rt, configErr(name, "no client adapter for the wire format %q of %s", spec.Format, name)
 	}
 	base := or(r.cfg.GatewayBaseURL(gw, r.opts.Env), DefaultGatewayBaseURL)
 	fb, total := r.cfg.Timeouts(name)

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,5 +90,56 @@ func TestErrorsNeverShowTheRouteSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every part of an error that reaches a caller or a log is scrubbed: the
+// message, the code (an error body's "code"), the request id and the
+// cause, and the call's own caller key with the configured secrets.
+func TestScrub(t *testing.T) {
+	var s secretSet
+	s.add("sk-configured-1234")
+	s.add("tok") // too short to be a key: left alone
+	const own = "sk-caller-5678"
+	cause := errors.New("dial: sk-configured-1234")
+	tests := []struct {
+		name string
+		err  error
+		own  string
+		want string // the scrubbed error's Error(), code and cause
+	}{
+		{"message", &conductor.Error{Class: conductor.ClassAuth, Message: "bad key sk-configured-1234 tok"}, "",
+			"auth: bad key [redacted] tok||"},
+		{"code", &conductor.Error{Class: conductor.ClassAuth, Message: "bad key", Code: "sk-configured-1234"}, "",
+			"auth: bad key|[redacted]|"},
+		{"request id", &conductor.Error{Class: conductor.ClassAuth, RequestID: "req sk-caller-5678"}, own,
+			"auth (request id req [redacted])||"},
+		{"cause behind a message", &conductor.Error{Class: conductor.ClassNetwork, Message: "network", Err: cause}, "",
+			"network: network||dial: [redacted]"},
+		{"the caller's key", &conductor.Error{Class: conductor.ClassAuth, Message: "key sk-caller-5678"}, own,
+			"auth: key [redacted]||"},
+		{"a short caller key is no secret", &conductor.Error{Class: conductor.ClassAuth, Message: "key abc"}, "abc",
+			"auth: key abc||"},
+		{"another error", fmt.Errorf("wrapped: %w", errors.New("sk-caller-5678")), own, "wrapped: [redacted]||"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.scrub(tt.err, tt.own)
+			got := err.Error() + "|"
+			if e, ok := conductor.AsError(err); ok {
+				got += e.Code + "|"
+				if e.Err != nil {
+					got += e.Err.Error()
+				}
+			} else {
+				got += "|"
+			}
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if err := (&conductor.Error{Message: "clean"}); s.scrub(err, own) != error(err) {
+		t.Error("an error without a secret was copied: errors.Is on it would break")
 	}
 }

@@ -12,6 +12,14 @@
 //     built-in gateway around the direct adapter.
 //
 // Every provider returned reports its provider and routing in ResponseMeta.
+//
+// Upstream serves a gateway that stands in front of the router itself —
+// `conductor serve`, whose built-in gateway chains wrap one upstream per
+// provider: the direct route, plus the account a Cloudflare path names and
+// Workers AI's OpenAI-compatible endpoint. Every route, for ensembles and
+// serve alike, redacts every configured secret in its errors (redact.go)
+// and sends a call's own key and provider headers when the call carries
+// them (caller.go).
 package routing
 
 import (
@@ -20,7 +28,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 
@@ -64,12 +71,35 @@ type Router struct {
 	opts Options
 	// environment is the deployment name sent in cf-aig-metadata.
 	environment string
+	// secrets are every key and token of the config, hidden in every
+	// route's errors (redact.go).
+	secrets secretSet
+
+	// account is the Cloudflare account of the config ([ai] account_id,
+	// else CLOUDFLARE_ACCOUNT_ID), read once; accountErr its problem.
+	account    string
+	accountErr error
 
 	mu    sync.RWMutex
-	built map[routeKey]conductor.Provider
+	built map[routeKey]built
 }
 
-type routeKey struct{ provider, routing string }
+// routeKey names a built route: a routing mode's (Provider), or an
+// upstream of a gateway the caller builds (Upstream).
+type routeKey struct {
+	provider, routing string
+	upstream          bool
+	account           string // Upstream: the Workers AI account it runs in
+	compat            bool   // Upstream: Workers AI's OpenAI-compatible endpoint
+}
+
+// built is a route ready to serve.
+type built struct {
+	p conductor.Provider
+	// keyless is the missing-key error of an upstream built for calls that
+	// bring their caller's own key: any other call gets it instead.
+	keyless error
+}
 
 // New returns a Router over cfg. Routes are built on first use; Check
 // validates one without building it.
@@ -86,12 +116,15 @@ func New(cfg *config.Config, opts Options) (*Router, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Router{
+	r := &Router{
 		cfg:         cfg,
 		opts:        opts,
 		environment: cfg.EnvironmentName(opts.Env),
-		built:       map[routeKey]conductor.Provider{},
-	}, nil
+		secrets:     configuredSecrets(cfg, opts.Env),
+		built:       map[routeKey]built{},
+	}
+	r.account, r.accountErr = cfg.AccountID(opts.Env)
+	return r, nil
 }
 
 // Provider returns the provider serving provider/model through routing
@@ -105,31 +138,89 @@ func (r *Router) Provider(ctx context.Context, providerName, model, routing stri
 	if routing == "" {
 		routing = conductor.DefaultRouting(providerName)
 	}
-	key := routeKey{providerName, routing}
+	return r.route(routeKey{provider: providerName, routing: routing}, false, func() (route, error) {
+		return r.plan(providerName, routing)
+	})
+}
+
+// Upstream is what a gateway that stands in front of the router's routes
+// asks of it — `conductor serve`, whose built-in gateway chains (with
+// [[model]] fallbacks) wrap one upstream per provider.
+type Upstream struct {
+	Provider string
+	// Account is the Workers AI account a Cloudflare path names, used when
+	// the config names none.
+	Account string
+	// Compat reaches Workers AI through its OpenAI-compatible endpoint
+	// (…/ai/v1/chat/completions) instead of its native one.
+	Compat bool
+	// CallerKey says the calls bring the caller's own key
+	// (CallOptions.CallerKey): a provider key missing from the config is
+	// then no error.
+	CallerKey bool
+}
+
+// Upstream returns the provider for u: the provider's own API as routing
+// direct reaches it (URL, key, timeouts, redaction of every secret, the
+// caller's own key and headers of each call), with no gateway of its own
+// and no routing mode in its answers, so that the gateway in front logs
+// its own. Provider mock is Options.Mock. Failures are *conductor.Error of
+// class ClassConfig naming what to set.
+func (r *Router) Upstream(u Upstream) (conductor.Provider, error) {
+	spec, ok := conductor.LookupProvider(u.Provider)
+	if !ok {
+		return nil, errUnknownProvider(u.Provider)
+	}
+	key := routeKey{provider: u.Provider, upstream: true}
+	if spec.Account {
+		if r.accountErr != nil {
+			return nil, configErr(u.Provider, "%v", r.accountErr)
+		}
+		// The config's account first: a caller's path may not pick another
+		// account for the server's token.
+		if key.account = or(r.account, u.Account); key.account == "" {
+			return nil, needVar(u.Provider, "", config.EnvCloudflareAccountID, "")
+		}
+		key.compat = u.Compat
+	} else if u.Compat {
+		return nil, configErr(u.Provider, "%s has no OpenAI-compatible endpoint besides its own API", u.Provider)
+	}
+	return r.route(key, u.CallerKey, func() (route, error) {
+		rt, err := r.directRoute(u.Provider, "", upstreamOpts{account: key.account, compat: key.compat, callerKey: u.CallerKey})
+		rt.via, rt.upstream = "upstream", true
+		return rt, err
+	})
+}
+
+// route returns the built route of key, planning and building it on first
+// use. callerKey says the call brings its own key.
+func (r *Router) route(key routeKey, callerKey bool, plan func() (route, error)) (conductor.Provider, error) {
 	r.mu.RLock()
-	p, ok := r.built[key]
+	b, ok := r.built[key]
 	r.mu.RUnlock()
-	if ok {
-		return p, nil
+	if !ok {
+		// Building is cheap and does no I/O beyond reading a key file, so
+		// it runs under the lock: one provider per route, never two.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if b, ok = r.built[key]; !ok {
+			rt, err := plan()
+			if err != nil {
+				return nil, err
+			}
+			p, err := r.build(rt)
+			if err != nil {
+				return nil, err
+			}
+			b = built{p: p, keyless: rt.keyless}
+			r.built[key] = b
+			r.opts.Logger.Debug("route built", "provider", key.provider, "routing", rt.routing, "via", rt.via)
+		}
 	}
-	// Building is cheap and does no I/O beyond reading a key file, so it
-	// runs under the lock: one provider per route, never two.
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if p, ok := r.built[key]; ok {
-		return p, nil
+	if b.keyless != nil && !callerKey {
+		return nil, b.keyless
 	}
-	rt, err := r.plan(providerName, routing)
-	if err != nil {
-		return nil, err
-	}
-	p, err = r.build(rt)
-	if err != nil {
-		return nil, err
-	}
-	r.built[key] = p
-	r.opts.Logger.Debug("route built", "provider", providerName, "routing", routing, "via", rt.via)
-	return p, nil
+	return b.p, nil
 }
 
 // Check reports whether provider through routing can be served with the
@@ -157,14 +248,27 @@ type route struct {
 	via      string // for the log line: "direct", "workers-ai", "local server", "hosted gateway", "built-in gateway"
 	ep       provider.Endpoint
 	adapter  func(provider.Endpoint) conductor.Provider
+	format   string            // the wire format the adapter speaks
 	mock     bool              // Options.Mock is the upstream
 	models   map[string]string // model names rewritten before the call (a local server's names)
 	builtin  *config.Gateway   // the built-in gateway wraps the upstream (its settings reach package gateway through the integrator)
+	// upstream: no routed wrapper, the gateway in front names the routing.
+	upstream bool
+	// keyless is set on an upstream built without the key it needs, for
+	// calls that bring their own (Upstream.CallerKey).
+	keyless error
+}
+
+// upstreamOpts are what Upstream adds to a direct route.
+type upstreamOpts struct {
+	account   string // the Workers AI account ("" : the config's)
+	compat    bool   // Workers AI's OpenAI-compatible endpoint
+	callerKey bool   // calls bring their own key
 }
 
 func (r *Router) plan(providerName, routing string) (route, error) {
-	if !slices.Contains(conductor.Providers(), providerName) {
-		return route{}, configErr(providerName, "unknown provider %q (expected one of: %s)", providerName, strings.Join(conductor.Providers(), ", "))
+	if _, ok := conductor.LookupProvider(providerName); !ok {
+		return route{}, errUnknownProvider(providerName)
 	}
 	switch routing {
 	case conductor.RoutingDirect:
@@ -186,7 +290,18 @@ func (r *Router) build(rt route) (conductor.Provider, error) {
 		p = r.opts.Mock
 	} else {
 		rt.ep.Client = r.opts.Client
-		p = withRedaction(rt.adapter(rt.ep), rt.ep)
+		// Every route sends a call's own choices (the caller's key and
+		// provider headers) after its own headers.
+		ch := callerHook{format: rt.format}
+		if rt.ep.Hook == nil {
+			rt.ep.Hook = ch
+		} else {
+			rt.ep.Hook = hooks{rt.ep.Hook, ch}
+		}
+		p = withRedaction(rt.adapter(rt.ep), rt.ep, r.secrets)
+	}
+	if rt.upstream {
+		return p, nil
 	}
 	if len(rt.models) > 0 {
 		p = &modelMap{next: p, models: rt.models}
@@ -198,6 +313,10 @@ func (r *Router) build(rt route) (conductor.Provider, error) {
 		p = r.opts.Gateway(rt.builtin.ID, p, rt.provider, "")
 	}
 	return &routed{next: p, provider: rt.provider, routing: rt.routing}, nil
+}
+
+func errUnknownProvider(name string) *conductor.Error {
+	return configErr(name, "unknown provider %q (expected one of: %s)", name, strings.Join(conductor.Providers(), ", "))
 }
 
 func configErr(providerName, format string, args ...any) *conductor.Error {
@@ -215,23 +334,25 @@ func needVar(providerName, routing, name, hint string) *conductor.Error {
 	if hint == "" {
 		hint = example(name)
 	}
+	if routing == "" {
+		// An upstream of conductor serve: the gateway, not a routing mode.
+		return configErr(providerName, "the gateway needs %s for %s: export %s=%s", name, providerName, name, hint)
+	}
 	return configErr(providerName, "routing %s needs %s: export %s=%s", routing, name, name, hint)
 }
 
 func example(name string) string {
-	switch name {
-	case config.EnvOpenAIKey:
-		return "sk-..."
-	case config.EnvAnthropicKey:
-		return "sk-ant-..."
-	case config.EnvGroqKey:
-		return "gsk_..."
-	case config.EnvCloudflareToken:
-		return "<API token with Workers AI permission>"
-	case config.EnvCloudflareAccountID:
+	if name == config.EnvCloudflareAccountID {
 		return `<account id> (or set account_id in [ai] of conductor.toml)`
-	case config.EnvLocalBaseURL:
-		return `http://localhost:11434/v1 (or set base_url in [providers.local] of conductor.toml)`
+	}
+	for _, s := range conductor.ProviderSpecs() {
+		switch {
+		case name == s.KeyVar && s.KeyHint != "":
+			return s.KeyHint
+		case name == s.BaseURLVar && s.BaseURL == "":
+			// A provider with no default URL: a local server.
+			return `http://localhost:11434/v1 (or set base_url in [providers.` + s.Name + `] of conductor.toml)`
+		}
 	}
 	return "..."
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
 )
 
@@ -71,8 +71,8 @@ type caller struct {
 	// keys are allowed), with the header it came in.
 	key       string
 	keyHeader string // "authorization" or "x-api-key"
-	// header is the request's headers: the upstream hook forwards the few
-	// provider headers a caller may set (anthropic-beta, OpenAI-Organization…).
+	// header is the request's headers: options copies the few provider
+	// headers a caller may set (anthropic-beta, OpenAI-Organization…).
 	header http.Header
 	// userHeader is the configured user header's value.
 	userHeader string
@@ -167,15 +167,24 @@ func bearer(h string) string {
 	return ""
 }
 
-type callerKey struct{}
+// providerHeaders forwards a caller may choose, by the names an
+// http.Header keeps them under.
+var providerHeaders = []string{"Anthropic-Version", "Anthropic-Beta", "Openai-Organization", "Openai-Project"}
 
-func withCaller(ctx context.Context, c *caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
-
-func callerFrom(ctx context.Context) *caller {
-	c, _ := ctx.Value(callerKey{}).(*caller)
-	return c
+// options puts the caller's own key and chosen provider headers in the
+// call's options: the route sends them (routing's caller hook) and redacts the
+// key from what comes back.
+func (c *caller) options(o *conductor.CallOptions) {
+	o.CallerKey = conductor.CallerKey{Value: c.key, Header: c.keyHeader}
+	o.ProviderHeader = nil
+	for _, name := range providerHeaders {
+		if v := c.header[name]; len(v) > 0 {
+			if o.ProviderHeader == nil {
+				o.ProviderHeader = make(map[string][]string, len(providerHeaders))
+			}
+			o.ProviderHeader[name] = v
+		}
+	}
 }
 
 // user is who a call is for: the gateway token's name, else the user in

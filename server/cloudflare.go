@@ -47,29 +47,27 @@ func (s *Server) cloudflare(w http.ResponseWriter, r *http.Request, c *caller) {
 	s.serve(w, r, x)
 }
 
-// cloudflareExchange reads body as the provider path prov/rest expects it.
+// The wire paths that follow a provider's segment on a Cloudflare path,
+// by the provider's wire format.
+const (
+	chatPath     = "chat/completions"    // OpenAI-style
+	messagesPath = "v1/messages"         // Anthropic
+	compatPath   = "v1/chat/completions" // Workers AI's OpenAI-compatible endpoint
+)
+
+// cloudflareExchange reads body as the provider path prov/rest expects it:
+// prov is a provider's hosted-gateway segment (the registry's), or
+// "compat".
 func (s *Server) cloudflareExchange(prov, rest string, body []byte, gw, account string) (*exchange, error) {
 	rest = strings.Trim(rest, "/")
 	var (
 		x   *exchange
 		err error
-		rt  = route{provider: prov}
 	)
-	switch {
-	case prov == "openai" && rest == "chat/completions",
-		prov == "groq" && (rest == "chat/completions" || rest == "openai/v1/chat/completions"):
-		x, err = openAIExchange(body, gw)
-	case prov == "anthropic" && rest == "v1/messages":
-		x, err = anthropicExchange(body, gw)
-	case prov == "workers-ai" && rest == "v1/chat/completions":
-		rt.compat = true
-		x, err = openAIExchange(body, gw)
-	case prov == "workers-ai" && rest != "" && !strings.HasPrefix(rest, "v1/"):
-		var req *conductor.ChatRequest
-		if req, err = decodeWorkersAIRequest(body, rest); err == nil {
-			x = &exchange{in: fmtWorkersAI, gateway: gw, body: body, req: req, requested: rest}
-		}
-	case prov == "compat" && rest == "chat/completions":
+	spec, known := conductor.ProviderBySegment(prov)
+	rt := route{provider: spec.Name}
+	switch f := formatOf(spec.Format); {
+	case !known && prov == "compat" && rest == chatPath:
 		// Cloudflare's unified endpoint: model is provider/model, as on
 		// /v1/chat/completions.
 		if x, err = openAIExchange(body, gw); err == nil {
@@ -80,9 +78,25 @@ func (s *Server) cloudflareExchange(prov, rest string, body []byte, gw, account 
 		}
 		x.account = account
 		return x, nil
-	default:
+	case !known:
+	case f == fmtOpenAI && (rest == chatPath || rest == strings.Trim(spec.BaseURLVarPath, "/")+"/"+chatPath):
+		// The second form is the provider's SDK appending its own base
+		// path (Groq's openai/v1) to the gateway URL.
+		x, err = openAIExchange(body, gw)
+	case f == fmtAnthropic && rest == messagesPath:
+		x, err = anthropicExchange(body, gw)
+	case f == fmtWorkersAI && rest == compatPath:
+		rt.compat = true
+		x, err = openAIExchange(body, gw)
+	case f == fmtWorkersAI && rest != "" && !strings.HasPrefix(rest, "v1/"):
+		var req *conductor.ChatRequest
+		if req, err = decodeWorkersAIRequest(body, rest); err == nil {
+			x = &exchange{in: fmtWorkersAI, gateway: gw, body: body, req: req, requested: rest}
+		}
+	}
+	if x == nil && err == nil {
 		return nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound,
-			Message: fmt.Sprintf("no provider path %.40q/%.80q on this gateway (expected openai/chat/completions, anthropic/v1/messages, groq/chat/completions, workers-ai/{model} or workers-ai/v1/chat/completions)", prov, rest)}
+			Message: fmt.Sprintf("no provider path %.40q/%.80q on this gateway (expected %s)", prov, rest, providerPaths())}
 	}
 	if err != nil {
 		return nil, err
@@ -94,6 +108,26 @@ func (s *Server) cloudflareExchange(prov, rest string, body []byte, gw, account 
 	x.routes = []route{rt}
 	x.account = account
 	return x, nil
+}
+
+// providerPaths lists the provider paths a gateway serves, for a 404.
+func providerPaths() string {
+	var paths []string
+	for _, sp := range conductor.ProviderSpecs() {
+		seg := sp.GatewaySegment
+		if seg == "" {
+			continue // no route on the hosted gateway, none here
+		}
+		switch formatOf(sp.Format) {
+		case fmtOpenAI:
+			paths = append(paths, seg+"/"+chatPath)
+		case fmtAnthropic:
+			paths = append(paths, seg+"/"+messagesPath)
+		case fmtWorkersAI:
+			paths = append(paths, seg+"/{model}", seg+"/"+compatPath)
+		}
+	}
+	return strings.Join(append(paths, "compat/"+chatPath), ", ")
 }
 
 // universalStep is one step of the universal endpoint's body, as
@@ -173,8 +207,7 @@ func (s *Server) universal(w http.ResponseWriter, r *http.Request, c *caller) {
 		var stream conductor.Stream
 		if err == nil {
 			noteCall(r, x)
-			sctx := withCaller(ctx, sc)
-			resp, stream, err = x.call(sctx)
+			resp, stream, err = x.call(ctx)
 		}
 		if err == nil {
 			w.Header().Set(hdrStep, fmt.Sprint(i))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
@@ -27,13 +28,26 @@ const (
 func (f format) bodyFormat() string {
 	switch f {
 	case fmtOpenAI:
-		return provider.FormatOpenAI
+		return conductor.FormatOpenAI
 	case fmtAnthropic:
-		return provider.FormatAnthropic
+		return conductor.FormatAnthropic
 	case fmtWorkersAI:
-		return provider.FormatWorkersAI
+		return conductor.FormatWorkersAI
 	}
 	return ""
+}
+
+// formatOf is the format of a wire format's name (ProviderSpec.Format).
+func formatOf(wire string) format {
+	switch wire {
+	case conductor.FormatOpenAI:
+		return fmtOpenAI
+	case conductor.FormatAnthropic:
+		return fmtAnthropic
+	case conductor.FormatWorkersAI:
+		return fmtWorkersAI
+	}
+	return fmtNone
 }
 
 // errServerDeadline is the cause of a request that ran past RequestTimeout.
@@ -135,15 +149,13 @@ func errFormat(f format, r *http.Request) format {
 	if f != fmtCloudflare {
 		return f
 	}
-	switch r.PathValue("provider") {
-	case "anthropic":
-		return fmtAnthropic
-	case "workers-ai":
-		if r.PathValue("rest") != "v1/chat/completions" {
-			return fmtWorkersAI
-		}
+	spec, _ := conductor.ProviderBySegment(r.PathValue("provider"))
+	switch f := formatOf(spec.Format); {
+	case f == fmtNone, f == fmtWorkersAI && strings.Trim(r.PathValue("rest"), "/") == compatPath:
+		return fmtOpenAI
+	default:
+		return f
 	}
-	return fmtOpenAI
 }
 
 // encodeCloudflareError is the Cloudflare API envelope Workers AI answers

@@ -92,6 +92,7 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 		// A Resolve hook's provider picks its own upstream: fields only.
 		return nil
 	}
+	c.options(&x.req.Options)
 	first := x.routes[0]
 	x.req.Provider, x.req.Model = first.provider, first.model
 	switch {

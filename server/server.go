@@ -7,9 +7,9 @@
 // exchange.go (one model call from request to answer), openai.go,
 // anthropic.go and workersai.go (each caller wire format: requests,
 // answers, streams, errors), cloudflare.go (Cloudflare's gateway paths and
-// the universal endpoint), upstream.go (the provider adapters and the
-// gateway chains around them), ensembles.go (running ensembles), log.go
-// (access log), setup.go (options from conductor.toml).
+// the universal endpoint), upstream.go (the gateway chains around the
+// upstreams package routing's Router builds), ensembles.go (running
+// ensembles), log.go (access log), setup.go (options from conductor.toml).
 package server
 
 import (
@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,8 @@ import (
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/engine"
 	"github.com/conductor-go/conductor/gateway"
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/routing"
 )
 
 // Defaults for the zero values of Options.
@@ -62,10 +65,16 @@ type Options struct {
 	// process environment.
 	Config *config.Config
 	Env    config.LookupEnv
-	// Client sends every upstream request; nil: one tuned client shared by
-	// all adapters.
+	// Router builds every upstream the server calls (routing.Upstream),
+	// the one router of serve and ensembles: FromConfig passes the same
+	// one as Engine.Resolver. nil: a router over Config, Env, Client and
+	// Mock.
+	Router *routing.Router
+	// Client sends every upstream request of the router the server builds;
+	// nil: one tuned client shared by all adapters.
 	Client *http.Client
-	// Mock serves models named mock/…; nil: an echoing provider.Mock.
+	// Mock serves models named mock/… through the router the server
+	// builds; nil: an echoing provider.Mock.
 	Mock conductor.Provider
 
 	// Models declares names a caller may use as `model`: one entry
@@ -126,7 +135,8 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	auth    *auth
-	up      *upstreams
+	router  *routing.Router
+	account string // the config's Workers AI account, "" when none
 	gws     *gateway.Set
 	ownGWs  bool
 	chains  sync.Map // chainKey → conductor.Provider
@@ -180,7 +190,23 @@ func New(opts Options) (*Server, error) {
 			}
 		}
 	}
-	s.up = newUpstreams(opts.Config, opts.Env, opts.Client, opts.Mock)
+	s.router = opts.Router
+	if s.router == nil {
+		mock := opts.Mock
+		if mock == nil {
+			mock = provider.NewMock(provider.MockConfig{})
+		}
+		r, err := routing.New(opts.Config, routing.Options{Env: opts.Env, Client: opts.Client, Mock: mock, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.router = r
+	}
+	env := opts.Env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	s.account, _ = opts.Config.AccountID(env) // its problem is the router's to report
 	s.gws = opts.Gateways
 	if s.gws == nil {
 		set, err := gateway.NewSet(opts.Store, nil, gateway.Config{}, gateway.WithLogger(s.log))
@@ -357,7 +383,7 @@ func (s *Server) model(f format, h func(http.ResponseWriter, *http.Request, *cal
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 		ctx, cancel := context.WithTimeoutCause(r.Context(), s.opts.RequestTimeout, errServerDeadline)
 		defer cancel()
-		h(w, r.WithContext(withCaller(ctx, c)), c)
+		h(w, r.WithContext(ctx), c)
 	})
 }
 

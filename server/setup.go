@@ -18,7 +18,8 @@ import (
 // [server] and [gateway], a gateway set with every [[ai.gateway]] (served
 // by the built-in gateway: the server is the gateway, even for an entry
 // that names a Cloudflare account) plus "default", the price table with
-// [pricing]'s overrides, and a router for ensemble members. The caller
+// [pricing]'s overrides, and one router for the server's upstreams and
+// ensemble members. The caller
 // closes the returned set after the server stopped (Run does not close a
 // set it was given), then the store.
 func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, log *slog.Logger) (Options, *gateway.Set, error) {
@@ -39,7 +40,10 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		return Options{}, nil, err
 	}
 	client := provider.DefaultClient()
-	router, err := routing.New(cfg, routing.Options{Env: env, Client: client, Gateway: set.Hook, Logger: log})
+	// One router for everything: the server's upstreams (Options.Router),
+	// ensemble members (Engine.Resolver) and the splits' variants.
+	router, err := routing.New(cfg, routing.Options{Env: env, Client: client, Gateway: set.Hook,
+		Mock: provider.NewMock(provider.MockConfig{}), Logger: log})
 	if err != nil {
 		return Options{}, nil, err
 	}
@@ -77,6 +81,7 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		Gateways:        set,
 		Config:          cfg,
 		Env:             env,
+		Router:          router,
 		Client:          client,
 		Tokens:          TokensFromSecrets(secrets),
 		AllowCallerKeys: cfg.Server.AllowCallerKeys,

@@ -3,15 +3,12 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
 
 	conductor "github.com/conductor-go/conductor"
-	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/gateway"
-	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/routing"
 )
 
 // route is one upstream a call may go to: a provider, the model to ask it
@@ -26,18 +23,14 @@ func (r route) String() string { return r.provider + "/" + r.model }
 
 // format is the wire format the route's upstream answers in.
 func (r route) format() format {
-	switch r.provider {
-	case conductor.ProviderOpenAI, conductor.ProviderGroq, conductor.ProviderLocal:
-		return fmtOpenAI
-	case conductor.ProviderAnthropic:
-		return fmtAnthropic
-	case conductor.ProviderWorkersAI:
-		if r.compat {
-			return fmtOpenAI
-		}
-		return fmtWorkersAI
+	spec, ok := conductor.LookupProvider(r.provider)
+	switch {
+	case !ok:
+		return fmtNone
+	case r.compat:
+		return fmtOpenAI // Workers AI's OpenAI-compatible /v1
 	}
-	return fmtNone
+	return formatOf(spec.Format)
 }
 
 // splitModel reads "provider/model" (the model may hold more slashes:
@@ -47,140 +40,10 @@ func splitModel(s string) (providerName, model string, err error) {
 	if !ok || p == "" || m == "" {
 		return "", "", fmt.Errorf("%q is not provider/model", s)
 	}
-	switch p {
-	case conductor.ProviderOpenAI, conductor.ProviderAnthropic, conductor.ProviderGroq,
-		conductor.ProviderWorkersAI, conductor.ProviderLocal, conductor.ProviderMock:
+	if _, ok := conductor.LookupProvider(p); ok {
 		return p, m, nil
 	}
 	return "", "", fmt.Errorf("unknown provider %q in %q (expected one of: %s)", p, s, strings.Join(conductor.Providers(), ", "))
-}
-
-// upstreams builds the provider adapters the server calls, one per
-// provider (and Workers AI account and endpoint), over one shared client:
-// their URLs, keys and timeouts come from the config and environment, as
-// for `routing: direct`.
-type upstreams struct {
-	cfg    *config.Config
-	env    config.LookupEnv
-	client *http.Client
-	mock   conductor.Provider
-
-	mu sync.Mutex
-	m  map[upKey]adapter
-}
-
-type upKey struct {
-	provider string
-	compat   bool
-	account  string
-}
-
-// adapter is a built adapter and whether it holds the server's own key.
-type adapter struct {
-	p      conductor.Provider
-	hasKey bool
-	err    error // the configuration problem every call gets
-}
-
-func newUpstreams(cfg *config.Config, env config.LookupEnv, client *http.Client, mock conductor.Provider) *upstreams {
-	if env == nil {
-		env = os.LookupEnv
-	}
-	if client == nil {
-		client = provider.DefaultClient()
-	}
-	if mock == nil {
-		mock = provider.NewMock(provider.MockConfig{})
-	}
-	return &upstreams{cfg: cfg, env: env, client: client, mock: mock, m: map[upKey]adapter{}}
-}
-
-// get returns the adapter for r. account is the Workers AI account a
-// Cloudflare path named, used when the server has none configured.
-// callerKey says the caller brings its own key, so the server's may be
-// missing.
-func (u *upstreams) get(r route, account string, callerKey bool) (conductor.Provider, error) {
-	if r.provider == conductor.ProviderMock {
-		return u.mock, nil
-	}
-	k := upKey{provider: r.provider, compat: r.compat}
-	if r.provider == conductor.ProviderWorkersAI {
-		acct, err := u.cfg.AccountID(u.env)
-		if err != nil {
-			return nil, configError(r.provider, "%v", err)
-		}
-		k.account = cmpOr(acct, account)
-		if k.account == "" {
-			return nil, configError(r.provider, "Workers AI needs an account id: export CLOUDFLARE_ACCOUNT_ID=<account id> (or set account_id in [ai] of conductor.toml)")
-		}
-	}
-	u.mu.Lock()
-	a, ok := u.m[k]
-	if !ok {
-		a = u.build(k)
-		u.m[k] = a
-	}
-	u.mu.Unlock()
-	switch {
-	case a.err != nil:
-		return nil, a.err
-	case !a.hasKey && !callerKey:
-		name := keyVar(u.cfg, r.provider)
-		if name == "" {
-			return a.p, nil // a local server that takes no key
-		}
-		return nil, configError(r.provider, "the server has no key for %s: export %s", r.provider, name)
-	}
-	return a.p, nil
-}
-
-func (u *upstreams) build(k upKey) adapter {
-	fb, total := u.cfg.Timeouts(k.provider)
-	ep := provider.Endpoint{Name: k.provider, Client: u.client, FirstByteTimeout: fb, Timeout: total}
-	base := u.cfg.BaseURL(k.provider, u.env)
-	newAdapter := provider.NewOpenAI
-	switch k.provider {
-	case conductor.ProviderOpenAI:
-		ep.BaseURL = cmpOr(base, provider.OpenAIBaseURL)
-	case conductor.ProviderGroq:
-		ep.BaseURL = cmpOr(base, provider.GroqBaseURL)
-	case conductor.ProviderAnthropic:
-		ep.BaseURL, newAdapter = cmpOr(base, provider.AnthropicBaseURL), provider.NewAnthropic
-	case conductor.ProviderWorkersAI:
-		run := provider.WorkersAIBaseURL(base, k.account)
-		if k.compat {
-			ep.BaseURL = strings.TrimSuffix(run, "/run") + "/v1"
-		} else {
-			ep.BaseURL, newAdapter = run, provider.NewWorkersAI
-		}
-	case conductor.ProviderLocal:
-		if base == "" {
-			return adapter{err: configError(k.provider, "provider local needs a server: export LOCAL_BASE_URL=http://localhost:11434/v1 (or set base_url in [providers.local])")}
-		}
-		ep.BaseURL = base
-	default:
-		return adapter{err: configError(k.provider, "unknown provider %q", k.provider)}
-	}
-	key, err := u.cfg.APIKey(k.provider, u.env)
-	if err != nil {
-		return adapter{err: configError(k.provider, "%v", err)}
-	}
-	ep.APIKey = key.Value()
-	f := route{provider: k.provider, compat: k.compat}.format()
-	ep.Hook = &upstreamHook{format: f}
-	return adapter{p: newAdapter(ep), hasKey: key.IsSet()}
-}
-
-func keyVar(cfg *config.Config, providerName string) string {
-	key, err := cfg.APIKey(providerName, func(string) (string, bool) { return "", false })
-	if err != nil {
-		return ""
-	}
-	return key.Var
-}
-
-func configError(providerName, format string, args ...any) *conductor.Error {
-	return &conductor.Error{Provider: providerName, Class: conductor.ClassConfig, Message: fmt.Sprintf(format, args...)}
 }
 
 func cmpOr(a, b string) string {
@@ -189,49 +52,6 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
-
-// upstreamHook adjusts each upstream request for the caller it serves: the
-// caller's own key when the server lets it through, and the provider
-// headers a caller may choose (API version and betas, OpenAI organization
-// and project). The caller's own body goes through the adapter
-// (ChatRequest.Body).
-type upstreamHook struct{ format format }
-
-// Provider headers a caller's request forwards to an upstream of its kind.
-var (
-	anthropicHeaders = []string{"anthropic-version", "anthropic-beta"}
-	openAIHeaders    = []string{"OpenAI-Organization", "OpenAI-Project"}
-)
-
-func (h *upstreamHook) Before(r *http.Request, req *conductor.ChatRequest) {
-	c := callerFrom(r.Context())
-	if c == nil {
-		return
-	}
-	forward := openAIHeaders
-	if h.format == fmtAnthropic {
-		forward = anthropicHeaders
-	}
-	for _, name := range forward {
-		if v := c.header.Values(name); len(v) > 0 {
-			r.Header[http.CanonicalHeaderKey(name)] = v
-		}
-	}
-	if c.key == "" {
-		return
-	}
-	r.Header.Del("Authorization")
-	r.Header.Del("x-api-key")
-	switch {
-	case h.format == fmtAnthropic && c.keyHeader == "x-api-key":
-		r.Header.Set("x-api-key", c.key)
-	default:
-		// Anthropic takes a bearer token too (OAuth); everyone else only that.
-		r.Header.Set("Authorization", "Bearer "+c.key)
-	}
-}
-
-func (h *upstreamHook) After(*http.Response, *conductor.ResponseMeta) {}
 
 // gatewayID is the form of a gateway id in a Cloudflare path.
 var gatewayID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -242,12 +62,16 @@ var gatewayID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 const maxAdHocGateways = 16
 
 // chain returns the gateway chain for routes through gateway gw: the first
-// route's adapter with the others as fallbacks, behind gw's cache, limits,
-// retries and log. Chains are built once per gateway and routes.
+// route's upstream with the others as fallbacks, behind gw's cache, limits,
+// retries and log. The router builds each upstream (the one router of
+// ensembles and serve: keys, URLs, redaction, the caller's own key of each
+// call); chains are built once per gateway and routes. account is the
+// Workers AI account a Cloudflare path named; callerKey says the call
+// brings its own key.
 func (s *Server) chain(gw string, routes []route, account string, callerKey bool) (conductor.Provider, error) {
 	adapters := make([]conductor.Provider, len(routes))
 	for i, r := range routes {
-		p, err := s.up.get(r, account, callerKey)
+		p, err := s.router.Upstream(routing.Upstream{Provider: r.provider, Account: account, Compat: r.compat, CallerKey: callerKey})
 		if err != nil {
 			return nil, err
 		}
@@ -266,8 +90,10 @@ func (s *Server) chain(gw string, routes []route, account string, callerKey bool
 			kb.WriteString(r.model)
 		}
 	}
-	kb.WriteByte(0)
-	kb.WriteString(account)
+	if s.pathAccount(routes) {
+		kb.WriteByte(0)
+		kb.WriteString(account)
+	}
 	key := kb.String()
 	if p, ok := s.chains.Load(key); ok {
 		return p.(conductor.Provider), nil
@@ -282,6 +108,22 @@ func (s *Server) chain(gw string, routes []route, account string, callerKey bool
 	}
 	p, _ := s.chains.LoadOrStore(key, g.Wrap(adapters[0], fallbacks...))
 	return p.(conductor.Provider), nil
+}
+
+// pathAccount reports whether the account a Cloudflare path names picks
+// the upstream of routes: only for Workers AI, and only when the config
+// names no account. Elsewhere the chain does not depend on it, and a
+// caller naming ever new accounts must not grow the chains.
+func (s *Server) pathAccount(routes []route) bool {
+	if s.account != "" {
+		return false
+	}
+	for _, r := range routes {
+		if spec, _ := conductor.LookupProvider(r.provider); spec.Account {
+			return true
+		}
+	}
+	return false
 }
 
 // gateway returns the built-in gateway with id: a configured one, "default",
