@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 )
 
 // exchange is one model call: the request as the caller sent it and as the
@@ -94,7 +95,11 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 	}
 	c.options(&x.req.Options)
 	first := x.routes[0]
+	if err := checkRoutes(x.req, x.routes); err != nil {
+		return err
+	}
 	x.req.Provider, x.req.Model = first.provider, first.model
+	provider.Normalize(first.provider, x.req)
 	switch {
 	case len(x.routes) == 1 && first.format() == x.in:
 		// Same wire format: the caller's bytes go upstream, only the model
@@ -125,6 +130,22 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 		return err
 	}
 	x.p = p
+	return nil
+}
+
+// checkRoutes checks req against the parameter rules of every route's
+// model (provider/rules.go), so that a request a model refuses is a 400
+// before any call, not a provider round trip — or a fallback that fails
+// the same way.
+func checkRoutes(req *conductor.ChatRequest, routes []route) error {
+	model := req.Model
+	defer func() { req.Model = model }()
+	for _, r := range routes {
+		req.Model = r.model
+		if err := provider.CheckRequest(r.provider, req); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
