@@ -45,19 +45,20 @@ func (g *Gateway) cache(next conductor.Provider) conductor.Provider {
 	return &cacheProvider{g: g, next: next}
 }
 
-// cacheTTL is the TTL a call gets: the call's own over the gateway's, 0
-// disabling; a custom key with no TTL anywhere is kept five minutes, as
-// Cloudflare does. reason is set when the cache is not used at all.
-func (g *Gateway) cacheTTL(req *conductor.ChatRequest) (ttl time.Duration, reason string) {
-	if req.Options.SkipCache {
+// cacheTTL is the TTL a call with options o gets: the call's own over the
+// gateway's, 0 disabling; a custom key with no TTL anywhere is kept five
+// minutes, as Cloudflare does. reason is set when the cache is not used at
+// all.
+func (g *Gateway) cacheTTL(o *conductor.CallOptions) (ttl time.Duration, reason string) {
+	if o.SkipCache {
 		return 0, MissBypass
 	}
 	switch {
-	case req.Options.CacheTTL != nil:
-		ttl = *req.Options.CacheTTL
+	case o.CacheTTL != nil:
+		ttl = *o.CacheTTL
 	case g.cfg.CacheTTL > 0:
 		ttl = g.cfg.CacheTTL
-	case req.Options.CacheKey != "":
+	case o.CacheKey != "":
 		ttl = DefaultCustomKeyTTL
 	}
 	if ttl <= 0 {
@@ -90,7 +91,7 @@ func hitMeta(m *conductor.ResponseMeta) {
 
 func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
 	ci := infoFrom(ctx)
-	ttl, reason := c.g.cacheTTL(req)
+	ttl, reason := c.g.cacheTTL(&req.Options)
 	if reason != "" {
 		setMiss(ci, reason)
 		resp, err := c.next.Chat(ctx, req)
@@ -205,26 +206,32 @@ func leaderCanceled(err error) bool {
 // store queues the entry for the store. The flight stays visible until the
 // write has landed, so that a request arriving meanwhile is still a hit.
 func (c *cacheProvider) store(key string, f *flight, req *conductor.ChatRequest, ttl time.Duration, a cachedAnswer) {
+	c.g.putCache(key, req.Provider, req.Model, ttl, func() []byte { return encodeAnswer(&a) }, func() { c.g.flights.remove(key, f) })
+}
+
+// putCache queues a cache write off the request path: encode runs there,
+// and done after the write landed (or was dropped).
+func (g *Gateway) putCache(key, provider, model string, ttl time.Duration, encode func() []byte, done func()) {
 	now := nowUTC()
-	ok := c.g.writes.tryPut(func(ctx context.Context) {
-		defer c.g.flights.remove(key, f)
-		value := encodeAnswer(&a)
-		if len(value) > c.g.cfg.MaxEntryBytes {
-			c.g.log.Debug("gateway answer too large to cache", "bytes", len(value), "max", c.g.cfg.MaxEntryBytes)
+	ok := g.writes.tryPut(func(ctx context.Context) {
+		defer done()
+		value := encode()
+		if len(value) > g.cfg.MaxEntryBytes {
+			g.log.Debug("gateway answer too large to cache", "bytes", len(value), "max", g.cfg.MaxEntryBytes)
 			return
 		}
 		e := conductor.CacheEntry{
-			Key: key, Scope: c.g.cfg.ID, Provider: req.Provider, Model: req.Model,
+			Key: key, Scope: g.cfg.ID, Provider: provider, Model: model,
 			Value: value, CreatedAt: now, ExpiresAt: now.Add(ttl),
 		}
-		if err := c.g.st.PutCache(ctx, e); err != nil {
-			c.g.log.Warn("gateway cache write failed", "err", err)
+		if err := g.st.PutCache(ctx, e); err != nil {
+			g.log.Warn("gateway cache write failed", "err", err)
 		}
 	})
 	if !ok {
-		c.g.writes.dropped.Add(1)
-		c.g.log.Warn("gateway cache write dropped: write queue full or gateway closed")
-		c.g.flights.remove(key, f)
+		g.writes.dropped.Add(1)
+		g.log.Warn("gateway cache write dropped: write queue full or gateway closed")
+		done()
 	}
 }
 
@@ -359,7 +366,7 @@ func (fs *flights) remove(key string, f *flight) {
 
 func (c *cacheProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
 	ci := infoFrom(ctx)
-	ttl, reason := c.g.cacheTTL(req)
+	ttl, reason := c.g.cacheTTL(&req.Options)
 	if reason != "" {
 		setMiss(ci, reason)
 		s, err := c.next.Stream(ctx, req)

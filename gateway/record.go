@@ -35,7 +35,7 @@ func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (
 	ci := &callInfo{provider: req.Provider, model: req.Model}
 	resp, err := r.next.Chat(withInfo(ctx, ci), req)
 	latency := time.Since(start)
-	row := r.g.row(newID(start), req, ci, start, latency, err)
+	row := r.g.row(newID(start), &req.Options, ci, start, latency, err)
 	if err == nil {
 		// The id lets the caller score this answer later (Gateway.Score).
 		resp.Meta.LogID = row.ID
@@ -69,7 +69,7 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 	s, err := r.next.Stream(withInfo(ctx, ci), req)
 	id := newID(start)
 	if err != nil {
-		r.g.logs.add(r.g.row(id, req, ci, start, time.Since(start), err))
+		r.g.logs.add(r.g.row(id, &req.Options, ci, start, time.Since(start), err))
 		return nil, err
 	}
 	rs := &recordStream{id: id, variant: req.Options.Variant}
@@ -78,7 +78,7 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 		input:  estimateTokens(promptBytes(req)),
 		done: func(u conductor.Usage, err error) {
 			latency := time.Since(start)
-			row := r.g.row(id, req, ci, start, latency, err)
+			row := r.g.row(id, &req.Options, ci, start, latency, err)
 			m := s.Meta()
 			row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
 			if m.Routing != "" {
@@ -122,10 +122,10 @@ func (s *recordStream) Next() (conductor.Chunk, error) {
 	return ch, err
 }
 
-// row is the log row id of a call, as far as the request and the call
-// info tell it; the caller adds what the answer says.
-func (g *Gateway) row(id string, req *conductor.ChatRequest, ci *callInfo, start time.Time, latency time.Duration, err error) conductor.LogRow {
-	env := req.Options.Environment
+// row is the log row id of a call, chat or embedding, as far as its
+// options and the call info tell it; the caller adds what the answer says.
+func (g *Gateway) row(id string, o *conductor.CallOptions, ci *callInfo, start time.Time, latency time.Duration, err error) conductor.LogRow {
+	env := o.Environment
 	if env == "" {
 		env = g.cfg.Environment
 	}
@@ -134,11 +134,11 @@ func (g *Gateway) row(id string, req *conductor.ChatRequest, ci *callInfo, start
 		Time:        start.UTC(),
 		Gateway:     g.cfg.ID,
 		Environment: env,
-		User:        req.Options.User,
+		User:        o.User,
 		Provider:    ci.provider,
 		Model:       ci.model,
 		Route:       g.cfg.Route,
-		Variant:     req.Options.Variant,
+		Variant:     o.Variant,
 		Status:      200,
 		Success:     err == nil,
 		Cached:      ci.cached,
@@ -147,7 +147,7 @@ func (g *Gateway) row(id string, req *conductor.ChatRequest, ci *callInfo, start
 		Step:        ci.step,
 		Latency:     latency,
 		TTFB:        latency,
-		Metadata:    keepMetadata(req.Options.Metadata),
+		Metadata:    keepMetadata(o.Metadata),
 	}
 	if err != nil {
 		row.Status, row.ErrorClass = errorStatus(err)
