@@ -37,30 +37,35 @@ func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (
 	latency := time.Since(start)
 	row := r.g.row(newID(start), &req.Options, ci, start, latency, err)
 	if err == nil {
-		// The id lets the caller score this answer later (Gateway.Score).
-		resp.Meta.LogID = row.ID
-		if row.Variant != "" {
-			resp.Meta.Variant = row.Variant
-		}
-		m := resp.Meta
-		row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
-		if m.Routing != "" {
-			row.Route = m.Routing
-		}
-		// The provider's TTFB counts from its attempt; earlier attempts,
-		// backoff waits and failed fallback steps come before it.
-		row.TTFB = latency
-		if m.TTFB > 0 {
-			ttfb := m.TTFB
-			if !ci.lastAttempt.IsZero() {
-				ttfb += ci.lastAttempt.Sub(start)
-			}
-			row.TTFB = min(ttfb, latency)
-		}
+		r.g.answered(&row, &resp.Meta, ci, start, latency)
 		r.g.price(&row, resp.Usage)
 	}
 	r.g.logs.add(row)
 	return resp, err
+}
+
+// answered completes the row of a whole answer from its meta, and tells
+// the answer its row: the id lets the caller score it later
+// (Gateway.Score).
+func (g *Gateway) answered(row *conductor.LogRow, m *conductor.ResponseMeta, ci *callInfo, start time.Time, latency time.Duration) {
+	m.LogID = row.ID
+	if row.Variant != "" {
+		m.Variant = row.Variant
+	}
+	row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
+	if m.Routing != "" {
+		row.Route = m.Routing
+	}
+	// The provider's TTFB counts from its attempt; earlier attempts,
+	// backoff waits and failed fallback steps come before it.
+	row.TTFB = latency
+	if m.TTFB > 0 {
+		ttfb := m.TTFB
+		if !ci.lastAttempt.IsZero() {
+			ttfb += ci.lastAttempt.Sub(start)
+		}
+		row.TTFB = min(ttfb, latency)
+	}
 }
 
 func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {

@@ -118,19 +118,10 @@ func (r *retryProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 	attempts := 0
 	err := r.run(ctx, req, func(ctx context.Context) error {
 		attempts++
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if p.timeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, p.timeout)
-		}
-		defer cancel()
 		var err error
-		resp, err = r.next.Chat(actx, req)
-		if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-			return timeoutError(req.Provider, p.timeout, err)
-		}
-		if err == nil && resp == nil {
-			return errNoAnswer(req.Provider)
-		}
+		resp, err = attemptWhole(ctx, p.timeout, req.Provider, func(ctx context.Context) (*conductor.ChatResponse, error) {
+			return r.next.Chat(ctx, req)
+		})
 		return err
 	})
 	if err != nil {
@@ -188,6 +179,24 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 	m := s.Meta()
 	m.Attempts = attempts
 	return &metaStream{Stream: s, meta: m}, nil
+}
+
+// attemptWhole makes one attempt at a whole answer (a chat answer, an
+// embedding) within the per-attempt timeout (0: none).
+func attemptWhole[T any](ctx context.Context, timeout time.Duration, provider string, call func(context.Context) (*T, error)) (*T, error) {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	resp, err := call(actx)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return nil, timeoutError(provider, timeout, err)
+	}
+	if err == nil && resp == nil {
+		return nil, errNoAnswer(provider)
+	}
+	return resp, err
 }
 
 // errNoAnswer stands for an adapter that returned neither an answer nor an
