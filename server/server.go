@@ -208,11 +208,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("POST /v1/chat/completions", s.model(fmtOpenAI, s.chatCompletions))
 	mux.Handle("POST /v1/messages", s.model(fmtAnthropic, s.messages))
+	mux.Handle("GET /v1/models", s.api(s.listModels))
+	mux.Handle("GET /v1/models/{id...}", s.api(s.getModel))
 	mux.Handle("POST /v1/ensembles/{name}/run", s.model(fmtOpenAI, s.runEnsemble))
 	// Cloudflare AI Gateway paths: a provider's own paths after
 	// /v1/{account_id}/{gateway_id}/{provider}/, and the universal endpoint.
-	mux.Handle("POST /v1/{account}/{gateway}/{provider}/{rest...}", s.model(fmtCloudflare, s.cloudflare))
-	mux.Handle("POST /v1/{account}/{gateway}", s.model(fmtCloudflare, s.universal))
+	none := s.noEndpoint(mux)
+	mux.Handle("POST /v1/{account}/{gateway}/{provider}/{rest...}", gatewayPath(s.model(fmtCloudflare, s.cloudflare), none))
+	mux.Handle("POST /v1/{account}/{gateway}", gatewayPath(s.model(fmtCloudflare, s.universal), none))
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.protect(s.opts.Metrics))
 	}
@@ -221,7 +224,10 @@ func (s *Server) routes() http.Handler {
 		// ?token= and keeps a cookie, which a bearer check here would refuse.
 		mux.Handle("GET /", s.opts.Dashboard)
 	}
-	mux.HandleFunc("/", s.notFound)
+	// What no endpoint takes is a JSON 404 or 405 in the caller's format;
+	// under /v1/ even for GET, which the dashboard would otherwise take.
+	mux.Handle("GET /v1/", none)
+	mux.Handle("/", none)
 	return s.accessLog(mux)
 }
 
@@ -330,15 +336,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
-}
-
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	f := fmtOpenAI
-	if r.Header.Get("anthropic-version") != "" || r.Header.Get("x-api-key") != "" {
-		f = fmtAnthropic
-	}
-	writeError(w, f, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound,
-		Message: fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
 }
 
 // model wraps an endpoint that calls models: the gateway token is checked,
