@@ -34,6 +34,7 @@ func TestUnknownPaths(t *testing.T) {
 		{method: "POST", path: "/v1/messages/count_tokens", status: 404, anthropic: true},
 		{method: "GET", path: "/v1/nothing", headers: []string{"anthropic-version", "2023-06-01"}, status: 404, anthropic: true},
 		{method: "GET", path: "/v1/chat/completions", status: 405, allow: "POST"},
+		{method: "GET", path: "/v1/embeddings", status: 405, allow: "POST"},
 		{method: "GET", path: "/v1/messages", status: 405, anthropic: true, allow: "POST"},
 		{method: "PUT", path: "/v1/messages", headers: []string{"anthropic-version", "2023-06-01"}, status: 405, anthropic: true, allow: "POST"},
 		{method: "POST", path: "/v1/models", status: 405, allow: "GET"},

@@ -208,6 +208,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("POST /v1/chat/completions", s.model(fmtOpenAI, s.chatCompletions))
 	mux.Handle("POST /v1/messages", s.model(fmtAnthropic, s.messages))
+	mux.Handle("POST /v1/embeddings", s.model(fmtOpenAI, s.embeddings))
 	mux.Handle("GET /v1/models", s.api(s.listModels))
 	mux.Handle("GET /v1/models/{id...}", s.api(s.getModel))
 	mux.Handle("POST /v1/ensembles/{name}/run", s.model(fmtOpenAI, s.runEnsemble))
