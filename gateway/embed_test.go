@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
@@ -222,4 +223,22 @@ func TestEmbeddingCodec(t *testing.T) {
 	if _, err := decodeChat(b); err == nil {
 		t.Error("an embedding decoded as a chat answer")
 	}
+}
+
+// A stored entry, however damaged, decodes or fails; it never panics or
+// sizes an allocation from a corrupt count.
+func FuzzDecodeEmbedding(f *testing.F) {
+	f.Add(encodeEmbedding(&conductor.EmbedResponse{Model: "m", Vectors: [][]float32{{1, 2}, {3}}}))
+	f.Add([]byte(embeddingMagic + "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\x0f"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeEmbedding(b)
+		if err != nil {
+			return
+		}
+		// Bit for bit (a NaN is not equal to itself).
+		enc := encodeEmbedding(r)
+		if again, err := decodeEmbedding(enc); err != nil || !bytes.Equal(encodeEmbedding(again), enc) {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
 }

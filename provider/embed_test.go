@@ -279,3 +279,42 @@ func TestWorkersAIEmbedBatches(t *testing.T) {
 		}
 	}
 }
+
+// Whatever a caller sends, decoding never panics, and what it accepts has
+// inputs that every embedding format can carry: one kind, none empty.
+func FuzzDecodeOpenAIEmbedRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"text-embedding-3-small","input":"hello"}`,
+		`{"model":"m","input":["a","b"],"encoding_format":"base64","dimensions":8,"user":"u"}`,
+		`{"model":"m","input":[[1,2],[3]]}`, `{"model":"m","input":[1,2,3]}`,
+		`{"input":[]}`, `null`, `{"input":[["a"]]}`, `{"input":[1,"a"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, b64, err := DecodeOpenAIEmbedRequest(body)
+		if err != nil {
+			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
+				t.Fatalf("not a bad request: %v", err)
+			}
+			return
+		}
+		if (len(req.Input) == 0) == (len(req.Tokens) == 0) || req.Items() > MaxEmbedInputs || req.Dimensions < 0 {
+			t.Fatalf("accepted %+v", req)
+		}
+		for _, s := range req.Input {
+			if s == "" {
+				t.Fatal("accepted an empty input")
+			}
+		}
+		for _, tk := range req.Tokens {
+			if len(tk) == 0 {
+				t.Fatal("accepted an empty token array")
+			}
+		}
+		resp := &conductor.EmbedResponse{Model: req.Model, Vectors: make([][]float32, req.Items())}
+		if !json.Valid(EncodeOpenAIEmbedResponse(resp, b64)) {
+			t.Fatal("invalid answer JSON")
+		}
+	})
+}
