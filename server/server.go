@@ -8,7 +8,9 @@
 // anthropic.go and workersai.go (each caller wire format: requests,
 // answers, streams, errors), cloudflare.go (Cloudflare's gateway paths and
 // the universal endpoint), upstream.go (the provider adapters and the
-// gateway chains around them), ensembles.go (running ensembles), log.go
+// gateway chains around them), names.go (what a model name means),
+// embeddings.go (POST /v1/embeddings), models.go (GET /v1/models), paths.go
+// (paths no endpoint takes), ensembles.go (running ensembles), log.go
 // (access log), setup.go (options from conductor.toml).
 package server
 
