@@ -340,6 +340,9 @@ type Server struct {
 	// beyond); zero: the server's default. cf-aig-request-timeout shortens
 	// it per call.
 	RequestTimeout Duration `toml:"request_timeout"`
+	// DefaultProvider serves bare model names no alias and no known prefix
+	// claims ("llama3.2" → local); empty: such a name is a 404.
+	DefaultProvider string `toml:"default_provider"`
 }
 
 // DefaultTokensEnv is the variable read for server tokens by default.

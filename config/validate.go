@@ -128,6 +128,9 @@ func (c *Config) validate(ix *docIndex) Errors {
 	if c.Server.MaxBodyBytes < 0 {
 		v.at(kp("server", "max_body_bytes"), "cannot be negative")
 	}
+	if p := c.Server.DefaultProvider; p != "" && !slices.Contains(conductor.Providers(), p) {
+		v.at(kp("server", "default_provider"), "unknown provider (expected one of: %s)", strings.Join(conductor.Providers(), ", "))
+	}
 
 	names := map[string]bool{}
 	for i, b := range c.Budgets {

@@ -54,9 +54,9 @@ func (b *Budget) check() error {
 	return nil
 }
 
-// value is the value of the budget's scope for a call, and whether the
-// budget applies to it.
-func (b *Budget) value(req *conductor.ChatRequest, env string) (string, bool) {
+// value is the value of the budget's scope for a call to provider's model
+// for user in env, and whether the budget applies to it.
+func (b *Budget) value(provider, model, user, env string) (string, bool) {
 	var v string
 	switch b.Scope {
 	case ScopeGateway:
@@ -64,14 +64,14 @@ func (b *Budget) value(req *conductor.ChatRequest, env string) (string, bool) {
 	case ScopeEnvironment:
 		v = env
 	case ScopeUser:
-		v = req.Options.User
+		v = user
 	case ScopeProvider:
-		v = req.Provider
+		v = provider
 	case ScopeModel:
-		if b.Match == req.Provider+"/"+req.Model {
-			return req.Model, true
+		if b.Match == provider+"/"+model {
+			return model, true
 		}
-		v = req.Model
+		v = model
 	}
 	if v == "" || (b.Match != "" && b.Match != v) {
 		return "", false
@@ -114,16 +114,23 @@ func usd(nano int64) string {
 	return fmt.Sprintf("$%.2f", float64(nano)/1e9)
 }
 
-// matching lists the budgets a call must fit in, in the current windows.
+// matching lists the budgets a chat call must fit in, in the current
+// windows.
 func (g *Gateway) matching(req *conductor.ChatRequest, now time.Time) []budgetFor {
-	env := req.Options.Environment
+	return g.budgetsFor(req.Provider, req.Model, &req.Options, now)
+}
+
+// budgetsFor lists the budgets a call to provider's model with options o
+// must fit in, in the current windows.
+func (g *Gateway) budgetsFor(provider, model string, o *conductor.CallOptions, now time.Time) []budgetFor {
+	env := o.Environment
 	if env == "" {
 		env = g.cfg.Environment
 	}
 	var out []budgetFor
 	for i := range g.cfg.Budgets {
 		b := &g.cfg.Budgets[i]
-		v, ok := b.value(req, env)
+		v, ok := b.value(provider, model, o.User, env)
 		if !ok {
 			continue
 		}
@@ -216,37 +223,54 @@ func (g *Gateway) budget(next conductor.Provider) conductor.Provider {
 
 // reservation is what a call holds in its budgets until it settles.
 type reservation struct {
-	id      string
-	budgets []budgetFor
-	req     *conductor.ChatRequest
+	id              string
+	budgets         []budgetFor
+	provider, model string // what the settlement prices
 }
 
+// reserve reserves a chat call's maximum cost: a call that sets no
+// MaxTokens is capped at the default while a budget applies, and the
+// returned request (a copy, then) says so.
 func (b *budgetProvider) reserve(ctx context.Context, req *conductor.ChatRequest) (*reservation, *conductor.ChatRequest, error) {
+	capped := req
+	res, err := b.g.reserve(ctx, req.Provider, req.Model, &req.Options, func() int64 {
+		if req.MaxTokens <= 0 {
+			capped = copyRequest(req)
+			capped.MaxTokens = b.g.cfg.DefaultMaxOutputTokens
+		}
+		return b.g.prices.MaxCost(req.Provider, req.Model, inputTokenBound(capped), capped.MaxTokens)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, capped, nil
+}
+
+// reserve reserves amount() in every budget a call to provider's model
+// with options o matches, atomically; amount is asked only when one does.
+// No budget applies: a nil reservation. A refusal is a 429
+// budget_exceeded; a store failure refuses the call too.
+func (g *Gateway) reserve(ctx context.Context, provider, model string, o *conductor.CallOptions, amount func() int64) (*reservation, error) {
 	now := nowUTC()
-	budgets := b.g.matching(req, now)
+	budgets := g.budgetsFor(provider, model, o, now)
 	if len(budgets) == 0 {
-		return nil, req, nil
+		return nil, nil
 	}
-	if req.MaxTokens <= 0 {
-		req = copyRequest(req)
-		req.MaxTokens = b.g.cfg.DefaultMaxOutputTokens
-	}
-	amount := b.g.prices.MaxCost(req.Provider, req.Model, inputTokenBound(req), req.MaxTokens)
 	cb := make([]conductor.Budget, len(budgets))
 	for i := range budgets {
 		cb[i] = budgets[i].Budget
 	}
-	id, err := b.g.st.ReserveSpend(ctx, cb, amount, now)
+	id, err := g.st.ReserveSpend(ctx, cb, amount(), now)
 	if err == nil {
-		return &reservation{id: id, budgets: budgets, req: req}, req, nil
+		return &reservation{id: id, budgets: budgets, provider: provider, model: model}, nil
 	}
 	var be *conductor.BudgetError
 	if !errors.As(err, &be) {
 		if ctx.Err() != nil {
-			return nil, nil, canceled(ctx, err)
+			return nil, canceled(ctx, err)
 		}
-		return nil, nil, &conductor.Error{
-			Provider: req.Provider, Class: conductor.ClassServer, Status: 503, Code: "budget_unavailable",
+		return nil, &conductor.Error{
+			Provider: provider, Class: conductor.ClassServer, Status: 503, Code: "budget_unavailable",
 			Message: "spend limits cannot be checked: the gateway store failed", Err: err,
 		}
 	}
@@ -258,9 +282,9 @@ func (b *budgetProvider) reserve(ctx context.Context, req *conductor.ChatRequest
 	}
 	// A refusal means the budget is used up: every threshold has been
 	// reached, whether or not settled spend touched it exactly.
-	b.g.after.do(func(ctx context.Context) { b.g.alertAll(ctx, refused, be.Spent) })
-	return nil, nil, &conductor.Error{
-		Provider:   req.Provider,
+	g.after.do(func(ctx context.Context) { g.alertAll(ctx, refused, be.Spent) })
+	return nil, &conductor.Error{
+		Provider:   provider,
 		Class:      conductor.ClassBudget,
 		Status:     429,
 		Code:       "budget_exceeded",
@@ -275,20 +299,20 @@ func (b *budgetProvider) reserve(ctx context.Context, req *conductor.ChatRequest
 // collects its after-call work (ctx carries an afterBatch), the settlement
 // joins it: one store transaction for the call's settlements and token
 // counts.
-func (b *budgetProvider) settle(ctx context.Context, res *reservation, u conductor.Usage, failed bool) {
+func (g *Gateway) settle(ctx context.Context, res *reservation, u conductor.Usage, failed bool) {
 	var actual int64
 	if !failed {
-		actual, _ = b.g.prices.Cost(res.req.Provider, res.req.Model, u)
+		actual, _ = g.prices.Cost(res.provider, res.model, u)
 	}
 	if batch, ok := ctx.Value(afterBatchKey{}).(*afterBatch); ok && batch.add(res, actual) {
 		return
 	}
-	b.g.after.do(func(ctx context.Context) {
-		if err := b.g.st.SettleSpend(ctx, res.id, actual); err != nil {
-			b.g.log.Warn("gateway spend settlement failed; the reservation stays counted", "id", res.id, "err", err)
+	g.after.do(func(ctx context.Context) {
+		if err := g.st.SettleSpend(ctx, res.id, actual); err != nil {
+			g.log.Warn("gateway spend settlement failed; the reservation stays counted", "id", res.id, "err", err)
 			return
 		}
-		b.g.checkAlerts(ctx, res.budgets)
+		g.checkAlerts(ctx, res.budgets)
 	})
 }
 
@@ -300,9 +324,9 @@ func (b *budgetProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (
 	resp, err := b.next.Chat(ctx, req)
 	if res != nil {
 		if err != nil {
-			b.settle(ctx, res, conductor.Usage{}, true)
+			b.g.settle(ctx, res, conductor.Usage{}, true)
 		} else {
-			b.settle(ctx, res, resp.Usage, false)
+			b.g.settle(ctx, res, resp.Usage, false)
 		}
 	}
 	return resp, err
@@ -320,13 +344,13 @@ func (b *budgetProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 	if err != nil {
 		// Not batched: a fallback may go on to stream for long, and this
 		// reservation must not stay held meanwhile.
-		b.settle(withoutBatch(ctx), res, conductor.Usage{}, true)
+		b.g.settle(withoutBatch(ctx), res, conductor.Usage{}, true)
 		return nil, err
 	}
 	// A stream cut or closed early was still generated, at least in part:
 	// it is settled with what it reported, or an estimate from its text.
 	return &usageStream{
 		Stream: s, input: estimateTokens(promptBytes(req)),
-		done: func(u conductor.Usage, _ error) { b.settle(ctx, res, u, false) },
+		done: func(u conductor.Usage, _ error) { b.g.settle(ctx, res, u, false) },
 	}, nil
 }

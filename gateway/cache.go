@@ -45,19 +45,20 @@ func (g *Gateway) cache(next conductor.Provider) conductor.Provider {
 	return &cacheProvider{g: g, next: next}
 }
 
-// cacheTTL is the TTL a call gets: the call's own over the gateway's, 0
-// disabling; a custom key with no TTL anywhere is kept five minutes, as
-// Cloudflare does. reason is set when the cache is not used at all.
-func (g *Gateway) cacheTTL(req *conductor.ChatRequest) (ttl time.Duration, reason string) {
-	if req.Options.SkipCache {
+// cacheTTL is the TTL a call with options o gets: the call's own over the
+// gateway's, 0 disabling; a custom key with no TTL anywhere is kept five
+// minutes, as Cloudflare does. reason is set when the cache is not used at
+// all.
+func (g *Gateway) cacheTTL(o *conductor.CallOptions) (ttl time.Duration, reason string) {
+	if o.SkipCache {
 		return 0, MissBypass
 	}
 	switch {
-	case req.Options.CacheTTL != nil:
-		ttl = *req.Options.CacheTTL
+	case o.CacheTTL != nil:
+		ttl = *o.CacheTTL
 	case g.cfg.CacheTTL > 0:
 		ttl = g.cfg.CacheTTL
-	case req.Options.CacheKey != "":
+	case o.CacheKey != "":
 		ttl = DefaultCustomKeyTTL
 	}
 	if ttl <= 0 {
@@ -90,7 +91,7 @@ func hitMeta(m *conductor.ResponseMeta) {
 
 func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
 	ci := infoFrom(ctx)
-	ttl, reason := c.g.cacheTTL(req)
+	ttl, reason := c.g.cacheTTL(&req.Options)
 	if reason != "" {
 		setMiss(ci, reason)
 		resp, err := c.next.Chat(ctx, req)
@@ -108,24 +109,17 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 			}
 			continue
 		}
-		reason := MissNewKey
-		e, ok, expired, err := c.g.st.GetCache(ctx, key, nowUTC())
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return nil, canceled(ctx, err)
-			}
-			c.g.log.Warn("gateway cache read failed; calling upstream", "err", err)
-			reason = MissCacheError
-		case ok:
-			if resp, derr := decodeChat(e.Value); derr == nil {
+		value, reason, err := c.g.cached(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if value != nil {
+			if resp, derr := decodeChat(value); derr == nil {
 				setHit(ci)
 				return resp, nil
 			} else {
 				c.g.log.Warn("gateway cache entry unreadable; calling upstream", "err", derr)
 			}
-		case expired:
-			reason = MissExpired
 		}
 		f, lead := c.g.flights.lead(key, false)
 		if !lead {
@@ -146,50 +140,91 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 	}
 }
 
+// cached reads the entry for key: its value, or nil and why there is none
+// to serve (an unreadable store is a miss, logged; the caller going away is
+// an error). A value the caller cannot decode is a miss of reason.
+func (g *Gateway) cached(ctx context.Context, key string) (value []byte, reason string, err error) {
+	e, ok, expired, err := g.st.GetCache(ctx, key, nowUTC())
+	switch {
+	case err != nil:
+		if ctx.Err() != nil {
+			return nil, "", canceled(ctx, err)
+		}
+		g.log.Warn("gateway cache read failed; calling upstream", "err", err)
+		return nil, MissCacheError, nil
+	case ok:
+		return e.Value, MissNewKey, nil
+	case expired:
+		return nil, MissExpired, nil
+	}
+	return nil, MissNewKey, nil
+}
+
 // lead makes the upstream call for a flight and hands its outcome to the
 // waiters, even if the call panics (an http.Server recovers the panic, and
 // the waiters must not hang).
 func (c *cacheProvider) lead(ctx context.Context, key string, f *flight, req *conductor.ChatRequest) (resp *conductor.ChatResponse, err error) {
+	err = c.g.leadFlight(key, f, req.Provider, func() error {
+		var err error
+		resp, err = c.next.Chat(ctx, req)
+		if err == nil {
+			missMeta(&resp.Meta, f.reason)
+			f.resp = cloneResponse(resp)
+		}
+		return err
+	})
+	return resp, err
+}
+
+// leadFlight runs the call leading flight f (call leaves its answer in f)
+// and hands the outcome to the waiters, even if call panics.
+func (g *Gateway) leadFlight(key string, f *flight, provider string, call func() error) error {
 	done := false
 	defer func() {
 		if !done {
-			f.err = &conductor.Error{Provider: req.Provider, Class: conductor.ClassServer, Message: "the call leading this request failed"}
+			f.err = &conductor.Error{Provider: provider, Class: conductor.ClassServer, Message: "the call leading this request failed"}
 			close(f.done)
-			c.g.flights.remove(key, f)
+			g.flights.remove(key, f)
 		}
 	}()
-	resp, err = c.next.Chat(ctx, req)
-	if err == nil {
-		missMeta(&resp.Meta, f.reason)
-		f.resp = cloneResponse(resp)
-	}
+	err := call()
 	f.err = err
 	done = true
 	close(f.done)
 	if err != nil {
-		c.g.flights.remove(key, f)
+		g.flights.remove(key, f)
 	}
-	return resp, err
+	return err
 }
 
 // waitChat waits for a flight's answer. again=true: the leader was canceled
 // and this caller is still here, so it should try again (perhaps leading).
 func (c *cacheProvider) waitChat(ctx context.Context, f *flight) (resp *conductor.ChatResponse, err error, again bool) {
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		return nil, canceled(ctx, ctx.Err()), false
+	if err, again := f.wait(ctx); err != nil || again {
+		return nil, err, again
 	}
-	if f.err != nil {
-		if leaderCanceled(f.err) && ctx.Err() == nil {
-			return nil, nil, true
-		}
-		return nil, f.err, false
-	}
-	setHit(infoFrom(ctx))
 	resp = cloneResponse(f.resp)
 	hitMeta(&resp.Meta)
 	return resp, nil, false
+}
+
+// wait waits for a whole answer's flight to end: nil when its answer is
+// in (the caller's call is then a hit), or the leader's failure; again=true
+// when the leader was canceled and this caller is still here.
+func (f *flight) wait(ctx context.Context) (err error, again bool) {
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return canceled(ctx, ctx.Err()), false
+	}
+	if f.err != nil {
+		if leaderCanceled(f.err) && ctx.Err() == nil {
+			return nil, true
+		}
+		return f.err, false
+	}
+	setHit(infoFrom(ctx))
+	return nil, false
 }
 
 // leaderCanceled reports whether a leader failed only because its own caller
@@ -205,26 +240,32 @@ func leaderCanceled(err error) bool {
 // store queues the entry for the store. The flight stays visible until the
 // write has landed, so that a request arriving meanwhile is still a hit.
 func (c *cacheProvider) store(key string, f *flight, req *conductor.ChatRequest, ttl time.Duration, a cachedAnswer) {
+	c.g.putCache(key, req.Provider, req.Model, ttl, func() []byte { return encodeAnswer(&a) }, func() { c.g.flights.remove(key, f) })
+}
+
+// putCache queues a cache write off the request path: encode runs there,
+// and done after the write landed (or was dropped).
+func (g *Gateway) putCache(key, provider, model string, ttl time.Duration, encode func() []byte, done func()) {
 	now := nowUTC()
-	ok := c.g.writes.tryPut(func(ctx context.Context) {
-		defer c.g.flights.remove(key, f)
-		value := encodeAnswer(&a)
-		if len(value) > c.g.cfg.MaxEntryBytes {
-			c.g.log.Debug("gateway answer too large to cache", "bytes", len(value), "max", c.g.cfg.MaxEntryBytes)
+	ok := g.writes.tryPut(func(ctx context.Context) {
+		defer done()
+		value := encode()
+		if len(value) > g.cfg.MaxEntryBytes {
+			g.log.Debug("gateway answer too large to cache", "bytes", len(value), "max", g.cfg.MaxEntryBytes)
 			return
 		}
 		e := conductor.CacheEntry{
-			Key: key, Scope: c.g.cfg.ID, Provider: req.Provider, Model: req.Model,
+			Key: key, Scope: g.cfg.ID, Provider: provider, Model: model,
 			Value: value, CreatedAt: now, ExpiresAt: now.Add(ttl),
 		}
-		if err := c.g.st.PutCache(ctx, e); err != nil {
-			c.g.log.Warn("gateway cache write failed", "err", err)
+		if err := g.st.PutCache(ctx, e); err != nil {
+			g.log.Warn("gateway cache write failed", "err", err)
 		}
 	})
 	if !ok {
-		c.g.writes.dropped.Add(1)
-		c.g.log.Warn("gateway cache write dropped: write queue full or gateway closed")
-		c.g.flights.remove(key, f)
+		g.writes.dropped.Add(1)
+		g.log.Warn("gateway cache write dropped: write queue full or gateway closed")
+		done()
 	}
 }
 
@@ -303,6 +344,7 @@ type flight struct {
 	reason string        // the leader's miss reason
 	done   chan struct{} // chat: the answer is in; stream: the upstream stream opened
 	resp   *conductor.ChatResponse
+	emb    *conductor.EmbedResponse // embeddings only
 	err    error
 	s      *streamFlight // streams only
 }
@@ -359,7 +401,7 @@ func (fs *flights) remove(key string, f *flight) {
 
 func (c *cacheProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
 	ci := infoFrom(ctx)
-	ttl, reason := c.g.cacheTTL(req)
+	ttl, reason := c.g.cacheTTL(&req.Options)
 	if reason != "" {
 		setMiss(ci, reason)
 		s, err := c.next.Stream(ctx, req)
@@ -379,24 +421,17 @@ func (c *cacheProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 			}
 			continue
 		}
-		reason := MissNewKey
-		e, ok, expired, err := c.g.st.GetCache(ctx, key, nowUTC())
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return nil, canceled(ctx, err)
-			}
-			c.g.log.Warn("gateway cache read failed; calling upstream", "err", err)
-			reason = MissCacheError
-		case ok:
-			if a, derr := decodeStream(e.Value); derr == nil {
+		value, reason, err := c.g.cached(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if value != nil {
+			if a, derr := decodeStream(value); derr == nil {
 				setHit(ci)
 				return newReplay(a), nil
 			} else {
 				c.g.log.Warn("gateway cache entry unreadable; calling upstream", "err", derr)
 			}
-		case expired:
-			reason = MissExpired
 		}
 		f, lead := c.g.flights.lead(key, true)
 		if lead {

@@ -501,7 +501,7 @@ func TestCacheTTLPrecedence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ttl, reason := tt.g.cacheTTL(&conductor.ChatRequest{Options: tt.opts})
+			ttl, reason := tt.g.cacheTTL(&tt.opts)
 			if ttl != tt.ttl || reason != tt.reason {
 				t.Fatalf("got %v %q, want %v %q", ttl, reason, tt.ttl, tt.reason)
 			}

@@ -33,11 +33,16 @@ type rateProvider struct {
 }
 
 func (g *Gateway) ratelimit(next conductor.Provider) conductor.Provider {
-	rl := g.cfg.RateLimit
-	if rl.Requests == 0 && rl.Tokens == 0 && rl.UserRequests == 0 && rl.UserTokens == 0 {
+	if !g.rateLimited() {
 		return next
 	}
 	return &rateProvider{g: g, next: next}
+}
+
+// rateLimited reports whether any rate limit is set.
+func (g *Gateway) rateLimited() bool {
+	rl := g.cfg.RateLimit
+	return rl.Requests != 0 || rl.Tokens != 0 || rl.UserRequests != 0 || rl.UserTokens != 0
 }
 
 // rateLimit is one limit a call is held to.
@@ -48,9 +53,11 @@ type rateLimit struct {
 	who   string // "gateway my-gw" | "user alice"
 }
 
-func (r *rateProvider) limits(req *conductor.ChatRequest) (requests, tokens []rateLimit) {
+// limits are the limits of a call for user u; a call without a user is
+// held to the gateway's limits only.
+func (r *rateProvider) limits(u string) (requests, tokens []rateLimit) {
 	rl, id := r.g.cfg.RateLimit, r.g.cfg.ID
-	if u := req.Options.User; u != "" {
+	if u != "" {
 		if rl.UserRequests > 0 {
 			requests = append(requests, rateLimit{"rate/" + id + "/user/" + u + "/requests", rl.UserRequests, "requests", "user " + u})
 		}
@@ -67,10 +74,11 @@ func (r *rateProvider) limits(req *conductor.ChatRequest) (requests, tokens []ra
 	return requests, tokens
 }
 
-// admit counts the request against its limits, or refuses it, in one
-// atomic store step: a request refused by one limit counts against none.
-func (r *rateProvider) admit(ctx context.Context, req *conductor.ChatRequest) (tokens []rateLimit, err error) {
-	requests, tokens := r.limits(req)
+// admit counts a request for user ("" for none) against its limits, or
+// refuses it, in one atomic store step: a request refused by one limit
+// counts against none.
+func (r *rateProvider) admit(ctx context.Context, user string) (tokens []rateLimit, err error) {
+	requests, tokens := r.limits(user)
 	rl := r.g.cfg.RateLimit
 	// Tokens first: checking them takes nothing, so the step stops there
 	// before any request is counted.
@@ -206,7 +214,7 @@ func (r *rateProvider) count(batch *afterBatch, tokens []rateLimit, u conductor.
 }
 
 func (r *rateProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	tokens, err := r.admit(ctx, req)
+	tokens, err := r.admit(ctx, req.Options.User)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +233,7 @@ func (r *rateProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*c
 }
 
 func (r *rateProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
-	tokens, err := r.admit(ctx, req)
+	tokens, err := r.admit(ctx, req.Options.User)
 	if err != nil {
 		return nil, err
 	}

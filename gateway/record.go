@@ -35,32 +35,37 @@ func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (
 	ci := &callInfo{provider: req.Provider, model: req.Model}
 	resp, err := r.next.Chat(withInfo(ctx, ci), req)
 	latency := time.Since(start)
-	row := r.g.row(newID(start), req, ci, start, latency, err)
+	row := r.g.row(newID(start), &req.Options, ci, start, latency, err)
 	if err == nil {
-		// The id lets the caller score this answer later (Gateway.Score).
-		resp.Meta.LogID = row.ID
-		if row.Variant != "" {
-			resp.Meta.Variant = row.Variant
-		}
-		m := resp.Meta
-		row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
-		if m.Routing != "" {
-			row.Route = m.Routing
-		}
-		// The provider's TTFB counts from its attempt; earlier attempts,
-		// backoff waits and failed fallback steps come before it.
-		row.TTFB = latency
-		if m.TTFB > 0 {
-			ttfb := m.TTFB
-			if !ci.lastAttempt.IsZero() {
-				ttfb += ci.lastAttempt.Sub(start)
-			}
-			row.TTFB = min(ttfb, latency)
-		}
+		r.g.answered(&row, &resp.Meta, ci, start, latency)
 		r.g.price(&row, resp.Usage)
 	}
 	r.g.logs.add(row)
 	return resp, err
+}
+
+// answered completes the row of a whole answer from its meta, and tells
+// the answer its row: the id lets the caller score it later
+// (Gateway.Score).
+func (g *Gateway) answered(row *conductor.LogRow, m *conductor.ResponseMeta, ci *callInfo, start time.Time, latency time.Duration) {
+	m.LogID = row.ID
+	if row.Variant != "" {
+		m.Variant = row.Variant
+	}
+	row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
+	if m.Routing != "" {
+		row.Route = m.Routing
+	}
+	// The provider's TTFB counts from its attempt; earlier attempts,
+	// backoff waits and failed fallback steps come before it.
+	row.TTFB = latency
+	if m.TTFB > 0 {
+		ttfb := m.TTFB
+		if !ci.lastAttempt.IsZero() {
+			ttfb += ci.lastAttempt.Sub(start)
+		}
+		row.TTFB = min(ttfb, latency)
+	}
 }
 
 func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
@@ -69,7 +74,7 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 	s, err := r.next.Stream(withInfo(ctx, ci), req)
 	id := newID(start)
 	if err != nil {
-		r.g.logs.add(r.g.row(id, req, ci, start, time.Since(start), err))
+		r.g.logs.add(r.g.row(id, &req.Options, ci, start, time.Since(start), err))
 		return nil, err
 	}
 	rs := &recordStream{id: id, variant: req.Options.Variant}
@@ -78,7 +83,7 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 		input:  estimateTokens(promptBytes(req)),
 		done: func(u conductor.Usage, err error) {
 			latency := time.Since(start)
-			row := r.g.row(id, req, ci, start, latency, err)
+			row := r.g.row(id, &req.Options, ci, start, latency, err)
 			m := s.Meta()
 			row.Cached, row.MissReason, row.Attempts, row.Step = m.Cached, m.MissReason, m.Attempts, m.Step
 			if m.Routing != "" {
@@ -122,10 +127,10 @@ func (s *recordStream) Next() (conductor.Chunk, error) {
 	return ch, err
 }
 
-// row is the log row id of a call, as far as the request and the call
-// info tell it; the caller adds what the answer says.
-func (g *Gateway) row(id string, req *conductor.ChatRequest, ci *callInfo, start time.Time, latency time.Duration, err error) conductor.LogRow {
-	env := req.Options.Environment
+// row is the log row id of a call, chat or embedding, as far as its
+// options and the call info tell it; the caller adds what the answer says.
+func (g *Gateway) row(id string, o *conductor.CallOptions, ci *callInfo, start time.Time, latency time.Duration, err error) conductor.LogRow {
+	env := o.Environment
 	if env == "" {
 		env = g.cfg.Environment
 	}
@@ -134,11 +139,11 @@ func (g *Gateway) row(id string, req *conductor.ChatRequest, ci *callInfo, start
 		Time:        start.UTC(),
 		Gateway:     g.cfg.ID,
 		Environment: env,
-		User:        req.Options.User,
+		User:        o.User,
 		Provider:    ci.provider,
 		Model:       ci.model,
 		Route:       g.cfg.Route,
-		Variant:     req.Options.Variant,
+		Variant:     o.Variant,
 		Status:      200,
 		Success:     err == nil,
 		Cached:      ci.cached,
@@ -147,7 +152,7 @@ func (g *Gateway) row(id string, req *conductor.ChatRequest, ci *callInfo, start
 		Step:        ci.step,
 		Latency:     latency,
 		TTFB:        latency,
-		Metadata:    keepMetadata(req.Options.Metadata),
+		Metadata:    keepMetadata(o.Metadata),
 	}
 	if err != nil {
 		row.Status, row.ErrorClass = errorStatus(err)

@@ -76,7 +76,12 @@ func (g *Gateway) wait(p retryPolicy, n int, err error) time.Duration {
 // run makes attempts until one succeeds, a failure is not retryable, the
 // attempts are spent or the next would start past the deadline.
 func (r *retryProvider) run(ctx context.Context, req *conductor.ChatRequest, attempt func(context.Context) error) error {
-	p := r.g.retryPolicy(req.Options)
+	return r.g.retryRun(ctx, req.Options, req.Provider, req.Model, attempt)
+}
+
+// retryRun is run for a call of any kind to provider's model with options o.
+func (g *Gateway) retryRun(ctx context.Context, o conductor.CallOptions, provider, model string, attempt func(context.Context) error) error {
+	p := g.retryPolicy(o)
 	ci := infoFrom(ctx)
 	deadline := time.Now().Add(p.deadline)
 	for n := 1; ; n++ {
@@ -91,12 +96,12 @@ func (r *retryProvider) run(ctx context.Context, req *conductor.ChatRequest, att
 		if n >= p.attempts || !conductor.IsRetryable(err) || ctx.Err() != nil {
 			return err
 		}
-		d := r.g.wait(p, n, err)
+		d := g.wait(p, n, err)
 		if time.Now().Add(d).After(deadline) {
-			r.g.log.Debug("gateway retry skipped: past the retry deadline", "wait", d, "deadline", p.deadline, "err", err)
+			g.log.Debug("gateway retry skipped: past the retry deadline", "wait", d, "deadline", p.deadline, "err", err)
 			return err
 		}
-		r.g.log.Debug("gateway retrying", "provider", req.Provider, "model", req.Model, "attempt", n+1, "wait", d, "err", err)
+		g.log.Debug("gateway retrying", "provider", provider, "model", model, "attempt", n+1, "wait", d, "err", err)
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -113,19 +118,10 @@ func (r *retryProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 	attempts := 0
 	err := r.run(ctx, req, func(ctx context.Context) error {
 		attempts++
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if p.timeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, p.timeout)
-		}
-		defer cancel()
 		var err error
-		resp, err = r.next.Chat(actx, req)
-		if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-			return timeoutError(req, p.timeout, err)
-		}
-		if err == nil && resp == nil {
-			return errNoAnswer(req)
-		}
+		resp, err = attemptWhole(ctx, p.timeout, req.Provider, func(ctx context.Context) (*conductor.ChatResponse, error) {
+			return r.next.Chat(ctx, req)
+		})
 		return err
 	})
 	if err != nil {
@@ -145,7 +141,7 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 			var err error
 			s, err = r.next.Stream(ctx, req)
 			if err == nil && s == nil {
-				return errNoAnswer(req)
+				return errNoAnswer(req.Provider)
 			}
 			return err
 		}
@@ -160,19 +156,19 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 		if err != nil {
 			cancel()
 			if timedOut.Load() && ctx.Err() == nil {
-				return timeoutError(req, p.timeout, err)
+				return timeoutError(req.Provider, p.timeout, err)
 			}
 			return err
 		}
 		if s == nil {
 			cancel()
-			return errNoAnswer(req)
+			return errNoAnswer(req.Provider)
 		}
 		if timedOut.Load() {
 			// Opened just as the timer fired: its context is gone.
 			s.Close()
 			cancel()
-			return timeoutError(req, p.timeout, context.DeadlineExceeded)
+			return timeoutError(req.Provider, p.timeout, context.DeadlineExceeded)
 		}
 		s = &cancelStream{Stream: s, cancel: cancel}
 		return nil
@@ -185,15 +181,33 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 	return &metaStream{Stream: s, meta: m}, nil
 }
 
-// errNoAnswer stands for an adapter that returned neither an answer nor an
-// error, so that no wrapper trips on a nil.
-func errNoAnswer(req *conductor.ChatRequest) error {
-	return &conductor.Error{Provider: req.Provider, Class: conductor.ClassMalformed, Message: "the provider adapter returned no answer and no error"}
+// attemptWhole makes one attempt at a whole answer (a chat answer, an
+// embedding) within the per-attempt timeout (0: none).
+func attemptWhole[T any](ctx context.Context, timeout time.Duration, provider string, call func(context.Context) (*T, error)) (*T, error) {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	resp, err := call(actx)
+	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return nil, timeoutError(provider, timeout, err)
+	}
+	if err == nil && resp == nil {
+		return nil, errNoAnswer(provider)
+	}
+	return resp, err
 }
 
-func timeoutError(req *conductor.ChatRequest, d time.Duration, err error) error {
+// errNoAnswer stands for an adapter that returned neither an answer nor an
+// error, so that no wrapper trips on a nil.
+func errNoAnswer(provider string) error {
+	return &conductor.Error{Provider: provider, Class: conductor.ClassMalformed, Message: "the provider adapter returned no answer and no error"}
+}
+
+func timeoutError(provider string, d time.Duration, err error) error {
 	return &conductor.Error{
-		Provider: req.Provider, Class: conductor.ClassTimeout, Retryable: true,
+		Provider: provider, Class: conductor.ClassTimeout, Retryable: true,
 		Message: fmt.Sprintf("no answer within %v", d), Err: err,
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
@@ -309,6 +310,21 @@ func (t *Table) Lookup(provider, model string) (Price, bool) {
 	p := *r.price
 	p.Aliases = append([]string(nil), p.Aliases...)
 	return p, ok
+}
+
+// Models lists the models the table prices for provider, by the name each
+// was added under (not its aliases), sorted: the known models `conductor
+// serve` lists at GET /v1/models. Free providers (mock, local) list none.
+func (t *Table) Models(provider string) []string {
+	provider = strings.ToLower(provider)
+	var out []string
+	for k, r := range t.byKey {
+		if k.provider == provider && k.model == r.price.Model {
+			out = append(out, k.model)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Cost is what u costs on provider's model, in nano-USD rounded to the

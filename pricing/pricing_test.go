@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
@@ -349,5 +350,56 @@ func BenchmarkCost(b *testing.B) {
 				tab.Cost(bc.provider, bc.model, u)
 			}
 		})
+	}
+}
+
+func TestEmbeddingPrices(t *testing.T) {
+	tab := Default()
+	for _, tt := range []struct {
+		provider, model string
+		perM            int64 // nano-USD per 1M input tokens
+	}{
+		{"openai", "text-embedding-3-small", 20_000_000},
+		{"openai", "text-embedding-3-large", 130_000_000},
+		{"openai", "text-embedding-ada-002", 100_000_000},
+		{"workers-ai", "@cf/baai/bge-small-en-v1.5", 20_000_000},
+		{"workers-ai", "@cf/baai/bge-base-en-v1.5", 67_000_000},
+		{"workers-ai", "@cf/baai/bge-large-en-v1.5", 200_000_000},
+		{"workers-ai", "@cf/baai/bge-m3", 11_800_000},
+	} {
+		got, known := tab.Cost(tt.provider, tt.model, conductor.Usage{InputTokens: 1_000_000})
+		if got != tt.perM || !known {
+			t.Errorf("%s %s: %d nano-USD per 1M tokens, known=%v; want %d", tt.provider, tt.model, got, known, tt.perM)
+		}
+		// No output: the reservation of an embedding call is its input alone.
+		if m := tab.MaxCost(tt.provider, tt.model, 1_000_000, 4096); m != tt.perM {
+			t.Errorf("%s %s: MaxCost %d, want %d", tt.provider, tt.model, m, tt.perM)
+		}
+	}
+}
+
+func TestModels(t *testing.T) {
+	tab := Default()
+	got := tab.Models("openai")
+	for _, want := range []string{"gpt-4o", "gpt-4o-mini", "text-embedding-3-small"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("Models(openai) = %v: no %s", got, want)
+		}
+	}
+	if !slices.IsSorted(got) || slices.Contains(got, "claude-3-5-sonnet-20241022") {
+		t.Errorf("Models(openai) = %v: unsorted or another provider's", got)
+	}
+	// Aliases are names of a model, not models.
+	if a := tab.Models("anthropic"); slices.Contains(a, "claude-3.5-sonnet") || !slices.Contains(a, "claude-3-5-sonnet-20241022") {
+		t.Errorf("Models(anthropic) = %v", a)
+	}
+	if err := tab.Override(Price{Provider: "groq", Model: "qwen/qwen3-32b", Input: 0.29, Output: 0.59}); err != nil {
+		t.Fatal(err)
+	}
+	if g := tab.Models("groq"); !slices.Contains(g, "qwen/qwen3-32b") {
+		t.Errorf("an override is not listed: %v", g)
+	}
+	if m := tab.Models("local"); len(m) != 0 {
+		t.Errorf("Models(local) = %v, want none", m)
 	}
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -110,6 +111,18 @@ func (p *redacting) Stream(ctx context.Context, req *conductor.ChatRequest) (con
 		return nil, p.secrets.scrub(err, own)
 	}
 	return &redactingStream{Stream: s, secrets: p.secrets, own: own}, nil
+}
+
+// Embed scrubs an embedding upstream's errors as Chat does a chat
+// upstream's (the adapters of OpenAI-style servers and Workers AI embed).
+func (p *redacting) Embed(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
+	e, ok := p.next.(conductor.Embedder)
+	if !ok {
+		return nil, &conductor.Error{Provider: req.Provider, Class: conductor.ClassBadRequest, Code: "unsupported_model",
+			Message: fmt.Sprintf("%s serves no embeddings", req.Provider)}
+	}
+	resp, err := e.Embed(ctx, req)
+	return resp, p.secrets.scrub(err, req.Options.CallerKey.Value)
 }
 
 type redactingStream struct {

@@ -13,9 +13,9 @@ import (
 // /v1/messages, whole and streamed answers (the event sequence
 // message_start … message_stop), errors.
 
-// messages is POST /v1/messages. model names provider/model or a declared
-// name; a bare Claude model id (as Anthropic's SDKs send it) goes to
-// Anthropic.
+// messages is POST /v1/messages. model names provider/model, a declared
+// name or a bare id (a Claude id, as Anthropic's SDKs send it, goes to
+// Anthropic: names.go).
 func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 	body, err := readBody(r)
 	if err != nil {
@@ -28,9 +28,6 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	x.routes, x.p, err = s.resolve(x.requested)
-	if err != nil && isBareClaude(x.requested) {
-		x.routes, x.p, err = []route{{provider: conductor.ProviderAnthropic, model: x.requested}}, nil, nil
-	}
 	if err != nil {
 		s.failEarly(w, r, fmtAnthropic, err)
 		return
@@ -41,12 +38,6 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	noteCall(r, x)
 	s.serve(w, r, x)
-}
-
-// isBareClaude reports a model id without a provider, such as
-// "claude-3-5-sonnet-20241022": the Anthropic endpoint's own models.
-func isBareClaude(m string) bool {
-	return len(m) > 7 && m[:7] == "claude-"
 }
 
 func anthropicExchange(body []byte, gw string) (*exchange, error) {

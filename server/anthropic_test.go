@@ -133,7 +133,7 @@ func TestMessagesErrors(t *testing.T) {
 	}{
 		{"no max_tokens", `{"model":"claude-3-5-haiku-latest","messages":[{"role":"user","content":"x"}]}`, nil, 400, "invalid_request_error"},
 		{"tool blocks", `{"model":"claude-3-5-haiku-latest","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{}}]}]}`, nil, 400, "invalid_request_error"},
-		{"unknown model", `{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, nil, 404, "not_found_error"},
+		{"unknown model", `{"model":"mistral-large","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, nil, 404, "not_found_error"},
 		{"upstream 429", `{"model":"claude-3-5-haiku-latest","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`,
 			&canned{status: 429, file: "anthropic/error_429.json"}, 429, "rate_limit_error"},
 		{"OpenAI 400 in Anthropic's format", `{"model":"openai/gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`,

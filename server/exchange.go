@@ -52,32 +52,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// resolve finds where a model name goes: a declared alias or fallback chain
-// (Options.Models), a name the Resolve hook knows, or provider/model.
-func (s *Server) resolve(name string) ([]route, conductor.Provider, error) {
-	if name == "" {
-		return nil, nil, badRequest("model: required (provider/model, such as openai/gpt-4o-mini, or a declared model name)")
-	}
-	if list, ok := s.opts.Models[name]; ok {
-		routes := make([]route, len(list))
-		for i, m := range list {
-			p, model, _ := splitModel(m) // checked by New
-			routes[i] = route{provider: p, model: model}
-		}
-		return routes, nil, nil
-	}
-	if s.opts.Resolve != nil {
-		if p, ok := s.opts.Resolve(name); ok && p != nil {
-			return nil, p, nil
-		}
-	}
-	p, model, err := splitModel(name)
-	if err != nil {
-		return nil, nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound, Code: "model_not_found",
-			Message: "model " + err.Error() + "; name it provider/model (openai/gpt-4o-mini, anthropic/claude-3-5-sonnet-20241022, workers-ai/@cf/meta/llama-3.1-8b-instruct, groq/…) or declare it"}
-	}
-	return []route{{provider: p, model: model}}, nil, nil
-}
+// resolve (names.go) finds where a model name goes.
 
 // prepare fills the call's options from the cf-aig-* headers (get) and the
 // caller, points the request at its first route, passes the caller's body

@@ -245,7 +245,7 @@ func TestChatCompletionsErrors(t *testing.T) {
 		{name: "no messages", body: `{"model":"openai/gpt-4o"}`, wantStatus: 400, wantInMsg: "messages"},
 		{name: "no model", body: `{"messages":[{"role":"user","content":"x"}]}`, wantStatus: 400, wantInMsg: "model"},
 		{name: "unknown provider", body: `{"model":"acme/x","messages":[{"role":"user","content":"x"}]}`, wantStatus: 404, wantCode: "model_not_found"},
-		{name: "bare model", body: `{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}`, wantStatus: 404},
+		{name: "bare model no rule claims", body: `{"model":"llama3.2","messages":[{"role":"user","content":"x"}]}`, wantStatus: 404, wantCode: "model_not_found"},
 		{name: "bad cf-aig header", body: `{"model":"openai/gpt-4o","messages":[{"role":"user","content":"x"}]}`,
 			headers: []string{"cf-aig-backoff", "sideways"}, wantStatus: 400, wantInMsg: "cf-aig-backoff"},
 		{

@@ -8,8 +8,10 @@
 // anthropic.go and workersai.go (each caller wire format: requests,
 // answers, streams, errors), cloudflare.go (Cloudflare's gateway paths and
 // the universal endpoint), upstream.go (the gateway chains around the
-// upstreams package routing's Router builds), ensembles.go (running
-// ensembles), log.go (access log), setup.go (options from conductor.toml).
+// upstreams package routing's Router builds), names.go (what a model name
+// means), embeddings.go (POST /v1/embeddings), models.go (GET /v1/models),
+// paths.go (paths no endpoint takes), ensembles.go (running ensembles),
+// log.go (access log), setup.go (options from conductor.toml).
 package server
 
 import (
@@ -234,11 +236,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("POST /v1/chat/completions", s.model(fmtOpenAI, s.chatCompletions))
 	mux.Handle("POST /v1/messages", s.model(fmtAnthropic, s.messages))
+	mux.Handle("POST /v1/embeddings", s.model(fmtOpenAI, s.embeddings))
+	mux.Handle("GET /v1/models", s.api(s.listModels))
+	mux.Handle("GET /v1/models/{id...}", s.api(s.getModel))
 	mux.Handle("POST /v1/ensembles/{name}/run", s.model(fmtOpenAI, s.runEnsemble))
 	// Cloudflare AI Gateway paths: a provider's own paths after
 	// /v1/{account_id}/{gateway_id}/{provider}/, and the universal endpoint.
-	mux.Handle("POST /v1/{account}/{gateway}/{provider}/{rest...}", s.model(fmtCloudflare, s.cloudflare))
-	mux.Handle("POST /v1/{account}/{gateway}", s.model(fmtCloudflare, s.universal))
+	none := s.noEndpoint(mux)
+	mux.Handle("POST /v1/{account}/{gateway}/{provider}/{rest...}", gatewayPath(s.model(fmtCloudflare, s.cloudflare), none))
+	mux.Handle("POST /v1/{account}/{gateway}", gatewayPath(s.model(fmtCloudflare, s.universal), none))
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.protect(s.opts.Metrics))
 	}
@@ -247,7 +253,10 @@ func (s *Server) routes() http.Handler {
 		// ?token= and keeps a cookie, which a bearer check here would refuse.
 		mux.Handle("GET /", s.opts.Dashboard)
 	}
-	mux.HandleFunc("/", s.notFound)
+	// What no endpoint takes is a JSON 404 or 405 in the caller's format;
+	// under /v1/ even for GET, which the dashboard would otherwise take.
+	mux.Handle("GET /v1/", none)
+	mux.Handle("/", none)
 	return s.accessLog(mux)
 }
 
@@ -356,15 +365,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
-}
-
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	f := fmtOpenAI
-	if r.Header.Get("anthropic-version") != "" || r.Header.Get("x-api-key") != "" {
-		f = fmtAnthropic
-	}
-	writeError(w, f, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound,
-		Message: fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
 }
 
 // model wraps an endpoint that calls models: the gateway token is checked,

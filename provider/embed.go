@@ -1,0 +1,514 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Embeddings in two wire formats: OpenAI's POST {BaseURL}/embeddings (the
+// caller's format on `conductor serve`, and the upstream of OpenAI and
+// OpenAI-style servers), and Workers AI's native run of an embedding model,
+// POST {BaseURL}/{model} with {"text":[…]} answered by
+// {"result":{"shape":[n,d],"data":[[…]]}}.
+
+// Bounds of an embedding request: OpenAI's (at most 2048 inputs per call)
+// and Workers AI's (at most 100 texts per run, so larger calls are split).
+const (
+	MaxEmbedInputs      = 2048
+	workersAIEmbedBatch = 100
+	// A vector answer is large: 2048 inputs × 3072 dimensions as JSON
+	// numbers approach 100 MB.
+	maxEmbedAnswerBytes = 256 << 20
+)
+
+// The OpenAI embedding request fields the gateway models; every other field
+// is kept in EmbedRequest.Extra under its own name.
+var openAIEmbedFields = []string{"model", "input", "encoding_format", "dimensions"}
+
+// DecodeOpenAIEmbedRequest reads an OpenAI POST /v1/embeddings body: input
+// as a string, strings, one token array or token arrays; encoding_format
+// float (the default) or base64 (base64=true); dimensions. Other fields
+// (user, …) stay in Extra. Failures are 400s naming the field.
+func DecodeOpenAIEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 bool, err error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, false, badRequest("the body is not a JSON object: %s", shortJSONError(err))
+	}
+	if fields == nil {
+		return nil, false, badRequest("the body is not a JSON object")
+	}
+	req = &conductor.EmbedRequest{}
+	if v := fields["model"]; !isNull(v) {
+		if err := json.Unmarshal(v, &req.Model); err != nil {
+			return nil, false, badRequest("model: expected a string")
+		}
+	}
+	if err := decodeEmbedInput(fields["input"], req); err != nil {
+		return nil, false, err
+	}
+	if v := fields["encoding_format"]; !isNull(v) {
+		var f string
+		_ = json.Unmarshal(v, &f)
+		switch f {
+		case "float":
+		case "base64":
+			base64 = true
+		default:
+			return nil, false, badRequest("encoding_format: expected \"float\" or \"base64\"")
+		}
+	}
+	if v := fields["dimensions"]; !isNull(v) {
+		if err := json.Unmarshal(v, &req.Dimensions); err != nil || req.Dimensions < 1 {
+			return nil, false, badRequest("dimensions: expected an integer of at least 1")
+		}
+	}
+	for k, v := range fields {
+		if !slices.Contains(openAIEmbedFields, k) {
+			if req.Extra == nil {
+				req.Extra = make(map[string]json.RawMessage, len(fields))
+			}
+			req.Extra[k] = v
+		}
+	}
+	return req, base64, nil
+}
+
+func decodeEmbedInput(v json.RawMessage, req *conductor.EmbedRequest) error {
+	v = bytes.TrimSpace(v)
+	if isNull(v) {
+		return badRequest("input: required (a string, an array of strings, or token arrays)")
+	}
+	if v[0] == '"' {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return badRequest("input: %s", shortJSONError(err))
+		}
+		req.Input = []string{s}
+		return checkEmbedTexts(req.Input)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(v, &items); err != nil {
+		return badRequest("input: expected a string, an array of strings, or token arrays")
+	}
+	if len(items) == 0 {
+		return badRequest("input: the array is empty")
+	}
+	switch first := bytes.TrimSpace(items[0]); {
+	case len(first) > 0 && first[0] == '"':
+		if err := json.Unmarshal(v, &req.Input); err != nil {
+			return badRequest("input: an array of strings must hold strings only")
+		}
+		return checkEmbedTexts(req.Input)
+	case len(first) > 0 && first[0] == '[':
+		if err := json.Unmarshal(v, &req.Tokens); err != nil {
+			return badRequest("input: token arrays must hold integers only")
+		}
+	default:
+		var one []int
+		if err := json.Unmarshal(v, &one); err != nil {
+			return badRequest("input: a token array must hold integers only")
+		}
+		req.Tokens = [][]int{one}
+	}
+	if len(req.Tokens) > MaxEmbedInputs {
+		return badRequest("input: %d token arrays (at most %d per request)", len(req.Tokens), MaxEmbedInputs)
+	}
+	for i, t := range req.Tokens {
+		if len(t) == 0 {
+			return badRequest("input[%d]: an empty token array", i)
+		}
+	}
+	return nil
+}
+
+func checkEmbedTexts(in []string) error {
+	if len(in) > MaxEmbedInputs {
+		return badRequest("input: %d strings (at most %d per request)", len(in), MaxEmbedInputs)
+	}
+	for i, s := range in {
+		if s == "" {
+			return badRequest("input[%d]: an empty string (every input needs text)", i)
+		}
+	}
+	return nil
+}
+
+// EncodeOpenAIEmbedResponse writes resp as OpenAI's embedding list. With
+// base64, each vector is a string of its float32 values, little-endian,
+// as the official SDKs decode it; otherwise an array of numbers (float32
+// precision, shortest form).
+func EncodeOpenAIEmbedResponse(resp *conductor.EmbedResponse, base64 bool) []byte {
+	n := 128 + len(resp.Model)
+	for _, v := range resp.Vectors {
+		if base64 {
+			n += 48 + (4*len(v)+2)/3*4
+		} else {
+			n += 48 + 12*len(v)
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"object":"list","data":[`...)
+	for i, v := range resp.Vectors {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"object":"embedding","index":`...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `,"embedding":`...)
+		if base64 {
+			b = append(b, '"')
+			b = appendBase64Vector(b, v)
+			b = append(b, '"')
+		} else {
+			b = appendFloatVector(b, v)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"model":`...)
+	b = appendString(b, resp.Model)
+	b = append(b, `,"usage":{"prompt_tokens":`...)
+	b = strconv.AppendInt(b, int64(resp.Usage.InputTokens), 10)
+	b = append(b, `,"total_tokens":`...)
+	b = strconv.AppendInt(b, int64(resp.Usage.InputTokens), 10)
+	return append(b, `}}`...)
+}
+
+func appendFloatVector(b []byte, v []float32) []byte {
+	b = append(b, '[')
+	for i, f := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendFloat(b, float64(f), 'g', -1, 32)
+	}
+	return append(b, ']')
+}
+
+// appendBase64Vector packs v as little-endian float32s, explicitly: the
+// SDKs read the bytes in host order, which is little-endian everywhere
+// they run.
+func appendBase64Vector(b []byte, v []float32) []byte {
+	raw := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
+	}
+	return base64.StdEncoding.AppendEncode(b, raw)
+}
+
+// decodeVector reads one embedding as either wire form: a base64 string of
+// little-endian float32s, or an array of numbers.
+func decodeVector(v json.RawMessage) ([]float32, error) {
+	v = bytes.TrimSpace(v)
+	if len(v) > 0 && v[0] == '"' {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return nil, err
+		}
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("base64 embedding: %w", err)
+		}
+		if len(raw)%4 != 0 {
+			return nil, fmt.Errorf("base64 embedding of %d bytes is not float32s", len(raw))
+		}
+		out := make([]float32, len(raw)/4)
+		for i := range out {
+			f := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+				return nil, fmt.Errorf("embedding value %d is not a finite number", i)
+			}
+			out[i] = f
+		}
+		return out, nil
+	}
+	var out []float32
+	err := json.Unmarshal(v, &out)
+	return out, err
+}
+
+// embedHookRequest is what an Endpoint's Hook sees of an embedding call:
+// the hooks (cf-aig-* headers, a caller's own key) read only the call's
+// provider, model and options.
+func embedHookRequest(req *conductor.EmbedRequest) *conductor.ChatRequest {
+	return &conductor.ChatRequest{Provider: req.Provider, Model: req.Model, Options: req.Options}
+}
+
+// Embed makes the OpenAI-style adapter a conductor.Embedder: POST
+// {BaseURL}/embeddings. OpenAI itself is asked for base64 (exact float32s,
+// a third of the bytes); other servers for floats, which they all speak.
+func (o *openAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
+	body, err := o.embedBody(req)
+	if err != nil {
+		return nil, err
+	}
+	c, err := o.send(ctx, embedHookRequest(req), o.ep.BaseURL+"/embeddings", body, o.header(), false)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release()
+	raw, err := o.readAll(c, maxEmbedAnswerBytes)
+	if err != nil {
+		return nil, err
+	}
+	rid := o.requestID(c.resp.Header)
+	resp, err := decodeOpenAIEmbedResponse(o.ep.Name, raw, req.Items())
+	if err != nil {
+		return nil, completeError(err, c.resp.StatusCode, rid)
+	}
+	if resp.Model == "" {
+		resp.Model = req.Model
+	}
+	if resp.Usage.InputTokens == 0 {
+		resp.Usage = estimatedEmbedUsage(req)
+	}
+	resp.RequestID = rid
+	resp.Meta = c.meta
+	return resp, nil
+}
+
+func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
+	if req.Items() == 0 {
+		return nil, withProvider(badRequest("input: required"), o.ep.Name)
+	}
+	var w keyWriter
+	w.init(append(make([]byte, 0, 64+req.InputBytes()+8*req.Items()), '{'))
+	w.str("model", req.Model)
+	w.key("input")
+	w.buf = append(w.buf, '[')
+	for i, s := range req.Input {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = appendString(w.buf, s)
+	}
+	for i, t := range req.Tokens {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = append(w.buf, '[')
+		for j, id := range t {
+			if j > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.buf = strconv.AppendInt(w.buf, int64(id), 10)
+		}
+		w.buf = append(w.buf, ']')
+	}
+	w.buf = append(w.buf, ']')
+	format := "float"
+	if o.ep.Name == conductor.ProviderOpenAI {
+		format = "base64"
+	}
+	w.str("encoding_format", format)
+	if req.Dimensions > 0 {
+		w.int("dimensions", int64(req.Dimensions))
+	}
+	keys := make([]string, 0, len(req.Extra))
+	for k := range req.Extra {
+		if !slices.Contains(openAIEmbedFields, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := w.raw(k, req.Extra[k]); err != nil {
+			return nil, withProvider(err, o.ep.Name)
+		}
+	}
+	return append(w.buf, '}'), nil
+}
+
+type openAIEmbedAnswer struct {
+	Error json.RawMessage `json:"error"`
+	Model string          `json:"model"`
+	Data  []struct {
+		Index     int             `json:"index"`
+		Embedding json.RawMessage `json:"embedding"`
+	} `json:"data"`
+	Usage *struct {
+		PromptTokens int `json:"prompt_tokens"`
+	} `json:"usage"`
+}
+
+// decodeOpenAIEmbedResponse reads OpenAI's embedding list: one vector per
+// input, placed by index.
+func decodeOpenAIEmbedResponse(provider string, body []byte, items int) (*conductor.EmbedResponse, error) {
+	var a openAIEmbedAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
+	}
+	if !isNull(a.Error) {
+		return nil, answerError(provider, body)
+	}
+	if len(a.Data) != items {
+		return nil, malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d inputs", len(a.Data), items), nil)
+	}
+	resp := &conductor.EmbedResponse{Model: a.Model, Vectors: make([][]float32, items)}
+	for _, d := range a.Data {
+		if d.Index < 0 || d.Index >= items || resp.Vectors[d.Index] != nil {
+			return nil, malformed(provider, 0, "", fmt.Sprintf("embedding index %d is out of place", d.Index), nil)
+		}
+		v, err := decodeVector(d.Embedding)
+		if err != nil {
+			return nil, malformed(provider, 0, "", fmt.Sprintf("unreadable embedding %d", d.Index), err)
+		}
+		resp.Vectors[d.Index] = v
+	}
+	if a.Usage != nil {
+		resp.Usage.InputTokens = a.Usage.PromptTokens
+	}
+	return resp, nil
+}
+
+// estimatedEmbedUsage counts the input tokens locally, for a provider that
+// reports none.
+func estimatedEmbedUsage(req *conductor.EmbedRequest) conductor.Usage {
+	n := 0
+	for _, s := range req.Input {
+		n += EstimateTokens(s)
+	}
+	for _, t := range req.Tokens {
+		n += len(t)
+	}
+	return conductor.Usage{InputTokens: n, Estimated: true}
+}
+
+// Embed makes the Workers AI adapter a conductor.Embedder for its
+// embedding models (@cf/baai/bge-*): texts only, at most 100 per run, so a
+// larger call runs in batches of 100, in order. Workers AI's answer counts
+// no tokens: usage is estimated. The OpenAI fields it has no equivalent
+// for (token arrays, dimensions, any other) are refused by name.
+func (w *workersAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
+	if err := workersAIEmbedRefusals(req, w.ep.Name); err != nil {
+		return nil, err
+	}
+	u, err := w.modelURL(req.Model)
+	if err != nil {
+		return nil, withProvider(err, w.ep.Name)
+	}
+	hreq := embedHookRequest(req)
+	resp := &conductor.EmbedResponse{Model: req.Model, Vectors: make([][]float32, 0, len(req.Input)), Usage: estimatedEmbedUsage(req)}
+	for start := 0; start < len(req.Input); start += workersAIEmbedBatch {
+		batch := req.Input[start:min(start+workersAIEmbedBatch, len(req.Input))]
+		vs, meta, rid, err := w.embedBatch(ctx, hreq, u, batch)
+		if err != nil {
+			return nil, err
+		}
+		resp.Vectors = append(resp.Vectors, vs...)
+		if start == 0 {
+			resp.Meta, resp.RequestID = meta, rid
+		} else if !meta.Cached {
+			// The hosted gateway's cache: a hit only if every batch was one.
+			resp.Meta.Cached, resp.Meta.CacheStatus = false, meta.CacheStatus
+		}
+	}
+	return resp, nil
+}
+
+func workersAIEmbedRefusals(req *conductor.EmbedRequest, provider string) error {
+	refuse := func(field, why string) error {
+		e := badRequest("%s: not supported by %s (%s)", field, provider, why)
+		e.Provider, e.Code = provider, "unsupported_parameter"
+		return e
+	}
+	switch {
+	case len(req.Tokens) > 0:
+		return refuse("input", "Workers AI embeds text: send strings, not token arrays")
+	case len(req.Input) == 0:
+		return withProvider(badRequest("input: required"), provider)
+	case req.Dimensions != 0:
+		return refuse("dimensions", "its embedding models have fixed dimensions")
+	}
+	keys := make([]string, 0, len(req.Extra))
+	for k := range req.Extra {
+		// user names the caller for the gateway; it does not change the
+		// vectors, and Workers AI has no field for it.
+		if k != "user" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > 0 {
+		slices.Sort(keys)
+		return refuse(keys[0], "the Workers AI API has no such field")
+	}
+	return nil
+}
+
+func (w *workersAI) embedBatch(ctx context.Context, hreq *conductor.ChatRequest, u string, texts []string) ([][]float32, conductor.ResponseMeta, string, error) {
+	n := 16
+	for _, s := range texts {
+		n += len(s) + 4
+	}
+	body := append(make([]byte, 0, n), `{"text":[`...)
+	for i, s := range texts {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = appendString(body, s)
+	}
+	body = append(body, "]}"...)
+	c, err := w.send(ctx, hreq, u, body, w.header(), false)
+	if err != nil {
+		return nil, conductor.ResponseMeta{}, "", err
+	}
+	defer c.release()
+	raw, err := w.readAll(c, maxEmbedAnswerBytes)
+	if err != nil {
+		return nil, conductor.ResponseMeta{}, "", err
+	}
+	rid := w.requestID(c.resp.Header)
+	vs, err := decodeWorkersAIEmbedResponse(w.ep.Name, raw, len(texts))
+	if err != nil {
+		return nil, conductor.ResponseMeta{}, "", completeError(err, c.resp.StatusCode, rid)
+	}
+	return vs, c.meta, rid, nil
+}
+
+type workersAIEmbedEnvelope struct {
+	Result *struct {
+		Shape []int       `json:"shape"`
+		Data  [][]float32 `json:"data"`
+	} `json:"result"`
+	Success *bool       `json:"success"`
+	Errors  []cfMessage `json:"errors"`
+}
+
+// decodeWorkersAIEmbedResponse reads a native embedding run: result.data,
+// n vectors of result.shape[1] numbers.
+func decodeWorkersAIEmbedResponse(provider string, body []byte, n int) ([][]float32, error) {
+	var env workersAIEmbedEnvelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
+	}
+	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
+		msg, code := joinCFMessages(env.Errors)
+		if msg == "" {
+			msg = "the request did not succeed"
+		}
+		return nil, &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: code, Message: msg}
+	}
+	if env.Result == nil || len(env.Result.Data) != n {
+		got := 0
+		if env.Result != nil {
+			got = len(env.Result.Data)
+		}
+		return nil, malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d texts (is the model an embedding model?)", got, n), nil)
+	}
+	if s := env.Result.Shape; len(s) == 2 {
+		for i, v := range env.Result.Data {
+			if len(v) != s[1] {
+				return nil, malformed(provider, 0, "", fmt.Sprintf("embedding %d has %d values, the shape says %d", i, len(v), s[1]), nil)
+			}
+		}
+	}
+	return env.Result.Data, nil
+}
