@@ -121,8 +121,15 @@ func (p *redacting) Embed(ctx context.Context, req *conductor.EmbedRequest) (*co
 		return nil, &conductor.Error{Provider: req.Provider, Class: conductor.ClassBadRequest, Code: "unsupported_model",
 			Message: fmt.Sprintf("%s serves no embeddings", req.Provider)}
 	}
+	own := req.Options.CallerKey.Value
 	resp, err := e.Embed(ctx, req)
-	return resp, p.secrets.scrub(err, req.Options.CallerKey.Value)
+	if err != nil {
+		return resp, p.secrets.scrub(err, own)
+	}
+	if resp != nil && resp.RequestID != "" && p.secrets.leaks(resp.RequestID, own) {
+		resp.RequestID = p.secrets.clean(resp.RequestID, own)
+	}
+	return resp, nil
 }
 
 type redactingStream struct {

@@ -59,7 +59,11 @@ func echoUpstream(t *testing.T) *httptest.Server {
 		switch p := r.URL.Path; {
 		case strings.HasSuffix(p, "/v1/messages"):
 			kind = "anthropic"
+		case strings.HasSuffix(p, "/embeddings"):
+			kind = "openai-embed"
 		case strings.HasSuffix(p, "/chat/completions"):
+		case strings.Contains(p, "/ai/run/@cf/baai/"):
+			kind = "workersai-embed"
 		case strings.Contains(p, "/ai/run/"), strings.Contains(p, "/workers-ai/"):
 			kind = "workersai"
 		default:
@@ -73,7 +77,7 @@ func echoUpstream(t *testing.T) *httptest.Server {
 			w.Header().Set(h, "req "+echo)
 		}
 		stream := isStream(body)
-		status, file := http.StatusUnauthorized, filepath.Join("testdata", "secrets", kind+"_401.json")
+		status, file := http.StatusUnauthorized, filepath.Join("testdata", "secrets", strings.TrimSuffix(kind, "-embed")+"_401.json")
 		switch {
 		case bytes.Contains(body, []byte("__ok__")):
 			status = http.StatusOK
@@ -81,6 +85,7 @@ func echoUpstream(t *testing.T) *httptest.Server {
 				"openai": "openai/chat_completion.json", "openai+": "openai/stream.sse",
 				"anthropic": "anthropic/message.json", "anthropic+": "anthropic/stream.sse",
 				"workersai": "workersai/run.json", "workersai+": "workersai/stream_usage.sse",
+				"openai-embed": "openai/embeddings.json", "workersai-embed": "workersai/embed.json",
 			}[kind+map[bool]string{true: "+"}[stream]]
 			file = filepath.Join("testdata", "upstream", file)
 		case bytes.Contains(body, []byte("__midstream__")) && stream:
@@ -252,6 +257,10 @@ func secretCalls(header ...string) []secretCall {
 		add("universal", cf, fmt.Sprintf(`[{"provider":"openai","endpoint":"chat/completions","headers":{},"query":%s},`+
 			`{"provider":"anthropic","endpoint":"v1/messages","headers":{},"query":%s}]`,
 			plantBody("gpt-4o-mini", stream), plantBody("claude-3-5-sonnet-20241022", stream)))
+		if !stream {
+			add("embeddings openai", "/v1/embeddings", `{"model":"openai/text-embedding-3-small","input":["Hi MARK","Bye"]}`)
+			add("embeddings workers-ai", "/v1/embeddings", `{"model":"@cf/baai/bge-small-en-v1.5","input":["Hi MARK","Bye"]}`)
+		}
 	}
 	return calls
 }
