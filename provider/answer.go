@@ -127,3 +127,21 @@ func answerSize(content []conductor.Block) int {
 	}
 	return n
 }
+
+// answerTokens estimates the output tokens of an answer that came without
+// a count: its text and its tool calls' names and arguments, which the
+// model wrote too.
+func answerTokens(content []conductor.Block) int {
+	var c tokenCounter
+	for _, b := range content {
+		switch {
+		case b.Type == conductor.BlockText:
+			c.add(b.Text)
+		case b.ToolCall != nil:
+			c.add(b.ToolCall.Name)
+			c.add(b.ToolCall.Arguments)
+		}
+		c.flush() // blocks do not run into each other
+	}
+	return c.total()
+}

@@ -60,7 +60,7 @@ func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
+		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
 	}
 	resp.RequestID = rid
 	resp.Meta = c.meta
@@ -629,8 +629,9 @@ func EncodeAnthropicError(e *conductor.Error) []byte {
 var (
 	anthropicAnswerKeys = [...]string{"id", "type", "model", "content", "stop_reason", "usage"}
 	anthropicUsageKeys  = [...]string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens_details"}
-	anthropicEventKeys  = [...]string{"type", "message", "content_block", "delta", "usage"}
-	anthropicDeltaKeys  = [...]string{"type", "text", "stop_reason"}
+	anthropicEventKeys  = [...]string{"type", "index", "message", "content_block", "delta", "usage"}
+	anthropicBlockKeys  = [...]string{"type", "text", "id", "name"}
+	anthropicDeltaKeys  = [...]string{"type", "text", "partial_json", "stop_reason"}
 )
 
 // anthropicScanned is an anthropicUsage as the scanner reads it: the counts
@@ -706,6 +707,14 @@ func (s *scanner) anthropicUsage() (u anthropicScanned, present bool) {
 	return u, true
 }
 
+// plainStr validates a string or null it does not need, as encoding/json
+// would check it for a string field; anything else fails.
+func (s *scanner) plainStr() {
+	if !s.null() {
+		s.rawString()
+	}
+}
+
 // word reads a string or null without allocating, for values only
 // compared; escapes fail.
 func (s *scanner) word() []byte {
@@ -767,8 +776,10 @@ func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 					case "text":
 						s.seen(&bset, 2)
 						s.str(&btext)
+					case "id", "name":
+						s.plainStr() // a text block has neither; encoding/json checks the type
 					default:
-						s.unknown(k, "type", "text")
+						s.unknown(k, anthropicBlockKeys[:]...)
 					}
 				}
 				switch string(btyp) {
@@ -856,8 +867,10 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 				case "text":
 					s.seen(&bset, 2)
 					s.str(&blockText)
+				case "id", "name":
+					s.plainStr()
 				default:
-					s.unknown(k, "type", "text")
+					s.unknown(k, anthropicBlockKeys[:]...)
 				}
 			}
 		case "delta":
@@ -877,6 +890,8 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 				case "stop_reason":
 					s.seen(&dset, 4)
 					s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn")
+				case "partial_json":
+					s.plainStr()
 				default:
 					s.unknown(k, anthropicDeltaKeys[:]...)
 				}
@@ -884,6 +899,9 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 		case "usage":
 			s.seen(&set, 1<<4)
 			usage, hasUsage = s.anthropicUsage()
+		case "index":
+			var index int
+			s.int(&index) // only checked: text events do not need it
 		default:
 			s.unknown(k, anthropicEventKeys[:]...)
 		}

@@ -73,7 +73,7 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
+		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
 	}
 	if rid != "" {
 		resp.RequestID = rid

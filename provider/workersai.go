@@ -88,7 +88,7 @@ func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
+		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
 	}
 	resp.Model = req.Model // the envelope does not name it
 	resp.RequestID = rid
@@ -368,7 +368,7 @@ func decodeWorkersAIChunk(provider, name string, data, raw []byte) (conductor.Ch
 
 var (
 	workersAIEnvelopeKeys = [...]string{"result", "success", "errors"}
-	workersAIResultKeys   = [...]string{"response", "usage", "tool_calls", "choices"}
+	workersAIResultKeys   = [...]string{"response", "usage", "tool_calls", "choices", "id", "model"}
 	workersAIChunkKeys    = [...]string{"response", "usage", "choices", "errors", "error", "tool_calls"}
 )
 
@@ -431,6 +431,9 @@ func scanWorkersAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 					if !s.null() {
 						s.fail()
 					}
+				case "id", "model":
+					s.plainStr() // read with choices alone; encoding/json checks the type
+
 				default:
 					s.unknown(k, workersAIResultKeys[:]...)
 				}
