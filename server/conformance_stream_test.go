@@ -161,7 +161,7 @@ func streamSense(t *testing.T, format string, evs []sseEvent) ([]string, streamU
 			d := jsonOf(t, []byte(ev.Data))
 			if us, ok := d["usage"].(map[string]any); ok {
 				u = streamUsage{input: num(us["prompt_tokens"]), output: num(us["completion_tokens"]),
-					cacheRead: num(path(us, "prompt_tokens_details", "cached_tokens")),
+					cacheRead:  num(path(us, "prompt_tokens_details", "cached_tokens")),
 					cacheWrite: num(path(us, "prompt_tokens_details", "cache_write_tokens")),
 					reasoning:  num(path(us, "completion_tokens_details", "reasoning_tokens"))}
 			}
