@@ -18,7 +18,9 @@ const (
 	anthropicCallsOpenAI = `{"model":"openai/gpt-4o","max_tokens":256,"messages":[{"role":"user","content":"Weather in Paris?"}]}`
 )
 
-func streamingBody(body string) string { return strings.Replace(body, `{"model"`, `{"stream":true,"model"`, 1) }
+func streamingBody(body string) string {
+	return strings.Replace(body, `{"model"`, `{"stream":true,"model"`, 1)
+}
 
 func TestToolCallAnswersTranslated(t *testing.T) {
 	ts := newTestServer(t, serverSetup{})
