@@ -25,6 +25,14 @@ func argumentsText(v json.RawMessage) string {
 	case len(v) == 0 || string(v) == "null":
 		return ""
 	case v[0] == '"':
+		// The decoder that handed v over validated it: unquote in place,
+		// leaving only surrogates and invalid UTF-8 to encoding/json.
+		if len(v) >= 2 && v[len(v)-1] == '"' {
+			inner := v[1 : len(v)-1]
+			if s, ok := unquote(inner, bytes.IndexByte(inner, '\\') >= 0); ok {
+				return s
+			}
+		}
 		var s string
 		if json.Unmarshal(v, &s) == nil {
 			return s

@@ -393,3 +393,19 @@ func TestScanLeavesBlocksToJSON(t *testing.T) {
 		t.Errorf("anthropic usage details: fast %+v ok %v, json %+v", fast, ok, slow)
 	}
 }
+
+// argumentsText reads the arguments as encoding/json would.
+func FuzzArgumentsText(f *testing.F) {
+	for _, s := range []string{`"{\"a\":1}"`, `"\ud83d\ude00 \ud800"`, "\"\xff\"", `{"a" : [1, 2]}`, `null`, ` "x" `, `7`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return
+		}
+		if got := argumentsText(v); got != s {
+			t.Fatalf("%q: %q, want %q", v, got, s)
+		}
+	})
+}

@@ -295,14 +295,10 @@ func decodeOpenAIResponseJSON(provider string, body []byte) (*conductor.ChatResp
 		return nil, false, malformed(provider, 0, "", "answer has no choices", nil)
 	}
 	ch := &a.Choices[0]
-	content, err := ch.Message.blocks()
-	if err != nil {
-		return nil, false, malformed(provider, 0, "", "unreadable tool call", err)
-	}
 	resp := &conductor.ChatResponse{
 		ID:           a.ID,
 		Model:        a.Model,
-		Content:      content,
+		Content:      ch.Message.blocks(),
 		FinishReason: openAIFinish(ch.FinishReason, &ch.Message),
 		Raw:          body,
 	}
@@ -432,9 +428,7 @@ func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Ch
 		d := &c.Choices[0].Delta
 		ch.Delta = string(d.Content) + string(d.Refusal)
 		refused = d.Refusal != ""
-		if ch.ToolCalls, err = d.toolDeltas(); err != nil {
-			return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable tool call delta", err)
-		}
+		ch.ToolCalls = d.toolDeltas()
 		if fr := c.Choices[0].FinishReason; fr != nil {
 			ch.FinishReason = *fr
 		}

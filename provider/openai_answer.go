@@ -33,7 +33,7 @@ import (
 type openAIMessageWire struct {
 	Content   textContent       `json:"content"`
 	Refusal   textContent       `json:"refusal"`
-	ToolCalls []json.RawMessage `json:"tool_calls"`
+	ToolCalls []openAIToolCallWire `json:"tool_calls"`
 }
 
 // openAIToolCallWire is one entry of tool_calls; Index is set in chunks.
@@ -45,25 +45,39 @@ type openAIToolCallWire struct {
 		Name      string          `json:"name"`
 		Arguments json.RawMessage `json:"arguments"`
 	} `json:"function"`
+	Custom json.RawMessage `json:"custom"`
+}
+
+// customRaw is a custom tool call as its own JSON object.
+func (c *openAIToolCallWire) customRaw() json.RawMessage {
+	b := append(make([]byte, 0, len(c.ID)+len(c.Custom)+40), `{"id":`...)
+	b = appendString(b, c.ID)
+	b = append(b, `,"type":"custom","custom":`...)
+	if isJSONNull(c.Custom) {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, bytes.TrimSpace(c.Custom)...)
+	}
+	return append(b, '}')
 }
 
 // blocks is the message's content in order: text, refusal, tool calls.
-func (m *openAIMessageWire) blocks() ([]conductor.Block, error) {
+func (m *openAIMessageWire) blocks() []conductor.Block {
 	var out []conductor.Block
+	if len(m.ToolCalls) > 0 {
+		out = make([]conductor.Block, 0, len(m.ToolCalls)+1)
+	}
 	if m.Content != "" {
 		out = append(out, conductor.TextBlock(string(m.Content)))
 	}
 	if m.Refusal != "" {
 		out = append(out, conductor.TextBlock(string(m.Refusal)))
 	}
-	for i, raw := range m.ToolCalls {
-		var c openAIToolCallWire
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, err
-		}
+	for i := range m.ToolCalls {
+		c := &m.ToolCalls[i]
 		if c.Type == "custom" {
 			out = append(out, conductor.Block{Type: conductor.BlockOpaque,
-				Opaque: &conductor.Opaque{Format: FormatOpenAI, Kind: "custom", Raw: raw}})
+				Opaque: &conductor.Opaque{Format: FormatOpenAI, Kind: "custom", Raw: c.customRaw()}})
 			continue
 		}
 		var name, args string
@@ -76,7 +90,7 @@ func (m *openAIMessageWire) blocks() ([]conductor.Block, error) {
 		}
 		out = append(out, toolCallBlock(id, name, args))
 	}
-	return out, nil
+	return out
 }
 
 // openAIFinish is the domain's finish reason for a choice: a refusal is
@@ -94,13 +108,10 @@ func openAIFinish(finish string, m *openAIMessageWire) string {
 
 // toolDeltas reads a chunk's delta.tool_calls: index, and on a call's
 // first piece its id and name; arguments fragments as sent.
-func (m *openAIMessageWire) toolDeltas() ([]conductor.ToolCallDelta, error) {
+func (m *openAIMessageWire) toolDeltas() []conductor.ToolCallDelta {
 	var out []conductor.ToolCallDelta
-	for i, raw := range m.ToolCalls {
-		var c openAIToolCallWire
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return nil, err
-		}
+	for i := range m.ToolCalls {
+		c := &m.ToolCalls[i]
 		if c.Type == "custom" {
 			continue // no other format has them: Raw carries it to OpenAI callers
 		}
@@ -113,7 +124,7 @@ func (m *openAIMessageWire) toolDeltas() ([]conductor.ToolCallDelta, error) {
 		}
 		out = append(out, d)
 	}
-	return out, nil
+	return out
 }
 
 // OpenAIStreamDecoder decodes the events of one Chat Completions stream

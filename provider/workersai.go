@@ -349,9 +349,7 @@ func decodeWorkersAIChunk(provider, name string, data, raw []byte) (conductor.Ch
 	if len(c.Choices) > 0 {
 		d := &c.Choices[0].Delta
 		ch.Delta += string(d.Content) + string(d.Refusal)
-		if ch.ToolCalls, err = d.toolDeltas(); err != nil {
-			return conductor.Chunk{}, nil, malformed(provider, 0, "", "unreadable tool call delta", err)
-		}
+		ch.ToolCalls = d.toolDeltas()
 		if fr := c.Choices[0].FinishReason; fr != nil {
 			ch.FinishReason = *fr
 		}

@@ -68,11 +68,7 @@ type workersAIResult struct {
 func (r *workersAIResult) answer(resp *conductor.ChatResponse) error {
 	if len(r.Choices) > 0 {
 		ch := &r.Choices[0]
-		content, err := ch.Message.blocks()
-		if err != nil {
-			return err
-		}
-		resp.ID, resp.Model, resp.Content = r.ID, r.Model, content
+		resp.ID, resp.Model, resp.Content = r.ID, r.Model, ch.Message.blocks()
 		resp.FinishReason = openAIFinish(ch.FinishReason, &ch.Message)
 		return nil
 	}

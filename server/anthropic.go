@@ -97,13 +97,16 @@ type anthropicStream struct {
 	tools   []anthropicTool // by tool index
 	started bool            // a block was written
 	broken  *conductor.Error
-	buf     []byte // scratch for one event
+	buf     []byte // scratch for one event (event copies it)
+	block   []byte // scratch for a content_block_start
 }
 
 const (
 	blockNone = 0
 	blockText = -1
 )
+
+var textBlockStart = []byte(`{"type":"text","text":""}`)
 
 // anthropicTool is one tool call of a translated stream.
 type anthropicTool struct {
@@ -146,7 +149,7 @@ func (a *anthropicStream) chunk(ch conductor.Chunk) {
 	if ch.Delta != "" {
 		if a.open != blockText {
 			a.closeBlocks()
-			a.startBlock(`{"type":"text","text":""}`)
+			a.startBlock(textBlockStart)
 			a.open = blockText
 		}
 		b := append(a.buf[:0], `{"type":"content_block_delta","index":`...)
@@ -220,7 +223,7 @@ func (a *anthropicStream) startTool(k int) {
 	b = append(b, `,"name":`...)
 	b = appendJSONString(b, t.name)
 	a.buf = append(b, `,"input":{}}`...)
-	a.startBlock(string(a.buf))
+	a.startBlock(a.buf)
 	t.state = toolOpen
 	a.open = k + 1
 }
@@ -238,13 +241,13 @@ func (a *anthropicStream) toolArguments(frag string) {
 }
 
 // startBlock writes content_block_start for the next index.
-func (a *anthropicStream) startBlock(block string) {
-	b := make([]byte, 0, len(block)+64)
-	b = append(b, `{"type":"content_block_start","index":`...)
+func (a *anthropicStream) startBlock(block []byte) {
+	b := append(a.block[:0], `{"type":"content_block_start","index":`...)
 	b = strconv.AppendInt(b, int64(a.next), 10)
 	b = append(b, `,"content_block":`...)
 	b = append(b, block...)
-	a.event("content_block_start", append(b, '}'))
+	a.block = append(b, '}')
+	a.event("content_block_start", a.block)
 	a.next++
 	a.started = true
 }
@@ -292,7 +295,7 @@ func (a *anthropicStream) end() {
 	a.closeBlocks()
 	if !a.started {
 		// An empty answer still has its one (empty) text block.
-		a.startBlock(`{"type":"text","text":""}`)
+		a.startBlock(textBlockStart)
 		a.open = blockText
 		a.stopBlock()
 	}

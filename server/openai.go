@@ -98,6 +98,7 @@ type openAIStream struct {
 	finish       string
 	usage        *conductor.Usage
 	delta        []byte // scratch for one chunk's delta
+	out          []byte // scratch for one chunk (event copies it)
 }
 
 func (o *openAIStream) begin(conductor.ResponseMeta) {
@@ -172,7 +173,7 @@ func (o *openAIStream) head(b []byte) []byte {
 }
 
 func (o *openAIStream) chunkJSON(delta []byte, finish string) []byte {
-	b := o.head(make([]byte, 0, len(delta)+200))
+	b := o.head(o.out[:0])
 	b = append(b, `"choices":[{"index":0,"delta":`...)
 	b = append(b, delta...)
 	b = append(b, `,"logprobs":null,"finish_reason":`...)
@@ -185,7 +186,8 @@ func (o *openAIStream) chunkJSON(delta []byte, finish string) []byte {
 	if o.includeUsage {
 		b = append(b, `,"usage":null`...)
 	}
-	return append(b, '}')
+	o.out = append(b, '}')
+	return o.out
 }
 
 // isUsageOnly reports whether a Chat Completions chunk is the usage chunk
