@@ -105,3 +105,26 @@ func TestToolCallStreamsTranslatedAndCached(t *testing.T) {
 		})
 	}
 }
+
+// A whole tool-call answer from the cache is translated like the first.
+func TestToolCallAnswerCachedTranslated(t *testing.T) {
+	ts := newTestServer(t, serverSetup{})
+	ts.fakes.push("anthropic", canned{body: string(readConformance(t, "../answers/thinking-then-text.anthropic.json"))})
+	ts.fakes.push("anthropic", canned{body: string(readConformance(t, "../answers/one-tool-call.anthropic.json"))})
+	body := strings.Replace(openAICallsAnthropic, "Weather in Paris?", "27 * 453?", 1)
+	r1, b1 := ts.post(t, "/v1/chat/completions", body, "cf-aig-cache-ttl", "3600")
+	r2, b2 := ts.post(t, "/v1/chat/completions", body, "cf-aig-cache-ttl", "3600")
+	if r1.Header.Get("cf-aig-cache-status") != "MISS" || r2.Header.Get("cf-aig-cache-status") != "HIT" || !bytes.Equal(b1, b2) {
+		t.Errorf("%s then %s:\n%s\n%s", r1.Header.Get("cf-aig-cache-status"), r2.Header.Get("cf-aig-cache-status"), b1, b2)
+	}
+	a := jsonOf(t, b2)
+	if path(a, "choices", 0, "message", "content") != "27 * 453 = 12231" || path(a, "usage", "completion_tokens_details", "reasoning_tokens") != 270.0 {
+		t.Errorf("answer %s", b2)
+	}
+	r3, b3 := ts.post(t, "/v1/chat/completions", openAICallsAnthropic, "cf-aig-cache-ttl", "3600")
+	r4, b4 := ts.post(t, "/v1/chat/completions", openAICallsAnthropic, "cf-aig-cache-ttl", "3600")
+	if r3.Header.Get("cf-aig-cache-status") != "MISS" || r4.Header.Get("cf-aig-cache-status") != "HIT" || !bytes.Equal(b3, b4) ||
+		path(jsonOf(t, b4), "choices", 0, "message", "tool_calls", 0, "function", "name") != "get_weather" {
+		t.Errorf("%s then %s:\n%s\n%s", r3.Header.Get("cf-aig-cache-status"), r4.Header.Get("cf-aig-cache-status"), b3, b4)
+	}
+}
