@@ -31,8 +31,8 @@ import (
 
 // openAIMessageWire is an answer's message, or a chunk's delta.
 type openAIMessageWire struct {
-	Content   textContent       `json:"content"`
-	Refusal   textContent       `json:"refusal"`
+	Content   textContent          `json:"content"`
+	Refusal   textContent          `json:"refusal"`
 	ToolCalls []openAIToolCallWire `json:"tool_calls"`
 }
 
