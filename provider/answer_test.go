@@ -409,3 +409,18 @@ func FuzzArgumentsText(f *testing.F) {
 		}
 	})
 }
+
+// A streamed custom tool call is no function call: its pieces give no
+// tool-call deltas (its first piece alone names its type).
+func TestOpenAIStreamCustomToolCall(t *testing.T) {
+	var d OpenAIStreamDecoder
+	for _, data := range []string{
+		`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","type":"custom","custom":{"name":"sh","input":""}}]}}]}`,
+		`{"choices":[{"delta":{"tool_calls":[{"index":0,"custom":{"input":"ls"}}]}}]}`,
+	} {
+		ch, _, _, err := d.Decode(Event{Data: []byte(data)})
+		if err != nil || len(ch.ToolCalls) != 0 || string(ch.Raw) != data {
+			t.Errorf("%s: %+v %v", data, ch, err)
+		}
+	}
+}

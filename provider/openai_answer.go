@@ -112,8 +112,10 @@ func (m *openAIMessageWire) toolDeltas() []conductor.ToolCallDelta {
 	var out []conductor.ToolCallDelta
 	for i := range m.ToolCalls {
 		c := &m.ToolCalls[i]
-		if c.Type == "custom" {
-			continue // no other format has them: Raw carries it to OpenAI callers
+		if c.Type == "custom" || !isJSONNull(c.Custom) || c.Function == nil && c.ID == "" {
+			// A custom call's pieces (only its first names the type): no
+			// other format has them, and Raw carries them to OpenAI callers.
+			continue
 		}
 		d := conductor.ToolCallDelta{Index: i, ID: c.ID}
 		if c.Index != nil {
