@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
@@ -61,7 +60,7 @@ func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
+		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
 	}
 	resp.RequestID = rid
 	resp.Meta = c.meta
@@ -215,11 +214,15 @@ type anthropicUsage struct {
 	OutputTokens             *int `json:"output_tokens"`
 	CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
+	OutputTokensDetails      *struct {
+		ThinkingTokens *int `json:"thinking_tokens"`
+	} `json:"output_tokens_details"`
 }
 
 // merge takes the counts u carries into n. usage() normalises them as
 // OpenAI counts: InputTokens includes the cache reads and writes,
-// CachedInputTokens holds the reads, CacheWriteInputTokens the writes.
+// CachedInputTokens holds the reads, CacheWriteInputTokens the writes,
+// ReasoningTokens the thinking tokens (part of OutputTokens).
 func (u *anthropicUsage) merge(n *anthropicCounts) {
 	if u.InputTokens != nil {
 		n.input = *u.InputTokens
@@ -233,9 +236,12 @@ func (u *anthropicUsage) merge(n *anthropicCounts) {
 	if u.CacheReadInputTokens != nil {
 		n.cacheRead = *u.CacheReadInputTokens
 	}
+	if u.OutputTokensDetails != nil && u.OutputTokensDetails.ThinkingTokens != nil {
+		n.thinking = *u.OutputTokensDetails.ThinkingTokens
+	}
 }
 
-type anthropicCounts struct{ input, output, cacheWrite, cacheRead int }
+type anthropicCounts struct{ input, output, cacheWrite, cacheRead, thinking int }
 
 func (n anthropicCounts) usage() conductor.Usage {
 	return conductor.Usage{
@@ -243,6 +249,7 @@ func (n anthropicCounts) usage() conductor.Usage {
 		OutputTokens:          n.output,
 		CachedInputTokens:     n.cacheRead,
 		CacheWriteInputTokens: n.cacheWrite,
+		ReasoningTokens:       n.thinking,
 	}
 }
 
@@ -279,22 +286,21 @@ func AnthropicStopReason(finish string) string {
 }
 
 type anthropicAnswer struct {
-	ID      string `json:"id"`
-	Type    string `json:"type"`
-	Model   string `json:"model"`
-	Content []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	} `json:"content"`
-	StopReason string          `json:"stop_reason"`
-	Usage      *anthropicUsage `json:"usage"`
+	ID         string            `json:"id"`
+	Type       string            `json:"type"`
+	Model      string            `json:"model"`
+	Content    []json.RawMessage `json:"content"`
+	StopReason string            `json:"stop_reason"`
+	Usage      *anthropicUsage   `json:"usage"`
 }
 
-// DecodeAnthropicResponse parses a whole Messages answer: its text blocks
-// joined, stop_reason as an OpenAI-style finish reason (end_turn → stop,
-// max_tokens → length, tool_use → tool_calls), usage (InputTokens including
-// cache reads and writes, CachedInputTokens the reads), id and model. An
-// error body gives a *conductor.Error.
+// DecodeAnthropicResponse parses a whole Messages answer: its content
+// blocks in order (text, tool_use as tool calls, the rest opaque: see
+// anthropic_answer.go), stop_reason as an OpenAI-style finish reason
+// (end_turn → stop, max_tokens → length, tool_use → tool_calls, refusal →
+// content_filter), usage (InputTokens including cache reads and writes,
+// CachedInputTokens the reads, ReasoningTokens the thinking tokens), id and
+// model. An error body gives a *conductor.Error.
 func DecodeAnthropicResponse(body []byte) (*conductor.ChatResponse, error) {
 	resp, _, err := decodeAnthropicResponse(conductor.ProviderAnthropic, body)
 	return resp, err
@@ -320,14 +326,11 @@ func decodeAnthropicResponseJSON(provider string, body []byte) (*conductor.ChatR
 	if a.Type != "message" && a.Content == nil {
 		return nil, false, malformed(provider, 0, "", "answer is not a message", nil)
 	}
-	resp := &conductor.ChatResponse{ID: a.ID, Model: a.Model, FinishReason: anthropicFinish(a.StopReason), Raw: body}
-	text := make([]byte, 0, 256)
-	for _, b := range a.Content {
-		if b.Type == "text" {
-			text = append(text, b.Text...)
-		}
+	content, err := anthropicBlocks(a.Content)
+	if err != nil {
+		return nil, false, malformed(provider, 0, "", "unreadable content block", err)
 	}
-	resp.Content = conductor.Texts(string(text))
+	resp := &conductor.ChatResponse{ID: a.ID, Model: a.Model, Content: content, FinishReason: anthropicFinish(a.StopReason), Raw: body}
 	if a.Usage == nil || a.Usage.InputTokens == nil && a.Usage.OutputTokens == nil {
 		return resp, false, nil
 	}
@@ -339,33 +342,42 @@ func decodeAnthropicResponseJSON(provider string, body []byte) (*conductor.ChatR
 
 // AnthropicStreamDecoder decodes the events of one Messages stream. It keeps
 // the input usage of message_start to report it with the output usage of
-// message_delta. The zero value is ready to use.
+// message_delta, and which blocks are tool_use blocks. The zero value is
+// ready to use.
 type AnthropicStreamDecoder struct {
 	provider string
 	counts   anthropicCounts
+	tools    int   // tool_use blocks started so far
+	toolOf   []int // by Anthropic block index: its tool index, or -1
 }
 
 type anthropicEvent struct {
 	Type    string `json:"type"`
+	Index   int    `json:"index"`
 	Message *struct {
 		Usage *anthropicUsage `json:"usage"`
 	} `json:"message"`
 	ContentBlock *struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
+		ID   string `json:"id"`
+		Name string `json:"name"`
 	} `json:"content_block"`
 	Delta *struct {
-		Type       string `json:"type"`
-		Text       string `json:"text"`
-		StopReason string `json:"stop_reason"`
+		Type        string `json:"type"`
+		Text        string `json:"text"`
+		PartialJSON string `json:"partial_json"`
+		StopReason  string `json:"stop_reason"`
 	} `json:"delta"`
 	Usage *anthropicUsage `json:"usage"`
 }
 
 // Decode decodes one event: every event is emitted (so a stream can pass
 // through unchanged) with the text of text_delta and text blocks as Delta,
-// message_delta carries the finish reason and the usage so far, and
-// message_stop is the terminator (emitted, done). An error event is
+// tool_use blocks and their input_json_delta as ToolCalls (see
+// anthropic_answer.go), message_delta carries the finish reason and the
+// usage so far, and message_stop is the terminator (emitted, done).
+// Thinking blocks and their deltas carry only Raw. An error event is
 // returned as a *conductor.Error classed by its error type.
 func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
 	if ch, done, ok := d.scan(ev); ok {
@@ -398,12 +410,23 @@ func (d *AnthropicStreamDecoder) decodeJSON(ev Event) (ch conductor.Chunk, emit,
 			e.Message.Usage.merge(&d.counts)
 		}
 	case "content_block_start":
-		if e.ContentBlock != nil && e.ContentBlock.Type == "text" {
-			ch.Delta = e.ContentBlock.Text
+		switch b := e.ContentBlock; {
+		case b == nil:
+		case b.Type == "text":
+			ch.Delta = b.Text
+		case b.Type == "tool_use":
+			k := d.toolBlock(e.Index)
+			ch.ToolCalls = []conductor.ToolCallDelta{{Index: k, ID: b.ID, Name: b.Name}}
 		}
 	case "content_block_delta":
-		if e.Delta != nil && e.Delta.Type == "text_delta" {
-			ch.Delta = e.Delta.Text
+		switch dl := e.Delta; {
+		case dl == nil:
+		case dl.Type == "text_delta":
+			ch.Delta = dl.Text
+		case dl.Type == "input_json_delta" && dl.PartialJSON != "":
+			if k := d.toolAt(e.Index); k >= 0 {
+				ch.ToolCalls = []conductor.ToolCallDelta{{Index: k, Arguments: dl.PartialJSON}}
+			}
 		}
 	case "message_delta":
 		if e.Delta != nil && e.Delta.StopReason != "" {
@@ -531,36 +554,33 @@ func decodeAnthropicMessages(v json.RawMessage) ([]conductor.Message, error) {
 // dropped.
 func anthropicText(v json.RawMessage) (string, error) { return textItems(v, "content block", "\n\n") }
 
-// EncodeAnthropicResponse writes resp as a Messages answer: one text block,
-// the finish reason as stop_reason, and usage split back the Anthropic way
-// (input_tokens without the cache reads and writes, which are reported
-// apart).
-func EncodeAnthropicResponse(resp *conductor.ChatResponse) []byte {
+// EncodeAnthropicResponse writes resp as a Messages answer: its blocks in
+// order (see anthropic_answer.go), the finish reason as stop_reason, and
+// usage split back the Anthropic way (AppendAnthropicUsage). A tool call
+// whose arguments are not a JSON object fails with a ClassProviderFail
+// *conductor.Error naming the call: Anthropic has no way to carry them.
+func EncodeAnthropicResponse(resp *conductor.ChatResponse) ([]byte, error) {
 	var w keyWriter
-	w.init(append(make([]byte, 0, len(resp.Content)+len(resp.Content)/16+320), '{'))
+	w.init(append(make([]byte, 0, answerSize(resp.Content)+360), '{'))
 	w.str("id", resp.ID)
 	w.str("type", "message")
 	w.str("role", "assistant")
 	w.str("model", resp.Model)
 	w.key("content")
-	w.buf = append(w.buf, `[{"type":"text","text":`...)
-	w.buf = appendString(w.buf, resp.Text())
-	w.buf = append(w.buf, "}]"...)
-	w.str("stop_reason", AnthropicStopReason(resp.FinishReason))
+	var err error
+	if w.buf, err = appendAnthropicContent(w.buf, resp.Content); err != nil {
+		return nil, err
+	}
+	finish := resp.FinishReason
+	if finish == "" && len(conductor.ToolCalls(resp.Content)) > 0 {
+		finish = conductor.FinishToolCalls
+	}
+	w.str("stop_reason", AnthropicStopReason(finish))
 	w.key("stop_sequence")
 	w.buf = append(w.buf, "null"...)
-	u := resp.Usage
 	w.key("usage")
-	w.buf = append(w.buf, `{"input_tokens":`...)
-	w.buf = strconv.AppendInt(w.buf, int64(max(0, u.InputTokens-u.CachedInputTokens-u.CacheWriteInputTokens)), 10)
-	w.buf = append(w.buf, `,"output_tokens":`...)
-	w.buf = strconv.AppendInt(w.buf, int64(u.OutputTokens), 10)
-	w.buf = append(w.buf, `,"cache_creation_input_tokens":`...)
-	w.buf = strconv.AppendInt(w.buf, int64(u.CacheWriteInputTokens), 10)
-	w.buf = append(w.buf, `,"cache_read_input_tokens":`...)
-	w.buf = strconv.AppendInt(w.buf, int64(u.CachedInputTokens), 10)
-	w.buf = append(w.buf, '}')
-	return append(w.buf, '}')
+	w.buf = AppendAnthropicUsage(w.buf, resp.Usage)
+	return append(w.buf, '}'), nil
 }
 
 // EncodeAnthropicError writes e as an Anthropic error body:
@@ -608,16 +628,17 @@ func EncodeAnthropicError(e *conductor.Error) []byte {
 
 var (
 	anthropicAnswerKeys = [...]string{"id", "type", "model", "content", "stop_reason", "usage"}
-	anthropicUsageKeys  = [...]string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"}
-	anthropicEventKeys  = [...]string{"type", "message", "content_block", "delta", "usage"}
-	anthropicDeltaKeys  = [...]string{"type", "text", "stop_reason"}
+	anthropicUsageKeys  = [...]string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens_details"}
+	anthropicEventKeys  = [...]string{"type", "index", "message", "content_block", "delta", "usage"}
+	anthropicBlockKeys  = [...]string{"type", "text", "id", "name"}
+	anthropicDeltaKeys  = [...]string{"type", "text", "partial_json", "stop_reason"}
 )
 
 // anthropicScanned is an anthropicUsage as the scanner reads it: the counts
 // and which of them came, without a pointer each.
 type anthropicScanned struct {
 	counts anthropicCounts
-	has    uint8 // 1 input, 2 output, 4 cache write, 8 cache read
+	has    uint8 // 1 input, 2 output, 4 cache write, 8 cache read, 16 thinking
 }
 
 func (u *anthropicScanned) merge(n *anthropicCounts) {
@@ -632,6 +653,9 @@ func (u *anthropicScanned) merge(n *anthropicCounts) {
 	}
 	if u.has&8 != 0 {
 		n.cacheRead = u.counts.cacheRead
+	}
+	if u.has&16 != 0 {
+		n.thinking = u.counts.thinking
 	}
 }
 
@@ -659,11 +683,36 @@ func (s *scanner) anthropicUsage() (u anthropicScanned, present bool) {
 			count(4, &u.counts.cacheWrite)
 		case "cache_read_input_tokens":
 			count(8, &u.counts.cacheRead)
+		case "output_tokens_details":
+			if u.has&32 != 0 {
+				s.fail() // repeated
+			}
+			u.has |= 32
+			if !s.open('{') {
+				break
+			}
+			for m := 0; s.more(&m, '}'); {
+				switch k := s.key(); string(k) {
+				case "thinking_tokens":
+					count(16, &u.counts.thinking)
+				default:
+					s.unknown(k, "thinking_tokens")
+				}
+			}
 		default:
 			s.unknown(k, anthropicUsageKeys[:]...)
 		}
 	}
+	u.has &^= 32
 	return u, true
+}
+
+// plainStr validates a string or null it does not need, as encoding/json
+// would check it for a string field; anything else fails.
+func (s *scanner) plainStr() {
+	if !s.null() {
+		s.rawString()
+	}
 }
 
 // word reads a string or null without allocating, for values only
@@ -679,13 +728,14 @@ func (s *scanner) word() []byte {
 	return raw
 }
 
-// scanAnthropicAnswer is decodeAnthropicResponse for a message.
+// scanAnthropicAnswer is decodeAnthropicResponse for a message of text
+// blocks; any other block (tool_use, thinking…) goes to encoding/json.
 func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok bool) {
 	s := scanner{b: body}
 	var (
 		id, model, stop string
 		typ             []byte
-		text            []byte
+		content         []conductor.Block
 		hasContent      bool
 		usage           anthropicScanned
 		set             fieldSet
@@ -726,17 +776,26 @@ func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 					case "text":
 						s.seen(&bset, 2)
 						s.str(&btext)
+					case "id", "name":
+						s.plainStr() // a text block has neither; encoding/json checks the type
 					default:
-						s.unknown(k, "type", "text")
+						s.unknown(k, anthropicBlockKeys[:]...)
 					}
 				}
-				if string(btyp) == "text" {
-					text = append(text, btext...)
+				switch string(btyp) {
+				case "":
+					// No type: nothing to read (encoding/json's path skips it too).
+				case "text":
+					if btext != "" {
+						content = append(content, conductor.TextBlock(btext))
+					}
+				default:
+					s.fail()
 				}
 			}
 		case "stop_reason":
 			s.seen(&set, 1<<4)
-			s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use")
+			s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn")
 		case "usage":
 			s.seen(&set, 1<<5)
 			var present bool
@@ -749,7 +808,7 @@ func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 	if !s.end() || string(typ) == "error" || (string(typ) != "message" && !hasContent) {
 		return nil, false, false
 	}
-	resp = &conductor.ChatResponse{ID: id, Model: model, FinishReason: anthropicFinish(stop), Content: conductor.Texts(string(text)), Raw: body}
+	resp = &conductor.ChatResponse{ID: id, Model: model, FinishReason: anthropicFinish(stop), Content: content, Raw: body}
 	if hasUsage {
 		var n anthropicCounts
 		usage.merge(&n)
@@ -758,8 +817,9 @@ func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 	return resp, hasUsage, true
 }
 
-// scan is Decode for an ordinary event (not an error); ok=false leaves the
-// decoder unchanged.
+// scan is Decode for an ordinary event (not an error) of a text answer;
+// tool_use and thinking blocks and their deltas go to encoding/json.
+// ok=false leaves the decoder unchanged.
 func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bool) {
 	s := scanner{b: ev.Data}
 	var (
@@ -807,8 +867,10 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 				case "text":
 					s.seen(&bset, 2)
 					s.str(&blockText)
+				case "id", "name":
+					s.plainStr()
 				default:
-					s.unknown(k, "type", "text")
+					s.unknown(k, anthropicBlockKeys[:]...)
 				}
 			}
 		case "delta":
@@ -827,7 +889,9 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 					s.str(&deltaText)
 				case "stop_reason":
 					s.seen(&dset, 4)
-					s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use")
+					s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn")
+				case "partial_json":
+					s.plainStr()
 				default:
 					s.unknown(k, anthropicDeltaKeys[:]...)
 				}
@@ -835,6 +899,9 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 		case "usage":
 			s.seen(&set, 1<<4)
 			usage, hasUsage = s.anthropicUsage()
+		case "index":
+			var index int
+			s.int(&index) // only checked: text events do not need it
 		default:
 			s.unknown(k, anthropicEventKeys[:]...)
 		}
@@ -855,13 +922,15 @@ func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bo
 			msgUsage.merge(&d.counts)
 		}
 	case "content_block_start":
-		if string(blockType) == "text" {
-			ch.Delta = blockText
+		if string(blockType) != "text" {
+			return ch, false, false
 		}
+		ch.Delta = blockText
 	case "content_block_delta":
-		if string(deltaType) == "text_delta" {
-			ch.Delta = deltaText
+		if string(deltaType) != "text_delta" {
+			return ch, false, false
 		}
+		ch.Delta = deltaText
 	case "message_delta":
 		if stop != "" {
 			ch.FinishReason = anthropicFinish(stop)

@@ -238,3 +238,22 @@ func BenchmarkAnthropicRequestDecode(b *testing.B) {
 		}
 	}
 }
+
+// The answers and streams with tool calls take encoding/json's path (the
+// fast scanners read text answers only): what that costs.
+
+func BenchmarkOpenAIDecodeToolCalls(b *testing.B) {
+	benchDecode(b, "conformance/answers/parallel-tool-calls.openai.json", DecodeOpenAIResponse)
+}
+
+func BenchmarkAnthropicDecodeToolUse(b *testing.B) {
+	benchDecode(b, "conformance/answers/one-tool-call.anthropic.json", DecodeAnthropicResponse)
+}
+
+func BenchmarkOpenAIStreamDecodeToolCalls(b *testing.B) {
+	benchStream(b, "conformance/streams/parallel-tool-calls.openai.sse", new(OpenAIStreamDecoder).Decode)
+}
+
+func BenchmarkAnthropicStreamDecodeToolUse(b *testing.B) {
+	benchStream(b, "conformance/streams/one-tool-call.anthropic.sse", new(AnthropicStreamDecoder).Decode)
+}

@@ -40,11 +40,19 @@ var trickyJSON = []string{
 	`{"choices":[],"x_groq":{"error":"over capacity"}}`,
 	`{"choicſs":[{"message":{"content":"a"}}],"choices":[{"message":{"content":"b"}}]}`,
 	` {"choices" : [ { "message" : { "content" : "a" } } ] } `,
+	`{"choices":[{"message":{"content":"a","tool_calls":null,"refusal":""},"finish_reason":"stop"}],"usage":{"completion_tokens_details":{"reasoning_tokens":3,"reasoning_tokens":4},"prompt_tokens_details":{"cache_write_tokens":2}}}`,
+	`{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}`,
+	`{"choices":[{"message":{"content":"a","Tool_calls":[]}}],"usage":{"Completion_tokens_details":null}}`,
+	`{"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"a\""}}]}}]}`,
+	`{"choices":[{"delta":{"refusal":"no"},"finish_reason":null}]}`,
+	`{"choices":[{"message":{"content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":{"a":1}}}]}}]}`,
 }
 
 func FuzzScanOpenAIAnswer(f *testing.F) {
 	addFiles(f, "openai/chat_completion.json", "openai/chat_completion_cached.json", "openai/chat_completion_tool_calls.json",
-		"openai/chat_completion_groq.json", "openai/chat_completion_local_no_usage.json")
+		"openai/chat_completion_groq.json", "openai/chat_completion_local_no_usage.json",
+		"conformance/answers/parallel-tool-calls.openai.json", "conformance/answers/usage-cache-reasoning.openai.json",
+		"conformance/answers/refusal.openai.json")
 	for _, s := range trickyJSON {
 		f.Add([]byte(s))
 	}
@@ -64,7 +72,9 @@ func FuzzScanOpenAIAnswer(f *testing.F) {
 }
 
 func FuzzScanOpenAIChunk(f *testing.F) {
-	for _, file := range []string{"openai/stream.sse", "openai/stream_groq.sse", "openai/stream_no_usage.sse"} {
+	for _, file := range []string{"openai/stream.sse", "openai/stream_groq.sse", "openai/stream_no_usage.sse",
+		"conformance/streams/parallel-tool-calls.openai.sse", "conformance/streams/usage-cache-reasoning.openai.sse",
+		"conformance/streams/refusal.openai.sse"} {
 		for _, ev := range fileEvents(f, file) {
 			f.Add(ev.Data)
 		}
@@ -91,7 +101,7 @@ func FuzzScanOpenAIChunk(f *testing.F) {
 // The recorded answers and chunks take the fast path.
 func TestScanTakesRecordedPayloads(t *testing.T) {
 	for _, file := range []string{"openai/chat_completion.json", "openai/chat_completion_cached.json",
-		"openai/chat_completion_tool_calls.json", "openai/chat_completion_groq.json", "openai/chat_completion_local_no_usage.json"} {
+		"openai/chat_completion_groq.json", "openai/chat_completion_local_no_usage.json"} {
 		if _, _, ok := scanOpenAIAnswer(readTestdata(t, file)); !ok {
 			t.Errorf("%s: not taken by the fast path", file)
 		}
@@ -214,10 +224,18 @@ var trickyAnthropic = []string{
 	`{"type":"ping"}`,
 	`{"type":"message_delta","usage":null,"delta":null}`,
 	`{"type":"content_block_delta","delta":{"type":"input_json_delta","partial_json":"{\"a\""}}`,
+	`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}`,
+	`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":1}"}}`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}`,
+	`{"type":"message_delta","delta":{"stop_reason":"refusal"},"usage":{"output_tokens":9,"output_tokens_details":{"thinking_tokens":4}}}`,
+	`{"type":"message","content":[{"type":"thinking","thinking":"a","signature":"s"},{"type":"text","text":"b"},{"type":"text","text":""}],"usage":{"input_tokens":1,"output_tokens_details":{"thinking_tokens":null},"Output_tokens_details":{}}}`,
+	`{"type":"message","content":[{"type":"text","text":"a","citations":[{"type":"char_location"}]},{"text":"x"}],"usage":{"output_tokens":2,"output_tokens_details":null}}`,
 }
 
 func FuzzScanAnthropicAnswer(f *testing.F) {
-	addFiles(f, "anthropic/message.json", "anthropic/message_cache_tool.json", "anthropic/message_max_tokens.json")
+	addFiles(f, "anthropic/message.json", "anthropic/message_cache_tool.json", "anthropic/message_max_tokens.json",
+		"anthropic/message_thinking.json", "conformance/answers/usage-cache-reasoning.anthropic.json")
 	for _, s := range trickyAnthropic {
 		f.Add([]byte(s))
 	}
@@ -237,22 +255,28 @@ func FuzzScanAnthropicAnswer(f *testing.F) {
 }
 
 func FuzzScanAnthropicEvent(f *testing.F) {
-	for _, ev := range fileEvents(f, "anthropic/stream.sse") {
-		f.Add(ev.Name, ev.Data)
+	for _, file := range []string{"anthropic/stream.sse", "conformance/streams/one-tool-call.anthropic.sse",
+		"conformance/streams/thinking-then-text.anthropic.sse", "conformance/streams/usage-cache-reasoning.anthropic.sse"} {
+		for _, ev := range fileEvents(f, file) {
+			f.Add(ev.Name, ev.Data)
+		}
 	}
 	for _, s := range trickyAnthropic {
 		f.Add("", []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, name string, data []byte) {
 		ev := Event{Name: name, Data: data}
-		// Both decoders start from counts an earlier message_start left.
-		start := anthropicCounts{input: 7, output: 1, cacheRead: 2}
-		fd := &AnthropicStreamDecoder{provider: "anthropic", counts: start}
-		jd := &AnthropicStreamDecoder{provider: "anthropic", counts: start}
+		// Both decoders start from what earlier events left: counts from
+		// message_start, a tool_use block at index 1.
+		start := func() *AnthropicStreamDecoder {
+			return &AnthropicStreamDecoder{provider: "anthropic", counts: anthropicCounts{input: 7, output: 1, cacheRead: 2},
+				tools: 1, toolOf: []int{-1, 0}}
+		}
+		fd, jd := start(), start()
 		fast, done, ok := fd.scan(ev)
 		if !ok {
-			if fd.counts != start {
-				t.Fatalf("a refused event changed the counts: %+v", fd.counts)
+			if !reflect.DeepEqual(fd, start()) {
+				t.Fatalf("a refused event changed the decoder: %+v", fd)
 			}
 			return
 		}
@@ -260,14 +284,14 @@ func FuzzScanAnthropicEvent(f *testing.F) {
 		if err != nil || !emit {
 			t.Fatalf("fast path took %q, encoding/json: emit %v err %v", data, emit, err)
 		}
-		if done != wantDone || !reflect.DeepEqual(fast, want) || fd.counts != jd.counts {
-			t.Fatalf("event %q %q\nfast %+v %v %+v\njson %+v %v %+v", name, data, fast, done, fd.counts, want, wantDone, jd.counts)
+		if done != wantDone || !reflect.DeepEqual(fast, want) || !reflect.DeepEqual(fd, jd) {
+			t.Fatalf("event %q %q\nfast %+v %v %+v\njson %+v %v %+v", name, data, fast, done, fd, want, wantDone, jd)
 		}
 	})
 }
 
 func TestScanTakesAnthropic(t *testing.T) {
-	for _, file := range []string{"anthropic/message.json", "anthropic/message_cache_tool.json", "anthropic/message_max_tokens.json"} {
+	for _, file := range []string{"anthropic/message.json", "anthropic/message_max_tokens.json"} {
 		if _, _, ok := scanAnthropicAnswer(readTestdata(t, file)); !ok {
 			t.Errorf("%s: not taken by the fast path", file)
 		}
@@ -294,10 +318,17 @@ var trickyWorkersAI = []string{
 	`{"response":7,"errors":[],"error":null}`,
 	`{"errors":[{"message":"boom","code":5}]}`,
 	`{"error":"boom"}`,
+	`{"result":{"response":"","tool_calls":[{"name":"f","arguments":{"a":1}}],"usage":{"prompt_tokens":1}},"success":true}`,
+	`{"result":{"response":"x","tool_calls":[],"choices":null,"usage":{"prompt_tokens_details":{"cached_tokens":3}}},"success":true}`,
+	`{"result":{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],"id":"c"},"success":true}`,
+	`{"response":"","tool_calls":[{"name":"f","arguments":{}}]}`,
+	`{"response":"","tool_calls":[],"usage":{"completion_tokens_details":{"reasoning_tokens":2}}}`,
+	`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}`,
 }
 
 func FuzzScanWorkersAIAnswer(f *testing.F) {
-	addFiles(f, "workersai/run.json", "workersai/run_json_mode.json", "workersai/run_no_usage.json", "workersai/run_success_false.json")
+	addFiles(f, "workersai/run.json", "workersai/run_json_mode.json", "workersai/run_no_usage.json", "workersai/run_success_false.json",
+		"workersai/run_tool_calls.json", "workersai/run_chat_completion.json")
 	for _, s := range trickyWorkersAI {
 		f.Add([]byte(s))
 	}
@@ -317,7 +348,7 @@ func FuzzScanWorkersAIAnswer(f *testing.F) {
 }
 
 func FuzzScanWorkersAIChunk(f *testing.F) {
-	for _, file := range []string{"workersai/stream.sse", "workersai/stream_usage.sse"} {
+	for _, file := range []string{"workersai/stream.sse", "workersai/stream_usage.sse", "workersai/stream_tool_calls.sse"} {
 		for _, ev := range fileEvents(f, file) {
 			f.Add(ev.Data)
 		}

@@ -73,7 +73,7 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
+		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
 	}
 	if rid != "" {
 		resp.RequestID = rid
@@ -91,10 +91,8 @@ func (o *openAI) Stream(ctx context.Context, req *conductor.ChatRequest) (conduc
 	if err != nil {
 		return nil, err
 	}
-	name := o.ep.Name
-	return o.newSSEStream(c, req, func(ev Event) (conductor.Chunk, bool, bool, error) {
-		return decodeOpenAIEvent(name, ev)
-	})
+	d := &OpenAIStreamDecoder{provider: o.ep.Name}
+	return o.newSSEStream(c, req, d.Decode)
 }
 
 // body is the caller's own OpenAI body, or one encoded from req's fields.
@@ -190,19 +188,29 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string
 }
 
 // openAIUsage is the usage object of answers and of the last stream chunk
-// (Groq repeats it as x_groq.usage).
+// (Groq repeats it as x_groq.usage; Workers AI sends the same names).
+// prompt_tokens includes the cached tokens, completion_tokens the reasoning
+// ones.
 type openAIUsage struct {
 	PromptTokens        int `json:"prompt_tokens"`
 	CompletionTokens    int `json:"completion_tokens"`
 	PromptTokensDetails *struct {
-		CachedTokens int `json:"cached_tokens"`
+		CachedTokens     int `json:"cached_tokens"`
+		CacheWriteTokens int `json:"cache_write_tokens"`
 	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails *struct {
+		ReasoningTokens int `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
 }
 
 func (u *openAIUsage) usage() conductor.Usage {
 	n := conductor.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
 	if u.PromptTokensDetails != nil {
 		n.CachedInputTokens = u.PromptTokensDetails.CachedTokens
+		n.CacheWriteInputTokens = u.PromptTokensDetails.CacheWriteTokens
+	}
+	if u.CompletionTokensDetails != nil {
+		n.ReasoningTokens = u.CompletionTokensDetails.ReasoningTokens
 	}
 	return n
 }
@@ -246,11 +254,8 @@ type openAIAnswer struct {
 	ID      string `json:"id"`
 	Model   string `json:"model"`
 	Choices []struct {
-		Message struct {
-			Content textContent `json:"content"`
-			Refusal textContent `json:"refusal"`
-		} `json:"message"`
-		FinishReason string `json:"finish_reason"`
+		Message      openAIMessageWire `json:"message"`
+		FinishReason string            `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *openAIUsage `json:"usage"`
 	XGroq *struct {
@@ -260,9 +265,10 @@ type openAIAnswer struct {
 }
 
 // DecodeOpenAIResponse parses a whole Chat Completions answer: the first
-// choice's content (its refusal when it has no content), finish_reason,
-// usage with cached tokens, id and model. An answer without usage gives a
-// zero Usage; an answer that is an error body gives a *conductor.Error.
+// choice's content blocks (text, refusal, tool calls: see
+// openai_answer.go), finish_reason, usage with cached, cache-write and
+// reasoning tokens, id and model. An answer without usage gives a zero
+// Usage; an answer that is an error body gives a *conductor.Error.
 func DecodeOpenAIResponse(body []byte) (*conductor.ChatResponse, error) {
 	resp, _, err := decodeOpenAIResponse(conductor.ProviderOpenAI, body)
 	return resp, err
@@ -288,12 +294,12 @@ func decodeOpenAIResponseJSON(provider string, body []byte) (*conductor.ChatResp
 	if len(a.Choices) == 0 {
 		return nil, false, malformed(provider, 0, "", "answer has no choices", nil)
 	}
-	ch := a.Choices[0]
+	ch := &a.Choices[0]
 	resp := &conductor.ChatResponse{
 		ID:           a.ID,
 		Model:        a.Model,
-		Content:      conductor.Texts(cmp.Or(string(ch.Message.Content), string(ch.Message.Refusal))),
-		FinishReason: ch.FinishReason,
+		Content:      ch.Message.blocks(),
+		FinishReason: openAIFinish(ch.FinishReason, &ch.Message),
 		Raw:          body,
 	}
 	if a.XGroq != nil {
@@ -355,10 +361,8 @@ func errorTypeClass(typ, code string) conductor.ErrorClass {
 
 type openAIChunk struct {
 	Choices []struct {
-		Delta struct {
-			Content textContent `json:"content"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
+		Delta        openAIMessageWire `json:"delta"`
+		FinishReason *string           `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *openAIUsage `json:"usage"`
 	XGroq *struct {
@@ -371,16 +375,16 @@ type openAIChunk struct {
 var doneMarker = []byte("[DONE]")
 
 // DecodeOpenAIStreamEvent decodes one event of a Chat Completions stream:
-// a chunk (delta content, finish_reason, usage from the final chunk whose
-// choices are empty, or Groq's x_groq.usage), the [DONE] terminator
-// (done=true, nothing to emit), or a mid-stream error event, returned as a
-// *conductor.Error. ch.Raw is ev.Data.
+// a chunk (delta content and refusal as Delta, delta.tool_calls as
+// ToolCalls, finish_reason, usage from the final chunk whose choices are
+// empty, or Groq's x_groq.usage), the [DONE] terminator (done=true,
+// nothing to emit), or a mid-stream error event, returned as a
+// *conductor.Error. ch.Raw is ev.Data. It reads each event alone; a stream
+// is read by an OpenAIStreamDecoder, which also carries a refusal over to
+// the finish reason.
 func DecodeOpenAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
-	return decodeOpenAIEvent(conductor.ProviderOpenAI, ev)
-}
-
-func decodeOpenAIEvent(provider string, ev Event) (conductor.Chunk, bool, bool, error) {
-	return dataEvent(provider, ev, scanOpenAIChunk, decodeOpenAIEventJSON)
+	var d OpenAIStreamDecoder
+	return d.Decode(ev)
 }
 
 // dataEvent decodes one event of a data-only stream (OpenAI-style and
@@ -405,6 +409,13 @@ func dataEvent(provider string, ev Event, scan func([]byte) (conductor.Chunk, bo
 // decodeOpenAIEventJSON is decodeOpenAIEvent through encoding/json, for
 // every event the fast path does not take; data is raw trimmed.
 func decodeOpenAIEventJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
+	ch, _, emit, err := decodeOpenAIChunk(provider, name, data, raw)
+	return ch, emit, false, err
+}
+
+// decodeOpenAIChunk is decodeOpenAIEventJSON saying also whether the
+// chunk carried a refusal.
+func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
 	var c openAIChunk
 	if err := json.Unmarshal(data, &c); err != nil {
 		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
@@ -412,9 +423,12 @@ func decodeOpenAIEventJSON(provider, name string, data, raw []byte) (conductor.C
 	if name == "error" || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
 		return conductor.Chunk{}, false, false, answerError(provider, data)
 	}
-	ch := conductor.Chunk{Raw: raw}
+	ch = conductor.Chunk{Raw: raw}
 	if len(c.Choices) > 0 {
-		ch.Delta = string(c.Choices[0].Delta.Content)
+		d := &c.Choices[0].Delta
+		ch.Delta = string(d.Content) + string(d.Refusal)
+		refused = d.Refusal != ""
+		ch.ToolCalls = d.toolDeltas()
 		if fr := c.Choices[0].FinishReason; fr != nil {
 			ch.FinishReason = *fr
 		}
@@ -430,7 +444,7 @@ func decodeOpenAIEventJSON(provider, name string, data, raw []byte) (conductor.C
 		u := c.Usage.usage()
 		ch.Usage = &u
 	}
-	return ch, true, false, nil
+	return ch, refused, true, nil
 }
 
 // Serving the format: what a server speaking the OpenAI wire format to its
@@ -622,36 +636,29 @@ func shortJSONError(err error) string {
 
 // EncodeOpenAIResponse writes resp as a Chat Completions answer
 // (object chat.completion) created at the given Unix time: one choice with
-// the content and finish reason ("stop" when none), and usage with
-// cached_tokens.
+// the message (text, tool calls: see openai_answer.go) and finish reason
+// ("stop" when none, "tool_calls" for tool calls alone), and usage with
+// its details (AppendOpenAIUsage).
 func EncodeOpenAIResponse(resp *conductor.ChatResponse, created int64) []byte {
 	var w keyWriter
-	w.init(append(make([]byte, 0, len(resp.Content)+len(resp.Content)/16+320), '{'))
+	w.init(append(make([]byte, 0, answerSize(resp.Content)+360), '{'))
 	w.str("id", resp.ID)
 	w.str("object", "chat.completion")
 	w.int("created", created)
 	w.str("model", resp.Model)
 	w.key("choices")
-	w.buf = append(w.buf, `[{"index":0,"message":{"role":"assistant","content":`...)
-	w.buf = appendString(w.buf, resp.Text())
-	w.buf = append(w.buf, `},"logprobs":null,"finish_reason":`...)
-	w.buf = appendString(w.buf, cmp.Or(resp.FinishReason, "stop"))
+	w.buf = append(w.buf, `[{"index":0,"message":`...)
+	w.buf = appendOpenAIAnswerMessage(w.buf, resp.Content)
+	w.buf = append(w.buf, `,"logprobs":null,"finish_reason":`...)
+	finish := resp.FinishReason
+	if finish == "" && conductor.BlocksText(resp.Content, "") == "" && len(conductor.ToolCalls(resp.Content)) > 0 {
+		finish = conductor.FinishToolCalls
+	}
+	w.buf = appendString(w.buf, cmp.Or(finish, conductor.FinishStop))
 	w.buf = append(w.buf, "}]"...)
 	w.key("usage")
-	w.buf = appendOpenAIUsage(w.buf, resp.Usage)
+	w.buf = AppendOpenAIUsage(w.buf, resp.Usage)
 	return append(w.buf, '}')
-}
-
-func appendOpenAIUsage(dst []byte, u conductor.Usage) []byte {
-	dst = append(dst, `{"prompt_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(u.InputTokens), 10)
-	dst = append(dst, `,"completion_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(u.OutputTokens), 10)
-	dst = append(dst, `,"total_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(u.InputTokens+u.OutputTokens), 10)
-	dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
-	dst = strconv.AppendInt(dst, int64(u.CachedInputTokens), 10)
-	return append(dst, "}}"...)
 }
 
 // EncodeOpenAIError writes e as an OpenAI error body:
@@ -687,12 +694,13 @@ func EncodeOpenAIError(e *conductor.Error) []byte {
 
 var (
 	openAIAnswerKeys  = [...]string{"id", "model", "choices", "usage", "x_groq", "error"}
-	openAIMessageKeys = [...]string{"content", "refusal"}
-	openAIUsageKeys   = [...]string{"prompt_tokens", "completion_tokens", "prompt_tokens_details"}
+	openAIMessageKeys = [...]string{"content", "refusal", "tool_calls"}
+	openAIUsageKeys   = [...]string{"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"}
 	openAIChunkKeys   = [...]string{"choices", "usage", "x_groq", "error"}
 )
 
-// scanOpenAIAnswer is decodeOpenAIResponse for a successful answer.
+// scanOpenAIAnswer is decodeOpenAIResponse for a successful answer of text:
+// tool calls and refusals go to encoding/json.
 func scanOpenAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok bool) {
 	s := scanner{b: body}
 	var (
@@ -762,7 +770,8 @@ func scanOpenAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok b
 }
 
 // openAIChoice reads one element of choices: the text of its message (an
-// answer) or delta (a chunk), named by inner, and its finish_reason.
+// answer) or delta (a chunk), named by inner, and its finish_reason. Tool
+// calls and a refusal fail: encoding/json's path reads them.
 func (s *scanner) openAIChoice(inner string, content, refusal, finish *string) {
 	if !s.open('{') {
 		return
@@ -783,7 +792,14 @@ func (s *scanner) openAIChoice(inner string, content, refusal, finish *string) {
 					s.text(content)
 				case "refusal":
 					s.seen(&mset, 2)
-					s.text(refusal)
+					if s.text(refusal); *refusal != "" {
+						s.fail()
+					}
+				case "tool_calls":
+					s.seen(&mset, 4)
+					if !s.null() {
+						s.fail()
+					}
 				default:
 					s.unknown(k, openAIMessageKeys[:]...)
 				}
@@ -827,11 +843,27 @@ func (s *scanner) openAIUsage() (u conductor.Usage, present bool) {
 				break
 			}
 			for m := 0; s.more(&m, '}'); {
+				// A repeat: the last wins, as in encoding/json.
 				switch k := s.key(); string(k) {
 				case "cached_tokens":
-					s.int(&u.CachedInputTokens) // a repeat: the last wins, as in encoding/json
+					s.int(&u.CachedInputTokens)
+				case "cache_write_tokens":
+					s.int(&u.CacheWriteInputTokens)
 				default:
-					s.unknown(k, "cached_tokens")
+					s.unknown(k, "cached_tokens", "cache_write_tokens")
+				}
+			}
+		case "completion_tokens_details":
+			s.seen(&set, 8)
+			if !s.open('{') {
+				break
+			}
+			for m := 0; s.more(&m, '}'); {
+				switch k := s.key(); string(k) {
+				case "reasoning_tokens":
+					s.int(&u.ReasoningTokens)
+				default:
+					s.unknown(k, "reasoning_tokens")
 				}
 			}
 		default:

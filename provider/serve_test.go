@@ -121,7 +121,10 @@ func TestEncodeResponsesRoundTrip(t *testing.T) {
 
 	resp = &conductor.ChatResponse{ID: "msg_1", Model: "claude-sonnet-4-20250514", Content: conductor.Texts("Ahoy"), FinishReason: "tool_calls",
 		Usage: conductor.Usage{InputTokens: 1300, OutputTokens: 9, CachedInputTokens: 1000, CacheWriteInputTokens: 200}}
-	body = EncodeAnthropicResponse(resp)
+	body, err = EncodeAnthropicResponse(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(body), `"input_tokens":100,`) || !strings.Contains(string(body), `"stop_reason":"tool_use"`) {
 		t.Errorf("body %s", body)
 	}

@@ -96,6 +96,10 @@ func (s *sseStream) Next() (conductor.Chunk, error) {
 			s.usage = true
 		}
 		s.out.add(ch.Delta)
+		for _, d := range ch.ToolCalls {
+			s.out.add(d.Name)
+			s.out.add(d.Arguments)
+		}
 		if done {
 			return s.finish(ch, emit)
 		}

@@ -88,7 +88,7 @@ func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, EstimateTokens(resp.Text()))
+		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
 	}
 	resp.Model = req.Model // the envelope does not name it
 	resp.RequestID = rid
@@ -109,10 +109,8 @@ func (w *workersAI) Stream(ctx context.Context, req *conductor.ChatRequest) (con
 	if err != nil {
 		return nil, err
 	}
-	name := w.ep.Name
-	return w.newSSEStream(c, req, func(ev Event) (conductor.Chunk, bool, bool, error) {
-		return decodeWorkersAIEvent(name, ev)
-	})
+	d := &WorkersAIStreamDecoder{provider: w.ep.Name}
+	return w.newSSEStream(c, req, d.Decode)
 }
 
 // body is the caller's own Workers AI body, or one encoded from req's
@@ -230,29 +228,19 @@ func DecodeWorkersAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat
 	return nil, fmt.Errorf("type must be json_object or json_schema, not %q", f.Type)
 }
 
-type workersAIUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-}
-
-func (u *workersAIUsage) usage() conductor.Usage {
-	return conductor.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
-}
-
 type workersAIEnvelope struct {
-	Result *struct {
-		Response json.RawMessage `json:"response"`
-		Usage    *workersAIUsage `json:"usage"`
-	} `json:"result"`
-	Success *bool       `json:"success"`
-	Errors  []cfMessage `json:"errors"`
+	Result  *workersAIResult `json:"result"`
+	Success *bool            `json:"success"`
+	Errors  []cfMessage      `json:"errors"`
 }
 
 // DecodeWorkersAIResponse parses a native run answer: the envelope's
-// result.response (a JSON answer in JSON mode, returned as its JSON text)
-// and result.usage. success:false or a non-empty errors[] gives a
-// *conductor.Error carrying every error's message and code. Model and
-// request id are not in the body: the adapter fills them.
+// result.response (a JSON answer in JSON mode, returned as its JSON text),
+// result.tool_calls as tool-call blocks (or a chat.completion result: see
+// workersai_answer.go) and result.usage (the OpenAI names). success:false
+// or a non-empty errors[] gives a *conductor.Error carrying every error's
+// message and code. Model and request id are not in the body: the adapter
+// fills them.
 func DecodeWorkersAIResponse(body []byte) (*conductor.ChatResponse, error) {
 	resp, _, err := decodeWorkersAIResponse(conductor.ProviderWorkersAI, body)
 	return resp, err
@@ -282,11 +270,10 @@ func decodeWorkersAIResponseJSON(provider string, body []byte) (*conductor.ChatR
 	if env.Result == nil {
 		return nil, false, malformed(provider, 0, "", "answer has no result", nil)
 	}
-	content, err := responseText(env.Result.Response)
-	if err != nil {
-		return nil, false, malformed(provider, 0, "", "unreadable result.response", err)
+	resp := &conductor.ChatResponse{Raw: body}
+	if err := env.Result.answer(resp); err != nil {
+		return nil, false, malformed(provider, 0, "", "unreadable result", err)
 	}
-	resp := &conductor.ChatResponse{Content: conductor.Texts(content), Raw: body}
 	if env.Result.Usage == nil {
 		return resp, false, nil
 	}
@@ -311,49 +298,58 @@ func responseText(v json.RawMessage) (string, error) {
 }
 
 type workersAIChunk struct {
-	Response json.RawMessage `json:"response"`
-	Usage    *workersAIUsage `json:"usage"`
+	Response  json.RawMessage         `json:"response"`
+	ToolCalls []workersAIToolCallWire `json:"tool_calls"`
+	Usage     *openAIUsage            `json:"usage"`
 	// Some newer models stream OpenAI-style chunks from the native route.
 	Choices []struct {
-		Delta struct {
-			Content textContent `json:"content"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
+		Delta        openAIMessageWire `json:"delta"`
+		FinishReason *string           `json:"finish_reason"`
 	} `json:"choices"`
 	Errors []cfMessage     `json:"errors"`
 	Error  json.RawMessage `json:"error"`
 }
 
 // DecodeWorkersAIStreamEvent decodes one event of a native run stream:
-// {"response":"…"} chunks, the optional last chunk carrying usage, the
-// [DONE] terminator (done=true, nothing to emit), or an error event
-// (errors[] or error), returned as a *conductor.Error.
+// {"response":"…"} chunks, OpenAI-shaped chunks (their delta.tool_calls as
+// ToolCalls), the optional last chunk carrying usage, the [DONE]
+// terminator (done=true, nothing to emit), or an error event (errors[] or
+// error), returned as a *conductor.Error. It reads each event alone; a
+// stream is read by a WorkersAIStreamDecoder.
 func DecodeWorkersAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
-	return decodeWorkersAIEvent(conductor.ProviderWorkersAI, ev)
+	var d WorkersAIStreamDecoder
+	return d.Decode(ev)
 }
 
-func decodeWorkersAIEvent(provider string, ev Event) (conductor.Chunk, bool, bool, error) {
-	return dataEvent(provider, ev, scanWorkersAIChunk, decodeWorkersAIEventJSON)
-}
-
-// decodeWorkersAIEventJSON is decodeWorkersAIEvent through encoding/json,
-// for every event the fast path does not take; data is raw trimmed.
+// decodeWorkersAIEventJSON is the stream decoder through encoding/json,
+// for every event the fast path does not take; data is raw trimmed. Legacy
+// tool calls are left to the stream decoder, which numbers them.
 func decodeWorkersAIEventJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
+	ch, _, err := decodeWorkersAIChunk(provider, name, data, raw)
+	if err != nil {
+		return conductor.Chunk{}, false, false, err
+	}
+	return ch, true, false, nil
+}
+
+func decodeWorkersAIChunk(provider, name string, data, raw []byte) (conductor.Chunk, *workersAIChunk, error) {
 	var c workersAIChunk
 	if err := json.Unmarshal(data, &c); err != nil {
-		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
+		return conductor.Chunk{}, nil, malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || len(c.Errors) > 0 || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
-		return conductor.Chunk{}, false, false, answerError(provider, data)
+		return conductor.Chunk{}, nil, answerError(provider, data)
 	}
 	ch := conductor.Chunk{Raw: raw}
 	text, err := responseText(c.Response)
 	if err != nil {
-		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
+		return conductor.Chunk{}, nil, malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	ch.Delta = text
 	if len(c.Choices) > 0 {
-		ch.Delta += string(c.Choices[0].Delta.Content)
+		d := &c.Choices[0].Delta
+		ch.Delta += string(d.Content) + string(d.Refusal)
+		ch.ToolCalls = d.toolDeltas()
 		if fr := c.Choices[0].FinishReason; fr != nil {
 			ch.FinishReason = *fr
 		}
@@ -362,7 +358,7 @@ func decodeWorkersAIEventJSON(provider, name string, data, raw []byte) (conducto
 		u := c.Usage.usage()
 		ch.Usage = &u
 	}
-	return ch, true, false, nil
+	return ch, &c, nil
 }
 
 // The fast paths of the decoders above (see scanner): the ordinary answer
@@ -370,29 +366,9 @@ func decodeWorkersAIEventJSON(provider, name string, data, raw []byte) (conducto
 
 var (
 	workersAIEnvelopeKeys = [...]string{"result", "success", "errors"}
-	workersAIChunkKeys    = [...]string{"response", "usage", "choices", "errors", "error"}
+	workersAIResultKeys   = [...]string{"response", "usage", "tool_calls", "choices", "id", "model"}
+	workersAIChunkKeys    = [...]string{"response", "usage", "choices", "errors", "error", "tool_calls"}
 )
-
-// workersAIUsage reads a usage object; present is false for null.
-func (s *scanner) workersAIUsage() (u conductor.Usage, present bool) {
-	if !s.open('{') {
-		return u, false
-	}
-	var set fieldSet
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "prompt_tokens":
-			s.seen(&set, 1)
-			s.int(&u.InputTokens)
-		case "completion_tokens":
-			s.seen(&set, 2)
-			s.int(&u.OutputTokens)
-		default:
-			s.unknown(k, "prompt_tokens", "completion_tokens")
-		}
-	}
-	return u, true
-}
 
 // responseText is the package function of that name for the scanner: a
 // string's text, "" for null, any other value as its JSON text.
@@ -405,7 +381,8 @@ func (s *scanner) responseText(dst *string) {
 	}
 }
 
-// noErrors reads an errors list that must be empty (or null).
+// noErrors reads a list that must be empty (or null): errors, or the
+// tool_calls of an answer without any.
 func (s *scanner) noErrors() {
 	if !s.open('[') {
 		return
@@ -415,7 +392,8 @@ func (s *scanner) noErrors() {
 	}
 }
 
-// scanWorkersAIAnswer is decodeWorkersAIResponse for a successful answer.
+// scanWorkersAIAnswer is decodeWorkersAIResponse for a successful answer of
+// text: tool calls and the chat.completion shape go to encoding/json.
 func scanWorkersAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok bool) {
 	s := scanner{b: body}
 	var (
@@ -442,9 +420,20 @@ func scanWorkersAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, o
 					s.responseText(&content)
 				case "usage":
 					s.seen(&rset, 2)
-					usage, hasUsage = s.workersAIUsage()
+					usage, hasUsage = s.openAIUsage()
+				case "tool_calls":
+					s.seen(&rset, 4)
+					s.noErrors()
+				case "choices":
+					s.seen(&rset, 8)
+					if !s.null() {
+						s.fail()
+					}
+				case "id", "model":
+					s.plainStr() // read with choices alone; encoding/json checks the type
+
 				default:
-					s.unknown(k, "response", "usage")
+					s.unknown(k, workersAIResultKeys[:]...)
 				}
 			}
 		case "success":
@@ -489,7 +478,7 @@ func scanWorkersAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
 			s.responseText(&response)
 		case "usage":
 			s.seen(&set, 2)
-			usage, hasUsage = s.workersAIUsage()
+			usage, hasUsage = s.openAIUsage()
 		case "choices":
 			s.seen(&set, 4)
 			if !s.open('[') {
@@ -510,6 +499,9 @@ func scanWorkersAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
 			if !s.null() {
 				s.fail()
 			}
+		case "tool_calls":
+			s.seen(&set, 32)
+			s.noErrors()
 		default:
 			s.unknown(k, workersAIChunkKeys[:]...)
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -56,21 +57,61 @@ func anthropicExchange(body []byte, gw string) (*exchange, error) {
 	return x, nil
 }
 
-func encodeAnthropicAnswer(resp *conductor.ChatResponse) []byte {
+func encodeAnthropicAnswer(resp *conductor.ChatResponse) ([]byte, error) {
 	return provider.EncodeAnthropicResponse(resp)
 }
 
 // anthropicStream writes a stream as Anthropic's event sequence.
 // Passing through, each upstream event goes out as received, named by its
-// type; translating, one text block carries the deltas and message_delta
-// the stop reason and usage.
+// type; translating, message_start comes first (input_tokens 0: an
+// OpenAI-style upstream counts only at the end), text goes to a text block
+// opened on the first text, each tool call to a tool_use block
+// (content_block_start with id, name and input {}, then input_json_delta
+// fragments, then content_block_stop), and message_delta carries the stop
+// reason and the whole usage before message_stop.
+//
+// Anthropic clients expect one open block at a time, and an OpenAI-style
+// upstream does not promise that a call's pieces end before the next call
+// starts. So a call that starts while another call's block is open is held
+// back, with its fragments, until the open call is known to be complete
+// (the finish reason, text after the calls, or the end) and then written
+// whole, in index order; the first call streams as it comes.
 type anthropicStream struct {
 	*sse
 	passthrough bool
 	model       string
 	finish      string
 	usage       conductor.Usage
+
+	next    int             // the Anthropic index of the next block
+	open    int             // blockNone, blockText, or 1 + the tool index whose block is open
+	tools   []anthropicTool // by tool index
+	started bool            // a block was written
+	broken  *conductor.Error
+	buf     []byte // scratch for one event (event copies it)
+	block   []byte // scratch for a content_block_start
 }
+
+const (
+	blockNone = 0
+	blockText = -1
+)
+
+var textBlockStart = []byte(`{"type":"text","text":""}`)
+
+// anthropicTool is one tool call of a translated stream.
+type anthropicTool struct {
+	state    uint8 // toolUnseen, toolHeld, toolOpen, toolClosed
+	id, name string
+	held     []string // fragments of a held call
+}
+
+const (
+	toolUnseen uint8 = iota
+	toolHeld
+	toolOpen
+	toolClosed
+)
 
 func (a *anthropicStream) begin(conductor.ResponseMeta) {
 	if a.passthrough {
@@ -83,7 +124,6 @@ func (a *anthropicStream) begin(conductor.ResponseMeta) {
 	b = appendJSONString(b, a.model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`...)
 	a.event("message_start", b)
-	a.event("content_block_start", []byte(`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`))
 }
 
 func (a *anthropicStream) chunk(ch conductor.Chunk) {
@@ -94,17 +134,144 @@ func (a *anthropicStream) chunk(ch conductor.Chunk) {
 		a.event(eventType(ch.Raw), ch.Raw)
 		return
 	}
+	if a.broken != nil {
+		return
+	}
 	if ch.Delta != "" {
-		b := make([]byte, 0, len(ch.Delta)+96)
-		b = append(b, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`...)
+		if a.open != blockText {
+			a.closeBlocks()
+			a.startBlock(textBlockStart)
+			a.open = blockText
+		}
+		b := append(a.buf[:0], `{"type":"content_block_delta","index":`...)
+		b = strconv.AppendInt(b, int64(a.next-1), 10)
+		b = append(b, `,"delta":{"type":"text_delta","text":`...)
 		b = appendJSONString(b, ch.Delta)
-		a.event("content_block_delta", append(b, "}}"...))
+		a.buf = append(b, "}}"...)
+		a.event("content_block_delta", a.buf)
+	}
+	for _, d := range ch.ToolCalls {
+		a.toolDelta(d)
 	}
 	if ch.FinishReason != "" {
 		a.finish = ch.FinishReason
+		// Nothing follows the finish reason but usage: every call is whole.
+		a.closeBlocks()
 	}
 	if ch.Usage != nil {
 		a.usage = *ch.Usage
+	}
+}
+
+// toolDelta writes, or holds back, one piece of a tool call.
+func (a *anthropicStream) toolDelta(d conductor.ToolCallDelta) {
+	if d.Index < 0 || d.Index > 1<<16 {
+		a.broken = &conductor.Error{Class: conductor.ClassMalformed, Message: "the upstream streamed a tool call with index " + strconv.Itoa(d.Index)}
+		return
+	}
+	for len(a.tools) <= d.Index {
+		a.tools = append(a.tools, anthropicTool{})
+	}
+	t := &a.tools[d.Index]
+	switch t.state {
+	case toolUnseen:
+		t.id, t.name = d.ID, d.Name
+		if a.open > 0 {
+			// Another call's block is open: hold this one back.
+			t.state = toolHeld
+			if d.Arguments != "" {
+				t.held = append(t.held, d.Arguments)
+			}
+			return
+		}
+		a.closeBlocks()
+		a.startTool(d.Index)
+		a.toolArguments(d.Arguments)
+	case toolHeld:
+		t.id, t.name = cmp.Or(t.id, d.ID), cmp.Or(t.name, d.Name)
+		if d.Arguments != "" {
+			t.held = append(t.held, d.Arguments)
+		}
+	case toolOpen:
+		a.toolArguments(d.Arguments)
+	case toolClosed:
+		// Its block was stopped (text or the finish came between): an
+		// Anthropic client has read its input already.
+		a.broken = &conductor.Error{Class: conductor.ClassMalformed,
+			Message: "the upstream streamed more arguments for tool call " + strconv.Itoa(d.Index) + " after it ended"}
+	}
+}
+
+// startTool opens the block of tool call k.
+func (a *anthropicStream) startTool(k int) {
+	t := &a.tools[k]
+	id := t.id
+	if id == "" {
+		id = "toolu_conductor_" + strconv.Itoa(k) // Anthropic requires one
+	}
+	b := append(a.buf[:0], `{"type":"tool_use","id":`...)
+	b = appendJSONString(b, provider.AnthropicToolID(id))
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, t.name)
+	a.buf = append(b, `,"input":{}}`...)
+	a.startBlock(a.buf)
+	t.state = toolOpen
+	a.open = k + 1
+}
+
+func (a *anthropicStream) toolArguments(frag string) {
+	if frag == "" {
+		return
+	}
+	b := append(a.buf[:0], `{"type":"content_block_delta","index":`...)
+	b = strconv.AppendInt(b, int64(a.next-1), 10)
+	b = append(b, `,"delta":{"type":"input_json_delta","partial_json":`...)
+	b = appendJSONString(b, frag)
+	a.buf = append(b, "}}"...)
+	a.event("content_block_delta", a.buf)
+}
+
+// startBlock writes content_block_start for the next index.
+func (a *anthropicStream) startBlock(block []byte) {
+	b := append(a.block[:0], `{"type":"content_block_start","index":`...)
+	b = strconv.AppendInt(b, int64(a.next), 10)
+	b = append(b, `,"content_block":`...)
+	b = append(b, block...)
+	a.block = append(b, '}')
+	a.event("content_block_start", a.block)
+	a.next++
+	a.started = true
+}
+
+// stopBlock writes content_block_stop for the open block.
+func (a *anthropicStream) stopBlock() {
+	if a.open == blockNone {
+		return
+	}
+	b := append(a.buf[:0], `{"type":"content_block_stop","index":`...)
+	b = strconv.AppendInt(b, int64(a.next-1), 10)
+	a.buf = append(b, '}')
+	a.event("content_block_stop", a.buf)
+	if a.open > 0 {
+		a.tools[a.open-1].state = toolClosed
+	}
+	a.open = blockNone
+}
+
+// closeBlocks stops the open block, then writes every held call whole, in
+// index order.
+func (a *anthropicStream) closeBlocks() {
+	a.stopBlock()
+	for k := range a.tools {
+		if a.tools[k].state != toolHeld {
+			continue
+		}
+		a.startTool(k)
+		for _, f := range a.tools[k].held {
+			a.toolArguments(f)
+		}
+		a.tools[k].held = nil
+		a.stopBlock()
 	}
 }
 
@@ -112,20 +279,27 @@ func (a *anthropicStream) end() {
 	if a.passthrough {
 		return // message_stop went through
 	}
-	a.event("content_block_stop", []byte(`{"type":"content_block_stop","index":0}`))
-	u := a.usage
+	if a.broken != nil {
+		a.fail(a.broken)
+		return
+	}
+	a.closeBlocks()
+	if !a.started {
+		// An empty answer still has its one (empty) text block.
+		a.startBlock(textBlockStart)
+		a.open = blockText
+		a.stopBlock()
+	}
+	finish := a.finish
+	if finish == "" && len(a.tools) > 0 {
+		finish = conductor.FinishToolCalls
+	}
 	b := make([]byte, 0, 256)
 	b = append(b, `{"type":"message_delta","delta":{"stop_reason":`...)
-	b = appendJSONString(b, provider.AnthropicStopReason(a.finish))
-	b = append(b, `,"stop_sequence":null},"usage":{"input_tokens":`...)
-	b = strconv.AppendInt(b, int64(max(0, u.InputTokens-u.CachedInputTokens-u.CacheWriteInputTokens)), 10)
-	b = append(b, `,"output_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.OutputTokens), 10)
-	b = append(b, `,"cache_creation_input_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.CacheWriteInputTokens), 10)
-	b = append(b, `,"cache_read_input_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.CachedInputTokens), 10)
-	a.event("message_delta", append(b, "}}"...))
+	b = appendJSONString(b, provider.AnthropicStopReason(finish))
+	b = append(b, `,"stop_sequence":null},"usage":`...)
+	b = provider.AppendAnthropicUsage(b, a.usage)
+	a.event("message_delta", append(b, '}'))
 	a.event("message_stop", []byte(`{"type":"message_stop"}`))
 }
 

@@ -229,20 +229,36 @@ func (s *Server) writeAnswer(w http.ResponseWriter, x *exchange, resp *conductor
 	if resp.Model == "" {
 		resp.Model = x.requested
 	}
-	var body []byte
+	var (
+		body []byte
+		err  error
+	)
 	switch x.in {
 	case fmtAnthropic:
 		if resp.ID == "" {
 			resp.ID = newID("msg_")
 		}
-		body = encodeAnthropicAnswer(resp)
+		body, err = encodeAnthropicAnswer(resp)
 	case fmtWorkersAI:
-		body = encodeWorkersAIAnswer(resp)
+		body, err = encodeWorkersAIAnswer(resp)
 	default:
 		if resp.ID == "" {
 			resp.ID = newID("chatcmpl-")
 		}
 		body = encodeOpenAIAnswer(resp, s.now().Unix())
+	}
+	if err != nil {
+		// The answer holds what the caller's format cannot carry (a tool
+		// call's arguments that are no JSON object): the call failed.
+		e, ok := conductor.AsError(err)
+		if !ok {
+			e = &conductor.Error{Class: conductor.ClassServer, Message: err.Error(), Err: err}
+		}
+		if e.Provider == "" {
+			e.Provider = resp.Meta.Provider
+		}
+		writeError(w, x.in, e)
+		return
 	}
 	writeJSON(w, http.StatusOK, body)
 }

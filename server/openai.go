@@ -83,8 +83,11 @@ func encodeOpenAIAnswer(resp *conductor.ChatResponse, created int64) []byte {
 
 // openAIStream writes a stream as Chat Completions chunks ending with
 // data: [DONE]. Passing through, the upstream's own chunks go out as
-// received; translating, each chunk's text becomes a delta, then come the
-// finish reason and, when asked, the usage.
+// received; translating, each chunk's text becomes delta.content and its
+// tool-call pieces delta.tool_calls (a call's first piece with index, id,
+// type and name, later ones with index and an arguments fragment), then
+// come the finish reason and, when asked, the usage. Chunks of nothing an
+// OpenAI caller can hold (Anthropic thinking, pings) write nothing.
 type openAIStream struct {
 	*sse
 	passthrough  bool
@@ -94,6 +97,8 @@ type openAIStream struct {
 	created      int64
 	finish       string
 	usage        *conductor.Usage
+	delta        []byte // scratch for one chunk's delta
+	out          []byte // scratch for one chunk (event copies it)
 }
 
 func (o *openAIStream) begin(conductor.ResponseMeta) {
@@ -101,7 +106,7 @@ func (o *openAIStream) begin(conductor.ResponseMeta) {
 		return
 	}
 	o.id = newID("chatcmpl-")
-	o.event("", o.chunkJSON(`{"role":"assistant","content":""}`, ""))
+	o.event("", o.chunkJSON([]byte(`{"role":"assistant","content":""}`), ""))
 }
 
 func (o *openAIStream) chunk(ch conductor.Chunk) {
@@ -114,12 +119,21 @@ func (o *openAIStream) chunk(ch conductor.Chunk) {
 		o.event("", ch.Raw)
 		return
 	}
-	if ch.Delta != "" {
-		d := make([]byte, 0, len(ch.Delta)+16)
-		d = append(d, `{"content":`...)
-		d = appendJSONString(d, ch.Delta)
-		d = append(d, '}')
-		o.event("", o.chunkJSON(string(d), ""))
+	if ch.Delta != "" || len(ch.ToolCalls) > 0 {
+		d := append(o.delta[:0], '{')
+		if ch.Delta != "" {
+			d = append(d, `"content":`...)
+			d = appendJSONString(d, ch.Delta)
+		}
+		if len(ch.ToolCalls) > 0 {
+			if ch.Delta != "" {
+				d = append(d, ',')
+			}
+			d = append(d, `"tool_calls":`...)
+			d = provider.AppendOpenAIToolCallDeltas(d, ch.ToolCalls)
+		}
+		o.delta = append(d, '}')
+		o.event("", o.chunkJSON(o.delta, ""))
 	}
 	if ch.FinishReason != "" {
 		o.finish = ch.FinishReason
@@ -132,11 +146,11 @@ func (o *openAIStream) chunk(ch conductor.Chunk) {
 
 func (o *openAIStream) end() {
 	if !o.passthrough {
-		o.event("", o.chunkJSON("{}", cmp.Or(o.finish, "stop")))
+		o.event("", o.chunkJSON([]byte("{}"), cmp.Or(o.finish, "stop")))
 		if o.includeUsage && o.usage != nil {
 			b := o.head(make([]byte, 0, 256))
 			b = append(b, `"choices":[],"usage":`...)
-			b = appendOpenAIUsage(b, *o.usage)
+			b = provider.AppendOpenAIUsage(b, *o.usage)
 			o.event("", append(b, '}'))
 		}
 	}
@@ -158,8 +172,8 @@ func (o *openAIStream) head(b []byte) []byte {
 	return append(b, ',')
 }
 
-func (o *openAIStream) chunkJSON(delta, finish string) []byte {
-	b := o.head(make([]byte, 0, len(delta)+200))
+func (o *openAIStream) chunkJSON(delta []byte, finish string) []byte {
+	b := o.head(o.out[:0])
 	b = append(b, `"choices":[{"index":0,"delta":`...)
 	b = append(b, delta...)
 	b = append(b, `,"logprobs":null,"finish_reason":`...)
@@ -172,19 +186,8 @@ func (o *openAIStream) chunkJSON(delta, finish string) []byte {
 	if o.includeUsage {
 		b = append(b, `,"usage":null`...)
 	}
-	return append(b, '}')
-}
-
-func appendOpenAIUsage(b []byte, u conductor.Usage) []byte {
-	b = append(b, `{"prompt_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.InputTokens), 10)
-	b = append(b, `,"completion_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.OutputTokens), 10)
-	b = append(b, `,"total_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.InputTokens+u.OutputTokens), 10)
-	b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.CachedInputTokens), 10)
-	return append(b, "}}"...)
+	o.out = append(b, '}')
+	return o.out
 }
 
 // isUsageOnly reports whether a Chat Completions chunk is the usage chunk

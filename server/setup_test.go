@@ -177,7 +177,11 @@ func TestFromConfig(t *testing.T) {
 // bytes of their own, read back by the provider's decoders.
 func TestWorkersAIEncoders(t *testing.T) {
 	resp := &conductor.ChatResponse{Content: conductor.Texts("line\n\"quoted\""), Usage: conductor.Usage{InputTokens: 4, OutputTokens: 2}}
-	got, err := provider.DecodeWorkersAIResponse(encodeWorkersAIAnswer(resp))
+	body, err := encodeWorkersAIAnswer(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := provider.DecodeWorkersAIResponse(body)
 	if err != nil || got.Text() != resp.Text() || got.Usage.InputTokens != 4 || got.Usage.OutputTokens != 2 {
 		t.Errorf("answer %+v %v", got, err)
 	}

@@ -1,9 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
@@ -102,32 +102,19 @@ func jsonProblem(err error) string {
 }
 
 // encodeWorkersAIAnswer writes an answer in the Cloudflare API envelope.
-func encodeWorkersAIAnswer(resp *conductor.ChatResponse) []byte {
-	text := resp.Text()
-	b := make([]byte, 0, len(text)+200)
-	b = append(b, `{"result":{"response":`...)
-	b = appendJSONString(b, text)
-	b = append(b, `,"usage":`...)
-	b = appendWorkersAIUsage(b, resp.Usage)
-	return append(b, `},"success":true,"errors":[],"messages":[]}`...)
-}
-
-func appendWorkersAIUsage(b []byte, u conductor.Usage) []byte {
-	b = append(b, `{"prompt_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.InputTokens), 10)
-	b = append(b, `,"completion_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.OutputTokens), 10)
-	b = append(b, `,"total_tokens":`...)
-	b = strconv.AppendInt(b, int64(u.InputTokens+u.OutputTokens), 10)
-	return append(b, '}')
+func encodeWorkersAIAnswer(resp *conductor.ChatResponse) ([]byte, error) {
+	return provider.EncodeWorkersAIResponse(resp)
 }
 
 // workersAIStream writes a stream as Workers AI's: {"response"} chunks, a
-// last one with the usage, then [DONE].
+// last one with the tool calls (the legacy shape [{name, arguments}], whole:
+// how Workers AI streams calls is undocumented, and its shape wants the
+// arguments as an object) and the usage, then [DONE].
 type workersAIStream struct {
 	*sse
 	passthrough bool
 	usage       *conductor.Usage
+	calls       []conductor.ToolCall // by index, their arguments gathered
 }
 
 func (s *workersAIStream) begin(conductor.ResponseMeta) {}
@@ -149,12 +136,32 @@ func (s *workersAIStream) chunk(ch conductor.Chunk) {
 		b = appendJSONString(b, ch.Delta)
 		s.event("", append(b, '}'))
 	}
+	for _, d := range ch.ToolCalls {
+		if d.Index < 0 || d.Index > 1<<16 {
+			continue
+		}
+		for len(s.calls) <= d.Index {
+			s.calls = append(s.calls, conductor.ToolCall{})
+		}
+		c := &s.calls[d.Index]
+		c.ID, c.Name = cmp.Or(c.ID, d.ID), cmp.Or(c.Name, d.Name)
+		c.Arguments += d.Arguments
+	}
 }
 
 func (s *workersAIStream) end() {
-	if !s.passthrough && s.usage != nil {
-		b := append(make([]byte, 0, 128), `{"response":"","usage":`...)
-		b = appendWorkersAIUsage(b, *s.usage)
+	if !s.passthrough && (s.usage != nil || len(s.calls) > 0) {
+		b := append(make([]byte, 0, 128), `{"response":""`...)
+		var ok bool
+		if b, ok = provider.AppendWorkersAIToolCalls(b, s.calls); !ok {
+			s.fail(&conductor.Error{Class: conductor.ClassProviderFail, Code: "invalid_tool_arguments",
+				Message: "a streamed tool call's arguments are not a JSON object; Workers AI tool_calls carry them only as an object"})
+			return
+		}
+		if s.usage != nil {
+			b = append(b, `,"usage":`...)
+			b = provider.AppendWorkersAIUsage(b, *s.usage)
+		}
 		s.event("", append(b, '}'))
 	}
 	s.event("", []byte("[DONE]"))
