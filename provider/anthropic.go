@@ -84,7 +84,7 @@ func (a *anthropic) body(req *conductor.ChatRequest, stream bool) ([]byte, error
 	if b := passThrough(req, FormatAnthropic, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, stream)
+	b, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, a.ep.Name, stream)
 	return b, withProvider(err, a.ep.Name)
 }
 

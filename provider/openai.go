@@ -100,7 +100,7 @@ func (o *openAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
 	if b := passThrough(req, FormatOpenAI, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendOpenAIRequest(make([]byte, 0, requestSize(req)+48), req, o.maxField, stream)
+	b, err := appendOpenAIRequest(make([]byte, 0, requestSize(req)+48), req, o.ep.Name, o.maxField, stream)
 	return b, withProvider(err, o.ep.Name)
 }
 

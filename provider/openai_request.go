@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -19,30 +20,37 @@ import (
 // EncodeOpenAIRequest returns the Chat Completions body for req: model,
 // messages, temperature (omitted when nil, sent when 0), top_p,
 // max_completion_tokens for provider "openai" or max_tokens for any other,
-// stop, seed, response_format, stream with stream_options.include_usage when
-// req.Stream, then req.Extra in key order. Extra never overrides a field
+// stop, seed, n, tools, tool_choice, parallel_tool_calls, response_format,
+// reasoning_effort, stream with stream_options.include_usage when
+// req.Stream, then req.Extra in key order (those of another wire format
+// only where Portable says they travel). Extra never overrides a field
 // written from req's own fields.
+//
+// Messages: a user message's tool results become one tool message each, in
+// order, and the rest of it a user message after them (with the images of
+// the tool results, which a tool message cannot hold); an error result's
+// text is prefixed "Error: " (OpenAI has no is_error). An assistant
+// message's tool calls become its tool_calls. Another format's thinking
+// blocks are dropped (OpenAI has no slot for them; their tokens stay in the
+// usage); any other block of another format is refused by name.
 func EncodeOpenAIRequest(req *conductor.ChatRequest) ([]byte, error) {
-	return appendOpenAIRequest(make([]byte, 0, requestSize(req)), req, openAIMaxField(req.Provider), req.Stream)
+	provider := cmp.Or(req.Provider, conductor.ProviderOpenAI)
+	return appendOpenAIRequest(make([]byte, 0, requestSize(req)), req, provider, openAIMaxField(req.Provider), req.Stream)
 }
 
-func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string, stream bool) ([]byte, error) {
+func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, provider, maxField string, stream bool) ([]byte, error) {
+	extra, err := extrasFor(req, FormatOpenAI, provider)
+	if err != nil {
+		return nil, err
+	}
 	var w keyWriter
 	w.init(append(dst, '{'))
 	w.str("model", req.Model)
 	w.key("messages")
-	w.buf = append(w.buf, '[')
-	for i, m := range req.Messages {
-		if i > 0 {
-			w.buf = append(w.buf, ',')
-		}
-		w.buf = append(w.buf, `{"role":`...)
-		w.buf = appendString(w.buf, m.Role)
-		w.buf = append(w.buf, `,"content":`...)
-		w.buf = appendString(w.buf, m.Text())
-		w.buf = append(w.buf, '}')
+	d := openAIDialect{format: FormatOpenAI, provider: provider}
+	if w.buf, err = d.appendMessages(w.buf, req.Messages); err != nil {
+		return nil, err
 	}
-	w.buf = append(w.buf, ']')
 	if req.Temperature != nil {
 		if err := w.float("temperature", *req.Temperature); err != nil {
 			return nil, err
@@ -65,9 +73,24 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string
 	if req.Seed != nil {
 		w.int("seed", *req.Seed)
 	}
+	if req.N > 0 {
+		w.int("n", int64(req.N))
+	}
+	if err := d.tools(&w, req); err != nil {
+		return nil, err
+	}
 	if req.ResponseFormat != nil {
 		w.key("response_format")
 		w.buf = appendOpenAIResponseFormat(w.buf, req.ResponseFormat)
+	}
+	if effort := reasoningEffort(req); effort != "" {
+		w.str("reasoning_effort", effort)
+	}
+	if req.ExtraFormat == FormatAnthropic {
+		// Anthropic's metadata.user_id is OpenAI's user.
+		if u := anthropicUserID(req.Extra["metadata"]); u != "" {
+			w.str("user", u)
+		}
 	}
 	if stream {
 		w.key("stream")
@@ -75,7 +98,7 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string
 		w.key("stream_options")
 		w.buf = append(w.buf, `{"include_usage":true}`...)
 	}
-	err := w.extras(req.Extra, func(k string) bool {
+	err = w.extras(extra, func(k string) bool {
 		// We decide whether the call streams; stream_options is only valid
 		// with stream.
 		return k == "stream" || k == "stream_options"
@@ -86,16 +109,361 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, maxField string
 	return append(w.buf, '}'), nil
 }
 
-// DecodeOpenAIRequest reads a Chat Completions request body: model,
-// messages (string content, or text parts joined), temperature, top_p,
-// max_completion_tokens or max_tokens (the former wins), stop (a string or
-// a list), seed, response_format and stream; every other field goes to
-// Extra as sent. A body that is not a request, a message with tool calls or
-// non-text parts (which ChatRequest cannot carry), or an unknown role gives
-// a ClassBadRequest *conductor.Error whose message names the field.
+// anthropicUserID reads metadata.user_id out of Anthropic's metadata.
+func anthropicUserID(md json.RawMessage) string {
+	if len(md) == 0 {
+		return ""
+	}
+	var m struct {
+		UserID string `json:"user_id"`
+	}
+	_ = json.Unmarshal(md, &m)
+	return m.UserID
+}
+
+// openAIDialect writes the messages and tools of the OpenAI-style formats:
+// OpenAI's own, and Workers AI's native run body, which takes the same
+// shapes with a few limits.
+type openAIDialect struct {
+	format   string // whose opaque blocks are written back
+	provider string
+	// workersAI: no developer role (sent as system), images only as data:
+	// URLs, no detail, text content as one string.
+	workersAI bool
+}
+
+// tools writes tools, tool_choice and parallel_tool_calls.
+func (d *openAIDialect) tools(w *keyWriter, req *conductor.ChatRequest) error {
+	if len(req.Tools) > 0 {
+		w.key("tools")
+		var err error
+		// Workers AI's legacy models document parameters as required.
+		if w.buf, err = appendToolsOpenAI(w.buf, req.Tools, d.workersAI); err != nil {
+			return err
+		}
+	}
+	if tc := req.ToolChoice; tc != nil {
+		w.key("tool_choice")
+		var err error
+		if w.buf, err = appendToolChoiceOpenAI(w.buf, tc, d.provider); err != nil {
+			return err
+		}
+	}
+	if p := req.ParallelToolCalls; p != nil {
+		w.key("parallel_tool_calls")
+		w.buf = appendBool(w.buf, *p)
+	}
+	return nil
+}
+
+// openAIMessageLevel reports whether an opaque OpenAI block of kind stands
+// for a message field rather than a content part: an assistant's audio or
+// deprecated function_call, a custom tool call, a deprecated function
+// message.
+func openAIMessageLevel(kind string) bool {
+	switch kind {
+	case "audio", "function_call", "custom", "function":
+		return true
+	}
+	return false
+}
+
+func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]byte, error) {
+	dst = append(dst, '[')
+	n := 0
+	next := func() {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+	}
+	var err error
+	for i := range msgs {
+		m := &msgs[i]
+		switch m.Role {
+		case "user":
+			// A deprecated function message, kept whole.
+			if len(m.Content) == 1 && m.Content[0].Type == conductor.BlockOpaque && m.Content[0].Opaque != nil &&
+				m.Content[0].Opaque.Format == d.format && m.Content[0].Opaque.Kind == "function" {
+				next()
+				dst = append(dst, m.Content[0].Opaque.Raw...)
+				continue
+			}
+			results, rest := 0, 0
+			for _, b := range m.Content {
+				if b.Type == conductor.BlockToolResult && b.ToolResult != nil {
+					results++
+				} else {
+					rest++
+				}
+			}
+			var moved []conductor.Block // the images of tool results
+			for j, b := range m.Content {
+				if b.Type != conductor.BlockToolResult || b.ToolResult == nil {
+					continue
+				}
+				next()
+				if dst, moved, err = d.appendToolMessage(dst, b.ToolResult, i, j, moved); err != nil {
+					return nil, err
+				}
+			}
+			if rest > 0 || len(moved) > 0 || results == 0 {
+				next()
+				dst = append(dst, `{"role":"user","content":`...)
+				if dst, err = d.appendContent(dst, i, moved, m.Content, contentOpts{}); err != nil {
+					return nil, err
+				}
+				dst = append(dst, '}')
+			}
+		case "assistant":
+			next()
+			if dst, err = d.appendAssistant(dst, i, m); err != nil {
+				return nil, err
+			}
+		default:
+			next()
+			role := m.Role
+			if role == "developer" && d.workersAI {
+				role = "system" // Workers AI's models know no developer role
+			}
+			dst = append(dst, `{"role":`...)
+			dst = appendString(dst, role)
+			dst = append(dst, `,"content":`...)
+			if dst, err = d.appendContent(dst, i, nil, m.Content, contentOpts{}); err != nil {
+				return nil, err
+			}
+			dst = append(dst, '}')
+		}
+	}
+	return append(dst, ']'), nil
+}
+
+func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message) ([]byte, error) {
+	calls, fields := 0, 0
+	for _, b := range m.Content {
+		switch {
+		case b.Type == conductor.BlockToolCall && b.ToolCall != nil:
+			calls++
+		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format && openAIMessageLevel(b.Opaque.Kind):
+			if b.Opaque.Kind == "custom" {
+				calls++
+			} else {
+				fields++
+			}
+		}
+	}
+	dst = append(dst, `{"role":"assistant","content":`...)
+	var err error
+	if dst, err = d.appendContent(dst, i, nil, m.Content, contentOpts{nullIfEmpty: calls+fields > 0}); err != nil {
+		return nil, err
+	}
+	if calls > 0 {
+		dst = append(dst, `,"tool_calls":[`...)
+		k := 0
+		for _, b := range m.Content {
+			switch {
+			case b.Type == conductor.BlockToolCall && b.ToolCall != nil:
+				if k > 0 {
+					dst = append(dst, ',')
+				}
+				k++
+				tc := b.ToolCall
+				dst = append(dst, `{"id":`...)
+				dst = appendString(dst, tc.ID)
+				dst = append(dst, `,"type":"function","function":{"name":`...)
+				dst = appendString(dst, tc.Name)
+				dst = append(dst, `,"arguments":`...)
+				dst = appendString(dst, tc.Arguments)
+				dst = append(dst, "}}"...)
+			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format && b.Opaque.Kind == "custom":
+				if k > 0 {
+					dst = append(dst, ',')
+				}
+				k++
+				dst = append(dst, b.Opaque.Raw...)
+			}
+		}
+		dst = append(dst, ']')
+	}
+	for _, b := range m.Content {
+		if b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format &&
+			(b.Opaque.Kind == "audio" || b.Opaque.Kind == "function_call") {
+			dst = append(dst, ',')
+			dst = appendString(dst, b.Opaque.Kind)
+			dst = append(dst, ':')
+			dst = append(dst, b.Opaque.Raw...)
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendToolMessage writes a tool result as a tool message; its images,
+// which a tool message cannot hold, are appended to moved.
+func (d *openAIDialect) appendToolMessage(dst []byte, r *conductor.ToolResult, i, j int, moved []conductor.Block) ([]byte, []conductor.Block, error) {
+	dst = append(dst, `{"role":"tool","tool_call_id":`...)
+	dst = appendString(dst, r.CallID)
+	dst = append(dst, `,"content":`...)
+	for k, b := range r.Content {
+		if b.Type == conductor.BlockImage && b.Image != nil {
+			if err := d.checkImage(b.Image, blockPath{i: i, j: j, k: k, call: -1}); err != nil {
+				return nil, nil, err
+			}
+			moved = append(moved, b)
+		}
+	}
+	var err error
+	if dst, err = d.appendContent(dst, i, nil, r.Content, contentOpts{toolResult: true, isError: r.IsError}); err != nil {
+		return nil, nil, err
+	}
+	return append(dst, '}'), moved, nil
+}
+
+// checkImage refuses an image the format cannot take.
+func (d *openAIDialect) checkImage(img *conductor.Image, at blockPath) error {
+	if d.workersAI && img.Data == "" && !strings.HasPrefix(strings.ToLower(img.URL), "data:") {
+		return untranslatable(at.String(), "an image by URL ("+shortURL(img.URL)+")", d.provider, d.format+" (its models take images only as data: URLs)")
+	}
+	return nil
+}
+
+// shortURL is a URL as an error message quotes it: scheme and host.
+func shortURL(u string) string {
+	if p, err := url.Parse(u); err == nil && p.Host != "" {
+		return p.Scheme + "://" + p.Host + "/…"
+	}
+	if len(u) > 40 {
+		return u[:40] + "…"
+	}
+	return u
+}
+
+// contentOpts say how appendContent writes one content.
+type contentOpts struct {
+	// nullIfEmpty: null when nothing is left (an assistant message with
+	// tool calls), else "".
+	nullIfEmpty bool
+	// toolResult: the content of a tool message, whose images the caller
+	// moves to the next user message; isError prefixes its text with
+	// "Error: " (OpenAI cannot mark a failed call).
+	toolResult, isError bool
+}
+
+// appendContent writes a message's "content": the text alone when it is
+// one text block (or, for Workers AI, text blocks only, joined), else a list
+// of parts — text, image_url, and this format's own opaque parts. pre are
+// image parts that go first (moved out of tool results). Tool calls, tool
+// results and message-level blocks are not content.
+func (d *openAIDialect) appendContent(dst []byte, i int, pre, blocks []conductor.Block, o contentOpts) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, '[')
+	parts, texts := 0, 0
+	sep := func() {
+		if parts > 0 {
+			dst = append(dst, ',')
+		}
+		parts++
+	}
+	for _, b := range pre {
+		sep()
+		dst = d.appendImagePart(dst, b.Image)
+	}
+	for j := range blocks {
+		b := &blocks[j]
+		switch b.Type {
+		case conductor.BlockText:
+			sep()
+			texts++
+			dst = append(dst, `{"type":"text","text":"`...)
+			if o.isError && texts == 1 {
+				dst = append(dst, "Error: "...)
+			}
+			dst = appendStringBody(dst, b.Text)
+			dst = append(dst, `"}`...)
+		case conductor.BlockImage:
+			if b.Image == nil || o.toolResult {
+				continue
+			}
+			if err := d.checkImage(b.Image, blockPath{i: i, j: j, k: -1, call: -1}); err != nil {
+				return nil, err
+			}
+			sep()
+			dst = d.appendImagePart(dst, b.Image)
+		case conductor.BlockOpaque:
+			if b.Opaque == nil {
+				continue
+			}
+			keep, err := opaqueFor(b.Opaque, d.format, d.provider, blockPath{i: i, j: j, k: -1, call: -1})
+			if err != nil {
+				return nil, err
+			}
+			if !keep || openAIMessageLevel(b.Opaque.Kind) {
+				continue
+			}
+			sep()
+			dst = append(dst, b.Opaque.Raw...)
+		}
+	}
+	switch {
+	case parts == 0:
+		dst = dst[:start]
+		switch {
+		case o.isError:
+			return append(dst, `"Error"`...), nil
+		case o.nullIfEmpty:
+			return append(dst, "null"...), nil
+		}
+		return append(dst, `""`...), nil
+	case parts == texts && (parts == 1 || d.workersAI):
+		// Text alone: the plain string form every server takes.
+		dst = append(dst[:start], '"')
+		if o.isError {
+			dst = append(dst, "Error: "...)
+		}
+		for _, b := range blocks {
+			if b.Type == conductor.BlockText {
+				dst = appendStringBody(dst, b.Text)
+			}
+		}
+		return append(dst, '"'), nil
+	}
+	return append(dst, ']'), nil
+}
+
+func (d *openAIDialect) appendImagePart(dst []byte, img *conductor.Image) []byte {
+	dst = append(dst, `{"type":"image_url","image_url":{"url":`...)
+	dst = appendImageURL(dst, img)
+	if img.Detail != "" && !d.workersAI {
+		dst = append(dst, `,"detail":`...)
+		dst = appendString(dst, img.Detail)
+	}
+	return append(dst, "}}"...)
+}
+
+// DecodeOpenAIRequest reads a Chat Completions request body into the
+// domain: model, messages, temperature, top_p, max_completion_tokens or
+// max_tokens (the former wins), stop (a string or a list), seed, n, tools,
+// tool_choice, parallel_tool_calls, response_format, reasoning_effort and
+// stream; every other field goes to Extra as sent.
 //
-// ResponseFormat and the Extra values may be slices of body, which the
-// caller keeps unchanged (the server sends it on as the request's Body).
+// Messages: system, developer, user and assistant keep their role; a run
+// of tool messages becomes one user message of tool_result blocks, in
+// order. Content parts become blocks: text, image_url (a data: URL parsed
+// into media type and data), and any other part (input_audio, file…) an
+// opaque block; an assistant's tool_calls become tool_call blocks after its
+// text (a refusal is kept as text), its audio, a custom tool call and a
+// deprecated function_call or function message opaque blocks. A message's
+// name has no place in the domain and is not read.
+//
+// What the domain cannot model is kept, not refused: a tools list holding
+// anything but function tools, a tool_choice of another form
+// (allowed_tools, custom) or a response_format of an unknown type stays in
+// Extra as sent. A body that is not a request (no model, no messages, a
+// field of the wrong type, an unknown role) gives a ClassBadRequest
+// *conductor.Error whose message names the field.
+//
+// ResponseFormat, the tools' schemas and the Extra values may be slices of
+// body, which the caller keeps unchanged (the server sends it on as the
+// request's Body).
 func DecodeOpenAIRequest(body []byte) (*conductor.ChatRequest, error) {
 	if req, ok := scanOpenAIRequest(body); ok {
 		return req, nil
@@ -111,14 +479,21 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		return nil, badRequest("the request body is not a JSON object")
 	}
 	req := &conductor.ChatRequest{}
-	var maxTokens, maxCompletion *int
+	var maxTokens, maxCompletion, n *int
+	keep := func(k string, v json.RawMessage) {
+		if req.Extra == nil {
+			req.Extra = make(map[string]json.RawMessage)
+			req.ExtraFormat = FormatOpenAI
+		}
+		req.Extra[k] = v
+	}
 	for k, v := range fields {
 		var err error
 		switch k {
 		case "model":
 			err = json.Unmarshal(v, &req.Model)
 		case "messages":
-			req.Messages, err = decodeOpenAIMessages(v)
+			req.Messages, err = decodeOpenAIMessages(v, FormatOpenAI)
 		case "temperature":
 			err = json.Unmarshal(v, &req.Temperature)
 		case "top_p":
@@ -131,18 +506,39 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 			req.Stop, err = decodeStop(v)
 		case "seed":
 			err = json.Unmarshal(v, &req.Seed)
+		case "n":
+			err = json.Unmarshal(v, &n)
+		case "tools":
+			var typed bool
+			if req.Tools, typed, err = decodeOpenAITools(v, false); err == nil && !typed {
+				keep(k, v)
+			}
+		case "tool_choice":
+			if req.ToolChoice = decodeOpenAIToolChoice(v); req.ToolChoice == nil && !isNull(v) {
+				keep(k, v)
+			}
+		case "parallel_tool_calls":
+			err = json.Unmarshal(v, &req.ParallelToolCalls)
 		case "response_format":
-			req.ResponseFormat, err = DecodeOpenAIResponseFormat(v)
+			var rf *conductor.ResponseFormat
+			if rf, err = DecodeOpenAIResponseFormat(v); err != nil {
+				// A form the domain does not know: kept for an OpenAI
+				// upstream, which judges it.
+				keep(k, v)
+				err = nil
+			}
+			req.ResponseFormat = rf
+		case "reasoning_effort":
+			var e *string
+			if err = json.Unmarshal(v, &e); e != nil {
+				req.ReasoningEffort = *e
+			}
 		case "stream":
 			var s *bool
 			err = json.Unmarshal(v, &s)
 			req.Stream = s != nil && *s
 		default:
-			if req.Extra == nil {
-				req.Extra = make(map[string]json.RawMessage)
-				req.ExtraFormat = FormatOpenAI
-			}
-			req.Extra[k] = v
+			keep(k, v)
 		}
 		if err != nil {
 			return nil, badRequest("%s: %s", k, shortJSONError(err))
@@ -153,6 +549,9 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		req.MaxTokens = *maxCompletion
 	case maxTokens != nil:
 		req.MaxTokens = *maxTokens
+	}
+	if n != nil {
+		req.N = *n
 	}
 	if req.MaxTokens < 0 {
 		return nil, badRequest("max_tokens: must not be negative")
@@ -166,79 +565,306 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	return req, nil
 }
 
-func decodeOpenAIMessages(v json.RawMessage) ([]conductor.Message, error) {
-	var raw []struct {
-		Role       string          `json:"role"`
-		Content    json.RawMessage `json:"content"`
-		ToolCalls  json.RawMessage `json:"tool_calls"`
-		ToolCallID string          `json:"tool_call_id"`
-	}
+// openAIMessage is one element of messages, its values read by role.
+type openAIMessage struct {
+	Role         string          `json:"role"`
+	Content      json.RawMessage `json:"content"`
+	ToolCalls    json.RawMessage `json:"tool_calls"`
+	ToolCallID   string          `json:"tool_call_id"`
+	Refusal      json.RawMessage `json:"refusal"`
+	Audio        json.RawMessage `json:"audio"`
+	FunctionCall json.RawMessage `json:"function_call"`
+}
+
+// decodeOpenAIMessages reads the messages of an OpenAI-style body; format
+// names the opaque blocks it makes (FormatOpenAI, or FormatWorkersAI for
+// the Workers AI native body, which shares the shapes).
+func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message, error) {
+	var raw []json.RawMessage
 	if err := json.Unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
-	msgs := make([]conductor.Message, len(raw))
-	for i, m := range raw {
+	msgs := make([]conductor.Message, 0, len(raw))
+	prevTool := false
+	for i, r := range raw {
+		if isNull(r) {
+			return nil, fmt.Errorf("message %d: null", i)
+		}
+		var m openAIMessage
+		if err := json.Unmarshal(r, &m); err != nil {
+			return nil, fmt.Errorf("message %d: %s", i, shortJSONError(err))
+		}
+		wasTool := prevTool
+		prevTool = m.Role == "tool"
+		var (
+			blocks []conductor.Block
+			err    error
+		)
 		switch m.Role {
-		case "system", "developer", "user", "assistant":
+		case "system", "developer", "user":
+			if blocks, err = decodeOpenAIContent(m.Content, format); err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			msgs = append(msgs, conductor.Message{Role: m.Role, Content: blocks})
+		case "assistant":
+			if blocks, err = decodeOpenAIAssistant(&m, format); err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			msgs = append(msgs, conductor.Message{Role: m.Role, Content: blocks})
 		case "tool":
-			return nil, fmt.Errorf("message %d: tool results are not supported through this gateway", i)
+			content, err := decodeOpenAIContent(m.Content, format)
+			if err != nil {
+				return nil, fmt.Errorf("message %d: %w", i, err)
+			}
+			b := conductor.Block{Type: conductor.BlockToolResult, ToolResult: &conductor.ToolResult{CallID: m.ToolCallID, Content: content}}
+			// A run of tool messages answers one turn: one user message.
+			if last := len(msgs) - 1; last >= 0 && wasTool {
+				msgs[last].Content = append(msgs[last].Content, b)
+			} else {
+				msgs = append(msgs, conductor.Message{Role: "user", Content: []conductor.Block{b}})
+			}
+		case "function":
+			if format != FormatOpenAI {
+				return nil, fmt.Errorf("message %d: unknown role %q", i, m.Role)
+			}
+			// The deprecated answer of a function call: no call id to
+			// pair it with, so kept whole for OpenAI.
+			msgs = append(msgs, conductor.Message{Role: "user", Content: []conductor.Block{
+				{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: "function", Raw: r}}}})
 		default:
 			return nil, fmt.Errorf("message %d: unknown role %q", i, m.Role)
 		}
-		if !isNull(m.ToolCalls) {
-			return nil, fmt.Errorf("message %d: tool calls are not supported through this gateway", i)
-		}
-		text, err := textParts(m.Content)
-		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", i, err)
-		}
-		msgs[i] = conductor.TextMessage(m.Role, text)
 	}
 	return msgs, nil
 }
 
-// TextContent reads a chat message content in the OpenAI style, which the
-// Workers AI chat format shares: a string, null, or a list of text parts
-// (joined); any other part is refused, never silently dropped.
-func TextContent(v json.RawMessage) (string, error) { return textParts(v) }
+// decodeOpenAIAssistant reads an assistant message: its content, refusal,
+// tool calls, audio and deprecated function_call, in that order.
+func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, error) {
+	blocks, err := decodeOpenAIContent(m.Content, format)
+	if err != nil {
+		return nil, err
+	}
+	if !isNull(m.Refusal) {
+		var r string
+		if err := json.Unmarshal(m.Refusal, &r); err != nil {
+			return nil, fmt.Errorf("refusal: %s", shortJSONError(err))
+		}
+		if r != "" {
+			blocks = append(blocks, conductor.TextBlock(r))
+		}
+	}
+	if !isNull(m.ToolCalls) {
+		var calls []json.RawMessage
+		if err := json.Unmarshal(m.ToolCalls, &calls); err != nil {
+			return nil, fmt.Errorf("tool_calls: %s", shortJSONError(err))
+		}
+		for k, raw := range calls {
+			var c struct {
+				ID       string `json:"id"`
+				Type     string `json:"type"`
+				Function *struct {
+					Name      string          `json:"name"`
+					Arguments json.RawMessage `json:"arguments"`
+				} `json:"function"`
+				// Workers AI's legacy models: {name, arguments}, no id.
+				Name      string          `json:"name"`
+				Arguments json.RawMessage `json:"arguments"`
+			}
+			if err := json.Unmarshal(raw, &c); err != nil || isNull(raw) {
+				return nil, fmt.Errorf("tool_calls[%d]: not a tool call", k)
+			}
+			if c.Type != "" && c.Type != "function" {
+				blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: c.Type, Raw: raw}})
+				continue
+			}
+			name, args := c.Name, c.Arguments
+			if c.Function != nil {
+				name, args = c.Function.Name, c.Function.Arguments
+			}
+			text, err := jsonText(args)
+			if err != nil {
+				return nil, fmt.Errorf("tool_calls[%d].function.arguments: %s", k, shortJSONError(err))
+			}
+			blocks = append(blocks, conductor.Block{Type: conductor.BlockToolCall, ToolCall: &conductor.ToolCall{ID: c.ID, Name: name, Arguments: text}})
+		}
+	}
+	for _, f := range [...]struct {
+		kind string
+		v    json.RawMessage
+	}{{"audio", m.Audio}, {"function_call", m.FunctionCall}} {
+		if !isNull(f.v) {
+			blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: f.kind, Raw: f.v}})
+		}
+	}
+	return blocks, nil
+}
 
-// textParts reads an OpenAI message content: a string, null, or a list of
-// text parts; any other part is refused, not dropped.
-func textParts(v json.RawMessage) (string, error) { return textItems(v, "content part", "") }
+// openAIPart is a content part, its values read by type.
+type openAIPart struct {
+	Type     string          `json:"type"`
+	Text     json.RawMessage `json:"text"`
+	Refusal  json.RawMessage `json:"refusal"`
+	ImageURL json.RawMessage `json:"image_url"`
+}
 
-// textItems reads a content that is a string, null, or a list of
-// {"type":"text","text":…} items joined by sep; an item of another type is
-// refused (what names it in the error), never silently dropped.
-func textItems(v json.RawMessage, what, sep string) (string, error) {
+// decodeOpenAIContent reads a content: a string, null, or a list of parts.
+// Text parts become text blocks (empty ones none), image_url parts images,
+// refusal parts text, any other part an opaque block of format.
+func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, error) {
 	v = bytes.TrimSpace(v)
 	switch {
 	case isNull(v):
-		return "", nil
+		return nil, nil
 	case v[0] == '"':
 		var s string
 		err := json.Unmarshal(v, &s)
-		return s, err
+		return conductor.Texts(s), err
 	case v[0] != '[':
-		return "", fmt.Errorf("content must be a string or a list of %ss", what[len("content "):])
+		return nil, errors.New("content must be a string or a list of parts")
 	}
-	var items []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
+	var raw []json.RawMessage
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(v, &items); err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for i, it := range items {
-		if it.Type != "text" {
-			return "", fmt.Errorf("%s of type %q is not supported through this gateway", what, it.Type)
+	var blocks []conductor.Block
+	for k, r := range raw {
+		var p openAIPart
+		if err := json.Unmarshal(r, &p); err != nil || isNull(r) {
+			return nil, fmt.Errorf("content[%d]: not a content part", k)
 		}
-		if i > 0 {
-			b.WriteString(sep)
+		switch p.Type {
+		case "text", "refusal":
+			field := p.Text
+			if p.Type == "refusal" {
+				field = p.Refusal
+			}
+			var s string
+			if !isNull(field) {
+				if err := json.Unmarshal(field, &s); err != nil {
+					return nil, fmt.Errorf("content[%d].%s: %s", k, p.Type, shortJSONError(err))
+				}
+			}
+			if s != "" {
+				blocks = append(blocks, conductor.TextBlock(s))
+			}
+		case "image_url":
+			img, err := decodeOpenAIImageURL(p.ImageURL)
+			if err != nil {
+				return nil, fmt.Errorf("content[%d].image_url: %w", k, err)
+			}
+			blocks = append(blocks, conductor.Block{Type: conductor.BlockImage, Image: img})
+		default:
+			blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: p.Type, Raw: r}})
 		}
-		b.WriteString(it.Text)
 	}
-	return b.String(), nil
+	return blocks, nil
+}
+
+// decodeOpenAIImageURL reads image_url: {"url","detail"}, or the URL as a
+// string, which some compatible servers take.
+func decodeOpenAIImageURL(v json.RawMessage) (*conductor.Image, error) {
+	v = bytes.TrimSpace(v)
+	if len(v) > 0 && v[0] == '"' {
+		var u string
+		if err := json.Unmarshal(v, &u); err != nil {
+			return nil, err
+		}
+		return imageFromURL(u, ""), nil
+	}
+	var iu struct {
+		URL    string `json:"url"`
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(v, &iu); err != nil {
+		return nil, errors.New(shortJSONError(err))
+	}
+	return imageFromURL(iu.URL, iu.Detail), nil
+}
+
+// decodeOpenAITools reads an OpenAI-style tools list into the domain when
+// every tool is a function tool of the known fields (typed); any other list
+// — custom tools, or fields the domain does not model — is left for the
+// caller to keep whole. flat also takes Workers AI's {name, description,
+// parameters}.
+func decodeOpenAITools(v json.RawMessage, flat bool) (tools []conductor.Tool, typed bool, err error) {
+	if isNull(v) {
+		return nil, true, nil
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, false, err
+	}
+	tools = make([]conductor.Tool, 0, len(raw))
+	for _, r := range raw {
+		var t struct {
+			Type     string          `json:"type"`
+			Function json.RawMessage `json:"function"`
+		}
+		if json.Unmarshal(r, &t) != nil {
+			return nil, false, nil
+		}
+		fn := t.Function
+		switch {
+		case t.Type == "function" && onlyKeys(r, "type", "function"):
+		case flat && t.Type == "" && len(t.Function) == 0:
+			fn = r
+		default:
+			return nil, false, nil
+		}
+		if !onlyKeys(fn, "name", "description", "parameters", "strict") {
+			return nil, false, nil
+		}
+		var f struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+			Strict      *bool           `json:"strict"`
+		}
+		if json.Unmarshal(fn, &f) != nil || f.Name == "" {
+			return nil, false, nil
+		}
+		tool := conductor.Tool{Name: f.Name, Description: f.Description, Strict: f.Strict}
+		if !isNull(f.Parameters) {
+			tool.Parameters = f.Parameters
+		}
+		tools = append(tools, tool)
+	}
+	return tools, true, nil
+}
+
+// decodeOpenAIToolChoice reads tool_choice: "auto", "none", "required", or
+// {"type":"function","function":{"name"}}; nil for any other form
+// (allowed_tools, custom), which the caller keeps whole.
+func decodeOpenAIToolChoice(v json.RawMessage) *conductor.ToolChoice {
+	v = bytes.TrimSpace(v)
+	if len(v) > 0 && v[0] == '"' {
+		var s string
+		_ = json.Unmarshal(v, &s)
+		switch s {
+		case conductor.ToolChoiceAuto, conductor.ToolChoiceNone, conductor.ToolChoiceRequired:
+			return &conductor.ToolChoice{Mode: s}
+		}
+		return nil
+	}
+	var c struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if json.Unmarshal(v, &c) != nil || c.Type != "function" || c.Function.Name == "" ||
+		!onlyKeys(v, "type", "function") || !onlyKeys(mustField(v, "function"), "name") {
+		return nil
+	}
+	return &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: c.Function.Name}
+}
+
+// mustField is the value of key in object v (nil when absent).
+func mustField(v json.RawMessage, key string) json.RawMessage {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(v, &m)
+	return m[key]
 }
 
 func decodeStop(v json.RawMessage) ([]string, error) {
@@ -326,6 +952,10 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 		case "stream":
 			s.seen(&set, 1<<9)
 			s.boolean(&stream)
+		case "tools", "tool_choice", "parallel_tool_calls", "n", "reasoning_effort":
+			// Typed fields the fast path does not model: encoding/json's
+			// path reads them.
+			s.fail()
 		default:
 			if !utf8.Valid(k) {
 				s.fail() // encoding/json would mend the key
@@ -357,10 +987,13 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 	return req, true
 }
 
-var openAIRequestMessageKeys = [...]string{"role", "content", "tool_calls", "tool_call_id"}
+// openAIRequestMessageKeys are the fields of openAIMessage: a key that
+// matches one only case-insensitively is left to encoding/json.
+var openAIRequestMessageKeys = [...]string{"role", "content", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"}
 
-// openAIMessages reads messages of the roles ChatRequest carries, with
-// text content and no tool calls; anything else fails.
+// openAIMessages reads messages of the system, developer, user and
+// assistant roles with text content; tool calls, tool messages, non-text
+// parts, refusals and audio fail (encoding/json's path reads them).
 func (s *scanner) openAIMessages() []conductor.Message {
 	if !s.open('[') {
 		return nil
@@ -397,7 +1030,7 @@ func (s *scanner) openAIMessages() []conductor.Message {
 				}
 			case "content":
 				s.seen(&set, 2)
-				m.Content = conductor.Texts(s.textParts(""))
+				m.Content = s.textBlocks()
 			case "tool_calls":
 				s.seen(&set, 4)
 				if !s.null() {
@@ -407,6 +1040,8 @@ func (s *scanner) openAIMessages() []conductor.Message {
 				s.seen(&set, 8)
 				var id string
 				s.str(&id)
+			case "refusal", "audio", "function_call":
+				s.fail()
 			default:
 				s.unknown(key, openAIRequestMessageKeys[:]...)
 			}
@@ -419,30 +1054,32 @@ func (s *scanner) openAIMessages() []conductor.Message {
 	return msgs
 }
 
-// textParts reads a content that is a string, null, or a list of text
-// parts, joined with sep.
-func (s *scanner) textParts(sep string) string {
+// textBlocks reads a content that is a string, null, or a list of text
+// parts, one text block each (none for an empty text); a part of another
+// type fails.
+func (s *scanner) textBlocks() []conductor.Block {
 	if s.peek() != '[' {
 		var text string
 		s.str(&text)
-		return text
+		return conductor.Texts(text)
 	}
 	s.open('[')
-	var joined []byte
+	var blocks []conductor.Block
 	for n := 0; s.more(&n, ']'); {
 		if !s.open('{') {
 			s.fail() // a null part has no type
-			return ""
+			return nil
 		}
 		var (
-			typ, text string
-			set       fieldSet
+			typ  []byte
+			text string
+			set  fieldSet
 		)
 		for k := 0; s.more(&k, '}'); {
 			switch key := s.key(); string(key) {
 			case "type":
 				s.seen(&set, 1)
-				s.str(&typ)
+				typ = s.word()
 			case "text":
 				s.seen(&set, 2)
 				s.str(&text)
@@ -450,15 +1087,17 @@ func (s *scanner) textParts(sep string) string {
 				s.unknown(key, "type", "text")
 			}
 		}
-		if typ != "text" {
+		if string(typ) != "text" {
 			s.fail()
 		}
-		if n > 1 {
-			joined = append(joined, sep...)
+		if text != "" {
+			if blocks == nil {
+				blocks = make([]conductor.Block, 0, 2)
+			}
+			blocks = append(blocks, conductor.TextBlock(text))
 		}
-		joined = append(joined, text...)
 	}
-	return string(joined)
+	return blocks
 }
 
 // stop reads a string or a list of strings.

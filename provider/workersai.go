@@ -119,7 +119,7 @@ func (w *workersAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error
 	if b := passThrough(req, FormatWorkersAI, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)+16), req, stream)
+	b, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)+16), req, w.ep.Name, stream)
 	return b, withProvider(err, w.ep.Name)
 }
 
