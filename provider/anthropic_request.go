@@ -174,7 +174,8 @@ func appendAnthropicSystem(w *keyWriter, msgs []conductor.Message, provider stri
 					return err
 				}
 			default:
-				return untranslatable(fmt.Sprintf("messages[%d].content[%d]", i, j), "a "+b.Type+" block in a "+m.Role+" message", provider, FormatAnthropic+" system prompt, which holds text only,")
+				return untranslatable(fmt.Sprintf("messages[%d].content[%d]", i, j), article(b.Type)+" "+b.Type+" block in a "+m.Role+" message", provider,
+					"its system prompt holds text only")
 			}
 		}
 	}
@@ -416,7 +417,7 @@ func appendAnthropicImage(dst []byte, img *conductor.Image, at blockPath, provid
 	}
 	amt, ok := anthropicMediaType(mt)
 	if !ok {
-		return nil, untranslatable(at.String(), "an image of type "+strconv.Quote(mt), provider, FormatAnthropic+" (it takes image/jpeg, image/png, image/gif and image/webp)")
+		return nil, untranslatable(at.String(), "an image of type "+strconv.Quote(mt), provider, "it takes image/jpeg, image/png, image/gif and image/webp")
 	}
 	dst = append(dst, `{"type":"image","source":{"type":"base64","media_type":`...)
 	dst = appendString(dst, amt)

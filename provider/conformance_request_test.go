@@ -159,7 +159,7 @@ func TestRequestRefusals(t *testing.T) {
 			`{"model":"gpt-4o","messages":[{"role":"assistant","content":"a","tool_calls":[{"id":"c0","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"c1","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`,
 			"messages[0].tool_calls[1].function.arguments: not a JSON object"},
 		{"an input_audio part to Anthropic", FormatOpenAI, FormatAnthropic,
-			`{"model":"gpt-4o-audio-preview","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"UklGR","format":"wav"}}]}]}`, "messages[0].content[0]: a input_audio block"},
+			`{"model":"gpt-4o-audio-preview","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"UklGR","format":"wav"}}]}]}`, "messages[0].content[0]: an input_audio block"},
 		{"a BMP image to Anthropic", FormatOpenAI, FormatAnthropic,
 			`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,Qk0="}}]}]}`, "messages[0].content[0]: an image of type \"image/bmp\""},
 		{"top_k to OpenAI", FormatAnthropic, FormatOpenAI,

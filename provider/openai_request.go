@@ -321,7 +321,7 @@ func (d *openAIDialect) appendToolMessage(dst []byte, r *conductor.ToolResult, i
 // checkImage refuses an image the format cannot take.
 func (d *openAIDialect) checkImage(img *conductor.Image, at blockPath) error {
 	if d.workersAI && img.Data == "" && !strings.HasPrefix(strings.ToLower(img.URL), "data:") {
-		return untranslatable(at.String(), "an image by URL ("+shortURL(img.URL)+")", d.provider, d.format+" (its models take images only as data: URLs)")
+		return untranslatable(at.String(), "an image by URL ("+shortURL(img.URL)+")", d.provider, "its models take images only as data: URLs")
 	}
 	return nil
 }

@@ -19,13 +19,24 @@ import (
 // Anthropic's thinking budget.
 
 // untranslatable is the error for a part of a request that the target
-// format has no place for: field names it in the caller's terms
-// (messages[1].content[0]), what says what it is.
-func untranslatable(field, what, provider, format string) *conductor.Error {
-	e := badRequest("%s: %s cannot be sent to %s (the %s API has no place for it); remove it or choose a model of another provider", field, what, provider, format)
+// has no place for: field names it in the caller's terms
+// (messages[1].content[0]), what says what it is, why why not.
+func untranslatable(field, what, provider, why string) *conductor.Error {
+	e := badRequest("%s: %s cannot be sent to %s (%s); remove it or choose a model of another provider", field, what, provider, why)
 	e.Provider = provider
 	e.Code = "unsupported_parameter"
 	return e
+}
+
+// noPlace is the usual why of untranslatable.
+func noPlace(format string) string { return "the " + format + " API has no place for it" }
+
+// article is "a" or "an" for word.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // invalidField is the error for a value the target cannot take as it is.
@@ -50,7 +61,7 @@ func opaqueFor(o *conductor.Opaque, format, provider string, at blockPath) (keep
 	case "thinking", "redacted_thinking", "reasoning":
 		return false, nil
 	}
-	return false, untranslatable(at.String(), "a "+o.Kind+" block", provider, format)
+	return false, untranslatable(at.String(), article(o.Kind)+" "+o.Kind+" block", provider, noPlace(format))
 }
 
 // blockPath names a block of a request in an error, the way the caller's
