@@ -892,23 +892,20 @@ func decodeAnthropicTools(v json.RawMessage) (tools []conductor.Tool, typed bool
 	if isNull(v) {
 		return nil, true
 	}
-	var raw []json.RawMessage
-	if json.Unmarshal(v, &raw) != nil {
+	var list []*struct {
+		Type         *string         `json:"type"`
+		Name         string          `json:"name"`
+		Description  string          `json:"description"`
+		InputSchema  json.RawMessage `json:"input_schema"`
+		Strict       *bool           `json:"strict"`
+		CacheControl json.RawMessage `json:"cache_control"`
+	}
+	if !decodeKnown(v, &list) {
 		return nil, false
 	}
-	tools = make([]conductor.Tool, 0, len(raw))
-	for _, r := range raw {
-		if !onlyKeys(r, "name", "description", "input_schema", "strict", "type", "cache_control") {
-			return nil, false
-		}
-		var t struct {
-			Type        *string         `json:"type"`
-			Name        string          `json:"name"`
-			Description string          `json:"description"`
-			InputSchema json.RawMessage `json:"input_schema"`
-			Strict      *bool           `json:"strict"`
-		}
-		if json.Unmarshal(r, &t) != nil || t.Name == "" || t.Type != nil && *t.Type != "custom" {
+	tools = make([]conductor.Tool, 0, len(list))
+	for _, t := range list {
+		if t == nil || t.Name == "" || t.Type != nil && *t.Type != "custom" {
 			return nil, false
 		}
 		tool := conductor.Tool{Name: t.Name, Description: t.Description, Strict: t.Strict}
@@ -926,15 +923,12 @@ func decodeAnthropicToolChoice(v json.RawMessage, req *conductor.ChatRequest) bo
 	if isNull(v) {
 		return true
 	}
-	if !onlyKeys(v, "type", "name", "disable_parallel_tool_use") {
-		return false
-	}
 	var c struct {
 		Type    string `json:"type"`
 		Name    string `json:"name"`
 		Disable *bool  `json:"disable_parallel_tool_use"`
 	}
-	if json.Unmarshal(v, &c) != nil {
+	if !decodeKnown(v, &c) {
 		return false
 	}
 	tc := &conductor.ToolChoice{}
@@ -962,16 +956,18 @@ func decodeAnthropicToolChoice(v json.RawMessage, req *conductor.ChatRequest) bo
 
 // decodeAnthropicThinking reads thinking: enabled with budget_tokens into
 // req.ThinkingBudget, disabled as nothing, adaptive (reported, for the
-// effort); false for another form.
+// effort); false for another form. display (whether thinking is shown)
+// has no place in the domain.
 func decodeAnthropicThinking(v json.RawMessage, req *conductor.ChatRequest) (adaptive, ok bool) {
 	if isNull(v) {
 		return false, true
 	}
 	var t struct {
-		Type   string `json:"type"`
-		Budget *int   `json:"budget_tokens"`
+		Type    string          `json:"type"`
+		Budget  *int            `json:"budget_tokens"`
+		Display json.RawMessage `json:"display"`
 	}
-	if json.Unmarshal(v, &t) != nil || !onlyKeys(v, "type", "budget_tokens", "display") {
+	if !decodeKnown(v, &t) {
 		return false, false
 	}
 	switch t.Type {
@@ -999,7 +995,7 @@ func decodeAnthropicOutputConfig(v json.RawMessage) (*conductor.ResponseFormat, 
 		Format json.RawMessage `json:"format"`
 		Effort *string         `json:"effort"`
 	}
-	if json.Unmarshal(v, &c) != nil || !onlyKeys(v, "format", "effort") {
+	if !decodeKnown(v, &c) {
 		return nil, "", false
 	}
 	rf, ok := decodeAnthropicFormat(c.Format)
@@ -1023,7 +1019,7 @@ func decodeAnthropicFormat(v json.RawMessage) (*conductor.ResponseFormat, bool) 
 		Type   string          `json:"type"`
 		Schema json.RawMessage `json:"schema"`
 	}
-	if json.Unmarshal(v, &f) != nil || f.Type != "json_schema" || isNull(f.Schema) || !onlyKeys(v, "type", "schema") {
+	if !decodeKnown(v, &f) || f.Type != "json_schema" || isNull(f.Schema) {
 		return nil, false
 	}
 	return &conductor.ResponseFormat{Type: conductor.FormatJSONSchema, Schema: f.Schema}, true

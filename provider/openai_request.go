@@ -156,16 +156,21 @@ func (d *openAIDialect) tools(w *keyWriter, req *conductor.ChatRequest) error {
 	return nil
 }
 
+// The kinds of the opaque OpenAI blocks that stand for a message or a
+// message field rather than a content part (whose kind is the part's own
+// type): a deprecated function message, an assistant's audio or deprecated
+// function_call, and a tool call of a type the domain lacks (custom).
+const (
+	kindFunctionMessage = "message:function"
+	kindAudio           = "message:audio"
+	kindFunctionCall    = "message:function_call"
+	kindToolCallPrefix  = "tool_call:"
+)
+
 // openAIMessageLevel reports whether an opaque OpenAI block of kind stands
-// for a message field rather than a content part: an assistant's audio or
-// deprecated function_call, a custom tool call, a deprecated function
-// message.
+// for a message field rather than a content part.
 func openAIMessageLevel(kind string) bool {
-	switch kind {
-	case "audio", "function_call", "custom", "function":
-		return true
-	}
-	return false
+	return strings.HasPrefix(kind, "message:") || strings.HasPrefix(kind, kindToolCallPrefix)
 }
 
 func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]byte, error) {
@@ -184,7 +189,7 @@ func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]
 		case "user":
 			// A deprecated function message, kept whole.
 			if len(m.Content) == 1 && m.Content[0].Type == conductor.BlockOpaque && m.Content[0].Opaque != nil &&
-				m.Content[0].Opaque.Format == d.format && m.Content[0].Opaque.Kind == "function" {
+				m.Content[0].Opaque.Format == d.format && m.Content[0].Opaque.Kind == kindFunctionMessage {
 				next()
 				dst = append(dst, m.Content[0].Opaque.Raw...)
 				continue
@@ -210,7 +215,7 @@ func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]
 			if rest > 0 || len(moved) > 0 || results == 0 {
 				next()
 				dst = append(dst, `{"role":"user","content":`...)
-				if dst, err = d.appendContent(dst, i, moved, m.Content, contentOpts{}); err != nil {
+				if dst, err = d.appendContent(dst, blockPath{i: i, k: -1, call: -1}, moved, m.Content, contentOpts{}); err != nil {
 					return nil, err
 				}
 				dst = append(dst, '}')
@@ -229,7 +234,7 @@ func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]
 			dst = append(dst, `{"role":`...)
 			dst = appendString(dst, role)
 			dst = append(dst, `,"content":`...)
-			if dst, err = d.appendContent(dst, i, nil, m.Content, contentOpts{}); err != nil {
+			if dst, err = d.appendContent(dst, blockPath{i: i, k: -1, call: -1}, nil, m.Content, contentOpts{}); err != nil {
 				return nil, err
 			}
 			dst = append(dst, '}')
@@ -245,7 +250,7 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 		case b.Type == conductor.BlockToolCall && b.ToolCall != nil:
 			calls++
 		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format && openAIMessageLevel(b.Opaque.Kind):
-			if b.Opaque.Kind == "custom" {
+			if strings.HasPrefix(b.Opaque.Kind, kindToolCallPrefix) {
 				calls++
 			} else {
 				fields++
@@ -254,7 +259,7 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 	}
 	dst = append(dst, `{"role":"assistant","content":`...)
 	var err error
-	if dst, err = d.appendContent(dst, i, nil, m.Content, contentOpts{nullIfEmpty: calls+fields > 0}); err != nil {
+	if dst, err = d.appendContent(dst, blockPath{i: i, k: -1, call: -1}, nil, m.Content, contentOpts{nullIfEmpty: calls+fields > 0}); err != nil {
 		return nil, err
 	}
 	if calls > 0 {
@@ -275,7 +280,7 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 				dst = append(dst, `,"arguments":`...)
 				dst = appendString(dst, tc.Arguments)
 				dst = append(dst, "}}"...)
-			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format && b.Opaque.Kind == "custom":
+			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format && strings.HasPrefix(b.Opaque.Kind, kindToolCallPrefix):
 				if k > 0 {
 					dst = append(dst, ',')
 				}
@@ -287,9 +292,9 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 	}
 	for _, b := range m.Content {
 		if b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format &&
-			(b.Opaque.Kind == "audio" || b.Opaque.Kind == "function_call") {
+			(b.Opaque.Kind == kindAudio || b.Opaque.Kind == kindFunctionCall) {
 			dst = append(dst, ',')
-			dst = appendString(dst, b.Opaque.Kind)
+			dst = appendString(dst, strings.TrimPrefix(b.Opaque.Kind, "message:"))
 			dst = append(dst, ':')
 			dst = append(dst, b.Opaque.Raw...)
 		}
@@ -312,7 +317,7 @@ func (d *openAIDialect) appendToolMessage(dst []byte, r *conductor.ToolResult, i
 		}
 	}
 	var err error
-	if dst, err = d.appendContent(dst, i, nil, r.Content, contentOpts{toolResult: true, isError: r.IsError}); err != nil {
+	if dst, err = d.appendContent(dst, blockPath{i: i, j: j, call: -1}, nil, r.Content, contentOpts{toolResult: true, isError: r.IsError}); err != nil {
 		return nil, nil, err
 	}
 	return append(dst, '}'), moved, nil
@@ -352,8 +357,9 @@ type contentOpts struct {
 // one text block (or, for Workers AI, text blocks only, joined), else a list
 // of parts — text, image_url, and this format's own opaque parts. pre are
 // image parts that go first (moved out of tool results). Tool calls, tool
-// results and message-level blocks are not content.
-func (d *openAIDialect) appendContent(dst []byte, i int, pre, blocks []conductor.Block, o contentOpts) ([]byte, error) {
+// results and message-level blocks are not content. base locates the
+// blocks for errors.
+func (d *openAIDialect) appendContent(dst []byte, base blockPath, pre, blocks []conductor.Block, o contentOpts) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, '[')
 	parts, texts := 0, 0
@@ -367,8 +373,17 @@ func (d *openAIDialect) appendContent(dst []byte, i int, pre, blocks []conductor
 		sep()
 		dst = d.appendImagePart(dst, b.Image)
 	}
-	for j := range blocks {
-		b := &blocks[j]
+	at := func(n int) blockPath {
+		p := base
+		if o.toolResult {
+			p.k = n
+		} else {
+			p.j = n
+		}
+		return p
+	}
+	for n := range blocks {
+		b := &blocks[n]
 		switch b.Type {
 		case conductor.BlockText:
 			sep()
@@ -383,7 +398,7 @@ func (d *openAIDialect) appendContent(dst []byte, i int, pre, blocks []conductor
 			if b.Image == nil || o.toolResult {
 				continue
 			}
-			if err := d.checkImage(b.Image, blockPath{i: i, j: j, k: -1, call: -1}); err != nil {
+			if err := d.checkImage(b.Image, at(n)); err != nil {
 				return nil, err
 			}
 			sep()
@@ -392,7 +407,7 @@ func (d *openAIDialect) appendContent(dst []byte, i int, pre, blocks []conductor
 			if b.Opaque == nil {
 				continue
 			}
-			keep, err := opaqueFor(b.Opaque, d.format, d.provider, blockPath{i: i, j: j, k: -1, call: -1})
+			keep, err := opaqueFor(b.Opaque, d.format, d.provider, at(n))
 			if err != nil {
 				return nil, err
 			}
@@ -574,40 +589,36 @@ type openAIMessage struct {
 	Refusal      json.RawMessage `json:"refusal"`
 	Audio        json.RawMessage `json:"audio"`
 	FunctionCall json.RawMessage `json:"function_call"`
+	Name         json.RawMessage `json:"name"` // a function message's: its name has no place elsewhere
 }
 
 // decodeOpenAIMessages reads the messages of an OpenAI-style body; format
 // names the opaque blocks it makes (FormatOpenAI, or FormatWorkersAI for
-// the Workers AI native body, which shares the shapes).
+// the Workers AI native body, which shares the shapes). Each level is
+// decoded once, its contents kept raw until read.
 func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message, error) {
-	var raw []json.RawMessage
+	var raw []*openAIMessage
 	if err := json.Unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
 	msgs := make([]conductor.Message, 0, len(raw))
 	prevTool := false
-	for i, r := range raw {
-		if isNull(r) {
+	for i, m := range raw {
+		if m == nil {
 			return nil, fmt.Errorf("message %d: null", i)
-		}
-		var m openAIMessage
-		if err := json.Unmarshal(r, &m); err != nil {
-			return nil, fmt.Errorf("message %d: %s", i, shortJSONError(err))
 		}
 		wasTool := prevTool
 		prevTool = m.Role == "tool"
-		var (
-			blocks []conductor.Block
-			err    error
-		)
 		switch m.Role {
 		case "system", "developer", "user":
-			if blocks, err = decodeOpenAIContent(m.Content, format); err != nil {
+			blocks, err := decodeOpenAIContent(m.Content, format)
+			if err != nil {
 				return nil, fmt.Errorf("message %d: %w", i, err)
 			}
 			msgs = append(msgs, conductor.Message{Role: m.Role, Content: blocks})
 		case "assistant":
-			if blocks, err = decodeOpenAIAssistant(&m, format); err != nil {
+			blocks, err := decodeOpenAIAssistant(m, format)
+			if err != nil {
 				return nil, fmt.Errorf("message %d: %w", i, err)
 			}
 			msgs = append(msgs, conductor.Message{Role: m.Role, Content: blocks})
@@ -618,7 +629,7 @@ func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message
 			}
 			b := conductor.Block{Type: conductor.BlockToolResult, ToolResult: &conductor.ToolResult{CallID: m.ToolCallID, Content: content}}
 			// A run of tool messages answers one turn: one user message.
-			if last := len(msgs) - 1; last >= 0 && wasTool {
+			if last := len(msgs) - 1; wasTool && last >= 0 {
 				msgs[last].Content = append(msgs[last].Content, b)
 			} else {
 				msgs = append(msgs, conductor.Message{Role: "user", Content: []conductor.Block{b}})
@@ -629,13 +640,35 @@ func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message
 			}
 			// The deprecated answer of a function call: no call id to
 			// pair it with, so kept whole for OpenAI.
+			raw, err := json.Marshal(struct {
+				Role    string          `json:"role"`
+				Name    json.RawMessage `json:"name,omitempty"`
+				Content json.RawMessage `json:"content,omitempty"`
+			}{m.Role, m.Name, m.Content})
+			if err != nil {
+				return nil, fmt.Errorf("message %d: %s", i, shortJSONError(err))
+			}
 			msgs = append(msgs, conductor.Message{Role: "user", Content: []conductor.Block{
-				{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: "function", Raw: r}}}})
+				{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindFunctionMessage, Raw: raw}}}})
 		default:
 			return nil, fmt.Errorf("message %d: unknown role %q", i, m.Role)
 		}
 	}
 	return msgs, nil
+}
+
+// openAIToolCall is an element of tool_calls: OpenAI's
+// {id, type, function:{name, arguments}}, or the {name, arguments} of
+// Workers AI's older models (no id, arguments an object).
+type openAIToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function *struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
 }
 
 // decodeOpenAIAssistant reads an assistant message: its content, refusal,
@@ -655,27 +688,20 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 		}
 	}
 	if !isNull(m.ToolCalls) {
-		var calls []json.RawMessage
+		var calls []*openAIToolCall
 		if err := json.Unmarshal(m.ToolCalls, &calls); err != nil {
 			return nil, fmt.Errorf("tool_calls: %s", shortJSONError(err))
 		}
-		for k, raw := range calls {
-			var c struct {
-				ID       string `json:"id"`
-				Type     string `json:"type"`
-				Function *struct {
-					Name      string          `json:"name"`
-					Arguments json.RawMessage `json:"arguments"`
-				} `json:"function"`
-				// Workers AI's legacy models: {name, arguments}, no id.
-				Name      string          `json:"name"`
-				Arguments json.RawMessage `json:"arguments"`
-			}
-			if err := json.Unmarshal(raw, &c); err != nil || isNull(raw) {
-				return nil, fmt.Errorf("tool_calls[%d]: not a tool call", k)
+		var raws []json.RawMessage // the calls as sent, for one of a type the domain lacks
+		for k, c := range calls {
+			if c == nil {
+				return nil, fmt.Errorf("tool_calls[%d]: null", k)
 			}
 			if c.Type != "" && c.Type != "function" {
-				blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: c.Type, Raw: raw}})
+				if raws == nil {
+					_ = json.Unmarshal(m.ToolCalls, &raws) // valid: decoded above
+				}
+				blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindToolCallPrefix + c.Type, Raw: raws[k]}})
 				continue
 			}
 			name, args := c.Name, c.Arguments
@@ -689,13 +715,11 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 			blocks = append(blocks, conductor.Block{Type: conductor.BlockToolCall, ToolCall: &conductor.ToolCall{ID: c.ID, Name: name, Arguments: text}})
 		}
 	}
-	for _, f := range [...]struct {
-		kind string
-		v    json.RawMessage
-	}{{"audio", m.Audio}, {"function_call", m.FunctionCall}} {
-		if !isNull(f.v) {
-			blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: f.kind, Raw: f.v}})
-		}
+	if !isNull(m.Audio) {
+		blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindAudio, Raw: m.Audio}})
+	}
+	if !isNull(m.FunctionCall) {
+		blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindFunctionCall, Raw: m.FunctionCall}})
 	}
 	return blocks, nil
 }
@@ -717,20 +741,19 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 	case isNull(v):
 		return nil, nil
 	case v[0] == '"':
-		var s string
-		err := json.Unmarshal(v, &s)
+		s, err := jsonString(v)
 		return conductor.Texts(s), err
 	case v[0] != '[':
 		return nil, errors.New("content must be a string or a list of parts")
 	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(v, &raw); err != nil {
-		return nil, err
+	var parts []*openAIPart
+	if err := json.Unmarshal(v, &parts); err != nil {
+		return nil, fmt.Errorf("content: %s", shortJSONError(err))
 	}
-	var blocks []conductor.Block
-	for k, r := range raw {
-		var p openAIPart
-		if err := json.Unmarshal(r, &p); err != nil || isNull(r) {
+	blocks := make([]conductor.Block, 0, len(parts))
+	var raws []json.RawMessage // the parts as sent, for one of a type the domain lacks
+	for k, p := range parts {
+		if p == nil {
 			return nil, fmt.Errorf("content[%d]: not a content part", k)
 		}
 		switch p.Type {
@@ -739,11 +762,9 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 			if p.Type == "refusal" {
 				field = p.Refusal
 			}
-			var s string
-			if !isNull(field) {
-				if err := json.Unmarshal(field, &s); err != nil {
-					return nil, fmt.Errorf("content[%d].%s: %s", k, p.Type, shortJSONError(err))
-				}
+			s, err := jsonString(field)
+			if err != nil {
+				return nil, fmt.Errorf("content[%d].%s: %s", k, p.Type, shortJSONError(err))
 			}
 			if s != "" {
 				blocks = append(blocks, conductor.TextBlock(s))
@@ -755,10 +776,35 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 			}
 			blocks = append(blocks, conductor.Block{Type: conductor.BlockImage, Image: img})
 		default:
-			blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: p.Type, Raw: r}})
+			if raws == nil {
+				_ = json.Unmarshal(v, &raws) // valid: decoded above
+			}
+			blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: p.Type, Raw: raws[k]}})
 		}
 	}
+	if len(blocks) == 0 {
+		return nil, nil
+	}
 	return blocks, nil
+}
+
+// jsonString reads a JSON string ("" for nothing or null); one without
+// escapes is its bytes, without a decode.
+func jsonString(v json.RawMessage) (string, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case isNull(v):
+		return "", nil
+	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
+		// The decoder that gave us v validated it as JSON; unquote leaves
+		// what encoding/json would mend (invalid UTF-8, surrogates) to it.
+		if s, ok := unquote(v[1:len(v)-1], bytes.IndexByte(v, '\\') >= 0); ok {
+			return s, nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(v, &s)
+	return s, err
 }
 
 // decodeOpenAIImageURL reads image_url: {"url","detail"}, or the URL as a
@@ -766,8 +812,8 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 func decodeOpenAIImageURL(v json.RawMessage) (*conductor.Image, error) {
 	v = bytes.TrimSpace(v)
 	if len(v) > 0 && v[0] == '"' {
-		var u string
-		if err := json.Unmarshal(v, &u); err != nil {
+		u, err := jsonString(v)
+		if err != nil {
 			return nil, err
 		}
 		return imageFromURL(u, ""), nil
@@ -782,6 +828,21 @@ func decodeOpenAIImageURL(v json.RawMessage) (*conductor.Image, error) {
 	return imageFromURL(iu.URL, iu.Detail), nil
 }
 
+// openAITool is an element of tools: {type:"function", function:{…}}, or
+// Workers AI's flat {name, description, parameters}.
+type openAITool struct {
+	Type     string          `json:"type"`
+	Function *openAIFunction `json:"function"`
+	openAIFunction
+}
+
+type openAIFunction struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"`
+	Strict      *bool           `json:"strict"`
+}
+
 // decodeOpenAITools reads an OpenAI-style tools list into the domain when
 // every tool is a function tool of the known fields (typed); any other list
 // — custom tools, or fields the domain does not model — is left for the
@@ -791,37 +852,24 @@ func decodeOpenAITools(v json.RawMessage, flat bool) (tools []conductor.Tool, ty
 	if isNull(v) {
 		return nil, true, nil
 	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(v, &raw); err != nil {
-		return nil, false, err
+	var list []openAITool
+	if !decodeKnown(v, &list) {
+		if err := json.Unmarshal(v, &list); err != nil && !isList(v) {
+			return nil, false, errors.New("must be a list of tools")
+		}
+		return nil, false, nil
 	}
-	tools = make([]conductor.Tool, 0, len(raw))
-	for _, r := range raw {
-		var t struct {
-			Type     string          `json:"type"`
-			Function json.RawMessage `json:"function"`
-		}
-		if json.Unmarshal(r, &t) != nil {
-			return nil, false, nil
-		}
-		fn := t.Function
+	tools = make([]conductor.Tool, 0, len(list))
+	for _, t := range list {
+		f := t.Function
 		switch {
-		case t.Type == "function" && onlyKeys(r, "type", "function"):
-		case flat && t.Type == "" && len(t.Function) == 0:
-			fn = r
+		case t.Type == "function" && f != nil && t.Name == "" && t.Description == "" && t.Parameters == nil && t.Strict == nil:
+		case flat && t.Type == "" && f == nil:
+			f = &t.openAIFunction
 		default:
 			return nil, false, nil
 		}
-		if !onlyKeys(fn, "name", "description", "parameters", "strict") {
-			return nil, false, nil
-		}
-		var f struct {
-			Name        string          `json:"name"`
-			Description string          `json:"description"`
-			Parameters  json.RawMessage `json:"parameters"`
-			Strict      *bool           `json:"strict"`
-		}
-		if json.Unmarshal(fn, &f) != nil || f.Name == "" {
+		if f.Name == "" {
 			return nil, false, nil
 		}
 		tool := conductor.Tool{Name: f.Name, Description: f.Description, Strict: f.Strict}
@@ -833,14 +881,19 @@ func decodeOpenAITools(v json.RawMessage, flat bool) (tools []conductor.Tool, ty
 	return tools, true, nil
 }
 
+// isList reports whether v is a JSON array.
+func isList(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && v[0] == '['
+}
+
 // decodeOpenAIToolChoice reads tool_choice: "auto", "none", "required", or
 // {"type":"function","function":{"name"}}; nil for any other form
 // (allowed_tools, custom), which the caller keeps whole.
 func decodeOpenAIToolChoice(v json.RawMessage) *conductor.ToolChoice {
 	v = bytes.TrimSpace(v)
 	if len(v) > 0 && v[0] == '"' {
-		var s string
-		_ = json.Unmarshal(v, &s)
+		s, _ := jsonString(v)
 		switch s {
 		case conductor.ToolChoiceAuto, conductor.ToolChoiceNone, conductor.ToolChoiceRequired:
 			return &conductor.ToolChoice{Mode: s}
@@ -849,22 +902,14 @@ func decodeOpenAIToolChoice(v json.RawMessage) *conductor.ToolChoice {
 	}
 	var c struct {
 		Type     string `json:"type"`
-		Function struct {
+		Function *struct {
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if json.Unmarshal(v, &c) != nil || c.Type != "function" || c.Function.Name == "" ||
-		!onlyKeys(v, "type", "function") || !onlyKeys(mustField(v, "function"), "name") {
+	if !decodeKnown(v, &c) || c.Type != "function" || c.Function == nil || c.Function.Name == "" {
 		return nil
 	}
 	return &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: c.Function.Name}
-}
-
-// mustField is the value of key in object v (nil when absent).
-func mustField(v json.RawMessage, key string) json.RawMessage {
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(v, &m)
-	return m[key]
 }
 
 func decodeStop(v json.RawMessage) ([]string, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 
@@ -61,7 +62,10 @@ func opaqueFor(o *conductor.Opaque, format, provider string, at blockPath) (keep
 	case "thinking", "redacted_thinking", "reasoning":
 		return false, nil
 	}
-	return false, untranslatable(at.String(), article(o.Kind)+" "+o.Kind+" block", provider, noPlace(format))
+	// "message:audio" is an assistant's audio, "tool_call:custom" a custom
+	// tool call: named by what follows the colon.
+	kind := o.Kind[strings.IndexByte(o.Kind, ':')+1:]
+	return false, untranslatable(at.String(), article(kind)+" "+kind+" block", provider, noPlace(format))
 }
 
 // blockPath names a block of a request in an error, the way the caller's
@@ -233,34 +237,22 @@ func jsonText(v json.RawMessage) (string, error) {
 	case isNull(v):
 		return "", nil
 	case v[0] == '"':
-		var s string
-		err := json.Unmarshal(v, &s)
-		return s, err
+		return jsonString(v)
 	}
 	return compactJSON(v), nil
 }
 
-// onlyKeys reports whether v is a JSON object whose keys are all among
-// allowed: what a decoder can model in full and so types rather than
-// keeping as it came.
-func onlyKeys(v json.RawMessage, allowed ...string) bool {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(v, &m) != nil || m == nil {
+// decodeKnown decodes v into dst, reporting false when v does not decode
+// or holds a key dst has no field for: what a decoder can model in full,
+// and so types rather than keeping as it came.
+func decodeKnown(v json.RawMessage, dst any) bool {
+	d := json.NewDecoder(bytes.NewReader(v))
+	d.DisallowUnknownFields()
+	if d.Decode(dst) != nil {
 		return false
 	}
-	for k := range m {
-		found := false
-		for _, a := range allowed {
-			if k == a {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	_, err := d.Token()
+	return err == io.EOF
 }
 
 // The reasoning policy. OpenAI asks for an effort word, Anthropic's older

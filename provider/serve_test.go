@@ -85,7 +85,7 @@ func TestDecodeRequestRefusals(t *testing.T) {
 		{"openai", `{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-1}`, "max_tokens: must not be negative"},
 		{"openai", `{"model":"m","messages":[{"role":"user","content":7}]}`, "messages: message 0: content must be"},
 		{"openai", `{"model":"m","messages":[{"role":"user","content":"x"}],"n":"3"}`, "n: expected a value of another type"},
-		{"openai", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{}"}}],"content":[5]}]}`, "messages: message 0: content[0]: not a content part"},
+		{"openai", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{}"}}],"content":[5]}]}`, "messages: message 0: content: expected a value of another type, got number"},
 		{"anthropic", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, "max_tokens: required"},
 		{"anthropic", `{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]}`, "max_tokens: must be at least 1"},
 		{"anthropic", `{"model":"m","max_tokens":5,"messages":[{"role":"tool","content":"x"}]}`, `messages: message 0: role must be user or assistant, not "tool"`},
@@ -243,7 +243,9 @@ func TestDecodeRequestBlocks(t *testing.T) {
 	result := func(id string, isErr bool, content ...conductor.Block) conductor.Block {
 		return conductor.Block{Type: conductor.BlockToolResult, ToolResult: &conductor.ToolResult{CallID: id, Content: content, IsError: isErr}}
 	}
-	image := func(img conductor.Image) conductor.Block { return conductor.Block{Type: conductor.BlockImage, Image: &img} }
+	image := func(img conductor.Image) conductor.Block {
+		return conductor.Block{Type: conductor.BlockImage, Image: &img}
+	}
 	const user = `{"role":"user","content":"x"}`
 	tests := []struct {
 		name   string
@@ -263,7 +265,7 @@ func TestDecodeRequestBlocks(t *testing.T) {
 				{Role: "developer", Content: []conductor.Block{text("d")}},
 				{Role: "user", Content: []conductor.Block{text("q")}},
 				{Role: "assistant", Content: []conductor.Block{text("a"), text("r"), call("c1", "f", `{"x":1}`),
-					opaque(FormatOpenAI, "custom", `{"id":"c2","type":"custom","custom":{"name":"g","input":"i"}}`)}},
+					opaque(FormatOpenAI, "tool_call:custom", `{"id":"c2","type":"custom","custom":{"name":"g","input":"i"}}`)}},
 				{Role: "user", Content: []conductor.Block{result("c1", false, text("r1")), result("c2", false, text("r2"))}},
 				{Role: "user", Content: []conductor.Block{text("u")}},
 				{Role: "user", Content: []conductor.Block{result("c3", false)}},
@@ -278,8 +280,8 @@ func TestDecodeRequestBlocks(t *testing.T) {
 			want: conductor.ChatRequest{Messages: []conductor.Message{
 				{Role: "user", Content: []conductor.Block{image(conductor.Image{MediaType: "image/svg+xml", Data: "PHN2Zy8+", Detail: "low"}),
 					image(conductor.Image{URL: "https://x.test/a.png"}), opaque(FormatOpenAI, "input_audio", `{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}}`)}},
-				{Role: "assistant", Content: []conductor.Block{text("no"), opaque(FormatOpenAI, "audio", `{"id":"audio_1"}`)}},
-				{Role: "user", Content: []conductor.Block{opaque(FormatOpenAI, "function", `{"role":"function","name":"f","content":"r"}`)}},
+				{Role: "assistant", Content: []conductor.Block{text("no"), opaque(FormatOpenAI, "message:audio", `{"id":"audio_1"}`)}},
+				{Role: "user", Content: []conductor.Block{opaque(FormatOpenAI, "message:function", `{"role":"function","name":"f","content":"r"}`)}},
 			}, ToolChoice: &conductor.ToolChoice{Mode: "tool", Name: "f"}}},
 		{name: "OpenAI forms kept whole", format: FormatOpenAI,
 			body: `{"model":"m","messages":[` + user + `],"tools":[{"type":"function","function":{"name":"f"}},{"type":"custom","custom":{"name":"g"}}],
