@@ -730,7 +730,11 @@ func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	switch {
 	case configEffort != "":
 		req.ReasoningEffort = configEffort
-	case adaptive && !configOpaque:
+	case adaptive && configOpaque:
+		// Its effort is in the output_config kept whole: thinking goes
+		// with it, as sent.
+		keep("thinking", fields["thinking"])
+	case adaptive:
 		req.ReasoningEffort = "high"
 	}
 	if hasSystemText {

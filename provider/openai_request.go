@@ -464,10 +464,14 @@ func (d *openAIDialect) appendImagePart(dst []byte, img *conductor.Image) []byte
 // of tool messages becomes one user message of tool_result blocks, in
 // order. Content parts become blocks: text, image_url (a data: URL parsed
 // into media type and data), and any other part (input_audio, file…) an
-// opaque block; an assistant's tool_calls become tool_call blocks after its
-// text (a refusal is kept as text), its audio, a custom tool call and a
-// deprecated function_call or function message opaque blocks. A message's
-// name has no place in the domain and is not read.
+// opaque block of that kind; an assistant's tool_calls become tool_call
+// blocks after its text (a refusal is kept as text). What stands for a
+// message or a message field becomes an opaque block too, of kind
+// message:audio, message:function_call (an assistant's), tool_call:custom
+// (a custom tool call) or message:function (a deprecated function message,
+// in a user message of its own); they go back unchanged to an OpenAI
+// upstream and are refused by any other. A message's name has no place in
+// the domain and is not read (a function message's aside).
 //
 // What the domain cannot model is kept, not refused: a tools list holding
 // anything but function tools, a tool_choice of another form

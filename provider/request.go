@@ -361,8 +361,8 @@ func appendToolChoiceOpenAI(dst []byte, tc *conductor.ToolChoice, provider strin
 // appendToolsOpenAI writes tools in the OpenAI form
 // [{"type":"function","function":{name, description, parameters, strict}}];
 // a function without parameters is written without them (OpenAI's own
-// reading of "no parameters") unless noParams is set, which writes the
-// empty object schema.
+// reading of "no parameters"), or with the empty object schema when
+// emptyParams is set.
 func appendToolsOpenAI(dst []byte, tools []conductor.Tool, emptyParams bool) ([]byte, error) {
 	dst = append(dst, '[')
 	for i, t := range tools {
