@@ -51,11 +51,8 @@ func argumentsText(v json.RawMessage) string {
 // object goes compact, and anything else (OpenAI does not promise valid
 // JSON) is refused (ok false) rather than sent as a string or guessed at.
 func appendToolInput(dst []byte, args string) ([]byte, bool) {
-	a := bytes.TrimSpace([]byte(args))
-	if len(a) == 0 {
-		return append(dst, "{}"...), true
-	}
-	if a[0] != '{' || !validJSON(a) {
+	a, ok := toolInput(args)
+	if !ok {
 		return dst, false
 	}
 	b := bytes.NewBuffer(dst)
@@ -85,35 +82,6 @@ func synthToolID(i int, name, args string) string {
 	h.Write([]byte{0})
 	h.Write([]byte(args))
 	return "call_" + hex.EncodeToString(h.Sum(nil)[:12])
-}
-
-// AnthropicToolID is id as Anthropic accepts tool ids (^[a-zA-Z0-9_-]+$):
-// unchanged when it fits, else every other byte replaced by '_' and a hash
-// of the original appended, so that distinct ids stay distinct. It is
-// deterministic, and applied alike to tool_use.id and tool_result.tool_use_id.
-func AnthropicToolID(id string) string {
-	ok := id != ""
-	for i := 0; ok && i < len(id); i++ {
-		ok = isToolIDByte(id[i])
-	}
-	if ok {
-		return id
-	}
-	b := make([]byte, 0, len(id)+9)
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; isToolIDByte(c) {
-			b = append(b, c)
-		} else {
-			b = append(b, '_')
-		}
-	}
-	sum := sha256.Sum256([]byte(id))
-	b = append(b, '_')
-	return string(hex.AppendEncode(b, sum[:4]))
-}
-
-func isToolIDByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-'
 }
 
 // toolCallBlock is a tool-call content block.

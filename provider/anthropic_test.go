@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
@@ -29,9 +30,9 @@ func TestAnthropicRequestWire(t *testing.T) {
 				"Content-Type": "application/json", "Authorization": ""},
 		},
 		{
-			name: "systems lifted, same roles merged, OpenAI-only extras dropped",
+			name: "systems lifted, same roles merged, Anthropic extras kept, json_object as output_config",
 			req: conductor.ChatRequest{Provider: "anthropic", Model: "claude-sonnet-4-20250514", MaxTokens: 1024, TopP: ptr(0.5),
-				Stop: []string{"###"}, Seed: ptr(int64(7)), ResponseFormat: &conductor.ResponseFormat{Type: "json_object"},
+				Stop: []string{"###", " \n"}, ResponseFormat: &conductor.ResponseFormat{Type: "json_object"},
 				Messages: []conductor.Message{
 					conductor.TextMessage("system", "You are a critic."),
 					conductor.TextMessage("user", "Rate this:"),
@@ -43,9 +44,8 @@ func TestAnthropicRequestWire(t *testing.T) {
 				Extra: map[string]json.RawMessage{
 					"top_k":    json.RawMessage(`40`),
 					"metadata": json.RawMessage(`{"user_id":"u-1"}`),
-					"logprobs": json.RawMessage(`true`),
-					"n":        json.RawMessage(`2`),
-				}},
+				},
+				ExtraFormat: FormatAnthropic},
 			golden:  "anthropic/request_full.golden.json",
 			path:    "/v1/messages",
 			headers: map[string]string{"X-Api-Key": "sk-ant-test"},
@@ -93,11 +93,17 @@ func TestAnthropicRequestGoldenMeaning(t *testing.T) {
 		System    string `json:"system"`
 		MaxTokens int    `json:"max_tokens"`
 		Messages  []struct {
-			Role    string `json:"role"`
-			Content string `json:"content"`
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
 		} `json:"messages"`
 		StopSequences []string `json:"stop_sequences"`
 		TopK          int      `json:"top_k"`
+		OutputConfig  struct {
+			Format struct {
+				Type   string         `json:"type"`
+				Schema map[string]any `json:"schema"`
+			} `json:"format"`
+		} `json:"output_config"`
 	}
 	raw := readTestdata(t, "anthropic/request_full.golden.json")
 	if err := json.Unmarshal(raw, &body); err != nil {
@@ -107,10 +113,13 @@ func TestAnthropicRequestGoldenMeaning(t *testing.T) {
 		len(body.StopSequences) != 1 || len(body.Messages) != 3 {
 		t.Fatalf("read back %+v", body)
 	}
-	want := []string{"user:Rate this:\n\n\"A tale\"", "assistant:Fine.", "user:{\"ok\":true}"}
+	if f := body.OutputConfig.Format; f.Type != "json_schema" || f.Schema["type"] != "object" || len(f.Schema) != 1 {
+		t.Errorf("output_config.format %+v", f)
+	}
+	want := []string{`user:[{"type":"text","text":"Rate this:"},{"type":"text","text":"\"A tale\""}]`, `assistant:"Fine."`, `user:"{\"ok\":true}"`}
 	for i, m := range body.Messages {
-		if m.Role+":"+m.Content != want[i] {
-			t.Errorf("message %d = %s:%q, want %q", i, m.Role, m.Content, want[i])
+		if m.Role+":"+string(m.Content) != want[i] {
+			t.Errorf("message %d = %s:%s, want %s", i, m.Role, m.Content, want[i])
 		}
 	}
 	var all map[string]any
@@ -119,6 +128,40 @@ func TestAnthropicRequestGoldenMeaning(t *testing.T) {
 		if _, ok := all[k]; ok {
 			t.Errorf("%s must not be sent to Anthropic", k)
 		}
+	}
+}
+
+// What Anthropic cannot carry is refused by name before any call, never
+// dropped.
+func TestAnthropicRequestRefusals(t *testing.T) {
+	msgs := []conductor.Message{conductor.TextMessage("user", "Hi")}
+	tests := []struct {
+		name  string
+		req   conductor.ChatRequest
+		field string
+	}{
+		{"n", conductor.ChatRequest{Model: "m", Messages: msgs, N: 2}, "n"},
+		{"seed", conductor.ChatRequest{Model: "m", Messages: msgs, Seed: ptr(int64(7))}, "seed"},
+		{"OpenAI logprobs", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+			Extra: map[string]json.RawMessage{"logprobs": json.RawMessage(`true`), "user": json.RawMessage(`"u"`)}}, "logprobs"},
+		{"OpenAI penalties", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+			Extra: map[string]json.RawMessage{"presence_penalty": json.RawMessage(`1`)}}, "presence_penalty"},
+		{"OpenAI custom tools", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+			Extra: map[string]json.RawMessage{"tools": json.RawMessage(`[{"type":"custom","custom":{"name":"x"}}]`)}}, "tools"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, reply{File: "anthropic/message.json"})
+			_, err := NewAnthropic(Endpoint{BaseURL: f.URL, APIKey: "k"}).Chat(context.Background(), &tt.req)
+			e, ok := conductor.AsError(err)
+			if !ok || e.Class != conductor.ClassBadRequest || e.Code != "unsupported_parameter" || e.Provider != "anthropic" ||
+				!strings.HasPrefix(e.Message, tt.field+": ") || !strings.Contains(e.Message, "anthropic") {
+				t.Fatalf("err = %v, want a refusal naming %s and anthropic", err, tt.field)
+			}
+			if f.count() != 0 {
+				t.Error("the request was sent")
+			}
+		})
 	}
 }
 

@@ -25,10 +25,17 @@ func benchRequest() *conductor.ChatRequest {
 		},
 		Temperature: ptr(0.7),
 		MaxTokens:   2000,
-		Extra: map[string]json.RawMessage{
-			"tools": json.RawMessage(`[{"type":"function","function":{"name":"search","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}]`),
-		},
+		Tools: []conductor.Tool{{Name: "search",
+			Parameters: json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"}}}`)}},
 	}
+}
+
+// benchTextRequest is benchRequest without its tool: the body the decoders'
+// one-pass fast path takes.
+func benchTextRequest() *conductor.ChatRequest {
+	req := benchRequest()
+	req.Tools = nil
+	return req
 }
 
 func BenchmarkOpenAIEncode(b *testing.B) {
@@ -54,7 +61,8 @@ func BenchmarkOpenAIEncodeStdlib(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := json.Marshal(body{req.Model, req.Messages, req.Temperature, req.MaxTokens, req.Extra["tools"], nil}); err != nil {
+		tools, _ := json.Marshal(req.Tools)
+		if _, err := json.Marshal(body{req.Model, req.Messages, req.Temperature, req.MaxTokens, tools, nil}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -256,4 +264,72 @@ func BenchmarkOpenAIStreamDecodeToolCalls(b *testing.B) {
 
 func BenchmarkAnthropicStreamDecodeToolUse(b *testing.B) {
 	benchStream(b, "conformance/streams/one-tool-call.anthropic.sse", new(AnthropicStreamDecoder).Decode)
+}
+
+// The text-only body the fast path takes, decoded by it and by the
+// encoding/json path alone: what the hand-written scanner is worth.
+func BenchmarkOpenAIRequestDecodeText(b *testing.B) {
+	benchRequestDecode(b, benchTextRequest(), EncodeOpenAIRequest, DecodeOpenAIRequest)
+}
+
+func BenchmarkOpenAIRequestDecodeTextJSON(b *testing.B) {
+	benchRequestDecode(b, benchTextRequest(), EncodeOpenAIRequest, decodeOpenAIRequestJSON)
+}
+
+func BenchmarkAnthropicRequestDecodeText(b *testing.B) {
+	benchRequestDecode(b, benchTextRequest(), EncodeAnthropicRequest, DecodeAnthropicRequest)
+}
+
+func BenchmarkAnthropicRequestDecodeTextJSON(b *testing.B) {
+	benchRequestDecode(b, benchTextRequest(), EncodeAnthropicRequest, decodeAnthropicRequestJSON)
+}
+
+func benchRequestDecode(b *testing.B, req *conductor.ChatRequest, encode func(*conductor.ChatRequest) ([]byte, error),
+	decode func([]byte) (*conductor.ChatRequest, error)) {
+	body, err := encode(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := decode(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTranslatedToolRequest is the server's per-request cost of an
+// OpenAI client's tool conversation sent to Anthropic: decode the body
+// (two tools, an assistant turn with text and two tool calls, two tool
+// results, a follow-up), encode the Messages body.
+func BenchmarkTranslatedToolRequest(b *testing.B) {
+	body := readTestdata(b, "conformance/requests/parallel-tool-results.openai.json")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		req, err := DecodeOpenAIRequest(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
+		if _, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, req.Provider, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTranslatedToolRequestEncode is the encoding half alone.
+func BenchmarkTranslatedToolRequestEncode(b *testing.B) {
+	req, err := DecodeOpenAIRequest(readTestdata(b, "conformance/requests/parallel-tool-results.openai.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeAnthropicRequest(req); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -150,3 +150,10 @@ func wantHeaders(t *testing.T, got http.Header, want map[string]string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// count is the number of requests the fake saw.
+func (f *fake) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.seen)
+}

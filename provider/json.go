@@ -144,7 +144,9 @@ type keyWriter struct {
 
 // wireKeys are the fields an encoder writes from ChatRequest's own fields.
 var wireKeys = [...]string{"model", "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens",
-	"stop", "stop_sequences", "seed", "response_format", "stream", "stream_options", "system"}
+	"stop", "stop_sequences", "seed", "response_format", "stream", "stream_options", "system",
+	"n", "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort", "thinking", "output_config",
+	"metadata", "user"}
 
 func keyBit(k string) uint32 {
 	for i, w := range wireKeys {

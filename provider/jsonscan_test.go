@@ -165,11 +165,32 @@ var trickyRequests = []string{
 	`{"model":"m","messages":[null]}`,
 	`{"model":"","messages":[{"role":"user","content":"x"}]}`,
 	`{"model":"m","messages":[]}`,
+	// Block-shaped: left to encoding/json, or read alike.
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":null},{"type":"text","text":"a","image_url":5}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"text","Text":"a"}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"t\u0065xt","text":"a"}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":null,"text":"a"}]}]}`,
+	`{"model":"m","messages":[{"role":"assistant","content":"a","refusal":null}]}`,
+	`{"model":"m","messages":[{"role":"assistant","content":"a","Refusal":"no"}]}`,
+	`{"model":"m","messages":[{"role":"assistant","content":"a","audio":{"id":"audio_1"}}]}`,
+	`{"model":"m","messages":[{"role":"assistant","content":"a","name":"bot","tool_call_id":"c"}]}`,
+	`{"model":"m","messages":[{"role":"function","name":"f","content":"r"}]}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"n":1}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"N":2}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"low","parallel_tool_calls":false}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"auto"}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object"}}}}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"regex"}}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":"data:image/png;base64,AAAA"}]}]}`,
+	`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c","content":[{"type":"text","text":"r"}]},{"role":"tool","tool_call_id":"d","content":"s"},{"role":"user","content":"u"}]}`,
 }
 
 func FuzzScanOpenAIRequest(f *testing.F) {
 	addFiles(f, "openai/client_request.json", "openai/request_full.golden.json", "openai/request_stream.golden.json",
 		"openai/request_groq.golden.json")
+	for _, b := range conformanceBodies(f, ".openai.json") {
+		f.Add(b)
+	}
 	for _, s := range trickyRequests {
 		f.Add([]byte(s))
 	}
@@ -189,14 +210,22 @@ func FuzzScanOpenAIRequest(f *testing.F) {
 }
 
 func TestScanTakesRequests(t *testing.T) {
-	bench, err := EncodeOpenAIRequest(benchRequest())
+	bench, err := EncodeOpenAIRequest(benchTextRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	bodies := [][]byte{bench, readTestdata(t, "openai/client_request.json"), readTestdata(t, "openai/request_full.golden.json")}
+	// Text-only requests take the fast path…
+	bodies := [][]byte{bench, readTestdata(t, "openai/client_request.json"), readTestdata(t, "openai/request_stream.golden.json"),
+		readTestdata(t, "openai/request_groq.golden.json")}
 	for _, body := range bodies {
 		if _, ok := scanOpenAIRequest(body); !ok {
 			t.Errorf("%s: not taken by the fast path", body)
+		}
+	}
+	// …and anything it does not model is left to encoding/json.
+	for _, body := range append(conformanceBodies(t, ".openai.json"), readTestdata(t, "openai/request_full.golden.json")) {
+		if req, ok := scanOpenAIRequest(body); ok && !textOnly(req) {
+			t.Errorf("%s: taken by the fast path as %+v", body, req)
 		}
 	}
 	for _, s := range trickyRequests {
@@ -459,10 +488,23 @@ var trickyAnthropicRequests = []string{
 	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x","Content":"y"}]}`,
 	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":null}],"system":null}`,
 	`{"model":"m","max_tokens":1.5,"messages":[{"role":"user","content":"x"}]}`,
+	// Block-shaped: left to encoding/json, or read alike.
+	`{"model":"m","max_tokens":1,"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"","cache_control":{"type":"ephemeral"}},{"type":"text","text":"b","citations":[]}]}]}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":"a","is_error":"x","source":7}]}]}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"r"}],"is_error":true}]}]}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"tool_use","id":"t","name":"f","input":{"a":1}}]}]}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"thinking":{"type":"enabled","budget_tokens":1024}}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"thinking":{"type":"adaptive"},"output_config":{"effort":"low"}}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"output_format":{"type":"json_schema","schema":{}}}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"any"}}`,
+	`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}],"Tools":[]}`,
 }
 
 func FuzzScanAnthropicRequest(f *testing.F) {
 	addFiles(f, "anthropic/client_request.json", "anthropic/request_full.golden.json", "anthropic/request_stream.golden.json")
+	for _, b := range conformanceBodies(f, ".anthropic.json") {
+		f.Add(b)
+	}
 	for _, s := range trickyAnthropicRequests {
 		f.Add([]byte(s))
 	}
@@ -482,13 +524,18 @@ func FuzzScanAnthropicRequest(f *testing.F) {
 }
 
 func TestScanTakesAnthropicRequests(t *testing.T) {
-	bench, err := EncodeAnthropicRequest(benchRequest())
+	bench, err := EncodeAnthropicRequest(benchTextRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, body := range [][]byte{bench, readTestdata(t, "anthropic/client_request.json"), readTestdata(t, "anthropic/request_full.golden.json")} {
+	for _, body := range [][]byte{bench, readTestdata(t, "anthropic/client_request.json"), readTestdata(t, "anthropic/request_stream.golden.json")} {
 		if _, ok := scanAnthropicRequest(body); !ok {
 			t.Errorf("%s: not taken by the fast path", body)
+		}
+	}
+	for _, body := range append(conformanceBodies(t, ".anthropic.json"), readTestdata(t, "anthropic/request_full.golden.json")) {
+		if req, ok := scanAnthropicRequest(body); ok && !textOnly(req) {
+			t.Errorf("%s: taken by the fast path as %+v", body, req)
 		}
 	}
 	for _, s := range trickyAnthropicRequests {

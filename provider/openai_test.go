@@ -37,14 +37,16 @@ func TestOpenAIRequestWire(t *testing.T) {
 				Stop:           []string{"END", "\n\n"},
 				Seed:           ptr(int64(42)),
 				ResponseFormat: &conductor.ResponseFormat{Type: "json_object"},
+				Tools: []conductor.Tool{{Name: "get_weather",
+					Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}},
+				ToolChoice: &conductor.ToolChoice{Mode: "auto"},
 				Extra: map[string]json.RawMessage{
-					"tools":       json.RawMessage(`[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]`),
-					"tool_choice": json.RawMessage(`"auto"`),
-					"logprobs":    json.RawMessage(`true`),
-					"stream":      json.RawMessage(`true`), // ours to decide: dropped
-					"max_tokens":  json.RawMessage(`5`),    // MaxTokens wins: dropped
-					"model":       json.RawMessage(`"x"`),  // written already: dropped
+					"logprobs":   json.RawMessage(`true`),
+					"stream":     json.RawMessage(`true`), // ours to decide: dropped
+					"max_tokens": json.RawMessage(`5`),    // MaxTokens wins: dropped
+					"model":      json.RawMessage(`"x"`),  // written already: dropped
 				},
+				ExtraFormat: FormatOpenAI,
 			},
 			golden: "openai/request_full.golden.json",
 			path:   "/v1/chat/completions",
@@ -377,6 +379,11 @@ func TestEncodeOpenAIRequestRejects(t *testing.T) {
 	}{
 		{"NaN temperature", conductor.ChatRequest{Model: "m", Temperature: &nan}},
 		{"invalid extra", conductor.ChatRequest{Model: "m", Extra: map[string]json.RawMessage{"tools": json.RawMessage(`[{`)}}},
+		{"invalid tool schema", conductor.ChatRequest{Model: "m", Tools: []conductor.Tool{{Name: "f", Parameters: json.RawMessage(`{`)}}}},
+		{"Anthropic top_k", conductor.ChatRequest{Model: "m", ExtraFormat: FormatAnthropic, Extra: map[string]json.RawMessage{"top_k": json.RawMessage(`5`)}}},
+		{"an Anthropic document", conductor.ChatRequest{Model: "m", Messages: []conductor.Message{{Role: "user", Content: []conductor.Block{
+			{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: FormatAnthropic, Kind: "document", Raw: json.RawMessage(`{"type":"document"}`)}}}}}}},
+		{"unknown tool choice", conductor.ChatRequest{Model: "m", ToolChoice: &conductor.ToolChoice{Mode: "sometimes"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	conductor "github.com/conductor-go/conductor"
@@ -31,12 +32,14 @@ const (
 // portable is the table of fields that travel between formats; any pair
 // it does not list is refused.
 var portable = map[[2]string]map[string]carry{
+	// safety_identifier is OpenAI's newer name for the end user that user
+	// names: mapped and dropped alike.
 	{FormatOpenAI, FormatAnthropic}: {
-		"user": carryMapped, "stream_options": carryDrop,
+		"user": carryMapped, "safety_identifier": carryMapped, "stream_options": carryDrop,
 	},
 	{FormatOpenAI, FormatWorkersAI}: {
 		"frequency_penalty": carryKeep, "presence_penalty": carryKeep, "repetition_penalty": carryKeep,
-		"user": carryDrop, "stream_options": carryDrop,
+		"user": carryDrop, "safety_identifier": carryDrop, "stream_options": carryDrop,
 	},
 	{FormatAnthropic, FormatOpenAI}: {
 		"metadata": carryMapped,
@@ -84,9 +87,26 @@ func extrasFor(req *conductor.ChatRequest, to, provider string) (map[string]json
 	}
 	if len(refused) > 0 {
 		slices.Sort(refused)
+		if kw, ok := keptWhole[refused[0]]; ok {
+			return nil, untranslatable(refused[0], fmt.Sprintf(kw.what, req.ExtraFormat), provider, kw.why)
+		}
 		return nil, unsupported(refused[0], provider, to)
 	}
 	return keep, nil
+}
+
+// keptWhole are the fields a decoder reads into ChatRequest's own fields
+// when it can model them, and keeps in Extra as sent when they hold what
+// only their format has (custom or server tools, allowed_tools…): refused
+// elsewhere, they say so rather than "no such field". what takes the
+// caller's format.
+var keptWhole = map[string]struct{ what, why string }{
+	"tools":           {"a tools list with tools only %s has (OpenAI custom tools, Anthropic server tools)", "the gateway translates function tools only"},
+	"tool_choice":     {"a tool choice of a form only %s has (allowed_tools, custom…)", "the gateway translates auto, none, required and one named function"},
+	"response_format": {"a response format of a type only %s has", "the gateway translates text, json_object and json_schema"},
+	"thinking":        {"a thinking setting of a form only %s has", "the gateway translates enabled with budget_tokens, adaptive and disabled"},
+	"output_config":   {"an output_config with settings only %s has", "the gateway translates format and effort"},
+	"output_format":   {"an output format of a type only %s has", "the gateway translates json_schema"},
 }
 
 // unsupported is the error for a field the target cannot carry.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,7 +20,8 @@ func TestDecodeOpenAIRequest(t *testing.T) {
 		Model: "gpt-4o",
 		Messages: []conductor.Message{
 			conductor.TextMessage("developer", "You are a helpful assistant."),
-			conductor.TextMessage("user", "Hello, who are you?"),
+			// One block per part: the domain keeps the caller's parts.
+			{Role: "user", Content: []conductor.Block{conductor.TextBlock("Hello, "), conductor.TextBlock("who are you?")}},
 			conductor.TextMessage("assistant", "I am an assistant."),
 			conductor.TextMessage("user", "Tell me a joke."),
 		},
@@ -35,6 +37,7 @@ func TestDecodeOpenAIRequest(t *testing.T) {
 			"top_logprobs":   json.RawMessage(`2`),
 			"user":           json.RawMessage(`"user-1234"`),
 		},
+		ExtraFormat: FormatOpenAI,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -53,7 +56,7 @@ func TestDecodeAnthropicRequest(t *testing.T) {
 			conductor.TextMessage("system", "You are a pirate."),
 			conductor.TextMessage("user", "Hello, Claude"),
 			conductor.TextMessage("assistant", "Ahoy!"),
-			conductor.TextMessage("user", "Where is the treasure?\n\nBe brief."),
+			{Role: "user", Content: []conductor.Block{conductor.TextBlock("Where is the treasure?"), conductor.TextBlock("Be brief.")}},
 		},
 		Temperature: ptr(0.5),
 		Stop:        []string{"Arr"},
@@ -61,6 +64,7 @@ func TestDecodeAnthropicRequest(t *testing.T) {
 			"top_k":    json.RawMessage(`5`),
 			"metadata": json.RawMessage(`{"user_id": "u-9"}`),
 		},
+		ExtraFormat: FormatAnthropic,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -77,16 +81,15 @@ func TestDecodeRequestRefusals(t *testing.T) {
 		{"openai", `{"messages":[{"role":"user","content":"x"}]}`, "model: required"},
 		{"openai", `{"model":"m"}`, "messages: at least one"},
 		{"openai", `{"model":"m","messages":[{"role":"robot","content":"x"}]}`, `messages: message 0: unknown role "robot"`},
-		{"openai", `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, `messages: message 0: content part of type "image_url"`},
-		{"openai", `{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c"}]}]}`, "messages: message 0: tool calls"},
-		{"openai", `{"model":"m","messages":[{"role":"tool","tool_call_id":"c","content":"r"}]}`, "messages: message 0: tool results"},
 		{"openai", `{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}`, "temperature: expected a value of another type, got string"},
 		{"openai", `{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-1}`, "max_tokens: must not be negative"},
 		{"openai", `{"model":"m","messages":[{"role":"user","content":7}]}`, "messages: message 0: content must be"},
+		{"openai", `{"model":"m","messages":[{"role":"user","content":"x"}],"n":"3"}`, "n: expected a value of another type"},
+		{"openai", `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":"{}"}}],"content":[5]}]}`, "messages: message 0: content: expected a value of another type, got number"},
 		{"anthropic", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, "max_tokens: required"},
 		{"anthropic", `{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]}`, "max_tokens: must be at least 1"},
-		{"anthropic", `{"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]}`, `messages: message 0: role must be user or assistant, not "system"`},
-		{"anthropic", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t"}]}]}`, `messages: message 0: content block of type "tool_result"`},
+		{"anthropic", `{"model":"m","max_tokens":5,"messages":[{"role":"tool","content":"x"}]}`, `messages: message 0: role must be user or assistant, not "tool"`},
+		{"anthropic", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":7}]}]}`, `messages: message 0: content[0]: tool_use_id: expected a value of another type`},
 		{"anthropic", `{"max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, "model: required"},
 		{"anthropic", `{"model":"m","max_tokens":5,"messages":[]}`, "messages: at least one"},
 	}
@@ -198,7 +201,9 @@ func FuzzDecodeOpenAIRequest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded %s: %v", out, err)
 		}
-		if again.Model != req.Model || len(again.Messages) != len(req.Messages) || again.MaxTokens != req.MaxTokens {
+		// (The messages may regroup: a tool result's images move to a user
+		// message of their own.)
+		if again.Model != req.Model || again.MaxTokens != req.MaxTokens {
 			t.Fatalf("round trip changed the request: %+v vs %+v", again, req)
 		}
 	})
@@ -226,4 +231,147 @@ func FuzzDecodeAnthropicRequest(f *testing.F) {
 			t.Fatalf("round trip changed the request: %+v vs %+v", again, req)
 		}
 	})
+}
+
+// The decoders read every block-shaped request into the domain, and keep
+// what it cannot model in Extra rather than refusing it.
+func TestDecodeRequestBlocks(t *testing.T) {
+	text := conductor.TextBlock
+	opaque := func(format, kind, raw string) conductor.Block {
+		return conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kind, Raw: json.RawMessage(raw)}}
+	}
+	call := func(id, name, args string) conductor.Block {
+		return conductor.Block{Type: conductor.BlockToolCall, ToolCall: &conductor.ToolCall{ID: id, Name: name, Arguments: args}}
+	}
+	result := func(id string, isErr bool, content ...conductor.Block) conductor.Block {
+		return conductor.Block{Type: conductor.BlockToolResult, ToolResult: &conductor.ToolResult{CallID: id, Content: content, IsError: isErr}}
+	}
+	image := func(img conductor.Image) conductor.Block {
+		return conductor.Block{Type: conductor.BlockImage, Image: &img}
+	}
+	const user = `{"role":"user","content":"x"}`
+	tests := []struct {
+		name   string
+		format string
+		body   string
+		want   conductor.ChatRequest // the fields compared; Model and MaxTokens aside
+		extra  []string              // the keys Extra must hold
+	}{
+		{name: "OpenAI tool conversation", format: FormatOpenAI,
+			body: `{"model":"m","messages":[{"role":"developer","content":"d"},{"role":"user","content":"q"},
+				{"role":"assistant","content":"a","refusal":"r","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}},{"id":"c2","type":"custom","custom":{"name":"g","input":"i"}}]},
+				{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"r1"}]},{"role":"tool","tool_call_id":"c2","content":"r2"},
+				{"role":"user","content":"u"},{"role":"tool","tool_call_id":"c3","content":""}],
+				"tools":[{"type":"function","function":{"name":"f","description":"F","parameters":{"type":"object"},"strict":true}}],
+				"tool_choice":"required","parallel_tool_calls":false,"n":2,"reasoning_effort":"low"}`,
+			want: conductor.ChatRequest{Messages: []conductor.Message{
+				{Role: "developer", Content: []conductor.Block{text("d")}},
+				{Role: "user", Content: []conductor.Block{text("q")}},
+				{Role: "assistant", Content: []conductor.Block{text("a"), text("r"), call("c1", "f", `{"x":1}`),
+					opaque(FormatOpenAI, "tool_call:custom", `{"id":"c2","type":"custom","custom":{"name":"g","input":"i"}}`)}},
+				{Role: "user", Content: []conductor.Block{result("c1", false, text("r1")), result("c2", false, text("r2"))}},
+				{Role: "user", Content: []conductor.Block{text("u")}},
+				{Role: "user", Content: []conductor.Block{result("c3", false)}},
+			},
+				Tools:      []conductor.Tool{{Name: "f", Description: "F", Parameters: json.RawMessage(`{"type":"object"}`), Strict: ptr(true)}},
+				ToolChoice: &conductor.ToolChoice{Mode: "required"}, ParallelToolCalls: ptr(false), N: 2, ReasoningEffort: "low"}},
+		{name: "OpenAI parts", format: FormatOpenAI,
+			body: `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/svg+xml,%3Csvg%2F%3E","detail":"low"}},
+				{"type":"image_url","image_url":"https://x.test/a.png"},{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}},{"type":"text","text":""}]},
+				{"role":"assistant","content":[{"type":"refusal","refusal":"no"}],"audio":{"id":"audio_1"}},{"role":"function","name":"f","content":"r"}],
+				"tool_choice":{"type":"function","function":{"name":"f"}}}`,
+			want: conductor.ChatRequest{Messages: []conductor.Message{
+				{Role: "user", Content: []conductor.Block{image(conductor.Image{MediaType: "image/svg+xml", Data: "PHN2Zy8+", Detail: "low"}),
+					image(conductor.Image{URL: "https://x.test/a.png"}), opaque(FormatOpenAI, "input_audio", `{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}}`)}},
+				{Role: "assistant", Content: []conductor.Block{text("no"), opaque(FormatOpenAI, "message:audio", `{"id":"audio_1"}`)}},
+				{Role: "user", Content: []conductor.Block{opaque(FormatOpenAI, "message:function", `{"role":"function","name":"f","content":"r"}`)}},
+			}, ToolChoice: &conductor.ToolChoice{Mode: "tool", Name: "f"}}},
+		{name: "OpenAI forms kept whole", format: FormatOpenAI,
+			body: `{"model":"m","messages":[` + user + `],"tools":[{"type":"function","function":{"name":"f"}},{"type":"custom","custom":{"name":"g"}}],
+				"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[]}},"response_format":{"type":"regex"}}`,
+			want:  conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}},
+			extra: []string{"response_format", "tool_choice", "tools"}},
+		{name: "OpenAI function tool with fields the domain lacks", format: FormatOpenAI,
+			body:  `{"model":"m","messages":[` + user + `],"tools":[{"type":"function","function":{"name":"f","examples":[]}}]}`,
+			want:  conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}},
+			extra: []string{"tools"}},
+		{name: "Anthropic tool conversation", format: FormatAnthropic,
+			body: `{"model":"m","max_tokens":9,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[
+				{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}},{"type":"image","source":{"type":"file","file_id":"f1"}},{"type":"document","source":{"type":"text","data":"d"}}]},
+				{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"tool_use","id":"t1","name":"f","input":{ "a" : [1, 2] }}]},
+				{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"r"},{"type":"image","source":{"type":"url","url":"https://x.test/i.png"}}],"is_error":true},{"type":"text","text":"go on"}]},
+				{"role":"system","content":"late"}],
+				"tools":[{"name":"f","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}},{"type":"custom","name":"g","input_schema":{"type":"object"}}],
+				"tool_choice":{"type":"any","disable_parallel_tool_use":true},"thinking":{"type":"enabled","budget_tokens":2048},
+				"output_format":{"type":"json_schema","schema":{"type":"object"}}}`,
+			want: conductor.ChatRequest{Messages: []conductor.Message{
+				{Role: "system", Content: []conductor.Block{text("s")}},
+				{Role: "user", Content: []conductor.Block{image(conductor.Image{MediaType: "image/png", Data: "AAAA"}),
+					opaque(FormatAnthropic, "image", `{"type":"image","source":{"type":"file","file_id":"f1"}}`),
+					opaque(FormatAnthropic, "document", `{"type":"document","source":{"type":"text","data":"d"}}`)}},
+				{Role: "assistant", Content: []conductor.Block{opaque(FormatAnthropic, "thinking", `{"type":"thinking","thinking":"t","signature":"s"}`), call("t1", "f", `{"a":[1,2]}`)}},
+				{Role: "user", Content: []conductor.Block{result("t1", true, text("r"), image(conductor.Image{URL: "https://x.test/i.png"})), text("go on")}},
+				{Role: "system", Content: []conductor.Block{text("late")}},
+			},
+				Tools:      []conductor.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":"object"}`)}, {Name: "g", Parameters: json.RawMessage(`{"type":"object"}`)}},
+				ToolChoice: &conductor.ToolChoice{Mode: "required"}, ParallelToolCalls: ptr(false), ThinkingBudget: 2048,
+				ResponseFormat: &conductor.ResponseFormat{Type: "json_schema", Schema: json.RawMessage(`{"type":"object"}`)}}},
+		{name: "Anthropic adaptive thinking: the API's default effort", format: FormatAnthropic,
+			body: `{"model":"m","max_tokens":9,"messages":[` + user + `],"thinking":{"type":"adaptive","display":"omitted"}}`,
+			want: conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}, ReasoningEffort: "high"}},
+		{name: "Anthropic effort", format: FormatAnthropic,
+			body: `{"model":"m","max_tokens":9,"messages":[` + user + `],"thinking":{"type":"adaptive"},"output_config":{"effort":"low","format":{"type":"json_schema","schema":{}}},"output_format":{"type":"json_schema","schema":{"old":1}}}`,
+			want: conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}, ReasoningEffort: "low",
+				ResponseFormat: &conductor.ResponseFormat{Type: "json_schema", Schema: json.RawMessage(`{}`)}}},
+		{name: "Anthropic forms kept whole", format: FormatAnthropic,
+			body: `{"model":"m","max_tokens":9,"messages":[` + user + `],"tools":[{"name":"f","input_schema":{}},{"type":"web_search_20250305","name":"web_search"}],
+				"thinking":{"type":"sometimes"},"output_config":{"effort":"low","task_budget":5},"tool_choice":{"type":"auto","extra":1}}`,
+			want:  conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}},
+			extra: []string{"output_config", "thinking", "tool_choice", "tools"}},
+		{name: "Anthropic adaptive thinking beside an output_config kept whole", format: FormatAnthropic,
+			body:  `{"model":"m","max_tokens":9,"messages":[` + user + `],"thinking":{"type":"adaptive"},"output_config":{"effort":"low","task_budget":5}}`,
+			want:  conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}},
+			extra: []string{"output_config", "thinking"}},
+		{name: "Workers AI legacy tool calls", format: FormatWorkersAI,
+			body: `{"messages":[{"role":"user","content":"w"},{"role":"assistant","content":"","tool_calls":[{"name":"getWeather","arguments":{"lat":"51.5"}}]},
+				{"role":"tool","content":"{\"t\":18}"}],"tools":[{"name":"getWeather","description":"W","parameters":{"type":"object"}}],"top_k":3}`,
+			want: conductor.ChatRequest{Messages: []conductor.Message{
+				conductor.TextMessage("user", "w"),
+				{Role: "assistant", Content: []conductor.Block{call("", "getWeather", `{"lat":"51.5"}`)}},
+				{Role: "user", Content: []conductor.Block{result("", false, text(`{"t":18}`))}},
+			}, Tools: []conductor.Tool{{Name: "getWeather", Description: "W", Parameters: json.RawMessage(`{"type":"object"}`)}}},
+			extra: []string{"top_k"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := requestCodecs[tt.format].decode([]byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := make([]string, 0, len(got.Extra))
+			for k := range got.Extra {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if !slices.Equal(keys, tt.extra) && (len(keys) > 0 || len(tt.extra) > 0) {
+				t.Errorf("Extra holds %v, want %v", keys, tt.extra)
+			}
+			if len(keys) > 0 && got.ExtraFormat != tt.format {
+				t.Errorf("ExtraFormat %q", got.ExtraFormat)
+			}
+			// Schemas and raw blocks are compared as JSON values.
+			norm := func(r *conductor.ChatRequest) string {
+				c := *r
+				c.Model, c.MaxTokens, c.Extra, c.ExtraFormat = "", 0, nil, ""
+				b, _ := json.Marshal(c)
+				var v any
+				_ = json.Unmarshal(b, &v)
+				b, _ = json.Marshal(v)
+				return string(b)
+			}
+			if g, w := norm(got), norm(&tt.want); g != w {
+				t.Errorf("got  %s\nwant %s", g, w)
+			}
+		})
+	}
 }

@@ -32,18 +32,18 @@ func TestWorkersAIRequestWire(t *testing.T) {
 			headers: map[string]string{"Authorization": "Bearer cf-token", "Content-Type": "application/json"},
 		},
 		{
-			name: "every field; json_schema unwrapped; unknown extras dropped",
+			name: "every field; json_schema unwrapped; Workers AI extras kept",
 			base: "/client/v4/accounts/acct123/ai/run",
 			req: conductor.ChatRequest{Provider: "workers-ai", Model: "@cf/meta/llama-3.1-8b-instruct", MaxTokens: 256,
-				Temperature: ptr(0.0), TopP: ptr(0.9), Seed: ptr(int64(12345)), Stop: []string{"x"},
+				Temperature: ptr(0.0), TopP: ptr(0.9), Seed: ptr(int64(12345)),
 				ResponseFormat: &conductor.ResponseFormat{Type: "json_schema", Name: "intent", Strict: ptr(true), Schema: json.RawMessage(`{"type":"object","properties":{"intent":{"type":"string"}}}`)},
 				Messages:       []conductor.Message{conductor.TextMessage("user", "Where is my order?")},
 				Extra: map[string]json.RawMessage{
 					"top_k":              json.RawMessage(`10`),
 					"repetition_penalty": json.RawMessage(`1.1`),
-					"logprobs":           json.RawMessage(`true`),
-					"stop":               json.RawMessage(`["y"]`),
-				}},
+					"model":              json.RawMessage(`"x"`), // in the URL: dropped
+				},
+				ExtraFormat: FormatWorkersAI},
 			golden:  "workersai/request_full.golden.json",
 			uri:     "/client/v4/accounts/acct123/ai/run/@cf/meta/llama-3.1-8b-instruct",
 			headers: map[string]string{"Authorization": "Bearer cf-token"},

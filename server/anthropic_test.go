@@ -87,7 +87,7 @@ func anthropicSequence(t *testing.T, body []byte, wantText, wantStop string, wan
 
 func TestMessagesToOpenAI(t *testing.T) {
 	ts := newTestServer(t, serverSetup{})
-	body := `{"model":"openai/gpt-4o","max_tokens":100,"system":"Be brief.","metadata":{"user_id":"u-1"},"top_k":3,"messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}]}`
+	body := `{"model":"openai/gpt-4o","max_tokens":100,"system":"Be brief.","metadata":{"user_id":"u-1"},"messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}]}`
 	resp, got := ts.post(t, "/v1/messages", body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, got)
@@ -100,6 +100,9 @@ func TestMessagesToOpenAI(t *testing.T) {
 		if _, ok := up[k]; ok {
 			t.Errorf("Anthropic field %s reached OpenAI", k)
 		}
+	}
+	if up["user"] != "u-1" {
+		t.Errorf("metadata.user_id did not become OpenAI's user: %v", up)
 	}
 	a := jsonOf(t, got)
 	if a["type"] != "message" || path(a, "content", 0, "text") != "Hello! How can I assist you today?" ||
@@ -132,7 +135,8 @@ func TestMessagesErrors(t *testing.T) {
 		wantType   string
 	}{
 		{"no max_tokens", `{"model":"claude-3-5-haiku-latest","messages":[{"role":"user","content":"x"}]}`, nil, 400, "invalid_request_error"},
-		{"tool blocks", `{"model":"claude-3-5-haiku-latest","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{}}]}]}`, nil, 400, "invalid_request_error"},
+		{"top_k to OpenAI", `{"model":"openai/gpt-4o","max_tokens":5,"top_k":3,"messages":[{"role":"user","content":"x"}]}`, nil, 400, "invalid_request_error"},
+		{"a document to OpenAI", `{"model":"openai/gpt-4o","max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"d"}}]}]}`, nil, 400, "invalid_request_error"},
 		{"unknown model", `{"model":"mistral-large","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, nil, 404, "not_found_error"},
 		{"upstream 429", `{"model":"claude-3-5-haiku-latest","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`,
 			&canned{status: 429, file: "anthropic/error_429.json"}, 429, "rate_limit_error"},

@@ -3,7 +3,7 @@ package server
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
+	"net/http"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
@@ -14,91 +14,18 @@ import (
 // {"messages"} in, the Cloudflare API envelope out, streams of
 // {"response"} chunks ending with [DONE].
 
-// decodeWorkersAIRequest reads a native Workers AI run body: prompt (a
-// user message) or messages, max_tokens, temperature, top_p, seed,
-// response_format and stream; every other field (top_k, raw, lora, tools,
-// penalties…) goes to Extra as sent.
+// decodeWorkersAIRequest reads a native Workers AI run body for model
+// (provider.DecodeWorkersAIRequest says what it reads).
 func decodeWorkersAIRequest(body []byte, model string) (*conductor.ChatRequest, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return nil, badRequest("the request body is not a JSON object")
-	}
-	req := &conductor.ChatRequest{Provider: conductor.ProviderWorkersAI, Model: model}
-	var prompt *string
-	for k, v := range fields {
-		var err error
-		switch k {
-		case "prompt":
-			err = json.Unmarshal(v, &prompt)
-		case "messages":
-			req.Messages, err = workersAIMessages(v)
-		case "max_tokens":
-			err = json.Unmarshal(v, &req.MaxTokens)
-		case "temperature":
-			err = json.Unmarshal(v, &req.Temperature)
-		case "top_p":
-			err = json.Unmarshal(v, &req.TopP)
-		case "seed":
-			err = json.Unmarshal(v, &req.Seed)
-		case "response_format":
-			req.ResponseFormat, err = provider.DecodeWorkersAIResponseFormat(v)
-		case "stream":
-			var s *bool
-			err = json.Unmarshal(v, &s)
-			req.Stream = s != nil && *s
-		default:
-			if req.Extra == nil {
-				req.Extra = make(map[string]json.RawMessage)
-				req.ExtraFormat = provider.FormatWorkersAI
-			}
-			req.Extra[k] = v
+	req, err := provider.DecodeWorkersAIRequest(body)
+	if err != nil {
+		if e, ok := conductor.AsError(err); ok && e.Class == conductor.ClassBadRequest && e.Status == 0 {
+			e.Status = http.StatusBadRequest
 		}
-		if err != nil {
-			return nil, badRequest("%s: %s", k, jsonProblem(err))
-		}
-	}
-	switch {
-	case prompt != nil && len(req.Messages) > 0:
-		return nil, badRequest("send prompt or messages, not both")
-	case prompt != nil:
-		req.Messages = []conductor.Message{conductor.TextMessage("user", *prompt)}
-	case len(req.Messages) == 0:
-		return nil, badRequest("prompt or messages: required")
-	case req.MaxTokens < 0:
-		return nil, badRequest("max_tokens: must not be negative")
-	}
-	return req, nil
-}
-
-func workersAIMessages(v json.RawMessage) ([]conductor.Message, error) {
-	var raw []struct {
-		Role    string          `json:"role"`
-		Content json.RawMessage `json:"content"`
-	}
-	if err := json.Unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
-	msgs := make([]conductor.Message, len(raw))
-	for i, m := range raw {
-		switch m.Role {
-		case "system", "user", "assistant":
-		default:
-			return nil, fmt.Errorf("message %d: role must be system, user or assistant, not %.20q", i, m.Role)
-		}
-		text, err := provider.TextContent(m.Content)
-		if err != nil {
-			return nil, fmt.Errorf("message %d: %w", i, err)
-		}
-		msgs[i] = conductor.TextMessage(m.Role, text)
-	}
-	return msgs, nil
-}
-
-func jsonProblem(err error) string {
-	if te, ok := err.(*json.UnmarshalTypeError); ok {
-		return "expected a value of another type, got " + te.Value
-	}
-	return err.Error()
+	req.Provider, req.Model = conductor.ProviderWorkersAI, model
+	return req, nil
 }
 
 // encodeWorkersAIAnswer writes an answer in the Cloudflare API envelope.
@@ -169,4 +96,11 @@ func (s *workersAIStream) end() {
 
 func (s *workersAIStream) fail(e *conductor.Error) {
 	s.event("error", encodeCloudflareError(e))
+}
+
+func jsonProblem(err error) string {
+	if te, ok := err.(*json.UnmarshalTypeError); ok {
+		return "expected a value of another type, got " + te.Value
+	}
+	return err.Error()
 }

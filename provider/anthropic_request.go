@@ -1,0 +1,1158 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// The request side of the Anthropic Messages format.
+
+// EncodeAnthropicRequest returns the Messages body for req: model,
+// max_tokens (4096 when unset: the API requires it), the system and
+// developer messages joined as top-level system, the other messages as
+// user and assistant turns (consecutive same-role messages merged, as the
+// API wants them alternating; any role but assistant is sent as user),
+// temperature, top_p, stop as stop_sequences (whitespace-only ones
+// dropped, as Anthropic's own OpenAI layer does: the API refuses them),
+// tools, tool_choice, thinking and output_config, stream when req.Stream,
+// then req.Extra in key order (those of another wire format only where
+// Portable says they travel; OpenAI's user becomes metadata.user_id).
+//
+// Translated, not refused: in a user turn the tool results come first, as
+// the API requires; tool-call ids outside ^[a-zA-Z0-9_-]+$ are rewritten by
+// AnthropicToolID on both the call and its result; a call's arguments are
+// sent as the input object ("" as {}); an image's OpenAI detail has no
+// place and is dropped; parallel_tool_calls false becomes
+// disable_parallel_tool_use on the tool choice (auto when none is given);
+// a json_object response format becomes output_config.format with the
+// schema {"type":"object"}, the nearest the API has to "any JSON object",
+// and a json_schema's name and strict have no place there; reasoning
+// follows the policy in request.go (a thinking budget, or adaptive
+// thinking with an effort on the models that take it, see
+// anthropicAdaptive). Refused with a 400 naming the field: n > 1, seed,
+// arguments that are not a JSON object, an image type the API does not
+// take, and another format's blocks other than reasoning (a document, a
+// file, audio).
+func EncodeAnthropicRequest(req *conductor.ChatRequest) ([]byte, error) {
+	provider := req.Provider
+	if provider == "" {
+		provider = conductor.ProviderAnthropic
+	}
+	return appendAnthropicRequest(make([]byte, 0, requestSize(req)), req, provider, req.Stream)
+}
+
+func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, provider string, stream bool) ([]byte, error) {
+	if req.N > 1 {
+		return nil, unsupported("n", provider, FormatAnthropic)
+	}
+	if req.Seed != nil {
+		return nil, unsupported("seed", provider, FormatAnthropic)
+	}
+	extra, err := extrasFor(req, FormatAnthropic, provider)
+	if err != nil {
+		return nil, err
+	}
+	var w keyWriter
+	w.init(append(dst, '{'))
+	w.str("model", req.Model)
+	maxTokens := req.MaxTokens
+	if maxTokens <= 0 {
+		maxTokens = anthropicDefaultMaxTokens
+	}
+	w.int("max_tokens", int64(maxTokens))
+	if err := appendAnthropicSystem(&w, req.Messages, provider); err != nil {
+		return nil, err
+	}
+	w.key("messages")
+	if w.buf, err = appendAnthropicMessages(w.buf, req.Messages, provider); err != nil {
+		return nil, err
+	}
+	if req.Temperature != nil {
+		if err := w.float("temperature", *req.Temperature); err != nil {
+			return nil, err
+		}
+	}
+	if req.TopP != nil {
+		if err := w.float("top_p", *req.TopP); err != nil {
+			return nil, err
+		}
+	}
+	appendStopSequences(&w, req.Stop)
+	if err := appendAnthropicTools(&w, req, extra, provider); err != nil {
+		return nil, err
+	}
+	if err := appendAnthropicReasoning(&w, req, maxTokens, extra, provider); err != nil {
+		return nil, err
+	}
+	if req.ExtraFormat == FormatOpenAI {
+		// OpenAI's user (or safety_identifier) is metadata.user_id here.
+		if u := openAIUser(req.Extra); u != "" {
+			w.key("metadata")
+			w.buf = append(w.buf, `{"user_id":`...)
+			w.buf = appendString(w.buf, u)
+			w.buf = append(w.buf, '}')
+		}
+	}
+	if stream {
+		w.key("stream")
+		w.buf = append(w.buf, "true"...)
+	}
+	if err := w.extras(extra, func(k string) bool { return k == "stream" }); err != nil {
+		return nil, err
+	}
+	return append(w.buf, '}'), nil
+}
+
+func isSystemRole(role string) bool { return role == "system" || role == "developer" }
+
+// openAIUser is the end user an OpenAI body names: user, else
+// safety_identifier.
+func openAIUser(extra map[string]json.RawMessage) string {
+	for _, k := range [...]string{"user", "safety_identifier"} {
+		if v := extra[k]; len(v) > 0 {
+			var s string
+			if json.Unmarshal(v, &s) == nil && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// appendStopSequences writes stop as stop_sequences without the
+// whitespace-only ones, which the API refuses.
+func appendStopSequences(w *keyWriter, stop []string) {
+	n := 0
+	for _, s := range stop {
+		if strings.TrimSpace(s) != "" {
+			if n == 0 {
+				w.key("stop_sequences")
+				w.buf = append(w.buf, '[')
+			} else {
+				w.buf = append(w.buf, ',')
+			}
+			w.buf = appendString(w.buf, s)
+			n++
+		}
+	}
+	if n > 0 {
+		w.buf = append(w.buf, ']')
+	}
+}
+
+// appendAnthropicSystem writes the system and developer messages as the
+// top-level system: their texts joined by blank lines. The field holds
+// text alone.
+func appendAnthropicSystem(w *keyWriter, msgs []conductor.Message, provider string) error {
+	n := 0
+	for i, m := range msgs {
+		if !isSystemRole(m.Role) {
+			continue
+		}
+		for j, b := range m.Content {
+			switch {
+			case b.Type == conductor.BlockText:
+				if b.Text == "" {
+					continue
+				}
+				if n == 0 {
+					w.key("system")
+					w.buf = append(w.buf, '"')
+				} else {
+					w.buf = append(w.buf, `\n\n`...)
+				}
+				w.buf = appendStringBody(w.buf, b.Text)
+				n++
+			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format != FormatAnthropic:
+				if _, err := opaqueFor(b.Opaque, FormatAnthropic, provider, blockPath{i: i, j: j, k: -1, call: -1}); err != nil {
+					return err
+				}
+			default:
+				return untranslatable(fmt.Sprintf("messages[%d].content[%d]", i, j), article(b.Type)+" "+b.Type+" block in a "+m.Role+" message", provider,
+					"its system prompt holds text only")
+			}
+		}
+	}
+	if n > 0 {
+		w.buf = append(w.buf, '"')
+	}
+	return nil
+}
+
+// appendAnthropicMessages writes the turns: consecutive messages of one
+// role (system and developer ones, hoisted, do not count) merge into one
+// turn; in a user turn the tool results come first. A turn of one text
+// block is written as a string.
+func appendAnthropicMessages(dst []byte, msgs []conductor.Message, provider string) ([]byte, error) {
+	dst = append(dst, '[')
+	turns := 0
+	var err error
+	for i := 0; i < len(msgs); {
+		if isSystemRole(msgs[i].Role) {
+			i++
+			continue
+		}
+		role := anthropicRole(msgs[i].Role)
+		// The turn runs to the next message of the other role.
+		end := i + 1
+		for end < len(msgs) && (isSystemRole(msgs[end].Role) || anthropicRole(msgs[end].Role) == role) {
+			end++
+		}
+		if turns > 0 {
+			dst = append(dst, ',')
+		}
+		turns++
+		dst = append(dst, `{"role":"`...)
+		dst = append(dst, role...)
+		dst = append(dst, `","content":`...)
+		if dst, err = appendAnthropicTurn(dst, msgs, i, end, role, provider); err != nil {
+			return nil, err
+		}
+		dst = append(dst, '}')
+		i = end
+	}
+	return append(dst, ']'), nil
+}
+
+func anthropicRole(role string) string {
+	if role == "assistant" {
+		return "assistant"
+	}
+	return "user"
+}
+
+// appendAnthropicTurn writes the content of the turn msgs[from:to].
+func appendAnthropicTurn(dst []byte, msgs []conductor.Message, from, to int, role, provider string) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, '[')
+	parts := 0
+	var single *conductor.Block
+	var err error
+	// Tool results first (a user turn), then everything else, in order.
+	for pass := 0; pass < 2; pass++ {
+		if pass == 0 && role != "user" {
+			continue
+		}
+		for i := from; i < to; i++ {
+			if isSystemRole(msgs[i].Role) {
+				continue
+			}
+			calls := 0
+			for j := range msgs[i].Content {
+				b := &msgs[i].Content[j]
+				isResult := b.Type == conductor.BlockToolResult
+				if role == "user" && isResult != (pass == 0) {
+					continue
+				}
+				n := len(dst)
+				if parts > 0 {
+					dst = append(dst, ',')
+				}
+				at := blockPath{msgs: msgs, i: i, j: j, k: -1, call: -1}
+				if b.Type == conductor.BlockToolCall && b.ToolCall != nil {
+					at.call = calls
+					calls++
+				}
+				var wrote bool
+				if dst, wrote, err = appendAnthropicBlock(dst, b, at, provider); err != nil {
+					return nil, err
+				}
+				if !wrote {
+					dst = dst[:n]
+					continue
+				}
+				parts++
+				single = b
+			}
+		}
+	}
+	switch {
+	case parts == 0:
+		return append(dst[:start], `""`...), nil
+	case parts == 1 && single.Type == conductor.BlockText:
+		return appendString(dst[:start], single.Text), nil
+	}
+	return append(dst, ']'), nil
+}
+
+// openAIIndex is the position message i of msgs has in an OpenAI body
+// (where a user message's tool results are one tool message each), so that
+// an error names the message an OpenAI caller sent.
+func openAIIndex(msgs []conductor.Message, i int) int {
+	k := 0
+	for _, m := range msgs[:i] {
+		results, rest := 0, 0
+		for _, b := range m.Content {
+			if b.Type == conductor.BlockToolResult {
+				results++
+			} else {
+				rest++
+			}
+		}
+		switch {
+		case results == 0:
+			k++
+		case rest > 0:
+			k += results + 1
+		default:
+			k += results
+		}
+	}
+	return k
+}
+
+// appendAnthropicBlock writes one content block; wrote is false for a
+// block that has no place and is dropped (empty text, another format's
+// reasoning).
+func appendAnthropicBlock(dst []byte, b *conductor.Block, at blockPath, provider string) (out []byte, wrote bool, err error) {
+	switch b.Type {
+	case conductor.BlockText:
+		if b.Text == "" {
+			return dst, false, nil // the API refuses empty text blocks
+		}
+		dst = append(dst, `{"type":"text","text":`...)
+		dst = appendString(dst, b.Text)
+		return append(dst, '}'), true, nil
+	case conductor.BlockImage:
+		if b.Image == nil {
+			return dst, false, nil
+		}
+		dst, err = appendAnthropicImage(dst, b.Image, at, provider)
+		return dst, err == nil, err
+	case conductor.BlockToolCall:
+		tc := b.ToolCall
+		if tc == nil {
+			return dst, false, nil
+		}
+		input, ok := toolInput(tc.Arguments)
+		if !ok {
+			return nil, false, invalidField(at.String()+".function.arguments", "not a JSON object ("+provider+" takes a tool call's input as an object)", provider)
+		}
+		dst = append(dst, `{"type":"tool_use","id":`...)
+		dst = appendString(dst, AnthropicToolID(tc.ID))
+		dst = append(dst, `,"name":`...)
+		dst = appendString(dst, tc.Name)
+		dst = append(dst, `,"input":`...)
+		dst = append(dst, input...)
+		return append(dst, '}'), true, nil
+	case conductor.BlockToolResult:
+		r := b.ToolResult
+		if r == nil {
+			return dst, false, nil
+		}
+		dst = append(dst, `{"type":"tool_result","tool_use_id":`...)
+		dst = appendString(dst, AnthropicToolID(r.CallID))
+		if len(r.Content) > 0 {
+			mark := len(dst)
+			dst = append(dst, `,"content":[`...)
+			parts := 0
+			var single *conductor.Block
+			for k := range r.Content {
+				c := &r.Content[k]
+				n := len(dst)
+				if parts > 0 {
+					dst = append(dst, ',')
+				}
+				var ok bool
+				in := at
+				in.k, in.call = k, -1
+				if dst, ok, err = appendAnthropicBlock(dst, c, in, provider); err != nil {
+					return nil, false, err
+				}
+				if !ok {
+					dst = dst[:n]
+					continue
+				}
+				parts++
+				single = c
+			}
+			switch {
+			case parts == 0:
+				dst = dst[:mark]
+			case parts == 1 && single.Type == conductor.BlockText:
+				dst = append(dst[:mark], `,"content":`...)
+				dst = appendString(dst, single.Text)
+			default:
+				dst = append(dst, ']')
+			}
+		}
+		if r.IsError {
+			dst = append(dst, `,"is_error":true`...)
+		}
+		return append(dst, '}'), true, nil
+	case conductor.BlockOpaque:
+		if b.Opaque == nil {
+			return dst, false, nil
+		}
+		keep, err := opaqueFor(b.Opaque, FormatAnthropic, provider, at)
+		if err != nil || !keep {
+			return dst, false, err
+		}
+		return append(dst, b.Opaque.Raw...), true, nil
+	}
+	return dst, false, nil
+}
+
+// appendAnthropicImage writes an image block: by URL, or base64 data of a
+// media type the API takes (a data: URL is read as data).
+func appendAnthropicImage(dst []byte, img *conductor.Image, at blockPath, provider string) ([]byte, error) {
+	mt, data := img.MediaType, img.Data
+	if data == "" {
+		if strings.HasPrefix(strings.ToLower(img.URL), "data:") {
+			var ok bool
+			if mt, data, ok = parseDataURL(img.URL); !ok {
+				return nil, invalidField(at.String(), "the image's data: URL does not parse (data:<media type>;base64,<data>)", provider)
+			}
+		} else {
+			dst = append(dst, `{"type":"image","source":{"type":"url","url":`...)
+			dst = appendString(dst, img.URL)
+			return append(dst, "}}"...), nil
+		}
+	}
+	amt, ok := anthropicMediaType(mt)
+	if !ok {
+		return nil, untranslatable(at.String(), "an image of type "+strconv.Quote(mt), provider, "it takes image/jpeg, image/png, image/gif and image/webp")
+	}
+	dst = append(dst, `{"type":"image","source":{"type":"base64","media_type":`...)
+	dst = appendString(dst, amt)
+	dst = append(dst, `,"data":`...)
+	dst = appendString(dst, data)
+	return append(dst, "}}"...), nil
+}
+
+// appendAnthropicTools writes tools ({name, description, input_schema,
+// strict}; a function without parameters gets the empty object schema the
+// API requires) and tool_choice, with disable_parallel_tool_use when
+// parallel calls are off.
+func appendAnthropicTools(w *keyWriter, req *conductor.ChatRequest, extra map[string]json.RawMessage, provider string) error {
+	if len(req.Tools) > 0 {
+		w.key("tools")
+		w.buf = append(w.buf, '[')
+		for i, t := range req.Tools {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.buf = append(w.buf, `{"name":`...)
+			w.buf = appendString(w.buf, t.Name)
+			if t.Description != "" {
+				w.buf = append(w.buf, `,"description":`...)
+				w.buf = appendString(w.buf, t.Description)
+			}
+			w.buf = append(w.buf, `,"input_schema":`...)
+			if isNull(t.Parameters) {
+				w.buf = append(w.buf, emptyObjectSchema...)
+			} else {
+				if !validJSON(t.Parameters) {
+					return badRequest("tools[%d].function.parameters is not valid JSON", i)
+				}
+				w.buf = append(w.buf, t.Parameters...)
+			}
+			if t.Strict != nil {
+				w.buf = append(w.buf, `,"strict":`...)
+				w.buf = appendBool(w.buf, *t.Strict)
+			}
+			w.buf = append(w.buf, '}')
+		}
+		w.buf = append(w.buf, ']')
+	}
+	hasTools := len(req.Tools) > 0 || len(extra["tools"]) > 0
+	noParallel := req.ParallelToolCalls != nil && !*req.ParallelToolCalls
+	tc := req.ToolChoice
+	if tc == nil && !(noParallel && hasTools) {
+		return nil
+	}
+	mode, name := conductor.ToolChoiceAuto, ""
+	if tc != nil {
+		mode, name = tc.Mode, tc.Name
+	}
+	w.key("tool_choice")
+	switch mode {
+	case conductor.ToolChoiceAuto:
+		w.buf = append(w.buf, `{"type":"auto"`...)
+	case conductor.ToolChoiceNone:
+		// No call, so nothing to run in parallel.
+		w.buf = append(w.buf, `{"type":"none"}`...)
+		return nil
+	case conductor.ToolChoiceRequired:
+		w.buf = append(w.buf, `{"type":"any"`...)
+	case conductor.ToolChoiceTool:
+		w.buf = append(w.buf, `{"type":"tool","name":`...)
+		w.buf = appendString(w.buf, name)
+	default:
+		return invalidField("tool_choice", fmt.Sprintf("unknown mode %q (auto, none, required or tool)", mode), provider)
+	}
+	if noParallel {
+		w.buf = append(w.buf, `,"disable_parallel_tool_use":true`...)
+	}
+	w.buf = append(w.buf, '}')
+	return nil
+}
+
+// anthropicAdaptive reports whether model thinks adaptively (thinking
+// {"type":"adaptive"} with output_config.effort) rather than with a
+// budget: Claude 4.6 and later, whose newest releases refuse a budget.
+// Older names (claude-3-…, claude-sonnet-4-5…) and names that are not
+// Claude's get a budget, which every older model takes.
+func anthropicAdaptive(model string) bool {
+	rest, ok := strings.CutPrefix(model, "claude-")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "-")
+	if len(parts) == 0 || parts[0] == "" || parts[0][0] >= '0' && parts[0][0] <= '9' || parts[0] == "instant" {
+		return false // claude-3-5-sonnet-…, claude-2.1, claude-instant-1.2
+	}
+	if len(parts) < 2 {
+		return true
+	}
+	major, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return true // a family without a version number: a new one
+	}
+	minor := 0
+	if len(parts) > 2 && len(parts[2]) <= 2 {
+		minor, _ = strconv.Atoi(parts[2])
+	}
+	return major > 4 || major == 4 && minor >= 6
+}
+
+// appendAnthropicReasoning writes thinking and output_config (the
+// structured-output format and the effort), following the reasoning policy
+// of request.go.
+func appendAnthropicReasoning(w *keyWriter, req *conductor.ChatRequest, maxTokens int, extra map[string]json.RawMessage, provider string) error {
+	var (
+		budget int
+		effort string
+	)
+	adaptive := anthropicAdaptive(req.Model)
+	switch {
+	case req.ThinkingBudget > 0 && !adaptive:
+		budget = req.ThinkingBudget
+		effort = req.ReasoningEffort // an effort beside a budget: as the caller sent it
+	case req.ReasoningEffort != "" && adaptive:
+		share, ok := effortShare(req.ReasoningEffort)
+		if !ok {
+			return invalidField("reasoning_effort", fmt.Sprintf("%q is not one of none, minimal, low, medium, high, xhigh, max", req.ReasoningEffort), provider)
+		}
+		if share > 0 {
+			effort = req.ReasoningEffort
+		}
+	case req.ThinkingBudget > 0: // adaptive
+		effort = budgetEffort(req.ThinkingBudget, maxTokens)
+	case req.ReasoningEffort != "":
+		var err error
+		if budget, err = thinkingBudget(req.ReasoningEffort, maxTokens, provider); err != nil {
+			return err
+		}
+	}
+	switch {
+	case budget > 0:
+		w.key("thinking")
+		w.buf = append(w.buf, `{"type":"enabled","budget_tokens":`...)
+		w.buf = strconv.AppendInt(w.buf, int64(budget), 10)
+		w.buf = append(w.buf, '}')
+	case effort != "":
+		w.key("thinking")
+		w.buf = append(w.buf, `{"type":"adaptive"}`...)
+	}
+	rf := req.ResponseFormat
+	if rf != nil && rf.Type == conductor.FormatText {
+		rf = nil // the default
+	}
+	if (rf == nil && effort == "") || len(extra["output_config"]) > 0 {
+		return nil // the caller's own output_config, in Extra, goes as it came
+	}
+	w.key("output_config")
+	w.buf = append(w.buf, '{')
+	if rf != nil {
+		switch rf.Type {
+		case conductor.FormatJSONSchema, conductor.FormatJSONObject:
+		default:
+			return invalidField("response_format", fmt.Sprintf("unknown type %q (text, json_object or json_schema)", rf.Type), provider)
+		}
+		w.buf = append(w.buf, `"format":{"type":"json_schema","schema":`...)
+		if rf.Type == conductor.FormatJSONSchema && !isNull(rf.Schema) {
+			if !validJSON(rf.Schema) {
+				return badRequest("response_format.json_schema.schema is not valid JSON")
+			}
+			w.buf = append(w.buf, rf.Schema...)
+		} else {
+			// JSON mode: any JSON object.
+			w.buf = append(w.buf, `{"type":"object"}`...)
+		}
+		w.buf = append(w.buf, '}')
+	}
+	if effort != "" {
+		if rf != nil {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = append(w.buf, `"effort":`...)
+		w.buf = appendString(w.buf, effort)
+	}
+	w.buf = append(w.buf, '}')
+	return nil
+}
+
+// DecodeAnthropicRequest reads a Messages request body into the domain:
+// model, max_tokens (required, as the API requires it), system (a string
+// or text blocks) as a leading system message, messages, temperature,
+// top_p, stop_sequences, tools, tool_choice (disable_parallel_tool_use as
+// ParallelToolCalls), thinking (budget_tokens as ThinkingBudget; adaptive
+// as ReasoningEffort, "high" — the API's default — unless
+// output_config.effort says otherwise), output_config.format (or the older
+// top-level output_format) as ResponseFormat, output_config.effort as
+// ReasoningEffort, and stream; every other field goes to Extra as sent.
+//
+// Content blocks: text, image (a base64 or url source), tool_use (its input
+// as compact JSON text), tool_result (string or block content, is_error);
+// any other block (thinking, redacted_thinking, document, search_result,
+// server tool blocks, an image from the Files API…) is an opaque block.
+// What only Anthropic means and the domain does not carry — cache_control,
+// citations on text, thinking's display — is not read: the caller's own
+// bytes go to an Anthropic upstream.
+//
+// What the domain cannot model is kept, not refused: a tools list with
+// server tools, a tool choice, thinking or output_config of another form
+// stays in Extra as sent. A body that is not a request gives a
+// ClassBadRequest *conductor.Error naming the field.
+//
+// The schemas and the Extra values may be slices of body, which the caller
+// keeps unchanged (the server sends it on as the request's Body).
+func DecodeAnthropicRequest(body []byte) (*conductor.ChatRequest, error) {
+	if req, ok := scanAnthropicRequest(body); ok {
+		return req, nil
+	}
+	return decodeAnthropicRequestJSON(body)
+}
+
+// decodeAnthropicRequestJSON is DecodeAnthropicRequest through
+// encoding/json, for every body the fast path does not take (every refused
+// one among them).
+func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, badRequest("the request body is not a JSON object")
+	}
+	req := &conductor.ChatRequest{}
+	var (
+		system        []conductor.Block
+		msgs          []conductor.Message
+		hasMax        bool
+		adaptive      bool
+		configEffort  string
+		configFormat  *conductor.ResponseFormat
+		legacyFormat  *conductor.ResponseFormat
+		configOpaque  bool
+		hasSystemText bool
+	)
+	keep := func(k string, v json.RawMessage) {
+		if req.Extra == nil {
+			req.Extra = make(map[string]json.RawMessage)
+			req.ExtraFormat = FormatAnthropic
+		}
+		req.Extra[k] = v
+	}
+	for k, v := range fields {
+		var err error
+		switch k {
+		case "model":
+			err = json.Unmarshal(v, &req.Model)
+		case "max_tokens":
+			hasMax = true
+			err = json.Unmarshal(v, &req.MaxTokens)
+		case "system":
+			system, err = decodeAnthropicContent(v)
+			hasSystemText = len(system) > 0
+		case "messages":
+			msgs, err = decodeAnthropicMessages(v)
+		case "temperature":
+			err = json.Unmarshal(v, &req.Temperature)
+		case "top_p":
+			err = json.Unmarshal(v, &req.TopP)
+		case "stop_sequences":
+			err = json.Unmarshal(v, &req.Stop)
+		case "tools":
+			var typed bool
+			if req.Tools, typed = decodeAnthropicTools(v); !typed {
+				keep(k, v)
+			}
+		case "tool_choice":
+			if !decodeAnthropicToolChoice(v, req) {
+				keep(k, v)
+			}
+		case "thinking":
+			var ok bool
+			if adaptive, ok = decodeAnthropicThinking(v, req); !ok {
+				keep(k, v)
+			}
+		case "output_config":
+			var ok bool
+			if configFormat, configEffort, ok = decodeAnthropicOutputConfig(v); !ok {
+				keep(k, v)
+				configOpaque = true
+			}
+		case "output_format":
+			var ok bool
+			if legacyFormat, ok = decodeAnthropicFormat(v); !ok {
+				keep(k, v)
+			}
+		case "stream":
+			var s *bool
+			err = json.Unmarshal(v, &s)
+			req.Stream = s != nil && *s
+		default:
+			keep(k, v)
+		}
+		if err != nil {
+			return nil, badRequest("%s: %s", k, shortJSONError(err))
+		}
+	}
+	switch {
+	case req.Model == "":
+		return nil, badRequest("model: required")
+	case !hasMax:
+		return nil, badRequest("max_tokens: required")
+	case req.MaxTokens < 1:
+		return nil, badRequest("max_tokens: must be at least 1")
+	case len(msgs) == 0:
+		return nil, badRequest("messages: at least one message is required")
+	}
+	req.ResponseFormat = configFormat
+	if configFormat == nil {
+		req.ResponseFormat = legacyFormat
+	}
+	switch {
+	case configEffort != "":
+		req.ReasoningEffort = configEffort
+	case adaptive && configOpaque:
+		// Its effort is in the output_config kept whole: thinking goes
+		// with it, as sent.
+		keep("thinking", fields["thinking"])
+	case adaptive:
+		req.ReasoningEffort = "high"
+	}
+	if hasSystemText {
+		req.Messages = make([]conductor.Message, 0, len(msgs)+1)
+		req.Messages = append(req.Messages, conductor.Message{Role: "system", Content: system})
+	}
+	req.Messages = append(req.Messages, msgs...)
+	return req, nil
+}
+
+func decodeAnthropicMessages(v json.RawMessage) ([]conductor.Message, error) {
+	var raw []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, err
+	}
+	msgs := make([]conductor.Message, len(raw))
+	for i, m := range raw {
+		switch m.Role {
+		case "user", "assistant", "system":
+			// system: the SDK's mid-conversation system message.
+		default:
+			return nil, fmt.Errorf("message %d: role must be user or assistant, not %q", i, m.Role)
+		}
+		blocks, err := decodeAnthropicContent(m.Content)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
+		}
+		msgs[i] = conductor.Message{Role: m.Role, Content: blocks}
+	}
+	return msgs, nil
+}
+
+// anthropicBlock is a content block, its values read by type.
+type anthropicBlock struct {
+	Type      string          `json:"type"`
+	Text      json.RawMessage `json:"text"`
+	Source    json.RawMessage `json:"source"`
+	ID        json.RawMessage `json:"id"`
+	Name      json.RawMessage `json:"name"`
+	Input     json.RawMessage `json:"input"`
+	ToolUseID json.RawMessage `json:"tool_use_id"`
+	Content   json.RawMessage `json:"content"`
+	IsError   json.RawMessage `json:"is_error"`
+}
+
+// decodeAnthropicContent reads a content: a string, null, or a list of
+// blocks.
+func decodeAnthropicContent(v json.RawMessage) ([]conductor.Block, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case isNull(v):
+		return nil, nil
+	case v[0] == '"':
+		var s string
+		err := json.Unmarshal(v, &s)
+		return conductor.Texts(s), err
+	case v[0] != '[':
+		return nil, fmt.Errorf("content must be a string or a list of content blocks")
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, err
+	}
+	var blocks []conductor.Block
+	for k, r := range raw {
+		b, ok, err := decodeAnthropicBlock(r)
+		if err != nil {
+			return nil, fmt.Errorf("content[%d]: %w", k, err)
+		}
+		if ok {
+			blocks = append(blocks, b)
+		}
+	}
+	return blocks, nil
+}
+
+// decodeAnthropicBlock reads one content block; ok is false for an empty
+// text, which carries nothing.
+func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
+	var b anthropicBlock
+	if err := json.Unmarshal(r, &b); err != nil || isNull(r) {
+		return conductor.Block{}, false, fmt.Errorf("not a content block")
+	}
+	str := func(v json.RawMessage, name string) (string, error) {
+		var s string
+		if isNull(v) {
+			return "", nil
+		}
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", fmt.Errorf("%s: %s", name, shortJSONError(err))
+		}
+		return s, nil
+	}
+	opaque := conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: FormatAnthropic, Kind: b.Type, Raw: r}}
+	switch b.Type {
+	case "text":
+		s, err := str(b.Text, "text")
+		return conductor.TextBlock(s), s != "", err
+	case "image":
+		var src struct {
+			Type      string `json:"type"`
+			MediaType string `json:"media_type"`
+			Data      string `json:"data"`
+			URL       string `json:"url"`
+		}
+		if json.Unmarshal(b.Source, &src) != nil {
+			return opaque, true, nil
+		}
+		switch src.Type {
+		case "base64":
+			return conductor.Block{Type: conductor.BlockImage, Image: &conductor.Image{MediaType: src.MediaType, Data: src.Data}}, true, nil
+		case "url":
+			return conductor.Block{Type: conductor.BlockImage, Image: &conductor.Image{URL: src.URL}}, true, nil
+		}
+		return opaque, true, nil // a Files API image: only Anthropic can read it
+	case "tool_use":
+		id, err := str(b.ID, "id")
+		if err != nil {
+			return conductor.Block{}, false, err
+		}
+		name, err := str(b.Name, "name")
+		if err != nil {
+			return conductor.Block{}, false, err
+		}
+		args := compactJSON(b.Input)
+		if args == "" {
+			args = "{}"
+		}
+		return conductor.Block{Type: conductor.BlockToolCall, ToolCall: &conductor.ToolCall{ID: id, Name: name, Arguments: args}}, true, nil
+	case "tool_result":
+		id, err := str(b.ToolUseID, "tool_use_id")
+		if err != nil {
+			return conductor.Block{}, false, err
+		}
+		content, err := decodeAnthropicContent(b.Content)
+		if err != nil {
+			return conductor.Block{}, false, err
+		}
+		var isErr *bool
+		if !isNull(b.IsError) {
+			if err := json.Unmarshal(b.IsError, &isErr); err != nil {
+				return conductor.Block{}, false, fmt.Errorf("is_error: %s", shortJSONError(err))
+			}
+		}
+		return conductor.Block{Type: conductor.BlockToolResult, ToolResult: &conductor.ToolResult{CallID: id, Content: content,
+			IsError: isErr != nil && *isErr}}, true, nil
+	}
+	return opaque, true, nil
+}
+
+// decodeAnthropicTools reads tools into the domain when every one is a
+// custom (client) tool of the fields the domain models (cache_control, a
+// caching hint, aside); typed is false for a list the caller keeps whole
+// (server tools such as web_search or bash, input_examples…).
+func decodeAnthropicTools(v json.RawMessage) (tools []conductor.Tool, typed bool) {
+	if isNull(v) {
+		return nil, true
+	}
+	var list []*struct {
+		Type         *string         `json:"type"`
+		Name         string          `json:"name"`
+		Description  string          `json:"description"`
+		InputSchema  json.RawMessage `json:"input_schema"`
+		Strict       *bool           `json:"strict"`
+		CacheControl json.RawMessage `json:"cache_control"`
+	}
+	if !decodeKnown(v, &list) {
+		return nil, false
+	}
+	tools = make([]conductor.Tool, 0, len(list))
+	for _, t := range list {
+		if t == nil || t.Name == "" || t.Type != nil && *t.Type != "custom" {
+			return nil, false
+		}
+		tool := conductor.Tool{Name: t.Name, Description: t.Description, Strict: t.Strict}
+		if !isNull(t.InputSchema) {
+			tool.Parameters = t.InputSchema
+		}
+		tools = append(tools, tool)
+	}
+	return tools, true
+}
+
+// decodeAnthropicToolChoice reads {"type":"auto"|"any"|"tool"|"none",
+// "name", "disable_parallel_tool_use"} into req; false for another form.
+func decodeAnthropicToolChoice(v json.RawMessage, req *conductor.ChatRequest) bool {
+	if isNull(v) {
+		return true
+	}
+	var c struct {
+		Type    string `json:"type"`
+		Name    string `json:"name"`
+		Disable *bool  `json:"disable_parallel_tool_use"`
+	}
+	if !decodeKnown(v, &c) {
+		return false
+	}
+	tc := &conductor.ToolChoice{}
+	switch c.Type {
+	case "auto":
+		tc.Mode = conductor.ToolChoiceAuto
+	case "any":
+		tc.Mode = conductor.ToolChoiceRequired
+	case "none":
+		tc.Mode = conductor.ToolChoiceNone
+	case "tool":
+		if c.Name == "" {
+			return false
+		}
+		tc.Mode, tc.Name = conductor.ToolChoiceTool, c.Name
+	default:
+		return false
+	}
+	req.ToolChoice = tc
+	if c.Disable != nil {
+		req.ParallelToolCalls = new(!*c.Disable)
+	}
+	return true
+}
+
+// decodeAnthropicThinking reads thinking: enabled with budget_tokens into
+// req.ThinkingBudget, disabled as nothing, adaptive (reported, for the
+// effort); false for another form. display (whether thinking is shown)
+// has no place in the domain.
+func decodeAnthropicThinking(v json.RawMessage, req *conductor.ChatRequest) (adaptive, ok bool) {
+	if isNull(v) {
+		return false, true
+	}
+	var t struct {
+		Type    string          `json:"type"`
+		Budget  *int            `json:"budget_tokens"`
+		Display json.RawMessage `json:"display"`
+	}
+	if !decodeKnown(v, &t) {
+		return false, false
+	}
+	switch t.Type {
+	case "enabled":
+		if t.Budget == nil || *t.Budget <= 0 {
+			return false, false
+		}
+		req.ThinkingBudget = *t.Budget
+		return false, true
+	case "disabled":
+		return false, true
+	case "adaptive":
+		return true, true
+	}
+	return false, false
+}
+
+// decodeAnthropicOutputConfig reads output_config: format and effort; false
+// for another form.
+func decodeAnthropicOutputConfig(v json.RawMessage) (*conductor.ResponseFormat, string, bool) {
+	if isNull(v) {
+		return nil, "", true
+	}
+	var c struct {
+		Format json.RawMessage `json:"format"`
+		Effort *string         `json:"effort"`
+	}
+	if !decodeKnown(v, &c) {
+		return nil, "", false
+	}
+	rf, ok := decodeAnthropicFormat(c.Format)
+	if !ok {
+		return nil, "", false
+	}
+	effort := ""
+	if c.Effort != nil {
+		effort = *c.Effort
+	}
+	return rf, effort, true
+}
+
+// decodeAnthropicFormat reads an output format: {"type":"json_schema",
+// "schema"}; false for another form.
+func decodeAnthropicFormat(v json.RawMessage) (*conductor.ResponseFormat, bool) {
+	if isNull(v) {
+		return nil, true
+	}
+	var f struct {
+		Type   string          `json:"type"`
+		Schema json.RawMessage `json:"schema"`
+	}
+	if !decodeKnown(v, &f) || f.Type != "json_schema" || isNull(f.Schema) {
+		return nil, false
+	}
+	return &conductor.ResponseFormat{Type: conductor.FormatJSONSchema, Schema: f.Schema}, true
+}
+
+// scanAnthropicRequest is DecodeAnthropicRequest for a request it accepts,
+// read in one pass: the top level like encoding/json's map, messages like
+// its structs.
+func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
+	s := scanner{b: body}
+	req := &conductor.ChatRequest{}
+	var (
+		system []conductor.Block
+		msgs   []conductor.Message
+		hasMax bool
+		stream bool
+		set    fieldSet
+	)
+	if !s.open('{') {
+		return nil, false
+	}
+	for n := 0; s.more(&n, '}'); {
+		k := s.key()
+		switch string(k) {
+		case "model":
+			s.seen(&set, 1<<0)
+			s.str(&req.Model)
+		case "max_tokens":
+			s.seen(&set, 1<<1)
+			hasMax = true
+			s.int(&req.MaxTokens)
+		case "system":
+			s.seen(&set, 1<<2)
+			system = s.textBlocks()
+		case "messages":
+			s.seen(&set, 1<<3)
+			msgs = s.anthropicMessages()
+		case "temperature":
+			s.seen(&set, 1<<4)
+			s.float(&req.Temperature)
+		case "top_p":
+			s.seen(&set, 1<<5)
+			s.float(&req.TopP)
+		case "stop_sequences":
+			s.seen(&set, 1<<6)
+			switch s.peek() {
+			case '[':
+				req.Stop = s.stop()
+			case 'n':
+				s.literal("null")
+			default:
+				s.fail() // a lone string is not a list here
+			}
+		case "stream":
+			s.seen(&set, 1<<7)
+			s.boolean(&stream)
+		case "tools", "tool_choice", "thinking", "output_config", "output_format":
+			// Typed fields the fast path does not model: encoding/json's
+			// path reads them.
+			s.fail()
+		default:
+			if !utf8.Valid(k) {
+				s.fail() // encoding/json would mend the key
+			}
+			v := s.rawValue()
+			if s.failed {
+				break
+			}
+			if req.Extra == nil {
+				req.Extra = make(map[string]json.RawMessage, 4)
+				req.ExtraFormat = FormatAnthropic
+			}
+			req.Extra[string(k)] = v
+		}
+	}
+	if !s.end() || req.Model == "" || !hasMax || req.MaxTokens < 1 || len(msgs) == 0 {
+		return nil, false // refused: encoding/json's path says why
+	}
+	req.Stream = stream
+	if len(system) > 0 {
+		req.Messages = make([]conductor.Message, 0, len(msgs)+1)
+		req.Messages = append(req.Messages, conductor.Message{Role: "system", Content: system})
+	}
+	req.Messages = append(req.Messages, msgs...)
+	return req, true
+}
+
+// anthropicMessages reads user, assistant and system messages of text
+// content; any other block fails.
+func (s *scanner) anthropicMessages() []conductor.Message {
+	if !s.open('[') {
+		return nil
+	}
+	msgs := make([]conductor.Message, 0, 8)
+	for n := 0; s.more(&n, ']'); {
+		if !s.open('{') {
+			s.fail() // a null message has no role
+			return nil
+		}
+		var (
+			m   conductor.Message
+			set fieldSet
+		)
+		for k := 0; s.more(&k, '}'); {
+			switch key := s.key(); string(key) {
+			case "role":
+				s.seen(&set, 1)
+				// The roles as constants: no string per message.
+				switch raw := s.word(); string(raw) {
+				case "user":
+					m.Role = "user"
+				case "assistant":
+					m.Role = "assistant"
+				case "system":
+					m.Role = "system"
+				default:
+					s.fail()
+				}
+			case "content":
+				s.seen(&set, 2)
+				m.Content = s.textBlocks()
+			default:
+				s.unknown(key, "role", "content")
+			}
+		}
+		if m.Role == "" {
+			s.fail()
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}

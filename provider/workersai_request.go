@@ -1,0 +1,222 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// The request side of the Workers AI native run format.
+
+// EncodeWorkersAIRequest returns the native run body for req (the model goes
+// in the URL): messages, max_tokens, temperature, top_p, seed, stream when
+// req.Stream, response_format (an OpenAI json_schema wrapper
+// {"name","schema"} is unwrapped to the bare schema Workers AI wants),
+// tools, tool_choice and parallel_tool_calls in the OpenAI shape its
+// function-calling models take, reasoning_effort, then req.Extra in key
+// order (those of another wire format only where Portable says they
+// travel).
+//
+// Messages take OpenAI's shapes: an assistant's tool calls as tool_calls,
+// each tool result a tool message with its tool_call_id (then the rest of
+// the user message), text content as one string, developer messages as
+// system ones. Images go as image_url parts of data: URLs — the models
+// take no other, so an image by http(s) URL is refused. Refused with a 400
+// naming the field: n > 1 and stop, which the native API does not have,
+// and another format's blocks other than reasoning.
+func EncodeWorkersAIRequest(req *conductor.ChatRequest) ([]byte, error) {
+	provider := req.Provider
+	if provider == "" {
+		provider = conductor.ProviderWorkersAI
+	}
+	return appendWorkersAIRequest(make([]byte, 0, requestSize(req)), req, provider, req.Stream)
+}
+
+func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider string, stream bool) ([]byte, error) {
+	if req.N > 1 {
+		return nil, unsupported("n", provider, FormatWorkersAI)
+	}
+	if len(req.Stop) > 0 {
+		return nil, unsupported("stop", provider, FormatWorkersAI)
+	}
+	extra, err := extrasFor(req, FormatWorkersAI, provider)
+	if err != nil {
+		return nil, err
+	}
+	var w keyWriter
+	w.init(append(dst, '{'))
+	w.key("messages")
+	d := openAIDialect{format: FormatWorkersAI, provider: provider, workersAI: true}
+	if w.buf, err = d.appendMessages(w.buf, req.Messages); err != nil {
+		return nil, err
+	}
+	if req.MaxTokens > 0 {
+		w.int("max_tokens", int64(req.MaxTokens))
+	}
+	if req.Temperature != nil {
+		if err := w.float("temperature", *req.Temperature); err != nil {
+			return nil, err
+		}
+	}
+	if req.TopP != nil {
+		if err := w.float("top_p", *req.TopP); err != nil {
+			return nil, err
+		}
+	}
+	if req.Seed != nil {
+		w.int("seed", *req.Seed)
+	}
+	if stream {
+		w.key("stream")
+		w.buf = append(w.buf, "true"...)
+	}
+	if rf := req.ResponseFormat; rf != nil {
+		if err := w.raw("response_format", workersAIResponseFormat(rf)); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.tools(&w, req); err != nil {
+		return nil, err
+	}
+	if effort := reasoningEffort(req); effort != "" {
+		w.str("reasoning_effort", effort)
+	}
+	if err := w.extras(extra, func(k string) bool { return k == "model" || k == "stream" }); err != nil {
+		return nil, err
+	}
+	return append(w.buf, '}'), nil
+}
+
+// DecodeWorkersAIRequest reads a native Workers AI run body (the model is
+// in the URL): prompt (a user message) or messages in the OpenAI shapes
+// (tool_calls with a JSON string or, from the older models, an object as
+// arguments; tool messages with tool_call_id; image_url parts), max_tokens,
+// temperature, top_p, seed, response_format, tools (flat
+// {name, description, parameters} or OpenAI's), tool_choice,
+// parallel_tool_calls, n, reasoning_effort and stream; every other field
+// (top_k, raw, lora, penalties…) goes to Extra as sent. A body that is not
+// a request gives a ClassBadRequest *conductor.Error naming the field.
+func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, badRequest("the request body is not a JSON object")
+	}
+	req := &conductor.ChatRequest{}
+	var (
+		prompt *string
+		n      *int
+	)
+	keep := func(k string, v json.RawMessage) {
+		if req.Extra == nil {
+			req.Extra = make(map[string]json.RawMessage)
+			req.ExtraFormat = FormatWorkersAI
+		}
+		req.Extra[k] = v
+	}
+	for k, v := range fields {
+		var err error
+		switch k {
+		case "prompt":
+			err = json.Unmarshal(v, &prompt)
+		case "messages":
+			req.Messages, err = decodeOpenAIMessages(v, FormatWorkersAI)
+		case "max_tokens":
+			err = json.Unmarshal(v, &req.MaxTokens)
+		case "temperature":
+			err = json.Unmarshal(v, &req.Temperature)
+		case "top_p":
+			err = json.Unmarshal(v, &req.TopP)
+		case "seed":
+			err = json.Unmarshal(v, &req.Seed)
+		case "n":
+			err = json.Unmarshal(v, &n)
+		case "response_format":
+			var rf *conductor.ResponseFormat
+			if rf, err = DecodeWorkersAIResponseFormat(v); err != nil {
+				keep(k, v) // a form the domain does not know: Workers AI judges it
+				err = nil
+			}
+			req.ResponseFormat = rf
+		case "tools":
+			var typed bool
+			if req.Tools, typed, err = decodeOpenAITools(v, true); err == nil && !typed {
+				keep(k, v)
+			}
+		case "tool_choice":
+			if req.ToolChoice = decodeOpenAIToolChoice(v); req.ToolChoice == nil && !isNull(v) {
+				keep(k, v)
+			}
+		case "parallel_tool_calls":
+			err = json.Unmarshal(v, &req.ParallelToolCalls)
+		case "reasoning_effort":
+			var e *string
+			if err = json.Unmarshal(v, &e); e != nil {
+				req.ReasoningEffort = *e
+			}
+		case "stream":
+			var s *bool
+			err = json.Unmarshal(v, &s)
+			req.Stream = s != nil && *s
+		default:
+			keep(k, v)
+		}
+		if err != nil {
+			return nil, badRequest("%s: %s", k, shortJSONError(err))
+		}
+	}
+	if n != nil {
+		req.N = *n
+	}
+	switch {
+	case req.MaxTokens < 0:
+		return nil, badRequest("max_tokens: must not be negative")
+	case prompt != nil && len(req.Messages) > 0:
+		return nil, badRequest("send prompt or messages, not both")
+	case prompt != nil:
+		req.Messages = []conductor.Message{conductor.TextMessage("user", *prompt)}
+	case len(req.Messages) == 0:
+		return nil, badRequest("prompt or messages: required")
+	}
+	return req, nil
+}
+
+// workersAIResponseFormat is Workers AI's response_format:
+// {"type":"json_schema","json_schema":S} with the schema itself, or
+// {"type":"json_object"}.
+func workersAIResponseFormat(rf *conductor.ResponseFormat) json.RawMessage {
+	if rf.Type != conductor.FormatJSONSchema || len(rf.Schema) == 0 {
+		return appendOpenAIResponseFormat(nil, rf)
+	}
+	out := make([]byte, 0, len(rf.Schema)+40)
+	out = append(out, `{"type":"json_schema","json_schema":`...)
+	out = append(out, rf.Schema...)
+	return append(out, '}')
+}
+
+// DecodeWorkersAIResponseFormat reads Workers AI's response_format:
+// {"type":"json_schema","json_schema":S} with the schema itself, or
+// {"type":"json_object"}; null is none.
+func DecodeWorkersAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
+	if isNull(v) {
+		return nil, nil
+	}
+	var f struct {
+		Type       string          `json:"type"`
+		JSONSchema json.RawMessage `json:"json_schema"`
+	}
+	if err := json.Unmarshal(v, &f); err != nil {
+		return nil, err
+	}
+	switch f.Type {
+	case conductor.FormatText, conductor.FormatJSONObject:
+		return &conductor.ResponseFormat{Type: f.Type}, nil
+	case conductor.FormatJSONSchema:
+		if isNull(f.JSONSchema) {
+			return nil, errors.New("json_schema: required with type json_schema")
+		}
+		return &conductor.ResponseFormat{Type: f.Type, Schema: f.JSONSchema}, nil
+	}
+	return nil, fmt.Errorf("type must be json_object or json_schema, not %q", f.Type)
+}
