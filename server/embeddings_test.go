@@ -39,14 +39,8 @@ func newEmbedFake(t *testing.T) *embedFake {
 		f.status, f.file = 0, ""
 		f.mu.Unlock()
 		if file == "" {
-			switch {
-			case r.URL.Path == "/openai/v1/embeddings" && strings.Contains(string(body), `"encoding_format":"base64"`):
-				file = "openai/embeddings_base64.json"
-			case r.URL.Path == "/openai/v1/embeddings" || r.URL.Path == "/local/v1/embeddings":
-				file = "openai/embeddings.json"
-			case strings.HasPrefix(r.URL.Path, "/cf/accounts/"+testAccount+"/ai/run/@cf/baai/"):
-				file = "workersai/embed.json"
-			default:
+			var ok bool
+			if file, ok = embedAnswer(r.URL.Path, body); !ok {
 				http.Error(w, `{"error":{"message":"fake: no such path"}}`, http.StatusNotFound)
 				return
 			}
@@ -57,6 +51,20 @@ func newEmbedFake(t *testing.T) *embedFake {
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// embedAnswer is the documented answer of an embedding upstream's path:
+// base64 vectors when the request asks for them.
+func embedAnswer(path string, body []byte) (file string, ok bool) {
+	switch {
+	case path == "/openai/v1/embeddings" && strings.Contains(string(body), `"encoding_format":"base64"`):
+		return "openai/embeddings_base64.json", true
+	case path == "/openai/v1/embeddings" || path == "/local/v1/embeddings":
+		return "openai/embeddings.json", true
+	case strings.HasPrefix(path, "/cf/accounts/"+testAccount+"/ai/run/@cf/baai/"):
+		return "workersai/embed.json", true
+	}
+	return "", false
 }
 
 func (f *embedFake) env() map[string]string {

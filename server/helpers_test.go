@@ -147,6 +147,13 @@ func kindOf(path string) (kind string, ok bool) {
 func (f *fakes) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	kind, ok := kindOf(r.URL.Path)
+	if file, emb := embedAnswer(r.URL.Path, body); emb {
+		f.mu.Lock()
+		f.calls = append(f.calls, upstreamCall{Kind: "embeddings", Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+		f.mu.Unlock()
+		f.answer(w, r, canned{file: file})
+		return
+	}
 	if !ok {
 		http.Error(w, `{"error":{"message":"fake: no such path","type":"invalid_request_error"}}`, http.StatusNotFound)
 		return
@@ -267,7 +274,14 @@ func (f *fakes) answer(w http.ResponseWriter, r *http.Request, c canned) {
 	}
 	body := []byte(c.body)
 	if c.file != "" {
-		body = fixture(f.t, c.file)
+		// Not fixture(f.t, …): f.t may be a fuzz target's *testing.F, whose
+		// methods may not be called once it fuzzes. A missing file shows as
+		// a 500 the test sees.
+		var err error
+		if body, err = os.ReadFile(filepath.Join("testdata", "upstream", c.file)); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 	}
 	for k, v := range c.header {
 		w.Header().Set(k, v)

@@ -132,7 +132,7 @@ out.models = { count: models.length, hasAlias: models.some((m) => m.id === 'fast
 
 // The SDK asks for base64 unless told otherwise and decodes it itself.
 const e = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['hello', 'world'] });
-const ef = await client.embeddings.create({ model: 'openai/text-embedding-3-small', input: 'hello', encoding_format: 'float' });
+const ef = await client.embeddings.create({ model: 'openai/text-embedding-3-small', input: ['hello', 'world'], encoding_format: 'float' });
 out.embeddings = { count: e.data.length, dimsOk: e.data[0].embedding.length > 0,
   same: Math.abs(e.data[0].embedding[0] - ef.data[0].embedding[0]) < 1e-6, tokensOk: e.usage.prompt_tokens > 0 };
 
