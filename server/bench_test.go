@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -24,7 +25,12 @@ import (
 // documented chat completion, reading the body and nothing more, so that
 // what a benchmark measures is the caller's side.
 func benchUpstream(b *testing.B) *httptest.Server {
-	answer := fixture(b, "openai/chat_completion.json")
+	return benchUpstreamOf(b, "openai/chat_completion.json")
+}
+
+// benchUpstreamOf answers every request with the fixture file.
+func benchUpstreamOf(b *testing.B, file string) *httptest.Server {
+	answer := fixture(b, file)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
@@ -37,6 +43,11 @@ func benchUpstream(b *testing.B) *httptest.Server {
 // benchServer is a server over a real SQLite store whose openai upstream
 // is up, with the built-in gateway (request log on, no cache) in front.
 func benchServer(b *testing.B, up *httptest.Server) *Server {
+	return benchServerEnv(b, map[string]string{"OPENAI_BASE_URL": up.URL + "/v1", "OPENAI_API_KEY": "sk-bench"})
+}
+
+// benchServerEnv is benchServer with the providers' environment env.
+func benchServerEnv(b *testing.B, env map[string]string) *Server {
 	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "conductor.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -48,7 +59,7 @@ func benchServer(b *testing.B, up *httptest.Server) *Server {
 	s, err := New(Options{
 		Store:    st,
 		Gateways: set,
-		Env:      config.MapEnv(map[string]string{"OPENAI_BASE_URL": up.URL + "/v1", "OPENAI_API_KEY": "sk-bench"}),
+		Env:      config.MapEnv(env),
 		Logger:   discardLogger(),
 	})
 	if err != nil {
@@ -176,6 +187,57 @@ func BenchmarkPassThrough(b *testing.B) {
 		ru := rusage()
 		for b.Loop() {
 			post(b, client, srv.URL+"/v1/chat/completions", benchBody)
+		}
+		reportCPU(b, ru)
+	})
+}
+
+// BenchmarkTranslatedTools is an OpenAI client's tool conversation (two
+// tools, an assistant turn with text and two tool calls, their two results,
+// a follow-up) served by Anthropic, answered with a tool_use: "direct" posts
+// the translated Messages body straight to the fake Anthropic, "handler"
+// sends the OpenAI body through the server, which translates the request,
+// the gateway, the answer back. The server's overhead is handler minus
+// direct.
+func BenchmarkTranslatedTools(b *testing.B) {
+	up := benchUpstreamOf(b, "anthropic/tool_use.json")
+	body, err := os.ReadFile("../provider/testdata/conformance/requests/parallel-tool-results.openai.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, err := provider.DecodeOpenAIRequest(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err = rewriteModel(body, "anthropic/claude-sonnet-4-5")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
+	direct, err := provider.EncodeAnthropicRequest(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		ru := rusage()
+		for b.Loop() {
+			post(b, client, up.URL+"/v1/messages", direct)
+		}
+		reportCPU(b, ru)
+	})
+	b.Run("handler", func(b *testing.B) {
+		h := benchServerEnv(b, map[string]string{"ANTHROPIC_BASE_URL": up.URL, "ANTHROPIC_API_KEY": "sk-ant-bench"}).Handler()
+		b.ReportAllocs()
+		ru := rusage()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"tool_calls"`)) {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+			}
 		}
 		reportCPU(b, ru)
 	})
