@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -688,5 +689,54 @@ func TestUsageEstimated(t *testing.T) {
 	}
 	if u := member(t, res, "b").Usage; !u.Estimated || u.InputTokens != 7 || u.OutputTokens != 2 {
 		t.Errorf("b: %+v, want estimated 7/2", u)
+	}
+}
+
+// Arithmetic on model output is normal, and JavaScript's NaN and Infinity
+// are its results: the output writes them as JSON.stringify does (null),
+// so the result (every member's included) can always be written.
+func TestOutputNonFinite(t *testing.T) {
+	ens := parse(t, `
+name: nan
+flow:
+  - member: a
+    config: {provider: mock, mock: {reply: '{"price": "n/a", "n": 0}'}}
+  - member: b
+    input:
+      doubled: ${a.output.price * 2}
+    config: {provider: mock}
+output:
+  total: ${a.output.price * 2}
+  ratio: ${1 / a.output.n}
+  list: ${[a.output.price * 2, 1, -1 / a.output.n]}
+  kept: ${input}
+`)
+	in := map[string]any{"x": 1.0}
+	res, err := New(Options{}).Run(context.Background(), ens, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"total": nil, "ratio": nil, "list": []any{nil, 1.0, nil}, "kept": map[string]any{"x": 1.0}}
+	if !reflect.DeepEqual(res.Output, want) {
+		t.Errorf("output = %#v, want %#v", res.Output, want)
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Errorf("the result cannot be written: %v", err)
+	}
+	if got := member(t, res, "b").Output; got != "doubled: null" {
+		t.Errorf("b's prompt = %q, want the input as JSON.stringify writes it", got)
+	}
+}
+
+// clean copies what it changes: a caller's input shared into the output
+// is never written to.
+func TestCleanCopies(t *testing.T) {
+	shared := map[string]any{"u": math.NaN()}
+	got := clean(map[string]any{"s": shared})
+	if v := shared["u"].(float64); !math.IsNaN(v) {
+		t.Errorf("the shared map was changed: %v", shared)
+	}
+	if want := map[string]any{"s": map[string]any{"u": nil}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("clean = %#v", got)
 	}
 }

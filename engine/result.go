@@ -3,6 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/expr"
@@ -197,25 +200,55 @@ func (e *FlowError) Unwrap() error { return e.Err }
 // under its minimum with onFailure abort.
 var ErrScoreTooLow = errors.New("score below minimum")
 
-// clean turns expr.Undefined, which JSON cannot carry, into nil throughout
-// a value produced by expressions. It writes only where it finds one, so
-// members' outputs shared into the value are left as they are.
+// clean makes a value produced by expressions writable as JSON, the way
+// JavaScript's JSON.stringify writes it: expr.Undefined, and the NaN and
+// ±Infinity of arithmetic on model output, become nil (null). It copies
+// only the maps and lists it changes, so members' outputs and the caller's
+// input shared into the value are never written to.
 func clean(v any) any {
+	c, _ := cleaned(v)
+	return c
+}
+
+// cleaned is clean, reporting whether anything changed.
+func cleaned(v any) (any, bool) {
 	switch x := v.(type) {
 	case expr.Undefined:
-		return nil
+		return nil, true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, true
+		}
 	case map[string]any:
+		var out map[string]any
 		for k, e := range x {
-			if c := clean(e); expr.IsUndefined(e) {
-				x[k] = c
+			c, changed := cleaned(e)
+			if !changed {
+				continue
 			}
+			if out == nil {
+				out = maps.Clone(x)
+			}
+			out[k] = c
+		}
+		if out != nil {
+			return out, true
 		}
 	case []any:
+		var out []any
 		for i, e := range x {
-			if c := clean(e); expr.IsUndefined(e) {
-				x[i] = c
+			c, changed := cleaned(e)
+			if !changed {
+				continue
 			}
+			if out == nil {
+				out = slices.Clone(x)
+			}
+			out[i] = c
+		}
+		if out != nil {
+			return out, true
 		}
 	}
-	return v
+	return v, false
 }

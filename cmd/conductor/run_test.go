@@ -372,3 +372,32 @@ func TestTraceMarksEstimatedTokens(t *testing.T) {
 		t.Errorf("trace:\n%s", b.String())
 	}
 }
+
+// The issue's reproduction: arithmetic on a model's "n/a" is NaN, which
+// the output writes as null (JSON.stringify's rule), exit 0, and --json
+// keeps every member's result.
+func TestRunNaNOutput(t *testing.T) {
+	flow := writeFile(t, "nan.yaml", `name: nan
+flow:
+  - member: a
+    config:
+      provider: mock
+      mock:
+        reply: '{"price": "n/a"}'
+      prompt: price?
+output:
+  total: ${a.output.price * 2}
+`)
+	code, out, errs := cli(t, "", "run", flow)
+	if code != 0 || strings.TrimSpace(out) != "{\n  \"total\": null\n}" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, out, errs)
+	}
+	code, out, errs = cli(t, "", "run", flow, "--json")
+	var res engine.Result
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, out, errs)
+	}
+	if len(res.Members) != 1 || res.Members[0].Status != engine.StatusSucceeded || !res.Success {
+		t.Errorf("result = %+v", res)
+	}
+}
