@@ -117,6 +117,9 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	// The answer kept may be a scoring retry's rather than the first.
 	mr.keep(ans)
 	mr.Status = StatusSucceeded
+	if !mr.Scoring.Passed {
+		mr.Status = StatusBelowMinimum
+	}
 	mr.Success = true
 	if ans.fresh && mr.Scoring.Passed {
 		e.cachePut(ctx, c, st, ans)

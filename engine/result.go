@@ -13,9 +13,23 @@ import (
 
 // Member statuses, as `conductor run --json` prints them.
 const (
+	// StatusSucceeded: the member answered (and passed its scoring, if any).
 	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-	StatusSkipped   = "skipped"
+	// StatusBelowMinimum: the member answered, but its score stayed under
+	// scoring.thresholds.minimum (or the evaluator gave none) and the flow
+	// went on: onFailure continue, or retry once its retryLimit extra
+	// calls were spent. Success is true (the best answer is kept) and
+	// scoring.passed false.
+	StatusBelowMinimum = "below_minimum"
+	// StatusFailed: the member has no answer (its call, input or
+	// configuration failed), or, with scoring onFailure abort, its score
+	// stopped the run.
+	StatusFailed = "failed"
+	// StatusSkipped: the member's condition was false.
+	StatusSkipped = "skipped"
+	// StatusNotRun: the run stopped (a member aborted it, or it was
+	// cancelled) before reaching the member.
+	StatusNotRun = "not_run"
 )
 
 // Result is one run of an ensemble. Its JSON form is what
@@ -36,6 +50,18 @@ type Result struct {
 	LatencyMs int64   `json:"latencyMs"`
 	// CostNanoUSD is Cost in the unit the price table and budgets use.
 	CostNanoUSD int64 `json:"-"`
+}
+
+// BelowMinimum names the members whose status is StatusBelowMinimum, in
+// flow order: a run can succeed with answers that did not pass.
+func (r *Result) BelowMinimum() []string {
+	var out []string
+	for _, m := range r.Members {
+		if m.Status == StatusBelowMinimum {
+			out = append(out, m.Member)
+		}
+	}
+	return out
 }
 
 // MemberResult is what one member did. Later members' expressions see it as

@@ -125,7 +125,8 @@ func (e *Engine) callWithRetry(ctx context.Context, p conductor.Provider, req *c
 			out.err = nil
 			return out
 		}
-		out.attempts++
+		// A gateway on the route may have tried several times.
+		out.attempts += conductor.AttemptsOf(err)
 		out.err = err
 		if ctx.Err() != nil || n >= pol.maxAttempts || !conductor.IsRetryable(err) {
 			return out

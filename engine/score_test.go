@@ -136,6 +136,14 @@ flow:
 				}
 				return
 			}
+			// A member that answered but did not pass says so in its status.
+			wantStatus := StatusSucceeded
+			if !tc.passed {
+				wantStatus = StatusBelowMinimum
+			}
+			if m.Status != wantStatus {
+				t.Errorf("status = %s, want %s", m.Status, wantStatus)
+			}
 			// The page's cascade: a low score (or none) escalates.
 			escalate := tc.score == nil || tc.score.(float64) < 0.7
 			if after := member(t, res, "after"); after.Skipped == escalate {
@@ -235,5 +243,39 @@ flow:
 	}
 	if m.ScoreReason != "polite" {
 		t.Errorf("reason = %q", m.ScoreReason)
+	}
+}
+
+// The issue's reproduction: onFailure retry whose every try stays under
+// minimum. The flow goes on with the best answer, and the result says the
+// member did not pass: status below_minimum, success true (its answer is
+// there to use), scoring.passed false; the run succeeds.
+func TestScoringRetryExhausted(t *testing.T) {
+	ens := parse(t, `
+name: exhausted
+flow:
+  - member: m
+    config: {provider: mock, mock: {reply: meh, score: 0.4}}
+    scoring:
+      thresholds: {minimum: 0.8}
+      onFailure: retry
+      retryLimit: 2
+  - member: next
+    condition: ${!m.scoring.passed}
+    config: {provider: mock, mock: {reply: escalated}}
+`)
+	res, err := New(Options{Logger: quiet()}).Run(context.Background(), ens, "task")
+	if err != nil || !res.Success {
+		t.Fatalf("err = %v, success %v", err, res.Success)
+	}
+	m := member(t, res, "m")
+	if m.Status != StatusBelowMinimum || !m.Success || m.Scoring.Passed || m.Attempts != 3 || *m.Scoring.Score != 0.4 {
+		t.Errorf("m = status %s success %v passed %v attempts %d score %v", m.Status, m.Success, m.Scoring.Passed, m.Attempts, *m.Scoring.Score)
+	}
+	if n := member(t, res, "next"); n.Status != StatusSucceeded {
+		t.Errorf("next = %s, want it to run on m's failed grade", n.Status)
+	}
+	if got := res.BelowMinimum(); len(got) != 1 || got[0] != "m" {
+		t.Errorf("BelowMinimum = %v", got)
 	}
 }

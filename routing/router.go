@@ -241,6 +241,31 @@ func (r *Router) Check(providerName, routing string) error {
 	return nil
 }
 
+// Gateway kinds, as GatewayOf names them.
+const (
+	GatewayHosted  = "hosted"   // Cloudflare's hosted AI Gateway (the gateway has an account_id)
+	GatewayBuiltin = "built-in" // the built-in gateway, in this process
+)
+
+// GatewayOf says which gateway serves provider through routing: kind
+// GatewayHosted or GatewayBuiltin and the [[ai.gateway]] id ("default"
+// when none is configured); ok is false for a route without a gateway
+// (direct, cloudflare). It plans nothing and builds nothing: --trace asks
+// it for every member.
+func (r *Router) GatewayOf(providerName, routing string) (kind, id string, ok bool) {
+	if routing == "" {
+		routing = conductor.DefaultRouting(providerName)
+	}
+	if routing != conductor.RoutingGateway {
+		return "", "", false
+	}
+	gw, _ := r.cfg.DefaultGateway()
+	if gw.Hosted() {
+		return GatewayHosted, gw.ID, true
+	}
+	return GatewayBuiltin, gw.ID, true
+}
+
 // route is a planned route: everything needed to build it, nothing built.
 type route struct {
 	provider string

@@ -369,6 +369,11 @@ func writeTrace(w io.Writer, res *engine.Result) {
 	if !res.Success {
 		status = "failed"
 	}
+	// A run can succeed with answers that did not pass their scoring:
+	// say so where the eye lands.
+	if low := res.BelowMinimum(); len(low) > 0 {
+		status += fmt.Sprintf(" (below minimum score: %s)", strings.Join(low, ", "))
+	}
 	fmt.Fprintf(w, "%s %s: cost %s, %d ms\n", res.Ensemble, status, usd(res.CostNanoUSD, false), res.LatencyMs)
 }
 

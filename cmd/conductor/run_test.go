@@ -401,3 +401,41 @@ output:
 		t.Errorf("result = %+v", res)
 	}
 }
+
+// onFailure retry whose every try stays under minimum: the run goes on
+// and exits 0, as documented, and --trace and --json say the member did
+// not pass.
+func TestRunRetryBelowMinimum(t *testing.T) {
+	flow := writeFile(t, "retry.yaml", `name: retry-low
+flow:
+  - member: draft
+    config:
+      provider: mock
+      prompt: Write a haiku.
+      mock:
+        reply: meh
+        score: 0.4
+    scoring:
+      thresholds:
+        minimum: 0.8
+      onFailure: retry
+      retryLimit: 2
+`)
+	code, out, errs := cli(t, "", "run", flow, "--json", "--trace")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res engine.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	m := res.Members[0]
+	if m.Status != "below_minimum" || !m.Success || m.Scoring.Passed || m.Attempts != 3 {
+		t.Errorf("member = %+v", m)
+	}
+	for _, want := range []string{"below_minimum", "0.40 low", "retry-low succeeded (below minimum score: draft)"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("trace lacks %q:\n%s", want, errs)
+		}
+	}
+}
