@@ -35,6 +35,14 @@ type Resolver interface {
 	Provider(ctx context.Context, provider, model, routing string) (conductor.Provider, error)
 }
 
+// GatewayNamer is what a Resolver may also tell: which gateway serves a
+// route (kind "hosted" or "built-in", and its id), ok false for a route
+// without one. Package routing's Router satisfies it; results and
+// --trace show the answer.
+type GatewayNamer interface {
+	GatewayOf(provider, routing string) (kind, id string, ok bool)
+}
+
 // Pricer prices a call's usage in nano-USD; known is false for a model it
 // has no price for (package pricing's Table satisfies it).
 type Pricer interface {
@@ -184,9 +192,10 @@ func (e *Engine) Run(ctx context.Context, ens *ensemble.Ensemble, input any) (*R
 			break
 		}
 	}
-	// Members the run never reached are reported as skipped.
+	// Members the run never reached: not run, which is not the same as
+	// skipped by their condition.
 	for _, st := range ens.Flow[len(res.Members):] {
-		res.Members = append(res.Members, MemberResult{Member: st.Member, Status: StatusSkipped, Skipped: true})
+		res.Members = append(res.Members, MemberResult{Member: st.Member, Status: StatusNotRun})
 	}
 	res.Cost = float64(res.CostNanoUSD) / 1e9
 	if runErr == nil {

@@ -428,8 +428,8 @@ flow:
 	if a.Status != StatusFailed || a.Error.Status != 401 || a.Error.Provider != "mock" || a.Attempts != 1 {
 		t.Errorf("a = %+v (error %+v)", a, a.Error)
 	}
-	if b.Status != StatusSkipped || !b.Skipped {
-		t.Errorf("b = %+v, want skipped", b)
+	if b.Status != StatusNotRun || b.Skipped {
+		t.Errorf("b = %+v, want not_run (never reached, not skipped by a condition)", b)
 	}
 }
 
@@ -580,7 +580,7 @@ func TestCancel(t *testing.T) {
 				if got := time.Since(start); got != time.Second {
 					t.Errorf("Run returned after %v, want 1s", got)
 				}
-				if res.Success || member(t, res, "never").Status != StatusSkipped {
+				if res.Success || member(t, res, "never").Status != StatusNotRun {
 					t.Errorf("result = %+v", res)
 				}
 			})
@@ -593,7 +593,7 @@ func TestCancelledBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	res, err := New(Options{}).Run(ctx, ens, "hi")
-	if !errors.Is(err, context.Canceled) || res.Success || member(t, res, "a").Status != StatusSkipped {
+	if !errors.Is(err, context.Canceled) || res.Success || member(t, res, "a").Status != StatusNotRun {
 		t.Fatalf("err = %v result = %+v", err, res)
 	}
 }

@@ -85,6 +85,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	if c != nil {
 		mr.Provider, mr.Model, mr.Routing = c.req.Provider, c.req.Model, c.routing
 		mr.TestProvider = c.req.Provider == conductor.ProviderMock
+		mr.Gateway = e.gatewayOf(c)
 	}
 	if err != nil {
 		return mr, fail(err)
@@ -277,6 +278,20 @@ func (e *Engine) resolve(r *run, cfg *ensemble.ThinkConfig, v *expr.Vars, judge,
 		return c, fmt.Errorf("provider %s needs a model", prov)
 	}
 	return c, nil
+}
+
+// gatewayOf names the gateway c's route goes through, when the Resolver
+// can say; the mock, answered by the engine itself, has none.
+func (e *Engine) gatewayOf(c *call) *GatewayRef {
+	n, ok := e.resolver.(GatewayNamer)
+	if !ok || c.p != nil {
+		return nil
+	}
+	kind, id, ok := n.GatewayOf(c.req.Provider, c.routing)
+	if !ok {
+		return nil
+	}
+	return &GatewayRef{Kind: kind, ID: id}
 }
 
 // connect finds the provider of a resolved call through the Resolver.

@@ -70,8 +70,8 @@ type MemberResult struct {
 	Member  string `json:"member"`
 	Status  string `json:"status"`
 	Success bool   `json:"success"`
-	// Skipped is true when the member's condition was false or the run
-	// stopped before reaching it.
+	// Skipped is true when the member's condition was false (status
+	// skipped); a member the run never reached (not_run) is not skipped.
 	Skipped bool `json:"-"`
 	// Output is the answer: decoded JSON when the model answered a JSON
 	// object or array (a ```json fence is looked past), else the text; nil
@@ -87,6 +87,9 @@ type MemberResult struct {
 	Provider string      `json:"provider"`
 	Model    string      `json:"model"`
 	Routing  string      `json:"routing"`
+	// Gateway is the gateway a cloudflare-gateway route goes through, when
+	// the Resolver can say (GatewayNamer); absent otherwise.
+	Gateway *GatewayRef `json:"gateway,omitempty"`
 	// Cached is true when the answer came from a cache (the step cache or
 	// the gateway's) rather than the model.
 	Cached bool `json:"cached"`
@@ -133,6 +136,20 @@ type ToolCall struct {
 	Arguments any `json:"arguments"`
 }
 
+// GatewayRef names a gateway: Kind "hosted" (Cloudflare's AI Gateway) or
+// "built-in", and its [[ai.gateway]] id.
+type GatewayRef struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
+
+func (g *GatewayRef) String() string {
+	if g == nil {
+		return ""
+	}
+	return g.Kind + " gateway " + g.ID
+}
+
 // MemberError is a failed member's error as results show it.
 type MemberError struct {
 	Message  string `json:"message"`
@@ -147,7 +164,7 @@ type ScoreResult struct {
 }
 
 // View is the member result as expressions see it:
-// output, toolCalls [{id, name, arguments}], success, skipped,
+// status, output, toolCalls [{id, name, arguments}], success, skipped,
 // error {message, status, provider},
 // scoring {score, passed}, cached, attempts, provider, model, routing,
 // usage {inputTokens, outputTokens}, cost, latencyMs.
@@ -169,6 +186,7 @@ func (m *MemberResult) View() map[string]any {
 		calls[i] = map[string]any{"id": c.ID, "name": c.Name, "arguments": c.Arguments}
 	}
 	return map[string]any{
+		"status":    m.Status,
 		"output":    m.Output,
 		"toolCalls": calls,
 		"success":   m.Success,

@@ -153,7 +153,7 @@ flow:
 			}
 			if !tc.runOK {
 				var fe *FlowError
-				if !errors.As(err, &fe) || fe.Member != "a" || res.Success || b.Status != StatusSkipped {
+				if !errors.As(err, &fe) || fe.Member != "a" || res.Success || b.Status != StatusNotRun {
 					t.Fatalf("err = %v, run success %v, b %s", err, res.Success, b.Status)
 				}
 				if !conductor.IsRetryable(err) {

@@ -57,7 +57,8 @@ Members with a cache block keep their answers in DATA/conductor.db, so a
 second run with the same request is answered from the cache.
 
 Exit status: 0 when the flow succeeded, 1 when it failed, 2 for a bad
-ensemble file or command line.`,
+ensemble file, input, configuration or command line (also when found as
+the flow runs), 130 when Ctrl-C stopped it.`,
 		Example: `  conductor run examples/quickstart.yaml --trace
   conductor run flow.yaml --input '{"question": "Why is the sky blue?"}'
   conductor run flow.yaml --input @input.json --json`,
@@ -335,7 +336,7 @@ func writeTrace(w io.Writer, res *engine.Result) {
 	fmt.Fprintln(tw, "MEMBER\tSTATUS\tROUTE\tPROVIDER/MODEL\tCACHE\tATTEMPTS\tTOKENS IN/OUT\tCOST\tSCORE\tMS")
 	var errs []string
 	for _, m := range res.Members {
-		if m.Skipped {
+		if m.Status == engine.StatusSkipped || m.Status == engine.StatusNotRun {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", m.Member, m.Status)
 			continue
 		}
@@ -355,7 +356,7 @@ func writeTrace(w io.Writer, res *engine.Result) {
 			tokens = "~" + tokens // counted locally: the provider sent no usage
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\n",
-			m.Member, m.Status, dash(m.Routing), model, cache, m.Attempts,
+			m.Member, m.Status, route(m), model, cache, m.Attempts,
 			tokens, usd(m.CostNanoUSD, m.PriceUnknown), score(m.Scoring), m.LatencyMs)
 		if m.Error != nil {
 			errs = append(errs, fmt.Sprintf("  %s: %s", m.Member, m.Error.Message))
@@ -375,6 +376,15 @@ func writeTrace(w io.Writer, res *engine.Result) {
 		status += fmt.Sprintf(" (below minimum score: %s)", strings.Join(low, ", "))
 	}
 	fmt.Fprintf(w, "%s %s: cost %s, %d ms\n", res.Ensemble, status, usd(res.CostNanoUSD, false), res.LatencyMs)
+}
+
+// route is the trace's ROUTE column: the routing mode, and for a gateway
+// route which gateway served it, hosted or built-in, and its id.
+func route(m engine.MemberResult) string {
+	if m.Gateway != nil {
+		return m.Routing + " (" + m.Gateway.String() + ")"
+	}
+	return dash(m.Routing)
 }
 
 func dash(s string) string {

@@ -153,7 +153,7 @@ flow:
 		{"invalid ensemble", []string{"run", bad}, 2, "", []string{bad + ":6:7:", "temprature", "temperature"}},
 		{"missing file", []string{"run", "/nonexistent/flow.yaml"}, 2, "", []string{"flow.yaml"}},
 		{"flow aborts", []string{"run", aborts}, 1, "", []string{"member first", "invalid key"}},
-		{"flow aborts, json still printed", []string{"run", aborts, "--json"}, 1, `"status": "skipped"`, []string{"member first"}},
+		{"flow aborts, json still printed", []string{"run", aborts, "--json"}, 1, `"status": "not_run"`, []string{"member first"}},
 		{"flow aborts, trace still printed", []string{"run", aborts, "--trace"}, 1, "", []string{"first", "failed", "aborts failed"}},
 		{"no file", []string{"run"}, 2, "", []string{"accepts 1 arg"}},
 		{"two files", []string{"run", "a", "b"}, 2, "", []string{"accepts 1 arg"}},
