@@ -100,7 +100,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 		return mr, fail(err)
 	}
 
-	ans, err := e.answer(ctx, c, st, pol, &mr, false)
+	ans, err := e.answer(ctx, r, c, st, pol, &mr, false)
 	if err != nil {
 		return mr, fail(err)
 	}
@@ -123,7 +123,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	}
 	mr.Success = true
 	if ans.fresh && mr.Scoring.Passed {
-		e.cachePut(ctx, c, st, ans)
+		e.cachePut(ctx, r, c, st, ans)
 	}
 	return mr, nil
 }
@@ -170,9 +170,9 @@ type answer struct {
 // answer gets the member's answer: from the step cache when allowed and
 // present, else from the model with the member's retries. It adds the
 // call's attempts, usage and cost to mr.
-func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol retryPolicy, mr *MemberResult, bypass bool) (answer, error) {
+func (e *Engine) answer(ctx context.Context, r *run, c *call, st *ensemble.Step, pol retryPolicy, mr *MemberResult, bypass bool) (answer, error) {
 	if !bypass {
-		if a, ok := e.cacheGet(ctx, c, st); ok {
+		if a, ok := e.cacheGet(ctx, r, c, st); ok {
 			return a, nil
 		}
 	}

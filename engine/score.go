@@ -64,7 +64,7 @@ func (e *Engine) grade(ctx context.Context, r *run, st *ensemble.Step, v *expr.V
 			break
 		}
 		// A fresh answer: the cache would only give the same one back.
-		next, err := e.answer(ctx, c, st, pol, mr, true)
+		next, err := e.answer(ctx, r, c, st, pol, mr, true)
 		if err != nil {
 			e.log.LogAttrs(ctx, slog.LevelWarn, "scoring retry call failed", slog.String("member", st.Member), slog.String("error", err.Error()))
 			if ctx.Err() != nil {
