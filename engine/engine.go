@@ -147,6 +147,11 @@ func New(opts Options) *Engine {
 type run struct {
 	ens  *ensemble.Ensemble
 	vars expr.Vars
+	res  *Result
+	// evals are the evaluator members' results so far (flow index →
+	// result), their runs added up: they run when an answer needs grading,
+	// not at their place in the flow.
+	evals map[int]*MemberResult
 	// mocks are the run's mock providers, one per mock block (and one more
 	// per block used as a judge), so an injected failure count spans a
 	// member's retries but not other runs.
@@ -171,16 +176,28 @@ func (e *Engine) Run(ctx context.Context, ens *ensemble.Ensemble, input any) (*R
 		vars: expr.Vars{Input: input, Env: e.env, Members: make([]any, len(ens.Flow))},
 	}
 	res := &Result{Ensemble: ens.Name, Members: make([]MemberResult, 0, len(ens.Flow))}
+	r.res = res
 	var runErr error
 	for i, st := range ens.Flow {
 		if err := ctx.Err(); err != nil {
 			runErr = &FlowError{Ensemble: ens.Name, Member: st.Member, Err: err}
 			break
 		}
+		if len(st.Grades) > 0 {
+			// An evaluator member ran (or not) with the answers it grades;
+			// its place in the flow only shows its result.
+			mr := r.evalResult(i)
+			r.vars.Members[i] = mr.View()
+			res.Members = append(res.Members, mr)
+			if e.onMember != nil {
+				e.onMember(i, st.Member, &res.Members[i])
+			}
+			continue
+		}
 		if e.onMember != nil {
 			e.onMember(i, st.Member, nil)
 		}
-		mr, abort := e.runStep(ctx, r, st)
+		mr, abort := e.runStep(ctx, r, st, r.vars)
 		r.vars.Members[i] = mr.View()
 		res.Members = append(res.Members, mr)
 		if e.onMember != nil {

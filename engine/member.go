@@ -25,9 +25,10 @@ type call struct {
 	mock    *ensemble.Mock // the mock block, for the cache key; nil otherwise
 }
 
-// runStep runs one member. It returns the member's result and, when the
-// member stops the flow, the reason.
-func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr MemberResult, abort error) {
+// runStep runs one member over vars (the run's, or an evaluator member's:
+// the graded member's input and the answer). It returns the member's
+// result and, when the member stops the flow, the reason.
+func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step, vars expr.Vars) (mr MemberResult, abort error) {
 	start := e.now()
 	mr = MemberResult{Member: st.Member, Scoring: ScoreResult{Passed: true}}
 	pol := policyOf(st.Retry)
@@ -54,7 +55,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	}
 
 	if st.Condition != nil {
-		v, err := st.Condition.Eval(&r.vars)
+		v, err := st.Condition.Eval(&vars)
 		if err != nil {
 			return mr, fail(fmt.Errorf("condition: %w", err))
 		}
@@ -69,9 +70,9 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	// The member's own input, when it has one, is what its config's
 	// expressions see as input; the condition and the input mapping itself
 	// see the ensemble's.
-	mvars := r.vars
+	mvars := vars
 	if st.Input != nil {
-		in, err := st.Input.Eval(&r.vars)
+		in, err := st.Input.Eval(&vars)
 		if err != nil {
 			return mr, fail(fmt.Errorf("input: %w", err))
 		}

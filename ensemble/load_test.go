@@ -211,8 +211,10 @@ func TestBadGolden(t *testing.T) {
 		},
 		"empty-flow.yaml": {`2:7: flow: expected at least one member`},
 		"evaluator.yaml": {
-			`7:18: evaluator: member "b" must come before the member it scores`,
-			`12:18: evaluator: unknown evaluator "jugde" (did you mean "judge"?)`,
+			`11:24: prompt: member a has no result yet when this evaluator member runs (right after each answer it grades): read the answer it grades as ${answer}`,
+			`12:5: member b grades a (it is their scoring.evaluator), so it cannot have a scoring block of its own`,
+			`13:18: evaluator: unknown evaluator "jugde" (did you mean "judge"?)`,
+			`18:18: evaluator: member c cannot grade itself (name another member, judge or rules)`,
 		},
 		"expr.yaml": {
 			`7:30: condition: unexpected "}" (expected a value)`,
