@@ -377,8 +377,8 @@ func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars)
 	if n, ok, err := integer(cfg.MaxTokens, v); err != nil {
 		return fmt.Errorf("maxTokens: %w", err)
 	} else if ok {
-		if n <= 0 {
-			return fmt.Errorf("maxTokens: %d is not positive", n)
+		if n < 1 || n > ensemble.MaxTokensLimit {
+			return fmt.Errorf("maxTokens: expected an integer between 1 and %d, got %d", ensemble.MaxTokensLimit, n)
 		}
 		req.MaxTokens = int(n)
 	}

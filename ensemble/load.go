@@ -3,6 +3,7 @@ package ensemble
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"regexp"
@@ -23,6 +24,10 @@ import (
 // provider: the page's "use Workers AI for simple tasks" snippets name
 // only a routing.
 const DefaultProvider = conductor.ProviderWorkersAI
+
+// MaxTokensLimit is the largest maxTokens accepted: far above any model's
+// output window, and what every provider's int32 field holds.
+const MaxTokensLimit = math.MaxInt32
 
 // DefaultCacheTTL is a step cache's TTL when a cache block sets none.
 const DefaultCacheTTL = time.Hour
@@ -55,14 +60,32 @@ var (
 )
 
 // Load reads and checks the ensemble file at path. A file that cannot be
-// read gives a wrapped I/O error; a file with problems gives a List.
+// read gives a *FileError (errors.Is(err, fs.ErrNotExist) for a missing
+// one); a file with problems gives a List.
 func Load(path string) (*Ensemble, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("load ensemble: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the FileError's
+		}
+		return nil, &FileError{File: path, Err: err}
 	}
 	return Parse(path, data)
 }
+
+// FileError is an ensemble file that cannot be read. It reads as
+// "FILE: cannot read the ensemble file: no such file or directory".
+type FileError struct {
+	File string
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	return e.File + ": cannot read the ensemble file: " + e.Err.Error()
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
 
 // Parse checks data, the content of file (used in messages only), and
 // returns the ensemble with every expression compiled, or a List of every
@@ -354,10 +377,14 @@ func (l *loader) config(v *yval, what string, before int) *ThinkConfig {
 	tc.Routing = l.enumNode(o.get("routing"), "routing", before, conductor.RoutingModes())
 	tc.Temperature = l.shaped(o.get("temperature"), "temperature", before, shapeNumber)
 	l.litRange(tc.Temperature, "temperature", 0, 2)
-	tc.MaxTokens = l.shaped(o.get("maxTokens"), "maxTokens", before, shapeInt)
+	if x := o.get("maxTokens"); x != nil && x.bigInt {
+		l.c.addf(x.pos, "maxTokens: expected an integer between 1 and %d, got %s", MaxTokensLimit, x.text)
+	} else {
+		tc.MaxTokens = l.shaped(x, "maxTokens", before, shapeInt)
+	}
 	if tc.MaxTokens != nil && tc.MaxTokens.Tmpl == nil {
-		if n, _ := tc.MaxTokens.Lit.(int64); n < 1 {
-			l.c.addf(tc.MaxTokens.Pos, "maxTokens: expected a positive integer, got %d", n)
+		if n, _ := tc.MaxTokens.Lit.(int64); n < 1 || n > MaxTokensLimit {
+			l.c.addf(tc.MaxTokens.Pos, "maxTokens: expected an integer between 1 and %d, got %d", MaxTokensLimit, n)
 		}
 	}
 	tc.TopP = l.shaped(o.get("topP"), "topP", before, shapeNumber)
@@ -1041,6 +1068,9 @@ func describe(v *yval) string {
 			s = string(r[:40]) + "…"
 		}
 		return fmt.Sprintf("a string (%q)", s)
+	}
+	if v.bigInt {
+		return v.text + " (beyond the integer range)"
 	}
 	switch x := v.val.(type) {
 	case nil:

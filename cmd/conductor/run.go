@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -85,7 +87,9 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 			}
 			return &exitError{code: exitInvalid, quiet: true, err: err}
 		}
-		return fmt.Errorf("%w: %v", errInvalid, err)
+		// "FILE: cannot read the ensemble file: …", as validate says it.
+		fmt.Fprintln(stderr, err)
+		return &exitError{code: exitInvalid, quiet: true, err: err}
 	}
 	input, err := readInput(f.input, stdin)
 	if err != nil {
@@ -194,10 +198,12 @@ func readInput(arg string, stdin io.Reader) (any, error) {
 	if arg == "" {
 		return nil, nil
 	}
-	data := []byte(arg)
+	data, where := []byte(arg), ""
 	if name, ok := strings.CutPrefix(arg, "@"); ok {
 		var err error
+		where = name + ":"
 		if name == "-" {
+			where = "<stdin>:"
 			data, err = io.ReadAll(stdin)
 		} else {
 			data, err = os.ReadFile(name)
@@ -211,9 +217,32 @@ func readInput(arg string, stdin io.Reader) (any, error) {
 	}
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("not valid JSON (%v); a plain string needs JSON quotes: --input '\"text\"'", err)
+		hint := "not valid JSON"
+		if t := strings.TrimSpace(arg); where == "" && t != "" && !strings.ContainsRune(`{["`, rune(t[0])) {
+			hint += `; a plain string needs JSON quotes: --input '"text"'`
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := jsonPos(data, se)
+			return nil, fmt.Errorf("%s%d:%d: %v (%s)", where, line, col, err, hint)
+		}
+		return nil, fmt.Errorf("%s%v (%s)", strings.Replace(where, ":", ": ", 1), err, hint)
 	}
 	return v, nil
+}
+
+// jsonPos is the line and column (from 1, columns in characters) of a JSON
+// syntax error in data: the character it was found at, or the end of the
+// data when the JSON stops short.
+func jsonPos(data []byte, se *json.SyntaxError) (line, col int) {
+	at := int(se.Offset) - 1 // Offset counts the offending byte
+	if at < 0 || strings.HasPrefix(se.Error(), "unexpected end") {
+		at = int(se.Offset)
+	}
+	at = min(max(at, 0), len(data))
+	before := data[:at]
+	start := bytes.LastIndexByte(before, '\n') + 1
+	return bytes.Count(before, []byte{'\n'}) + 1, utf8.RuneCount(before[start:]) + 1
 }
 
 // dropTime leaves the time out of log lines: on a terminal it is noise.

@@ -108,6 +108,7 @@ flow:
       prompt: "${input.who ?? input}"
 `)
 	inFile := writeFile(t, "in.json", `{"who": "file"}`)
+	badFile := writeFile(t, "bad.json", "{\n  \"who\": \"file\",\n  \"age\": ,\n}\n")
 	tests := []struct {
 		name  string
 		stdin string
@@ -122,6 +123,10 @@ flow:
 		{"from stdin", `{"who": "stdin"}`, []string{"--input", "@-"}, 0, "stdin\n", ""},
 		{"not json", "", []string{"--input", "hello"}, 2, "", "not valid JSON"},
 		{"missing file", "", []string{"--input", "@/nonexistent/in.json"}, 2, "", "no file"},
+		// The issue's reproduction: where the JSON is broken, as line:col.
+		{"bad json in a file", "", []string{"--input", "@" + badFile}, 2, "", badFile + ":3:10: invalid character ','"},
+		{"bad json inline", "", []string{"--input", `{"who": }`}, 2, "", "--input: 1:9: invalid character '}'"},
+		{"bad json on stdin", "{\n\"who\"\n", []string{"--input", "@-"}, 2, "", "--input: <stdin>:3:1: unexpected end of JSON input"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,7 +156,9 @@ flow:
 		err  []string
 	}{
 		{"invalid ensemble", []string{"run", bad}, 2, "", []string{bad + ":6:7:", "temprature", "temperature"}},
-		{"missing file", []string{"run", "/nonexistent/flow.yaml"}, 2, "", []string{"flow.yaml"}},
+		// The issue's reproduction: the file and what is wrong, as validate
+		// says it, not "invalid input: load ensemble: open …".
+		{"missing file", []string{"run", "/nonexistent/flow.yaml"}, 2, "", []string{"/nonexistent/flow.yaml: cannot read the ensemble file: no such file or directory\n"}},
 		{"flow aborts", []string{"run", aborts}, 1, "", []string{"member first", "invalid key"}},
 		{"flow aborts, json still printed", []string{"run", aborts, "--json"}, 1, `"status": "not_run"`, []string{"member first"}},
 		{"flow aborts, trace still printed", []string{"run", aborts, "--trace"}, 1, "", []string{"first", "failed", "aborts failed"}},
