@@ -400,6 +400,14 @@ func TestRunTimeConfigErrors(t *testing.T) {
 			if m.Status != StatusFailed || m.Error == nil || m.Error.Message == "" {
 				t.Errorf("member = %+v", m)
 			}
+			// The ensemble's to fix, like what validate reports: every one
+			// of these is a configuration error (the resolver's own plain
+			// error excepted: a real router's are ClassConfig).
+			ce, _ := conductor.AsError(err)
+			isConfig := errors.Is(err, ErrMemberConfig) || (ce != nil && ce.Class == conductor.ClassConfig)
+			if want := tc.name != "resolver error"; isConfig != want {
+				t.Errorf("configuration error = %v, want %v (%v)", isConfig, want, err)
+			}
 		})
 	}
 }

@@ -32,6 +32,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step, vars ex
 	start := e.now()
 	mr = MemberResult{Member: st.Member, Scoring: ScoreResult{Passed: true}}
 	pol := policyOf(st.Retry)
+	called := false // past the checks: a failure from here is the call's
 	defer func() {
 		mr.LatencyMs = e.now().Sub(start).Milliseconds()
 		mr.Cost = float64(mr.CostNanoUSD) / 1e9
@@ -44,6 +45,10 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step, vars ex
 	// fail records err; the flow stops unless the member's retry block says
 	// continue. A cancelled run always stops.
 	fail := func(err error) error {
+		if !called {
+			// Nothing was sent: what the member computed is at fault.
+			err = &configError{err}
+		}
 		mr.fail(err)
 		if ctx.Err() != nil {
 			return err
@@ -101,6 +106,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step, vars ex
 		return mr, fail(err)
 	}
 
+	called = true
 	ans, err := e.answer(ctx, r, c, st, pol, &mr, false)
 	if err != nil {
 		return mr, fail(err)

@@ -240,6 +240,32 @@ func (e *FlowError) Error() string {
 
 func (e *FlowError) Unwrap() error { return e.Err }
 
+// ErrMemberConfig is wrapped by the error of a member that failed before
+// any call because of what its own file computed: its condition or input,
+// or a provider, model, routing or parameter an expression chose that
+// cannot be used (an unknown provider, a temperature its model refuses).
+// Like what `conductor validate` reports, the ensemble (or its input) is
+// what to fix: `conductor run` exits 2 for it, as for a route the
+// configuration cannot serve (conductor.ClassConfig).
+var ErrMemberConfig = errors.New("the member's configuration")
+
+// configError marks err as ErrMemberConfig; it reads as err.
+type configError struct{ err error }
+
+func (e *configError) Error() string   { return e.err.Error() }
+func (e *configError) Unwrap() []error { return []error{e.err, ErrMemberConfig} }
+
+// IsConfig reports whether err (a Run's) is a configuration problem
+// rather than a failed call: ErrMemberConfig, or a conductor.Error of
+// class ClassConfig (a route that cannot be built).
+func IsConfig(err error) bool {
+	if errors.Is(err, ErrMemberConfig) {
+		return true
+	}
+	ce, ok := conductor.AsError(err)
+	return ok && ce.Class == conductor.ClassConfig
+}
+
 // ErrScoreTooLow is wrapped by the error of a member whose score stayed
 // under its minimum with onFailure abort.
 var ErrScoreTooLow = errors.New("score below minimum")

@@ -174,8 +174,10 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 	if runErr != nil {
 		code := exitFailure
 		// A route that cannot be built (a missing key, account id or
-		// gateway) is the user's configuration to fix, not a failed flow.
-		if ce, ok := conductor.AsError(runErr); ok && ce.Class == conductor.ClassConfig {
+		// gateway), or a provider, routing or parameter an expression
+		// chose that cannot be used, is the user's configuration to fix,
+		// not a failed flow: 2, as when found before the run.
+		if engine.IsConfig(runErr) {
 			code = exitInvalid
 		}
 		return &exitError{code: code, err: runErr}

@@ -446,3 +446,34 @@ flow:
 		}
 	}
 }
+
+// The issue's reproduction: a provider or routing an expression chose that
+// cannot be served exits 2, like every configuration error, found before
+// the run or during it.
+func TestRunTimeConfigErrorsExit2(t *testing.T) {
+	flow := writeFile(t, "chosen.yaml", `name: chosen
+flow:
+  - member: m
+    config:
+      provider: ${input.p}
+      model: ${input.m}
+      routing: ${input.r}
+      maxTokens: ${input.n}
+      prompt: hi
+`)
+	tests := []struct {
+		name, input, want string
+	}{
+		{"unknown provider", `{"p": "opneai", "m": "x", "r": "direct"}`, `unknown provider "opneai"`},
+		{"invalid routing", `{"p": "mock", "m": "x", "r": "edge"}`, `unknown routing "edge"`},
+		{"bad parameter", `{"p": "mock", "m": "x", "r": "direct", "n": 0}`, "maxTokens"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := cli(t, "", "run", flow, "--input", tc.input)
+			if code != 2 || !strings.Contains(errs, tc.want) {
+				t.Errorf("exit %d, want 2: %s", code, errs)
+			}
+		})
+	}
+}
