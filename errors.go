@@ -113,3 +113,33 @@ func ClassForStatus(status int) (ErrorClass, bool) {
 	}
 	return ClassMalformed, false
 }
+
+// attemptsError is a failed call that made more than one upstream attempt.
+type attemptsError struct {
+	err error
+	n   int
+}
+
+func (e *attemptsError) Error() string { return e.err.Error() }
+func (e *attemptsError) Unwrap() error { return e.err }
+
+// WithAttempts wraps err, the failure of a call that made n upstream
+// attempts (a gateway's own retries), so that whoever made the call can
+// count them (AttemptsOf). The error reads and unwraps as err; n < 2 or a
+// nil err gives err itself.
+func WithAttempts(err error, n int) error {
+	if err == nil || n < 2 {
+		return err
+	}
+	return &attemptsError{err: err, n: n}
+}
+
+// AttemptsOf returns how many upstream attempts a failed call made, as
+// WithAttempts recorded it; 1 when nothing recorded more.
+func AttemptsOf(err error) int {
+	var ae *attemptsError
+	if errors.As(err, &ae) {
+		return ae.n
+	}
+	return 1
+}

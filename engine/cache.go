@@ -17,18 +17,19 @@ const CacheScope = "step"
 // member back for long, and a failed write only costs a future hit.
 const cacheWriteTimeout = 2 * time.Second
 
-// CacheKey is the step-cache key of a request on a routing mode: the
-// canonical request key (conductor.RequestKey) scoped to the step cache,
-// the routing, and — for the test provider — its answering setup, so two
-// mock members with different replies do not share an entry. Latency and
-// injected failures do not change the answer and stay out. It holds no
-// secret: requests carry none.
-func CacheKey(req *conductor.ChatRequest, routing string, mock *ensemble.Mock) string {
+// CacheKey is the step-cache key of a request of ensemble on a routing
+// mode: the canonical request key (conductor.RequestKey) scoped to the step
+// cache, the ensemble's name (members of one ensemble share entries,
+// other ensembles never see them), the routing, and — for the test
+// provider — its answering setup, so two mock members with different
+// replies do not share an entry. Latency and injected failures do not
+// change the answer and stay out. It holds no secret: requests carry none.
+func CacheKey(ensembleName string, req *conductor.ChatRequest, routing string, mock *ensemble.Mock) string {
 	if req.Provider != conductor.ProviderMock || mock == nil {
-		return conductor.RequestKey(req, CacheScope, routing)
+		return conductor.RequestKey(req, CacheScope, ensembleName, routing)
 	}
-	scope := make([]string, 0, 4+2*len(mock.Replies))
-	scope = append(scope, CacheScope, routing, "reply", mock.Reply)
+	scope := make([]string, 0, 5+2*len(mock.Replies))
+	scope = append(scope, CacheScope, ensembleName, routing, "reply", mock.Reply)
 	if mock.Echo {
 		scope = append(scope, "echo")
 	}
@@ -55,19 +56,22 @@ func (e *Engine) cacheOn(st *ensemble.Step) bool {
 	return e.cache != nil && st.Cache != nil && st.Cache.TTL > 0
 }
 
-// cacheGet returns the cached answer of c, if any. A read error is logged
-// and treated as a miss: the model can still answer.
-func (e *Engine) cacheGet(ctx context.Context, c *call, st *ensemble.Step) (answer, bool) {
+// cacheGet returns the cached answer of c, if any: an entry younger than
+// the reading member's own TTL (an entry lives for its writer's TTL, and a
+// member with a shorter one must not be served an older answer). A read
+// error is logged and treated as a miss: the model can still answer.
+func (e *Engine) cacheGet(ctx context.Context, r *run, c *call, st *ensemble.Step) (answer, bool) {
 	if !e.cacheOn(st) || st.Cache.Bypass {
 		return answer{}, false
 	}
-	key := CacheKey(c.req, c.routing, c.mock)
-	ent, ok, _, err := e.cache.GetCache(ctx, key, e.now())
+	key := CacheKey(r.ens.Name, c.req, c.routing, c.mock)
+	now := e.now()
+	ent, ok, _, err := e.cache.GetCache(ctx, key, now)
 	if err != nil {
 		e.log.LogAttrs(ctx, slog.LevelWarn, "step cache read failed", slog.String("member", st.Member), slog.String("error", err.Error()))
 		return answer{}, false
 	}
-	if !ok {
+	if !ok || now.Sub(ent.CreatedAt) >= st.Cache.TTL {
 		return answer{}, false
 	}
 	var ca cachedAnswer
@@ -85,7 +89,7 @@ func (e *Engine) cacheGet(ctx context.Context, c *call, st *ensemble.Step) (answ
 
 // cachePut stores a fresh answer of c. A failure is a logged warning, not
 // a member failure.
-func (e *Engine) cachePut(ctx context.Context, c *call, st *ensemble.Step, a answer) {
+func (e *Engine) cachePut(ctx context.Context, r *run, c *call, st *ensemble.Step, a answer) {
 	if !e.cacheOn(st) {
 		return
 	}
@@ -95,7 +99,7 @@ func (e *Engine) cachePut(ctx context.Context, c *call, st *ensemble.Step, a ans
 	}
 	now := e.now()
 	ent := conductor.CacheEntry{
-		Key: CacheKey(c.req, c.routing, c.mock), Scope: CacheScope,
+		Key: CacheKey(r.ens.Name, c.req, c.routing, c.mock), Scope: CacheScope,
 		Provider: c.req.Provider, Model: c.req.Model, Value: val,
 		CreatedAt: now, ExpiresAt: now.Add(st.Cache.TTL),
 	}

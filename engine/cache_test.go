@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +120,17 @@ func TestCacheMisses(t *testing.T) {
     cache: {ttl: 60}`, nil, 61 * time.Second, false},
 		{"not expired", `config: {provider: mock, mock: {reply: r}, temperature: 0.5}
     cache: {ttl: 60}`, nil, 59 * time.Second, true},
+		// The issue's reproduction: the reader's TTL bounds the age of
+		// what it is served, whatever the writer's TTL.
+		{"older than the reader's ttl", `config: {provider: mock, mock: {reply: r}, temperature: 0.5}
+    cache: {ttl: 2}`, nil, 3 * time.Second, false},
+		{"younger than the reader's ttl", `config: {provider: mock, mock: {reply: r}, temperature: 0.5}
+    cache: {ttl: 2}`, nil, time.Second, true},
+		{"the writer's ttl still bounds a longer reader", `config: {provider: mock, mock: {reply: r}, temperature: 0.5}
+    cache: {ttl: 86400}`, nil, 61 * time.Second, false},
+		// Scoped as documented: by the ensemble's name.
+		{"other ensemble, same request", `config: {provider: mock, mock: {reply: r}, temperature: 0.5}
+    cache: {ttl: 60}`, nil, 0, false},
 		{"bypass", `config: {provider: mock, mock: {reply: r}, temperature: 0.5}
     cache: {ttl: 60, bypass: true}`, nil, 0, false},
 		{"no cache block", `config: {provider: mock, mock: {reply: r}, temperature: 0.5}`, nil, 0, false},
@@ -141,7 +153,11 @@ func TestCacheMisses(t *testing.T) {
 				t.Fatal(err)
 			}
 			now = now.Add(tc.advance)
-			two := parse(t, "name: two\nflow:\n  - member: b\n    "+tc.second+"\n")
+			name := "one" // the same ensemble, another member
+			if strings.HasPrefix(tc.name, "other ensemble") {
+				name = "two"
+			}
+			two := parse(t, "name: "+name+"\nflow:\n  - member: b\n    "+tc.second+"\n")
 			in := any("in")
 			if tc.input2 != nil {
 				in = tc.input2
@@ -230,11 +246,11 @@ func TestCacheKey(t *testing.T) {
 		return &conductor.ChatRequest{Provider: "openai", Model: "gpt-4o",
 			Messages: []conductor.Message{conductor.TextMessage("user", "hi")}, Temperature: f(0.5)}
 	}
-	k := CacheKey(base(), "direct", nil)
+	k := CacheKey("e", base(), "direct", nil)
 	if len(k) != 64 {
 		t.Fatalf("key %q is not sha256 hex", k)
 	}
-	if CacheKey(base(), "direct", nil) != k {
+	if CacheKey("e", base(), "direct", nil) != k {
 		t.Error("key is not stable")
 	}
 	changes := map[string]func(r *conductor.ChatRequest){
@@ -251,17 +267,17 @@ func TestCacheKey(t *testing.T) {
 	for name, change := range changes {
 		r := base()
 		change(r)
-		if CacheKey(r, "direct", nil) == k {
+		if CacheKey("e", r, "direct", nil) == k {
 			t.Errorf("changing %s kept the key", name)
 		}
 	}
-	if CacheKey(base(), "cloudflare-gateway", nil) == k {
+	if CacheKey("e", base(), "cloudflare-gateway", nil) == k {
 		t.Error("routing is not in the key")
 	}
 	// Call options (metadata, the gateway's TTL) do not change the answer.
 	r := base()
 	r.Options.Metadata = map[string]string{"member": "other"}
-	if CacheKey(r, "direct", nil) != k {
+	if CacheKey("e", r, "direct", nil) != k {
 		t.Error("call options changed the key")
 	}
 }
@@ -290,7 +306,7 @@ func TestCachedFlag(t *testing.T) {
 			t.Fatal(err)
 		}
 		scored := parse(t, `
-name: s
+name: p
 flow:
   - member: m
     config: {provider: openai, model: gpt-4o}

@@ -35,6 +35,14 @@ type Resolver interface {
 	Provider(ctx context.Context, provider, model, routing string) (conductor.Provider, error)
 }
 
+// GatewayNamer is what a Resolver may also tell: which gateway serves a
+// route (kind "hosted" or "built-in", and its id), ok false for a route
+// without one. Package routing's Router satisfies it; results and
+// --trace show the answer.
+type GatewayNamer interface {
+	GatewayOf(provider, routing string) (kind, id string, ok bool)
+}
+
 // Pricer prices a call's usage in nano-USD; known is false for a model it
 // has no price for (package pricing's Table satisfies it).
 type Pricer interface {
@@ -139,6 +147,11 @@ func New(opts Options) *Engine {
 type run struct {
 	ens  *ensemble.Ensemble
 	vars expr.Vars
+	res  *Result
+	// evals are the evaluator members' results so far (flow index →
+	// result), their runs added up: they run when an answer needs grading,
+	// not at their place in the flow.
+	evals map[int]*MemberResult
 	// mocks are the run's mock providers, one per mock block (and one more
 	// per block used as a judge), so an injected failure count spans a
 	// member's retries but not other runs.
@@ -163,16 +176,28 @@ func (e *Engine) Run(ctx context.Context, ens *ensemble.Ensemble, input any) (*R
 		vars: expr.Vars{Input: input, Env: e.env, Members: make([]any, len(ens.Flow))},
 	}
 	res := &Result{Ensemble: ens.Name, Members: make([]MemberResult, 0, len(ens.Flow))}
+	r.res = res
 	var runErr error
 	for i, st := range ens.Flow {
 		if err := ctx.Err(); err != nil {
 			runErr = &FlowError{Ensemble: ens.Name, Member: st.Member, Err: err}
 			break
 		}
+		if len(st.Grades) > 0 {
+			// An evaluator member ran (or not) with the answers it grades;
+			// its place in the flow only shows its result.
+			mr := r.evalResult(i)
+			r.vars.Members[i] = mr.View()
+			res.Members = append(res.Members, mr)
+			if e.onMember != nil {
+				e.onMember(i, st.Member, &res.Members[i])
+			}
+			continue
+		}
 		if e.onMember != nil {
 			e.onMember(i, st.Member, nil)
 		}
-		mr, abort := e.runStep(ctx, r, st)
+		mr, abort := e.runStep(ctx, r, st, r.vars)
 		r.vars.Members[i] = mr.View()
 		res.Members = append(res.Members, mr)
 		if e.onMember != nil {
@@ -184,9 +209,10 @@ func (e *Engine) Run(ctx context.Context, ens *ensemble.Ensemble, input any) (*R
 			break
 		}
 	}
-	// Members the run never reached are reported as skipped.
+	// Members the run never reached: not run, which is not the same as
+	// skipped by their condition.
 	for _, st := range ens.Flow[len(res.Members):] {
-		res.Members = append(res.Members, MemberResult{Member: st.Member, Status: StatusSkipped, Skipped: true})
+		res.Members = append(res.Members, MemberResult{Member: st.Member, Status: StatusNotRun})
 	}
 	res.Cost = float64(res.CostNanoUSD) / 1e9
 	if runErr == nil {

@@ -127,7 +127,7 @@ func TestQuickstart(t *testing.T) {
 		statuses[m.Member] = m.Status
 	}
 	wantStatus := map[string]string{
-		"classify-intent": StatusSucceeded, "quick-answer": StatusSucceeded, "detailed-answer": StatusSucceeded,
+		"classify-intent": StatusSucceeded, "quick-answer": StatusBelowMinimum, "detailed-answer": StatusSucceeded,
 		"summarize": StatusFailed, "summarize-fallback": StatusSucceeded, "audit-intent": StatusSucceeded,
 	}
 	if !reflect.DeepEqual(statuses, wantStatus) {

@@ -25,12 +25,14 @@ type call struct {
 	mock    *ensemble.Mock // the mock block, for the cache key; nil otherwise
 }
 
-// runStep runs one member. It returns the member's result and, when the
-// member stops the flow, the reason.
-func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr MemberResult, abort error) {
+// runStep runs one member over vars (the run's, or an evaluator member's:
+// the graded member's input and the answer). It returns the member's
+// result and, when the member stops the flow, the reason.
+func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step, vars expr.Vars) (mr MemberResult, abort error) {
 	start := e.now()
 	mr = MemberResult{Member: st.Member, Scoring: ScoreResult{Passed: true}}
 	pol := policyOf(st.Retry)
+	called := false // past the checks: a failure from here is the call's
 	defer func() {
 		mr.LatencyMs = e.now().Sub(start).Milliseconds()
 		mr.Cost = float64(mr.CostNanoUSD) / 1e9
@@ -43,6 +45,10 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	// fail records err; the flow stops unless the member's retry block says
 	// continue. A cancelled run always stops.
 	fail := func(err error) error {
+		if !called {
+			// Nothing was sent: what the member computed is at fault.
+			err = &configError{err}
+		}
 		mr.fail(err)
 		if ctx.Err() != nil {
 			return err
@@ -54,7 +60,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	}
 
 	if st.Condition != nil {
-		v, err := st.Condition.Eval(&r.vars)
+		v, err := st.Condition.Eval(&vars)
 		if err != nil {
 			return mr, fail(fmt.Errorf("condition: %w", err))
 		}
@@ -69,9 +75,9 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	// The member's own input, when it has one, is what its config's
 	// expressions see as input; the condition and the input mapping itself
 	// see the ensemble's.
-	mvars := r.vars
+	mvars := vars
 	if st.Input != nil {
-		in, err := st.Input.Eval(&r.vars)
+		in, err := st.Input.Eval(&vars)
 		if err != nil {
 			return mr, fail(fmt.Errorf("input: %w", err))
 		}
@@ -85,6 +91,7 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	if c != nil {
 		mr.Provider, mr.Model, mr.Routing = c.req.Provider, c.req.Model, c.routing
 		mr.TestProvider = c.req.Provider == conductor.ProviderMock
+		mr.Gateway = e.gatewayOf(c)
 	}
 	if err != nil {
 		return mr, fail(err)
@@ -99,7 +106,8 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 		return mr, fail(err)
 	}
 
-	ans, err := e.answer(ctx, c, st, pol, &mr, false)
+	called = true
+	ans, err := e.answer(ctx, r, c, st, pol, &mr, false)
 	if err != nil {
 		return mr, fail(err)
 	}
@@ -117,9 +125,12 @@ func (e *Engine) runStep(ctx context.Context, r *run, st *ensemble.Step) (mr Mem
 	// The answer kept may be a scoring retry's rather than the first.
 	mr.keep(ans)
 	mr.Status = StatusSucceeded
+	if !mr.Scoring.Passed {
+		mr.Status = StatusBelowMinimum
+	}
 	mr.Success = true
 	if ans.fresh && mr.Scoring.Passed {
-		e.cachePut(ctx, c, st, ans)
+		e.cachePut(ctx, r, c, st, ans)
 	}
 	return mr, nil
 }
@@ -166,9 +177,9 @@ type answer struct {
 // answer gets the member's answer: from the step cache when allowed and
 // present, else from the model with the member's retries. It adds the
 // call's attempts, usage and cost to mr.
-func (e *Engine) answer(ctx context.Context, c *call, st *ensemble.Step, pol retryPolicy, mr *MemberResult, bypass bool) (answer, error) {
+func (e *Engine) answer(ctx context.Context, r *run, c *call, st *ensemble.Step, pol retryPolicy, mr *MemberResult, bypass bool) (answer, error) {
 	if !bypass {
-		if a, ok := e.cacheGet(ctx, c, st); ok {
+		if a, ok := e.cacheGet(ctx, r, c, st); ok {
 			return a, nil
 		}
 	}
@@ -276,6 +287,20 @@ func (e *Engine) resolve(r *run, cfg *ensemble.ThinkConfig, v *expr.Vars, judge,
 	return c, nil
 }
 
+// gatewayOf names the gateway c's route goes through, when the Resolver
+// can say; the mock, answered by the engine itself, has none.
+func (e *Engine) gatewayOf(c *call) *GatewayRef {
+	n, ok := e.resolver.(GatewayNamer)
+	if !ok || c.p != nil {
+		return nil
+	}
+	kind, id, ok := n.GatewayOf(c.req.Provider, c.routing)
+	if !ok {
+		return nil
+	}
+	return &GatewayRef{Kind: kind, ID: id}
+}
+
 // connect finds the provider of a resolved call through the Resolver.
 func (e *Engine) connect(ctx context.Context, c *call) error {
 	if c.p != nil {
@@ -358,8 +383,8 @@ func params(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig, v *expr.Vars)
 	if n, ok, err := integer(cfg.MaxTokens, v); err != nil {
 		return fmt.Errorf("maxTokens: %w", err)
 	} else if ok {
-		if n <= 0 {
-			return fmt.Errorf("maxTokens: %d is not positive", n)
+		if n < 1 || n > ensemble.MaxTokensLimit {
+			return fmt.Errorf("maxTokens: expected an integer between 1 and %d, got %d", ensemble.MaxTokensLimit, n)
 		}
 		req.MaxTokens = int(n)
 	}

@@ -3,6 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/expr"
@@ -10,9 +13,23 @@ import (
 
 // Member statuses, as `conductor run --json` prints them.
 const (
+	// StatusSucceeded: the member answered (and passed its scoring, if any).
 	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
-	StatusSkipped   = "skipped"
+	// StatusBelowMinimum: the member answered, but its score stayed under
+	// scoring.thresholds.minimum (or the evaluator gave none) and the flow
+	// went on: onFailure continue, or retry once its retryLimit extra
+	// calls were spent. Success is true (the best answer is kept) and
+	// scoring.passed false.
+	StatusBelowMinimum = "below_minimum"
+	// StatusFailed: the member has no answer (its call, input or
+	// configuration failed), or, with scoring onFailure abort, its score
+	// stopped the run.
+	StatusFailed = "failed"
+	// StatusSkipped: the member's condition was false.
+	StatusSkipped = "skipped"
+	// StatusNotRun: the run stopped (a member aborted it, or it was
+	// cancelled) before reaching the member.
+	StatusNotRun = "not_run"
 )
 
 // Result is one run of an ensemble. Its JSON form is what
@@ -35,14 +52,26 @@ type Result struct {
 	CostNanoUSD int64 `json:"-"`
 }
 
+// BelowMinimum names the members whose status is StatusBelowMinimum, in
+// flow order: a run can succeed with answers that did not pass.
+func (r *Result) BelowMinimum() []string {
+	var out []string
+	for _, m := range r.Members {
+		if m.Status == StatusBelowMinimum {
+			out = append(out, m.Member)
+		}
+	}
+	return out
+}
+
 // MemberResult is what one member did. Later members' expressions see it as
 // a map with the same keys plus "skipped" (see View).
 type MemberResult struct {
 	Member  string `json:"member"`
 	Status  string `json:"status"`
 	Success bool   `json:"success"`
-	// Skipped is true when the member's condition was false or the run
-	// stopped before reaching it.
+	// Skipped is true when the member's condition was false (status
+	// skipped); a member the run never reached (not_run) is not skipped.
 	Skipped bool `json:"-"`
 	// Output is the answer: decoded JSON when the model answered a JSON
 	// object or array (a ```json fence is looked past), else the text; nil
@@ -58,6 +87,9 @@ type MemberResult struct {
 	Provider string      `json:"provider"`
 	Model    string      `json:"model"`
 	Routing  string      `json:"routing"`
+	// Gateway is the gateway a cloudflare-gateway route goes through, when
+	// the Resolver can say (GatewayNamer); absent otherwise.
+	Gateway *GatewayRef `json:"gateway,omitempty"`
 	// Cached is true when the answer came from a cache (the step cache or
 	// the gateway's) rather than the model.
 	Cached bool `json:"cached"`
@@ -104,6 +136,20 @@ type ToolCall struct {
 	Arguments any `json:"arguments"`
 }
 
+// GatewayRef names a gateway: Kind "hosted" (Cloudflare's AI Gateway) or
+// "built-in", and its [[ai.gateway]] id.
+type GatewayRef struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+}
+
+func (g *GatewayRef) String() string {
+	if g == nil {
+		return ""
+	}
+	return g.Kind + " gateway " + g.ID
+}
+
 // MemberError is a failed member's error as results show it.
 type MemberError struct {
 	Message  string `json:"message"`
@@ -118,7 +164,7 @@ type ScoreResult struct {
 }
 
 // View is the member result as expressions see it:
-// output, toolCalls [{id, name, arguments}], success, skipped,
+// status, output, toolCalls [{id, name, arguments}], success, skipped,
 // error {message, status, provider},
 // scoring {score, passed}, cached, attempts, provider, model, routing,
 // usage {inputTokens, outputTokens}, cost, latencyMs.
@@ -140,6 +186,7 @@ func (m *MemberResult) View() map[string]any {
 		calls[i] = map[string]any{"id": c.ID, "name": c.Name, "arguments": c.Arguments}
 	}
 	return map[string]any{
+		"status":    m.Status,
 		"output":    m.Output,
 		"toolCalls": calls,
 		"success":   m.Success,
@@ -193,29 +240,85 @@ func (e *FlowError) Error() string {
 
 func (e *FlowError) Unwrap() error { return e.Err }
 
+// ErrMemberConfig is wrapped by the error of a member that failed before
+// any call because of what its own file computed: its condition or input,
+// or a provider, model, routing or parameter an expression chose that
+// cannot be used (an unknown provider, a temperature its model refuses).
+// Like what `conductor validate` reports, the ensemble (or its input) is
+// what to fix: `conductor run` exits 2 for it, as for a route the
+// configuration cannot serve (conductor.ClassConfig).
+var ErrMemberConfig = errors.New("the member's configuration")
+
+// configError marks err as ErrMemberConfig; it reads as err.
+type configError struct{ err error }
+
+func (e *configError) Error() string   { return e.err.Error() }
+func (e *configError) Unwrap() []error { return []error{e.err, ErrMemberConfig} }
+
+// IsConfig reports whether err (a Run's) is a configuration problem
+// rather than a failed call: ErrMemberConfig, or a conductor.Error of
+// class ClassConfig (a route that cannot be built).
+func IsConfig(err error) bool {
+	if errors.Is(err, ErrMemberConfig) {
+		return true
+	}
+	ce, ok := conductor.AsError(err)
+	return ok && ce.Class == conductor.ClassConfig
+}
+
 // ErrScoreTooLow is wrapped by the error of a member whose score stayed
 // under its minimum with onFailure abort.
 var ErrScoreTooLow = errors.New("score below minimum")
 
-// clean turns expr.Undefined, which JSON cannot carry, into nil throughout
-// a value produced by expressions. It writes only where it finds one, so
-// members' outputs shared into the value are left as they are.
+// clean makes a value produced by expressions writable as JSON, the way
+// JavaScript's JSON.stringify writes it: expr.Undefined, and the NaN and
+// ±Infinity of arithmetic on model output, become nil (null). It copies
+// only the maps and lists it changes, so members' outputs and the caller's
+// input shared into the value are never written to.
 func clean(v any) any {
+	c, _ := cleaned(v)
+	return c
+}
+
+// cleaned is clean, reporting whether anything changed.
+func cleaned(v any) (any, bool) {
 	switch x := v.(type) {
 	case expr.Undefined:
-		return nil
+		return nil, true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, true
+		}
 	case map[string]any:
+		var out map[string]any
 		for k, e := range x {
-			if c := clean(e); expr.IsUndefined(e) {
-				x[k] = c
+			c, changed := cleaned(e)
+			if !changed {
+				continue
 			}
+			if out == nil {
+				out = maps.Clone(x)
+			}
+			out[k] = c
+		}
+		if out != nil {
+			return out, true
 		}
 	case []any:
+		var out []any
 		for i, e := range x {
-			if c := clean(e); expr.IsUndefined(e) {
-				x[i] = c
+			c, changed := cleaned(e)
+			if !changed {
+				continue
 			}
+			if out == nil {
+				out = slices.Clone(x)
+			}
+			out[i] = c
+		}
+		if out != nil {
+			return out, true
 		}
 	}
-	return v
+	return v, false
 }

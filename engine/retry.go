@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -74,14 +75,29 @@ func jitter(mode string, d time.Duration, r float64) time.Duration {
 	return half + time.Duration(float64(d-half)*r)
 }
 
-// retryDelay is the wait before retry n after err: the jittered backoff,
-// but never less than the provider's Retry-After.
-func (e *Engine) retryDelay(p retryPolicy, n int, err error) time.Duration {
-	d := jitter(e.jitter, conductor.Backoff(p.backoff, n, p.initialDelay, p.maxDelay), e.rand())
+// retryDelay is the wait before retry n after err: the backoff (jittered,
+// except fixed, which is initialDelay each time as documented), but never
+// less than the provider's Retry-After. A wait the member does not allow
+// is refused with an error that wraps err and says why, so the attempt
+// fails at once: a Retry-After beyond the member's maxDelay, or any wait
+// that would end past the run's deadline.
+func (e *Engine) retryDelay(ctx context.Context, p retryPolicy, n int, err error) (time.Duration, error) {
+	d := conductor.Backoff(p.backoff, n, p.initialDelay, p.maxDelay)
+	if p.backoff != ensemble.BackoffFixed {
+		d = jitter(e.jitter, d, e.rand())
+	}
 	if ce, ok := conductor.AsError(err); ok && ce.RetryAfter > d {
+		if ce.RetryAfter > p.maxDelay {
+			return 0, fmt.Errorf("%w (not retried: the provider asked to wait %v, more than this member's retry.maxDelay (%v))", err, ce.RetryAfter, p.maxDelay)
+		}
 		d = ce.RetryAfter
 	}
-	return d
+	if dl, ok := ctx.Deadline(); ok {
+		if left := dl.Sub(e.now()); d >= left {
+			return 0, fmt.Errorf("%w (not retried: the wait (%v) would outlast the run's deadline (%v left))", err, d, left.Round(time.Millisecond))
+		}
+	}
+	return d, nil
 }
 
 // sleepCtx waits d or until ctx ends. A timer, not time.Sleep, so
@@ -125,12 +141,17 @@ func (e *Engine) callWithRetry(ctx context.Context, p conductor.Provider, req *c
 			out.err = nil
 			return out
 		}
-		out.attempts++
+		// A gateway on the route may have tried several times.
+		out.attempts += conductor.AttemptsOf(err)
 		out.err = err
 		if ctx.Err() != nil || n >= pol.maxAttempts || !conductor.IsRetryable(err) {
 			return out
 		}
-		d := e.retryDelay(pol, n, err)
+		d, refused := e.retryDelay(ctx, pol, n, err)
+		if refused != nil {
+			out.err = refused
+			return out
+		}
 		// Info, not a warning: a retry that then succeeds is the policy
 		// working; a final failure is reported in the result.
 		e.log.LogAttrs(ctx, slog.LevelInfo, "retrying member call",

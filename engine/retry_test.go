@@ -79,11 +79,17 @@ func TestRetry(t *testing.T) {
 		{"linear", "{status: 500, times: 3}", "{maxAttempts: 4, backoff: linear, initialDelay: 100ms}", JitterNone, true, 4, 600 * time.Millisecond},
 		{"exponential", "{status: 502, times: 3}", "{maxAttempts: 4, backoff: exponential, initialDelay: 100ms}", JitterNone, true, 4, 700 * time.Millisecond},
 		{"exponential capped", "{status: 502, times: 3}", "{maxAttempts: 4, initialDelay: 100ms, maxDelay: 250ms}", JitterNone, true, 4, 550 * time.Millisecond},
-		{"equal jitter at r=0.5", "{status: 503, times: 1}", "{maxAttempts: 2, backoff: fixed, initialDelay: 100ms}", JitterEqual, true, 2, 75 * time.Millisecond},
-		{"full jitter at r=0.5", "{status: 503, times: 1}", "{maxAttempts: 2, backoff: fixed, initialDelay: 100ms}", JitterFull, true, 2, 50 * time.Millisecond},
+		{"equal jitter at r=0.5", "{status: 503, times: 1}", "{maxAttempts: 2, backoff: exponential, initialDelay: 100ms}", JitterEqual, true, 2, 75 * time.Millisecond},
+		{"full jitter at r=0.5", "{status: 503, times: 1}", "{maxAttempts: 2, backoff: linear, initialDelay: 100ms}", JitterFull, true, 2, 50 * time.Millisecond},
+		// The docs say "initialDelay each time": fixed is never jittered.
+		{"fixed is exact under equal jitter", "{status: 503, times: 2}", "{maxAttempts: 3, backoff: fixed, initialDelay: 100ms}", JitterEqual, true, 3, 200 * time.Millisecond},
+		{"fixed is exact under full jitter", "{status: 503, times: 1}", "{maxAttempts: 2, backoff: fixed, initialDelay: 100ms}", JitterFull, true, 2, 100 * time.Millisecond},
 		{"retry-after beats a shorter backoff", "{status: 429, times: 2, retryAfter: 5}", "{maxAttempts: 3, backoff: fixed, initialDelay: 100ms}", JitterNone, true, 3, 10 * time.Second},
 		{"backoff beats a shorter retry-after", "{status: 429, times: 1, retryAfter: 1}", "{maxAttempts: 2, backoff: fixed, initialDelay: 3s}", JitterNone, true, 2, 3 * time.Second},
-		{"retry-after beyond maxDelay is still honoured", "{status: 429, times: 1, retryAfter: 60}", "{maxAttempts: 2, initialDelay: 100ms, maxDelay: 1s}", JitterNone, true, 2, time.Minute},
+		{"retry-after up to maxDelay is honoured", "{status: 429, times: 1, retryAfter: 1}", "{maxAttempts: 2, initialDelay: 100ms, maxDelay: 1s}", JitterNone, true, 2, time.Second},
+		// The reproduction: Retry-After 30s on a maxDelay 1s member
+		// fails the attempt at once instead of waiting 30s.
+		{"retry-after beyond maxDelay fails at once", "{status: 429, times: 1, retryAfter: 30}", "{maxAttempts: 3, initialDelay: 100ms, maxDelay: 1s}", JitterNone, false, 1, 0},
 		{"408 is retried", "{status: 408, times: 1}", "{maxAttempts: 2, initialDelay: 10ms}", JitterNone, true, 2, 10 * time.Millisecond},
 		{"attempts run out", "{status: 503, times: 5}", "{maxAttempts: 3, backoff: fixed, initialDelay: 100ms}", JitterNone, false, 3, 200 * time.Millisecond},
 		{"400 never retried", "{status: 400, times: 1}", "{maxAttempts: 5}", JitterNone, false, 1, 0},
@@ -153,7 +159,7 @@ flow:
 			}
 			if !tc.runOK {
 				var fe *FlowError
-				if !errors.As(err, &fe) || fe.Member != "a" || res.Success || b.Status != StatusSkipped {
+				if !errors.As(err, &fe) || fe.Member != "a" || res.Success || b.Status != StatusNotRun {
 					t.Fatalf("err = %v, run success %v, b %s", err, res.Success, b.Status)
 				}
 				if !conductor.IsRetryable(err) {
@@ -217,5 +223,55 @@ func TestPolicyDefaults(t *testing.T) {
 	p = policyOf(&ensemble.Retry{MaxDelay: time.Millisecond, InitialDelay: time.Second})
 	if p.maxAttempts != ensemble.DefaultMaxAttempts || p.backoff != ensemble.BackoffExponential || p.maxDelay != time.Second || p.onFailure != ensemble.OnFailureAbort {
 		t.Errorf("zero retry = %+v", p)
+	}
+}
+
+// A Retry-After the member does not allow, or a wait that would outlast
+// the run's deadline, ends the retries at once, with an error that says
+// so and keeps the provider's status.
+func TestRetryWaitRefused(t *testing.T) {
+	tests := []struct {
+		name     string
+		fail     string
+		retry    string
+		deadline time.Duration
+		want     []string
+	}{
+		{"retry-after beyond maxDelay", "{status: 429, times: -1, retryAfter: 30}", "{maxAttempts: 3, maxDelay: 1s}", 0,
+			[]string{"429", "not retried", "asked to wait 30s", "retry.maxDelay (1s)"}},
+		{"backoff past the run's deadline", "{status: 503, times: -1}", "{maxAttempts: 3, backoff: fixed, initialDelay: 20s, maxDelay: 20s}", 5 * time.Second,
+			[]string{"503", "not retried", "the wait (20s) would outlast the run's deadline (5s left)"}},
+		{"retry-after past the run's deadline", "{status: 429, times: -1, retryAfter: 10}", "{maxAttempts: 3, initialDelay: 10ms}", 5 * time.Second,
+			[]string{"429", "not retried", "the wait (10s) would outlast the run's deadline (5s left)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				src := "name: refuse\nflow:\n  - member: m\n    config: {provider: mock, mock: {reply: done, fail: " + tc.fail + "}}\n    retry: " + tc.retry + "\n"
+				ctx := context.Background()
+				if tc.deadline > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+					defer cancel()
+				}
+				start := time.Now()
+				res, err := New(Options{Jitter: JitterNone, Logger: quiet()}).Run(ctx, parse(t, src), "hi")
+				if waited := time.Since(start); waited != 0 {
+					t.Errorf("waited %v, want no wait", waited)
+				}
+				m := member(t, res, "m")
+				if err == nil || m.Attempts != 1 || m.Error == nil {
+					t.Fatalf("err = %v, member %+v", err, m)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(m.Error.Message, w) {
+						t.Errorf("error %q lacks %q", m.Error.Message, w)
+					}
+				}
+				if want := tc.want[0]; strings.Contains(want, "429") && m.Error.Status != 429 || strings.Contains(want, "503") && m.Error.Status != 503 {
+					t.Errorf("status = %d, want the provider's", m.Error.Status)
+				}
+			})
+		})
 	}
 }

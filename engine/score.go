@@ -64,7 +64,7 @@ func (e *Engine) grade(ctx context.Context, r *run, st *ensemble.Step, v *expr.V
 			break
 		}
 		// A fresh answer: the cache would only give the same one back.
-		next, err := e.answer(ctx, c, st, pol, mr, true)
+		next, err := e.answer(ctx, r, c, st, pol, mr, true)
 		if err != nil {
 			e.log.LogAttrs(ctx, slog.LevelWarn, "scoring retry call failed", slog.String("member", st.Member), slog.String("error", err.Error()))
 			if ctx.Err() != nil {
@@ -123,27 +123,78 @@ func (e *Engine) evaluate(ctx context.Context, r *run, st *ensemble.Step, v *exp
 		}
 		return e.judge(ctx, r, st, v, c, pol, mr, ans)
 	}
+	return e.evaluatorMember(ctx, r, st, v, ans)
+}
+
+// evaluatorMember grades ans with the member scoring.evaluator names: it
+// runs now, right after the answer, over the graded member's input (v's)
+// with the answer as ${answer}, and its output is the score. Its result
+// (runs added up) shows at its own place in the flow; its failure is a
+// failed grade, which the graded member's onFailure handles.
+func (e *Engine) evaluatorMember(ctx context.Context, r *run, st *ensemble.Step, v *expr.Vars, ans answer) (scoring.Verdict, error) {
+	sc := st.Scoring
 	idx := sc.EvaluatorIndex
 	if idx < 0 || idx >= len(r.ens.Flow) || r.ens.Flow[idx].Member != sc.Evaluator {
-		idx = -1
-		for i, s := range r.ens.Flow {
-			if s.Member == sc.Evaluator {
-				idx = i
-			}
+		idx = slices.IndexFunc(r.ens.Flow, func(s *ensemble.Step) bool { return s.Member == sc.Evaluator })
+	}
+	if idx < 0 || idx == st.Index {
+		return scoring.Verdict{}, fmt.Errorf("evaluator %q is not another member of the flow", sc.Evaluator)
+	}
+	ev := r.ens.Flow[idx]
+	vars := expr.Vars{Input: v.Input, Env: v.Env, Members: r.vars.Members, Locals: []any{ans.output}}
+	mr, _ := e.runStep(ctx, r, ev, vars)
+	r.recordEval(idx, mr)
+	switch mr.Status {
+	case StatusSkipped:
+		return scoring.Verdict{}, fmt.Errorf("evaluator member %s was skipped (its condition is false): no score", sc.Evaluator)
+	case StatusSucceeded, StatusBelowMinimum:
+	default:
+		msg := "failed"
+		if mr.Error != nil {
+			msg = "failed: " + mr.Error.Message
 		}
+		return scoring.Verdict{}, fmt.Errorf("evaluator member %s %s", sc.Evaluator, msg)
 	}
-	if idx < 0 || idx >= st.Index {
-		return scoring.Verdict{}, fmt.Errorf("evaluator %q is not an earlier member", sc.Evaluator)
-	}
-	view, _ := r.vars.Members[idx].(map[string]any)
-	if view == nil || view["success"] != true {
-		return scoring.Verdict{}, fmt.Errorf("evaluator member %s did not succeed", sc.Evaluator)
-	}
-	verdict, err := scoring.FromValue(view["output"])
+	verdict, err := scoring.FromValue(mr.Output)
 	if err != nil {
 		return verdict, fmt.Errorf("evaluator member %s: %w", sc.Evaluator, err)
 	}
 	return verdict, nil
+}
+
+// recordEval adds one run of evaluator member idx to its result: the
+// last run's answer and status, every run's attempts, usage, cost and
+// latency; the run's cost too. Later members see it by name.
+func (r *run) recordEval(idx int, mr MemberResult) {
+	if r.evals == nil {
+		r.evals = map[int]*MemberResult{}
+	}
+	r.res.CostNanoUSD += mr.CostNanoUSD
+	if prev, ok := r.evals[idx]; ok {
+		mr.Attempts += prev.Attempts
+		mr.Usage.InputTokens += prev.Usage.InputTokens
+		mr.Usage.OutputTokens += prev.Usage.OutputTokens
+		mr.Usage.Estimated = mr.Usage.Estimated || prev.Usage.Estimated
+		mr.CostNanoUSD += prev.CostNanoUSD
+		mr.Cost = float64(mr.CostNanoUSD) / 1e9
+		mr.PriceUnknown = mr.PriceUnknown || prev.PriceUnknown
+		mr.LatencyMs += prev.LatencyMs
+	}
+	r.evals[idx] = &mr
+	r.vars.Members[idx] = mr.View()
+	if idx < len(r.res.Members) {
+		// Placed before the member it grades: its row is already there.
+		r.res.Members[idx] = mr
+	}
+}
+
+// evalResult is evaluator member idx's result at its place in the flow:
+// its runs so far, or skipped when it had nothing to grade yet.
+func (r *run) evalResult(idx int) MemberResult {
+	if mr, ok := r.evals[idx]; ok {
+		return *mr
+	}
+	return MemberResult{Member: r.ens.Flow[idx].Member, Status: StatusSkipped, Skipped: true}
 }
 
 // judge asks a model to grade the answer. The judge's own config

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,6 +137,14 @@ flow:
 				}
 				return
 			}
+			// A member that answered but did not pass says so in its status.
+			wantStatus := StatusSucceeded
+			if !tc.passed {
+				wantStatus = StatusBelowMinimum
+			}
+			if m.Status != wantStatus {
+				t.Errorf("status = %s, want %s", m.Status, wantStatus)
+			}
 			// The page's cascade: a low score (or none) escalates.
 			escalate := tc.score == nil || tc.score.(float64) < 0.7
 			if after := member(t, res, "after"); after.Skipped == escalate {
@@ -235,5 +244,146 @@ flow:
 	}
 	if m.ScoreReason != "polite" {
 		t.Errorf("reason = %q", m.ScoreReason)
+	}
+}
+
+// The issue's reproduction: onFailure retry whose every try stays under
+// minimum. The flow goes on with the best answer, and the result says the
+// member did not pass: status below_minimum, success true (its answer is
+// there to use), scoring.passed false; the run succeeds.
+func TestScoringRetryExhausted(t *testing.T) {
+	ens := parse(t, `
+name: exhausted
+flow:
+  - member: m
+    config: {provider: mock, mock: {reply: meh, score: 0.4}}
+    scoring:
+      thresholds: {minimum: 0.8}
+      onFailure: retry
+      retryLimit: 2
+  - member: next
+    condition: ${!m.scoring.passed}
+    config: {provider: mock, mock: {reply: escalated}}
+`)
+	res, err := New(Options{Logger: quiet()}).Run(context.Background(), ens, "task")
+	if err != nil || !res.Success {
+		t.Fatalf("err = %v, success %v", err, res.Success)
+	}
+	m := member(t, res, "m")
+	if m.Status != StatusBelowMinimum || !m.Success || m.Scoring.Passed || m.Attempts != 3 || *m.Scoring.Score != 0.4 {
+		t.Errorf("m = status %s success %v passed %v attempts %d score %v", m.Status, m.Success, m.Scoring.Passed, m.Attempts, *m.Scoring.Score)
+	}
+	if n := member(t, res, "next"); n.Status != StatusSucceeded {
+		t.Errorf("next = %s, want it to run on m's failed grade", n.Status)
+	}
+	if got := res.BelowMinimum(); len(got) != 1 || got[0] != "m" {
+		t.Errorf("BelowMinimum = %v", got)
+	}
+}
+
+// The issue's reproduction: scoring.evaluator names a member that grades
+// the answer. It runs right after each answer (every onFailure retry
+// round), reading the answer as ${answer} and the graded member's input as
+// ${input}, wherever it stands in the flow; its output is the score.
+func TestEvaluatorMember(t *testing.T) {
+	grader := `
+  - member: grader
+    config:
+      provider: openai
+      model: gpt-4o-mini
+      prompt: "Question: ${input}. Answer: ${answer}. Score it."
+`
+	draft := `
+  - member: draft
+    config: {provider: mock, prompt: "${input} is not known"}
+    input: "${input.q}"
+    scoring:
+      evaluator: grader
+      thresholds: {minimum: 0.5}
+      onFailure: retry
+      retryLimit: 1
+`
+	tests := []struct {
+		name string
+		flow string
+	}{
+		{"evaluator after the member", draft + grader},
+		{"evaluator before the member", grader + draft},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ens := parse(t, "name: graded\nflow:"+tc.flow+`
+  - member: after
+    condition: ${draft.scoring.passed && grader.success}
+    config: {provider: mock, mock: {reply: "ran"}}
+`)
+			judge := &scripted{name: "openai", replies: []string{`{"score": 0.2}`, `{"score": 0.8, "reason": "better"}`}, usage: conductor.Usage{InputTokens: 10, OutputTokens: 5}}
+			res, err := New(Options{Resolver: newResolver(judge), Pricing: fixedPrices{}, Logger: quiet()}).Run(context.Background(), ens, map[string]any{"q": "why"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs := judge.requests()
+			if len(reqs) != 2 {
+				t.Fatalf("grader ran %d times, want 2 (one per answer)", len(reqs))
+			}
+			if got := reqs[0].Messages[len(reqs[0].Messages)-1].Text(); got != "Question: why. Answer: why is not known. Score it." {
+				t.Errorf("grader prompt = %q", got)
+			}
+			d := member(t, res, "draft")
+			if d.Scoring.Score == nil || *d.Scoring.Score != 0.8 || !d.Scoring.Passed || d.Status != StatusSucceeded || d.Attempts != 2 || d.ScoreReason != "better" {
+				t.Errorf("draft = %+v", d)
+			}
+			g := member(t, res, "grader")
+			if g.Status != StatusSucceeded || g.Attempts != 2 || g.Usage.InputTokens != 20 || g.CostNanoUSD != 2*(10+10) {
+				t.Errorf("grader = %+v", g)
+			}
+			if out, ok := g.Output.(map[string]any); !ok || out["score"] != 0.8 {
+				t.Errorf("grader output = %#v, want its last answer", g.Output)
+			}
+			if res.CostNanoUSD != g.CostNanoUSD {
+				t.Errorf("run cost %d, want the grader's %d", res.CostNanoUSD, g.CostNanoUSD)
+			}
+			if a := member(t, res, "after"); a.Status != StatusSucceeded {
+				t.Errorf("after = %s", a.Status)
+			}
+			if i := slices.IndexFunc(res.Members, func(m MemberResult) bool { return m.Member == "grader" }); res.Members[i].Member != ens.Flow[i].Member {
+				t.Errorf("results out of flow order")
+			}
+		})
+	}
+}
+
+// An evaluator member with nothing to grade (the graded member was
+// skipped) is skipped too; one that fails leaves the member without a
+// score, and the member's onFailure decides.
+func TestEvaluatorMemberEdges(t *testing.T) {
+	ens := parse(t, `
+name: edges
+flow:
+  - member: unused
+    condition: false
+    config: {provider: mock}
+    scoring: {evaluator: idle}
+  - member: idle
+    config: {provider: mock, mock: {reply: "1"}}
+  - member: m
+    config: {provider: mock, mock: {reply: x}}
+    scoring: {evaluator: broken, onFailure: continue}
+  - member: broken
+    config: {provider: mock, mock: {fail: {status: 500, times: -1}}}
+`)
+	res, err := New(Options{Logger: quiet()}).Run(context.Background(), ens, "task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := member(t, res, "idle").Status; s != StatusSkipped {
+		t.Errorf("idle = %s, want skipped", s)
+	}
+	m := member(t, res, "m")
+	if m.Status != StatusBelowMinimum || m.Scoring.Score != nil || m.Scoring.Passed {
+		t.Errorf("m = %+v", m)
+	}
+	if b := member(t, res, "broken"); b.Status != StatusFailed || b.Error == nil {
+		t.Errorf("broken = %+v", b)
 	}
 }

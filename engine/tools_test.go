@@ -259,7 +259,7 @@ func TestCacheReadsTextEntries(t *testing.T) {
 	if _, err := eng.Run(context.Background(), ens, nil); err != nil {
 		t.Fatal(err)
 	}
-	key := CacheKey(p.requests()[0], "direct", nil)
+	key := CacheKey("old", p.requests()[0], "direct", nil)
 	now := time.Now()
 	old := conductor.CacheEntry{Key: key, Scope: CacheScope, Provider: "openai", Model: "gpt-4o",
 		Value:     []byte(`{"content":"{\"old\": 1}","model":"gpt-4o","finishReason":"stop","usage":{"inputTokens":3,"outputTokens":2}}`),

@@ -3,6 +3,7 @@ package ensemble
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"regexp"
@@ -23,6 +24,10 @@ import (
 // provider: the page's "use Workers AI for simple tasks" snippets name
 // only a routing.
 const DefaultProvider = conductor.ProviderWorkersAI
+
+// MaxTokensLimit is the largest maxTokens accepted: far above any model's
+// output window, and what every provider's int32 field holds.
+const MaxTokensLimit = math.MaxInt32
 
 // DefaultCacheTTL is a step cache's TTL when a cache block sets none.
 const DefaultCacheTTL = time.Hour
@@ -55,14 +60,32 @@ var (
 )
 
 // Load reads and checks the ensemble file at path. A file that cannot be
-// read gives a wrapped I/O error; a file with problems gives a List.
+// read gives a *FileError (errors.Is(err, fs.ErrNotExist) for a missing
+// one); a file with problems gives a List.
 func Load(path string) (*Ensemble, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("load ensemble: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the FileError's
+		}
+		return nil, &FileError{File: path, Err: err}
 	}
 	return Parse(path, data)
 }
+
+// FileError is an ensemble file that cannot be read. It reads as
+// "FILE: cannot read the ensemble file: no such file or directory".
+type FileError struct {
+	File string
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	return e.File + ": cannot read the ensemble file: " + e.Err.Error()
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
 
 // Parse checks data, the content of file (used in messages only), and
 // returns the ensemble with every expression compiled, or a List of every
@@ -91,7 +114,15 @@ func Validate(path string) error {
 type loader struct {
 	c     *collector
 	names *expr.Names
+	// evalNames is names with the evaluator members' locals (answer);
+	// evaluating is set while an evaluator member's expressions compile.
+	evalNames  *expr.Names
+	evaluating bool
 }
+
+// AnswerName is the name an evaluator member's expressions read the answer
+// they grade by: ${answer} (its output: decoded JSON, else the text).
+const AnswerName = "answer"
 
 // obj is a mapping whose keys were checked against the known ones.
 type obj struct {
@@ -236,6 +267,17 @@ func (l *loader) flow(items []*yval) []*Step {
 		members[i] = name
 	}
 	l.names = expr.NewNames(members)
+	l.evalNames = l.names.WithLocals(AnswerName)
+	// Evaluator members first: a member another one names as its
+	// scoring.evaluator runs right after each answer it grades, so its
+	// expressions may read only members before every member it grades.
+	for i, o := range objs {
+		if ev := evaluatorName(o); ev != "" {
+			if j := slices.Index(members, ev); j >= 0 && j != i {
+				steps[j].Grades = append(steps[j].Grades, i)
+			}
+		}
+	}
 	for i, o := range objs {
 		if o != nil {
 			l.step(steps[i], o, members)
@@ -244,8 +286,34 @@ func (l *loader) flow(items []*yval) []*Step {
 	return steps
 }
 
+// evaluatorName is the scoring.evaluator a member's mapping names, "" when
+// none (or not a string: its problem is reported by scoring).
+func evaluatorName(o *obj) string {
+	sc := o.get("scoring")
+	if sc == nil || sc.kind != KindMap {
+		return ""
+	}
+	for _, e := range sc.entries {
+		if e.key == "evaluator" && e.val.kind == KindScalar && e.val.isStr {
+			return e.val.text
+		}
+	}
+	return ""
+}
+
 func (l *loader) step(s *Step, o *obj, members []string) {
 	i := s.Index
+	if len(s.Grades) > 0 {
+		// It runs after the answers it grades, before the members that
+		// come after them: compile as if placed before the first of them.
+		i = min(i, s.Grades[0])
+		prev := l.names
+		l.evaluating, l.names = true, l.evalNames
+		defer func() { l.evaluating, l.names = false, prev }()
+		if e, ok := o.m["scoring"]; ok {
+			l.c.addf(e.keyPos, "member %s grades %s (it is their scoring.evaluator), so it cannot have a scoring block of its own", s.Member, members[s.Grades[0]])
+		}
+	}
 	if v := o.get("type"); v != nil {
 		if t, ok := l.str(v, "type"); ok && t != TypeThink {
 			l.c.add(v.pos, "type: "+unknown("member type", t, []string{TypeThink}, ""))
@@ -309,10 +377,14 @@ func (l *loader) config(v *yval, what string, before int) *ThinkConfig {
 	tc.Routing = l.enumNode(o.get("routing"), "routing", before, conductor.RoutingModes())
 	tc.Temperature = l.shaped(o.get("temperature"), "temperature", before, shapeNumber)
 	l.litRange(tc.Temperature, "temperature", 0, 2)
-	tc.MaxTokens = l.shaped(o.get("maxTokens"), "maxTokens", before, shapeInt)
+	if x := o.get("maxTokens"); x != nil && x.bigInt {
+		l.c.addf(x.pos, "maxTokens: expected an integer between 1 and %d, got %s", MaxTokensLimit, x.text)
+	} else {
+		tc.MaxTokens = l.shaped(x, "maxTokens", before, shapeInt)
+	}
 	if tc.MaxTokens != nil && tc.MaxTokens.Tmpl == nil {
-		if n, _ := tc.MaxTokens.Lit.(int64); n < 1 {
-			l.c.addf(tc.MaxTokens.Pos, "maxTokens: expected a positive integer, got %d", n)
+		if n, _ := tc.MaxTokens.Lit.(int64); n < 1 || n > MaxTokensLimit {
+			l.c.addf(tc.MaxTokens.Pos, "maxTokens: expected an integer between 1 and %d, got %d", MaxTokensLimit, n)
 		}
 	}
 	tc.TopP = l.shaped(o.get("topP"), "topP", before, shapeNumber)
@@ -484,12 +556,12 @@ func (l *loader) scoring(v *yval, i int, members []string) *Scoring {
 			s.Evaluator = ev
 			switch j := slices.Index(members, ev); {
 			case ev == EvaluatorJudge || ev == EvaluatorRules:
-			case j >= 0 && j < i:
+			case j == i:
+				l.c.addf(x.pos, "evaluator: member %s cannot grade itself (name another member, judge or rules)", ev)
+			case j >= 0:
 				s.EvaluatorIndex = j
-			case j >= i:
-				l.c.addf(x.pos, "evaluator: member %q must come before the member it scores", ev)
 			default:
-				cands := append([]string{EvaluatorJudge, EvaluatorRules}, members[:i]...)
+				cands := append([]string{EvaluatorJudge, EvaluatorRules}, members...)
 				l.c.add(x.pos, "evaluator: "+unknown("evaluator", ev, cands, ""))
 			}
 		}
@@ -761,7 +833,18 @@ func (l *loader) node(v *yval, key string, before int) *Node {
 func (l *loader) exprError(v *yval, key string, err error) {
 	var ee *expr.Error
 	if errors.As(err, &ee) && v.at != nil {
-		l.c.addf(v.at(ee.Offset), "%s: %s", key, ee.Msg)
+		msg := ee.Msg
+		if l.evaluating {
+			// "member a runs later than this one", "member a cannot refer
+			// to its own result": said of an evaluator, the reason differs.
+			for _, cut := range []string{" runs later than this one", " cannot refer to its own result"} {
+				if ref, _, ok := strings.Cut(msg, cut); ok {
+					msg = ref + " has no result yet when this evaluator member runs (right after each answer it grades): read the answer it grades as ${answer}"
+					break
+				}
+			}
+		}
+		l.c.addf(v.at(ee.Offset), "%s: %s", key, msg)
 		return
 	}
 	l.c.addf(v.pos, "%s: %v", key, err)
@@ -985,6 +1068,9 @@ func describe(v *yval) string {
 			s = string(r[:40]) + "…"
 		}
 		return fmt.Sprintf("a string (%q)", s)
+	}
+	if v.bigInt {
+		return v.text + " (beyond the integer range)"
 	}
 	switch x := v.val.(type) {
 	case nil:

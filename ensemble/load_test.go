@@ -2,6 +2,7 @@ package ensemble
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -211,8 +212,10 @@ func TestBadGolden(t *testing.T) {
 		},
 		"empty-flow.yaml": {`2:7: flow: expected at least one member`},
 		"evaluator.yaml": {
-			`7:18: evaluator: member "b" must come before the member it scores`,
-			`12:18: evaluator: unknown evaluator "jugde" (did you mean "judge"?)`,
+			`11:24: prompt: member a has no result yet when this evaluator member runs (right after each answer it grades): read the answer it grades as ${answer}`,
+			`12:5: member b grades a (it is their scoring.evaluator), so it cannot have a scoring block of its own`,
+			`13:18: evaluator: unknown evaluator "jugde" (did you mean "judge"?)`,
+			`18:18: evaluator: member c cannot grade itself (name another member, judge or rules)`,
 		},
 		"expr.yaml": {
 			`7:30: condition: unexpected "}" (expected a value)`,
@@ -224,6 +227,10 @@ func TestBadGolden(t *testing.T) {
 			`7:18: maxTokens: expected an integer, got a string ("lots")`,
 			`8:20: temperature: expected a number, got a string ("hot")`,
 			`9:13: topP: expected a number between 0 and 1, got 1.5`,
+			// The issue's reproduction: a number too large, not "a string".
+			`15:18: maxTokens: expected an integer between 1 and 2147483647, got 99999999999999999999999`,
+			`16:13: seed: expected an integer, got 18446744073709551615 (beyond the integer range)`,
+			`21:18: maxTokens: expected an integer between 1 and 2147483647, got 3000000000`,
 		},
 		"missing.yaml": {
 			`1:1: missing required key "name" (the ensemble's name)`,
@@ -337,7 +344,7 @@ func TestParseProblems(t *testing.T) {
 		{"responseFormat must be a map", head + "- member: a\n  config: {provider: mock, responseFormat: json}\n",
 			[]string{`4:44: responseFormat: expected a map (e.g. {type: json_object}), got a string ("json")`}},
 		{"maxTokens must be positive", head + "- member: a\n  config: {provider: mock, maxTokens: 0}\n",
-			[]string{`4:39: maxTokens: expected a positive integer, got 0`}},
+			[]string{`4:39: maxTokens: expected an integer between 1 and 2147483647, got 0`}},
 		{"evaluator rules without rules", head + "- member: a\n  config: {provider: mock}\n  scoring: {evaluator: rules}\n",
 			[]string{`5:13: scoring: evaluator "rules" needs a rules list`}},
 		{"judge config is checked", head + "- member: a\n  config: {provider: mock}\n  scoring:\n    judge: {provider: openai}\n",
@@ -642,5 +649,22 @@ func BenchmarkParse(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The issue's reproduction: a large flow with no aliases is not an alias
+// bomb; only what aliases expand to counts against the bound.
+func TestLargeFlowWithoutAliases(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: big\nflow:\n")
+	for i := range 9100 {
+		fmt.Fprintf(&b, "  - member: m%d\n    config:\n      provider: mock\n      model: mock\n      routing: direct\n      temperature: 0.5\n      prompt: \"item %d\"\n", i, i)
+	}
+	e, err := Parse("big.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("err = %.300v", err)
+	}
+	if len(e.Flow) != 9100 {
+		t.Errorf("%d members", len(e.Flow))
 	}
 }

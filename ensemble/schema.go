@@ -77,7 +77,7 @@ type schemaMockFail struct {
 }
 
 type schemaScoring struct {
-	Evaluator  string           `json:"evaluator,omitempty" jsonschema:"default=judge" jsonschema_description:"judge (a model grades against criteria), rules, or an earlier member whose output is the score."`
+	Evaluator  string           `json:"evaluator,omitempty" jsonschema:"default=judge" jsonschema_description:"judge (a model grades against criteria), rules, or another member: an evaluator member run right after each answer, reading it as ${answer}, whose output is the score."`
 	Criteria   schemaStrings    `json:"criteria,omitempty" jsonschema_description:"What a judge grades against: a sentence or a list."`
 	Rules      []schemaRule     `json:"rules,omitempty" jsonschema_description:"Checks of the output, one per item; the score is the fraction that pass."`
 	Thresholds schemaThresholds `json:"thresholds,omitempty" jsonschema_description:"Score levels; minimum decides pass or fail."`

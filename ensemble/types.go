@@ -110,6 +110,12 @@ type Step struct {
 	// Cache, when non-nil, sets the member's step cache; nil: the engine's
 	// default.
 	Cache *Cache
+	// Grades lists, in flow order, the members that name this one as
+	// their scoring.evaluator. Such an evaluator member does not run at
+	// its place in the flow: it runs right after each answer it grades,
+	// its expressions reading that answer as ${answer} (AnswerName) and
+	// the graded member's input as ${input}, and its output is the score.
+	Grades []int
 }
 
 // ThinkConfig is a Think member's model call. Every field is a *Node so any
@@ -206,8 +212,9 @@ type MockFail struct {
 type Scoring struct {
 	Pos Pos
 	// Evaluator is EvaluatorJudge (default), EvaluatorRules, or the name of
-	// an earlier member whose output (a number in 0..1, or an object with a
-	// numeric "score") is the score.
+	// another member of the flow (an evaluator member, see Step.Grades),
+	// run after each answer to grade: its output (a number in 0..1, or an
+	// object with a numeric "score") is the score.
 	Evaluator string
 	// EvaluatorIndex is the flow index of the member Evaluator names, -1
 	// for judge and rules.

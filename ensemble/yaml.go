@@ -25,6 +25,7 @@ type yval struct {
 	val    any    // string, int64, float64, bool or nil
 	text   string // a string scalar's value
 	isStr  bool   // the scalar is a string (quoted, plain text, or a block)
+	bigInt bool   // an integer beyond int64: val is its float64, text as written
 	broken bool   // the value had a problem already reported
 	at     func(off int) Pos
 	// Maps and lists.
@@ -54,12 +55,15 @@ type placeholder struct {
 // dupKey matches the parser's duplicate key message, reworded in ours.
 var dupKey = regexp.MustCompile(`^mapping key "(.*)" already defined at \[(\d+):(\d+)\]$`)
 
+// bigIntText is a decimal integer literal.
+var bigIntText = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
+
 // maxDepth bounds nesting (and alias expansion) so hostile input cannot
 // exhaust the stack.
 const maxDepth = 100
 
 // maxExpand bounds the values produced by alias expansion (the "billion
-// laughs" document).
+// laughs" document); values written out in the file do not count.
 const maxExpand = 100000
 
 // parseYAML parses data into a yval, or reports why it cannot.
@@ -271,7 +275,7 @@ type decoder struct {
 	holes    map[Pos]placeholder
 	src      string
 	anchors  map[string]*yval
-	expand   int  // values built so far, alias expansions included
+	expand   int  // values alias expansions produced so far
 	exploded bool // the expansion limit was reported
 }
 
@@ -316,10 +320,10 @@ func (d *decoder) node(n ast.Node, depth int) *yval {
 			v.size += it.size
 		}
 	}
+	// Only what aliases expand to counts: a document without aliases is
+	// bounded by its own size, however many members it holds.
 	if _, alias := n.(*ast.AliasNode); alias {
-		d.expand += v.size // what the alias expands to
-	} else {
-		d.expand++ // its children were counted as they were built
+		d.expand += v.size
 	}
 	if d.expand > maxExpand {
 		if !d.exploded {
@@ -378,6 +382,7 @@ func (d *decoder) value(n ast.Node, pos Pos, depth int) *yval {
 	case *ast.StringNode:
 		return d.stringNode(n, pos)
 	case *ast.IntegerNode:
+		text := n.GetToken().Value
 		switch x := n.Value.(type) {
 		case int64:
 			return &yval{kind: KindScalar, pos: pos, val: x}
@@ -385,9 +390,14 @@ func (d *decoder) value(n ast.Node, pos Pos, depth int) *yval {
 			if x <= math.MaxInt64 {
 				return &yval{kind: KindScalar, pos: pos, val: int64(x)}
 			}
-			return &yval{kind: KindScalar, pos: pos, val: float64(x)}
+			return &yval{kind: KindScalar, pos: pos, val: float64(x), text: text, bigInt: true}
 		}
-		return &yval{kind: KindScalar, pos: pos, val: n.GetToken().Value, text: n.GetToken().Value, isStr: true}
+		// Digits the parser could not hold in 64 bits: still an integer,
+		// too large for one (reported as such, not as a string).
+		if f, err := strconv.ParseFloat(strings.ReplaceAll(text, "_", ""), 64); err == nil && bigIntText.MatchString(text) {
+			return &yval{kind: KindScalar, pos: pos, val: f, text: text, bigInt: true}
+		}
+		return &yval{kind: KindScalar, pos: pos, val: text, text: text, isStr: true}
 	case *ast.FloatNode:
 		return &yval{kind: KindScalar, pos: pos, val: n.Value}
 	case *ast.InfinityNode:
@@ -544,8 +554,16 @@ func (d *decoder) stringNode(n *ast.StringNode, pos Pos) *yval {
 		t := h.text + s[len(h.fill):]
 		return &yval{kind: KindScalar, pos: pos, val: t, text: t, isStr: true, at: plainAt(pos, t)}
 	}
+	quoted := tk != nil && (tk.Type == token.DoubleQuoteType || tk.Type == token.SingleQuoteType)
+	if !quoted && len(s) > 18 && bigIntText.MatchString(s) {
+		// Plain digits the parser gave up on as an integer: too large for
+		// one, not text.
+		if f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64); err == nil {
+			return &yval{kind: KindScalar, pos: pos, val: f, text: s, bigInt: true}
+		}
+	}
 	v := &yval{kind: KindScalar, pos: pos, val: s, text: s, isStr: true, at: plainAt(pos, s)}
-	if tk != nil && (tk.Type == token.DoubleQuoteType || tk.Type == token.SingleQuoteType) {
+	if quoted {
 		v.at = quotedAt(pos, s)
 	}
 	return v

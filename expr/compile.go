@@ -10,6 +10,9 @@ type Vars struct {
 	Input   any
 	Env     func(name string) (string, bool) // nil: empty environment
 	Members []any
+	// Locals are the values of Names.Locals, in order; a missing one is
+	// undefined.
+	Locals []any
 }
 
 // evalFn is a compiled expression. Values travel unboxed (val) so that
@@ -71,7 +74,7 @@ func compile(n *node) evalFn {
 	case opLit:
 		l := n.lit
 		return func(*Vars) (val, error) { return l, nil }
-	case opInput, opMember, opProp:
+	case opInput, opMember, opLocal, opProp:
 		if f := compilePath(n); f != nil {
 			return f
 		}
@@ -216,6 +219,14 @@ func compilePath(n *node) evalFn {
 	case opMember:
 		idx := n.idx
 		return func(v *Vars) (val, error) { return walk(memberVal(v, idx), keys), nil }
+	case opLocal:
+		idx := n.idx
+		return func(v *Vars) (val, error) {
+			if v == nil || idx >= len(v.Locals) {
+				return val{}, nil
+			}
+			return walk(fromAny(v.Locals[idx]), keys), nil
+		}
 	}
 	return nil
 }

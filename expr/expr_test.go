@@ -546,3 +546,40 @@ func TestErrorString(t *testing.T) {
 		t.Errorf("Error() = %q", got)
 	}
 }
+
+// Locals are names a caller binds for some expressions (an evaluator
+// member's answer): read like input, shadowing a member of the same name,
+// undefined when unbound, and unknown to expressions compiled without them.
+func TestLocals(t *testing.T) {
+	names := NewNames([]string{"answer", "draft"}).WithLocals("answer")
+	tests := []struct {
+		src  string
+		vars Vars
+		want any
+	}{
+		{"answer", Vars{Locals: []any{"a text"}}, "a text"},
+		{"answer.score + 1", Vars{Locals: []any{map[string]any{"score": 0.5}}}, 1.5},
+		{"answer['score']", Vars{Locals: []any{map[string]any{"score": 0.5}}}, 0.5},
+		{"answer", Vars{}, Undefined{}},
+		{"typeof answer", Vars{Locals: []any{"x"}}, "string"},
+		{"answer.length > 3 ? draft.output : input", Vars{Input: "in", Locals: []any{"long text"}, Members: []any{nil, map[string]any{"output": "d"}}}, "d"},
+	}
+	for _, tc := range tests {
+		p, err := Compile(tc.src, names, 2)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		got, err := p.Eval(&tc.vars)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s = %#v, %v; want %#v", tc.src, got, err, tc.want)
+		}
+	}
+	_, err := Compile("answer", NewNames([]string{"draft"}), 1)
+	if err == nil || !strings.Contains(err.Error(), "unknown name answer") {
+		t.Errorf("answer without locals: %v", err)
+	}
+	_, err = Compile("answr", NewNames(nil).WithLocals("answer"), 0)
+	if err == nil || !strings.Contains(err.Error(), "known: input, env, answer") || !strings.Contains(err.Error(), "did you mean answer?") {
+		t.Errorf("typo: %v", err)
+	}
+}

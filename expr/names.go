@@ -9,6 +9,10 @@ import (
 // Names are the member names of a flow in order.
 type Names struct {
 	Members []string
+	// Locals are further names some expressions may read (an evaluator
+	// member's answer), bound by the caller in Vars.Locals in the same
+	// order. A local shadows a member of the same name.
+	Locals []string
 
 	// index maps a name to its first position; nil when the Names was built
 	// as a literal, in which case lookups scan Members.
@@ -37,6 +41,30 @@ func longestFirst(members []string) []int {
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return len(members[idx[a]]) > len(members[idx[b]]) })
 	return idx
+}
+
+// WithLocals returns a copy of n (its member table shared) that also
+// knows locals.
+func (n *Names) WithLocals(locals ...string) *Names {
+	c := &Names{}
+	if n != nil {
+		*c = *n
+	}
+	c.Locals = locals
+	return c
+}
+
+// local returns the index of local name, or -1.
+func (n *Names) local(name string) int {
+	if n == nil {
+		return -1
+	}
+	for i, l := range n.Locals {
+		if l == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // lookup returns the index of member name, or -1.
@@ -98,16 +126,18 @@ func Reserved(name string) bool {
 // name nor a member.
 func (n *Names) unknownName(name string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "unknown name %s; known: input, env", name)
+	known := []string{"input", "env"}
 	var members []string
 	if n != nil {
+		known = append(known, n.Locals...)
 		members = n.Members
 	}
+	fmt.Fprintf(&b, "unknown name %s; known: %s", name, strings.Join(known, ", "))
 	if len(members) > 0 {
 		b.WriteString(", and members ")
 		b.WriteString(strings.Join(members, ", "))
 	}
-	if s := suggest(name, append([]string{"input", "env"}, members...)); s != "" {
+	if s := suggest(name, append(known, members...)); s != "" {
 		fmt.Fprintf(&b, " (did you mean %s?)", s)
 	}
 	return b.String()

@@ -25,6 +25,7 @@ const (
 	opLit op = iota
 	opInput
 	opMember // idx
+	opLocal  // idx: Vars.Locals[idx]
 	opEnv    // env.NAME: name
 	opEnvDyn // env[a]
 	opProp   // a.name
@@ -491,6 +492,10 @@ func (p *parser) name() *node {
 		return p.env()
 	case "JSON":
 		return p.jsonStringify()
+	}
+	if idx := p.names.local(t.s); idx >= 0 {
+		p.next()
+		return &node{op: opLocal, pos: t.pos, idx: idx}
 	}
 	if idx := p.names.lookup(t.s); idx >= 0 {
 		return p.memberRef(idx, t.pos, t.end)

@@ -109,7 +109,7 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 			}
 			continue
 		}
-		value, reason, err := c.g.cached(ctx, key)
+		value, reason, err := c.g.cached(ctx, key, &req.Options)
 		if err != nil {
 			return nil, err
 		}
@@ -143,8 +143,17 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 // cached reads the entry for key: its value, or nil and why there is none
 // to serve (an unreadable store is a miss, logged; the caller going away is
 // an error). A value the caller cannot decode is a miss of reason.
-func (g *Gateway) cached(ctx context.Context, key string) (value []byte, reason string, err error) {
-	e, ok, expired, err := g.st.GetCache(ctx, key, nowUTC())
+//
+// An entry lives for the TTL it was written with; a call that sets its
+// own TTL (o.CacheTTL: a member's cache.ttl, cf-aig-cache-ttl) is also
+// served only an entry younger than that TTL, so a short-lived reader
+// never gets a long-lived writer's old answer.
+func (g *Gateway) cached(ctx context.Context, key string, o *conductor.CallOptions) (value []byte, reason string, err error) {
+	now := nowUTC()
+	e, ok, expired, err := g.st.GetCache(ctx, key, now)
+	if ok && o.CacheTTL != nil && now.Sub(e.CreatedAt) >= *o.CacheTTL {
+		ok, expired = false, true
+	}
 	switch {
 	case err != nil:
 		if ctx.Err() != nil {
@@ -421,7 +430,7 @@ func (c *cacheProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 			}
 			continue
 		}
-		value, reason, err := c.g.cached(ctx, key)
+		value, reason, err := c.g.cached(ctx, key, &req.Options)
 		if err != nil {
 			return nil, err
 		}

@@ -122,6 +122,18 @@ func TestCacheMissReasons(t *testing.T) {
 			{opts: conductor.CallOptions{CacheTTL: dur(time.Minute)}, status: CacheMiss, reason: MissNewKey},
 			{after: 2 * time.Minute, status: CacheMiss, reason: MissExpired},
 		}},
+		// A caller's own TTL bounds the age of what it is served, whatever
+		// TTL the entry was written with (a ttl: 2 member after a ttl: 3600
+		// one with the same request).
+		{"entry older than the reader's ttl", 0, false, []call{
+			{opts: conductor.CallOptions{CacheTTL: dur(time.Hour)}, status: CacheMiss, reason: MissNewKey},
+			{after: 3 * time.Second, opts: conductor.CallOptions{CacheTTL: dur(2 * time.Second)}, status: CacheMiss, reason: MissExpired},
+			{opts: conductor.CallOptions{CacheTTL: dur(2 * time.Second)}, status: CacheHit},
+		}},
+		{"entry younger than the reader's ttl", 0, false, []call{
+			{opts: conductor.CallOptions{CacheTTL: dur(time.Hour)}, status: CacheMiss, reason: MissNewKey},
+			{after: time.Second, opts: conductor.CallOptions{CacheTTL: dur(2 * time.Second)}, status: CacheHit},
+		}},
 		{"request ttl turns caching on", 0, false, []call{
 			{opts: conductor.CallOptions{CacheTTL: dur(time.Hour)}, status: CacheMiss, reason: MissNewKey},
 			{opts: conductor.CallOptions{CacheTTL: dur(time.Hour)}, status: CacheHit},

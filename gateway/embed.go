@@ -112,7 +112,7 @@ func (g *Gateway) embedCache(next conductor.Embedder) conductor.Embedder {
 				}
 				continue
 			}
-			value, reason, err := g.cached(ctx, key)
+			value, reason, err := g.cached(ctx, key, &req.Options)
 			if err != nil {
 				return nil, err
 			}

@@ -125,7 +125,8 @@ func (r *retryProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 		return err
 	})
 	if err != nil {
-		return nil, err
+		// The caller counts every upstream call, the failed ones too.
+		return nil, conductor.WithAttempts(err, attempts)
 	}
 	resp.Meta.Attempts = attempts
 	return resp, nil
@@ -174,7 +175,7 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, conductor.WithAttempts(err, attempts)
 	}
 	m := s.Meta()
 	m.Attempts = attempts

@@ -34,13 +34,18 @@ func (r *Router) directRoute(name, routing string, o upstreamOpts) (route, error
 		return rt, needVar(name, routing, spec.BaseURLVar, "")
 	}
 	rt.format = spec.Format
+	// Every missing variable is named at once, not one per try.
+	var missing []string
 	if spec.Account {
 		acct := o.account
 		if acct == "" {
-			var err error
-			if acct, err = r.accountID(name, routing); err != nil {
-				return rt, err
+			if r.accountErr != nil {
+				return rt, configErr(name, "routing %s: %v", routing, r.accountErr)
 			}
+			acct = r.account
+		}
+		if acct == "" {
+			missing = append(missing, config.EnvCloudflareAccountID)
 		}
 		rt.ep.BaseURL = provider.WorkersAIBaseURL(rt.ep.BaseURL, acct)
 		if o.compat {
@@ -59,23 +64,16 @@ func (r *Router) directRoute(name, routing string, o upstreamOpts) (route, error
 	// Var is empty only for a local server nobody gave a key variable.
 	if !key.IsSet() && key.Var != "" {
 		if !o.callerKey {
-			return rt, needVar(name, routing, key.Var, "")
+			missing = append(missing, key.Var)
+		} else if len(missing) == 0 {
+			rt.keyless = needVar(name, routing, key.Var, "") // for the calls without their own
 		}
-		rt.keyless = needVar(name, routing, key.Var, "") // for the calls without their own
+	}
+	if len(missing) > 0 {
+		return rt, needVars(name, routing, missing...)
 	}
 	rt.ep.APIKey = key.Value()
 	return rt, nil
-}
-
-// accountID returns the Cloudflare account Workers AI runs in.
-func (r *Router) accountID(name, routing string) (string, error) {
-	if r.accountErr != nil {
-		return "", configErr(name, "routing %s: %v", routing, r.accountErr)
-	}
-	if r.account == "" {
-		return "", needVar(name, routing, config.EnvCloudflareAccountID, "")
-	}
-	return r.account, nil
 }
 
 func or(s, def string) string {

@@ -43,11 +43,17 @@ func TestRouteErrors(t *testing.T) {
 			want: "openai: config: routing cloudflare-gateway needs TEAM_OPENAI_KEY: export TEAM_OPENAI_KEY=..."},
 		{name: "hosted gateway token missing", conf: hosted, env: without("CF_AIG_TOKEN"), provider: "openai", routing: "cloudflare-gateway",
 			want: "openai: config: routing cloudflare-gateway needs CF_AIG_TOKEN: export CF_AIG_TOKEN=<AI Gateway token> (named by token_env of gateway my-gateway)"},
-		{name: "no built-in gateway yet", env: keys(), provider: "openai", routing: "cloudflare-gateway",
-			want: "openai: config: routing cloudflare-gateway needs a gateway: the built-in gateway is not available yet in this build; " +
-				"set account_id in [[ai.gateway]] of conductor.toml to use Cloudflare's hosted AI Gateway, or use routing: direct"},
+		// The reproduction: say what to wire, not "not available yet".
+		{name: "router without a built-in gateway", env: keys(), provider: "openai", routing: "cloudflare-gateway",
+			want: "openai: config: routing cloudflare-gateway needs a gateway, and this router was built without the built-in one: " +
+				"set routing.Options.Gateway (a gateway.Set's Hook, as conductor run does; conductor.Open wires it for you), " +
+				"or set account_id in [[ai.gateway]] of conductor.toml to use Cloudflare's hosted AI Gateway, or use routing: direct"},
 		{name: "workers-ai without account", env: without("CLOUDFLARE_ACCOUNT_ID"), provider: "workers-ai", routing: "cloudflare",
 			want: "workers-ai: config: routing cloudflare needs CLOUDFLARE_ACCOUNT_ID: export CLOUDFLARE_ACCOUNT_ID=<account id> (or set account_id in [ai] of conductor.toml)"},
+		// The reproduction: both unset, both named.
+		{name: "workers-ai without account and token", env: without("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN"), provider: "workers-ai", routing: "cloudflare",
+			want: "workers-ai: config: routing cloudflare needs CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN: export CLOUDFLARE_ACCOUNT_ID=<account id> (or set account_id in [ai] of conductor.toml) " +
+				"and CLOUDFLARE_API_TOKEN=<API token with Workers AI permission>"},
 		{name: "workers-ai without token", env: without("CLOUDFLARE_API_TOKEN"), provider: "workers-ai", routing: "cloudflare",
 			want: "workers-ai: config: routing cloudflare needs CLOUDFLARE_API_TOKEN: export CLOUDFLARE_API_TOKEN=<API token with Workers AI permission>"},
 		{name: "workers-ai token named in [ai]", conf: "[ai]\napi_token_env = \"EDGE_TOKEN\"\n", env: keys(), provider: "workers-ai", routing: "",

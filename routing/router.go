@@ -241,6 +241,31 @@ func (r *Router) Check(providerName, routing string) error {
 	return nil
 }
 
+// Gateway kinds, as GatewayOf names them.
+const (
+	GatewayHosted  = "hosted"   // Cloudflare's hosted AI Gateway (the gateway has an account_id)
+	GatewayBuiltin = "built-in" // the built-in gateway, in this process
+)
+
+// GatewayOf says which gateway serves provider through routing: kind
+// GatewayHosted or GatewayBuiltin and the [[ai.gateway]] id ("default"
+// when none is configured); ok is false for a route without a gateway
+// (direct, cloudflare). It plans nothing and builds nothing: --trace asks
+// it for every member.
+func (r *Router) GatewayOf(providerName, routing string) (kind, id string, ok bool) {
+	if routing == "" {
+		routing = conductor.DefaultRouting(providerName)
+	}
+	if routing != conductor.RoutingGateway {
+		return "", "", false
+	}
+	gw, _ := r.cfg.DefaultGateway()
+	if gw.Hosted() {
+		return GatewayHosted, gw.ID, true
+	}
+	return GatewayBuiltin, gw.ID, true
+}
+
 // route is a planned route: everything needed to build it, nothing built.
 type route struct {
 	provider string
@@ -324,8 +349,26 @@ func configErr(providerName, format string, args ...any) *conductor.Error {
 }
 
 func errNoBuiltinGateway(providerName string) *conductor.Error {
-	return configErr(providerName, "routing cloudflare-gateway needs a gateway: the built-in gateway is not available yet in this build; "+
-		"set account_id in [[ai.gateway]] of conductor.toml to use Cloudflare's hosted AI Gateway, or use routing: direct")
+	return configErr(providerName, "routing cloudflare-gateway needs a gateway, and this router was built without the built-in one: "+
+		"set routing.Options.Gateway (a gateway.Set's Hook, as conductor run does; conductor.Open wires it for you), "+
+		"or set account_id in [[ai.gateway]] of conductor.toml to use Cloudflare's hosted AI Gateway, or use routing: direct")
+}
+
+// needVars is needVar for several missing variables, every one named:
+// "routing cloudflare needs A and B: export A=<…> and B=<…>".
+func needVars(providerName, routing string, names ...string) *conductor.Error {
+	if len(names) == 1 {
+		return needVar(providerName, routing, names[0], "")
+	}
+	sets := make([]string, len(names))
+	for i, n := range names {
+		sets[i] = n + "=" + example(n)
+	}
+	need := "routing " + routing + " needs " + strings.Join(names, " and ")
+	if routing == "" {
+		need = "the gateway needs " + strings.Join(names, " and ") + " for " + providerName
+	}
+	return configErr(providerName, "%s: export %s", need, strings.Join(sets, " and "))
 }
 
 // needVar is the error for a missing variable, with an example value that

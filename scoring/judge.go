@@ -121,6 +121,10 @@ func (o judgeObject) verdict() (Verdict, error) {
 	}
 	f, err := strconv.ParseFloat(raw, 64)
 	if err != nil {
+		// A scale written out in the string ("8/10", "85%").
+		if v, perr := ParseJudge(raw); perr == nil && !strings.HasPrefix(raw, "{") {
+			return Verdict{Score: v.Score, Reason: o.Reason}, nil
+		}
 		return Verdict{}, fmt.Errorf("%w: the judge's score %s is not a number", ErrNoScore, clip(string(o.Score)))
 	}
 	s, err := Normalize(f)

@@ -191,19 +191,14 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-// Normalize brings a score into 0..1. Judges asked for 0..1 sometimes answer
-// out of 10 or out of 100 anyway: a score in (1, 10] is divided by 10, one in
-// (10, 100] by 100. Anything else outside 0..1, NaN included, is an error.
+// Normalize checks that a score is in 0..1. Nothing is guessed: 1.5 is
+// not read as 0.15, nor 8 as 0.8; a judge that grades on another scale
+// must say so in its text ("8/10", "85%", "85/100"), which ParseJudge
+// reads. Anything outside 0..1, NaN included, is an error (ErrNoScore):
+// the grade fails and the member's onFailure applies.
 func Normalize(f float64) (float64, error) {
-	switch {
-	case math.IsNaN(f) || math.IsInf(f, 0) || f < 0:
-		return 0, fmt.Errorf("%w: score %v is out of range", ErrNoScore, f)
-	case f <= 1:
-		return f, nil
-	case f <= 10:
-		return f / 10, nil
-	case f <= 100:
-		return f / 100, nil
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1 {
+		return 0, fmt.Errorf("%w: score %v is out of range (expected 0 to 1; write another scale out, as 8/10 or 85%%)", ErrNoScore, f)
 	}
-	return 0, fmt.Errorf("%w: score %v is out of range", ErrNoScore, f)
+	return f, nil
 }

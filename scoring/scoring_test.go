@@ -91,8 +91,14 @@ func TestParseJudge(t *testing.T) {
 		{`Here is my grade: {"score": 0.9, "reason": "fine"} Thanks!`, 0.9, "fine", false},
 		{`{"note": "x"} then {"score": 0.4}`, 0.4, "", false},
 		{`{"score": "0.7"}`, 0.7, "", false},
-		{`{"score": 8}`, 0.8, "", false},
-		{`{"score": 85}`, 0.85, "", false},
+		// The issue's reproduction: 1.5 is out of range, not 0.15; a scale
+		// other than 0..1 must be written out (8/10, 85%).
+		{`{"score": 1.5}`, 0, "", true},
+		{`1.5`, 0, "", true},
+		{`Score: 1.5`, 0, "", true},
+		{`{"score": 8}`, 0, "", true},
+		{`{"score": 85}`, 0, "", true},
+		{`{"score": "8/10"}`, 0.8, "", false},
 		{`{"score": 1000}`, 0, "", true},
 		{`{"score": -0.5}`, 0, "", true},
 		{`{"score": "high"}`, 0, "", true},
@@ -143,7 +149,9 @@ func TestFromValue(t *testing.T) {
 	}{
 		{"float", 0.5, 0.5, false},
 		{"int64", int64(1), 1, false},
-		{"out of ten", 7.0, 0.7, false},
+		{"above 1", 7.0, 0, true},
+		{"1.5", 1.5, 0, true},
+		{"explicit scale", "7/10", 0.7, false},
 		{"object", map[string]any{"score": 0.9, "reason": "r"}, 0.9, false},
 		{"object without score", map[string]any{"grade": 0.9}, 0, true},
 		{"object with bad score", map[string]any{"score": "x"}, 0, true},

@@ -4,7 +4,7 @@
 //	conductor validate examples/*.yaml
 //
 // Exit status: 0 on success, 1 when a run failed, 2 for usage, ensemble or
-// configuration errors. Errors are one readable message on stderr, never a
+// configuration errors, 130 when Ctrl-C (143: SIGTERM) stopped a command. Errors are one readable message on stderr, never a
 // stack trace.
 package main
 
@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -24,10 +25,33 @@ func main() {
 }
 
 // execute runs the command line args and returns the exit status. SIGINT
-// and SIGTERM cancel the context, which stops in-flight model calls.
+// and SIGTERM cancel the context, which stops in-flight model calls; a
+// command that then fails exits 128 + the signal's number (130 for
+// Ctrl-C), as a shell reports a process the signal ended.
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var got atomic.Value // the signal received, a syscall.Signal
+	go func() {
+		select {
+		case s := <-sigs:
+			got.Store(s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		if code == exitOK {
+			return // serve stops cleanly on a signal
+		}
+		if s, ok := got.Load().(syscall.Signal); ok {
+			fmt.Fprintf(stderr, "conductor: interrupted (%v)\n", s)
+			code = 128 + int(s)
+		}
+	}()
 	// A bug must not greet the user with a goroutine dump.
 	defer func() {
 		if r := recover(); r != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -57,7 +59,8 @@ Members with a cache block keep their answers in DATA/conductor.db, so a
 second run with the same request is answered from the cache.
 
 Exit status: 0 when the flow succeeded, 1 when it failed, 2 for a bad
-ensemble file or command line.`,
+ensemble file, input, configuration or command line (also when found as
+the flow runs), 130 when Ctrl-C stopped it.`,
 		Example: `  conductor run examples/quickstart.yaml --trace
   conductor run flow.yaml --input '{"question": "Why is the sky blue?"}'
   conductor run flow.yaml --input @input.json --json`,
@@ -84,7 +87,9 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 			}
 			return &exitError{code: exitInvalid, quiet: true, err: err}
 		}
-		return fmt.Errorf("%w: %v", errInvalid, err)
+		// "FILE: cannot read the ensemble file: …", as validate says it.
+		fmt.Fprintln(stderr, err)
+		return &exitError{code: exitInvalid, quiet: true, err: err}
 	}
 	input, err := readInput(f.input, stdin)
 	if err != nil {
@@ -169,8 +174,10 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 	if runErr != nil {
 		code := exitFailure
 		// A route that cannot be built (a missing key, account id or
-		// gateway) is the user's configuration to fix, not a failed flow.
-		if ce, ok := conductor.AsError(runErr); ok && ce.Class == conductor.ClassConfig {
+		// gateway), or a provider, routing or parameter an expression
+		// chose that cannot be used, is the user's configuration to fix,
+		// not a failed flow: 2, as when found before the run.
+		if engine.IsConfig(runErr) {
 			code = exitInvalid
 		}
 		return &exitError{code: code, err: runErr}
@@ -193,10 +200,12 @@ func readInput(arg string, stdin io.Reader) (any, error) {
 	if arg == "" {
 		return nil, nil
 	}
-	data := []byte(arg)
+	data, where := []byte(arg), ""
 	if name, ok := strings.CutPrefix(arg, "@"); ok {
 		var err error
+		where = name + ":"
 		if name == "-" {
+			where = "<stdin>:"
 			data, err = io.ReadAll(stdin)
 		} else {
 			data, err = os.ReadFile(name)
@@ -210,9 +219,32 @@ func readInput(arg string, stdin io.Reader) (any, error) {
 	}
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("not valid JSON (%v); a plain string needs JSON quotes: --input '\"text\"'", err)
+		hint := "not valid JSON"
+		if t := strings.TrimSpace(arg); where == "" && t != "" && !strings.ContainsRune(`{["`, rune(t[0])) {
+			hint += `; a plain string needs JSON quotes: --input '"text"'`
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := jsonPos(data, se)
+			return nil, fmt.Errorf("%s%d:%d: %v (%s)", where, line, col, err, hint)
+		}
+		return nil, fmt.Errorf("%s%v (%s)", strings.Replace(where, ":", ": ", 1), err, hint)
 	}
 	return v, nil
+}
+
+// jsonPos is the line and column (from 1, columns in characters) of a JSON
+// syntax error in data: the character it was found at, or the end of the
+// data when the JSON stops short.
+func jsonPos(data []byte, se *json.SyntaxError) (line, col int) {
+	at := int(se.Offset) - 1 // Offset counts the offending byte
+	if at < 0 || strings.HasPrefix(se.Error(), "unexpected end") {
+		at = int(se.Offset)
+	}
+	at = min(max(at, 0), len(data))
+	before := data[:at]
+	start := bytes.LastIndexByte(before, '\n') + 1
+	return bytes.Count(before, []byte{'\n'}) + 1, utf8.RuneCount(before[start:]) + 1
 }
 
 // dropTime leaves the time out of log lines: on a terminal it is noise.
@@ -335,7 +367,7 @@ func writeTrace(w io.Writer, res *engine.Result) {
 	fmt.Fprintln(tw, "MEMBER\tSTATUS\tROUTE\tPROVIDER/MODEL\tCACHE\tATTEMPTS\tTOKENS IN/OUT\tCOST\tSCORE\tMS")
 	var errs []string
 	for _, m := range res.Members {
-		if m.Skipped {
+		if m.Status == engine.StatusSkipped || m.Status == engine.StatusNotRun {
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\n", m.Member, m.Status)
 			continue
 		}
@@ -355,7 +387,7 @@ func writeTrace(w io.Writer, res *engine.Result) {
 			tokens = "~" + tokens // counted locally: the provider sent no usage
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\n",
-			m.Member, m.Status, dash(m.Routing), model, cache, m.Attempts,
+			m.Member, m.Status, route(m), model, cache, m.Attempts,
 			tokens, usd(m.CostNanoUSD, m.PriceUnknown), score(m.Scoring), m.LatencyMs)
 		if m.Error != nil {
 			errs = append(errs, fmt.Sprintf("  %s: %s", m.Member, m.Error.Message))
@@ -369,7 +401,21 @@ func writeTrace(w io.Writer, res *engine.Result) {
 	if !res.Success {
 		status = "failed"
 	}
+	// A run can succeed with answers that did not pass their scoring:
+	// say so where the eye lands.
+	if low := res.BelowMinimum(); len(low) > 0 {
+		status += fmt.Sprintf(" (below minimum score: %s)", strings.Join(low, ", "))
+	}
 	fmt.Fprintf(w, "%s %s: cost %s, %d ms\n", res.Ensemble, status, usd(res.CostNanoUSD, false), res.LatencyMs)
+}
+
+// route is the trace's ROUTE column: the routing mode, and for a gateway
+// route which gateway served it, hosted or built-in, and its id.
+func route(m engine.MemberResult) string {
+	if m.Gateway != nil {
+		return m.Routing + " (" + m.Gateway.String() + ")"
+	}
+	return dash(m.Routing)
 }
 
 func dash(s string) string {

@@ -108,6 +108,7 @@ flow:
       prompt: "${input.who ?? input}"
 `)
 	inFile := writeFile(t, "in.json", `{"who": "file"}`)
+	badFile := writeFile(t, "bad.json", "{\n  \"who\": \"file\",\n  \"age\": ,\n}\n")
 	tests := []struct {
 		name  string
 		stdin string
@@ -122,6 +123,10 @@ flow:
 		{"from stdin", `{"who": "stdin"}`, []string{"--input", "@-"}, 0, "stdin\n", ""},
 		{"not json", "", []string{"--input", "hello"}, 2, "", "not valid JSON"},
 		{"missing file", "", []string{"--input", "@/nonexistent/in.json"}, 2, "", "no file"},
+		// The issue's reproduction: where the JSON is broken, as line:col.
+		{"bad json in a file", "", []string{"--input", "@" + badFile}, 2, "", badFile + ":3:10: invalid character ','"},
+		{"bad json inline", "", []string{"--input", `{"who": }`}, 2, "", "--input: 1:9: invalid character '}'"},
+		{"bad json on stdin", "{\n\"who\"\n", []string{"--input", "@-"}, 2, "", "--input: <stdin>:3:1: unexpected end of JSON input"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,9 +156,11 @@ flow:
 		err  []string
 	}{
 		{"invalid ensemble", []string{"run", bad}, 2, "", []string{bad + ":6:7:", "temprature", "temperature"}},
-		{"missing file", []string{"run", "/nonexistent/flow.yaml"}, 2, "", []string{"flow.yaml"}},
+		// The issue's reproduction: the file and what is wrong, as validate
+		// says it, not "invalid input: load ensemble: open …".
+		{"missing file", []string{"run", "/nonexistent/flow.yaml"}, 2, "", []string{"/nonexistent/flow.yaml: cannot read the ensemble file: no such file or directory\n"}},
 		{"flow aborts", []string{"run", aborts}, 1, "", []string{"member first", "invalid key"}},
-		{"flow aborts, json still printed", []string{"run", aborts, "--json"}, 1, `"status": "skipped"`, []string{"member first"}},
+		{"flow aborts, json still printed", []string{"run", aborts, "--json"}, 1, `"status": "not_run"`, []string{"member first"}},
 		{"flow aborts, trace still printed", []string{"run", aborts, "--trace"}, 1, "", []string{"first", "failed", "aborts failed"}},
 		{"no file", []string{"run"}, 2, "", []string{"accepts 1 arg"}},
 		{"two files", []string{"run", "a", "b"}, 2, "", []string{"accepts 1 arg"}},
@@ -370,5 +377,103 @@ func TestTraceMarksEstimatedTokens(t *testing.T) {
 	lines := strings.Split(b.String(), "\n")
 	if len(lines) < 3 || !strings.Contains(lines[1], " 10/3 ") || !strings.Contains(lines[2], " ~7/2 ") {
 		t.Errorf("trace:\n%s", b.String())
+	}
+}
+
+// The issue's reproduction: arithmetic on a model's "n/a" is NaN, which
+// the output writes as null (JSON.stringify's rule), exit 0, and --json
+// keeps every member's result.
+func TestRunNaNOutput(t *testing.T) {
+	flow := writeFile(t, "nan.yaml", `name: nan
+flow:
+  - member: a
+    config:
+      provider: mock
+      mock:
+        reply: '{"price": "n/a"}'
+      prompt: price?
+output:
+  total: ${a.output.price * 2}
+`)
+	code, out, errs := cli(t, "", "run", flow)
+	if code != 0 || strings.TrimSpace(out) != "{\n  \"total\": null\n}" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, out, errs)
+	}
+	code, out, errs = cli(t, "", "run", flow, "--json")
+	var res engine.Result
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, out, errs)
+	}
+	if len(res.Members) != 1 || res.Members[0].Status != engine.StatusSucceeded || !res.Success {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+// onFailure retry whose every try stays under minimum: the run goes on
+// and exits 0, as documented, and --trace and --json say the member did
+// not pass.
+func TestRunRetryBelowMinimum(t *testing.T) {
+	flow := writeFile(t, "retry.yaml", `name: retry-low
+flow:
+  - member: draft
+    config:
+      provider: mock
+      prompt: Write a haiku.
+      mock:
+        reply: meh
+        score: 0.4
+    scoring:
+      thresholds:
+        minimum: 0.8
+      onFailure: retry
+      retryLimit: 2
+`)
+	code, out, errs := cli(t, "", "run", flow, "--json", "--trace")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res engine.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	m := res.Members[0]
+	if m.Status != "below_minimum" || !m.Success || m.Scoring.Passed || m.Attempts != 3 {
+		t.Errorf("member = %+v", m)
+	}
+	for _, want := range []string{"below_minimum", "0.40 low", "retry-low succeeded (below minimum score: draft)"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("trace lacks %q:\n%s", want, errs)
+		}
+	}
+}
+
+// The issue's reproduction: a provider or routing an expression chose that
+// cannot be served exits 2, like every configuration error, found before
+// the run or during it.
+func TestRunTimeConfigErrorsExit2(t *testing.T) {
+	flow := writeFile(t, "chosen.yaml", `name: chosen
+flow:
+  - member: m
+    config:
+      provider: ${input.p}
+      model: ${input.m}
+      routing: ${input.r}
+      maxTokens: ${input.n}
+      prompt: hi
+`)
+	tests := []struct {
+		name, input, want string
+	}{
+		{"unknown provider", `{"p": "opneai", "m": "x", "r": "direct"}`, `unknown provider "opneai"`},
+		{"invalid routing", `{"p": "mock", "m": "x", "r": "edge"}`, `unknown routing "edge"`},
+		{"bad parameter", `{"p": "mock", "m": "x", "r": "direct", "n": 0}`, "maxTokens"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := cli(t, "", "run", flow, "--input", tc.input)
+			if code != 2 || !strings.Contains(errs, tc.want) {
+				t.Errorf("exit %d, want 2: %s", code, errs)
+			}
+		})
 	}
 }

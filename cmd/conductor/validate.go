@@ -68,7 +68,12 @@ func validateFiles(out io.Writer, stdin io.Reader, files []string, quiet bool) i
 				fmt.Fprintln(out, p.String())
 			}
 		default:
-			fmt.Fprintf(out, "%s: %v\n", f, err)
+			var fe *ensemble.FileError
+			if errors.As(err, &fe) {
+				fmt.Fprintln(out, err) // it names the file
+			} else {
+				fmt.Fprintf(out, "%s: %v\n", f, err)
+			}
 		}
 		bad++
 	}

@@ -43,7 +43,7 @@ func TestValidateCommand(t *testing.T) {
 		{"a value the model refuses", []string{rules}, "", []string{
 			rules + `:4:72: temperature: 0.2 is not accepted by anthropic model claude-opus-4-7 (allowed: 1 only, or unset; models released after Claude Opus 4.6 fix sampling)`,
 		}, 2},
-		{"missing file", []string{missing}, "", []string{missing + ": load ensemble: open " + missing + ": no such file or directory"}, 2},
+		{"missing file", []string{missing}, "", []string{missing + ": cannot read the ensemble file: no such file or directory"}, 2},
 		{"stdin", []string{"-"}, goodEnsemble, []string{"<stdin>: ok"}, 0},
 		{"bad stdin", []string{"-"}, "flow: []\n", []string{
 			`<stdin>:1:1: missing required key "name" (the ensemble's name)`,
