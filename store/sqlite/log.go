@@ -2,10 +2,10 @@ package sqlite
 
 import (
 	"cmp"
-	"crypto/rand"
-	"encoding/hex"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
