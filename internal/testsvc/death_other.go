@@ -9,4 +9,6 @@ import (
 
 func setDeathSignal(*exec.Cmd) {}
 
-func runAs(*exec.Cmd, string) error { return errors.New("running as another user is only done on Linux") }
+func runAs(*exec.Cmd, string) error {
+	return errors.New("running as another user is only done on Linux")
+}
