@@ -138,6 +138,24 @@ type CounterStore interface {
 	Once(ctx context.Context, key string, expires time.Time) (bool, error)
 }
 
+// FlightStore is implemented by stores that several processes share: it
+// lets identical requests arriving on different processes make one
+// upstream call. The process whose LeadFlight leads calls upstream, puts
+// the answer in the cache and ends the flight; the others wait for the
+// flight to end and read the cache (a flight that ends without an entry —
+// the call failed — sends them upstream themselves).
+type FlightStore interface {
+	// LeadFlight claims key's flight for at most ttl (a leader that dies
+	// frees it then). lead=false: another process leads it.
+	LeadFlight(ctx context.Context, key string, ttl time.Duration) (token string, lead bool, err error)
+	// EndFlight ends the flight LeadFlight gave token for; a flight that
+	// another process leads by now is left alone.
+	EndFlight(ctx context.Context, key, token string) error
+	// WaitFlight returns when key's flight has ended (or was never led),
+	// or with ctx's error.
+	WaitFlight(ctx context.Context, key string) error
+}
+
 // LogRow is one request through the gateway.
 type LogRow struct {
 	ID           string            `json:"id"`

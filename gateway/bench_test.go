@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -98,6 +99,43 @@ func BenchmarkChain(b *testing.B) {
 			stop()
 			b.ReportMetric(float64(cpuTime()-cpu)/float64(n), "cpu-ns/op")
 			b.ReportMetric(float64(g.DroppedLogRows())/float64(n), "dropped/op")
+		})
+	}
+}
+
+// BenchmarkChainParallel is BenchmarkChain's limits cases under
+// concurrent callers (GOMAXPROCS×4 goroutines): every counter step takes
+// the store's one lock, so this is where contention would show.
+func BenchmarkChainParallel(b *testing.B) {
+	limits := RateLimitConfig{Requests: 1 << 40, UserRequests: 1 << 40, Tokens: 1 << 50}
+	budgets := []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 1e9}, {Scope: ScopeEnvironment, Period: PeriodMonth, LimitUSD: 1e9}}
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"cache-off", Config{}},
+		{"limits+budgets", Config{RateLimit: limits, Budgets: budgets}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			c.cfg.LogBuffer = 1 << 17
+			g, _, stop := start(b, c.cfg)
+			p := g.Wrap(&instant{resp: *answer("ok", 20, 10)})
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			cpu := cpuTime()
+			var n atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for i := 0; pb.Next(); i++ {
+					if _, err := p.Chat(ctx, benchRequest(int(n.Add(1)), true)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			stop()
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(n.Load()), "cpu-ns/op")
 		})
 	}
 }

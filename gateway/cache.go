@@ -130,13 +130,95 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 			continue
 		}
 		f.reason = reason
-		setMiss(ci, reason)
 		resp, err := c.lead(ctx, key, f, req)
 		if err != nil {
 			return nil, err
 		}
+		if f.shared == sharedHit {
+			// Another process called upstream; its answer is in the store.
+			setHit(ci)
+			c.g.flights.remove(key, f)
+			return resp, nil
+		}
+		setMiss(ci, reason)
 		c.store(key, f, req, ttl, chatEntry(f.resp))
 		return resp, nil
+	}
+}
+
+// flightTTL bounds how long another process's flight holds a request
+// back: a leader that dies frees its flight then.
+const flightTTL = 2 * time.Minute
+
+// Shared flight states (flight.shared).
+const (
+	sharedNone = iota // no shared store, or this process calls upstream on its own
+	sharedLead        // this process leads the flight for every process (token)
+	sharedHit         // another process led it: the answer came from the store
+)
+
+// sharedFlights is the store's cross-process flights, when it has them.
+func (g *Gateway) sharedFlights() conductor.FlightStore {
+	switch st := g.st.(type) {
+	case conductor.FlightStore:
+		return st
+	case interface {
+		Flights() (conductor.FlightStore, bool)
+	}:
+		if fs, ok := st.Flights(); ok {
+			return fs
+		}
+	}
+	return nil
+}
+
+// joinShared makes this process's flight for key one of every process's:
+// it leads it (the caller calls upstream), or waits for the process that
+// leads it and returns that answer from the store. A store that fails
+// leaves the call to this process alone: collapsing is an optimisation.
+func (c *cacheProvider) joinShared(ctx context.Context, key string, f *flight) *conductor.ChatResponse {
+	fs := c.g.sharedFlights()
+	if fs == nil {
+		return nil
+	}
+	for range 3 {
+		token, lead, err := fs.LeadFlight(ctx, key, flightTTL)
+		if err != nil {
+			c.g.log.Warn("gateway shared flight unavailable; calling upstream", "err", err)
+			return nil
+		}
+		if lead {
+			f.shared, f.token = sharedLead, token
+			return nil
+		}
+		wctx, cancel := context.WithTimeout(ctx, flightTTL)
+		err = fs.WaitFlight(wctx, key)
+		cancel()
+		if err != nil {
+			return nil
+		}
+		if value, _, err := c.g.cached(ctx, key); err == nil && value != nil {
+			if resp, err := decodeChat(value); err == nil {
+				f.shared = sharedHit
+				return resp
+			}
+		}
+		// The leader failed: lead the next flight, or join it.
+	}
+	return nil
+}
+
+// endShared ends a flight this process leads for every process.
+func (g *Gateway) endShared(key string, f *flight) {
+	if f.shared != sharedLead {
+		return
+	}
+	if fs := g.sharedFlights(); fs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := fs.EndFlight(ctx, key, f.token); err != nil {
+			g.log.Warn("gateway shared flight not ended; others wait until it times out", "err", err)
+		}
 	}
 }
 
@@ -174,6 +256,10 @@ func (g *Gateway) cached(ctx context.Context, key string, o *conductor.CallOptio
 // the waiters must not hang).
 func (c *cacheProvider) lead(ctx context.Context, key string, f *flight, req *conductor.ChatRequest) (resp *conductor.ChatResponse, err error) {
 	err = c.g.leadFlight(key, f, req.Provider, func() error {
+		if r := c.joinShared(ctx, key, f); r != nil {
+			resp, f.resp = r, cloneResponse(r)
+			return nil
+		}
 		var err error
 		resp, err = c.next.Chat(ctx, req)
 		if err == nil {
@@ -193,6 +279,7 @@ func (g *Gateway) leadFlight(key string, f *flight, provider string, call func()
 		if !done {
 			f.err = &conductor.Error{Provider: provider, Class: conductor.ClassServer, Message: "the call leading this request failed"}
 			close(f.done)
+			g.endShared(key, f)
 			g.flights.remove(key, f)
 		}
 	}()
@@ -201,6 +288,7 @@ func (g *Gateway) leadFlight(key string, f *flight, provider string, call func()
 	done = true
 	close(f.done)
 	if err != nil {
+		g.endShared(key, f)
 		g.flights.remove(key, f)
 	}
 	return err
@@ -249,7 +337,10 @@ func leaderCanceled(err error) bool {
 // store queues the entry for the store. The flight stays visible until the
 // write has landed, so that a request arriving meanwhile is still a hit.
 func (c *cacheProvider) store(key string, f *flight, req *conductor.ChatRequest, ttl time.Duration, a cachedAnswer) {
-	c.g.putCache(key, req.Provider, req.Model, ttl, func() []byte { return encodeAnswer(&a) }, func() { c.g.flights.remove(key, f) })
+	c.g.putCache(key, req.Provider, req.Model, ttl, func() []byte { return encodeAnswer(&a) }, func() {
+		c.g.endShared(key, f)
+		c.g.flights.remove(key, f)
+	})
 }
 
 // putCache queues a cache write off the request path: encode runs there,
@@ -356,6 +447,8 @@ type flight struct {
 	emb    *conductor.EmbedResponse // embeddings only
 	err    error
 	s      *streamFlight // streams only
+	shared int           // sharedNone, sharedLead or sharedHit (whole answers only)
+	token  string        // the shared flight's token when leading it
 }
 
 type flights struct {

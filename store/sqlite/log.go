@@ -3,7 +3,9 @@ package sqlite
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,6 +86,15 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 		}
 		return nil
 	})
+}
+
+// newID returns a random row id.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("sqlite store: row id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // pendingScoreTTL bounds how long a score waits for its row: rows reach the

@@ -122,6 +122,18 @@ CREATE TABLE log_scores (
 ) WITHOUT ROWID;
 CREATE INDEX log_scores_created ON log_scores (created_at);
 `,
+	// Counters live in memory and in the journal beside the file
+	// (journal.go); these tables hold the last checkpoint. counters_gen is
+	// the journal generation that follows it, db_id ties a journal to its
+	// file. Reservation ids are a prefix and a sequence number: the highest
+	// sequence of each prefix says which ids were issued.
+	`
+CREATE TABLE reservation_seqs (
+	prefix INTEGER PRIMARY KEY,
+	seq    INTEGER NOT NULL
+);
+INSERT INTO meta (k, v) VALUES ('counters_gen', 1), ('db_id', random());
+`,
 }
 
 // migrate applies the migrations the file lacks, each in its own write

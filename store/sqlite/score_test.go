@@ -103,7 +103,8 @@ func TestMigrateAddsPendingScores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.wr.ExecContext(ctx, `DROP TABLE log_scores; PRAGMA user_version = 1`); err != nil {
+	if _, err := s.wr.ExecContext(ctx, `DROP TABLE log_scores; DROP TABLE reservation_seqs;
+DELETE FROM meta WHERE k IN ('counters_gen', 'db_id'); PRAGMA user_version = 1`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

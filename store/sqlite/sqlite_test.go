@@ -274,6 +274,9 @@ func TestTakeRateKeepsTablesSmall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := s.checkpoint(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
 	if n := count(t, s, "rate_events"); n > 60 {
 		t.Errorf("%d sliding events kept for a one-minute window at one take a second", n)
 	}

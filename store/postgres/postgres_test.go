@@ -1,0 +1,117 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/internal/testsvc"
+	"github.com/conductor-go/conductor/store"
+	"github.com/conductor-go/conductor/store/storetest"
+)
+
+// openTest opens a store in a schema of its own, dropped when t ends.
+func openTest(t testing.TB, schema string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), testsvc.PostgresURL(t), WithSchema(schema))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := s.pool.Exec(context.Background(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+		s.Close()
+	})
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t,
+		func(t *testing.T) conductor.Store { return store.Combine(nil, nil, openTest(t, testsvc.Name("ct"))) },
+		storetest.Only("Log"),
+	)
+}
+
+// Migrations run at every Open: a second Open (another instance starting)
+// changes nothing, and instances starting together apply each once.
+func TestMigrateIdempotent(t *testing.T) {
+	schema := testsvc.Name("mig")
+	a := openTest(t, schema)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := Open(context.Background(), testsvc.PostgresURL(t), WithSchema(schema))
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := a.pool.QueryRow(context.Background(), `SELECT COUNT(*) FROM conductor_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(migrations) {
+		t.Errorf("%d migration rows, want %d", n, len(migrations))
+	}
+	if v, err := a.SchemaVersion(context.Background()); err != nil || v != len(migrations) {
+		t.Errorf("SchemaVersion = %d, %v", v, err)
+	}
+}
+
+// Retention drops whole day partitions and deletes only within the day
+// the cut falls in.
+func TestPruneDropsPartitions(t *testing.T) {
+	s := openTest(t, testsvc.Name("part"))
+	ctx := context.Background()
+	day := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	var rows []conductor.LogRow
+	for d := range 5 {
+		for i := range 3 {
+			rows = append(rows, conductor.LogRow{ID: fmt.Sprintf("d%d-%d", d, i), Time: day.AddDate(0, 0, d).Add(time.Duration(i) * time.Hour),
+				Gateway: "gw", Provider: "openai", Model: "gpt-4o", Success: true})
+		}
+	}
+	if err := s.AppendLogs(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := s.Partitions(ctx)
+	if err != nil || len(parts) != 5 {
+		t.Fatalf("partitions %v, %v; want 5", parts, err)
+	}
+	// Cut at 13:00 on the third day: two days dropped (6 rows), one row of
+	// the third deleted.
+	n, err := s.PruneLogs(ctx, day.AddDate(0, 0, 2).Add(time.Hour))
+	if err != nil || n != 7 {
+		t.Fatalf("PruneLogs = %d, %v; want 7", n, err)
+	}
+	parts, _ = s.Partitions(ctx)
+	if strings.Join(parts, " ") != "logs_p20261122 logs_p20261123 logs_p20261124" {
+		t.Errorf("partitions after prune %v", parts)
+	}
+	// A row for a dropped day can be written again (its partition comes back).
+	if err := s.AppendLogs(ctx, rows[:1]); err != nil {
+		t.Fatalf("append to a dropped day: %v", err)
+	}
+}
+
+func TestOpenUnreachableNamesURLWithoutPassword(t *testing.T) {
+	_, err := Open(context.Background(), "postgres://conductor:s3cret@127.0.0.1:1/test?sslmode=disable")
+	if err == nil {
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("error %q: want the URL without its password", err)
+	}
+}

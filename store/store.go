@@ -1,0 +1,50 @@
+// Package store puts a conductor.Store together from its parts: the
+// shared back end keeps the cache and counters in Redis (store/redis) and
+// the request log in PostgreSQL (store/postgres); the embedded one,
+// store/sqlite, is a whole conductor.Store by itself.
+package store
+
+import (
+	"errors"
+	"io"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// Combined is a conductor.Store whose parts are separate stores.
+type Combined struct {
+	conductor.CacheStore
+	conductor.CounterStore
+	conductor.LogStore
+	closers []io.Closer
+}
+
+var _ conductor.Store = (*Combined)(nil)
+
+// Combine returns the store made of cache, counters and log; Close closes
+// closers in order (each once, however many parts it serves).
+func Combine(cache conductor.CacheStore, counters conductor.CounterStore, log conductor.LogStore, closers ...io.Closer) *Combined {
+	return &Combined{CacheStore: cache, CounterStore: counters, LogStore: log, closers: closers}
+}
+
+// Close closes every closer, in order, and joins their errors.
+func (c *Combined) Close() error {
+	var errs []error
+	for _, cl := range c.closers {
+		if cl != nil {
+			errs = append(errs, cl.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Flights returns the part that shares flights across processes, if any
+// part does.
+func (c *Combined) Flights() (conductor.FlightStore, bool) {
+	for _, p := range []any{c.CacheStore, c.CounterStore} {
+		if f, ok := p.(conductor.FlightStore); ok {
+			return f, true
+		}
+	}
+	return nil, false
+}
