@@ -176,7 +176,7 @@ func (g *Gateway) sharedFlights() conductor.FlightStore {
 // it leads it (the caller calls upstream), or waits for the process that
 // leads it and returns that answer from the store. A store that fails
 // leaves the call to this process alone: collapsing is an optimisation.
-func (c *cacheProvider) joinShared(ctx context.Context, key string, f *flight) *conductor.ChatResponse {
+func (c *cacheProvider) joinShared(ctx context.Context, key string, f *flight, o *conductor.CallOptions) *conductor.ChatResponse {
 	fs := c.g.sharedFlights()
 	if fs == nil {
 		return nil
@@ -197,7 +197,7 @@ func (c *cacheProvider) joinShared(ctx context.Context, key string, f *flight) *
 		if err != nil {
 			return nil
 		}
-		if value, _, err := c.g.cached(ctx, key); err == nil && value != nil {
+		if value, _, err := c.g.cached(ctx, key, o); err == nil && value != nil {
 			if resp, err := decodeChat(value); err == nil {
 				f.shared = sharedHit
 				return resp
@@ -256,7 +256,7 @@ func (g *Gateway) cached(ctx context.Context, key string, o *conductor.CallOptio
 // the waiters must not hang).
 func (c *cacheProvider) lead(ctx context.Context, key string, f *flight, req *conductor.ChatRequest) (resp *conductor.ChatResponse, err error) {
 	err = c.g.leadFlight(key, f, req.Provider, func() error {
-		if r := c.joinShared(ctx, key, f); r != nil {
+		if r := c.joinShared(ctx, key, f, &req.Options); r != nil {
 			resp, f.resp = r, cloneResponse(r)
 			return nil
 		}
