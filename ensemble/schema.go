@@ -39,20 +39,20 @@ type schemaStep struct {
 }
 
 type schemaConfig struct {
-	Provider       schemaProvider   `json:"provider,omitempty" jsonschema_description:"Provider; default workers-ai."`
-	Model          string           `json:"model,omitempty" jsonschema_description:"The provider's model id; required except for workers-ai (default @cf/meta/llama-3.1-8b-instruct) and mock."`
-	Routing        schemaRouting    `json:"routing,omitempty" jsonschema_description:"Routing mode; default cloudflare for workers-ai, direct for mock and local, cloudflare-gateway otherwise."`
+	Provider       schemaProvider    `json:"provider,omitempty" jsonschema_description:"Provider; default workers-ai."`
+	Model          string            `json:"model,omitempty" jsonschema_description:"The provider's model id; required except for workers-ai (default @cf/meta/llama-3.1-8b-instruct) and mock."`
+	Routing        schemaRouting     `json:"routing,omitempty" jsonschema_description:"Routing mode; default cloudflare for workers-ai, direct for mock and local, cloudflare-gateway otherwise."`
 	Temperature    schemaTemperature `json:"temperature,omitempty" jsonschema_description:"Sampling temperature, 0..2 (a model may allow less)."`
 	MaxTokens      schemaMaxTokens   `json:"maxTokens,omitempty" jsonschema_description:"Most tokens to generate, 1..2147483647."`
 	TopP           schemaTopP        `json:"topP,omitempty" jsonschema_description:"Nucleus sampling, 0..1."`
-	Stop           schemaStrings    `json:"stop,omitempty" jsonschema_description:"Stop sequence(s)."`
-	Seed           schemaInt        `json:"seed,omitempty" jsonschema_description:"Sampling seed, where the provider supports one."`
-	ResponseFormat schemaFormat     `json:"responseFormat,omitempty" jsonschema_description:"Structured output, as OpenAI's response_format: {type: json_object}, or {type: json_schema, json_schema: {name, schema, strict}}."`
-	Tools          []schemaTool     `json:"tools,omitempty" jsonschema_description:"Functions the model may call; the member result's toolCalls holds the calls it made."`
-	ToolChoice     schemaToolChoice `json:"toolChoice,omitempty" jsonschema_description:"Whether and which tool the model must call: auto, none, required or {name: <tool>}."`
-	SystemPrompt   string           `json:"systemPrompt,omitempty" jsonschema_description:"The system message."`
-	Prompt         string           `json:"prompt,omitempty" jsonschema_description:"The user message; absent: the member's input."`
-	Mock           *schemaMock      `json:"mock,omitempty" jsonschema_description:"How provider mock answers."`
+	Stop           schemaStrings     `json:"stop,omitempty" jsonschema_description:"Stop sequence(s)."`
+	Seed           schemaInt         `json:"seed,omitempty" jsonschema_description:"Sampling seed, where the provider supports one."`
+	ResponseFormat schemaFormat      `json:"responseFormat,omitempty" jsonschema_description:"Structured output, as OpenAI's response_format: {type: json_object}, or {type: json_schema, json_schema: {name, schema, strict}}."`
+	Tools          []schemaTool      `json:"tools,omitempty" jsonschema_description:"Functions the model may call; the member result's toolCalls holds the calls it made."`
+	ToolChoice     schemaToolChoice  `json:"toolChoice,omitempty" jsonschema_description:"Whether and which tool the model must call: auto, none, required or {name: <tool>}."`
+	SystemPrompt   string            `json:"systemPrompt,omitempty" jsonschema_description:"The system message."`
+	Prompt         string            `json:"prompt,omitempty" jsonschema_description:"The user message; absent: the member's input."`
+	Mock           *schemaMock       `json:"mock,omitempty" jsonschema_description:"How provider mock answers."`
 }
 
 type schemaTool struct {
@@ -125,18 +125,18 @@ type schemaCache struct {
 
 // Values that are a literal of one type or a ${...} template.
 type (
-	schemaProvider   struct{}
-	schemaRouting    struct{}
+	schemaProvider    struct{}
+	schemaRouting     struct{}
 	schemaTemperature struct{}
 	schemaTopP        struct{}
 	schemaMaxTokens   struct{}
 	schemaInt         struct{}
-	schemaStrings    struct{}
-	schemaFormat     struct{}
-	schemaToolChoice struct{}
-	schemaCond       struct{}
-	schemaAnyNode    struct{}
-	schemaDuration   struct{}
+	schemaStrings     struct{}
+	schemaFormat      struct{}
+	schemaToolChoice  struct{}
+	schemaCond        struct{}
+	schemaAnyNode     struct{}
+	schemaDuration    struct{}
 )
 
 func template() *jsonschema.Schema {
