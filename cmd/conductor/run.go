@@ -38,6 +38,7 @@ type runFlags struct {
 	trace  bool
 	data   string
 	config string
+	env    string
 }
 
 // newRunCmd is "conductor run FILE": it runs an ensemble and prints its
@@ -74,6 +75,7 @@ the flow runs), 130 when Ctrl-C stopped it.`,
 	cmd.Flags().BoolVar(&f.trace, "trace", false, "print a per-member table on stderr")
 	cmd.Flags().StringVar(&f.data, "data", "", "directory for the step cache (default: the config's data_dir, ./.conductor)")
 	cmd.Flags().StringVar(&f.config, "config", "", "config file (default: ./conductor.toml, else ./wrangler.toml, else built-in defaults)")
+	cmd.Flags().StringVarP(&f.env, "env", "e", "", "the wrangler.toml environment: its [env.NAME] account_id and vars, as wrangler --env NAME")
 	return cmd
 }
 
@@ -96,16 +98,22 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 		return fmt.Errorf("%w: --input: %v", errInvalid, err)
 	}
 	cfg, err := loadConfig(f.config)
+	if err == nil {
+		err = cfg.UseEnvironment(f.env)
+	}
 	if err != nil {
 		return configProblem(stderr, err)
 	}
+	// A wrangler.toml's [vars] before the process environment, for every
+	// reader: ${env.*}, the routes, the gateway's environment name.
+	env := cfg.Env(os.LookupEnv)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime}))
 	prices, err := pricing.FromConfig(cfg.Pricing)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", errInvalid, cfg.File, err)
 	}
-	opts := engine.Options{Pricing: prices, Logger: log}
-	routeOpts := routing.Options{Logger: log}
+	opts := engine.Options{Pricing: prices, Logger: log, Env: env}
+	routeOpts := routing.Options{Logger: log, Env: env}
 	if usesCache(ens) || usesBuiltinGateway(ens, cfg) {
 		data := f.data
 		if data == "" {
@@ -127,7 +135,7 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 		opts.Cache = store
 		// cloudflare-gateway without a Cloudflare account: the built-in
 		// gateway, with the same settings `conductor serve` gives it.
-		configs, template := gateway.Configs(cfg, os.LookupEnv, prices)
+		configs, template := gateway.Configs(cfg, env, prices)
 		set, err := gateway.NewSet(store, configs, template, gateway.WithLogger(log))
 		if err != nil {
 			return fmt.Errorf("%w: %v", errInvalid, err)
