@@ -3,7 +3,9 @@
 // evaluated just before its member runs over the input, the environment and
 // the results of the members before it.
 //
-// Embedding it:
+// Embedding it: package runner wires it as `conductor run` does (config,
+// router, built-in gateway, step cache, prices, route checks) in one call;
+// the engine alone is
 //
 //	ens, err := ensemble.Load("flow.yaml")
 //	eng := engine.New(engine.Options{Resolver: router, Cache: store})
