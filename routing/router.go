@@ -247,12 +247,13 @@ const (
 	GatewayBuiltin = "built-in" // the built-in gateway, in this process
 )
 
-// GatewayOf says which gateway serves provider through routing: kind
+// GatewayOf says which gateway serves provider through routing (the model
+// does not change the route; engine.GatewayNamer passes it): kind
 // GatewayHosted or GatewayBuiltin and the [[ai.gateway]] id ("default"
 // when none is configured); ok is false for a route without a gateway
 // (direct, cloudflare). It plans nothing and builds nothing: --trace asks
 // it for every member.
-func (r *Router) GatewayOf(providerName, routing string) (kind, id string, ok bool) {
+func (r *Router) GatewayOf(providerName, model, routing string) (kind, id string, ok bool) {
 	if routing == "" {
 		routing = conductor.DefaultRouting(providerName)
 	}

@@ -33,6 +33,17 @@ func (c *Conductor) Check(ens *ensemble.Ensemble) error {
 		if pos.Line == 0 { // a provider filled in by default
 			pos = tc.Pos
 		}
+		// A model the config declares ([[split]], [[model]]) is checked
+		// as the routes it stands for.
+		if model, ok := literalString(tc.Model); ok {
+			if err, handled := c.checkModel(model, route); handled {
+				if err != nil {
+					list = append(list, ensemble.Problem{File: ens.File, Pos: tc.Model.Pos,
+						Msg: fmt.Sprintf("member %s%s: %v", member, what, err)})
+				}
+				return
+			}
+		}
 		if err := c.router.Check(prov, route); err != nil {
 			list = append(list, ensemble.Problem{File: ens.File, Pos: pos,
 				Msg: fmt.Sprintf("member %s%s: %v", member, what, err)})

@@ -85,7 +85,8 @@ type Conductor struct {
 	mu     sync.Mutex
 	store  *sqlite.Store
 	set    *gateway.Set
-	opened error // why the store could not be opened, once it was tried
+	splits map[string]*gateway.Split // the [[split]]s, built on first use
+	opened error                     // why the store could not be opened, once it was tried
 	closed bool
 }
 
@@ -172,8 +173,8 @@ func (c *Conductor) Run(ctx context.Context, file string, input any) (*engine.Re
 // configuration is at fault (a route chosen by an expression that cannot
 // be served).
 func (c *Conductor) RunEnsemble(ctx context.Context, ens *ensemble.Ensemble, input any) (*engine.Result, error) {
-	opts := engine.Options{Resolver: c.router, Pricing: c.prices, Env: c.env, Logger: c.log, OnMember: c.onMember}
-	if usesCache(ens) || c.usesBuiltinGateway(ens) {
+	opts := engine.Options{Resolver: resolver{c}, Pricing: c.prices, Env: c.env, Logger: c.log, OnMember: c.onMember}
+	if usesCache(ens) || c.usesBuiltinGateway(ens) || c.namesSplit(ens) {
 		store, set, err := c.state(ctx)
 		if err != nil {
 			return nil, err

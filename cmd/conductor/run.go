@@ -261,6 +261,9 @@ func writeTrace(w io.Writer, res *engine.Result) {
 			if m.TestProvider {
 				model += " (test provider)"
 			}
+			if m.Variant != "" {
+				model += " (variant " + m.Variant + ")"
+			}
 		}
 		cache := "-"
 		if m.Cached {
