@@ -351,7 +351,7 @@ func configErr(providerName, format string, args ...any) *conductor.Error {
 
 func errNoBuiltinGateway(providerName string) *conductor.Error {
 	return configErr(providerName, "routing cloudflare-gateway needs a gateway, and this router was built without the built-in one: "+
-		"set routing.Options.Gateway (a gateway.Set's Hook, as conductor run does; conductor.Open wires it for you), "+
+		"set routing.Options.Gateway (a gateway.Set's Hook, as conductor run does; runner.Open wires it for you), "+
 		"or set account_id in [[ai.gateway]] of conductor.toml to use Cloudflare's hosted AI Gateway, or use routing: direct")
 }
 
