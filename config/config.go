@@ -14,11 +14,14 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
@@ -44,8 +47,14 @@ type Config struct {
 	File string `toml:"-"`
 	Dir  string `toml:"-"`
 	// Wrangler is true when the config came from a wrangler.toml, whose keys
-	// outside [ai] belong to wrangler and are ignored.
+	// outside [ai] belong to wrangler and are ignored — except its
+	// top-level account_id and its [vars] (see WranglerEnv).
 	Wrangler bool `toml:"-"`
+	// WranglerEnv is what a wrangler.toml says for the environment in use:
+	// the top level, or [env.NAME] after UseEnvironment(NAME).
+	WranglerEnv WranglerEnv `toml:"-"`
+	// wranglerEnvs are the file's [env.NAME] tables, for UseEnvironment.
+	wranglerEnvs map[string]WranglerEnv
 
 	// DataDir holds the SQLite store (cache, counters, request log).
 	DataDir string `toml:"data_dir"`
@@ -61,6 +70,94 @@ type Config struct {
 	Pricing   Pricing         `toml:"pricing"`
 	Splits    []Split         `toml:"split"`
 	Models    []Model         `toml:"model"`
+}
+
+// WranglerEnv is what Conductor reads of a wrangler.toml besides [ai], for
+// its top level or one [env.NAME]: the Cloudflare account Workers AI runs
+// in, and the variables a Worker sees as env.NAME, which reach ${env.NAME}
+// in ensembles (Vars; non-string values as JSON, e.g. 3 or {"a":1}).
+type WranglerEnv struct {
+	AccountID string
+	Vars      map[string]string
+}
+
+// wranglerTable is a wrangler.toml table Conductor reads: the top level,
+// or an [env.NAME]. Every other key is wrangler's.
+type wranglerTable struct {
+	AccountID string         `toml:"account_id"`
+	Vars      map[string]any `toml:"vars"`
+}
+
+func (t wranglerTable) env() WranglerEnv {
+	w := WranglerEnv{AccountID: t.AccountID}
+	if len(t.Vars) > 0 {
+		w.Vars = make(map[string]string, len(t.Vars))
+		for k, v := range t.Vars {
+			if s, ok := v.(string); ok {
+				w.Vars[k] = s
+				continue
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				b = []byte(fmt.Sprint(v))
+			}
+			w.Vars[k] = string(b)
+		}
+	}
+	return w
+}
+
+// UseEnvironment selects wrangler's [env.NAME] ("" for the top level), as
+// `wrangler deploy --env NAME` does: its account_id when it has one (else
+// the top level's), and its [env.NAME.vars] in place of [vars] — vars are
+// not inherited, as in wrangler. A name the file does not declare, or a
+// config that is not a wrangler.toml, is an error.
+func (c *Config) UseEnvironment(name string) error {
+	if name == "" {
+		return nil
+	}
+	if !c.Wrangler {
+		return &Error{File: c.File, Msg: fmt.Sprintf("--env %s: environments are read from a wrangler.toml ([env.%s]); this config is not one", name, name)}
+	}
+	e, ok := c.wranglerEnvs[name]
+	if !ok {
+		names := make([]string, 0, len(c.wranglerEnvs))
+		for n := range c.wranglerEnvs {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		known := "none"
+		if len(names) > 0 {
+			known = strings.Join(names, ", ")
+		}
+		return &Error{File: c.File, Msg: fmt.Sprintf("--env %s: no [env.%s] in this wrangler.toml (environments: %s)", name, name, known)}
+	}
+	if e.AccountID == "" {
+		e.AccountID = c.WranglerEnv.AccountID
+	}
+	c.WranglerEnv = e
+	return nil
+}
+
+// Env returns base with the config's variables in front: a wrangler.toml's
+// [vars] (or [env.NAME.vars]) are what a Worker sees, so they win over the
+// process environment, which fills in the rest (keys above all: vars hold
+// no secrets). Give it to everything that reads the environment — the
+// router, the gateway's settings, the engine's ${env.*}.
+func (c *Config) Env(base LookupEnv) LookupEnv {
+	vars := c.WranglerEnv.Vars
+	if len(vars) == 0 {
+		return base
+	}
+	return func(k string) (string, bool) {
+		if v, ok := vars[k]; ok {
+			return v, true
+		}
+		if base == nil {
+			return "", false
+		}
+		return base(k)
+	}
 }
 
 // Model is one [[model]]: a name `conductor serve` answers for
@@ -474,13 +571,21 @@ func Parse(name string, data []byte, wrangler bool) (*Config, error) {
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	var err error
 	if wrangler {
-		// Only [ai] is ours in a wrangler.toml; decoding the rest into a
-		// struct without those fields would make them unknown keys, which
-		// the error mapping then drops.
+		// Only [ai], account_id and [vars] (top level and per [env.NAME])
+		// are ours in a wrangler.toml; decoding the rest into a struct
+		// without those fields would make them unknown keys, which the
+		// error mapping then drops.
 		w := struct {
 			AI *AI `toml:"ai"`
+			wranglerTable
+			Env map[string]wranglerTable `toml:"env"`
 		}{AI: &c.AI}
 		err = dec.Decode(&w)
+		c.WranglerEnv = w.wranglerTable.env()
+		c.wranglerEnvs = make(map[string]WranglerEnv, len(w.Env))
+		for name, t := range w.Env {
+			c.wranglerEnvs[name] = t.env()
+		}
 	} else {
 		err = dec.Decode(c)
 	}

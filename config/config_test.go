@@ -408,3 +408,84 @@ func TestEveryKeyDocumented(t *testing.T) {
 	}
 	walk(reflect.TypeFor[Config](), "")
 }
+
+// A wrangler.toml as Cloudflare writes it: the top-level account_id is the
+// Workers AI account, and [vars] (or [env.NAME.vars] with --env NAME, not
+// inherited, as in wrangler) are what ${env.*} reads, before the process
+// environment.
+func TestWranglerAccountAndVars(t *testing.T) {
+	const doc = `name = "my-worker"
+main = "src/index.ts"
+account_id = "0123456789abcdef0123456789abcdef"
+
+[vars]
+ENVIRONMENT = "development"
+MAX_ITEMS = 3
+FLAGS = { beta = true }
+
+[env.production]
+name = "my-worker-production"
+route = "example.com/*"
+account_id = "fedcba9876543210fedcba9876543210"
+
+[env.production.vars]
+ENVIRONMENT = "production"
+
+[env.staging]
+[env.staging.vars]
+ENVIRONMENT = "staging"
+
+[ai]
+binding = "AI"
+`
+	process := MapEnv(map[string]string{"ENVIRONMENT": "shell", "HOME": "/home/x", "CLOUDFLARE_ACCOUNT_ID": "not-this-one"})
+	tests := []struct {
+		env, account string
+		vars         map[string]string
+	}{
+		{"", "0123456789abcdef0123456789abcdef", map[string]string{"ENVIRONMENT": "development", "MAX_ITEMS": "3", "FLAGS": `{"beta":true}`}},
+		{"production", "fedcba9876543210fedcba9876543210", map[string]string{"ENVIRONMENT": "production"}},
+		{"staging", "0123456789abcdef0123456789abcdef", map[string]string{"ENVIRONMENT": "staging"}},
+	}
+	for _, tc := range tests {
+		t.Run("env "+tc.env, func(t *testing.T) {
+			c, err := Parse("wrangler.toml", []byte(doc), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.UseEnvironment(tc.env); err != nil {
+				t.Fatal(err)
+			}
+			env := c.Env(process)
+			if acct, err := c.AccountID(env); err != nil || acct != tc.account {
+				t.Errorf("account = %q, %v; want %q", acct, err, tc.account)
+			}
+			for k, want := range tc.vars {
+				if got, ok := env(k); !ok || got != want {
+					t.Errorf("%s = %q, %v; want %q", k, got, ok, want)
+				}
+			}
+			if _, ok := env("MAX_ITEMS"); ok != (tc.env == "") {
+				t.Errorf("MAX_ITEMS set = %v: [vars] are not inherited by [env.NAME]", ok)
+			}
+			if got, _ := env("HOME"); got != "/home/x" {
+				t.Errorf("the process environment fills in the rest: HOME = %q", got)
+			}
+			if got := c.EnvironmentName(env); got != tc.vars["ENVIRONMENT"] {
+				t.Errorf("environment name = %q", got)
+			}
+		})
+	}
+	c, _ := Parse("wrangler.toml", []byte(doc), true)
+	if err := c.UseEnvironment("prod"); err == nil || !strings.Contains(err.Error(), "no [env.prod] in this wrangler.toml (environments: production, staging)") {
+		t.Errorf("unknown env: %v", err)
+	}
+	cc, _ := Parse("conductor.toml", []byte("[ai]\nbinding = \"AI\"\n"), false)
+	if err := cc.UseEnvironment("production"); err == nil || !strings.Contains(err.Error(), "not one") {
+		t.Errorf("conductor.toml env: %v", err)
+	}
+	bad, _ := Parse("wrangler.toml", []byte("account_id = \"../x\"\n"), true)
+	if _, err := bad.AccountID(nil); err == nil {
+		t.Error("an account id that is no path segment is accepted")
+	}
+}

@@ -141,12 +141,19 @@ func (c *Config) Timeouts(provider string) (firstByte, total time.Duration) {
 	return ps.FirstByteTimeout.Std(), ps.Timeout.Std()
 }
 
-// AccountID returns the Cloudflare account for Workers AI ([ai] account_id,
-// else CLOUDFLARE_ACCOUNT_ID), "" when neither is set. A value from the
-// environment that could not be a path segment is an error.
+// AccountID returns the Cloudflare account for Workers AI ([ai]
+// account_id, else a wrangler.toml's account_id — its [env.NAME]'s in
+// use — else CLOUDFLARE_ACCOUNT_ID), "" when none is set. A value that
+// could not be a path segment is an error.
 func (c *Config) AccountID(env LookupEnv) (string, error) {
 	if c.AI.AccountID != "" {
 		return c.AI.AccountID, nil
+	}
+	if id := c.WranglerEnv.AccountID; id != "" {
+		if !isPathSegment(id) {
+			return "", fmt.Errorf("%s: account_id: expected a Cloudflare account id (letters, digits, - and _)", c.File)
+		}
+		return id, nil
 	}
 	id := lookup(env, EnvCloudflareAccountID)
 	if id != "" && !isPathSegment(id) {

@@ -3,7 +3,9 @@
 // evaluated just before its member runs over the input, the environment and
 // the results of the members before it.
 //
-// Embedding it:
+// Embedding it: package runner wires it as `conductor run` does (config,
+// router, built-in gateway, step cache, prices, route checks) in one call;
+// the engine alone is
 //
 //	ens, err := ensemble.Load("flow.yaml")
 //	eng := engine.New(engine.Options{Resolver: router, Cache: store})
@@ -40,7 +42,19 @@ type Resolver interface {
 // without one. Package routing's Router satisfies it; results and
 // --trace show the answer.
 type GatewayNamer interface {
-	GatewayOf(provider, routing string) (kind, id string, ok bool)
+	GatewayOf(provider, model, routing string) (kind, id string, ok bool)
+}
+
+// ModelNamer is what a Resolver may also tell of model names a
+// configuration declares (package runner's does): the provider and model
+// a [[model]] alias stands for (variant ""), or that served an A/B split's
+// answer (variant: the answer's ResponseMeta.Variant, "split/name"); ok
+// false for any other name. An alias is resolved before the call, so the
+// member's parameter rules, step cache, price and result are the real
+// model's; a split picks its variant per call, and the engine prices and
+// reports the answer as the variant that gave it.
+type ModelNamer interface {
+	ServedBy(model, variant string) (provider, servedModel string, ok bool)
 }
 
 // Pricer prices a call's usage in nano-USD; known is false for a model it

@@ -159,6 +159,10 @@ func checkRules(req *conductor.ChatRequest, cfg *ensemble.ThinkConfig) error {
 func (mr *MemberResult) keep(ans answer) {
 	mr.Output, mr.Text, mr.Cached = ans.output, ans.text, ans.cached
 	mr.ToolCalls = toolCalls(ans.content)
+	mr.Variant = ans.variant
+	if ans.variant != "" {
+		mr.Provider, mr.Model = ans.provider, ans.servedModel
+	}
 }
 
 // answer is one answer of a member.
@@ -172,6 +176,9 @@ type answer struct {
 	fresh   bool   // from the model, not the step cache: worth caching
 	cached  bool   // from a cache: the step cache, or a gateway's on the route
 	logID   string // the gateway log row of the call, "" when none logged it
+	// variant is the A/B split variant that answered ("split/name"), and
+	// provider and servedModel what it is; "" when no split answered.
+	variant, provider, servedModel string
 }
 
 // answer gets the member's answer: from the step cache when allowed and
@@ -188,13 +195,26 @@ func (e *Engine) answer(ctx context.Context, r *run, c *call, st *ensemble.Step,
 	}
 	out := e.callWithRetry(ctx, c.p, c.req, pol, mr.Member)
 	mr.Attempts += out.attempts
-	e.addUsage(mr, c.req.Provider, c.req.Model, out.usage, out.resp != nil && out.resp.Meta.Cached)
+	prov, model, variant := c.req.Provider, c.req.Model, ""
+	if out.resp != nil && out.resp.Meta.Variant != "" {
+		// An A/B split answered: priced and reported as its variant.
+		variant = out.resp.Meta.Variant
+		if n, ok := e.resolver.(ModelNamer); ok {
+			if p, m, ok := n.ServedBy(model, variant); ok {
+				prov, model = p, m
+			}
+		}
+	}
+	e.addUsage(mr, prov, model, out.usage, out.resp != nil && out.resp.Meta.Cached)
 	if out.err != nil {
 		return answer{}, out.err
 	}
 	a := answerOf(out.resp.Content)
 	a.model, a.usage, a.finish = out.resp.Model, out.resp.Usage, out.resp.FinishReason
 	a.fresh, a.cached, a.logID = true, out.resp.Meta.Cached, out.resp.Meta.LogID
+	if variant != "" {
+		a.variant, a.provider, a.servedModel = variant, prov, model
+	}
 	return a, nil
 }
 
@@ -262,6 +282,13 @@ func (e *Engine) resolve(r *run, cfg *ensemble.ThinkConfig, v *expr.Vars, judge,
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	// A [[model]] alias is the provider and model it names, from here on:
+	// its routing by default, its parameter rules, its price.
+	if n, ok := e.resolver.(ModelNamer); ok && model != "" {
+		if p, m, ok := n.ServedBy(model, ""); ok {
+			prov, model = p, m
+		}
+	}
 	routing, set, err := str(cfg.Routing, v)
 	if err != nil {
 		return nil, fmt.Errorf("routing: %w", err)
@@ -294,7 +321,7 @@ func (e *Engine) gatewayOf(c *call) *GatewayRef {
 	if !ok || c.p != nil {
 		return nil
 	}
-	kind, id, ok := n.GatewayOf(c.req.Provider, c.routing)
+	kind, id, ok := n.GatewayOf(c.req.Provider, c.req.Model, c.routing)
 	if !ok {
 		return nil
 	}

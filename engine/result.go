@@ -90,6 +90,10 @@ type MemberResult struct {
 	// Gateway is the gateway a cloudflare-gateway route goes through, when
 	// the Resolver can say (GatewayNamer); absent otherwise.
 	Gateway *GatewayRef `json:"gateway,omitempty"`
+	// Variant is the A/B split variant ("split/name") that gave the
+	// answer kept, when the member's model names a [[split]]; Provider and
+	// Model are then the variant's. Absent otherwise.
+	Variant string `json:"variant,omitempty"`
 	// Cached is true when the answer came from a cache (the step cache or
 	// the gateway's) rather than the model.
 	Cached bool `json:"cached"`
@@ -167,7 +171,7 @@ type ScoreResult struct {
 // status, output, toolCalls [{id, name, arguments}], success, skipped,
 // error {message, status, provider},
 // scoring {score, passed}, cached, attempts, provider, model, routing,
-// usage {inputTokens, outputTokens}, cost, latencyMs.
+// variant, usage {inputTokens, outputTokens}, cost, latencyMs.
 func (m *MemberResult) View() map[string]any {
 	var errv any
 	if m.Error != nil {
@@ -201,6 +205,7 @@ func (m *MemberResult) View() map[string]any {
 		"provider": m.Provider,
 		"model":    m.Model,
 		"routing":  m.Routing,
+		"variant":  m.Variant,
 		"usage": map[string]any{
 			"inputTokens":  int64(m.Usage.InputTokens),
 			"outputTokens": int64(m.Usage.OutputTokens),

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 
 	"github.com/invopop/jsonschema"
 
@@ -37,20 +39,20 @@ type schemaStep struct {
 }
 
 type schemaConfig struct {
-	Provider       schemaProvider   `json:"provider,omitempty" jsonschema_description:"Provider; default workers-ai."`
-	Model          string           `json:"model,omitempty" jsonschema_description:"The provider's model id; required except for workers-ai (default @cf/meta/llama-3.1-8b-instruct) and mock."`
-	Routing        schemaRouting    `json:"routing,omitempty" jsonschema_description:"Routing mode; default cloudflare for workers-ai, direct for mock and local, cloudflare-gateway otherwise."`
-	Temperature    schemaNumber     `json:"temperature,omitempty" jsonschema_description:"Sampling temperature, 0..2."`
-	MaxTokens      schemaInt        `json:"maxTokens,omitempty" jsonschema_description:"Most tokens to generate (> 0)."`
-	TopP           schemaNumber     `json:"topP,omitempty" jsonschema_description:"Nucleus sampling, 0..1."`
-	Stop           schemaStrings    `json:"stop,omitempty" jsonschema_description:"Stop sequence(s)."`
-	Seed           schemaInt        `json:"seed,omitempty" jsonschema_description:"Sampling seed, where the provider supports one."`
-	ResponseFormat schemaFormat     `json:"responseFormat,omitempty" jsonschema_description:"Structured output, as OpenAI's response_format: {type: json_object}, or {type: json_schema, json_schema: {name, schema, strict}}."`
-	Tools          []schemaTool     `json:"tools,omitempty" jsonschema_description:"Functions the model may call; the member result's toolCalls holds the calls it made."`
-	ToolChoice     schemaToolChoice `json:"toolChoice,omitempty" jsonschema_description:"Whether and which tool the model must call: auto, none, required or {name: <tool>}."`
-	SystemPrompt   string           `json:"systemPrompt,omitempty" jsonschema_description:"The system message."`
-	Prompt         string           `json:"prompt,omitempty" jsonschema_description:"The user message; absent: the member's input."`
-	Mock           *schemaMock      `json:"mock,omitempty" jsonschema_description:"How provider mock answers."`
+	Provider       schemaProvider    `json:"provider,omitempty" jsonschema_description:"Provider; default workers-ai."`
+	Model          string            `json:"model,omitempty" jsonschema_description:"The provider's model id; required except for workers-ai (default @cf/meta/llama-3.1-8b-instruct) and mock."`
+	Routing        schemaRouting     `json:"routing,omitempty" jsonschema_description:"Routing mode; default cloudflare for workers-ai, direct for mock and local, cloudflare-gateway otherwise."`
+	Temperature    schemaTemperature `json:"temperature,omitempty" jsonschema_description:"Sampling temperature, 0..2 (a model may allow less)."`
+	MaxTokens      schemaMaxTokens   `json:"maxTokens,omitempty" jsonschema_description:"Most tokens to generate, 1..2147483647."`
+	TopP           schemaTopP        `json:"topP,omitempty" jsonschema_description:"Nucleus sampling, 0..1."`
+	Stop           schemaStrings     `json:"stop,omitempty" jsonschema_description:"Stop sequence(s)."`
+	Seed           schemaInt         `json:"seed,omitempty" jsonschema_description:"Sampling seed, where the provider supports one."`
+	ResponseFormat schemaFormat      `json:"responseFormat,omitempty" jsonschema_description:"Structured output, as OpenAI's response_format: {type: json_object}, or {type: json_schema, json_schema: {name, schema, strict}}."`
+	Tools          []schemaTool      `json:"tools,omitempty" jsonschema_description:"Functions the model may call; the member result's toolCalls holds the calls it made."`
+	ToolChoice     schemaToolChoice  `json:"toolChoice,omitempty" jsonschema_description:"Whether and which tool the model must call: auto, none, required or {name: <tool>}."`
+	SystemPrompt   string            `json:"systemPrompt,omitempty" jsonschema_description:"The system message."`
+	Prompt         string            `json:"prompt,omitempty" jsonschema_description:"The user message; absent: the member's input."`
+	Mock           *schemaMock       `json:"mock,omitempty" jsonschema_description:"How provider mock answers."`
 }
 
 type schemaTool struct {
@@ -123,16 +125,18 @@ type schemaCache struct {
 
 // Values that are a literal of one type or a ${...} template.
 type (
-	schemaProvider   struct{}
-	schemaRouting    struct{}
-	schemaNumber     struct{}
-	schemaInt        struct{}
-	schemaStrings    struct{}
-	schemaFormat     struct{}
-	schemaToolChoice struct{}
-	schemaCond       struct{}
-	schemaAnyNode    struct{}
-	schemaDuration   struct{}
+	schemaProvider    struct{}
+	schemaRouting     struct{}
+	schemaTemperature struct{}
+	schemaTopP        struct{}
+	schemaMaxTokens   struct{}
+	schemaInt         struct{}
+	schemaStrings     struct{}
+	schemaFormat      struct{}
+	schemaToolChoice  struct{}
+	schemaCond        struct{}
+	schemaAnyNode     struct{}
+	schemaDuration    struct{}
 )
 
 func template() *jsonschema.Schema {
@@ -155,8 +159,16 @@ func (schemaRouting) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "string", Enum: enumOf(conductor.RoutingModes())}, template()}}
 }
 
-func (schemaNumber) JSONSchema() *jsonschema.Schema {
-	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "number"}, template()}}
+// numberIn is a number in [lo, hi], the range validate enforces on a
+// literal value, or a ${...} (checked when it runs).
+func numberIn(typ string, lo, hi json.Number) *jsonschema.Schema {
+	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: typ, Minimum: lo, Maximum: hi}, template()}}
+}
+
+func (schemaTemperature) JSONSchema() *jsonschema.Schema { return numberIn("number", "0", "2") }
+func (schemaTopP) JSONSchema() *jsonschema.Schema        { return numberIn("number", "0", "1") }
+func (schemaMaxTokens) JSONSchema() *jsonschema.Schema {
+	return numberIn("integer", "1", json.Number(strconv.Itoa(MaxTokensLimit)))
 }
 
 func (schemaInt) JSONSchema() *jsonschema.Schema {
@@ -202,6 +214,28 @@ func (schemaDuration) JSONSchema() *jsonschema.Schema {
 	}}
 }
 
+// nullableKeys are the $defs whose optional keys the loader reads as
+// absent when written with no value. A rule's one check is not: it needs
+// its value.
+var nullableKeys = map[string]bool{
+	"Ensemble": true, "Step": true, "Config": true, "Tool": true, "Mock": true, "MockFail": true,
+	"Scoring": true, "Thresholds": true, "Retry": true, "Cache": true,
+}
+
+// allowNull lets every optional property of s be null as well.
+func allowNull(s *jsonschema.Schema) {
+	if s == nil || s.Properties == nil {
+		return
+	}
+	for pair := s.Properties.Oldest(); pair != nil; pair = pair.Next() {
+		if slices.Contains(s.Required, pair.Key) {
+			continue
+		}
+		pair.Value = &jsonschema.Schema{AnyOf: []*jsonschema.Schema{pair.Value, {Type: "null"}}, Description: pair.Value.Description}
+		pair.Value.AnyOf[0].Description = ""
+	}
+}
+
 // Schema returns the JSON Schema (draft 2020-12) of the ensemble format,
 // for editors (yaml-language-server) and CI.
 func Schema() ([]byte, error) {
@@ -217,6 +251,14 @@ func Schema() ([]byte, error) {
 		},
 	}
 	s := r.Reflect(&schemaEnsemble{})
+	// A key written with no value ("retry:", "description:") is valid to
+	// the loader (absent, or the block with its defaults): to the schema
+	// too.
+	for name, d := range s.Definitions {
+		if nullableKeys[name] {
+			allowNull(d)
+		}
+	}
 	s.Title = "Conductor ensemble"
 	s.Description = "An ensemble file: a named flow of members that call AI models. See docs/ensembles.md."
 	b, err := json.MarshalIndent(s, "", "  ")

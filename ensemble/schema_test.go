@@ -166,3 +166,56 @@ func TestSchemaShape(t *testing.T) {
 		}
 	}
 }
+
+// The schema accepts what validate accepts: a key written with no value
+// (`retry:`, `scoring:`, `description:`) is valid to both.
+func TestSchemaAcceptsEmptyKeys(t *testing.T) {
+	s := compileSchema(t)
+	for _, src := range []string{
+		head + "- member: a\n  config: {provider: mock}\n  retry:\n  scoring:\n  cache:\n",
+		head + "- member: a\n  config:\n    provider: mock\n    mock:\n",
+		"name: x\ndescription:\noutput:\nflow:\n- member: a\n  condition:\n  input:\n  config:\n    provider: mock\n    prompt:\n    temperature:\n    mock: {reply:, fail: {message:}}\n" +
+			"  scoring: {thresholds: {minimum:}, judge:, criteria:}\n  retry: {maxDelay:}\n  cache: {ttl:}\n",
+		head + "- member: a\n  config:\n    provider: mock\n    tools:\n    - name: f\n      description:\n",
+	} {
+		if _, err := Parse("ok.yaml", []byte(src)); err != nil {
+			t.Errorf("loader refuses %q: %v", src, err)
+			continue
+		}
+		if err := s.Validate(asJSON(t, "ok", []byte(src))); err != nil {
+			t.Errorf("schema refuses what validate accepts, %q: %v", src, err)
+		}
+	}
+}
+
+// The schema carries the numeric ranges validate enforces on literal
+// values; an expression stays accepted.
+func TestSchemaRanges(t *testing.T) {
+	s := compileSchema(t)
+	member := func(cfg string) string { return head + "- member: a\n  config: {provider: mock, " + cfg + "}\n" }
+	for _, tc := range []struct {
+		src string
+		ok  bool
+	}{
+		{member("temperature: 2"), true},
+		{member("temperature: 2.5"), false},
+		{member("temperature: -0.1"), false},
+		{member(`temperature: "${input.t}"`), true},
+		{member("topP: 1"), true},
+		{member("topP: 1.5"), false},
+		{member("maxTokens: 1"), true},
+		{member("maxTokens: 0"), false},
+		{member("maxTokens: 3000000000"), false},
+		{member(`maxTokens: "${input.n}"`), true},
+		{head + "- member: a\n  config: {provider: mock}\n  scoring: {thresholds: {minimum: 0.5, target: 1}}\n", true},
+		{head + "- member: a\n  config: {provider: mock}\n  scoring: {thresholds: {target: -1}}\n", false},
+		{head + "- member: a\n  config: {provider: mock}\n  scoring: {retryLimit: 101}\n", false},
+		{head + "- member: a\n  config: {provider: mock}\n  retry: {maxAttempts: 0}\n", false},
+	} {
+		_, perr := Parse("r.yaml", []byte(tc.src))
+		serr := s.Validate(asJSON(t, "r", []byte(tc.src)))
+		if (perr == nil) != tc.ok || (serr == nil) != tc.ok {
+			t.Errorf("%q: loader %v, schema %v; want ok=%v", tc.src, perr, serr, tc.ok)
+		}
+	}
+}

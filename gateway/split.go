@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/config"
 )
 
 // Variant is one arm of an A/B split: where its share of the traffic goes
@@ -371,4 +372,26 @@ func (s *Set) Score(ctx context.Context, logID string, score float64) error {
 		return fmt.Errorf("gateway: score: %w", err)
 	}
 	return nil
+}
+
+// SplitsFromConfig builds every [[split]] of cfg through set: each
+// variant is the chain of the split's gateway around the adapter up
+// returns for its provider (the split is the gateway's part, so up is the
+// direct route). `conductor serve` answers the splits' names as models,
+// and ensemble members may name them as their model (package runner).
+func SplitsFromConfig(cfg *config.Config, set *Set, up Upstream) (map[string]*Split, error) {
+	splits := make(map[string]*Split, len(cfg.Splits))
+	for _, sc := range cfg.Splits {
+		vs := make([]Variant, len(sc.Variants))
+		for i, v := range sc.Variants {
+			vs[i] = Variant{Name: v.Name, Weight: v.Weight, Provider: v.Provider, Model: v.Model,
+				SystemPrompt: v.SystemPrompt, Temperature: v.Temperature, MaxTokens: v.MaxTokens}
+		}
+		sp, err := set.Split(SplitConfig{Name: sc.Name, Gateway: sc.Gateway, Variants: vs}, up)
+		if err != nil {
+			return nil, err
+		}
+		splits[sc.Name] = sp
+	}
+	return splits, nil
 }

@@ -46,7 +46,7 @@ func TestRouteErrors(t *testing.T) {
 		// The reproduction: say what to wire, not "not available yet".
 		{name: "router without a built-in gateway", env: keys(), provider: "openai", routing: "cloudflare-gateway",
 			want: "openai: config: routing cloudflare-gateway needs a gateway, and this router was built without the built-in one: " +
-				"set routing.Options.Gateway (a gateway.Set's Hook, as conductor run does; conductor.Open wires it for you), " +
+				"set routing.Options.Gateway (a gateway.Set's Hook, as conductor run does; runner.Open wires it for you), " +
 				"or set account_id in [[ai.gateway]] of conductor.toml to use Cloudflare's hosted AI Gateway, or use routing: direct"},
 		{name: "workers-ai without account", env: without("CLOUDFLARE_ACCOUNT_ID"), provider: "workers-ai", routing: "cloudflare",
 			want: "workers-ai: config: routing cloudflare needs CLOUDFLARE_ACCOUNT_ID: export CLOUDFLARE_ACCOUNT_ID=<account id> (or set account_id in [ai] of conductor.toml)"},

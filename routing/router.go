@@ -247,12 +247,13 @@ const (
 	GatewayBuiltin = "built-in" // the built-in gateway, in this process
 )
 
-// GatewayOf says which gateway serves provider through routing: kind
+// GatewayOf says which gateway serves provider through routing (the model
+// does not change the route; engine.GatewayNamer passes it): kind
 // GatewayHosted or GatewayBuiltin and the [[ai.gateway]] id ("default"
 // when none is configured); ok is false for a route without a gateway
 // (direct, cloudflare). It plans nothing and builds nothing: --trace asks
 // it for every member.
-func (r *Router) GatewayOf(providerName, routing string) (kind, id string, ok bool) {
+func (r *Router) GatewayOf(providerName, model, routing string) (kind, id string, ok bool) {
 	if routing == "" {
 		routing = conductor.DefaultRouting(providerName)
 	}
@@ -350,7 +351,7 @@ func configErr(providerName, format string, args ...any) *conductor.Error {
 
 func errNoBuiltinGateway(providerName string) *conductor.Error {
 	return configErr(providerName, "routing cloudflare-gateway needs a gateway, and this router was built without the built-in one: "+
-		"set routing.Options.Gateway (a gateway.Set's Hook, as conductor run does; conductor.Open wires it for you), "+
+		"set routing.Options.Gateway (a gateway.Set's Hook, as conductor run does; runner.Open wires it for you), "+
 		"or set account_id in [[ai.gateway]] of conductor.toml to use Cloudflare's hosted AI Gateway, or use routing: direct")
 }
 

@@ -52,18 +52,9 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 	direct := func(ctx context.Context, prov, model string) (conductor.Provider, error) {
 		return router.Provider(ctx, prov, model, conductor.RoutingDirect)
 	}
-	splits := make(map[string]*gateway.Split, len(cfg.Splits))
-	for _, sc := range cfg.Splits {
-		vs := make([]gateway.Variant, len(sc.Variants))
-		for i, v := range sc.Variants {
-			vs[i] = gateway.Variant{Name: v.Name, Weight: v.Weight, Provider: v.Provider, Model: v.Model,
-				SystemPrompt: v.SystemPrompt, Temperature: v.Temperature, MaxTokens: v.MaxTokens}
-		}
-		sp, err := set.Split(gateway.SplitConfig{Name: sc.Name, Gateway: sc.Gateway, Variants: vs}, direct)
-		if err != nil {
-			return Options{}, nil, err
-		}
-		splits[sc.Name] = sp
+	splits, err := gateway.SplitsFromConfig(cfg, set, direct)
+	if err != nil {
+		return Options{}, nil, err
 	}
 	// [[model]]: aliases (one route) and fallback chains (several).
 	models := make(map[string][]string, len(cfg.Models))

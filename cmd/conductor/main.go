@@ -102,7 +102,7 @@ Start offline with the mock provider:
 		},
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newRunCmd(), newValidateCmd(), newSchemaCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newSchemaCmd(), newVersionCmd())
 	root.AddCommand(newStatsCmd(), newCacheCmd(), newDoctorCmd())
 	root.AddCommand(newServeCmd())
 	return root, reached

@@ -10,27 +10,21 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
-	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/engine"
 	"github.com/conductor-go/conductor/ensemble"
-	"github.com/conductor-go/conductor/gateway"
-	"github.com/conductor-go/conductor/pricing"
-	"github.com/conductor-go/conductor/routing"
-	"github.com/conductor-go/conductor/store/sqlite"
+	"github.com/conductor-go/conductor/runner"
 )
 
 // dbName is the SQLite file in the data directory.
-const dbName = "conductor.db"
+const dbName = runner.DBName
 
 type runFlags struct {
 	input  string
@@ -38,6 +32,7 @@ type runFlags struct {
 	trace  bool
 	data   string
 	config string
+	env    string
 }
 
 // newRunCmd is "conductor run FILE": it runs an ensemble and prints its
@@ -74,6 +69,7 @@ the flow runs), 130 when Ctrl-C stopped it.`,
 	cmd.Flags().BoolVar(&f.trace, "trace", false, "print a per-member table on stderr")
 	cmd.Flags().StringVar(&f.data, "data", "", "directory for the step cache (default: the config's data_dir, ./.conductor)")
 	cmd.Flags().StringVar(&f.config, "config", "", "config file (default: ./conductor.toml, else ./wrangler.toml, else built-in defaults)")
+	cmd.Flags().StringVarP(&f.env, "env", "e", "", "the wrangler.toml environment: its [env.NAME] account_id and vars, as wrangler --env NAME")
 	return cmd
 }
 
@@ -95,68 +91,41 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("%w: --input: %v", errInvalid, err)
 	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime}))
+	// The wiring is the embedding API's (package runner): one for the CLI
+	// and for programs that run ensembles themselves.
 	cfg, err := loadConfig(f.config)
+	if err == nil {
+		err = cfg.UseEnvironment(f.env)
+	}
 	if err != nil {
 		return configProblem(stderr, err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: dropTime}))
-	prices, err := pricing.FromConfig(cfg.Pricing)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", errInvalid, cfg.File, err)
-	}
-	opts := engine.Options{Pricing: prices, Logger: log}
-	routeOpts := routing.Options{Logger: log}
-	if usesCache(ens) || usesBuiltinGateway(ens, cfg) {
-		data := f.data
-		if data == "" {
-			data = cfg.DataPath()
-		}
-		// Opened only when a member caches or goes through the built-in
-		// gateway: the file and its directory appear where they are
-		// needed, not on every run.
-		var storeOpts []sqlite.Option
-		storeOpts = append(storeOpts, sqlite.WithLogger(log))
-		if cfg.Gateway.CacheMaxBytes > 0 {
-			storeOpts = append(storeOpts, sqlite.WithMaxCacheBytes(cfg.Gateway.CacheMaxBytes))
-		}
-		store, err := sqlite.Open(ctx, filepath.Join(data, dbName), storeOpts...)
-		if err != nil {
-			return fmt.Errorf("open the store: %w", err)
-		}
-		defer store.Close()
-		opts.Cache = store
-		// cloudflare-gateway without a Cloudflare account: the built-in
-		// gateway, with the same settings `conductor serve` gives it.
-		configs, template := gateway.Configs(cfg, os.LookupEnv, prices)
-		set, err := gateway.NewSet(store, configs, template, gateway.WithLogger(log))
-		if err != nil {
-			return fmt.Errorf("%w: %v", errInvalid, err)
-		}
-		defer func() {
-			// The gateway's log rows are written in batches: flush them
-			// before the store closes.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if err := set.Close(cctx); err != nil {
-				log.Warn("flushing the gateway log", "err", err)
-			}
-		}()
-		routeOpts.Gateway = set.Hook
-		// Scores of graded members reach the gateway log, per variant.
-		opts.Scorer = set
-	}
-	router, err := routing.New(cfg, routeOpts)
+	c, err := runner.New(cfg, runner.Options{Data: f.data, Logger: log})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
-	if list := checkRoutes(ens, router); len(list) > 0 {
+	defer func() {
+		if err := c.Close(); err != nil {
+			log.Warn("closing", "err", err)
+		}
+	}()
+	if err := c.Check(ens); err != nil {
+		var list ensemble.List
+		errors.As(err, &list)
 		for _, p := range list {
 			fmt.Fprintln(stderr, p.String())
 		}
-		return &exitError{code: exitInvalid, quiet: true, err: list}
+		return &exitError{code: exitInvalid, quiet: true, err: err}
 	}
-	opts.Resolver = router
-	res, runErr := engine.New(opts).Run(ctx, ens, input)
+	res, runErr := c.RunEnsemble(ctx, ens, input)
+	if res == nil && runErr != nil {
+		// The store or the gateway could not start: nothing ran.
+		if engine.IsConfig(runErr) {
+			return fmt.Errorf("%w: %v", errInvalid, runErr)
+		}
+		return runErr
+	}
 	if f.trace {
 		writeTrace(stderr, res)
 	}
@@ -255,91 +224,6 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// checkRoutes checks, before any member runs, every route the file names
-// literally (a member's, or its judge's), so a missing key or account id
-// is reported with its position up front instead of failing the flow
-// half-way after earlier members were paid for. Routes chosen by an
-// expression are checked when their member runs.
-func checkRoutes(ens *ensemble.Ensemble, router *routing.Router) ensemble.List {
-	var list ensemble.List
-	check := func(member, what string, c *ensemble.ThinkConfig) {
-		if c == nil {
-			return
-		}
-		prov, ok := literalString(c.Provider)
-		if !ok {
-			return
-		}
-		route, pos := "", c.Provider.Pos
-		if c.Routing != nil {
-			if route, ok = literalString(c.Routing); !ok {
-				return
-			}
-			pos = c.Routing.Pos
-		}
-		if pos.Line == 0 { // a provider filled in by default
-			pos = c.Pos
-		}
-		if err := router.Check(prov, route); err != nil {
-			list = append(list, ensemble.Problem{File: ens.File, Pos: pos,
-				Msg: fmt.Sprintf("member %s%s: %v", member, what, err)})
-		}
-	}
-	for _, st := range ens.Flow {
-		check(st.Member, "", st.Config)
-		if st.Scoring != nil && st.Scoring.EvaluatorIndex < 0 && st.Scoring.Evaluator != ensemble.EvaluatorRules {
-			check(st.Member, " (judge)", st.Scoring.Judge)
-		}
-	}
-	return list
-}
-
-// usesBuiltinGateway reports whether a member may route through the
-// built-in gateway: cloudflare-gateway (named, or the default for its
-// provider, or decided by an expression) with no Cloudflare account
-// configured for the gateway.
-func usesBuiltinGateway(ens *ensemble.Ensemble, cfg *config.Config) bool {
-	if g, ok := cfg.DefaultGateway(); ok && g.Hosted() {
-		return false
-	}
-	viaGateway := func(c *ensemble.ThinkConfig) bool {
-		if c == nil {
-			return false
-		}
-		if c.Routing != nil {
-			r, lit := literalString(c.Routing)
-			return !lit || r == conductor.RoutingGateway
-		}
-		p, lit := literalString(c.Provider)
-		return !lit || conductor.DefaultRouting(p) == conductor.RoutingGateway
-	}
-	for _, st := range ens.Flow {
-		// A judge with its own config routes on its own.
-		if viaGateway(st.Config) || (st.Scoring != nil && viaGateway(st.Scoring.Judge)) {
-			return true
-		}
-	}
-	return false
-}
-
-// literalString is n's value when the file wrote it as plain text.
-func literalString(n *ensemble.Node) (string, bool) {
-	if n == nil || !n.IsLiteral() {
-		return "", false
-	}
-	s, ok := n.Lit.(string)
-	return s, ok
-}
-
-func usesCache(ens *ensemble.Ensemble) bool {
-	for _, st := range ens.Flow {
-		if st.Cache != nil && st.Cache.TTL > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // writeOutput prints a string as it is and anything else as indented JSON.
 func writeOutput(w io.Writer, out any) error {
 	var err error
@@ -376,6 +260,9 @@ func writeTrace(w io.Writer, res *engine.Result) {
 			model = m.Provider + "/" + m.Model
 			if m.TestProvider {
 				model += " (test provider)"
+			}
+			if m.Variant != "" {
+				model += " (variant " + m.Variant + ")"
 			}
 		}
 		cache := "-"
