@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -24,7 +23,6 @@ import (
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/routing"
-	"github.com/conductor-go/conductor/store/sqlite"
 )
 
 // dbName is the SQLite file in the data directory.
@@ -109,14 +107,9 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 		// Opened only when a member caches or goes through the built-in
 		// gateway: the file and its directory appear where they are
 		// needed, not on every run.
-		var storeOpts []sqlite.Option
-		storeOpts = append(storeOpts, sqlite.WithLogger(log))
-		if cfg.Gateway.CacheMaxBytes > 0 {
-			storeOpts = append(storeOpts, sqlite.WithMaxCacheBytes(cfg.Gateway.CacheMaxBytes))
-		}
-		store, err := sqlite.Open(ctx, filepath.Join(data, dbName), storeOpts...)
+		store, err := openStore(ctx, cfg, data, log)
 		if err != nil {
-			return fmt.Errorf("open the store: %w", err)
+			return err
 		}
 		defer store.Close()
 		opts.Cache = store
