@@ -21,6 +21,10 @@ type openedStore struct {
 	where string
 }
 
+// Unwrap returns the store itself: the gateway finds its shared flights,
+// and /readyz its Ping, through it.
+func (s *openedStore) Unwrap() conductor.Store { return s.Store }
+
 // openStore opens the store [store] names: the SQLite file in data, or
 // Redis for the cache and counters with PostgreSQL for the log. A shared
 // store that cannot be reached is a configuration problem (exit status 2)
