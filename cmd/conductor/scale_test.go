@@ -82,9 +82,15 @@ func (f *fakeOpenAI) callsFor(text string) int64 {
 }
 
 // startInstances starts n serve processes on cfg and returns their URLs.
-func startInstances(t *testing.T, n int, cfg string, env []string) []string {
+func startInstances(t testing.TB, n int, cfg string, env []string) []string {
+	urls, _ := startProcs(t, n, cfg, env)
+	return urls
+}
+
+func startProcs(t testing.TB, n int, cfg string, env []string) ([]string, []*exec.Cmd) {
 	t.Helper()
 	urls := make([]string, n)
+	cmds := make([]*exec.Cmd, n)
 	for i := range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -99,6 +105,7 @@ func startInstances(t *testing.T, n int, cfg string, env []string) []string {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		cmds[i] = cmd
 		t.Cleanup(func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			done := make(chan struct{})
@@ -125,7 +132,7 @@ func startInstances(t *testing.T, n int, cfg string, env []string) []string {
 			t.Fatalf("instance %d not ready:\n%s", i, logs.String())
 		}
 	}
-	return urls
+	return urls, cmds
 }
 
 type answerOf struct {
