@@ -66,6 +66,7 @@ type Config struct {
 	Providers Providers       `toml:"providers"`
 	Server    Server          `toml:"server"`
 	Gateway   GatewayDefaults `toml:"gateway"`
+	Store     Store           `toml:"store"`
 	Budgets   []Budget        `toml:"budget"`
 	Pricing   Pricing         `toml:"pricing"`
 	Splits    []Split         `toml:"split"`
@@ -158,6 +159,27 @@ func (c *Config) Env(base LookupEnv) LookupEnv {
 		}
 		return base(k)
 	}
+}
+
+// Store backends ([store] backend).
+const (
+	StoreSQLite        = "sqlite"         // one file in data_dir: zero setup, one machine
+	StoreRedisPostgres = "redis+postgres" // shared by many instances
+)
+
+// Store is the [store] table: where the gateway keeps its state.
+type Store struct {
+	// Backend is "sqlite" (default) or "redis+postgres": the cache and
+	// counters in Redis, the request log in PostgreSQL.
+	Backend string `toml:"backend"`
+	// RedisURL (redis://[user:password@]host:port/db) and PostgresURL
+	// (postgres://user:password@host:port/db); REDIS_URL and DATABASE_URL
+	// override them (StoreURLs).
+	RedisURL    string `toml:"redis_url"`
+	PostgresURL string `toml:"postgres_url"`
+	// RedisPrefix is the prefix of every Redis key (default "conductor"):
+	// deployments sharing a server keep apart by it.
+	RedisPrefix string `toml:"redis_prefix"`
 }
 
 // Model is one [[model]]: a name `conductor serve` answers for

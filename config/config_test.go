@@ -162,13 +162,13 @@ func TestErrors(t *testing.T) {
 		want     []string // each a whole line of the error
 	}{
 		{"unknown top-level key", "datadir = \"x\"\n", false,
-			[]string{`f.toml:1:1: unknown key "datadir" at the top level (expected one of: data_dir, environment, ai, providers, server, gateway, budget, pricing, split, model)`}},
+			[]string{`f.toml:1:1: unknown key "datadir" at the top level (expected one of: data_dir, environment, ai, providers, server, gateway, store, budget, pricing, split, model)`}},
 		{"unknown gateway key", "[ai]\nbinding = \"AI\"\n\n[[ai.gateway]]\nid = \"g\"\n  cache_tll = 60\n", false,
 			[]string{`f.toml:6:3: unknown key "cache_tll" in [[ai.gateway]] (expected one of: id, account_id, token_env, token_file, url, byok, cache_ttl, rate_limiting_requests_per_minute, rate_limiting_limit, rate_limiting_interval, rate_limiting_technique, rate_limiting_tokens_per_minute, rate_limiting_per_user, max_attempts, retry_delay, backoff, request_timeout)`}},
 		{"unknown key in wrangler [ai]", "name = \"w\"\n[ai]\nbinding = \"AI\"\nbindings = \"X\"\n", true,
 			[]string{`f.toml:4:1: unknown key "bindings" in [ai] (expected one of: binding, remote, account_id, api_token_env, api_token_file, url, model, gateway)`}},
 		{"several unknown keys", "a = 1\n[server]\nport = 1\n", false,
-			[]string{`f.toml:1:1: unknown key "a" at the top level (expected one of: data_dir, environment, ai, providers, server, gateway, budget, pricing, split, model)`,
+			[]string{`f.toml:1:1: unknown key "a" at the top level (expected one of: data_dir, environment, ai, providers, server, gateway, store, budget, pricing, split, model)`,
 				`f.toml:3:1: unknown key "port" in [server] (expected one of: addr, tokens_env, tokens_file, allow_caller_keys, max_body_bytes, request_timeout, default_provider)`}},
 		{"unknown provider", "[providers.mistral]\nbase_url = \"https://x\"\n", false,
 			[]string{`f.toml:1:2: unknown key "mistral" in [providers] (expected one of: workers-ai, openai, anthropic, groq, local)`}},

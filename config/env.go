@@ -236,3 +236,24 @@ func (b Budget) WebhookURL(env LookupEnv) string {
 	}
 	return lookup(env, b.WebhookEnv)
 }
+
+// StoreURLs returns the shared back end's URLs: REDIS_URL and DATABASE_URL
+// when set, else [store] redis_url and postgres_url.
+func (c *Config) StoreURLs(env LookupEnv) (redisURL, postgresURL string) {
+	redisURL, postgresURL = c.Store.RedisURL, c.Store.PostgresURL
+	if v := lookup(env, "REDIS_URL"); v != "" {
+		redisURL = v
+	}
+	if v := lookup(env, "DATABASE_URL"); v != "" {
+		postgresURL = v
+	}
+	return redisURL, postgresURL
+}
+
+// StoreBackend is the configured backend, "sqlite" when none is named.
+func (c *Config) StoreBackend() string {
+	if c.Store.Backend == "" {
+		return StoreSQLite
+	}
+	return c.Store.Backend
+}

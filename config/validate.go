@@ -100,6 +100,17 @@ func (c *Config) validate(ix *docIndex) Errors {
 	if c.Gateway.CacheMaxBytes < 0 {
 		v.at(kp("gateway", "cache_max_bytes"), "cannot be negative")
 	}
+	switch c.Store.Backend {
+	case "", StoreSQLite, StoreRedisPostgres:
+	default:
+		v.at(kp("store", "backend"), "unknown backend %q (expected %q or %q)", c.Store.Backend, StoreSQLite, StoreRedisPostgres)
+	}
+	if u := c.Store.RedisURL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
+		v.at(kp("store", "redis_url"), "expected a redis:// or rediss:// URL")
+	}
+	if u := c.Store.PostgresURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		v.at(kp("store", "postgres_url"), "expected a postgres:// URL")
+	}
 	if h := c.Gateway.UserHeader; h != "" && !isToken(h) {
 		v.at(kp("gateway", "user_header"), "expected an HTTP header name such as X-User")
 	}

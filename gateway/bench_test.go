@@ -74,6 +74,7 @@ func BenchmarkChain(b *testing.B) {
 		{"cache-miss", Config{CacheTTL: time.Hour}, true},
 		{"cache-hit", Config{CacheTTL: time.Hour}, false},
 		{"limits+budgets", Config{RateLimit: limits, Budgets: budgets}, true},
+		{"limits+budgets+alerts", Config{RateLimit: limits, Budgets: budgets, AlertThresholds: []float64{0.5, 0.8, 1}}, true},
 		{"everything-miss", Config{CacheTTL: time.Hour, RateLimit: limits, Budgets: budgets}, true},
 	}
 	for _, c := range cases {

@@ -157,16 +157,23 @@ const (
 	sharedHit         // another process led it: the answer came from the store
 )
 
-// sharedFlights is the store's cross-process flights, when it has them.
+// sharedFlights is the store's cross-process flights, when it has them,
+// looking through wrappers (Unwrap).
 func (g *Gateway) sharedFlights() conductor.FlightStore {
-	switch st := g.st.(type) {
-	case conductor.FlightStore:
-		return st
-	case interface {
-		Flights() (conductor.FlightStore, bool)
-	}:
-		if fs, ok := st.Flights(); ok {
+	var st any = g.st
+	for range 8 {
+		switch s := st.(type) {
+		case conductor.FlightStore:
+			return s
+		case interface {
+			Flights() (conductor.FlightStore, bool)
+		}:
+			fs, _ := s.Flights()
 			return fs
+		case interface{ Unwrap() conductor.Store }:
+			st = s.Unwrap()
+		default:
+			return nil
 		}
 	}
 	return nil

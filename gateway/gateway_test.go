@@ -146,7 +146,7 @@ func TestPruneWithoutRetention(t *testing.T) {
 }
 
 // When the store fails: the cache is skipped (MISS cache_error), rate
-// limits admit, spend limits refuse.
+// and spend limits refuse.
 func TestStoreUnavailable(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -155,8 +155,8 @@ func TestStoreUnavailable(t *testing.T) {
 		reason string
 	}{
 		{"cache", Config{CacheTTL: time.Hour}, true, MissCacheError},
-		{"rate limit", Config{RateLimit: RateLimitConfig{Requests: 1, Tokens: 10}}, true, MissTTL0},
-		{"budget", Config{Budgets: []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 1}}}, false, ""},
+		{"rate limit", Config{RateLimit: RateLimitConfig{Requests: 1, Tokens: 10}}, false, "rate_limit_unavailable"},
+		{"budget", Config{Budgets: []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 1}}}, false, "budget_unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +173,7 @@ func TestStoreUnavailable(t *testing.T) {
 				if err != nil || resp.Meta.MissReason != tt.reason || up.calls.Load() != 1 {
 					t.Fatalf("resp %+v err %v", resp, err)
 				}
-			} else if e, ok := conductor.AsError(err); !ok || e.Status != 503 || e.Code != "budget_unavailable" || up.calls.Load() != 0 {
+			} else if e, ok := conductor.AsError(err); !ok || e.Status != 503 || e.Code != tt.reason || up.calls.Load() != 0 {
 				t.Fatalf("err %#v, want the call refused", err)
 			}
 			g.Close(t.Context())

@@ -25,8 +25,9 @@ import (
 //     and a call is admitted while the window's count is below the limit:
 //     the call that crosses the limit completes, the next ones wait.
 //   - A call without a user is held to the gateway's limits only.
-//   - When the store cannot be reached, calls are admitted (and a warning
-//     logged): a rate limit protects throughput, it is not worth an outage.
+//   - When the store cannot be reached, calls are refused (503
+//     rate_limit_unavailable, and a warning logged): a limit that fails
+//     open is no limit when several instances share it.
 type rateProvider struct {
 	g    *Gateway
 	next conductor.Provider
@@ -99,8 +100,14 @@ func (r *rateProvider) admit(ctx context.Context, user string) (tokens []rateLim
 		if ctx.Err() != nil {
 			return nil, canceled(ctx, err)
 		}
-		r.g.log.Warn("gateway rate limit store failed; admitting", "limit", takes[len(takes)-1].Key, "err", err)
-		return tokens, nil
+		// A limit that fails open is no limit: with many instances, one
+		// whose store is down would admit everything.
+		r.g.log.Warn("gateway rate limit store failed; refusing", "limit", takes[len(takes)-1].Key, "err", err)
+		return nil, &conductor.Error{
+			Class: conductor.ClassServer, Status: 503, Code: "rate_limit_unavailable",
+			Message:   "rate limits cannot be checked: the gateway store failed",
+			Retryable: true, RetryAfter: time.Second, Err: err,
+		}
 	}
 	for i, d := range ds {
 		if !d.Allowed {

@@ -296,35 +296,80 @@ func (w *logWriter) close() {
 	}
 }
 
+// run writes rows in batches. When the store fails, rows wait and are
+// written again (every second at first, backing off to 30s) once it
+// answers: the store recovers without a restart and loses nothing, as long
+// as the waiting rows fit in the writer's buffer; past it the oldest are
+// dropped and counted.
 func (w *logWriter) run() {
 	t := time.NewTicker(w.every)
 	defer t.Stop()
+	limit := cap(w.ch)
 	buf := make([]conductor.LogRow, 0, w.batch)
-	flush := func() {
-		if len(buf) == 0 {
+	var (
+		retryAt time.Time
+		backoff time.Duration
+		failing bool
+	)
+	write := func(final bool) {
+		if len(buf) == 0 || (!final && time.Now().Before(retryAt)) {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-		defer cancel()
-		if err := w.st.AppendLogs(ctx, buf); err != nil {
-			w.dropped.Add(int64(len(buf)))
-			w.log.Warn("gateway log rows lost: store write failed", "rows", len(buf), "err", err)
+		for len(buf) > 0 {
+			n := min(len(buf), w.batch)
+			ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+			err := w.st.AppendLogs(ctx, buf[:n])
+			cancel()
+			if err != nil {
+				backoff = min(max(2*backoff, time.Second), 30*time.Second)
+				retryAt = time.Now().Add(backoff)
+				if !failing {
+					w.log.Warn("gateway log store write failed; rows wait and are written when it answers", "waiting", len(buf), "err", err)
+				}
+				failing = true
+				if final {
+					w.drop(len(buf), "gateway log rows lost: the store failed at close", err)
+					buf = buf[:0]
+				}
+				return
+			}
+			buf = buf[:copy(buf, buf[n:])]
 		}
-		buf = buf[:0]
+		if failing {
+			w.log.Info("gateway log store answers again; waiting rows written")
+		}
+		failing, backoff = false, 0
 	}
 	for {
 		select {
 		case row, ok := <-w.ch:
 			if !ok {
-				flush()
+				write(true)
 				return
 			}
 			buf = append(buf, row)
+			if over := len(buf) - limit; over > 0 {
+				// The store has been failing for long: keep the newest.
+				buf = buf[:copy(buf, buf[over:])]
+				w.drop(over, "gateway log rows dropped: the store is failing and the waiting rows fill the buffer", nil)
+			}
 			if len(buf) >= w.batch {
-				flush()
+				write(false)
 			}
 		case <-t.C:
-			flush()
+			write(false)
+		}
+	}
+}
+
+// drop counts n lost rows, warning at most once a second.
+func (w *logWriter) drop(n int, msg string, err error) {
+	total := w.dropped.Add(int64(n))
+	if now := time.Now().Unix(); w.warned.Swap(now) != now {
+		if err != nil {
+			w.log.Warn(msg, "rows", n, "dropped_total", total, "err", err)
+		} else {
+			w.log.Warn(msg, "rows", n, "dropped_total", total)
 		}
 	}
 }

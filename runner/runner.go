@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -36,7 +35,6 @@ import (
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/routing"
-	"github.com/conductor-go/conductor/store/sqlite"
 )
 
 // DBName is the SQLite file in the data directory.
@@ -83,7 +81,7 @@ type Conductor struct {
 	onMember func(int, string, *engine.MemberResult)
 
 	mu     sync.Mutex
-	store  *sqlite.Store
+	store  *Store
 	set    *gateway.Set
 	splits map[string]*gateway.Split // the [[split]]s, built on first use
 	opened error                     // why the store could not be opened, once it was tried
@@ -211,7 +209,7 @@ func (c *Conductor) Close() error {
 }
 
 // state opens the store and the built-in gateway's set, once.
-func (c *Conductor) state(ctx context.Context) (*sqlite.Store, *gateway.Set, error) {
+func (c *Conductor) state(ctx context.Context) (*Store, *gateway.Set, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -220,13 +218,9 @@ func (c *Conductor) state(ctx context.Context) (*sqlite.Store, *gateway.Set, err
 	if c.store != nil || c.opened != nil {
 		return c.store, c.set, c.opened
 	}
-	storeOpts := []sqlite.Option{sqlite.WithLogger(c.log)}
-	if c.cfg.Gateway.CacheMaxBytes > 0 {
-		storeOpts = append(storeOpts, sqlite.WithMaxCacheBytes(c.cfg.Gateway.CacheMaxBytes))
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(c.data, DBName), storeOpts...)
+	store, err := OpenStore(ctx, c.cfg, c.data, c.log)
 	if err != nil {
-		c.opened = fmt.Errorf("open the store: %w", err)
+		c.opened = err
 		return nil, nil, c.opened
 	}
 	// cloudflare-gateway without a Cloudflare account: the built-in

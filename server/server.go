@@ -344,6 +344,22 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 // pinger is a store that can say cheaply whether it answers.
 type pinger interface{ Ping(context.Context) error }
 
+// findPinger finds a Ping through store wrappers (Unwrap): a shared store
+// pings Redis and PostgreSQL both.
+func findPinger(st conductor.Store) (pinger, bool) {
+	for range 8 {
+		if p, ok := st.(pinger); ok {
+			return p, true
+		}
+		u, ok := st.(interface{ Unwrap() conductor.Store })
+		if !ok {
+			return nil, false
+		}
+		st = u.Unwrap()
+	}
+	return nil, false
+}
+
 // readyz says whether the server should get traffic: not while shutting
 // down, and only while its store answers.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -354,7 +370,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	var err error
-	if p, ok := s.opts.Store.(pinger); ok {
+	if p, ok := findPinger(s.opts.Store); ok {
 		err = p.Ping(ctx)
 	} else {
 		_, err = s.opts.Store.RecentLogs(ctx, 1)

@@ -5,6 +5,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -36,6 +37,24 @@ func (c *Combined) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Ping reports whether every part that can be pinged answers (the
+// server's readiness check).
+func (c *Combined) Ping(ctx context.Context) error {
+	seen := map[any]bool{}
+	for _, p := range []any{c.CacheStore, c.CounterStore, c.LogStore} {
+		if p == nil || seen[p] {
+			continue
+		}
+		seen[p] = true
+		if pg, ok := p.(interface{ Ping(context.Context) error }); ok {
+			if err := pg.Ping(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Flights returns the part that shares flights across processes, if any

@@ -62,7 +62,7 @@ func runCacheStats(ctx context.Context, w io.Writer, f storeFlags, asJSON bool, 
 		enc.SetIndent("", "  ")
 		return enc.Encode(cs)
 	}
-	fmt.Fprintf(w, "Cache in %s\n", st.Path())
+	fmt.Fprintf(w, "Cache in %s\n", st.Where)
 	fmt.Fprintf(w, "  entries  %d", cs.Entries)
 	if cs.Expired > 0 {
 		fmt.Fprintf(w, " (%d expired, pruned hourly by a running gateway, or now by 'conductor cache purge --expired')", cs.Expired)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +18,6 @@ import (
 	"github.com/conductor-go/conductor/metrics"
 	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/server"
-	"github.com/conductor-go/conductor/store/sqlite"
 )
 
 type serveFlags struct {
@@ -84,13 +82,9 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if data == "" {
 		data = cfg.DataPath()
 	}
-	storeOpts := []sqlite.Option{sqlite.WithLogger(log)}
-	if cfg.Gateway.CacheMaxBytes > 0 {
-		storeOpts = append(storeOpts, sqlite.WithMaxCacheBytes(cfg.Gateway.CacheMaxBytes))
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(data, dbName), storeOpts...)
+	st, err := openStore(ctx, cfg, data, log)
 	if err != nil {
-		return fmt.Errorf("open the store: %w", err)
+		return err
 	}
 	defer st.Close()
 	prices, err := pricing.FromConfig(cfg.Pricing)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/dashboard"
-	"github.com/conductor-go/conductor/store/sqlite"
+	"github.com/conductor-go/conductor/runner"
 )
 
 // storeFlags locate the store: --data, else the config's data_dir.
@@ -35,7 +35,7 @@ func (f *storeFlags) add(cmd *cobra.Command) {
 // openData opens the store the gateway recorded into. A missing file is an
 // error rather than a new empty store: a mistyped --data must not look like
 // a gateway that saw no traffic.
-func (f *storeFlags) open(ctx context.Context) (*sqlite.Store, *config.Config, error) {
+func (f *storeFlags) open(ctx context.Context) (*runner.Store, *config.Config, error) {
 	cfg, err := loadConfig(f.config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errInvalid, err)
@@ -44,22 +44,20 @@ func (f *storeFlags) open(ctx context.Context) (*sqlite.Store, *config.Config, e
 	if data == "" {
 		data = cfg.DataPath()
 	}
-	path := filepath.Join(data, dbName)
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("no store at %s: nothing has been recorded there yet (pass --data DIR, or set data_dir)", path)
+	if cfg.StoreBackend() == config.StoreSQLite {
+		path := filepath.Join(data, dbName)
+		if _, err := os.Stat(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, nil, fmt.Errorf("no store at %s: nothing has been recorded there yet (pass --data DIR, or set data_dir)", path)
+			}
+			return nil, nil, fmt.Errorf("open the store: %w", err)
 		}
-		return nil, nil, fmt.Errorf("open the store: %w", err)
 	}
 	// The configured bound, so that `cache stats` shows the one serve and
 	// run evict by.
-	var opts []sqlite.Option
-	if cfg.Gateway.CacheMaxBytes > 0 {
-		opts = append(opts, sqlite.WithMaxCacheBytes(cfg.Gateway.CacheMaxBytes))
-	}
-	st, err := sqlite.Open(ctx, path, opts...)
+	st, err := openStore(ctx, cfg, data, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open the store: %w", err)
+		return nil, nil, err
 	}
 	return st, cfg, nil
 }

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Unavailable skips t, or fails it when CI is set: CI must run every test.
@@ -51,6 +53,17 @@ func answers(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+func pgAnswers(url string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return false
+	}
+	defer c.Close(ctx)
+	return c.Ping(ctx) == nil
 }
 
 func redisAnswers(addr string) bool {
@@ -198,16 +211,17 @@ func PostgresURL(t testing.TB) string {
 // test, trust auth), stopped when t ends.
 func StartPostgres(t testing.TB) *Server { return startPostgres(t, true) }
 
-// pgBin finds the directory of PostgreSQL's server binaries.
+// pgBin finds the directory of PostgreSQL's server binaries (postgres,
+// initdb), the newest installed version first.
 func pgBin() (string, error) {
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	if len(matches) > 0 {
+		return filepath.Dir(matches[len(matches)-1]), nil
+	}
+	if p, err := exec.LookPath("postgres"); err == nil {
 		return filepath.Dir(p), nil
 	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
-	if len(matches) == 0 {
-		return "", fmt.Errorf("no PostgreSQL server binaries (postgres, initdb) found")
-	}
-	return filepath.Dir(matches[len(matches)-1]), nil
+	return "", fmt.Errorf("no PostgreSQL server binaries (postgres, initdb) found")
 }
 
 func startPostgres(t testing.TB, cleanup bool) *Server {
@@ -241,7 +255,10 @@ func startPostgres(t testing.TB, cleanup bool) *Server {
 	}
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	s := &Server{URL: "postgres://postgres@" + addr + "/test?sslmode=disable", t: t, ready: func() bool { return answers(addr) }}
+	s := &Server{URL: "postgres://postgres@" + addr + "/test?sslmode=disable", t: t}
+	// Ready once it takes commands, not only connections (a restarted
+	// server refuses them while it recovers).
+	s.ready = func() bool { return pgAnswers("postgres://postgres@" + addr + "/postgres?sslmode=disable") }
 	created := false
 	s.start = func() (*exec.Cmd, error) {
 		cmd := asUser(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir, "-h", "127.0.0.1", "-c", "fsync=off")

@@ -94,6 +94,10 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	cfg.MaxConns = 8
 	if s.schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = s.schema
+	} else if sp := cfg.ConnConfig.RuntimeParams["search_path"]; isIdentifier(sp) {
+		// A URL's ?search_path=NAME keeps a deployment in its own schema:
+		// created at start like the tables.
+		s.schema = sp
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -124,6 +128,19 @@ func scrub(err error, rawURL string) error {
 		return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
 	}
 	return err
+}
+
+// isIdentifier reports whether s is one plain schema name.
+func isIdentifier(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // Close closes the connections.

@@ -240,3 +240,15 @@ func ms(d time.Duration) string {
 func wrap(what string, err error) error {
 	return fmt.Errorf("redis store: %s: %w", what, err)
 }
+
+// RouteClientLog sends the Redis client library's own messages (it prints
+// every failed dial to stderr) to l at debug level: failures reach the
+// gateway's log as its own warnings already. The library keeps one logger
+// per process, so this is the command's call, not Open's.
+func RouteClientLog(l *slog.Logger) { goredis.SetLogger(clientLog{l}) }
+
+type clientLog struct{ l *slog.Logger }
+
+func (c clientLog) Printf(ctx context.Context, format string, v ...any) {
+	c.l.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}

@@ -248,8 +248,7 @@ func TestKill9KeepsAcknowledgedSpend(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	// The child went on while the acknowledgements above were read: the
-	// ones it wrote before the kill are acknowledged too.
+	// What the child acknowledged before it died is still in the pipe.
 	for sc.Scan() {
 		var n, tk int64
 		if _, err := fmt.Sscanf(sc.Text(), "ACK %d %d", &n, &tk); err == nil {
