@@ -57,6 +57,7 @@ func benchServe(b *testing.B, upstream, backend string, n int, limits bool) {
 	if backend == "redis+postgres" {
 		redisURL, pgURL := testsvc.RedisURL(b), testsvc.PostgresURL(b)
 		prefix, schema := testsvc.Name("bench"), testsvc.Name("bench")
+		testsvc.DropSchema(b, pgURL, schema)
 		toml = "[store]\nbackend = \"redis+postgres\"\nredis_prefix = \"" + prefix + "\"\n\n" + toml
 		sep := "?"
 		if strings.Contains(pgURL, "?") {

@@ -168,6 +168,7 @@ func TestManyInstances(t *testing.T) {
 	}
 	redisURL, pgURL := testsvc.RedisURL(t), testsvc.PostgresURL(t)
 	prefix, schema := testsvc.Name("scale"), testsvc.Name("scale")
+	testsvc.DropSchema(t, pgURL, schema)
 	body, err := os.ReadFile(filepath.Join("testdata", "openai_chat_completion.json"))
 	if err != nil {
 		t.Fatal(err)

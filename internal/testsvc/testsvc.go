@@ -300,3 +300,20 @@ func Wait(ctx context.Context, timeout time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// DropSchema drops a test's schema (and everything in it) when t ends.
+func DropSchema(t testing.TB, url, schema string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+		}
+	})
+}
