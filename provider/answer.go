@@ -34,13 +34,13 @@ func argumentsText(v json.RawMessage) string {
 			}
 		}
 		var s string
-		if json.Unmarshal(v, &s) == nil {
+		if unmarshal(v, &s) == nil {
 			return s
 		}
 		return ""
 	}
 	var b bytes.Buffer
-	if json.Compact(&b, v) != nil {
+	if compact(&b, v) != nil {
 		return string(v)
 	}
 	return b.String()
@@ -56,7 +56,7 @@ func appendToolInput(dst []byte, args string) ([]byte, bool) {
 		return dst, false
 	}
 	b := bytes.NewBuffer(dst)
-	if json.Compact(b, a) != nil {
+	if compact(b, a) != nil {
 		return dst, false
 	}
 	return b.Bytes(), true

@@ -208,7 +208,7 @@ func decodeAnthropicResponse(provider string, body []byte) (*conductor.ChatRespo
 // encoding/json, for every answer the fast path does not take.
 func decodeAnthropicResponseJSON(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var a anthropicAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
+	if err := unmarshal(body, &a); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if a.Type == "error" {
@@ -285,7 +285,7 @@ func (d *AnthropicStreamDecoder) decodeJSON(ev Event) (ch conductor.Chunk, emit,
 		provider = conductor.ProviderAnthropic
 	}
 	var e anthropicEvent
-	if err := json.Unmarshal(ev.Data, &e); err != nil {
+	if err := unmarshal(ev.Data, &e); err != nil {
 		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream event", err)
 	}
 	typ := e.Type

@@ -42,7 +42,7 @@ func anthropicBlocks(content []json.RawMessage) ([]conductor.Block, error) {
 	out := make([]conductor.Block, 0, len(content))
 	for _, raw := range content {
 		var b anthropicBlockWire
-		if err := json.Unmarshal(raw, &b); err != nil {
+		if err := unmarshal(raw, &b); err != nil {
 			return nil, err
 		}
 		switch b.Type {

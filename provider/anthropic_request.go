@@ -117,7 +117,7 @@ func openAIUser(extra map[string]json.RawMessage) string {
 	for _, k := range [...]string{"user", "safety_identifier"} {
 		if v := extra[k]; len(v) > 0 {
 			var s string
-			if json.Unmarshal(v, &s) == nil && s != "" {
+			if unmarshal(v, &s) == nil && s != "" {
 				return s
 			}
 		}
@@ -636,7 +636,7 @@ func DecodeAnthropicRequest(body []byte) (*conductor.ChatRequest, error) {
 // one among them).
 func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	if err := unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, badRequest("the request body is not a JSON object")
 	}
 	req := &conductor.ChatRequest{}
@@ -662,21 +662,21 @@ func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		var err error
 		switch k {
 		case "model":
-			err = json.Unmarshal(v, &req.Model)
+			err = unmarshal(v, &req.Model)
 		case "max_tokens":
 			hasMax = true
-			err = json.Unmarshal(v, &req.MaxTokens)
+			err = unmarshal(v, &req.MaxTokens)
 		case "system":
 			system, err = decodeAnthropicContent(v)
 			hasSystemText = len(system) > 0
 		case "messages":
 			msgs, err = decodeAnthropicMessages(v)
 		case "temperature":
-			err = json.Unmarshal(v, &req.Temperature)
+			err = unmarshal(v, &req.Temperature)
 		case "top_p":
-			err = json.Unmarshal(v, &req.TopP)
+			err = unmarshal(v, &req.TopP)
 		case "stop_sequences":
-			err = json.Unmarshal(v, &req.Stop)
+			err = unmarshal(v, &req.Stop)
 		case "tools":
 			var typed bool
 			if req.Tools, typed = decodeAnthropicTools(v); !typed {
@@ -704,7 +704,7 @@ func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 			}
 		case "stream":
 			var s *bool
-			err = json.Unmarshal(v, &s)
+			err = unmarshal(v, &s)
 			req.Stream = s != nil && *s
 		default:
 			keep(k, v)
@@ -750,7 +750,7 @@ func decodeAnthropicMessages(v json.RawMessage) ([]conductor.Message, error) {
 		Role    string          `json:"role"`
 		Content json.RawMessage `json:"content"`
 	}
-	if err := json.Unmarshal(v, &raw); err != nil {
+	if err := unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
 	msgs := make([]conductor.Message, len(raw))
@@ -792,13 +792,13 @@ func decodeAnthropicContent(v json.RawMessage) ([]conductor.Block, error) {
 		return nil, nil
 	case v[0] == '"':
 		var s string
-		err := json.Unmarshal(v, &s)
+		err := unmarshal(v, &s)
 		return conductor.Texts(s), err
 	case v[0] != '[':
 		return nil, fmt.Errorf("content must be a string or a list of content blocks")
 	}
 	var raw []json.RawMessage
-	if err := json.Unmarshal(v, &raw); err != nil {
+	if err := unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
 	var blocks []conductor.Block
@@ -818,7 +818,7 @@ func decodeAnthropicContent(v json.RawMessage) ([]conductor.Block, error) {
 // text, which carries nothing.
 func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 	var b anthropicBlock
-	if err := json.Unmarshal(r, &b); err != nil || isNull(r) {
+	if err := unmarshal(r, &b); err != nil || isNull(r) {
 		return conductor.Block{}, false, fmt.Errorf("not a content block")
 	}
 	str := func(v json.RawMessage, name string) (string, error) {
@@ -826,7 +826,7 @@ func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 		if isNull(v) {
 			return "", nil
 		}
-		if err := json.Unmarshal(v, &s); err != nil {
+		if err := unmarshal(v, &s); err != nil {
 			return "", fmt.Errorf("%s: %s", name, shortJSONError(err))
 		}
 		return s, nil
@@ -843,7 +843,7 @@ func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 			Data      string `json:"data"`
 			URL       string `json:"url"`
 		}
-		if json.Unmarshal(b.Source, &src) != nil {
+		if unmarshal(b.Source, &src) != nil {
 			return opaque, true, nil
 		}
 		switch src.Type {
@@ -878,7 +878,7 @@ func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 		}
 		var isErr *bool
 		if !isNull(b.IsError) {
-			if err := json.Unmarshal(b.IsError, &isErr); err != nil {
+			if err := unmarshal(b.IsError, &isErr); err != nil {
 				return conductor.Block{}, false, fmt.Errorf("is_error: %s", shortJSONError(err))
 			}
 		}

@@ -40,7 +40,7 @@ var openAIEmbedFields = []string{"model", "input", "encoding_format", "dimension
 // (user, …) stay in Extra. Failures are 400s naming the field.
 func DecodeOpenAIEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 bool, err error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
+	if err := unmarshal(body, &fields); err != nil {
 		return nil, false, badRequest("the body is not a JSON object: %s", shortJSONError(err))
 	}
 	if fields == nil {
@@ -48,7 +48,7 @@ func DecodeOpenAIEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 
 	}
 	req = &conductor.EmbedRequest{}
 	if v := fields["model"]; !isNull(v) {
-		if err := json.Unmarshal(v, &req.Model); err != nil {
+		if err := unmarshal(v, &req.Model); err != nil {
 			return nil, false, badRequest("model: expected a string")
 		}
 	}
@@ -57,7 +57,7 @@ func DecodeOpenAIEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 
 	}
 	if v := fields["encoding_format"]; !isNull(v) {
 		var f string
-		_ = json.Unmarshal(v, &f)
+		_ = unmarshal(v, &f)
 		switch f {
 		case "float":
 		case "base64":
@@ -67,7 +67,7 @@ func DecodeOpenAIEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 
 		}
 	}
 	if v := fields["dimensions"]; !isNull(v) {
-		if err := json.Unmarshal(v, &req.Dimensions); err != nil || req.Dimensions < 1 {
+		if err := unmarshal(v, &req.Dimensions); err != nil || req.Dimensions < 1 {
 			return nil, false, badRequest("dimensions: expected an integer of at least 1")
 		}
 	}
@@ -89,14 +89,14 @@ func decodeEmbedInput(v json.RawMessage, req *conductor.EmbedRequest) error {
 	}
 	if v[0] == '"' {
 		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		if err := unmarshal(v, &s); err != nil {
 			return badRequest("input: %s", shortJSONError(err))
 		}
 		req.Input = []string{s}
 		return checkEmbedTexts(req.Input)
 	}
 	var items []json.RawMessage
-	if err := json.Unmarshal(v, &items); err != nil {
+	if err := unmarshal(v, &items); err != nil {
 		return badRequest("input: expected a string, an array of strings, or token arrays")
 	}
 	if len(items) == 0 {
@@ -104,17 +104,17 @@ func decodeEmbedInput(v json.RawMessage, req *conductor.EmbedRequest) error {
 	}
 	switch first := bytes.TrimSpace(items[0]); {
 	case len(first) > 0 && first[0] == '"':
-		if err := json.Unmarshal(v, &req.Input); err != nil {
+		if err := unmarshal(v, &req.Input); err != nil {
 			return badRequest("input: an array of strings must hold strings only")
 		}
 		return checkEmbedTexts(req.Input)
 	case len(first) > 0 && first[0] == '[':
-		if err := json.Unmarshal(v, &req.Tokens); err != nil {
+		if err := unmarshal(v, &req.Tokens); err != nil {
 			return badRequest("input: token arrays must hold integers only")
 		}
 	default:
 		var one []int
-		if err := json.Unmarshal(v, &one); err != nil {
+		if err := unmarshal(v, &one); err != nil {
 			return badRequest("input: a token array must hold integers only")
 		}
 		req.Tokens = [][]int{one}
@@ -210,7 +210,7 @@ func decodeVector(v json.RawMessage) ([]float32, error) {
 	v = bytes.TrimSpace(v)
 	if len(v) > 0 && v[0] == '"' {
 		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		if err := unmarshal(v, &s); err != nil {
 			return nil, err
 		}
 		raw, err := base64.StdEncoding.DecodeString(s)
@@ -231,7 +231,7 @@ func decodeVector(v json.RawMessage) ([]float32, error) {
 		return out, nil
 	}
 	var out []float32
-	err := json.Unmarshal(v, &out)
+	err := unmarshal(v, &out)
 	return out, err
 }
 
@@ -343,7 +343,7 @@ type openAIEmbedAnswer struct {
 // input, placed by index.
 func decodeOpenAIEmbedResponse(provider string, body []byte, items int) (*conductor.EmbedResponse, error) {
 	var a openAIEmbedAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
+	if err := unmarshal(body, &a); err != nil {
 		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
 	}
 	if !isNull(a.Error) {
@@ -486,7 +486,7 @@ type workersAIEmbedEnvelope struct {
 // n vectors of result.shape[1] numbers.
 func decodeWorkersAIEmbedResponse(provider string, body []byte, n int) ([][]float32, error) {
 	var env workersAIEmbedEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := unmarshal(body, &env); err != nil {
 		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
 	}
 	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {

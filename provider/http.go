@@ -362,7 +362,7 @@ func parseErrorBody(body []byte) errorBody {
 		RequestID string          `json:"request_id"`
 	}
 	var eb errorBody
-	if len(body) == 0 || json.Unmarshal(body, &raw) != nil {
+	if len(body) == 0 || unmarshal(body, &raw) != nil {
 		return eb
 	}
 	eb.requestID = raw.RequestID
@@ -373,7 +373,7 @@ func parseErrorBody(body []byte) errorBody {
 			Type    string          `json:"type"`
 			Code    json.RawMessage `json:"code"`
 		}
-		if json.Unmarshal(v, &obj) == nil {
+		if unmarshal(v, &obj) == nil {
 			eb.message, eb.typ = obj.Message, obj.Type
 			eb.code = scalarString(obj.Code)
 			if eb.code == "" {
@@ -381,10 +381,10 @@ func parseErrorBody(body []byte) errorBody {
 			}
 		}
 	case len(v) > 0 && v[0] == '"':
-		_ = json.Unmarshal(v, &eb.message)
+		_ = unmarshal(v, &eb.message)
 	case len(v) > 0 && v[0] == '[':
 		var list []cfMessage
-		if json.Unmarshal(v, &list) == nil {
+		if unmarshal(v, &list) == nil {
 			eb.message, eb.code = joinCFMessages(list)
 		}
 	}
@@ -434,7 +434,7 @@ func scalarString(v json.RawMessage) string {
 	switch {
 	case v[0] == '"':
 		var s string
-		if json.Unmarshal(v, &s) == nil {
+		if unmarshal(v, &s) == nil {
 			return s
 		}
 	case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):

@@ -39,7 +39,7 @@ func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s)
 func validJSON(v []byte) bool {
 	s := scanner{b: v}
 	s.skip()
-	return s.end() || json.Valid(v)
+	return s.end() || valid(v)
 }
 
 // appendStringBody appends s escaped for the inside of a JSON string.

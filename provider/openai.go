@@ -153,13 +153,13 @@ func (t *textContent) UnmarshalJSON(b []byte) error {
 		// calling us has validated the JSON). Saves a nested decode.
 		*t = textContent(b[1 : len(b)-1])
 	case len(b) > 0 && b[0] == '"':
-		return json.Unmarshal(b, (*string)(t))
+		return unmarshal(b, (*string)(t))
 	case len(b) > 0 && b[0] == '[':
 		var parts []struct {
 			Type string `json:"type"`
 			Text string `json:"text"`
 		}
-		if err := json.Unmarshal(b, &parts); err != nil {
+		if err := unmarshal(b, &parts); err != nil {
 			return err
 		}
 		var s []byte
@@ -212,7 +212,7 @@ func decodeOpenAIResponse(provider string, body []byte) (*conductor.ChatResponse
 // for every answer the fast path does not take.
 func decodeOpenAIResponseJSON(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var a openAIAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
+	if err := unmarshal(body, &a); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if len(bytes.TrimSpace(a.Error)) > 0 && !bytes.Equal(bytes.TrimSpace(a.Error), []byte("null")) {
@@ -344,7 +344,7 @@ func decodeOpenAIEventJSON(provider, name string, data, raw []byte) (conductor.C
 // chunk carried a refusal.
 func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
 	var c openAIChunk
-	if err := json.Unmarshal(data, &c); err != nil {
+	if err := unmarshal(data, &c); err != nil {
 		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {

@@ -117,7 +117,7 @@ func anthropicUserID(md json.RawMessage) string {
 	var m struct {
 		UserID string `json:"user_id"`
 	}
-	_ = json.Unmarshal(md, &m)
+	_ = unmarshal(md, &m)
 	return m.UserID
 }
 
@@ -494,7 +494,7 @@ func DecodeOpenAIRequest(body []byte) (*conductor.ChatRequest, error) {
 // every body the fast path does not take (every refused one among them).
 func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	if err := unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, badRequest("the request body is not a JSON object")
 	}
 	req := &conductor.ChatRequest{}
@@ -510,23 +510,23 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		var err error
 		switch k {
 		case "model":
-			err = json.Unmarshal(v, &req.Model)
+			err = unmarshal(v, &req.Model)
 		case "messages":
 			req.Messages, err = decodeOpenAIMessages(v, FormatOpenAI)
 		case "temperature":
-			err = json.Unmarshal(v, &req.Temperature)
+			err = unmarshal(v, &req.Temperature)
 		case "top_p":
-			err = json.Unmarshal(v, &req.TopP)
+			err = unmarshal(v, &req.TopP)
 		case "max_tokens":
-			err = json.Unmarshal(v, &maxTokens)
+			err = unmarshal(v, &maxTokens)
 		case "max_completion_tokens":
-			err = json.Unmarshal(v, &maxCompletion)
+			err = unmarshal(v, &maxCompletion)
 		case "stop":
 			req.Stop, err = decodeStop(v)
 		case "seed":
-			err = json.Unmarshal(v, &req.Seed)
+			err = unmarshal(v, &req.Seed)
 		case "n":
-			err = json.Unmarshal(v, &n)
+			err = unmarshal(v, &n)
 		case "tools":
 			var typed bool
 			if req.Tools, typed, err = decodeOpenAITools(v, false); err == nil && !typed {
@@ -537,7 +537,7 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 				keep(k, v)
 			}
 		case "parallel_tool_calls":
-			err = json.Unmarshal(v, &req.ParallelToolCalls)
+			err = unmarshal(v, &req.ParallelToolCalls)
 		case "response_format":
 			var rf *conductor.ResponseFormat
 			if rf, err = DecodeOpenAIResponseFormat(v); err != nil {
@@ -549,12 +549,12 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 			req.ResponseFormat = rf
 		case "reasoning_effort":
 			var e *string
-			if err = json.Unmarshal(v, &e); e != nil {
+			if err = unmarshal(v, &e); e != nil {
 				req.ReasoningEffort = *e
 			}
 		case "stream":
 			var s *bool
-			err = json.Unmarshal(v, &s)
+			err = unmarshal(v, &s)
 			req.Stream = s != nil && *s
 		default:
 			keep(k, v)
@@ -602,7 +602,7 @@ type openAIMessage struct {
 // decoded once, its contents kept raw until read.
 func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message, error) {
 	var raw []*openAIMessage
-	if err := json.Unmarshal(v, &raw); err != nil {
+	if err := unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
 	msgs := make([]conductor.Message, 0, len(raw))
@@ -644,7 +644,7 @@ func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message
 			}
 			// The deprecated answer of a function call: no call id to
 			// pair it with, so kept whole for OpenAI.
-			raw, err := json.Marshal(struct {
+			raw, err := marshal(struct {
 				Role    string          `json:"role"`
 				Name    json.RawMessage `json:"name,omitempty"`
 				Content json.RawMessage `json:"content,omitempty"`
@@ -684,7 +684,7 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 	}
 	if !isNull(m.Refusal) {
 		var r string
-		if err := json.Unmarshal(m.Refusal, &r); err != nil {
+		if err := unmarshal(m.Refusal, &r); err != nil {
 			return nil, fmt.Errorf("refusal: %s", shortJSONError(err))
 		}
 		if r != "" {
@@ -693,7 +693,7 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 	}
 	if !isNull(m.ToolCalls) {
 		var calls []*openAIToolCall
-		if err := json.Unmarshal(m.ToolCalls, &calls); err != nil {
+		if err := unmarshal(m.ToolCalls, &calls); err != nil {
 			return nil, fmt.Errorf("tool_calls: %s", shortJSONError(err))
 		}
 		var raws []json.RawMessage // the calls as sent, for one of a type the domain lacks
@@ -703,7 +703,7 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 			}
 			if c.Type != "" && c.Type != "function" {
 				if raws == nil {
-					_ = json.Unmarshal(m.ToolCalls, &raws) // valid: decoded above
+					_ = unmarshal(m.ToolCalls, &raws) // valid: decoded above
 				}
 				blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindToolCallPrefix + c.Type, Raw: raws[k]}})
 				continue
@@ -751,7 +751,7 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 		return nil, errors.New("content must be a string or a list of parts")
 	}
 	var parts []*openAIPart
-	if err := json.Unmarshal(v, &parts); err != nil {
+	if err := unmarshal(v, &parts); err != nil {
 		return nil, fmt.Errorf("content: %s", shortJSONError(err))
 	}
 	blocks := make([]conductor.Block, 0, len(parts))
@@ -781,7 +781,7 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 			blocks = append(blocks, conductor.Block{Type: conductor.BlockImage, Image: img})
 		default:
 			if raws == nil {
-				_ = json.Unmarshal(v, &raws) // valid: decoded above
+				_ = unmarshal(v, &raws) // valid: decoded above
 			}
 			blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: p.Type, Raw: raws[k]}})
 		}
@@ -807,7 +807,7 @@ func jsonString(v json.RawMessage) (string, error) {
 		}
 	}
 	var s string
-	err := json.Unmarshal(v, &s)
+	err := unmarshal(v, &s)
 	return s, err
 }
 
@@ -826,7 +826,7 @@ func decodeOpenAIImageURL(v json.RawMessage) (*conductor.Image, error) {
 		URL    string `json:"url"`
 		Detail string `json:"detail"`
 	}
-	if err := json.Unmarshal(v, &iu); err != nil {
+	if err := unmarshal(v, &iu); err != nil {
 		return nil, errors.New(shortJSONError(err))
 	}
 	return imageFromURL(iu.URL, iu.Detail), nil
@@ -858,7 +858,7 @@ func decodeOpenAITools(v json.RawMessage, flat bool) (tools []conductor.Tool, ty
 	}
 	var list []openAITool
 	if !decodeKnown(v, &list) {
-		if err := json.Unmarshal(v, &list); err != nil && !isList(v) {
+		if err := unmarshal(v, &list); err != nil && !isList(v) {
 			return nil, false, errors.New("must be a list of tools")
 		}
 		return nil, false, nil
@@ -923,26 +923,17 @@ func decodeStop(v json.RawMessage) ([]string, error) {
 		return nil, nil
 	case v[0] == '"':
 		var s string
-		err := json.Unmarshal(v, &s)
+		err := unmarshal(v, &s)
 		return []string{s}, err
 	}
 	var list []string
-	err := json.Unmarshal(v, &list)
+	err := unmarshal(v, &list)
 	return list, err
 }
 
 func isNull(v json.RawMessage) bool {
 	v = bytes.TrimSpace(v)
 	return len(v) == 0 || string(v) == "null"
-}
-
-// shortJSONError says what was wrong with a field without echoing Go types.
-func shortJSONError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "expected a value of another type, got " + te.Value
-	}
-	return err.Error()
 }
 
 // scanOpenAIRequest is DecodeOpenAIRequest for a request it accepts, read
@@ -1185,7 +1176,7 @@ func DecodeOpenAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, e
 			Strict      *bool           `json:"strict"`
 		} `json:"json_schema"`
 	}
-	if err := json.Unmarshal(v, &f); err != nil {
+	if err := unmarshal(v, &f); err != nil {
 		return nil, err
 	}
 	rf := &conductor.ResponseFormat{Type: f.Type}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 
@@ -222,7 +221,7 @@ func compactJSON(v json.RawMessage) string {
 	}
 	var b bytes.Buffer
 	b.Grow(len(v))
-	if err := json.Compact(&b, v); err != nil {
+	if err := compact(&b, v); err != nil {
 		return string(v)
 	}
 	return b.String()
@@ -240,19 +239,6 @@ func jsonText(v json.RawMessage) (string, error) {
 		return jsonString(v)
 	}
 	return compactJSON(v), nil
-}
-
-// decodeKnown decodes v into dst, reporting false when v does not decode
-// or holds a key dst has no field for: what a decoder can model in full,
-// and so types rather than keeping as it came.
-func decodeKnown(v json.RawMessage, dst any) bool {
-	d := json.NewDecoder(bytes.NewReader(v))
-	d.DisallowUnknownFields()
-	if d.Decode(dst) != nil {
-		return false
-	}
-	_, err := d.Token()
-	return err == io.EOF
 }
 
 // The reasoning policy. OpenAI asks for an effort word, Anthropic's older

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -301,7 +300,7 @@ func gotValue(param string, req *conductor.ChatRequest) string {
 	case ParamTopK:
 		return string(req.Extra["top_k"])
 	case ParamStop:
-		b, _ := json.Marshal(req.Stop)
+		b, _ := marshal(req.Stop)
 		return string(b)
 	case ParamToolChoice:
 		if req.ToolChoice == nil {

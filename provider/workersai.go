@@ -150,7 +150,7 @@ func decodeWorkersAIResponse(provider string, body []byte) (*conductor.ChatRespo
 // encoding/json, for every answer the fast path does not take.
 func decodeWorkersAIResponseJSON(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var env workersAIEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := unmarshal(body, &env); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
@@ -184,7 +184,7 @@ func responseText(v json.RawMessage) (string, error) {
 		return "", nil
 	case v[0] == '"':
 		var s string
-		err := json.Unmarshal(v, &s)
+		err := unmarshal(v, &s)
 		return s, err
 	}
 	return string(v), nil
@@ -227,7 +227,7 @@ func decodeWorkersAIEventJSON(provider, name string, data, raw []byte) (conducto
 
 func decodeWorkersAIChunk(provider, name string, data, raw []byte) (conductor.Chunk, *workersAIChunk, error) {
 	var c workersAIChunk
-	if err := json.Unmarshal(data, &c); err != nil {
+	if err := unmarshal(data, &c); err != nil {
 		return conductor.Chunk{}, nil, malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || len(c.Errors) > 0 || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {

@@ -100,7 +100,7 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider str
 // a request gives a ClassBadRequest *conductor.Error naming the field.
 func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+	if err := unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, badRequest("the request body is not a JSON object")
 	}
 	req := &conductor.ChatRequest{}
@@ -119,19 +119,19 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 		var err error
 		switch k {
 		case "prompt":
-			err = json.Unmarshal(v, &prompt)
+			err = unmarshal(v, &prompt)
 		case "messages":
 			req.Messages, err = decodeOpenAIMessages(v, FormatWorkersAI)
 		case "max_tokens":
-			err = json.Unmarshal(v, &req.MaxTokens)
+			err = unmarshal(v, &req.MaxTokens)
 		case "temperature":
-			err = json.Unmarshal(v, &req.Temperature)
+			err = unmarshal(v, &req.Temperature)
 		case "top_p":
-			err = json.Unmarshal(v, &req.TopP)
+			err = unmarshal(v, &req.TopP)
 		case "seed":
-			err = json.Unmarshal(v, &req.Seed)
+			err = unmarshal(v, &req.Seed)
 		case "n":
-			err = json.Unmarshal(v, &n)
+			err = unmarshal(v, &n)
 		case "response_format":
 			var rf *conductor.ResponseFormat
 			if rf, err = DecodeWorkersAIResponseFormat(v); err != nil {
@@ -149,15 +149,15 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 				keep(k, v)
 			}
 		case "parallel_tool_calls":
-			err = json.Unmarshal(v, &req.ParallelToolCalls)
+			err = unmarshal(v, &req.ParallelToolCalls)
 		case "reasoning_effort":
 			var e *string
-			if err = json.Unmarshal(v, &e); e != nil {
+			if err = unmarshal(v, &e); e != nil {
 				req.ReasoningEffort = *e
 			}
 		case "stream":
 			var s *bool
-			err = json.Unmarshal(v, &s)
+			err = unmarshal(v, &s)
 			req.Stream = s != nil && *s
 		default:
 			keep(k, v)
@@ -206,7 +206,7 @@ func DecodeWorkersAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat
 		Type       string          `json:"type"`
 		JSONSchema json.RawMessage `json:"json_schema"`
 	}
-	if err := json.Unmarshal(v, &f); err != nil {
+	if err := unmarshal(v, &f); err != nil {
 		return nil, err
 	}
 	switch f.Type {
