@@ -26,7 +26,7 @@ func argumentsText(v json.RawMessage) string {
 		return ""
 	case v[0] == '"':
 		// The decoder that handed v over validated it: unquote in place,
-		// leaving only surrogates and invalid UTF-8 to encoding/json.
+		// leaving only surrogates and invalid UTF-8 to the JSON library.
 		if len(v) >= 2 && v[len(v)-1] == '"' {
 			inner := v[1 : len(v)-1]
 			if s, ok := unquote(inner, bytes.IndexByte(inner, '\\') >= 0); ok {

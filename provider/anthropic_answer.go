@@ -94,7 +94,7 @@ func appendAnthropicContent(dst []byte, content []conductor.Block) ([]byte, erro
 			}
 			dst = append(dst, '}')
 			tools++
-		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == FormatAnthropic && validJSON(b.Opaque.Raw):
+		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == FormatAnthropic && valid(b.Opaque.Raw):
 			dst = append(dst, b.Opaque.Raw...)
 		default:
 			dst = dst[:start] // nothing Anthropic can hold

@@ -448,7 +448,7 @@ func appendAnthropicTools(w *keyWriter, req *conductor.ChatRequest, extra map[st
 			if isNull(t.Parameters) {
 				w.buf = append(w.buf, emptyObjectSchema...)
 			} else {
-				if !validJSON(t.Parameters) {
+				if !valid(t.Parameters) {
 					return badRequest("tools[%d].function.parameters is not valid JSON", i)
 				}
 				w.buf = append(w.buf, t.Parameters...)
@@ -578,7 +578,7 @@ func appendAnthropicReasoning(w *keyWriter, req *conductor.ChatRequest, maxToken
 		}
 		w.buf = append(w.buf, `"format":{"type":"json_schema","schema":`...)
 		if rf.Type == conductor.FormatJSONSchema && !isNull(rf.Schema) {
-			if !validJSON(rf.Schema) {
+			if !valid(rf.Schema) {
 				return badRequest("response_format.json_schema.schema is not valid JSON")
 			}
 			w.buf = append(w.buf, rf.Schema...)
@@ -625,14 +625,16 @@ func appendAnthropicReasoning(w *keyWriter, req *conductor.ChatRequest, maxToken
 // The schemas and the Extra values may be slices of body, which the caller
 // keeps unchanged (the server sends it on as the request's Body).
 func DecodeAnthropicRequest(body []byte) (*conductor.ChatRequest, error) {
-	if req, ok := scanAnthropicRequest(body); ok {
-		return req, nil
+	if !mentionsTools(body) {
+		if req, ok := scanAnthropicRequest(body); ok {
+			return req, nil
+		}
 	}
 	return decodeAnthropicRequestJSON(body)
 }
 
 // decodeAnthropicRequestJSON is DecodeAnthropicRequest through
-// encoding/json, for every body the fast path does not take (every refused
+// the JSON library, for every body the fast path does not take (every refused
 // one among them).
 func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
@@ -1081,12 +1083,12 @@ func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
 			s.seen(&set, 1<<7)
 			s.boolean(&stream)
 		case "tools", "tool_choice", "thinking", "output_config", "output_format":
-			// Typed fields the fast path does not model: encoding/json's
+			// Typed fields the fast path does not model: the JSON
 			// path reads them.
 			s.fail()
 		default:
 			if !utf8.Valid(k) {
-				s.fail() // encoding/json would mend the key
+				s.fail() // the JSON path would mend the key
 			}
 			v := s.rawValue()
 			if s.failed {
@@ -1100,7 +1102,7 @@ func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
 		}
 	}
 	if !s.end() || req.Model == "" || !hasMax || req.MaxTokens < 1 || len(msgs) == 0 {
-		return nil, false // refused: encoding/json's path says why
+		return nil, false // refused: the JSON path says why
 	}
 	req.Stream = stream
 	if len(system) > 0 {

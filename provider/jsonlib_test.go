@@ -163,6 +163,11 @@ func jsonSeeds(t testing.TB) [][]byte {
 		[]byte(`{"error":{"message":"m","type":"t","code":401},"request_id":"r"}`),
 		[]byte(`{"a":1,"a":2} `), []byte(`{"a":1}x`),
 	}
+	for _, list := range [][]string{trickyJSON, trickyAnthropic, trickyWorkersAI, trickyRequests, trickyAnthropicRequests} {
+		for _, s := range list {
+			seeds = append(seeds, []byte(s))
+		}
+	}
 	err := filepath.WalkDir("testdata", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
 			return err

@@ -9,21 +9,37 @@ import (
 	"unicode/utf8"
 )
 
-// The answer and request decoders are the gateway's per-call cost, and
-// encoding/json spends most of it in a validation pass over the whole body
-// followed by a reflective decode (two scans, a function call per byte).
-// scanner reads a body once, validating every value it skips exactly as
-// encoding/json's grammar does, and reads the few fields a decoder needs.
+// The request decoders run on every call the server takes, and the text
+// request is the commonest body. scanner reads such a body once, validating
+// every value it skips exactly as encoding/json's grammar does, and reads
+// the few fields a decoder needs, without the reflection and the
+// per-field allocations of a library decode: a pass-through request costs
+// 2-4 µs of server CPU less than through jsonlib.go's library alone
+// (BENCHMARKS.md, "Wire decoders: one library, one decoder per shape").
+// Only the two request scanners (scanOpenAIRequest, scanAnthropicRequest)
+// use it; answers and streams gained nothing measurable and have none.
 //
 // It takes only the common shapes. Anything unusual — a syntax error, a
 // field of an unexpected type, a key repeated or matching a field only
 // case-insensitively (encoding/json's rules there are subtle), a string
 // with surrogate escapes or invalid UTF-8 — makes it give up (failed), and
-// the caller decodes the body again with encoding/json. So the result is
-// encoding/json's in every case; the fuzz tests check it differentially.
+// the caller decodes the body again with the library (the JSON path). So
+// the result is the JSON path's in every case; the fuzz tests check it
+// differentially, and FuzzJSONLibrary checks the library against
+// encoding/json.
+
+// mentionsTools reports whether body may hold tools, tool calls or tool
+// results ("tools", "tool_choice", "tool_calls", a "tool" role,
+// "tool_use", "tool_result"…), which the request scanners do not read: such
+// a body goes straight to the JSON path instead of being scanned up to the
+// first of them and then decoded again. A text that merely quotes the word
+// costs only the scan it skips.
+func mentionsTools(body []byte) bool {
+	return bytes.Contains(body, []byte(`"tool`))
+}
 
 // maxScanDepth bounds the nesting the scanner follows; deeper bodies go to
-// encoding/json, which has its own limit and error.
+// the JSON path, which has its own limit and error.
 const maxScanDepth = 200
 
 type scanner struct {
@@ -263,42 +279,17 @@ func (s *scanner) str(dst *string) {
 	*dst = v
 }
 
-// oneOf reads a string that is most often one of common, giving the constant
-// (no allocation) when it is; else as str.
-func (s *scanner) oneOf(dst *string, common ...string) {
+// word reads a string or null without allocating, for values only
+// compared; escapes fail.
+func (s *scanner) word() []byte {
 	if s.null() {
-		return
+		return nil
 	}
 	raw, esc := s.rawString()
-	if s.failed {
-		return
-	}
-	if !esc {
-		for _, c := range common {
-			if string(raw) == c {
-				*dst = c
-				return
-			}
-		}
-	}
-	v, ok := unquote(raw, esc)
-	if !ok {
+	if esc {
 		s.fail()
-		return
 	}
-	*dst = v
-}
-
-// optStr reads a string or null into a *string, as encoding/json fills a
-// *string field: nil for null.
-func (s *scanner) optStr(dst **string) {
-	if s.null() {
-		*dst = nil
-		return
-	}
-	var v string
-	s.str(&v)
-	*dst = &v
+	return raw
 }
 
 // unquote returns a string's text, or false for what encoding/json would
@@ -522,7 +513,7 @@ func (s *scanner) rawValue() []byte {
 }
 
 // fieldSet tracks the known keys an object had, so that a repeated one is
-// left to encoding/json.
+// left to the JSON path.
 type fieldSet uint32
 
 // seen marks field bit and fails if it was already there.

@@ -202,15 +202,6 @@ func DecodeOpenAIResponse(body []byte) (*conductor.ChatResponse, error) {
 }
 
 func decodeOpenAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
-	if resp, hasUsage, ok := scanOpenAIAnswer(body); ok {
-		return resp, hasUsage, nil
-	}
-	return decodeOpenAIResponseJSON(provider, body)
-}
-
-// decodeOpenAIResponseJSON is decodeOpenAIResponse through encoding/json,
-// for every answer the fast path does not take.
-func decodeOpenAIResponseJSON(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var a openAIAnswer
 	if err := unmarshal(body, &a); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
@@ -315,33 +306,20 @@ func DecodeOpenAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, err
 }
 
 // dataEvent decodes one event of a data-only stream (OpenAI-style and
-// Workers AI): the [DONE] terminator (done, nothing to emit), a chunk the
-// fast scanner takes, or anything else — error events included — through
-// slow, the format's encoding/json decoder.
-func dataEvent(provider string, ev Event, scan func([]byte) (conductor.Chunk, bool),
-	slow func(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error)) (conductor.Chunk, bool, bool, error) {
+// Workers AI): the [DONE] terminator (done, nothing to emit), or anything
+// else — error events included — through decode, the format's chunk
+// decoder.
+func dataEvent(provider string, ev Event,
+	decode func(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error)) (conductor.Chunk, bool, bool, error) {
 	data := bytes.TrimSpace(ev.Data)
 	if bytes.Equal(data, doneMarker) {
 		return conductor.Chunk{}, false, true, nil
 	}
-	if ev.Name != "error" {
-		if ch, ok := scan(data); ok {
-			ch.Raw = ev.Data
-			return ch, true, false, nil
-		}
-	}
-	return slow(provider, ev.Name, data, ev.Data)
+	return decode(provider, ev.Name, data, ev.Data)
 }
 
-// decodeOpenAIEventJSON is decodeOpenAIEvent through encoding/json, for
-// every event the fast path does not take; data is raw trimmed.
-func decodeOpenAIEventJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
-	ch, _, emit, err := decodeOpenAIChunk(provider, name, data, raw)
-	return ch, emit, false, err
-}
-
-// decodeOpenAIChunk is decodeOpenAIEventJSON saying also whether the
-// chunk carried a refusal.
+// decodeOpenAIChunk reads one chunk (data is raw trimmed), saying also
+// whether it carried a refusal.
 func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
 	var c openAIChunk
 	if err := unmarshal(data, &c); err != nil {
@@ -429,264 +407,4 @@ func EncodeOpenAIError(e *conductor.Error) []byte {
 	w.buf = append(w.buf, "null"...)
 	w.str("code", cmp.Or(e.Code, string(e.Class)))
 	return append(w.buf, "}}"...)
-}
-
-// The fast paths of the decoders above (see scanner): they take the
-// ordinary successful answer and chunk, and say ok=false for anything else,
-// which the encoding/json decoders then handle.
-
-var (
-	openAIAnswerKeys  = [...]string{"id", "model", "choices", "usage", "x_groq", "error"}
-	openAIMessageKeys = [...]string{"content", "refusal", "tool_calls"}
-	openAIUsageKeys   = [...]string{"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"}
-	openAIChunkKeys   = [...]string{"choices", "usage", "x_groq", "error"}
-)
-
-// scanOpenAIAnswer is decodeOpenAIResponse for a successful answer of text:
-// tool calls and refusals go to encoding/json.
-func scanOpenAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok bool) {
-	s := scanner{b: body}
-	var (
-		id, model, content, refusal, finish, groqID string
-		usage                                       conductor.Usage
-		nChoices                                    int
-		groq                                        bool
-		set                                         fieldSet
-	)
-	if !s.open('{') {
-		return nil, false, false
-	}
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "id":
-			s.seen(&set, 1<<0)
-			s.str(&id)
-		case "model":
-			s.seen(&set, 1<<1)
-			s.str(&model)
-		case "choices":
-			s.seen(&set, 1<<2)
-			if !s.open('[') {
-				break
-			}
-			for m := 0; s.more(&m, ']'); nChoices++ {
-				var c, r, f string
-				s.openAIChoice("message", &c, &r, &f)
-				if nChoices == 0 {
-					content, refusal, finish = c, r, f
-				}
-			}
-		case "usage":
-			s.seen(&set, 1<<3)
-			usage, hasUsage = s.openAIUsage()
-		case "x_groq":
-			s.seen(&set, 1<<4)
-			groq = s.open('{')
-			for m := 0; groq && s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "id":
-					s.str(&groqID) // a repeat is the only key: the last wins, as in encoding/json
-				default:
-					s.unknown(k, "id")
-				}
-			}
-		case "error":
-			s.seen(&set, 1<<5)
-			if !s.null() {
-				s.fail() // an error body: encoding/json's path builds the error
-			}
-		default:
-			s.unknown(k, openAIAnswerKeys[:]...)
-		}
-	}
-	if !s.end() || nChoices == 0 {
-		return nil, false, false
-	}
-	resp = &conductor.ChatResponse{ID: id, Model: model, Content: conductor.Texts(cmp.Or(content, refusal)), FinishReason: finish, Raw: body}
-	if groq {
-		resp.RequestID = groqID
-	}
-	if hasUsage {
-		resp.Usage = usage
-	}
-	return resp, hasUsage, true
-}
-
-// openAIChoice reads one element of choices: the text of its message (an
-// answer) or delta (a chunk), named by inner, and its finish_reason. Tool
-// calls and a refusal fail: encoding/json's path reads them.
-func (s *scanner) openAIChoice(inner string, content, refusal, finish *string) {
-	if !s.open('{') {
-		return
-	}
-	var set fieldSet
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); {
-		case string(k) == inner:
-			s.seen(&set, 1)
-			if !s.open('{') {
-				break
-			}
-			var mset fieldSet
-			for m := 0; s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "content":
-					s.seen(&mset, 1)
-					s.text(content)
-				case "refusal":
-					s.seen(&mset, 2)
-					if s.text(refusal); *refusal != "" {
-						s.fail()
-					}
-				case "tool_calls":
-					s.seen(&mset, 4)
-					if !s.null() {
-						s.fail()
-					}
-				default:
-					s.unknown(k, openAIMessageKeys[:]...)
-				}
-			}
-		case string(k) == "finish_reason":
-			s.seen(&set, 2)
-			s.oneOf(finish, "stop", "length", "tool_calls", "content_filter")
-		default:
-			s.unknown(k, inner, "finish_reason")
-		}
-	}
-}
-
-// text reads a textContent that is a string or null; the list-of-parts
-// form is left to encoding/json.
-func (s *scanner) text(dst *string) {
-	if s.peek() == '[' {
-		s.fail()
-		return
-	}
-	s.str(dst)
-}
-
-// openAIUsage reads a usage object; present is false for null.
-func (s *scanner) openAIUsage() (u conductor.Usage, present bool) {
-	if !s.open('{') {
-		return u, false
-	}
-	var set fieldSet
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "prompt_tokens":
-			s.seen(&set, 1)
-			s.int(&u.InputTokens)
-		case "completion_tokens":
-			s.seen(&set, 2)
-			s.int(&u.OutputTokens)
-		case "prompt_tokens_details":
-			s.seen(&set, 4)
-			if !s.open('{') {
-				break
-			}
-			for m := 0; s.more(&m, '}'); {
-				// A repeat: the last wins, as in encoding/json.
-				switch k := s.key(); string(k) {
-				case "cached_tokens":
-					s.int(&u.CachedInputTokens)
-				case "cache_write_tokens":
-					s.int(&u.CacheWriteInputTokens)
-				default:
-					s.unknown(k, "cached_tokens", "cache_write_tokens")
-				}
-			}
-		case "completion_tokens_details":
-			s.seen(&set, 8)
-			if !s.open('{') {
-				break
-			}
-			for m := 0; s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "reasoning_tokens":
-					s.int(&u.ReasoningTokens)
-				default:
-					s.unknown(k, "reasoning_tokens")
-				}
-			}
-		default:
-			s.unknown(k, openAIUsageKeys[:]...)
-		}
-	}
-	return u, true
-}
-
-// scanOpenAIChunk is decodeOpenAIEvent for an ordinary chunk (not [DONE],
-// not an error); the caller sets Raw.
-func scanOpenAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
-	s := scanner{b: data}
-	var (
-		usage, groqUsage       conductor.Usage
-		hasUsage, hasGroqUsage bool
-		set                    fieldSet
-	)
-	if !s.open('{') {
-		return ch, false
-	}
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "choices":
-			s.seen(&set, 1)
-			if !s.open('[') {
-				break
-			}
-			for m, i := 0, 0; s.more(&m, ']'); i++ {
-				// finish_reason is a *string there: null gives "" too.
-				var c, r, f string
-				s.openAIChoice("delta", &c, &r, &f)
-				if i == 0 {
-					ch.Delta, ch.FinishReason = c, f
-				}
-			}
-		case "usage":
-			s.seen(&set, 2)
-			usage, hasUsage = s.openAIUsage()
-		case "x_groq":
-			s.seen(&set, 4)
-			if !s.open('{') {
-				break
-			}
-			var gset fieldSet
-			for m := 0; s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "usage":
-					s.seen(&gset, 1)
-					groqUsage, hasGroqUsage = s.openAIUsage()
-				case "error":
-					s.seen(&gset, 2)
-					var e string
-					if s.str(&e); e != "" {
-						s.fail() // encoding/json's path builds the error
-					}
-				default:
-					s.unknown(k, "usage", "error")
-				}
-			}
-		case "error":
-			s.seen(&set, 8)
-			if !s.null() {
-				s.fail()
-			}
-		default:
-			s.unknown(k, openAIChunkKeys[:]...)
-		}
-	}
-	if !s.end() {
-		return ch, false
-	}
-	// Copies, so that the heap holds a usage only for the chunk that has one.
-	switch {
-	case hasGroqUsage:
-		u := groqUsage
-		ch.Usage = &u
-	case hasUsage:
-		u := usage
-		ch.Usage = &u
-	}
-	return ch, true
 }

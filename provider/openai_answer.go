@@ -141,14 +141,14 @@ type OpenAIStreamDecoder struct {
 // Decode decodes one event.
 func (d *OpenAIStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
 	provider := cmp.Or(d.provider, conductor.ProviderOpenAI)
-	ch, emit, done, err = dataEvent(provider, ev, scanOpenAIChunk, d.decodeJSON)
+	ch, emit, done, err = dataEvent(provider, ev, d.decodeChunk)
 	if d.refused && ch.FinishReason == conductor.FinishStop {
 		ch.FinishReason = conductor.FinishContentFilter
 	}
 	return ch, emit, done, err
 }
 
-func (d *OpenAIStreamDecoder) decodeJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
+func (d *OpenAIStreamDecoder) decodeChunk(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
 	ch, refused, emit, err := decodeOpenAIChunk(provider, name, data, raw)
 	if refused {
 		d.refused = true
@@ -198,7 +198,7 @@ func appendOpenAIAnswerMessage(dst []byte, content []conductor.Block) []byte {
 
 func isOpenAIOpaque(b conductor.Block, kind string) bool {
 	return b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == FormatOpenAI &&
-		b.Opaque.Kind == kind && validJSON(b.Opaque.Raw)
+		b.Opaque.Kind == kind && valid(b.Opaque.Raw)
 }
 
 // appendOpenAIToolCall writes one tool_calls entry:

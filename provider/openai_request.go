@@ -484,13 +484,15 @@ func (d *openAIDialect) appendImagePart(dst []byte, img *conductor.Image) []byte
 // body, which the caller keeps unchanged (the server sends it on as the
 // request's Body).
 func DecodeOpenAIRequest(body []byte) (*conductor.ChatRequest, error) {
-	if req, ok := scanOpenAIRequest(body); ok {
-		return req, nil
+	if !mentionsTools(body) {
+		if req, ok := scanOpenAIRequest(body); ok {
+			return req, nil
+		}
 	}
 	return decodeOpenAIRequestJSON(body)
 }
 
-// decodeOpenAIRequestJSON is DecodeOpenAIRequest through encoding/json, for
+// decodeOpenAIRequestJSON is DecodeOpenAIRequest through the JSON library, for
 // every body the fast path does not take (every refused one among them).
 func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
@@ -985,7 +987,7 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 			if v := s.rawValue(); string(v) != "null" {
 				rf, err := DecodeOpenAIResponseFormat(v)
 				if err != nil {
-					s.fail() // encoding/json's path says why
+					s.fail() // the JSON path says why
 				}
 				req.ResponseFormat = rf
 			}
@@ -993,12 +995,12 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 			s.seen(&set, 1<<9)
 			s.boolean(&stream)
 		case "tools", "tool_choice", "parallel_tool_calls", "n", "reasoning_effort":
-			// Typed fields the fast path does not model: encoding/json's
+			// Typed fields the fast path does not model: the JSON
 			// path reads them.
 			s.fail()
 		default:
 			if !utf8.Valid(k) {
-				s.fail() // encoding/json would mend the key
+				s.fail() // the JSON path would mend the key
 			}
 			v := s.rawValue()
 			if s.failed {
@@ -1022,18 +1024,18 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 		req.MaxTokens = *maxTokens
 	}
 	if req.MaxTokens < 0 || req.Model == "" || len(req.Messages) == 0 {
-		return nil, false // refused: encoding/json's path says why
+		return nil, false // refused: the JSON path says why
 	}
 	return req, true
 }
 
 // openAIRequestMessageKeys are the fields of openAIMessage: a key that
-// matches one only case-insensitively is left to encoding/json.
+// matches one only case-insensitively is left to the JSON path.
 var openAIRequestMessageKeys = [...]string{"role", "content", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"}
 
 // openAIMessages reads messages of the system, developer, user and
 // assistant roles with text content; tool calls, tool messages, non-text
-// parts, refusals and audio fail (encoding/json's path reads them).
+// parts, refusals and audio fail (the JSON path reads them).
 func (s *scanner) openAIMessages() []conductor.Message {
 	if !s.open('[') {
 		return nil

@@ -207,7 +207,7 @@ func toolInput(args string) (json.RawMessage, bool) {
 	if len(t) == 0 {
 		return json.RawMessage("{}"), true
 	}
-	if t[0] != '{' || !validJSON(t) {
+	if t[0] != '{' || !valid(t) {
 		return nil, false
 	}
 	return t, true
@@ -363,7 +363,7 @@ func appendToolsOpenAI(dst []byte, tools []conductor.Tool, emptyParams bool) ([]
 		}
 		switch {
 		case !isNull(t.Parameters):
-			if !validJSON(t.Parameters) {
+			if !valid(t.Parameters) {
 				return nil, badRequest("tools[%d].function.parameters is not valid JSON", i)
 			}
 			dst = append(dst, `,"parameters":`...)

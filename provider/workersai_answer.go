@@ -99,14 +99,14 @@ type WorkersAIStreamDecoder struct {
 // Decode decodes one event.
 func (d *WorkersAIStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
 	provider := cmp.Or(d.provider, conductor.ProviderWorkersAI)
-	ch, emit, done, err = dataEvent(provider, ev, scanWorkersAIChunk, d.decodeJSON)
+	ch, emit, done, err = dataEvent(provider, ev, d.decodeChunk)
 	if d.refused && ch.FinishReason == conductor.FinishStop {
 		ch.FinishReason = conductor.FinishContentFilter
 	}
 	return ch, emit, done, err
 }
 
-func (d *WorkersAIStreamDecoder) decodeJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
+func (d *WorkersAIStreamDecoder) decodeChunk(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
 	ch, c, err := decodeWorkersAIChunk(provider, name, data, raw)
 	if err != nil {
 		return conductor.Chunk{}, false, false, err
