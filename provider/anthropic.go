@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The Anthropic Messages wire format: POST {BaseURL}/v1/messages with
@@ -58,7 +59,7 @@ func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
+		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
 	}
 	resp.RequestID = rid
 	resp.Meta = c.meta
@@ -83,7 +84,7 @@ func (a *anthropic) body(req *conductor.ChatRequest, stream bool) ([]byte, error
 	if b := passThrough(req, FormatAnthropic, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, a.ep.Name, stream)
+	b, err := appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, a.ep.Name, stream)
 	return b, withProvider(err, a.ep.Name)
 }
 
@@ -199,7 +200,7 @@ func DecodeAnthropicResponse(body []byte) (*conductor.ChatResponse, error) {
 
 func decodeAnthropicResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var a anthropicAnswer
-	if err := unmarshal(body, &a); err != nil {
+	if err := wire.Unmarshal(body, &a); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if a.Type == "error" {
@@ -267,7 +268,7 @@ func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, don
 		provider = conductor.ProviderAnthropic
 	}
 	var e anthropicEvent
-	if err := unmarshal(ev.Data, &e); err != nil {
+	if err := wire.Unmarshal(ev.Data, &e); err != nil {
 		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream event", err)
 	}
 	typ := e.Type
@@ -326,27 +327,27 @@ func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, don
 // whose arguments are not a JSON object fails with a ClassProviderFail
 // *conductor.Error naming the call: Anthropic has no way to carry them.
 func EncodeAnthropicResponse(resp *conductor.ChatResponse) ([]byte, error) {
-	var w keyWriter
-	w.init(append(make([]byte, 0, answerSize(resp.Content)+360), '{'))
-	w.str("id", resp.ID)
-	w.str("type", "message")
-	w.str("role", "assistant")
-	w.str("model", resp.Model)
-	w.key("content")
+	var w wire.KeyWriter
+	w.Init(append(make([]byte, 0, wire.AnswerSize(resp.Content)+360), '{'))
+	w.Str("id", resp.ID)
+	w.Str("type", "message")
+	w.Str("role", "assistant")
+	w.Str("model", resp.Model)
+	w.Key("content")
 	var err error
-	if w.buf, err = appendAnthropicContent(w.buf, resp.Content); err != nil {
+	if w.Buf, err = appendAnthropicContent(w.Buf, resp.Content); err != nil {
 		return nil, err
 	}
 	finish := resp.FinishReason
 	if finish == "" && len(conductor.ToolCalls(resp.Content)) > 0 {
 		finish = conductor.FinishToolCalls
 	}
-	w.str("stop_reason", AnthropicStopReason(finish))
-	w.key("stop_sequence")
-	w.buf = append(w.buf, "null"...)
-	w.key("usage")
-	w.buf = AppendAnthropicUsage(w.buf, resp.Usage)
-	return append(w.buf, '}'), nil
+	w.Str("stop_reason", AnthropicStopReason(finish))
+	w.Key("stop_sequence")
+	w.Buf = append(w.Buf, "null"...)
+	w.Key("usage")
+	w.Buf = AppendAnthropicUsage(w.Buf, resp.Usage)
+	return append(w.Buf, '}'), nil
 }
 
 // EncodeAnthropicError writes e as an Anthropic error body:
@@ -377,14 +378,14 @@ func EncodeAnthropicError(e *conductor.Error) []byte {
 			typ = "overloaded_error"
 		}
 	}
-	var w keyWriter
-	w.init(append(make([]byte, 0, len(e.Message)+120), '{'))
-	w.str("type", "error")
-	w.key("error")
-	w.buf = append(w.buf, `{"type":`...)
-	w.buf = appendString(w.buf, typ)
-	w.buf = append(w.buf, `,"message":`...)
-	w.buf = appendString(w.buf, e.Error())
-	w.buf = append(w.buf, '}')
-	return append(w.buf, '}')
+	var w wire.KeyWriter
+	w.Init(append(make([]byte, 0, len(e.Message)+120), '{'))
+	w.Str("type", "error")
+	w.Key("error")
+	w.Buf = append(w.Buf, `{"type":`...)
+	w.Buf = wire.AppendString(w.Buf, typ)
+	w.Buf = append(w.Buf, `,"message":`...)
+	w.Buf = wire.AppendString(w.Buf, e.Error())
+	w.Buf = append(w.Buf, '}')
+	return append(w.Buf, '}')
 }

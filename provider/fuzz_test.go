@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // Every decoder of outside input: no panic, and every failure is a
@@ -174,7 +175,7 @@ func FuzzEstimateTokens(f *testing.F) {
 		if !utf8.ValidString(s) {
 			return
 		}
-		n := EstimateTokens(s)
+		n := wire.EstimateTokens(s)
 		if n < 0 || n > len(s) {
 			t.Fatalf("EstimateTokens(%q) = %d", s, n)
 		}
@@ -187,10 +188,10 @@ func FuzzEstimateTokens(f *testing.F) {
 		for i > 0 && !utf8.RuneStart(s[i]) {
 			i--
 		}
-		var c tokenCounter
-		c.add(s[:i])
-		c.add(s[i:])
-		if got := c.total(); got != n {
+		var c wire.TokenCounter
+		c.Add(s[:i])
+		c.Add(s[i:])
+		if got := c.Total(); got != n {
 			t.Fatalf("split at %d: %d, whole: %d", i, got, n)
 		}
 		if strings.TrimSpace(s) != "" && n == 0 {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // CloudflareAPIBaseURL is the Cloudflare API that Workers AI's URLs start
@@ -362,7 +363,7 @@ func parseErrorBody(body []byte) errorBody {
 		RequestID string          `json:"request_id"`
 	}
 	var eb errorBody
-	if len(body) == 0 || unmarshal(body, &raw) != nil {
+	if len(body) == 0 || wire.Unmarshal(body, &raw) != nil {
 		return eb
 	}
 	eb.requestID = raw.RequestID
@@ -373,7 +374,7 @@ func parseErrorBody(body []byte) errorBody {
 			Type    string          `json:"type"`
 			Code    json.RawMessage `json:"code"`
 		}
-		if unmarshal(v, &obj) == nil {
+		if wire.Unmarshal(v, &obj) == nil {
 			eb.message, eb.typ = obj.Message, obj.Type
 			eb.code = scalarString(obj.Code)
 			if eb.code == "" {
@@ -381,10 +382,10 @@ func parseErrorBody(body []byte) errorBody {
 			}
 		}
 	case len(v) > 0 && v[0] == '"':
-		_ = unmarshal(v, &eb.message)
+		_ = wire.Unmarshal(v, &eb.message)
 	case len(v) > 0 && v[0] == '[':
 		var list []cfMessage
-		if unmarshal(v, &list) == nil {
+		if wire.Unmarshal(v, &list) == nil {
 			eb.message, eb.code = joinCFMessages(list)
 		}
 	}
@@ -434,7 +435,7 @@ func scalarString(v json.RawMessage) string {
 	switch {
 	case v[0] == '"':
 		var s string
-		if unmarshal(v, &s) == nil {
+		if wire.Unmarshal(v, &s) == nil {
 			return s
 		}
 	case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The codecs decode through jsonlib.go's library; encoding/json is the
@@ -116,7 +118,7 @@ func typeErrorValue(err error) string {
 	if errors.As(err, &std) {
 		return std.Value
 	}
-	if s := shortJSONError(err); strings.HasPrefix(s, "expected a value of another type, got ") {
+	if s := wire.ShortJSONError(err); strings.HasPrefix(s, "expected a value of another type, got ") {
 		return strings.TrimPrefix(s, "expected a value of another type, got ")
 	}
 	return ""
@@ -126,7 +128,7 @@ func checkJSONLibrary(t *testing.T, data []byte, shape int) {
 	t.Helper()
 	mk := jsonShapes[shape%len(jsonShapes)]
 	want, got := mk(), mk()
-	werr, gerr := json.Unmarshal(data, want), unmarshal(data, got)
+	werr, gerr := json.Unmarshal(data, want), wire.Unmarshal(data, got)
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("shape %T on %q: encoding/json %v, library %v", want, data, werr, gerr)
 	}
@@ -137,14 +139,14 @@ func checkJSONLibrary(t *testing.T, data []byte, shape int) {
 		t.Fatalf("shape %T on %q: type error of %q, library %q (%v)", want, data, w, g, gerr)
 	}
 	want, got = mk(), mk()
-	if w, g := stdKnown(data, want), decodeKnown(data, got); w != g || w && !reflect.DeepEqual(want, got) {
+	if w, g := stdKnown(data, want), wire.DecodeKnown(data, got); w != g || w && !reflect.DeepEqual(want, got) {
 		t.Fatalf("known %T on %q: encoding/json %v %#v, library %v %#v", want, data, w, want, g, got)
 	}
-	if w, g := json.Valid(data), valid(data); w != g {
+	if w, g := json.Valid(data), wire.Valid(data); w != g {
 		t.Fatalf("valid %q: encoding/json %v, library %v", data, w, g)
 	}
 	var wb, gb bytes.Buffer
-	werr, gerr = json.Compact(&wb, data), compact(&gb, data)
+	werr, gerr = json.Compact(&wb, data), wire.Compact(&gb, data)
 	if (werr == nil) != (gerr == nil) || werr == nil && !bytes.Equal(wb.Bytes(), gb.Bytes()) {
 		t.Fatalf("compact %q: encoding/json %q %v, library %q %v", data, wb.Bytes(), werr, gb.Bytes(), gerr)
 	}

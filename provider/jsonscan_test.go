@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The request scanners must give the JSON path's result whenever they take
@@ -130,7 +131,7 @@ func TestPlainRun(t *testing.T) {
 					b[at] = stop
 					want = at
 				}
-				if got := plainRun(b, 0); got != want {
+				if got := wire.PlainRun(b, 0); got != want {
 					t.Fatalf("plainRun(%q) = %d, want %d", b, got, want)
 				}
 			}
@@ -146,10 +147,10 @@ func FuzzPlainRun(f *testing.F) {
 			return
 		}
 		want := from
-		for want < len(b) && !strStop[b[want]] {
+		for want < len(b) && !wire.StrStop[b[want]] {
 			want++
 		}
-		if got := plainRun(b, from); got != want {
+		if got := wire.PlainRun(b, from); got != want {
 			t.Fatalf("plainRun(%q, %d) = %d, want %d", b, from, got, want)
 		}
 	})
@@ -255,7 +256,7 @@ func FuzzASCIIRun(f *testing.F) {
 		for want < len(s) && s[want] >= 0x20 && s[want] != '"' && s[want] != '\\' && s[want] < 0x80 {
 			want++
 		}
-		if got := asciiRun(s, from); got != want {
+		if got := wire.AsciiRun(s, from); got != want {
 			t.Fatalf("asciiRun(%q, %d) = %d, want %d", s, from, got, want)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The OpenAI Chat Completions wire format, spoken by OpenAI, Groq, Workers
@@ -70,7 +71,7 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
+		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
 	}
 	if rid != "" {
 		resp.RequestID = rid
@@ -97,7 +98,7 @@ func (o *openAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
 	if b := passThrough(req, FormatOpenAI, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendOpenAIRequest(make([]byte, 0, requestSize(req)+48), req, o.ep.Name, o.maxField, stream)
+	b, err := appendOpenAIRequest(make([]byte, 0, wire.RequestSize(req)+48), req, o.ep.Name, o.maxField, stream)
 	return b, withProvider(err, o.ep.Name)
 }
 
@@ -153,13 +154,13 @@ func (t *textContent) UnmarshalJSON(b []byte) error {
 		// calling us has validated the JSON). Saves a nested decode.
 		*t = textContent(b[1 : len(b)-1])
 	case len(b) > 0 && b[0] == '"':
-		return unmarshal(b, (*string)(t))
+		return wire.Unmarshal(b, (*string)(t))
 	case len(b) > 0 && b[0] == '[':
 		var parts []struct {
 			Type string `json:"type"`
 			Text string `json:"text"`
 		}
-		if err := unmarshal(b, &parts); err != nil {
+		if err := wire.Unmarshal(b, &parts); err != nil {
 			return err
 		}
 		var s []byte
@@ -203,7 +204,7 @@ func DecodeOpenAIResponse(body []byte) (*conductor.ChatResponse, error) {
 
 func decodeOpenAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var a openAIAnswer
-	if err := unmarshal(body, &a); err != nil {
+	if err := wire.Unmarshal(body, &a); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if len(bytes.TrimSpace(a.Error)) > 0 && !bytes.Equal(bytes.TrimSpace(a.Error), []byte("null")) {
@@ -322,7 +323,7 @@ func dataEvent(provider string, ev Event,
 // whether it carried a refusal.
 func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
 	var c openAIChunk
-	if err := unmarshal(data, &c); err != nil {
+	if err := wire.Unmarshal(data, &c); err != nil {
 		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
@@ -361,25 +362,25 @@ func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Ch
 // ("stop" when none, "tool_calls" for tool calls alone), and usage with
 // its details (AppendOpenAIUsage).
 func EncodeOpenAIResponse(resp *conductor.ChatResponse, created int64) []byte {
-	var w keyWriter
-	w.init(append(make([]byte, 0, answerSize(resp.Content)+360), '{'))
-	w.str("id", resp.ID)
-	w.str("object", "chat.completion")
-	w.int("created", created)
-	w.str("model", resp.Model)
-	w.key("choices")
-	w.buf = append(w.buf, `[{"index":0,"message":`...)
-	w.buf = appendOpenAIAnswerMessage(w.buf, resp.Content)
-	w.buf = append(w.buf, `,"logprobs":null,"finish_reason":`...)
+	var w wire.KeyWriter
+	w.Init(append(make([]byte, 0, wire.AnswerSize(resp.Content)+360), '{'))
+	w.Str("id", resp.ID)
+	w.Str("object", "chat.completion")
+	w.Int("created", created)
+	w.Str("model", resp.Model)
+	w.Key("choices")
+	w.Buf = append(w.Buf, `[{"index":0,"message":`...)
+	w.Buf = appendOpenAIAnswerMessage(w.Buf, resp.Content)
+	w.Buf = append(w.Buf, `,"logprobs":null,"finish_reason":`...)
 	finish := resp.FinishReason
 	if finish == "" && conductor.BlocksText(resp.Content, "") == "" && len(conductor.ToolCalls(resp.Content)) > 0 {
 		finish = conductor.FinishToolCalls
 	}
-	w.buf = appendString(w.buf, cmp.Or(finish, conductor.FinishStop))
-	w.buf = append(w.buf, "}]"...)
-	w.key("usage")
-	w.buf = AppendOpenAIUsage(w.buf, resp.Usage)
-	return append(w.buf, '}')
+	w.Buf = wire.AppendString(w.Buf, cmp.Or(finish, conductor.FinishStop))
+	w.Buf = append(w.Buf, "}]"...)
+	w.Key("usage")
+	w.Buf = AppendOpenAIUsage(w.Buf, resp.Usage)
+	return append(w.Buf, '}')
 }
 
 // EncodeOpenAIError writes e as an OpenAI error body:
@@ -399,12 +400,12 @@ func EncodeOpenAIError(e *conductor.Error) []byte {
 	case conductor.ClassTimeout:
 		typ = "timeout_error"
 	}
-	var w keyWriter
-	w.init(append(make([]byte, 0, len(e.Message)+160), `{"error":{`...))
-	w.str("message", e.Error())
-	w.str("type", typ)
-	w.key("param")
-	w.buf = append(w.buf, "null"...)
-	w.str("code", cmp.Or(e.Code, string(e.Class)))
-	return append(w.buf, "}}"...)
+	var w wire.KeyWriter
+	w.Init(append(make([]byte, 0, len(e.Message)+160), `{"error":{`...))
+	w.Str("message", e.Error())
+	w.Str("type", typ)
+	w.Key("param")
+	w.Buf = append(w.Buf, "null"...)
+	w.Str("code", cmp.Or(e.Code, string(e.Class)))
+	return append(w.Buf, "}}"...)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // Per-model parameter rules: what a model refuses with a 400, checked before
@@ -300,7 +301,7 @@ func gotValue(param string, req *conductor.ChatRequest) string {
 	case ParamTopK:
 		return string(req.Extra["top_k"])
 	case ParamStop:
-		b, _ := marshal(req.Stop)
+		b, _ := wire.Marshal(req.Stop)
 		return string(b)
 	case ParamToolChoice:
 		if req.ToolChoice == nil {

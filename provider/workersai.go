@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The Workers AI native run format: POST {BaseURL}/{model} with a bearer
@@ -47,14 +48,14 @@ func (w *workersAI) header() http.Header {
 // (…/ai/run/@cf/meta/llama-3.1-8b-instruct), escaping each segment.
 func (w *workersAI) modelURL(model string) (string, error) {
 	if model == "" {
-		return "", badRequest("a Workers AI model is required")
+		return "", wire.BadRequest("a Workers AI model is required")
 	}
 	var b strings.Builder
 	b.Grow(len(w.ep.BaseURL) + len(model) + 1)
 	b.WriteString(w.ep.BaseURL)
 	for seg := range strings.SplitSeq(model, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return "", badRequest("invalid Workers AI model %q", model)
+			return "", wire.BadRequest("invalid Workers AI model %q", model)
 		}
 		b.WriteByte('/')
 		b.WriteString(url.PathEscape(seg))
@@ -86,7 +87,7 @@ func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
+		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
 	}
 	resp.Model = req.Model // the envelope does not name it
 	resp.RequestID = rid
@@ -117,7 +118,7 @@ func (w *workersAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error
 	if b := passThrough(req, FormatWorkersAI, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)+16), req, w.ep.Name, stream)
+	b, err := appendWorkersAIRequest(make([]byte, 0, wire.RequestSize(req)+16), req, w.ep.Name, stream)
 	return b, withProvider(err, w.ep.Name)
 }
 
@@ -141,7 +142,7 @@ func DecodeWorkersAIResponse(body []byte) (*conductor.ChatResponse, error) {
 
 func decodeWorkersAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var env workersAIEnvelope
-	if err := unmarshal(body, &env); err != nil {
+	if err := wire.Unmarshal(body, &env); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
@@ -175,7 +176,7 @@ func responseText(v json.RawMessage) (string, error) {
 		return "", nil
 	case v[0] == '"':
 		var s string
-		err := unmarshal(v, &s)
+		err := wire.Unmarshal(v, &s)
 		return s, err
 	}
 	return string(v), nil
@@ -210,7 +211,7 @@ func DecodeWorkersAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, 
 // which numbers them.
 func decodeWorkersAIChunk(provider, name string, data, raw []byte) (conductor.Chunk, *workersAIChunk, error) {
 	var c workersAIChunk
-	if err := unmarshal(data, &c); err != nil {
+	if err := wire.Unmarshal(data, &c); err != nil {
 		return conductor.Chunk{}, nil, malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || len(c.Errors) > 0 || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {

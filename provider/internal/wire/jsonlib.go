@@ -1,4 +1,4 @@
-package provider
+package wire
 
 import (
 	"bytes"
@@ -17,21 +17,21 @@ import (
 // oracle: FuzzJSONLibrary decodes every shape the codecs use with both.
 
 // unmarshal is json.Unmarshal.
-func unmarshal(data []byte, v any) error { return gojson.Unmarshal(data, v) }
+func Unmarshal(data []byte, v any) error { return gojson.Unmarshal(data, v) }
 
 // marshal is json.Marshal.
-func marshal(v any) ([]byte, error) { return gojson.Marshal(v) }
+func Marshal(v any) ([]byte, error) { return gojson.Marshal(v) }
 
 // compact is json.Compact.
-func compact(dst *bytes.Buffer, src []byte) error { return gojson.Compact(dst, src) }
+func Compact(dst *bytes.Buffer, src []byte) error { return gojson.Compact(dst, src) }
 
 // valid is json.Valid.
-func valid(data []byte) bool { return gojson.Valid(data) }
+func Valid(data []byte) bool { return gojson.Valid(data) }
 
 // decodeKnown decodes v into dst, reporting false when v does not decode
 // or holds a key dst has no field for: what a decoder can model in full,
 // and so types rather than keeping as it came.
-func decodeKnown(v []byte, dst any) bool {
+func DecodeKnown(v []byte, dst any) bool {
 	d := gojson.NewDecoder(bytes.NewReader(v))
 	d.DisallowUnknownFields()
 	if d.Decode(dst) != nil {
@@ -42,7 +42,7 @@ func decodeKnown(v []byte, dst any) bool {
 }
 
 // shortJSONError says what was wrong with a field without echoing Go types.
-func shortJSONError(err error) string {
+func ShortJSONError(err error) string {
 	var te *gojson.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return "expected a value of another type, got " + te.Value
