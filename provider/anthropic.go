@@ -15,10 +15,6 @@ import (
 // AnthropicVersion is the API version every request names.
 const AnthropicVersion = "2023-06-01"
 
-// anthropicDefaultMaxTokens is sent when the request sets no limit: the API
-// requires max_tokens, and 4096 is what every current Claude model accepts.
-const anthropicDefaultMaxTokens = 4096
-
 type anthropic struct{ caller }
 
 // NewAnthropic returns the adapter for the Anthropic Messages API (or
@@ -86,17 +82,6 @@ func (a *anthropic) body(req *conductor.ChatRequest, stream bool) ([]byte, error
 	}
 	b, err := appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, a.ep.Name, stream)
 	return b, withProvider(err, a.ep.Name)
-}
-
-// withProvider fills the provider into an error made before any call.
-func withProvider(err error, provider string) error {
-	if err == nil {
-		return nil
-	}
-	if e, ok := conductor.AsError(err); ok && e.Provider == "" {
-		e.Provider = provider
-	}
-	return err
 }
 
 // anthropicUsage is the usage object of answers and of message_start and

@@ -64,7 +64,7 @@ func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, provider str
 	w.Str("model", req.Model)
 	maxTokens := req.MaxTokens
 	if maxTokens <= 0 {
-		maxTokens = anthropicDefaultMaxTokens
+		maxTokens = wire.AnthropicDefaultMaxTokens
 	}
 	w.Int("max_tokens", int64(maxTokens))
 	if err := appendAnthropicSystem(&w, req.Messages, provider); err != nil {

@@ -495,3 +495,74 @@ func HTTPStatus(e *conductor.Error) int {
 	}
 	return http.StatusBadGateway
 }
+
+// completeError adds the answer's status and request id to a decode error.
+func completeError(err error, status int, requestID string) error {
+	if e, ok := conductor.AsError(err); ok {
+		if e.Status == 0 {
+			e.Status = status
+		}
+		if e.RequestID == "" {
+			e.RequestID = requestID
+		}
+	}
+	return err
+}
+
+// answerError builds the error for an error body the provider sent with a
+// 2xx status (mid-stream, or from a lenient proxy).
+func answerError(provider string, body []byte) *conductor.Error {
+	eb := parseErrorBody(body)
+	e := &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: eb.code,
+		Message: eb.message, RequestID: eb.requestID}
+	if e.Message == "" {
+		e.Message = "the provider reported an error"
+	}
+	// The kind of error says whether trying again may help.
+	if class := errorTypeClass(eb.typ, eb.code); class != "" {
+		e.Class = class
+		e.Retryable = class == conductor.ClassServer || class == conductor.ClassRateLimited || class == conductor.ClassTimeout
+	}
+	return e
+}
+
+// errorTypeClass maps the error types and codes providers put in bodies
+// (OpenAI and Anthropic names) to a class; "" when unknown.
+func errorTypeClass(typ, code string) conductor.ErrorClass {
+	for _, v := range []string{code, typ} {
+		switch v {
+		case "insufficient_quota", "billing_error":
+			return conductor.ClassQuota
+		case "rate_limit_exceeded", "rate_limit_error", "tokens", "requests":
+			return conductor.ClassRateLimited
+		case "server_error", "api_error", "overloaded_error", "service_unavailable":
+			return conductor.ClassServer
+		case "timeout_error", "3007":
+			return conductor.ClassTimeout
+		case "3040": // Workers AI: out of capacity, temporarily
+			return conductor.ClassRateLimited
+		case "3036": // Workers AI: the daily free allocation is used up
+			return conductor.ClassQuota
+		case "invalid_request_error", "context_length_exceeded":
+			return conductor.ClassBadRequest
+		case "authentication_error", "permission_error", "invalid_api_key":
+			return conductor.ClassAuth
+		case "not_found_error", "model_not_found":
+			return conductor.ClassNotFound
+		case "request_too_large":
+			return conductor.ClassTooLarge
+		}
+	}
+	return ""
+}
+
+// withProvider fills the provider into an error made before any call.
+func withProvider(err error, provider string) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := conductor.AsError(err); ok && e.Provider == "" {
+		e.Provider = provider
+	}
+	return err
+}

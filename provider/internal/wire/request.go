@@ -447,3 +447,7 @@ func openAIIndex(msgs []conductor.Message, i int) int {
 	}
 	return k
 }
+
+// AnthropicDefaultMaxTokens is sent when the request sets no limit: the API
+// requires max_tokens, and 4096 is what every current Claude model accepts.
+const AnthropicDefaultMaxTokens = 4096
