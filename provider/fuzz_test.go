@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
@@ -282,3 +283,6 @@ var trickyWorkersAI = []string{
 	`{"response":"","tool_calls":[],"usage":{"completion_tokens_details":{"reasoning_tokens":2}}}`,
 	`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}`,
 }
+
+// testNow is the fixed "now" of the error tests.
+var testNow = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
-	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The request scanners must give the JSON path's result whenever they take
@@ -115,47 +114,6 @@ func TestScanTakesRequests(t *testing.T) {
 	}
 }
 
-func TestPlainRun(t *testing.T) {
-	stops := []byte{'"', '\\', 0x00, 0x1f, '\n'}
-	for n := 0; n < 20; n++ {
-		for at := 0; at <= n; at++ {
-			for _, stop := range append(stops, 'x') {
-				b := bytes.Repeat([]byte{'a'}, n)
-				// Bytes that must not stop the run, among them those the
-				// eight-byte test could confuse with a stop.
-				for i := range b {
-					b[i] = []byte{'a', ' ', '!', '#', 0x7f, 0x80, 0xff, 0x21, 0x5b, 0x5d}[i%10]
-				}
-				want := n
-				if at < n && stop != 'x' {
-					b[at] = stop
-					want = at
-				}
-				if got := wire.PlainRun(b, 0); got != want {
-					t.Fatalf("plainRun(%q) = %d, want %d", b, got, want)
-				}
-			}
-		}
-	}
-}
-
-func FuzzPlainRun(f *testing.F) {
-	f.Add([]byte("abcdefgh\"ijk\x01\\"), 0)
-	f.Add([]byte("\x00\x00\"aaaaaaaaaaaaaaaa\\"), 3)
-	f.Fuzz(func(t *testing.T, b []byte, from int) {
-		if from < 0 || from > len(b) {
-			return
-		}
-		want := from
-		for want < len(b) && !wire.StrStop[b[want]] {
-			want++
-		}
-		if got := wire.PlainRun(b, from); got != want {
-			t.Fatalf("plainRun(%q, %d) = %d, want %d", b, from, got, want)
-		}
-	})
-}
-
 // BenchmarkOpenAIDecodeLong is an answer of a few paragraphs, as most are.
 func BenchmarkOpenAIDecodeLong(b *testing.B) {
 	text := strings.Repeat("Paris became the capital under Clovis I, and the Capetian kings kept it there. ", 40) +
@@ -243,21 +201,4 @@ func TestScanTakesAnthropicRequests(t *testing.T) {
 			}
 		}
 	}
-}
-
-func FuzzASCIIRun(f *testing.F) {
-	f.Add("abcdefgh\"ijk\x01\\é", 0)
-	f.Add("\x00\x00\"aaaaaaaaaaaaaaaa\\\u2028", 3)
-	f.Fuzz(func(t *testing.T, s string, from int) {
-		if from < 0 || from > len(s) {
-			return
-		}
-		want := from
-		for want < len(s) && s[want] >= 0x20 && s[want] != '"' && s[want] != '\\' && s[want] < 0x80 {
-			want++
-		}
-		if got := wire.AsciiRun(s, from); got != want {
-			t.Fatalf("asciiRun(%q, %d) = %d, want %d", s, from, got, want)
-		}
-	})
 }

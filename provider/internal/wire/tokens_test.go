@@ -1,15 +1,11 @@
-package provider
+package wire
 
 import (
 	"strings"
 	"testing"
-	"time"
 
 	conductor "github.com/conductor-go/conductor"
-	"github.com/conductor-go/conductor/provider/internal/wire"
 )
-
-var testNow = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 
 func TestEstimateTokens(t *testing.T) {
 	tests := []struct {
@@ -33,7 +29,7 @@ func TestEstimateTokens(t *testing.T) {
 		{"🎉🎉", 2},
 	}
 	for _, tt := range tests {
-		if got := wire.EstimateTokens(tt.in); got != tt.want {
+		if got := EstimateTokens(tt.in); got != tt.want {
 			t.Errorf("EstimateTokens(%q) = %d, want %d", tt.in, got, tt.want)
 		}
 	}
@@ -45,7 +41,7 @@ func TestEstimateTokensProse(t *testing.T) {
 	prose := "Routing determines how Conductor connects to AI providers. The right routing mode can " +
 		"dramatically improve performance, reduce costs, and increase reliability. Cache survives deployments: " +
 		"the first user pays, everyone else benefits, which can reduce costs by ninety percent for repeated queries."
-	got := wire.EstimateTokens(prose)
+	got := EstimateTokens(prose)
 	rule := len(prose) / 4
 	if got < rule*3/4 || got > rule*5/4 {
 		t.Errorf("estimate %d for %d chars; rule of thumb %d", got, len(prose), rule)
@@ -58,21 +54,21 @@ func TestEstimateInputTokens(t *testing.T) {
 		conductor.TextMessage("user", "Why is the sky blue?"),
 	}}
 	// 3 priming + 2×4 per message + system(1) + 3 + user(1) + 6.
-	if got := wire.EstimateInputTokens(req); got != 22 {
+	if got := EstimateInputTokens(req); got != 22 {
 		t.Errorf("EstimateInputTokens = %d, want 22", got)
 	}
-	if got := wire.EstimateInputTokens(&conductor.ChatRequest{}); got != 3 {
+	if got := EstimateInputTokens(&conductor.ChatRequest{}); got != 3 {
 		t.Errorf("empty request: %d", got)
 	}
 }
 
 func TestTokenCounterAcrossDeltas(t *testing.T) {
 	whole := "Streaming splits internationalization 123456 across deltas."
-	var c wire.TokenCounter
+	var c TokenCounter
 	for _, piece := range strings.SplitAfter(whole, "a") {
 		c.Add(piece)
 	}
-	if got, want := c.Total(), wire.EstimateTokens(whole); got != want {
+	if got, want := c.Total(), EstimateTokens(whole); got != want {
 		t.Errorf("fed in deltas: %d, whole: %d", got, want)
 	}
 }
