@@ -25,7 +25,7 @@ const (
 // config, routing, the server and the CLI need. The facts live in this one
 // table, in the domain package, so that every package reads them without
 // depending on the adapters; the client constructor is a fact of the wire
-// format and package provider keeps it by Format (provider.Adapter).
+// format, which package routing maps to its adapter (routing's adapterFor).
 // Adding a provider of a known wire format is one entry here.
 type ProviderSpec struct {
 	// Name is how ensembles, model strings ("openai/gpt-4o") and config

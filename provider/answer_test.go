@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The answer side beyond text: tool calls, refusals, thinking and usage
 // details, decoded from the providers' documented answers and encoded for
 // a caller of another format.
 
-func toolCall(id, name, args string) conductor.Block { return toolCallBlock(id, name, args) }
+func toolCall(id, name, args string) conductor.Block { return wire.ToolCallBlock(id, name, args) }
 
 func opaque(format, kind, raw string) conductor.Block {
 	return conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kind, Raw: json.RawMessage(raw)}}
@@ -50,7 +51,7 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 			// (undocumented): repaired, the id stable.
 			name: "compatible server: object arguments, no id, no finish", decode: DecodeOpenAIResponse,
 			body:    `{"choices":[{"message":{"content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":{"a": [1, 2]}}}]}}]}`,
-			content: []conductor.Block{toolCall(synthToolID(0, "f", `{"a":[1,2]}`), "f", `{"a":[1,2]}`)},
+			content: []conductor.Block{toolCall(wire.SynthToolID(0, "f", `{"a":[1,2]}`), "f", `{"a":[1,2]}`)},
 			finish:  "tool_calls",
 		},
 		{
@@ -84,7 +85,7 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 		},
 		{
 			name: "workers ai legacy tool_calls: stable id", decode: DecodeWorkersAIResponse, file: "workersai/run_tool_calls.json",
-			content: []conductor.Block{toolCall(synthToolID(0, "getWeather", `{"lat":"51.5","lon":"-0.12"}`), "getWeather", `{"lat":"51.5","lon":"-0.12"}`)},
+			content: []conductor.Block{toolCall(wire.SynthToolID(0, "getWeather", `{"lat":"51.5","lon":"-0.12"}`), "getWeather", `{"lat":"51.5","lon":"-0.12"}`)},
 			finish:  "tool_calls", usage: conductor.Usage{InputTokens: 310, OutputTokens: 28},
 		},
 		{
@@ -126,8 +127,8 @@ func blocksString(bs []conductor.Block) string {
 // The ids the Workers AI legacy shape lacks are the same for the same
 // call, and differ between calls.
 func TestSynthToolID(t *testing.T) {
-	a, b := synthToolID(0, "f", "{}"), synthToolID(1, "f", "{}")
-	if a == b || a != synthToolID(0, "f", "{}") || !strings.HasPrefix(a, "call_") || len(a) != 5+24 {
+	a, b := wire.SynthToolID(0, "f", "{}"), wire.SynthToolID(1, "f", "{}")
+	if a == b || a != wire.SynthToolID(0, "f", "{}") || !strings.HasPrefix(a, "call_") || len(a) != 5+24 {
 		t.Errorf("ids %q %q", a, b)
 	}
 }
@@ -137,19 +138,19 @@ func TestAnthropicToolID(t *testing.T) {
 		"toolu_01A09q90qw90lq917835lq9": "toolu_01A09q90qw90lq917835lq9",
 		"call_abc-123":                  "call_abc-123",
 	} {
-		if got := AnthropicToolID(id); got != want {
+		if got := wire.AnthropicToolID(id); got != want {
 			t.Errorf("%q: %q", id, got)
 		}
 	}
 	seen := map[string]string{}
 	for _, id := range []string{"functions.Bash:0", "functions.Bash_0", "functions_Bash:0", "", "日本"} {
-		got := AnthropicToolID(id)
+		got := wire.AnthropicToolID(id)
 		for _, c := range []byte(got) {
-			if !isToolIDByte(c) {
+			if !wire.IsToolIDByte(c) {
 				t.Errorf("%q → %q: byte %q", id, got, c)
 			}
 		}
-		if got == "" || got != AnthropicToolID(id) {
+		if got == "" || got != wire.AnthropicToolID(id) {
 			t.Errorf("%q → %q", id, got)
 		}
 		if other, dup := seen[got]; dup {
@@ -176,7 +177,7 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 	}
 	want := `{"id":"x","type":"message","role":"assistant","model":"m","content":[` +
 		`{"type":"thinking","thinking":"hm","signature":"s"},{"type":"text","text":"Checking."},` +
-		`{"type":"tool_use","id":"` + AnthropicToolID("functions.Bash:0") + `","name":"bash","input":{"cmd":"ls"}},` +
+		`{"type":"tool_use","id":"` + wire.AnthropicToolID("functions.Bash:0") + `","name":"bash","input":{"cmd":"ls"}},` +
 		`{"type":"tool_use","id":"call_2","name":"noargs","input":{}}],` +
 		`"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":4,"output_tokens":5,` +
 		`"cache_creation_input_tokens":2,"cache_read_input_tokens":4,"output_tokens_details":{"thinking_tokens":3}}}`
@@ -336,61 +337,10 @@ func TestWorkersAIStreamLegacyToolCalls(t *testing.T) {
 		got = append(got, ch.ToolCalls...)
 		finish = later(finish, ch.FinishReason)
 	}
-	want := []conductor.ToolCallDelta{{Index: 0, ID: synthToolID(0, "a", `{"x":1}`), Name: "a", Arguments: `{"x":1}`},
-		{Index: 1, ID: synthToolID(1, "b", `{}`), Name: "b", Arguments: `{}`}}
+	want := []conductor.ToolCallDelta{{Index: 0, ID: wire.SynthToolID(0, "a", `{"x":1}`), Name: "a", Arguments: `{"x":1}`},
+		{Index: 1, ID: wire.SynthToolID(1, "b", `{}`), Name: "b", Arguments: `{}`}}
 	if !reflect.DeepEqual(got, want) || finish != "tool_calls" {
 		t.Errorf("got %+v %q", got, finish)
-	}
-}
-
-// The fast scanners take text answers only: anything with tool calls,
-// thinking or a refusal goes to encoding/json (which the decoders above
-// read right).
-func TestScanLeavesBlocksToJSON(t *testing.T) {
-	for _, file := range []string{"openai/chat_completion_tool_calls.json", "conformance/answers/one-tool-call.openai.json",
-		"conformance/answers/parallel-tool-calls.openai.json", "conformance/answers/refusal.openai.json"} {
-		if _, _, ok := scanOpenAIAnswer(readTestdata(t, file)); ok {
-			t.Errorf("%s: taken by the fast path", file)
-		}
-	}
-	for _, file := range []string{"anthropic/message_cache_tool.json", "anthropic/message_thinking.json",
-		"conformance/answers/thinking-then-text.anthropic.json"} {
-		if _, _, ok := scanAnthropicAnswer(readTestdata(t, file)); ok {
-			t.Errorf("%s: taken by the fast path", file)
-		}
-	}
-	for _, file := range []string{"workersai/run_tool_calls.json", "workersai/run_chat_completion.json"} {
-		if _, _, ok := scanWorkersAIAnswer(readTestdata(t, file)); ok {
-			t.Errorf("%s: taken by the fast path", file)
-		}
-	}
-	for _, ev := range fileEvents(t, "conformance/streams/parallel-tool-calls.openai.sse") {
-		if _, ok := scanOpenAIChunk(ev.Data); ok && strings.Contains(string(ev.Data), `"tool_calls":[`) {
-			t.Errorf("%s: taken by the fast path", ev.Data)
-		}
-	}
-	var d AnthropicStreamDecoder
-	for _, ev := range fileEvents(t, "conformance/streams/thinking-then-text.anthropic.sse") {
-		_, _, ok := d.scan(ev)
-		if ok && (strings.Contains(string(ev.Data), "thinking") || strings.Contains(string(ev.Data), "signature")) && ev.Name != "message_delta" {
-			t.Errorf("%s: taken by the fast path", ev.Data)
-		}
-	}
-	// …while the text answers with usage details stay on it, with every
-	// count the JSON path reads.
-	for _, file := range []string{"conformance/answers/usage-cache-reasoning.openai.json", "conformance/answers/text.openai.json"} {
-		body := readTestdata(t, file)
-		fast, _, ok := scanOpenAIAnswer(body)
-		slow, _, err := decodeOpenAIResponseJSON("openai", body)
-		if !ok || err != nil || !reflect.DeepEqual(fast, slow) {
-			t.Errorf("%s: fast %+v ok %v, json %+v", file, fast, ok, slow)
-		}
-	}
-	body := readTestdata(t, "conformance/answers/usage-cache-reasoning.anthropic.json")
-	fast, _, ok := scanAnthropicAnswer(body)
-	slow, _, err := decodeAnthropicResponseJSON("anthropic", body)
-	if !ok || err != nil || !reflect.DeepEqual(fast, slow) || fast.Usage.ReasoningTokens != 192 {
-		t.Errorf("anthropic usage details: fast %+v ok %v, json %+v", fast, ok, slow)
 	}
 }
 
@@ -404,7 +354,7 @@ func FuzzArgumentsText(f *testing.F) {
 		if json.Unmarshal(v, &s) != nil {
 			return
 		}
-		if got := argumentsText(v); got != s {
+		if got := wire.ArgumentsText(v); got != s {
 			t.Fatalf("%q: %q, want %q", v, got, s)
 		}
 	})

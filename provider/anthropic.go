@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The Anthropic Messages wire format: POST {BaseURL}/v1/messages with
@@ -13,10 +14,6 @@ import (
 
 // AnthropicVersion is the API version every request names.
 const AnthropicVersion = "2023-06-01"
-
-// anthropicDefaultMaxTokens is sent when the request sets no limit: the API
-// requires max_tokens, and 4096 is what every current Claude model accepts.
-const anthropicDefaultMaxTokens = 4096
 
 type anthropic struct{ caller }
 
@@ -58,7 +55,7 @@ func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
+		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
 	}
 	resp.RequestID = rid
 	resp.Meta = c.meta
@@ -83,19 +80,8 @@ func (a *anthropic) body(req *conductor.ChatRequest, stream bool) ([]byte, error
 	if b := passThrough(req, FormatAnthropic, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, a.ep.Name, stream)
+	b, err := appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, a.ep.Name, stream)
 	return b, withProvider(err, a.ep.Name)
-}
-
-// withProvider fills the provider into an error made before any call.
-func withProvider(err error, provider string) error {
-	if err == nil {
-		return nil
-	}
-	if e, ok := conductor.AsError(err); ok && e.Provider == "" {
-		e.Provider = provider
-	}
-	return err
 }
 
 // anthropicUsage is the usage object of answers and of message_start and
@@ -198,17 +184,8 @@ func DecodeAnthropicResponse(body []byte) (*conductor.ChatResponse, error) {
 }
 
 func decodeAnthropicResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
-	if resp, hasUsage, ok := scanAnthropicAnswer(body); ok {
-		return resp, hasUsage, nil
-	}
-	return decodeAnthropicResponseJSON(provider, body)
-}
-
-// decodeAnthropicResponseJSON is decodeAnthropicResponse through
-// encoding/json, for every answer the fast path does not take.
-func decodeAnthropicResponseJSON(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var a anthropicAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
+	if err := wire.Unmarshal(body, &a); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if a.Type == "error" {
@@ -271,21 +248,12 @@ type anthropicEvent struct {
 // Thinking blocks and their deltas carry only Raw. An error event is
 // returned as a *conductor.Error classed by its error type.
 func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
-	if ch, done, ok := d.scan(ev); ok {
-		return ch, true, done, nil
-	}
-	return d.decodeJSON(ev)
-}
-
-// decodeJSON is Decode through encoding/json, for every event the fast
-// path does not take.
-func (d *AnthropicStreamDecoder) decodeJSON(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
 	provider := d.provider
 	if provider == "" {
 		provider = conductor.ProviderAnthropic
 	}
 	var e anthropicEvent
-	if err := json.Unmarshal(ev.Data, &e); err != nil {
+	if err := wire.Unmarshal(ev.Data, &e); err != nil {
 		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream event", err)
 	}
 	typ := e.Type
@@ -344,27 +312,27 @@ func (d *AnthropicStreamDecoder) decodeJSON(ev Event) (ch conductor.Chunk, emit,
 // whose arguments are not a JSON object fails with a ClassProviderFail
 // *conductor.Error naming the call: Anthropic has no way to carry them.
 func EncodeAnthropicResponse(resp *conductor.ChatResponse) ([]byte, error) {
-	var w keyWriter
-	w.init(append(make([]byte, 0, answerSize(resp.Content)+360), '{'))
-	w.str("id", resp.ID)
-	w.str("type", "message")
-	w.str("role", "assistant")
-	w.str("model", resp.Model)
-	w.key("content")
+	var w wire.KeyWriter
+	w.Init(append(make([]byte, 0, wire.AnswerSize(resp.Content)+360), '{'))
+	w.Str("id", resp.ID)
+	w.Str("type", "message")
+	w.Str("role", "assistant")
+	w.Str("model", resp.Model)
+	w.Key("content")
 	var err error
-	if w.buf, err = appendAnthropicContent(w.buf, resp.Content); err != nil {
+	if w.Buf, err = appendAnthropicContent(w.Buf, resp.Content); err != nil {
 		return nil, err
 	}
 	finish := resp.FinishReason
 	if finish == "" && len(conductor.ToolCalls(resp.Content)) > 0 {
 		finish = conductor.FinishToolCalls
 	}
-	w.str("stop_reason", AnthropicStopReason(finish))
-	w.key("stop_sequence")
-	w.buf = append(w.buf, "null"...)
-	w.key("usage")
-	w.buf = AppendAnthropicUsage(w.buf, resp.Usage)
-	return append(w.buf, '}'), nil
+	w.Str("stop_reason", AnthropicStopReason(finish))
+	w.Key("stop_sequence")
+	w.Buf = append(w.Buf, "null"...)
+	w.Key("usage")
+	w.Buf = AppendAnthropicUsage(w.Buf, resp.Usage)
+	return append(w.Buf, '}'), nil
 }
 
 // EncodeAnthropicError writes e as an Anthropic error body:
@@ -395,337 +363,14 @@ func EncodeAnthropicError(e *conductor.Error) []byte {
 			typ = "overloaded_error"
 		}
 	}
-	var w keyWriter
-	w.init(append(make([]byte, 0, len(e.Message)+120), '{'))
-	w.str("type", "error")
-	w.key("error")
-	w.buf = append(w.buf, `{"type":`...)
-	w.buf = appendString(w.buf, typ)
-	w.buf = append(w.buf, `,"message":`...)
-	w.buf = appendString(w.buf, e.Error())
-	w.buf = append(w.buf, '}')
-	return append(w.buf, '}')
-}
-
-// The fast paths of the decoders above (see scanner): the ordinary answer
-// and event; ok=false for anything else, which encoding/json then reads.
-
-var (
-	anthropicAnswerKeys = [...]string{"id", "type", "model", "content", "stop_reason", "usage"}
-	anthropicUsageKeys  = [...]string{"input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens_details"}
-	anthropicEventKeys  = [...]string{"type", "index", "message", "content_block", "delta", "usage"}
-	anthropicBlockKeys  = [...]string{"type", "text", "id", "name"}
-	anthropicDeltaKeys  = [...]string{"type", "text", "partial_json", "stop_reason"}
-)
-
-// anthropicScanned is an anthropicUsage as the scanner reads it: the counts
-// and which of them came, without a pointer each.
-type anthropicScanned struct {
-	counts anthropicCounts
-	has    uint8 // 1 input, 2 output, 4 cache write, 8 cache read, 16 thinking
-}
-
-func (u *anthropicScanned) merge(n *anthropicCounts) {
-	if u.has&1 != 0 {
-		n.input = u.counts.input
-	}
-	if u.has&2 != 0 {
-		n.output = u.counts.output
-	}
-	if u.has&4 != 0 {
-		n.cacheWrite = u.counts.cacheWrite
-	}
-	if u.has&8 != 0 {
-		n.cacheRead = u.counts.cacheRead
-	}
-	if u.has&16 != 0 {
-		n.thinking = u.counts.thinking
-	}
-}
-
-// anthropicUsage reads a usage object; present is false for null.
-func (s *scanner) anthropicUsage() (u anthropicScanned, present bool) {
-	if !s.open('{') {
-		return u, false
-	}
-	count := func(bit uint8, dst *int) {
-		if u.has&bit != 0 {
-			s.fail() // repeated
-		}
-		if !s.null() {
-			s.int(dst)
-			u.has |= bit
-		}
-	}
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "input_tokens":
-			count(1, &u.counts.input)
-		case "output_tokens":
-			count(2, &u.counts.output)
-		case "cache_creation_input_tokens":
-			count(4, &u.counts.cacheWrite)
-		case "cache_read_input_tokens":
-			count(8, &u.counts.cacheRead)
-		case "output_tokens_details":
-			if u.has&32 != 0 {
-				s.fail() // repeated
-			}
-			u.has |= 32
-			if !s.open('{') {
-				break
-			}
-			for m := 0; s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "thinking_tokens":
-					count(16, &u.counts.thinking)
-				default:
-					s.unknown(k, "thinking_tokens")
-				}
-			}
-		default:
-			s.unknown(k, anthropicUsageKeys[:]...)
-		}
-	}
-	u.has &^= 32
-	return u, true
-}
-
-// plainStr validates a string or null it does not need, as encoding/json
-// would check it for a string field; anything else fails.
-func (s *scanner) plainStr() {
-	if !s.null() {
-		s.rawString()
-	}
-}
-
-// word reads a string or null without allocating, for values only
-// compared; escapes fail.
-func (s *scanner) word() []byte {
-	if s.null() {
-		return nil
-	}
-	raw, esc := s.rawString()
-	if esc {
-		s.fail()
-	}
-	return raw
-}
-
-// scanAnthropicAnswer is decodeAnthropicResponse for a message of text
-// blocks; any other block (tool_use, thinking…) goes to encoding/json.
-func scanAnthropicAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok bool) {
-	s := scanner{b: body}
-	var (
-		id, model, stop string
-		typ             []byte
-		content         []conductor.Block
-		hasContent      bool
-		usage           anthropicScanned
-		set             fieldSet
-	)
-	if !s.open('{') {
-		return nil, false, false
-	}
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "id":
-			s.seen(&set, 1<<0)
-			s.str(&id)
-		case "type":
-			s.seen(&set, 1<<1)
-			typ = s.word()
-		case "model":
-			s.seen(&set, 1<<2)
-			s.str(&model)
-		case "content":
-			s.seen(&set, 1<<3)
-			if hasContent = s.open('['); !hasContent {
-				break
-			}
-			for m := 0; s.more(&m, ']'); {
-				if !s.open('{') {
-					continue // a null block: no text
-				}
-				var (
-					btyp  []byte
-					btext string
-					bset  fieldSet
-				)
-				for b := 0; s.more(&b, '}'); {
-					switch k := s.key(); string(k) {
-					case "type":
-						s.seen(&bset, 1)
-						btyp = s.word()
-					case "text":
-						s.seen(&bset, 2)
-						s.str(&btext)
-					case "id", "name":
-						s.plainStr() // a text block has neither; encoding/json checks the type
-					default:
-						s.unknown(k, anthropicBlockKeys[:]...)
-					}
-				}
-				switch string(btyp) {
-				case "":
-					// No type: nothing to read (encoding/json's path skips it too).
-				case "text":
-					if btext != "" {
-						content = append(content, conductor.TextBlock(btext))
-					}
-				default:
-					s.fail()
-				}
-			}
-		case "stop_reason":
-			s.seen(&set, 1<<4)
-			s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn")
-		case "usage":
-			s.seen(&set, 1<<5)
-			var present bool
-			usage, present = s.anthropicUsage()
-			hasUsage = present && usage.has&3 != 0
-		default:
-			s.unknown(k, anthropicAnswerKeys[:]...)
-		}
-	}
-	if !s.end() || string(typ) == "error" || (string(typ) != "message" && !hasContent) {
-		return nil, false, false
-	}
-	resp = &conductor.ChatResponse{ID: id, Model: model, FinishReason: anthropicFinish(stop), Content: content, Raw: body}
-	if hasUsage {
-		var n anthropicCounts
-		usage.merge(&n)
-		resp.Usage = n.usage()
-	}
-	return resp, hasUsage, true
-}
-
-// scan is Decode for an ordinary event (not an error) of a text answer;
-// tool_use and thinking blocks and their deltas go to encoding/json.
-// ok=false leaves the decoder unchanged.
-func (d *AnthropicStreamDecoder) scan(ev Event) (ch conductor.Chunk, done, ok bool) {
-	s := scanner{b: ev.Data}
-	var (
-		typ, blockType, deltaType []byte
-		blockText, deltaText      string
-		stop                      string
-		msgUsage, usage           anthropicScanned
-		hasMsgUsage, hasUsage     bool
-		set                       fieldSet
-	)
-	if !s.open('{') {
-		return ch, false, false
-	}
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "type":
-			s.seen(&set, 1<<0)
-			typ = s.word()
-		case "message":
-			s.seen(&set, 1<<1)
-			if !s.open('{') {
-				break
-			}
-			var mset fieldSet
-			for m := 0; s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "usage":
-					s.seen(&mset, 1)
-					msgUsage, hasMsgUsage = s.anthropicUsage()
-				default:
-					s.unknown(k, "usage")
-				}
-			}
-		case "content_block":
-			s.seen(&set, 1<<2)
-			if !s.open('{') {
-				break
-			}
-			var bset fieldSet
-			for m := 0; s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "type":
-					s.seen(&bset, 1)
-					blockType = s.word()
-				case "text":
-					s.seen(&bset, 2)
-					s.str(&blockText)
-				case "id", "name":
-					s.plainStr()
-				default:
-					s.unknown(k, anthropicBlockKeys[:]...)
-				}
-			}
-		case "delta":
-			s.seen(&set, 1<<3)
-			if !s.open('{') {
-				break
-			}
-			var dset fieldSet
-			for m := 0; s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "type":
-					s.seen(&dset, 1)
-					deltaType = s.word()
-				case "text":
-					s.seen(&dset, 2)
-					s.str(&deltaText)
-				case "stop_reason":
-					s.seen(&dset, 4)
-					s.oneOf(&stop, "end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn")
-				case "partial_json":
-					s.plainStr()
-				default:
-					s.unknown(k, anthropicDeltaKeys[:]...)
-				}
-			}
-		case "usage":
-			s.seen(&set, 1<<4)
-			usage, hasUsage = s.anthropicUsage()
-		case "index":
-			var index int
-			s.int(&index) // only checked: text events do not need it
-		default:
-			s.unknown(k, anthropicEventKeys[:]...)
-		}
-	}
-	if !s.end() {
-		return ch, false, false
-	}
-	name := string(typ)
-	if name == "" {
-		name = ev.Name
-	}
-	ch = conductor.Chunk{Raw: ev.Data}
-	switch name {
-	case "error":
-		return ch, false, false
-	case "message_start":
-		if hasMsgUsage {
-			msgUsage.merge(&d.counts)
-		}
-	case "content_block_start":
-		if string(blockType) != "text" {
-			return ch, false, false
-		}
-		ch.Delta = blockText
-	case "content_block_delta":
-		if string(deltaType) != "text_delta" {
-			return ch, false, false
-		}
-		ch.Delta = deltaText
-	case "message_delta":
-		if stop != "" {
-			ch.FinishReason = anthropicFinish(stop)
-		}
-		if hasUsage {
-			usage.merge(&d.counts)
-			u := d.counts.usage()
-			ch.Usage = &u
-		}
-	case "message_stop":
-		return ch, true, true
-	}
-	return ch, false, true
+	var w wire.KeyWriter
+	w.Init(append(make([]byte, 0, len(e.Message)+120), '{'))
+	w.Str("type", "error")
+	w.Key("error")
+	w.Buf = append(w.Buf, `{"type":`...)
+	w.Buf = wire.AppendString(w.Buf, typ)
+	w.Buf = append(w.Buf, `,"message":`...)
+	w.Buf = wire.AppendString(w.Buf, e.Error())
+	w.Buf = append(w.Buf, '}')
+	return append(w.Buf, '}')
 }

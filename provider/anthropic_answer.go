@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The answer side of Messages beyond plain text: content blocks in order,
@@ -42,7 +43,7 @@ func anthropicBlocks(content []json.RawMessage) ([]conductor.Block, error) {
 	out := make([]conductor.Block, 0, len(content))
 	for _, raw := range content {
 		var b anthropicBlockWire
-		if err := json.Unmarshal(raw, &b); err != nil {
+		if err := wire.Unmarshal(raw, &b); err != nil {
 			return nil, err
 		}
 		switch b.Type {
@@ -53,7 +54,7 @@ func anthropicBlocks(content []json.RawMessage) ([]conductor.Block, error) {
 				out = append(out, conductor.TextBlock(b.Text))
 			}
 		case "tool_use":
-			out = append(out, toolCallBlock(b.ID, b.Name, argumentsText(b.Input)))
+			out = append(out, wire.ToolCallBlock(b.ID, b.Name, wire.ArgumentsText(b.Input)))
 		default:
 			out = append(out, conductor.Block{Type: conductor.BlockOpaque,
 				Opaque: &conductor.Opaque{Format: FormatAnthropic, Kind: b.Type, Raw: raw}})
@@ -79,22 +80,22 @@ func appendAnthropicContent(dst []byte, content []conductor.Block) ([]byte, erro
 		switch {
 		case b.Type == conductor.BlockText && b.Text != "":
 			dst = append(dst, `{"type":"text","text":`...)
-			dst = appendString(dst, b.Text)
+			dst = wire.AppendString(dst, b.Text)
 			dst = append(dst, '}')
 		case b.Type == conductor.BlockToolCall && b.ToolCall != nil:
 			c := b.ToolCall
 			dst = append(dst, `{"type":"tool_use","id":`...)
-			dst = appendString(dst, AnthropicToolID(c.ID))
+			dst = wire.AppendString(dst, wire.AnthropicToolID(c.ID))
 			dst = append(dst, `,"name":`...)
-			dst = appendString(dst, c.Name)
+			dst = wire.AppendString(dst, c.Name)
 			dst = append(dst, `,"input":`...)
 			var ok bool
-			if dst, ok = appendToolInput(dst, c.Arguments); !ok {
-				return nil, notAnObject(tools, c.Name, "Anthropic tool_use")
+			if dst, ok = wire.AppendToolInput(dst, c.Arguments); !ok {
+				return nil, wire.NotAnObject(tools, c.Name, "Anthropic tool_use")
 			}
 			dst = append(dst, '}')
 			tools++
-		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == FormatAnthropic && validJSON(b.Opaque.Raw):
+		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == FormatAnthropic && wire.Valid(b.Opaque.Raw):
 			dst = append(dst, b.Opaque.Raw...)
 		default:
 			dst = dst[:start] // nothing Anthropic can hold

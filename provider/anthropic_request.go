@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The request side of the Anthropic Messages format.
@@ -44,7 +45,7 @@ func EncodeAnthropicRequest(req *conductor.ChatRequest) ([]byte, error) {
 	if provider == "" {
 		provider = conductor.ProviderAnthropic
 	}
-	return appendAnthropicRequest(make([]byte, 0, requestSize(req)), req, provider, req.Stream)
+	return appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)), req, provider, req.Stream)
 }
 
 func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, provider string, stream bool) ([]byte, error) {
@@ -58,28 +59,28 @@ func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, provider str
 	if err != nil {
 		return nil, err
 	}
-	var w keyWriter
-	w.init(append(dst, '{'))
-	w.str("model", req.Model)
+	var w wire.KeyWriter
+	w.Init(append(dst, '{'))
+	w.Str("model", req.Model)
 	maxTokens := req.MaxTokens
 	if maxTokens <= 0 {
-		maxTokens = anthropicDefaultMaxTokens
+		maxTokens = wire.AnthropicDefaultMaxTokens
 	}
-	w.int("max_tokens", int64(maxTokens))
+	w.Int("max_tokens", int64(maxTokens))
 	if err := appendAnthropicSystem(&w, req.Messages, provider); err != nil {
 		return nil, err
 	}
-	w.key("messages")
-	if w.buf, err = appendAnthropicMessages(w.buf, req.Messages, provider); err != nil {
+	w.Key("messages")
+	if w.Buf, err = appendAnthropicMessages(w.Buf, req.Messages, provider); err != nil {
 		return nil, err
 	}
 	if req.Temperature != nil {
-		if err := w.float("temperature", *req.Temperature); err != nil {
+		if err := w.Float("temperature", *req.Temperature); err != nil {
 			return nil, err
 		}
 	}
 	if req.TopP != nil {
-		if err := w.float("top_p", *req.TopP); err != nil {
+		if err := w.Float("top_p", *req.TopP); err != nil {
 			return nil, err
 		}
 	}
@@ -93,20 +94,20 @@ func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, provider str
 	if req.ExtraFormat == FormatOpenAI {
 		// OpenAI's user (or safety_identifier) is metadata.user_id here.
 		if u := openAIUser(req.Extra); u != "" {
-			w.key("metadata")
-			w.buf = append(w.buf, `{"user_id":`...)
-			w.buf = appendString(w.buf, u)
-			w.buf = append(w.buf, '}')
+			w.Key("metadata")
+			w.Buf = append(w.Buf, `{"user_id":`...)
+			w.Buf = wire.AppendString(w.Buf, u)
+			w.Buf = append(w.Buf, '}')
 		}
 	}
 	if stream {
-		w.key("stream")
-		w.buf = append(w.buf, "true"...)
+		w.Key("stream")
+		w.Buf = append(w.Buf, "true"...)
 	}
-	if err := w.extras(extra, func(k string) bool { return k == "stream" }); err != nil {
+	if err := w.Extras(extra, func(k string) bool { return k == "stream" }); err != nil {
 		return nil, err
 	}
-	return append(w.buf, '}'), nil
+	return append(w.Buf, '}'), nil
 }
 
 func isSystemRole(role string) bool { return role == "system" || role == "developer" }
@@ -117,7 +118,7 @@ func openAIUser(extra map[string]json.RawMessage) string {
 	for _, k := range [...]string{"user", "safety_identifier"} {
 		if v := extra[k]; len(v) > 0 {
 			var s string
-			if json.Unmarshal(v, &s) == nil && s != "" {
+			if wire.Unmarshal(v, &s) == nil && s != "" {
 				return s
 			}
 		}
@@ -127,29 +128,29 @@ func openAIUser(extra map[string]json.RawMessage) string {
 
 // appendStopSequences writes stop as stop_sequences without the
 // whitespace-only ones, which the API refuses.
-func appendStopSequences(w *keyWriter, stop []string) {
+func appendStopSequences(w *wire.KeyWriter, stop []string) {
 	n := 0
 	for _, s := range stop {
 		if strings.TrimSpace(s) != "" {
 			if n == 0 {
-				w.key("stop_sequences")
-				w.buf = append(w.buf, '[')
+				w.Key("stop_sequences")
+				w.Buf = append(w.Buf, '[')
 			} else {
-				w.buf = append(w.buf, ',')
+				w.Buf = append(w.Buf, ',')
 			}
-			w.buf = appendString(w.buf, s)
+			w.Buf = wire.AppendString(w.Buf, s)
 			n++
 		}
 	}
 	if n > 0 {
-		w.buf = append(w.buf, ']')
+		w.Buf = append(w.Buf, ']')
 	}
 }
 
 // appendAnthropicSystem writes the system and developer messages as the
 // top-level system: their texts joined by blank lines. The field holds
 // text alone.
-func appendAnthropicSystem(w *keyWriter, msgs []conductor.Message, provider string) error {
+func appendAnthropicSystem(w *wire.KeyWriter, msgs []conductor.Message, provider string) error {
 	n := 0
 	for i, m := range msgs {
 		if !isSystemRole(m.Role) {
@@ -162,25 +163,25 @@ func appendAnthropicSystem(w *keyWriter, msgs []conductor.Message, provider stri
 					continue
 				}
 				if n == 0 {
-					w.key("system")
-					w.buf = append(w.buf, '"')
+					w.Key("system")
+					w.Buf = append(w.Buf, '"')
 				} else {
-					w.buf = append(w.buf, `\n\n`...)
+					w.Buf = append(w.Buf, `\n\n`...)
 				}
-				w.buf = appendStringBody(w.buf, b.Text)
+				w.Buf = wire.AppendStringBody(w.Buf, b.Text)
 				n++
 			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format != FormatAnthropic:
-				if _, err := opaqueFor(b.Opaque, FormatAnthropic, provider, blockPath{i: i, j: j, k: -1, call: -1}); err != nil {
+				if _, err := wire.OpaqueFor(b.Opaque, FormatAnthropic, provider, wire.BlockPath{I: i, J: j, K: -1, Call: -1}); err != nil {
 					return err
 				}
 			default:
-				return untranslatable(fmt.Sprintf("messages[%d].content[%d]", i, j), article(b.Type)+" "+b.Type+" block in a "+m.Role+" message", provider,
+				return wire.Untranslatable(fmt.Sprintf("messages[%d].content[%d]", i, j), wire.Article(b.Type)+" "+b.Type+" block in a "+m.Role+" message", provider,
 					"its system prompt holds text only")
 			}
 		}
 	}
 	if n > 0 {
-		w.buf = append(w.buf, '"')
+		w.Buf = append(w.Buf, '"')
 	}
 	return nil
 }
@@ -254,9 +255,9 @@ func appendAnthropicTurn(dst []byte, msgs []conductor.Message, from, to int, rol
 				if parts > 0 {
 					dst = append(dst, ',')
 				}
-				at := blockPath{msgs: msgs, i: i, j: j, k: -1, call: -1}
+				at := wire.BlockPath{Msgs: msgs, I: i, J: j, K: -1, Call: -1}
 				if b.Type == conductor.BlockToolCall && b.ToolCall != nil {
-					at.call = calls
+					at.Call = calls
 					calls++
 				}
 				var wrote bool
@@ -276,48 +277,22 @@ func appendAnthropicTurn(dst []byte, msgs []conductor.Message, from, to int, rol
 	case parts == 0:
 		return append(dst[:start], `""`...), nil
 	case parts == 1 && single.Type == conductor.BlockText:
-		return appendString(dst[:start], single.Text), nil
+		return wire.AppendString(dst[:start], single.Text), nil
 	}
 	return append(dst, ']'), nil
-}
-
-// openAIIndex is the position message i of msgs has in an OpenAI body
-// (where a user message's tool results are one tool message each), so that
-// an error names the message an OpenAI caller sent.
-func openAIIndex(msgs []conductor.Message, i int) int {
-	k := 0
-	for _, m := range msgs[:i] {
-		results, rest := 0, 0
-		for _, b := range m.Content {
-			if b.Type == conductor.BlockToolResult {
-				results++
-			} else {
-				rest++
-			}
-		}
-		switch {
-		case results == 0:
-			k++
-		case rest > 0:
-			k += results + 1
-		default:
-			k += results
-		}
-	}
-	return k
 }
 
 // appendAnthropicBlock writes one content block; wrote is false for a
 // block that has no place and is dropped (empty text, another format's
 // reasoning).
-func appendAnthropicBlock(dst []byte, b *conductor.Block, at blockPath, provider string) (out []byte, wrote bool, err error) {
+func appendAnthropicBlock(dst []byte, b *conductor.Block, at wire.BlockPath, provider string) (out []byte, wrote bool, err error) {
 	switch b.Type {
 	case conductor.BlockText:
 		if b.Text == "" {
 			return dst, false, nil // the API refuses empty text blocks
 		}
 		dst = append(dst, `{"type":"text","text":`...)
-		dst = appendString(dst, b.Text)
+		dst = wire.AppendString(dst, b.Text)
 		return append(dst, '}'), true, nil
 	case conductor.BlockImage:
 		if b.Image == nil {
@@ -330,14 +305,14 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at blockPath, provider
 		if tc == nil {
 			return dst, false, nil
 		}
-		input, ok := toolInput(tc.Arguments)
+		input, ok := wire.ToolInput(tc.Arguments)
 		if !ok {
-			return nil, false, invalidField(at.String()+".function.arguments", "not a JSON object ("+provider+" takes a tool call's input as an object)", provider)
+			return nil, false, wire.InvalidField(at.String()+".function.arguments", "not a JSON object ("+provider+" takes a tool call's input as an object)", provider)
 		}
 		dst = append(dst, `{"type":"tool_use","id":`...)
-		dst = appendString(dst, AnthropicToolID(tc.ID))
+		dst = wire.AppendString(dst, wire.AnthropicToolID(tc.ID))
 		dst = append(dst, `,"name":`...)
-		dst = appendString(dst, tc.Name)
+		dst = wire.AppendString(dst, tc.Name)
 		dst = append(dst, `,"input":`...)
 		dst = append(dst, input...)
 		return append(dst, '}'), true, nil
@@ -347,7 +322,7 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at blockPath, provider
 			return dst, false, nil
 		}
 		dst = append(dst, `{"type":"tool_result","tool_use_id":`...)
-		dst = appendString(dst, AnthropicToolID(r.CallID))
+		dst = wire.AppendString(dst, wire.AnthropicToolID(r.CallID))
 		if len(r.Content) > 0 {
 			mark := len(dst)
 			dst = append(dst, `,"content":[`...)
@@ -361,7 +336,7 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at blockPath, provider
 				}
 				var ok bool
 				in := at
-				in.k, in.call = k, -1
+				in.K, in.Call = k, -1
 				if dst, ok, err = appendAnthropicBlock(dst, c, in, provider); err != nil {
 					return nil, false, err
 				}
@@ -377,7 +352,7 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at blockPath, provider
 				dst = dst[:mark]
 			case parts == 1 && single.Type == conductor.BlockText:
 				dst = append(dst[:mark], `,"content":`...)
-				dst = appendString(dst, single.Text)
+				dst = wire.AppendString(dst, single.Text)
 			default:
 				dst = append(dst, ']')
 			}
@@ -390,7 +365,7 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at blockPath, provider
 		if b.Opaque == nil {
 			return dst, false, nil
 		}
-		keep, err := opaqueFor(b.Opaque, FormatAnthropic, provider, at)
+		keep, err := wire.OpaqueFor(b.Opaque, FormatAnthropic, provider, at)
 		if err != nil || !keep {
 			return dst, false, err
 		}
@@ -401,28 +376,28 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at blockPath, provider
 
 // appendAnthropicImage writes an image block: by URL, or base64 data of a
 // media type the API takes (a data: URL is read as data).
-func appendAnthropicImage(dst []byte, img *conductor.Image, at blockPath, provider string) ([]byte, error) {
+func appendAnthropicImage(dst []byte, img *conductor.Image, at wire.BlockPath, provider string) ([]byte, error) {
 	mt, data := img.MediaType, img.Data
 	if data == "" {
 		if strings.HasPrefix(strings.ToLower(img.URL), "data:") {
 			var ok bool
-			if mt, data, ok = parseDataURL(img.URL); !ok {
-				return nil, invalidField(at.String(), "the image's data: URL does not parse (data:<media type>;base64,<data>)", provider)
+			if mt, data, ok = wire.ParseDataURL(img.URL); !ok {
+				return nil, wire.InvalidField(at.String(), "the image's data: URL does not parse (data:<media type>;base64,<data>)", provider)
 			}
 		} else {
 			dst = append(dst, `{"type":"image","source":{"type":"url","url":`...)
-			dst = appendString(dst, img.URL)
+			dst = wire.AppendString(dst, img.URL)
 			return append(dst, "}}"...), nil
 		}
 	}
-	amt, ok := anthropicMediaType(mt)
+	amt, ok := wire.AnthropicMediaType(mt)
 	if !ok {
-		return nil, untranslatable(at.String(), "an image of type "+strconv.Quote(mt), provider, "it takes image/jpeg, image/png, image/gif and image/webp")
+		return nil, wire.Untranslatable(at.String(), "an image of type "+strconv.Quote(mt), provider, "it takes image/jpeg, image/png, image/gif and image/webp")
 	}
 	dst = append(dst, `{"type":"image","source":{"type":"base64","media_type":`...)
-	dst = appendString(dst, amt)
+	dst = wire.AppendString(dst, amt)
 	dst = append(dst, `,"data":`...)
-	dst = appendString(dst, data)
+	dst = wire.AppendString(dst, data)
 	return append(dst, "}}"...), nil
 }
 
@@ -430,36 +405,36 @@ func appendAnthropicImage(dst []byte, img *conductor.Image, at blockPath, provid
 // strict}; a function without parameters gets the empty object schema the
 // API requires) and tool_choice, with disable_parallel_tool_use when
 // parallel calls are off.
-func appendAnthropicTools(w *keyWriter, req *conductor.ChatRequest, extra map[string]json.RawMessage, provider string) error {
+func appendAnthropicTools(w *wire.KeyWriter, req *conductor.ChatRequest, extra map[string]json.RawMessage, provider string) error {
 	if len(req.Tools) > 0 {
-		w.key("tools")
-		w.buf = append(w.buf, '[')
+		w.Key("tools")
+		w.Buf = append(w.Buf, '[')
 		for i, t := range req.Tools {
 			if i > 0 {
-				w.buf = append(w.buf, ',')
+				w.Buf = append(w.Buf, ',')
 			}
-			w.buf = append(w.buf, `{"name":`...)
-			w.buf = appendString(w.buf, t.Name)
+			w.Buf = append(w.Buf, `{"name":`...)
+			w.Buf = wire.AppendString(w.Buf, t.Name)
 			if t.Description != "" {
-				w.buf = append(w.buf, `,"description":`...)
-				w.buf = appendString(w.buf, t.Description)
+				w.Buf = append(w.Buf, `,"description":`...)
+				w.Buf = wire.AppendString(w.Buf, t.Description)
 			}
-			w.buf = append(w.buf, `,"input_schema":`...)
-			if isNull(t.Parameters) {
-				w.buf = append(w.buf, emptyObjectSchema...)
+			w.Buf = append(w.Buf, `,"input_schema":`...)
+			if wire.IsNull(t.Parameters) {
+				w.Buf = append(w.Buf, wire.EmptyObjectSchema...)
 			} else {
-				if !validJSON(t.Parameters) {
-					return badRequest("tools[%d].function.parameters is not valid JSON", i)
+				if !wire.Valid(t.Parameters) {
+					return wire.BadRequest("tools[%d].function.parameters is not valid JSON", i)
 				}
-				w.buf = append(w.buf, t.Parameters...)
+				w.Buf = append(w.Buf, t.Parameters...)
 			}
 			if t.Strict != nil {
-				w.buf = append(w.buf, `,"strict":`...)
-				w.buf = appendBool(w.buf, *t.Strict)
+				w.Buf = append(w.Buf, `,"strict":`...)
+				w.Buf = wire.AppendBool(w.Buf, *t.Strict)
 			}
-			w.buf = append(w.buf, '}')
+			w.Buf = append(w.Buf, '}')
 		}
-		w.buf = append(w.buf, ']')
+		w.Buf = append(w.Buf, ']')
 	}
 	hasTools := len(req.Tools) > 0 || len(extra["tools"]) > 0
 	noParallel := req.ParallelToolCalls != nil && !*req.ParallelToolCalls
@@ -471,26 +446,26 @@ func appendAnthropicTools(w *keyWriter, req *conductor.ChatRequest, extra map[st
 	if tc != nil {
 		mode, name = tc.Mode, tc.Name
 	}
-	w.key("tool_choice")
+	w.Key("tool_choice")
 	switch mode {
 	case conductor.ToolChoiceAuto:
-		w.buf = append(w.buf, `{"type":"auto"`...)
+		w.Buf = append(w.Buf, `{"type":"auto"`...)
 	case conductor.ToolChoiceNone:
 		// No call, so nothing to run in parallel.
-		w.buf = append(w.buf, `{"type":"none"}`...)
+		w.Buf = append(w.Buf, `{"type":"none"}`...)
 		return nil
 	case conductor.ToolChoiceRequired:
-		w.buf = append(w.buf, `{"type":"any"`...)
+		w.Buf = append(w.Buf, `{"type":"any"`...)
 	case conductor.ToolChoiceTool:
-		w.buf = append(w.buf, `{"type":"tool","name":`...)
-		w.buf = appendString(w.buf, name)
+		w.Buf = append(w.Buf, `{"type":"tool","name":`...)
+		w.Buf = wire.AppendString(w.Buf, name)
 	default:
-		return invalidField("tool_choice", fmt.Sprintf("unknown mode %q (auto, none, required or tool)", mode), provider)
+		return wire.InvalidField("tool_choice", fmt.Sprintf("unknown mode %q (auto, none, required or tool)", mode), provider)
 	}
 	if noParallel {
-		w.buf = append(w.buf, `,"disable_parallel_tool_use":true`...)
+		w.Buf = append(w.Buf, `,"disable_parallel_tool_use":true`...)
 	}
-	w.buf = append(w.buf, '}')
+	w.Buf = append(w.Buf, '}')
 	return nil
 }
 
@@ -525,7 +500,7 @@ func anthropicAdaptive(model string) bool {
 // appendAnthropicReasoning writes thinking and output_config (the
 // structured-output format and the effort), following the reasoning policy
 // of request.go.
-func appendAnthropicReasoning(w *keyWriter, req *conductor.ChatRequest, maxTokens int, extra map[string]json.RawMessage, provider string) error {
+func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, maxTokens int, extra map[string]json.RawMessage, provider string) error {
 	var (
 		budget int
 		effort string
@@ -536,30 +511,30 @@ func appendAnthropicReasoning(w *keyWriter, req *conductor.ChatRequest, maxToken
 		budget = req.ThinkingBudget
 		effort = req.ReasoningEffort // an effort beside a budget: as the caller sent it
 	case req.ReasoningEffort != "" && adaptive:
-		share, ok := effortShare(req.ReasoningEffort)
+		share, ok := wire.EffortShare(req.ReasoningEffort)
 		if !ok {
-			return invalidField("reasoning_effort", fmt.Sprintf("%q is not one of none, minimal, low, medium, high, xhigh, max", req.ReasoningEffort), provider)
+			return wire.InvalidField("reasoning_effort", fmt.Sprintf("%q is not one of none, minimal, low, medium, high, xhigh, max", req.ReasoningEffort), provider)
 		}
 		if share > 0 {
 			effort = req.ReasoningEffort
 		}
 	case req.ThinkingBudget > 0: // adaptive
-		effort = budgetEffort(req.ThinkingBudget, maxTokens)
+		effort = wire.BudgetEffort(req.ThinkingBudget, maxTokens)
 	case req.ReasoningEffort != "":
 		var err error
-		if budget, err = thinkingBudget(req.ReasoningEffort, maxTokens, provider); err != nil {
+		if budget, err = wire.ThinkingBudget(req.ReasoningEffort, maxTokens, provider); err != nil {
 			return err
 		}
 	}
 	switch {
 	case budget > 0:
-		w.key("thinking")
-		w.buf = append(w.buf, `{"type":"enabled","budget_tokens":`...)
-		w.buf = strconv.AppendInt(w.buf, int64(budget), 10)
-		w.buf = append(w.buf, '}')
+		w.Key("thinking")
+		w.Buf = append(w.Buf, `{"type":"enabled","budget_tokens":`...)
+		w.Buf = strconv.AppendInt(w.Buf, int64(budget), 10)
+		w.Buf = append(w.Buf, '}')
 	case effort != "":
-		w.key("thinking")
-		w.buf = append(w.buf, `{"type":"adaptive"}`...)
+		w.Key("thinking")
+		w.Buf = append(w.Buf, `{"type":"adaptive"}`...)
 	}
 	rf := req.ResponseFormat
 	if rf != nil && rf.Type == conductor.FormatText {
@@ -568,34 +543,34 @@ func appendAnthropicReasoning(w *keyWriter, req *conductor.ChatRequest, maxToken
 	if (rf == nil && effort == "") || len(extra["output_config"]) > 0 {
 		return nil // the caller's own output_config, in Extra, goes as it came
 	}
-	w.key("output_config")
-	w.buf = append(w.buf, '{')
+	w.Key("output_config")
+	w.Buf = append(w.Buf, '{')
 	if rf != nil {
 		switch rf.Type {
 		case conductor.FormatJSONSchema, conductor.FormatJSONObject:
 		default:
-			return invalidField("response_format", fmt.Sprintf("unknown type %q (text, json_object or json_schema)", rf.Type), provider)
+			return wire.InvalidField("response_format", fmt.Sprintf("unknown type %q (text, json_object or json_schema)", rf.Type), provider)
 		}
-		w.buf = append(w.buf, `"format":{"type":"json_schema","schema":`...)
-		if rf.Type == conductor.FormatJSONSchema && !isNull(rf.Schema) {
-			if !validJSON(rf.Schema) {
-				return badRequest("response_format.json_schema.schema is not valid JSON")
+		w.Buf = append(w.Buf, `"format":{"type":"json_schema","schema":`...)
+		if rf.Type == conductor.FormatJSONSchema && !wire.IsNull(rf.Schema) {
+			if !wire.Valid(rf.Schema) {
+				return wire.BadRequest("response_format.json_schema.schema is not valid JSON")
 			}
-			w.buf = append(w.buf, rf.Schema...)
+			w.Buf = append(w.Buf, rf.Schema...)
 		} else {
 			// JSON mode: any JSON object.
-			w.buf = append(w.buf, `{"type":"object"}`...)
+			w.Buf = append(w.Buf, `{"type":"object"}`...)
 		}
-		w.buf = append(w.buf, '}')
+		w.Buf = append(w.Buf, '}')
 	}
 	if effort != "" {
 		if rf != nil {
-			w.buf = append(w.buf, ',')
+			w.Buf = append(w.Buf, ',')
 		}
-		w.buf = append(w.buf, `"effort":`...)
-		w.buf = appendString(w.buf, effort)
+		w.Buf = append(w.Buf, `"effort":`...)
+		w.Buf = wire.AppendString(w.Buf, effort)
 	}
-	w.buf = append(w.buf, '}')
+	w.Buf = append(w.Buf, '}')
 	return nil
 }
 
@@ -625,19 +600,21 @@ func appendAnthropicReasoning(w *keyWriter, req *conductor.ChatRequest, maxToken
 // The schemas and the Extra values may be slices of body, which the caller
 // keeps unchanged (the server sends it on as the request's Body).
 func DecodeAnthropicRequest(body []byte) (*conductor.ChatRequest, error) {
-	if req, ok := scanAnthropicRequest(body); ok {
-		return req, nil
+	if !wire.MentionsTools(body) {
+		if req, ok := scanAnthropicRequest(body); ok {
+			return req, nil
+		}
 	}
 	return decodeAnthropicRequestJSON(body)
 }
 
 // decodeAnthropicRequestJSON is DecodeAnthropicRequest through
-// encoding/json, for every body the fast path does not take (every refused
+// the JSON library, for every body the fast path does not take (every refused
 // one among them).
 func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return nil, badRequest("the request body is not a JSON object")
+	if err := wire.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, wire.BadRequest("the request body is not a JSON object")
 	}
 	req := &conductor.ChatRequest{}
 	var (
@@ -662,21 +639,21 @@ func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		var err error
 		switch k {
 		case "model":
-			err = json.Unmarshal(v, &req.Model)
+			err = wire.Unmarshal(v, &req.Model)
 		case "max_tokens":
 			hasMax = true
-			err = json.Unmarshal(v, &req.MaxTokens)
+			err = wire.Unmarshal(v, &req.MaxTokens)
 		case "system":
 			system, err = decodeAnthropicContent(v)
 			hasSystemText = len(system) > 0
 		case "messages":
 			msgs, err = decodeAnthropicMessages(v)
 		case "temperature":
-			err = json.Unmarshal(v, &req.Temperature)
+			err = wire.Unmarshal(v, &req.Temperature)
 		case "top_p":
-			err = json.Unmarshal(v, &req.TopP)
+			err = wire.Unmarshal(v, &req.TopP)
 		case "stop_sequences":
-			err = json.Unmarshal(v, &req.Stop)
+			err = wire.Unmarshal(v, &req.Stop)
 		case "tools":
 			var typed bool
 			if req.Tools, typed = decodeAnthropicTools(v); !typed {
@@ -704,24 +681,24 @@ func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 			}
 		case "stream":
 			var s *bool
-			err = json.Unmarshal(v, &s)
+			err = wire.Unmarshal(v, &s)
 			req.Stream = s != nil && *s
 		default:
 			keep(k, v)
 		}
 		if err != nil {
-			return nil, badRequest("%s: %s", k, shortJSONError(err))
+			return nil, wire.BadRequest("%s: %s", k, wire.ShortJSONError(err))
 		}
 	}
 	switch {
 	case req.Model == "":
-		return nil, badRequest("model: required")
+		return nil, wire.BadRequest("model: required")
 	case !hasMax:
-		return nil, badRequest("max_tokens: required")
+		return nil, wire.BadRequest("max_tokens: required")
 	case req.MaxTokens < 1:
-		return nil, badRequest("max_tokens: must be at least 1")
+		return nil, wire.BadRequest("max_tokens: must be at least 1")
 	case len(msgs) == 0:
-		return nil, badRequest("messages: at least one message is required")
+		return nil, wire.BadRequest("messages: at least one message is required")
 	}
 	req.ResponseFormat = configFormat
 	if configFormat == nil {
@@ -750,7 +727,7 @@ func decodeAnthropicMessages(v json.RawMessage) ([]conductor.Message, error) {
 		Role    string          `json:"role"`
 		Content json.RawMessage `json:"content"`
 	}
-	if err := json.Unmarshal(v, &raw); err != nil {
+	if err := wire.Unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
 	msgs := make([]conductor.Message, len(raw))
@@ -788,17 +765,17 @@ type anthropicBlock struct {
 func decodeAnthropicContent(v json.RawMessage) ([]conductor.Block, error) {
 	v = bytes.TrimSpace(v)
 	switch {
-	case isNull(v):
+	case wire.IsNull(v):
 		return nil, nil
 	case v[0] == '"':
 		var s string
-		err := json.Unmarshal(v, &s)
+		err := wire.Unmarshal(v, &s)
 		return conductor.Texts(s), err
 	case v[0] != '[':
 		return nil, fmt.Errorf("content must be a string or a list of content blocks")
 	}
 	var raw []json.RawMessage
-	if err := json.Unmarshal(v, &raw); err != nil {
+	if err := wire.Unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
 	var blocks []conductor.Block
@@ -818,16 +795,16 @@ func decodeAnthropicContent(v json.RawMessage) ([]conductor.Block, error) {
 // text, which carries nothing.
 func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 	var b anthropicBlock
-	if err := json.Unmarshal(r, &b); err != nil || isNull(r) {
+	if err := wire.Unmarshal(r, &b); err != nil || wire.IsNull(r) {
 		return conductor.Block{}, false, fmt.Errorf("not a content block")
 	}
 	str := func(v json.RawMessage, name string) (string, error) {
 		var s string
-		if isNull(v) {
+		if wire.IsNull(v) {
 			return "", nil
 		}
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", fmt.Errorf("%s: %s", name, shortJSONError(err))
+		if err := wire.Unmarshal(v, &s); err != nil {
+			return "", fmt.Errorf("%s: %s", name, wire.ShortJSONError(err))
 		}
 		return s, nil
 	}
@@ -843,7 +820,7 @@ func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 			Data      string `json:"data"`
 			URL       string `json:"url"`
 		}
-		if json.Unmarshal(b.Source, &src) != nil {
+		if wire.Unmarshal(b.Source, &src) != nil {
 			return opaque, true, nil
 		}
 		switch src.Type {
@@ -862,7 +839,7 @@ func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 		if err != nil {
 			return conductor.Block{}, false, err
 		}
-		args := compactJSON(b.Input)
+		args := wire.CompactJSON(b.Input)
 		if args == "" {
 			args = "{}"
 		}
@@ -877,9 +854,9 @@ func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 			return conductor.Block{}, false, err
 		}
 		var isErr *bool
-		if !isNull(b.IsError) {
-			if err := json.Unmarshal(b.IsError, &isErr); err != nil {
-				return conductor.Block{}, false, fmt.Errorf("is_error: %s", shortJSONError(err))
+		if !wire.IsNull(b.IsError) {
+			if err := wire.Unmarshal(b.IsError, &isErr); err != nil {
+				return conductor.Block{}, false, fmt.Errorf("is_error: %s", wire.ShortJSONError(err))
 			}
 		}
 		return conductor.Block{Type: conductor.BlockToolResult, ToolResult: &conductor.ToolResult{CallID: id, Content: content,
@@ -893,7 +870,7 @@ func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 // caching hint, aside); typed is false for a list the caller keeps whole
 // (server tools such as web_search or bash, input_examples…).
 func decodeAnthropicTools(v json.RawMessage) (tools []conductor.Tool, typed bool) {
-	if isNull(v) {
+	if wire.IsNull(v) {
 		return nil, true
 	}
 	var list []*struct {
@@ -904,7 +881,7 @@ func decodeAnthropicTools(v json.RawMessage) (tools []conductor.Tool, typed bool
 		Strict       *bool           `json:"strict"`
 		CacheControl json.RawMessage `json:"cache_control"`
 	}
-	if !decodeKnown(v, &list) {
+	if !wire.DecodeKnown(v, &list) {
 		return nil, false
 	}
 	tools = make([]conductor.Tool, 0, len(list))
@@ -913,7 +890,7 @@ func decodeAnthropicTools(v json.RawMessage) (tools []conductor.Tool, typed bool
 			return nil, false
 		}
 		tool := conductor.Tool{Name: t.Name, Description: t.Description, Strict: t.Strict}
-		if !isNull(t.InputSchema) {
+		if !wire.IsNull(t.InputSchema) {
 			tool.Parameters = t.InputSchema
 		}
 		tools = append(tools, tool)
@@ -924,7 +901,7 @@ func decodeAnthropicTools(v json.RawMessage) (tools []conductor.Tool, typed bool
 // decodeAnthropicToolChoice reads {"type":"auto"|"any"|"tool"|"none",
 // "name", "disable_parallel_tool_use"} into req; false for another form.
 func decodeAnthropicToolChoice(v json.RawMessage, req *conductor.ChatRequest) bool {
-	if isNull(v) {
+	if wire.IsNull(v) {
 		return true
 	}
 	var c struct {
@@ -932,7 +909,7 @@ func decodeAnthropicToolChoice(v json.RawMessage, req *conductor.ChatRequest) bo
 		Name    string `json:"name"`
 		Disable *bool  `json:"disable_parallel_tool_use"`
 	}
-	if !decodeKnown(v, &c) {
+	if !wire.DecodeKnown(v, &c) {
 		return false
 	}
 	tc := &conductor.ToolChoice{}
@@ -963,7 +940,7 @@ func decodeAnthropicToolChoice(v json.RawMessage, req *conductor.ChatRequest) bo
 // effort); false for another form. display (whether thinking is shown)
 // has no place in the domain.
 func decodeAnthropicThinking(v json.RawMessage, req *conductor.ChatRequest) (adaptive, ok bool) {
-	if isNull(v) {
+	if wire.IsNull(v) {
 		return false, true
 	}
 	var t struct {
@@ -971,7 +948,7 @@ func decodeAnthropicThinking(v json.RawMessage, req *conductor.ChatRequest) (ada
 		Budget  *int            `json:"budget_tokens"`
 		Display json.RawMessage `json:"display"`
 	}
-	if !decodeKnown(v, &t) {
+	if !wire.DecodeKnown(v, &t) {
 		return false, false
 	}
 	switch t.Type {
@@ -992,14 +969,14 @@ func decodeAnthropicThinking(v json.RawMessage, req *conductor.ChatRequest) (ada
 // decodeAnthropicOutputConfig reads output_config: format and effort; false
 // for another form.
 func decodeAnthropicOutputConfig(v json.RawMessage) (*conductor.ResponseFormat, string, bool) {
-	if isNull(v) {
+	if wire.IsNull(v) {
 		return nil, "", true
 	}
 	var c struct {
 		Format json.RawMessage `json:"format"`
 		Effort *string         `json:"effort"`
 	}
-	if !decodeKnown(v, &c) {
+	if !wire.DecodeKnown(v, &c) {
 		return nil, "", false
 	}
 	rf, ok := decodeAnthropicFormat(c.Format)
@@ -1016,14 +993,14 @@ func decodeAnthropicOutputConfig(v json.RawMessage) (*conductor.ResponseFormat, 
 // decodeAnthropicFormat reads an output format: {"type":"json_schema",
 // "schema"}; false for another form.
 func decodeAnthropicFormat(v json.RawMessage) (*conductor.ResponseFormat, bool) {
-	if isNull(v) {
+	if wire.IsNull(v) {
 		return nil, true
 	}
 	var f struct {
 		Type   string          `json:"type"`
 		Schema json.RawMessage `json:"schema"`
 	}
-	if !decodeKnown(v, &f) || f.Type != "json_schema" || isNull(f.Schema) {
+	if !wire.DecodeKnown(v, &f) || f.Type != "json_schema" || wire.IsNull(f.Schema) {
 		return nil, false
 	}
 	return &conductor.ResponseFormat{Type: conductor.FormatJSONSchema, Schema: f.Schema}, true
@@ -1033,63 +1010,63 @@ func decodeAnthropicFormat(v json.RawMessage) (*conductor.ResponseFormat, bool) 
 // read in one pass: the top level like encoding/json's map, messages like
 // its structs.
 func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
-	s := scanner{b: body}
+	s := wire.Scanner{B: body}
 	req := &conductor.ChatRequest{}
 	var (
 		system []conductor.Block
 		msgs   []conductor.Message
 		hasMax bool
 		stream bool
-		set    fieldSet
+		set    wire.FieldSet
 	)
-	if !s.open('{') {
+	if !s.Open('{') {
 		return nil, false
 	}
-	for n := 0; s.more(&n, '}'); {
-		k := s.key()
+	for n := 0; s.More(&n, '}'); {
+		k := s.Key()
 		switch string(k) {
 		case "model":
-			s.seen(&set, 1<<0)
-			s.str(&req.Model)
+			s.Seen(&set, 1<<0)
+			s.Str(&req.Model)
 		case "max_tokens":
-			s.seen(&set, 1<<1)
+			s.Seen(&set, 1<<1)
 			hasMax = true
-			s.int(&req.MaxTokens)
+			s.Int(&req.MaxTokens)
 		case "system":
-			s.seen(&set, 1<<2)
-			system = s.textBlocks()
+			s.Seen(&set, 1<<2)
+			system = s.TextBlocks()
 		case "messages":
-			s.seen(&set, 1<<3)
-			msgs = s.anthropicMessages()
+			s.Seen(&set, 1<<3)
+			msgs = scanAnthropicMessages(&s)
 		case "temperature":
-			s.seen(&set, 1<<4)
-			s.float(&req.Temperature)
+			s.Seen(&set, 1<<4)
+			s.Float(&req.Temperature)
 		case "top_p":
-			s.seen(&set, 1<<5)
-			s.float(&req.TopP)
+			s.Seen(&set, 1<<5)
+			s.Float(&req.TopP)
 		case "stop_sequences":
-			s.seen(&set, 1<<6)
-			switch s.peek() {
+			s.Seen(&set, 1<<6)
+			switch s.Peek() {
 			case '[':
-				req.Stop = s.stop()
+				req.Stop = s.Stop()
 			case 'n':
-				s.literal("null")
+				s.Literal("null")
 			default:
-				s.fail() // a lone string is not a list here
+				s.Fail() // a lone string is not a list here
 			}
 		case "stream":
-			s.seen(&set, 1<<7)
-			s.boolean(&stream)
+			s.Seen(&set, 1<<7)
+			s.Boolean(&stream)
 		case "tools", "tool_choice", "thinking", "output_config", "output_format":
-			// Typed fields the fast path does not model: encoding/json's
+			// Typed fields the fast path does not model: the JSON
 			// path reads them.
-			s.fail()
+			s.Fail()
 		default:
 			if !utf8.Valid(k) {
-				s.fail() // encoding/json would mend the key
+				s.Fail() // the JSON path would mend the key
 			}
-			v := s.rawValue()
-			if s.failed {
+			v := s.RawValue()
+			if s.Failed {
 				break
 			}
 			if req.Extra == nil {
@@ -1099,8 +1076,8 @@ func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
 			req.Extra[string(k)] = v
 		}
 	}
-	if !s.end() || req.Model == "" || !hasMax || req.MaxTokens < 1 || len(msgs) == 0 {
-		return nil, false // refused: encoding/json's path says why
+	if !s.End() || req.Model == "" || !hasMax || req.MaxTokens < 1 || len(msgs) == 0 {
+		return nil, false // refused: the JSON path says why
 	}
 	req.Stream = stream
 	if len(system) > 0 {
@@ -1113,26 +1090,26 @@ func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
 
 // anthropicMessages reads user, assistant and system messages of text
 // content; any other block fails.
-func (s *scanner) anthropicMessages() []conductor.Message {
-	if !s.open('[') {
+func scanAnthropicMessages(s *wire.Scanner) []conductor.Message {
+	if !s.Open('[') {
 		return nil
 	}
 	msgs := make([]conductor.Message, 0, 8)
-	for n := 0; s.more(&n, ']'); {
-		if !s.open('{') {
-			s.fail() // a null message has no role
+	for n := 0; s.More(&n, ']'); {
+		if !s.Open('{') {
+			s.Fail() // a null message has no role
 			return nil
 		}
 		var (
 			m   conductor.Message
-			set fieldSet
+			set wire.FieldSet
 		)
-		for k := 0; s.more(&k, '}'); {
-			switch key := s.key(); string(key) {
+		for k := 0; s.More(&k, '}'); {
+			switch key := s.Key(); string(key) {
 			case "role":
-				s.seen(&set, 1)
+				s.Seen(&set, 1)
 				// The roles as constants: no string per message.
-				switch raw := s.word(); string(raw) {
+				switch raw := s.Word(); string(raw) {
 				case "user":
 					m.Role = "user"
 				case "assistant":
@@ -1140,17 +1117,17 @@ func (s *scanner) anthropicMessages() []conductor.Message {
 				case "system":
 					m.Role = "system"
 				default:
-					s.fail()
+					s.Fail()
 				}
 			case "content":
-				s.seen(&set, 2)
-				m.Content = s.textBlocks()
+				s.Seen(&set, 2)
+				m.Content = s.TextBlocks()
 			default:
-				s.unknown(key, "role", "content")
+				s.Unknown(key, "role", "content")
 			}
 		}
 		if m.Role == "" {
-			s.fail()
+			s.Fail()
 		}
 		msgs = append(msgs, m)
 	}

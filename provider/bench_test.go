@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // benchRequest is a typical gateway call: a system prompt, a few turns, the
@@ -167,7 +168,7 @@ func BenchmarkEstimateTokens(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(s)))
 	for b.Loop() {
-		EstimateTokens(s)
+		wire.EstimateTokens(s)
 	}
 }
 
@@ -313,7 +314,7 @@ func BenchmarkTranslatedToolRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 		req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
-		if _, err := appendAnthropicRequest(make([]byte, 0, requestSize(req)+16), req, req.Provider, false); err != nil {
+		if _, err := appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, req.Provider, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -44,18 +44,3 @@ type Hook interface {
 	Before(r *http.Request, req *conductor.ChatRequest)
 	After(r *http.Response, meta *conductor.ResponseMeta)
 }
-
-// adapters are the client constructors, by wire format: a provider's
-// constructor is its format's (conductor.ProviderSpec.Format).
-var adapters = map[string]func(Endpoint) conductor.Provider{
-	FormatOpenAI:    NewOpenAI,
-	FormatAnthropic: NewAnthropic,
-	FormatWorkersAI: NewWorkersAI,
-}
-
-// Adapter returns the constructor of the client adapter for wire format
-// format; ok is false for a format without one (the mock's "").
-func Adapter(format string) (newAdapter func(Endpoint) conductor.Provider, ok bool) {
-	newAdapter, ok = adapters[format]
-	return newAdapter, ok
-}

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // Every decoder of outside input: no panic, and every failure is a
@@ -19,6 +21,12 @@ import (
 func addFiles(f *testing.F, files ...string) {
 	for _, file := range files {
 		f.Add(readTestdata(f, file))
+	}
+}
+
+func addStrings(f *testing.F, bodies []string) {
+	for _, s := range bodies {
+		f.Add([]byte(s))
 	}
 }
 
@@ -39,6 +47,7 @@ func FuzzDecodeOpenAIResponse(f *testing.F) {
 	addFiles(f, "openai/chat_completion.json", "openai/chat_completion_cached.json", "openai/chat_completion_tool_calls.json",
 		"openai/chat_completion_groq.json", "openai/error_429_quota.json")
 	f.Add([]byte(`{"choices":[{"message":{"content":[{"type":"text","text":"a"}]}}]}`))
+	addStrings(f, trickyJSON)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		resp, err := DecodeOpenAIResponse(body)
 		checkDecoded(t, resp, err, body)
@@ -46,7 +55,9 @@ func FuzzDecodeOpenAIResponse(f *testing.F) {
 }
 
 func FuzzDecodeAnthropicResponse(f *testing.F) {
-	addFiles(f, "anthropic/message.json", "anthropic/message_cache_tool.json", "anthropic/error_529.json")
+	addFiles(f, "anthropic/message.json", "anthropic/message_cache_tool.json", "anthropic/error_529.json",
+		"anthropic/message_thinking.json", "conformance/answers/usage-cache-reasoning.anthropic.json")
+	addStrings(f, trickyAnthropic)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		resp, err := DecodeAnthropicResponse(body)
 		checkDecoded(t, resp, err, body)
@@ -54,7 +65,9 @@ func FuzzDecodeAnthropicResponse(f *testing.F) {
 }
 
 func FuzzDecodeWorkersAIResponse(f *testing.F) {
-	addFiles(f, "workersai/run.json", "workersai/run_json_mode.json", "workersai/run_success_false.json", "workersai/error_429.json")
+	addFiles(f, "workersai/run.json", "workersai/run_json_mode.json", "workersai/run_success_false.json", "workersai/error_429.json",
+		"workersai/run_tool_calls.json", "workersai/run_chat_completion.json")
+	addStrings(f, trickyWorkersAI)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		resp, err := DecodeWorkersAIResponse(body)
 		checkDecoded(t, resp, err, body)
@@ -163,7 +176,7 @@ func FuzzEstimateTokens(f *testing.F) {
 		if !utf8.ValidString(s) {
 			return
 		}
-		n := EstimateTokens(s)
+		n := wire.EstimateTokens(s)
 		if n < 0 || n > len(s) {
 			t.Fatalf("EstimateTokens(%q) = %d", s, n)
 		}
@@ -176,10 +189,10 @@ func FuzzEstimateTokens(f *testing.F) {
 		for i > 0 && !utf8.RuneStart(s[i]) {
 			i--
 		}
-		var c tokenCounter
-		c.add(s[:i])
-		c.add(s[i:])
-		if got := c.total(); got != n {
+		var c wire.TokenCounter
+		c.Add(s[:i])
+		c.Add(s[i:])
+		if got := c.Total(); got != n {
 			t.Fatalf("split at %d: %d, whole: %d", i, got, n)
 		}
 		if strings.TrimSpace(s) != "" && n == 0 {
@@ -187,3 +200,89 @@ func FuzzEstimateTokens(f *testing.F) {
 		}
 	})
 }
+
+// The bodies below are answers and events on the edges of what a decoder
+// reads; they seed the decoders' fuzz targets and FuzzJSONLibrary.
+
+// trickyJSON are bodies on the edges of the fast path: keys differing in
+// case or repeated, escapes, surrogates, invalid UTF-8, numbers an int
+// cannot hold, nesting, trailing bytes.
+var trickyJSON = []string{
+	`{"choices":[{"message":{"content":"a\nb\u00e9\"\\\/"}}]}`,
+	`{"choices":[{"message":{"content":"\ud83d\ude00 \ud800 x"}}]}`,
+	"{\"choices\":[{\"message\":{\"content\":\"\xff\xfe\"}}]}",
+	`{"Choices":[{"message":{"content":"a"}}],"choices":[{"message":{"content":"b"}}]}`,
+	`{"choices":[{"message":{"content":"a"}}],"choices":[]}`,
+	`{"choices":[{"MESSAGE":{"content":"a"},"message":{"Content":"b"}}],"model":"m","ID":"x"}`,
+	`{"choices":[{"message":{"content":"a","refusal":"r"},"finish_reason":null}],"usage":{"prompt_tokens":1e2}}`,
+	`{"choices":[{"message":{"content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":12345678901234567890}}`,
+	`{"choices":[{"message":{"content":null,"refusal":"no"}}],"usage":{"prompt_tokens":-3,"completion_tokens":0,"prompt_tokens_details":{"cached_tokens":2,"cached_tokens":5}}}`,
+	`{"choices":[null,{"message":{"content":"b"}}],"usage":null,"x_groq":{"id":"req_1"}}`,
+	`{"choices":[{"message":{"content":"a"}}]} x`,
+	`{"choices":[{"message":{"content":"a"}}],"other":[1,2.5e-3,-0,true,false,null,{"k":"\u0041"}]}`,
+	`{"choices":[{"message":{"content":"a"}}],"other":[01]}`,
+	`{"choices":[{"message":{"content":"a"}}],"other":[1.]}`,
+	`{"choices":[{"message":{"content":"a"}}],"other":"\x"}`,
+	`{"choices":[{"message":{"content":"a"}}],"other":{"a":1,}}`,
+	`{"choices":[{"message":{"content":"a"}}],"error":null,"id":5}`,
+	`{"choices":[{"message":{"content":"a"}}],"error":{"message":"boom"}}`,
+	`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3},"x_groq":{"usage":{"completion_tokens":4}}}`,
+	`{"choices":[{"delta":{"content":[{"type":"text","text":"a"}]}}]}`,
+	`{"choices":[],"x_groq":{"error":"over capacity"}}`,
+	`{"choicſs":[{"message":{"content":"a"}}],"choices":[{"message":{"content":"b"}}]}`,
+	` {"choices" : [ { "message" : { "content" : "a" } } ] } `,
+	`{"choices":[{"message":{"content":"a","tool_calls":null,"refusal":""},"finish_reason":"stop"}],"usage":{"completion_tokens_details":{"reasoning_tokens":3,"reasoning_tokens":4},"prompt_tokens_details":{"cache_write_tokens":2}}}`,
+	`{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}`,
+	`{"choices":[{"message":{"content":"a","Tool_calls":[]}}],"usage":{"Completion_tokens_details":null}}`,
+	`{"choices":[{"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"a\""}}]}}]}`,
+	`{"choices":[{"delta":{"refusal":"no"},"finish_reason":null}]}`,
+	`{"choices":[{"message":{"content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":{"a":1}}}]}}]}`,
+}
+
+var trickyAnthropic = []string{
+	`{"type":"message","content":[{"type":"text","text":"a"},null,{"type":"tool_use","id":"t","input":{}},{"type":"text","text":"\u00e9"}],"stop_reason":"max_tokens","usage":{"input_tokens":3,"output_tokens":null,"cache_read_input_tokens":2}}`,
+	`{"type":"message","content":[],"usage":{"output_tokens":1,"Output_tokens":2}}`,
+	`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+	`{"type":"other"}`,
+	`{"content":[{"Type":"text","text":"a"}]}`,
+	`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi\n"}}`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"x"}}`,
+	`{"type":"message_start","message":{"id":"m","usage":{"input_tokens":25,"output_tokens":1,"cache_creation_input_tokens":4}}}`,
+	`{"type":"message_stop"}`,
+	`{"type":"ping"}`,
+	`{"type":"message_delta","usage":null,"delta":null}`,
+	`{"type":"content_block_delta","delta":{"type":"input_json_delta","partial_json":"{\"a\""}}`,
+	`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}`,
+	`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":1}"}}`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}`,
+	`{"type":"message_delta","delta":{"stop_reason":"refusal"},"usage":{"output_tokens":9,"output_tokens_details":{"thinking_tokens":4}}}`,
+	`{"type":"message","content":[{"type":"thinking","thinking":"a","signature":"s"},{"type":"text","text":"b"},{"type":"text","text":""}],"usage":{"input_tokens":1,"output_tokens_details":{"thinking_tokens":null},"Output_tokens_details":{}}}`,
+	`{"type":"message","content":[{"type":"text","text":"a","citations":[{"type":"char_location"}]},{"text":"x"}],"usage":{"output_tokens":2,"output_tokens_details":null}}`,
+}
+
+var trickyWorkersAI = []string{
+	`{"result":{"response":"Hi","usage":{"prompt_tokens":1,"completion_tokens":2}},"success":true,"errors":[],"messages":[]}`,
+	`{"result":{"response":{"a":[1,"b"]},"usage":null},"success":true,"errors":null}`,
+	`{"result":{"response":null},"success":null}`,
+	`{"result":{"response":"x"},"success":false,"errors":[{"code":3040,"message":"Capacity temporarily exceeded"}]}`,
+	`{"result":{"response":"x"},"errors":[null]}`,
+	`{"result":null,"success":true}`,
+	`{"result":{"Response":"x","response":"y"}}`,
+	`{"response":"Hello","p":"abc"}`,
+	`{"response":"","usage":{"prompt_tokens":17,"completion_tokens":2,"total_tokens":19}}`,
+	`{"response":"a","choices":[{"delta":{"content":"b"},"finish_reason":"stop"}]}`,
+	`{"response":7,"errors":[],"error":null}`,
+	`{"errors":[{"message":"boom","code":5}]}`,
+	`{"error":"boom"}`,
+	`{"result":{"response":"","tool_calls":[{"name":"f","arguments":{"a":1}}],"usage":{"prompt_tokens":1}},"success":true}`,
+	`{"result":{"response":"x","tool_calls":[],"choices":null,"usage":{"prompt_tokens_details":{"cached_tokens":3}}},"success":true}`,
+	`{"result":{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],"id":"c"},"success":true}`,
+	`{"response":"","tool_calls":[{"name":"f","arguments":{}}]}`,
+	`{"response":"","tool_calls":[],"usage":{"completion_tokens_details":{"reasoning_tokens":2}}}`,
+	`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":""}}]}}]}`,
+}
+
+// testNow is the fixed "now" of the error tests.
+var testNow = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)

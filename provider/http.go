@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // CloudflareAPIBaseURL is the Cloudflare API that Workers AI's URLs start
@@ -362,7 +363,7 @@ func parseErrorBody(body []byte) errorBody {
 		RequestID string          `json:"request_id"`
 	}
 	var eb errorBody
-	if len(body) == 0 || json.Unmarshal(body, &raw) != nil {
+	if len(body) == 0 || wire.Unmarshal(body, &raw) != nil {
 		return eb
 	}
 	eb.requestID = raw.RequestID
@@ -373,7 +374,7 @@ func parseErrorBody(body []byte) errorBody {
 			Type    string          `json:"type"`
 			Code    json.RawMessage `json:"code"`
 		}
-		if json.Unmarshal(v, &obj) == nil {
+		if wire.Unmarshal(v, &obj) == nil {
 			eb.message, eb.typ = obj.Message, obj.Type
 			eb.code = scalarString(obj.Code)
 			if eb.code == "" {
@@ -381,10 +382,10 @@ func parseErrorBody(body []byte) errorBody {
 			}
 		}
 	case len(v) > 0 && v[0] == '"':
-		_ = json.Unmarshal(v, &eb.message)
+		_ = wire.Unmarshal(v, &eb.message)
 	case len(v) > 0 && v[0] == '[':
 		var list []cfMessage
-		if json.Unmarshal(v, &list) == nil {
+		if wire.Unmarshal(v, &list) == nil {
 			eb.message, eb.code = joinCFMessages(list)
 		}
 	}
@@ -434,7 +435,7 @@ func scalarString(v json.RawMessage) string {
 	switch {
 	case v[0] == '"':
 		var s string
-		if json.Unmarshal(v, &s) == nil {
+		if wire.Unmarshal(v, &s) == nil {
 			return s
 		}
 	case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
@@ -493,4 +494,75 @@ func HTTPStatus(e *conductor.Error) int {
 		return 499 // the caller went away; nobody reads it, logs do
 	}
 	return http.StatusBadGateway
+}
+
+// completeError adds the answer's status and request id to a decode error.
+func completeError(err error, status int, requestID string) error {
+	if e, ok := conductor.AsError(err); ok {
+		if e.Status == 0 {
+			e.Status = status
+		}
+		if e.RequestID == "" {
+			e.RequestID = requestID
+		}
+	}
+	return err
+}
+
+// answerError builds the error for an error body the provider sent with a
+// 2xx status (mid-stream, or from a lenient proxy).
+func answerError(provider string, body []byte) *conductor.Error {
+	eb := parseErrorBody(body)
+	e := &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: eb.code,
+		Message: eb.message, RequestID: eb.requestID}
+	if e.Message == "" {
+		e.Message = "the provider reported an error"
+	}
+	// The kind of error says whether trying again may help.
+	if class := errorTypeClass(eb.typ, eb.code); class != "" {
+		e.Class = class
+		e.Retryable = class == conductor.ClassServer || class == conductor.ClassRateLimited || class == conductor.ClassTimeout
+	}
+	return e
+}
+
+// errorTypeClass maps the error types and codes providers put in bodies
+// (OpenAI and Anthropic names) to a class; "" when unknown.
+func errorTypeClass(typ, code string) conductor.ErrorClass {
+	for _, v := range []string{code, typ} {
+		switch v {
+		case "insufficient_quota", "billing_error":
+			return conductor.ClassQuota
+		case "rate_limit_exceeded", "rate_limit_error", "tokens", "requests":
+			return conductor.ClassRateLimited
+		case "server_error", "api_error", "overloaded_error", "service_unavailable":
+			return conductor.ClassServer
+		case "timeout_error", "3007":
+			return conductor.ClassTimeout
+		case "3040": // Workers AI: out of capacity, temporarily
+			return conductor.ClassRateLimited
+		case "3036": // Workers AI: the daily free allocation is used up
+			return conductor.ClassQuota
+		case "invalid_request_error", "context_length_exceeded":
+			return conductor.ClassBadRequest
+		case "authentication_error", "permission_error", "invalid_api_key":
+			return conductor.ClassAuth
+		case "not_found_error", "model_not_found":
+			return conductor.ClassNotFound
+		case "request_too_large":
+			return conductor.ClassTooLarge
+		}
+	}
+	return ""
+}
+
+// withProvider fills the provider into an error made before any call.
+func withProvider(err error, provider string) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := conductor.AsError(err); ok && e.Provider == "" {
+		e.Provider = provider
+	}
+	return err
 }

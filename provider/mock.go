@@ -3,7 +3,6 @@ package provider
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // MockModel is the model name the mock reports when a request names none.
@@ -292,19 +292,19 @@ func (m *Mock) toolCall(req *conductor.ChatRequest) (*conductor.ToolCall, error)
 	args := map[string]any{}
 	if text, ok := m.configured(prompt); ok {
 		var obj map[string]any
-		if json.Unmarshal([]byte(text), &obj) == nil && obj != nil {
+		if wire.Unmarshal([]byte(text), &obj) == nil && obj != nil {
 			args = obj
 		}
 	}
 	var schema map[string]any
 	if len(tool.Parameters) > 0 {
-		if err := json.Unmarshal(tool.Parameters, &schema); err != nil {
+		if err := wire.Unmarshal(tool.Parameters, &schema); err != nil {
 			return nil, &conductor.Error{Provider: conductor.ProviderMock, Class: conductor.ClassBadRequest, Status: 400,
 				Message: fmt.Sprintf("tools[%s].parameters: not a JSON object (test provider)", tool.Name)}
 		}
 	}
 	fillRequired(args, schema, 0)
-	b, err := json.Marshal(args)
+	b, err := wire.Marshal(args)
 	if err != nil {
 		return nil, fmt.Errorf("mock tool call %s: %w", tool.Name, err)
 	}

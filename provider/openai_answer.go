@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The answer side of Chat Completions beyond plain text: the assistant
@@ -51,9 +52,9 @@ type openAIToolCallWire struct {
 // customRaw is a custom tool call as its own JSON object.
 func (c *openAIToolCallWire) customRaw() json.RawMessage {
 	b := append(make([]byte, 0, len(c.ID)+len(c.Custom)+40), `{"id":`...)
-	b = appendString(b, c.ID)
+	b = wire.AppendString(b, c.ID)
 	b = append(b, `,"type":"custom","custom":`...)
-	if isJSONNull(c.Custom) {
+	if wire.IsJSONNull(c.Custom) {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, bytes.TrimSpace(c.Custom)...)
@@ -82,13 +83,13 @@ func (m *openAIMessageWire) blocks() []conductor.Block {
 		}
 		var name, args string
 		if c.Function != nil {
-			name, args = c.Function.Name, argumentsText(c.Function.Arguments)
+			name, args = c.Function.Name, wire.ArgumentsText(c.Function.Arguments)
 		}
 		id := c.ID
 		if id == "" {
-			id = synthToolID(i, name, args)
+			id = wire.SynthToolID(i, name, args)
 		}
-		out = append(out, toolCallBlock(id, name, args))
+		out = append(out, wire.ToolCallBlock(id, name, args))
 	}
 	return out
 }
@@ -112,7 +113,7 @@ func (m *openAIMessageWire) toolDeltas() []conductor.ToolCallDelta {
 	var out []conductor.ToolCallDelta
 	for i := range m.ToolCalls {
 		c := &m.ToolCalls[i]
-		if c.Type == "custom" || !isJSONNull(c.Custom) || c.Function == nil && c.ID == "" {
+		if c.Type == "custom" || !wire.IsJSONNull(c.Custom) || c.Function == nil && c.ID == "" {
 			// A custom call's pieces (only its first names the type): no
 			// other format has them, and Raw carries them to OpenAI callers.
 			continue
@@ -122,7 +123,7 @@ func (m *openAIMessageWire) toolDeltas() []conductor.ToolCallDelta {
 			d.Index = *c.Index
 		}
 		if c.Function != nil {
-			d.Name, d.Arguments = c.Function.Name, argumentsText(c.Function.Arguments)
+			d.Name, d.Arguments = c.Function.Name, wire.ArgumentsText(c.Function.Arguments)
 		}
 		out = append(out, d)
 	}
@@ -141,14 +142,14 @@ type OpenAIStreamDecoder struct {
 // Decode decodes one event.
 func (d *OpenAIStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
 	provider := cmp.Or(d.provider, conductor.ProviderOpenAI)
-	ch, emit, done, err = dataEvent(provider, ev, scanOpenAIChunk, d.decodeJSON)
+	ch, emit, done, err = dataEvent(provider, ev, d.decodeChunk)
 	if d.refused && ch.FinishReason == conductor.FinishStop {
 		ch.FinishReason = conductor.FinishContentFilter
 	}
 	return ch, emit, done, err
 }
 
-func (d *OpenAIStreamDecoder) decodeJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
+func (d *OpenAIStreamDecoder) decodeChunk(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
 	ch, refused, emit, err := decodeOpenAIChunk(provider, name, data, raw)
 	if refused {
 		d.refused = true
@@ -169,7 +170,7 @@ func appendOpenAIAnswerMessage(dst []byte, content []conductor.Block) []byte {
 	if text == "" && calls > 0 {
 		dst = append(dst, "null"...)
 	} else {
-		dst = appendString(dst, text)
+		dst = wire.AppendString(dst, text)
 	}
 	dst = append(dst, `,"refusal":null`...)
 	if calls > 0 {
@@ -198,7 +199,7 @@ func appendOpenAIAnswerMessage(dst []byte, content []conductor.Block) []byte {
 
 func isOpenAIOpaque(b conductor.Block, kind string) bool {
 	return b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == FormatOpenAI &&
-		b.Opaque.Kind == kind && validJSON(b.Opaque.Raw)
+		b.Opaque.Kind == kind && wire.Valid(b.Opaque.Raw)
 }
 
 // appendOpenAIToolCall writes one tool_calls entry:
@@ -212,11 +213,11 @@ func appendOpenAIToolCall(dst []byte, index int, id, name, args string) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"id":`...)
-	dst = appendString(dst, id)
+	dst = wire.AppendString(dst, id)
 	dst = append(dst, `,"type":"function","function":{"name":`...)
-	dst = appendString(dst, name)
+	dst = wire.AppendString(dst, name)
 	dst = append(dst, `,"arguments":`...)
-	dst = appendString(dst, args)
+	dst = wire.AppendString(dst, args)
 	return append(dst, "}}"...)
 }
 
@@ -237,7 +238,7 @@ func AppendOpenAIToolCallDeltas(dst []byte, ds []conductor.ToolCallDelta) []byte
 		dst = append(dst, `{"index":`...)
 		dst = strconv.AppendInt(dst, int64(d.Index), 10)
 		dst = append(dst, `,"function":{"arguments":`...)
-		dst = appendString(dst, d.Arguments)
+		dst = wire.AppendString(dst, d.Arguments)
 		dst = append(dst, "}}"...)
 	}
 	return append(dst, ']')
@@ -268,10 +269,4 @@ func AppendOpenAIUsage(dst []byte, u conductor.Usage) []byte {
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
-}
-
-// isJSONNull reports a value that is absent or null.
-func isJSONNull(v []byte) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) == 0 || string(v) == "null"
 }

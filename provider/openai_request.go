@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The request side of the OpenAI Chat Completions format: encoding a
@@ -35,7 +36,7 @@ import (
 // usage); any other block of another format is refused by name.
 func EncodeOpenAIRequest(req *conductor.ChatRequest) ([]byte, error) {
 	provider := cmp.Or(req.Provider, conductor.ProviderOpenAI)
-	return appendOpenAIRequest(make([]byte, 0, requestSize(req)), req, provider, openAIMaxField(req.Provider), req.Stream)
+	return appendOpenAIRequest(make([]byte, 0, wire.RequestSize(req)), req, provider, openAIMaxField(req.Provider), req.Stream)
 }
 
 func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, provider, maxField string, stream bool) ([]byte, error) {
@@ -43,62 +44,62 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, provider, maxFi
 	if err != nil {
 		return nil, err
 	}
-	var w keyWriter
-	w.init(append(dst, '{'))
-	w.str("model", req.Model)
-	w.key("messages")
+	var w wire.KeyWriter
+	w.Init(append(dst, '{'))
+	w.Str("model", req.Model)
+	w.Key("messages")
 	d := openAIDialect{format: FormatOpenAI, provider: provider}
-	if w.buf, err = d.appendMessages(w.buf, req.Messages); err != nil {
+	if w.Buf, err = d.appendMessages(w.Buf, req.Messages); err != nil {
 		return nil, err
 	}
 	if req.Temperature != nil {
-		if err := w.float("temperature", *req.Temperature); err != nil {
+		if err := w.Float("temperature", *req.Temperature); err != nil {
 			return nil, err
 		}
 	}
 	if req.TopP != nil {
-		if err := w.float("top_p", *req.TopP); err != nil {
+		if err := w.Float("top_p", *req.TopP); err != nil {
 			return nil, err
 		}
 	}
 	if req.MaxTokens > 0 {
-		w.int(maxField, int64(req.MaxTokens))
+		w.Int(maxField, int64(req.MaxTokens))
 		// Never both: OpenAI rejects a request carrying the two.
-		w.mark("max_tokens")
-		w.mark("max_completion_tokens")
+		w.Mark("max_tokens")
+		w.Mark("max_completion_tokens")
 	}
 	if len(req.Stop) > 0 {
-		w.strings("stop", req.Stop)
+		w.Strings("stop", req.Stop)
 	}
 	if req.Seed != nil {
-		w.int("seed", *req.Seed)
+		w.Int("seed", *req.Seed)
 	}
 	if req.N > 0 {
-		w.int("n", int64(req.N))
+		w.Int("n", int64(req.N))
 	}
 	if err := d.tools(&w, req); err != nil {
 		return nil, err
 	}
 	if req.ResponseFormat != nil {
-		w.key("response_format")
-		w.buf = appendOpenAIResponseFormat(w.buf, req.ResponseFormat)
+		w.Key("response_format")
+		w.Buf = appendOpenAIResponseFormat(w.Buf, req.ResponseFormat)
 	}
-	if effort := reasoningEffort(req); effort != "" {
-		w.str("reasoning_effort", effort)
+	if effort := wire.ReasoningEffort(req); effort != "" {
+		w.Str("reasoning_effort", effort)
 	}
 	if req.ExtraFormat == FormatAnthropic {
 		// Anthropic's metadata.user_id is OpenAI's user.
 		if u := anthropicUserID(req.Extra["metadata"]); u != "" {
-			w.str("user", u)
+			w.Str("user", u)
 		}
 	}
 	if stream {
-		w.key("stream")
-		w.buf = append(w.buf, "true"...)
-		w.key("stream_options")
-		w.buf = append(w.buf, `{"include_usage":true}`...)
+		w.Key("stream")
+		w.Buf = append(w.Buf, "true"...)
+		w.Key("stream_options")
+		w.Buf = append(w.Buf, `{"include_usage":true}`...)
 	}
-	err = w.extras(extra, func(k string) bool {
+	err = w.Extras(extra, func(k string) bool {
 		// We decide whether the call streams; stream_options is only valid
 		// with stream.
 		return k == "stream" || k == "stream_options"
@@ -106,7 +107,7 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, provider, maxFi
 	if err != nil {
 		return nil, err
 	}
-	return append(w.buf, '}'), nil
+	return append(w.Buf, '}'), nil
 }
 
 // anthropicUserID reads metadata.user_id out of Anthropic's metadata.
@@ -117,7 +118,7 @@ func anthropicUserID(md json.RawMessage) string {
 	var m struct {
 		UserID string `json:"user_id"`
 	}
-	_ = json.Unmarshal(md, &m)
+	_ = wire.Unmarshal(md, &m)
 	return m.UserID
 }
 
@@ -133,25 +134,25 @@ type openAIDialect struct {
 }
 
 // tools writes tools, tool_choice and parallel_tool_calls.
-func (d *openAIDialect) tools(w *keyWriter, req *conductor.ChatRequest) error {
+func (d *openAIDialect) tools(w *wire.KeyWriter, req *conductor.ChatRequest) error {
 	if len(req.Tools) > 0 {
-		w.key("tools")
+		w.Key("tools")
 		var err error
 		// Workers AI's legacy models document parameters as required.
-		if w.buf, err = appendToolsOpenAI(w.buf, req.Tools, d.workersAI); err != nil {
+		if w.Buf, err = wire.AppendToolsOpenAI(w.Buf, req.Tools, d.workersAI); err != nil {
 			return err
 		}
 	}
 	if tc := req.ToolChoice; tc != nil {
-		w.key("tool_choice")
+		w.Key("tool_choice")
 		var err error
-		if w.buf, err = appendToolChoiceOpenAI(w.buf, tc, d.provider); err != nil {
+		if w.Buf, err = wire.AppendToolChoiceOpenAI(w.Buf, tc, d.provider); err != nil {
 			return err
 		}
 	}
 	if p := req.ParallelToolCalls; p != nil {
-		w.key("parallel_tool_calls")
-		w.buf = appendBool(w.buf, *p)
+		w.Key("parallel_tool_calls")
+		w.Buf = wire.AppendBool(w.Buf, *p)
 	}
 	return nil
 }
@@ -215,7 +216,7 @@ func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]
 			if rest > 0 || len(moved) > 0 || results == 0 {
 				next()
 				dst = append(dst, `{"role":"user","content":`...)
-				if dst, err = d.appendContent(dst, blockPath{i: i, k: -1, call: -1}, moved, m.Content, contentOpts{}); err != nil {
+				if dst, err = d.appendContent(dst, wire.BlockPath{I: i, K: -1, Call: -1}, moved, m.Content, contentOpts{}); err != nil {
 					return nil, err
 				}
 				dst = append(dst, '}')
@@ -232,9 +233,9 @@ func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]
 				role = "system" // Workers AI's models know no developer role
 			}
 			dst = append(dst, `{"role":`...)
-			dst = appendString(dst, role)
+			dst = wire.AppendString(dst, role)
 			dst = append(dst, `,"content":`...)
-			if dst, err = d.appendContent(dst, blockPath{i: i, k: -1, call: -1}, nil, m.Content, contentOpts{}); err != nil {
+			if dst, err = d.appendContent(dst, wire.BlockPath{I: i, K: -1, Call: -1}, nil, m.Content, contentOpts{}); err != nil {
 				return nil, err
 			}
 			dst = append(dst, '}')
@@ -259,7 +260,7 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 	}
 	dst = append(dst, `{"role":"assistant","content":`...)
 	var err error
-	if dst, err = d.appendContent(dst, blockPath{i: i, k: -1, call: -1}, nil, m.Content, contentOpts{nullIfEmpty: calls+fields > 0}); err != nil {
+	if dst, err = d.appendContent(dst, wire.BlockPath{I: i, K: -1, Call: -1}, nil, m.Content, contentOpts{nullIfEmpty: calls+fields > 0}); err != nil {
 		return nil, err
 	}
 	if calls > 0 {
@@ -274,11 +275,11 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 				k++
 				tc := b.ToolCall
 				dst = append(dst, `{"id":`...)
-				dst = appendString(dst, tc.ID)
+				dst = wire.AppendString(dst, tc.ID)
 				dst = append(dst, `,"type":"function","function":{"name":`...)
-				dst = appendString(dst, tc.Name)
+				dst = wire.AppendString(dst, tc.Name)
 				dst = append(dst, `,"arguments":`...)
-				dst = appendString(dst, tc.Arguments)
+				dst = wire.AppendString(dst, tc.Arguments)
 				dst = append(dst, "}}"...)
 			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format && strings.HasPrefix(b.Opaque.Kind, kindToolCallPrefix):
 				if k > 0 {
@@ -294,7 +295,7 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 		if b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format &&
 			(b.Opaque.Kind == kindAudio || b.Opaque.Kind == kindFunctionCall) {
 			dst = append(dst, ',')
-			dst = appendString(dst, strings.TrimPrefix(b.Opaque.Kind, "message:"))
+			dst = wire.AppendString(dst, strings.TrimPrefix(b.Opaque.Kind, "message:"))
 			dst = append(dst, ':')
 			dst = append(dst, b.Opaque.Raw...)
 		}
@@ -306,27 +307,27 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 // which a tool message cannot hold, are appended to moved.
 func (d *openAIDialect) appendToolMessage(dst []byte, r *conductor.ToolResult, i, j int, moved []conductor.Block) ([]byte, []conductor.Block, error) {
 	dst = append(dst, `{"role":"tool","tool_call_id":`...)
-	dst = appendString(dst, r.CallID)
+	dst = wire.AppendString(dst, r.CallID)
 	dst = append(dst, `,"content":`...)
 	for k, b := range r.Content {
 		if b.Type == conductor.BlockImage && b.Image != nil {
-			if err := d.checkImage(b.Image, blockPath{i: i, j: j, k: k, call: -1}); err != nil {
+			if err := d.checkImage(b.Image, wire.BlockPath{I: i, J: j, K: k, Call: -1}); err != nil {
 				return nil, nil, err
 			}
 			moved = append(moved, b)
 		}
 	}
 	var err error
-	if dst, err = d.appendContent(dst, blockPath{i: i, j: j, call: -1}, nil, r.Content, contentOpts{toolResult: true, isError: r.IsError}); err != nil {
+	if dst, err = d.appendContent(dst, wire.BlockPath{I: i, J: j, Call: -1}, nil, r.Content, contentOpts{toolResult: true, isError: r.IsError}); err != nil {
 		return nil, nil, err
 	}
 	return append(dst, '}'), moved, nil
 }
 
 // checkImage refuses an image the format cannot take.
-func (d *openAIDialect) checkImage(img *conductor.Image, at blockPath) error {
+func (d *openAIDialect) checkImage(img *conductor.Image, at wire.BlockPath) error {
 	if d.workersAI && img.Data == "" && !strings.HasPrefix(strings.ToLower(img.URL), "data:") {
-		return untranslatable(at.String(), "an image by URL ("+shortURL(img.URL)+")", d.provider, "its models take images only as data: URLs")
+		return wire.Untranslatable(at.String(), "an image by URL ("+shortURL(img.URL)+")", d.provider, "its models take images only as data: URLs")
 	}
 	return nil
 }
@@ -359,7 +360,7 @@ type contentOpts struct {
 // image parts that go first (moved out of tool results). Tool calls, tool
 // results and message-level blocks are not content. base locates the
 // blocks for errors.
-func (d *openAIDialect) appendContent(dst []byte, base blockPath, pre, blocks []conductor.Block, o contentOpts) ([]byte, error) {
+func (d *openAIDialect) appendContent(dst []byte, base wire.BlockPath, pre, blocks []conductor.Block, o contentOpts) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, '[')
 	parts, texts := 0, 0
@@ -373,12 +374,12 @@ func (d *openAIDialect) appendContent(dst []byte, base blockPath, pre, blocks []
 		sep()
 		dst = d.appendImagePart(dst, b.Image)
 	}
-	at := func(n int) blockPath {
+	at := func(n int) wire.BlockPath {
 		p := base
 		if o.toolResult {
-			p.k = n
+			p.K = n
 		} else {
-			p.j = n
+			p.J = n
 		}
 		return p
 	}
@@ -392,7 +393,7 @@ func (d *openAIDialect) appendContent(dst []byte, base blockPath, pre, blocks []
 			if o.isError && texts == 1 {
 				dst = append(dst, "Error: "...)
 			}
-			dst = appendStringBody(dst, b.Text)
+			dst = wire.AppendStringBody(dst, b.Text)
 			dst = append(dst, `"}`...)
 		case conductor.BlockImage:
 			if b.Image == nil || o.toolResult {
@@ -407,7 +408,7 @@ func (d *openAIDialect) appendContent(dst []byte, base blockPath, pre, blocks []
 			if b.Opaque == nil {
 				continue
 			}
-			keep, err := opaqueFor(b.Opaque, d.format, d.provider, at(n))
+			keep, err := wire.OpaqueFor(b.Opaque, d.format, d.provider, at(n))
 			if err != nil {
 				return nil, err
 			}
@@ -436,7 +437,7 @@ func (d *openAIDialect) appendContent(dst []byte, base blockPath, pre, blocks []
 		}
 		for _, b := range blocks {
 			if b.Type == conductor.BlockText {
-				dst = appendStringBody(dst, b.Text)
+				dst = wire.AppendStringBody(dst, b.Text)
 			}
 		}
 		return append(dst, '"'), nil
@@ -446,10 +447,10 @@ func (d *openAIDialect) appendContent(dst []byte, base blockPath, pre, blocks []
 
 func (d *openAIDialect) appendImagePart(dst []byte, img *conductor.Image) []byte {
 	dst = append(dst, `{"type":"image_url","image_url":{"url":`...)
-	dst = appendImageURL(dst, img)
+	dst = wire.AppendImageURL(dst, img)
 	if img.Detail != "" && !d.workersAI {
 		dst = append(dst, `,"detail":`...)
-		dst = appendString(dst, img.Detail)
+		dst = wire.AppendString(dst, img.Detail)
 	}
 	return append(dst, "}}"...)
 }
@@ -484,18 +485,20 @@ func (d *openAIDialect) appendImagePart(dst []byte, img *conductor.Image) []byte
 // body, which the caller keeps unchanged (the server sends it on as the
 // request's Body).
 func DecodeOpenAIRequest(body []byte) (*conductor.ChatRequest, error) {
-	if req, ok := scanOpenAIRequest(body); ok {
-		return req, nil
+	if !wire.MentionsTools(body) {
+		if req, ok := scanOpenAIRequest(body); ok {
+			return req, nil
+		}
 	}
 	return decodeOpenAIRequestJSON(body)
 }
 
-// decodeOpenAIRequestJSON is DecodeOpenAIRequest through encoding/json, for
+// decodeOpenAIRequestJSON is DecodeOpenAIRequest through the JSON library, for
 // every body the fast path does not take (every refused one among them).
 func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return nil, badRequest("the request body is not a JSON object")
+	if err := wire.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, wire.BadRequest("the request body is not a JSON object")
 	}
 	req := &conductor.ChatRequest{}
 	var maxTokens, maxCompletion, n *int
@@ -510,34 +513,34 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		var err error
 		switch k {
 		case "model":
-			err = json.Unmarshal(v, &req.Model)
+			err = wire.Unmarshal(v, &req.Model)
 		case "messages":
 			req.Messages, err = decodeOpenAIMessages(v, FormatOpenAI)
 		case "temperature":
-			err = json.Unmarshal(v, &req.Temperature)
+			err = wire.Unmarshal(v, &req.Temperature)
 		case "top_p":
-			err = json.Unmarshal(v, &req.TopP)
+			err = wire.Unmarshal(v, &req.TopP)
 		case "max_tokens":
-			err = json.Unmarshal(v, &maxTokens)
+			err = wire.Unmarshal(v, &maxTokens)
 		case "max_completion_tokens":
-			err = json.Unmarshal(v, &maxCompletion)
+			err = wire.Unmarshal(v, &maxCompletion)
 		case "stop":
 			req.Stop, err = decodeStop(v)
 		case "seed":
-			err = json.Unmarshal(v, &req.Seed)
+			err = wire.Unmarshal(v, &req.Seed)
 		case "n":
-			err = json.Unmarshal(v, &n)
+			err = wire.Unmarshal(v, &n)
 		case "tools":
 			var typed bool
 			if req.Tools, typed, err = decodeOpenAITools(v, false); err == nil && !typed {
 				keep(k, v)
 			}
 		case "tool_choice":
-			if req.ToolChoice = decodeOpenAIToolChoice(v); req.ToolChoice == nil && !isNull(v) {
+			if req.ToolChoice = decodeOpenAIToolChoice(v); req.ToolChoice == nil && !wire.IsNull(v) {
 				keep(k, v)
 			}
 		case "parallel_tool_calls":
-			err = json.Unmarshal(v, &req.ParallelToolCalls)
+			err = wire.Unmarshal(v, &req.ParallelToolCalls)
 		case "response_format":
 			var rf *conductor.ResponseFormat
 			if rf, err = DecodeOpenAIResponseFormat(v); err != nil {
@@ -549,18 +552,18 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 			req.ResponseFormat = rf
 		case "reasoning_effort":
 			var e *string
-			if err = json.Unmarshal(v, &e); e != nil {
+			if err = wire.Unmarshal(v, &e); e != nil {
 				req.ReasoningEffort = *e
 			}
 		case "stream":
 			var s *bool
-			err = json.Unmarshal(v, &s)
+			err = wire.Unmarshal(v, &s)
 			req.Stream = s != nil && *s
 		default:
 			keep(k, v)
 		}
 		if err != nil {
-			return nil, badRequest("%s: %s", k, shortJSONError(err))
+			return nil, wire.BadRequest("%s: %s", k, wire.ShortJSONError(err))
 		}
 	}
 	switch {
@@ -573,13 +576,13 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		req.N = *n
 	}
 	if req.MaxTokens < 0 {
-		return nil, badRequest("max_tokens: must not be negative")
+		return nil, wire.BadRequest("max_tokens: must not be negative")
 	}
 	if req.Model == "" {
-		return nil, badRequest("model: required")
+		return nil, wire.BadRequest("model: required")
 	}
 	if len(req.Messages) == 0 {
-		return nil, badRequest("messages: at least one message is required")
+		return nil, wire.BadRequest("messages: at least one message is required")
 	}
 	return req, nil
 }
@@ -602,7 +605,7 @@ type openAIMessage struct {
 // decoded once, its contents kept raw until read.
 func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message, error) {
 	var raw []*openAIMessage
-	if err := json.Unmarshal(v, &raw); err != nil {
+	if err := wire.Unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
 	msgs := make([]conductor.Message, 0, len(raw))
@@ -644,13 +647,13 @@ func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message
 			}
 			// The deprecated answer of a function call: no call id to
 			// pair it with, so kept whole for OpenAI.
-			raw, err := json.Marshal(struct {
+			raw, err := wire.Marshal(struct {
 				Role    string          `json:"role"`
 				Name    json.RawMessage `json:"name,omitempty"`
 				Content json.RawMessage `json:"content,omitempty"`
 			}{m.Role, m.Name, m.Content})
 			if err != nil {
-				return nil, fmt.Errorf("message %d: %s", i, shortJSONError(err))
+				return nil, fmt.Errorf("message %d: %s", i, wire.ShortJSONError(err))
 			}
 			msgs = append(msgs, conductor.Message{Role: "user", Content: []conductor.Block{
 				{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindFunctionMessage, Raw: raw}}}})
@@ -682,19 +685,19 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 	if err != nil {
 		return nil, err
 	}
-	if !isNull(m.Refusal) {
+	if !wire.IsNull(m.Refusal) {
 		var r string
-		if err := json.Unmarshal(m.Refusal, &r); err != nil {
-			return nil, fmt.Errorf("refusal: %s", shortJSONError(err))
+		if err := wire.Unmarshal(m.Refusal, &r); err != nil {
+			return nil, fmt.Errorf("refusal: %s", wire.ShortJSONError(err))
 		}
 		if r != "" {
 			blocks = append(blocks, conductor.TextBlock(r))
 		}
 	}
-	if !isNull(m.ToolCalls) {
+	if !wire.IsNull(m.ToolCalls) {
 		var calls []*openAIToolCall
-		if err := json.Unmarshal(m.ToolCalls, &calls); err != nil {
-			return nil, fmt.Errorf("tool_calls: %s", shortJSONError(err))
+		if err := wire.Unmarshal(m.ToolCalls, &calls); err != nil {
+			return nil, fmt.Errorf("tool_calls: %s", wire.ShortJSONError(err))
 		}
 		var raws []json.RawMessage // the calls as sent, for one of a type the domain lacks
 		for k, c := range calls {
@@ -703,7 +706,7 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 			}
 			if c.Type != "" && c.Type != "function" {
 				if raws == nil {
-					_ = json.Unmarshal(m.ToolCalls, &raws) // valid: decoded above
+					_ = wire.Unmarshal(m.ToolCalls, &raws) // valid: decoded above
 				}
 				blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindToolCallPrefix + c.Type, Raw: raws[k]}})
 				continue
@@ -712,17 +715,17 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 			if c.Function != nil {
 				name, args = c.Function.Name, c.Function.Arguments
 			}
-			text, err := jsonText(args)
+			text, err := wire.JsonText(args)
 			if err != nil {
-				return nil, fmt.Errorf("tool_calls[%d].function.arguments: %s", k, shortJSONError(err))
+				return nil, fmt.Errorf("tool_calls[%d].function.arguments: %s", k, wire.ShortJSONError(err))
 			}
 			blocks = append(blocks, conductor.Block{Type: conductor.BlockToolCall, ToolCall: &conductor.ToolCall{ID: c.ID, Name: name, Arguments: text}})
 		}
 	}
-	if !isNull(m.Audio) {
+	if !wire.IsNull(m.Audio) {
 		blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindAudio, Raw: m.Audio}})
 	}
-	if !isNull(m.FunctionCall) {
+	if !wire.IsNull(m.FunctionCall) {
 		blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: kindFunctionCall, Raw: m.FunctionCall}})
 	}
 	return blocks, nil
@@ -742,17 +745,17 @@ type openAIPart struct {
 func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, error) {
 	v = bytes.TrimSpace(v)
 	switch {
-	case isNull(v):
+	case wire.IsNull(v):
 		return nil, nil
 	case v[0] == '"':
-		s, err := jsonString(v)
+		s, err := wire.JsonString(v)
 		return conductor.Texts(s), err
 	case v[0] != '[':
 		return nil, errors.New("content must be a string or a list of parts")
 	}
 	var parts []*openAIPart
-	if err := json.Unmarshal(v, &parts); err != nil {
-		return nil, fmt.Errorf("content: %s", shortJSONError(err))
+	if err := wire.Unmarshal(v, &parts); err != nil {
+		return nil, fmt.Errorf("content: %s", wire.ShortJSONError(err))
 	}
 	blocks := make([]conductor.Block, 0, len(parts))
 	var raws []json.RawMessage // the parts as sent, for one of a type the domain lacks
@@ -766,9 +769,9 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 			if p.Type == "refusal" {
 				field = p.Refusal
 			}
-			s, err := jsonString(field)
+			s, err := wire.JsonString(field)
 			if err != nil {
-				return nil, fmt.Errorf("content[%d].%s: %s", k, p.Type, shortJSONError(err))
+				return nil, fmt.Errorf("content[%d].%s: %s", k, p.Type, wire.ShortJSONError(err))
 			}
 			if s != "" {
 				blocks = append(blocks, conductor.TextBlock(s))
@@ -781,7 +784,7 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 			blocks = append(blocks, conductor.Block{Type: conductor.BlockImage, Image: img})
 		default:
 			if raws == nil {
-				_ = json.Unmarshal(v, &raws) // valid: decoded above
+				_ = wire.Unmarshal(v, &raws) // valid: decoded above
 			}
 			blocks = append(blocks, conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: format, Kind: p.Type, Raw: raws[k]}})
 		}
@@ -792,44 +795,25 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 	return blocks, nil
 }
 
-// jsonString reads a JSON string ("" for nothing or null); one without
-// escapes is its bytes, without a decode.
-func jsonString(v json.RawMessage) (string, error) {
-	v = bytes.TrimSpace(v)
-	switch {
-	case isNull(v):
-		return "", nil
-	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
-		// The decoder that gave us v validated it as JSON; unquote leaves
-		// what encoding/json would mend (invalid UTF-8, surrogates) to it.
-		if s, ok := unquote(v[1:len(v)-1], bytes.IndexByte(v, '\\') >= 0); ok {
-			return s, nil
-		}
-	}
-	var s string
-	err := json.Unmarshal(v, &s)
-	return s, err
-}
-
 // decodeOpenAIImageURL reads image_url: {"url","detail"}, or the URL as a
 // string, which some compatible servers take.
 func decodeOpenAIImageURL(v json.RawMessage) (*conductor.Image, error) {
 	v = bytes.TrimSpace(v)
 	if len(v) > 0 && v[0] == '"' {
-		u, err := jsonString(v)
+		u, err := wire.JsonString(v)
 		if err != nil {
 			return nil, err
 		}
-		return imageFromURL(u, ""), nil
+		return wire.ImageFromURL(u, ""), nil
 	}
 	var iu struct {
 		URL    string `json:"url"`
 		Detail string `json:"detail"`
 	}
-	if err := json.Unmarshal(v, &iu); err != nil {
-		return nil, errors.New(shortJSONError(err))
+	if err := wire.Unmarshal(v, &iu); err != nil {
+		return nil, errors.New(wire.ShortJSONError(err))
 	}
-	return imageFromURL(iu.URL, iu.Detail), nil
+	return wire.ImageFromURL(iu.URL, iu.Detail), nil
 }
 
 // openAITool is an element of tools: {type:"function", function:{…}}, or
@@ -853,12 +837,12 @@ type openAIFunction struct {
 // caller to keep whole. flat also takes Workers AI's {name, description,
 // parameters}.
 func decodeOpenAITools(v json.RawMessage, flat bool) (tools []conductor.Tool, typed bool, err error) {
-	if isNull(v) {
+	if wire.IsNull(v) {
 		return nil, true, nil
 	}
 	var list []openAITool
-	if !decodeKnown(v, &list) {
-		if err := json.Unmarshal(v, &list); err != nil && !isList(v) {
+	if !wire.DecodeKnown(v, &list) {
+		if err := wire.Unmarshal(v, &list); err != nil && !isList(v) {
 			return nil, false, errors.New("must be a list of tools")
 		}
 		return nil, false, nil
@@ -877,7 +861,7 @@ func decodeOpenAITools(v json.RawMessage, flat bool) (tools []conductor.Tool, ty
 			return nil, false, nil
 		}
 		tool := conductor.Tool{Name: f.Name, Description: f.Description, Strict: f.Strict}
-		if !isNull(f.Parameters) {
+		if !wire.IsNull(f.Parameters) {
 			tool.Parameters = f.Parameters
 		}
 		tools = append(tools, tool)
@@ -897,7 +881,7 @@ func isList(v json.RawMessage) bool {
 func decodeOpenAIToolChoice(v json.RawMessage) *conductor.ToolChoice {
 	v = bytes.TrimSpace(v)
 	if len(v) > 0 && v[0] == '"' {
-		s, _ := jsonString(v)
+		s, _ := wire.JsonString(v)
 		switch s {
 		case conductor.ToolChoiceAuto, conductor.ToolChoiceNone, conductor.ToolChoiceRequired:
 			return &conductor.ToolChoice{Mode: s}
@@ -910,7 +894,7 @@ func decodeOpenAIToolChoice(v json.RawMessage) *conductor.ToolChoice {
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if !decodeKnown(v, &c) || c.Type != "function" || c.Function == nil || c.Function.Name == "" {
+	if !wire.DecodeKnown(v, &c) || c.Type != "function" || c.Function == nil || c.Function.Name == "" {
 		return nil
 	}
 	return &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: c.Function.Name}
@@ -919,98 +903,84 @@ func decodeOpenAIToolChoice(v json.RawMessage) *conductor.ToolChoice {
 func decodeStop(v json.RawMessage) ([]string, error) {
 	v = bytes.TrimSpace(v)
 	switch {
-	case isNull(v):
+	case wire.IsNull(v):
 		return nil, nil
 	case v[0] == '"':
 		var s string
-		err := json.Unmarshal(v, &s)
+		err := wire.Unmarshal(v, &s)
 		return []string{s}, err
 	}
 	var list []string
-	err := json.Unmarshal(v, &list)
+	err := wire.Unmarshal(v, &list)
 	return list, err
-}
-
-func isNull(v json.RawMessage) bool {
-	v = bytes.TrimSpace(v)
-	return len(v) == 0 || string(v) == "null"
-}
-
-// shortJSONError says what was wrong with a field without echoing Go types.
-func shortJSONError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "expected a value of another type, got " + te.Value
-	}
-	return err.Error()
 }
 
 // scanOpenAIRequest is DecodeOpenAIRequest for a request it accepts, read
 // in one pass. The top level is read like encoding/json's map (exact keys,
 // the last of repeated unknown keys wins); messages like its structs.
 func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
-	s := scanner{b: body}
+	s := wire.Scanner{B: body}
 	req := &conductor.ChatRequest{}
 	var (
 		maxTokens, maxCompletion *int
 		stream                   bool
-		set                      fieldSet
+		set                      wire.FieldSet
 	)
-	if !s.open('{') {
+	if !s.Open('{') {
 		return nil, false
 	}
-	for n := 0; s.more(&n, '}'); {
-		k := s.key()
+	for n := 0; s.More(&n, '}'); {
+		k := s.Key()
 		switch string(k) {
 		case "model":
-			s.seen(&set, 1<<0)
-			s.str(&req.Model)
+			s.Seen(&set, 1<<0)
+			s.Str(&req.Model)
 		case "messages":
-			s.seen(&set, 1<<1)
-			req.Messages = s.openAIMessages()
+			s.Seen(&set, 1<<1)
+			req.Messages = scanOpenAIMessages(&s)
 		case "temperature":
-			s.seen(&set, 1<<2)
-			s.float(&req.Temperature)
+			s.Seen(&set, 1<<2)
+			s.Float(&req.Temperature)
 		case "top_p":
-			s.seen(&set, 1<<3)
-			s.float(&req.TopP)
+			s.Seen(&set, 1<<3)
+			s.Float(&req.TopP)
 		case "max_tokens":
-			s.seen(&set, 1<<4)
-			s.optInt(&maxTokens)
+			s.Seen(&set, 1<<4)
+			s.OptInt(&maxTokens)
 		case "max_completion_tokens":
-			s.seen(&set, 1<<5)
-			s.optInt(&maxCompletion)
+			s.Seen(&set, 1<<5)
+			s.OptInt(&maxCompletion)
 		case "stop":
-			s.seen(&set, 1<<6)
-			req.Stop = s.stop()
+			s.Seen(&set, 1<<6)
+			req.Stop = s.Stop()
 		case "seed":
-			s.seen(&set, 1<<7)
+			s.Seen(&set, 1<<7)
 			var seed *int
-			if s.optInt(&seed); seed != nil {
+			if s.OptInt(&seed); seed != nil {
 				req.Seed = new(int64(*seed))
 			}
 		case "response_format":
-			s.seen(&set, 1<<8)
-			if v := s.rawValue(); string(v) != "null" {
+			s.Seen(&set, 1<<8)
+			if v := s.RawValue(); string(v) != "null" {
 				rf, err := DecodeOpenAIResponseFormat(v)
 				if err != nil {
-					s.fail() // encoding/json's path says why
+					s.Fail() // the JSON path says why
 				}
 				req.ResponseFormat = rf
 			}
 		case "stream":
-			s.seen(&set, 1<<9)
-			s.boolean(&stream)
+			s.Seen(&set, 1<<9)
+			s.Boolean(&stream)
 		case "tools", "tool_choice", "parallel_tool_calls", "n", "reasoning_effort":
-			// Typed fields the fast path does not model: encoding/json's
+			// Typed fields the fast path does not model: the JSON
 			// path reads them.
-			s.fail()
+			s.Fail()
 		default:
 			if !utf8.Valid(k) {
-				s.fail() // encoding/json would mend the key
+				s.Fail() // the JSON path would mend the key
 			}
-			v := s.rawValue()
-			if s.failed {
+			v := s.RawValue()
+			if s.Failed {
 				break
 			}
 			if req.Extra == nil {
@@ -1020,7 +990,7 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 			req.Extra[string(k)] = v
 		}
 	}
-	if !s.end() {
+	if !s.End() {
 		return nil, false
 	}
 	req.Stream = stream
@@ -1031,41 +1001,41 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 		req.MaxTokens = *maxTokens
 	}
 	if req.MaxTokens < 0 || req.Model == "" || len(req.Messages) == 0 {
-		return nil, false // refused: encoding/json's path says why
+		return nil, false // refused: the JSON path says why
 	}
 	return req, true
 }
 
 // openAIRequestMessageKeys are the fields of openAIMessage: a key that
-// matches one only case-insensitively is left to encoding/json.
+// matches one only case-insensitively is left to the JSON path.
 var openAIRequestMessageKeys = [...]string{"role", "content", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"}
 
 // openAIMessages reads messages of the system, developer, user and
 // assistant roles with text content; tool calls, tool messages, non-text
-// parts, refusals and audio fail (encoding/json's path reads them).
-func (s *scanner) openAIMessages() []conductor.Message {
-	if !s.open('[') {
+// parts, refusals and audio fail (the JSON path reads them).
+func scanOpenAIMessages(s *wire.Scanner) []conductor.Message {
+	if !s.Open('[') {
 		return nil
 	}
 	msgs := make([]conductor.Message, 0, 8)
-	for n := 0; s.more(&n, ']'); {
-		if !s.open('{') {
-			s.fail() // a null message has no role
+	for n := 0; s.More(&n, ']'); {
+		if !s.Open('{') {
+			s.Fail() // a null message has no role
 			return nil
 		}
 		var (
 			m   conductor.Message
-			set fieldSet
+			set wire.FieldSet
 		)
-		for k := 0; s.more(&k, '}'); {
-			switch key := s.key(); string(key) {
+		for k := 0; s.More(&k, '}'); {
+			switch key := s.Key(); string(key) {
 			case "role":
-				s.seen(&set, 1)
-				raw, esc := s.rawString()
+				s.Seen(&set, 1)
+				raw, esc := s.RawString()
 				// The roles as constants: no string per message.
 				switch {
 				case esc:
-					s.fail()
+					s.Fail()
 				case string(raw) == "system":
 					m.Role = "system"
 				case string(raw) == "developer":
@@ -1075,105 +1045,39 @@ func (s *scanner) openAIMessages() []conductor.Message {
 				case string(raw) == "assistant":
 					m.Role = "assistant"
 				default:
-					s.fail()
+					s.Fail()
 				}
 			case "content":
-				s.seen(&set, 2)
-				m.Content = s.textBlocks()
+				s.Seen(&set, 2)
+				m.Content = s.TextBlocks()
 			case "tool_calls":
-				s.seen(&set, 4)
-				if !s.null() {
-					s.fail()
+				s.Seen(&set, 4)
+				if !s.Null() {
+					s.Fail()
 				}
 			case "tool_call_id":
-				s.seen(&set, 8)
+				s.Seen(&set, 8)
 				var id string
-				s.str(&id)
+				s.Str(&id)
 			case "refusal", "audio", "function_call":
-				s.fail()
+				s.Fail()
 			default:
-				s.unknown(key, openAIRequestMessageKeys[:]...)
+				s.Unknown(key, openAIRequestMessageKeys[:]...)
 			}
 		}
 		if m.Role == "" {
-			s.fail()
+			s.Fail()
 		}
 		msgs = append(msgs, m)
 	}
 	return msgs
 }
 
-// textBlocks reads a content that is a string, null, or a list of text
-// parts, one text block each (none for an empty text); a part of another
-// type fails.
-func (s *scanner) textBlocks() []conductor.Block {
-	if s.peek() != '[' {
-		var text string
-		s.str(&text)
-		return conductor.Texts(text)
-	}
-	s.open('[')
-	var blocks []conductor.Block
-	for n := 0; s.more(&n, ']'); {
-		if !s.open('{') {
-			s.fail() // a null part has no type
-			return nil
-		}
-		var (
-			typ  []byte
-			text string
-			set  fieldSet
-		)
-		for k := 0; s.more(&k, '}'); {
-			switch key := s.key(); string(key) {
-			case "type":
-				s.seen(&set, 1)
-				typ = s.word()
-			case "text":
-				s.seen(&set, 2)
-				s.str(&text)
-			default:
-				s.unknown(key, "type", "text")
-			}
-		}
-		if string(typ) != "text" {
-			s.fail()
-		}
-		if text != "" {
-			if blocks == nil {
-				blocks = make([]conductor.Block, 0, 2)
-			}
-			blocks = append(blocks, conductor.TextBlock(text))
-		}
-	}
-	return blocks
-}
-
-// stop reads a string or a list of strings.
-func (s *scanner) stop() []string {
-	if s.peek() != '[' {
-		if s.null() {
-			return nil
-		}
-		var v string
-		s.str(&v)
-		return []string{v}
-	}
-	s.open('[')
-	list := make([]string, 0, 4)
-	for n := 0; s.more(&n, ']'); {
-		var v string
-		s.str(&v)
-		list = append(list, v)
-	}
-	return list
-}
-
 // DecodeOpenAIResponseFormat reads OpenAI's response_format: {"type":"text"},
 // {"type":"json_object"} or {"type":"json_schema","json_schema":{name,
 // description, schema, strict}}; null is none.
 func DecodeOpenAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
-	if isNull(v) {
+	if wire.IsNull(v) {
 		return nil, nil
 	}
 	var f struct {
@@ -1185,7 +1089,7 @@ func DecodeOpenAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, e
 			Strict      *bool           `json:"strict"`
 		} `json:"json_schema"`
 	}
-	if err := json.Unmarshal(v, &f); err != nil {
+	if err := wire.Unmarshal(v, &f); err != nil {
 		return nil, err
 	}
 	rf := &conductor.ResponseFormat{Type: f.Type}
@@ -1197,7 +1101,7 @@ func DecodeOpenAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, e
 		}
 		js := f.JSONSchema
 		rf.Name, rf.Description, rf.Strict = js.Name, js.Description, js.Strict
-		if !isNull(js.Schema) {
+		if !wire.IsNull(js.Schema) {
 			rf.Schema = js.Schema
 		}
 	default:
@@ -1209,15 +1113,15 @@ func DecodeOpenAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, e
 // appendOpenAIResponseFormat writes rf as OpenAI's response_format.
 func appendOpenAIResponseFormat(dst []byte, rf *conductor.ResponseFormat) []byte {
 	dst = append(dst, `{"type":`...)
-	dst = appendString(dst, cmp.Or(rf.Type, conductor.FormatText))
+	dst = wire.AppendString(dst, cmp.Or(rf.Type, conductor.FormatText))
 	if rf.Type != conductor.FormatJSONSchema {
 		return append(dst, '}')
 	}
 	dst = append(dst, `,"json_schema":{"name":`...)
-	dst = appendString(dst, cmp.Or(rf.Name, "response"))
+	dst = wire.AppendString(dst, cmp.Or(rf.Name, "response"))
 	if rf.Description != "" {
 		dst = append(dst, `,"description":`...)
-		dst = appendString(dst, rf.Description)
+		dst = wire.AppendString(dst, rf.Description)
 	}
 	if len(rf.Schema) > 0 {
 		dst = append(dst, `,"schema":`...)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // What becomes of a caller's wire field (ChatRequest.Extra) when the
@@ -88,7 +89,7 @@ func extrasFor(req *conductor.ChatRequest, to, provider string) (map[string]json
 	if len(refused) > 0 {
 		slices.Sort(refused)
 		if kw, ok := keptWhole[refused[0]]; ok {
-			return nil, untranslatable(refused[0], fmt.Sprintf(kw.what, req.ExtraFormat), provider, kw.why)
+			return nil, wire.Untranslatable(refused[0], fmt.Sprintf(kw.what, req.ExtraFormat), provider, kw.why)
 		}
 		return nil, unsupported(refused[0], provider, to)
 	}
@@ -111,7 +112,7 @@ var keptWhole = map[string]struct{ what, why string }{
 
 // unsupported is the error for a field the target cannot carry.
 func unsupported(field, provider, format string) *conductor.Error {
-	e := badRequest("%s: not supported by %s (the %s API has no such field); remove it or choose a model of another provider", field, provider, format)
+	e := wire.BadRequest("%s: not supported by %s (the %s API has no such field); remove it or choose a model of another provider", field, provider, format)
 	e.Provider = provider
 	e.Code = "unsupported_parameter"
 	return e

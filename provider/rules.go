@@ -1,12 +1,12 @@
 package provider
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // Per-model parameter rules: what a model refuses with a 400, checked before
@@ -205,13 +205,13 @@ var families = []family{
 	},
 	{
 		// max_tokens is required by the API; the encoder sends
-		// anthropicDefaultMaxTokens when the request sets none.
+		// wire.AnthropicDefaultMaxTokens when the request sets none.
 		provider: conductor.ProviderAnthropic, name: "", match: anyModel,
 		rules: []rule{
 			{param: ParamTemperature, allowed: "0 to 1", code: unsupportedValue, bad: outside(temperature, 0, 1)},
 			{param: ParamTopP, allowed: "0 to 1", code: unsupportedValue, bad: outside(topP, 0, 1)},
-			{param: ParamMaxTokens, allowed: "a positive integer (" + strconv.Itoa(anthropicDefaultMaxTokens) + " when unset)", code: unsupportedValue, bad: negativeMax},
-			{param: ParamThinkingBudget, allowed: "at least 1024 and below max_tokens (" + strconv.Itoa(anthropicDefaultMaxTokens) + " when unset)", code: unsupportedValue, bad: badBudget},
+			{param: ParamMaxTokens, allowed: "a positive integer (" + strconv.Itoa(wire.AnthropicDefaultMaxTokens) + " when unset)", code: unsupportedValue, bad: negativeMax},
+			{param: ParamThinkingBudget, allowed: "at least 1024 and below max_tokens (" + strconv.Itoa(wire.AnthropicDefaultMaxTokens) + " when unset)", code: unsupportedValue, bad: badBudget},
 		},
 	},
 }
@@ -301,7 +301,7 @@ func gotValue(param string, req *conductor.ChatRequest) string {
 	case ParamTopK:
 		return string(req.Extra["top_k"])
 	case ParamStop:
-		b, _ := json.Marshal(req.Stop)
+		b, _ := wire.Marshal(req.Stop)
 		return string(b)
 	case ParamToolChoice:
 		if req.ToolChoice == nil {
@@ -363,7 +363,7 @@ func badBudget(req *conductor.ChatRequest) bool {
 	}
 	limit := req.MaxTokens
 	if limit <= 0 {
-		limit = anthropicDefaultMaxTokens
+		limit = wire.AnthropicDefaultMaxTokens
 	}
 	return b < 1024 || b >= limit
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // drainTimeout bounds the wait for the end of a body after its terminator.
@@ -31,7 +32,7 @@ type sseStream struct {
 	req     *conductor.ChatRequest
 	sse     *SSEReader
 	decode  eventDecoder
-	out     tokenCounter
+	out     wire.TokenCounter
 	usage   bool // a chunk carried the provider's usage
 	pending *conductor.Chunk
 	err     error // sticky: returned by every Next after the end
@@ -95,10 +96,10 @@ func (s *sseStream) Next() (conductor.Chunk, error) {
 		if ch.Usage != nil {
 			s.usage = true
 		}
-		s.out.add(ch.Delta)
+		s.out.Add(ch.Delta)
 		for _, d := range ch.ToolCalls {
-			s.out.add(d.Name)
-			s.out.add(d.Arguments)
+			s.out.Add(d.Name)
+			s.out.Add(d.Arguments)
 		}
 		if done {
 			return s.finish(ch, emit)
@@ -123,7 +124,7 @@ func (s *sseStream) finish(last conductor.Chunk, emit bool) (conductor.Chunk, er
 	s.c.release()
 	var est *conductor.Chunk
 	if !s.usage {
-		u := estimatedUsage(s.req, s.out.total())
+		u := wire.EstimatedUsage(s.req, s.out.Total())
 		est = &conductor.Chunk{Usage: &u} // no Raw: it has no wire form
 	}
 	switch {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The Workers AI native run format: POST {BaseURL}/{model} with a bearer
@@ -47,14 +48,14 @@ func (w *workersAI) header() http.Header {
 // (…/ai/run/@cf/meta/llama-3.1-8b-instruct), escaping each segment.
 func (w *workersAI) modelURL(model string) (string, error) {
 	if model == "" {
-		return "", badRequest("a Workers AI model is required")
+		return "", wire.BadRequest("a Workers AI model is required")
 	}
 	var b strings.Builder
 	b.Grow(len(w.ep.BaseURL) + len(model) + 1)
 	b.WriteString(w.ep.BaseURL)
 	for seg := range strings.SplitSeq(model, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return "", badRequest("invalid Workers AI model %q", model)
+			return "", wire.BadRequest("invalid Workers AI model %q", model)
 		}
 		b.WriteByte('/')
 		b.WriteString(url.PathEscape(seg))
@@ -86,7 +87,7 @@ func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, completeError(err, c.resp.StatusCode, rid)
 	}
 	if !hasUsage {
-		resp.Usage = estimatedUsage(req, answerTokens(resp.Content))
+		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
 	}
 	resp.Model = req.Model // the envelope does not name it
 	resp.RequestID = rid
@@ -117,7 +118,7 @@ func (w *workersAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error
 	if b := passThrough(req, FormatWorkersAI, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendWorkersAIRequest(make([]byte, 0, requestSize(req)+16), req, w.ep.Name, stream)
+	b, err := appendWorkersAIRequest(make([]byte, 0, wire.RequestSize(req)+16), req, w.ep.Name, stream)
 	return b, withProvider(err, w.ep.Name)
 }
 
@@ -140,17 +141,8 @@ func DecodeWorkersAIResponse(body []byte) (*conductor.ChatResponse, error) {
 }
 
 func decodeWorkersAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
-	if resp, hasUsage, ok := scanWorkersAIAnswer(body); ok {
-		return resp, hasUsage, nil
-	}
-	return decodeWorkersAIResponseJSON(provider, body)
-}
-
-// decodeWorkersAIResponseJSON is decodeWorkersAIResponse through
-// encoding/json, for every answer the fast path does not take.
-func decodeWorkersAIResponseJSON(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var env workersAIEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := wire.Unmarshal(body, &env); err != nil {
 		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
@@ -184,7 +176,7 @@ func responseText(v json.RawMessage) (string, error) {
 		return "", nil
 	case v[0] == '"':
 		var s string
-		err := json.Unmarshal(v, &s)
+		err := wire.Unmarshal(v, &s)
 		return s, err
 	}
 	return string(v), nil
@@ -214,20 +206,12 @@ func DecodeWorkersAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, 
 	return d.Decode(ev)
 }
 
-// decodeWorkersAIEventJSON is the stream decoder through encoding/json,
-// for every event the fast path does not take; data is raw trimmed. Legacy
-// tool calls are left to the stream decoder, which numbers them.
-func decodeWorkersAIEventJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
-	ch, _, err := decodeWorkersAIChunk(provider, name, data, raw)
-	if err != nil {
-		return conductor.Chunk{}, false, false, err
-	}
-	return ch, true, false, nil
-}
-
+// decodeWorkersAIChunk reads one chunk (data is raw trimmed) and returns
+// it with its wire form: legacy tool calls are left to the stream decoder,
+// which numbers them.
 func decodeWorkersAIChunk(provider, name string, data, raw []byte) (conductor.Chunk, *workersAIChunk, error) {
 	var c workersAIChunk
-	if err := json.Unmarshal(data, &c); err != nil {
+	if err := wire.Unmarshal(data, &c); err != nil {
 		return conductor.Chunk{}, nil, malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || len(c.Errors) > 0 || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
@@ -252,161 +236,4 @@ func decodeWorkersAIChunk(provider, name string, data, raw []byte) (conductor.Ch
 		ch.Usage = &u
 	}
 	return ch, &c, nil
-}
-
-// The fast paths of the decoders above (see scanner): the ordinary answer
-// and chunk; ok=false for anything else, which encoding/json then reads.
-
-var (
-	workersAIEnvelopeKeys = [...]string{"result", "success", "errors"}
-	workersAIResultKeys   = [...]string{"response", "usage", "tool_calls", "choices", "id", "model"}
-	workersAIChunkKeys    = [...]string{"response", "usage", "choices", "errors", "error", "tool_calls"}
-)
-
-// responseText is the package function of that name for the scanner: a
-// string's text, "" for null, any other value as its JSON text.
-func (s *scanner) responseText(dst *string) {
-	switch s.peek() {
-	case '"', 'n':
-		s.str(dst)
-	default:
-		*dst = string(s.rawValue())
-	}
-}
-
-// noErrors reads a list that must be empty (or null): errors, or the
-// tool_calls of an answer without any.
-func (s *scanner) noErrors() {
-	if !s.open('[') {
-		return
-	}
-	if n := 0; s.more(&n, ']') {
-		s.fail()
-	}
-}
-
-// scanWorkersAIAnswer is decodeWorkersAIResponse for a successful answer of
-// text: tool calls and the chat.completion shape go to encoding/json.
-func scanWorkersAIAnswer(body []byte) (resp *conductor.ChatResponse, hasUsage, ok bool) {
-	s := scanner{b: body}
-	var (
-		content   string
-		usage     conductor.Usage
-		hasResult bool
-		set       fieldSet
-	)
-	if !s.open('{') {
-		return nil, false, false
-	}
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "result":
-			s.seen(&set, 1)
-			if hasResult = s.open('{'); !hasResult {
-				break
-			}
-			var rset fieldSet
-			for m := 0; s.more(&m, '}'); {
-				switch k := s.key(); string(k) {
-				case "response":
-					s.seen(&rset, 1)
-					s.responseText(&content)
-				case "usage":
-					s.seen(&rset, 2)
-					usage, hasUsage = s.openAIUsage()
-				case "tool_calls":
-					s.seen(&rset, 4)
-					s.noErrors()
-				case "choices":
-					s.seen(&rset, 8)
-					if !s.null() {
-						s.fail()
-					}
-				case "id", "model":
-					s.plainStr() // read with choices alone; encoding/json checks the type
-
-				default:
-					s.unknown(k, workersAIResultKeys[:]...)
-				}
-			}
-		case "success":
-			s.seen(&set, 2)
-			if s.peek() != 't' || !s.literal("true") {
-				s.fail() // false, null or worse: encoding/json's path says what
-			}
-		case "errors":
-			s.seen(&set, 4)
-			s.noErrors()
-		default:
-			s.unknown(k, workersAIEnvelopeKeys[:]...)
-		}
-	}
-	if !s.end() || !hasResult {
-		return nil, false, false
-	}
-	resp = &conductor.ChatResponse{Content: conductor.Texts(content), Raw: body}
-	if hasUsage {
-		resp.Usage = usage
-	}
-	return resp, hasUsage, true
-}
-
-// scanWorkersAIChunk is decodeWorkersAIEvent for an ordinary chunk (not
-// [DONE], not an error); the caller sets Raw.
-func scanWorkersAIChunk(data []byte) (ch conductor.Chunk, ok bool) {
-	s := scanner{b: data}
-	var (
-		response, delta, finish string
-		usage                   conductor.Usage
-		hasUsage                bool
-		set                     fieldSet
-	)
-	if !s.open('{') {
-		return ch, false
-	}
-	for n := 0; s.more(&n, '}'); {
-		switch k := s.key(); string(k) {
-		case "response":
-			s.seen(&set, 1)
-			s.responseText(&response)
-		case "usage":
-			s.seen(&set, 2)
-			usage, hasUsage = s.openAIUsage()
-		case "choices":
-			s.seen(&set, 4)
-			if !s.open('[') {
-				break
-			}
-			for m, i := 0, 0; s.more(&m, ']'); i++ {
-				var c, r, f string
-				s.openAIChoice("delta", &c, &r, &f)
-				if i == 0 {
-					delta, finish = c, f
-				}
-			}
-		case "errors":
-			s.seen(&set, 8)
-			s.noErrors()
-		case "error":
-			s.seen(&set, 16)
-			if !s.null() {
-				s.fail()
-			}
-		case "tool_calls":
-			s.seen(&set, 32)
-			s.noErrors()
-		default:
-			s.unknown(k, workersAIChunkKeys[:]...)
-		}
-	}
-	if !s.end() {
-		return ch, false
-	}
-	ch.Delta = response + delta
-	ch.FinishReason = finish
-	if hasUsage {
-		u := usage // a copy: the heap holds a usage only when there is one
-		ch.Usage = &u
-	}
-	return ch, true
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The answer side of Workers AI's native run format beyond plain text.
@@ -38,14 +39,14 @@ func (c *workersAIToolCallWire) call(i int) (id, name, args string) {
 	name, raw := c.Name, c.Arguments
 	if c.Function != nil {
 		name = cmp.Or(name, c.Function.Name)
-		if isJSONNull(raw) {
+		if wire.IsJSONNull(raw) {
 			raw = c.Function.Arguments
 		}
 	}
-	args = argumentsText(raw)
+	args = wire.ArgumentsText(raw)
 	id = c.ID
 	if id == "" {
-		id = synthToolID(i, name, args)
+		id = wire.SynthToolID(i, name, args)
 	}
 	return id, name, args
 }
@@ -78,7 +79,7 @@ func (r *workersAIResult) answer(resp *conductor.ChatResponse) error {
 	}
 	resp.Content = conductor.Texts(text)
 	for i := range r.ToolCalls {
-		resp.Content = append(resp.Content, toolCallBlock(r.ToolCalls[i].call(i)))
+		resp.Content = append(resp.Content, wire.ToolCallBlock(r.ToolCalls[i].call(i)))
 	}
 	if len(r.ToolCalls) > 0 {
 		resp.FinishReason = conductor.FinishToolCalls
@@ -99,14 +100,14 @@ type WorkersAIStreamDecoder struct {
 // Decode decodes one event.
 func (d *WorkersAIStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
 	provider := cmp.Or(d.provider, conductor.ProviderWorkersAI)
-	ch, emit, done, err = dataEvent(provider, ev, scanWorkersAIChunk, d.decodeJSON)
+	ch, emit, done, err = dataEvent(provider, ev, d.decodeChunk)
 	if d.refused && ch.FinishReason == conductor.FinishStop {
 		ch.FinishReason = conductor.FinishContentFilter
 	}
 	return ch, emit, done, err
 }
 
-func (d *WorkersAIStreamDecoder) decodeJSON(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
+func (d *WorkersAIStreamDecoder) decodeChunk(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
 	ch, c, err := decodeWorkersAIChunk(provider, name, data, raw)
 	if err != nil {
 		return conductor.Chunk{}, false, false, err
@@ -135,14 +136,14 @@ func (d *WorkersAIStreamDecoder) decodeJSON(provider, name string, data, raw []b
 // them; ids have no place there), and result.usage (AppendWorkersAIUsage).
 // Opaque blocks have no slot and are dropped.
 func EncodeWorkersAIResponse(resp *conductor.ChatResponse) ([]byte, error) {
-	b := make([]byte, 0, answerSize(resp.Content)+200)
+	b := make([]byte, 0, wire.AnswerSize(resp.Content)+200)
 	b = append(b, `{"result":{"response":`...)
-	b = appendString(b, resp.Text())
+	b = wire.AppendString(b, resp.Text())
 	calls := conductor.ToolCalls(resp.Content)
 	var ok bool
 	if b, ok = AppendWorkersAIToolCalls(b, calls); !ok {
 		i := firstNonObject(calls)
-		return nil, notAnObject(i, calls[i].Name, "Workers AI tool_calls")
+		return nil, wire.NotAnObject(i, calls[i].Name, "Workers AI tool_calls")
 	}
 	b = append(b, `,"usage":`...)
 	b = AppendWorkersAIUsage(b, resp.Usage)
@@ -162,10 +163,10 @@ func AppendWorkersAIToolCalls(dst []byte, calls []conductor.ToolCall) ([]byte, b
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"name":`...)
-		dst = appendString(dst, c.Name)
+		dst = wire.AppendString(dst, c.Name)
 		dst = append(dst, `,"arguments":`...)
 		var ok bool
-		if dst, ok = appendToolInput(dst, c.Arguments); !ok {
+		if dst, ok = wire.AppendToolInput(dst, c.Arguments); !ok {
 			return dst, false
 		}
 		dst = append(dst, '}')
@@ -177,7 +178,7 @@ func AppendWorkersAIToolCalls(dst []byte, calls []conductor.ToolCall) ([]byte, b
 // appendToolInput refuses.
 func firstNonObject(calls []conductor.ToolCall) int {
 	for i, c := range calls {
-		if _, ok := appendToolInput(nil, c.Arguments); !ok {
+		if _, ok := wire.AppendToolInput(nil, c.Arguments); !ok {
 			return i
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The request side of the Workers AI native run format.
@@ -31,7 +32,7 @@ func EncodeWorkersAIRequest(req *conductor.ChatRequest) ([]byte, error) {
 	if provider == "" {
 		provider = conductor.ProviderWorkersAI
 	}
-	return appendWorkersAIRequest(make([]byte, 0, requestSize(req)), req, provider, req.Stream)
+	return appendWorkersAIRequest(make([]byte, 0, wire.RequestSize(req)), req, provider, req.Stream)
 }
 
 func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider string, stream bool) ([]byte, error) {
@@ -45,48 +46,48 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider str
 	if err != nil {
 		return nil, err
 	}
-	var w keyWriter
-	w.init(append(dst, '{'))
-	w.key("messages")
+	var w wire.KeyWriter
+	w.Init(append(dst, '{'))
+	w.Key("messages")
 	d := openAIDialect{format: FormatWorkersAI, provider: provider, workersAI: true}
-	if w.buf, err = d.appendMessages(w.buf, req.Messages); err != nil {
+	if w.Buf, err = d.appendMessages(w.Buf, req.Messages); err != nil {
 		return nil, err
 	}
 	if req.MaxTokens > 0 {
-		w.int("max_tokens", int64(req.MaxTokens))
+		w.Int("max_tokens", int64(req.MaxTokens))
 	}
 	if req.Temperature != nil {
-		if err := w.float("temperature", *req.Temperature); err != nil {
+		if err := w.Float("temperature", *req.Temperature); err != nil {
 			return nil, err
 		}
 	}
 	if req.TopP != nil {
-		if err := w.float("top_p", *req.TopP); err != nil {
+		if err := w.Float("top_p", *req.TopP); err != nil {
 			return nil, err
 		}
 	}
 	if req.Seed != nil {
-		w.int("seed", *req.Seed)
+		w.Int("seed", *req.Seed)
 	}
 	if stream {
-		w.key("stream")
-		w.buf = append(w.buf, "true"...)
+		w.Key("stream")
+		w.Buf = append(w.Buf, "true"...)
 	}
 	if rf := req.ResponseFormat; rf != nil {
-		if err := w.raw("response_format", workersAIResponseFormat(rf)); err != nil {
+		if err := w.Raw("response_format", workersAIResponseFormat(rf)); err != nil {
 			return nil, err
 		}
 	}
 	if err := d.tools(&w, req); err != nil {
 		return nil, err
 	}
-	if effort := reasoningEffort(req); effort != "" {
-		w.str("reasoning_effort", effort)
+	if effort := wire.ReasoningEffort(req); effort != "" {
+		w.Str("reasoning_effort", effort)
 	}
-	if err := w.extras(extra, func(k string) bool { return k == "model" || k == "stream" }); err != nil {
+	if err := w.Extras(extra, func(k string) bool { return k == "model" || k == "stream" }); err != nil {
 		return nil, err
 	}
-	return append(w.buf, '}'), nil
+	return append(w.Buf, '}'), nil
 }
 
 // DecodeWorkersAIRequest reads a native Workers AI run body (the model is
@@ -100,8 +101,8 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider str
 // a request gives a ClassBadRequest *conductor.Error naming the field.
 func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
-		return nil, badRequest("the request body is not a JSON object")
+	if err := wire.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, wire.BadRequest("the request body is not a JSON object")
 	}
 	req := &conductor.ChatRequest{}
 	var (
@@ -119,19 +120,19 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 		var err error
 		switch k {
 		case "prompt":
-			err = json.Unmarshal(v, &prompt)
+			err = wire.Unmarshal(v, &prompt)
 		case "messages":
 			req.Messages, err = decodeOpenAIMessages(v, FormatWorkersAI)
 		case "max_tokens":
-			err = json.Unmarshal(v, &req.MaxTokens)
+			err = wire.Unmarshal(v, &req.MaxTokens)
 		case "temperature":
-			err = json.Unmarshal(v, &req.Temperature)
+			err = wire.Unmarshal(v, &req.Temperature)
 		case "top_p":
-			err = json.Unmarshal(v, &req.TopP)
+			err = wire.Unmarshal(v, &req.TopP)
 		case "seed":
-			err = json.Unmarshal(v, &req.Seed)
+			err = wire.Unmarshal(v, &req.Seed)
 		case "n":
-			err = json.Unmarshal(v, &n)
+			err = wire.Unmarshal(v, &n)
 		case "response_format":
 			var rf *conductor.ResponseFormat
 			if rf, err = DecodeWorkersAIResponseFormat(v); err != nil {
@@ -145,25 +146,25 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 				keep(k, v)
 			}
 		case "tool_choice":
-			if req.ToolChoice = decodeOpenAIToolChoice(v); req.ToolChoice == nil && !isNull(v) {
+			if req.ToolChoice = decodeOpenAIToolChoice(v); req.ToolChoice == nil && !wire.IsNull(v) {
 				keep(k, v)
 			}
 		case "parallel_tool_calls":
-			err = json.Unmarshal(v, &req.ParallelToolCalls)
+			err = wire.Unmarshal(v, &req.ParallelToolCalls)
 		case "reasoning_effort":
 			var e *string
-			if err = json.Unmarshal(v, &e); e != nil {
+			if err = wire.Unmarshal(v, &e); e != nil {
 				req.ReasoningEffort = *e
 			}
 		case "stream":
 			var s *bool
-			err = json.Unmarshal(v, &s)
+			err = wire.Unmarshal(v, &s)
 			req.Stream = s != nil && *s
 		default:
 			keep(k, v)
 		}
 		if err != nil {
-			return nil, badRequest("%s: %s", k, shortJSONError(err))
+			return nil, wire.BadRequest("%s: %s", k, wire.ShortJSONError(err))
 		}
 	}
 	if n != nil {
@@ -171,13 +172,13 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 	}
 	switch {
 	case req.MaxTokens < 0:
-		return nil, badRequest("max_tokens: must not be negative")
+		return nil, wire.BadRequest("max_tokens: must not be negative")
 	case prompt != nil && len(req.Messages) > 0:
-		return nil, badRequest("send prompt or messages, not both")
+		return nil, wire.BadRequest("send prompt or messages, not both")
 	case prompt != nil:
 		req.Messages = []conductor.Message{conductor.TextMessage("user", *prompt)}
 	case len(req.Messages) == 0:
-		return nil, badRequest("prompt or messages: required")
+		return nil, wire.BadRequest("prompt or messages: required")
 	}
 	return req, nil
 }
@@ -199,21 +200,21 @@ func workersAIResponseFormat(rf *conductor.ResponseFormat) json.RawMessage {
 // {"type":"json_schema","json_schema":S} with the schema itself, or
 // {"type":"json_object"}; null is none.
 func DecodeWorkersAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
-	if isNull(v) {
+	if wire.IsNull(v) {
 		return nil, nil
 	}
 	var f struct {
 		Type       string          `json:"type"`
 		JSONSchema json.RawMessage `json:"json_schema"`
 	}
-	if err := json.Unmarshal(v, &f); err != nil {
+	if err := wire.Unmarshal(v, &f); err != nil {
 		return nil, err
 	}
 	switch f.Type {
 	case conductor.FormatText, conductor.FormatJSONObject:
 		return &conductor.ResponseFormat{Type: f.Type}, nil
 	case conductor.FormatJSONSchema:
-		if isNull(f.JSONSchema) {
+		if wire.IsNull(f.JSONSchema) {
 			return nil, errors.New("json_schema: required with type json_schema")
 		}
 		return &conductor.ResponseFormat{Type: f.Type, Schema: f.JSONSchema}, nil

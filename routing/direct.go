@@ -54,7 +54,7 @@ func (r *Router) directRoute(name, routing string, o upstreamOpts) (route, error
 		}
 	}
 	var ok bool
-	if rt.adapter, ok = provider.Adapter(rt.format); !ok {
+	if rt.adapter, ok = adapterFor(rt.format); !ok {
 		return rt, configErr(name, "no client adapter for the wire format %q of %s", spec.Format, name)
 	}
 	key, err := r.cfg.APIKey(name, r.opts.Env)

@@ -33,7 +33,7 @@ func (r *Router) planGateway(name string) (route, error) {
 	}
 	rt.format = spec.Format
 	var ok bool
-	if rt.adapter, ok = provider.Adapter(spec.Format); !ok {
+	if rt.adapter, ok = adapterFor(spec.Format); !ok {
 		return rt, configErr(name, "no client adapter for the wire format %q of %s", spec.Format, name)
 	}
 	base := or(r.cfg.GatewayBaseURL(gw, r.opts.Env), DefaultGatewayBaseURL)

@@ -192,6 +192,32 @@ func BenchmarkPassThrough(b *testing.B) {
 	})
 }
 
+// BenchmarkPassThroughAnthropic is BenchmarkPassThrough's server-only case
+// for an Anthropic client: a Messages body on /v1/messages to an instant
+// provider, so what is measured is the server's own work in that format.
+func BenchmarkPassThroughAnthropic(b *testing.B) {
+	answer := &conductor.ChatResponse{ID: "msg_1", Model: "claude-sonnet-4-5", Content: conductor.Texts("Hello! How can I assist you today?"),
+		FinishReason: "stop", Usage: conductor.Usage{InputTokens: 19, OutputTokens: 10}}
+	s := benchServer(b, benchUpstream(b))
+	s.opts.Resolve = func(string) (conductor.Provider, bool) { return instant{answer}, true }
+	h := s.Handler()
+	body := []byte(`{"model":"instant","max_tokens":1024,"system":"You are terse.","messages":[{"role":"user","content":"Say hello to the benchmark."}],"temperature":0.2}`)
+	b.Run("server-only", func(b *testing.B) {
+		b.ReportAllocs()
+		ru := rusage()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/messages", bytes.NewReader(body))
+			req.Header.Set("anthropic-version", "2023-06-01")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+			}
+		}
+		reportCPU(b, ru)
+	})
+}
+
 // BenchmarkTranslatedTools is an OpenAI client's tool conversation (two
 // tools, an assistant turn with text and two tool calls, their two results,
 // a follow-up) served by Anthropic, answered with a tool_use: "direct" posts

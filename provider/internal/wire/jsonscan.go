@@ -1,4 +1,4 @@
-package provider
+package wire
 
 import (
 	"bytes"
@@ -7,40 +7,58 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	conductor "github.com/conductor-go/conductor"
 )
 
-// The answer and request decoders are the gateway's per-call cost, and
-// encoding/json spends most of it in a validation pass over the whole body
-// followed by a reflective decode (two scans, a function call per byte).
-// scanner reads a body once, validating every value it skips exactly as
-// encoding/json's grammar does, and reads the few fields a decoder needs.
+// The request decoders run on every call the server takes, and the text
+// request is the commonest body. scanner reads such a body once, validating
+// every value it skips exactly as encoding/json's grammar does, and reads
+// the few fields a decoder needs, without the reflection and the
+// per-field allocations of a library decode: a pass-through request costs
+// 2-4 µs of server CPU less than through jsonlib.go's library alone
+// (BENCHMARKS.md, "Wire decoders: one library, one decoder per shape").
+// Only the two request scanners (scanOpenAIRequest, scanAnthropicRequest)
+// use it; answers and streams gained nothing measurable and have none.
 //
 // It takes only the common shapes. Anything unusual — a syntax error, a
 // field of an unexpected type, a key repeated or matching a field only
 // case-insensitively (encoding/json's rules there are subtle), a string
 // with surrogate escapes or invalid UTF-8 — makes it give up (failed), and
-// the caller decodes the body again with encoding/json. So the result is
-// encoding/json's in every case; the fuzz tests check it differentially.
+// the caller decodes the body again with the library (the JSON path). So
+// the result is the JSON path's in every case; the fuzz tests check it
+// differentially, and FuzzJSONLibrary checks the library against
+// encoding/json.
+
+// mentionsTools reports whether body may hold tools, tool calls or tool
+// results ("tools", "tool_choice", "tool_calls", a "tool" role,
+// "tool_use", "tool_result"…), which the request scanners do not read: such
+// a body goes straight to the JSON path instead of being scanned up to the
+// first of them and then decoded again. A text that merely quotes the word
+// costs only the scan it skips.
+func MentionsTools(body []byte) bool {
+	return bytes.Contains(body, []byte(`"tool`))
+}
 
 // maxScanDepth bounds the nesting the scanner follows; deeper bodies go to
-// encoding/json, which has its own limit and error.
+// the JSON path, which has its own limit and error.
 const maxScanDepth = 200
 
-type scanner struct {
-	b      []byte
+type Scanner struct {
+	B      []byte
 	i      int
-	failed bool
+	Failed bool
 	depth  int
 }
 
 // fail gives up: every later call finds the end of input and stops.
-func (s *scanner) fail() {
-	s.failed = true
-	s.i = len(s.b)
+func (s *Scanner) Fail() {
+	s.Failed = true
+	s.i = len(s.B)
 }
 
-func (s *scanner) ws() {
-	b, i := s.b, s.i
+func (s *Scanner) ws() {
+	b, i := s.B, s.i
 	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
 		i++
 	}
@@ -48,65 +66,65 @@ func (s *scanner) ws() {
 }
 
 // peek returns the next byte after white space, 0 at the end.
-func (s *scanner) peek() byte {
+func (s *Scanner) Peek() byte {
 	s.ws()
-	if s.i < len(s.b) {
-		return s.b[s.i]
+	if s.i < len(s.B) {
+		return s.B[s.i]
 	}
 	return 0
 }
 
 // end checks that only white space follows the top-level value.
-func (s *scanner) end() bool {
+func (s *Scanner) End() bool {
 	s.ws()
-	if s.i != len(s.b) {
-		s.fail()
+	if s.i != len(s.B) {
+		s.Fail()
 	}
-	return !s.failed
+	return !s.Failed
 }
 
 // null consumes a null if one is next.
-func (s *scanner) null() bool {
-	if s.peek() == 'n' && s.literal("null") {
+func (s *Scanner) Null() bool {
+	if s.Peek() == 'n' && s.Literal("null") {
 		return true
 	}
 	return false
 }
 
-func (s *scanner) literal(lit string) bool {
-	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+func (s *Scanner) Literal(lit string) bool {
+	if len(s.B)-s.i >= len(lit) && string(s.B[s.i:s.i+len(lit)]) == lit {
 		s.i += len(lit)
 		return true
 	}
-	s.fail()
+	s.Fail()
 	return false
 }
 
 // open consumes the opening bracket c ('{' or '['). It returns false, having
 // consumed it, for a null, and fails for anything else.
-func (s *scanner) open(c byte) bool {
-	switch s.peek() {
+func (s *Scanner) Open(c byte) bool {
+	switch s.Peek() {
 	case c:
 		s.depth++
 		if s.depth > maxScanDepth {
-			s.fail()
+			s.Fail()
 			return false
 		}
 		s.i++
 		return true
 	case 'n':
-		s.literal("null")
+		s.Literal("null")
 		return false
 	}
-	s.fail()
+	s.Fail()
 	return false
 }
 
 // more reports whether the object or array opened with open has another
 // member, consuming the comma before it; n counts the members so far. At
 // the closing bracket it consumes it and returns false.
-func (s *scanner) more(n *int, closer byte) bool {
-	c := s.peek()
+func (s *Scanner) More(n *int, closer byte) bool {
+	c := s.Peek()
 	if c == closer {
 		s.i++
 		s.depth--
@@ -114,14 +132,14 @@ func (s *scanner) more(n *int, closer byte) bool {
 	}
 	if *n > 0 {
 		if c != ',' {
-			s.fail()
+			s.Fail()
 			return false
 		}
 		s.i++
 		s.ws()
 	}
-	if s.i >= len(s.b) {
-		s.fail()
+	if s.i >= len(s.B) {
+		s.Fail()
 		return false
 	}
 	*n++
@@ -131,13 +149,13 @@ func (s *scanner) more(n *int, closer byte) bool {
 // key reads an object key and its colon. It returns the key's raw bytes,
 // and fails for a key with escapes: matching it needs unescaping, which
 // encoding/json does with its own folding rules.
-func (s *scanner) key() []byte {
-	raw, esc := s.rawString()
+func (s *Scanner) Key() []byte {
+	raw, esc := s.RawString()
 	if esc {
-		s.fail()
+		s.Fail()
 	}
-	if s.peek() != ':' {
-		s.fail()
+	if s.Peek() != ':' {
+		s.Fail()
 		return nil
 	}
 	s.i++
@@ -146,16 +164,16 @@ func (s *scanner) key() []byte {
 
 // rawString reads a string, validated, returning the bytes between the
 // quotes and whether they contain escapes.
-func (s *scanner) rawString() (raw []byte, escaped bool) {
-	if s.peek() != '"' {
-		s.fail()
+func (s *Scanner) RawString() (raw []byte, escaped bool) {
+	if s.Peek() != '"' {
+		s.Fail()
 		return nil, false
 	}
 	// Locals, not s.i: the loop runs per byte and keeps them in registers.
-	b, i := s.b, s.i+1
+	b, i := s.B, s.i+1
 	start := i
 	for {
-		i = plainRun(b, i)
+		i = PlainRun(b, i)
 		if i >= len(b) {
 			break
 		}
@@ -166,7 +184,7 @@ func (s *scanner) rawString() (raw []byte, escaped bool) {
 		case c == '\\':
 			escaped = true
 			if i+1 >= len(b) {
-				s.fail()
+				s.Fail()
 				return nil, false
 			}
 			switch b[i+1] {
@@ -174,33 +192,33 @@ func (s *scanner) rawString() (raw []byte, escaped bool) {
 				i += 2
 			case 'u':
 				if i+6 > len(b) {
-					s.fail()
+					s.Fail()
 					return nil, false
 				}
 				for _, h := range b[i+2 : i+6] {
 					if unhex(h) < 0 {
-						s.fail()
+						s.Fail()
 						return nil, false
 					}
 				}
 				i += 6
 			default:
-				s.fail()
+				s.Fail()
 				return nil, false
 			}
 		default: // a control character
-			s.fail()
+			s.Fail()
 			return nil, false
 		}
 	}
-	s.fail()
+	s.Fail()
 	return nil, false
 }
 
 // plainRun returns the index of the first byte from i that ends a run of
 // plain string bytes (see strStop), or len(b). Eight bytes at a time: the
 // answers' texts are long.
-func plainRun(b []byte, i int) int {
+func PlainRun(b []byte, i int) int {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
@@ -217,7 +235,7 @@ func plainRun(b []byte, i int) int {
 			return i + bits.TrailingZeros64(t)/8
 		}
 	}
-	for i < len(b) && !strStop[b[i]] {
+	for i < len(b) && !StrStop[b[i]] {
 		i++
 	}
 	return i
@@ -225,7 +243,7 @@ func plainRun(b []byte, i int) int {
 
 // strStop marks the bytes that end a run of plain string bytes: the quote,
 // the backslash and the control characters JSON forbids unescaped.
-var strStop = func() (t [256]bool) {
+var StrStop = func() (t [256]bool) {
 	for c := range 0x20 {
 		t[c] = true
 	}
@@ -247,58 +265,33 @@ func unhex(c byte) int {
 
 // str reads a string value; null leaves *dst as it is (encoding/json's
 // rule). Anything else fails.
-func (s *scanner) str(dst *string) {
-	if s.null() {
+func (s *Scanner) Str(dst *string) {
+	if s.Null() {
 		return
 	}
-	raw, esc := s.rawString()
-	if s.failed {
+	raw, esc := s.RawString()
+	if s.Failed {
 		return
 	}
 	v, ok := unquote(raw, esc)
 	if !ok {
-		s.fail()
+		s.Fail()
 		return
 	}
 	*dst = v
 }
 
-// oneOf reads a string that is most often one of common, giving the constant
-// (no allocation) when it is; else as str.
-func (s *scanner) oneOf(dst *string, common ...string) {
-	if s.null() {
-		return
+// word reads a string or null without allocating, for values only
+// compared; escapes fail.
+func (s *Scanner) Word() []byte {
+	if s.Null() {
+		return nil
 	}
-	raw, esc := s.rawString()
-	if s.failed {
-		return
+	raw, esc := s.RawString()
+	if esc {
+		s.Fail()
 	}
-	if !esc {
-		for _, c := range common {
-			if string(raw) == c {
-				*dst = c
-				return
-			}
-		}
-	}
-	v, ok := unquote(raw, esc)
-	if !ok {
-		s.fail()
-		return
-	}
-	*dst = v
-}
-
-// optStr reads a string or null into a *string, as encoding/json fills a
-// *string field: nil for null.
-func (s *scanner) optStr(dst **string) {
-	if s.null() {
-		*dst = nil
-		return
-	}
-	var v string
-	s.str(&v)
-	*dst = &v
+	return raw
 }
 
 // unquote returns a string's text, or false for what encoding/json would
@@ -360,27 +353,27 @@ func unquote(raw []byte, escaped bool) (string, bool) {
 // int reads an integer into *dst; null leaves it. Fractions, exponents and
 // numbers of more than 18 digits fail (encoding/json refuses the first two
 // for an int and may overflow on the last).
-func (s *scanner) int(dst *int) {
-	if s.null() {
+func (s *Scanner) Int(dst *int) {
+	if s.Null() {
 		return
 	}
 	start := s.i
 	if !s.number() {
 		return
 	}
-	num := s.b[start:s.i]
+	num := s.B[start:s.i]
 	neg := num[0] == '-'
 	if neg {
 		num = num[1:]
 	}
 	if len(num) > 18 {
-		s.fail()
+		s.Fail()
 		return
 	}
 	v := 0
 	for _, c := range num {
 		if c < '0' || c > '9' {
-			s.fail()
+			s.Fail()
 			return
 		}
 		v = v*10 + int(c-'0')
@@ -393,19 +386,19 @@ func (s *scanner) int(dst *int) {
 
 // optInt reads an integer or null into a *int, as encoding/json fills a
 // *int field.
-func (s *scanner) optInt(dst **int) {
-	if s.null() {
+func (s *Scanner) OptInt(dst **int) {
+	if s.Null() {
 		*dst = nil
 		return
 	}
 	var v int
-	s.int(&v)
+	s.Int(&v)
 	*dst = &v
 }
 
 // float reads a number or null into a *float64.
-func (s *scanner) float(dst **float64) {
-	if s.null() {
+func (s *Scanner) Float(dst **float64) {
+	if s.Null() {
 		*dst = nil
 		return
 	}
@@ -413,33 +406,33 @@ func (s *scanner) float(dst **float64) {
 	if !s.number() {
 		return
 	}
-	f, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+	f, err := strconv.ParseFloat(string(s.B[start:s.i]), 64)
 	if err != nil { // out of range: encoding/json's error
-		s.fail()
+		s.Fail()
 		return
 	}
 	*dst = &f
 }
 
 // boolean reads true, false or null (false).
-func (s *scanner) boolean(dst *bool) {
-	switch s.peek() {
+func (s *Scanner) Boolean(dst *bool) {
+	switch s.Peek() {
 	case 't':
-		*dst = s.literal("true")
+		*dst = s.Literal("true")
 	case 'f':
-		s.literal("false")
+		s.Literal("false")
 		*dst = false
 	case 'n':
-		s.literal("null")
+		s.Literal("null")
 	default:
-		s.fail()
+		s.Fail()
 	}
 }
 
 // number validates and consumes a JSON number.
-func (s *scanner) number() bool {
+func (s *Scanner) number() bool {
 	s.ws()
-	b, i := s.b, s.i
+	b, i := s.B, s.i
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
@@ -451,7 +444,7 @@ func (s *scanner) number() bool {
 			i++
 		}
 	default:
-		s.fail()
+		s.Fail()
 		return false
 	}
 	if i < len(b) && b[i] == '.' {
@@ -461,7 +454,7 @@ func (s *scanner) number() bool {
 			i++
 		}
 		if i == d {
-			s.fail()
+			s.Fail()
 			return false
 		}
 	}
@@ -475,7 +468,7 @@ func (s *scanner) number() bool {
 			i++
 		}
 		if i == d {
-			s.fail()
+			s.Fail()
 			return false
 		}
 	}
@@ -484,51 +477,51 @@ func (s *scanner) number() bool {
 }
 
 // skip validates and consumes any value.
-func (s *scanner) skip() {
-	switch s.peek() {
+func (s *Scanner) skip() {
+	switch s.Peek() {
 	case '"':
-		s.rawString()
+		s.RawString()
 	case '{':
-		s.open('{')
-		for n := 0; s.more(&n, '}'); {
-			s.key()
+		s.Open('{')
+		for n := 0; s.More(&n, '}'); {
+			s.Key()
 			s.skip()
 		}
 	case '[':
-		s.open('[')
-		for n := 0; s.more(&n, ']'); {
+		s.Open('[')
+		for n := 0; s.More(&n, ']'); {
 			s.skip()
 		}
 	case 't':
-		s.literal("true")
+		s.Literal("true")
 	case 'f':
-		s.literal("false")
+		s.Literal("false")
 	case 'n':
-		s.literal("null")
+		s.Literal("null")
 	default:
 		s.number()
 	}
 }
 
 // rawValue validates and consumes any value, returning its bytes.
-func (s *scanner) rawValue() []byte {
+func (s *Scanner) RawValue() []byte {
 	s.ws()
 	start := s.i
 	s.skip()
-	if s.failed {
+	if s.Failed {
 		return nil
 	}
-	return s.b[start:s.i]
+	return s.B[start:s.i]
 }
 
 // fieldSet tracks the known keys an object had, so that a repeated one is
-// left to encoding/json.
-type fieldSet uint32
+// left to the JSON path.
+type FieldSet uint32
 
 // seen marks field bit and fails if it was already there.
-func (s *scanner) seen(set *fieldSet, bit fieldSet) {
+func (s *Scanner) Seen(set *FieldSet, bit FieldSet) {
 	if *set&bit != 0 {
-		s.fail()
+		s.Fail()
 	}
 	*set |= bit
 }
@@ -536,16 +529,16 @@ func (s *scanner) seen(set *fieldSet, bit fieldSet) {
 // unknown handles a key that matches no field: encoding/json would still
 // take it for one of names if it matches case-insensitively (or through
 // Unicode folding), so then give up; otherwise skip its value.
-func (s *scanner) unknown(key []byte, names ...string) {
+func (s *Scanner) Unknown(key []byte, names ...string) {
 	for _, c := range key {
 		if c >= utf8.RuneSelf {
-			s.fail()
+			s.Fail()
 			return
 		}
 	}
 	for _, n := range names {
 		if len(n) == len(key) && equalFoldASCII(key, n) {
-			s.fail()
+			s.Fail()
 			return
 		}
 	}
@@ -566,4 +559,70 @@ func equalFoldASCII(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// textBlocks reads a content that is a string, null, or a list of text
+// parts, one text block each (none for an empty text); a part of another
+// type fails.
+func (s *Scanner) TextBlocks() []conductor.Block {
+	if s.Peek() != '[' {
+		var text string
+		s.Str(&text)
+		return conductor.Texts(text)
+	}
+	s.Open('[')
+	var blocks []conductor.Block
+	for n := 0; s.More(&n, ']'); {
+		if !s.Open('{') {
+			s.Fail() // a null part has no type
+			return nil
+		}
+		var (
+			typ  []byte
+			text string
+			set  FieldSet
+		)
+		for k := 0; s.More(&k, '}'); {
+			switch key := s.Key(); string(key) {
+			case "type":
+				s.Seen(&set, 1)
+				typ = s.Word()
+			case "text":
+				s.Seen(&set, 2)
+				s.Str(&text)
+			default:
+				s.Unknown(key, "type", "text")
+			}
+		}
+		if string(typ) != "text" {
+			s.Fail()
+		}
+		if text != "" {
+			if blocks == nil {
+				blocks = make([]conductor.Block, 0, 2)
+			}
+			blocks = append(blocks, conductor.TextBlock(text))
+		}
+	}
+	return blocks
+}
+
+// stop reads a string or a list of strings.
+func (s *Scanner) Stop() []string {
+	if s.Peek() != '[' {
+		if s.Null() {
+			return nil
+		}
+		var v string
+		s.Str(&v)
+		return []string{v}
+	}
+	s.Open('[')
+	list := make([]string, 0, 4)
+	for n := 0; s.More(&n, ']'); {
+		var v string
+		s.Str(&v)
+		list = append(list, v)
+	}
+	return list
 }

@@ -1,4 +1,4 @@
-package provider
+package wire
 
 import (
 	"bytes"
@@ -19,14 +19,14 @@ import (
 // value (Anthropic input, Workers AI arguments, a compatible server that
 // sent an object where OpenAI sends a string) is its compact JSON text;
 // null or nothing is "".
-func argumentsText(v json.RawMessage) string {
+func ArgumentsText(v json.RawMessage) string {
 	v = bytes.TrimSpace(v)
 	switch {
 	case len(v) == 0 || string(v) == "null":
 		return ""
 	case v[0] == '"':
 		// The decoder that handed v over validated it: unquote in place,
-		// leaving only surrogates and invalid UTF-8 to encoding/json.
+		// leaving only surrogates and invalid UTF-8 to the JSON library.
 		if len(v) >= 2 && v[len(v)-1] == '"' {
 			inner := v[1 : len(v)-1]
 			if s, ok := unquote(inner, bytes.IndexByte(inner, '\\') >= 0); ok {
@@ -34,13 +34,13 @@ func argumentsText(v json.RawMessage) string {
 			}
 		}
 		var s string
-		if json.Unmarshal(v, &s) == nil {
+		if Unmarshal(v, &s) == nil {
 			return s
 		}
 		return ""
 	}
 	var b bytes.Buffer
-	if json.Compact(&b, v) != nil {
+	if Compact(&b, v) != nil {
 		return string(v)
 	}
 	return b.String()
@@ -50,13 +50,13 @@ func argumentsText(v json.RawMessage) string {
 // Anthropic's tool_use.input and Workers AI's arguments hold: "" is {}, an
 // object goes compact, and anything else (OpenAI does not promise valid
 // JSON) is refused (ok false) rather than sent as a string or guessed at.
-func appendToolInput(dst []byte, args string) ([]byte, bool) {
-	a, ok := toolInput(args)
+func AppendToolInput(dst []byte, args string) ([]byte, bool) {
+	a, ok := ToolInput(args)
 	if !ok {
 		return dst, false
 	}
 	b := bytes.NewBuffer(dst)
-	if json.Compact(b, a) != nil {
+	if Compact(b, a) != nil {
 		return dst, false
 	}
 	return b.Bytes(), true
@@ -65,7 +65,7 @@ func appendToolInput(dst []byte, args string) ([]byte, bool) {
 // notAnObject is the error for an answer whose tool call cannot be written
 // in a format that wants its arguments as an object. It is the upstream's
 // answer that is wrong, so the call failed (502), naming the call.
-func notAnObject(i int, name, target string) *conductor.Error {
+func NotAnObject(i int, name, target string) *conductor.Error {
 	return &conductor.Error{Class: conductor.ClassProviderFail, Code: "invalid_tool_arguments",
 		Message: "tool call " + strconv.Itoa(i) + " (" + name + ") of the answer has arguments that are not a JSON object; " +
 			target + " carries them only as an object"}
@@ -74,7 +74,7 @@ func notAnObject(i int, name, target string) *conductor.Error {
 // synthToolID is the id of a call that came without one (Workers AI's
 // native tool_calls): derived from the call itself, so that the same answer
 // (replayed from the cache, or asked again) names its calls the same way.
-func synthToolID(i int, name, args string) string {
+func SynthToolID(i int, name, args string) string {
 	h := sha256.New()
 	h.Write(strconv.AppendInt(nil, int64(i), 10))
 	h.Write([]byte{0})
@@ -85,12 +85,12 @@ func synthToolID(i int, name, args string) string {
 }
 
 // toolCallBlock is a tool-call content block.
-func toolCallBlock(id, name, args string) conductor.Block {
+func ToolCallBlock(id, name, args string) conductor.Block {
 	return conductor.Block{Type: conductor.BlockToolCall, ToolCall: &conductor.ToolCall{ID: id, Name: name, Arguments: args}}
 }
 
 // answerSize guesses the encoded size of an answer's content.
-func answerSize(content []conductor.Block) int {
+func AnswerSize(content []conductor.Block) int {
 	n := 0
 	for _, b := range content {
 		n += len(b.Text) + len(b.Text)/16
@@ -107,17 +107,17 @@ func answerSize(content []conductor.Block) int {
 // answerTokens estimates the output tokens of an answer that came without
 // a count: its text and its tool calls' names and arguments, which the
 // model wrote too.
-func answerTokens(content []conductor.Block) int {
-	var c tokenCounter
+func AnswerTokens(content []conductor.Block) int {
+	var c TokenCounter
 	for _, b := range content {
 		switch {
 		case b.Type == conductor.BlockText:
-			c.add(b.Text)
+			c.Add(b.Text)
 		case b.ToolCall != nil:
-			c.add(b.ToolCall.Name)
-			c.add(b.ToolCall.Arguments)
+			c.Add(b.ToolCall.Name)
+			c.Add(b.ToolCall.Arguments)
 		}
 		c.flush() // blocks do not run into each other
 	}
-	return c.total()
+	return c.Total()
 }

@@ -1,14 +1,11 @@
-package provider
+package wire
 
 import (
 	"strings"
 	"testing"
-	"time"
 
 	conductor "github.com/conductor-go/conductor"
 )
-
-var testNow = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 
 func TestEstimateTokens(t *testing.T) {
 	tests := []struct {
@@ -67,11 +64,11 @@ func TestEstimateInputTokens(t *testing.T) {
 
 func TestTokenCounterAcrossDeltas(t *testing.T) {
 	whole := "Streaming splits internationalization 123456 across deltas."
-	var c tokenCounter
+	var c TokenCounter
 	for _, piece := range strings.SplitAfter(whole, "a") {
-		c.add(piece)
+		c.Add(piece)
 	}
-	if got, want := c.total(), EstimateTokens(whole); got != want {
+	if got, want := c.Total(), EstimateTokens(whole); got != want {
 		t.Errorf("fed in deltas: %d, whole: %d", got, want)
 	}
 }

@@ -1,4 +1,4 @@
-package provider
+package wire
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 
@@ -22,8 +21,8 @@ import (
 // untranslatable is the error for a part of a request that the target
 // has no place for: field names it in the caller's terms
 // (messages[1].content[0]), what says what it is, why why not.
-func untranslatable(field, what, provider, why string) *conductor.Error {
-	e := badRequest("%s: %s cannot be sent to %s (%s); remove it or choose a model of another provider", field, what, provider, why)
+func Untranslatable(field, what, provider, why string) *conductor.Error {
+	e := BadRequest("%s: %s cannot be sent to %s (%s); remove it or choose a model of another provider", field, what, provider, why)
 	e.Provider = provider
 	e.Code = "unsupported_parameter"
 	return e
@@ -33,7 +32,7 @@ func untranslatable(field, what, provider, why string) *conductor.Error {
 func noPlace(format string) string { return "the " + format + " API has no place for it" }
 
 // article is "a" or "an" for word.
-func article(word string) string {
+func Article(word string) string {
 	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
 		return "an"
 	}
@@ -41,8 +40,8 @@ func article(word string) string {
 }
 
 // invalidField is the error for a value the target cannot take as it is.
-func invalidField(field, problem, provider string) *conductor.Error {
-	e := badRequest("%s: %s", field, problem)
+func InvalidField(field, problem, provider string) *conductor.Error {
+	e := BadRequest("%s: %s", field, problem)
 	e.Provider = provider
 	e.Code = "invalid_request"
 	return e
@@ -54,7 +53,7 @@ func invalidField(field, problem, provider string) *conductor.Error {
 // target has no slot for them, and the tokens they cost stay in the usage),
 // refused otherwise — a document, a file or an audio part carries input the
 // model would otherwise miss.
-func opaqueFor(o *conductor.Opaque, format, provider string, at blockPath) (keep bool, err error) {
+func OpaqueFor(o *conductor.Opaque, format, provider string, at BlockPath) (keep bool, err error) {
 	if o.Format == format {
 		return true, nil
 	}
@@ -65,26 +64,26 @@ func opaqueFor(o *conductor.Opaque, format, provider string, at blockPath) (keep
 	// "message:audio" is an assistant's audio, "tool_call:custom" a custom
 	// tool call: named by what follows the colon.
 	kind := o.Kind[strings.IndexByte(o.Kind, ':')+1:]
-	return false, untranslatable(at.String(), article(kind)+" "+kind+" block", provider, noPlace(format))
+	return false, Untranslatable(at.String(), Article(kind)+" "+kind+" block", provider, noPlace(format))
 }
 
 // blockPath names a block of a request in an error, the way the caller's
 // body does: messages[i].content[j], .content[k] inside a tool result, or
 // messages[n].tool_calls[call] for a tool call (n its position in an
 // OpenAI body, msgs given). Built only when an error needs it.
-type blockPath struct {
-	msgs    []conductor.Message
-	i, j, k int
-	call    int
+type BlockPath struct {
+	Msgs    []conductor.Message
+	I, J, K int
+	Call    int
 }
 
-func (p blockPath) String() string {
-	if p.call >= 0 && p.msgs != nil {
-		return fmt.Sprintf("messages[%d].tool_calls[%d]", openAIIndex(p.msgs, p.i), p.call)
+func (p BlockPath) String() string {
+	if p.Call >= 0 && p.Msgs != nil {
+		return fmt.Sprintf("messages[%d].tool_calls[%d]", openAIIndex(p.Msgs, p.I), p.Call)
 	}
-	s := fmt.Sprintf("messages[%d].content[%d]", p.i, p.j)
-	if p.k >= 0 {
-		s += fmt.Sprintf(".content[%d]", p.k)
+	s := fmt.Sprintf("messages[%d].content[%d]", p.I, p.J)
+	if p.K >= 0 {
+		s += fmt.Sprintf(".content[%d]", p.K)
 	}
 	return s
 }
@@ -92,7 +91,7 @@ func (p blockPath) String() string {
 // parseDataURL splits data:<mime>[;params][;base64],<payload> into the media
 // type (lower case) and the payload as base64; a percent-encoded payload is
 // decoded and encoded again. ok is false for anything else.
-func parseDataURL(u string) (mediaType, data string, ok bool) {
+func ParseDataURL(u string) (mediaType, data string, ok bool) {
 	rest, found := strings.CutPrefix(u, "data:")
 	if !found {
 		// The scheme is case-insensitive.
@@ -138,8 +137,8 @@ func parseDataURL(u string) (mediaType, data string, ok bool) {
 // imageFromURL is the Image of an OpenAI-style image_url: a data: URL is
 // parsed into its media type and base64 data; any other URL (or a data: URL
 // that does not parse) is kept as the URL.
-func imageFromURL(u, detail string) *conductor.Image {
-	if mt, data, ok := parseDataURL(u); ok {
+func ImageFromURL(u, detail string) *conductor.Image {
+	if mt, data, ok := ParseDataURL(u); ok {
 		return &conductor.Image{MediaType: mt, Data: data, Detail: detail}
 	}
 	return &conductor.Image{URL: u, Detail: detail}
@@ -147,20 +146,20 @@ func imageFromURL(u, detail string) *conductor.Image {
 
 // appendImageURL writes the URL an OpenAI-style image_url carries for img:
 // its URL, or a data: URL of its data.
-func appendImageURL(dst []byte, img *conductor.Image) []byte {
+func AppendImageURL(dst []byte, img *conductor.Image) []byte {
 	if img.Data == "" {
-		return appendString(dst, img.URL)
+		return AppendString(dst, img.URL)
 	}
 	dst = append(dst, `"data:`...)
-	dst = appendStringBody(dst, img.MediaType)
+	dst = AppendStringBody(dst, img.MediaType)
 	dst = append(dst, ";base64,"...)
-	dst = appendStringBody(dst, img.Data)
+	dst = AppendStringBody(dst, img.Data)
 	return append(dst, '"')
 }
 
 // anthropicMediaType is the media type Anthropic accepts for an image
 // (image/jpg is taken as image/jpeg), or false.
-func anthropicMediaType(mt string) (string, bool) {
+func AnthropicMediaType(mt string) (string, bool) {
 	switch mt = strings.ToLower(mt); mt {
 	case "image/jpeg", "image/png", "image/gif", "image/webp":
 		return mt, true
@@ -178,7 +177,7 @@ func anthropicMediaType(mt string) (string, bool) {
 func AnthropicToolID(id string) string {
 	ok := id != ""
 	for i := 0; ok && i < len(id); i++ {
-		ok = isToolIDByte(id[i])
+		ok = IsToolIDByte(id[i])
 	}
 	if ok {
 		return id
@@ -186,7 +185,7 @@ func AnthropicToolID(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	b := make([]byte, 0, len(id)+17)
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; isToolIDByte(c) {
+		if c := id[i]; IsToolIDByte(c) {
 			b = append(b, c)
 		} else {
 			b = append(b, '_')
@@ -196,19 +195,19 @@ func AnthropicToolID(id string) string {
 	return string(hex.AppendEncode(b, sum[:8]))
 }
 
-func isToolIDByte(c byte) bool {
+func IsToolIDByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-'
 }
 
 // toolInput is a tool call's arguments as the JSON object Anthropic wants
 // for tool_use.input: "" (a call without arguments) is {}; anything that is
 // not a JSON object is false — it is never forwarded as a string.
-func toolInput(args string) (json.RawMessage, bool) {
+func ToolInput(args string) (json.RawMessage, bool) {
 	t := bytes.TrimSpace([]byte(args))
 	if len(t) == 0 {
 		return json.RawMessage("{}"), true
 	}
-	if t[0] != '{' || !validJSON(t) {
+	if t[0] != '{' || !Valid(t) {
 		return nil, false
 	}
 	return t, true
@@ -216,13 +215,13 @@ func toolInput(args string) (json.RawMessage, bool) {
 
 // compactJSON is v as compact JSON text ("" for nothing or null): the
 // arguments of a tool call that arrived as an object.
-func compactJSON(v json.RawMessage) string {
-	if isNull(v) {
+func CompactJSON(v json.RawMessage) string {
+	if IsNull(v) {
 		return ""
 	}
 	var b bytes.Buffer
 	b.Grow(len(v))
-	if err := json.Compact(&b, v); err != nil {
+	if err := Compact(&b, v); err != nil {
 		return string(v)
 	}
 	return b.String()
@@ -231,28 +230,15 @@ func compactJSON(v json.RawMessage) string {
 // jsonText is a value that should be a string, as text: the string itself,
 // or the JSON of any other value (tool arguments some servers send as an
 // object).
-func jsonText(v json.RawMessage) (string, error) {
+func JsonText(v json.RawMessage) (string, error) {
 	v = bytes.TrimSpace(v)
 	switch {
-	case isNull(v):
+	case IsNull(v):
 		return "", nil
 	case v[0] == '"':
-		return jsonString(v)
+		return JsonString(v)
 	}
-	return compactJSON(v), nil
-}
-
-// decodeKnown decodes v into dst, reporting false when v does not decode
-// or holds a key dst has no field for: what a decoder can model in full,
-// and so types rather than keeping as it came.
-func decodeKnown(v json.RawMessage, dst any) bool {
-	d := json.NewDecoder(bytes.NewReader(v))
-	d.DisallowUnknownFields()
-	if d.Decode(dst) != nil {
-		return false
-	}
-	_, err := d.Token()
-	return err == io.EOF
+	return CompactJSON(v), nil
 }
 
 // The reasoning policy. OpenAI asks for an effort word, Anthropic's older
@@ -277,7 +263,7 @@ const minThinkingBudget = 1024
 
 // effortShare is the share of max_tokens (in eighths) a reasoning effort
 // word spends on thinking; 0 for none and minimal.
-func effortShare(effort string) (eighths int, ok bool) {
+func EffortShare(effort string) (eighths int, ok bool) {
 	switch effort {
 	case "none", "minimal":
 		return 0, true
@@ -295,17 +281,17 @@ func effortShare(effort string) (eighths int, ok bool) {
 
 // thinkingBudget is the budget_tokens for effort under an output limit of
 // maxTokens; 0 for no thinking.
-func thinkingBudget(effort string, maxTokens int, provider string) (int, error) {
-	share, ok := effortShare(effort)
+func ThinkingBudget(effort string, maxTokens int, provider string) (int, error) {
+	share, ok := EffortShare(effort)
 	if !ok {
-		return 0, invalidField("reasoning_effort", fmt.Sprintf("%q is not one of none, minimal, low, medium, high, xhigh, max", effort), provider)
+		return 0, InvalidField("reasoning_effort", fmt.Sprintf("%q is not one of none, minimal, low, medium, high, xhigh, max", effort), provider)
 	}
 	if share == 0 {
 		return 0, nil
 	}
 	budget := max(maxTokens*share/8, minThinkingBudget)
 	if budget >= maxTokens {
-		return 0, invalidField("reasoning_effort", fmt.Sprintf("thinking on %s needs max_tokens above %d (its budget_tokens is at least %d and below max_tokens); raise the output limit or drop reasoning_effort",
+		return 0, InvalidField("reasoning_effort", fmt.Sprintf("thinking on %s needs max_tokens above %d (its budget_tokens is at least %d and below max_tokens); raise the output limit or drop reasoning_effort",
 			provider, minThinkingBudget, minThinkingBudget), provider)
 	}
 	return budget, nil
@@ -313,7 +299,7 @@ func thinkingBudget(effort string, maxTokens int, provider string) (int, error) 
 
 // budgetEffort is the effort word for a thinking budget under an output
 // limit of maxTokens (0: unknown).
-func budgetEffort(budget, maxTokens int) string {
+func BudgetEffort(budget, maxTokens int) string {
 	if maxTokens > 0 {
 		switch {
 		case budget*8 < maxTokens*3:
@@ -334,28 +320,28 @@ func budgetEffort(budget, maxTokens int) string {
 
 // reasoningEffort is the effort word req asks for: its own, or the one its
 // thinking budget means; "" for neither.
-func reasoningEffort(req *conductor.ChatRequest) string {
+func ReasoningEffort(req *conductor.ChatRequest) string {
 	switch {
 	case req.ReasoningEffort != "":
 		return req.ReasoningEffort
 	case req.ThinkingBudget > 0:
-		return budgetEffort(req.ThinkingBudget, req.MaxTokens)
+		return BudgetEffort(req.ThinkingBudget, req.MaxTokens)
 	}
 	return ""
 }
 
 // appendToolChoiceOpenAI writes tc in the OpenAI form: "auto", "none",
 // "required" or {"type":"function","function":{"name":…}}.
-func appendToolChoiceOpenAI(dst []byte, tc *conductor.ToolChoice, provider string) ([]byte, error) {
+func AppendToolChoiceOpenAI(dst []byte, tc *conductor.ToolChoice, provider string) ([]byte, error) {
 	switch tc.Mode {
 	case conductor.ToolChoiceAuto, conductor.ToolChoiceNone, conductor.ToolChoiceRequired:
-		return appendString(dst, tc.Mode), nil
+		return AppendString(dst, tc.Mode), nil
 	case conductor.ToolChoiceTool:
 		dst = append(dst, `{"type":"function","function":{"name":`...)
-		dst = appendString(dst, tc.Name)
+		dst = AppendString(dst, tc.Name)
 		return append(dst, "}}"...), nil
 	}
-	return nil, invalidField("tool_choice", fmt.Sprintf("unknown mode %q (auto, none, required or tool)", tc.Mode), provider)
+	return nil, InvalidField("tool_choice", fmt.Sprintf("unknown mode %q (auto, none, required or tool)", tc.Mode), provider)
 }
 
 // appendToolsOpenAI writes tools in the OpenAI form
@@ -363,32 +349,32 @@ func appendToolChoiceOpenAI(dst []byte, tc *conductor.ToolChoice, provider strin
 // a function without parameters is written without them (OpenAI's own
 // reading of "no parameters"), or with the empty object schema when
 // emptyParams is set.
-func appendToolsOpenAI(dst []byte, tools []conductor.Tool, emptyParams bool) ([]byte, error) {
+func AppendToolsOpenAI(dst []byte, tools []conductor.Tool, emptyParams bool) ([]byte, error) {
 	dst = append(dst, '[')
 	for i, t := range tools {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"type":"function","function":{"name":`...)
-		dst = appendString(dst, t.Name)
+		dst = AppendString(dst, t.Name)
 		if t.Description != "" {
 			dst = append(dst, `,"description":`...)
-			dst = appendString(dst, t.Description)
+			dst = AppendString(dst, t.Description)
 		}
 		switch {
-		case !isNull(t.Parameters):
-			if !validJSON(t.Parameters) {
-				return nil, badRequest("tools[%d].function.parameters is not valid JSON", i)
+		case !IsNull(t.Parameters):
+			if !Valid(t.Parameters) {
+				return nil, BadRequest("tools[%d].function.parameters is not valid JSON", i)
 			}
 			dst = append(dst, `,"parameters":`...)
 			dst = append(dst, t.Parameters...)
 		case emptyParams:
 			dst = append(dst, `,"parameters":`...)
-			dst = append(dst, emptyObjectSchema...)
+			dst = append(dst, EmptyObjectSchema...)
 		}
 		if t.Strict != nil {
 			dst = append(dst, `,"strict":`...)
-			dst = appendBool(dst, *t.Strict)
+			dst = AppendBool(dst, *t.Strict)
 		}
 		dst = append(dst, "}}"...)
 	}
@@ -397,11 +383,71 @@ func appendToolsOpenAI(dst []byte, tools []conductor.Tool, emptyParams bool) ([]
 
 // emptyObjectSchema is the schema of a function without parameters, where
 // a format requires one.
-const emptyObjectSchema = `{"type":"object","properties":{}}`
+const EmptyObjectSchema = `{"type":"object","properties":{}}`
 
-func appendBool(dst []byte, b bool) []byte {
+func AppendBool(dst []byte, b bool) []byte {
 	if b {
 		return append(dst, "true"...)
 	}
 	return append(dst, "false"...)
 }
+
+// jsonString reads a JSON string ("" for nothing or null); one without
+// escapes is its bytes, without a decode.
+func JsonString(v json.RawMessage) (string, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case IsNull(v):
+		return "", nil
+	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
+		// The decoder that gave us v validated it as JSON; unquote leaves
+		// what encoding/json would mend (invalid UTF-8, surrogates) to it.
+		if s, ok := unquote(v[1:len(v)-1], bytes.IndexByte(v, '\\') >= 0); ok {
+			return s, nil
+		}
+	}
+	var s string
+	err := Unmarshal(v, &s)
+	return s, err
+}
+
+func IsNull(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) == 0 || string(v) == "null"
+}
+
+// isJSONNull reports a value that is absent or null.
+func IsJSONNull(v []byte) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) == 0 || string(v) == "null"
+}
+
+// openAIIndex is the position message i of msgs has in an OpenAI body
+// (where a user message's tool results are one tool message each), so that
+// an error names the message an OpenAI caller sent.
+func openAIIndex(msgs []conductor.Message, i int) int {
+	k := 0
+	for _, m := range msgs[:i] {
+		results, rest := 0, 0
+		for _, b := range m.Content {
+			if b.Type == conductor.BlockToolResult {
+				results++
+			} else {
+				rest++
+			}
+		}
+		switch {
+		case results == 0:
+			k++
+		case rest > 0:
+			k += results + 1
+		default:
+			k += results
+		}
+	}
+	return k
+}
+
+// AnthropicDefaultMaxTokens is sent when the request sets no limit: the API
+// requires max_tokens, and 4096 is what every current Claude model accepts.
+const AnthropicDefaultMaxTokens = 4096

@@ -1,4 +1,4 @@
-package provider
+package wire
 
 import (
 	"encoding/json"
@@ -21,35 +21,20 @@ import (
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string, quotes included.
-func appendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	dst = appendStringBody(dst, s)
+	dst = AppendStringBody(dst, s)
 	return append(dst, '"')
-}
-
-// AppendJSONString appends s as a JSON string, quotes included, for the
-// server's hand-written wire answers: quote, backslash and control
-// characters escaped, U+2028 and U+2029 too, invalid UTF-8 replaced by
-// U+FFFD.
-func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
-
-// validJSON is json.Valid, through the scanner first: it is several times
-// faster, and only what it refuses (invalid, or nested deeper than it
-// follows) needs encoding/json's word.
-func validJSON(v []byte) bool {
-	s := scanner{b: v}
-	s.skip()
-	return s.end() || json.Valid(v)
 }
 
 // appendStringBody appends s escaped for the inside of a JSON string.
 // Invalid UTF-8 becomes U+FFFD, as encoding/json does; U+2028 and U+2029 are
 // escaped so the body stays valid JavaScript too.
-func appendStringBody(dst []byte, s string) []byte {
+func AppendStringBody(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		// Runs of plain ASCII, eight bytes at a time: most of any text.
-		if i = asciiRun(s, i); i >= len(s) {
+		if i = AsciiRun(s, i); i >= len(s) {
 			break
 		}
 		c := s[i]
@@ -98,7 +83,7 @@ func appendStringBody(dst []byte, s string) []byte {
 // asciiRun returns the index of the first byte from i that a JSON string
 // cannot carry as it is (a quote, a backslash, a control character) or that
 // starts a multi-byte sequence, or len(s).
-func asciiRun(s string, i int) int {
+func AsciiRun(s string, i int) int {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
@@ -136,8 +121,8 @@ func appendFloat(dst []byte, f float64) []byte {
 
 // keyWriter writes the members of one JSON object, remembering which of the
 // wire fields it wrote so that pass-through extras never duplicate one.
-type keyWriter struct {
-	buf     []byte
+type KeyWriter struct {
+	Buf     []byte
 	written uint32 // bits of wireKeys
 	n       int
 }
@@ -157,67 +142,67 @@ func keyBit(k string) uint32 {
 	return 0
 }
 
-func (w *keyWriter) init(buf []byte) { w.buf = buf }
+func (w *KeyWriter) Init(buf []byte) { w.Buf = buf }
 
-func (w *keyWriter) key(k string) {
+func (w *KeyWriter) Key(k string) {
 	if w.n > 0 {
-		w.buf = append(w.buf, ',')
+		w.Buf = append(w.Buf, ',')
 	}
 	w.n++
-	w.buf = appendString(w.buf, k)
-	w.buf = append(w.buf, ':')
+	w.Buf = AppendString(w.Buf, k)
+	w.Buf = append(w.Buf, ':')
 	w.written |= keyBit(k)
 }
 
 // mark records k as written without writing it.
-func (w *keyWriter) mark(k string) { w.written |= keyBit(k) }
+func (w *KeyWriter) Mark(k string) { w.written |= keyBit(k) }
 
-func (w *keyWriter) has(k string) bool { return w.written&keyBit(k) != 0 }
+func (w *KeyWriter) has(k string) bool { return w.written&keyBit(k) != 0 }
 
-func (w *keyWriter) str(k, v string) {
-	w.key(k)
-	w.buf = appendString(w.buf, v)
+func (w *KeyWriter) Str(k, v string) {
+	w.Key(k)
+	w.Buf = AppendString(w.Buf, v)
 }
 
-func (w *keyWriter) int(k string, v int64) {
-	w.key(k)
-	w.buf = strconv.AppendInt(w.buf, v, 10)
+func (w *KeyWriter) Int(k string, v int64) {
+	w.Key(k)
+	w.Buf = strconv.AppendInt(w.Buf, v, 10)
 }
 
-func (w *keyWriter) float(k string, v float64) error {
+func (w *KeyWriter) Float(k string, v float64) error {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return badRequest("%s must be a finite number", k)
+		return BadRequest("%s must be a finite number", k)
 	}
-	w.key(k)
-	w.buf = appendFloat(w.buf, v)
+	w.Key(k)
+	w.Buf = appendFloat(w.Buf, v)
 	return nil
 }
 
-func (w *keyWriter) raw(k string, v json.RawMessage) error {
-	if !validJSON(v) {
-		return badRequest("%s is not valid JSON", k)
+func (w *KeyWriter) Raw(k string, v json.RawMessage) error {
+	if !Valid(v) {
+		return BadRequest("%s is not valid JSON", k)
 	}
-	w.key(k)
-	w.buf = append(w.buf, v...)
+	w.Key(k)
+	w.Buf = append(w.Buf, v...)
 	return nil
 }
 
-func (w *keyWriter) strings(k string, vs []string) {
-	w.key(k)
-	w.buf = append(w.buf, '[')
+func (w *KeyWriter) Strings(k string, vs []string) {
+	w.Key(k)
+	w.Buf = append(w.Buf, '[')
 	for i, v := range vs {
 		if i > 0 {
-			w.buf = append(w.buf, ',')
+			w.Buf = append(w.Buf, ',')
 		}
-		w.buf = appendString(w.buf, v)
+		w.Buf = AppendString(w.Buf, v)
 	}
-	w.buf = append(w.buf, ']')
+	w.Buf = append(w.Buf, ']')
 }
 
 // extras writes the request's pass-through fields in key order (so equal
 // requests give equal bytes), skipping keys already written, keys the
 // adapter owns, and keys the wire format does not know.
-func (w *keyWriter) extras(extra map[string]json.RawMessage, skip func(string) bool) error {
+func (w *KeyWriter) Extras(extra map[string]json.RawMessage, skip func(string) bool) error {
 	if len(extra) == 0 {
 		return nil
 	}
@@ -230,7 +215,7 @@ func (w *keyWriter) extras(extra map[string]json.RawMessage, skip func(string) b
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if err := w.raw(k, extra[k]); err != nil {
+		if err := w.Raw(k, extra[k]); err != nil {
 			return err
 		}
 	}
@@ -238,7 +223,7 @@ func (w *keyWriter) extras(extra map[string]json.RawMessage, skip func(string) b
 }
 
 // requestSize guesses the encoded size of req so the body is allocated once.
-func requestSize(req *conductor.ChatRequest) int {
+func RequestSize(req *conductor.ChatRequest) int {
 	n := 192 + len(req.Model)
 	if rf := req.ResponseFormat; rf != nil {
 		n += len(rf.Schema) + len(rf.Name) + len(rf.Description) + 64
@@ -272,6 +257,6 @@ func requestSize(req *conductor.ChatRequest) int {
 }
 
 // badRequest is the error for a request we refuse to send as it stands.
-func badRequest(format string, args ...any) *conductor.Error {
+func BadRequest(format string, args ...any) *conductor.Error {
 	return &conductor.Error{Class: conductor.ClassBadRequest, Message: fmt.Sprintf(format, args...)}
 }

@@ -1,4 +1,4 @@
-package provider
+package wire
 
 import (
 	"unicode"
@@ -34,42 +34,42 @@ const (
 
 // EstimateTokens estimates how many tokens s holds.
 func EstimateTokens(s string) int {
-	var c tokenCounter
-	c.add(s)
-	return c.total()
+	var c TokenCounter
+	c.Add(s)
+	return c.Total()
 }
 
 // EstimateInputTokens estimates the prompt tokens of req: its messages with
 // their per-message overhead.
 func EstimateInputTokens(req *conductor.ChatRequest) int {
-	var c tokenCounter
+	var c TokenCounter
 	n := tokensPerReply
 	for _, m := range req.Messages {
-		c.add(m.Role)
+		c.Add(m.Role)
 		c.flush()
-		c.add(m.Text())
+		c.Add(m.Text())
 		c.flush()
 		n += tokensPerMessage
 	}
-	return n + c.total()
+	return n + c.Total()
 }
 
 // estimatedUsage is the usage to report for req when the provider sent none.
-func estimatedUsage(req *conductor.ChatRequest, outputTokens int) conductor.Usage {
+func EstimatedUsage(req *conductor.ChatRequest, outputTokens int) conductor.Usage {
 	return conductor.Usage{InputTokens: EstimateInputTokens(req), OutputTokens: outputTokens, Estimated: true}
 }
 
 // tokenCounter counts incrementally, so a stream's text can be fed delta by
 // delta without keeping it, and a word split across two deltas still counts
 // once.
-type tokenCounter struct {
+type TokenCounter struct {
 	n         int
 	run       int  // length in runes of the current letter or digit run
 	digits    bool // the current run is digits
 	inNewline bool
 }
 
-func (c *tokenCounter) add(s string) {
+func (c *TokenCounter) Add(s string) {
 	for i := 0; i < len(s); {
 		r, size := rune(s[i]), 1
 		if r >= utf8.RuneSelf {
@@ -108,7 +108,7 @@ func (c *tokenCounter) add(s string) {
 }
 
 // flush ends the current letter or digit run.
-func (c *tokenCounter) flush() {
+func (c *TokenCounter) flush() {
 	if c.run == 0 {
 		return
 	}
@@ -120,7 +120,7 @@ func (c *tokenCounter) flush() {
 	c.run, c.digits = 0, false
 }
 
-func (c *tokenCounter) total() int {
+func (c *TokenCounter) Total() int {
 	c.flush()
 	return c.n
 }

@@ -1,9 +1,10 @@
-package provider
+package routing
 
 import (
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 )
 
 // Every provider the registry declares with a wire format has a client
@@ -11,12 +12,12 @@ import (
 // already here.
 func TestEveryRegisteredFormatHasAnAdapter(t *testing.T) {
 	for _, s := range conductor.ProviderSpecs() {
-		newAdapter, ok := Adapter(s.Format)
+		newAdapter, ok := adapterFor(s.Format)
 		if ok != (s.Format != "") {
-			t.Errorf("%s: Adapter(%q) ok = %v", s.Name, s.Format, ok)
+			t.Errorf("%s: adapterFor(%q) ok = %v", s.Name, s.Format, ok)
 			continue
 		}
-		if ok && newAdapter(Endpoint{Name: s.Name, BaseURL: "http://127.0.0.1:1"}) == nil {
+		if ok && newAdapter(provider.Endpoint{Name: s.Name, BaseURL: "http://127.0.0.1:1"}) == nil {
 			t.Errorf("%s: the constructor returned nil", s.Name)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // Embeddings in two wire formats: OpenAI's POST {BaseURL}/embeddings (the
@@ -40,35 +41,35 @@ var openAIEmbedFields = []string{"model", "input", "encoding_format", "dimension
 // (user, …) stay in Extra. Failures are 400s naming the field.
 func DecodeOpenAIEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 bool, err error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, false, badRequest("the body is not a JSON object: %s", shortJSONError(err))
+	if err := wire.Unmarshal(body, &fields); err != nil {
+		return nil, false, wire.BadRequest("the body is not a JSON object: %s", wire.ShortJSONError(err))
 	}
 	if fields == nil {
-		return nil, false, badRequest("the body is not a JSON object")
+		return nil, false, wire.BadRequest("the body is not a JSON object")
 	}
 	req = &conductor.EmbedRequest{}
-	if v := fields["model"]; !isNull(v) {
-		if err := json.Unmarshal(v, &req.Model); err != nil {
-			return nil, false, badRequest("model: expected a string")
+	if v := fields["model"]; !wire.IsNull(v) {
+		if err := wire.Unmarshal(v, &req.Model); err != nil {
+			return nil, false, wire.BadRequest("model: expected a string")
 		}
 	}
 	if err := decodeEmbedInput(fields["input"], req); err != nil {
 		return nil, false, err
 	}
-	if v := fields["encoding_format"]; !isNull(v) {
+	if v := fields["encoding_format"]; !wire.IsNull(v) {
 		var f string
-		_ = json.Unmarshal(v, &f)
+		_ = wire.Unmarshal(v, &f)
 		switch f {
 		case "float":
 		case "base64":
 			base64 = true
 		default:
-			return nil, false, badRequest("encoding_format: expected \"float\" or \"base64\"")
+			return nil, false, wire.BadRequest("encoding_format: expected \"float\" or \"base64\"")
 		}
 	}
-	if v := fields["dimensions"]; !isNull(v) {
-		if err := json.Unmarshal(v, &req.Dimensions); err != nil || req.Dimensions < 1 {
-			return nil, false, badRequest("dimensions: expected an integer of at least 1")
+	if v := fields["dimensions"]; !wire.IsNull(v) {
+		if err := wire.Unmarshal(v, &req.Dimensions); err != nil || req.Dimensions < 1 {
+			return nil, false, wire.BadRequest("dimensions: expected an integer of at least 1")
 		}
 	}
 	for k, v := range fields {
@@ -84,47 +85,47 @@ func DecodeOpenAIEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 
 
 func decodeEmbedInput(v json.RawMessage, req *conductor.EmbedRequest) error {
 	v = bytes.TrimSpace(v)
-	if isNull(v) {
-		return badRequest("input: required (a string, an array of strings, or token arrays)")
+	if wire.IsNull(v) {
+		return wire.BadRequest("input: required (a string, an array of strings, or token arrays)")
 	}
 	if v[0] == '"' {
 		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return badRequest("input: %s", shortJSONError(err))
+		if err := wire.Unmarshal(v, &s); err != nil {
+			return wire.BadRequest("input: %s", wire.ShortJSONError(err))
 		}
 		req.Input = []string{s}
 		return checkEmbedTexts(req.Input)
 	}
 	var items []json.RawMessage
-	if err := json.Unmarshal(v, &items); err != nil {
-		return badRequest("input: expected a string, an array of strings, or token arrays")
+	if err := wire.Unmarshal(v, &items); err != nil {
+		return wire.BadRequest("input: expected a string, an array of strings, or token arrays")
 	}
 	if len(items) == 0 {
-		return badRequest("input: the array is empty")
+		return wire.BadRequest("input: the array is empty")
 	}
 	switch first := bytes.TrimSpace(items[0]); {
 	case len(first) > 0 && first[0] == '"':
-		if err := json.Unmarshal(v, &req.Input); err != nil {
-			return badRequest("input: an array of strings must hold strings only")
+		if err := wire.Unmarshal(v, &req.Input); err != nil {
+			return wire.BadRequest("input: an array of strings must hold strings only")
 		}
 		return checkEmbedTexts(req.Input)
 	case len(first) > 0 && first[0] == '[':
-		if err := json.Unmarshal(v, &req.Tokens); err != nil {
-			return badRequest("input: token arrays must hold integers only")
+		if err := wire.Unmarshal(v, &req.Tokens); err != nil {
+			return wire.BadRequest("input: token arrays must hold integers only")
 		}
 	default:
 		var one []int
-		if err := json.Unmarshal(v, &one); err != nil {
-			return badRequest("input: a token array must hold integers only")
+		if err := wire.Unmarshal(v, &one); err != nil {
+			return wire.BadRequest("input: a token array must hold integers only")
 		}
 		req.Tokens = [][]int{one}
 	}
 	if len(req.Tokens) > MaxEmbedInputs {
-		return badRequest("input: %d token arrays (at most %d per request)", len(req.Tokens), MaxEmbedInputs)
+		return wire.BadRequest("input: %d token arrays (at most %d per request)", len(req.Tokens), MaxEmbedInputs)
 	}
 	for i, t := range req.Tokens {
 		if len(t) == 0 {
-			return badRequest("input[%d]: an empty token array", i)
+			return wire.BadRequest("input[%d]: an empty token array", i)
 		}
 	}
 	return nil
@@ -132,11 +133,11 @@ func decodeEmbedInput(v json.RawMessage, req *conductor.EmbedRequest) error {
 
 func checkEmbedTexts(in []string) error {
 	if len(in) > MaxEmbedInputs {
-		return badRequest("input: %d strings (at most %d per request)", len(in), MaxEmbedInputs)
+		return wire.BadRequest("input: %d strings (at most %d per request)", len(in), MaxEmbedInputs)
 	}
 	for i, s := range in {
 		if s == "" {
-			return badRequest("input[%d]: an empty string (every input needs text)", i)
+			return wire.BadRequest("input[%d]: an empty string (every input needs text)", i)
 		}
 	}
 	return nil
@@ -174,7 +175,7 @@ func EncodeOpenAIEmbedResponse(resp *conductor.EmbedResponse, base64 bool) []byt
 		b = append(b, '}')
 	}
 	b = append(b, `],"model":`...)
-	b = appendString(b, resp.Model)
+	b = wire.AppendString(b, resp.Model)
 	b = append(b, `,"usage":{"prompt_tokens":`...)
 	b = strconv.AppendInt(b, int64(resp.Usage.InputTokens), 10)
 	b = append(b, `,"total_tokens":`...)
@@ -210,7 +211,7 @@ func decodeVector(v json.RawMessage) ([]float32, error) {
 	v = bytes.TrimSpace(v)
 	if len(v) > 0 && v[0] == '"' {
 		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		if err := wire.Unmarshal(v, &s); err != nil {
 			return nil, err
 		}
 		raw, err := base64.StdEncoding.DecodeString(s)
@@ -231,7 +232,7 @@ func decodeVector(v json.RawMessage) ([]float32, error) {
 		return out, nil
 	}
 	var out []float32
-	err := json.Unmarshal(v, &out)
+	err := wire.Unmarshal(v, &out)
 	return out, err
 }
 
@@ -277,40 +278,40 @@ func (o *openAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*condu
 
 func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
 	if req.Items() == 0 {
-		return nil, withProvider(badRequest("input: required"), o.ep.Name)
+		return nil, withProvider(wire.BadRequest("input: required"), o.ep.Name)
 	}
-	var w keyWriter
-	w.init(append(make([]byte, 0, 64+req.InputBytes()+8*req.Items()), '{'))
-	w.str("model", req.Model)
-	w.key("input")
-	w.buf = append(w.buf, '[')
+	var w wire.KeyWriter
+	w.Init(append(make([]byte, 0, 64+req.InputBytes()+8*req.Items()), '{'))
+	w.Str("model", req.Model)
+	w.Key("input")
+	w.Buf = append(w.Buf, '[')
 	for i, s := range req.Input {
 		if i > 0 {
-			w.buf = append(w.buf, ',')
+			w.Buf = append(w.Buf, ',')
 		}
-		w.buf = appendString(w.buf, s)
+		w.Buf = wire.AppendString(w.Buf, s)
 	}
 	for i, t := range req.Tokens {
 		if i > 0 {
-			w.buf = append(w.buf, ',')
+			w.Buf = append(w.Buf, ',')
 		}
-		w.buf = append(w.buf, '[')
+		w.Buf = append(w.Buf, '[')
 		for j, id := range t {
 			if j > 0 {
-				w.buf = append(w.buf, ',')
+				w.Buf = append(w.Buf, ',')
 			}
-			w.buf = strconv.AppendInt(w.buf, int64(id), 10)
+			w.Buf = strconv.AppendInt(w.Buf, int64(id), 10)
 		}
-		w.buf = append(w.buf, ']')
+		w.Buf = append(w.Buf, ']')
 	}
-	w.buf = append(w.buf, ']')
+	w.Buf = append(w.Buf, ']')
 	format := "float"
 	if o.ep.Name == conductor.ProviderOpenAI {
 		format = "base64"
 	}
-	w.str("encoding_format", format)
+	w.Str("encoding_format", format)
 	if req.Dimensions > 0 {
-		w.int("dimensions", int64(req.Dimensions))
+		w.Int("dimensions", int64(req.Dimensions))
 	}
 	keys := make([]string, 0, len(req.Extra))
 	for k := range req.Extra {
@@ -320,11 +321,11 @@ func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if err := w.raw(k, req.Extra[k]); err != nil {
+		if err := w.Raw(k, req.Extra[k]); err != nil {
 			return nil, withProvider(err, o.ep.Name)
 		}
 	}
-	return append(w.buf, '}'), nil
+	return append(w.Buf, '}'), nil
 }
 
 type openAIEmbedAnswer struct {
@@ -343,10 +344,10 @@ type openAIEmbedAnswer struct {
 // input, placed by index.
 func decodeOpenAIEmbedResponse(provider string, body []byte, items int) (*conductor.EmbedResponse, error) {
 	var a openAIEmbedAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
+	if err := wire.Unmarshal(body, &a); err != nil {
 		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
 	}
-	if !isNull(a.Error) {
+	if !wire.IsNull(a.Error) {
 		return nil, answerError(provider, body)
 	}
 	if len(a.Data) != items {
@@ -374,141 +375,10 @@ func decodeOpenAIEmbedResponse(provider string, body []byte, items int) (*conduc
 func estimatedEmbedUsage(req *conductor.EmbedRequest) conductor.Usage {
 	n := 0
 	for _, s := range req.Input {
-		n += EstimateTokens(s)
+		n += wire.EstimateTokens(s)
 	}
 	for _, t := range req.Tokens {
 		n += len(t)
 	}
 	return conductor.Usage{InputTokens: n, Estimated: true}
-}
-
-// Embed makes the Workers AI adapter a conductor.Embedder for its
-// embedding models (@cf/baai/bge-*): texts only, at most 100 per run, so a
-// larger call runs in batches of 100, in order. Workers AI's answer counts
-// no tokens: usage is estimated. The OpenAI fields it has no equivalent
-// for (token arrays, dimensions, any other) are refused by name.
-func (w *workersAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
-	if err := workersAIEmbedRefusals(req, w.ep.Name); err != nil {
-		return nil, err
-	}
-	u, err := w.modelURL(req.Model)
-	if err != nil {
-		return nil, withProvider(err, w.ep.Name)
-	}
-	hreq := embedHookRequest(req)
-	resp := &conductor.EmbedResponse{Model: req.Model, Vectors: make([][]float32, 0, len(req.Input)), Usage: estimatedEmbedUsage(req)}
-	for start := 0; start < len(req.Input); start += workersAIEmbedBatch {
-		batch := req.Input[start:min(start+workersAIEmbedBatch, len(req.Input))]
-		vs, meta, rid, err := w.embedBatch(ctx, hreq, u, batch)
-		if err != nil {
-			return nil, err
-		}
-		resp.Vectors = append(resp.Vectors, vs...)
-		if start == 0 {
-			resp.Meta, resp.RequestID = meta, rid
-		} else if !meta.Cached {
-			// The hosted gateway's cache: a hit only if every batch was one.
-			resp.Meta.Cached, resp.Meta.CacheStatus = false, meta.CacheStatus
-		}
-	}
-	return resp, nil
-}
-
-func workersAIEmbedRefusals(req *conductor.EmbedRequest, provider string) error {
-	refuse := func(field, why string) error {
-		e := badRequest("%s: not supported by %s (%s)", field, provider, why)
-		e.Provider, e.Code = provider, "unsupported_parameter"
-		return e
-	}
-	switch {
-	case len(req.Tokens) > 0:
-		return refuse("input", "Workers AI embeds text: send strings, not token arrays")
-	case len(req.Input) == 0:
-		return withProvider(badRequest("input: required"), provider)
-	case req.Dimensions != 0:
-		return refuse("dimensions", "its embedding models have fixed dimensions")
-	}
-	keys := make([]string, 0, len(req.Extra))
-	for k := range req.Extra {
-		// user names the caller for the gateway; it does not change the
-		// vectors, and Workers AI has no field for it.
-		if k != "user" {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) > 0 {
-		slices.Sort(keys)
-		return refuse(keys[0], "the Workers AI API has no such field")
-	}
-	return nil
-}
-
-func (w *workersAI) embedBatch(ctx context.Context, hreq *conductor.ChatRequest, u string, texts []string) ([][]float32, conductor.ResponseMeta, string, error) {
-	n := 16
-	for _, s := range texts {
-		n += len(s) + 4
-	}
-	body := append(make([]byte, 0, n), `{"text":[`...)
-	for i, s := range texts {
-		if i > 0 {
-			body = append(body, ',')
-		}
-		body = appendString(body, s)
-	}
-	body = append(body, "]}"...)
-	c, err := w.send(ctx, hreq, u, body, w.header(), false)
-	if err != nil {
-		return nil, conductor.ResponseMeta{}, "", err
-	}
-	defer c.release()
-	raw, err := w.readAll(c, maxEmbedAnswerBytes)
-	if err != nil {
-		return nil, conductor.ResponseMeta{}, "", err
-	}
-	rid := w.requestID(c.resp.Header)
-	vs, err := decodeWorkersAIEmbedResponse(w.ep.Name, raw, len(texts))
-	if err != nil {
-		return nil, conductor.ResponseMeta{}, "", completeError(err, c.resp.StatusCode, rid)
-	}
-	return vs, c.meta, rid, nil
-}
-
-type workersAIEmbedEnvelope struct {
-	Result *struct {
-		Shape []int       `json:"shape"`
-		Data  [][]float32 `json:"data"`
-	} `json:"result"`
-	Success *bool       `json:"success"`
-	Errors  []cfMessage `json:"errors"`
-}
-
-// decodeWorkersAIEmbedResponse reads a native embedding run: result.data,
-// n vectors of result.shape[1] numbers.
-func decodeWorkersAIEmbedResponse(provider string, body []byte, n int) ([][]float32, error) {
-	var env workersAIEmbedEnvelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
-	}
-	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
-		msg, code := joinCFMessages(env.Errors)
-		if msg == "" {
-			msg = "the request did not succeed"
-		}
-		return nil, &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: code, Message: msg}
-	}
-	if env.Result == nil || len(env.Result.Data) != n {
-		got := 0
-		if env.Result != nil {
-			got = len(env.Result.Data)
-		}
-		return nil, malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d texts (is the model an embedding model?)", got, n), nil)
-	}
-	if s := env.Result.Shape; len(s) == 2 {
-		for i, v := range env.Result.Data {
-			if len(v) != s[1] {
-				return nil, malformed(provider, 0, "", fmt.Sprintf("embedding %d has %d values, the shape says %d", i, len(v), s[1]), nil)
-			}
-		}
-	}
-	return env.Result.Data, nil
 }

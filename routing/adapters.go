@@ -1,0 +1,22 @@
+package routing
+
+import (
+	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
+)
+
+// adapterFor returns the client constructor of a wire format (the
+// registry's conductor.ProviderSpec.Format): the one place that ties the
+// registry's formats to the adapters. ok is false for a format without one
+// (the mock's "").
+func adapterFor(format string) (newAdapter func(provider.Endpoint) conductor.Provider, ok bool) {
+	switch format {
+	case conductor.FormatOpenAI:
+		return provider.NewOpenAI, true
+	case conductor.FormatAnthropic:
+		return provider.NewAnthropic, true
+	case conductor.FormatWorkersAI:
+		return provider.NewWorkersAI, true
+	}
+	return nil, false
+}
