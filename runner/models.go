@@ -12,43 +12,49 @@ import (
 	"github.com/conductor-go/conductor/routing"
 )
 
-// resolver is the engine's Resolver: the router, plus the model names the
-// config declares — a [[split]] (the A/B split `conductor serve` answers
-// for that name, built by the same gateway.SplitsFromConfig) and a
+// Resolver is the engine's Resolver for a config: the router, plus the
+// model names the config declares — a [[split]] (the A/B split `conductor
+// serve` answers for that name, built by gateway.SplitsFromConfig) and a
 // [[model]] alias (the route it names). It also tells the engine which
-// gateway serves a route and what a declared name stands for.
-type resolver struct{ c *Conductor }
+// gateway serves a route and what a declared name stands for. `conductor
+// run` (through Open) and `conductor serve`'s ensemble endpoint both use
+// it, so a member naming a split or an alias means the same in both.
+type Resolver struct {
+	Config *config.Config
+	Router *routing.Router
+	// Split returns the built [[split]] of that name.
+	Split func(ctx context.Context, name string) (conductor.Provider, error)
+}
 
 // Provider serves a member's call.
-func (r resolver) Provider(ctx context.Context, prov, model, routingMode string) (conductor.Provider, error) {
-	c := r.c
-	if _, ok := c.cfg.SplitByName(model); ok {
-		return c.split(ctx, model)
+func (r Resolver) Provider(ctx context.Context, prov, model, routingMode string) (conductor.Provider, error) {
+	if _, ok := r.Config.SplitByName(model); ok {
+		return r.Split(ctx, model)
 	}
-	if routes, ok := declared(c.cfg, model); ok && len(routes) > 1 {
+	if routes, ok := declared(r.Config, model); ok && len(routes) > 1 {
 		return nil, errChain(prov, model, len(routes))
 	}
-	return c.router.Provider(ctx, prov, model, routingMode)
+	return r.Router.Provider(ctx, prov, model, routingMode)
 }
 
 // GatewayOf names the gateway of a route: a split's own (built-in), else
 // the router's answer.
-func (r resolver) GatewayOf(prov, model, routingMode string) (kind, id string, ok bool) {
-	if sc, ok := r.c.cfg.SplitByName(model); ok {
+func (r Resolver) GatewayOf(prov, model, routingMode string) (kind, id string, ok bool) {
+	if sc, ok := r.Config.SplitByName(model); ok {
 		id := sc.Gateway
 		if id == "" {
-			g, _ := r.c.cfg.DefaultGateway()
+			g, _ := r.Config.DefaultGateway()
 			id = g.ID
 		}
 		return routing.GatewayBuiltin, id, true
 	}
-	return r.c.router.GatewayOf(prov, model, routingMode)
+	return r.Router.GatewayOf(prov, model, routingMode)
 }
 
 // ServedBy says what a declared model name stands for: a [[model]] alias's
 // one route (variant ""), or a split's variant ("split/name").
-func (r resolver) ServedBy(model, variant string) (string, string, bool) {
-	cfg := r.c.cfg
+func (r Resolver) ServedBy(model, variant string) (string, string, bool) {
+	cfg := r.Config
 	if variant == "" {
 		if routes, ok := declared(cfg, model); ok && len(routes) == 1 {
 			p, m, ok := strings.Cut(routes[0], "/")

@@ -171,7 +171,7 @@ func (c *Conductor) Run(ctx context.Context, file string, input any) (*engine.Re
 // configuration is at fault (a route chosen by an expression that cannot
 // be served).
 func (c *Conductor) RunEnsemble(ctx context.Context, ens *ensemble.Ensemble, input any) (*engine.Result, error) {
-	opts := engine.Options{Resolver: resolver{c}, Pricing: c.prices, Env: c.env, Logger: c.log, OnMember: c.onMember}
+	opts := engine.Options{Resolver: Resolver{Config: c.cfg, Router: c.router, Split: c.split}, Pricing: c.prices, Env: c.env, Logger: c.log, OnMember: c.onMember}
 	if usesCache(ens) || c.usesBuiltinGateway(ens) || c.namesSplit(ens) {
 		store, set, err := c.state(ctx)
 		if err != nil {

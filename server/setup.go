@@ -11,6 +11,7 @@ import (
 	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/routing"
+	"github.com/conductor-go/conductor/runner"
 )
 
 // FromConfig returns the options of `conductor serve` for cfg over store
@@ -79,7 +80,9 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		UserHeader:      cfg.Gateway.UserHeader,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
 		RequestTimeout:  cfg.Server.RequestTimeout.Duration,
-		Engine:          engine.Options{Resolver: router, Pricing: prices, Logger: log, Scorer: set},
-		Logger:          log,
+		Engine: engine.Options{Resolver: runner.Resolver{Config: cfg, Router: router, Split: func(_ context.Context, name string) (conductor.Provider, error) {
+			return splits[name], nil // Provider asks only for the config's splits, all built here
+		}}, Pricing: prices, Logger: log, Scorer: set},
+		Logger: log,
 	}, set, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -308,5 +309,65 @@ temperature = 0.1
 	}
 	if variants["ab/mini"]+variants["ab/big"] != 6 || len(variants) > 2 {
 		t.Errorf("split rows by variant: %v", variants)
+	}
+}
+
+// An ensemble member run by serve may name a [[split]] or a [[model]]
+// alias, as under `conductor run`: the split serves it and the result
+// names the variant.
+func TestServeEnsembleMemberNamesSplit(t *testing.T) {
+	cfg, err := config.Parse("conductor.toml", []byte(`
+[[model]]
+name = "fast"
+routes = ["groq/llama-3.1-8b-instant"]
+
+[[split]]
+name = "ab"
+
+[[split.variant]]
+name = "mini"
+provider = "openai"
+model = "gpt-4o-mini"
+weight = 1
+
+[[split.variant]]
+name = "big"
+provider = "openai"
+model = "gpt-4o"
+weight = 1
+`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakes(t)
+	opts, _, err := FromConfig(cfg, config.MapEnv(f.env()), nilStore(t), discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ens := "name: pick\nflow:\n  - member: a\n    config:\n      provider: openai\n      model: ab\n      prompt: \"Hi\"\n" +
+		"  - member: b\n    config:\n      provider: groq\n      model: fast\n      prompt: \"Hi\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "pick.yaml"), []byte(ens), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts.EnsemblesDir = dir
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	resp, body := postTo(t, hs.URL+"/v1/ensembles/pick/run", `{}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(string(body), `"variant":"ab/mini"`) && !strings.Contains(string(body), `"variant":"ab/big"`) {
+		t.Errorf("member a's result names no variant: %s", body)
+	}
+	if f.count("openai") != 1 || !strings.Contains(string(f.last("openai").Body), `"model":"gpt-4o`) {
+		t.Errorf("the split did not serve member a: %d openai calls", f.count("openai"))
+	}
+	if f.count("groq") != 1 || !strings.Contains(string(f.last("groq").Body), `"model":"llama-3.1-8b-instant"`) {
+		t.Errorf("the alias did not serve member b: %d groq calls", f.count("groq"))
 	}
 }
