@@ -127,17 +127,7 @@ func BenchmarkPassThrough(b *testing.B) {
 	})
 	b.Run("handler", func(b *testing.B) {
 		h := benchServer(b, up).Handler()
-		b.ReportAllocs()
-		ru := rusage()
-		for b.Loop() {
-			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(benchBody))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK {
-				b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
-			}
-		}
-		reportCPU(b, ru)
+		benchHandler(b, h, "/v1/chat/completions", benchBody)
 	})
 	b.Run("handler-no-gateway", func(b *testing.B) {
 		// The server's own work alone: a Resolve hook hands out the bare
@@ -147,17 +137,7 @@ func BenchmarkPassThrough(b *testing.B) {
 		s.opts.Resolve = func(string) (conductor.Provider, bool) { return bare, true }
 		h := s.Handler()
 		body := bytes.Replace(benchBody, []byte("openai/gpt-4o-mini"), []byte("bare"), 1)
-		b.ReportAllocs()
-		ru := rusage()
-		for b.Loop() {
-			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK {
-				b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
-			}
-		}
-		reportCPU(b, ru)
+		benchHandler(b, h, "/v1/chat/completions", body)
 	})
 	b.Run("server-only", func(b *testing.B) {
 		// No upstream at all: an instant provider, so what is left is the
@@ -168,17 +148,7 @@ func BenchmarkPassThrough(b *testing.B) {
 		s.opts.Resolve = func(string) (conductor.Provider, bool) { return instant{answer}, true }
 		h := s.Handler()
 		body := bytes.Replace(benchBody, []byte("openai/gpt-4o-mini"), []byte("instant"), 1)
-		b.ReportAllocs()
-		ru := rusage()
-		for b.Loop() {
-			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK {
-				b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
-			}
-		}
-		reportCPU(b, ru)
+		benchHandler(b, h, "/v1/chat/completions", body)
 	})
 	b.Run("http", func(b *testing.B) {
 		srv := httptest.NewServer(benchServer(b, up).Handler())
@@ -255,18 +225,29 @@ func BenchmarkTranslatedTools(b *testing.B) {
 	})
 	b.Run("handler", func(b *testing.B) {
 		h := benchServerEnv(b, map[string]string{"ANTHROPIC_BASE_URL": up.URL, "ANTHROPIC_API_KEY": "sk-ant-bench"}).Handler()
-		b.ReportAllocs()
-		ru := rusage()
-		for b.Loop() {
-			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"tool_calls"`)) {
-				b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+		benchHandler(b, h, "/v1/chat/completions", body, `"tool_calls"`)
+	})
+}
+
+// benchHandler posts body to path through h for every b.Loop iteration and
+// reports the CPU per request; each answer must be a 200 holding want.
+func benchHandler(b *testing.B, h http.Handler, path string, body []byte, want ...string) {
+	b.ReportAllocs()
+	ru := rusage()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+		}
+		for _, w := range want {
+			if !bytes.Contains(rec.Body.Bytes(), []byte(w)) {
+				b.Fatalf("answer without %s: %s", w, rec.Body.Bytes())
 			}
 		}
-		reportCPU(b, ru)
-	})
+	}
+	reportCPU(b, ru)
 }
 
 // instant answers at once, the same answer every time.

@@ -230,8 +230,8 @@ func TestWorkersAIStreamFailsMidway(t *testing.T) {
 
 // [[model]] aliases and fallback chains and [[split]] variants from the
 // config answer as `model`, through the gateway, each logged once.
-func TestFromConfigModelsAndSplits(t *testing.T) {
-	cfg, err := config.Parse("conductor.toml", []byte(`
+// modelsAndSplits declares an alias, a fallback chain and a split.
+const modelsAndSplits = `
 [[ai.gateway]]
 id = "default"
 max_attempts = 1
@@ -259,7 +259,10 @@ provider = "openai"
 model = "gpt-4o"
 weight = 1
 temperature = 0.1
-`), false)
+`
+
+func TestFromConfigModelsAndSplits(t *testing.T) {
+	cfg, err := config.Parse("conductor.toml", []byte(modelsAndSplits), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,26 +319,7 @@ temperature = 0.1
 // alias, as under `conductor run`: the split serves it and the result
 // names the variant.
 func TestServeEnsembleMemberNamesSplit(t *testing.T) {
-	cfg, err := config.Parse("conductor.toml", []byte(`
-[[model]]
-name = "fast"
-routes = ["groq/llama-3.1-8b-instant"]
-
-[[split]]
-name = "ab"
-
-[[split.variant]]
-name = "mini"
-provider = "openai"
-model = "gpt-4o-mini"
-weight = 1
-
-[[split.variant]]
-name = "big"
-provider = "openai"
-model = "gpt-4o"
-weight = 1
-`), false)
+	cfg, err := config.Parse("conductor.toml", []byte(modelsAndSplits), false)
 	if err != nil {
 		t.Fatal(err)
 	}
