@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,9 @@ import (
 type Token struct {
 	Name  string
 	Value string
+	// Gateways are the gateway ids the token may use (403 elsewhere);
+	// none: every gateway.
+	Gateways []string
 }
 
 // TokensFromSecrets names the tokens of `[server] tokens_env`/`tokens_file`:
@@ -47,8 +51,9 @@ type auth struct {
 // hashedToken keeps a token's SHA-256: comparing fixed-size digests in
 // constant time leaks neither the token nor its length.
 type hashedToken struct {
-	name string
-	sum  [sha256.Size]byte
+	name     string
+	sum      [sha256.Size]byte
+	gateways []string
 }
 
 func newAuth(tokens []Token, callerKeys bool, userHeader string) (*auth, error) {
@@ -57,7 +62,7 @@ func newAuth(tokens []Token, callerKeys bool, userHeader string) (*auth, error) 
 		if t.Value == "" {
 			return nil, fmt.Errorf("server: token %d (%s) is empty", i+1, t.Name)
 		}
-		a.tokens = append(a.tokens, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Value))})
+		a.tokens = append(a.tokens, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Value)), gateways: t.Gateways})
 	}
 	return a, nil
 }
@@ -76,6 +81,13 @@ type caller struct {
 	header http.Header
 	// userHeader is the configured user header's value.
 	userHeader string
+	// gateways are the gateways the caller's token may use; nil: all.
+	gateways []string
+}
+
+// mayUse reports whether the caller may call through gateway id.
+func (c *caller) mayUse(id string) bool {
+	return c.gateways == nil || slices.Contains(c.gateways, id)
 }
 
 var errNoToken = errors.New("a gateway token is required: send it as Authorization: Bearer <token>, cf-aig-authorization: Bearer <token> or x-api-key")
@@ -98,14 +110,13 @@ func (a *auth) check(r *http.Request) (*caller, error) {
 		case aig != "":
 			// The Cloudflare way: the gateway token has its own header, and a
 			// wrong one is wrong even if another header holds a good one.
-			name, ok := a.match(aig)
-			if !ok {
+			if !a.matches(aig, c) {
 				return nil, errBadToken
 			}
-			c.token, matched = name, "cf-aig-authorization"
-		case authz != "" && a.matches(bearer(authz), &c.token):
+			matched = "cf-aig-authorization"
+		case authz != "" && a.matches(bearer(authz), c):
 			matched = "authorization"
-		case apiKey != "" && a.matches(apiKey, &c.token):
+		case apiKey != "" && a.matches(apiKey, c):
 			matched = "x-api-key"
 		case authz == "" && apiKey == "":
 			return nil, errNoToken
@@ -134,17 +145,18 @@ func (a *auth) check(r *http.Request) (*caller, error) {
 	return c, nil
 }
 
-func (a *auth) matches(v string, name *string) bool {
-	n, ok := a.match(v)
+// matches reports whether v is a token, and makes c its caller.
+func (a *auth) matches(v string, c *caller) bool {
+	t, ok := a.match(v)
 	if ok {
-		*name = n
+		c.token, c.gateways = t.name, t.gateways
 	}
 	return ok
 }
 
 // match compares v with every token, all of them every time, so that the
 // time taken says nothing about which token or how much of it matched.
-func (a *auth) match(v string) (string, bool) {
+func (a *auth) match(v string) (*hashedToken, bool) {
 	sum := sha256.Sum256([]byte(v))
 	found := -1
 	for i := range a.tokens {
@@ -153,9 +165,9 @@ func (a *auth) match(v string) (string, bool) {
 		}
 	}
 	if found < 0 {
-		return "", false
+		return nil, false
 	}
-	return a.tokens[found].name, true
+	return &a.tokens[found], true
 }
 
 // bearer returns the credentials of "Bearer <x>" (any case), or "".

@@ -97,6 +97,10 @@ type Options struct {
 	// that is not a gateway token to the provider instead of the server's
 	// key.
 	AllowCallerKeys bool
+	// AutoGateways serves a gateway id that no config declares with the
+	// default gateway's settings (the gateway set's template); false: such
+	// an id is a 404 in the caller's format.
+	AutoGateways bool
 	// UserHeader names a request header holding the caller's user, for
 	// per-user rate limits and budgets, when no token name, cf-aig-metadata
 	// user or body user names one.
@@ -147,7 +151,7 @@ type Server struct {
 
 	ready    atomic.Bool
 	mu       sync.Mutex
-	adHoc    map[string]bool // gateway ids callers named that no config declares
+	auto     map[string]bool // gateway ids callers named that no config declares
 	srv      *http.Server
 	shutOnce sync.Once
 	shutErr  error
@@ -374,6 +378,15 @@ func (s *Server) model(f format, h func(http.ResponseWriter, *http.Request, *cal
 		c, err := s.auth.check(r)
 		if err != nil {
 			writeAuthError(w, f, err)
+			return
+		}
+		// The gateway first: an id nobody configured is a 404 and a gateway
+		// the caller may not use a 403, whatever the body says. The API
+		// paths name none: the default gateway.
+		if err := s.admitGateway(c, r.PathValue("gateway")); err != nil {
+			e := asError(r.Context(), err)
+			noteError(r, e)
+			writeError(w, errFormat(f, r), e)
 			return
 		}
 		if r.ContentLength > s.opts.MaxBodyBytes {

@@ -34,10 +34,14 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 	if err != nil {
 		return Options{}, nil, err
 	}
-	configs, template := gateway.Configs(cfg, env, prices)
-	set, err := gateway.NewSet(st, configs, template, gateway.WithLogger(log))
+	// Budgets, teams and [[rate_limit]]s hold every gateway's calls.
+	set, err := gateway.SetFromConfig(st, cfg, env, prices, gateway.WithLogger(log))
 	if err != nil {
 		return Options{}, nil, err
+	}
+	tokens := TokensFromSecrets(secrets)
+	for i := range tokens {
+		tokens[i].Gateways = cfg.Server.TokenGateways[tokens[i].Name]
 	}
 	client := provider.DefaultClient()
 	// One router for everything: the server's upstreams (Options.Router),
@@ -83,8 +87,9 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		Env:             env,
 		Router:          router,
 		Client:          client,
-		Tokens:          TokensFromSecrets(secrets),
+		Tokens:          tokens,
 		AllowCallerKeys: cfg.Server.AllowCallerKeys,
+		AutoGateways:    cfg.Server.AutoGateways,
 		UserHeader:      cfg.Gateway.UserHeader,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
 		RequestTimeout:  cfg.Server.RequestTimeout.Duration,

@@ -127,8 +127,7 @@ func runEnsemble(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer,
 		opts.Cache = store
 		// cloudflare-gateway without a Cloudflare account: the built-in
 		// gateway, with the same settings `conductor serve` gives it.
-		configs, template := gateway.Configs(cfg, os.LookupEnv, prices)
-		set, err := gateway.NewSet(store, configs, template, gateway.WithLogger(log))
+		set, err := gateway.SetFromConfig(store, cfg, os.LookupEnv, prices, gateway.WithLogger(log))
 		if err != nil {
 			return fmt.Errorf("%w: %v", errInvalid, err)
 		}

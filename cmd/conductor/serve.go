@@ -111,7 +111,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	opts.Metrics = col.Handler()
 	opts.Dashboard = dashboard.New(st, dashboard.Options{
 		Tokens:  tokenValues(opts.Tokens),
-		Budgets: dashboardBudgets(configs),
+		Budgets: dashboardBudgets(configs, set.Limits()),
 		Logger:  log,
 	})
 	defer func() {
@@ -150,10 +150,11 @@ func tokenValues(ts []server.Token) []string {
 	return out
 }
 
-// dashboardBudgets are the budgets of every configured gateway ("default"
-// included), as the dashboard shows them.
-func dashboardBudgets(configs []gateway.Config) []dashboard.Budget {
-	var out []dashboard.Budget
+// dashboardBudgets are the budgets every gateway shares and those of
+// each configured gateway ("default" included), as the dashboard shows
+// them.
+func dashboardBudgets(configs []gateway.Config, shared gateway.Limits) []dashboard.Budget {
+	out := dashboard.BudgetsFor("", shared.Budgets)
 	for _, c := range configs {
 		out = append(out, dashboard.BudgetsFor(c.ID, c.Budgets)...)
 	}
