@@ -268,16 +268,56 @@ func (s *Server) routes() http.Handler {
 // or in tests.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// ErrUnguarded is the error of Run asked to listen beyond the loopback
+// interface with no gateway token and no virtual key: anyone reaching the
+// address would spend the server's provider keys.
+var ErrUnguarded = errors.New("no gateway token or key is configured")
+
+// loopback reports whether addr (host:port) only listens on the loopback
+// interface: "" and 0.0.0.0 are every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// guard refuses to serve addr beyond loopback while no caller needs a
+// token or key to get in.
+func (s *Server) guard(addr string) error {
+	if loopback(addr) || s.guarded() {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s: %w, so anyone who reaches it could spend this server's provider keys. "+
+		"Configure a gateway token (CONDUCTOR_TOKENS=name=token, or [server] tokens_env / tokens_file in conductor.toml) "+
+		"or create a key (conductor keys create NAME), or listen on 127.0.0.1", addr, ErrUnguarded)
+}
+
+// guarded reports whether callers need a gateway token or a virtual key.
+func (s *Server) guarded() bool { return len(s.auth.tokens) > 0 }
+
 // Run listens on Addr (or Listener) and serves until ctx ends, then shuts
 // down gracefully: it stops accepting, drains in-flight requests within
-// ShutdownTimeout, and flushes the gateways' request logs.
+// ShutdownTimeout, and flushes the gateways' request logs. It refuses
+// (ErrUnguarded) an address beyond loopback while no gateway token or key
+// is configured.
 func (s *Server) Run(ctx context.Context) error {
 	ln := s.opts.Listener
 	if ln == nil {
+		if err := s.guard(s.opts.Addr); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
 		var err error
 		if ln, err = net.Listen("tcp", s.opts.Addr); err != nil {
 			return fmt.Errorf("server: listen on %s: %w", s.opts.Addr, err)
 		}
+	} else if err := s.guard(ln.Addr().String()); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           s.handler,

@@ -53,7 +53,9 @@ and spend limits, and the request log, all in DATA/conductor.db. With no
 config file at all it starts on that embedded store and serves every provider
 whose key is in the environment. Gateway tokens come from [server] tokens_env
 (default CONDUCTOR_TOKENS); with none, anyone who reaches the address is
-served, hence the loopback default. Logs are JSON lines on stderr.`,
+served, hence the loopback default: an address beyond loopback is refused
+(exit 2) until a gateway token or a key (conductor keys create) is
+configured. Logs are JSON lines on stderr.`,
 		Example: `  conductor serve
   CONDUCTOR_TOKENS=alice=tok-123 conductor serve --addr 0.0.0.0:8787 --config conductor.toml
   curl localhost:8787/v1/chat/completions -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}'`,
@@ -134,7 +136,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	}
 	if err := s.Run(ctx); err != nil {
 		var opErr *net.OpError
-		if errors.As(err, &opErr) && opErr.Op == "listen" {
+		if errors.Is(err, server.ErrUnguarded) || errors.As(err, &opErr) && opErr.Op == "listen" {
 			return fmt.Errorf("%w: %v", errInvalid, err)
 		}
 		return err
