@@ -62,9 +62,9 @@ type Config struct {
 	// RateLimits are the [[rate_limit]] entries: rate limits on any scope,
 	// besides each [[ai.gateway]]'s own.
 	RateLimits []RateLimit `toml:"rate_limit"`
-	Pricing   Pricing         `toml:"pricing"`
-	Splits    []Split         `toml:"split"`
-	Models    []Model         `toml:"model"`
+	Pricing    Pricing     `toml:"pricing"`
+	Splits     []Split     `toml:"split"`
+	Models     []Model     `toml:"model"`
 }
 
 // Model is one [[model]]: a name `conductor serve` answers for
