@@ -138,9 +138,10 @@ INSERT INTO meta (k, v) VALUES ('counters_gen', 1), ('db_id', random());
 	// keys, teams, budgets, rate limits, gateway settings, each a JSON
 	// document; the audit log of their changes; keys' last use.
 	// control_version moves with every change, so that other processes
-	// notice one by reading a single row.
+	// notice one by reading a single row. (IF NOT EXISTS: a test that
+	// fakes an older file by lowering user_version leaves them in place.)
 	`
-CREATE TABLE control_items (
+CREATE TABLE IF NOT EXISTS control_items (
 	kind       TEXT    NOT NULL,
 	name       TEXT    NOT NULL,
 	body       BLOB    NOT NULL,
@@ -148,7 +149,7 @@ CREATE TABLE control_items (
 	updated_at INTEGER NOT NULL,
 	PRIMARY KEY (kind, name)
 ) WITHOUT ROWID;
-CREATE TABLE control_audit (
+CREATE TABLE IF NOT EXISTS control_audit (
 	seq    INTEGER PRIMARY KEY,
 	time   INTEGER NOT NULL,
 	who    TEXT    NOT NULL,
@@ -158,11 +159,11 @@ CREATE TABLE control_audit (
 	before BLOB,
 	after  BLOB
 );
-CREATE TABLE key_used (
+CREATE TABLE IF NOT EXISTS key_used (
 	name TEXT    PRIMARY KEY,
 	at   INTEGER NOT NULL
 ) WITHOUT ROWID;
-INSERT INTO meta (k, v) VALUES ('control_version', 0);
+INSERT OR IGNORE INTO meta (k, v) VALUES ('control_version', 0);
 `,
 }
 

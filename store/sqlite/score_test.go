@@ -104,8 +104,7 @@ func TestMigrateAddsPendingScores(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.wr.ExecContext(ctx, `DROP TABLE log_scores; DROP TABLE reservation_seqs;
-DROP TABLE control_items; DROP TABLE control_audit; DROP TABLE key_used;
-DELETE FROM meta WHERE k IN ('counters_gen', 'db_id', 'control_version'); PRAGMA user_version = 1`); err != nil {
+DELETE FROM meta WHERE k IN ('counters_gen', 'db_id'); PRAGMA user_version = 1`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
