@@ -199,55 +199,55 @@ const (
 // Budget is one [[budget]] spend limit of the built-in gateway. A budget
 // not scoped by the gateway counts the calls of every gateway together.
 type Budget struct {
-	Name string `toml:"name"`
+	Name string `toml:"name" json:"name"`
 	// Scope is what the budget counts: gateway, environment, user, key (a
 	// virtual key, by name), team, provider or model; Match picks which one
 	// ("production", "openai", "gpt-4o"); an empty Match gives every value
 	// its own budget of that size (every user, every gateway…).
-	Scope string `toml:"scope"`
-	Match string `toml:"match"`
+	Scope string `toml:"scope" json:"scope,omitempty"`
+	Match string `toml:"match" json:"match,omitempty"`
 	// DailyUSD and MonthlyUSD are hard limits per UTC day and month; 0: none.
-	DailyUSD   float64 `toml:"daily_usd"`
-	MonthlyUSD float64 `toml:"monthly_usd"`
+	DailyUSD   float64 `toml:"daily_usd" json:"daily_usd,omitempty"`
+	MonthlyUSD float64 `toml:"monthly_usd" json:"monthly_usd,omitempty"`
 	// Alerts are fractions of a limit (0.5, 0.8, 1.0) that fire once per
 	// window: a log line and a POST to Webhook (or the URL in WebhookEnv,
 	// for webhook URLs that embed a secret).
-	Alerts     []float64 `toml:"alerts"`
-	Webhook    string    `toml:"webhook"`
-	WebhookEnv string    `toml:"webhook_env"`
+	Alerts     []float64 `toml:"alerts" json:"alerts,omitempty"`
+	Webhook    string    `toml:"webhook" json:"webhook,omitempty"`
+	WebhookEnv string    `toml:"webhook_env" json:"webhook_env,omitempty"`
 }
 
 // Team is one [[team]]: the budget and rate limits the virtual keys of
 // the team (`conductor keys create --team`) share, besides each key's own.
 type Team struct {
-	Name       string  `toml:"name"`
-	DailyUSD   float64 `toml:"daily_usd"`
-	MonthlyUSD float64 `toml:"monthly_usd"`
+	Name       string  `toml:"name" json:"name"`
+	DailyUSD   float64 `toml:"daily_usd" json:"daily_usd,omitempty"`
+	MonthlyUSD float64 `toml:"monthly_usd" json:"monthly_usd,omitempty"`
 	// RequestsPerMinute and TokensPerMinute bound the team's keys together.
-	RequestsPerMinute int64     `toml:"requests_per_minute"`
-	TokensPerMinute   int64     `toml:"tokens_per_minute"`
-	Alerts            []float64 `toml:"alerts"`
-	Webhook           string    `toml:"webhook"`
-	WebhookEnv        string    `toml:"webhook_env"`
+	RequestsPerMinute int64     `toml:"requests_per_minute" json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int64     `toml:"tokens_per_minute" json:"tokens_per_minute,omitempty"`
+	Alerts            []float64 `toml:"alerts" json:"alerts,omitempty"`
+	Webhook           string    `toml:"webhook" json:"webhook,omitempty"`
+	WebhookEnv        string    `toml:"webhook_env" json:"webhook_env,omitempty"`
 }
 
 // RateLimit is one [[rate_limit]]: requests and tokens per window on one
 // scope, counted through every gateway unless the scope is the gateway.
 type RateLimit struct {
-	Name string `toml:"name"`
+	Name string `toml:"name" json:"name"`
 	// Scope is gateway, environment, user, key or team; Match picks one
 	// value, empty gives each value its own count.
-	Scope string `toml:"scope"`
-	Match string `toml:"match"`
+	Scope string `toml:"scope" json:"scope,omitempty"`
+	Match string `toml:"match" json:"match,omitempty"`
 	// Gateway, when set, holds only the calls through that gateway to
 	// the limit.
-	Gateway  string `toml:"gateway"`
-	Requests int64  `toml:"requests"`
-	Tokens   int64  `toml:"tokens"`
+	Gateway  string `toml:"gateway" json:"gateway,omitempty"`
+	Requests int64  `toml:"requests" json:"requests,omitempty"`
+	Tokens   int64  `toml:"tokens" json:"tokens,omitempty"`
 	// Window is the period counted over (default "1m"); Technique is
 	// "fixed" (default) or "sliding".
-	Window    Duration `toml:"window"`
-	Technique string   `toml:"technique"`
+	Window    Duration `toml:"window" json:"window,omitempty"`
+	Technique string   `toml:"technique" json:"technique,omitempty"`
 }
 
 // Split is one [[split]]: an A/B split that `conductor serve` answers for
@@ -474,6 +474,18 @@ func (c *Config) TeamByName(name string) (Team, bool) {
 		}
 	}
 	return Team{}, false
+}
+
+// Check fills the defaults of a config built in code (or changed after
+// it was read) and validates it as Parse does, without positions: the
+// admin API checks a budget, team or rate limit it is given by checking
+// the config it would make.
+func (c *Config) Check() error {
+	c.applyDefaults()
+	if errs := c.validate(&docIndex{byPath: map[string]int{}}); len(errs) > 0 {
+		return errs
+	}
+	return nil
 }
 
 // DataPath returns DataDir, relative paths taken from the config's directory.
