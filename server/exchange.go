@@ -62,8 +62,13 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 	if err != nil {
 		return err
 	}
-	opts.User = c.user(opts.Metadata, x.bodyUser)
+	c.identify(&opts, x.bodyUser)
 	x.req.Options = opts
+	// A model the caller's key may not call is refused before any limit
+	// counts the call.
+	if err := c.allowModel(x.requested, x.routes); err != nil {
+		return err
+	}
 	if x.p != nil {
 		// A Resolve hook's provider picks its own upstream: fields only.
 		return nil

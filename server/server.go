@@ -29,6 +29,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
+	"github.com/conductor-go/conductor/control"
 	"github.com/conductor-go/conductor/engine"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
@@ -97,6 +98,22 @@ type Options struct {
 	// that is not a gateway token to the provider instead of the server's
 	// key.
 	AllowCallerKeys bool
+	// GatewaysFromConfig says Gateways was built from Config
+	// (gateway.SetFromConfig, as FromConfig does): then the store's gateway
+	// settings and Reload update it. Prices are its prices.
+	GatewaysFromConfig bool
+	Prices             gateway.Prices
+	// Control holds what operators change at run time (package control):
+	// virtual keys, teams, budgets, rate limits, cache TTLs. The server
+	// polls it every ControlPoll (default control.DefaultPoll) until
+	// Shutdown, so that a change by any process sharing the store is in
+	// force within that; nil: no keys and no run-time changes.
+	Control     conductor.ControlStore
+	ControlPoll time.Duration
+	// AdminToken, when set, opens the admin API under /admin/: it wants
+	// this token (and nothing else: not a gateway token, not a key).
+	AdminToken string
+
 	// AutoGateways serves a gateway id that no config declares with the
 	// default gateway's settings (the gateway set's template); false: such
 	// an id is a 404 in the caller's format.
@@ -149,6 +166,17 @@ type Server struct {
 	handler http.Handler
 	now     func() time.Time
 
+	// cfg is the config in force; ctl the control items' watcher (nil
+	// without Control). reconf serialises reconfigure; gwConfigs and
+	// gwTemplate are the gateway settings last put in force.
+	cfg         atomic.Pointer[config.Config]
+	ctl         *control.Watcher
+	stopControl context.CancelFunc
+	ctlDone     chan struct{}
+	reconf      sync.Mutex
+	gwConfigs   []gateway.Config
+	gwTemplate  gateway.Config
+
 	ready    atomic.Bool
 	mu       sync.Mutex
 	auto     map[string]bool // gateway ids callers named that no config declares
@@ -181,10 +209,12 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.cfg.Store(opts.Config)
 	a, err := newAuth(opts.Tokens, opts.AllowCallerKeys, opts.UserHeader)
 	if err != nil {
 		return nil, err
 	}
+	a.keys, a.now = s.snapshot, time.Now
 	s.auth = a
 	for name, routes := range opts.Models {
 		if len(routes) == 0 {
@@ -228,6 +258,15 @@ func New(opts Options) (*Server, error) {
 		s.opts.Engine.Logger = s.log
 	}
 	s.opts.Engine.OnMember = nil
+	if opts.GatewaysFromConfig {
+		s.gwConfigs, s.gwTemplate = gateway.Configs(opts.Config, s.lookupEnv(), opts.Prices)
+	}
+	if err := s.startControl(); err != nil {
+		return nil, err
+	}
+	if s.ctl != nil {
+		a.used = s.ctl.Used
+	}
 	s.handler = s.routes()
 	s.ready.Store(true)
 	return s, nil
@@ -299,7 +338,7 @@ func (s *Server) guard(addr string) error {
 }
 
 // guarded reports whether callers need a gateway token or a virtual key.
-func (s *Server) guarded() bool { return len(s.auth.tokens) > 0 }
+func (s *Server) guarded() bool { return len(s.auth.tokens) > 0 || s.snapshot().Guarding() }
 
 // Run listens on Addr (or Listener) and serves until ctx ends, then shuts
 // down gracefully: it stops accepting, drains in-flight requests within
@@ -369,6 +408,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				_ = srv.Close()
 				errs = append(errs, fmt.Errorf("server: drain: %w", err))
 			}
+		}
+		if s.stopControl != nil {
+			// Stops polling and writes the keys' last use.
+			s.stopControl()
+			<-s.ctlDone
 		}
 		if s.ownGWs {
 			if err := s.gws.Close(ctx); err != nil {

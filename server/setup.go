@@ -13,6 +13,23 @@ import (
 	"github.com/conductor-go/conductor/routing"
 )
 
+// ControlOf is the part of st that keeps control items (ControlStore),
+// looking through wrappers that Unwrap (the metrics' store); nil when
+// none does.
+func ControlOf(st conductor.Store) conductor.ControlStore {
+	for st != nil {
+		if cs, ok := st.(conductor.ControlStore); ok {
+			return cs
+		}
+		u, ok := st.(interface{ Unwrap() conductor.Store })
+		if !ok {
+			return nil
+		}
+		st = u.Unwrap()
+	}
+	return nil
+}
+
 // FromConfig returns the options of `conductor serve` for cfg over store
 // st: the gateway tokens, caller keys, body bound and user header of
 // [server] and [gateway], a gateway set with every [[ai.gateway]] (served
@@ -36,6 +53,10 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 	}
 	// Budgets, teams and [[rate_limit]]s hold every gateway's calls.
 	set, err := gateway.SetFromConfig(st, cfg, env, prices, gateway.WithLogger(log))
+	if err != nil {
+		return Options{}, nil, err
+	}
+	admin, err := cfg.AdminToken(env)
 	if err != nil {
 		return Options{}, nil, err
 	}
@@ -80,20 +101,24 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 			p, ok := splits[name]
 			return p, ok
 		},
-		Addr:            cfg.Server.Addr,
-		Store:           st,
-		Gateways:        set,
-		Config:          cfg,
-		Env:             env,
-		Router:          router,
-		Client:          client,
-		Tokens:          tokens,
-		AllowCallerKeys: cfg.Server.AllowCallerKeys,
-		AutoGateways:    cfg.Server.AutoGateways,
-		UserHeader:      cfg.Gateway.UserHeader,
-		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
-		RequestTimeout:  cfg.Server.RequestTimeout.Duration,
-		Engine:          engine.Options{Resolver: router, Pricing: prices, Logger: log, Scorer: set},
-		Logger:          log,
+		Addr:               cfg.Server.Addr,
+		Store:              st,
+		Gateways:           set,
+		Config:             cfg,
+		Env:                env,
+		Router:             router,
+		Client:             client,
+		GatewaysFromConfig: true,
+		Prices:             prices,
+		Control:            ControlOf(st), // keys and run-time changes, when the store keeps them
+		AdminToken:         admin.Value(),
+		Tokens:             tokens,
+		AllowCallerKeys:    cfg.Server.AllowCallerKeys,
+		AutoGateways:       cfg.Server.AutoGateways,
+		UserHeader:         cfg.Gateway.UserHeader,
+		MaxBodyBytes:       cfg.Server.MaxBodyBytes,
+		RequestTimeout:     cfg.Server.RequestTimeout.Duration,
+		Engine:             engine.Options{Resolver: router, Pricing: prices, Logger: log, Scorer: set},
+		Logger:             log,
 	}, set, nil
 }

@@ -184,7 +184,7 @@ func (s *Server) admitGateway(c *caller, id string) error {
 	}
 	if !c.mayUse(id) {
 		return &conductor.Error{Class: conductor.ClassAuth, Status: http.StatusForbidden, Code: "gateway_not_allowed",
-			Message: fmt.Sprintf("this token may not use gateway %q", id)}
+			Message: fmt.Sprintf("%s may not use gateway %q", c.who(), id)}
 	}
 	return nil
 }
