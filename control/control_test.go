@@ -273,7 +273,7 @@ daily_usd = 20
 		Teams:    []config.Team{{Name: "ops", MonthlyUSD: 50, RequestsPerMinute: 100}},
 		Rates:    []config.RateLimit{{Name: "per-key", Scope: "key", Requests: 10, Window: config.Seconds(60), Technique: "fixed"}},
 		Gateways: []GatewaySettings{{ID: "main", CacheTTL: &ttl}},
-		Keys: []Key{{Name: "ci", DailyUSD: 3, RPM: 5}, {Name: "old", Revoked: time.Unix(1, 0)}, {Name: "free"}},
+		Keys:     []Key{{Name: "ci", DailyUSD: 3, RPM: 5}, {Name: "old", Revoked: time.Unix(1, 0)}, {Name: "free"}},
 	}
 	merged := sn.Apply(cfg)
 	if len(cfg.Budgets) != 1 || cfg.Budgets[0].DailyUSD != 10 || cfg.AI.Gateways[0].CacheTTL.Duration != time.Minute {
