@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -208,4 +209,25 @@ func glob(pattern, s string) bool {
 		p++
 	}
 	return p == len(pattern)
+}
+
+// ParseLifetime reads a key's lifetime or a rotation's grace: a duration
+// in Go syntax ("90m", "12h") or in days ("30d"); "0" is none.
+func ParseLifetime(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseFloat(n, 64)
+		if err != nil || !(days > 0) || days > 36500 {
+			return 0, fmt.Errorf("%q: expected a duration such as 90m, 12h or 30d", s)
+		}
+		return time.Duration(days * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q: expected a duration such as 90m, 12h or 30d", s)
+	}
+	return d, nil
 }

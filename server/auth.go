@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -47,7 +48,8 @@ func TokensFromSecrets(secrets []config.Secret) []Token {
 // auth checks gateway tokens and virtual keys and picks out a caller's
 // own provider key.
 type auth struct {
-	tokens     []hashedToken
+	// tokens are the gateway tokens; Reload replaces them.
+	tokens     atomic.Pointer[[]hashedToken]
 	callerKeys bool
 	userHeader string
 	// keys is the latest snapshot of the virtual keys (nil: none); used
@@ -67,14 +69,27 @@ type hashedToken struct {
 
 func newAuth(tokens []Token, callerKeys bool, userHeader string) (*auth, error) {
 	a := &auth{callerKeys: callerKeys, userHeader: userHeader}
-	for i, t := range tokens {
-		if t.Value == "" {
-			return nil, fmt.Errorf("server: token %d (%s) is empty", i+1, t.Name)
-		}
-		a.tokens = append(a.tokens, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Value)), gateways: t.Gateways})
+	if err := a.setTokens(tokens); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
+
+// setTokens puts tokens in force for the next request.
+func (a *auth) setTokens(tokens []Token) error {
+	hashed := make([]hashedToken, 0, len(tokens))
+	for i, t := range tokens {
+		if t.Value == "" {
+			return fmt.Errorf("server: token %d (%s) is empty", i+1, t.Name)
+		}
+		hashed = append(hashed, hashedToken{name: t.Name, sum: sha256.Sum256([]byte(t.Value)), gateways: t.Gateways})
+	}
+	a.tokens.Store(&hashed)
+	return nil
+}
+
+// toks are the gateway tokens in force.
+func (a *auth) toks() []hashedToken { return *a.tokens.Load() }
 
 // caller is who sent a request, as its headers say.
 type caller struct {
@@ -160,7 +175,7 @@ func (a *auth) check(r *http.Request) (*caller, error) {
 	if a.keys != nil {
 		keys = a.keys()
 	}
-	if len(a.tokens) > 0 || keys.Guarding() {
+	if len(a.toks()) > 0 || keys.Guarding() {
 		matched := ""
 		var err error
 		ok := func(v string) bool {
@@ -248,16 +263,17 @@ func (a *auth) matches(v string, c *caller) bool {
 // time taken says nothing about which token or how much of it matched.
 func (a *auth) match(v string) (*hashedToken, bool) {
 	sum := sha256.Sum256([]byte(v))
+	tokens := a.toks()
 	found := -1
-	for i := range a.tokens {
-		if subtle.ConstantTimeCompare(sum[:], a.tokens[i].sum[:]) == 1 {
+	for i := range tokens {
+		if subtle.ConstantTimeCompare(sum[:], tokens[i].sum[:]) == 1 {
 			found = i
 		}
 	}
 	if found < 0 {
 		return nil, false
 	}
-	return &a.tokens[found], true
+	return &tokens[found], true
 }
 
 // bearer returns the credentials of "Bearer <x>" (any case), or "".

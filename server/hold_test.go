@@ -23,12 +23,22 @@ func configServer(t *testing.T, toml string, env map[string]string) *testServer 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfgServer(t, cfg, env, "")
+}
+
+// cfgServer is configServer for a config already read; with db set, over
+// that store file (another server sharing it), else a fresh one.
+func cfgServer(t *testing.T, cfg *config.Config, env map[string]string, db string) *testServer {
+	t.Helper()
 	f := newFakes(t)
 	e := f.env()
 	for k, v := range env {
 		e[k] = v
 	}
-	st, err := sqlite.Open(context.Background(), t.TempDir()+"/conductor.db")
+	if db == "" {
+		db = t.TempDir() + "/conductor.db"
+	}
+	st, err := sqlite.Open(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +53,7 @@ func configServer(t *testing.T, toml string, env map[string]string) *testServer 
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		hs.Close()
+		_ = s.Shutdown(context.Background())
 		_ = set.Close(context.Background())
 		st.Close()
 	})

@@ -22,7 +22,6 @@ func keyServer(t *testing.T, toml string, env map[string]string) (*testServer, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { other.Close() })
-	t.Cleanup(func() { _ = ts.Shutdown(context.Background()) })
 	return ts, &control.Admin{Store: other}
 }
 

@@ -176,6 +176,7 @@ type Server struct {
 	reconf      sync.Mutex
 	gwConfigs   []gateway.Config
 	gwTemplate  gateway.Config
+	cfgStamp    fileStamp // the config file as cfg was read from it (under mu)
 
 	ready    atomic.Bool
 	mu       sync.Mutex
@@ -210,6 +211,9 @@ func New(opts Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.cfg.Store(opts.Config)
+	if opts.Config.File != "" {
+		s.cfgStamp = stampOf(opts.Config.File)
+	}
 	a, err := newAuth(opts.Tokens, opts.AllowCallerKeys, opts.UserHeader)
 	if err != nil {
 		return nil, err
@@ -291,6 +295,12 @@ func (s *Server) routes() http.Handler {
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.protect(s.opts.Metrics))
 	}
+	// The admin API has its own token (admin.go). By method: "GET /" (the
+	// dashboard) would conflict with a pattern for every method.
+	admin := s.admin()
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		mux.Handle(m+" /admin/", admin)
+	}
 	if s.opts.Dashboard != nil {
 		// The dashboard checks tokens itself: a browser logs in once with
 		// ?token= and keeps a cookie, which a bearer check here would refuse.
@@ -338,7 +348,7 @@ func (s *Server) guard(addr string) error {
 }
 
 // guarded reports whether callers need a gateway token or a virtual key.
-func (s *Server) guarded() bool { return len(s.auth.tokens) > 0 || s.snapshot().Guarding() }
+func (s *Server) guarded() bool { return len(s.auth.toks()) > 0 || s.snapshot().Guarding() }
 
 // Run listens on Addr (or Listener) and serves until ctx ends, then shuts
 // down gracefully: it stops accepting, drains in-flight requests within
@@ -370,7 +380,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
-	s.log.Info("conductor serve listening", "addr", ln.Addr().String(), "tokens", len(s.opts.Tokens),
+	s.log.Info("conductor serve listening", "addr", ln.Addr().String(), "tokens", len(s.auth.toks()),
 		"allow_caller_keys", s.opts.AllowCallerKeys, "ensembles", s.opts.EnsemblesDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

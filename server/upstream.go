@@ -167,7 +167,7 @@ func (s *Server) configuredGateway(id string) bool {
 	if id == gateway.DefaultID || id == s.defaultGateway() {
 		return true
 	}
-	if _, ok := s.opts.Config.GatewayByID(id); ok {
+	if _, ok := s.config().GatewayByID(id); ok {
 		return true
 	}
 	return s.gws.Configured(id)
@@ -192,6 +192,6 @@ func (s *Server) admitGateway(c *caller, id string) error {
 // defaultGateway is the gateway of requests that name none: the config's
 // default gateway.
 func (s *Server) defaultGateway() string {
-	g, _ := s.opts.Config.DefaultGateway()
+	g, _ := s.config().DefaultGateway()
 	return cmpOr(g.ID, gateway.DefaultID)
 }

@@ -87,7 +87,7 @@ func runKeysCreate(ctx context.Context, stdout, stderr io.Writer, f keyFlags, na
 	k := control.Key{Name: name, User: f.user, Team: f.team, DailyUSD: f.dailyUSD, MonthlyUSD: f.monthUSD,
 		RPM: f.rpm, TPM: f.tpm, Models: f.models, Gateways: f.gateways}
 	if f.expires != "" {
-		d, err := parseLifetime(f.expires)
+		d, err := control.ParseLifetime(f.expires)
 		if err != nil {
 			return fmt.Errorf("%w: --expires: %v", errInvalid, err)
 		}
@@ -269,7 +269,7 @@ func newKeysRotateCmd() *cobra.Command {
   conductor keys rotate ci --grace 0     # the old one stops at once`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := parseLifetime(grace)
+			d, err := control.ParseLifetime(grace)
 			if err != nil && grace != "0" {
 				return fmt.Errorf("%w: --grace: %v", errInvalid, err)
 			}
@@ -327,24 +327,4 @@ func who() string {
 		return "cli:" + u.Username
 	}
 	return "cli:" + cmpOr(os.Getenv("USER"), "unknown")
-}
-
-// parseLifetime reads a duration in Go syntax or days ("30d").
-func parseLifetime(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "0" {
-		return 0, nil
-	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.ParseFloat(n, 64)
-		if err != nil || days <= 0 || days > 36500 {
-			return 0, fmt.Errorf("%q: expected a duration such as 90m, 12h or 30d", s)
-		}
-		return time.Duration(days * float64(24*time.Hour)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q: expected a duration such as 90m, 12h or 30d", s)
-	}
-	return d, nil
 }
