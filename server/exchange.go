@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
 )
 
@@ -211,8 +212,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, x *exchange, err e
 }
 
 // metaHeaders says where an answer came from, as Cloudflare's gateway does.
+// cf-aig-cache-status only comes with answers whose route had a cache:
+// not when caching is off for the call (TTL 0).
 func metaHeaders(h http.Header, m conductor.ResponseMeta) {
-	if m.CacheStatus != "" {
+	if m.CacheStatus != "" && m.MissReason != gateway.MissTTL0 {
 		h.Set(hdrCacheStatus, m.CacheStatus)
 	}
 	h.Set(hdrStep, strconv.Itoa(m.Step))
