@@ -282,3 +282,11 @@ type Audit struct {
 	Before []byte    `json:"-"` // JSON; nil when the item did not exist
 	After  []byte    `json:"-"` // JSON; nil when it was deleted
 }
+
+// SettledSpender is implemented by counter stores that tell settled spend
+// from what reservations in flight hold: budget alerts then fire when
+// settled spend crosses a threshold, not when calls in flight would.
+type SettledSpender interface {
+	// SettledSpent is Spent less the reservations not settled yet.
+	SettledSpent(ctx context.Context, key string) (int64, error)
+}

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	conductor "github.com/conductor-go/conductor"
 )
 
 // Alert is the JSON body POSTed to a budget's webhook (Budget.Webhook,
@@ -29,7 +31,7 @@ type Alert struct {
 	Period    string    `json:"period"`
 	Threshold float64   `json:"threshold"` // 0.8 for 80%
 	Fraction  float64   `json:"fraction"`  // spent / limit when it fired
-	SpentUSD  float64   `json:"spentUsd"`  // spent and still reserved
+	SpentUSD  float64   `json:"spentUsd"`  // settled when it fired
 	LimitUSD  float64   `json:"limitUsd"`
 	Resets    time.Time `json:"resets"`
 	Time      time.Time `json:"time"`
@@ -54,7 +56,7 @@ func (g *Gateway) checkAlerts(ctx context.Context, budgets []budgetFor) {
 		if b.Limit <= 0 || b.cfg.Unlimited || len(ts) == 0 {
 			continue
 		}
-		spent, err := g.st.Spent(ctx, b.Key)
+		spent, err := g.settledSpent(ctx, b.Key)
 		if err != nil {
 			g.log.Warn("gateway budget alert check failed", "budget", b.Key, "err", err)
 			continue
@@ -65,6 +67,15 @@ func (g *Gateway) checkAlerts(ctx context.Context, budgets []budgetFor) {
 			}
 		}
 	}
+}
+
+// settledSpent is what a budget spent, without the reservations of calls
+// in flight when the store can tell them apart.
+func (g *Gateway) settledSpent(ctx context.Context, key string) (int64, error) {
+	if ss, ok := g.st.(conductor.SettledSpender); ok {
+		return ss.SettledSpent(ctx, key)
+	}
+	return g.st.Spent(ctx, key)
 }
 
 // fire raises one threshold's alert unless it already fired in this window,
