@@ -219,3 +219,74 @@ type LogStore interface {
 	// comes is pruned with the log). A score must be a finite number.
 	ScoreLog(ctx context.Context, id string, score float64) error
 }
+
+// ControlStore keeps what operators change while gateways run — virtual
+// keys, teams, budgets, rate limits, gateway settings — as named JSON
+// documents of a kind, each change with its audit row, and when each key
+// was last used. Every process sharing the store sees a change as soon as
+// ControlVersion moves (package control polls it). It is not part of
+// Store: a store that keeps no control items serves without keys or
+// run-time changes.
+type ControlStore interface {
+	// ControlVersion changes whenever an item is put or deleted, by any
+	// process sharing the store; it is cheap to read.
+	ControlVersion(ctx context.Context) (int64, error)
+	// ControlItems returns every item of kind ("" for every kind), by kind
+	// then name.
+	ControlItems(ctx context.Context, kind string) ([]ControlItem, error)
+	// PutControl stores it if the item's current revision is rev (0: the
+	// item must not exist; AnyRev: whatever it is), and a in the audit log,
+	// in one atomic step; it returns the item's new revision. Another
+	// revision: ErrConflict.
+	PutControl(ctx context.Context, it ControlItem, rev int64, a Audit) (int64, error)
+	// DeleteControl deletes an item at revision rev (AnyRev: any) and
+	// writes a, atomically: ErrNotFound when there is none, ErrConflict
+	// for another revision.
+	DeleteControl(ctx context.Context, kind, name string, rev int64, a Audit) error
+	// AuditLog returns the newest audit rows first, at most limit.
+	AuditLog(ctx context.Context, limit int) ([]Audit, error)
+	// TouchKeys records when keys were last used: for each name, the
+	// later of the time given and the one stored.
+	TouchKeys(ctx context.Context, used map[string]time.Time) error
+	// KeysUsed returns when each key was last used.
+	KeysUsed(ctx context.Context) (map[string]time.Time, error)
+}
+
+// AnyRev is the revision of PutControl and DeleteControl that matches
+// whatever the item's is.
+const AnyRev int64 = -1
+
+// Errors of ControlStore.
+var (
+	ErrConflict = errors.New("the item changed meanwhile")
+	ErrNotFound = errors.New("no such item")
+)
+
+// ControlItem is one document of a ControlStore.
+type ControlItem struct {
+	Kind    string    `json:"kind"` // key, team, budget, rate_limit, gateway
+	Name    string    `json:"name"`
+	Body    []byte    `json:"-"` // JSON; a key's holds its SHA-256 digests, never the key
+	Rev     int64     `json:"rev"`
+	Updated time.Time `json:"updated"`
+}
+
+// Audit is one change of a control item: who made it, what it was before
+// and after. Bodies never hold a secret (a key's digests are left out).
+type Audit struct {
+	Time   time.Time `json:"time"`
+	Who    string    `json:"who"`    // "cli:alice", "admin", "dashboard"
+	Action string    `json:"action"` // create, update, delete, revoke, rotate
+	Kind   string    `json:"kind"`
+	Name   string    `json:"name"`
+	Before []byte    `json:"-"` // JSON; nil when the item did not exist
+	After  []byte    `json:"-"` // JSON; nil when it was deleted
+}
+
+// SettledSpender is implemented by counter stores that tell settled spend
+// from what reservations in flight hold: budget alerts then fire when
+// settled spend crosses a threshold, not when calls in flight would.
+type SettledSpender interface {
+	// SettledSpent is Spent less the reservations not settled yet.
+	SettledSpent(ctx context.Context, key string) (int64, error)
+}

@@ -68,9 +68,13 @@ type Config struct {
 	Gateway   GatewayDefaults `toml:"gateway"`
 	Store     Store           `toml:"store"`
 	Budgets   []Budget        `toml:"budget"`
-	Pricing   Pricing         `toml:"pricing"`
-	Splits    []Split         `toml:"split"`
-	Models    []Model         `toml:"model"`
+	Teams     []Team          `toml:"team"`
+	// RateLimits are the [[rate_limit]] entries: rate limits on any scope,
+	// besides each [[ai.gateway]]'s own.
+	RateLimits []RateLimit `toml:"rate_limit"`
+	Pricing    Pricing     `toml:"pricing"`
+	Splits     []Split     `toml:"split"`
+	Models     []Model     `toml:"model"`
 }
 
 // WranglerEnv is what Conductor reads of a wrangler.toml besides [ai], for
@@ -300,32 +304,69 @@ type GatewayDefaults struct {
 	UserHeader string `toml:"user_header"`
 }
 
-// Budget scopes.
+// Budget and rate limit scopes.
 const (
 	ScopeGateway     = "gateway"
 	ScopeEnvironment = "environment"
 	ScopeUser        = "user"
+	ScopeKey         = "key"
+	ScopeTeam        = "team"
 	ScopeProvider    = "provider"
 	ScopeModel       = "model"
 )
 
-// Budget is one [[budget]] spend limit of the built-in gateway.
+// Budget is one [[budget]] spend limit of the built-in gateway. A budget
+// not scoped by the gateway counts the calls of every gateway together.
 type Budget struct {
-	Name string `toml:"name"`
-	// Scope is what the budget counts: gateway, environment, user, provider
-	// or model; Match picks which one ("production", "openai", "gpt-4o");
-	// an empty Match counts every call of that scope together.
-	Scope string `toml:"scope"`
-	Match string `toml:"match"`
+	Name string `toml:"name" json:"name"`
+	// Scope is what the budget counts: gateway, environment, user, key (a
+	// virtual key, by name), team, provider or model; Match picks which one
+	// ("production", "openai", "gpt-4o"); an empty Match gives every value
+	// its own budget of that size (every user, every gateway…).
+	Scope string `toml:"scope" json:"scope,omitempty"`
+	Match string `toml:"match" json:"match,omitempty"`
 	// DailyUSD and MonthlyUSD are hard limits per UTC day and month; 0: none.
-	DailyUSD   float64 `toml:"daily_usd"`
-	MonthlyUSD float64 `toml:"monthly_usd"`
+	DailyUSD   float64 `toml:"daily_usd" json:"daily_usd,omitempty"`
+	MonthlyUSD float64 `toml:"monthly_usd" json:"monthly_usd,omitempty"`
 	// Alerts are fractions of a limit (0.5, 0.8, 1.0) that fire once per
 	// window: a log line and a POST to Webhook (or the URL in WebhookEnv,
 	// for webhook URLs that embed a secret).
-	Alerts     []float64 `toml:"alerts"`
-	Webhook    string    `toml:"webhook"`
-	WebhookEnv string    `toml:"webhook_env"`
+	Alerts     []float64 `toml:"alerts" json:"alerts,omitempty"`
+	Webhook    string    `toml:"webhook" json:"webhook,omitempty"`
+	WebhookEnv string    `toml:"webhook_env" json:"webhook_env,omitempty"`
+}
+
+// Team is one [[team]]: the budget and rate limits the virtual keys of
+// the team (`conductor keys create --team`) share, besides each key's own.
+type Team struct {
+	Name       string  `toml:"name" json:"name"`
+	DailyUSD   float64 `toml:"daily_usd" json:"daily_usd,omitempty"`
+	MonthlyUSD float64 `toml:"monthly_usd" json:"monthly_usd,omitempty"`
+	// RequestsPerMinute and TokensPerMinute bound the team's keys together.
+	RequestsPerMinute int64     `toml:"requests_per_minute" json:"requests_per_minute,omitempty"`
+	TokensPerMinute   int64     `toml:"tokens_per_minute" json:"tokens_per_minute,omitempty"`
+	Alerts            []float64 `toml:"alerts" json:"alerts,omitempty"`
+	Webhook           string    `toml:"webhook" json:"webhook,omitempty"`
+	WebhookEnv        string    `toml:"webhook_env" json:"webhook_env,omitempty"`
+}
+
+// RateLimit is one [[rate_limit]]: requests and tokens per window on one
+// scope, counted through every gateway unless the scope is the gateway.
+type RateLimit struct {
+	Name string `toml:"name" json:"name"`
+	// Scope is gateway, environment, user, key or team; Match picks one
+	// value, empty gives each value its own count.
+	Scope string `toml:"scope" json:"scope,omitempty"`
+	Match string `toml:"match" json:"match,omitempty"`
+	// Gateway, when set, holds only the calls through that gateway to
+	// the limit.
+	Gateway  string `toml:"gateway" json:"gateway,omitempty"`
+	Requests int64  `toml:"requests" json:"requests,omitempty"`
+	Tokens   int64  `toml:"tokens" json:"tokens,omitempty"`
+	// Window is the period counted over (default "1m"); Technique is
+	// "fixed" (default) or "sliding".
+	Window    Duration `toml:"window" json:"window,omitempty"`
+	Technique string   `toml:"technique" json:"technique,omitempty"`
 }
 
 // Split is one [[split]]: an A/B split that `conductor serve` answers for
@@ -462,7 +503,23 @@ type Server struct {
 	// DefaultProvider serves bare model names no alias and no known prefix
 	// claims ("llama3.2" → local); empty: such a name is a 404.
 	DefaultProvider string `toml:"default_provider"`
+	// AutoGateways serves a gateway id no [[ai.gateway]] declares, with
+	// the default gateway's settings, as Cloudflare creates a gateway on
+	// first use; false (the default): such an id is a 404.
+	AutoGateways bool `toml:"auto_gateways"`
+	// TokenGateways binds gateway tokens, by name ("alice" of
+	// "alice=tok-…"), to the gateways they may use; elsewhere they get 403.
+	// A token it does not name may use every gateway.
+	TokenGateways map[string][]string `toml:"token_gateways"`
+	// AdminTokenEnv names the variable holding the admin token of /admin/
+	// and the dashboard's forms (default CONDUCTOR_ADMIN_TOKEN);
+	// AdminTokenFile a file holding it. Unset: no admin API.
+	AdminTokenEnv  string `toml:"admin_token_env"`
+	AdminTokenFile string `toml:"admin_token_file"`
 }
+
+// DefaultAdminTokenEnv is the variable read for the admin token by default.
+const DefaultAdminTokenEnv = "CONDUCTOR_ADMIN_TOKEN"
 
 // DefaultTokensEnv is the variable read for server tokens by default.
 const DefaultTokensEnv = "CONDUCTOR_TOKENS"
@@ -512,6 +569,42 @@ func (c *Config) applyDefaults() {
 			c.Budgets[i].Alerts = []float64{0.5, 0.8, 1.0}
 		}
 	}
+	for i := range c.Teams {
+		if c.Teams[i].Alerts == nil {
+			c.Teams[i].Alerts = []float64{0.5, 0.8, 1.0}
+		}
+	}
+	for i := range c.RateLimits {
+		r := &c.RateLimits[i]
+		if r.Technique == "" {
+			r.Technique = "fixed"
+		}
+		if r.Window.Duration == 0 {
+			r.Window = Seconds(60)
+		}
+	}
+}
+
+// TeamByName returns the [[team]] with that name.
+func (c *Config) TeamByName(name string) (Team, bool) {
+	for _, t := range c.Teams {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Team{}, false
+}
+
+// Check fills the defaults of a config built in code (or changed after
+// it was read) and validates it as Parse does, without positions: the
+// admin API checks a budget, team or rate limit it is given by checking
+// the config it would make.
+func (c *Config) Check() error {
+	c.applyDefaults()
+	if errs := c.validate(&docIndex{byPath: map[string]int{}}); len(errs) > 0 {
+		return errs
+	}
+	return nil
 }
 
 // DataPath returns DataDir, relative paths taken from the config's directory.

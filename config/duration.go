@@ -27,6 +27,19 @@ func (d Duration) Std() time.Duration { return d.Duration }
 // MarshalText writes d in Go syntax, so a config round-trips.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// MarshalJSON writes d in Go syntax, as a JSON string.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(d.String())), nil }
+
+// UnmarshalJSON accepts what the config file does: a string in Go syntax
+// ("30s") or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if u, err := strconv.Unquote(s); err == nil {
+		s = u
+	}
+	return d.UnmarshalText([]byte(s))
+}
+
 // errDuration is the message for every malformed duration; the value itself
 // is not repeated, in case someone pasted something private there.
 var errDuration = errors.New(`expected a duration such as "30s" or "1h", or a number of seconds`)

@@ -228,6 +228,27 @@ func (c *Config) ServerTokens(env LookupEnv) ([]Secret, error) {
 	return out, nil
 }
 
+// AdminToken returns the token of the admin API (/admin/ and the
+// dashboard's forms): from [server] admin_token_file, else the variable
+// admin_token_env names (default CONDUCTOR_ADMIN_TOKEN). Unset: no admin
+// API.
+func (c *Config) AdminToken(env LookupEnv) (Secret, error) {
+	name := c.Server.AdminTokenEnv
+	if name == "" {
+		name = DefaultAdminTokenEnv
+	}
+	return c.secret(env, c.Server.AdminTokenFile, name, "[server] admin token")
+}
+
+// WebhookURL returns the alert URL of a team's budget: webhook, else the
+// variable webhook_env names; "" for none.
+func (t Team) WebhookURL(env LookupEnv) string {
+	if t.Webhook != "" {
+		return t.Webhook
+	}
+	return lookup(env, t.WebhookEnv)
+}
+
 // WebhookURL returns the alert URL of a budget: webhook, else the variable
 // webhook_env names; "" for none.
 func (b Budget) WebhookURL(env LookupEnv) string {

@@ -153,13 +153,17 @@ func (c *Config) validate(ix *docIndex) Errors {
 		}
 		names[b.Name] = true
 		switch b.Scope {
-		case ScopeGateway, ScopeEnvironment, ScopeUser, ScopeModel:
+		case ScopeEnvironment, ScopeUser, ScopeKey, ScopeModel:
+		case ScopeGateway:
+			v.knownGateway(c, at("match"), b.Match)
+		case ScopeTeam:
+			v.knownTeam(c, at("match"), b.Match)
 		case ScopeProvider:
 			if b.Match != "" && !slices.Contains(conductor.Providers(), b.Match) {
 				v.at(at("match"), "unknown provider (expected one of: %s)", strings.Join(conductor.Providers(), ", "))
 			}
 		default:
-			v.at(at("scope"), "expected one of: gateway, environment, user, provider, model")
+			v.at(at("scope"), "expected one of: gateway, environment, user, key, team, provider, model")
 		}
 		if !finite(b.DailyUSD) || b.DailyUSD < 0 {
 			v.at(at("daily_usd"), "expected a positive amount of USD")
@@ -177,6 +181,21 @@ func (c *Config) validate(ix *docIndex) Errors {
 		}
 		v.webhook(at("webhook"), b.Webhook)
 		v.envName(at("webhook_env"), b.WebhookEnv)
+	}
+
+	v.teams(c)
+	v.rateLimits(c)
+	v.envName(kp("server", "admin_token_env"), c.Server.AdminTokenEnv)
+	for name, ids := range c.Server.TokenGateways {
+		if name == "" || strings.ContainsAny(name, " \t=") {
+			v.at(kp("server", "token_gateways", name), "expected a token's name (the name of a name=token entry)")
+		}
+		if len(ids) == 0 {
+			v.at(kp("server", "token_gateways", name), "names no gateway (a token bound to none could use nothing)")
+		}
+		for _, id := range ids {
+			v.knownGateway(c, kp("server", "token_gateways", name), id)
+		}
 	}
 
 	v.splits(c)
@@ -197,6 +216,105 @@ func (c *Config) validate(ix *docIndex) Errors {
 		v.price(at("cached_input"), m.CachedInput)
 	}
 	return v.errs
+}
+
+// knownGateway checks that id ("" passes) names a gateway requests can
+// reach: an [[ai.gateway]], "default", or any valid id with
+// auto_gateways.
+func (v *validator) knownGateway(c *Config, path []string, id string) {
+	if id == "" {
+		return
+	}
+	v.id(path, id, "a gateway id")
+	if _, ok := c.GatewayByID(id); !ok && id != "default" && !c.Server.AutoGateways {
+		v.at(path, "no [[ai.gateway]] has id %q (declare it, or set [server] auto_gateways = true)", id)
+	}
+}
+
+// knownTeam checks that name ("" passes) is a [[team]].
+func (v *validator) knownTeam(c *Config, path []string, name string) {
+	if name == "" {
+		return
+	}
+	if _, ok := c.TeamByName(name); !ok {
+		v.at(path, "no [[team]] has name %q", name)
+	}
+}
+
+// teams checks the [[team]] entries: a name used once, limits that are
+// amounts, alerts that are fractions.
+func (v *validator) teams(c *Config) {
+	names := map[string]bool{}
+	for i, t := range c.Teams {
+		at := func(k string) []string { return kp("team", i, k) }
+		if t.Name == "" {
+			v.at(kp("team", i), `every [[team]] needs a name (name = "research")`)
+		} else {
+			v.id(at("name"), t.Name, "a team name")
+			if names[t.Name] {
+				v.at(at("name"), "team name %q is used twice", t.Name)
+			}
+			names[t.Name] = true
+		}
+		if !finite(t.DailyUSD) || t.DailyUSD < 0 {
+			v.at(at("daily_usd"), "expected a positive amount of USD")
+		}
+		if !finite(t.MonthlyUSD) || t.MonthlyUSD < 0 {
+			v.at(at("monthly_usd"), "expected a positive amount of USD")
+		}
+		if t.RequestsPerMinute < 0 {
+			v.at(at("requests_per_minute"), "cannot be negative")
+		}
+		if t.TokensPerMinute < 0 {
+			v.at(at("tokens_per_minute"), "cannot be negative")
+		}
+		for j, a := range t.Alerts {
+			if !finite(a) || a <= 0 || a > 10 {
+				v.at(kp("team", i, "alerts", j), "expected a fraction of the limit such as 0.8")
+			}
+		}
+		v.webhook(at("webhook"), t.Webhook)
+		v.envName(at("webhook_env"), t.WebhookEnv)
+	}
+}
+
+// rateLimits checks the [[rate_limit]] entries.
+func (v *validator) rateLimits(c *Config) {
+	names := map[string]bool{}
+	for i, r := range c.RateLimits {
+		at := func(k string) []string { return kp("rate_limit", i, k) }
+		if r.Name == "" {
+			v.at(kp("rate_limit", i), `every [[rate_limit]] needs a name (name = "per-user")`)
+		} else if names[r.Name] {
+			v.at(at("name"), "rate limit name %q is used twice", r.Name)
+		}
+		names[r.Name] = true
+		switch r.Scope {
+		case ScopeEnvironment, ScopeUser, ScopeKey:
+		case ScopeGateway:
+			v.knownGateway(c, at("match"), r.Match)
+		case ScopeTeam:
+			v.knownTeam(c, at("match"), r.Match)
+		default:
+			v.at(at("scope"), "expected one of: gateway, environment, user, key, team")
+		}
+		v.knownGateway(c, at("gateway"), r.Gateway)
+		if r.Requests < 0 {
+			v.at(at("requests"), "cannot be negative")
+		}
+		if r.Tokens < 0 {
+			v.at(at("tokens"), "cannot be negative")
+		}
+		if r.Requests == 0 && r.Tokens == 0 {
+			v.at(kp("rate_limit", i), "a rate limit needs requests or tokens")
+		}
+		if r.Window.Duration < 0 {
+			v.at(at("window"), "cannot be negative")
+		}
+		if r.Technique != conductor.WindowFixed && r.Technique != conductor.WindowSliding {
+			v.at(at("technique"), `expected "fixed" or "sliding"`)
+		}
+	}
 }
 
 // models checks the [[model]] entries: names a caller can put in `model`,

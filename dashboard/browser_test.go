@@ -127,8 +127,8 @@ func TestBrowser(t *testing.T) {
 	st := openFixture(t, rows)
 	ctx := context.Background()
 	// Budgets with spend, so the page has bars to draw.
-	day := Budget{Name: "prod-gw, per day", LimitUSD: 0.05, Window: WindowDay, Key: SpendKey("prod-gw", "gateway", "")}
-	month := Budget{Name: "environment production, per month", LimitUSD: 1, Window: WindowMonth, Key: SpendKey("prod-gw", "environment", "production")}
+	day := Budget{Name: "prod-gw, per day", LimitUSD: 0.05, Window: WindowDay, Key: SpendKey("gateway", "prod-gw")}
+	month := Budget{Name: "environment production, per month", LimitUSD: 1, Window: WindowMonth, Key: SpendKey("environment", "production")}
 	for _, b := range []struct {
 		b    Budget
 		nano int64

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -12,28 +13,28 @@ import (
 	"github.com/conductor-go/conductor/gateway"
 )
 
-// SpendKey is the spend counter key, without its window, under which
-// gateway gatewayID keeps a budget of scope ("gateway", "environment",
-// "user", "provider", "model") for one value ("" for the gateway scope).
-func SpendKey(gatewayID, scope, value string) string {
-	k := "spend/" + gatewayID + "/" + scope
-	if value != "" && scope != gateway.ScopeGateway {
-		k += ":" + value
-	}
-	return k
-}
+// SpendKey is the spend counter key, without its window, under which the
+// gateway keeps a budget of scope ("gateway", "environment", "user",
+// "key", "team", "provider", "model") for one value (the gateway's id for
+// the gateway scope): every gateway counts under the same key.
+func SpendKey(scope, value string) string { return gateway.SpendKey(scope, value) }
 
-// BudgetsFor turns a gateway's budgets into the ones the page shows. A
-// budget with no Match outside the gateway scope gives every user (or
-// environment…) a budget of its own: there is no one figure to show, so it
-// is left out.
+// BudgetsFor turns budgets into the ones the page shows. gatewayID is the
+// gateway whose own budgets (gateway.Config.Budgets) they are, "" for the
+// limits every gateway shares (gateway.Limits), whose gateway-scoped
+// budgets name their gateway in Match. A budget with no Match gives every
+// user (or environment, key, gateway…) a budget of its own: there is no
+// one figure to show, so it is left out; so are spend counts without a
+// limit.
 func BudgetsFor(gatewayID string, budgets []gateway.Budget) []Budget {
 	var out []Budget
 	for _, b := range budgets {
 		value := b.Match
 		switch {
-		case b.Scope == gateway.ScopeGateway:
-			value = ""
+		case b.Unlimited:
+			continue
+		case b.Scope == gateway.ScopeGateway && gatewayID != "":
+			value = gatewayID
 		case value == "":
 			continue
 		case b.Scope == gateway.ScopeModel:
@@ -43,9 +44,12 @@ func BudgetsFor(gatewayID string, budgets []gateway.Budget) []Budget {
 				value = m
 			}
 		}
-		name := gatewayID
-		if b.Scope != gateway.ScopeGateway {
-			name = b.Scope + " " + b.Match
+		name := b.Name
+		if name == "" {
+			name = b.Scope + " " + cmp.Or(b.Match, value)
+			if b.Scope == gateway.ScopeGateway {
+				name = value
+			}
 		}
 		window := WindowDay
 		if b.Period == gateway.PeriodMonth {
@@ -55,7 +59,7 @@ func BudgetsFor(gatewayID string, budgets []gateway.Budget) []Budget {
 			Name:     fmt.Sprintf("%s, per %s", name, window),
 			LimitUSD: b.LimitUSD,
 			Window:   window,
-			Key:      SpendKey(gatewayID, b.Scope, value),
+			Key:      SpendKey(b.Scope, value),
 		})
 	}
 	return out

@@ -509,9 +509,9 @@ func FuzzParseSince(f *testing.F) {
 func TestBudgetStatuses(t *testing.T) {
 	ctx := context.Background()
 	st := openFixture(t, nil)
-	day := Budget{Name: "gateway, per day", LimitUSD: 10, Window: WindowDay, Key: SpendKey("prod-gw", "gateway", "")}
-	month := Budget{Name: "production, per month", LimitUSD: 100, Window: WindowMonth, Key: SpendKey("prod-gw", "environment", "production")}
-	free := Budget{Name: "zero", LimitUSD: 0, Window: WindowDay, Key: SpendKey("prod-gw", "user", "bob")}
+	day := Budget{Name: "gateway, per day", LimitUSD: 10, Window: WindowDay, Key: SpendKey("gateway", "prod-gw")}
+	month := Budget{Name: "production, per month", LimitUSD: 100, Window: WindowMonth, Key: SpendKey("environment", "production")}
+	free := Budget{Name: "zero", LimitUSD: 0, Window: WindowDay, Key: SpendKey("user", "bob")}
 	// Spend as the gateway records it: reserved, then settled.
 	reserve := func(b Budget, when time.Time, nano int64) {
 		name, _, resets := windowOf(b.Window, when)
@@ -621,10 +621,25 @@ func TestBudgetsFor(t *testing.T) {
 		{Scope: "environment", Period: "day", LimitUSD: 5},
 	})
 	want := []Budget{
-		{"gw, per day", 1, "day", "spend/gw/gateway"},
-		{"provider openai, per month", 2, "month", "spend/gw/provider:openai"},
-		{"model workers-ai/@cf/meta/llama-3.1-8b-instruct, per day", 3, "day", "spend/gw/model:@cf/meta/llama-3.1-8b-instruct"},
-		{"model @cf/meta/llama-3.1-8b-instruct, per day", 4, "day", "spend/gw/model:@cf/meta/llama-3.1-8b-instruct"},
+		{"gw, per day", 1, "day", "spend/gateway:gw"},
+		{"provider openai, per month", 2, "month", "spend/provider:openai"},
+		{"model workers-ai/@cf/meta/llama-3.1-8b-instruct, per day", 3, "day", "spend/model:@cf/meta/llama-3.1-8b-instruct"},
+		{"model @cf/meta/llama-3.1-8b-instruct, per day", 4, "day", "spend/model:@cf/meta/llama-3.1-8b-instruct"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+	// Shared limits: a gateway-scoped budget names its gateway; named
+	// budgets are shown by name; spend counts are not budgets.
+	got = BudgetsFor("", []gateway.Budget{
+		{Scope: "gateway", Match: "batch", Period: "day", LimitUSD: 1},
+		{Scope: "gateway", Period: "day", LimitUSD: 2},
+		{Name: "prod", Scope: "environment", Match: "production", Period: "month", LimitUSD: 3},
+		{Scope: "key", Match: "ci", Period: "day", Unlimited: true},
+	})
+	want = []Budget{
+		{"batch, per day", 1, "day", "spend/gateway:batch"},
+		{"prod, per month", 3, "month", "spend/environment:production"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got  %v\nwant %v", got, want)

@@ -2,49 +2,66 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	conductor "github.com/conductor-go/conductor"
 )
 
-// Alert is the JSON body POSTed to Config.AlertWebhook when a budget
-// reaches one of its thresholds. Each threshold fires once per budget window.
+// Alert is the JSON body POSTed to a budget's webhook (Budget.Webhook,
+// else Config.AlertWebhook) when the budget's settled spend reaches one of
+// its thresholds. Each threshold fires once per budget window, whichever
+// gateway or process settles the call that crosses it.
 type Alert struct {
-	Type      string    `json:"type"` // "budget_threshold"
-	Gateway   string    `json:"gateway"`
-	Budget    string    `json:"budget"` // the budget's key: scope, value, period and window
+	Type      string    `json:"type"`    // "budget_threshold"
+	Gateway   string    `json:"gateway"` // the gateway that settled the crossing call
+	Budget    string    `json:"budget"`  // the budget's name, else its key
+	Key       string    `json:"key"`     // the budget's counter: scope, value, period and window
 	Scope     string    `json:"scope"`
 	Value     string    `json:"value,omitempty"`
 	Period    string    `json:"period"`
 	Threshold float64   `json:"threshold"` // 0.8 for 80%
-	SpentUSD  float64   `json:"spentUsd"`  // spent and reserved
+	Fraction  float64   `json:"fraction"`  // spent / limit when it fired
+	SpentUSD  float64   `json:"spentUsd"`  // settled when it fired
 	LimitUSD  float64   `json:"limitUsd"`
 	Resets    time.Time `json:"resets"`
 	Time      time.Time `json:"time"`
 	Message   string    `json:"message"`
 }
 
-// checkAlerts fires the thresholds the budgets' spend has reached.
-func (g *Gateway) checkAlerts(ctx context.Context, budgets []budgetFor) {
-	if len(g.cfg.AlertThresholds) == 0 {
-		return
+// thresholds are a budget's alert thresholds, its own or the gateway's.
+func (g *Gateway) thresholds(b *budgetFor) []float64 {
+	if b.cfg.Alerts != nil {
+		return b.cfg.Alerts
 	}
-	for _, b := range budgets {
-		if b.Limit <= 0 {
+	return g.conf().AlertThresholds
+}
+
+// checkAlerts fires the thresholds the budgets' spend has reached. It runs
+// after a settlement, so a threshold fires when settled spend crosses it,
+// not when a call is refused.
+func (g *Gateway) checkAlerts(ctx context.Context, budgets []budgetFor) {
+	for i := range budgets {
+		b := &budgets[i]
+		ts := g.thresholds(b)
+		if b.Limit <= 0 || b.cfg.Unlimited || len(ts) == 0 {
 			continue
 		}
-		spent, err := g.st.Spent(ctx, b.Key)
+		spent, err := g.settledSpent(ctx, b.Key)
 		if err != nil {
 			g.log.Warn("gateway budget alert check failed", "budget", b.Key, "err", err)
 			continue
 		}
-		for _, t := range g.cfg.AlertThresholds {
+		for _, t := range ts {
 			if float64(spent) >= t*float64(b.Limit) {
 				g.fire(ctx, b, t, spent)
 			}
@@ -52,16 +69,18 @@ func (g *Gateway) checkAlerts(ctx context.Context, budgets []budgetFor) {
 	}
 }
 
-// alertAll fires every threshold of a budget that refused a call.
-func (g *Gateway) alertAll(ctx context.Context, b budgetFor, spent int64) {
-	for _, t := range g.cfg.AlertThresholds {
-		g.fire(ctx, b, t, spent)
+// settledSpent is what a budget spent, without the reservations of calls
+// in flight when the store can tell them apart.
+func (g *Gateway) settledSpent(ctx context.Context, key string) (int64, error) {
+	if ss, ok := g.st.(conductor.SettledSpender); ok {
+		return ss.SettledSpent(ctx, key)
 	}
+	return g.st.Spent(ctx, key)
 }
 
 // fire raises one threshold's alert unless it already fired in this window,
 // in this process or any other sharing the store.
-func (g *Gateway) fire(ctx context.Context, b budgetFor, threshold float64, spent int64) {
+func (g *Gateway) fire(ctx context.Context, b *budgetFor, threshold float64, spent int64) {
 	key := "alert/" + b.Key + "/" + strconv.FormatFloat(threshold, 'g', -1, 64)
 	first, err := g.st.Once(ctx, key, b.Resets)
 	if err != nil {
@@ -71,32 +90,35 @@ func (g *Gateway) fire(ctx context.Context, b budgetFor, threshold float64, spen
 	if !first {
 		return
 	}
+	fraction := float64(spent) / float64(b.Limit)
 	a := Alert{
-		Type: "budget_threshold", Gateway: g.cfg.ID, Budget: b.Key,
-		Scope: b.cfg.Scope, Value: b.value, Period: b.cfg.Period, Threshold: threshold,
+		Type: "budget_threshold", Gateway: g.id, Budget: cmp.Or(b.cfg.Name, b.Key), Key: b.Key,
+		Scope: b.cfg.Scope, Value: b.value, Period: b.cfg.Period, Threshold: threshold, Fraction: fraction,
 		SpentUSD: float64(spent) / 1e9, LimitUSD: float64(b.Limit) / 1e9,
 		Resets: b.Resets, Time: nowUTC(),
-		Message: fmt.Sprintf("%s reached %g%%: %s spent", b.describe(), threshold*100, usd(spent)),
+		Message: fmt.Sprintf("%s reached %g%% (threshold %g%%): %s spent", b.describe(), math.Floor(fraction*1000)/10, threshold*100, usd(spent)),
 	}
-	g.log.Warn("gateway budget alert", "budget", b.Key, "threshold", threshold, "spent_usd", a.SpentUSD, "limit_usd", a.LimitUSD, "resets", a.Resets)
-	if g.cfg.AlertWebhook == "" {
+	g.log.Warn("gateway budget alert", "budget", a.Budget, "key", b.Key, "threshold", threshold, "fraction", fraction,
+		"spent_usd", a.SpentUSD, "limit_usd", a.LimitUSD, "resets", a.Resets)
+	hook := cmp.Or(b.cfg.Webhook, g.conf().AlertWebhook)
+	if hook == "" {
 		return
 	}
-	if !g.alerts.put(func(ctx context.Context) { g.post(ctx, a) }) {
-		g.log.Warn("gateway budget alert webhook dropped: queue full", "budget", b.Key, "threshold", threshold)
+	if !g.alerts.put(func(ctx context.Context) { g.post(ctx, hook, a) }) {
+		g.log.Warn("gateway budget alert webhook dropped: queue full", "budget", a.Budget, "threshold", threshold)
 	}
 }
 
 // post sends one alert to the webhook: one attempt, bounded by AlertTimeout.
-func (g *Gateway) post(ctx context.Context, a Alert) {
+func (g *Gateway) post(ctx context.Context, hook string, a Alert) {
 	body, err := json.Marshal(a)
 	if err != nil {
 		g.log.Warn("gateway budget alert not encodable", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.AlertTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.conf().AlertTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.cfg.AlertWebhook, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
 	if err != nil {
 		g.log.Warn("gateway budget alert webhook unusable", "err", err)
 		return

@@ -11,37 +11,46 @@ import (
 	conductor "github.com/conductor-go/conductor"
 )
 
-// Budget scopes and periods.
+// Budget periods.
 const (
-	ScopeGateway     = "gateway"
-	ScopeEnvironment = "environment"
-	ScopeUser        = "user"
-	ScopeProvider    = "provider"
-	ScopeModel       = "model"
-
 	PeriodDay   = "day"
 	PeriodMonth = "month"
 )
 
 // Budget is a hard spend limit in USD per day or per month (UTC windows).
 type Budget struct {
-	// Scope is what the budget is for: gateway, environment, user,
-	// provider or model.
+	// Name names the budget in refusals, alerts and the dashboard (the
+	// config's [[budget]] name); its counts do not depend on it.
+	Name string
+	// Scope is what the budget is for: gateway, environment, user, key,
+	// team, provider or model.
 	Scope string
 	// Match restricts the budget to one value of its scope ("production",
-	// "alice", "openai", "gpt-4o" or "openai/gpt-4o"); empty gives every
-	// value its own budget of the same size (each user, each environment…).
-	// Ignored for the gateway scope.
+	// "alice", a key's name, "openai", "gpt-4o" or "openai/gpt-4o", a
+	// gateway id); empty gives every value its own budget of the same size
+	// (each user, each environment, each gateway…). In a gateway's own
+	// Config.Budgets, a gateway-scoped budget is that gateway's whatever
+	// its Match.
 	Match    string
 	Period   string
 	LimitUSD float64
+	// Unlimited counts the spend without refusing anything (the spend of
+	// every virtual key, shown by `conductor keys list`); LimitUSD is
+	// ignored.
+	Unlimited bool
+	// Alerts are fractions of the limit (0.5, 0.8, 1.0) that fire once per
+	// window when settled spend reaches them; nil: the gateway's
+	// Config.AlertThresholds. Webhook receives them ("": the gateway's
+	// Config.AlertWebhook).
+	Alerts  []float64
+	Webhook string
 }
 
 func (b *Budget) check() error {
 	switch b.Scope {
-	case ScopeGateway, ScopeEnvironment, ScopeUser, ScopeProvider, ScopeModel:
+	case ScopeGateway, ScopeEnvironment, ScopeUser, ScopeKey, ScopeTeam, ScopeProvider, ScopeModel:
 	default:
-		return fmt.Errorf("scope %q (expected gateway, environment, user, provider or model)", b.Scope)
+		return fmt.Errorf("scope %q (expected gateway, environment, user, key, team, provider or model)", b.Scope)
 	}
 	switch b.Period {
 	case PeriodDay, PeriodMonth:
@@ -51,33 +60,26 @@ func (b *Budget) check() error {
 	if !(b.LimitUSD >= 0) || math.IsInf(b.LimitUSD, 0) || b.LimitUSD > 1e9 {
 		return fmt.Errorf("limit $%v (expected 0 to 1e9 USD)", b.LimitUSD)
 	}
-	return nil
+	for _, t := range b.Alerts {
+		if !(t > 0 && t <= 10) {
+			return fmt.Errorf("alert threshold %v (expected a fraction of the limit such as 0.8)", t)
+		}
+	}
+	return checkWebhook(b.Webhook)
 }
 
-// value is the value of the budget's scope for a call to provider's model
-// for user in env, and whether the budget applies to it.
-func (b *Budget) value(provider, model, user, env string) (string, bool) {
-	var v string
-	switch b.Scope {
-	case ScopeGateway:
-		return "", true
-	case ScopeEnvironment:
-		v = env
-	case ScopeUser:
-		v = user
-	case ScopeProvider:
-		v = provider
-	case ScopeModel:
-		if b.Match == provider+"/"+model {
-			return model, true
-		}
-		v = model
+// limit is the budget's limit in nano-USD.
+func (b *Budget) limit() int64 {
+	if b.Unlimited {
+		return math.MaxInt64 / 4 // no sum of real spend reaches it
 	}
-	if v == "" || (b.Match != "" && b.Match != v) {
-		return "", false
-	}
-	return v, true
+	return int64(math.Round(b.LimitUSD * 1e9))
 }
+
+// SpendKey is the counter key, without its window, of a budget of scope
+// for one value of it: "spend/environment:production". The window follows
+// as "/day:2026-11-25" or "/month:2026-11".
+func SpendKey(scope, value string) string { return "spend/" + scope + ":" + value }
 
 // window names a budget's current window and when it resets.
 func window(period string, now time.Time) (name string, resets time.Time) {
@@ -98,11 +100,15 @@ type budgetFor struct {
 }
 
 func (b *budgetFor) describe() string {
-	what := "gateway " + b.gateway
-	if b.cfg.Scope != ScopeGateway {
-		what = b.cfg.Scope + " " + b.value
+	what := b.cfg.Scope + " " + b.value
+	if b.cfg.Unlimited {
+		return "spend count for " + what
 	}
-	return fmt.Sprintf("spend limit %s/%s for %s", usd(b.Limit), b.cfg.Period, what)
+	s := fmt.Sprintf("spend limit %s/%s for %s", usd(b.Limit), b.cfg.Period, what)
+	if b.cfg.Name != "" {
+		s = fmt.Sprintf("budget %q (%s)", b.cfg.Name, s)
+	}
+	return s
 }
 
 // usd shows cents, or every significant digit below a cent: a tiny
@@ -121,29 +127,32 @@ func (g *Gateway) matching(req *conductor.ChatRequest, now time.Time) []budgetFo
 }
 
 // budgetsFor lists the budgets a call to provider's model with options o
-// must fit in, in the current windows.
+// must fit in, in the current windows: the gateway's own and the Set's.
+// Budgets counting under one key are one budget, the smallest limit.
 func (g *Gateway) budgetsFor(provider, model string, o *conductor.CallOptions, now time.Time) []budgetFor {
-	env := o.Environment
-	if env == "" {
-		env = g.cfg.Environment
-	}
+	w := g.whoFor(o)
+	w.provider, w.model = provider, model
 	var out []budgetFor
-	for i := range g.cfg.Budgets {
-		b := &g.cfg.Budgets[i]
-		v, ok := b.value(provider, model, o.User, env)
-		if !ok {
-			continue
-		}
+	add := func(b *Budget, v string) {
 		name, resets := window(b.Period, now)
-		key := "spend/" + g.cfg.ID + "/" + b.Scope
-		if v != "" {
-			key += ":" + v
+		key := SpendKey(b.Scope, v) + "/" + b.Period + ":" + name
+		limit := b.limit()
+		for i := range out {
+			if out[i].Key == key {
+				if limit < out[i].Limit {
+					out[i].Limit, out[i].cfg = limit, b
+				}
+				return
+			}
 		}
-		key += "/" + b.Period + ":" + name
 		out = append(out, budgetFor{
-			Budget: conductor.Budget{Key: key, Limit: int64(math.Round(b.LimitUSD * 1e9)), Resets: resets},
-			cfg:    b, value: v, gateway: g.cfg.ID,
+			Budget: conductor.Budget{Key: key, Limit: limit, Resets: resets},
+			cfg:    b, value: v, gateway: g.id,
 		})
+	}
+	g.live.Load().own.eachBudget(&w, add)
+	if g.shared != nil {
+		g.shared.Load().eachBudget(&w, add)
 	}
 	return out
 }
@@ -214,10 +223,9 @@ type budgetProvider struct {
 	next conductor.Provider
 }
 
+// budget is always in the chain: budgets may be set while the gateway
+// runs. A call no budget matches costs a few map lookups.
 func (g *Gateway) budget(next conductor.Provider) conductor.Provider {
-	if len(g.cfg.Budgets) == 0 {
-		return next
-	}
 	return &budgetProvider{g: g, next: next}
 }
 
@@ -236,7 +244,7 @@ func (b *budgetProvider) reserve(ctx context.Context, req *conductor.ChatRequest
 	res, err := b.g.reserve(ctx, req.Provider, req.Model, &req.Options, func() int64 {
 		if req.MaxTokens <= 0 {
 			capped = copyRequest(req)
-			capped.MaxTokens = b.g.cfg.DefaultMaxOutputTokens
+			capped.MaxTokens = b.g.conf().DefaultMaxOutputTokens
 		}
 		return b.g.prices.MaxCost(req.Provider, req.Model, inputTokenBound(capped), capped.MaxTokens)
 	})
@@ -280,9 +288,8 @@ func (g *Gateway) reserve(ctx context.Context, provider, model string, o *conduc
 			refused = bf
 		}
 	}
-	// A refusal means the budget is used up: every threshold has been
-	// reached, whether or not settled spend touched it exactly.
-	g.after.do(func(ctx context.Context) { g.alertAll(ctx, refused, be.Spent) })
+	// No alert here: alerts follow settled spend (alert.go), and a refused
+	// call spent nothing.
 	return nil, &conductor.Error{
 		Provider:   provider,
 		Class:      conductor.ClassBudget,

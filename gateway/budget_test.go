@@ -91,7 +91,7 @@ func TestBudgetRefusal(t *testing.T) {
 }
 
 func TestBudgetMatching(t *testing.T) {
-	g := &Gateway{cfg: Config{ID: "gw", Environment: "dev", Budgets: []Budget{
+	g := bare(Config{ID: "gw", Environment: "dev", Budgets: []Budget{
 		{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 10},
 		{Scope: ScopeEnvironment, Match: "production", Period: PeriodMonth, LimitUSD: 100},
 		{Scope: ScopeEnvironment, Period: PeriodDay, LimitUSD: 1},
@@ -100,7 +100,7 @@ func TestBudgetMatching(t *testing.T) {
 		{Scope: ScopeProvider, Match: "anthropic", Period: PeriodDay, LimitUSD: 3},
 		{Scope: ScopeModel, Match: "openai/gpt-4o", Period: PeriodDay, LimitUSD: 2},
 		{Scope: ScopeModel, Period: PeriodMonth, LimitUSD: 20},
-	}}}
+	}})
 	now := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
@@ -108,25 +108,25 @@ func TestBudgetMatching(t *testing.T) {
 		keys []string
 	}{
 		{"plain call in the default environment", conductor.ChatRequest{Provider: "openai", Model: "gpt-4o-mini"}, []string{
-			"spend/gw/gateway/day:2026-11-25",
-			"spend/gw/environment:dev/day:2026-11-25",
-			"spend/gw/model:gpt-4o-mini/month:2026-11",
+			"spend/gateway:gw/day:2026-11-25",
+			"spend/environment:dev/day:2026-11-25",
+			"spend/model:gpt-4o-mini/month:2026-11",
 		}},
 		{"alice in production on gpt-4o", conductor.ChatRequest{Provider: "openai", Model: "gpt-4o", Options: conductor.CallOptions{User: "alice", Environment: "production"}}, []string{
-			"spend/gw/gateway/day:2026-11-25",
-			"spend/gw/environment:production/month:2026-11",
-			"spend/gw/environment:production/day:2026-11-25",
-			"spend/gw/user:alice/day:2026-11-25",
-			"spend/gw/user:alice/month:2026-11",
-			"spend/gw/model:gpt-4o/day:2026-11-25",
-			"spend/gw/model:gpt-4o/month:2026-11",
+			"spend/gateway:gw/day:2026-11-25",
+			"spend/environment:production/month:2026-11",
+			"spend/environment:production/day:2026-11-25",
+			"spend/user:alice/day:2026-11-25",
+			"spend/user:alice/month:2026-11",
+			"spend/model:gpt-4o/day:2026-11-25",
+			"spend/model:gpt-4o/month:2026-11",
 		}},
 		{"bob on anthropic", conductor.ChatRequest{Provider: "anthropic", Model: "claude-3-5-sonnet-20241022", Options: conductor.CallOptions{User: "bob"}}, []string{
-			"spend/gw/gateway/day:2026-11-25",
-			"spend/gw/environment:dev/day:2026-11-25",
-			"spend/gw/user:bob/day:2026-11-25",
-			"spend/gw/provider:anthropic/day:2026-11-25",
-			"spend/gw/model:claude-3-5-sonnet-20241022/month:2026-11",
+			"spend/gateway:gw/day:2026-11-25",
+			"spend/environment:dev/day:2026-11-25",
+			"spend/user:bob/day:2026-11-25",
+			"spend/provider:anthropic/day:2026-11-25",
+			"spend/model:claude-3-5-sonnet-20241022/month:2026-11",
 		}},
 	}
 	for _, tt := range tests {
@@ -182,7 +182,7 @@ func testBudgetSettlement(t *testing.T, tokenLimit int64) {
 			Budgets: []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 0.000038}}})
 		tokens := func() int64 {
 			synctest.Wait()
-			d, err := st.TakeRate(t.Context(), "rate/"+g.cfg.ID+"/tokens", 0, 1<<50, DefaultRateWindow, conductor.WindowFixed, nowUTC())
+			d, err := st.TakeRate(t.Context(), rateKey(ScopeGateway, g.id, DefaultRateWindow, conductor.WindowFixed, "tokens"), 0, 1<<50, DefaultRateWindow, conductor.WindowFixed, nowUTC())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -314,11 +314,11 @@ func TestBudgetAlertsFireOnce(t *testing.T) {
 			time.Sleep(24 * time.Hour)
 		}
 		a := alerts[0]
-		if a.Type != "budget_threshold" || a.Gateway != "gw" || a.Budget != "spend/gw/gateway/day:2000-01-01" || a.SpentUSD != 0.00019 || a.LimitUSD != 0.00038 ||
+		if a.Type != "budget_threshold" || a.Gateway != "gw" || a.Budget != "spend/gateway:gw/day:2000-01-01" || a.SpentUSD != 0.00019 || a.LimitUSD != 0.00038 ||
 			!a.Resets.Equal(time.Date(2000, 1, 2, 0, 0, 0, 0, time.UTC)) {
 			t.Fatalf("alert %+v", a)
 		}
-		if alerts[3].Budget != "spend/gw/gateway/day:2000-01-02" {
+		if alerts[3].Budget != "spend/gateway:gw/day:2000-01-02" {
 			t.Fatalf("second day's alert %+v", alerts[3])
 		}
 		// The log line of each alert, once; the webhook's token never.

@@ -56,8 +56,8 @@ func (g *Gateway) cacheTTL(o *conductor.CallOptions) (ttl time.Duration, reason 
 	switch {
 	case o.CacheTTL != nil:
 		ttl = *o.CacheTTL
-	case g.cfg.CacheTTL > 0:
-		ttl = g.cfg.CacheTTL
+	case g.conf().CacheTTL > 0:
+		ttl = g.conf().CacheTTL
 	case o.CacheKey != "":
 		ttl = DefaultCustomKeyTTL
 	}
@@ -100,7 +100,7 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 		}
 		return resp, err
 	}
-	key := conductor.RequestKey(req, c.g.cfg.ID, "chat")
+	key := conductor.RequestKey(req, c.g.conf().ID, "chat")
 	for {
 		if f := c.g.flights.get(key, false); f != nil {
 			resp, err, again := c.waitChat(ctx, f)
@@ -357,12 +357,12 @@ func (g *Gateway) putCache(key, provider, model string, ttl time.Duration, encod
 	ok := g.writes.tryPut(func(ctx context.Context) {
 		defer done()
 		value := encode()
-		if len(value) > g.cfg.MaxEntryBytes {
-			g.log.Debug("gateway answer too large to cache", "bytes", len(value), "max", g.cfg.MaxEntryBytes)
+		if len(value) > g.conf().MaxEntryBytes {
+			g.log.Debug("gateway answer too large to cache", "bytes", len(value), "max", g.conf().MaxEntryBytes)
 			return
 		}
 		e := conductor.CacheEntry{
-			Key: key, Scope: g.cfg.ID, Provider: provider, Model: model,
+			Key: key, Scope: g.conf().ID, Provider: provider, Model: model,
 			Value: value, CreatedAt: now, ExpiresAt: now.Add(ttl),
 		}
 		if err := g.st.PutCache(ctx, e); err != nil {
@@ -521,7 +521,7 @@ func (c *cacheProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 		missMeta(&m, reason)
 		return &metaStream{Stream: s, meta: m}, nil
 	}
-	key := conductor.RequestKey(req, c.g.cfg.ID, "stream")
+	key := conductor.RequestKey(req, c.g.conf().ID, "stream")
 	for {
 		if f := c.g.flights.get(key, true); f != nil {
 			s, err, again := c.waitStream(ctx, f, false, "")

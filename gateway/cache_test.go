@@ -493,8 +493,8 @@ func (s *ctxStream) Meta() conductor.ResponseMeta { return conductor.ResponseMet
 func (s *ctxStream) Close() error                 { return nil }
 
 func TestCacheTTLPrecedence(t *testing.T) {
-	g := &Gateway{cfg: Config{CacheTTL: time.Hour}}
-	g0 := &Gateway{cfg: Config{}}
+	g := bare(Config{CacheTTL: time.Hour})
+	g0 := bare(Config{})
 	tests := []struct {
 		name   string
 		g      *Gateway

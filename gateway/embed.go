@@ -67,12 +67,9 @@ func (g *Gateway) embedRecord(next conductor.Embedder) conductor.Embedder {
 // embedRateLimit holds the call to the gateway's request and token limits
 // (ratelimit.go's admission and count).
 func (g *Gateway) embedRateLimit(next conductor.Embedder) conductor.Embedder {
-	if !g.rateLimited() {
-		return next
-	}
 	r := &rateProvider{g: g}
 	return embedFunc(func(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
-		tokens, err := r.admit(ctx, req.Options.User)
+		tokens, err := r.admit(ctx, &req.Options)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +101,7 @@ func (g *Gateway) embedCache(next conductor.Embedder) conductor.Embedder {
 			}
 			return resp, err
 		}
-		key := conductor.EmbedKey(req, g.cfg.ID)
+		key := conductor.EmbedKey(req, g.conf().ID)
 		for {
 			if f := g.flights.get(key, false); f != nil {
 				if resp, err, again := waitEmbed(ctx, f); !again {
@@ -173,9 +170,6 @@ func cloneEmbedding(r *conductor.EmbedResponse) *conductor.EmbedResponse {
 // embedBudget reserves the call's most in every matching budget before it
 // and settles the real cost after it (budget.go's reservation).
 func (g *Gateway) embedBudget(next conductor.Embedder) conductor.Embedder {
-	if len(g.cfg.Budgets) == 0 {
-		return next
-	}
 	return embedFunc(func(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
 		res, err := g.reserve(ctx, req.Provider, req.Model, &req.Options, func() int64 {
 			// An embedding has no output: its input bounds its cost.

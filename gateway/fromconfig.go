@@ -1,75 +1,112 @@
 package gateway
 
 import (
-	"slices"
 	"time"
 
+	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
 )
 
-// Configs translates every [[ai.gateway]] into the built-in
-// gateway's settings, adds "default" when no entry declares it, and
-// returns the template of gateways a caller names that no entry declares.
+// Configs translates every [[ai.gateway]] into the built-in gateway's own
+// settings (cache, retries, its rate limits), adds "default" when no entry
+// declares it, and returns the template of gateways no entry declares
+// (`[server] auto_gateways`): the default gateway's settings. Budgets,
+// [[team]]s and [[rate_limit]]s are not any one gateway's: they are
+// LimitsFromConfig's, which every gateway of a Set shares.
 func Configs(cfg *config.Config, env config.LookupEnv, prices Prices) ([]Config, Config) {
-	environment := cfg.EnvironmentName(env)
 	base := Config{
-		Environment:  environment,
+		Environment:  cfg.EnvironmentName(env),
 		Prices:       prices,
 		LogRetention: cfg.Gateway.LogRetention.Duration,
 	}
-	budgets := func(id string) Config {
-		c := base
-		c.ID = id
-		for _, b := range cfg.Budgets {
-			if b.Scope == config.ScopeGateway && b.Match != "" && b.Match != id {
-				continue
-			}
-			if b.DailyUSD > 0 {
-				c.Budgets = append(c.Budgets, Budget{Scope: b.Scope, Match: b.Match, Period: PeriodDay, LimitUSD: b.DailyUSD})
-			}
-			if b.MonthlyUSD > 0 {
-				c.Budgets = append(c.Budgets, Budget{Scope: b.Scope, Match: b.Match, Period: PeriodMonth, LimitUSD: b.MonthlyUSD})
-			}
-			for _, a := range b.Alerts {
-				if !slices.Contains(c.AlertThresholds, a) {
-					c.AlertThresholds = append(c.AlertThresholds, a)
-				}
-			}
-			if c.AlertWebhook == "" {
-				c.AlertWebhook = b.WebhookURL(env)
-			}
-		}
-		return c
-	}
-	// Gateways no entry declares: "default" (configured, so that a budget
-	// may name it) and ids callers name (from the template).
-	template := budgets("")
 	out := make([]Config, 0, len(cfg.AI.Gateways)+1)
 	if _, ok := cfg.GatewayByID(DefaultID); !ok {
-		out = append(out, budgets(DefaultID))
-	}
-	for _, g := range cfg.AI.Gateways {
-		c := budgets(g.ID)
-		c.CacheTTL = g.CacheTTL.Duration
-		c.Retry = RetryConfig{MaxAttempts: g.MaxAttempts, Delay: g.RetryDelay.Duration, Backoff: g.Backoff}
-		limit, window, technique := g.RateLimit()
-		w := window.Duration
-		if w <= 0 {
-			w = time.Minute
-		}
-		// Tokens are configured per minute; the gateway counts them over
-		// the same window as requests.
-		tokens := g.RateLimitingTokensPerMinute * int64(w) / int64(time.Minute)
-		if g.RateLimitingTokensPerMinute > 0 && tokens == 0 {
-			tokens = 1
-		}
-		c.RateLimit = RateLimitConfig{Window: w, Kind: technique}
-		if g.RateLimitingPerUser {
-			c.RateLimit.UserRequests, c.RateLimit.UserTokens = limit, tokens
-		} else {
-			c.RateLimit.Requests, c.RateLimit.Tokens = limit, tokens
-		}
+		c := base
+		c.ID = DefaultID
 		out = append(out, c)
 	}
+	for _, g := range cfg.AI.Gateways {
+		out = append(out, gatewayConfig(base, g))
+	}
+	template := base
+	if g, ok := cfg.DefaultGateway(); ok {
+		template = gatewayConfig(base, g)
+	}
+	template.ID = ""
 	return out, template
+}
+
+// gatewayConfig is one [[ai.gateway]]'s settings over base.
+func gatewayConfig(base Config, g config.Gateway) Config {
+	c := base
+	c.ID = g.ID
+	c.CacheTTL = g.CacheTTL.Duration
+	c.Retry = RetryConfig{MaxAttempts: g.MaxAttempts, Delay: g.RetryDelay.Duration, Backoff: g.Backoff}
+	limit, window, technique := g.RateLimit()
+	w := window.Duration
+	if w <= 0 {
+		w = time.Minute
+	}
+	// Tokens are configured per minute; the gateway counts them over the
+	// same window as requests.
+	tokens := g.RateLimitingTokensPerMinute * int64(w) / int64(time.Minute)
+	if g.RateLimitingTokensPerMinute > 0 && tokens == 0 {
+		tokens = 1
+	}
+	c.RateLimit = RateLimitConfig{Window: w, Kind: technique}
+	if g.RateLimitingPerUser {
+		c.RateLimit.UserRequests, c.RateLimit.UserTokens = limit, tokens
+	} else {
+		c.RateLimit.Requests, c.RateLimit.Tokens = limit, tokens
+	}
+	return c
+}
+
+// LimitsFromConfig translates [[budget]], [[team]] and [[rate_limit]]
+// into the limits every gateway of a Set holds its calls to
+// (Set.SetLimits).
+func LimitsFromConfig(cfg *config.Config, env config.LookupEnv) Limits {
+	var l Limits
+	budgets := func(name, scope, match string, daily, monthly float64, alerts []float64, webhook string) {
+		for _, p := range [...]struct {
+			period string
+			usd    float64
+		}{{PeriodDay, daily}, {PeriodMonth, monthly}} {
+			if p.usd > 0 {
+				l.Budgets = append(l.Budgets, Budget{Name: name, Scope: scope, Match: match, Period: p.period, LimitUSD: p.usd,
+					Alerts: alerts, Webhook: webhook})
+			}
+		}
+	}
+	for _, b := range cfg.Budgets {
+		budgets(b.Name, b.Scope, b.Match, b.DailyUSD, b.MonthlyUSD, b.Alerts, b.WebhookURL(env))
+	}
+	for _, t := range cfg.Teams {
+		budgets("team "+t.Name, ScopeTeam, t.Name, t.DailyUSD, t.MonthlyUSD, t.Alerts, t.WebhookURL(env))
+		if t.RequestsPerMinute > 0 || t.TokensPerMinute > 0 {
+			l.Rates = append(l.Rates, RateRule{Name: "team " + t.Name, Scope: ScopeTeam, Match: t.Name,
+				Requests: t.RequestsPerMinute, Tokens: t.TokensPerMinute, Window: time.Minute})
+		}
+	}
+	for _, r := range cfg.RateLimits {
+		l.Rates = append(l.Rates, RateRule{Name: r.Name, Scope: r.Scope, Match: r.Match, Gateway: r.Gateway,
+			Requests: r.Requests, Tokens: r.Tokens, Window: r.Window.Duration, Kind: r.Technique})
+	}
+	return l
+}
+
+// SetFromConfig is the Set of every gateway cfg declares ("default"
+// included), holding every call to the config's budgets, teams and rate
+// limits: Configs, NewSet and SetLimits in one, as `conductor run` and
+// `conductor serve` build it.
+func SetFromConfig(st conductor.Store, cfg *config.Config, env config.LookupEnv, prices Prices, opts ...Option) (*Set, error) {
+	configs, template := Configs(cfg, env, prices)
+	set, err := NewSet(st, configs, template, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := set.SetLimits(LimitsFromConfig(cfg, env)); err != nil {
+		return nil, err
+	}
+	return set, nil
 }

@@ -8,6 +8,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -177,7 +179,9 @@ func WithJitter(f func(n int64) int64) Option { return func(g *Gateway) { g.jitt
 // background writers. Wrap builds the chain around an upstream; every chain
 // built from one Gateway shares its counters, cache and log.
 type Gateway struct {
-	cfg    Config
+	id     string // cfg.ID, which Update keeps
+	live   atomic.Pointer[settings]
+	shared *atomic.Pointer[limitIndex] // the Set's limits; nil outside a Set
 	st     conductor.Store
 	prices Prices
 	log    *slog.Logger
@@ -205,14 +209,19 @@ func New(cfg Config, st conductor.Store, opts ...Option) (*Gateway, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	own, err := compileLimits(ownLimits(&cfg), cfg.ID)
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", cfg.ID, err)
+	}
 	g := &Gateway{
-		cfg:    cfg,
+		id:     cfg.ID,
 		st:     st,
 		prices: cfg.Prices,
 		log:    slog.Default(),
 		http:   &http.Client{},
 		jitter: rand.Int64N,
 	}
+	g.live.Store(&settings{cfg: cfg, own: own})
 	for _, o := range opts {
 		o(g)
 	}
@@ -310,13 +319,8 @@ func (c *Config) fill() error {
 	if c.AlertTimeout <= 0 {
 		c.AlertTimeout = DefaultAlertTimeout
 	}
-	if c.AlertWebhook != "" {
-		// Checked now, not at the first alert; the URL is not quoted, since
-		// it may embed a token.
-		u, err := url.Parse(c.AlertWebhook)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("gateway %s: alert webhook is not an http(s) URL", c.ID)
-		}
+	if err := checkWebhook(c.AlertWebhook); err != nil {
+		return fmt.Errorf("gateway %s: %w", c.ID, err)
 	}
 	if c.LogRetention < 0 {
 		return fmt.Errorf("gateway %s: log retention %v is negative", c.ID, c.LogRetention)
@@ -333,8 +337,56 @@ func (c *Config) fill() error {
 	return nil
 }
 
+// checkWebhook checks an alert webhook now, not at the first alert; the
+// URL is not quoted, since it may embed a token.
+func checkWebhook(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("alert webhook is not an http(s) URL")
+	}
+	return nil
+}
+
+// settings are what Update replaces while the gateway runs: its config
+// and the limits it makes.
+type settings struct {
+	cfg Config
+	own *limitIndex
+}
+
+// conf is the gateway's config as it stands: read it once per use, since
+// Update may replace it at any time.
+func (g *Gateway) conf() *Config { return &g.live.Load().cfg }
+
 // Config returns the gateway's settings with their defaults filled in.
-func (g *Gateway) Config() Config { return g.cfg }
+func (g *Gateway) Config() Config { return *g.conf() }
+
+// Update replaces the gateway's settings while it runs: calls that start
+// after it returns use cfg (cache TTL, retries, rate limits, budgets,
+// alerts, environment); calls in flight finish with the settings they
+// began with, and counts carry over. The id and the sizes of the
+// background queues stay as New set them.
+func (g *Gateway) Update(cfg Config) error {
+	cfg.ID = cmp.Or(cfg.ID, g.id)
+	if cfg.ID != g.id {
+		return fmt.Errorf("gateway %s: cannot become gateway %s", g.id, cfg.ID)
+	}
+	if err := cfg.fill(); err != nil {
+		return err
+	}
+	own, err := compileLimits(ownLimits(&cfg), cfg.ID)
+	if err != nil {
+		return fmt.Errorf("gateway %s: %w", cfg.ID, err)
+	}
+	old := g.conf()
+	cfg.MaxEntryBytes, cfg.CacheWriteBuffer = old.MaxEntryBytes, old.CacheWriteBuffer
+	cfg.LogBuffer, cfg.LogBatch, cfg.LogFlushInterval = old.LogBuffer, old.LogBatch, old.LogFlushInterval
+	g.live.Store(&settings{cfg: cfg, own: own})
+	return nil
+}
 
 // Wrap builds the gateway's chain around upstream, with fallbacks tried in
 // order after it. This is the one place the chain's order is written;
@@ -387,7 +439,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 			g.closeErr = err
 		}
 		if g.closeErr != nil {
-			g.closeErr = fmt.Errorf("gateway %s: close: %w", g.cfg.ID, g.closeErr)
+			g.closeErr = fmt.Errorf("gateway %s: close: %w", g.conf().ID, g.closeErr)
 		}
 		if n := g.logs.dropped.Load(); n > 0 {
 			g.log.Warn("gateway dropped log rows: writer queue was full", "dropped", n)

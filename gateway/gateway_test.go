@@ -28,7 +28,7 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{Config{RateLimit: RateLimitConfig{Kind: "leaky"}}, `rate limit window "leaky" (expected fixed or sliding)`},
 		{Config{RateLimit: RateLimitConfig{Requests: -1}}, "negative rate limit"},
 		{Config{CacheTTL: -time.Second}, "cache_ttl -1s is negative"},
-		{Config{Budgets: []Budget{{Scope: "team", Period: PeriodDay, LimitUSD: 1}}}, `budget 1: scope "team"`},
+		{Config{Budgets: []Budget{{Scope: "teams", Period: PeriodDay, LimitUSD: 1}}}, `budget 1: scope "teams"`},
 		{Config{Budgets: []Budget{{Scope: ScopeUser, Period: "week", LimitUSD: 1}}}, `budget 1: period "week" (expected day or month)`},
 		{Config{Budgets: []Budget{{Scope: ScopeUser, Period: PeriodDay, LimitUSD: -1}}}, "budget 1: limit $-1"},
 		{Config{AlertThresholds: []float64{0.5, 80}}, "alert threshold 80 (expected a fraction in (0, 1])"},

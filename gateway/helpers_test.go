@@ -268,3 +268,15 @@ func testdata(t testing.TB, name string) []byte {
 	}
 	return b
 }
+
+// bare is a gateway with cfg and no background work, for tests of its
+// decisions alone.
+func bare(cfg Config) *Gateway {
+	g := &Gateway{id: cfg.ID}
+	own, err := compileLimits(ownLimits(&cfg), cfg.ID)
+	if err != nil {
+		panic(err)
+	}
+	g.live.Store(&settings{cfg: cfg, own: own})
+	return g
+}

@@ -11,9 +11,10 @@ import (
 	conductor "github.com/conductor-go/conductor"
 )
 
-// rateProvider enforces request and token limits per window, for the whole
-// gateway and for each user (CallOptions.User), in the shared store so that
-// every process sharing it shares the limits.
+// rateProvider enforces request and token limits per window (the
+// gateway's own, Config.RateLimit, and the Set's RateRules, for the
+// gateway, each user, key, team or environment) in the shared store, so
+// that every process sharing it shares the limits.
 //
 //   - Requests are counted before the call, cache hits included (a hit is a
 //     request, as Cloudflare counts it). The store's take is atomic, so a
@@ -24,7 +25,8 @@ import (
 //     answer's usage; cache hits use none). They are counted after the call,
 //     and a call is admitted while the window's count is below the limit:
 //     the call that crosses the limit completes, the next ones wait.
-//   - A call without a user is held to the gateway's limits only.
+//   - A limit of a scope the call has no value for (a per-user limit, a
+//     call without a user) does not hold it.
 //   - When the store cannot be reached, calls are refused (503
 //     rate_limit_unavailable, and a warning logged): a limit that fails
 //     open is no limit when several instances share it.
@@ -33,67 +35,83 @@ type rateProvider struct {
 	next conductor.Provider
 }
 
+// ratelimit is always in the chain: limits may be set while the gateway
+// runs. A call no limit matches costs a few map lookups.
 func (g *Gateway) ratelimit(next conductor.Provider) conductor.Provider {
-	if !g.rateLimited() {
-		return next
-	}
 	return &rateProvider{g: g, next: next}
-}
-
-// rateLimited reports whether any rate limit is set.
-func (g *Gateway) rateLimited() bool {
-	rl := g.cfg.RateLimit
-	return rl.Requests != 0 || rl.Tokens != 0 || rl.UserRequests != 0 || rl.UserTokens != 0
 }
 
 // rateLimit is one limit a call is held to.
 type rateLimit struct {
-	key   string
-	limit int64
-	what  string // requests | tokens
-	who   string // "gateway my-gw" | "user alice"
+	key    string
+	limit  int64
+	what   string // requests | tokens
+	who    string // "gateway my-gw" | "user alice"
+	name   string // the rule's, "" for none
+	window time.Duration
+	kind   string
 }
 
-// limits are the limits of a call for user u; a call without a user is
-// held to the gateway's limits only.
-func (r *rateProvider) limits(u string) (requests, tokens []rateLimit) {
-	rl, id := r.g.cfg.RateLimit, r.g.cfg.ID
-	if u != "" {
-		if rl.UserRequests > 0 {
-			requests = append(requests, rateLimit{"rate/" + id + "/user/" + u + "/requests", rl.UserRequests, "requests", "user " + u})
-		}
-		if rl.UserTokens > 0 {
-			tokens = append(tokens, rateLimit{"rate/" + id + "/user/" + u + "/tokens", rl.UserTokens, "tokens", "user " + u})
+// rateKey is the counter key of a rate limit: the scope's value, the
+// window and what it counts, and no gateway unless the scope is the
+// gateway, so that one user's requests count together on every gateway.
+func rateKey(scope, value string, window time.Duration, kind, what string) string {
+	return "rate/" + scope + ":" + value + "/" + window.String() + "/" + kind + "/" + what
+}
+
+// limits are the limits of a call with options o: the gateway's own and
+// the Set's. Limits counting under one key are one, the smallest.
+func (r *rateProvider) limits(o *conductor.CallOptions) (requests, tokens []rateLimit) {
+	w := r.g.whoFor(o)
+	add := func(rr *RateRule, v string) {
+		for _, l := range [...]struct {
+			n    int64
+			what string
+			to   *[]rateLimit
+		}{{rr.Requests, "requests", &requests}, {rr.Tokens, "tokens", &tokens}} {
+			if l.n <= 0 {
+				continue
+			}
+			key := rateKey(rr.Scope, v, rr.Window, rr.Kind, l.what)
+			dup := false
+			for i, x := range *l.to {
+				if x.key == key {
+					dup = true
+					if l.n < x.limit {
+						(*l.to)[i].limit, (*l.to)[i].name = l.n, rr.Name
+					}
+				}
+			}
+			if !dup {
+				*l.to = append(*l.to, rateLimit{key: key, limit: l.n, what: l.what, who: rr.Scope + " " + v, name: rr.Name, window: rr.Window, kind: rr.Kind})
+			}
 		}
 	}
-	if rl.Requests > 0 {
-		requests = append(requests, rateLimit{"rate/" + id + "/requests", rl.Requests, "requests", "gateway " + id})
-	}
-	if rl.Tokens > 0 {
-		tokens = append(tokens, rateLimit{"rate/" + id + "/tokens", rl.Tokens, "tokens", "gateway " + id})
+	r.g.live.Load().own.eachRate(&w, add)
+	if r.g.shared != nil {
+		r.g.shared.Load().eachRate(&w, add)
 	}
 	return requests, tokens
 }
 
-// admit counts a request for user ("" for none) against its limits, or
-// refuses it, in one atomic store step: a request refused by one limit
-// counts against none.
-func (r *rateProvider) admit(ctx context.Context, user string) (tokens []rateLimit, err error) {
-	requests, tokens := r.limits(user)
-	rl := r.g.cfg.RateLimit
+// admit counts a request with options o against its limits, or refuses
+// it, in one atomic store step: a request refused by one limit counts
+// against none.
+func (r *rateProvider) admit(ctx context.Context, o *conductor.CallOptions) (tokens []rateLimit, err error) {
+	requests, tokens := r.limits(o)
 	// Tokens first: checking them takes nothing, so the step stops there
 	// before any request is counted.
 	all := append(tokens[:len(tokens):len(tokens)], requests...)
+	if len(all) == 0 {
+		return nil, nil
+	}
 	takes := make([]conductor.RateTake, len(all))
 	for i, l := range all {
-		takes[i] = conductor.RateTake{Key: l.key, N: 1, Limit: l.limit, Window: rl.Window, Kind: rl.Kind}
+		takes[i] = conductor.RateTake{Key: l.key, N: 1, Limit: l.limit, Window: l.window, Kind: l.kind}
 		if i < len(tokens) {
 			// n=0 against limit-1: admitted while the count is below the limit.
 			takes[i].N, takes[i].Limit = 0, l.limit-1
 		}
-	}
-	if len(takes) == 0 {
-		return nil, nil
 	}
 	ds, err := r.g.st.TakeRates(ctx, takes, nowUTC())
 	if err != nil {
@@ -111,18 +129,22 @@ func (r *rateProvider) admit(ctx context.Context, user string) (tokens []rateLim
 	}
 	for i, d := range ds {
 		if !d.Allowed {
-			return nil, r.refused(all[i], d)
+			return nil, refusedRate(all[i], d)
 		}
 	}
 	return tokens, nil
 }
 
-func (r *rateProvider) refused(l rateLimit, d conductor.RateDecision) error {
+func refusedRate(l rateLimit, d conductor.RateDecision) error {
+	msg := fmt.Sprintf("rate limit %d %s%s for %s exceeded", l.limit, l.what, perWindow(l.window), l.who)
+	if l.name != "" {
+		msg = fmt.Sprintf("rate limit %q (%d %s%s for %s) exceeded", l.name, l.limit, l.what, perWindow(l.window), l.who)
+	}
 	return &conductor.Error{
 		Class:      conductor.ClassLimited,
 		Status:     429,
 		Code:       "rate_limited",
-		Message:    fmt.Sprintf("rate limit %d %s%s for %s exceeded", l.limit, l.what, perWindow(r.g.cfg.RateLimit.Window), l.who),
+		Message:    msg,
 		Retryable:  true,
 		RetryAfter: d.RetryAfter,
 	}
@@ -195,10 +217,9 @@ func (r *rateProvider) count(batch *afterBatch, tokens []rateLimit, u conductor.
 	n := int64(u.InputTokens) + int64(u.OutputTokens)
 	var takes []conductor.RateTake
 	if n > 0 {
-		rl := r.g.cfg.RateLimit
 		for _, l := range tokens {
 			// The tokens are spent: count them whatever the limit.
-			takes = append(takes, conductor.RateTake{Key: l.key, N: n, Limit: math.MaxInt64, Window: rl.Window, Kind: rl.Kind})
+			takes = append(takes, conductor.RateTake{Key: l.key, N: n, Limit: math.MaxInt64, Window: l.window, Kind: l.kind})
 		}
 	}
 	if len(settles) == 0 && len(takes) == 0 {
@@ -221,7 +242,7 @@ func (r *rateProvider) count(batch *afterBatch, tokens []rateLimit, u conductor.
 }
 
 func (r *rateProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	tokens, err := r.admit(ctx, req.Options.User)
+	tokens, err := r.admit(ctx, &req.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +261,7 @@ func (r *rateProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*c
 }
 
 func (r *rateProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
-	tokens, err := r.admit(ctx, req.Options.User)
+	tokens, err := r.admit(ctx, &req.Options)
 	if err != nil {
 		return nil, err
 	}

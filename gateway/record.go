@@ -132,17 +132,17 @@ func (s *recordStream) Next() (conductor.Chunk, error) {
 func (g *Gateway) row(id string, o *conductor.CallOptions, ci *callInfo, start time.Time, latency time.Duration, err error) conductor.LogRow {
 	env := o.Environment
 	if env == "" {
-		env = g.cfg.Environment
+		env = g.conf().Environment
 	}
 	row := conductor.LogRow{
 		ID:          id,
 		Time:        start.UTC(),
-		Gateway:     g.cfg.ID,
+		Gateway:     g.conf().ID,
 		Environment: env,
 		User:        o.User,
 		Provider:    ci.provider,
 		Model:       ci.model,
-		Route:       g.cfg.Route,
+		Route:       g.conf().Route,
 		Variant:     o.Variant,
 		Status:      200,
 		Success:     err == nil,

@@ -41,7 +41,7 @@ type retryPolicy struct {
 }
 
 func (g *Gateway) retryPolicy(o conductor.CallOptions) retryPolicy {
-	r := g.cfg.Retry
+	r := g.conf().Retry
 	p := retryPolicy{attempts: r.MaxAttempts, delay: r.Delay, maxDelay: r.MaxDelay, backoff: r.Backoff, deadline: r.Deadline, timeout: r.Timeout}
 	if o.Timeout > 0 {
 		p.timeout = o.Timeout

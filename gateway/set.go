@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -14,15 +16,17 @@ import (
 // upstream adapter for `routing: cloudflare-gateway` when no Cloudflare
 // account is configured.
 type Set struct {
-	st       conductor.Store
+	st     conductor.Store
+	opts   []Option
+	shared atomic.Pointer[limitIndex] // Limits every gateway holds calls to
+
+	mu       sync.Mutex
 	configs  map[string]Config
 	only     string // the one configured id, for calls that name none
 	template Config
-	opts     []Option
-
-	mu     sync.Mutex
-	m      map[string]*Gateway
-	closed bool
+	limits   Limits
+	m        map[string]*Gateway
+	closed   bool
 }
 
 // NewSet checks configs (one per gateway id) and returns a Set serving
@@ -31,45 +35,110 @@ func NewSet(st conductor.Store, configs []Config, template Config, opts ...Optio
 	if st == nil {
 		return nil, errors.New("gateway set: no store")
 	}
-	s := &Set{st: st, configs: make(map[string]Config, len(configs)), template: template, opts: opts, m: make(map[string]*Gateway)}
+	s := &Set{st: st, m: make(map[string]*Gateway)}
+	s.opts = append(opts[:len(opts):len(opts)], func(g *Gateway) { g.shared = &s.shared })
+	m, only, err := checkConfigs(configs, template)
+	if err != nil {
+		return nil, err
+	}
+	s.configs, s.only, s.template = m, only, template
+	s.shared.Store(&limitIndex{})
+	return s, nil
+}
+
+// checkConfigs checks every config and the template, and indexes the
+// configs by id.
+func checkConfigs(configs []Config, template Config) (map[string]Config, string, error) {
+	m := make(map[string]Config, len(configs))
 	for _, c := range configs {
-		id := c.ID
-		if id == "" {
-			id = DefaultID
-		}
-		if _, dup := s.configs[id]; dup {
-			return nil, fmt.Errorf("gateway %s: configured twice", id)
+		id := cmp.Or(c.ID, DefaultID)
+		c.ID = id
+		if _, dup := m[id]; dup {
+			return nil, "", fmt.Errorf("gateway %s: configured twice", id)
 		}
 		check := c
 		if err := check.fill(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		s.configs[id] = c
+		if _, err := compileLimits(ownLimits(&check), id); err != nil {
+			return nil, "", fmt.Errorf("gateway %s: %w", id, err)
+		}
+		m[id] = c
 	}
 	t := template
 	if err := t.fill(); err != nil {
-		return nil, fmt.Errorf("gateway defaults: %w", err)
+		return nil, "", fmt.Errorf("gateway defaults: %w", err)
 	}
+	only := ""
 	if len(configs) == 1 {
-		s.only = configs[0].ID
-		if s.only == "" {
-			s.only = DefaultID
-		}
+		only = cmp.Or(configs[0].ID, DefaultID)
 	}
-	return s, nil
+	return m, only, nil
+}
+
+// SetLimits replaces the limits every gateway of the set holds its calls
+// to, besides its own: calls that start after it returns must fit them.
+// Counts carry over: a budget whose limit changes keeps what it spent.
+func (s *Set) SetLimits(l Limits) error {
+	ix, err := compileLimits(l, "")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.limits = l
+	s.shared.Store(ix)
+	s.mu.Unlock()
+	return nil
+}
+
+// Limits returns the limits SetLimits last set.
+func (s *Set) Limits() Limits {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limits
+}
+
+// Update replaces the gateways' configs while they run, as NewSet took
+// them: a running gateway takes its new config (Gateway.Update), or the
+// template's when it has none now. Nothing changes when one config is
+// refused.
+func (s *Set) Update(configs []Config, template Config) error {
+	m, only, err := checkConfigs(configs, template)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.configs, s.only, s.template = m, only, template
+	var errs []error
+	for id, g := range s.m {
+		cfg, ok := m[id]
+		if !ok {
+			cfg = template
+			cfg.ID = id
+		}
+		errs = append(errs, g.Update(cfg))
+	}
+	return errors.Join(errs...)
+}
+
+// Configured reports whether id has a config of its own (NewSet's or
+// Update's configs), rather than the template's.
+func (s *Set) Configured(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.configs[id]
+	return ok
 }
 
 // Gateway returns the gateway with id, starting it on first use. An empty
 // id names the only configured gateway, or "default".
 func (s *Set) Gateway(id string) (*Gateway, error) {
-	if id == "" {
-		id = s.only
-		if id == "" {
-			id = DefaultID
-		}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if id == "" {
+		id = cmp.Or(s.only, DefaultID)
+	}
 	if s.closed {
 		return nil, fmt.Errorf("gateway %s: the gateway set is closed", id)
 	}

@@ -360,7 +360,7 @@ func (s unroutedStream) Meta() conductor.ResponseMeta {
 // engine.Scorer.
 func (g *Gateway) Score(ctx context.Context, logID string, score float64) error {
 	if err := g.st.ScoreLog(ctx, logID, score); err != nil {
-		return fmt.Errorf("gateway %s: score: %w", g.cfg.ID, err)
+		return fmt.Errorf("gateway %s: score: %w", g.conf().ID, err)
 	}
 	return nil
 }

@@ -25,13 +25,13 @@ func (g *Gateway) pruneLoop(ctx context.Context, every time.Duration) {
 // `conductor` commands may call it on demand.
 func (g *Gateway) Prune(ctx context.Context) {
 	now := nowUTC()
-	if g.cfg.LogRetention > 0 {
-		if n, err := g.st.PruneLogs(ctx, now.Add(-g.cfg.LogRetention)); err != nil {
+	if g.conf().LogRetention > 0 {
+		if n, err := g.st.PruneLogs(ctx, now.Add(-g.conf().LogRetention)); err != nil {
 			if ctx.Err() == nil {
 				g.log.Warn("gateway log pruning failed", "err", err)
 			}
 		} else if n > 0 {
-			g.log.Info("gateway pruned old log rows", "rows", n, "retention", g.cfg.LogRetention)
+			g.log.Info("gateway pruned old log rows", "rows", n, "retention", g.conf().LogRetention)
 		}
 	}
 	if n, err := g.st.PruneCache(ctx, now); err != nil {

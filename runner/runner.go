@@ -225,8 +225,7 @@ func (c *Conductor) state(ctx context.Context) (*Store, *gateway.Set, error) {
 	}
 	// cloudflare-gateway without a Cloudflare account: the built-in
 	// gateway, with the same settings `conductor serve` gives it.
-	configs, template := gateway.Configs(c.cfg, c.env, c.prices)
-	set, err := gateway.NewSet(store, configs, template, gateway.WithLogger(c.log))
+	set, err := gateway.SetFromConfig(store, c.cfg, c.env, c.prices, gateway.WithLogger(c.log))
 	if err != nil {
 		store.Close()
 		c.opened = &conductor.Error{Class: conductor.ClassConfig, Message: err.Error(), Err: err}

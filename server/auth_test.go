@@ -221,9 +221,9 @@ func TestProtectedHandlers(t *testing.T) {
 
 func TestTokensFromSecrets(t *testing.T) {
 	got := TokensFromSecrets([]config.Secret{config.NewSecret("alice=s3cret", "env"), config.NewSecret("plain", "env"), config.NewSecret("=x", "env")})
-	want := []Token{{"alice", "s3cret"}, {"token-2", "plain"}, {"token-3", "=x"}}
+	want := []Token{{Name: "alice", Value: "s3cret"}, {Name: "token-2", Value: "plain"}, {Name: "token-3", Value: "=x"}}
 	for i := range want {
-		if got[i] != want[i] {
+		if got[i].Name != want[i].Name || got[i].Value != want[i].Value {
 			t.Errorf("token %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}

@@ -73,6 +73,9 @@ func (s *Server) embedRoute(req *conductor.EmbedRequest, body []byte, c *caller,
 		return nil, &conductor.Error{Provider: rt.provider, Class: conductor.ClassBadRequest, Status: http.StatusBadRequest, Code: "unsupported_model",
 			Message: fmt.Sprintf("model %s: %s serves no embeddings here (embedding models: openai/text-embedding-3-small and its kin, workers-ai/@cf/baai/bge-*, or local/… on an OpenAI-compatible server)", quoteName(name), rt.provider)}
 	}
+	if err := c.allowModel(name, routes); err != nil {
+		return nil, err
+	}
 	req.Provider, req.Model = rt.provider, rt.model
 	opts, err := callOptions(get)
 	if err != nil {
@@ -82,7 +85,7 @@ func (s *Server) embedRoute(req *conductor.EmbedRequest, body []byte, c *caller,
 	if u := req.Extra["user"]; len(u) > 0 {
 		_ = json.Unmarshal(u, &bodyUser)
 	}
-	opts.User = c.user(opts.Metadata, bodyUser)
+	c.identify(&opts, bodyUser)
 	req.Options = opts
 	if c.key != "" {
 		// Answers bought with a caller's own key stay that key's: the chat

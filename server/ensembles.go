@@ -31,7 +31,14 @@ const keepAlive = 15 * time.Second
 // result as `conductor run --json` prints it. With Accept:
 // text/event-stream it streams events instead: "start", one "member" per
 // member with its result, and "result".
-func (s *Server) runEnsemble(w http.ResponseWriter, r *http.Request, _ *caller) {
+func (s *Server) runEnsemble(w http.ResponseWriter, r *http.Request, c *caller) {
+	if c.vkey != nil {
+		// An ensemble's members call the models their files name, held to
+		// no key's limits: a key would escape them here.
+		s.failEarly(w, r, fmtOpenAI, &conductor.Error{Class: conductor.ClassAuth, Status: http.StatusForbidden, Code: "key_not_allowed",
+			Message: fmt.Sprintf("key %q may not run ensembles: they call models outside the key's limits; use a gateway token", c.vkey.Name)})
+		return
+	}
 	ens, err := s.loadEnsemble(r.PathValue("name"))
 	if err != nil {
 		s.failEarly(w, r, fmtOpenAI, err)

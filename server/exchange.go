@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
 )
 
@@ -62,8 +63,13 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 	if err != nil {
 		return err
 	}
-	opts.User = c.user(opts.Metadata, x.bodyUser)
+	c.identify(&opts, x.bodyUser)
 	x.req.Options = opts
+	// A model the caller's key may not call is refused before any limit
+	// counts the call.
+	if err := c.allowModel(x.requested, x.routes); err != nil {
+		return err
+	}
 	if x.p != nil {
 		// A Resolve hook's provider picks its own upstream: fields only.
 		return nil
@@ -206,8 +212,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, x *exchange, err e
 }
 
 // metaHeaders says where an answer came from, as Cloudflare's gateway does.
+// cf-aig-cache-status only comes with answers whose route had a cache:
+// not when caching is off for the call (TTL 0).
 func metaHeaders(h http.Header, m conductor.ResponseMeta) {
-	if m.CacheStatus != "" {
+	if m.CacheStatus != "" && m.MissReason != gateway.MissTTL0 {
 		h.Set(hdrCacheStatus, m.CacheStatus)
 	}
 	h.Set(hdrStep, strconv.Itoa(m.Step))

@@ -366,6 +366,15 @@ func newTestServer(t testing.TB, setup serverSetup) *testServer {
 	for _, g := range setup.gateways {
 		cfg.AI.Gateways = append(cfg.AI.Gateways, config.Gateway{ID: g.ID})
 	}
+	if _, ok := cfg.GatewayByID("my-gateway"); !ok {
+		// The gateway of the tests' Cloudflare paths (cfBase), with the
+		// template's settings when the test gives it none of its own;
+		// "default" stays the default.
+		if len(cfg.AI.Gateways) == 0 {
+			cfg.AI.Gateways = append(cfg.AI.Gateways, config.Gateway{ID: gateway.DefaultID})
+		}
+		cfg.AI.Gateways = append(cfg.AI.Gateways, config.Gateway{ID: "my-gateway"})
+	}
 	opts := Options{
 		Store:        st,
 		Gateways:     set,

@@ -29,6 +29,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
+	"github.com/conductor-go/conductor/control"
 	"github.com/conductor-go/conductor/engine"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
@@ -97,6 +98,26 @@ type Options struct {
 	// that is not a gateway token to the provider instead of the server's
 	// key.
 	AllowCallerKeys bool
+	// GatewaysFromConfig says Gateways was built from Config
+	// (gateway.SetFromConfig, as FromConfig does): then the store's gateway
+	// settings and Reload update it. Prices are its prices.
+	GatewaysFromConfig bool
+	Prices             gateway.Prices
+	// Control holds what operators change at run time (package control):
+	// virtual keys, teams, budgets, rate limits, cache TTLs. The server
+	// polls it every ControlPoll (default control.DefaultPoll) until
+	// Shutdown, so that a change by any process sharing the store is in
+	// force within that; nil: no keys and no run-time changes.
+	Control     conductor.ControlStore
+	ControlPoll time.Duration
+	// AdminToken, when set, opens the admin API under /admin/: it wants
+	// this token (and nothing else: not a gateway token, not a key).
+	AdminToken string
+
+	// AutoGateways serves a gateway id that no config declares with the
+	// default gateway's settings (the gateway set's template); false: such
+	// an id is a 404 in the caller's format.
+	AutoGateways bool
 	// UserHeader names a request header holding the caller's user, for
 	// per-user rate limits and budgets, when no token name, cf-aig-metadata
 	// user or body user names one.
@@ -145,9 +166,21 @@ type Server struct {
 	handler http.Handler
 	now     func() time.Time
 
+	// cfg is the config in force; ctl the control items' watcher (nil
+	// without Control). reconf serialises reconfigure; gwConfigs and
+	// gwTemplate are the gateway settings last put in force.
+	cfg         atomic.Pointer[config.Config]
+	ctl         *control.Watcher
+	stopControl context.CancelFunc
+	ctlDone     chan struct{}
+	reconf      sync.Mutex
+	gwConfigs   []gateway.Config
+	gwTemplate  gateway.Config
+	cfgStamp    fileStamp // the config file as cfg was read from it (under mu)
+
 	ready    atomic.Bool
 	mu       sync.Mutex
-	adHoc    map[string]bool // gateway ids callers named that no config declares
+	auto     map[string]bool // gateway ids callers named that no config declares
 	srv      *http.Server
 	shutOnce sync.Once
 	shutErr  error
@@ -177,10 +210,15 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.cfg.Store(opts.Config)
+	if opts.Config.File != "" {
+		s.cfgStamp = stampOf(opts.Config.File)
+	}
 	a, err := newAuth(opts.Tokens, opts.AllowCallerKeys, opts.UserHeader)
 	if err != nil {
 		return nil, err
 	}
+	a.keys, a.now = s.snapshot, time.Now
 	s.auth = a
 	for name, routes := range opts.Models {
 		if len(routes) == 0 {
@@ -224,6 +262,15 @@ func New(opts Options) (*Server, error) {
 		s.opts.Engine.Logger = s.log
 	}
 	s.opts.Engine.OnMember = nil
+	if opts.GatewaysFromConfig {
+		s.gwConfigs, s.gwTemplate = gateway.Configs(opts.Config, s.lookupEnv(), opts.Prices)
+	}
+	if err := s.startControl(); err != nil {
+		return nil, err
+	}
+	if s.ctl != nil {
+		a.used = s.ctl.Used
+	}
 	s.handler = s.routes()
 	s.ready.Store(true)
 	return s, nil
@@ -248,6 +295,12 @@ func (s *Server) routes() http.Handler {
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.protect(s.opts.Metrics))
 	}
+	// The admin API has its own token (admin.go). By method: "GET /" (the
+	// dashboard) would conflict with a pattern for every method.
+	admin := s.admin()
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		mux.Handle(m+" /admin/", admin)
+	}
 	if s.opts.Dashboard != nil {
 		// The dashboard checks tokens itself: a browser logs in once with
 		// ?token= and keeps a cookie, which a bearer check here would refuse.
@@ -264,16 +317,56 @@ func (s *Server) routes() http.Handler {
 // or in tests.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// ErrUnguarded is the error of Run asked to listen beyond the loopback
+// interface with no gateway token and no virtual key: anyone reaching the
+// address would spend the server's provider keys.
+var ErrUnguarded = errors.New("no gateway token or key is configured")
+
+// loopback reports whether addr (host:port) only listens on the loopback
+// interface: "" and 0.0.0.0 are every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// guard refuses to serve addr beyond loopback while no caller needs a
+// token or key to get in.
+func (s *Server) guard(addr string) error {
+	if loopback(addr) || s.guarded() {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s: %w, so anyone who reaches it could spend this server's provider keys. "+
+		"Configure a gateway token (CONDUCTOR_TOKENS=name=token, or [server] tokens_env / tokens_file in conductor.toml) "+
+		"or create a key (conductor keys create NAME), or listen on 127.0.0.1", addr, ErrUnguarded)
+}
+
+// guarded reports whether callers need a gateway token or a virtual key.
+func (s *Server) guarded() bool { return len(s.auth.toks()) > 0 || s.snapshot().Guarding() }
+
 // Run listens on Addr (or Listener) and serves until ctx ends, then shuts
 // down gracefully: it stops accepting, drains in-flight requests within
-// ShutdownTimeout, and flushes the gateways' request logs.
+// ShutdownTimeout, and flushes the gateways' request logs. It refuses
+// (ErrUnguarded) an address beyond loopback while no gateway token or key
+// is configured.
 func (s *Server) Run(ctx context.Context) error {
 	ln := s.opts.Listener
 	if ln == nil {
+		if err := s.guard(s.opts.Addr); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
 		var err error
 		if ln, err = net.Listen("tcp", s.opts.Addr); err != nil {
 			return fmt.Errorf("server: listen on %s: %w", s.opts.Addr, err)
 		}
+	} else if err := s.guard(ln.Addr().String()); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -287,7 +380,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.srv = srv
 	s.mu.Unlock()
-	s.log.Info("conductor serve listening", "addr", ln.Addr().String(), "tokens", len(s.opts.Tokens),
+	s.log.Info("conductor serve listening", "addr", ln.Addr().String(), "tokens", len(s.auth.toks()),
 		"allow_caller_keys", s.opts.AllowCallerKeys, "ensembles", s.opts.EnsemblesDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -325,6 +418,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				_ = srv.Close()
 				errs = append(errs, fmt.Errorf("server: drain: %w", err))
 			}
+		}
+		if s.stopControl != nil {
+			// Stops polling and writes the keys' last use.
+			s.stopControl()
+			<-s.ctlDone
 		}
 		if s.ownGWs {
 			if err := s.gws.Close(ctx); err != nil {
@@ -390,6 +488,15 @@ func (s *Server) model(f format, h func(http.ResponseWriter, *http.Request, *cal
 		c, err := s.auth.check(r)
 		if err != nil {
 			writeAuthError(w, f, err)
+			return
+		}
+		// The gateway first: an id nobody configured is a 404 and a gateway
+		// the caller may not use a 403, whatever the body says. The API
+		// paths name none: the default gateway.
+		if err := s.admitGateway(c, r.PathValue("gateway")); err != nil {
+			e := asError(r.Context(), err)
+			noteError(r, e)
+			writeError(w, errFormat(f, r), e)
 			return
 		}
 		if r.ContentLength > s.opts.MaxBodyBytes {

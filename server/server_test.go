@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -192,4 +193,62 @@ func TestRunDrainTimeout(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the upstream call outlived the server")
 	}
+}
+
+// Beyond loopback, Run refuses to serve while no token guards the server,
+// and says how to configure one; on loopback, or with a token, it serves.
+func TestRunRefusesAnUnguardedAddress(t *testing.T) {
+	tests := []struct {
+		addr   string
+		tokens []Token
+		ok     bool
+	}{
+		{"127.0.0.1:8787", nil, true},
+		{"127.0.0.2:8787", nil, true},
+		{"localhost:8787", nil, true},
+		{"[::1]:8787", nil, true},
+		{"0.0.0.0:8787", nil, false},
+		{":8787", nil, false},
+		{"192.168.1.10:8787", nil, false},
+		{"0.0.0.0:8787", []Token{{Name: "a", Value: "tok"}}, true},
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			s, err := New(Options{Store: st, Addr: tt.addr, Tokens: tt.tokens, Logger: discardLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.guard(tt.addr)
+			if (err == nil) != tt.ok {
+				t.Fatalf("guard: %v", err)
+			}
+			if tt.ok {
+				return
+			}
+			// Run refuses before it listens.
+			err = s.Run(context.Background())
+			if !errors.Is(err, ErrUnguarded) || !strings.Contains(err.Error(), "CONDUCTOR_TOKENS=name=token") ||
+				!strings.Contains(err.Error(), "conductor keys create NAME") {
+				t.Fatalf("Run: %v", err)
+			}
+		})
+	}
+	// A listener it is given is held to the same rule.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Store: st, Listener: ln, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.guard(ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
 }

@@ -14,6 +14,23 @@ import (
 	"github.com/conductor-go/conductor/runner"
 )
 
+// ControlOf is the part of st that keeps control items (ControlStore),
+// looking through wrappers that Unwrap (the metrics' store); nil when
+// none does.
+func ControlOf(st conductor.Store) conductor.ControlStore {
+	for st != nil {
+		if cs, ok := st.(conductor.ControlStore); ok {
+			return cs
+		}
+		u, ok := st.(interface{ Unwrap() conductor.Store })
+		if !ok {
+			return nil
+		}
+		st = u.Unwrap()
+	}
+	return nil
+}
+
 // FromConfig returns the options of `conductor serve` for cfg over store
 // st: the gateway tokens, caller keys, body bound and user header of
 // [server] and [gateway], a gateway set with every [[ai.gateway]] (served
@@ -35,10 +52,18 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 	if err != nil {
 		return Options{}, nil, err
 	}
-	configs, template := gateway.Configs(cfg, env, prices)
-	set, err := gateway.NewSet(st, configs, template, gateway.WithLogger(log))
+	// Budgets, teams and [[rate_limit]]s hold every gateway's calls.
+	set, err := gateway.SetFromConfig(st, cfg, env, prices, gateway.WithLogger(log))
 	if err != nil {
 		return Options{}, nil, err
+	}
+	admin, err := cfg.AdminToken(env)
+	if err != nil {
+		return Options{}, nil, err
+	}
+	tokens := TokensFromSecrets(secrets)
+	for i := range tokens {
+		tokens[i].Gateways = cfg.Server.TokenGateways[tokens[i].Name]
 	}
 	client := provider.DefaultClient()
 	// One router for everything: the server's upstreams (Options.Router),
@@ -68,18 +93,23 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 			p, ok := splits[name]
 			return p, ok
 		},
-		Addr:            cfg.Server.Addr,
-		Store:           st,
-		Gateways:        set,
-		Config:          cfg,
-		Env:             env,
-		Router:          router,
-		Client:          client,
-		Tokens:          TokensFromSecrets(secrets),
-		AllowCallerKeys: cfg.Server.AllowCallerKeys,
-		UserHeader:      cfg.Gateway.UserHeader,
-		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
-		RequestTimeout:  cfg.Server.RequestTimeout.Duration,
+		Addr:               cfg.Server.Addr,
+		Store:              st,
+		Gateways:           set,
+		Config:             cfg,
+		Env:                env,
+		Router:             router,
+		Client:             client,
+		GatewaysFromConfig: true,
+		Prices:             prices,
+		Control:            ControlOf(st), // keys and run-time changes, when the store keeps them
+		AdminToken:         admin.Value(),
+		Tokens:             tokens,
+		AllowCallerKeys:    cfg.Server.AllowCallerKeys,
+		AutoGateways:       cfg.Server.AutoGateways,
+		UserHeader:         cfg.Gateway.UserHeader,
+		MaxBodyBytes:       cfg.Server.MaxBodyBytes,
+		RequestTimeout:     cfg.Server.RequestTimeout.Duration,
 		Engine: engine.Options{Resolver: runner.Resolver{Config: cfg, Router: router, Split: func(_ context.Context, name string) (conductor.Provider, error) {
 			return splits[name], nil // Provider asks only for the config's splits, all built here
 		}}, Pricing: prices, Logger: log, Scorer: set},

@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,16 +110,31 @@ func TestGatewayConfigsFromConfig(t *testing.T) {
 	if rl := batch.RateLimit; rl.Requests != 100 || rl.Tokens != 500 || rl.Window != 30*time.Second || rl.Kind != conductor.WindowFixed {
 		t.Errorf("batch rate limit %+v", rl)
 	}
-	// The gateway-scoped budget belongs to batch only.
-	if len(mg.Budgets) != 2 || len(batch.Budgets) != 3 || len(def.Budgets) != 2 || len(template.Budgets) != 2 || template.ID != "" {
-		t.Errorf("budgets: my-gateway %+v, batch %+v, default %+v, template %+v", mg.Budgets, batch.Budgets, def.Budgets, template)
+	// No gateway holds budgets of its own: they are the shared limits,
+	// the gateway-scoped one naming batch.
+	if len(mg.Budgets)+len(batch.Budgets)+len(def.Budgets)+len(template.Budgets) != 0 {
+		t.Errorf("budgets: my-gateway %+v, batch %+v, default %+v, template %+v", mg.Budgets, batch.Budgets, def.Budgets, template.Budgets)
 	}
-	if !slices.Equal(mg.AlertThresholds, []float64{0.5, 0.9}) || !slices.Equal(batch.AlertThresholds, []float64{0.5, 0.9, 1.0}) || mg.AlertWebhook != "https://hooks.example.com/budget" {
-		t.Errorf("alerts %v %v %q", mg.AlertThresholds, batch.AlertThresholds, mg.AlertWebhook)
+	// Gateways no entry declares get the default gateway's (the first
+	// entry's) settings.
+	if template.ID != "" || template.CacheTTL != time.Hour || template.RateLimit != mg.RateLimit || template.Retry != mg.Retry {
+		t.Errorf("template %+v", template)
 	}
-	// Every config the gateway accepts.
-	if _, err := gateway.NewSet(nilStore(t), configs, template); err != nil {
-		t.Errorf("the gateway refuses the translated configs: %v", err)
+	limits := gateway.LimitsFromConfig(cfg, config.MapEnv(nil))
+	want := []gateway.Budget{
+		{Name: "prod-daily", Scope: "environment", Match: "production", Period: "day", LimitUSD: 25, Alerts: []float64{0.5, 0.9}, Webhook: "https://hooks.example.com/budget"},
+		{Name: "prod-daily", Scope: "environment", Match: "production", Period: "month", LimitUSD: 500, Alerts: []float64{0.5, 0.9}, Webhook: "https://hooks.example.com/budget"},
+		{Name: "batch-only", Scope: "gateway", Match: "batch", Period: "day", LimitUSD: 5, Alerts: []float64{1.0}},
+	}
+	if fmt.Sprint(limits.Budgets) != fmt.Sprint(want) {
+		t.Errorf("limits\n%+v\nwant\n%+v", limits.Budgets, want)
+	}
+	set, err := gateway.NewSet(nilStore(t), configs, template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := set.SetLimits(limits); err != nil {
+		t.Errorf("the gateway refuses the translated limits: %v", err)
 	}
 }
 
@@ -149,7 +164,8 @@ func TestFromConfig(t *testing.T) {
 	if !opts.AllowCallerKeys || opts.MaxBodyBytes != 2048 || opts.RequestTimeout != 45*time.Second || opts.UserHeader != "X-User" || opts.Engine.Resolver == nil {
 		t.Errorf("options %+v", opts)
 	}
-	if want := []Token{{"alice", "tok-a"}, {"token-2", "tok-b"}}; !slices.Equal(opts.Tokens, want) {
+	if want := []Token{{Name: "alice", Value: "tok-a"}, {Name: "token-2", Value: "tok-b"}}; len(opts.Tokens) != 2 ||
+		opts.Tokens[0].Name != want[0].Name || opts.Tokens[0].Value != want[0].Value || opts.Tokens[1].Name != want[1].Name || opts.Tokens[1].Value != want[1].Value {
 		t.Errorf("tokens %+v", opts.Tokens)
 	}
 	s, err := New(opts)

@@ -56,10 +56,10 @@ func cmpOr(a, b string) string {
 // gatewayID is the form of a gateway id in a Cloudflare path.
 var gatewayID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
-// maxAdHocGateways bounds the gateways callers may create by naming an id
-// that is not configured (as Cloudflare creates "default" on first use):
-// each one holds background writers.
-const maxAdHocGateways = 16
+// maxAutoGateways bounds the gateways callers may create by naming an id
+// that is not configured, with `[server] auto_gateways` (as Cloudflare
+// creates "default" on first use): each one holds background writers.
+const maxAutoGateways = 64
 
 // chain returns the gateway chain for routes through gateway gw: the first
 // route's upstream with the others as fallbacks, behind gw's cache, limits,
@@ -126,27 +126,32 @@ func (s *Server) pathAccount(routes []route) bool {
 	return false
 }
 
-// gateway returns the built-in gateway with id: a configured one, "default",
-// or, up to a bound, one a caller names first.
+// gateway returns the built-in gateway with id: a configured one,
+// "default", or, with AutoGateways and up to a bound, one a caller names
+// first, with the default gateway's settings. Any other id is a 404.
 func (s *Server) gateway(id string) (*gateway.Gateway, error) {
 	if id == "" {
 		id = s.defaultGateway()
 	}
 	if !gatewayID.MatchString(id) {
-		return nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound,
+		return nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound, Code: "gateway_not_found",
 			Message: fmt.Sprintf("gateway id %.70q is not valid (letters, digits, - and _)", id)}
 	}
-	if _, ok := s.opts.Config.GatewayByID(id); !ok && id != gateway.DefaultID {
+	if !s.configuredGateway(id) {
+		if !s.opts.AutoGateways {
+			return nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound, Code: "gateway_not_found",
+				Message: fmt.Sprintf("no gateway %q: declare it in [[ai.gateway]] of conductor.toml, or set [server] auto_gateways = true", id)}
+		}
 		s.mu.Lock()
-		if s.adHoc == nil {
-			s.adHoc = map[string]bool{}
+		if s.auto == nil {
+			s.auto = map[string]bool{}
 		}
-		if !s.adHoc[id] && len(s.adHoc) >= maxAdHocGateways {
+		if !s.auto[id] && len(s.auto) >= maxAutoGateways {
 			s.mu.Unlock()
-			return nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound,
-				Message: fmt.Sprintf("no gateway %q: declare it in [[ai.gateway]] of conductor.toml", id)}
+			return nil, &conductor.Error{Class: conductor.ClassNotFound, Status: http.StatusNotFound, Code: "gateway_not_found",
+				Message: fmt.Sprintf("no gateway %q: %d gateways were created on first use already; declare it in [[ai.gateway]] of conductor.toml", id, maxAutoGateways)}
 		}
-		s.adHoc[id] = true
+		s.auto[id] = true
 		s.mu.Unlock()
 	}
 	g, err := s.gws.Gateway(id)
@@ -156,9 +161,37 @@ func (s *Server) gateway(id string) (*gateway.Gateway, error) {
 	return g, nil
 }
 
+// configuredGateway reports whether id is a gateway the config declares
+// (or the gateway set was given a config for), or the default one.
+func (s *Server) configuredGateway(id string) bool {
+	if id == gateway.DefaultID || id == s.defaultGateway() {
+		return true
+	}
+	if _, ok := s.config().GatewayByID(id); ok {
+		return true
+	}
+	return s.gws.Configured(id)
+}
+
+// admitGateway refuses a call through gateway id ("" for the default) that
+// the gateway set does not serve (404) or the caller may not use (403).
+func (s *Server) admitGateway(c *caller, id string) error {
+	if id == "" {
+		id = s.defaultGateway()
+	}
+	if _, err := s.gateway(id); err != nil {
+		return err
+	}
+	if !c.mayUse(id) {
+		return &conductor.Error{Class: conductor.ClassAuth, Status: http.StatusForbidden, Code: "gateway_not_allowed",
+			Message: fmt.Sprintf("%s may not use gateway %q", c.who(), id)}
+	}
+	return nil
+}
+
 // defaultGateway is the gateway of requests that name none: the config's
 // default gateway.
 func (s *Server) defaultGateway() string {
-	g, _ := s.opts.Config.DefaultGateway()
+	g, _ := s.config().DefaultGateway()
 	return cmpOr(g.ID, gateway.DefaultID)
 }

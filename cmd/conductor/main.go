@@ -104,6 +104,6 @@ Start offline with the mock provider:
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newRunCmd(), newValidateCmd(), newFmtCmd(), newSchemaCmd(), newVersionCmd())
 	root.AddCommand(newStatsCmd(), newCacheCmd(), newDoctorCmd())
-	root.AddCommand(newServeCmd())
+	root.AddCommand(newServeCmd(), newKeysCmd())
 	return root, reached
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,7 +53,13 @@ and spend limits, and the request log, all in DATA/conductor.db. With no
 config file at all it starts on that embedded store and serves every provider
 whose key is in the environment. Gateway tokens come from [server] tokens_env
 (default CONDUCTOR_TOKENS); with none, anyone who reaches the address is
-served, hence the loopback default. Logs are JSON lines on stderr.`,
+served, hence the loopback default: an address beyond loopback is refused
+(exit 2) until a gateway token or a key (conductor keys create) is
+configured. The config is read again on SIGHUP and when the file changes:
+gateway settings, budgets, teams, rate limits and tokens take effect without a
+restart (a file that does not parse changes nothing; the error is logged).
+With [server] admin_token_env set, /admin/ serves the admin API. Logs are
+JSON lines on stderr.`,
 		Example: `  conductor serve
   CONDUCTOR_TOKENS=alice=tok-123 conductor serve --addr 0.0.0.0:8787 --config conductor.toml
   curl localhost:8787/v1/chat/completions -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}'`,
@@ -105,7 +113,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	opts.Metrics = col.Handler()
 	opts.Dashboard = dashboard.New(st, dashboard.Options{
 		Tokens:  tokenValues(opts.Tokens),
-		Budgets: dashboardBudgets(configs),
+		Budgets: dashboardBudgets(configs, set.Limits()),
 		Logger:  log,
 	})
 	defer func() {
@@ -126,9 +134,25 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
+	// Edited limits without a restart: on SIGHUP, and when the file
+	// changes on disk.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = s.Reload(ctx) // a failure is logged and changes nothing
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go s.WatchConfig(ctx, time.Second)
 	if err := s.Run(ctx); err != nil {
 		var opErr *net.OpError
-		if errors.As(err, &opErr) && opErr.Op == "listen" {
+		if errors.Is(err, server.ErrUnguarded) || errors.As(err, &opErr) && opErr.Op == "listen" {
 			return fmt.Errorf("%w: %v", errInvalid, err)
 		}
 		return err
@@ -144,10 +168,11 @@ func tokenValues(ts []server.Token) []string {
 	return out
 }
 
-// dashboardBudgets are the budgets of every configured gateway ("default"
-// included), as the dashboard shows them.
-func dashboardBudgets(configs []gateway.Config) []dashboard.Budget {
-	var out []dashboard.Budget
+// dashboardBudgets are the budgets every gateway shares and those of
+// each configured gateway ("default" included), as the dashboard shows
+// them.
+func dashboardBudgets(configs []gateway.Config, shared gateway.Limits) []dashboard.Budget {
+	out := dashboard.BudgetsFor("", shared.Budgets)
 	for _, c := range configs {
 		out = append(out, dashboard.BudgetsFor(c.ID, c.Budgets)...)
 	}

@@ -198,6 +198,12 @@ func TestServeFlags(t *testing.T) {
 	if exitCode(err) != exitInvalid {
 		t.Errorf("bad address: %v", err)
 	}
+	// Every interface with no token: refused, saying how to add one.
+	t.Setenv("CONDUCTOR_TOKENS", "")
+	err = runServe(context.Background(), io.Discard, serveFlags{logLevel: "info", addr: "0.0.0.0:0", data: dir, ensembles: dir})
+	if exitCode(err) != exitInvalid || !strings.Contains(err.Error(), "CONDUCTOR_TOKENS=name=token") {
+		t.Errorf("unguarded address: %v", err)
+	}
 }
 
 // BenchmarkServeReady measures how long `conductor serve` takes from start

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -245,6 +246,28 @@ func (s *Store) Spent(ctx context.Context, key string) (int64, error) {
 		if st := s.c.budgets[key]; st != nil {
 			spent = st.spent
 		}
+		return nil
+	})
+	return spent, err
+}
+
+var _ conductor.SettledSpender = (*Store)(nil)
+
+// SettledSpent is a budget's spend without the reservations in flight.
+func (s *Store) SettledSpent(ctx context.Context, key string) (int64, error) {
+	var spent int64
+	err := s.withCounters(ctx, "settled spent", func() error {
+		st := s.c.budgets[key]
+		if st == nil {
+			return nil
+		}
+		spent = st.spent
+		for _, r := range s.c.res {
+			if slices.Contains(r.keys, key) {
+				spent -= r.amount
+			}
+		}
+		spent = max(spent, 0)
 		return nil
 	})
 	return spent, err

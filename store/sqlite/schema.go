@@ -134,6 +134,37 @@ CREATE TABLE reservation_seqs (
 );
 INSERT INTO meta (k, v) VALUES ('counters_gen', 1), ('db_id', random());
 `,
+	// What operators change while the gateway runs (control.go): virtual
+	// keys, teams, budgets, rate limits, gateway settings, each a JSON
+	// document; the audit log of their changes; keys' last use.
+	// control_version moves with every change, so that other processes
+	// notice one by reading a single row. (IF NOT EXISTS: a test that
+	// fakes an older file by lowering user_version leaves them in place.)
+	`
+CREATE TABLE IF NOT EXISTS control_items (
+	kind       TEXT    NOT NULL,
+	name       TEXT    NOT NULL,
+	body       BLOB    NOT NULL,
+	rev        INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS control_audit (
+	seq    INTEGER PRIMARY KEY,
+	time   INTEGER NOT NULL,
+	who    TEXT    NOT NULL,
+	action TEXT    NOT NULL,
+	kind   TEXT    NOT NULL,
+	name   TEXT    NOT NULL,
+	before BLOB,
+	after  BLOB
+);
+CREATE TABLE IF NOT EXISTS key_used (
+	name TEXT    PRIMARY KEY,
+	at   INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (k, v) VALUES ('control_version', 0);
+`,
 }
 
 // migrate applies the migrations the file lacks, each in its own write
