@@ -1,8 +1,9 @@
-package provider
+package provider_test
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/conductor-go/conductor/provider"
 	"net/http"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 					"top_k":    json.RawMessage(`40`),
 					"metadata": json.RawMessage(`{"user_id":"u-1"}`),
 				},
-				ExtraFormat: FormatAnthropic},
+				ExtraFormat: provider.FormatAnthropic},
 			golden:  "anthropic/request_full.golden.json",
 			path:    "/v1/messages",
 			headers: map[string]string{"X-Api-Key": "sk-ant-test"},
@@ -68,7 +69,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 				r = reply{File: "anthropic/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
 			}
 			f := newFake(t, r)
-			p := NewAnthropic(Endpoint{BaseURL: f.URL + tt.base, APIKey: "sk-ant-test"})
+			p := provider.NewAnthropic(provider.Endpoint{BaseURL: f.URL + tt.base, APIKey: "sk-ant-test"})
 			if tt.stream {
 				s, err := p.Stream(context.Background(), &tt.req)
 				if err != nil {
@@ -142,17 +143,17 @@ func TestAnthropicRequestRefusals(t *testing.T) {
 	}{
 		{"n", conductor.ChatRequest{Model: "m", Messages: msgs, N: 2}, "n"},
 		{"seed", conductor.ChatRequest{Model: "m", Messages: msgs, Seed: ptr(int64(7))}, "seed"},
-		{"OpenAI logprobs", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+		{"OpenAI logprobs", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: provider.FormatOpenAI,
 			Extra: map[string]json.RawMessage{"logprobs": json.RawMessage(`true`), "user": json.RawMessage(`"u"`)}}, "logprobs"},
-		{"OpenAI penalties", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+		{"OpenAI penalties", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: provider.FormatOpenAI,
 			Extra: map[string]json.RawMessage{"presence_penalty": json.RawMessage(`1`)}}, "presence_penalty"},
-		{"OpenAI custom tools", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+		{"OpenAI custom tools", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: provider.FormatOpenAI,
 			Extra: map[string]json.RawMessage{"tools": json.RawMessage(`[{"type":"custom","custom":{"name":"x"}}]`)}}, "tools"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: "anthropic/message.json"})
-			_, err := NewAnthropic(Endpoint{BaseURL: f.URL, APIKey: "k"}).Chat(context.Background(), &tt.req)
+			_, err := provider.NewAnthropic(provider.Endpoint{BaseURL: f.URL, APIKey: "k"}).Chat(context.Background(), &tt.req)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != conductor.ClassBadRequest || e.Code != "unsupported_parameter" || e.Provider != "anthropic" ||
 				!strings.HasPrefix(e.Message, tt.field+": ") || !strings.Contains(e.Message, "anthropic") {
@@ -185,7 +186,7 @@ func TestAnthropicAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "request-id": "req_018EeWyXxfu5pfWkrYcMdjWG"}})
-			got, err := NewAnthropic(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "m",
+			got, err := provider.NewAnthropic(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "m",
 				Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
@@ -197,7 +198,7 @@ func TestAnthropicAnswers(t *testing.T) {
 
 func TestAnthropicStream(t *testing.T) {
 	f := newFake(t, reply{File: "anthropic/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-	s, err := NewAnthropic(Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
+	s, err := provider.NewAnthropic(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
 		Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 	if err != nil {
 		t.Fatal(err)
@@ -215,8 +216,8 @@ func TestAnthropicStream(t *testing.T) {
 }
 
 func TestAnthropicStreamDecoderUsage(t *testing.T) {
-	var d AnthropicStreamDecoder
-	events := []Event{
+	var d provider.AnthropicStreamDecoder
+	events := []provider.Event{
 		{Name: "message_start", Data: []byte(`{"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":90,"output_tokens":1}}}`)},
 		{Name: "message_delta", Data: []byte(`{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":3}}`)},
 		// The current API repeats input counts in the last delta: they win.
@@ -236,7 +237,7 @@ func TestAnthropicStreamDecoderUsage(t *testing.T) {
 	if last.Usage == nil || *last.Usage != (conductor.Usage{InputTokens: 101, OutputTokens: 7, CachedInputTokens: 90}) {
 		t.Errorf("usage = %+v", last.Usage)
 	}
-	_, _, _, err := d.Decode(Event{Name: "error", Data: []byte(`{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)})
+	_, _, _, err := d.Decode(provider.Event{Name: "error", Data: []byte(`{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)})
 	if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassRateLimited || !e.Retryable || e.Code != "rate_limit_error" || e.Message != "slow down" {
 		t.Errorf("error event: %#v", err)
 	}
@@ -245,12 +246,12 @@ func TestAnthropicStreamDecoderUsage(t *testing.T) {
 func TestAnthropicStopReasons(t *testing.T) {
 	for reason, finish := range map[string]string{"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
 		"tool_use": "tool_calls", "refusal": "content_filter", "something_new": "something_new"} {
-		if got := anthropicFinish(reason); got != finish {
+		if got := provider.AnthropicFinish(reason); got != finish {
 			t.Errorf("anthropicFinish(%s) = %s", reason, got)
 		}
 	}
 	for finish, reason := range map[string]string{"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"} {
-		if got := AnthropicStopReason(finish); got != reason {
+		if got := provider.AnthropicStopReason(finish); got != reason {
 			t.Errorf("AnthropicStopReason(%s) = %s", finish, got)
 		}
 	}
@@ -262,7 +263,7 @@ func TestDecodeAnthropicResponseErrors(t *testing.T) {
 		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`: conductor.ClassServer,
 		`{"type":"completion","completion":"hi"}`:                                     conductor.ClassMalformed,
 	} {
-		_, err := DecodeAnthropicResponse([]byte(body))
+		_, err := provider.DecodeAnthropicResponse([]byte(body))
 		if e, ok := conductor.AsError(err); !ok || e.Class != class {
 			t.Errorf("%s: err = %v, want %s", body, err, class)
 		}

@@ -1,9 +1,10 @@
-package provider
+package provider_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/conductor-go/conductor/provider"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -43,7 +44,7 @@ func BenchmarkOpenAIEncode(b *testing.B) {
 	req := benchRequest()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := EncodeOpenAIRequest(req); err != nil {
+		if _, err := provider.EncodeOpenAIRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -74,7 +75,7 @@ func BenchmarkOpenAIDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeOpenAIResponse(body); err != nil {
+		if _, err := provider.DecodeOpenAIResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -87,10 +88,10 @@ func BenchmarkOpenAIRoundTrip(b *testing.B) {
 	body := readTestdata(b, "openai/chat_completion.json")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := EncodeOpenAIRequest(req); err != nil {
+		if _, err := provider.EncodeOpenAIRequest(req); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := DecodeOpenAIResponse(body); err != nil {
+		if _, err := provider.DecodeOpenAIResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -108,7 +109,7 @@ func BenchmarkOpenAIChatHTTP(b *testing.B) {
 		_, _ = w.Write(answer)
 	}))
 	defer srv.Close()
-	p := NewOpenAI(Endpoint{Name: "openai", BaseURL: srv.URL, APIKey: "sk-test"})
+	p := provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: srv.URL, APIKey: "sk-test"})
 	req := benchRequest()
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -126,13 +127,13 @@ func BenchmarkOpenAIStreamDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		r := NewSSEReader(bytes.NewReader(body))
+		r := provider.NewSSEReader(bytes.NewReader(body))
 		for {
 			ev, err := r.Next()
 			if err != nil {
 				break
 			}
-			if _, _, _, err := DecodeOpenAIStreamEvent(ev); err != nil {
+			if _, _, _, err := provider.DecodeOpenAIStreamEvent(ev); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -144,7 +145,7 @@ func BenchmarkSSEReader(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		r := NewSSEReader(bytes.NewReader(body))
+		r := provider.NewSSEReader(bytes.NewReader(body))
 		for {
 			if _, err := r.Next(); err != nil {
 				break
@@ -157,7 +158,7 @@ func BenchmarkAnthropicEncode(b *testing.B) {
 	req := benchRequest()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := EncodeAnthropicRequest(req); err != nil {
+		if _, err := provider.EncodeAnthropicRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -173,12 +174,12 @@ func BenchmarkEstimateTokens(b *testing.B) {
 }
 
 // benchStream reads and decodes a recorded stream with decode.
-func benchStream(b *testing.B, file string, decode func(Event) (conductor.Chunk, bool, bool, error)) {
+func benchStream(b *testing.B, file string, decode func(provider.Event) (conductor.Chunk, bool, bool, error)) {
 	body := readTestdata(b, file)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		r := NewSSEReader(bytes.NewReader(body))
+		r := provider.NewSSEReader(bytes.NewReader(body))
 		for {
 			ev, err := r.Next()
 			if err != nil {
@@ -203,46 +204,46 @@ func benchDecode(b *testing.B, file string, decode func([]byte) (*conductor.Chat
 }
 
 func BenchmarkAnthropicDecode(b *testing.B) {
-	benchDecode(b, "anthropic/message.json", DecodeAnthropicResponse)
+	benchDecode(b, "anthropic/message.json", provider.DecodeAnthropicResponse)
 }
 
 func BenchmarkAnthropicStreamDecode(b *testing.B) {
-	benchStream(b, "anthropic/stream.sse", new(AnthropicStreamDecoder).Decode)
+	benchStream(b, "anthropic/stream.sse", new(provider.AnthropicStreamDecoder).Decode)
 }
 
 func BenchmarkWorkersAIDecode(b *testing.B) {
-	benchDecode(b, "workersai/run.json", DecodeWorkersAIResponse)
+	benchDecode(b, "workersai/run.json", provider.DecodeWorkersAIResponse)
 }
 
 func BenchmarkWorkersAIStreamDecode(b *testing.B) {
-	benchStream(b, "workersai/stream_usage.sse", DecodeWorkersAIStreamEvent)
+	benchStream(b, "workersai/stream_usage.sse", provider.DecodeWorkersAIStreamEvent)
 }
 
 // BenchmarkOpenAIRequestDecode is the server's per-request parse of a
 // typical client body (the benchmark request as an SDK would send it).
 func BenchmarkOpenAIRequestDecode(b *testing.B) {
-	body, err := EncodeOpenAIRequest(benchRequest())
+	body, err := provider.EncodeOpenAIRequest(benchRequest())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeOpenAIRequest(body); err != nil {
+		if _, err := provider.DecodeOpenAIRequest(body); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkAnthropicRequestDecode(b *testing.B) {
-	body, err := EncodeAnthropicRequest(benchRequest())
+	body, err := provider.EncodeAnthropicRequest(benchRequest())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeAnthropicRequest(body); err != nil {
+		if _, err := provider.DecodeAnthropicRequest(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -252,37 +253,37 @@ func BenchmarkAnthropicRequestDecode(b *testing.B) {
 // fast scanners read text answers only): what that costs.
 
 func BenchmarkOpenAIDecodeToolCalls(b *testing.B) {
-	benchDecode(b, "conformance/answers/parallel-tool-calls.openai.json", DecodeOpenAIResponse)
+	benchDecode(b, "conformance/answers/parallel-tool-calls.openai.json", provider.DecodeOpenAIResponse)
 }
 
 func BenchmarkAnthropicDecodeToolUse(b *testing.B) {
-	benchDecode(b, "conformance/answers/one-tool-call.anthropic.json", DecodeAnthropicResponse)
+	benchDecode(b, "conformance/answers/one-tool-call.anthropic.json", provider.DecodeAnthropicResponse)
 }
 
 func BenchmarkOpenAIStreamDecodeToolCalls(b *testing.B) {
-	benchStream(b, "conformance/streams/parallel-tool-calls.openai.sse", new(OpenAIStreamDecoder).Decode)
+	benchStream(b, "conformance/streams/parallel-tool-calls.openai.sse", new(provider.OpenAIStreamDecoder).Decode)
 }
 
 func BenchmarkAnthropicStreamDecodeToolUse(b *testing.B) {
-	benchStream(b, "conformance/streams/one-tool-call.anthropic.sse", new(AnthropicStreamDecoder).Decode)
+	benchStream(b, "conformance/streams/one-tool-call.anthropic.sse", new(provider.AnthropicStreamDecoder).Decode)
 }
 
 // The text-only body the fast path takes, decoded by it and by the
 // encoding/json path alone: what the hand-written scanner is worth.
 func BenchmarkOpenAIRequestDecodeText(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), EncodeOpenAIRequest, DecodeOpenAIRequest)
+	benchRequestDecode(b, benchTextRequest(), provider.EncodeOpenAIRequest, provider.DecodeOpenAIRequest)
 }
 
 func BenchmarkOpenAIRequestDecodeTextJSON(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), EncodeOpenAIRequest, decodeOpenAIRequestJSON)
+	benchRequestDecode(b, benchTextRequest(), provider.EncodeOpenAIRequest, provider.DecodeOpenAIRequestJSON)
 }
 
 func BenchmarkAnthropicRequestDecodeText(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), EncodeAnthropicRequest, DecodeAnthropicRequest)
+	benchRequestDecode(b, benchTextRequest(), provider.EncodeAnthropicRequest, provider.DecodeAnthropicRequest)
 }
 
 func BenchmarkAnthropicRequestDecodeTextJSON(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), EncodeAnthropicRequest, decodeAnthropicRequestJSON)
+	benchRequestDecode(b, benchTextRequest(), provider.EncodeAnthropicRequest, provider.DecodeAnthropicRequestJSON)
 }
 
 func benchRequestDecode(b *testing.B, req *conductor.ChatRequest, encode func(*conductor.ChatRequest) ([]byte, error),
@@ -309,12 +310,12 @@ func BenchmarkTranslatedToolRequest(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		req, err := DecodeOpenAIRequest(body)
+		req, err := provider.DecodeOpenAIRequest(body)
 		if err != nil {
 			b.Fatal(err)
 		}
 		req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
-		if _, err := appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, req.Provider, false); err != nil {
+		if _, err := provider.AppendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, req.Provider, false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -322,14 +323,14 @@ func BenchmarkTranslatedToolRequest(b *testing.B) {
 
 // BenchmarkTranslatedToolRequestEncode is the encoding half alone.
 func BenchmarkTranslatedToolRequestEncode(b *testing.B) {
-	req, err := DecodeOpenAIRequest(readTestdata(b, "conformance/requests/parallel-tool-results.openai.json"))
+	req, err := provider.DecodeOpenAIRequest(readTestdata(b, "conformance/requests/parallel-tool-results.openai.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := EncodeAnthropicRequest(req); err != nil {
+		if _, err := provider.EncodeAnthropicRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}

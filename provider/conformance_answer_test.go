@@ -1,8 +1,9 @@
-package provider
+package provider_test
 
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/conductor-go/conductor/provider"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,17 +53,19 @@ var answerCodecs = map[string]struct {
 }{
 	"openai": {
 		decode: func(b []byte) (*conductor.ChatResponse, error) {
-			resp, _, err := decodeOpenAIResponse(conductor.ProviderOpenAI, b)
+			resp, _, err := provider.DecodeOpenAIProviderResponse(conductor.ProviderOpenAI, b)
 			return resp, err
 		},
-		encode: func(r *conductor.ChatResponse) ([]byte, error) { return EncodeOpenAIResponse(r, 1700000000), nil },
+		encode: func(r *conductor.ChatResponse) ([]byte, error) {
+			return provider.EncodeOpenAIResponse(r, 1700000000), nil
+		},
 	},
 	"anthropic": {
 		decode: func(b []byte) (*conductor.ChatResponse, error) {
-			resp, _, err := decodeAnthropicResponse(conductor.ProviderAnthropic, b)
+			resp, _, err := provider.DecodeAnthropicProviderResponse(conductor.ProviderAnthropic, b)
 			return resp, err
 		},
-		encode: EncodeAnthropicResponse,
+		encode: provider.EncodeAnthropicResponse,
 	},
 }
 

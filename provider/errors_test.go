@@ -1,8 +1,9 @@
-package provider
+package provider_test
 
 import (
 	"context"
 	"errors"
+	"github.com/conductor-go/conductor/provider"
 	"io"
 	"net"
 	"net/http"
@@ -19,7 +20,7 @@ import (
 // and fixtures its wire format uses.
 type adapterKind struct {
 	name   string
-	new    func(Endpoint) conductor.Provider
+	new    func(provider.Endpoint) conductor.Provider
 	model  string
 	answer string // a whole answer fixture
 	stream string // a complete stream fixture
@@ -29,11 +30,11 @@ type adapterKind struct {
 }
 
 var kinds = []adapterKind{
-	{name: "openai", new: NewOpenAI, model: "gpt-4o", answer: "openai/chat_completion.json", stream: "openai/stream.sse",
+	{name: "openai", new: provider.NewOpenAI, model: "gpt-4o", answer: "openai/chat_completion.json", stream: "openai/stream.sse",
 		cut: "openai/stream_cut.sse", midErr: "openai/stream_error.sse", midCls: conductor.ClassServer},
-	{name: "anthropic", new: NewAnthropic, model: "claude-3-5-sonnet-20241022", answer: "anthropic/message.json", stream: "anthropic/stream.sse",
+	{name: "anthropic", new: provider.NewAnthropic, model: "claude-3-5-sonnet-20241022", answer: "anthropic/message.json", stream: "anthropic/stream.sse",
 		cut: "anthropic/stream_cut.sse", midErr: "anthropic/stream_error.sse", midCls: conductor.ClassServer},
-	{name: "workers-ai", new: NewWorkersAI, model: "@cf/meta/llama-3.1-8b-instruct", answer: "workersai/run.json", stream: "workersai/stream.sse",
+	{name: "workers-ai", new: provider.NewWorkersAI, model: "@cf/meta/llama-3.1-8b-instruct", answer: "workersai/run.json", stream: "workersai/stream.sse",
 		cut: "workersai/stream_cut.sse", midErr: "workersai/stream_error.sse", midCls: conductor.ClassRateLimited},
 }
 
@@ -144,16 +145,16 @@ func TestStatusErrors(t *testing.T) {
 // adapterFor returns the adapter named kind at base, with a request for it.
 func adapterFor(t *testing.T, kind, base string) (conductor.Provider, *conductor.ChatRequest) {
 	t.Helper()
-	ep := Endpoint{Name: kind, BaseURL: base, APIKey: "k"}
+	ep := provider.Endpoint{Name: kind, BaseURL: base, APIKey: "k"}
 	req := &conductor.ChatRequest{Provider: kind, Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}}
 	switch kind {
 	case "openai", "groq", "local":
-		return NewOpenAI(ep), req
+		return provider.NewOpenAI(ep), req
 	case "anthropic":
-		return NewAnthropic(ep), req
+		return provider.NewAnthropic(ep), req
 	case "workers-ai":
 		req.Model = "@cf/meta/llama-3.1-8b-instruct"
-		return NewWorkersAI(ep), req
+		return provider.NewWorkersAI(ep), req
 	}
 	t.Fatalf("no adapter %q", kind)
 	return nil, nil
@@ -181,7 +182,7 @@ func TestRetryAfter(t *testing.T) {
 		for k, v := range tt.header {
 			h.Set(k, v)
 		}
-		if got := retryAfter(h, now); got != tt.want {
+		if got := provider.RetryAfter(h, now); got != tt.want {
 			t.Errorf("retryAfter(%v) = %s, want %s", tt.header, got, tt.want)
 		}
 	}
@@ -220,7 +221,7 @@ func TestNetworkErrors(t *testing.T) {
 			url  string
 		}{{"refused", refusedURL}, {"reset", resetURL}} {
 			t.Run(k.name+"/"+tt.name, func(t *testing.T) {
-				p := k.new(Endpoint{Name: k.name, BaseURL: tt.url})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: tt.url})
 				_, err := p.Chat(context.Background(), k.request())
 				checkClass(t, err, k.name, conductor.ClassNetwork, true)
 				_, err = p.Stream(context.Background(), k.request())
@@ -247,7 +248,7 @@ func TestMalformedAnswers(t *testing.T) {
 		for _, body := range []string{"not json", `{"id":"x","choices":[{"message":{"content":"cut`, "", `[]`} {
 			t.Run(k.name+"/"+body, func(t *testing.T) {
 				f := newFake(t, reply{Body: body, Header: map[string]string{"Content-Type": "application/json", "x-request-id": "r1", "request-id": "r1", "cf-ray": "r1"}})
-				_, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
+				_, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
 				e := checkClass(t, err, k.name, conductor.ClassMalformed, false)
 				if e.Status != 200 || e.RequestID != "r1" {
 					t.Errorf("status %d request id %q", e.Status, e.RequestID)
@@ -266,7 +267,7 @@ func TestStreamCuts(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				f := newFake(t, reply{File: k.cut, Stream: !abrupt, Cut: abrupt, Header: map[string]string{"Content-Type": "text/event-stream"}})
-				s, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
+				s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -294,7 +295,7 @@ func TestStreamErrorEvents(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			f := newFake(t, reply{File: k.midErr, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream", "x-request-id": "rq", "request-id": "rq", "cf-ray": "rq"}})
-			s, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
+			s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,7 +314,7 @@ func TestStreamAnsweredWithJSON(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			f := newFake(t, reply{Body: `{"error":{"message":"upstream unavailable","type":"server_error"}}`, Header: map[string]string{"Content-Type": "application/json"}})
-			_, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
+			_, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
 			e := checkClass(t, err, k.name, conductor.ClassProviderFail, false)
 			if e.Message != "upstream unavailable" {
 				t.Errorf("message %q", e.Message)
@@ -371,7 +372,7 @@ func TestTimeouts(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name+"/first byte", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang},
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang},
 					FirstByteTimeout: 2 * time.Second, Timeout: time.Minute})
 				start := time.Now()
 				_, err := p.Chat(context.Background(), k.request())
@@ -390,7 +391,7 @@ func TestTimeouts(t *testing.T) {
 				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					return streamAnswer(r, time.Hour, first, "never sent"), nil
 				})}
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client,
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client,
 					FirstByteTimeout: time.Second, Timeout: 10 * time.Second})
 				start := time.Now()
 				s, err := p.Stream(context.Background(), k.request())
@@ -413,7 +414,7 @@ func TestTimeouts(t *testing.T) {
 				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					return streamAnswer(r, 5*time.Second, parts...), nil
 				})}
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client, FirstByteTimeout: time.Second})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client, FirstByteTimeout: time.Second})
 				s, err := p.Stream(context.Background(), k.request())
 				if err != nil {
 					t.Fatal(err)
@@ -425,7 +426,7 @@ func TestTimeouts(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx, cancel := context.WithCancel(context.Background())
 				time.AfterFunc(3*time.Second, cancel)
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang}})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang}})
 				_, err := p.Chat(ctx, k.request())
 				e := checkClass(t, err, k.name, conductor.ClassCanceled, false)
 				if !errors.Is(e, context.Canceled) {
@@ -437,7 +438,7 @@ func TestTimeouts(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 				defer cancel()
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang}})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang}})
 				_, err := p.Chat(ctx, k.request())
 				checkClass(t, err, k.name, conductor.ClassTimeout, true)
 			})
@@ -462,7 +463,7 @@ func TestStreamCloseWhileWaiting(t *testing.T) {
 				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					return streamAnswer(r, time.Hour, first, "never"), nil
 				})}
-				s, err := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
+				s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -486,7 +487,7 @@ func TestAnswerCutMidBody(t *testing.T) {
 			half = half[:len(half)/2]
 			f := newFake(t, reply{Body: half, Cut: true, Header: map[string]string{"Content-Type": "application/json",
 				"x-request-id": "r2", "request-id": "r2", "cf-ray": "r2"}})
-			_, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
+			_, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
 			e := checkClass(t, err, k.name, conductor.ClassNetwork, true)
 			if e.Status != 200 || e.RequestID != "r2" || !errors.Is(e, io.ErrUnexpectedEOF) {
 				t.Errorf("got %+v", *e)
@@ -504,13 +505,13 @@ func TestStreamEndsAtTerminatorOnOpenConnection(t *testing.T) {
 				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					return streamAnswer(r, time.Hour, string(readTestdata(t, k.stream)), "never"), nil
 				})}
-				s, err := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
+				s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
 				if err != nil {
 					t.Fatal(err)
 				}
 				start := time.Now()
 				drain(t, s)
-				if d := time.Since(start); d > drainTimeout {
+				if d := time.Since(start); d > provider.DrainTimeout {
 					t.Errorf("the end took %s", d)
 				}
 			})

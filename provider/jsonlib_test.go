@@ -1,9 +1,10 @@
-package provider
+package provider_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/conductor-go/conductor/provider"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,28 +37,28 @@ var jsonShapes = []func() any{
 	func() any { return new([]int) },
 	func() any { return new([][]int) },
 	func() any { return new([]float32) },
-	func() any { return new(textContent) },
-	func() any { return new(anthropicAnswer) },
-	func() any { return new(anthropicEvent) },
-	func() any { return new(anthropicBlockWire) },
-	func() any { return new(anthropicBlock) },
-	func() any { return new(openAIAnswer) },
-	func() any { return new(openAIChunk) },
-	func() any { return new([]*openAIMessage) },
-	func() any { return new([]*openAIToolCall) },
-	func() any { return new([]*openAIPart) },
-	func() any { return new([]openAITool) },
-	func() any { return new(openAIEmbedAnswer) },
-	func() any { return new(workersAIEnvelope) },
-	func() any { return new(workersAIChunk) },
-	func() any { return new(workersAIEmbedEnvelope) },
-	func() any { return new([]cfMessage) },
+	func() any { return new(provider.TextContent) },
+	func() any { return new(provider.AnthropicAnswer) },
+	func() any { return new(provider.AnthropicEvent) },
+	func() any { return new(provider.AnthropicBlockWire) },
+	func() any { return new(provider.AnthropicBlock) },
+	func() any { return new(provider.OpenAIAnswer) },
+	func() any { return new(provider.OpenAIChunk) },
+	func() any { return new([]*provider.OpenAIMessage) },
+	func() any { return new([]*provider.OpenAIToolCall) },
+	func() any { return new([]*provider.OpenAIPart) },
+	func() any { return new([]provider.OpenAITool) },
+	func() any { return new(provider.OpenAIEmbedAnswer) },
+	func() any { return new(provider.WorkersAIEnvelope) },
+	func() any { return new(provider.WorkersAIChunk) },
+	func() any { return new(provider.WorkersAIEmbedEnvelope) },
+	func() any { return new([]provider.CFMessage) },
 	func() any {
 		return new(struct {
-			Error     json.RawMessage `json:"error"`
-			Errors    []cfMessage     `json:"errors"`
-			Message   string          `json:"message"`
-			RequestID string          `json:"request_id"`
+			Error     json.RawMessage      `json:"error"`
+			Errors    []provider.CFMessage `json:"errors"`
+			Message   string               `json:"message"`
+			RequestID string               `json:"request_id"`
 		})
 	},
 	func() any {

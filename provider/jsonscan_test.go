@@ -1,7 +1,8 @@
-package provider
+package provider_test
 
 import (
 	"bytes"
+	"github.com/conductor-go/conductor/provider"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,9 +15,9 @@ import (
 // real). The answers and streams have no scanner: BENCHMARKS.md, "Wire
 // decoders: one library, one decoder per shape", says why.
 
-func fileEvents(t testing.TB, file string) []Event {
+func fileEvents(t testing.TB, file string) []provider.Event {
 	t.Helper()
-	evs, _ := readEvents(NewSSEReader(bytes.NewReader(readTestdata(t, file))))
+	evs, _ := readEvents(provider.NewSSEReader(bytes.NewReader(readTestdata(t, file))))
 	return evs
 }
 
@@ -70,11 +71,11 @@ func FuzzScanOpenAIRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fast, ok := scanOpenAIRequest(body)
+		fast, ok := provider.ScanOpenAIRequest(body)
 		if !ok {
 			return
 		}
-		want, err := decodeOpenAIRequestJSON(body)
+		want, err := provider.DecodeOpenAIRequestJSON(body)
 		if err != nil {
 			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
 		}
@@ -85,7 +86,7 @@ func FuzzScanOpenAIRequest(f *testing.F) {
 }
 
 func TestScanTakesRequests(t *testing.T) {
-	bench, err := EncodeOpenAIRequest(benchTextRequest())
+	bench, err := provider.EncodeOpenAIRequest(benchTextRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,20 +94,20 @@ func TestScanTakesRequests(t *testing.T) {
 	bodies := [][]byte{bench, readTestdata(t, "openai/client_request.json"), readTestdata(t, "openai/request_stream.golden.json"),
 		readTestdata(t, "openai/request_groq.golden.json")}
 	for _, body := range bodies {
-		if _, ok := scanOpenAIRequest(body); !ok {
+		if _, ok := provider.ScanOpenAIRequest(body); !ok {
 			t.Errorf("%s: not taken by the fast path", body)
 		}
 	}
 	// …and anything it does not model is left to encoding/json.
 	for _, body := range append(conformanceBodies(t, ".openai.json"), readTestdata(t, "openai/request_full.golden.json")) {
-		if req, ok := scanOpenAIRequest(body); ok && !textOnly(req) {
+		if req, ok := provider.ScanOpenAIRequest(body); ok && !textOnly(req) {
 			t.Errorf("%s: taken by the fast path as %+v", body, req)
 		}
 	}
 	for _, s := range trickyRequests {
 		body := []byte(s)
-		if fast, ok := scanOpenAIRequest(body); ok {
-			want, err := decodeOpenAIRequestJSON(body)
+		if fast, ok := provider.ScanOpenAIRequest(body); ok {
+			want, err := provider.DecodeOpenAIRequestJSON(body)
 			if err != nil || !reflect.DeepEqual(fast, want) {
 				t.Errorf("%s: fast %+v, json %+v %v", s, fast, want, err)
 			}
@@ -118,12 +119,12 @@ func TestScanTakesRequests(t *testing.T) {
 func BenchmarkOpenAIDecodeLong(b *testing.B) {
 	text := strings.Repeat("Paris became the capital under Clovis I, and the Capetian kings kept it there. ", 40) +
 		"\n\nIn short: \"Paris\"."
-	body := EncodeOpenAIResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: conductor.Texts(text),
+	body := provider.EncodeOpenAIResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: conductor.Texts(text),
 		FinishReason: "stop", Usage: conductor.Usage{InputTokens: 100, OutputTokens: 700}}, 1741569952)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeOpenAIResponse(body); err != nil {
+		if _, err := provider.DecodeOpenAIResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -163,11 +164,11 @@ func FuzzScanAnthropicRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fast, ok := scanAnthropicRequest(body)
+		fast, ok := provider.ScanAnthropicRequest(body)
 		if !ok {
 			return
 		}
-		want, err := decodeAnthropicRequestJSON(body)
+		want, err := provider.DecodeAnthropicRequestJSON(body)
 		if err != nil {
 			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
 		}
@@ -178,24 +179,24 @@ func FuzzScanAnthropicRequest(f *testing.F) {
 }
 
 func TestScanTakesAnthropicRequests(t *testing.T) {
-	bench, err := EncodeAnthropicRequest(benchTextRequest())
+	bench, err := provider.EncodeAnthropicRequest(benchTextRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range [][]byte{bench, readTestdata(t, "anthropic/client_request.json"), readTestdata(t, "anthropic/request_stream.golden.json")} {
-		if _, ok := scanAnthropicRequest(body); !ok {
+		if _, ok := provider.ScanAnthropicRequest(body); !ok {
 			t.Errorf("%s: not taken by the fast path", body)
 		}
 	}
 	for _, body := range append(conformanceBodies(t, ".anthropic.json"), readTestdata(t, "anthropic/request_full.golden.json")) {
-		if req, ok := scanAnthropicRequest(body); ok && !textOnly(req) {
+		if req, ok := provider.ScanAnthropicRequest(body); ok && !textOnly(req) {
 			t.Errorf("%s: taken by the fast path as %+v", body, req)
 		}
 	}
 	for _, s := range trickyAnthropicRequests {
 		body := []byte(s)
-		if fast, ok := scanAnthropicRequest(body); ok {
-			want, err := decodeAnthropicRequestJSON(body)
+		if fast, ok := provider.ScanAnthropicRequest(body); ok {
+			want, err := provider.DecodeAnthropicRequestJSON(body)
 			if err != nil || !reflect.DeepEqual(fast, want) {
 				t.Errorf("%s: fast %+v, json %+v %v", s, fast, want, err)
 			}

@@ -1,8 +1,9 @@
-package provider
+package provider_test
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/conductor-go/conductor/provider"
 	"net/http"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestWorkersAIRequestWire(t *testing.T) {
 					"repetition_penalty": json.RawMessage(`1.1`),
 					"model":              json.RawMessage(`"x"`), // in the URL: dropped
 				},
-				ExtraFormat: FormatWorkersAI},
+				ExtraFormat: provider.FormatWorkersAI},
 			golden:  "workersai/request_full.golden.json",
 			uri:     "/client/v4/accounts/acct123/ai/run/@cf/meta/llama-3.1-8b-instruct",
 			headers: map[string]string{"Authorization": "Bearer cf-token"},
@@ -66,7 +67,7 @@ func TestWorkersAIRequestWire(t *testing.T) {
 				r = reply{File: "workersai/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
 			}
 			f := newFake(t, r)
-			p := NewWorkersAI(Endpoint{BaseURL: f.URL + tt.base, APIKey: "cf-token"})
+			p := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL + tt.base, APIKey: "cf-token"})
 			if tt.stream {
 				s, err := p.Stream(context.Background(), &tt.req)
 				if err != nil {
@@ -87,27 +88,27 @@ func TestWorkersAIRequestWire(t *testing.T) {
 }
 
 func TestWorkersAIBaseURL(t *testing.T) {
-	if got := WorkersAIBaseURL("", "acct123"); got != "https://api.cloudflare.com/client/v4/accounts/acct123/ai/run" {
+	if got := provider.WorkersAIBaseURL("", "acct123"); got != "https://api.cloudflare.com/client/v4/accounts/acct123/ai/run" {
 		t.Error(got)
 	}
-	if got := WorkersAIBaseURL("http://127.0.0.1:8787/client/v4/", "a/b"); got != "http://127.0.0.1:8787/client/v4/accounts/a%2Fb/ai/run" {
+	if got := provider.WorkersAIBaseURL("http://127.0.0.1:8787/client/v4/", "a/b"); got != "http://127.0.0.1:8787/client/v4/accounts/a%2Fb/ai/run" {
 		t.Error(got)
 	}
 }
 
 func TestWorkersAIModelPath(t *testing.T) {
-	w := NewWorkersAI(Endpoint{BaseURL: "https://x.test/run"}).(*workersAI)
+	w := provider.NewWorkersAI(provider.Endpoint{BaseURL: "https://x.test/run"}).(*provider.WorkersAI)
 	for model, want := range map[string]string{
 		"@cf/meta/llama-3.1-8b-instruct": "https://x.test/run/@cf/meta/llama-3.1-8b-instruct",
 		"@hf/thebloke/model?x=1":         "https://x.test/run/@hf/thebloke/model%3Fx=1",
 		"a b":                            "https://x.test/run/a%20b",
 	} {
-		if got, err := w.modelURL(model); err != nil || got != want {
+		if got, err := w.ModelURL(model); err != nil || got != want {
 			t.Errorf("modelURL(%q) = %q, %v", model, got, err)
 		}
 	}
 	for _, model := range []string{"", "@cf/../secrets", "@cf//x", "/abs"} {
-		if _, err := w.modelURL(model); err == nil {
+		if _, err := w.ModelURL(model); err == nil {
 			t.Errorf("modelURL(%q) accepted", model)
 		}
 		_, err := w.Chat(context.Background(), &conductor.ChatRequest{Model: model})
@@ -134,7 +135,7 @@ func TestWorkersAIAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "cf-ray": "8f1e2d3c4b5a6978-SJC"}})
-			got, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{
+			got, err := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{
 				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{
 					conductor.TextMessage("system", "Classify user intent into: question, request, or complaint."),
 					conductor.TextMessage("user", "Where is my order?")}})
@@ -148,7 +149,7 @@ func TestWorkersAIAnswers(t *testing.T) {
 
 func TestWorkersAISuccessFalse(t *testing.T) {
 	f := newFake(t, reply{File: "workersai/run_success_false.json", Header: map[string]string{"Content-Type": "application/json", "cf-ray": "ray1"}})
-	_, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/meta/llama-3.1-8b-instruct"})
+	_, err := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/meta/llama-3.1-8b-instruct"})
 	e := checkClass(t, err, "workers-ai", conductor.ClassProviderFail, false)
 	if e.Message != "AiError: JSON Mode couldn't be met (code 5006)" || e.Code != "5006" || e.Status != 200 || e.RequestID != "ray1" {
 		t.Errorf("got %+v", *e)
@@ -168,7 +169,7 @@ func TestWorkersAIStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-			s, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{
+			s, err := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{
 				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
@@ -182,7 +183,7 @@ func TestWorkersAIStreams(t *testing.T) {
 }
 
 func TestWorkersAIOpenAIShapedChunks(t *testing.T) {
-	ch, emit, done, err := DecodeWorkersAIStreamEvent(Event{Data: []byte(`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}]}`)})
+	ch, emit, done, err := provider.DecodeWorkersAIStreamEvent(provider.Event{Data: []byte(`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}]}`)})
 	if err != nil || !emit || done || ch.Delta != "Hi" || ch.FinishReason != "stop" {
 		t.Errorf("got %+v %v %v %v", ch, emit, done, err)
 	}
@@ -213,7 +214,7 @@ func TestHookSeesEveryCall(t *testing.T) {
 				}
 				f := newFake(t, r)
 				h := &hook{}
-				p := k.new(Endpoint{Name: k.name, BaseURL: f.URL, Hook: h, Header: http.Header{"Cf-Aig-Authorization": {"Bearer gw-token"}}})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL, Hook: h, Header: http.Header{"Cf-Aig-Authorization": {"Bearer gw-token"}}})
 				var meta conductor.ResponseMeta
 				if stream {
 					s, err := p.Stream(context.Background(), k.request())
@@ -244,7 +245,7 @@ func TestHookSeesEveryCall(t *testing.T) {
 func TestHookSeesErrors(t *testing.T) {
 	f := newFake(t, reply{Status: 401, File: "workersai/error_gateway_401.json", Header: map[string]string{"Content-Type": "application/json"}})
 	h := &hook{}
-	_, err := NewWorkersAI(Endpoint{BaseURL: f.URL, Hook: h}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/x/y"})
+	_, err := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL, Hook: h}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/x/y"})
 	checkClass(t, err, "workers-ai", conductor.ClassAuth, false)
 	if h.before != 1 || h.after != 1 {
 		t.Errorf("hook %+v", h)
@@ -255,7 +256,7 @@ func TestHookSeesErrors(t *testing.T) {
 // in another format, or asking for the other kind of answer, it does not.
 func TestBodyPassThrough(t *testing.T) {
 	for _, k := range kinds {
-		format := map[string]string{"openai": FormatOpenAI, "anthropic": FormatAnthropic, "workers-ai": FormatWorkersAI}[k.name]
+		format := map[string]string{"openai": provider.FormatOpenAI, "anthropic": provider.FormatAnthropic, "workers-ai": provider.FormatWorkersAI}[k.name]
 		own := []byte(`{ "messages" : [ {"content":"Hi","role":"user"} ], "model":"` + k.model + `", "max_tokens": 9, "x_custom": [1,2] }`)
 		tests := []struct {
 			name       string
@@ -274,7 +275,7 @@ func TestBodyPassThrough(t *testing.T) {
 					r = reply{File: k.stream, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
 				}
 				f := newFake(t, r)
-				p := k.new(Endpoint{Name: k.name, BaseURL: f.URL})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL})
 				req := k.request()
 				req.Body, req.BodyFormat, req.Stream = own, tt.bodyFormat, tt.stream
 				if tt.stream {
