@@ -3,12 +3,14 @@ package provider_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/conductor-go/conductor/provider"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/conductor-go/conductor/provider"
+
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
@@ -67,14 +69,14 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 			content: []conductor.Block{conductor.TextBlock("I can't.")}, finish: "content_filter",
 		},
 		{
-			name: "anthropic text and tool_use", decode: provider.DecodeAnthropicResponse, file: "anthropic/message_cache_tool.json",
+			name: "anthropic text and tool_use", decode: anthropic.DecodeResponse, file: "anthropic/message_cache_tool.json",
 			content: []conductor.Block{conductor.TextBlock("I'll check the weather."),
 				toolCall("toolu_01A09q90qw90lq917835lq9", "get_weather", `{"location":"San Francisco, CA"}`)},
 			finish: "tool_calls",
 			usage:  conductor.Usage{InputTokens: 21 + 188086 + 1000, OutputTokens: 393, CachedInputTokens: 1000, CacheWriteInputTokens: 188086},
 		},
 		{
-			name: "anthropic thinking: opaque, in order; input compact", decode: provider.DecodeAnthropicResponse, file: "anthropic/message_thinking.json",
+			name: "anthropic thinking: opaque, in order; input compact", decode: anthropic.DecodeResponse, file: "anthropic/message_thinking.json",
 			content: []conductor.Block{
 				opaque("anthropic", "thinking", `{"type":"thinking","thinking":"27 * 453 = 12231","signature":"EqQBCgIYAhIM"}`),
 				opaque("anthropic", "redacted_thinking", `{"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix"}`),
@@ -172,7 +174,7 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 	resp := &conductor.ChatResponse{ID: "x", Model: "m", Content: content, FinishReason: "tool_calls",
 		Usage: conductor.Usage{InputTokens: 10, OutputTokens: 5, CachedInputTokens: 4, CacheWriteInputTokens: 2, ReasoningTokens: 3}}
 
-	a, err := provider.EncodeAnthropicResponse(resp)
+	a, err := anthropic.EncodeResponse(resp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,12 +219,12 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 	if !strings.Contains(string(o), `"content":null,`) || !strings.Contains(string(o), `"finish_reason":"tool_calls"`) {
 		t.Errorf("calls alone: %s", o)
 	}
-	a, _ = provider.EncodeAnthropicResponse(&conductor.ChatResponse{Content: []conductor.Block{toolCall("c", "f", "{}")}})
+	a, _ = anthropic.EncodeResponse(&conductor.ChatResponse{Content: []conductor.Block{toolCall("c", "f", "{}")}})
 	if !strings.Contains(string(a), `"stop_reason":"tool_use"`) {
 		t.Errorf("calls alone: %s", a)
 	}
 	// Nothing Anthropic can hold: one empty text block.
-	a, _ = provider.EncodeAnthropicResponse(&conductor.ChatResponse{Content: []conductor.Block{opaque("openai", "custom", `{}`)}})
+	a, _ = anthropic.EncodeResponse(&conductor.ChatResponse{Content: []conductor.Block{opaque("openai", "custom", `{}`)}})
 	if !strings.Contains(string(a), `"content":[{"type":"text","text":""}]`) {
 		t.Errorf("empty: %s", a)
 	}
@@ -234,7 +236,7 @@ func TestEncodeRefusesNonObjectArguments(t *testing.T) {
 	for _, args := range []string{`"a string"`, `[1,2]`, `{"a":`, `not json`, `null`} {
 		resp := &conductor.ChatResponse{Content: []conductor.Block{toolCall("c0", "ok", "{}"), toolCall("c1", "get_weather", args)}}
 		for name, enc := range map[string]func(*conductor.ChatResponse) ([]byte, error){
-			"anthropic": provider.EncodeAnthropicResponse, "workers-ai": provider.EncodeWorkersAIResponse} {
+			"anthropic": anthropic.EncodeResponse, "workers-ai": provider.EncodeWorkersAIResponse} {
 			b, err := enc(resp)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != conductor.ClassProviderFail || !strings.Contains(e.Message, "tool call 1 (get_weather)") {
@@ -260,13 +262,13 @@ func TestStreamToolCalls(t *testing.T) {
 			want: []conductor.ToolCallDelta{{Index: 0, ID: "call_A", Name: "get_weather"}, {Index: 0, Arguments: `{"city":`},
 				{Index: 0, Arguments: `"Paris"}`}, {Index: 1, ID: "call_B", Name: "get_time"}, {Index: 1, Arguments: `{"tz":"CET"}`}},
 			finish: "tool_calls", usage: conductor.Usage{InputTokens: 149, OutputTokens: 60}},
-		{name: "anthropic text then tool_use at block 1", new: provider.NewAnthropic, file: "conformance/streams/one-tool-call.anthropic.sse",
+		{name: "anthropic text then tool_use at block 1", new: anthropic.New, file: "conformance/streams/one-tool-call.anthropic.sse",
 			want: []conductor.ToolCallDelta{{Index: 0, ID: "toolu_01B2xJ4hZpTR6pHz9mTz1Nqe", Name: "get_weather"},
 				{Index: 0, Arguments: `{"city": "Pa`}, {Index: 0, Arguments: `ris"}`}},
 			text: "Checking.", finish: "tool_calls", usage: conductor.Usage{InputTokens: 377, OutputTokens: 65}},
-		{name: "anthropic thinking: Raw only", new: provider.NewAnthropic, file: "conformance/streams/thinking-then-text.anthropic.sse",
+		{name: "anthropic thinking: Raw only", new: anthropic.New, file: "conformance/streams/thinking-then-text.anthropic.sse",
 			text: "27 * 453 = 12231", finish: "stop", usage: conductor.Usage{InputTokens: 46, OutputTokens: 285, ReasoningTokens: 270}},
-		{name: "anthropic parallel", new: provider.NewAnthropic, file: "conformance/streams/parallel-tool-calls.anthropic.sse",
+		{name: "anthropic parallel", new: anthropic.New, file: "conformance/streams/parallel-tool-calls.anthropic.sse",
 			want: []conductor.ToolCallDelta{{Index: 0, ID: "call_A", Name: "get_weather"}, {Index: 0, Arguments: `{"city":`},
 				{Index: 0, Arguments: `"Paris"}`}, {Index: 1, ID: "call_B", Name: "get_time"}, {Index: 1, Arguments: `{"tz":"CET"}`}},
 			finish: "tool_calls", usage: conductor.Usage{InputTokens: 149, OutputTokens: 60}},

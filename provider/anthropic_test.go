@@ -3,10 +3,12 @@ package provider_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/conductor-go/conductor/provider"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -69,7 +71,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 				r = reply{File: "anthropic/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
 			}
 			f := newFake(t, r)
-			p := provider.NewAnthropic(provider.Endpoint{BaseURL: f.URL + tt.base, APIKey: "sk-ant-test"})
+			p := anthropic.New(provider.Endpoint{BaseURL: f.URL + tt.base, APIKey: "sk-ant-test"})
 			if tt.stream {
 				s, err := p.Stream(context.Background(), &tt.req)
 				if err != nil {
@@ -153,7 +155,7 @@ func TestAnthropicRequestRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: "anthropic/message.json"})
-			_, err := provider.NewAnthropic(provider.Endpoint{BaseURL: f.URL, APIKey: "k"}).Chat(context.Background(), &tt.req)
+			_, err := anthropic.New(provider.Endpoint{BaseURL: f.URL, APIKey: "k"}).Chat(context.Background(), &tt.req)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != conductor.ClassBadRequest || e.Code != "unsupported_parameter" || e.Provider != "anthropic" ||
 				!strings.HasPrefix(e.Message, tt.field+": ") || !strings.Contains(e.Message, "anthropic") {
@@ -186,7 +188,7 @@ func TestAnthropicAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "request-id": "req_018EeWyXxfu5pfWkrYcMdjWG"}})
-			got, err := provider.NewAnthropic(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "m",
+			got, err := anthropic.New(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "m",
 				Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
@@ -198,7 +200,7 @@ func TestAnthropicAnswers(t *testing.T) {
 
 func TestAnthropicStream(t *testing.T) {
 	f := newFake(t, reply{File: "anthropic/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-	s, err := provider.NewAnthropic(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
+	s, err := anthropic.New(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
 		Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +218,7 @@ func TestAnthropicStream(t *testing.T) {
 }
 
 func TestAnthropicStreamDecoderUsage(t *testing.T) {
-	var d provider.AnthropicStreamDecoder
+	var d anthropic.StreamDecoder
 	events := []provider.Event{
 		{Name: "message_start", Data: []byte(`{"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":90,"output_tokens":1}}}`)},
 		{Name: "message_delta", Data: []byte(`{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":3}}`)},
@@ -246,12 +248,12 @@ func TestAnthropicStreamDecoderUsage(t *testing.T) {
 func TestAnthropicStopReasons(t *testing.T) {
 	for reason, finish := range map[string]string{"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
 		"tool_use": "tool_calls", "refusal": "content_filter", "something_new": "something_new"} {
-		if got := provider.AnthropicFinish(reason); got != finish {
+		if got := anthropic.FinishReason(reason); got != finish {
 			t.Errorf("anthropicFinish(%s) = %s", reason, got)
 		}
 	}
 	for finish, reason := range map[string]string{"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"} {
-		if got := provider.AnthropicStopReason(finish); got != reason {
+		if got := anthropic.StopReason(finish); got != reason {
 			t.Errorf("AnthropicStopReason(%s) = %s", finish, got)
 		}
 	}
@@ -263,7 +265,7 @@ func TestDecodeAnthropicResponseErrors(t *testing.T) {
 		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`: conductor.ClassServer,
 		`{"type":"completion","completion":"hi"}`:                                     conductor.ClassMalformed,
 	} {
-		_, err := provider.DecodeAnthropicResponse([]byte(body))
+		_, err := anthropic.DecodeResponse([]byte(body))
 		if e, ok := conductor.AsError(err); !ok || e.Class != class {
 			t.Errorf("%s: err = %v, want %s", body, err, class)
 		}

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/conductor-go/conductor/provider"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/conductor-go/conductor/provider"
+
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
@@ -158,7 +160,7 @@ func BenchmarkAnthropicEncode(b *testing.B) {
 	req := benchRequest()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := provider.EncodeAnthropicRequest(req); err != nil {
+		if _, err := anthropic.EncodeRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -204,11 +206,11 @@ func benchDecode(b *testing.B, file string, decode func([]byte) (*conductor.Chat
 }
 
 func BenchmarkAnthropicDecode(b *testing.B) {
-	benchDecode(b, "anthropic/message.json", provider.DecodeAnthropicResponse)
+	benchDecode(b, "anthropic/message.json", anthropic.DecodeResponse)
 }
 
 func BenchmarkAnthropicStreamDecode(b *testing.B) {
-	benchStream(b, "anthropic/stream.sse", new(provider.AnthropicStreamDecoder).Decode)
+	benchStream(b, "anthropic/stream.sse", new(anthropic.StreamDecoder).Decode)
 }
 
 func BenchmarkWorkersAIDecode(b *testing.B) {
@@ -236,14 +238,14 @@ func BenchmarkOpenAIRequestDecode(b *testing.B) {
 }
 
 func BenchmarkAnthropicRequestDecode(b *testing.B) {
-	body, err := provider.EncodeAnthropicRequest(benchRequest())
+	body, err := anthropic.EncodeRequest(benchRequest())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := provider.DecodeAnthropicRequest(body); err != nil {
+		if _, err := anthropic.DecodeRequest(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -257,7 +259,7 @@ func BenchmarkOpenAIDecodeToolCalls(b *testing.B) {
 }
 
 func BenchmarkAnthropicDecodeToolUse(b *testing.B) {
-	benchDecode(b, "conformance/answers/one-tool-call.anthropic.json", provider.DecodeAnthropicResponse)
+	benchDecode(b, "conformance/answers/one-tool-call.anthropic.json", anthropic.DecodeResponse)
 }
 
 func BenchmarkOpenAIStreamDecodeToolCalls(b *testing.B) {
@@ -265,7 +267,7 @@ func BenchmarkOpenAIStreamDecodeToolCalls(b *testing.B) {
 }
 
 func BenchmarkAnthropicStreamDecodeToolUse(b *testing.B) {
-	benchStream(b, "conformance/streams/one-tool-call.anthropic.sse", new(provider.AnthropicStreamDecoder).Decode)
+	benchStream(b, "conformance/streams/one-tool-call.anthropic.sse", new(anthropic.StreamDecoder).Decode)
 }
 
 // The text-only body the fast path takes, decoded by it and by the
@@ -279,11 +281,11 @@ func BenchmarkOpenAIRequestDecodeTextJSON(b *testing.B) {
 }
 
 func BenchmarkAnthropicRequestDecodeText(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), provider.EncodeAnthropicRequest, provider.DecodeAnthropicRequest)
+	benchRequestDecode(b, benchTextRequest(), anthropic.EncodeRequest, anthropic.DecodeRequest)
 }
 
 func BenchmarkAnthropicRequestDecodeTextJSON(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), provider.EncodeAnthropicRequest, provider.DecodeAnthropicRequestJSON)
+	benchRequestDecode(b, benchTextRequest(), anthropic.EncodeRequest, anthropic.DecodeRequestJSON)
 }
 
 func benchRequestDecode(b *testing.B, req *conductor.ChatRequest, encode func(*conductor.ChatRequest) ([]byte, error),
@@ -315,7 +317,7 @@ func BenchmarkTranslatedToolRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 		req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
-		if _, err := provider.AppendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, req.Provider, false); err != nil {
+		if _, err := anthropic.AppendRequest(make([]byte, 0, wire.RequestSize(req)+16), req, req.Provider, false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -330,7 +332,7 @@ func BenchmarkTranslatedToolRequestEncode(b *testing.B) {
 	req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := provider.EncodeAnthropicRequest(req); err != nil {
+		if _, err := anthropic.EncodeRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}

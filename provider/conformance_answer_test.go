@@ -3,13 +3,15 @@ package provider_test
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/conductor-go/conductor/provider"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -62,10 +64,10 @@ var answerCodecs = map[string]struct {
 	},
 	"anthropic": {
 		decode: func(b []byte) (*conductor.ChatResponse, error) {
-			resp, _, err := provider.DecodeAnthropicProviderResponse(conductor.ProviderAnthropic, b)
+			resp, _, err := anthropic.DecodeProviderResponse(conductor.ProviderAnthropic, b)
 			return resp, err
 		},
-		encode: provider.EncodeAnthropicResponse,
+		encode: anthropic.EncodeResponse,
 	},
 }
 

@@ -2,13 +2,15 @@ package provider_test
 
 import (
 	"encoding/json"
-	"github.com/conductor-go/conductor/provider"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -62,7 +64,7 @@ var requestCodecs = map[string]struct {
 	encode   func(*conductor.ChatRequest) ([]byte, error)
 }{
 	provider.FormatOpenAI:    {conductor.ProviderOpenAI, provider.DecodeOpenAIRequest, provider.EncodeOpenAIRequest},
-	provider.FormatAnthropic: {conductor.ProviderAnthropic, provider.DecodeAnthropicRequest, provider.EncodeAnthropicRequest},
+	provider.FormatAnthropic: {conductor.ProviderAnthropic, anthropic.DecodeRequest, anthropic.EncodeRequest},
 	provider.FormatWorkersAI: {conductor.ProviderWorkersAI, provider.DecodeWorkersAIRequest, provider.EncodeWorkersAIRequest},
 }
 
@@ -254,7 +256,7 @@ func FuzzOpenAIRequestBlocks(f *testing.F) {
 }
 
 func FuzzAnthropicRequestBlocks(f *testing.F) {
-	fuzzRequestBlocks(f, provider.FormatAnthropic, provider.DecodeAnthropicRequestJSON)
+	fuzzRequestBlocks(f, provider.FormatAnthropic, anthropic.DecodeRequestJSON)
 }
 
 func fuzzRequestBlocks(f *testing.F, format string, decode func([]byte) (*conductor.ChatRequest, error)) {

@@ -3,7 +3,6 @@ package provider_test
 import (
 	"context"
 	"errors"
-	"github.com/conductor-go/conductor/provider"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +11,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -32,7 +34,7 @@ type adapterKind struct {
 var kinds = []adapterKind{
 	{name: "openai", new: provider.NewOpenAI, model: "gpt-4o", answer: "openai/chat_completion.json", stream: "openai/stream.sse",
 		cut: "openai/stream_cut.sse", midErr: "openai/stream_error.sse", midCls: conductor.ClassServer},
-	{name: "anthropic", new: provider.NewAnthropic, model: "claude-3-5-sonnet-20241022", answer: "anthropic/message.json", stream: "anthropic/stream.sse",
+	{name: "anthropic", new: anthropic.New, model: "claude-3-5-sonnet-20241022", answer: "anthropic/message.json", stream: "anthropic/stream.sse",
 		cut: "anthropic/stream_cut.sse", midErr: "anthropic/stream_error.sse", midCls: conductor.ClassServer},
 	{name: "workers-ai", new: provider.NewWorkersAI, model: "@cf/meta/llama-3.1-8b-instruct", answer: "workersai/run.json", stream: "workersai/stream.sse",
 		cut: "workersai/stream_cut.sse", midErr: "workersai/stream_error.sse", midCls: conductor.ClassRateLimited},
@@ -151,7 +153,7 @@ func adapterFor(t *testing.T, kind, base string) (conductor.Provider, *conductor
 	case "openai", "groq", "local":
 		return provider.NewOpenAI(ep), req
 	case "anthropic":
-		return provider.NewAnthropic(ep), req
+		return anthropic.New(ep), req
 	case "workers-ai":
 		req.Model = "@cf/meta/llama-3.1-8b-instruct"
 		return provider.NewWorkersAI(ep), req

@@ -3,18 +3,8 @@ package provider
 // Exported for the tests of package provider_test, which import the
 // format packages and so cannot be package provider.
 
-type AnthropicAnswer = anthropicAnswer
-type AnthropicBlock = anthropicBlock
-type AnthropicBlockWire = anthropicBlockWire
-type AnthropicEvent = anthropicEvent
-
-var AnthropicFinish = anthropicFinish
-var AppendAnthropicRequest = appendAnthropicRequest
-
 type CFMessage = cfMessage
 
-var DecodeAnthropicRequestJSON = decodeAnthropicRequestJSON
-var DecodeAnthropicProviderResponse = decodeAnthropicResponse
 var DecodeOpenAIEmbedResponse = decodeOpenAIEmbedResponse
 var DecodeOpenAIRequestJSON = decodeOpenAIRequestJSON
 var DecodeOpenAIProviderResponse = decodeOpenAIResponse
@@ -32,7 +22,6 @@ type OpenAITool = openAITool
 type OpenAIToolCall = openAIToolCall
 
 var RetryAfter = retryAfter
-var ScanAnthropicRequest = scanAnthropicRequest
 var ScanOpenAIRequest = scanOpenAIRequest
 var SplitWords = splitWords
 

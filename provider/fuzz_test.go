@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/conductor-go/conductor/provider"
 	"io"
 	"net/http"
 	"strings"
@@ -12,7 +11,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/conductor-go/conductor/provider"
+
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
@@ -60,7 +62,7 @@ func FuzzDecodeAnthropicResponse(f *testing.F) {
 		"anthropic/message_thinking.json", "conformance/answers/usage-cache-reasoning.anthropic.json")
 	addStrings(f, trickyAnthropic)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := provider.DecodeAnthropicResponse(body)
+		resp, err := anthropic.DecodeResponse(body)
 		checkDecoded(t, resp, err, body)
 	})
 }
@@ -161,7 +163,7 @@ func FuzzEncodeOpenAIRequest(f *testing.F) {
 		}
 		// The other formats: valid JSON, or a refusal by name (Workers AI
 		// has no stop).
-		for _, enc := range []func(*conductor.ChatRequest) ([]byte, error){provider.EncodeAnthropicRequest, provider.EncodeWorkersAIRequest} {
+		for _, enc := range []func(*conductor.ChatRequest) ([]byte, error){anthropic.EncodeRequest, provider.EncodeWorkersAIRequest} {
 			b, err := enc(req)
 			if e, ok := conductor.AsError(err); err != nil && (!ok || e.Class != conductor.ClassBadRequest) || err == nil && !json.Valid(b) {
 				t.Fatalf("invalid body %q: %v", b, err)

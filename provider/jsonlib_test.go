@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/conductor-go/conductor/provider"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conductor-go/conductor/provider"
+
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
@@ -38,10 +40,10 @@ var jsonShapes = []func() any{
 	func() any { return new([][]int) },
 	func() any { return new([]float32) },
 	func() any { return new(provider.TextContent) },
-	func() any { return new(provider.AnthropicAnswer) },
-	func() any { return new(provider.AnthropicEvent) },
-	func() any { return new(provider.AnthropicBlockWire) },
-	func() any { return new(provider.AnthropicBlock) },
+	func() any { return new(anthropic.Answer) },
+	func() any { return new(anthropic.StreamEvent) },
+	func() any { return new(anthropic.BlockWire) },
+	func() any { return new(anthropic.RequestBlock) },
 	func() any { return new(provider.OpenAIAnswer) },
 	func() any { return new(provider.OpenAIChunk) },
 	func() any { return new([]*provider.OpenAIMessage) },

@@ -2,10 +2,12 @@ package provider_test
 
 import (
 	"bytes"
-	"github.com/conductor-go/conductor/provider"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -164,11 +166,11 @@ func FuzzScanAnthropicRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fast, ok := provider.ScanAnthropicRequest(body)
+		fast, ok := anthropic.ScanRequest(body)
 		if !ok {
 			return
 		}
-		want, err := provider.DecodeAnthropicRequestJSON(body)
+		want, err := anthropic.DecodeRequestJSON(body)
 		if err != nil {
 			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
 		}
@@ -179,24 +181,24 @@ func FuzzScanAnthropicRequest(f *testing.F) {
 }
 
 func TestScanTakesAnthropicRequests(t *testing.T) {
-	bench, err := provider.EncodeAnthropicRequest(benchTextRequest())
+	bench, err := anthropic.EncodeRequest(benchTextRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range [][]byte{bench, readTestdata(t, "anthropic/client_request.json"), readTestdata(t, "anthropic/request_stream.golden.json")} {
-		if _, ok := provider.ScanAnthropicRequest(body); !ok {
+		if _, ok := anthropic.ScanRequest(body); !ok {
 			t.Errorf("%s: not taken by the fast path", body)
 		}
 	}
 	for _, body := range append(conformanceBodies(t, ".anthropic.json"), readTestdata(t, "anthropic/request_full.golden.json")) {
-		if req, ok := provider.ScanAnthropicRequest(body); ok && !textOnly(req) {
+		if req, ok := anthropic.ScanRequest(body); ok && !textOnly(req) {
 			t.Errorf("%s: taken by the fast path as %+v", body, req)
 		}
 	}
 	for _, s := range trickyAnthropicRequests {
 		body := []byte(s)
-		if fast, ok := provider.ScanAnthropicRequest(body); ok {
-			want, err := provider.DecodeAnthropicRequestJSON(body)
+		if fast, ok := anthropic.ScanRequest(body); ok {
+			want, err := anthropic.DecodeRequestJSON(body)
 			if err != nil || !reflect.DeepEqual(fast, want) {
 				t.Errorf("%s: fast %+v, json %+v %v", s, fast, want, err)
 			}

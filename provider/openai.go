@@ -18,7 +18,7 @@ import (
 // server, vLLM): POST {BaseURL}/chat/completions with a bearer key.
 
 type openAI struct {
-	caller
+	Caller
 	maxField string // max_completion_tokens for OpenAI itself, max_tokens elsewhere
 }
 
@@ -31,7 +31,7 @@ func NewOpenAI(ep Endpoint) conductor.Provider {
 		ep.Name = conductor.ProviderOpenAI
 	}
 	return &openAI{
-		caller:   newCaller(ep, "x-request-id"),
+		Caller:   NewCaller(ep, "x-request-id"),
 		maxField: openAIMaxField(ep.Name),
 	}
 }
@@ -45,8 +45,8 @@ func openAIMaxField(provider string) string {
 
 func (o *openAI) header() http.Header {
 	h := make(http.Header, 6)
-	if o.ep.APIKey != "" {
-		h.Set("Authorization", "Bearer "+o.ep.APIKey)
+	if o.Endpoint.APIKey != "" {
+		h.Set("Authorization", "Bearer "+o.Endpoint.APIKey)
 	}
 	return h
 }
@@ -56,19 +56,19 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.send(ctx, req, o.ep.BaseURL+"/chat/completions", body, o.header(), false)
+	c, err := o.Send(ctx, req, o.Endpoint.BaseURL+"/chat/completions", body, o.header(), false)
 	if err != nil {
 		return nil, err
 	}
-	defer c.release()
-	raw, err := o.readAll(c, maxAnswerBytes)
+	defer c.Release()
+	raw, err := o.ReadAll(c, MaxAnswerBytes)
 	if err != nil {
 		return nil, err
 	}
-	rid := o.requestID(c.resp.Header)
-	resp, hasUsage, err := decodeOpenAIResponse(o.ep.Name, raw)
+	rid := o.RequestID(c.Response.Header)
+	resp, hasUsage, err := decodeOpenAIResponse(o.Endpoint.Name, raw)
 	if err != nil {
-		return nil, completeError(err, c.resp.StatusCode, rid)
+		return nil, CompleteError(err, c.Response.StatusCode, rid)
 	}
 	if !hasUsage {
 		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
@@ -76,7 +76,7 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 	if rid != "" {
 		resp.RequestID = rid
 	}
-	resp.Meta = c.meta
+	resp.Meta = c.Meta
 	return resp, nil
 }
 
@@ -85,21 +85,21 @@ func (o *openAI) Stream(ctx context.Context, req *conductor.ChatRequest) (conduc
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.send(ctx, req, o.ep.BaseURL+"/chat/completions", body, o.header(), true)
+	c, err := o.Send(ctx, req, o.Endpoint.BaseURL+"/chat/completions", body, o.header(), true)
 	if err != nil {
 		return nil, err
 	}
-	d := &OpenAIStreamDecoder{provider: o.ep.Name}
-	return o.newSSEStream(c, req, d.Decode)
+	d := &OpenAIStreamDecoder{provider: o.Endpoint.Name}
+	return o.NewSSEStream(c, req, d.Decode)
 }
 
 // body is the caller's own OpenAI body, or one encoded from req's fields.
 func (o *openAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
-	if b := passThrough(req, FormatOpenAI, stream); b != nil {
+	if b := PassThrough(req, FormatOpenAI, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendOpenAIRequest(make([]byte, 0, wire.RequestSize(req)+48), req, o.ep.Name, o.maxField, stream)
-	return b, withProvider(err, o.ep.Name)
+	b, err := appendOpenAIRequest(make([]byte, 0, wire.RequestSize(req)+48), req, o.Endpoint.Name, o.maxField, stream)
+	return b, WithProvider(err, o.Endpoint.Name)
 }
 
 // openAIUsage is the usage object of answers and of the last stream chunk
@@ -192,13 +192,13 @@ func DecodeOpenAIResponse(body []byte) (*conductor.ChatResponse, error) {
 func decodeOpenAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var a openAIAnswer
 	if err := wire.Unmarshal(body, &a); err != nil {
-		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
+		return nil, false, Malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if len(bytes.TrimSpace(a.Error)) > 0 && !bytes.Equal(bytes.TrimSpace(a.Error), []byte("null")) {
-		return nil, false, answerError(provider, body)
+		return nil, false, AnswerError(provider, body)
 	}
 	if len(a.Choices) == 0 {
-		return nil, false, malformed(provider, 0, "", "answer has no choices", nil)
+		return nil, false, Malformed(provider, 0, "", "answer has no choices", nil)
 	}
 	ch := &a.Choices[0]
 	resp := &conductor.ChatResponse{
@@ -264,10 +264,10 @@ func dataEvent(provider string, ev Event,
 func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
 	var c openAIChunk
 	if err := wire.Unmarshal(data, &c); err != nil {
-		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
+		return conductor.Chunk{}, false, false, Malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
-		return conductor.Chunk{}, false, false, answerError(provider, data)
+		return conductor.Chunk{}, false, false, AnswerError(provider, data)
 	}
 	ch = conductor.Chunk{Raw: raw}
 	if len(c.Choices) > 0 {

@@ -251,19 +251,19 @@ func (o *openAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*condu
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.send(ctx, embedHookRequest(req), o.ep.BaseURL+"/embeddings", body, o.header(), false)
+	c, err := o.Send(ctx, embedHookRequest(req), o.Endpoint.BaseURL+"/embeddings", body, o.header(), false)
 	if err != nil {
 		return nil, err
 	}
-	defer c.release()
-	raw, err := o.readAll(c, maxEmbedAnswerBytes)
+	defer c.Release()
+	raw, err := o.ReadAll(c, maxEmbedAnswerBytes)
 	if err != nil {
 		return nil, err
 	}
-	rid := o.requestID(c.resp.Header)
-	resp, err := decodeOpenAIEmbedResponse(o.ep.Name, raw, req.Items())
+	rid := o.RequestID(c.Response.Header)
+	resp, err := decodeOpenAIEmbedResponse(o.Endpoint.Name, raw, req.Items())
 	if err != nil {
-		return nil, completeError(err, c.resp.StatusCode, rid)
+		return nil, CompleteError(err, c.Response.StatusCode, rid)
 	}
 	if resp.Model == "" {
 		resp.Model = req.Model
@@ -272,13 +272,13 @@ func (o *openAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*condu
 		resp.Usage = estimatedEmbedUsage(req)
 	}
 	resp.RequestID = rid
-	resp.Meta = c.meta
+	resp.Meta = c.Meta
 	return resp, nil
 }
 
 func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
 	if req.Items() == 0 {
-		return nil, withProvider(wire.BadRequest("input: required"), o.ep.Name)
+		return nil, WithProvider(wire.BadRequest("input: required"), o.Endpoint.Name)
 	}
 	var w wire.KeyWriter
 	w.Init(append(make([]byte, 0, 64+req.InputBytes()+8*req.Items()), '{'))
@@ -306,7 +306,7 @@ func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
 	}
 	w.Buf = append(w.Buf, ']')
 	format := "float"
-	if o.ep.Name == conductor.ProviderOpenAI {
+	if o.Endpoint.Name == conductor.ProviderOpenAI {
 		format = "base64"
 	}
 	w.Str("encoding_format", format)
@@ -322,7 +322,7 @@ func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if err := w.Raw(k, req.Extra[k]); err != nil {
-			return nil, withProvider(err, o.ep.Name)
+			return nil, WithProvider(err, o.Endpoint.Name)
 		}
 	}
 	return append(w.Buf, '}'), nil
@@ -345,22 +345,22 @@ type openAIEmbedAnswer struct {
 func decodeOpenAIEmbedResponse(provider string, body []byte, items int) (*conductor.EmbedResponse, error) {
 	var a openAIEmbedAnswer
 	if err := wire.Unmarshal(body, &a); err != nil {
-		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
+		return nil, Malformed(provider, 0, "", "unreadable embedding answer", err)
 	}
 	if !wire.IsNull(a.Error) {
-		return nil, answerError(provider, body)
+		return nil, AnswerError(provider, body)
 	}
 	if len(a.Data) != items {
-		return nil, malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d inputs", len(a.Data), items), nil)
+		return nil, Malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d inputs", len(a.Data), items), nil)
 	}
 	resp := &conductor.EmbedResponse{Model: a.Model, Vectors: make([][]float32, items)}
 	for _, d := range a.Data {
 		if d.Index < 0 || d.Index >= items || resp.Vectors[d.Index] != nil {
-			return nil, malformed(provider, 0, "", fmt.Sprintf("embedding index %d is out of place", d.Index), nil)
+			return nil, Malformed(provider, 0, "", fmt.Sprintf("embedding index %d is out of place", d.Index), nil)
 		}
 		v, err := decodeVector(d.Embedding)
 		if err != nil {
-			return nil, malformed(provider, 0, "", fmt.Sprintf("unreadable embedding %d", d.Index), err)
+			return nil, Malformed(provider, 0, "", fmt.Sprintf("unreadable embedding %d", d.Index), err)
 		}
 		resp.Vectors[d.Index] = v
 	}

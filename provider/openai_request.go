@@ -40,7 +40,7 @@ func EncodeOpenAIRequest(req *conductor.ChatRequest) ([]byte, error) {
 }
 
 func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, provider, maxField string, stream bool) ([]byte, error) {
-	extra, err := extrasFor(req, FormatOpenAI, provider)
+	extra, err := ExtrasFor(req, FormatOpenAI, provider)
 	if err != nil {
 		return nil, err
 	}

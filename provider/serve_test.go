@@ -2,12 +2,14 @@ package provider_test
 
 import (
 	"encoding/json"
-	"github.com/conductor-go/conductor/provider"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -46,7 +48,7 @@ func TestDecodeOpenAIRequest(t *testing.T) {
 }
 
 func TestDecodeAnthropicRequest(t *testing.T) {
-	got, err := provider.DecodeAnthropicRequest(readTestdata(t, "anthropic/client_request.json"))
+	got, err := anthropic.DecodeRequest(readTestdata(t, "anthropic/client_request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func TestDecodeRequestRefusals(t *testing.T) {
 		t.Run(tt.format+" "+tt.body, func(t *testing.T) {
 			dec := provider.DecodeOpenAIRequest
 			if tt.format == "anthropic" {
-				dec = provider.DecodeAnthropicRequest
+				dec = anthropic.DecodeRequest
 			}
 			_, err := dec([]byte(tt.body))
 			e, ok := conductor.AsError(err)
@@ -125,14 +127,14 @@ func TestEncodeResponsesRoundTrip(t *testing.T) {
 
 	resp = &conductor.ChatResponse{ID: "msg_1", Model: "claude-sonnet-4-20250514", Content: conductor.Texts("Ahoy"), FinishReason: "tool_calls",
 		Usage: conductor.Usage{InputTokens: 1300, OutputTokens: 9, CachedInputTokens: 1000, CacheWriteInputTokens: 200}}
-	body, err = provider.EncodeAnthropicResponse(resp)
+	body, err = anthropic.EncodeResponse(resp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(body), `"input_tokens":100,`) || !strings.Contains(string(body), `"stop_reason":"tool_use"`) {
 		t.Errorf("body %s", body)
 	}
-	back, err = provider.DecodeAnthropicResponse(body)
+	back, err = anthropic.DecodeResponse(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +169,7 @@ func TestEncodeErrors(t *testing.T) {
 			for _, c := range []struct {
 				body []byte
 				typ  string
-			}{{provider.EncodeOpenAIError(&tt.err), tt.openai}, {provider.EncodeAnthropicError(&tt.err), tt.anthropic}} {
+			}{{provider.EncodeOpenAIError(&tt.err), tt.openai}, {anthropic.EncodeError(&tt.err), tt.anthropic}} {
 				typ, message := provider.ParseErrorBody(c.body)
 				if typ != c.typ || message != tt.err.Error() {
 					t.Errorf("%s: read back type %q message %q", c.body, typ, message)
@@ -213,18 +215,18 @@ func FuzzDecodeOpenAIRequest(f *testing.F) {
 func FuzzDecodeAnthropicRequest(f *testing.F) {
 	addFiles(f, "anthropic/client_request.json", "anthropic/request_full.golden.json")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := provider.DecodeAnthropicRequest(body)
+		req, err := anthropic.DecodeRequest(body)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("err %v", err)
 			}
 			return
 		}
-		out, err := provider.EncodeAnthropicRequest(req)
+		out, err := anthropic.EncodeRequest(req)
 		if err != nil {
 			return
 		}
-		again, err := provider.DecodeAnthropicRequest(out)
+		again, err := anthropic.DecodeRequest(out)
 		if err != nil {
 			t.Fatalf("re-encoded %s: %v", out, err)
 		}

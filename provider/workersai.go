@@ -17,7 +17,7 @@ import (
 // {api}/accounts/{account_id}/ai/run (or Cloudflare AI Gateway's
 // …/workers-ai route). Answers come in the Cloudflare API envelope.
 
-type workersAI struct{ caller }
+type workersAI struct{ Caller }
 
 // WorkersAIBaseURL returns the run base URL for an account on the
 // Cloudflare API at api ("" for CloudflareAPIBaseURL).
@@ -33,13 +33,13 @@ func NewWorkersAI(ep Endpoint) conductor.Provider {
 	if ep.Name == "" {
 		ep.Name = conductor.ProviderWorkersAI
 	}
-	return &workersAI{newCaller(ep, "cf-ray")}
+	return &workersAI{NewCaller(ep, "cf-ray")}
 }
 
 func (w *workersAI) header() http.Header {
 	h := make(http.Header, 6)
-	if w.ep.APIKey != "" {
-		h.Set("Authorization", "Bearer "+w.ep.APIKey)
+	if w.Endpoint.APIKey != "" {
+		h.Set("Authorization", "Bearer "+w.Endpoint.APIKey)
 	}
 	return h
 }
@@ -51,8 +51,8 @@ func (w *workersAI) modelURL(model string) (string, error) {
 		return "", wire.BadRequest("a Workers AI model is required")
 	}
 	var b strings.Builder
-	b.Grow(len(w.ep.BaseURL) + len(model) + 1)
-	b.WriteString(w.ep.BaseURL)
+	b.Grow(len(w.Endpoint.BaseURL) + len(model) + 1)
+	b.WriteString(w.Endpoint.BaseURL)
 	for seg := range strings.SplitSeq(model, "/") {
 		if seg == "" || seg == "." || seg == ".." {
 			return "", wire.BadRequest("invalid Workers AI model %q", model)
@@ -66,60 +66,60 @@ func (w *workersAI) modelURL(model string) (string, error) {
 func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
 	u, err := w.modelURL(req.Model)
 	if err != nil {
-		return nil, withProvider(err, w.ep.Name)
+		return nil, WithProvider(err, w.Endpoint.Name)
 	}
 	body, err := w.body(req, false)
 	if err != nil {
 		return nil, err
 	}
-	c, err := w.send(ctx, req, u, body, w.header(), false)
+	c, err := w.Send(ctx, req, u, body, w.header(), false)
 	if err != nil {
 		return nil, err
 	}
-	defer c.release()
-	raw, err := w.readAll(c, maxAnswerBytes)
+	defer c.Release()
+	raw, err := w.ReadAll(c, MaxAnswerBytes)
 	if err != nil {
 		return nil, err
 	}
-	rid := w.requestID(c.resp.Header)
-	resp, hasUsage, err := decodeWorkersAIResponse(w.ep.Name, raw)
+	rid := w.RequestID(c.Response.Header)
+	resp, hasUsage, err := decodeWorkersAIResponse(w.Endpoint.Name, raw)
 	if err != nil {
-		return nil, completeError(err, c.resp.StatusCode, rid)
+		return nil, CompleteError(err, c.Response.StatusCode, rid)
 	}
 	if !hasUsage {
 		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
 	}
 	resp.Model = req.Model // the envelope does not name it
 	resp.RequestID = rid
-	resp.Meta = c.meta
+	resp.Meta = c.Meta
 	return resp, nil
 }
 
 func (w *workersAI) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
 	u, err := w.modelURL(req.Model)
 	if err != nil {
-		return nil, withProvider(err, w.ep.Name)
+		return nil, WithProvider(err, w.Endpoint.Name)
 	}
 	body, err := w.body(req, true)
 	if err != nil {
 		return nil, err
 	}
-	c, err := w.send(ctx, req, u, body, w.header(), true)
+	c, err := w.Send(ctx, req, u, body, w.header(), true)
 	if err != nil {
 		return nil, err
 	}
-	d := &WorkersAIStreamDecoder{provider: w.ep.Name}
-	return w.newSSEStream(c, req, d.Decode)
+	d := &WorkersAIStreamDecoder{provider: w.Endpoint.Name}
+	return w.NewSSEStream(c, req, d.Decode)
 }
 
 // body is the caller's own Workers AI body, or one encoded from req's
 // fields.
 func (w *workersAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
-	if b := passThrough(req, FormatWorkersAI, stream); b != nil {
+	if b := PassThrough(req, FormatWorkersAI, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendWorkersAIRequest(make([]byte, 0, wire.RequestSize(req)+16), req, w.ep.Name, stream)
-	return b, withProvider(err, w.ep.Name)
+	b, err := appendWorkersAIRequest(make([]byte, 0, wire.RequestSize(req)+16), req, w.Endpoint.Name, stream)
+	return b, WithProvider(err, w.Endpoint.Name)
 }
 
 type workersAIEnvelope struct {
@@ -143,7 +143,7 @@ func DecodeWorkersAIResponse(body []byte) (*conductor.ChatResponse, error) {
 func decodeWorkersAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
 	var env workersAIEnvelope
 	if err := wire.Unmarshal(body, &env); err != nil {
-		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
+		return nil, false, Malformed(provider, 0, "", "unreadable answer", err)
 	}
 	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
 		msg, code := joinCFMessages(env.Errors)
@@ -153,11 +153,11 @@ func decodeWorkersAIResponse(provider string, body []byte) (*conductor.ChatRespo
 		return nil, false, &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: code, Message: msg}
 	}
 	if env.Result == nil {
-		return nil, false, malformed(provider, 0, "", "answer has no result", nil)
+		return nil, false, Malformed(provider, 0, "", "answer has no result", nil)
 	}
 	resp := &conductor.ChatResponse{Raw: body}
 	if err := env.Result.answer(resp); err != nil {
-		return nil, false, malformed(provider, 0, "", "unreadable result", err)
+		return nil, false, Malformed(provider, 0, "", "unreadable result", err)
 	}
 	if env.Result.Usage == nil {
 		return resp, false, nil
@@ -212,15 +212,15 @@ func DecodeWorkersAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, 
 func decodeWorkersAIChunk(provider, name string, data, raw []byte) (conductor.Chunk, *workersAIChunk, error) {
 	var c workersAIChunk
 	if err := wire.Unmarshal(data, &c); err != nil {
-		return conductor.Chunk{}, nil, malformed(provider, 0, "", "unreadable stream chunk", err)
+		return conductor.Chunk{}, nil, Malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || len(c.Errors) > 0 || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
-		return conductor.Chunk{}, nil, answerError(provider, data)
+		return conductor.Chunk{}, nil, AnswerError(provider, data)
 	}
 	ch := conductor.Chunk{Raw: raw}
 	text, err := responseText(c.Response)
 	if err != nil {
-		return conductor.Chunk{}, nil, malformed(provider, 0, "", "unreadable stream chunk", err)
+		return conductor.Chunk{}, nil, Malformed(provider, 0, "", "unreadable stream chunk", err)
 	}
 	ch.Delta = text
 	if len(c.Choices) > 0 {

@@ -18,12 +18,12 @@ import (
 // no tokens: usage is estimated. The OpenAI fields it has no equivalent
 // for (token arrays, dimensions, any other) are refused by name.
 func (w *workersAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
-	if err := workersAIEmbedRefusals(req, w.ep.Name); err != nil {
+	if err := workersAIEmbedRefusals(req, w.Endpoint.Name); err != nil {
 		return nil, err
 	}
 	u, err := w.modelURL(req.Model)
 	if err != nil {
-		return nil, withProvider(err, w.ep.Name)
+		return nil, WithProvider(err, w.Endpoint.Name)
 	}
 	hreq := embedHookRequest(req)
 	resp := &conductor.EmbedResponse{Model: req.Model, Vectors: make([][]float32, 0, len(req.Input)), Usage: estimatedEmbedUsage(req)}
@@ -54,7 +54,7 @@ func workersAIEmbedRefusals(req *conductor.EmbedRequest, provider string) error 
 	case len(req.Tokens) > 0:
 		return refuse("input", "Workers AI embeds text: send strings, not token arrays")
 	case len(req.Input) == 0:
-		return withProvider(wire.BadRequest("input: required"), provider)
+		return WithProvider(wire.BadRequest("input: required"), provider)
 	case req.Dimensions != 0:
 		return refuse("dimensions", "its embedding models have fixed dimensions")
 	}
@@ -86,21 +86,21 @@ func (w *workersAI) embedBatch(ctx context.Context, hreq *conductor.ChatRequest,
 		body = wire.AppendString(body, s)
 	}
 	body = append(body, "]}"...)
-	c, err := w.send(ctx, hreq, u, body, w.header(), false)
+	c, err := w.Send(ctx, hreq, u, body, w.header(), false)
 	if err != nil {
 		return nil, conductor.ResponseMeta{}, "", err
 	}
-	defer c.release()
-	raw, err := w.readAll(c, maxEmbedAnswerBytes)
+	defer c.Release()
+	raw, err := w.ReadAll(c, maxEmbedAnswerBytes)
 	if err != nil {
 		return nil, conductor.ResponseMeta{}, "", err
 	}
-	rid := w.requestID(c.resp.Header)
-	vs, err := decodeWorkersAIEmbedResponse(w.ep.Name, raw, len(texts))
+	rid := w.RequestID(c.Response.Header)
+	vs, err := decodeWorkersAIEmbedResponse(w.Endpoint.Name, raw, len(texts))
 	if err != nil {
-		return nil, conductor.ResponseMeta{}, "", completeError(err, c.resp.StatusCode, rid)
+		return nil, conductor.ResponseMeta{}, "", CompleteError(err, c.Response.StatusCode, rid)
 	}
-	return vs, c.meta, rid, nil
+	return vs, c.Meta, rid, nil
 }
 
 type workersAIEmbedEnvelope struct {
@@ -117,7 +117,7 @@ type workersAIEmbedEnvelope struct {
 func decodeWorkersAIEmbedResponse(provider string, body []byte, n int) ([][]float32, error) {
 	var env workersAIEmbedEnvelope
 	if err := wire.Unmarshal(body, &env); err != nil {
-		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
+		return nil, Malformed(provider, 0, "", "unreadable embedding answer", err)
 	}
 	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
 		msg, code := joinCFMessages(env.Errors)
@@ -131,12 +131,12 @@ func decodeWorkersAIEmbedResponse(provider string, body []byte, n int) ([][]floa
 		if env.Result != nil {
 			got = len(env.Result.Data)
 		}
-		return nil, malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d texts (is the model an embedding model?)", got, n), nil)
+		return nil, Malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d texts (is the model an embedding model?)", got, n), nil)
 	}
 	if s := env.Result.Shape; len(s) == 2 {
 		for i, v := range env.Result.Data {
 			if len(v) != s[1] {
-				return nil, malformed(provider, 0, "", fmt.Sprintf("embedding %d has %d values, the shape says %d", i, len(v), s[1]), nil)
+				return nil, Malformed(provider, 0, "", fmt.Sprintf("embedding %d has %d values, the shape says %d", i, len(v), s[1]), nil)
 			}
 		}
 	}

@@ -37,12 +37,12 @@ func EncodeWorkersAIRequest(req *conductor.ChatRequest) ([]byte, error) {
 
 func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider string, stream bool) ([]byte, error) {
 	if req.N > 1 {
-		return nil, unsupported("n", provider, FormatWorkersAI)
+		return nil, Unsupported("n", provider, FormatWorkersAI)
 	}
 	if len(req.Stop) > 0 {
-		return nil, unsupported("stop", provider, FormatWorkersAI)
+		return nil, Unsupported("stop", provider, FormatWorkersAI)
 	}
-	extra, err := extrasFor(req, FormatWorkersAI, provider)
+	extra, err := ExtrasFor(req, FormatWorkersAI, provider)
 	if err != nil {
 		return nil, err
 	}

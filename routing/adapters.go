@@ -3,6 +3,7 @@ package routing
 import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 )
 
 // adapterFor returns the client constructor of a wire format (the
@@ -14,7 +15,7 @@ func adapterFor(format string) (newAdapter func(provider.Endpoint) conductor.Pro
 	case conductor.FormatOpenAI:
 		return provider.NewOpenAI, true
 	case conductor.FormatAnthropic:
-		return provider.NewAnthropic, true
+		return anthropic.New, true
 	case conductor.FormatWorkersAI:
 		return provider.NewWorkersAI, true
 	}

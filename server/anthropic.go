@@ -8,6 +8,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 )
 
 // The Anthropic Messages wire format, as callers speak it: POST
@@ -42,7 +43,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, c *caller) {
 }
 
 func anthropicExchange(body []byte, gw string) (*exchange, error) {
-	req, err := provider.DecodeAnthropicRequest(body)
+	req, err := anthropic.DecodeRequest(body)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +59,7 @@ func anthropicExchange(body []byte, gw string) (*exchange, error) {
 }
 
 func encodeAnthropicAnswer(resp *conductor.ChatResponse) ([]byte, error) {
-	return provider.EncodeAnthropicResponse(resp)
+	return anthropic.EncodeResponse(resp)
 }
 
 // anthropicStream writes a stream as Anthropic's event sequence.
@@ -296,15 +297,15 @@ func (a *anthropicStream) end() {
 	}
 	b := make([]byte, 0, 256)
 	b = append(b, `{"type":"message_delta","delta":{"stop_reason":`...)
-	b = appendJSONString(b, provider.AnthropicStopReason(finish))
+	b = appendJSONString(b, anthropic.StopReason(finish))
 	b = append(b, `,"stop_sequence":null},"usage":`...)
-	b = provider.AppendAnthropicUsage(b, a.usage)
+	b = anthropic.AppendUsage(b, a.usage)
 	a.event("message_delta", append(b, '}'))
 	a.event("message_stop", []byte(`{"type":"message_stop"}`))
 }
 
 func (a *anthropicStream) fail(e *conductor.Error) {
-	a.event("error", provider.EncodeAnthropicError(e))
+	a.event("error", anthropic.EncodeError(e))
 }
 
 // eventType reads the "type" an Anthropic event's data repeats, which names

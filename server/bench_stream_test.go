@@ -7,6 +7,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, for benchmarks of
@@ -60,7 +61,7 @@ func benchTranslatedStream(b *testing.B, file string, decode func() func(provide
 func BenchmarkStreamToolCallAnthropicToOpenAI(b *testing.B) {
 	benchTranslatedStream(b, "one-tool-call.anthropic.sse",
 		func() func(provider.Event) (conductor.Chunk, bool, bool, error) {
-			return new(provider.AnthropicStreamDecoder).Decode
+			return new(anthropic.StreamDecoder).Decode
 		},
 		func(s *sse) streamOut {
 			return &openAIStream{sse: s, includeUsage: true, model: "claude-sonnet-4-5", created: 1700000000}
@@ -80,7 +81,7 @@ func BenchmarkStreamToolCallsOpenAIToAnthropic(b *testing.B) {
 func BenchmarkStreamTextAnthropicToOpenAI(b *testing.B) {
 	benchTranslatedStream(b, "text.anthropic.sse",
 		func() func(provider.Event) (conductor.Chunk, bool, bool, error) {
-			return new(provider.AnthropicStreamDecoder).Decode
+			return new(anthropic.StreamDecoder).Decode
 		},
 		func(s *sse) streamOut {
 			return &openAIStream{sse: s, includeUsage: true, model: "claude-sonnet-4-5", created: 1700000000}

@@ -18,6 +18,7 @@ import (
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -240,7 +241,7 @@ func BenchmarkTranslatedTools(b *testing.B) {
 		b.Fatal(err)
 	}
 	req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
-	direct, err := provider.EncodeAnthropicRequest(req)
+	direct, err := anthropic.EncodeRequest(req)
 	if err != nil {
 		b.Fatal(err)
 	}

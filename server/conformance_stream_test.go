@@ -16,6 +16,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 )
 
 // The stream half of the conformance suite (the answer half is
@@ -84,7 +85,7 @@ func decodeStream(t testing.TB, from string, src []byte) []conductor.Chunk {
 	case "openai":
 		decode = new(provider.OpenAIStreamDecoder).Decode
 	case "anthropic":
-		decode = new(provider.AnthropicStreamDecoder).Decode
+		decode = new(anthropic.StreamDecoder).Decode
 	default:
 		t.Fatalf("unknown format %q", from)
 	}

@@ -11,6 +11,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 )
 
 // format is a wire format, a caller's or an upstream's.
@@ -117,7 +118,7 @@ func writeError(w http.ResponseWriter, f format, e *conductor.Error) {
 	var body []byte
 	switch f {
 	case fmtAnthropic:
-		body = provider.EncodeAnthropicError(e)
+		body = anthropic.EncodeError(e)
 	case fmtWorkersAI:
 		body = encodeCloudflareError(e)
 	default:

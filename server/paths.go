@@ -8,6 +8,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 )
 
 // apiFormat is the wire format of a request's errors when no endpoint's
@@ -88,7 +89,7 @@ func (s *Server) noEndpoint(mux *http.ServeMux) http.Handler {
 				Message: fmt.Sprintf("%s is not allowed on %.200s (the endpoint is %s)", r.Method, r.URL.Path, strings.Join(patterns, ", "))}
 			body := provider.EncodeOpenAIError(e)
 			if f == fmtAnthropic {
-				body = provider.EncodeAnthropicError(e)
+				body = anthropic.EncodeError(e)
 			}
 			writeJSON(w, http.StatusMethodNotAllowed, body)
 			return
