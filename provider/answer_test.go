@@ -12,6 +12,8 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // The answer side beyond text: tool calls, refusals, thinking and usage
@@ -35,12 +37,12 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 		usage   conductor.Usage
 	}{
 		{
-			name: "openai tool call, content null", decode: provider.DecodeOpenAIResponse, file: "openai/chat_completion_tool_calls.json",
+			name: "openai tool call, content null", decode: openai.DecodeResponse, file: "openai/chat_completion_tool_calls.json",
 			content: []conductor.Block{toolCall("call_abc123", "get_current_weather", "{\n\"location\": \"Boston, MA\"\n}")},
 			finish:  "tool_calls", usage: conductor.Usage{InputTokens: 82, OutputTokens: 17},
 		},
 		{
-			name: "openai text and two calls, usage details", decode: provider.DecodeOpenAIResponse,
+			name: "openai text and two calls, usage details", decode: openai.DecodeResponse,
 			body: `{"id":"c","model":"m","choices":[{"message":{"role":"assistant","content":"On it.","tool_calls":[` +
 				`{"id":"call_A","type":"function","function":{"name":"a","arguments":"{\"x\":1}"}},` +
 				`{"id":"call_B","type":"function","function":{"name":"b","arguments":""}}]},"finish_reason":"tool_calls"}],` +
@@ -52,19 +54,19 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 		{
 			// Workers AI's /v1 for legacy models may send objects and no ids
 			// (undocumented): repaired, the id stable.
-			name: "compatible server: object arguments, no id, no finish", decode: provider.DecodeOpenAIResponse,
+			name: "compatible server: object arguments, no id, no finish", decode: openai.DecodeResponse,
 			body:    `{"choices":[{"message":{"content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":{"a": [1, 2]}}}]}}]}`,
 			content: []conductor.Block{toolCall(wire.SynthToolID(0, "f", `{"a":[1,2]}`), "f", `{"a":[1,2]}`)},
 			finish:  "tool_calls",
 		},
 		{
-			name: "openai custom tool call: opaque", decode: provider.DecodeOpenAIResponse,
+			name: "openai custom tool call: opaque", decode: openai.DecodeResponse,
 			body:    `{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"custom","custom":{"name":"sh","input":"ls"}}]},"finish_reason":"tool_calls"}]}`,
 			content: []conductor.Block{opaque("openai", "custom", `{"id":"c1","type":"custom","custom":{"name":"sh","input":"ls"}}`)},
 			finish:  "tool_calls",
 		},
 		{
-			name: "openai refusal: text, content_filter", decode: provider.DecodeOpenAIResponse,
+			name: "openai refusal: text, content_filter", decode: openai.DecodeResponse,
 			body:    `{"choices":[{"message":{"content":null,"refusal":"I can't."},"finish_reason":"stop"}]}`,
 			content: []conductor.Block{conductor.TextBlock("I can't.")}, finish: "content_filter",
 		},
@@ -87,17 +89,17 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 			usage:  conductor.Usage{InputTokens: 46, OutputTokens: 285, ReasoningTokens: 270},
 		},
 		{
-			name: "workers ai legacy tool_calls: stable id", decode: provider.DecodeWorkersAIResponse, file: "workersai/run_tool_calls.json",
+			name: "workers ai legacy tool_calls: stable id", decode: workersai.DecodeResponse, file: "workersai/run_tool_calls.json",
 			content: []conductor.Block{toolCall(wire.SynthToolID(0, "getWeather", `{"lat":"51.5","lon":"-0.12"}`), "getWeather", `{"lat":"51.5","lon":"-0.12"}`)},
 			finish:  "tool_calls", usage: conductor.Usage{InputTokens: 310, OutputTokens: 28},
 		},
 		{
-			name: "workers ai chat.completion result", decode: provider.DecodeWorkersAIResponse, file: "workersai/run_chat_completion.json",
+			name: "workers ai chat.completion result", decode: workersai.DecodeResponse, file: "workersai/run_chat_completion.json",
 			content: []conductor.Block{toolCall("call_1", "getWeather", `{"lat":"51.5"}`)},
 			finish:  "tool_calls", usage: conductor.Usage{InputTokens: 300, OutputTokens: 30, CachedInputTokens: 100},
 		},
 		{
-			name: "workers ai text with an empty tool_calls", decode: provider.DecodeWorkersAIResponse,
+			name: "workers ai text with an empty tool_calls", decode: workersai.DecodeResponse,
 			body:    `{"result":{"response":"Hi","tool_calls":[],"usage":{"prompt_tokens":1,"completion_tokens":1}},"success":true}`,
 			content: []conductor.Block{conductor.TextBlock("Hi")}, usage: conductor.Usage{InputTokens: 1, OutputTokens: 1},
 		},
@@ -188,7 +190,7 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 		t.Errorf("anthropic\n got %s\nwant %s", a, want)
 	}
 
-	o := provider.EncodeOpenAIResponse(resp, 1700000000)
+	o := openai.EncodeResponse(resp, 1700000000)
 	want = `{"id":"x","object":"chat.completion","created":1700000000,"model":"m","choices":[{"index":0,"message":{"role":"assistant",` +
 		`"content":"Checking.","refusal":null,"tool_calls":[` +
 		`{"id":"functions.Bash:0","type":"function","function":{"name":"bash","arguments":"{ \"cmd\": \"ls\" }"}},` +
@@ -199,12 +201,12 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 	if string(o) != want {
 		t.Errorf("openai\n got %s\nwant %s", o, want)
 	}
-	back, err := provider.DecodeOpenAIResponse(o)
+	back, err := openai.DecodeResponse(o)
 	if err != nil || !reflect.DeepEqual(back.Content, content[1:]) || back.Usage != resp.Usage {
 		t.Errorf("read back %s %+v %v", blocksString(back.Content), back.Usage, err)
 	}
 
-	w, err := provider.EncodeWorkersAIResponse(resp)
+	w, err := workersai.EncodeResponse(resp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +217,7 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 	}
 
 	// Tool calls alone: content null, finish tool_calls when none was named.
-	o = provider.EncodeOpenAIResponse(&conductor.ChatResponse{Content: []conductor.Block{toolCall("c", "f", "{}")}}, 0)
+	o = openai.EncodeResponse(&conductor.ChatResponse{Content: []conductor.Block{toolCall("c", "f", "{}")}}, 0)
 	if !strings.Contains(string(o), `"content":null,`) || !strings.Contains(string(o), `"finish_reason":"tool_calls"`) {
 		t.Errorf("calls alone: %s", o)
 	}
@@ -236,7 +238,7 @@ func TestEncodeRefusesNonObjectArguments(t *testing.T) {
 	for _, args := range []string{`"a string"`, `[1,2]`, `{"a":`, `not json`, `null`} {
 		resp := &conductor.ChatResponse{Content: []conductor.Block{toolCall("c0", "ok", "{}"), toolCall("c1", "get_weather", args)}}
 		for name, enc := range map[string]func(*conductor.ChatResponse) ([]byte, error){
-			"anthropic": anthropic.EncodeResponse, "workers-ai": provider.EncodeWorkersAIResponse} {
+			"anthropic": anthropic.EncodeResponse, "workers-ai": workersai.EncodeResponse} {
 			b, err := enc(resp)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != conductor.ClassProviderFail || !strings.Contains(e.Message, "tool call 1 (get_weather)") {
@@ -258,7 +260,7 @@ func TestStreamToolCalls(t *testing.T) {
 		finish string
 		usage  conductor.Usage
 	}{
-		{name: "openai parallel", new: provider.NewOpenAI, file: "conformance/streams/parallel-tool-calls.openai.sse",
+		{name: "openai parallel", new: openai.New, file: "conformance/streams/parallel-tool-calls.openai.sse",
 			want: []conductor.ToolCallDelta{{Index: 0, ID: "call_A", Name: "get_weather"}, {Index: 0, Arguments: `{"city":`},
 				{Index: 0, Arguments: `"Paris"}`}, {Index: 1, ID: "call_B", Name: "get_time"}, {Index: 1, Arguments: `{"tz":"CET"}`}},
 			finish: "tool_calls", usage: conductor.Usage{InputTokens: 149, OutputTokens: 60}},
@@ -272,9 +274,9 @@ func TestStreamToolCalls(t *testing.T) {
 			want: []conductor.ToolCallDelta{{Index: 0, ID: "call_A", Name: "get_weather"}, {Index: 0, Arguments: `{"city":`},
 				{Index: 0, Arguments: `"Paris"}`}, {Index: 1, ID: "call_B", Name: "get_time"}, {Index: 1, Arguments: `{"tz":"CET"}`}},
 			finish: "tool_calls", usage: conductor.Usage{InputTokens: 149, OutputTokens: 60}},
-		{name: "openai refusal: content_filter", new: provider.NewOpenAI, file: "conformance/streams/refusal.openai.sse",
+		{name: "openai refusal: content_filter", new: openai.New, file: "conformance/streams/refusal.openai.sse",
 			text: "I'm sorry, I cannot assist with that request.", finish: "content_filter", usage: conductor.Usage{InputTokens: 25, OutputTokens: 11}},
-		{name: "workers ai OpenAI-shaped chunks", new: provider.NewWorkersAI, file: "workersai/stream_tool_calls.sse",
+		{name: "workers ai OpenAI-shaped chunks", new: workersai.New, file: "workersai/stream_tool_calls.sse",
 			want:   []conductor.ToolCallDelta{{Index: 0, ID: "call_1", Name: "getWeather"}, {Index: 0, Arguments: `{"lat":"51.5"}`}},
 			finish: "tool_calls", usage: conductor.Usage{InputTokens: 300, OutputTokens: 30}},
 	}
@@ -325,7 +327,7 @@ func later(a, b string) string {
 // Legacy Workers AI chunks with whole tool calls (undocumented, but the
 // shape of its answers) are numbered across the stream.
 func TestWorkersAIStreamLegacyToolCalls(t *testing.T) {
-	var d provider.WorkersAIStreamDecoder
+	var d workersai.StreamDecoder
 	var got []conductor.ToolCallDelta
 	finish := ""
 	for _, data := range []string{
@@ -366,7 +368,7 @@ func FuzzArgumentsText(f *testing.F) {
 // A streamed custom tool call is no function call: its pieces give no
 // tool-call deltas (its first piece alone names its type).
 func TestOpenAIStreamCustomToolCall(t *testing.T) {
-	var d provider.OpenAIStreamDecoder
+	var d openai.StreamDecoder
 	for _, data := range []string{
 		`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","type":"custom","custom":{"name":"sh","input":""}}]}}]}`,
 		`{"choices":[{"delta":{"tool_calls":[{"index":0,"custom":{"input":"ls"}}]}}]}`,

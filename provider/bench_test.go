@@ -14,6 +14,8 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // benchRequest is a typical gateway call: a system prompt, a few turns, the
@@ -46,7 +48,7 @@ func BenchmarkOpenAIEncode(b *testing.B) {
 	req := benchRequest()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := provider.EncodeOpenAIRequest(req); err != nil {
+		if _, err := openai.EncodeRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -77,7 +79,7 @@ func BenchmarkOpenAIDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := provider.DecodeOpenAIResponse(body); err != nil {
+		if _, err := openai.DecodeResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -90,10 +92,10 @@ func BenchmarkOpenAIRoundTrip(b *testing.B) {
 	body := readTestdata(b, "openai/chat_completion.json")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := provider.EncodeOpenAIRequest(req); err != nil {
+		if _, err := openai.EncodeRequest(req); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := provider.DecodeOpenAIResponse(body); err != nil {
+		if _, err := openai.DecodeResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -111,7 +113,7 @@ func BenchmarkOpenAIChatHTTP(b *testing.B) {
 		_, _ = w.Write(answer)
 	}))
 	defer srv.Close()
-	p := provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: srv.URL, APIKey: "sk-test"})
+	p := openai.New(provider.Endpoint{Name: "openai", BaseURL: srv.URL, APIKey: "sk-test"})
 	req := benchRequest()
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -135,7 +137,7 @@ func BenchmarkOpenAIStreamDecode(b *testing.B) {
 			if err != nil {
 				break
 			}
-			if _, _, _, err := provider.DecodeOpenAIStreamEvent(ev); err != nil {
+			if _, _, _, err := openai.DecodeStreamEvent(ev); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -214,24 +216,24 @@ func BenchmarkAnthropicStreamDecode(b *testing.B) {
 }
 
 func BenchmarkWorkersAIDecode(b *testing.B) {
-	benchDecode(b, "workersai/run.json", provider.DecodeWorkersAIResponse)
+	benchDecode(b, "workersai/run.json", workersai.DecodeResponse)
 }
 
 func BenchmarkWorkersAIStreamDecode(b *testing.B) {
-	benchStream(b, "workersai/stream_usage.sse", provider.DecodeWorkersAIStreamEvent)
+	benchStream(b, "workersai/stream_usage.sse", workersai.DecodeStreamEvent)
 }
 
 // BenchmarkOpenAIRequestDecode is the server's per-request parse of a
 // typical client body (the benchmark request as an SDK would send it).
 func BenchmarkOpenAIRequestDecode(b *testing.B) {
-	body, err := provider.EncodeOpenAIRequest(benchRequest())
+	body, err := openai.EncodeRequest(benchRequest())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := provider.DecodeOpenAIRequest(body); err != nil {
+		if _, err := openai.DecodeRequest(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -255,7 +257,7 @@ func BenchmarkAnthropicRequestDecode(b *testing.B) {
 // fast scanners read text answers only): what that costs.
 
 func BenchmarkOpenAIDecodeToolCalls(b *testing.B) {
-	benchDecode(b, "conformance/answers/parallel-tool-calls.openai.json", provider.DecodeOpenAIResponse)
+	benchDecode(b, "conformance/answers/parallel-tool-calls.openai.json", openai.DecodeResponse)
 }
 
 func BenchmarkAnthropicDecodeToolUse(b *testing.B) {
@@ -263,7 +265,7 @@ func BenchmarkAnthropicDecodeToolUse(b *testing.B) {
 }
 
 func BenchmarkOpenAIStreamDecodeToolCalls(b *testing.B) {
-	benchStream(b, "conformance/streams/parallel-tool-calls.openai.sse", new(provider.OpenAIStreamDecoder).Decode)
+	benchStream(b, "conformance/streams/parallel-tool-calls.openai.sse", new(openai.StreamDecoder).Decode)
 }
 
 func BenchmarkAnthropicStreamDecodeToolUse(b *testing.B) {
@@ -273,11 +275,11 @@ func BenchmarkAnthropicStreamDecodeToolUse(b *testing.B) {
 // The text-only body the fast path takes, decoded by it and by the
 // encoding/json path alone: what the hand-written scanner is worth.
 func BenchmarkOpenAIRequestDecodeText(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), provider.EncodeOpenAIRequest, provider.DecodeOpenAIRequest)
+	benchRequestDecode(b, benchTextRequest(), openai.EncodeRequest, openai.DecodeRequest)
 }
 
 func BenchmarkOpenAIRequestDecodeTextJSON(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), provider.EncodeOpenAIRequest, provider.DecodeOpenAIRequestJSON)
+	benchRequestDecode(b, benchTextRequest(), openai.EncodeRequest, openai.DecodeRequestJSON)
 }
 
 func BenchmarkAnthropicRequestDecodeText(b *testing.B) {
@@ -312,7 +314,7 @@ func BenchmarkTranslatedToolRequest(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		req, err := provider.DecodeOpenAIRequest(body)
+		req, err := openai.DecodeRequest(body)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -325,7 +327,7 @@ func BenchmarkTranslatedToolRequest(b *testing.B) {
 
 // BenchmarkTranslatedToolRequestEncode is the encoding half alone.
 func BenchmarkTranslatedToolRequestEncode(b *testing.B) {
-	req, err := provider.DecodeOpenAIRequest(readTestdata(b, "conformance/requests/parallel-tool-results.openai.json"))
+	req, err := openai.DecodeRequest(readTestdata(b, "conformance/requests/parallel-tool-results.openai.json"))
 	if err != nil {
 		b.Fatal(err)
 	}

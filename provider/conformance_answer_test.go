@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -55,11 +55,11 @@ var answerCodecs = map[string]struct {
 }{
 	"openai": {
 		decode: func(b []byte) (*conductor.ChatResponse, error) {
-			resp, _, err := provider.DecodeOpenAIProviderResponse(conductor.ProviderOpenAI, b)
+			resp, _, err := openai.DecodeProviderResponse(conductor.ProviderOpenAI, b)
 			return resp, err
 		},
 		encode: func(r *conductor.ChatResponse) ([]byte, error) {
-			return provider.EncodeOpenAIResponse(r, 1700000000), nil
+			return openai.EncodeResponse(r, 1700000000), nil
 		},
 	},
 	"anthropic": {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -63,9 +65,9 @@ var requestCodecs = map[string]struct {
 	decode   func([]byte) (*conductor.ChatRequest, error)
 	encode   func(*conductor.ChatRequest) ([]byte, error)
 }{
-	provider.FormatOpenAI:    {conductor.ProviderOpenAI, provider.DecodeOpenAIRequest, provider.EncodeOpenAIRequest},
+	provider.FormatOpenAI:    {conductor.ProviderOpenAI, openai.DecodeRequest, openai.EncodeRequest},
 	provider.FormatAnthropic: {conductor.ProviderAnthropic, anthropic.DecodeRequest, anthropic.EncodeRequest},
-	provider.FormatWorkersAI: {conductor.ProviderWorkersAI, provider.DecodeWorkersAIRequest, provider.EncodeWorkersAIRequest},
+	provider.FormatWorkersAI: {conductor.ProviderWorkersAI, workersai.DecodeRequest, workersai.EncodeRequest},
 }
 
 func TestRequestConformance(t *testing.T) {
@@ -252,7 +254,7 @@ func textOnly(req *conductor.ChatRequest) bool {
 // valid JSON that reads back, to the others as valid JSON or a refusal by
 // name.
 func FuzzOpenAIRequestBlocks(f *testing.F) {
-	fuzzRequestBlocks(f, provider.FormatOpenAI, provider.DecodeOpenAIRequestJSON)
+	fuzzRequestBlocks(f, provider.FormatOpenAI, openai.DecodeRequestJSON)
 }
 
 func FuzzAnthropicRequestBlocks(f *testing.F) {

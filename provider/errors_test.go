@@ -14,6 +14,8 @@ import (
 
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -32,11 +34,11 @@ type adapterKind struct {
 }
 
 var kinds = []adapterKind{
-	{name: "openai", new: provider.NewOpenAI, model: "gpt-4o", answer: "openai/chat_completion.json", stream: "openai/stream.sse",
+	{name: "openai", new: openai.New, model: "gpt-4o", answer: "openai/chat_completion.json", stream: "openai/stream.sse",
 		cut: "openai/stream_cut.sse", midErr: "openai/stream_error.sse", midCls: conductor.ClassServer},
 	{name: "anthropic", new: anthropic.New, model: "claude-3-5-sonnet-20241022", answer: "anthropic/message.json", stream: "anthropic/stream.sse",
 		cut: "anthropic/stream_cut.sse", midErr: "anthropic/stream_error.sse", midCls: conductor.ClassServer},
-	{name: "workers-ai", new: provider.NewWorkersAI, model: "@cf/meta/llama-3.1-8b-instruct", answer: "workersai/run.json", stream: "workersai/stream.sse",
+	{name: "workers-ai", new: workersai.New, model: "@cf/meta/llama-3.1-8b-instruct", answer: "workersai/run.json", stream: "workersai/stream.sse",
 		cut: "workersai/stream_cut.sse", midErr: "workersai/stream_error.sse", midCls: conductor.ClassRateLimited},
 }
 
@@ -151,12 +153,12 @@ func adapterFor(t *testing.T, kind, base string) (conductor.Provider, *conductor
 	req := &conductor.ChatRequest{Provider: kind, Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}}
 	switch kind {
 	case "openai", "groq", "local":
-		return provider.NewOpenAI(ep), req
+		return openai.New(ep), req
 	case "anthropic":
 		return anthropic.New(ep), req
 	case "workers-ai":
 		req.Model = "@cf/meta/llama-3.1-8b-instruct"
-		return provider.NewWorkersAI(ep), req
+		return workersai.New(ep), req
 	}
 	t.Fatalf("no adapter %q", kind)
 	return nil, nil

@@ -16,6 +16,8 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // Every decoder of outside input: no panic, and every failure is a
@@ -52,7 +54,7 @@ func FuzzDecodeOpenAIResponse(f *testing.F) {
 	f.Add([]byte(`{"choices":[{"message":{"content":[{"type":"text","text":"a"}]}}]}`))
 	addStrings(f, trickyJSON)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := provider.DecodeOpenAIResponse(body)
+		resp, err := openai.DecodeResponse(body)
 		checkDecoded(t, resp, err, body)
 	})
 }
@@ -72,7 +74,7 @@ func FuzzDecodeWorkersAIResponse(f *testing.F) {
 		"workersai/run_tool_calls.json", "workersai/run_chat_completion.json")
 	addStrings(f, trickyWorkersAI)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := provider.DecodeWorkersAIResponse(body)
+		resp, err := workersai.DecodeResponse(body)
 		checkDecoded(t, resp, err, body)
 	})
 }
@@ -133,7 +135,7 @@ func FuzzEncodeOpenAIRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, model, role, content, stop string, temp float64) {
 		req := &conductor.ChatRequest{Provider: "openai", Model: model, Temperature: &temp, Stop: []string{stop},
 			Messages: []conductor.Message{conductor.TextMessage(role, content)}}
-		b, err := provider.EncodeOpenAIRequest(req)
+		b, err := openai.EncodeRequest(req)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("err %v", err)
@@ -163,7 +165,7 @@ func FuzzEncodeOpenAIRequest(f *testing.F) {
 		}
 		// The other formats: valid JSON, or a refusal by name (Workers AI
 		// has no stop).
-		for _, enc := range []func(*conductor.ChatRequest) ([]byte, error){anthropic.EncodeRequest, provider.EncodeWorkersAIRequest} {
+		for _, enc := range []func(*conductor.ChatRequest) ([]byte, error){anthropic.EncodeRequest, workersai.EncodeRequest} {
 			b, err := enc(req)
 			if e, ok := conductor.AsError(err); err != nil && (!ok || e.Class != conductor.ClassBadRequest) || err == nil && !json.Valid(b) {
 				t.Fatalf("invalid body %q: %v", b, err)

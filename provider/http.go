@@ -358,7 +358,7 @@ type errorBody struct {
 func parseErrorBody(body []byte) errorBody {
 	var raw struct {
 		Error     json.RawMessage `json:"error"`
-		Errors    []cfMessage     `json:"errors"`
+		Errors    []CFMessage     `json:"errors"`
 		Message   string          `json:"message"`
 		RequestID string          `json:"request_id"`
 	}
@@ -384,13 +384,13 @@ func parseErrorBody(body []byte) errorBody {
 	case len(v) > 0 && v[0] == '"':
 		_ = wire.Unmarshal(v, &eb.message)
 	case len(v) > 0 && v[0] == '[':
-		var list []cfMessage
+		var list []CFMessage
 		if wire.Unmarshal(v, &list) == nil {
-			eb.message, eb.code = joinCFMessages(list)
+			eb.message, eb.code = JoinCFMessages(list)
 		}
 	}
 	if eb.message == "" && len(raw.Errors) > 0 {
-		eb.message, eb.code = joinCFMessages(raw.Errors)
+		eb.message, eb.code = JoinCFMessages(raw.Errors)
 	}
 	if eb.message == "" {
 		eb.message = raw.Message
@@ -399,14 +399,14 @@ func parseErrorBody(body []byte) errorBody {
 }
 
 // cfMessage is one entry of a Cloudflare API envelope's errors or messages.
-type cfMessage struct {
+type CFMessage struct {
 	Code    json.RawMessage `json:"code"`
 	Message string          `json:"message"`
 }
 
 // joinCFMessages folds a Cloudflare errors[] list into one message, keeping
 // each code next to its text, and returns the first code.
-func joinCFMessages(list []cfMessage) (msg, code string) {
+func JoinCFMessages(list []CFMessage) (msg, code string) {
 	var b strings.Builder
 	for i, m := range list {
 		c := scalarString(m.Code)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // The codecs decode through jsonlib.go's library; encoding/json is the
@@ -39,21 +41,21 @@ var jsonShapes = []func() any{
 	func() any { return new([]int) },
 	func() any { return new([][]int) },
 	func() any { return new([]float32) },
-	func() any { return new(provider.TextContent) },
+	func() any { return new(openai.TextContent) },
 	func() any { return new(anthropic.Answer) },
 	func() any { return new(anthropic.StreamEvent) },
 	func() any { return new(anthropic.BlockWire) },
 	func() any { return new(anthropic.RequestBlock) },
-	func() any { return new(provider.OpenAIAnswer) },
-	func() any { return new(provider.OpenAIChunk) },
-	func() any { return new([]*provider.OpenAIMessage) },
-	func() any { return new([]*provider.OpenAIToolCall) },
-	func() any { return new([]*provider.OpenAIPart) },
-	func() any { return new([]provider.OpenAITool) },
-	func() any { return new(provider.OpenAIEmbedAnswer) },
-	func() any { return new(provider.WorkersAIEnvelope) },
-	func() any { return new(provider.WorkersAIChunk) },
-	func() any { return new(provider.WorkersAIEmbedEnvelope) },
+	func() any { return new(openai.Answer) },
+	func() any { return new(openai.Chunk) },
+	func() any { return new([]*openai.Message) },
+	func() any { return new([]*openai.ToolCall) },
+	func() any { return new([]*openai.Part) },
+	func() any { return new([]openai.Tool) },
+	func() any { return new(openai.EmbedAnswer) },
+	func() any { return new(workersai.Envelope) },
+	func() any { return new(workersai.Chunk) },
+	func() any { return new(workersai.EmbedEnvelope) },
 	func() any { return new([]provider.CFMessage) },
 	func() any {
 		return new(struct {

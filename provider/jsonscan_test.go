@@ -8,6 +8,7 @@ import (
 
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -73,11 +74,11 @@ func FuzzScanOpenAIRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fast, ok := provider.ScanOpenAIRequest(body)
+		fast, ok := openai.ScanRequest(body)
 		if !ok {
 			return
 		}
-		want, err := provider.DecodeOpenAIRequestJSON(body)
+		want, err := openai.DecodeRequestJSON(body)
 		if err != nil {
 			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
 		}
@@ -88,7 +89,7 @@ func FuzzScanOpenAIRequest(f *testing.F) {
 }
 
 func TestScanTakesRequests(t *testing.T) {
-	bench, err := provider.EncodeOpenAIRequest(benchTextRequest())
+	bench, err := openai.EncodeRequest(benchTextRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,20 +97,20 @@ func TestScanTakesRequests(t *testing.T) {
 	bodies := [][]byte{bench, readTestdata(t, "openai/client_request.json"), readTestdata(t, "openai/request_stream.golden.json"),
 		readTestdata(t, "openai/request_groq.golden.json")}
 	for _, body := range bodies {
-		if _, ok := provider.ScanOpenAIRequest(body); !ok {
+		if _, ok := openai.ScanRequest(body); !ok {
 			t.Errorf("%s: not taken by the fast path", body)
 		}
 	}
 	// …and anything it does not model is left to encoding/json.
 	for _, body := range append(conformanceBodies(t, ".openai.json"), readTestdata(t, "openai/request_full.golden.json")) {
-		if req, ok := provider.ScanOpenAIRequest(body); ok && !textOnly(req) {
+		if req, ok := openai.ScanRequest(body); ok && !textOnly(req) {
 			t.Errorf("%s: taken by the fast path as %+v", body, req)
 		}
 	}
 	for _, s := range trickyRequests {
 		body := []byte(s)
-		if fast, ok := provider.ScanOpenAIRequest(body); ok {
-			want, err := provider.DecodeOpenAIRequestJSON(body)
+		if fast, ok := openai.ScanRequest(body); ok {
+			want, err := openai.DecodeRequestJSON(body)
 			if err != nil || !reflect.DeepEqual(fast, want) {
 				t.Errorf("%s: fast %+v, json %+v %v", s, fast, want, err)
 			}
@@ -121,12 +122,12 @@ func TestScanTakesRequests(t *testing.T) {
 func BenchmarkOpenAIDecodeLong(b *testing.B) {
 	text := strings.Repeat("Paris became the capital under Clovis I, and the Capetian kings kept it there. ", 40) +
 		"\n\nIn short: \"Paris\"."
-	body := provider.EncodeOpenAIResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: conductor.Texts(text),
+	body := openai.EncodeResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: conductor.Texts(text),
 		FinishReason: "stop", Usage: conductor.Usage{InputTokens: 100, OutputTokens: 700}}, 1741569952)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := provider.DecodeOpenAIResponse(body); err != nil {
+		if _, err := openai.DecodeResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/conductor-go/conductor/provider"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -116,7 +118,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			f := newFake(t, r)
 			ep := tt.ep
 			ep.BaseURL = f.URL + ep.BaseURL
-			p := provider.NewOpenAI(ep)
+			p := openai.New(ep)
 			if tt.stream {
 				s, err := p.Stream(context.Background(), &tt.req)
 				if err != nil {
@@ -212,7 +214,7 @@ func TestOpenAIChatAnswers(t *testing.T) {
 				h[k] = v
 			}
 			f := newFake(t, reply{File: tt.file, Header: h})
-			p := provider.NewOpenAI(provider.Endpoint{Name: tt.provider, BaseURL: f.URL, APIKey: "k"})
+			p := openai.New(provider.Endpoint{Name: tt.provider, BaseURL: f.URL, APIKey: "k"})
 			req := &conductor.ChatRequest{Provider: tt.provider, Model: "m", Messages: []conductor.Message{
 				conductor.TextMessage("system", "Be brief."), conductor.TextMessage("user", "Why is the sky blue?")}}
 			got, err := p.Chat(context.Background(), req)
@@ -308,7 +310,7 @@ func TestOpenAIStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream; charset=utf-8"}})
-			p := provider.NewOpenAI(provider.Endpoint{Name: tt.provider, BaseURL: f.URL})
+			p := openai.New(provider.Endpoint{Name: tt.provider, BaseURL: f.URL})
 			s, err := p.Stream(context.Background(), &conductor.ChatRequest{Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
@@ -330,7 +332,7 @@ func TestOpenAIStreams(t *testing.T) {
 
 func TestOpenAIStreamRawPassesThrough(t *testing.T) {
 	f := newFake(t, reply{File: "openai/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-	s, err := provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: f.URL}).Stream(context.Background(),
+	s, err := openai.New(provider.Endpoint{Name: "openai", BaseURL: f.URL}).Stream(context.Background(),
 		&conductor.ChatRequest{Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +364,7 @@ func TestDecodeOpenAIResponseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := provider.DecodeOpenAIResponse([]byte(tt.body))
+			_, err := openai.DecodeResponse([]byte(tt.body))
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != tt.class {
 				t.Fatalf("err = %v, want class %s", err, tt.class)
@@ -388,12 +390,12 @@ func TestEncodeOpenAIRequestRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := provider.EncodeOpenAIRequest(&tt.req)
+			_, err := openai.EncodeRequest(&tt.req)
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("err = %v, want a bad_request error", err)
 			}
 			// The adapter refuses before any call, naming itself.
-			_, err = provider.NewOpenAI(provider.Endpoint{Name: "groq", BaseURL: "http://127.0.0.1:1"}).Chat(context.Background(), &tt.req)
+			_, err = openai.New(provider.Endpoint{Name: "groq", BaseURL: "http://127.0.0.1:1"}).Chat(context.Background(), &tt.req)
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest || e.Provider != "groq" {
 				t.Fatalf("Chat err = %v", err)
 			}
@@ -403,7 +405,7 @@ func TestEncodeOpenAIRequestRejects(t *testing.T) {
 
 func TestEncodeOpenAIRequestMaxField(t *testing.T) {
 	for prov, want := range map[string]string{"openai": "max_completion_tokens", "groq": "max_tokens", "local": "max_tokens", "": "max_tokens"} {
-		b, err := provider.EncodeOpenAIRequest(&conductor.ChatRequest{Provider: prov, Model: "m", MaxTokens: 7})
+		b, err := openai.EncodeRequest(&conductor.ChatRequest{Provider: prov, Model: "m", MaxTokens: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +432,7 @@ func TestOpenAIStreamEventErrors(t *testing.T) {
 		{"not JSON", provider.Event{Data: []byte(`{"choices":`)}, conductor.ClassMalformed, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := provider.DecodeOpenAIStreamEvent(tt.ev)
+			_, _, _, err := openai.DecodeStreamEvent(tt.ev)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != tt.class || e.Retryable != tt.retry {
 				t.Fatalf("err = %#v", err)

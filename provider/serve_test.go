@@ -10,12 +10,13 @@ import (
 
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 
 	conductor "github.com/conductor-go/conductor"
 )
 
 func TestDecodeOpenAIRequest(t *testing.T) {
-	got, err := provider.DecodeOpenAIRequest(readTestdata(t, "openai/client_request.json"))
+	got, err := openai.DecodeRequest(readTestdata(t, "openai/client_request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestDecodeRequestRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.format+" "+tt.body, func(t *testing.T) {
-			dec := provider.DecodeOpenAIRequest
+			dec := openai.DecodeRequest
 			if tt.format == "anthropic" {
 				dec = anthropic.DecodeRequest
 			}
@@ -114,12 +115,12 @@ func TestDecodeRequestRefusals(t *testing.T) {
 func TestEncodeResponsesRoundTrip(t *testing.T) {
 	resp := &conductor.ChatResponse{ID: "chatcmpl-9", Model: "gpt-4o", Content: conductor.Texts("Hi \"there\"\n"), FinishReason: "length",
 		Usage: conductor.Usage{InputTokens: 120, OutputTokens: 7, CachedInputTokens: 100}}
-	body := provider.EncodeOpenAIResponse(resp, 1700000000)
+	body := openai.EncodeResponse(resp, 1700000000)
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil || m["object"] != "chat.completion" || m["created"] != 1.7e9 {
 		t.Fatalf("%s: %v", body, err)
 	}
-	back, err := provider.DecodeOpenAIResponse(body)
+	back, err := openai.DecodeResponse(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,14 +170,14 @@ func TestEncodeErrors(t *testing.T) {
 			for _, c := range []struct {
 				body []byte
 				typ  string
-			}{{provider.EncodeOpenAIError(&tt.err), tt.openai}, {anthropic.EncodeError(&tt.err), tt.anthropic}} {
+			}{{openai.EncodeError(&tt.err), tt.openai}, {anthropic.EncodeError(&tt.err), tt.anthropic}} {
 				typ, message := provider.ParseErrorBody(c.body)
 				if typ != c.typ || message != tt.err.Error() {
 					t.Errorf("%s: read back type %q message %q", c.body, typ, message)
 				}
 			}
 			// What an OpenAI SDK would read back through our own adapter.
-			back := provider.ErrorFromStatus("gw", provider.HTTPStatus(&tt.err), http.Header{}, provider.EncodeOpenAIError(&tt.err), testNow)
+			back := provider.ErrorFromStatus("gw", provider.HTTPStatus(&tt.err), http.Header{}, openai.EncodeError(&tt.err), testNow)
 			if want := tt.err.Code; want != "" && back.Code != want {
 				t.Errorf("code read back %q, want %q", back.Code, want)
 			}
@@ -187,7 +188,7 @@ func TestEncodeErrors(t *testing.T) {
 func FuzzDecodeOpenAIRequest(f *testing.F) {
 	addFiles(f, "openai/client_request.json", "openai/request_full.golden.json")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := provider.DecodeOpenAIRequest(body)
+		req, err := openai.DecodeRequest(body)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("err %v", err)
@@ -196,11 +197,11 @@ func FuzzDecodeOpenAIRequest(f *testing.F) {
 		}
 		// What we decoded encodes, and decodes back to the same request.
 		req.Provider = "openai"
-		out, err := provider.EncodeOpenAIRequest(req)
+		out, err := openai.EncodeRequest(req)
 		if err != nil {
 			return // an extra that is not JSON on its own cannot occur; NaN cannot parse
 		}
-		again, err := provider.DecodeOpenAIRequest(out)
+		again, err := openai.DecodeRequest(out)
 		if err != nil {
 			t.Fatalf("re-encoded %s: %v", out, err)
 		}

@@ -3,9 +3,11 @@ package provider_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/conductor-go/conductor/provider"
 	"net/http"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/workersai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -67,7 +69,7 @@ func TestWorkersAIRequestWire(t *testing.T) {
 				r = reply{File: "workersai/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
 			}
 			f := newFake(t, r)
-			p := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL + tt.base, APIKey: "cf-token"})
+			p := workersai.New(provider.Endpoint{BaseURL: f.URL + tt.base, APIKey: "cf-token"})
 			if tt.stream {
 				s, err := p.Stream(context.Background(), &tt.req)
 				if err != nil {
@@ -88,29 +90,19 @@ func TestWorkersAIRequestWire(t *testing.T) {
 }
 
 func TestWorkersAIBaseURL(t *testing.T) {
-	if got := provider.WorkersAIBaseURL("", "acct123"); got != "https://api.cloudflare.com/client/v4/accounts/acct123/ai/run" {
+	if got := workersai.BaseURL("", "acct123"); got != "https://api.cloudflare.com/client/v4/accounts/acct123/ai/run" {
 		t.Error(got)
 	}
-	if got := provider.WorkersAIBaseURL("http://127.0.0.1:8787/client/v4/", "a/b"); got != "http://127.0.0.1:8787/client/v4/accounts/a%2Fb/ai/run" {
+	if got := workersai.BaseURL("http://127.0.0.1:8787/client/v4/", "a/b"); got != "http://127.0.0.1:8787/client/v4/accounts/a%2Fb/ai/run" {
 		t.Error(got)
 	}
 }
 
 func TestWorkersAIModelPath(t *testing.T) {
-	w := provider.NewWorkersAI(provider.Endpoint{BaseURL: "https://x.test/run"}).(*provider.WorkersAI)
-	for model, want := range map[string]string{
-		"@cf/meta/llama-3.1-8b-instruct": "https://x.test/run/@cf/meta/llama-3.1-8b-instruct",
-		"@hf/thebloke/model?x=1":         "https://x.test/run/@hf/thebloke/model%3Fx=1",
-		"a b":                            "https://x.test/run/a%20b",
-	} {
-		if got, err := w.ModelURL(model); err != nil || got != want {
-			t.Errorf("modelURL(%q) = %q, %v", model, got, err)
-		}
-	}
+	// The URLs themselves are checked in package workersai (modelURL);
+	// here, that a model the URL refuses is a bad request before any call.
+	w := workersai.New(provider.Endpoint{BaseURL: "https://x.test/run"})
 	for _, model := range []string{"", "@cf/../secrets", "@cf//x", "/abs"} {
-		if _, err := w.ModelURL(model); err == nil {
-			t.Errorf("modelURL(%q) accepted", model)
-		}
 		_, err := w.Chat(context.Background(), &conductor.ChatRequest{Model: model})
 		checkClass(t, err, "workers-ai", conductor.ClassBadRequest, false)
 	}
@@ -135,7 +127,7 @@ func TestWorkersAIAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "cf-ray": "8f1e2d3c4b5a6978-SJC"}})
-			got, err := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{
+			got, err := workersai.New(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{
 				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{
 					conductor.TextMessage("system", "Classify user intent into: question, request, or complaint."),
 					conductor.TextMessage("user", "Where is my order?")}})
@@ -149,7 +141,7 @@ func TestWorkersAIAnswers(t *testing.T) {
 
 func TestWorkersAISuccessFalse(t *testing.T) {
 	f := newFake(t, reply{File: "workersai/run_success_false.json", Header: map[string]string{"Content-Type": "application/json", "cf-ray": "ray1"}})
-	_, err := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/meta/llama-3.1-8b-instruct"})
+	_, err := workersai.New(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/meta/llama-3.1-8b-instruct"})
 	e := checkClass(t, err, "workers-ai", conductor.ClassProviderFail, false)
 	if e.Message != "AiError: JSON Mode couldn't be met (code 5006)" || e.Code != "5006" || e.Status != 200 || e.RequestID != "ray1" {
 		t.Errorf("got %+v", *e)
@@ -169,7 +161,7 @@ func TestWorkersAIStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-			s, err := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{
+			s, err := workersai.New(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{
 				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
@@ -183,7 +175,7 @@ func TestWorkersAIStreams(t *testing.T) {
 }
 
 func TestWorkersAIOpenAIShapedChunks(t *testing.T) {
-	ch, emit, done, err := provider.DecodeWorkersAIStreamEvent(provider.Event{Data: []byte(`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}]}`)})
+	ch, emit, done, err := workersai.DecodeStreamEvent(provider.Event{Data: []byte(`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}]}`)})
 	if err != nil || !emit || done || ch.Delta != "Hi" || ch.FinishReason != "stop" {
 		t.Errorf("got %+v %v %v %v", ch, emit, done, err)
 	}
@@ -245,7 +237,7 @@ func TestHookSeesEveryCall(t *testing.T) {
 func TestHookSeesErrors(t *testing.T) {
 	f := newFake(t, reply{Status: 401, File: "workersai/error_gateway_401.json", Header: map[string]string{"Content-Type": "application/json"}})
 	h := &hook{}
-	_, err := provider.NewWorkersAI(provider.Endpoint{BaseURL: f.URL, Hook: h}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/x/y"})
+	_, err := workersai.New(provider.Endpoint{BaseURL: f.URL, Hook: h}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/x/y"})
 	checkClass(t, err, "workers-ai", conductor.ClassAuth, false)
 	if h.before != 1 || h.after != 1 {
 		t.Errorf("hook %+v", h)

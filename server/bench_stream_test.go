@@ -8,6 +8,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, for benchmarks of
@@ -72,7 +73,7 @@ func BenchmarkStreamToolCallAnthropicToOpenAI(b *testing.B) {
 func BenchmarkStreamToolCallsOpenAIToAnthropic(b *testing.B) {
 	benchTranslatedStream(b, "parallel-tool-calls.openai.sse",
 		func() func(provider.Event) (conductor.Chunk, bool, bool, error) {
-			return new(provider.OpenAIStreamDecoder).Decode
+			return new(openai.StreamDecoder).Decode
 		},
 		func(s *sse) streamOut { return &anthropicStream{sse: s, model: "gpt-4o"} })
 }

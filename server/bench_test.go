@@ -19,6 +19,7 @@ import (
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -143,7 +144,7 @@ func BenchmarkPassThrough(b *testing.B) {
 	b.Run("handler-no-gateway", func(b *testing.B) {
 		// The server's own work alone: a Resolve hook hands out the bare
 		// adapter, so no gateway stands between (fields are re-encoded).
-		bare := provider.NewOpenAI(provider.Endpoint{BaseURL: up.URL + "/v1", APIKey: "sk-bench"})
+		bare := openai.New(provider.Endpoint{BaseURL: up.URL + "/v1", APIKey: "sk-bench"})
 		s := benchServer(b, up)
 		s.opts.Resolve = func(string) (conductor.Provider, bool) { return bare, true }
 		h := s.Handler()
@@ -232,7 +233,7 @@ func BenchmarkTranslatedTools(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req, err := provider.DecodeOpenAIRequest(body)
+	req, err := openai.DecodeRequest(body)
 	if err != nil {
 		b.Fatal(err)
 	}

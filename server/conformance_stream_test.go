@@ -17,6 +17,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // The stream half of the conformance suite (the answer half is
@@ -83,7 +84,7 @@ func decodeStream(t testing.TB, from string, src []byte) []conductor.Chunk {
 	var decode func(provider.Event) (conductor.Chunk, bool, bool, error)
 	switch from {
 	case "openai":
-		decode = new(provider.OpenAIStreamDecoder).Decode
+		decode = new(openai.StreamDecoder).Decode
 	case "anthropic":
 		decode = new(anthropic.StreamDecoder).Decode
 	default:

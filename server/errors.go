@@ -12,6 +12,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // format is a wire format, a caller's or an upstream's.
@@ -122,7 +123,7 @@ func writeError(w http.ResponseWriter, f format, e *conductor.Error) {
 	case fmtWorkersAI:
 		body = encodeCloudflareError(e)
 	default:
-		body = provider.EncodeOpenAIError(e)
+		body = openai.EncodeError(e)
 	}
 	writeJSON(w, status, body)
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
-	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // The OpenAI Chat Completions wire format, as callers speak it: POST
@@ -45,7 +45,7 @@ func (s *Server) openAIRequest(r *http.Request, gw string) (*exchange, error) {
 }
 
 func openAIExchange(body []byte, gw string) (*exchange, error) {
-	req, err := provider.DecodeOpenAIRequest(body)
+	req, err := openai.DecodeRequest(body)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (s *Server) failEarly(w http.ResponseWriter, r *http.Request, f format, err
 }
 
 func encodeOpenAIAnswer(resp *conductor.ChatResponse, created int64) []byte {
-	return provider.EncodeOpenAIResponse(resp, created)
+	return openai.EncodeResponse(resp, created)
 }
 
 // openAIStream writes a stream as Chat Completions chunks ending with
@@ -130,7 +130,7 @@ func (o *openAIStream) chunk(ch conductor.Chunk) {
 				d = append(d, ',')
 			}
 			d = append(d, `"tool_calls":`...)
-			d = provider.AppendOpenAIToolCallDeltas(d, ch.ToolCalls)
+			d = openai.AppendToolCallDeltas(d, ch.ToolCalls)
 		}
 		o.delta = append(d, '}')
 		o.event("", o.chunkJSON(o.delta, ""))
@@ -150,7 +150,7 @@ func (o *openAIStream) end() {
 		if o.includeUsage && o.usage != nil {
 			b := o.head(make([]byte, 0, 256))
 			b = append(b, `"choices":[],"usage":`...)
-			b = provider.AppendOpenAIUsage(b, *o.usage)
+			b = openai.AppendUsage(b, *o.usage)
 			o.event("", append(b, '}'))
 		}
 	}
@@ -158,7 +158,7 @@ func (o *openAIStream) end() {
 }
 
 func (o *openAIStream) fail(e *conductor.Error) {
-	o.event("", provider.EncodeOpenAIError(e))
+	o.event("", openai.EncodeError(e))
 }
 
 // head starts a chunk object: id, object, created, model.

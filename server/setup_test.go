@@ -16,6 +16,7 @@ import (
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/workersai"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -181,7 +182,7 @@ func TestWorkersAIEncoders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := provider.DecodeWorkersAIResponse(body)
+	got, err := workersai.DecodeResponse(body)
 	if err != nil || got.Text() != resp.Text() || got.Usage.InputTokens != 4 || got.Usage.OutputTokens != 2 {
 		t.Errorf("answer %+v %v", got, err)
 	}
@@ -196,7 +197,7 @@ func TestWorkersAIEncoders(t *testing.T) {
 	var usage *conductor.Usage
 	done := false
 	for _, ev := range parseSSE(t, rec.Body.Bytes()) {
-		ch, emit, end, err := provider.DecodeWorkersAIStreamEvent(provider.Event{Name: ev.Name, Data: []byte(ev.Data)})
+		ch, emit, end, err := workersai.DecodeStreamEvent(provider.Event{Name: ev.Name, Data: []byte(ev.Data)})
 		if err != nil {
 			t.Fatal(err)
 		}

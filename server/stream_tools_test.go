@@ -7,6 +7,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // The translating stream writers with tool calls, beyond the documented
@@ -153,7 +154,7 @@ func TestWorkersAIStreamToolCalls(t *testing.T) {
 		t.Errorf("events %+v", evs)
 	}
 	// Read back by the provider's decoder: the same call, with a stable id.
-	var d provider.WorkersAIStreamDecoder
+	var d workersai.StreamDecoder
 	ch, _, _, err := d.Decode(provider.Event{Data: []byte(evs[1].Data)})
 	if err != nil || len(ch.ToolCalls) != 1 || ch.ToolCalls[0].Name != "getWeather" || ch.ToolCalls[0].Arguments != `{"lat":"51.5"}` {
 		t.Errorf("read back %+v %v", ch, err)

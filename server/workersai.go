@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	conductor "github.com/conductor-go/conductor"
-	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // Workers AI's native wire format, as callers speak it on the Cloudflare
@@ -15,9 +15,9 @@ import (
 // {"response"} chunks ending with [DONE].
 
 // decodeWorkersAIRequest reads a native Workers AI run body for model
-// (provider.DecodeWorkersAIRequest says what it reads).
+// (workersai.DecodeRequest says what it reads).
 func decodeWorkersAIRequest(body []byte, model string) (*conductor.ChatRequest, error) {
-	req, err := provider.DecodeWorkersAIRequest(body)
+	req, err := workersai.DecodeRequest(body)
 	if err != nil {
 		if e, ok := conductor.AsError(err); ok && e.Class == conductor.ClassBadRequest && e.Status == 0 {
 			e.Status = http.StatusBadRequest
@@ -30,7 +30,7 @@ func decodeWorkersAIRequest(body []byte, model string) (*conductor.ChatRequest, 
 
 // encodeWorkersAIAnswer writes an answer in the Cloudflare API envelope.
 func encodeWorkersAIAnswer(resp *conductor.ChatResponse) ([]byte, error) {
-	return provider.EncodeWorkersAIResponse(resp)
+	return workersai.EncodeResponse(resp)
 }
 
 // workersAIStream writes a stream as Workers AI's: {"response"} chunks, a
@@ -80,14 +80,14 @@ func (s *workersAIStream) end() {
 	if !s.passthrough && (s.usage != nil || len(s.calls) > 0) {
 		b := append(make([]byte, 0, 128), `{"response":""`...)
 		var ok bool
-		if b, ok = provider.AppendWorkersAIToolCalls(b, s.calls); !ok {
+		if b, ok = workersai.AppendToolCalls(b, s.calls); !ok {
 			s.fail(&conductor.Error{Class: conductor.ClassProviderFail, Code: "invalid_tool_arguments",
 				Message: "a streamed tool call's arguments are not a JSON object; Workers AI tool_calls carry them only as an object"})
 			return
 		}
 		if s.usage != nil {
 			b = append(b, `,"usage":`...)
-			b = provider.AppendWorkersAIUsage(b, *s.usage)
+			b = workersai.AppendUsage(b, *s.usage)
 		}
 		s.event("", append(b, '}'))
 	}
