@@ -35,7 +35,7 @@ func benchTranslatedStream(b *testing.B, file string, decode func() func(provide
 		o := out(s)
 		dec := decode()
 		r := provider.NewSSEReader(bytes.NewReader(src))
-		o.begin(conductor.ResponseMeta{})
+		o.Begin(conductor.ResponseMeta{})
 		for {
 			ev, err := r.Next()
 			if err != nil {
@@ -46,14 +46,14 @@ func benchTranslatedStream(b *testing.B, file string, decode func() func(provide
 				b.Fatal(err)
 			}
 			if emit {
-				o.chunk(ch)
+				o.Chunk(ch)
 				_ = s.flush()
 			}
 			if done {
 				break
 			}
 		}
-		o.end()
+		o.End()
 		_ = s.flush()
 	}
 }
@@ -65,7 +65,7 @@ func BenchmarkStreamToolCallAnthropicToOpenAI(b *testing.B) {
 			return new(anthropic.StreamDecoder).Decode
 		},
 		func(s *sse) streamOut {
-			return &openAIStream{sse: s, includeUsage: true, model: "claude-sonnet-4-5", created: 1700000000}
+			return openai.NewStreamWriter(s, newID("chatcmpl-"), "claude-sonnet-4-5", 1700000000, true)
 		})
 }
 
@@ -75,7 +75,7 @@ func BenchmarkStreamToolCallsOpenAIToAnthropic(b *testing.B) {
 		func() func(provider.Event) (conductor.Chunk, bool, bool, error) {
 			return new(openai.StreamDecoder).Decode
 		},
-		func(s *sse) streamOut { return &anthropicStream{sse: s, model: "gpt-4o"} })
+		func(s *sse) streamOut { return anthropic.NewStreamWriter(s, newID("msg_"), "gpt-4o") })
 }
 
 // The same text stream translated, for comparison with the tool streams.
@@ -85,6 +85,6 @@ func BenchmarkStreamTextAnthropicToOpenAI(b *testing.B) {
 			return new(anthropic.StreamDecoder).Decode
 		},
 		func(s *sse) streamOut {
-			return &openAIStream{sse: s, includeUsage: true, model: "claude-sonnet-4-5", created: 1700000000}
+			return openai.NewStreamWriter(s, newID("chatcmpl-"), "claude-sonnet-4-5", 1700000000, true)
 		})
 }

@@ -187,12 +187,13 @@ func TestWorkersAIEncoders(t *testing.T) {
 		t.Errorf("answer %+v %v", got, err)
 	}
 	rec := httptest.NewRecorder()
-	out := &workersAIStream{sse: newSSE(rec)}
-	out.begin(conductor.ResponseMeta{})
-	out.chunk(conductor.Chunk{Delta: "Hel"})
-	out.chunk(conductor.Chunk{Delta: "lo", Usage: &conductor.Usage{InputTokens: 3, OutputTokens: 2}})
-	out.end()
-	_ = out.flush()
+	sw := newSSE(rec)
+	out := workersai.NewStreamWriter(sw)
+	out.Begin(conductor.ResponseMeta{})
+	out.Chunk(conductor.Chunk{Delta: "Hel"})
+	out.Chunk(conductor.Chunk{Delta: "lo", Usage: &conductor.Usage{InputTokens: 3, OutputTokens: 2}})
+	out.End()
+	_ = sw.flush()
 	var text string
 	var usage *conductor.Usage
 	done := false

@@ -7,6 +7,8 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 	"github.com/conductor-go/conductor/provider/workersai"
 )
 
@@ -16,11 +18,11 @@ import (
 
 func writeChunks(t *testing.T, out streamOut, w *sse, rec *httptest.ResponseRecorder, chunks ...conductor.Chunk) []sseEvent {
 	t.Helper()
-	out.begin(conductor.ResponseMeta{})
+	out.Begin(conductor.ResponseMeta{})
 	for _, ch := range chunks {
-		out.chunk(ch)
+		out.Chunk(ch)
 	}
-	out.end()
+	out.End()
 	if err := w.flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -31,14 +33,14 @@ func toAnthropic(t *testing.T, chunks ...conductor.Chunk) []sseEvent {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	w := newSSE(rec)
-	return writeChunks(t, &anthropicStream{sse: w, model: "m"}, w, rec, chunks...)
+	return writeChunks(t, anthropic.NewStreamWriter(w, newID("msg_"), "m"), w, rec, chunks...)
 }
 
 func toOpenAI(t *testing.T, chunks ...conductor.Chunk) []sseEvent {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	w := newSSE(rec)
-	return writeChunks(t, &openAIStream{sse: w, includeUsage: true, model: "m", created: 1}, w, rec, chunks...)
+	return writeChunks(t, openai.NewStreamWriter(w, newID("chatcmpl-"), "m", 1, true), w, rec, chunks...)
 }
 
 func tc(i int, id, name, args string) conductor.Chunk {
@@ -143,7 +145,7 @@ func TestOpenAIStreamToolCalls(t *testing.T) {
 func TestWorkersAIStreamToolCalls(t *testing.T) {
 	rec := httptest.NewRecorder()
 	w := newSSE(rec)
-	evs := writeChunks(t, &workersAIStream{sse: w}, w, rec,
+	evs := writeChunks(t, workersai.NewStreamWriter(w), w, rec,
 		conductor.Chunk{Delta: "ok"},
 		tc(0, "call_1", "getWeather", `{"lat":`),
 		tc(0, "", "", `"51.5"}`),
@@ -162,7 +164,7 @@ func TestWorkersAIStreamToolCalls(t *testing.T) {
 
 	rec = httptest.NewRecorder()
 	w = newSSE(rec)
-	evs = writeChunks(t, &workersAIStream{sse: w}, w, rec, tc(0, "c", "f", `not json`))
+	evs = writeChunks(t, workersai.NewStreamWriter(w), w, rec, tc(0, "c", "f", `not json`))
 	if last := evs[len(evs)-1]; last.Name != "error" {
 		t.Errorf("arguments that are no object: %+v", evs)
 	}
