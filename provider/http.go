@@ -87,9 +87,9 @@ func NewCaller(ep Endpoint, requestIDs ...string) Caller {
 	return c
 }
 
-// call is one HTTP exchange in flight: its context carries our deadlines, and
+// Call is one HTTP exchange in flight: its context carries our deadlines, and
 // Release frees the connection and the timers.
-type call struct {
+type Call struct {
 	parent   context.Context
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -100,7 +100,7 @@ type call struct {
 	Meta     conductor.ResponseMeta
 }
 
-func (c *call) Release() {
+func (c *Call) Release() {
 	if c.overall != nil {
 		c.overall.Stop()
 	}
@@ -113,8 +113,8 @@ func (c *call) Release() {
 // Send posts body to url with the given headers and waits for the answer's
 // headers. A non-2xx answer is read and returned as a *conductor.Error; so is
 // every transport failure. On success the caller must release the call.
-func (p *Caller) Send(ctx context.Context, req *conductor.ChatRequest, url string, body []byte, header http.Header, stream bool) (*call, error) {
-	c := &call{parent: ctx, start: time.Now()}
+func (p *Caller) Send(ctx context.Context, req *conductor.ChatRequest, url string, body []byte, header http.Header, stream bool) (*Call, error) {
+	c := &Call{parent: ctx, start: time.Now()}
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	if p.Endpoint.Timeout > 0 {
 		c.overall = time.AfterFunc(p.Endpoint.Timeout, func() { c.cancel(errOverallTimeout) })
@@ -189,7 +189,7 @@ func PassThrough(req *conductor.ChatRequest, format string, stream bool) []byte 
 }
 
 // ReadAll reads a whole answer body, mapping a failure to a typed error.
-func (p *Caller) ReadAll(c *call, limit int64) ([]byte, error) {
+func (p *Caller) ReadAll(c *Call, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(c.Response.Body, limit+1))
 	if err != nil {
 		return nil, p.transportError(c, err, "reading the answer")
@@ -213,7 +213,7 @@ func (p *Caller) RequestID(h http.Header) string {
 
 // transportError classifies a failure to send or read: one of our deadlines,
 // the caller going away, or the network.
-func (p *Caller) transportError(c *call, err error, doing string) *conductor.Error {
+func (p *Caller) transportError(c *Call, err error, doing string) *conductor.Error {
 	e := &conductor.Error{Provider: p.Endpoint.Name, Err: err}
 	if c.Response != nil {
 		e.Status = c.Response.StatusCode
@@ -263,7 +263,7 @@ func rootMessage(err error) string {
 
 // statusError reads a non-2xx answer and builds the typed error from its
 // status, headers and body.
-func (p *Caller) statusError(c *call, resp *http.Response) *conductor.Error {
+func (p *Caller) statusError(c *Call, resp *http.Response) *conductor.Error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 	now := time.Now()
 	e := errorFromStatus(p.Endpoint.Name, resp.StatusCode, resp.Header, body, now)
@@ -398,13 +398,13 @@ func parseErrorBody(body []byte) errorBody {
 	return eb
 }
 
-// cfMessage is one entry of a Cloudflare API envelope's errors or messages.
+// CFMessage is one entry of a Cloudflare API envelope's errors or messages.
 type CFMessage struct {
 	Code    json.RawMessage `json:"code"`
 	Message string          `json:"message"`
 }
 
-// joinCFMessages folds a Cloudflare errors[] list into one message, keeping
+// JoinCFMessages folds a Cloudflare errors[] list into one message, keeping
 // each code next to its text, and returns the first code.
 func JoinCFMessages(list []CFMessage) (msg, code string) {
 	var b strings.Builder

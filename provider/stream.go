@@ -28,7 +28,7 @@ type eventDecoder func(ev Event) (ch conductor.Chunk, emit, done bool, err error
 // provider sent no usage it adds a last chunk with an estimate.
 type sseStream struct {
 	p       *Caller
-	c       *call
+	c       *Call
 	req     *conductor.ChatRequest
 	sse     *SSEReader
 	decode  eventDecoder
@@ -42,7 +42,7 @@ type sseStream struct {
 // NewSSEStream starts reading an answer whose headers arrived. An answer
 // that is not an event stream (an error body sent with 200, say) is read
 // whole and returned as an error.
-func (p *Caller) NewSSEStream(c *call, req *conductor.ChatRequest, decode eventDecoder) (*sseStream, error) {
+func (p *Caller) NewSSEStream(c *Call, req *conductor.ChatRequest, decode eventDecoder) (*sseStream, error) {
 	mt, _, _ := mime.ParseMediaType(c.Response.Header.Get("Content-Type"))
 	if mt != "" && mt != "text/event-stream" {
 		defer c.Release()

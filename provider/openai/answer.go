@@ -63,7 +63,7 @@ func (c *openAIToolCallWire) customRaw() json.RawMessage {
 	return append(b, '}')
 }
 
-// blocks is the message's content in order: text, refusal, tool calls.
+// Blocks is the message's content in order: text, refusal, tool calls.
 func (m *MessageWire) Blocks() []conductor.Block {
 	var out []conductor.Block
 	if len(m.ToolCalls) > 0 {
@@ -108,7 +108,7 @@ func FinishReason(finish string, m *MessageWire) string {
 	return finish
 }
 
-// toolDeltas reads a chunk's delta.tool_calls: index, and on a call's
+// ToolDeltas reads a chunk's delta.tool_calls: index, and on a call's
 // first piece its id and name; arguments fragments as sent.
 func (m *MessageWire) ToolDeltas() []conductor.ToolCallDelta {
 	var out []conductor.ToolCallDelta

@@ -124,6 +124,7 @@ type Usage struct {
 	} `json:"completion_tokens_details"`
 }
 
+// Domain is the usage in the domain's terms.
 func (u *Usage) Domain() conductor.Usage {
 	n := conductor.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
 	if u.PromptTokensDetails != nil {

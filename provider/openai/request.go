@@ -134,7 +134,7 @@ type Dialect struct {
 	WorkersAI bool
 }
 
-// tools writes tools, tool_choice and parallel_tool_calls.
+// Tools writes tools, tool_choice and parallel_tool_calls.
 func (d *Dialect) Tools(w *wire.KeyWriter, req *conductor.ChatRequest) error {
 	if len(req.Tools) > 0 {
 		w.Key("tools")
@@ -175,6 +175,8 @@ func openAIMessageLevel(kind string) bool {
 	return strings.HasPrefix(kind, "message:") || strings.HasPrefix(kind, kindToolCallPrefix)
 }
 
+// AppendMessages writes a request's messages as the dialect's messages
+// array.
 func (d *Dialect) AppendMessages(dst []byte, msgs []conductor.Message) ([]byte, error) {
 	dst = append(dst, '[')
 	n := 0
