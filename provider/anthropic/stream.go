@@ -42,7 +42,7 @@ type StreamWriter struct {
 // NewStreamWriter returns the writer of one stream: id is the message id
 // ("msg_…"), model the model message_start names.
 func NewStreamWriter(w provider.EventWriter, id, model string) *StreamWriter {
-	return &StreamWriter{w: w, id: id, model: model}
+	return &StreamWriter{w: w, id: id, model: model, buf: make([]byte, 0, 256)}
 }
 
 const (
@@ -50,7 +50,12 @@ const (
 	blockText = -1
 )
 
-var textBlockStart = []byte(`{"type":"text","text":""}`)
+// Event data passed to an EventWriter escapes: package variables, not
+// literals allocated per stream.
+var (
+	textBlockStart = []byte(`{"type":"text","text":""}`)
+	messageStop    = []byte(`{"type":"message_stop"}`)
+)
 
 // streamTool is one tool call of a translated stream.
 type streamTool struct {
@@ -68,13 +73,14 @@ const (
 
 // Begin writes message_start.
 func (a *StreamWriter) Begin(conductor.ResponseMeta) {
-	b := make([]byte, 0, 256)
+	b := a.buf[:0]
 	b = append(b, `{"type":"message_start","message":{"id":`...)
 	b = wire.AppendString(b, a.id)
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
 	b = wire.AppendString(b, a.model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`...)
-	a.w.Event("message_start", b)
+	a.buf = b
+	a.w.Event("message_start", a.buf)
 }
 
 // Chunk writes one upstream chunk's text and tool-call pieces (or holds a
@@ -239,13 +245,14 @@ func (a *StreamWriter) End() {
 	if finish == "" && len(a.tools) > 0 {
 		finish = conductor.FinishToolCalls
 	}
-	b := make([]byte, 0, 256)
+	b := a.buf[:0]
 	b = append(b, `{"type":"message_delta","delta":{"stop_reason":`...)
 	b = wire.AppendString(b, StopReason(finish))
 	b = append(b, `,"stop_sequence":null},"usage":`...)
 	b = AppendUsage(b, a.usage)
-	a.w.Event("message_delta", append(b, '}'))
-	a.w.Event("message_stop", []byte(`{"type":"message_stop"}`))
+	a.buf = append(b, '}')
+	a.w.Event("message_delta", a.buf)
+	a.w.Event("message_stop", messageStop)
 }
 
 // Fail writes a failure after the stream began: an error event.

@@ -28,6 +28,10 @@ type StreamWriter struct {
 	out          []byte // scratch for one chunk (Event copies it)
 }
 
+// doneData ends a stream. A package variable: the event data passed to
+// an EventWriter escapes, and a literal would be allocated per stream.
+var doneData = []byte("[DONE]")
+
 // NewStreamWriter returns the writer of one stream: id is the chunks' id
 // ("chatcmpl-…"), model and created their model and Unix time;
 // includeUsage adds the usage chunk (stream_options.include_usage).
@@ -72,12 +76,13 @@ func (o *StreamWriter) Chunk(ch conductor.Chunk) {
 func (o *StreamWriter) End() {
 	o.w.Event("", o.chunkJSON([]byte("{}"), cmp.Or(o.finish, "stop")))
 	if o.includeUsage && o.usage != nil {
-		b := o.head(make([]byte, 0, 256))
+		b := o.head(o.out[:0])
 		b = append(b, `"choices":[],"usage":`...)
 		b = AppendUsage(b, *o.usage)
-		o.w.Event("", append(b, '}'))
+		o.out = append(b, '}')
+		o.w.Event("", o.out)
 	}
-	o.w.Event("", []byte("[DONE]"))
+	o.w.Event("", doneData)
 }
 
 // Fail writes a failure after the stream began: an error event.

@@ -17,7 +17,12 @@ type StreamWriter struct {
 	w     provider.EventWriter
 	usage *conductor.Usage
 	calls []conductor.ToolCall // by index, their arguments gathered
+	buf   []byte               // scratch for one event (Event copies it)
 }
+
+// doneData ends a stream. A package variable: the event data passed to
+// an EventWriter escapes, and a literal would be allocated per stream.
+var doneData = []byte("[DONE]")
 
 // NewStreamWriter returns the writer of one stream.
 func NewStreamWriter(w provider.EventWriter) *StreamWriter { return &StreamWriter{w: w} }
@@ -51,10 +56,10 @@ func (s *StreamWriter) Chunk(ch conductor.Chunk) {
 		s.usage = &u
 	}
 	if ch.Delta != "" {
-		b := make([]byte, 0, len(ch.Delta)+16)
-		b = append(b, `{"response":`...)
+		b := append(s.buf[:0], `{"response":`...)
 		b = wire.AppendString(b, ch.Delta)
-		s.w.Event("", append(b, '}'))
+		s.buf = append(b, '}')
+		s.w.Event("", s.buf)
 	}
 	for _, d := range ch.ToolCalls {
 		if d.Index < 0 || d.Index > 1<<16 {
@@ -72,7 +77,7 @@ func (s *StreamWriter) Chunk(ch conductor.Chunk) {
 // End writes the tool calls and usage, then [DONE].
 func (s *StreamWriter) End() {
 	if s.usage != nil || len(s.calls) > 0 {
-		b := append(make([]byte, 0, 128), `{"response":""`...)
+		b := append(s.buf[:0], `{"response":""`...)
 		var ok bool
 		if b, ok = AppendToolCalls(b, s.calls); !ok {
 			s.Fail(&conductor.Error{Class: conductor.ClassProviderFail, Code: "invalid_tool_arguments",
@@ -85,7 +90,7 @@ func (s *StreamWriter) End() {
 		}
 		s.w.Event("", append(b, '}'))
 	}
-	s.w.Event("", []byte("[DONE]"))
+	s.w.Event("", doneData)
 }
 
 // Fail writes a failure after the stream began: an error event in the
