@@ -82,7 +82,7 @@ func TestAnthropicStreamTextAndCalls(t *testing.T) {
 	)
 	checkStreamShape(t, "anthropic", evs)
 	sense, _ := streamSense(t, "anthropic", evs)
-	want := []string{"block text", "text:Let me look.", "tool_use " + provider.AnthropicToolID("functions.lookup:0") + " lookup",
+	want := []string{"block text", "text:Let me look.", "tool_use " + anthropic.ToolID("functions.lookup:0") + " lookup",
 		`args {"q":"x"}`, "block text", "text:Done.", "finish:tool_use", "end"}
 	if strings.Join(sense, "|") != strings.Join(want, "|") {
 		t.Errorf("events\n got %q\nwant %q", sense, want)

@@ -39,6 +39,12 @@ type StreamWriter struct {
 	block   []byte // scratch for a content_block_start
 }
 
+// ToolID is the tool_use id Anthropic accepts for a tool-call id (it
+// requires ^[a-zA-Z0-9_-]+$): the id itself when it matches, else the id
+// with every other byte replaced by '_' and a hash of the original appended,
+// so that distinct ids stay distinct.
+func ToolID(id string) string { return wire.AnthropicToolID(id) }
+
 // NewStreamWriter returns the writer of one stream: id is the message id
 // ("msg_…"), model the model message_start names.
 func NewStreamWriter(w provider.EventWriter, id, model string) *StreamWriter {
