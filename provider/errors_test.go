@@ -235,18 +235,6 @@ func TestNetworkErrors(t *testing.T) {
 	}
 }
 
-func checkClass(t *testing.T, err error, provider string, class conductor.ErrorClass, retryable bool) *conductor.Error {
-	t.Helper()
-	e, ok := conductor.AsError(err)
-	if !ok {
-		t.Fatalf("err = %v (%T), want *conductor.Error", err, err)
-	}
-	if e.Class != class || e.Retryable != retryable || e.Provider != provider {
-		t.Fatalf("err = %q: class %s retryable %v provider %q, want %s %v %q", e, e.Class, e.Retryable, e.Provider, class, retryable, provider)
-	}
-	return e
-}
-
 func TestMalformedAnswers(t *testing.T) {
 	for _, k := range kinds {
 		for _, body := range []string{"not json", `{"id":"x","choices":[{"message":{"content":"cut`, "", `[]`} {
@@ -276,18 +264,18 @@ func TestStreamCuts(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := collect(s)
-				if got.chunks == 0 || got.text == "" {
+				if got.Chunks == 0 || got.Text == "" {
 					t.Errorf("the chunks before the cut were not delivered: %+v", got)
 				}
-				if got.lastErr == io.EOF {
+				if got.LastErr == io.EOF {
 					t.Fatal("a cut stream ended with io.EOF: a short success")
 				}
-				e := checkClass(t, got.lastErr, k.name, conductor.ClassStreamCut, true)
+				e := checkClass(t, got.LastErr, k.name, conductor.ClassStreamCut, true)
 				if e.Status != 200 {
 					t.Errorf("status = %d", e.Status)
 				}
 				// The error sticks.
-				if _, err := s.Next(); err != got.lastErr {
+				if _, err := s.Next(); err != got.LastErr {
 					t.Errorf("Next after the cut = %v", err)
 				}
 			})
@@ -304,9 +292,9 @@ func TestStreamErrorEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := collect(s)
-			e := checkClass(t, got.lastErr, k.name, k.midCls, true)
-			if got.text == "" || e.RequestID != "rq" || e.Message == "" {
-				t.Errorf("text %q, error %+v", got.text, e)
+			e := checkClass(t, got.LastErr, k.name, k.midCls, true)
+			if got.Text == "" || e.RequestID != "rq" || e.Message == "" {
+				t.Errorf("text %q, error %+v", got.Text, e)
 			}
 		})
 	}
@@ -403,10 +391,10 @@ func TestTimeouts(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := collect(s)
-				if got.chunks != 1 {
-					t.Errorf("chunks = %d, want the 1 sent before the stall", got.chunks)
+				if got.Chunks != 1 {
+					t.Errorf("chunks = %d, want the 1 sent before the stall", got.Chunks)
 				}
-				checkClass(t, got.lastErr, k.name, conductor.ClassTimeout, true)
+				checkClass(t, got.LastErr, k.name, conductor.ClassTimeout, true)
 				if d := time.Since(start); d != 10*time.Second {
 					t.Errorf("gave up after %s, want 10s", d)
 				}

@@ -114,16 +114,16 @@ func FuzzStreams(f *testing.F) {
 			if k.name == "anthropic" {
 				terminator = "message_stop"
 			}
-			switch e, ok := conductor.AsError(got.lastErr); {
-			case got.lastErr == io.EOF:
+			switch e, ok := conductor.AsError(got.LastErr); {
+			case got.LastErr == io.EOF:
 				if !bytes.Contains(body, []byte(terminator)) {
 					t.Fatalf("%s: io.EOF without the terminator", k.name)
 				}
-				if got.usage == nil {
+				if got.Usage == nil {
 					t.Fatalf("%s: a complete stream without usage", k.name)
 				}
 			case !ok || e.Provider != k.name:
-				t.Fatalf("%s: ended with %v (%T)", k.name, got.lastErr, got.lastErr)
+				t.Fatalf("%s: ended with %v (%T)", k.name, got.LastErr, got.LastErr)
 			}
 		}
 	})

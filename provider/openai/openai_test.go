@@ -1,4 +1,4 @@
-package provider_test
+package openai_test
 
 import (
 	"context"
@@ -128,7 +128,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			} else if _, err := p.Chat(context.Background(), &tt.req); err != nil {
 				t.Fatal(err)
 			}
-			got := f.last(t)
+			got := f.Last(t)
 			if got.Method != http.MethodPost || got.Path != tt.path || got.RequestURI != tt.path {
 				t.Errorf("sent %s %s (path %s), want POST %s", got.Method, got.RequestURI, got.Path, tt.path)
 			}
@@ -232,63 +232,6 @@ func TestOpenAIChatAnswers(t *testing.T) {
 	}
 }
 
-func checkResponse(t *testing.T, got, want *conductor.ChatResponse) {
-	t.Helper()
-	if got.ID != want.ID || got.Model != want.Model || got.Text() != want.Text() ||
-		got.FinishReason != want.FinishReason || got.RequestID != want.RequestID || got.Usage != want.Usage {
-		t.Errorf("answer\n got: id=%q model=%q content=%q finish=%q rid=%q usage=%+v\nwant: id=%q model=%q content=%q finish=%q rid=%q usage=%+v",
-			got.ID, got.Model, got.Text(), got.FinishReason, got.RequestID, got.Usage,
-			want.ID, want.Model, want.Text(), want.FinishReason, want.RequestID, want.Usage)
-	}
-}
-
-// streamed is what a whole stream yielded.
-type streamed struct {
-	text    string
-	finish  string
-	usage   *conductor.Usage
-	chunks  int
-	raw     []string
-	lastErr error
-}
-
-// drain reads s to its end; it fails the test unless the stream ends with
-// io.EOF.
-func drain(t *testing.T, s conductor.Stream) streamed {
-	t.Helper()
-	got := collect(s)
-	if got.lastErr != io.EOF {
-		t.Fatalf("stream ended with %v, want io.EOF", got.lastErr)
-	}
-	return got
-}
-
-func collect(s conductor.Stream) streamed {
-	defer s.Close()
-	var got streamed
-	var b strings.Builder
-	for i := 0; i < 10000; i++ {
-		ch, err := s.Next()
-		if err != nil {
-			got.lastErr = err
-			break
-		}
-		got.chunks++
-		b.WriteString(ch.Delta)
-		if ch.FinishReason != "" {
-			got.finish = ch.FinishReason
-		}
-		if ch.Usage != nil {
-			got.usage = ch.Usage
-		}
-		if ch.Raw != nil {
-			got.raw = append(got.raw, string(ch.Raw))
-		}
-	}
-	got.text = b.String()
-	return got
-}
-
 func TestOpenAIStreams(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -319,8 +262,8 @@ func TestOpenAIStreams(t *testing.T) {
 				t.Errorf("meta provider = %q", m.Provider)
 			}
 			got := drain(t, s)
-			if got.text != tt.text || got.finish != tt.finish || got.usage == nil || *got.usage != tt.usage || len(got.raw) != tt.raw {
-				t.Errorf("got text=%q finish=%q usage=%+v raw=%d; want %q %q %+v %d", got.text, got.finish, got.usage, len(got.raw), tt.text, tt.finish, tt.usage, tt.raw)
+			if got.Text != tt.text || got.Finish != tt.finish || got.Usage == nil || *got.Usage != tt.usage || len(got.Raw) != tt.raw {
+				t.Errorf("got text=%q finish=%q usage=%+v raw=%d; want %q %q %+v %d", got.Text, got.Finish, got.Usage, len(got.Raw), tt.text, tt.finish, tt.usage, tt.raw)
 			}
 			// Next after the end keeps saying io.EOF.
 			if _, err := s.Next(); err != io.EOF {
@@ -341,7 +284,7 @@ func TestOpenAIStreamRawPassesThrough(t *testing.T) {
 	// Re-framing every Raw with "data: " and a blank line, then [DONE],
 	// gives back the stream as the provider sent it.
 	var b strings.Builder
-	for _, r := range got.raw {
+	for _, r := range got.Raw {
 		b.WriteString("data: " + r + "\n\n")
 	}
 	b.WriteString("data: [DONE]\n\n")

@@ -1,4 +1,4 @@
-package provider_test
+package anthropic_test
 
 import (
 	"context"
@@ -81,7 +81,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 			} else if _, err := p.Chat(context.Background(), &tt.req); err != nil {
 				t.Fatal(err)
 			}
-			got := f.last(t)
+			got := f.Last(t)
 			if got.Method != http.MethodPost || got.RequestURI != tt.path {
 				t.Errorf("sent %s %s, want POST %s", got.Method, got.RequestURI, tt.path)
 			}
@@ -161,7 +161,7 @@ func TestAnthropicRequestRefusals(t *testing.T) {
 				!strings.HasPrefix(e.Message, tt.field+": ") || !strings.Contains(e.Message, "anthropic") {
 				t.Fatalf("err = %v, want a refusal naming %s and anthropic", err, tt.field)
 			}
-			if f.count() != 0 {
+			if f.Count() != 0 {
 				t.Error("the request was sent")
 			}
 		})
@@ -206,14 +206,14 @@ func TestAnthropicStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := drain(t, s)
-	if got.text != "Hello!" || got.finish != "stop" || got.usage == nil ||
-		*got.usage != (conductor.Usage{InputTokens: 25, OutputTokens: 15}) {
-		t.Errorf("got %+v usage %+v", got, got.usage)
+	if got.Text != "Hello!" || got.Finish != "stop" || got.Usage == nil ||
+		*got.Usage != (conductor.Usage{InputTokens: 25, OutputTokens: 15}) {
+		t.Errorf("got %+v usage %+v", got, got.Usage)
 	}
 	// Every event passes through, message_stop included, so a server can
 	// relay the stream as it came.
-	if len(got.raw) != 8 || got.raw[7] != `{"type":"message_stop"}` || got.raw[2] != `{"type": "ping"}` {
-		t.Errorf("raw events: %q", got.raw)
+	if len(got.Raw) != 8 || got.Raw[7] != `{"type":"message_stop"}` || got.Raw[2] != `{"type": "ping"}` {
+		t.Errorf("raw events: %q", got.Raw)
 	}
 }
 

@@ -1,4 +1,4 @@
-package provider_test
+package openai_test
 
 import (
 	"context"
@@ -119,7 +119,7 @@ func TestOpenAIEmbed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ex := f.last(t)
+			ex := f.Last(t)
 			if ex.Path != "/embeddings" {
 				t.Errorf("path %s", ex.Path)
 			}
@@ -170,7 +170,7 @@ func TestWorkersAIEmbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := f.last(t)
+	ex := f.Last(t)
 	if ex.Path != "/client/v4/accounts/acct/ai/run/@cf/baai/bge-small-en-v1.5" {
 		t.Errorf("path %s", ex.Path)
 	}
@@ -206,7 +206,7 @@ func TestWorkersAIEmbedRefusals(t *testing.T) {
 				!strings.HasPrefix(e.Message, tt.field+": not supported by workers-ai") {
 				t.Fatalf("err = %v", err)
 			}
-			if len(f.seen) != 0 {
+			if len(f.Seen) != 0 {
 				t.Error("a refused request reached the upstream")
 			}
 		})
