@@ -20,6 +20,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 func newServer(t *testing.T, st conductor.Store, opts Options) *httptest.Server {
@@ -579,7 +580,7 @@ func TestBudgetsFollowTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := g.Wrap(provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: upstream.URL + "/v1", APIKey: "sk-test"}))
+	p := g.Wrap(openai.New(provider.Endpoint{Name: "openai", BaseURL: upstream.URL + "/v1", APIKey: "sk-test"}))
 	for range 3 {
 		_, err := p.Chat(context.Background(), &conductor.ChatRequest{
 			Provider: "openai", Model: "gpt-4o", MaxTokens: 100,

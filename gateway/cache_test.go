@@ -16,6 +16,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 func dur(d time.Duration) *time.Duration { return &d }
@@ -336,7 +337,7 @@ func TestCacheStreamReplaysChunks(t *testing.T) {
 			w.Write(sse)
 		}))
 		defer stopNet()
-		up := provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: "http://fake/v1", APIKey: "sk-test", Client: client})
+		up := openai.New(provider.Endpoint{Name: "openai", BaseURL: "http://fake/v1", APIKey: "sk-test", Client: client})
 		g, st, stop := start(t, Config{CacheTTL: time.Hour})
 		defer stop()
 		p := g.Wrap(up)

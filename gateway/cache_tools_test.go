@@ -12,6 +12,8 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // A streamed tool-call answer is cached and replayed like any other: every
@@ -26,8 +28,8 @@ func TestCacheStreamReplaysToolCalls(t *testing.T) {
 		new   func(provider.Endpoint) conductor.Provider
 		calls int // tool-call pieces in the stream
 	}{
-		{"openai parallel calls", "parallel-tool-calls.openai.sse", provider.NewOpenAI, 5},
-		{"anthropic text and a call", "one-tool-call.anthropic.sse", provider.NewAnthropic, 3},
+		{"openai parallel calls", "parallel-tool-calls.openai.sse", openai.New, 5},
+		{"anthropic text and a call", "one-tool-call.anthropic.sse", anthropic.New, 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

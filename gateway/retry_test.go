@@ -11,6 +11,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 func serverError() error {
@@ -35,7 +36,7 @@ func TestRetryHonoursRetryAfterOverHTTP(t *testing.T) {
 			w.Write(ok)
 		}))
 		defer stopNet()
-		up := provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: "http://fake/v1", APIKey: "sk-test", Client: client})
+		up := openai.New(provider.Endpoint{Name: "openai", BaseURL: "http://fake/v1", APIKey: "sk-test", Client: client})
 		// Jitter at its maximum: the backoff alone would wait 10ms.
 		g, st, stop := start(t, Config{Retry: RetryConfig{Delay: 10 * time.Millisecond}}, WithJitter(func(n int64) int64 { return n - 1 }))
 		defer stop()

@@ -20,6 +20,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -421,7 +422,7 @@ func TestGatewayFeedsCollector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := g.Wrap(provider.NewOpenAI(provider.Endpoint{Name: "openai", BaseURL: upstream.URL + "/v1", APIKey: "sk-secret-key"}))
+		p := g.Wrap(openai.New(provider.Endpoint{Name: "openai", BaseURL: upstream.URL + "/v1", APIKey: "sk-secret-key"}))
 		for range calls {
 			if _, err := p.Chat(ctx, &conductor.ChatRequest{Provider: "openai", Model: "gpt-4o",
 				Messages: []conductor.Message{conductor.TextMessage("user", "Hello")}, Options: conductor.CallOptions{User: "user-secret-id"}}); err != nil {

@@ -1,4 +1,4 @@
-package provider
+package provider_test
 
 import (
 	"context"
@@ -7,8 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conductor-go/conductor/provider"
+
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // The answer side beyond text: tool calls, refusals, thinking and usage
@@ -32,12 +37,12 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 		usage   conductor.Usage
 	}{
 		{
-			name: "openai tool call, content null", decode: DecodeOpenAIResponse, file: "openai/chat_completion_tool_calls.json",
+			name: "openai tool call, content null", decode: openai.DecodeResponse, file: "openai/chat_completion_tool_calls.json",
 			content: []conductor.Block{toolCall("call_abc123", "get_current_weather", "{\n\"location\": \"Boston, MA\"\n}")},
 			finish:  "tool_calls", usage: conductor.Usage{InputTokens: 82, OutputTokens: 17},
 		},
 		{
-			name: "openai text and two calls, usage details", decode: DecodeOpenAIResponse,
+			name: "openai text and two calls, usage details", decode: openai.DecodeResponse,
 			body: `{"id":"c","model":"m","choices":[{"message":{"role":"assistant","content":"On it.","tool_calls":[` +
 				`{"id":"call_A","type":"function","function":{"name":"a","arguments":"{\"x\":1}"}},` +
 				`{"id":"call_B","type":"function","function":{"name":"b","arguments":""}}]},"finish_reason":"tool_calls"}],` +
@@ -49,31 +54,31 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 		{
 			// Workers AI's /v1 for legacy models may send objects and no ids
 			// (undocumented): repaired, the id stable.
-			name: "compatible server: object arguments, no id, no finish", decode: DecodeOpenAIResponse,
+			name: "compatible server: object arguments, no id, no finish", decode: openai.DecodeResponse,
 			body:    `{"choices":[{"message":{"content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":{"a": [1, 2]}}}]}}]}`,
 			content: []conductor.Block{toolCall(wire.SynthToolID(0, "f", `{"a":[1,2]}`), "f", `{"a":[1,2]}`)},
 			finish:  "tool_calls",
 		},
 		{
-			name: "openai custom tool call: opaque", decode: DecodeOpenAIResponse,
+			name: "openai custom tool call: opaque", decode: openai.DecodeResponse,
 			body:    `{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"custom","custom":{"name":"sh","input":"ls"}}]},"finish_reason":"tool_calls"}]}`,
 			content: []conductor.Block{opaque("openai", "custom", `{"id":"c1","type":"custom","custom":{"name":"sh","input":"ls"}}`)},
 			finish:  "tool_calls",
 		},
 		{
-			name: "openai refusal: text, content_filter", decode: DecodeOpenAIResponse,
+			name: "openai refusal: text, content_filter", decode: openai.DecodeResponse,
 			body:    `{"choices":[{"message":{"content":null,"refusal":"I can't."},"finish_reason":"stop"}]}`,
 			content: []conductor.Block{conductor.TextBlock("I can't.")}, finish: "content_filter",
 		},
 		{
-			name: "anthropic text and tool_use", decode: DecodeAnthropicResponse, file: "anthropic/message_cache_tool.json",
+			name: "anthropic text and tool_use", decode: anthropic.DecodeResponse, file: "anthropic/message_cache_tool.json",
 			content: []conductor.Block{conductor.TextBlock("I'll check the weather."),
 				toolCall("toolu_01A09q90qw90lq917835lq9", "get_weather", `{"location":"San Francisco, CA"}`)},
 			finish: "tool_calls",
 			usage:  conductor.Usage{InputTokens: 21 + 188086 + 1000, OutputTokens: 393, CachedInputTokens: 1000, CacheWriteInputTokens: 188086},
 		},
 		{
-			name: "anthropic thinking: opaque, in order; input compact", decode: DecodeAnthropicResponse, file: "anthropic/message_thinking.json",
+			name: "anthropic thinking: opaque, in order; input compact", decode: anthropic.DecodeResponse, file: "anthropic/message_thinking.json",
 			content: []conductor.Block{
 				opaque("anthropic", "thinking", `{"type":"thinking","thinking":"27 * 453 = 12231","signature":"EqQBCgIYAhIM"}`),
 				opaque("anthropic", "redacted_thinking", `{"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix"}`),
@@ -84,17 +89,17 @@ func TestDecodeAnswerBlocks(t *testing.T) {
 			usage:  conductor.Usage{InputTokens: 46, OutputTokens: 285, ReasoningTokens: 270},
 		},
 		{
-			name: "workers ai legacy tool_calls: stable id", decode: DecodeWorkersAIResponse, file: "workersai/run_tool_calls.json",
+			name: "workers ai legacy tool_calls: stable id", decode: workersai.DecodeResponse, file: "workersai/run_tool_calls.json",
 			content: []conductor.Block{toolCall(wire.SynthToolID(0, "getWeather", `{"lat":"51.5","lon":"-0.12"}`), "getWeather", `{"lat":"51.5","lon":"-0.12"}`)},
 			finish:  "tool_calls", usage: conductor.Usage{InputTokens: 310, OutputTokens: 28},
 		},
 		{
-			name: "workers ai chat.completion result", decode: DecodeWorkersAIResponse, file: "workersai/run_chat_completion.json",
+			name: "workers ai chat.completion result", decode: workersai.DecodeResponse, file: "workersai/run_chat_completion.json",
 			content: []conductor.Block{toolCall("call_1", "getWeather", `{"lat":"51.5"}`)},
 			finish:  "tool_calls", usage: conductor.Usage{InputTokens: 300, OutputTokens: 30, CachedInputTokens: 100},
 		},
 		{
-			name: "workers ai text with an empty tool_calls", decode: DecodeWorkersAIResponse,
+			name: "workers ai text with an empty tool_calls", decode: workersai.DecodeResponse,
 			body:    `{"result":{"response":"Hi","tool_calls":[],"usage":{"prompt_tokens":1,"completion_tokens":1}},"success":true}`,
 			content: []conductor.Block{conductor.TextBlock("Hi")}, usage: conductor.Usage{InputTokens: 1, OutputTokens: 1},
 		},
@@ -171,7 +176,7 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 	resp := &conductor.ChatResponse{ID: "x", Model: "m", Content: content, FinishReason: "tool_calls",
 		Usage: conductor.Usage{InputTokens: 10, OutputTokens: 5, CachedInputTokens: 4, CacheWriteInputTokens: 2, ReasoningTokens: 3}}
 
-	a, err := EncodeAnthropicResponse(resp)
+	a, err := anthropic.EncodeResponse(resp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +190,7 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 		t.Errorf("anthropic\n got %s\nwant %s", a, want)
 	}
 
-	o := EncodeOpenAIResponse(resp, 1700000000)
+	o := openai.EncodeResponse(resp, 1700000000)
 	want = `{"id":"x","object":"chat.completion","created":1700000000,"model":"m","choices":[{"index":0,"message":{"role":"assistant",` +
 		`"content":"Checking.","refusal":null,"tool_calls":[` +
 		`{"id":"functions.Bash:0","type":"function","function":{"name":"bash","arguments":"{ \"cmd\": \"ls\" }"}},` +
@@ -196,12 +201,12 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 	if string(o) != want {
 		t.Errorf("openai\n got %s\nwant %s", o, want)
 	}
-	back, err := DecodeOpenAIResponse(o)
+	back, err := openai.DecodeResponse(o)
 	if err != nil || !reflect.DeepEqual(back.Content, content[1:]) || back.Usage != resp.Usage {
 		t.Errorf("read back %s %+v %v", blocksString(back.Content), back.Usage, err)
 	}
 
-	w, err := EncodeWorkersAIResponse(resp)
+	w, err := workersai.EncodeResponse(resp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,16 +217,16 @@ func TestEncodeAnswerBlocks(t *testing.T) {
 	}
 
 	// Tool calls alone: content null, finish tool_calls when none was named.
-	o = EncodeOpenAIResponse(&conductor.ChatResponse{Content: []conductor.Block{toolCall("c", "f", "{}")}}, 0)
+	o = openai.EncodeResponse(&conductor.ChatResponse{Content: []conductor.Block{toolCall("c", "f", "{}")}}, 0)
 	if !strings.Contains(string(o), `"content":null,`) || !strings.Contains(string(o), `"finish_reason":"tool_calls"`) {
 		t.Errorf("calls alone: %s", o)
 	}
-	a, _ = EncodeAnthropicResponse(&conductor.ChatResponse{Content: []conductor.Block{toolCall("c", "f", "{}")}})
+	a, _ = anthropic.EncodeResponse(&conductor.ChatResponse{Content: []conductor.Block{toolCall("c", "f", "{}")}})
 	if !strings.Contains(string(a), `"stop_reason":"tool_use"`) {
 		t.Errorf("calls alone: %s", a)
 	}
 	// Nothing Anthropic can hold: one empty text block.
-	a, _ = EncodeAnthropicResponse(&conductor.ChatResponse{Content: []conductor.Block{opaque("openai", "custom", `{}`)}})
+	a, _ = anthropic.EncodeResponse(&conductor.ChatResponse{Content: []conductor.Block{opaque("openai", "custom", `{}`)}})
 	if !strings.Contains(string(a), `"content":[{"type":"text","text":""}]`) {
 		t.Errorf("empty: %s", a)
 	}
@@ -233,7 +238,7 @@ func TestEncodeRefusesNonObjectArguments(t *testing.T) {
 	for _, args := range []string{`"a string"`, `[1,2]`, `{"a":`, `not json`, `null`} {
 		resp := &conductor.ChatResponse{Content: []conductor.Block{toolCall("c0", "ok", "{}"), toolCall("c1", "get_weather", args)}}
 		for name, enc := range map[string]func(*conductor.ChatResponse) ([]byte, error){
-			"anthropic": EncodeAnthropicResponse, "workers-ai": EncodeWorkersAIResponse} {
+			"anthropic": anthropic.EncodeResponse, "workers-ai": workersai.EncodeResponse} {
 			b, err := enc(resp)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != conductor.ClassProviderFail || !strings.Contains(e.Message, "tool call 1 (get_weather)") {
@@ -248,37 +253,37 @@ func TestEncodeRefusesNonObjectArguments(t *testing.T) {
 func TestStreamToolCalls(t *testing.T) {
 	tests := []struct {
 		name   string
-		new    func(Endpoint) conductor.Provider
+		new    func(provider.Endpoint) conductor.Provider
 		file   string
 		want   []conductor.ToolCallDelta
 		text   string
 		finish string
 		usage  conductor.Usage
 	}{
-		{name: "openai parallel", new: NewOpenAI, file: "conformance/streams/parallel-tool-calls.openai.sse",
+		{name: "openai parallel", new: openai.New, file: "conformance/streams/parallel-tool-calls.openai.sse",
 			want: []conductor.ToolCallDelta{{Index: 0, ID: "call_A", Name: "get_weather"}, {Index: 0, Arguments: `{"city":`},
 				{Index: 0, Arguments: `"Paris"}`}, {Index: 1, ID: "call_B", Name: "get_time"}, {Index: 1, Arguments: `{"tz":"CET"}`}},
 			finish: "tool_calls", usage: conductor.Usage{InputTokens: 149, OutputTokens: 60}},
-		{name: "anthropic text then tool_use at block 1", new: NewAnthropic, file: "conformance/streams/one-tool-call.anthropic.sse",
+		{name: "anthropic text then tool_use at block 1", new: anthropic.New, file: "conformance/streams/one-tool-call.anthropic.sse",
 			want: []conductor.ToolCallDelta{{Index: 0, ID: "toolu_01B2xJ4hZpTR6pHz9mTz1Nqe", Name: "get_weather"},
 				{Index: 0, Arguments: `{"city": "Pa`}, {Index: 0, Arguments: `ris"}`}},
 			text: "Checking.", finish: "tool_calls", usage: conductor.Usage{InputTokens: 377, OutputTokens: 65}},
-		{name: "anthropic thinking: Raw only", new: NewAnthropic, file: "conformance/streams/thinking-then-text.anthropic.sse",
+		{name: "anthropic thinking: Raw only", new: anthropic.New, file: "conformance/streams/thinking-then-text.anthropic.sse",
 			text: "27 * 453 = 12231", finish: "stop", usage: conductor.Usage{InputTokens: 46, OutputTokens: 285, ReasoningTokens: 270}},
-		{name: "anthropic parallel", new: NewAnthropic, file: "conformance/streams/parallel-tool-calls.anthropic.sse",
+		{name: "anthropic parallel", new: anthropic.New, file: "conformance/streams/parallel-tool-calls.anthropic.sse",
 			want: []conductor.ToolCallDelta{{Index: 0, ID: "call_A", Name: "get_weather"}, {Index: 0, Arguments: `{"city":`},
 				{Index: 0, Arguments: `"Paris"}`}, {Index: 1, ID: "call_B", Name: "get_time"}, {Index: 1, Arguments: `{"tz":"CET"}`}},
 			finish: "tool_calls", usage: conductor.Usage{InputTokens: 149, OutputTokens: 60}},
-		{name: "openai refusal: content_filter", new: NewOpenAI, file: "conformance/streams/refusal.openai.sse",
+		{name: "openai refusal: content_filter", new: openai.New, file: "conformance/streams/refusal.openai.sse",
 			text: "I'm sorry, I cannot assist with that request.", finish: "content_filter", usage: conductor.Usage{InputTokens: 25, OutputTokens: 11}},
-		{name: "workers ai OpenAI-shaped chunks", new: NewWorkersAI, file: "workersai/stream_tool_calls.sse",
+		{name: "workers ai OpenAI-shaped chunks", new: workersai.New, file: "workersai/stream_tool_calls.sse",
 			want:   []conductor.ToolCallDelta{{Index: 0, ID: "call_1", Name: "getWeather"}, {Index: 0, Arguments: `{"lat":"51.5"}`}},
 			finish: "tool_calls", usage: conductor.Usage{InputTokens: 300, OutputTokens: 30}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-			s, err := tt.new(Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
+			s, err := tt.new(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
 				Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
@@ -322,7 +327,7 @@ func later(a, b string) string {
 // Legacy Workers AI chunks with whole tool calls (undocumented, but the
 // shape of its answers) are numbered across the stream.
 func TestWorkersAIStreamLegacyToolCalls(t *testing.T) {
-	var d WorkersAIStreamDecoder
+	var d workersai.StreamDecoder
 	var got []conductor.ToolCallDelta
 	finish := ""
 	for _, data := range []string{
@@ -330,7 +335,7 @@ func TestWorkersAIStreamLegacyToolCalls(t *testing.T) {
 		`{"response":"","tool_calls":[{"name":"b","arguments":{}}]}`,
 		`{"response":"","usage":{"prompt_tokens":3,"completion_tokens":4}}`,
 	} {
-		ch, emit, done, err := d.Decode(Event{Data: []byte(data)})
+		ch, emit, done, err := d.Decode(provider.Event{Data: []byte(data)})
 		if err != nil || !emit || done {
 			t.Fatalf("%s: %v %v %v", data, emit, done, err)
 		}
@@ -363,12 +368,12 @@ func FuzzArgumentsText(f *testing.F) {
 // A streamed custom tool call is no function call: its pieces give no
 // tool-call deltas (its first piece alone names its type).
 func TestOpenAIStreamCustomToolCall(t *testing.T) {
-	var d OpenAIStreamDecoder
+	var d openai.StreamDecoder
 	for _, data := range []string{
 		`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","type":"custom","custom":{"name":"sh","input":""}}]}}]}`,
 		`{"choices":[{"delta":{"tool_calls":[{"index":0,"custom":{"input":"ls"}}]}}]}`,
 	} {
-		ch, _, _, err := d.Decode(Event{Data: []byte(data)})
+		ch, _, _, err := d.Decode(provider.Event{Data: []byte(data)})
 		if err != nil || len(ch.ToolCalls) != 0 || string(ch.Raw) != data {
 			t.Errorf("%s: %+v %v", data, ch, err)
 		}

@@ -1,4 +1,4 @@
-package provider
+package provider_test
 
 import (
 	"bytes"
@@ -9,8 +9,13 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/conductor-go/conductor/provider"
+
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // benchRequest is a typical gateway call: a system prompt, a few turns, the
@@ -43,7 +48,7 @@ func BenchmarkOpenAIEncode(b *testing.B) {
 	req := benchRequest()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := EncodeOpenAIRequest(req); err != nil {
+		if _, err := openai.EncodeRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -74,7 +79,7 @@ func BenchmarkOpenAIDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeOpenAIResponse(body); err != nil {
+		if _, err := openai.DecodeResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -87,10 +92,10 @@ func BenchmarkOpenAIRoundTrip(b *testing.B) {
 	body := readTestdata(b, "openai/chat_completion.json")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := EncodeOpenAIRequest(req); err != nil {
+		if _, err := openai.EncodeRequest(req); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := DecodeOpenAIResponse(body); err != nil {
+		if _, err := openai.DecodeResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -108,7 +113,7 @@ func BenchmarkOpenAIChatHTTP(b *testing.B) {
 		_, _ = w.Write(answer)
 	}))
 	defer srv.Close()
-	p := NewOpenAI(Endpoint{Name: "openai", BaseURL: srv.URL, APIKey: "sk-test"})
+	p := openai.New(provider.Endpoint{Name: "openai", BaseURL: srv.URL, APIKey: "sk-test"})
 	req := benchRequest()
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -126,13 +131,13 @@ func BenchmarkOpenAIStreamDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		r := NewSSEReader(bytes.NewReader(body))
+		r := provider.NewSSEReader(bytes.NewReader(body))
 		for {
 			ev, err := r.Next()
 			if err != nil {
 				break
 			}
-			if _, _, _, err := DecodeOpenAIStreamEvent(ev); err != nil {
+			if _, _, _, err := openai.DecodeStreamEvent(ev); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -144,7 +149,7 @@ func BenchmarkSSEReader(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		r := NewSSEReader(bytes.NewReader(body))
+		r := provider.NewSSEReader(bytes.NewReader(body))
 		for {
 			if _, err := r.Next(); err != nil {
 				break
@@ -157,7 +162,7 @@ func BenchmarkAnthropicEncode(b *testing.B) {
 	req := benchRequest()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := EncodeAnthropicRequest(req); err != nil {
+		if _, err := anthropic.EncodeRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -173,12 +178,12 @@ func BenchmarkEstimateTokens(b *testing.B) {
 }
 
 // benchStream reads and decodes a recorded stream with decode.
-func benchStream(b *testing.B, file string, decode func(Event) (conductor.Chunk, bool, bool, error)) {
+func benchStream(b *testing.B, file string, decode func(provider.Event) (conductor.Chunk, bool, bool, error)) {
 	body := readTestdata(b, file)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		r := NewSSEReader(bytes.NewReader(body))
+		r := provider.NewSSEReader(bytes.NewReader(body))
 		for {
 			ev, err := r.Next()
 			if err != nil {
@@ -203,46 +208,46 @@ func benchDecode(b *testing.B, file string, decode func([]byte) (*conductor.Chat
 }
 
 func BenchmarkAnthropicDecode(b *testing.B) {
-	benchDecode(b, "anthropic/message.json", DecodeAnthropicResponse)
+	benchDecode(b, "anthropic/message.json", anthropic.DecodeResponse)
 }
 
 func BenchmarkAnthropicStreamDecode(b *testing.B) {
-	benchStream(b, "anthropic/stream.sse", new(AnthropicStreamDecoder).Decode)
+	benchStream(b, "anthropic/stream.sse", new(anthropic.StreamDecoder).Decode)
 }
 
 func BenchmarkWorkersAIDecode(b *testing.B) {
-	benchDecode(b, "workersai/run.json", DecodeWorkersAIResponse)
+	benchDecode(b, "workersai/run.json", workersai.DecodeResponse)
 }
 
 func BenchmarkWorkersAIStreamDecode(b *testing.B) {
-	benchStream(b, "workersai/stream_usage.sse", DecodeWorkersAIStreamEvent)
+	benchStream(b, "workersai/stream_usage.sse", workersai.DecodeStreamEvent)
 }
 
 // BenchmarkOpenAIRequestDecode is the server's per-request parse of a
 // typical client body (the benchmark request as an SDK would send it).
 func BenchmarkOpenAIRequestDecode(b *testing.B) {
-	body, err := EncodeOpenAIRequest(benchRequest())
+	body, err := openai.EncodeRequest(benchRequest())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeOpenAIRequest(body); err != nil {
+		if _, err := openai.DecodeRequest(body); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkAnthropicRequestDecode(b *testing.B) {
-	body, err := EncodeAnthropicRequest(benchRequest())
+	body, err := anthropic.EncodeRequest(benchRequest())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeAnthropicRequest(body); err != nil {
+		if _, err := anthropic.DecodeRequest(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -252,37 +257,37 @@ func BenchmarkAnthropicRequestDecode(b *testing.B) {
 // fast scanners read text answers only): what that costs.
 
 func BenchmarkOpenAIDecodeToolCalls(b *testing.B) {
-	benchDecode(b, "conformance/answers/parallel-tool-calls.openai.json", DecodeOpenAIResponse)
+	benchDecode(b, "conformance/answers/parallel-tool-calls.openai.json", openai.DecodeResponse)
 }
 
 func BenchmarkAnthropicDecodeToolUse(b *testing.B) {
-	benchDecode(b, "conformance/answers/one-tool-call.anthropic.json", DecodeAnthropicResponse)
+	benchDecode(b, "conformance/answers/one-tool-call.anthropic.json", anthropic.DecodeResponse)
 }
 
 func BenchmarkOpenAIStreamDecodeToolCalls(b *testing.B) {
-	benchStream(b, "conformance/streams/parallel-tool-calls.openai.sse", new(OpenAIStreamDecoder).Decode)
+	benchStream(b, "conformance/streams/parallel-tool-calls.openai.sse", new(openai.StreamDecoder).Decode)
 }
 
 func BenchmarkAnthropicStreamDecodeToolUse(b *testing.B) {
-	benchStream(b, "conformance/streams/one-tool-call.anthropic.sse", new(AnthropicStreamDecoder).Decode)
+	benchStream(b, "conformance/streams/one-tool-call.anthropic.sse", new(anthropic.StreamDecoder).Decode)
 }
 
 // The text-only body the fast path takes, decoded by it and by the
 // encoding/json path alone: what the hand-written scanner is worth.
 func BenchmarkOpenAIRequestDecodeText(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), EncodeOpenAIRequest, DecodeOpenAIRequest)
+	benchRequestDecode(b, benchTextRequest(), openai.EncodeRequest, openai.DecodeRequest)
 }
 
 func BenchmarkOpenAIRequestDecodeTextJSON(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), EncodeOpenAIRequest, decodeOpenAIRequestJSON)
+	benchRequestDecode(b, benchTextRequest(), openai.EncodeRequest, openai.DecodeRequestJSON)
 }
 
 func BenchmarkAnthropicRequestDecodeText(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), EncodeAnthropicRequest, DecodeAnthropicRequest)
+	benchRequestDecode(b, benchTextRequest(), anthropic.EncodeRequest, anthropic.DecodeRequest)
 }
 
 func BenchmarkAnthropicRequestDecodeTextJSON(b *testing.B) {
-	benchRequestDecode(b, benchTextRequest(), EncodeAnthropicRequest, decodeAnthropicRequestJSON)
+	benchRequestDecode(b, benchTextRequest(), anthropic.EncodeRequest, anthropic.DecodeRequestJSON)
 }
 
 func benchRequestDecode(b *testing.B, req *conductor.ChatRequest, encode func(*conductor.ChatRequest) ([]byte, error),
@@ -309,12 +314,12 @@ func BenchmarkTranslatedToolRequest(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		req, err := DecodeOpenAIRequest(body)
+		req, err := openai.DecodeRequest(body)
 		if err != nil {
 			b.Fatal(err)
 		}
 		req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
-		if _, err := appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, req.Provider, false); err != nil {
+		if _, err := anthropic.AppendRequest(make([]byte, 0, wire.RequestSize(req)+16), req, req.Provider, false); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -322,14 +327,14 @@ func BenchmarkTranslatedToolRequest(b *testing.B) {
 
 // BenchmarkTranslatedToolRequestEncode is the encoding half alone.
 func BenchmarkTranslatedToolRequestEncode(b *testing.B) {
-	req, err := DecodeOpenAIRequest(readTestdata(b, "conformance/requests/parallel-tool-results.openai.json"))
+	req, err := openai.DecodeRequest(readTestdata(b, "conformance/requests/parallel-tool-results.openai.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := EncodeAnthropicRequest(req); err != nil {
+		if _, err := anthropic.EncodeRequest(req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package provider
+package provider_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -52,17 +55,19 @@ var answerCodecs = map[string]struct {
 }{
 	"openai": {
 		decode: func(b []byte) (*conductor.ChatResponse, error) {
-			resp, _, err := decodeOpenAIResponse(conductor.ProviderOpenAI, b)
+			resp, _, err := openai.DecodeProviderResponse(conductor.ProviderOpenAI, b)
 			return resp, err
 		},
-		encode: func(r *conductor.ChatResponse) ([]byte, error) { return EncodeOpenAIResponse(r, 1700000000), nil },
+		encode: func(r *conductor.ChatResponse) ([]byte, error) {
+			return openai.EncodeResponse(r, 1700000000), nil
+		},
 	},
 	"anthropic": {
 		decode: func(b []byte) (*conductor.ChatResponse, error) {
-			resp, _, err := decodeAnthropicResponse(conductor.ProviderAnthropic, b)
+			resp, _, err := anthropic.DecodeProviderResponse(conductor.ProviderAnthropic, b)
 			return resp, err
 		},
-		encode: EncodeAnthropicResponse,
+		encode: anthropic.EncodeResponse,
 	},
 }
 

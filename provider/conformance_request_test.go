@@ -1,4 +1,4 @@
-package provider
+package provider_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -60,9 +65,9 @@ var requestCodecs = map[string]struct {
 	decode   func([]byte) (*conductor.ChatRequest, error)
 	encode   func(*conductor.ChatRequest) ([]byte, error)
 }{
-	FormatOpenAI:    {conductor.ProviderOpenAI, DecodeOpenAIRequest, EncodeOpenAIRequest},
-	FormatAnthropic: {conductor.ProviderAnthropic, DecodeAnthropicRequest, EncodeAnthropicRequest},
-	FormatWorkersAI: {conductor.ProviderWorkersAI, DecodeWorkersAIRequest, EncodeWorkersAIRequest},
+	provider.FormatOpenAI:    {conductor.ProviderOpenAI, openai.DecodeRequest, openai.EncodeRequest},
+	provider.FormatAnthropic: {conductor.ProviderAnthropic, anthropic.DecodeRequest, anthropic.EncodeRequest},
+	provider.FormatWorkersAI: {conductor.ProviderWorkersAI, workersai.DecodeRequest, workersai.EncodeRequest},
 }
 
 func TestRequestConformance(t *testing.T) {
@@ -142,46 +147,46 @@ func TestRequestRefusals(t *testing.T) {
 		body           string
 		field          string // what the message must name
 	}{
-		{"n > 1 to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"n > 1 to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o","n":3,"messages":[{"role":"user","content":"Hi"}]}`, "n: "},
-		{"logprobs to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"logprobs to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o","logprobs":true,"top_logprobs":2,"messages":[{"role":"user","content":"Hi"}]}`, "logprobs: "},
-		{"seed to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"seed to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o","seed":7,"messages":[{"role":"user","content":"Hi"}]}`, "seed: "},
-		{"custom tools to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"custom tools to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o","tools":[{"type":"custom","custom":{"name":"grep"}}],"messages":[{"role":"user","content":"Hi"}]}`, "tools: "},
-		{"allowed_tools to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"allowed_tools to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o",` + tools + `,"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[]}},"messages":[{"role":"user","content":"Hi"}]}`, "tool_choice: "},
-		{"invalid tool arguments to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"invalid tool arguments to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o",` + tools + `,"messages":[{"role":"user","content":"Hi"},{"role":"tool","tool_call_id":"x","content":"?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":"}}]}]}`,
 			"messages[2].tool_calls[0].function.arguments: not a JSON object"},
-		{"arguments not an object to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"arguments not an object to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o","messages":[{"role":"assistant","content":"a","tool_calls":[{"id":"c0","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"c1","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`,
 			"messages[0].tool_calls[1].function.arguments: not a JSON object"},
-		{"an input_audio part to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"an input_audio part to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o-audio-preview","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"UklGR","format":"wav"}}]}]}`, "messages[0].content[0]: an input_audio block"},
-		{"a BMP image to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"a BMP image to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,Qk0="}}]}]}`, "messages[0].content[0]: an image of type \"image/bmp\""},
-		{"top_k to OpenAI", FormatAnthropic, FormatOpenAI,
+		{"top_k to OpenAI", provider.FormatAnthropic, provider.FormatOpenAI,
 			`{"model":"claude-sonnet-4-5","max_tokens":10,"top_k":5,"messages":[{"role":"user","content":"Hi"}]}`, "top_k: "},
-		{"a document block to OpenAI", FormatAnthropic, FormatOpenAI,
+		{"a document block to OpenAI", provider.FormatAnthropic, provider.FormatOpenAI,
 			`{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0="}},{"type":"text","text":"Summarise."}]}]}`,
 			"messages[0].content[0]: a document block"},
-		{"server tools to OpenAI", FormatAnthropic, FormatOpenAI,
+		{"server tools to OpenAI", provider.FormatAnthropic, provider.FormatOpenAI,
 			`{"model":"claude-sonnet-4-5","max_tokens":10,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"Hi"}]}`, "tools: "},
-		{"an http image to Workers AI", FormatOpenAI, FormatWorkersAI,
+		{"an http image to Workers AI", provider.FormatOpenAI, provider.FormatWorkersAI,
 			`{"model":"@cf/meta/llama-4-scout-17b-16e-instruct","messages":[{"role":"user","content":[{"type":"text","text":"What is it?"},{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}`,
 			"messages[0].content[1]: an image by URL"},
-		{"an http image to Workers AI, from Anthropic", FormatAnthropic, FormatWorkersAI,
+		{"an http image to Workers AI, from Anthropic", provider.FormatAnthropic, provider.FormatWorkersAI,
 			`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://example.com/cat.png"}}]}]}`,
 			"messages[0].content[0]: an image by URL"},
-		{"n > 1 to Workers AI", FormatOpenAI, FormatWorkersAI,
+		{"n > 1 to Workers AI", provider.FormatOpenAI, provider.FormatWorkersAI,
 			`{"model":"m","n":2,"messages":[{"role":"user","content":"Hi"}]}`, "n: "},
-		{"stop to Workers AI", FormatOpenAI, FormatWorkersAI,
+		{"stop to Workers AI", provider.FormatOpenAI, provider.FormatWorkersAI,
 			`{"model":"m","stop":"END","messages":[{"role":"user","content":"Hi"}]}`, "stop: "},
-		{"logprobs to Workers AI", FormatOpenAI, FormatWorkersAI,
+		{"logprobs to Workers AI", provider.FormatOpenAI, provider.FormatWorkersAI,
 			`{"model":"m","logprobs":true,"messages":[{"role":"user","content":"Hi"}]}`, "logprobs: "},
-		{"reasoning with too small a limit to Anthropic", FormatOpenAI, FormatAnthropic,
+		{"reasoning with too small a limit to Anthropic", provider.FormatOpenAI, provider.FormatAnthropic,
 			`{"model":"o3","reasoning_effort":"high","max_completion_tokens":1000,"messages":[{"role":"user","content":"Hi"}]}`, "reasoning_effort: "},
 	}
 	for _, tt := range tests {
@@ -197,7 +202,7 @@ func TestRequestRefusals(t *testing.T) {
 			if !ok {
 				t.Fatalf("encoded %s, want a refusal", body)
 			}
-			if e.Class != conductor.ClassBadRequest || HTTPStatus(e) != http.StatusBadRequest || e.Provider != dst.provider {
+			if e.Class != conductor.ClassBadRequest || provider.HTTPStatus(e) != http.StatusBadRequest || e.Provider != dst.provider {
 				t.Errorf("error %+v: want a 400 from %s", e, dst.provider)
 			}
 			if !strings.HasPrefix(e.Message, tt.field) || !strings.Contains(e.Message, dst.provider) {
@@ -249,11 +254,11 @@ func textOnly(req *conductor.ChatRequest) bool {
 // valid JSON that reads back, to the others as valid JSON or a refusal by
 // name.
 func FuzzOpenAIRequestBlocks(f *testing.F) {
-	fuzzRequestBlocks(f, FormatOpenAI, decodeOpenAIRequestJSON)
+	fuzzRequestBlocks(f, provider.FormatOpenAI, openai.DecodeRequestJSON)
 }
 
 func FuzzAnthropicRequestBlocks(f *testing.F) {
-	fuzzRequestBlocks(f, FormatAnthropic, decodeAnthropicRequestJSON)
+	fuzzRequestBlocks(f, provider.FormatAnthropic, anthropic.DecodeRequestJSON)
 }
 
 func fuzzRequestBlocks(f *testing.F, format string, decode func([]byte) (*conductor.ChatRequest, error)) {

@@ -1,6 +1,10 @@
-// Package provider holds the wire-format adapters: one file per wire format
-// (OpenAI-style for OpenAI, Groq and local servers; Anthropic; Workers AI),
-// each a conductor.Provider speaking plain net/http to an Endpoint.
+// Package provider holds what every wire format shares: the Endpoint an
+// adapter reaches, the HTTP caller with its deadlines and error mapping,
+// the SSE reader and stream, the portable-field table and the per-model
+// parameter rules, and the mock. The formats themselves live in
+// provider/openai (OpenAI-style, also Groq and local servers),
+// provider/anthropic and provider/workersai; provider/internal/wire holds
+// the JSON writers and helpers their codecs share.
 package provider
 
 import (

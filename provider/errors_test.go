@@ -1,4 +1,4 @@
-package provider
+package provider_test
 
 import (
 	"context"
@@ -12,6 +12,11 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
+
 	conductor "github.com/conductor-go/conductor"
 )
 
@@ -19,7 +24,7 @@ import (
 // and fixtures its wire format uses.
 type adapterKind struct {
 	name   string
-	new    func(Endpoint) conductor.Provider
+	new    func(provider.Endpoint) conductor.Provider
 	model  string
 	answer string // a whole answer fixture
 	stream string // a complete stream fixture
@@ -29,11 +34,11 @@ type adapterKind struct {
 }
 
 var kinds = []adapterKind{
-	{name: "openai", new: NewOpenAI, model: "gpt-4o", answer: "openai/chat_completion.json", stream: "openai/stream.sse",
+	{name: "openai", new: openai.New, model: "gpt-4o", answer: "openai/chat_completion.json", stream: "openai/stream.sse",
 		cut: "openai/stream_cut.sse", midErr: "openai/stream_error.sse", midCls: conductor.ClassServer},
-	{name: "anthropic", new: NewAnthropic, model: "claude-3-5-sonnet-20241022", answer: "anthropic/message.json", stream: "anthropic/stream.sse",
+	{name: "anthropic", new: anthropic.New, model: "claude-3-5-sonnet-20241022", answer: "anthropic/message.json", stream: "anthropic/stream.sse",
 		cut: "anthropic/stream_cut.sse", midErr: "anthropic/stream_error.sse", midCls: conductor.ClassServer},
-	{name: "workers-ai", new: NewWorkersAI, model: "@cf/meta/llama-3.1-8b-instruct", answer: "workersai/run.json", stream: "workersai/stream.sse",
+	{name: "workers-ai", new: workersai.New, model: "@cf/meta/llama-3.1-8b-instruct", answer: "workersai/run.json", stream: "workersai/stream.sse",
 		cut: "workersai/stream_cut.sse", midErr: "workersai/stream_error.sse", midCls: conductor.ClassRateLimited},
 }
 
@@ -144,16 +149,16 @@ func TestStatusErrors(t *testing.T) {
 // adapterFor returns the adapter named kind at base, with a request for it.
 func adapterFor(t *testing.T, kind, base string) (conductor.Provider, *conductor.ChatRequest) {
 	t.Helper()
-	ep := Endpoint{Name: kind, BaseURL: base, APIKey: "k"}
+	ep := provider.Endpoint{Name: kind, BaseURL: base, APIKey: "k"}
 	req := &conductor.ChatRequest{Provider: kind, Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}}
 	switch kind {
 	case "openai", "groq", "local":
-		return NewOpenAI(ep), req
+		return openai.New(ep), req
 	case "anthropic":
-		return NewAnthropic(ep), req
+		return anthropic.New(ep), req
 	case "workers-ai":
 		req.Model = "@cf/meta/llama-3.1-8b-instruct"
-		return NewWorkersAI(ep), req
+		return workersai.New(ep), req
 	}
 	t.Fatalf("no adapter %q", kind)
 	return nil, nil
@@ -181,7 +186,7 @@ func TestRetryAfter(t *testing.T) {
 		for k, v := range tt.header {
 			h.Set(k, v)
 		}
-		if got := retryAfter(h, now); got != tt.want {
+		if got := provider.RetryAfter(h, now); got != tt.want {
 			t.Errorf("retryAfter(%v) = %s, want %s", tt.header, got, tt.want)
 		}
 	}
@@ -220,7 +225,7 @@ func TestNetworkErrors(t *testing.T) {
 			url  string
 		}{{"refused", refusedURL}, {"reset", resetURL}} {
 			t.Run(k.name+"/"+tt.name, func(t *testing.T) {
-				p := k.new(Endpoint{Name: k.name, BaseURL: tt.url})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: tt.url})
 				_, err := p.Chat(context.Background(), k.request())
 				checkClass(t, err, k.name, conductor.ClassNetwork, true)
 				_, err = p.Stream(context.Background(), k.request())
@@ -230,24 +235,12 @@ func TestNetworkErrors(t *testing.T) {
 	}
 }
 
-func checkClass(t *testing.T, err error, provider string, class conductor.ErrorClass, retryable bool) *conductor.Error {
-	t.Helper()
-	e, ok := conductor.AsError(err)
-	if !ok {
-		t.Fatalf("err = %v (%T), want *conductor.Error", err, err)
-	}
-	if e.Class != class || e.Retryable != retryable || e.Provider != provider {
-		t.Fatalf("err = %q: class %s retryable %v provider %q, want %s %v %q", e, e.Class, e.Retryable, e.Provider, class, retryable, provider)
-	}
-	return e
-}
-
 func TestMalformedAnswers(t *testing.T) {
 	for _, k := range kinds {
 		for _, body := range []string{"not json", `{"id":"x","choices":[{"message":{"content":"cut`, "", `[]`} {
 			t.Run(k.name+"/"+body, func(t *testing.T) {
 				f := newFake(t, reply{Body: body, Header: map[string]string{"Content-Type": "application/json", "x-request-id": "r1", "request-id": "r1", "cf-ray": "r1"}})
-				_, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
+				_, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
 				e := checkClass(t, err, k.name, conductor.ClassMalformed, false)
 				if e.Status != 200 || e.RequestID != "r1" {
 					t.Errorf("status %d request id %q", e.Status, e.RequestID)
@@ -266,23 +259,23 @@ func TestStreamCuts(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				f := newFake(t, reply{File: k.cut, Stream: !abrupt, Cut: abrupt, Header: map[string]string{"Content-Type": "text/event-stream"}})
-				s, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
+				s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
 				if err != nil {
 					t.Fatal(err)
 				}
 				got := collect(s)
-				if got.chunks == 0 || got.text == "" {
+				if got.Chunks == 0 || got.Text == "" {
 					t.Errorf("the chunks before the cut were not delivered: %+v", got)
 				}
-				if got.lastErr == io.EOF {
+				if got.LastErr == io.EOF {
 					t.Fatal("a cut stream ended with io.EOF: a short success")
 				}
-				e := checkClass(t, got.lastErr, k.name, conductor.ClassStreamCut, true)
+				e := checkClass(t, got.LastErr, k.name, conductor.ClassStreamCut, true)
 				if e.Status != 200 {
 					t.Errorf("status = %d", e.Status)
 				}
 				// The error sticks.
-				if _, err := s.Next(); err != got.lastErr {
+				if _, err := s.Next(); err != got.LastErr {
 					t.Errorf("Next after the cut = %v", err)
 				}
 			})
@@ -294,14 +287,14 @@ func TestStreamErrorEvents(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			f := newFake(t, reply{File: k.midErr, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream", "x-request-id": "rq", "request-id": "rq", "cf-ray": "rq"}})
-			s, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
+			s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := collect(s)
-			e := checkClass(t, got.lastErr, k.name, k.midCls, true)
-			if got.text == "" || e.RequestID != "rq" || e.Message == "" {
-				t.Errorf("text %q, error %+v", got.text, e)
+			e := checkClass(t, got.LastErr, k.name, k.midCls, true)
+			if got.Text == "" || e.RequestID != "rq" || e.Message == "" {
+				t.Errorf("text %q, error %+v", got.Text, e)
 			}
 		})
 	}
@@ -313,7 +306,7 @@ func TestStreamAnsweredWithJSON(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			f := newFake(t, reply{Body: `{"error":{"message":"upstream unavailable","type":"server_error"}}`, Header: map[string]string{"Content-Type": "application/json"}})
-			_, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
+			_, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Stream(context.Background(), k.request())
 			e := checkClass(t, err, k.name, conductor.ClassProviderFail, false)
 			if e.Message != "upstream unavailable" {
 				t.Errorf("message %q", e.Message)
@@ -371,7 +364,7 @@ func TestTimeouts(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name+"/first byte", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang},
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang},
 					FirstByteTimeout: 2 * time.Second, Timeout: time.Minute})
 				start := time.Now()
 				_, err := p.Chat(context.Background(), k.request())
@@ -390,7 +383,7 @@ func TestTimeouts(t *testing.T) {
 				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					return streamAnswer(r, time.Hour, first, "never sent"), nil
 				})}
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client,
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client,
 					FirstByteTimeout: time.Second, Timeout: 10 * time.Second})
 				start := time.Now()
 				s, err := p.Stream(context.Background(), k.request())
@@ -398,10 +391,10 @@ func TestTimeouts(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := collect(s)
-				if got.chunks != 1 {
-					t.Errorf("chunks = %d, want the 1 sent before the stall", got.chunks)
+				if got.Chunks != 1 {
+					t.Errorf("chunks = %d, want the 1 sent before the stall", got.Chunks)
 				}
-				checkClass(t, got.lastErr, k.name, conductor.ClassTimeout, true)
+				checkClass(t, got.LastErr, k.name, conductor.ClassTimeout, true)
 				if d := time.Since(start); d != 10*time.Second {
 					t.Errorf("gave up after %s, want 10s", d)
 				}
@@ -413,7 +406,7 @@ func TestTimeouts(t *testing.T) {
 				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					return streamAnswer(r, 5*time.Second, parts...), nil
 				})}
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client, FirstByteTimeout: time.Second})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client, FirstByteTimeout: time.Second})
 				s, err := p.Stream(context.Background(), k.request())
 				if err != nil {
 					t.Fatal(err)
@@ -425,7 +418,7 @@ func TestTimeouts(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx, cancel := context.WithCancel(context.Background())
 				time.AfterFunc(3*time.Second, cancel)
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang}})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang}})
 				_, err := p.Chat(ctx, k.request())
 				e := checkClass(t, err, k.name, conductor.ClassCanceled, false)
 				if !errors.Is(e, context.Canceled) {
@@ -437,7 +430,7 @@ func TestTimeouts(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 				defer cancel()
-				p := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang}})
+				p := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: &http.Client{Transport: hang}})
 				_, err := p.Chat(ctx, k.request())
 				checkClass(t, err, k.name, conductor.ClassTimeout, true)
 			})
@@ -462,7 +455,7 @@ func TestStreamCloseWhileWaiting(t *testing.T) {
 				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					return streamAnswer(r, time.Hour, first, "never"), nil
 				})}
-				s, err := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
+				s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -486,7 +479,7 @@ func TestAnswerCutMidBody(t *testing.T) {
 			half = half[:len(half)/2]
 			f := newFake(t, reply{Body: half, Cut: true, Header: map[string]string{"Content-Type": "application/json",
 				"x-request-id": "r2", "request-id": "r2", "cf-ray": "r2"}})
-			_, err := k.new(Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
+			_, err := k.new(provider.Endpoint{Name: k.name, BaseURL: f.URL}).Chat(context.Background(), k.request())
 			e := checkClass(t, err, k.name, conductor.ClassNetwork, true)
 			if e.Status != 200 || e.RequestID != "r2" || !errors.Is(e, io.ErrUnexpectedEOF) {
 				t.Errorf("got %+v", *e)
@@ -504,13 +497,13 @@ func TestStreamEndsAtTerminatorOnOpenConnection(t *testing.T) {
 				client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					return streamAnswer(r, time.Hour, string(readTestdata(t, k.stream)), "never"), nil
 				})}
-				s, err := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
+				s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
 				if err != nil {
 					t.Fatal(err)
 				}
 				start := time.Now()
 				drain(t, s)
-				if d := time.Since(start); d > drainTimeout {
+				if d := time.Since(start); d > provider.DrainTimeout {
 					t.Errorf("the end took %s", d)
 				}
 			})

@@ -1,4 +1,4 @@
-package provider
+package provider_test
 
 import (
 	"bytes"
@@ -11,8 +11,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/conductor-go/conductor/provider"
+
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // Every decoder of outside input: no panic, and every failure is a
@@ -49,7 +54,7 @@ func FuzzDecodeOpenAIResponse(f *testing.F) {
 	f.Add([]byte(`{"choices":[{"message":{"content":[{"type":"text","text":"a"}]}}]}`))
 	addStrings(f, trickyJSON)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := DecodeOpenAIResponse(body)
+		resp, err := openai.DecodeResponse(body)
 		checkDecoded(t, resp, err, body)
 	})
 }
@@ -59,7 +64,7 @@ func FuzzDecodeAnthropicResponse(f *testing.F) {
 		"anthropic/message_thinking.json", "conformance/answers/usage-cache-reasoning.anthropic.json")
 	addStrings(f, trickyAnthropic)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := DecodeAnthropicResponse(body)
+		resp, err := anthropic.DecodeResponse(body)
 		checkDecoded(t, resp, err, body)
 	})
 }
@@ -69,7 +74,7 @@ func FuzzDecodeWorkersAIResponse(f *testing.F) {
 		"workersai/run_tool_calls.json", "workersai/run_chat_completion.json")
 	addStrings(f, trickyWorkersAI)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := DecodeWorkersAIResponse(body)
+		resp, err := workersai.DecodeResponse(body)
 		checkDecoded(t, resp, err, body)
 	})
 }
@@ -78,7 +83,7 @@ func FuzzErrorBody(f *testing.F) {
 	addFiles(f, "openai/error_400.json", "anthropic/error_529.json", "workersai/error_429.json",
 		"workersai/error_gateway_401.json", "openai/error_local_404.json", "openai/error_413.html")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		e := errorFromStatus("p", 429, http.Header{}, body, testNow)
+		e := provider.ErrorFromStatus("p", 429, http.Header{}, body, testNow)
 		if e.Class == "" || e.Message == "" || !utf8.ValidString(e.Message) {
 			t.Fatalf("error %+v", e)
 		}
@@ -100,7 +105,7 @@ func FuzzStreams(f *testing.F) {
 				return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}},
 					Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
 			})}
-			s, err := k.new(Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
+			s, err := k.new(provider.Endpoint{Name: k.name, BaseURL: "http://upstream.test", Client: client}).Stream(context.Background(), k.request())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,16 +114,16 @@ func FuzzStreams(f *testing.F) {
 			if k.name == "anthropic" {
 				terminator = "message_stop"
 			}
-			switch e, ok := conductor.AsError(got.lastErr); {
-			case got.lastErr == io.EOF:
+			switch e, ok := conductor.AsError(got.LastErr); {
+			case got.LastErr == io.EOF:
 				if !bytes.Contains(body, []byte(terminator)) {
 					t.Fatalf("%s: io.EOF without the terminator", k.name)
 				}
-				if got.usage == nil {
+				if got.Usage == nil {
 					t.Fatalf("%s: a complete stream without usage", k.name)
 				}
 			case !ok || e.Provider != k.name:
-				t.Fatalf("%s: ended with %v (%T)", k.name, got.lastErr, got.lastErr)
+				t.Fatalf("%s: ended with %v (%T)", k.name, got.LastErr, got.LastErr)
 			}
 		}
 	})
@@ -130,7 +135,7 @@ func FuzzEncodeOpenAIRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, model, role, content, stop string, temp float64) {
 		req := &conductor.ChatRequest{Provider: "openai", Model: model, Temperature: &temp, Stop: []string{stop},
 			Messages: []conductor.Message{conductor.TextMessage(role, content)}}
-		b, err := EncodeOpenAIRequest(req)
+		b, err := openai.EncodeRequest(req)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("err %v", err)
@@ -160,7 +165,7 @@ func FuzzEncodeOpenAIRequest(f *testing.F) {
 		}
 		// The other formats: valid JSON, or a refusal by name (Workers AI
 		// has no stop).
-		for _, enc := range []func(*conductor.ChatRequest) ([]byte, error){EncodeAnthropicRequest, EncodeWorkersAIRequest} {
+		for _, enc := range []func(*conductor.ChatRequest) ([]byte, error){anthropic.EncodeRequest, workersai.EncodeRequest} {
 			b, err := enc(req)
 			if e, ok := conductor.AsError(err); err != nil && (!ok || e.Class != conductor.ClassBadRequest) || err == nil && !json.Valid(b) {
 				t.Fatalf("invalid body %q: %v", b, err)

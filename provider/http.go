@@ -29,7 +29,7 @@ var CloudflareAPIBaseURL = func() string {
 // Size limits on what we read from an upstream: generous for answers, small
 // for error bodies (only their message matters).
 const (
-	maxAnswerBytes = 64 << 20
+	MaxAnswerBytes = 64 << 20
 	maxErrorBytes  = 1 << 20
 	userAgent      = "conductor-go"
 )
@@ -67,18 +67,18 @@ var (
 	errOverallTimeout   = errors.New("call exceeded its overall timeout")
 )
 
-// caller sends a prepared request for one adapter and holds what every wire
+// Caller sends a prepared request for one adapter and holds what every wire
 // format shares: the endpoint, its client, the header names carrying the
 // request id.
-type caller struct {
-	ep         Endpoint
+type Caller struct {
+	Endpoint   Endpoint
 	client     *http.Client
 	requestIDs []string // response headers holding the provider's request id, best first
 }
 
-func newCaller(ep Endpoint, requestIDs ...string) caller {
+func NewCaller(ep Endpoint, requestIDs ...string) Caller {
 	ep.BaseURL = strings.TrimRight(ep.BaseURL, "/")
-	c := caller{ep: ep, client: ep.Client, requestIDs: requestIDs}
+	c := Caller{Endpoint: ep, client: ep.Client, requestIDs: requestIDs}
 	if c.client == nil {
 		// One client per adapter, shared by all its calls; routing passes a
 		// client shared across adapters.
@@ -87,42 +87,42 @@ func newCaller(ep Endpoint, requestIDs ...string) caller {
 	return c
 }
 
-// call is one HTTP exchange in flight: its context carries our deadlines, and
-// release frees the connection and the timers.
-type call struct {
-	parent  context.Context
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	overall *time.Timer
-	start   time.Time
-	ttfb    time.Duration
-	resp    *http.Response
-	meta    conductor.ResponseMeta
+// Call is one HTTP exchange in flight: its context carries our deadlines, and
+// Release frees the connection and the timers.
+type Call struct {
+	parent   context.Context
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	overall  *time.Timer
+	start    time.Time
+	ttfb     time.Duration
+	Response *http.Response
+	Meta     conductor.ResponseMeta
 }
 
-func (c *call) release() {
+func (c *Call) Release() {
 	if c.overall != nil {
 		c.overall.Stop()
 	}
-	if c.resp != nil {
-		c.resp.Body.Close()
+	if c.Response != nil {
+		c.Response.Body.Close()
 	}
 	c.cancel(context.Canceled)
 }
 
-// send posts body to url with the given headers and waits for the answer's
+// Send posts body to url with the given headers and waits for the answer's
 // headers. A non-2xx answer is read and returned as a *conductor.Error; so is
 // every transport failure. On success the caller must release the call.
-func (p *caller) send(ctx context.Context, req *conductor.ChatRequest, url string, body []byte, header http.Header, stream bool) (*call, error) {
-	c := &call{parent: ctx, start: time.Now()}
+func (p *Caller) Send(ctx context.Context, req *conductor.ChatRequest, url string, body []byte, header http.Header, stream bool) (*Call, error) {
+	c := &Call{parent: ctx, start: time.Now()}
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
-	if p.ep.Timeout > 0 {
-		c.overall = time.AfterFunc(p.ep.Timeout, func() { c.cancel(errOverallTimeout) })
+	if p.Endpoint.Timeout > 0 {
+		c.overall = time.AfterFunc(p.Endpoint.Timeout, func() { c.cancel(errOverallTimeout) })
 	}
 	hr, err := http.NewRequestWithContext(c.ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		c.release()
-		return nil, &conductor.Error{Provider: p.ep.Name, Class: conductor.ClassConfig,
+		c.Release()
+		return nil, &conductor.Error{Provider: p.Endpoint.Name, Class: conductor.ClassConfig,
 			Message: "invalid upstream URL", Err: err}
 	}
 	hr.Header = header
@@ -133,18 +133,18 @@ func (p *caller) send(ctx context.Context, req *conductor.ChatRequest, url strin
 	} else {
 		hr.Header.Set("Accept", "application/json")
 	}
-	for k, vs := range p.ep.Header {
+	for k, vs := range p.Endpoint.Header {
 		hr.Header.Del(k)
 		for _, v := range vs {
 			hr.Header.Add(k, v)
 		}
 	}
-	if p.ep.Hook != nil {
-		p.ep.Hook.Before(hr, req)
+	if p.Endpoint.Hook != nil {
+		p.Endpoint.Hook.Before(hr, req)
 	}
 	var firstByte *time.Timer
-	if p.ep.FirstByteTimeout > 0 {
-		firstByte = time.AfterFunc(p.ep.FirstByteTimeout, func() { c.cancel(errFirstByteTimeout) })
+	if p.Endpoint.FirstByteTimeout > 0 {
+		firstByte = time.AfterFunc(p.Endpoint.FirstByteTimeout, func() { c.cancel(errFirstByteTimeout) })
 	}
 	resp, err := p.client.Do(hr)
 	if firstByte != nil {
@@ -152,18 +152,18 @@ func (p *caller) send(ctx context.Context, req *conductor.ChatRequest, url strin
 	}
 	if err != nil {
 		e := p.transportError(c, err, "sending the request")
-		c.release()
+		c.Release()
 		return nil, e
 	}
-	c.resp = resp
+	c.Response = resp
 	c.ttfb = time.Since(c.start)
-	c.meta = conductor.ResponseMeta{Provider: p.ep.Name, Attempts: 1, TTFB: c.ttfb}
-	if p.ep.Hook != nil {
-		p.ep.Hook.After(resp, &c.meta)
+	c.Meta = conductor.ResponseMeta{Provider: p.Endpoint.Name, Attempts: 1, TTFB: c.ttfb}
+	if p.Endpoint.Hook != nil {
+		p.Endpoint.Hook.After(resp, &c.Meta)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := p.statusError(c, resp)
-		c.release()
+		c.Release()
 		return nil, e
 	}
 	return c, nil
@@ -176,33 +176,33 @@ const (
 	FormatWorkersAI = conductor.FormatWorkersAI
 )
 
-// passThrough returns the caller's own body when it is in this adapter's
+// PassThrough returns the caller's own body when it is in this adapter's
 // wire format and asks for what this call does (a stream or a whole
 // answer): it is sent as received, never re-encoded. Whoever changes the
 // request's fields after the body was read (a split to another model, say)
 // clears Body.
-func passThrough(req *conductor.ChatRequest, format string, stream bool) []byte {
+func PassThrough(req *conductor.ChatRequest, format string, stream bool) []byte {
 	if len(req.Body) > 0 && req.BodyFormat == format && req.Stream == stream {
 		return req.Body
 	}
 	return nil
 }
 
-// readAll reads a whole answer body, mapping a failure to a typed error.
-func (p *caller) readAll(c *call, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(c.resp.Body, limit+1))
+// ReadAll reads a whole answer body, mapping a failure to a typed error.
+func (p *Caller) ReadAll(c *Call, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(c.Response.Body, limit+1))
 	if err != nil {
 		return nil, p.transportError(c, err, "reading the answer")
 	}
 	if int64(len(b)) > limit {
-		return nil, &conductor.Error{Provider: p.ep.Name, Class: conductor.ClassMalformed, Status: c.resp.StatusCode,
-			Message: fmt.Sprintf("answer larger than %d bytes", limit), RequestID: p.requestID(c.resp.Header)}
+		return nil, &conductor.Error{Provider: p.Endpoint.Name, Class: conductor.ClassMalformed, Status: c.Response.StatusCode,
+			Message: fmt.Sprintf("answer larger than %d bytes", limit), RequestID: p.RequestID(c.Response.Header)}
 	}
 	return b, nil
 }
 
-// requestID returns the provider's request id from the answer's headers.
-func (p *caller) requestID(h http.Header) string {
+// RequestID returns the provider's request id from the answer's headers.
+func (p *Caller) RequestID(h http.Header) string {
 	for _, name := range p.requestIDs {
 		if v := h.Get(name); v != "" {
 			return v
@@ -213,20 +213,20 @@ func (p *caller) requestID(h http.Header) string {
 
 // transportError classifies a failure to send or read: one of our deadlines,
 // the caller going away, or the network.
-func (p *caller) transportError(c *call, err error, doing string) *conductor.Error {
-	e := &conductor.Error{Provider: p.ep.Name, Err: err}
-	if c.resp != nil {
-		e.Status = c.resp.StatusCode
-		e.RequestID = p.requestID(c.resp.Header)
+func (p *Caller) transportError(c *Call, err error, doing string) *conductor.Error {
+	e := &conductor.Error{Provider: p.Endpoint.Name, Err: err}
+	if c.Response != nil {
+		e.Status = c.Response.StatusCode
+		e.RequestID = p.RequestID(c.Response.Header)
 	}
 	cause := context.Cause(c.ctx)
 	switch {
 	case errors.Is(cause, errFirstByteTimeout):
 		e.Class, e.Retryable = conductor.ClassTimeout, true
-		e.Message = fmt.Sprintf("no answer within the first-byte timeout of %s", p.ep.FirstByteTimeout)
+		e.Message = fmt.Sprintf("no answer within the first-byte timeout of %s", p.Endpoint.FirstByteTimeout)
 	case errors.Is(cause, errOverallTimeout):
 		e.Class, e.Retryable = conductor.ClassTimeout, true
-		e.Message = fmt.Sprintf("call exceeded its timeout of %s while %s", p.ep.Timeout, doing)
+		e.Message = fmt.Sprintf("call exceeded its timeout of %s while %s", p.Endpoint.Timeout, doing)
 	case errors.Is(c.parent.Err(), context.DeadlineExceeded):
 		e.Class, e.Retryable = conductor.ClassTimeout, true
 		e.Message = "deadline exceeded while " + doing
@@ -263,12 +263,12 @@ func rootMessage(err error) string {
 
 // statusError reads a non-2xx answer and builds the typed error from its
 // status, headers and body.
-func (p *caller) statusError(c *call, resp *http.Response) *conductor.Error {
+func (p *Caller) statusError(c *Call, resp *http.Response) *conductor.Error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 	now := time.Now()
-	e := errorFromStatus(p.ep.Name, resp.StatusCode, resp.Header, body, now)
+	e := errorFromStatus(p.Endpoint.Name, resp.StatusCode, resp.Header, body, now)
 	if e.RequestID == "" {
-		e.RequestID = p.requestID(resp.Header)
+		e.RequestID = p.RequestID(resp.Header)
 	}
 	return e
 }
@@ -358,7 +358,7 @@ type errorBody struct {
 func parseErrorBody(body []byte) errorBody {
 	var raw struct {
 		Error     json.RawMessage `json:"error"`
-		Errors    []cfMessage     `json:"errors"`
+		Errors    []CFMessage     `json:"errors"`
 		Message   string          `json:"message"`
 		RequestID string          `json:"request_id"`
 	}
@@ -384,13 +384,13 @@ func parseErrorBody(body []byte) errorBody {
 	case len(v) > 0 && v[0] == '"':
 		_ = wire.Unmarshal(v, &eb.message)
 	case len(v) > 0 && v[0] == '[':
-		var list []cfMessage
+		var list []CFMessage
 		if wire.Unmarshal(v, &list) == nil {
-			eb.message, eb.code = joinCFMessages(list)
+			eb.message, eb.code = JoinCFMessages(list)
 		}
 	}
 	if eb.message == "" && len(raw.Errors) > 0 {
-		eb.message, eb.code = joinCFMessages(raw.Errors)
+		eb.message, eb.code = JoinCFMessages(raw.Errors)
 	}
 	if eb.message == "" {
 		eb.message = raw.Message
@@ -398,15 +398,15 @@ func parseErrorBody(body []byte) errorBody {
 	return eb
 }
 
-// cfMessage is one entry of a Cloudflare API envelope's errors or messages.
-type cfMessage struct {
+// CFMessage is one entry of a Cloudflare API envelope's errors or messages.
+type CFMessage struct {
 	Code    json.RawMessage `json:"code"`
 	Message string          `json:"message"`
 }
 
-// joinCFMessages folds a Cloudflare errors[] list into one message, keeping
+// JoinCFMessages folds a Cloudflare errors[] list into one message, keeping
 // each code next to its text, and returns the first code.
-func joinCFMessages(list []cfMessage) (msg, code string) {
+func JoinCFMessages(list []CFMessage) (msg, code string) {
 	var b strings.Builder
 	for i, m := range list {
 		c := scalarString(m.Code)
@@ -462,8 +462,8 @@ func bodySnippet(body []byte) string {
 	return s
 }
 
-// malformed builds the error for an answer we could not parse.
-func malformed(provider string, status int, requestID, what string, err error) *conductor.Error {
+// Malformed builds the error for an answer we could not parse.
+func Malformed(provider string, status int, requestID, what string, err error) *conductor.Error {
 	return &conductor.Error{Provider: provider, Class: conductor.ClassMalformed, Status: status,
 		Message: what, RequestID: requestID, Err: err}
 }
@@ -496,8 +496,8 @@ func HTTPStatus(e *conductor.Error) int {
 	return http.StatusBadGateway
 }
 
-// completeError adds the answer's status and request id to a decode error.
-func completeError(err error, status int, requestID string) error {
+// CompleteError adds the answer's status and request id to a decode error.
+func CompleteError(err error, status int, requestID string) error {
 	if e, ok := conductor.AsError(err); ok {
 		if e.Status == 0 {
 			e.Status = status
@@ -509,9 +509,9 @@ func completeError(err error, status int, requestID string) error {
 	return err
 }
 
-// answerError builds the error for an error body the provider sent with a
+// AnswerError builds the error for an error body the provider sent with a
 // 2xx status (mid-stream, or from a lenient proxy).
-func answerError(provider string, body []byte) *conductor.Error {
+func AnswerError(provider string, body []byte) *conductor.Error {
 	eb := parseErrorBody(body)
 	e := &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: eb.code,
 		Message: eb.message, RequestID: eb.requestID}
@@ -556,8 +556,8 @@ func errorTypeClass(typ, code string) conductor.ErrorClass {
 	return ""
 }
 
-// withProvider fills the provider into an error made before any call.
-func withProvider(err error, provider string) error {
+// WithProvider fills the provider into an error made before any call.
+func WithProvider(err error, provider string) error {
 	if err == nil {
 		return nil
 	}

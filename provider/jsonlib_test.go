@@ -1,4 +1,4 @@
-package provider
+package provider_test
 
 import (
 	"bytes"
@@ -11,7 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conductor-go/conductor/provider"
+
+	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // The codecs decode through jsonlib.go's library; encoding/json is the
@@ -36,28 +41,28 @@ var jsonShapes = []func() any{
 	func() any { return new([]int) },
 	func() any { return new([][]int) },
 	func() any { return new([]float32) },
-	func() any { return new(textContent) },
-	func() any { return new(anthropicAnswer) },
-	func() any { return new(anthropicEvent) },
-	func() any { return new(anthropicBlockWire) },
-	func() any { return new(anthropicBlock) },
-	func() any { return new(openAIAnswer) },
-	func() any { return new(openAIChunk) },
-	func() any { return new([]*openAIMessage) },
-	func() any { return new([]*openAIToolCall) },
-	func() any { return new([]*openAIPart) },
-	func() any { return new([]openAITool) },
-	func() any { return new(openAIEmbedAnswer) },
-	func() any { return new(workersAIEnvelope) },
-	func() any { return new(workersAIChunk) },
-	func() any { return new(workersAIEmbedEnvelope) },
-	func() any { return new([]cfMessage) },
+	func() any { return new(openai.TextContent) },
+	func() any { return new(anthropic.Answer) },
+	func() any { return new(anthropic.StreamEvent) },
+	func() any { return new(anthropic.BlockWire) },
+	func() any { return new(anthropic.RequestBlock) },
+	func() any { return new(openai.Answer) },
+	func() any { return new(openai.Chunk) },
+	func() any { return new([]*openai.Message) },
+	func() any { return new([]*openai.ToolCall) },
+	func() any { return new([]*openai.Part) },
+	func() any { return new([]openai.Tool) },
+	func() any { return new(openai.EmbedAnswer) },
+	func() any { return new(workersai.Envelope) },
+	func() any { return new(workersai.Chunk) },
+	func() any { return new(workersai.EmbedEnvelope) },
+	func() any { return new([]provider.CFMessage) },
 	func() any {
 		return new(struct {
-			Error     json.RawMessage `json:"error"`
-			Errors    []cfMessage     `json:"errors"`
-			Message   string          `json:"message"`
-			RequestID string          `json:"request_id"`
+			Error     json.RawMessage      `json:"error"`
+			Errors    []provider.CFMessage `json:"errors"`
+			Message   string               `json:"message"`
+			RequestID string               `json:"request_id"`
 		})
 	},
 	func() any {

@@ -1,10 +1,14 @@
-package provider
+package provider_test
 
 import (
 	"bytes"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -14,9 +18,9 @@ import (
 // real). The answers and streams have no scanner: BENCHMARKS.md, "Wire
 // decoders: one library, one decoder per shape", says why.
 
-func fileEvents(t testing.TB, file string) []Event {
+func fileEvents(t testing.TB, file string) []provider.Event {
 	t.Helper()
-	evs, _ := readEvents(NewSSEReader(bytes.NewReader(readTestdata(t, file))))
+	evs, _ := readEvents(provider.NewSSEReader(bytes.NewReader(readTestdata(t, file))))
 	return evs
 }
 
@@ -70,11 +74,11 @@ func FuzzScanOpenAIRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fast, ok := scanOpenAIRequest(body)
+		fast, ok := openai.ScanRequest(body)
 		if !ok {
 			return
 		}
-		want, err := decodeOpenAIRequestJSON(body)
+		want, err := openai.DecodeRequestJSON(body)
 		if err != nil {
 			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
 		}
@@ -85,7 +89,7 @@ func FuzzScanOpenAIRequest(f *testing.F) {
 }
 
 func TestScanTakesRequests(t *testing.T) {
-	bench, err := EncodeOpenAIRequest(benchTextRequest())
+	bench, err := openai.EncodeRequest(benchTextRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,20 +97,20 @@ func TestScanTakesRequests(t *testing.T) {
 	bodies := [][]byte{bench, readTestdata(t, "openai/client_request.json"), readTestdata(t, "openai/request_stream.golden.json"),
 		readTestdata(t, "openai/request_groq.golden.json")}
 	for _, body := range bodies {
-		if _, ok := scanOpenAIRequest(body); !ok {
+		if _, ok := openai.ScanRequest(body); !ok {
 			t.Errorf("%s: not taken by the fast path", body)
 		}
 	}
 	// …and anything it does not model is left to encoding/json.
 	for _, body := range append(conformanceBodies(t, ".openai.json"), readTestdata(t, "openai/request_full.golden.json")) {
-		if req, ok := scanOpenAIRequest(body); ok && !textOnly(req) {
+		if req, ok := openai.ScanRequest(body); ok && !textOnly(req) {
 			t.Errorf("%s: taken by the fast path as %+v", body, req)
 		}
 	}
 	for _, s := range trickyRequests {
 		body := []byte(s)
-		if fast, ok := scanOpenAIRequest(body); ok {
-			want, err := decodeOpenAIRequestJSON(body)
+		if fast, ok := openai.ScanRequest(body); ok {
+			want, err := openai.DecodeRequestJSON(body)
 			if err != nil || !reflect.DeepEqual(fast, want) {
 				t.Errorf("%s: fast %+v, json %+v %v", s, fast, want, err)
 			}
@@ -118,12 +122,12 @@ func TestScanTakesRequests(t *testing.T) {
 func BenchmarkOpenAIDecodeLong(b *testing.B) {
 	text := strings.Repeat("Paris became the capital under Clovis I, and the Capetian kings kept it there. ", 40) +
 		"\n\nIn short: \"Paris\"."
-	body := EncodeOpenAIResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: conductor.Texts(text),
+	body := openai.EncodeResponse(&conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o", Content: conductor.Texts(text),
 		FinishReason: "stop", Usage: conductor.Usage{InputTokens: 100, OutputTokens: 700}}, 1741569952)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeOpenAIResponse(body); err != nil {
+		if _, err := openai.DecodeResponse(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -163,11 +167,11 @@ func FuzzScanAnthropicRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		fast, ok := scanAnthropicRequest(body)
+		fast, ok := anthropic.ScanRequest(body)
 		if !ok {
 			return
 		}
-		want, err := decodeAnthropicRequestJSON(body)
+		want, err := anthropic.DecodeRequestJSON(body)
 		if err != nil {
 			t.Fatalf("fast path took %q, encoding/json: %v", body, err)
 		}
@@ -178,24 +182,24 @@ func FuzzScanAnthropicRequest(f *testing.F) {
 }
 
 func TestScanTakesAnthropicRequests(t *testing.T) {
-	bench, err := EncodeAnthropicRequest(benchTextRequest())
+	bench, err := anthropic.EncodeRequest(benchTextRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range [][]byte{bench, readTestdata(t, "anthropic/client_request.json"), readTestdata(t, "anthropic/request_stream.golden.json")} {
-		if _, ok := scanAnthropicRequest(body); !ok {
+		if _, ok := anthropic.ScanRequest(body); !ok {
 			t.Errorf("%s: not taken by the fast path", body)
 		}
 	}
 	for _, body := range append(conformanceBodies(t, ".anthropic.json"), readTestdata(t, "anthropic/request_full.golden.json")) {
-		if req, ok := scanAnthropicRequest(body); ok && !textOnly(req) {
+		if req, ok := anthropic.ScanRequest(body); ok && !textOnly(req) {
 			t.Errorf("%s: taken by the fast path as %+v", body, req)
 		}
 	}
 	for _, s := range trickyAnthropicRequests {
 		body := []byte(s)
-		if fast, ok := scanAnthropicRequest(body); ok {
-			want, err := decodeAnthropicRequestJSON(body)
+		if fast, ok := anthropic.ScanRequest(body); ok {
+			want, err := anthropic.DecodeRequestJSON(body)
 			if err != nil || !reflect.DeepEqual(fast, want) {
 				t.Errorf("%s: fast %+v, json %+v %v", s, fast, want, err)
 			}

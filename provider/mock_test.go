@@ -1,9 +1,10 @@
-package provider
+package provider_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/conductor-go/conductor/provider"
 	"io"
 	"reflect"
 	"strings"
@@ -28,26 +29,26 @@ func TestMockReplies(t *testing.T) {
 	half := 0.5
 	tests := []struct {
 		name string
-		cfg  MockConfig
+		cfg  provider.MockConfig
 		req  *conductor.ChatRequest
 		want string
 	}{
-		{"zero value echoes", MockConfig{}, userReq("hello there"), "hello there"},
-		{"fixed reply", MockConfig{Reply: "fixed"}, userReq("anything"), "fixed"},
-		{"echo wins over reply", MockConfig{Reply: "fixed", Echo: true}, userReq("say this"), "say this"},
-		{"per input substring", MockConfig{Reply: "default", Replies: []MockReply{{"refund", "complaint"}}}, userReq("I want a refund now"), "complaint"},
-		{"per input no match falls back to reply", MockConfig{Reply: "default", Replies: []MockReply{{"refund", "complaint"}}}, userReq("hi"), "default"},
-		{"per input no match no reply echoes", MockConfig{Replies: []MockReply{{"refund", "complaint"}}}, userReq("hi"), "hi"},
-		{"system prompt is not the prompt", MockConfig{Replies: []MockReply{{"brief", "ok"}}}, userReq("x"), "x"},
-		{"first substring in order wins", MockConfig{Replies: []MockReply{{"a", "first"}, {"abc", "second"}}}, userReq("xabcx"), "first"},
-		{"exact match beats earlier substring", MockConfig{Replies: []MockReply{{"ab", "sub"}, {"abc", "exact"}}}, userReq("abc"), "exact"},
-		{"judge call default score", MockConfig{Reply: "not this"}, judgeReq(), `{"score": 1, "reason": "scored by the mock judge (test provider)"}`},
-		{"judge call configured score", MockConfig{Score: &half}, judgeReq(), `{"score": 0.5, "reason": "scored by the mock judge (test provider)"}`},
-		{"no user message echoes empty", MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("system", "s")}}, ""},
+		{"zero value echoes", provider.MockConfig{}, userReq("hello there"), "hello there"},
+		{"fixed reply", provider.MockConfig{Reply: "fixed"}, userReq("anything"), "fixed"},
+		{"echo wins over reply", provider.MockConfig{Reply: "fixed", Echo: true}, userReq("say this"), "say this"},
+		{"per input substring", provider.MockConfig{Reply: "default", Replies: []provider.MockReply{{"refund", "complaint"}}}, userReq("I want a refund now"), "complaint"},
+		{"per input no match falls back to reply", provider.MockConfig{Reply: "default", Replies: []provider.MockReply{{"refund", "complaint"}}}, userReq("hi"), "default"},
+		{"per input no match no reply echoes", provider.MockConfig{Replies: []provider.MockReply{{"refund", "complaint"}}}, userReq("hi"), "hi"},
+		{"system prompt is not the prompt", provider.MockConfig{Replies: []provider.MockReply{{"brief", "ok"}}}, userReq("x"), "x"},
+		{"first substring in order wins", provider.MockConfig{Replies: []provider.MockReply{{"a", "first"}, {"abc", "second"}}}, userReq("xabcx"), "first"},
+		{"exact match beats earlier substring", provider.MockConfig{Replies: []provider.MockReply{{"ab", "sub"}, {"abc", "exact"}}}, userReq("abc"), "exact"},
+		{"judge call default score", provider.MockConfig{Reply: "not this"}, judgeReq(), `{"score": 1, "reason": "scored by the mock judge (test provider)"}`},
+		{"judge call configured score", provider.MockConfig{Score: &half}, judgeReq(), `{"score": 0.5, "reason": "scored by the mock judge (test provider)"}`},
+		{"no user message echoes empty", provider.MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("system", "s")}}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMock(tc.cfg)
+			m := provider.NewMock(tc.cfg)
 			resp, err := m.Chat(context.Background(), tc.req)
 			if err != nil {
 				t.Fatal(err)
@@ -58,8 +59,8 @@ func TestMockReplies(t *testing.T) {
 			if resp.Meta.Provider != conductor.ProviderMock || resp.Usage.Estimated {
 				t.Errorf("meta/usage = %+v %+v", resp.Meta, resp.Usage)
 			}
-			if resp.Model != MockModel {
-				t.Errorf("model = %q, want %q", resp.Model, MockModel)
+			if resp.Model != provider.MockModel {
+				t.Errorf("model = %q, want %q", resp.Model, provider.MockModel)
 			}
 		})
 	}
@@ -67,12 +68,12 @@ func TestMockReplies(t *testing.T) {
 
 func judgeReq() *conductor.ChatRequest {
 	r := userReq("rate this")
-	r.Options.Metadata = map[string]string{MetaRole: RoleJudge}
+	r.Options.Metadata = map[string]string{provider.MetaRole: provider.RoleJudge}
 	return r
 }
 
 func TestMockJudgeAnswerIsJSON(t *testing.T) {
-	resp, err := NewMock(MockConfig{}).Chat(context.Background(), judgeReq())
+	resp, err := provider.NewMock(provider.MockConfig{}).Chat(context.Background(), judgeReq())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestMockUsage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			u := MockUsage(tc.msgs, tc.answer)
+			u := provider.MockUsage(tc.msgs, tc.answer)
 			if u.InputTokens != tc.wantIn || u.OutputTokens != tc.wantOut || u.Estimated {
 				t.Errorf("usage = %+v, want in %d out %d", u, tc.wantIn, tc.wantOut)
 			}
@@ -111,19 +112,19 @@ func TestMockUsage(t *testing.T) {
 func TestMockInjectedFailures(t *testing.T) {
 	tests := []struct {
 		name      string
-		cfg       MockConfig
+		cfg       provider.MockConfig
 		wantClass conductor.ErrorClass
 		retryable bool
 	}{
-		{"default 503", MockConfig{FailTimes: 2}, conductor.ClassServer, true},
-		{"429 with retry-after", MockConfig{FailStatus: 429, FailTimes: 2, RetryAfter: 3 * time.Second}, conductor.ClassRateLimited, true},
-		{"401 not retryable", MockConfig{FailStatus: 401, FailTimes: 2}, conductor.ClassAuth, false},
-		{"400 not retryable", MockConfig{FailStatus: 400, FailTimes: 2}, conductor.ClassBadRequest, false},
-		{"504 timeout", MockConfig{FailStatus: 504, FailTimes: 2, FailMessage: "upstream slow"}, conductor.ClassTimeout, true},
+		{"default 503", provider.MockConfig{FailTimes: 2}, conductor.ClassServer, true},
+		{"429 with retry-after", provider.MockConfig{FailStatus: 429, FailTimes: 2, RetryAfter: 3 * time.Second}, conductor.ClassRateLimited, true},
+		{"401 not retryable", provider.MockConfig{FailStatus: 401, FailTimes: 2}, conductor.ClassAuth, false},
+		{"400 not retryable", provider.MockConfig{FailStatus: 400, FailTimes: 2}, conductor.ClassBadRequest, false},
+		{"504 timeout", provider.MockConfig{FailStatus: 504, FailTimes: 2, FailMessage: "upstream slow"}, conductor.ClassTimeout, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMock(tc.cfg)
+			m := provider.NewMock(tc.cfg)
 			for i := range 2 {
 				_, err := m.Chat(context.Background(), userReq("x"))
 				e, ok := conductor.AsError(err)
@@ -159,7 +160,7 @@ func TestMockInjectedFailures(t *testing.T) {
 }
 
 func TestMockFailsForever(t *testing.T) {
-	m := NewMock(MockConfig{FailTimes: -1})
+	m := provider.NewMock(provider.MockConfig{FailTimes: -1})
 	for i := range 5 {
 		if _, err := m.Chat(context.Background(), userReq("x")); err == nil {
 			t.Fatalf("call %d succeeded, want every call to fail", i+1)
@@ -169,7 +170,7 @@ func TestMockFailsForever(t *testing.T) {
 
 func TestMockLatency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := NewMock(MockConfig{Reply: "ok", Latency: 250 * time.Millisecond})
+		m := provider.NewMock(provider.MockConfig{Reply: "ok", Latency: 250 * time.Millisecond})
 		start := time.Now()
 		if _, err := m.Chat(context.Background(), userReq("x")); err != nil {
 			t.Fatal(err)
@@ -182,7 +183,7 @@ func TestMockLatency(t *testing.T) {
 
 func TestMockLatencyCanceled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m := NewMock(MockConfig{Reply: "ok", Latency: time.Hour})
+		m := provider.NewMock(provider.MockConfig{Reply: "ok", Latency: time.Hour})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start := time.Now()
@@ -213,7 +214,7 @@ func TestMockStream(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMock(MockConfig{Reply: tc.reply})
+			m := provider.NewMock(provider.MockConfig{Reply: tc.reply})
 			req := userReq("q")
 			s, err := m.Stream(context.Background(), req)
 			if err != nil {
@@ -242,7 +243,7 @@ func TestMockStream(t *testing.T) {
 			if strings.Join(got, "|") != strings.Join(tc.chunks, "|") {
 				t.Errorf("chunks = %q, want %q", got, tc.chunks)
 			}
-			want := MockUsage(req.Messages, strings.Join(tc.chunks, ""))
+			want := provider.MockUsage(req.Messages, strings.Join(tc.chunks, ""))
 			if last.FinishReason != "stop" || last.Usage == nil || *last.Usage != want {
 				t.Errorf("last chunk = %+v, want stop with usage %+v", last, want)
 			}
@@ -251,7 +252,7 @@ func TestMockStream(t *testing.T) {
 }
 
 func TestMockStreamFailsAndCancels(t *testing.T) {
-	m := NewMock(MockConfig{FailStatus: 429, FailTimes: 1})
+	m := provider.NewMock(provider.MockConfig{FailStatus: 429, FailTimes: 1})
 	if _, err := m.Stream(context.Background(), userReq("x")); !conductor.IsRetryable(err) {
 		t.Fatalf("first stream: err = %v, want retryable", err)
 	}
@@ -274,7 +275,7 @@ func FuzzMockSplitWords(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		parts := splitWords(s)
+		parts := provider.SplitWords(s)
 		if strings.Join(parts, "") != s {
 			t.Fatalf("splitWords(%q) = %q does not join back", s, parts)
 		}
@@ -314,33 +315,33 @@ func TestMockToolCalls(t *testing.T) {
 	weatherArgs := `{"alerts":false,"at":{"hour":0},"city":"city","days":1,"lat":0,"mode":"fast","source":"station","tags":["tags","tags"],"unit":"celsius"}`
 	tests := []struct {
 		name     string
-		cfg      MockConfig
+		cfg      provider.MockConfig
 		req      *conductor.ChatRequest
 		wantTool string // "" = a text answer
 		wantArgs string
 	}{
-		{"required: the first tool", MockConfig{}, toolReq("hello", required), "get_time", `{"tz":"tz"}`},
-		{"required: the tool the prompt names", MockConfig{}, toolReq("use get_weather please", required), "get_weather", weatherArgs},
-		{"named tool", MockConfig{}, toolReq("hello", named), "get_weather", weatherArgs},
-		{"auto: the tool the prompt names", MockConfig{}, toolReq("call get_time", nil), "get_time", `{"tz":"tz"}`},
-		{"auto: no name, text", MockConfig{Reply: "plain"}, toolReq("hello", &conductor.ToolChoice{Mode: conductor.ToolChoiceAuto}), "", ""},
-		{"none: text", MockConfig{}, toolReq("call get_time", &conductor.ToolChoice{Mode: conductor.ToolChoiceNone}), "", ""},
-		{"reply object gives the arguments", MockConfig{Reply: `{"tz": "CET", "extra": 1}`}, toolReq("x", required), "get_time", `{"extra":1,"tz":"CET"}`},
-		{"matching reply entry, required filled", MockConfig{Replies: []MockReply{{"Paris", `{"city": "Paris", "days": 3}`}}},
+		{"required: the first tool", provider.MockConfig{}, toolReq("hello", required), "get_time", `{"tz":"tz"}`},
+		{"required: the tool the prompt names", provider.MockConfig{}, toolReq("use get_weather please", required), "get_weather", weatherArgs},
+		{"named tool", provider.MockConfig{}, toolReq("hello", named), "get_weather", weatherArgs},
+		{"auto: the tool the prompt names", provider.MockConfig{}, toolReq("call get_time", nil), "get_time", `{"tz":"tz"}`},
+		{"auto: no name, text", provider.MockConfig{Reply: "plain"}, toolReq("hello", &conductor.ToolChoice{Mode: conductor.ToolChoiceAuto}), "", ""},
+		{"none: text", provider.MockConfig{}, toolReq("call get_time", &conductor.ToolChoice{Mode: conductor.ToolChoiceNone}), "", ""},
+		{"reply object gives the arguments", provider.MockConfig{Reply: `{"tz": "CET", "extra": 1}`}, toolReq("x", required), "get_time", `{"extra":1,"tz":"CET"}`},
+		{"matching reply entry, required filled", provider.MockConfig{Replies: []provider.MockReply{{"Paris", `{"city": "Paris", "days": 3}`}}},
 			toolReq("Weather in Paris", named), "get_weather",
 			`{"alerts":false,"at":{"hour":0},"city":"Paris","days":3,"lat":0,"mode":"fast","source":"station","tags":["tags","tags"],"unit":"celsius"}`},
-		{"reply not an object is ignored", MockConfig{Reply: "text"}, toolReq("x", required), "get_time", `{"tz":"tz"}`},
-		{"no parameters", MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "now")},
+		{"reply not an object is ignored", provider.MockConfig{Reply: "text"}, toolReq("x", required), "get_time", `{"tz":"tz"}`},
+		{"no parameters", provider.MockConfig{}, &conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "now")},
 			Tools: []conductor.Tool{{Name: "now"}}}, "now", `{}`},
-		{"judge calls score", MockConfig{}, func() *conductor.ChatRequest {
+		{"judge calls score", provider.MockConfig{}, func() *conductor.ChatRequest {
 			r := toolReq("rate", required)
-			r.Options.Metadata = map[string]string{MetaRole: RoleJudge}
+			r.Options.Metadata = map[string]string{provider.MetaRole: provider.RoleJudge}
 			return r
 		}(), "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, err := NewMock(tc.cfg).Chat(context.Background(), tc.req)
+			resp, err := provider.NewMock(tc.cfg).Chat(context.Background(), tc.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -358,7 +359,7 @@ func TestMockToolCalls(t *testing.T) {
 			if c.Name != tc.wantTool || c.ID != "call_mock_"+tc.wantTool || c.Arguments != tc.wantArgs {
 				t.Errorf("call = %+v, want %s(%s)", c, tc.wantTool, tc.wantArgs)
 			}
-			if want := MockUsage(tc.req.Messages, c.Name+c.Arguments); resp.Usage != want {
+			if want := provider.MockUsage(tc.req.Messages, c.Name+c.Arguments); resp.Usage != want {
 				t.Errorf("usage = %+v, want %+v", resp.Usage, want)
 			}
 		})
@@ -366,20 +367,20 @@ func TestMockToolCalls(t *testing.T) {
 }
 
 func TestMockToolCallRefusals(t *testing.T) {
-	_, err := NewMock(MockConfig{}).Chat(context.Background(), toolReq("x", &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: "missing"}))
+	_, err := provider.NewMock(provider.MockConfig{}).Chat(context.Background(), toolReq("x", &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: "missing"}))
 	if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest || !strings.Contains(e.Message, `"missing"`) {
 		t.Errorf("unknown named tool: err = %v", err)
 	}
 	r := toolReq("x", &conductor.ToolChoice{Mode: conductor.ToolChoiceRequired})
 	r.Tools = []conductor.Tool{{Name: "f", Parameters: json.RawMessage(`[1]`)}}
-	if _, err := NewMock(MockConfig{}).Chat(context.Background(), r); err == nil {
+	if _, err := provider.NewMock(provider.MockConfig{}).Chat(context.Background(), r); err == nil {
 		t.Error("a parameters schema that is not an object was accepted")
 	}
 }
 
 func TestMockStreamToolCall(t *testing.T) {
 	req := toolReq("x", &conductor.ToolChoice{Mode: conductor.ToolChoiceTool, Name: "get_time"})
-	s, err := NewMock(MockConfig{}).Stream(context.Background(), req)
+	s, err := provider.NewMock(provider.MockConfig{}).Stream(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +396,7 @@ func TestMockStreamToolCall(t *testing.T) {
 		}
 		got = append(got, c)
 	}
-	u := MockUsage(req.Messages, `get_time{"tz":"tz"}`)
+	u := provider.MockUsage(req.Messages, `get_time{"tz":"tz"}`)
 	want := []conductor.Chunk{
 		{ToolCalls: []conductor.ToolCallDelta{{Index: 0, ID: "call_mock_get_time", Name: "get_time"}}},
 		{ToolCalls: []conductor.ToolCallDelta{{Index: 0, Arguments: `{"tz":"tz"}`}}},

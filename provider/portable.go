@@ -62,13 +62,13 @@ func Portable(field, from, to string) bool {
 	return from == to || from == "" || portable[[2]string{from, to}][field] != carryRefuse
 }
 
-// extrasFor returns the fields of req.Extra to write as they are to an
+// ExtrasFor returns the fields of req.Extra to write as they are to an
 // upstream of format to: all of them in the caller's own format, else the
 // portable ones. A field the target cannot hold is a ClassBadRequest error
 // naming it and the target, so that nothing the caller asked for is
 // silently lost; mapped fields are left to the target's encoder (which
 // reads req.Extra itself).
-func extrasFor(req *conductor.ChatRequest, to, provider string) (map[string]json.RawMessage, error) {
+func ExtrasFor(req *conductor.ChatRequest, to, provider string) (map[string]json.RawMessage, error) {
 	if len(req.Extra) == 0 || req.ExtraFormat == "" || req.ExtraFormat == to {
 		return req.Extra, nil
 	}
@@ -91,7 +91,7 @@ func extrasFor(req *conductor.ChatRequest, to, provider string) (map[string]json
 		if kw, ok := keptWhole[refused[0]]; ok {
 			return nil, wire.Untranslatable(refused[0], fmt.Sprintf(kw.what, req.ExtraFormat), provider, kw.why)
 		}
-		return nil, unsupported(refused[0], provider, to)
+		return nil, Unsupported(refused[0], provider, to)
 	}
 	return keep, nil
 }
@@ -110,8 +110,8 @@ var keptWhole = map[string]struct{ what, why string }{
 	"output_format":   {"an output format of a type only %s has", "the gateway translates json_schema"},
 }
 
-// unsupported is the error for a field the target cannot carry.
-func unsupported(field, provider, format string) *conductor.Error {
+// Unsupported is the error for a field the target cannot carry.
+func Unsupported(field, provider, format string) *conductor.Error {
 	e := wire.BadRequest("%s: not supported by %s (the %s API has no such field); remove it or choose a model of another provider", field, provider, format)
 	e.Provider = provider
 	e.Code = "unsupported_parameter"

@@ -1,4 +1,4 @@
-package provider
+package provider_test
 
 import (
 	"encoding/json"
@@ -8,11 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+
 	conductor "github.com/conductor-go/conductor"
 )
 
 func TestDecodeOpenAIRequest(t *testing.T) {
-	got, err := DecodeOpenAIRequest(readTestdata(t, "openai/client_request.json"))
+	got, err := openai.DecodeRequest(readTestdata(t, "openai/client_request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +41,7 @@ func TestDecodeOpenAIRequest(t *testing.T) {
 			"top_logprobs":   json.RawMessage(`2`),
 			"user":           json.RawMessage(`"user-1234"`),
 		},
-		ExtraFormat: FormatOpenAI,
+		ExtraFormat: provider.FormatOpenAI,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -45,7 +49,7 @@ func TestDecodeOpenAIRequest(t *testing.T) {
 }
 
 func TestDecodeAnthropicRequest(t *testing.T) {
-	got, err := DecodeAnthropicRequest(readTestdata(t, "anthropic/client_request.json"))
+	got, err := anthropic.DecodeRequest(readTestdata(t, "anthropic/client_request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +68,7 @@ func TestDecodeAnthropicRequest(t *testing.T) {
 			"top_k":    json.RawMessage(`5`),
 			"metadata": json.RawMessage(`{"user_id": "u-9"}`),
 		},
-		ExtraFormat: FormatAnthropic,
+		ExtraFormat: provider.FormatAnthropic,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -95,9 +99,9 @@ func TestDecodeRequestRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.format+" "+tt.body, func(t *testing.T) {
-			dec := DecodeOpenAIRequest
+			dec := openai.DecodeRequest
 			if tt.format == "anthropic" {
-				dec = DecodeAnthropicRequest
+				dec = anthropic.DecodeRequest
 			}
 			_, err := dec([]byte(tt.body))
 			e, ok := conductor.AsError(err)
@@ -111,12 +115,12 @@ func TestDecodeRequestRefusals(t *testing.T) {
 func TestEncodeResponsesRoundTrip(t *testing.T) {
 	resp := &conductor.ChatResponse{ID: "chatcmpl-9", Model: "gpt-4o", Content: conductor.Texts("Hi \"there\"\n"), FinishReason: "length",
 		Usage: conductor.Usage{InputTokens: 120, OutputTokens: 7, CachedInputTokens: 100}}
-	body := EncodeOpenAIResponse(resp, 1700000000)
+	body := openai.EncodeResponse(resp, 1700000000)
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil || m["object"] != "chat.completion" || m["created"] != 1.7e9 {
 		t.Fatalf("%s: %v", body, err)
 	}
-	back, err := DecodeOpenAIResponse(body)
+	back, err := openai.DecodeResponse(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,14 +128,14 @@ func TestEncodeResponsesRoundTrip(t *testing.T) {
 
 	resp = &conductor.ChatResponse{ID: "msg_1", Model: "claude-sonnet-4-20250514", Content: conductor.Texts("Ahoy"), FinishReason: "tool_calls",
 		Usage: conductor.Usage{InputTokens: 1300, OutputTokens: 9, CachedInputTokens: 1000, CacheWriteInputTokens: 200}}
-	body, err = EncodeAnthropicResponse(resp)
+	body, err = anthropic.EncodeResponse(resp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(body), `"input_tokens":100,`) || !strings.Contains(string(body), `"stop_reason":"tool_use"`) {
 		t.Errorf("body %s", body)
 	}
-	back, err = DecodeAnthropicResponse(body)
+	back, err = anthropic.DecodeResponse(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,20 +164,20 @@ func TestEncodeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.err.Class), func(t *testing.T) {
-			if got := HTTPStatus(&tt.err); got != tt.status {
+			if got := provider.HTTPStatus(&tt.err); got != tt.status {
 				t.Errorf("HTTPStatus = %d, want %d", got, tt.status)
 			}
 			for _, c := range []struct {
 				body []byte
 				typ  string
-			}{{EncodeOpenAIError(&tt.err), tt.openai}, {EncodeAnthropicError(&tt.err), tt.anthropic}} {
-				eb := parseErrorBody(c.body)
-				if eb.typ != c.typ || eb.message != tt.err.Error() {
-					t.Errorf("%s: read back type %q message %q", c.body, eb.typ, eb.message)
+			}{{openai.EncodeError(&tt.err), tt.openai}, {anthropic.EncodeError(&tt.err), tt.anthropic}} {
+				typ, message := provider.ParseErrorBody(c.body)
+				if typ != c.typ || message != tt.err.Error() {
+					t.Errorf("%s: read back type %q message %q", c.body, typ, message)
 				}
 			}
 			// What an OpenAI SDK would read back through our own adapter.
-			back := errorFromStatus("gw", HTTPStatus(&tt.err), http.Header{}, EncodeOpenAIError(&tt.err), testNow)
+			back := provider.ErrorFromStatus("gw", provider.HTTPStatus(&tt.err), http.Header{}, openai.EncodeError(&tt.err), testNow)
 			if want := tt.err.Code; want != "" && back.Code != want {
 				t.Errorf("code read back %q, want %q", back.Code, want)
 			}
@@ -184,7 +188,7 @@ func TestEncodeErrors(t *testing.T) {
 func FuzzDecodeOpenAIRequest(f *testing.F) {
 	addFiles(f, "openai/client_request.json", "openai/request_full.golden.json")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := DecodeOpenAIRequest(body)
+		req, err := openai.DecodeRequest(body)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("err %v", err)
@@ -193,11 +197,11 @@ func FuzzDecodeOpenAIRequest(f *testing.F) {
 		}
 		// What we decoded encodes, and decodes back to the same request.
 		req.Provider = "openai"
-		out, err := EncodeOpenAIRequest(req)
+		out, err := openai.EncodeRequest(req)
 		if err != nil {
 			return // an extra that is not JSON on its own cannot occur; NaN cannot parse
 		}
-		again, err := DecodeOpenAIRequest(out)
+		again, err := openai.DecodeRequest(out)
 		if err != nil {
 			t.Fatalf("re-encoded %s: %v", out, err)
 		}
@@ -212,18 +216,18 @@ func FuzzDecodeOpenAIRequest(f *testing.F) {
 func FuzzDecodeAnthropicRequest(f *testing.F) {
 	addFiles(f, "anthropic/client_request.json", "anthropic/request_full.golden.json")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := DecodeAnthropicRequest(body)
+		req, err := anthropic.DecodeRequest(body)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("err %v", err)
 			}
 			return
 		}
-		out, err := EncodeAnthropicRequest(req)
+		out, err := anthropic.EncodeRequest(req)
 		if err != nil {
 			return
 		}
-		again, err := DecodeAnthropicRequest(out)
+		again, err := anthropic.DecodeRequest(out)
 		if err != nil {
 			t.Fatalf("re-encoded %s: %v", out, err)
 		}
@@ -257,7 +261,7 @@ func TestDecodeRequestBlocks(t *testing.T) {
 		want   conductor.ChatRequest // the fields compared; Model and MaxTokens aside
 		extra  []string              // the keys Extra must hold
 	}{
-		{name: "OpenAI tool conversation", format: FormatOpenAI,
+		{name: "OpenAI tool conversation", format: provider.FormatOpenAI,
 			body: `{"model":"m","messages":[{"role":"developer","content":"d"},{"role":"user","content":"q"},
 				{"role":"assistant","content":"a","refusal":"r","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}},{"id":"c2","type":"custom","custom":{"name":"g","input":"i"}}]},
 				{"role":"tool","tool_call_id":"c1","content":[{"type":"text","text":"r1"}]},{"role":"tool","tool_call_id":"c2","content":"r2"},
@@ -268,34 +272,34 @@ func TestDecodeRequestBlocks(t *testing.T) {
 				{Role: "developer", Content: []conductor.Block{text("d")}},
 				{Role: "user", Content: []conductor.Block{text("q")}},
 				{Role: "assistant", Content: []conductor.Block{text("a"), text("r"), call("c1", "f", `{"x":1}`),
-					opaque(FormatOpenAI, "tool_call:custom", `{"id":"c2","type":"custom","custom":{"name":"g","input":"i"}}`)}},
+					opaque(provider.FormatOpenAI, "tool_call:custom", `{"id":"c2","type":"custom","custom":{"name":"g","input":"i"}}`)}},
 				{Role: "user", Content: []conductor.Block{result("c1", false, text("r1")), result("c2", false, text("r2"))}},
 				{Role: "user", Content: []conductor.Block{text("u")}},
 				{Role: "user", Content: []conductor.Block{result("c3", false)}},
 			},
 				Tools:      []conductor.Tool{{Name: "f", Description: "F", Parameters: json.RawMessage(`{"type":"object"}`), Strict: ptr(true)}},
 				ToolChoice: &conductor.ToolChoice{Mode: "required"}, ParallelToolCalls: ptr(false), N: 2, ReasoningEffort: "low"}},
-		{name: "OpenAI parts", format: FormatOpenAI,
+		{name: "OpenAI parts", format: provider.FormatOpenAI,
 			body: `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/svg+xml,%3Csvg%2F%3E","detail":"low"}},
 				{"type":"image_url","image_url":"https://x.test/a.png"},{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}},{"type":"text","text":""}]},
 				{"role":"assistant","content":[{"type":"refusal","refusal":"no"}],"audio":{"id":"audio_1"}},{"role":"function","name":"f","content":"r"}],
 				"tool_choice":{"type":"function","function":{"name":"f"}}}`,
 			want: conductor.ChatRequest{Messages: []conductor.Message{
 				{Role: "user", Content: []conductor.Block{image(conductor.Image{MediaType: "image/svg+xml", Data: "PHN2Zy8+", Detail: "low"}),
-					image(conductor.Image{URL: "https://x.test/a.png"}), opaque(FormatOpenAI, "input_audio", `{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}}`)}},
-				{Role: "assistant", Content: []conductor.Block{text("no"), opaque(FormatOpenAI, "message:audio", `{"id":"audio_1"}`)}},
-				{Role: "user", Content: []conductor.Block{opaque(FormatOpenAI, "message:function", `{"role":"function","name":"f","content":"r"}`)}},
+					image(conductor.Image{URL: "https://x.test/a.png"}), opaque(provider.FormatOpenAI, "input_audio", `{"type":"input_audio","input_audio":{"data":"UklG","format":"wav"}}`)}},
+				{Role: "assistant", Content: []conductor.Block{text("no"), opaque(provider.FormatOpenAI, "message:audio", `{"id":"audio_1"}`)}},
+				{Role: "user", Content: []conductor.Block{opaque(provider.FormatOpenAI, "message:function", `{"role":"function","name":"f","content":"r"}`)}},
 			}, ToolChoice: &conductor.ToolChoice{Mode: "tool", Name: "f"}}},
-		{name: "OpenAI forms kept whole", format: FormatOpenAI,
+		{name: "OpenAI forms kept whole", format: provider.FormatOpenAI,
 			body: `{"model":"m","messages":[` + user + `],"tools":[{"type":"function","function":{"name":"f"}},{"type":"custom","custom":{"name":"g"}}],
 				"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[]}},"response_format":{"type":"regex"}}`,
 			want:  conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}},
 			extra: []string{"response_format", "tool_choice", "tools"}},
-		{name: "OpenAI function tool with fields the domain lacks", format: FormatOpenAI,
+		{name: "OpenAI function tool with fields the domain lacks", format: provider.FormatOpenAI,
 			body:  `{"model":"m","messages":[` + user + `],"tools":[{"type":"function","function":{"name":"f","examples":[]}}]}`,
 			want:  conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}},
 			extra: []string{"tools"}},
-		{name: "Anthropic tool conversation", format: FormatAnthropic,
+		{name: "Anthropic tool conversation", format: provider.FormatAnthropic,
 			body: `{"model":"m","max_tokens":9,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[
 				{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}},{"type":"image","source":{"type":"file","file_id":"f1"}},{"type":"document","source":{"type":"text","data":"d"}}]},
 				{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"tool_use","id":"t1","name":"f","input":{ "a" : [1, 2] }}]},
@@ -307,32 +311,32 @@ func TestDecodeRequestBlocks(t *testing.T) {
 			want: conductor.ChatRequest{Messages: []conductor.Message{
 				{Role: "system", Content: []conductor.Block{text("s")}},
 				{Role: "user", Content: []conductor.Block{image(conductor.Image{MediaType: "image/png", Data: "AAAA"}),
-					opaque(FormatAnthropic, "image", `{"type":"image","source":{"type":"file","file_id":"f1"}}`),
-					opaque(FormatAnthropic, "document", `{"type":"document","source":{"type":"text","data":"d"}}`)}},
-				{Role: "assistant", Content: []conductor.Block{opaque(FormatAnthropic, "thinking", `{"type":"thinking","thinking":"t","signature":"s"}`), call("t1", "f", `{"a":[1,2]}`)}},
+					opaque(provider.FormatAnthropic, "image", `{"type":"image","source":{"type":"file","file_id":"f1"}}`),
+					opaque(provider.FormatAnthropic, "document", `{"type":"document","source":{"type":"text","data":"d"}}`)}},
+				{Role: "assistant", Content: []conductor.Block{opaque(provider.FormatAnthropic, "thinking", `{"type":"thinking","thinking":"t","signature":"s"}`), call("t1", "f", `{"a":[1,2]}`)}},
 				{Role: "user", Content: []conductor.Block{result("t1", true, text("r"), image(conductor.Image{URL: "https://x.test/i.png"})), text("go on")}},
 				{Role: "system", Content: []conductor.Block{text("late")}},
 			},
 				Tools:      []conductor.Tool{{Name: "f", Parameters: json.RawMessage(`{"type":"object"}`)}, {Name: "g", Parameters: json.RawMessage(`{"type":"object"}`)}},
 				ToolChoice: &conductor.ToolChoice{Mode: "required"}, ParallelToolCalls: ptr(false), ThinkingBudget: 2048,
 				ResponseFormat: &conductor.ResponseFormat{Type: "json_schema", Schema: json.RawMessage(`{"type":"object"}`)}}},
-		{name: "Anthropic adaptive thinking: the API's default effort", format: FormatAnthropic,
+		{name: "Anthropic adaptive thinking: the API's default effort", format: provider.FormatAnthropic,
 			body: `{"model":"m","max_tokens":9,"messages":[` + user + `],"thinking":{"type":"adaptive","display":"omitted"}}`,
 			want: conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}, ReasoningEffort: "high"}},
-		{name: "Anthropic effort", format: FormatAnthropic,
+		{name: "Anthropic effort", format: provider.FormatAnthropic,
 			body: `{"model":"m","max_tokens":9,"messages":[` + user + `],"thinking":{"type":"adaptive"},"output_config":{"effort":"low","format":{"type":"json_schema","schema":{}}},"output_format":{"type":"json_schema","schema":{"old":1}}}`,
 			want: conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}, ReasoningEffort: "low",
 				ResponseFormat: &conductor.ResponseFormat{Type: "json_schema", Schema: json.RawMessage(`{}`)}}},
-		{name: "Anthropic forms kept whole", format: FormatAnthropic,
+		{name: "Anthropic forms kept whole", format: provider.FormatAnthropic,
 			body: `{"model":"m","max_tokens":9,"messages":[` + user + `],"tools":[{"name":"f","input_schema":{}},{"type":"web_search_20250305","name":"web_search"}],
 				"thinking":{"type":"sometimes"},"output_config":{"effort":"low","task_budget":5},"tool_choice":{"type":"auto","extra":1}}`,
 			want:  conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}},
 			extra: []string{"output_config", "thinking", "tool_choice", "tools"}},
-		{name: "Anthropic adaptive thinking beside an output_config kept whole", format: FormatAnthropic,
+		{name: "Anthropic adaptive thinking beside an output_config kept whole", format: provider.FormatAnthropic,
 			body:  `{"model":"m","max_tokens":9,"messages":[` + user + `],"thinking":{"type":"adaptive"},"output_config":{"effort":"low","task_budget":5}}`,
 			want:  conductor.ChatRequest{Messages: []conductor.Message{conductor.TextMessage("user", "x")}},
 			extra: []string{"output_config", "thinking"}},
-		{name: "Workers AI legacy tool calls", format: FormatWorkersAI,
+		{name: "Workers AI legacy tool calls", format: provider.FormatWorkersAI,
 			body: `{"messages":[{"role":"user","content":"w"},{"role":"assistant","content":"","tool_calls":[{"name":"getWeather","arguments":{"lat":"51.5"}}]},
 				{"role":"tool","content":"{\"t\":18}"}],"tools":[{"name":"getWeather","description":"W","parameters":{"type":"object"}}],"top_k":3}`,
 			want: conductor.ChatRequest{Messages: []conductor.Message{

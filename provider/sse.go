@@ -190,3 +190,10 @@ func (s *SSEReader) readLine() ([]byte, error) {
 		return line, nil
 	}
 }
+
+// EventWriter takes the server-sent events of a stream a format writes for
+// its callers, one at a time: name "" for a data-only event. data may be
+// reused once Event returns. The server's SSE writer implements it.
+type EventWriter interface {
+	Event(name string, data []byte)
+}

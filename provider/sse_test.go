@@ -1,16 +1,17 @@
-package provider
+package provider_test
 
 import (
 	"bytes"
 	"errors"
+	"github.com/conductor-go/conductor/provider"
 	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
 )
 
-func readEvents(r *SSEReader) ([]Event, error) {
-	var evs []Event
+func readEvents(r *provider.SSEReader) ([]provider.Event, error) {
+	var evs []provider.Event
 	for {
 		ev, err := r.Next()
 		if err != nil {
@@ -24,23 +25,23 @@ func TestSSEReader(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want []Event
+		want []provider.Event
 		err  error
 	}{
 		{"empty", "", nil, io.EOF},
-		{"one event", "data: {\"a\":1}\n\n", []Event{{Data: []byte(`{"a":1}`)}}, io.EOF},
-		{"CRLF", "event: ping\r\ndata: x\r\n\r\ndata: y\r\n\r\n", []Event{{"ping", []byte("x")}, {"", []byte("y")}}, io.EOF},
-		{"CR only", "data: x\r\rdata: y\r\r", []Event{{Data: []byte("x")}, {Data: []byte("y")}}, io.EOF},
-		{"data lines joined", "data: a\ndata:b\ndata:  c\n\n", []Event{{Data: []byte("a\nb\n c")}}, io.EOF},
-		{"comments and unknown fields skipped", ": keep-alive\nid: 7\nretry: 100\nfoo: bar\ndata: x\n\n", []Event{{Data: []byte("x")}}, io.EOF},
-		{"event without data is not dispatched, its name does not leak", "event: a\n\ndata: x\n\n", []Event{{Data: []byte("x")}}, io.EOF},
-		{"field without colon", "data\n\n", []Event{{Data: []byte("")}}, io.EOF},
-		{"colon in value kept", "data: {\"t\":\"a: b\"}\n\n", []Event{{Data: []byte(`{"t":"a: b"}`)}}, io.EOF},
-		{"byte order mark", "\xEF\xBB\xBFdata: x\n\n", []Event{{Data: []byte("x")}}, io.EOF},
-		{"blank lines between events", "\n\n\ndata: x\n\n\n\n", []Event{{Data: []byte("x")}}, io.EOF},
-		{"last event without closing blank line", "data: x\n\ndata: [DONE]\n", []Event{{Data: []byte("x")}, {Data: []byte("[DONE]")}}, io.EOF},
-		{"cut inside a line", "data: x\n\ndata: {\"cho", []Event{{Data: []byte("x")}}, io.ErrUnexpectedEOF},
-		{"anthropic framing", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", []Event{{"message_stop", []byte(`{"type":"message_stop"}`)}}, io.EOF},
+		{"one event", "data: {\"a\":1}\n\n", []provider.Event{{Data: []byte(`{"a":1}`)}}, io.EOF},
+		{"CRLF", "event: ping\r\ndata: x\r\n\r\ndata: y\r\n\r\n", []provider.Event{{"ping", []byte("x")}, {"", []byte("y")}}, io.EOF},
+		{"CR only", "data: x\r\rdata: y\r\r", []provider.Event{{Data: []byte("x")}, {Data: []byte("y")}}, io.EOF},
+		{"data lines joined", "data: a\ndata:b\ndata:  c\n\n", []provider.Event{{Data: []byte("a\nb\n c")}}, io.EOF},
+		{"comments and unknown fields skipped", ": keep-alive\nid: 7\nretry: 100\nfoo: bar\ndata: x\n\n", []provider.Event{{Data: []byte("x")}}, io.EOF},
+		{"event without data is not dispatched, its name does not leak", "event: a\n\ndata: x\n\n", []provider.Event{{Data: []byte("x")}}, io.EOF},
+		{"field without colon", "data\n\n", []provider.Event{{Data: []byte("")}}, io.EOF},
+		{"colon in value kept", "data: {\"t\":\"a: b\"}\n\n", []provider.Event{{Data: []byte(`{"t":"a: b"}`)}}, io.EOF},
+		{"byte order mark", "\xEF\xBB\xBFdata: x\n\n", []provider.Event{{Data: []byte("x")}}, io.EOF},
+		{"blank lines between events", "\n\n\ndata: x\n\n\n\n", []provider.Event{{Data: []byte("x")}}, io.EOF},
+		{"last event without closing blank line", "data: x\n\ndata: [DONE]\n", []provider.Event{{Data: []byte("x")}, {Data: []byte("[DONE]")}}, io.EOF},
+		{"cut inside a line", "data: x\n\ndata: {\"cho", []provider.Event{{Data: []byte("x")}}, io.ErrUnexpectedEOF},
+		{"anthropic framing", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", []provider.Event{{"message_stop", []byte(`{"type":"message_stop"}`)}}, io.EOF},
 	}
 	readers := map[string]func(io.Reader) io.Reader{
 		"whole":    func(r io.Reader) io.Reader { return r },
@@ -51,7 +52,7 @@ func TestSSEReader(t *testing.T) {
 	for _, tt := range tests {
 		for rn, wrap := range readers {
 			t.Run(tt.name+"/"+rn, func(t *testing.T) {
-				got, err := readEvents(NewSSEReader(wrap(strings.NewReader(tt.in))))
+				got, err := readEvents(provider.NewSSEReader(wrap(strings.NewReader(tt.in))))
 				if err != tt.err {
 					t.Errorf("err = %v, want %v", err, tt.err)
 				}
@@ -69,7 +70,7 @@ func TestSSEReader(t *testing.T) {
 }
 
 func TestSSEReaderDataIsOwned(t *testing.T) {
-	r := NewSSEReader(strings.NewReader("data: first\n\ndata: second\n\n"))
+	r := provider.NewSSEReader(strings.NewReader("data: first\n\ndata: second\n\n"))
 	a, _ := r.Next()
 	b, _ := r.Next()
 	if string(a.Data) != "first" || string(b.Data) != "second" {
@@ -79,25 +80,25 @@ func TestSSEReaderDataIsOwned(t *testing.T) {
 
 func TestSSEReaderLongLines(t *testing.T) {
 	long := strings.Repeat("x", 100<<10) // spans many buffer fills
-	got, err := readEvents(NewSSEReader(strings.NewReader("data: " + long + "\r\n\r\n")))
+	got, err := readEvents(provider.NewSSEReader(strings.NewReader("data: " + long + "\r\n\r\n")))
 	if err != io.EOF || len(got) != 1 || string(got[0].Data) != long {
 		t.Fatalf("err %v, %d events", err, len(got))
 	}
-	r := NewSSEReader(strings.NewReader("data: " + long + "\n\n"))
-	r.max = 1 << 10
-	if _, err := r.Next(); !errors.Is(err, ErrEventTooLarge) {
+	r := provider.NewSSEReader(strings.NewReader("data: " + long + "\n\n"))
+	provider.SetMax(r, 1<<10)
+	if _, err := r.Next(); !errors.Is(err, provider.ErrEventTooLarge) {
 		t.Errorf("err = %v, want ErrEventTooLarge", err)
 	}
-	r = NewSSEReader(strings.NewReader(strings.Repeat("data: 0123456789\n", 200) + "\n"))
-	r.max = 1 << 10
-	if _, err := r.Next(); !errors.Is(err, ErrEventTooLarge) {
+	r = provider.NewSSEReader(strings.NewReader(strings.Repeat("data: 0123456789\n", 200) + "\n"))
+	provider.SetMax(r, 1<<10)
+	if _, err := r.Next(); !errors.Is(err, provider.ErrEventTooLarge) {
 		t.Errorf("many lines: err = %v, want ErrEventTooLarge", err)
 	}
 }
 
 func TestSSEReaderReadError(t *testing.T) {
 	boom := errors.New("connection reset by peer")
-	r := NewSSEReader(io.MultiReader(strings.NewReader("data: x\n\ndata: y"), iotest.ErrReader(boom)))
+	r := provider.NewSSEReader(io.MultiReader(strings.NewReader("data: x\n\ndata: y"), iotest.ErrReader(boom)))
 	got, err := readEvents(r)
 	if err != boom || len(got) != 1 {
 		t.Errorf("got %d events, err %v", len(got), err)
@@ -106,7 +107,7 @@ func TestSSEReaderReadError(t *testing.T) {
 
 // referenceSSE parses input the plain way, line by line after splitting on
 // every terminator, to check SSEReader against.
-func referenceSSE(in string) ([]Event, error) {
+func referenceSSE(in string) ([]provider.Event, error) {
 	in = strings.TrimPrefix(in, "\xEF\xBB\xBF")
 	var lines []string
 	complete := true
@@ -122,7 +123,7 @@ func referenceSSE(in string) ([]Event, error) {
 		}
 		in = in[i+1:]
 	}
-	var evs []Event
+	var evs []provider.Event
 	var name string
 	var data []string
 	has := false
@@ -132,7 +133,7 @@ func referenceSSE(in string) ([]Event, error) {
 		}
 		if l == "" {
 			if has {
-				evs = append(evs, Event{Name: name, Data: []byte(strings.Join(data, "\n"))})
+				evs = append(evs, provider.Event{Name: name, Data: []byte(strings.Join(data, "\n"))})
 			}
 			name, data, has = "", nil, false
 			continue
@@ -150,7 +151,7 @@ func referenceSSE(in string) ([]Event, error) {
 		}
 	}
 	if has {
-		evs = append(evs, Event{Name: name, Data: []byte(strings.Join(data, "\n"))})
+		evs = append(evs, provider.Event{Name: name, Data: []byte(strings.Join(data, "\n"))})
 	}
 	return evs, io.EOF
 }
@@ -168,7 +169,7 @@ func FuzzSSEReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		want, wantErr := referenceSSE(in)
 		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
-			got, err := readEvents(NewSSEReader(r))
+			got, err := readEvents(provider.NewSSEReader(r))
 			if err != wantErr || len(got) != len(want) {
 				t.Fatalf("got %d events, %v; reference %d, %v", len(got), err, len(want), wantErr)
 			}

@@ -27,8 +27,8 @@ type eventDecoder func(ev Event) (ch conductor.Chunk, emit, done bool, err error
 // terminator into a ClassStreamCut error, never io.EOF, and when the
 // provider sent no usage it adds a last chunk with an estimate.
 type sseStream struct {
-	p       *caller
-	c       *call
+	p       *Caller
+	c       *Call
 	req     *conductor.ChatRequest
 	sse     *SSEReader
 	decode  eventDecoder
@@ -39,20 +39,20 @@ type sseStream struct {
 	closed  atomic.Bool
 }
 
-// newSSEStream starts reading an answer whose headers arrived. An answer
+// NewSSEStream starts reading an answer whose headers arrived. An answer
 // that is not an event stream (an error body sent with 200, say) is read
 // whole and returned as an error.
-func (p *caller) newSSEStream(c *call, req *conductor.ChatRequest, decode eventDecoder) (*sseStream, error) {
-	mt, _, _ := mime.ParseMediaType(c.resp.Header.Get("Content-Type"))
+func (p *Caller) NewSSEStream(c *Call, req *conductor.ChatRequest, decode eventDecoder) (*sseStream, error) {
+	mt, _, _ := mime.ParseMediaType(c.Response.Header.Get("Content-Type"))
 	if mt != "" && mt != "text/event-stream" {
-		defer c.release()
-		body, err := p.readAll(c, maxErrorBytes)
+		defer c.Release()
+		body, err := p.ReadAll(c, maxErrorBytes)
 		if err != nil {
 			return nil, err
 		}
-		e := errorFromStatus(p.ep.Name, c.resp.StatusCode, c.resp.Header, body, c.start)
+		e := errorFromStatus(p.Endpoint.Name, c.Response.StatusCode, c.Response.Header, body, c.start)
 		if e.RequestID == "" {
-			e.RequestID = p.requestID(c.resp.Header)
+			e.RequestID = p.RequestID(c.Response.Header)
 		}
 		if eb := parseErrorBody(body); eb.message != "" {
 			e.Class, e.Retryable = conductor.ClassProviderFail, false
@@ -62,16 +62,16 @@ func (p *caller) newSSEStream(c *call, req *conductor.ChatRequest, decode eventD
 		}
 		return nil, e
 	}
-	return &sseStream{p: p, c: c, req: req, sse: NewSSEReader(c.resp.Body), decode: decode}, nil
+	return &sseStream{p: p, c: c, req: req, sse: NewSSEReader(c.Response.Body), decode: decode}, nil
 }
 
-func (s *sseStream) Meta() conductor.ResponseMeta { return s.c.meta }
+func (s *sseStream) Meta() conductor.ResponseMeta { return s.c.Meta }
 
 // Close ends the stream and frees its connection. It may be called at any
 // time, also while Next waits, and more than once.
 func (s *sseStream) Close() error {
 	s.closed.Store(true)
-	s.c.release()
+	s.c.Release()
 	return nil
 }
 
@@ -119,9 +119,9 @@ func (s *sseStream) finish(last conductor.Chunk, emit bool) (conductor.Chunk, er
 	// usually) so an HTTP/1.1 connection can be reused; bounded in bytes
 	// and time, since a server may hold the connection open after it.
 	stop := time.AfterFunc(drainTimeout, func() { s.c.cancel(errDrained) })
-	_, _ = io.CopyN(io.Discard, s.c.resp.Body, 4<<10)
+	_, _ = io.CopyN(io.Discard, s.c.Response.Body, 4<<10)
 	stop.Stop()
-	s.c.release()
+	s.c.Release()
 	var est *conductor.Chunk
 	if !s.usage {
 		u := wire.EstimatedUsage(s.req, s.out.Total())
@@ -141,7 +141,7 @@ func (s *sseStream) finish(last conductor.Chunk, emit bool) (conductor.Chunk, er
 
 func (s *sseStream) fail(e *conductor.Error) error {
 	s.err = e
-	s.c.release()
+	s.c.Release()
 	return e
 }
 
@@ -149,15 +149,15 @@ func (s *sseStream) fail(e *conductor.Error) error {
 // (the connection closed or broke), one of our deadlines, the caller, or a
 // closed stream.
 func (s *sseStream) readError(err error) *conductor.Error {
-	rid := s.p.requestID(s.c.resp.Header)
+	rid := s.p.RequestID(s.c.Response.Header)
 	if s.closed.Load() {
-		return &conductor.Error{Provider: s.p.ep.Name, Class: conductor.ClassCanceled, Status: s.c.resp.StatusCode,
+		return &conductor.Error{Provider: s.p.Endpoint.Name, Class: conductor.ClassCanceled, Status: s.c.Response.StatusCode,
 			Message: "stream closed", RequestID: rid, Err: err}
 	}
 	if s.c.ctx.Err() != nil {
 		return s.p.transportError(s.c, err, "reading the stream")
 	}
-	e := &conductor.Error{Provider: s.p.ep.Name, Class: conductor.ClassStreamCut, Status: s.c.resp.StatusCode,
+	e := &conductor.Error{Provider: s.p.Endpoint.Name, Class: conductor.ClassStreamCut, Status: s.c.Response.StatusCode,
 		Retryable: true, RequestID: rid, Err: err}
 	switch {
 	case err == io.EOF:
@@ -177,11 +177,11 @@ func (s *sseStream) readError(err error) *conductor.Error {
 func (s *sseStream) eventError(err error) *conductor.Error {
 	e, ok := conductor.AsError(err)
 	if !ok {
-		e = malformed(s.p.ep.Name, s.c.resp.StatusCode, "", "unreadable stream event", err)
+		e = Malformed(s.p.Endpoint.Name, s.c.Response.StatusCode, "", "unreadable stream event", err)
 	}
-	e.Provider = s.p.ep.Name
+	e.Provider = s.p.Endpoint.Name
 	if e.RequestID == "" {
-		e.RequestID = s.p.requestID(s.c.resp.Header)
+		e.RequestID = s.p.RequestID(s.c.Response.Header)
 	}
 	return e
 }

@@ -3,6 +3,9 @@ package routing
 import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // adapterFor returns the client constructor of a wire format (the
@@ -12,11 +15,11 @@ import (
 func adapterFor(format string) (newAdapter func(provider.Endpoint) conductor.Provider, ok bool) {
 	switch format {
 	case conductor.FormatOpenAI:
-		return provider.NewOpenAI, true
+		return openai.New, true
 	case conductor.FormatAnthropic:
-		return provider.NewAnthropic, true
+		return anthropic.New, true
 	case conductor.FormatWorkersAI:
-		return provider.NewWorkersAI, true
+		return workersai.New, true
 	}
 	return nil, false
 }

@@ -5,6 +5,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // planCloudflare is routing "cloudflare", the platform-native route: no key
@@ -25,7 +26,7 @@ func (r *Router) planCloudflare(name string) (route, error) {
 				Name: conductor.ProviderWorkersAI, BaseURL: strings.TrimRight(u, "/"),
 				FirstByteTimeout: fb, Timeout: total,
 			},
-			adapter: provider.NewOpenAI,
+			adapter: openai.New,
 			format:  conductor.FormatOpenAI,
 			models:  r.cfg.AI.Model,
 		}, nil

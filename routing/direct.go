@@ -6,6 +6,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // planDirect is routing "direct": the provider's own API, its key from the
@@ -47,7 +48,7 @@ func (r *Router) directRoute(name, routing string, o upstreamOpts) (route, error
 		if acct == "" {
 			missing = append(missing, config.EnvCloudflareAccountID)
 		}
-		rt.ep.BaseURL = provider.WorkersAIBaseURL(rt.ep.BaseURL, acct)
+		rt.ep.BaseURL = workersai.BaseURL(rt.ep.BaseURL, acct)
 		if o.compat {
 			// Workers AI's OpenAI-compatible endpoint: …/ai/v1, OpenAI's wire.
 			rt.ep.BaseURL, rt.format = strings.TrimSuffix(rt.ep.BaseURL, "/run")+"/v1", conductor.FormatOpenAI

@@ -7,6 +7,8 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, for benchmarks of
@@ -33,7 +35,7 @@ func benchTranslatedStream(b *testing.B, file string, decode func() func(provide
 		o := out(s)
 		dec := decode()
 		r := provider.NewSSEReader(bytes.NewReader(src))
-		o.begin(conductor.ResponseMeta{})
+		o.Begin(conductor.ResponseMeta{})
 		for {
 			ev, err := r.Next()
 			if err != nil {
@@ -44,14 +46,14 @@ func benchTranslatedStream(b *testing.B, file string, decode func() func(provide
 				b.Fatal(err)
 			}
 			if emit {
-				o.chunk(ch)
+				o.Chunk(ch)
 				_ = s.flush()
 			}
 			if done {
 				break
 			}
 		}
-		o.end()
+		o.End()
 		_ = s.flush()
 	}
 }
@@ -60,10 +62,10 @@ func benchTranslatedStream(b *testing.B, file string, decode func() func(provide
 func BenchmarkStreamToolCallAnthropicToOpenAI(b *testing.B) {
 	benchTranslatedStream(b, "one-tool-call.anthropic.sse",
 		func() func(provider.Event) (conductor.Chunk, bool, bool, error) {
-			return new(provider.AnthropicStreamDecoder).Decode
+			return new(anthropic.StreamDecoder).Decode
 		},
 		func(s *sse) streamOut {
-			return &openAIStream{sse: s, includeUsage: true, model: "claude-sonnet-4-5", created: 1700000000}
+			return openai.NewStreamWriter(s, newID("chatcmpl-"), "claude-sonnet-4-5", 1700000000, true)
 		})
 }
 
@@ -71,18 +73,18 @@ func BenchmarkStreamToolCallAnthropicToOpenAI(b *testing.B) {
 func BenchmarkStreamToolCallsOpenAIToAnthropic(b *testing.B) {
 	benchTranslatedStream(b, "parallel-tool-calls.openai.sse",
 		func() func(provider.Event) (conductor.Chunk, bool, bool, error) {
-			return new(provider.OpenAIStreamDecoder).Decode
+			return new(openai.StreamDecoder).Decode
 		},
-		func(s *sse) streamOut { return &anthropicStream{sse: s, model: "gpt-4o"} })
+		func(s *sse) streamOut { return anthropic.NewStreamWriter(s, newID("msg_"), "gpt-4o") })
 }
 
 // The same text stream translated, for comparison with the tool streams.
 func BenchmarkStreamTextAnthropicToOpenAI(b *testing.B) {
 	benchTranslatedStream(b, "text.anthropic.sse",
 		func() func(provider.Event) (conductor.Chunk, bool, bool, error) {
-			return new(provider.AnthropicStreamDecoder).Decode
+			return new(anthropic.StreamDecoder).Decode
 		},
 		func(s *sse) streamOut {
-			return &openAIStream{sse: s, includeUsage: true, model: "claude-sonnet-4-5", created: 1700000000}
+			return openai.NewStreamWriter(s, newID("chatcmpl-"), "claude-sonnet-4-5", 1700000000, true)
 		})
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -132,7 +134,7 @@ func BenchmarkPassThrough(b *testing.B) {
 	b.Run("handler-no-gateway", func(b *testing.B) {
 		// The server's own work alone: a Resolve hook hands out the bare
 		// adapter, so no gateway stands between (fields are re-encoded).
-		bare := provider.NewOpenAI(provider.Endpoint{BaseURL: up.URL + "/v1", APIKey: "sk-bench"})
+		bare := openai.New(provider.Endpoint{BaseURL: up.URL + "/v1", APIKey: "sk-bench"})
 		s := benchServer(b, up)
 		s.opts.Resolve = func(string) (conductor.Provider, bool) { return bare, true }
 		h := s.Handler()
@@ -201,7 +203,7 @@ func BenchmarkTranslatedTools(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	req, err := provider.DecodeOpenAIRequest(body)
+	req, err := openai.DecodeRequest(body)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func BenchmarkTranslatedTools(b *testing.B) {
 		b.Fatal(err)
 	}
 	req.Provider, req.Model = conductor.ProviderAnthropic, "claude-sonnet-4-5"
-	direct, err := provider.EncodeAnthropicRequest(req)
+	direct, err := anthropic.EncodeRequest(req)
 	if err != nil {
 		b.Fatal(err)
 	}

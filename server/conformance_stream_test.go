@@ -16,6 +16,8 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // The stream half of the conformance suite (the answer half is
@@ -82,9 +84,9 @@ func decodeStream(t testing.TB, from string, src []byte) []conductor.Chunk {
 	var decode func(provider.Event) (conductor.Chunk, bool, bool, error)
 	switch from {
 	case "openai":
-		decode = new(provider.OpenAIStreamDecoder).Decode
+		decode = new(openai.StreamDecoder).Decode
 	case "anthropic":
-		decode = new(provider.AnthropicStreamDecoder).Decode
+		decode = new(anthropic.StreamDecoder).Decode
 	default:
 		t.Fatalf("unknown format %q", from)
 	}
@@ -120,17 +122,17 @@ func translateStream(t testing.TB, from, to string, src []byte) []byte {
 	var out streamOut
 	switch to {
 	case "openai":
-		out = &openAIStream{sse: w, includeUsage: true, model: "m", created: 1700000000}
+		out = openai.NewStreamWriter(w, newID("chatcmpl-"), "m", 1700000000, true)
 	case "anthropic":
-		out = &anthropicStream{sse: w, model: "m"}
+		out = anthropic.NewStreamWriter(w, newID("msg_"), "m")
 	default:
 		t.Fatalf("unknown format %q", to)
 	}
-	out.begin(conductor.ResponseMeta{})
+	out.Begin(conductor.ResponseMeta{})
 	for _, ch := range decodeStream(t, from, src) {
-		out.chunk(ch)
+		out.Chunk(ch)
 	}
-	out.end()
+	out.End()
 	if err := w.flush(); err != nil {
 		t.Fatal(err)
 	}

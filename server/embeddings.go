@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	conductor "github.com/conductor-go/conductor"
-	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
 	"github.com/conductor-go/conductor/routing"
 )
 
@@ -24,7 +24,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
 		s.failEarly(w, r, fmtOpenAI, err)
 		return
 	}
-	req, base64, err := provider.DecodeOpenAIEmbedRequest(body)
+	req, base64, err := openai.DecodeEmbedRequest(body)
 	if err != nil {
 		s.failEarly(w, r, fmtOpenAI, err)
 		return
@@ -49,7 +49,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, c *caller) {
 		resp.Model = req.Model
 	}
 	metaHeaders(w.Header(), resp.Meta)
-	writeJSON(w, http.StatusOK, provider.EncodeOpenAIEmbedResponse(resp, base64))
+	writeJSON(w, http.StatusOK, openai.EncodeEmbedResponse(resp, base64))
 }
 
 // embedRoute points req at its provider and model, fills its call options,

@@ -11,6 +11,9 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // format is a wire format, a caller's or an upstream's.
@@ -117,11 +120,11 @@ func writeError(w http.ResponseWriter, f format, e *conductor.Error) {
 	var body []byte
 	switch f {
 	case fmtAnthropic:
-		body = provider.EncodeAnthropicError(e)
+		body = anthropic.EncodeError(e)
 	case fmtWorkersAI:
 		body = encodeCloudflareError(e)
 	default:
-		body = provider.EncodeOpenAIError(e)
+		body = openai.EncodeError(e)
 	}
 	writeJSON(w, status, body)
 }
@@ -160,17 +163,4 @@ func errFormat(f format, r *http.Request) format {
 
 // encodeCloudflareError is the Cloudflare API envelope Workers AI answers
 // errors in: {"result":null,"success":false,"errors":[{"code","message"}]}.
-func encodeCloudflareError(e *conductor.Error) []byte {
-	code := 0
-	if n, err := strconv.Atoi(e.Code); err == nil {
-		code = n
-	} else {
-		code = statusOf(e)
-	}
-	b := make([]byte, 0, len(e.Message)+120)
-	b = append(b, `{"result":null,"success":false,"errors":[{"code":`...)
-	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, `,"message":`...)
-	b = appendJSONString(b, e.Error())
-	return append(b, `}],"messages":[]}`...)
-}
+func encodeCloudflareError(e *conductor.Error) []byte { return workersai.EncodeError(e) }

@@ -7,7 +7,8 @@ import (
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
-	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // apiFormat is the wire format of a request's errors when no endpoint's
@@ -86,9 +87,9 @@ func (s *Server) noEndpoint(mux *http.ServeMux) http.Handler {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			e := &conductor.Error{Class: conductor.ClassBadRequest, Code: "method_not_allowed",
 				Message: fmt.Sprintf("%s is not allowed on %.200s (the endpoint is %s)", r.Method, r.URL.Path, strings.Join(patterns, ", "))}
-			body := provider.EncodeOpenAIError(e)
+			body := openai.EncodeError(e)
 			if f == fmtAnthropic {
-				body = provider.EncodeAnthropicError(e)
+				body = anthropic.EncodeError(e)
 			}
 			writeJSON(w, http.StatusMethodNotAllowed, body)
 			return

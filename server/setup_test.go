@@ -17,6 +17,7 @@ import (
 	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/pricing"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/workersai"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -198,22 +199,23 @@ func TestWorkersAIEncoders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := provider.DecodeWorkersAIResponse(body)
+	got, err := workersai.DecodeResponse(body)
 	if err != nil || got.Text() != resp.Text() || got.Usage.InputTokens != 4 || got.Usage.OutputTokens != 2 {
 		t.Errorf("answer %+v %v", got, err)
 	}
 	rec := httptest.NewRecorder()
-	out := &workersAIStream{sse: newSSE(rec)}
-	out.begin(conductor.ResponseMeta{})
-	out.chunk(conductor.Chunk{Delta: "Hel"})
-	out.chunk(conductor.Chunk{Delta: "lo", Usage: &conductor.Usage{InputTokens: 3, OutputTokens: 2}})
-	out.end()
-	_ = out.flush()
+	sw := newSSE(rec)
+	out := workersai.NewStreamWriter(sw)
+	out.Begin(conductor.ResponseMeta{})
+	out.Chunk(conductor.Chunk{Delta: "Hel"})
+	out.Chunk(conductor.Chunk{Delta: "lo", Usage: &conductor.Usage{InputTokens: 3, OutputTokens: 2}})
+	out.End()
+	_ = sw.flush()
 	var text string
 	var usage *conductor.Usage
 	done := false
 	for _, ev := range parseSSE(t, rec.Body.Bytes()) {
-		ch, emit, end, err := provider.DecodeWorkersAIStreamEvent(provider.Event{Name: ev.Name, Data: []byte(ev.Data)})
+		ch, emit, end, err := workersai.DecodeStreamEvent(provider.Event{Name: ev.Name, Data: []byte(ev.Data)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,13 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // sse writes server-sent events, flushing each: streams pass through chunk
@@ -35,6 +40,10 @@ func (s *sse) event(name string, data []byte) {
 	s.buf = append(s.buf, '\n', '\n')
 }
 
+// Event buffers one event (provider.EventWriter, for the format packages'
+// stream writers).
+func (s *sse) Event(name string, data []byte) { s.event(name, data) }
+
 // flush writes what is buffered and pushes it to the caller.
 func (s *sse) flush() error {
 	if s.err != nil {
@@ -53,16 +62,17 @@ func (s *sse) flush() error {
 	return s.err
 }
 
-// streamOut writes a stream in one caller wire format.
+// streamOut writes a stream in one caller wire format: a format package's
+// translating writer, or passThroughOut.
 type streamOut interface {
-	// begin writes what comes before the first chunk.
-	begin(meta conductor.ResponseMeta)
-	// chunk writes one upstream chunk.
-	chunk(ch conductor.Chunk)
-	// end writes the stream's proper end.
-	end()
-	// fail writes a failure after the stream began: an error event.
-	fail(e *conductor.Error)
+	// Begin writes what comes before the first chunk.
+	Begin(meta conductor.ResponseMeta)
+	// Chunk writes one upstream chunk.
+	Chunk(ch conductor.Chunk)
+	// End writes the stream's proper end.
+	End()
+	// Fail writes a failure after the stream began: an error event.
+	Fail(e *conductor.Error)
 }
 
 // pump relays an opened stream to the caller until it ends, fails, or the
@@ -76,17 +86,18 @@ func (s *Server) pump(ctx context.Context, w http.ResponseWriter, x *exchange, s
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx and friends: do not hold chunks back
 	w.WriteHeader(http.StatusOK)
-	out := s.streamOut(x, newSSE(w), x.answerFormat(meta) == x.in)
-	out.begin(meta)
-	if out.(flusher).flushSSE() != nil {
+	sw := newSSE(w)
+	out := s.streamOut(x, sw, x.answerFormat(meta) == x.in)
+	out.Begin(meta)
+	if sw.flush() != nil {
 		return
 	}
 	for {
 		ch, err := st.Next()
 		switch {
 		case errors.Is(err, io.EOF):
-			out.end()
-			_ = out.(flusher).flushSSE()
+			out.End()
+			_ = sw.flush()
 			return
 		case err != nil:
 			e := asError(ctx, err)
@@ -96,29 +107,99 @@ func (s *Server) pump(ctx context.Context, w http.ResponseWriter, x *exchange, s
 			if r := requestInfoFrom(ctx); r != nil {
 				r.errorClass = string(e.Class)
 			}
-			out.fail(e)
-			_ = out.(flusher).flushSSE()
+			out.Fail(e)
+			_ = sw.flush()
 			return
 		}
-		out.chunk(ch)
-		if out.(flusher).flushSSE() != nil {
+		out.Chunk(ch)
+		if sw.flush() != nil {
 			return
 		}
 	}
 }
 
-// flusher is implemented by every streamOut: they embed *sse.
-type flusher interface{ flushSSE() error }
-
-func (s *sse) flushSSE() error { return s.flush() }
-
 func (s *Server) streamOut(x *exchange, w *sse, passthrough bool) streamOut {
+	if passthrough {
+		return &passThroughOut{sse: w, in: x.in, includeUsage: x.includeUsage}
+	}
 	switch x.in {
 	case fmtAnthropic:
-		return &anthropicStream{sse: w, passthrough: passthrough, model: cmp.Or(x.req.Model, x.requested)}
+		return anthropic.NewStreamWriter(w, newID("msg_"), cmp.Or(x.req.Model, x.requested))
 	case fmtWorkersAI:
-		return &workersAIStream{sse: w, passthrough: passthrough}
+		return workersai.NewStreamWriter(w)
 	}
-	return &openAIStream{sse: w, passthrough: passthrough, includeUsage: x.includeUsage,
-		model: cmp.Or(x.req.Model, x.requested), created: s.now().Unix()}
+	return openai.NewStreamWriter(w, newID("chatcmpl-"), cmp.Or(x.req.Model, x.requested), s.now().Unix(), x.includeUsage)
+}
+
+// passThroughOut relays a stream of the caller's own format: each upstream
+// event goes out as received (Anthropic's named by the type its data
+// repeats), then the format's end: [DONE] for OpenAI and Workers AI, while
+// Anthropic's message_stop went through.
+type passThroughOut struct {
+	*sse
+	in           format
+	includeUsage bool
+}
+
+func (p *passThroughOut) Begin(conductor.ResponseMeta) {}
+
+func (p *passThroughOut) Chunk(ch conductor.Chunk) {
+	if len(ch.Raw) == 0 {
+		return // an estimated usage: it has no wire form
+	}
+	switch p.in {
+	case fmtAnthropic:
+		p.event(eventType(ch.Raw), ch.Raw)
+	case fmtWorkersAI:
+		p.event("", ch.Raw)
+	default:
+		// A usage chunk the caller did not ask for (the adapter always
+		// asks) stays ours.
+		if !p.includeUsage && ch.Usage != nil && ch.Delta == "" && ch.FinishReason == "" && isUsageOnly(ch.Raw) {
+			return
+		}
+		p.event("", ch.Raw)
+	}
+}
+
+func (p *passThroughOut) End() {
+	if p.in != fmtAnthropic {
+		p.event("", []byte("[DONE]"))
+	}
+}
+
+func (p *passThroughOut) Fail(e *conductor.Error) {
+	switch p.in {
+	case fmtAnthropic:
+		p.event("error", anthropic.EncodeError(e))
+	case fmtWorkersAI:
+		p.event("error", workersai.EncodeError(e))
+	default:
+		p.event("", openai.EncodeError(e))
+	}
+}
+
+// isUsageOnly reports whether a Chat Completions chunk is the usage chunk
+// include_usage adds: "choices" empty.
+func isUsageOnly(raw []byte) bool {
+	spans, err := topLevelValues(raw, "choices")
+	if err != nil || len(spans) == 0 {
+		return false
+	}
+	v := raw[spans[0][0]:spans[0][1]]
+	return bytes.Equal(bytes.Join(bytes.Fields(v), nil), []byte("[]"))
+}
+
+// eventType reads the "type" an Anthropic event's data repeats, which names
+// the event.
+func eventType(raw []byte) string {
+	spans, err := topLevelValues(raw, "type")
+	if err != nil || len(spans) == 0 {
+		return ""
+	}
+	var t string
+	if json.Unmarshal(raw[spans[0][0]:spans[0][1]], &t) != nil {
+		return ""
+	}
+	return t
 }

@@ -7,6 +7,9 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 )
 
 // The translating stream writers with tool calls, beyond the documented
@@ -15,11 +18,11 @@ import (
 
 func writeChunks(t *testing.T, out streamOut, w *sse, rec *httptest.ResponseRecorder, chunks ...conductor.Chunk) []sseEvent {
 	t.Helper()
-	out.begin(conductor.ResponseMeta{})
+	out.Begin(conductor.ResponseMeta{})
 	for _, ch := range chunks {
-		out.chunk(ch)
+		out.Chunk(ch)
 	}
-	out.end()
+	out.End()
 	if err := w.flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -30,14 +33,14 @@ func toAnthropic(t *testing.T, chunks ...conductor.Chunk) []sseEvent {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	w := newSSE(rec)
-	return writeChunks(t, &anthropicStream{sse: w, model: "m"}, w, rec, chunks...)
+	return writeChunks(t, anthropic.NewStreamWriter(w, newID("msg_"), "m"), w, rec, chunks...)
 }
 
 func toOpenAI(t *testing.T, chunks ...conductor.Chunk) []sseEvent {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	w := newSSE(rec)
-	return writeChunks(t, &openAIStream{sse: w, includeUsage: true, model: "m", created: 1}, w, rec, chunks...)
+	return writeChunks(t, openai.NewStreamWriter(w, newID("chatcmpl-"), "m", 1, true), w, rec, chunks...)
 }
 
 func tc(i int, id, name, args string) conductor.Chunk {
@@ -79,7 +82,7 @@ func TestAnthropicStreamTextAndCalls(t *testing.T) {
 	)
 	checkStreamShape(t, "anthropic", evs)
 	sense, _ := streamSense(t, "anthropic", evs)
-	want := []string{"block text", "text:Let me look.", "tool_use " + provider.AnthropicToolID("functions.lookup:0") + " lookup",
+	want := []string{"block text", "text:Let me look.", "tool_use " + anthropic.ToolID("functions.lookup:0") + " lookup",
 		`args {"q":"x"}`, "block text", "text:Done.", "finish:tool_use", "end"}
 	if strings.Join(sense, "|") != strings.Join(want, "|") {
 		t.Errorf("events\n got %q\nwant %q", sense, want)
@@ -142,7 +145,7 @@ func TestOpenAIStreamToolCalls(t *testing.T) {
 func TestWorkersAIStreamToolCalls(t *testing.T) {
 	rec := httptest.NewRecorder()
 	w := newSSE(rec)
-	evs := writeChunks(t, &workersAIStream{sse: w}, w, rec,
+	evs := writeChunks(t, workersai.NewStreamWriter(w), w, rec,
 		conductor.Chunk{Delta: "ok"},
 		tc(0, "call_1", "getWeather", `{"lat":`),
 		tc(0, "", "", `"51.5"}`),
@@ -153,7 +156,7 @@ func TestWorkersAIStreamToolCalls(t *testing.T) {
 		t.Errorf("events %+v", evs)
 	}
 	// Read back by the provider's decoder: the same call, with a stable id.
-	var d provider.WorkersAIStreamDecoder
+	var d workersai.StreamDecoder
 	ch, _, _, err := d.Decode(provider.Event{Data: []byte(evs[1].Data)})
 	if err != nil || len(ch.ToolCalls) != 1 || ch.ToolCalls[0].Name != "getWeather" || ch.ToolCalls[0].Arguments != `{"lat":"51.5"}` {
 		t.Errorf("read back %+v %v", ch, err)
@@ -161,7 +164,7 @@ func TestWorkersAIStreamToolCalls(t *testing.T) {
 
 	rec = httptest.NewRecorder()
 	w = newSSE(rec)
-	evs = writeChunks(t, &workersAIStream{sse: w}, w, rec, tc(0, "c", "f", `not json`))
+	evs = writeChunks(t, workersai.NewStreamWriter(w), w, rec, tc(0, "c", "f", `not json`))
 	if last := evs[len(evs)-1]; last.Name != "error" {
 		t.Errorf("arguments that are no object: %+v", evs)
 	}

@@ -1,4 +1,7 @@
-package provider
+// Package anthropic is the Anthropic Messages wire format: the client
+// adapter (a conductor.Provider over a provider.Endpoint), the request and
+// answer codecs, and the encoders the server's /v1/messages answers use.
+package anthropic
 
 import (
 	"context"
@@ -6,32 +9,33 @@ import (
 	"net/http"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The Anthropic Messages wire format: POST {BaseURL}/v1/messages with
 // x-api-key and anthropic-version.
 
-// AnthropicVersion is the API version every request names.
-const AnthropicVersion = "2023-06-01"
+// Version is the API version every request names.
+const Version = "2023-06-01"
 
-type anthropic struct{ caller }
+type anthropic struct{ provider.Caller }
 
-// NewAnthropic returns the adapter for the Anthropic Messages API (or
+// New returns the adapter for the Anthropic Messages API (or
 // Cloudflare AI Gateway's /anthropic route to it).
-func NewAnthropic(ep Endpoint) conductor.Provider {
+func New(ep provider.Endpoint) conductor.Provider {
 	if ep.Name == "" {
 		ep.Name = conductor.ProviderAnthropic
 	}
-	return &anthropic{newCaller(ep, "request-id", "x-request-id")}
+	return &anthropic{provider.NewCaller(ep, "request-id", "x-request-id")}
 }
 
 func (a *anthropic) header() http.Header {
 	h := make(http.Header, 7)
-	if a.ep.APIKey != "" {
-		h.Set("x-api-key", a.ep.APIKey)
+	if a.Endpoint.APIKey != "" {
+		h.Set("x-api-key", a.Endpoint.APIKey)
 	}
-	h.Set("anthropic-version", AnthropicVersion)
+	h.Set("anthropic-version", Version)
 	return h
 }
 
@@ -40,25 +44,25 @@ func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.send(ctx, req, a.ep.BaseURL+"/v1/messages", body, a.header(), false)
+	c, err := a.Send(ctx, req, a.Endpoint.BaseURL+"/v1/messages", body, a.header(), false)
 	if err != nil {
 		return nil, err
 	}
-	defer c.release()
-	raw, err := a.readAll(c, maxAnswerBytes)
+	defer c.Release()
+	raw, err := a.ReadAll(c, provider.MaxAnswerBytes)
 	if err != nil {
 		return nil, err
 	}
-	rid := a.requestID(c.resp.Header)
-	resp, hasUsage, err := decodeAnthropicResponse(a.ep.Name, raw)
+	rid := a.RequestID(c.Response.Header)
+	resp, hasUsage, err := DecodeProviderResponse(a.Endpoint.Name, raw)
 	if err != nil {
-		return nil, completeError(err, c.resp.StatusCode, rid)
+		return nil, provider.CompleteError(err, c.Response.StatusCode, rid)
 	}
 	if !hasUsage {
 		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
 	}
 	resp.RequestID = rid
-	resp.Meta = c.meta
+	resp.Meta = c.Meta
 	return resp, nil
 }
 
@@ -67,21 +71,21 @@ func (a *anthropic) Stream(ctx context.Context, req *conductor.ChatRequest) (con
 	if err != nil {
 		return nil, err
 	}
-	c, err := a.send(ctx, req, a.ep.BaseURL+"/v1/messages", body, a.header(), true)
+	c, err := a.Send(ctx, req, a.Endpoint.BaseURL+"/v1/messages", body, a.header(), true)
 	if err != nil {
 		return nil, err
 	}
-	d := &AnthropicStreamDecoder{provider: a.ep.Name}
-	return a.newSSEStream(c, req, d.Decode)
+	d := &StreamDecoder{provider: a.Endpoint.Name}
+	return a.NewSSEStream(c, req, d.Decode)
 }
 
 // body is the caller's own Anthropic body, or one encoded from req's fields.
 func (a *anthropic) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
-	if b := passThrough(req, FormatAnthropic, stream); b != nil {
+	if b := provider.PassThrough(req, provider.FormatAnthropic, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)+16), req, a.ep.Name, stream)
-	return b, withProvider(err, a.ep.Name)
+	b, err := AppendRequest(make([]byte, 0, wire.RequestSize(req)+16), req, a.Endpoint.Name, stream)
+	return b, provider.WithProvider(err, a.Endpoint.Name)
 }
 
 // anthropicUsage is the usage object of answers and of message_start and
@@ -130,9 +134,9 @@ func (n anthropicCounts) usage() conductor.Usage {
 	}
 }
 
-// anthropicFinish maps stop_reason to the OpenAI-style finish reason that
+// FinishReason maps stop_reason to the OpenAI-style finish reason that
 // ChatResponse carries for every provider; unknown reasons pass as they are.
-func anthropicFinish(reason string) string {
+func FinishReason(reason string) string {
 	switch reason {
 	case "end_turn", "stop_sequence", "pause_turn":
 		return "stop"
@@ -146,9 +150,9 @@ func anthropicFinish(reason string) string {
 	return reason
 }
 
-// AnthropicStopReason maps a finish reason back to Anthropic's stop_reason,
+// StopReason maps a finish reason back to Anthropic's stop_reason,
 // for a server answering in the Anthropic format.
-func AnthropicStopReason(finish string) string {
+func StopReason(finish string) string {
 	switch finish {
 	case "stop", "":
 		return "end_turn"
@@ -162,7 +166,7 @@ func AnthropicStopReason(finish string) string {
 	return finish
 }
 
-type anthropicAnswer struct {
+type Answer struct {
 	ID         string            `json:"id"`
 	Type       string            `json:"type"`
 	Model      string            `json:"model"`
@@ -171,34 +175,34 @@ type anthropicAnswer struct {
 	Usage      *anthropicUsage   `json:"usage"`
 }
 
-// DecodeAnthropicResponse parses a whole Messages answer: its content
+// DecodeResponse parses a whole Messages answer: its content
 // blocks in order (text, tool_use as tool calls, the rest opaque: see
-// anthropic_answer.go), stop_reason as an OpenAI-style finish reason
+// answer.go), stop_reason as an OpenAI-style finish reason
 // (end_turn → stop, max_tokens → length, tool_use → tool_calls, refusal →
 // content_filter), usage (InputTokens including cache reads and writes,
 // CachedInputTokens the reads, ReasoningTokens the thinking tokens), id and
 // model. An error body gives a *conductor.Error.
-func DecodeAnthropicResponse(body []byte) (*conductor.ChatResponse, error) {
-	resp, _, err := decodeAnthropicResponse(conductor.ProviderAnthropic, body)
+func DecodeResponse(body []byte) (*conductor.ChatResponse, error) {
+	resp, _, err := DecodeProviderResponse(conductor.ProviderAnthropic, body)
 	return resp, err
 }
 
-func decodeAnthropicResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
-	var a anthropicAnswer
+func DecodeProviderResponse(prov string, body []byte) (*conductor.ChatResponse, bool, error) {
+	var a Answer
 	if err := wire.Unmarshal(body, &a); err != nil {
-		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
+		return nil, false, provider.Malformed(prov, 0, "", "unreadable answer", err)
 	}
 	if a.Type == "error" {
-		return nil, false, answerError(provider, body)
+		return nil, false, provider.AnswerError(prov, body)
 	}
 	if a.Type != "message" && a.Content == nil {
-		return nil, false, malformed(provider, 0, "", "answer is not a message", nil)
+		return nil, false, provider.Malformed(prov, 0, "", "answer is not a message", nil)
 	}
 	content, err := anthropicBlocks(a.Content)
 	if err != nil {
-		return nil, false, malformed(provider, 0, "", "unreadable content block", err)
+		return nil, false, provider.Malformed(prov, 0, "", "unreadable content block", err)
 	}
-	resp := &conductor.ChatResponse{ID: a.ID, Model: a.Model, Content: content, FinishReason: anthropicFinish(a.StopReason), Raw: body}
+	resp := &conductor.ChatResponse{ID: a.ID, Model: a.Model, Content: content, FinishReason: FinishReason(a.StopReason), Raw: body}
 	if a.Usage == nil || a.Usage.InputTokens == nil && a.Usage.OutputTokens == nil {
 		return resp, false, nil
 	}
@@ -208,18 +212,18 @@ func decodeAnthropicResponse(provider string, body []byte) (*conductor.ChatRespo
 	return resp, true, nil
 }
 
-// AnthropicStreamDecoder decodes the events of one Messages stream. It keeps
+// StreamDecoder decodes the events of one Messages stream. It keeps
 // the input usage of message_start to report it with the output usage of
 // message_delta, and which blocks are tool_use blocks. The zero value is
 // ready to use.
-type AnthropicStreamDecoder struct {
+type StreamDecoder struct {
 	provider string
 	counts   anthropicCounts
 	tools    int   // tool_use blocks started so far
 	toolOf   []int // by Anthropic block index: its tool index, or -1
 }
 
-type anthropicEvent struct {
+type StreamEvent struct {
 	Type    string `json:"type"`
 	Index   int    `json:"index"`
 	Message *struct {
@@ -243,18 +247,18 @@ type anthropicEvent struct {
 // Decode decodes one event: every event is emitted (so a stream can pass
 // through unchanged) with the text of text_delta and text blocks as Delta,
 // tool_use blocks and their input_json_delta as ToolCalls (see
-// anthropic_answer.go), message_delta carries the finish reason and the
+// answer.go), message_delta carries the finish reason and the
 // usage so far, and message_stop is the terminator (emitted, done).
 // Thinking blocks and their deltas carry only Raw. An error event is
 // returned as a *conductor.Error classed by its error type.
-func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
-	provider := d.provider
-	if provider == "" {
-		provider = conductor.ProviderAnthropic
+func (d *StreamDecoder) Decode(ev provider.Event) (ch conductor.Chunk, emit, done bool, err error) {
+	prov := d.provider
+	if prov == "" {
+		prov = conductor.ProviderAnthropic
 	}
-	var e anthropicEvent
+	var e StreamEvent
 	if err := wire.Unmarshal(ev.Data, &e); err != nil {
-		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream event", err)
+		return conductor.Chunk{}, false, false, provider.Malformed(prov, 0, "", "unreadable stream event", err)
 	}
 	typ := e.Type
 	if typ == "" {
@@ -263,7 +267,7 @@ func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, don
 	ch = conductor.Chunk{Raw: ev.Data}
 	switch typ {
 	case "error":
-		return conductor.Chunk{}, false, false, answerError(provider, ev.Data)
+		return conductor.Chunk{}, false, false, provider.AnswerError(prov, ev.Data)
 	case "message_start":
 		if e.Message != nil && e.Message.Usage != nil {
 			e.Message.Usage.merge(&d.counts)
@@ -289,7 +293,7 @@ func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, don
 		}
 	case "message_delta":
 		if e.Delta != nil && e.Delta.StopReason != "" {
-			ch.FinishReason = anthropicFinish(e.Delta.StopReason)
+			ch.FinishReason = FinishReason(e.Delta.StopReason)
 		}
 		if e.Usage != nil {
 			// Cumulative: the latest counts replace the earlier ones.
@@ -306,12 +310,12 @@ func (d *AnthropicStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, don
 // Serving the format: what a server speaking the Anthropic wire format to
 // its callers needs to read their requests and answer them.
 
-// EncodeAnthropicResponse writes resp as a Messages answer: its blocks in
-// order (see anthropic_answer.go), the finish reason as stop_reason, and
-// usage split back the Anthropic way (AppendAnthropicUsage). A tool call
+// EncodeResponse writes resp as a Messages answer: its blocks in
+// order (see answer.go), the finish reason as stop_reason, and
+// usage split back the Anthropic way (AppendUsage). A tool call
 // whose arguments are not a JSON object fails with a ClassProviderFail
 // *conductor.Error naming the call: Anthropic has no way to carry them.
-func EncodeAnthropicResponse(resp *conductor.ChatResponse) ([]byte, error) {
+func EncodeResponse(resp *conductor.ChatResponse) ([]byte, error) {
 	var w wire.KeyWriter
 	w.Init(append(make([]byte, 0, wire.AnswerSize(resp.Content)+360), '{'))
 	w.Str("id", resp.ID)
@@ -327,18 +331,18 @@ func EncodeAnthropicResponse(resp *conductor.ChatResponse) ([]byte, error) {
 	if finish == "" && len(conductor.ToolCalls(resp.Content)) > 0 {
 		finish = conductor.FinishToolCalls
 	}
-	w.Str("stop_reason", AnthropicStopReason(finish))
+	w.Str("stop_reason", StopReason(finish))
 	w.Key("stop_sequence")
 	w.Buf = append(w.Buf, "null"...)
 	w.Key("usage")
-	w.Buf = AppendAnthropicUsage(w.Buf, resp.Usage)
+	w.Buf = AppendUsage(w.Buf, resp.Usage)
 	return append(w.Buf, '}'), nil
 }
 
-// EncodeAnthropicError writes e as an Anthropic error body:
+// EncodeError writes e as an Anthropic error body:
 // {"type":"error","error":{"type","message"}}, the type following the
 // error's class as the API names its errors.
-func EncodeAnthropicError(e *conductor.Error) []byte {
+func EncodeError(e *conductor.Error) []byte {
 	typ := "api_error"
 	switch e.Class {
 	case conductor.ClassBadRequest, conductor.ClassConfig:

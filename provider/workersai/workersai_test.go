@@ -1,10 +1,13 @@
-package provider
+package workersai_test
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/workersai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -43,7 +46,7 @@ func TestWorkersAIRequestWire(t *testing.T) {
 					"repetition_penalty": json.RawMessage(`1.1`),
 					"model":              json.RawMessage(`"x"`), // in the URL: dropped
 				},
-				ExtraFormat: FormatWorkersAI},
+				ExtraFormat: provider.FormatWorkersAI},
 			golden:  "workersai/request_full.golden.json",
 			uri:     "/client/v4/accounts/acct123/ai/run/@cf/meta/llama-3.1-8b-instruct",
 			headers: map[string]string{"Authorization": "Bearer cf-token"},
@@ -66,7 +69,7 @@ func TestWorkersAIRequestWire(t *testing.T) {
 				r = reply{File: "workersai/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
 			}
 			f := newFake(t, r)
-			p := NewWorkersAI(Endpoint{BaseURL: f.URL + tt.base, APIKey: "cf-token"})
+			p := workersai.New(provider.Endpoint{BaseURL: f.URL + tt.base, APIKey: "cf-token"})
 			if tt.stream {
 				s, err := p.Stream(context.Background(), &tt.req)
 				if err != nil {
@@ -76,7 +79,7 @@ func TestWorkersAIRequestWire(t *testing.T) {
 			} else if _, err := p.Chat(context.Background(), &tt.req); err != nil {
 				t.Fatal(err)
 			}
-			got := f.last(t)
+			got := f.Last(t)
 			if got.Method != http.MethodPost || got.RequestURI != tt.uri {
 				t.Errorf("sent %s %s, want POST %s", got.Method, got.RequestURI, tt.uri)
 			}
@@ -87,29 +90,19 @@ func TestWorkersAIRequestWire(t *testing.T) {
 }
 
 func TestWorkersAIBaseURL(t *testing.T) {
-	if got := WorkersAIBaseURL("", "acct123"); got != "https://api.cloudflare.com/client/v4/accounts/acct123/ai/run" {
+	if got := workersai.BaseURL("", "acct123"); got != "https://api.cloudflare.com/client/v4/accounts/acct123/ai/run" {
 		t.Error(got)
 	}
-	if got := WorkersAIBaseURL("http://127.0.0.1:8787/client/v4/", "a/b"); got != "http://127.0.0.1:8787/client/v4/accounts/a%2Fb/ai/run" {
+	if got := workersai.BaseURL("http://127.0.0.1:8787/client/v4/", "a/b"); got != "http://127.0.0.1:8787/client/v4/accounts/a%2Fb/ai/run" {
 		t.Error(got)
 	}
 }
 
 func TestWorkersAIModelPath(t *testing.T) {
-	w := NewWorkersAI(Endpoint{BaseURL: "https://x.test/run"}).(*workersAI)
-	for model, want := range map[string]string{
-		"@cf/meta/llama-3.1-8b-instruct": "https://x.test/run/@cf/meta/llama-3.1-8b-instruct",
-		"@hf/thebloke/model?x=1":         "https://x.test/run/@hf/thebloke/model%3Fx=1",
-		"a b":                            "https://x.test/run/a%20b",
-	} {
-		if got, err := w.modelURL(model); err != nil || got != want {
-			t.Errorf("modelURL(%q) = %q, %v", model, got, err)
-		}
-	}
+	// The URLs themselves are checked in package workersai (modelURL);
+	// here, that a model the URL refuses is a bad request before any call.
+	w := workersai.New(provider.Endpoint{BaseURL: "https://x.test/run"})
 	for _, model := range []string{"", "@cf/../secrets", "@cf//x", "/abs"} {
-		if _, err := w.modelURL(model); err == nil {
-			t.Errorf("modelURL(%q) accepted", model)
-		}
 		_, err := w.Chat(context.Background(), &conductor.ChatRequest{Model: model})
 		checkClass(t, err, "workers-ai", conductor.ClassBadRequest, false)
 	}
@@ -134,7 +127,7 @@ func TestWorkersAIAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "cf-ray": "8f1e2d3c4b5a6978-SJC"}})
-			got, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{
+			got, err := workersai.New(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{
 				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{
 					conductor.TextMessage("system", "Classify user intent into: question, request, or complaint."),
 					conductor.TextMessage("user", "Where is my order?")}})
@@ -148,7 +141,7 @@ func TestWorkersAIAnswers(t *testing.T) {
 
 func TestWorkersAISuccessFalse(t *testing.T) {
 	f := newFake(t, reply{File: "workersai/run_success_false.json", Header: map[string]string{"Content-Type": "application/json", "cf-ray": "ray1"}})
-	_, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/meta/llama-3.1-8b-instruct"})
+	_, err := workersai.New(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/meta/llama-3.1-8b-instruct"})
 	e := checkClass(t, err, "workers-ai", conductor.ClassProviderFail, false)
 	if e.Message != "AiError: JSON Mode couldn't be met (code 5006)" || e.Code != "5006" || e.Status != 200 || e.RequestID != "ray1" {
 		t.Errorf("got %+v", *e)
@@ -168,138 +161,22 @@ func TestWorkersAIStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-			s, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{
+			s, err := workersai.New(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{
 				Model: "@cf/meta/llama-3.1-8b-instruct", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := drain(t, s)
-			if got.text != tt.text || got.usage == nil || *got.usage != tt.usage {
-				t.Errorf("got %q usage %+v", got.text, got.usage)
+			if got.Text != tt.text || got.Usage == nil || *got.Usage != tt.usage {
+				t.Errorf("got %q usage %+v", got.Text, got.Usage)
 			}
 		})
 	}
 }
 
 func TestWorkersAIOpenAIShapedChunks(t *testing.T) {
-	ch, emit, done, err := DecodeWorkersAIStreamEvent(Event{Data: []byte(`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}]}`)})
+	ch, emit, done, err := workersai.DecodeStreamEvent(provider.Event{Data: []byte(`{"choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}]}`)})
 	if err != nil || !emit || done || ch.Delta != "Hi" || ch.FinishReason != "stop" {
 		t.Errorf("got %+v %v %v %v", ch, emit, done, err)
-	}
-}
-
-// hook stands for the Cloudflare gateway route's per-call headers.
-type hook struct{ before, after int }
-
-func (h *hook) Before(r *http.Request, req *conductor.ChatRequest) {
-	h.before++
-	r.Header.Set("cf-aig-cache-ttl", "3600")
-	r.Header.Set("cf-aig-metadata", `{"member":"`+req.Model+`"}`)
-}
-
-func (h *hook) After(r *http.Response, meta *conductor.ResponseMeta) {
-	h.after++
-	meta.CacheStatus = r.Header.Get("cf-aig-cache-status")
-	meta.Cached = meta.CacheStatus == "HIT"
-}
-
-func TestHookSeesEveryCall(t *testing.T) {
-	for _, k := range kinds {
-		t.Run(k.name, func(t *testing.T) {
-			for _, stream := range []bool{false, true} {
-				r := reply{File: k.answer, Header: map[string]string{"Content-Type": "application/json", "cf-aig-cache-status": "HIT"}}
-				if stream {
-					r = reply{File: k.stream, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream", "cf-aig-cache-status": "HIT"}}
-				}
-				f := newFake(t, r)
-				h := &hook{}
-				p := k.new(Endpoint{Name: k.name, BaseURL: f.URL, Hook: h, Header: http.Header{"Cf-Aig-Authorization": {"Bearer gw-token"}}})
-				var meta conductor.ResponseMeta
-				if stream {
-					s, err := p.Stream(context.Background(), k.request())
-					if err != nil {
-						t.Fatal(err)
-					}
-					meta = s.Meta()
-					drain(t, s)
-				} else {
-					resp, err := p.Chat(context.Background(), k.request())
-					if err != nil {
-						t.Fatal(err)
-					}
-					meta = resp.Meta
-				}
-				if h.before != 1 || h.after != 1 || !meta.Cached || meta.CacheStatus != "HIT" || meta.Provider != k.name {
-					t.Errorf("stream=%v: hook %+v, meta %+v", stream, h, meta)
-				}
-				wantHeaders(t, f.last(t).Header, map[string]string{"Cf-Aig-Cache-Ttl": "3600",
-					"Cf-Aig-Metadata": `{"member":"` + k.model + `"}`, "Cf-Aig-Authorization": "Bearer gw-token"})
-			}
-		})
-	}
-}
-
-// The hook also sees failed answers: the gateway's own 401 carries
-// cf-aig-* headers too.
-func TestHookSeesErrors(t *testing.T) {
-	f := newFake(t, reply{Status: 401, File: "workersai/error_gateway_401.json", Header: map[string]string{"Content-Type": "application/json"}})
-	h := &hook{}
-	_, err := NewWorkersAI(Endpoint{BaseURL: f.URL, Hook: h}).Chat(context.Background(), &conductor.ChatRequest{Model: "@cf/x/y"})
-	checkClass(t, err, "workers-ai", conductor.ClassAuth, false)
-	if h.before != 1 || h.after != 1 {
-		t.Errorf("hook %+v", h)
-	}
-}
-
-// A caller's own body in the adapter's format passes through byte for byte;
-// in another format, or asking for the other kind of answer, it does not.
-func TestBodyPassThrough(t *testing.T) {
-	for _, k := range kinds {
-		format := map[string]string{"openai": FormatOpenAI, "anthropic": FormatAnthropic, "workers-ai": FormatWorkersAI}[k.name]
-		own := []byte(`{ "messages" : [ {"content":"Hi","role":"user"} ], "model":"` + k.model + `", "max_tokens": 9, "x_custom": [1,2] }`)
-		tests := []struct {
-			name       string
-			bodyFormat string
-			stream     bool
-			passed     bool
-		}{
-			{"same format", format, false, true},
-			{"same format, streamed", format, true, true},
-			{"other format", "some-other-format", false, false},
-		}
-		for _, tt := range tests {
-			t.Run(k.name+"/"+tt.name, func(t *testing.T) {
-				r := reply{File: k.answer, Header: map[string]string{"Content-Type": "application/json"}}
-				if tt.stream {
-					r = reply{File: k.stream, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
-				}
-				f := newFake(t, r)
-				p := k.new(Endpoint{Name: k.name, BaseURL: f.URL})
-				req := k.request()
-				req.Body, req.BodyFormat, req.Stream = own, tt.bodyFormat, tt.stream
-				if tt.stream {
-					s, err := p.Stream(context.Background(), req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					drain(t, s)
-				} else if _, err := p.Chat(context.Background(), req); err != nil {
-					t.Fatal(err)
-				}
-				if got := f.last(t).Body; (string(got) == string(own)) != tt.passed {
-					t.Errorf("sent %s", got)
-				}
-				if !tt.stream {
-					// Chat on a request whose own body streams: encoded instead.
-					req.Stream = true
-					if _, err := p.Chat(context.Background(), req); err != nil {
-						t.Fatal(err)
-					}
-					if got := f.last(t).Body; string(got) == string(own) {
-						t.Errorf("a streaming body was sent for a whole answer")
-					}
-				}
-			})
-		}
 	}
 }

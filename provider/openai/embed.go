@@ -1,4 +1,4 @@
-package provider
+package openai
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
@@ -21,25 +22,23 @@ import (
 // POST {BaseURL}/{model} with {"text":[…]} answered by
 // {"result":{"shape":[n,d],"data":[[…]]}}.
 
-// Bounds of an embedding request: OpenAI's (at most 2048 inputs per call)
-// and Workers AI's (at most 100 texts per run, so larger calls are split).
+// Bounds of an embedding request: OpenAI's (at most 2048 inputs per call).
 const (
-	MaxEmbedInputs      = 2048
-	workersAIEmbedBatch = 100
+	MaxEmbedInputs = 2048
 	// A vector answer is large: 2048 inputs × 3072 dimensions as JSON
 	// numbers approach 100 MB.
-	maxEmbedAnswerBytes = 256 << 20
+	MaxEmbedAnswerBytes = 256 << 20
 )
 
 // The OpenAI embedding request fields the gateway models; every other field
 // is kept in EmbedRequest.Extra under its own name.
 var openAIEmbedFields = []string{"model", "input", "encoding_format", "dimensions"}
 
-// DecodeOpenAIEmbedRequest reads an OpenAI POST /v1/embeddings body: input
+// DecodeEmbedRequest reads an OpenAI POST /v1/embeddings body: input
 // as a string, strings, one token array or token arrays; encoding_format
 // float (the default) or base64 (base64=true); dimensions. Other fields
 // (user, …) stay in Extra. Failures are 400s naming the field.
-func DecodeOpenAIEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 bool, err error) {
+func DecodeEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 bool, err error) {
 	var fields map[string]json.RawMessage
 	if err := wire.Unmarshal(body, &fields); err != nil {
 		return nil, false, wire.BadRequest("the body is not a JSON object: %s", wire.ShortJSONError(err))
@@ -143,11 +142,11 @@ func checkEmbedTexts(in []string) error {
 	return nil
 }
 
-// EncodeOpenAIEmbedResponse writes resp as OpenAI's embedding list. With
+// EncodeEmbedResponse writes resp as OpenAI's embedding list. With
 // base64, each vector is a string of its float32 values, little-endian,
 // as the official SDKs decode it; otherwise an array of numbers (float32
 // precision, shortest form).
-func EncodeOpenAIEmbedResponse(resp *conductor.EmbedResponse, base64 bool) []byte {
+func EncodeEmbedResponse(resp *conductor.EmbedResponse, base64 bool) []byte {
 	n := 128 + len(resp.Model)
 	for _, v := range resp.Vectors {
 		if base64 {
@@ -236,10 +235,10 @@ func decodeVector(v json.RawMessage) ([]float32, error) {
 	return out, err
 }
 
-// embedHookRequest is what an Endpoint's Hook sees of an embedding call:
+// EmbedHookRequest is what an Endpoint's Hook sees of an embedding call:
 // the hooks (cf-aig-* headers, a caller's own key) read only the call's
 // provider, model and options.
-func embedHookRequest(req *conductor.EmbedRequest) *conductor.ChatRequest {
+func EmbedHookRequest(req *conductor.EmbedRequest) *conductor.ChatRequest {
 	return &conductor.ChatRequest{Provider: req.Provider, Model: req.Model, Options: req.Options}
 }
 
@@ -251,34 +250,34 @@ func (o *openAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*condu
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.send(ctx, embedHookRequest(req), o.ep.BaseURL+"/embeddings", body, o.header(), false)
+	c, err := o.Send(ctx, EmbedHookRequest(req), o.Endpoint.BaseURL+"/embeddings", body, o.header(), false)
 	if err != nil {
 		return nil, err
 	}
-	defer c.release()
-	raw, err := o.readAll(c, maxEmbedAnswerBytes)
+	defer c.Release()
+	raw, err := o.ReadAll(c, MaxEmbedAnswerBytes)
 	if err != nil {
 		return nil, err
 	}
-	rid := o.requestID(c.resp.Header)
-	resp, err := decodeOpenAIEmbedResponse(o.ep.Name, raw, req.Items())
+	rid := o.RequestID(c.Response.Header)
+	resp, err := DecodeEmbedResponse(o.Endpoint.Name, raw, req.Items())
 	if err != nil {
-		return nil, completeError(err, c.resp.StatusCode, rid)
+		return nil, provider.CompleteError(err, c.Response.StatusCode, rid)
 	}
 	if resp.Model == "" {
 		resp.Model = req.Model
 	}
 	if resp.Usage.InputTokens == 0 {
-		resp.Usage = estimatedEmbedUsage(req)
+		resp.Usage = EstimatedEmbedUsage(req)
 	}
 	resp.RequestID = rid
-	resp.Meta = c.meta
+	resp.Meta = c.Meta
 	return resp, nil
 }
 
 func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
 	if req.Items() == 0 {
-		return nil, withProvider(wire.BadRequest("input: required"), o.ep.Name)
+		return nil, provider.WithProvider(wire.BadRequest("input: required"), o.Endpoint.Name)
 	}
 	var w wire.KeyWriter
 	w.Init(append(make([]byte, 0, 64+req.InputBytes()+8*req.Items()), '{'))
@@ -306,7 +305,7 @@ func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
 	}
 	w.Buf = append(w.Buf, ']')
 	format := "float"
-	if o.ep.Name == conductor.ProviderOpenAI {
+	if o.Endpoint.Name == conductor.ProviderOpenAI {
 		format = "base64"
 	}
 	w.Str("encoding_format", format)
@@ -322,13 +321,13 @@ func (o *openAI) embedBody(req *conductor.EmbedRequest) ([]byte, error) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if err := w.Raw(k, req.Extra[k]); err != nil {
-			return nil, withProvider(err, o.ep.Name)
+			return nil, provider.WithProvider(err, o.Endpoint.Name)
 		}
 	}
 	return append(w.Buf, '}'), nil
 }
 
-type openAIEmbedAnswer struct {
+type EmbedAnswer struct {
 	Error json.RawMessage `json:"error"`
 	Model string          `json:"model"`
 	Data  []struct {
@@ -340,27 +339,27 @@ type openAIEmbedAnswer struct {
 	} `json:"usage"`
 }
 
-// decodeOpenAIEmbedResponse reads OpenAI's embedding list: one vector per
+// DecodeEmbedResponse reads OpenAI's embedding list: one vector per
 // input, placed by index.
-func decodeOpenAIEmbedResponse(provider string, body []byte, items int) (*conductor.EmbedResponse, error) {
-	var a openAIEmbedAnswer
+func DecodeEmbedResponse(prov string, body []byte, items int) (*conductor.EmbedResponse, error) {
+	var a EmbedAnswer
 	if err := wire.Unmarshal(body, &a); err != nil {
-		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
+		return nil, provider.Malformed(prov, 0, "", "unreadable embedding answer", err)
 	}
 	if !wire.IsNull(a.Error) {
-		return nil, answerError(provider, body)
+		return nil, provider.AnswerError(prov, body)
 	}
 	if len(a.Data) != items {
-		return nil, malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d inputs", len(a.Data), items), nil)
+		return nil, provider.Malformed(prov, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d inputs", len(a.Data), items), nil)
 	}
 	resp := &conductor.EmbedResponse{Model: a.Model, Vectors: make([][]float32, items)}
 	for _, d := range a.Data {
 		if d.Index < 0 || d.Index >= items || resp.Vectors[d.Index] != nil {
-			return nil, malformed(provider, 0, "", fmt.Sprintf("embedding index %d is out of place", d.Index), nil)
+			return nil, provider.Malformed(prov, 0, "", fmt.Sprintf("embedding index %d is out of place", d.Index), nil)
 		}
 		v, err := decodeVector(d.Embedding)
 		if err != nil {
-			return nil, malformed(provider, 0, "", fmt.Sprintf("unreadable embedding %d", d.Index), err)
+			return nil, provider.Malformed(prov, 0, "", fmt.Sprintf("unreadable embedding %d", d.Index), err)
 		}
 		resp.Vectors[d.Index] = v
 	}
@@ -370,9 +369,9 @@ func decodeOpenAIEmbedResponse(provider string, body []byte, items int) (*conduc
 	return resp, nil
 }
 
-// estimatedEmbedUsage counts the input tokens locally, for a provider that
+// EstimatedEmbedUsage counts the input tokens locally, for a provider that
 // reports none.
-func estimatedEmbedUsage(req *conductor.EmbedRequest) conductor.Usage {
+func EstimatedEmbedUsage(req *conductor.EmbedRequest) conductor.Usage {
 	n := 0
 	for _, s := range req.Input {
 		n += wire.EstimateTokens(s)

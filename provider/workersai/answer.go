@@ -1,4 +1,4 @@
-package provider
+package workersai
 
 import (
 	"cmp"
@@ -6,7 +6,9 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // The answer side of Workers AI's native run format beyond plain text.
@@ -55,13 +57,13 @@ func (c *workersAIToolCallWire) call(i int) (id, name, args string) {
 type workersAIResult struct {
 	Response  json.RawMessage         `json:"response"`
 	ToolCalls []workersAIToolCallWire `json:"tool_calls"`
-	Usage     *openAIUsage            `json:"usage"`
+	Usage     *openai.Usage           `json:"usage"`
 	// The chat.completion shape.
 	ID      string `json:"id"`
 	Model   string `json:"model"`
 	Choices []struct {
-		Message      openAIMessageWire `json:"message"`
-		FinishReason string            `json:"finish_reason"`
+		Message      openai.MessageWire `json:"message"`
+		FinishReason string             `json:"finish_reason"`
 	} `json:"choices"`
 }
 
@@ -69,8 +71,8 @@ type workersAIResult struct {
 func (r *workersAIResult) answer(resp *conductor.ChatResponse) error {
 	if len(r.Choices) > 0 {
 		ch := &r.Choices[0]
-		resp.ID, resp.Model, resp.Content = r.ID, r.Model, ch.Message.blocks()
-		resp.FinishReason = openAIFinish(ch.FinishReason, &ch.Message)
+		resp.ID, resp.Model, resp.Content = r.ID, r.Model, ch.Message.Blocks()
+		resp.FinishReason = openai.FinishReason(ch.FinishReason, &ch.Message)
 		return nil
 	}
 	text, err := responseText(r.Response)
@@ -87,28 +89,28 @@ func (r *workersAIResult) answer(resp *conductor.ChatResponse) error {
 	return nil
 }
 
-// WorkersAIStreamDecoder decodes the events of one native run stream (see
-// DecodeWorkersAIStreamEvent): it numbers legacy tool calls across chunks
+// StreamDecoder decodes the events of one native run stream (see
+// DecodeStreamEvent): it numbers legacy tool calls across chunks
 // and carries a refusal over to the finish reason. The zero value is ready
 // to use.
-type WorkersAIStreamDecoder struct {
+type StreamDecoder struct {
 	provider string
 	tools    int
 	refused  bool
 }
 
 // Decode decodes one event.
-func (d *WorkersAIStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
-	provider := cmp.Or(d.provider, conductor.ProviderWorkersAI)
-	ch, emit, done, err = dataEvent(provider, ev, d.decodeChunk)
+func (d *StreamDecoder) Decode(ev provider.Event) (ch conductor.Chunk, emit, done bool, err error) {
+	prov := cmp.Or(d.provider, conductor.ProviderWorkersAI)
+	ch, emit, done, err = openai.DataEvent(prov, ev, d.decodeChunk)
 	if d.refused && ch.FinishReason == conductor.FinishStop {
 		ch.FinishReason = conductor.FinishContentFilter
 	}
 	return ch, emit, done, err
 }
 
-func (d *WorkersAIStreamDecoder) decodeChunk(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
-	ch, c, err := decodeWorkersAIChunk(provider, name, data, raw)
+func (d *StreamDecoder) decodeChunk(prov, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
+	ch, c, err := decodeWorkersAIChunk(prov, name, data, raw)
 	if err != nil {
 		return conductor.Chunk{}, false, false, err
 	}
@@ -128,32 +130,32 @@ func (d *WorkersAIStreamDecoder) decodeChunk(provider, name string, data, raw []
 	return ch, true, false, nil
 }
 
-// EncodeWorkersAIResponse writes resp as a native run answer in the
+// EncodeResponse writes resp as a native run answer in the
 // Cloudflare API envelope: result.response (the text blocks joined),
 // result.tool_calls in the legacy shape [{name, arguments}] with arguments
 // as an object (a call whose arguments are not a JSON object fails with a
 // ClassProviderFail *conductor.Error: the shape has no other way to carry
-// them; ids have no place there), and result.usage (AppendWorkersAIUsage).
+// them; ids have no place there), and result.usage (AppendUsage).
 // Opaque blocks have no slot and are dropped.
-func EncodeWorkersAIResponse(resp *conductor.ChatResponse) ([]byte, error) {
+func EncodeResponse(resp *conductor.ChatResponse) ([]byte, error) {
 	b := make([]byte, 0, wire.AnswerSize(resp.Content)+200)
 	b = append(b, `{"result":{"response":`...)
 	b = wire.AppendString(b, resp.Text())
 	calls := conductor.ToolCalls(resp.Content)
 	var ok bool
-	if b, ok = AppendWorkersAIToolCalls(b, calls); !ok {
+	if b, ok = AppendToolCalls(b, calls); !ok {
 		i := firstNonObject(calls)
 		return nil, wire.NotAnObject(i, calls[i].Name, "Workers AI tool_calls")
 	}
 	b = append(b, `,"usage":`...)
-	b = AppendWorkersAIUsage(b, resp.Usage)
+	b = AppendUsage(b, resp.Usage)
 	return append(b, `},"success":true,"errors":[],"messages":[]}`...), nil
 }
 
-// AppendWorkersAIToolCalls appends `,"tool_calls":[{name, arguments}…]`
+// AppendToolCalls appends `,"tool_calls":[{name, arguments}…]`
 // for calls (nothing for none); ok is false when a call's arguments are
 // not a JSON object.
-func AppendWorkersAIToolCalls(dst []byte, calls []conductor.ToolCall) ([]byte, bool) {
+func AppendToolCalls(dst []byte, calls []conductor.ToolCall) ([]byte, bool) {
 	if len(calls) == 0 {
 		return dst, true
 	}
@@ -185,9 +187,9 @@ func firstNonObject(calls []conductor.ToolCall) int {
 	return 0
 }
 
-// AppendWorkersAIUsage appends u as Workers AI's usage object:
+// AppendUsage appends u as Workers AI's usage object:
 // prompt_tokens, completion_tokens, total_tokens.
-func AppendWorkersAIUsage(dst []byte, u conductor.Usage) []byte {
+func AppendUsage(dst []byte, u conductor.Usage) []byte {
 	dst = append(dst, `{"prompt_tokens":`...)
 	dst = strconv.AppendInt(dst, int64(u.InputTokens), 10)
 	dst = append(dst, `,"completion_tokens":`...)

@@ -1,4 +1,4 @@
-package provider
+package openai_test
 
 import (
 	"context"
@@ -9,13 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
+
 	conductor "github.com/conductor-go/conductor"
 )
 
 func TestOpenAIRequestWire(t *testing.T) {
 	tests := []struct {
 		name    string
-		ep      Endpoint // BaseURL is the fake's URL + ep.BaseURL
+		ep      provider.Endpoint // BaseURL is the fake's URL + ep.BaseURL
 		req     conductor.ChatRequest
 		stream  bool
 		golden  string
@@ -24,7 +27,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 	}{
 		{
 			name: "openai every field",
-			ep:   Endpoint{Name: "openai", BaseURL: "/v1", APIKey: "sk-test", Header: http.Header{"Openai-Project": {"proj_1"}}},
+			ep:   provider.Endpoint{Name: "openai", BaseURL: "/v1", APIKey: "sk-test", Header: http.Header{"Openai-Project": {"proj_1"}}},
 			req: conductor.ChatRequest{
 				Provider: "openai", Model: "gpt-4o",
 				Messages: []conductor.Message{
@@ -46,7 +49,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 					"max_tokens": json.RawMessage(`5`),    // MaxTokens wins: dropped
 					"model":      json.RawMessage(`"x"`),  // written already: dropped
 				},
-				ExtraFormat: FormatOpenAI,
+				ExtraFormat: provider.FormatOpenAI,
 			},
 			golden: "openai/request_full.golden.json",
 			path:   "/v1/chat/completions",
@@ -60,7 +63,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 		},
 		{
 			name: "page: o1-preview direct, temperature 1.0",
-			ep:   Endpoint{Name: "openai", BaseURL: "/v1", APIKey: "sk-test"},
+			ep:   provider.Endpoint{Name: "openai", BaseURL: "/v1", APIKey: "sk-test"},
 			req: conductor.ChatRequest{Provider: "openai", Model: "o1-preview", Temperature: ptr(1.0),
 				Messages: []conductor.Message{conductor.TextMessage("user", "Write a haiku about Go.")}},
 			golden:  "openai/request_o1.golden.json",
@@ -69,7 +72,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 		},
 		{
 			name: "groq: max_tokens, temperature 0 is sent",
-			ep:   Endpoint{Name: "groq", BaseURL: "/openai/v1", APIKey: "gsk_test"},
+			ep:   provider.Endpoint{Name: "groq", BaseURL: "/openai/v1", APIKey: "gsk_test"},
 			req: conductor.ChatRequest{Provider: "groq", Model: "llama-3.1-70b-versatile", Temperature: ptr(0.0), MaxTokens: 100,
 				Messages: []conductor.Message{conductor.TextMessage("user", "Extract the entities.")}},
 			golden:  "openai/request_groq.golden.json",
@@ -78,7 +81,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 		},
 		{
 			name: "local server: no key, no auth header",
-			ep:   Endpoint{Name: "local", BaseURL: "/v1/"},
+			ep:   provider.Endpoint{Name: "local", BaseURL: "/v1/"},
 			req: conductor.ChatRequest{Provider: "local", Model: "llama3.2",
 				Messages: []conductor.Message{conductor.TextMessage("user", "Why is the sky blue?")}},
 			golden:  "openai/request_local.golden.json",
@@ -87,7 +90,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 		},
 		{
 			name: "stream asks for usage",
-			ep:   Endpoint{Name: "openai", BaseURL: "/v1", APIKey: "sk-test"},
+			ep:   provider.Endpoint{Name: "openai", BaseURL: "/v1", APIKey: "sk-test"},
 			req: conductor.ChatRequest{Provider: "openai", Model: "gpt-4o-mini", MaxTokens: 50,
 				Messages: []conductor.Message{conductor.TextMessage("user", "Hi")},
 				Extra:    map[string]json.RawMessage{"stream_options": json.RawMessage(`{"include_usage":false}`)}},
@@ -98,7 +101,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 		},
 		{
 			name: "cloudflare gateway base URL",
-			ep:   Endpoint{Name: "openai", BaseURL: "/v1/acct123/my-gateway/openai", APIKey: "sk-test"},
+			ep:   provider.Endpoint{Name: "openai", BaseURL: "/v1/acct123/my-gateway/openai", APIKey: "sk-test"},
 			req: conductor.ChatRequest{Provider: "openai", Model: "gpt-4o", Temperature: ptr(0.7), MaxTokens: 2000,
 				Messages: []conductor.Message{conductor.TextMessage("user", "Write a draft.")}},
 			golden:  "openai/request_gateway.golden.json",
@@ -115,7 +118,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			f := newFake(t, r)
 			ep := tt.ep
 			ep.BaseURL = f.URL + ep.BaseURL
-			p := NewOpenAI(ep)
+			p := openai.New(ep)
 			if tt.stream {
 				s, err := p.Stream(context.Background(), &tt.req)
 				if err != nil {
@@ -125,7 +128,7 @@ func TestOpenAIRequestWire(t *testing.T) {
 			} else if _, err := p.Chat(context.Background(), &tt.req); err != nil {
 				t.Fatal(err)
 			}
-			got := f.last(t)
+			got := f.Last(t)
 			if got.Method != http.MethodPost || got.Path != tt.path || got.RequestURI != tt.path {
 				t.Errorf("sent %s %s (path %s), want POST %s", got.Method, got.RequestURI, got.Path, tt.path)
 			}
@@ -211,7 +214,7 @@ func TestOpenAIChatAnswers(t *testing.T) {
 				h[k] = v
 			}
 			f := newFake(t, reply{File: tt.file, Header: h})
-			p := NewOpenAI(Endpoint{Name: tt.provider, BaseURL: f.URL, APIKey: "k"})
+			p := openai.New(provider.Endpoint{Name: tt.provider, BaseURL: f.URL, APIKey: "k"})
 			req := &conductor.ChatRequest{Provider: tt.provider, Model: "m", Messages: []conductor.Message{
 				conductor.TextMessage("system", "Be brief."), conductor.TextMessage("user", "Why is the sky blue?")}}
 			got, err := p.Chat(context.Background(), req)
@@ -227,63 +230,6 @@ func TestOpenAIChatAnswers(t *testing.T) {
 			}
 		})
 	}
-}
-
-func checkResponse(t *testing.T, got, want *conductor.ChatResponse) {
-	t.Helper()
-	if got.ID != want.ID || got.Model != want.Model || got.Text() != want.Text() ||
-		got.FinishReason != want.FinishReason || got.RequestID != want.RequestID || got.Usage != want.Usage {
-		t.Errorf("answer\n got: id=%q model=%q content=%q finish=%q rid=%q usage=%+v\nwant: id=%q model=%q content=%q finish=%q rid=%q usage=%+v",
-			got.ID, got.Model, got.Text(), got.FinishReason, got.RequestID, got.Usage,
-			want.ID, want.Model, want.Text(), want.FinishReason, want.RequestID, want.Usage)
-	}
-}
-
-// streamed is what a whole stream yielded.
-type streamed struct {
-	text    string
-	finish  string
-	usage   *conductor.Usage
-	chunks  int
-	raw     []string
-	lastErr error
-}
-
-// drain reads s to its end; it fails the test unless the stream ends with
-// io.EOF.
-func drain(t *testing.T, s conductor.Stream) streamed {
-	t.Helper()
-	got := collect(s)
-	if got.lastErr != io.EOF {
-		t.Fatalf("stream ended with %v, want io.EOF", got.lastErr)
-	}
-	return got
-}
-
-func collect(s conductor.Stream) streamed {
-	defer s.Close()
-	var got streamed
-	var b strings.Builder
-	for i := 0; i < 10000; i++ {
-		ch, err := s.Next()
-		if err != nil {
-			got.lastErr = err
-			break
-		}
-		got.chunks++
-		b.WriteString(ch.Delta)
-		if ch.FinishReason != "" {
-			got.finish = ch.FinishReason
-		}
-		if ch.Usage != nil {
-			got.usage = ch.Usage
-		}
-		if ch.Raw != nil {
-			got.raw = append(got.raw, string(ch.Raw))
-		}
-	}
-	got.text = b.String()
-	return got
 }
 
 func TestOpenAIStreams(t *testing.T) {
@@ -307,7 +253,7 @@ func TestOpenAIStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Stream: true, Header: map[string]string{"Content-Type": "text/event-stream; charset=utf-8"}})
-			p := NewOpenAI(Endpoint{Name: tt.provider, BaseURL: f.URL})
+			p := openai.New(provider.Endpoint{Name: tt.provider, BaseURL: f.URL})
 			s, err := p.Stream(context.Background(), &conductor.ChatRequest{Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
@@ -316,8 +262,8 @@ func TestOpenAIStreams(t *testing.T) {
 				t.Errorf("meta provider = %q", m.Provider)
 			}
 			got := drain(t, s)
-			if got.text != tt.text || got.finish != tt.finish || got.usage == nil || *got.usage != tt.usage || len(got.raw) != tt.raw {
-				t.Errorf("got text=%q finish=%q usage=%+v raw=%d; want %q %q %+v %d", got.text, got.finish, got.usage, len(got.raw), tt.text, tt.finish, tt.usage, tt.raw)
+			if got.Text != tt.text || got.Finish != tt.finish || got.Usage == nil || *got.Usage != tt.usage || len(got.Raw) != tt.raw {
+				t.Errorf("got text=%q finish=%q usage=%+v raw=%d; want %q %q %+v %d", got.Text, got.Finish, got.Usage, len(got.Raw), tt.text, tt.finish, tt.usage, tt.raw)
 			}
 			// Next after the end keeps saying io.EOF.
 			if _, err := s.Next(); err != io.EOF {
@@ -329,7 +275,7 @@ func TestOpenAIStreams(t *testing.T) {
 
 func TestOpenAIStreamRawPassesThrough(t *testing.T) {
 	f := newFake(t, reply{File: "openai/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-	s, err := NewOpenAI(Endpoint{Name: "openai", BaseURL: f.URL}).Stream(context.Background(),
+	s, err := openai.New(provider.Endpoint{Name: "openai", BaseURL: f.URL}).Stream(context.Background(),
 		&conductor.ChatRequest{Model: "m", Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +284,7 @@ func TestOpenAIStreamRawPassesThrough(t *testing.T) {
 	// Re-framing every Raw with "data: " and a blank line, then [DONE],
 	// gives back the stream as the provider sent it.
 	var b strings.Builder
-	for _, r := range got.raw {
+	for _, r := range got.Raw {
 		b.WriteString("data: " + r + "\n\n")
 	}
 	b.WriteString("data: [DONE]\n\n")
@@ -361,7 +307,7 @@ func TestDecodeOpenAIResponseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeOpenAIResponse([]byte(tt.body))
+			_, err := openai.DecodeResponse([]byte(tt.body))
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != tt.class {
 				t.Fatalf("err = %v, want class %s", err, tt.class)
@@ -380,19 +326,19 @@ func TestEncodeOpenAIRequestRejects(t *testing.T) {
 		{"NaN temperature", conductor.ChatRequest{Model: "m", Temperature: &nan}},
 		{"invalid extra", conductor.ChatRequest{Model: "m", Extra: map[string]json.RawMessage{"tools": json.RawMessage(`[{`)}}},
 		{"invalid tool schema", conductor.ChatRequest{Model: "m", Tools: []conductor.Tool{{Name: "f", Parameters: json.RawMessage(`{`)}}}},
-		{"Anthropic top_k", conductor.ChatRequest{Model: "m", ExtraFormat: FormatAnthropic, Extra: map[string]json.RawMessage{"top_k": json.RawMessage(`5`)}}},
+		{"Anthropic top_k", conductor.ChatRequest{Model: "m", ExtraFormat: provider.FormatAnthropic, Extra: map[string]json.RawMessage{"top_k": json.RawMessage(`5`)}}},
 		{"an Anthropic document", conductor.ChatRequest{Model: "m", Messages: []conductor.Message{{Role: "user", Content: []conductor.Block{
-			{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: FormatAnthropic, Kind: "document", Raw: json.RawMessage(`{"type":"document"}`)}}}}}}},
+			{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: provider.FormatAnthropic, Kind: "document", Raw: json.RawMessage(`{"type":"document"}`)}}}}}}},
 		{"unknown tool choice", conductor.ChatRequest{Model: "m", ToolChoice: &conductor.ToolChoice{Mode: "sometimes"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := EncodeOpenAIRequest(&tt.req)
+			_, err := openai.EncodeRequest(&tt.req)
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("err = %v, want a bad_request error", err)
 			}
 			// The adapter refuses before any call, naming itself.
-			_, err = NewOpenAI(Endpoint{Name: "groq", BaseURL: "http://127.0.0.1:1"}).Chat(context.Background(), &tt.req)
+			_, err = openai.New(provider.Endpoint{Name: "groq", BaseURL: "http://127.0.0.1:1"}).Chat(context.Background(), &tt.req)
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest || e.Provider != "groq" {
 				t.Fatalf("Chat err = %v", err)
 			}
@@ -401,8 +347,8 @@ func TestEncodeOpenAIRequestRejects(t *testing.T) {
 }
 
 func TestEncodeOpenAIRequestMaxField(t *testing.T) {
-	for provider, want := range map[string]string{"openai": "max_completion_tokens", "groq": "max_tokens", "local": "max_tokens", "": "max_tokens"} {
-		b, err := EncodeOpenAIRequest(&conductor.ChatRequest{Provider: provider, Model: "m", MaxTokens: 7})
+	for prov, want := range map[string]string{"openai": "max_completion_tokens", "groq": "max_tokens", "local": "max_tokens", "": "max_tokens"} {
+		b, err := openai.EncodeRequest(&conductor.ChatRequest{Provider: prov, Model: "m", MaxTokens: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +357,7 @@ func TestEncodeOpenAIRequestMaxField(t *testing.T) {
 			t.Fatal(err)
 		}
 		if m[want] != 7.0 || len(m) != 3 {
-			t.Errorf("%s: %s", provider, b)
+			t.Errorf("%s: %s", prov, b)
 		}
 	}
 }
@@ -419,17 +365,17 @@ func TestEncodeOpenAIRequestMaxField(t *testing.T) {
 func TestOpenAIStreamEventErrors(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
-		ev    Event
+		ev    provider.Event
 		class conductor.ErrorClass
 		retry bool
 	}{
-		{"server_error", Event{Data: []byte(`{"error":{"message":"x","type":"server_error","param":null,"code":null}}`)}, conductor.ClassServer, true},
-		{"event: error", Event{Name: "error", Data: []byte(`{"message":"bad"}`)}, conductor.ClassProviderFail, false},
-		{"groq x_groq.error", Event{Data: []byte(`{"choices":[],"x_groq":{"error":"stopped: capacity"}}`)}, conductor.ClassProviderFail, false},
-		{"not JSON", Event{Data: []byte(`{"choices":`)}, conductor.ClassMalformed, false},
+		{"server_error", provider.Event{Data: []byte(`{"error":{"message":"x","type":"server_error","param":null,"code":null}}`)}, conductor.ClassServer, true},
+		{"event: error", provider.Event{Name: "error", Data: []byte(`{"message":"bad"}`)}, conductor.ClassProviderFail, false},
+		{"groq x_groq.error", provider.Event{Data: []byte(`{"choices":[],"x_groq":{"error":"stopped: capacity"}}`)}, conductor.ClassProviderFail, false},
+		{"not JSON", provider.Event{Data: []byte(`{"choices":`)}, conductor.ClassMalformed, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := DecodeOpenAIStreamEvent(tt.ev)
+			_, _, _, err := openai.DecodeStreamEvent(tt.ev)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != tt.class || e.Retryable != tt.retry {
 				t.Fatalf("err = %#v", err)

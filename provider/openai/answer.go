@@ -1,4 +1,4 @@
-package provider
+package openai
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
@@ -30,10 +31,10 @@ import (
 // redacted_thinking, server tool blocks) have no slot in a Chat
 // Completions message and are dropped; reasoning tokens stay in usage.
 
-// openAIMessageWire is an answer's message, or a chunk's delta.
-type openAIMessageWire struct {
-	Content   textContent          `json:"content"`
-	Refusal   textContent          `json:"refusal"`
+// MessageWire is an answer's message, or a chunk's delta.
+type MessageWire struct {
+	Content   TextContent          `json:"content"`
+	Refusal   TextContent          `json:"refusal"`
 	ToolCalls []openAIToolCallWire `json:"tool_calls"`
 }
 
@@ -62,8 +63,8 @@ func (c *openAIToolCallWire) customRaw() json.RawMessage {
 	return append(b, '}')
 }
 
-// blocks is the message's content in order: text, refusal, tool calls.
-func (m *openAIMessageWire) blocks() []conductor.Block {
+// Blocks is the message's content in order: text, refusal, tool calls.
+func (m *MessageWire) Blocks() []conductor.Block {
 	var out []conductor.Block
 	if len(m.ToolCalls) > 0 {
 		out = make([]conductor.Block, 0, len(m.ToolCalls)+1)
@@ -78,7 +79,7 @@ func (m *openAIMessageWire) blocks() []conductor.Block {
 		c := &m.ToolCalls[i]
 		if c.Type == "custom" {
 			out = append(out, conductor.Block{Type: conductor.BlockOpaque,
-				Opaque: &conductor.Opaque{Format: FormatOpenAI, Kind: "custom", Raw: c.customRaw()}})
+				Opaque: &conductor.Opaque{Format: provider.FormatOpenAI, Kind: "custom", Raw: c.customRaw()}})
 			continue
 		}
 		var name, args string
@@ -94,10 +95,10 @@ func (m *openAIMessageWire) blocks() []conductor.Block {
 	return out
 }
 
-// openAIFinish is the domain's finish reason for a choice: a refusal is
+// FinishReason is the domain's finish reason for a choice: a refusal is
 // content_filter; an answer of tool calls whose server named no reason is
 // tool_calls.
-func openAIFinish(finish string, m *openAIMessageWire) string {
+func FinishReason(finish string, m *MessageWire) string {
 	switch {
 	case m.Refusal != "" && (finish == conductor.FinishStop || finish == ""):
 		return conductor.FinishContentFilter
@@ -107,9 +108,9 @@ func openAIFinish(finish string, m *openAIMessageWire) string {
 	return finish
 }
 
-// toolDeltas reads a chunk's delta.tool_calls: index, and on a call's
+// ToolDeltas reads a chunk's delta.tool_calls: index, and on a call's
 // first piece its id and name; arguments fragments as sent.
-func (m *openAIMessageWire) toolDeltas() []conductor.ToolCallDelta {
+func (m *MessageWire) ToolDeltas() []conductor.ToolCallDelta {
 	var out []conductor.ToolCallDelta
 	for i := range m.ToolCalls {
 		c := &m.ToolCalls[i]
@@ -130,27 +131,27 @@ func (m *openAIMessageWire) toolDeltas() []conductor.ToolCallDelta {
 	return out
 }
 
-// OpenAIStreamDecoder decodes the events of one Chat Completions stream
-// (see DecodeOpenAIStreamEvent). It remembers a refusal (delta.refusal) so
+// StreamDecoder decodes the events of one Chat Completions stream
+// (see DecodeStreamEvent). It remembers a refusal (delta.refusal) so
 // that the finish reason says content_filter, as for a whole answer. The
 // zero value is ready to use.
-type OpenAIStreamDecoder struct {
+type StreamDecoder struct {
 	provider string
 	refused  bool
 }
 
 // Decode decodes one event.
-func (d *OpenAIStreamDecoder) Decode(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
-	provider := cmp.Or(d.provider, conductor.ProviderOpenAI)
-	ch, emit, done, err = dataEvent(provider, ev, d.decodeChunk)
+func (d *StreamDecoder) Decode(ev provider.Event) (ch conductor.Chunk, emit, done bool, err error) {
+	prov := cmp.Or(d.provider, conductor.ProviderOpenAI)
+	ch, emit, done, err = DataEvent(prov, ev, d.decodeChunk)
 	if d.refused && ch.FinishReason == conductor.FinishStop {
 		ch.FinishReason = conductor.FinishContentFilter
 	}
 	return ch, emit, done, err
 }
 
-func (d *OpenAIStreamDecoder) decodeChunk(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
-	ch, refused, emit, err := decodeOpenAIChunk(provider, name, data, raw)
+func (d *StreamDecoder) decodeChunk(prov, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
+	ch, refused, emit, err := decodeOpenAIChunk(prov, name, data, raw)
 	if refused {
 		d.refused = true
 	}
@@ -198,7 +199,7 @@ func appendOpenAIAnswerMessage(dst []byte, content []conductor.Block) []byte {
 }
 
 func isOpenAIOpaque(b conductor.Block, kind string) bool {
-	return b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == FormatOpenAI &&
+	return b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == provider.FormatOpenAI &&
 		b.Opaque.Kind == kind && wire.Valid(b.Opaque.Raw)
 }
 
@@ -221,11 +222,11 @@ func appendOpenAIToolCall(dst []byte, index int, id, name, args string) []byte {
 	return append(dst, "}}"...)
 }
 
-// AppendOpenAIToolCallDeltas appends a chunk delta's tool_calls array for
+// AppendToolCallDeltas appends a chunk delta's tool_calls array for
 // ds: a call's first piece (it has an id or a name) as
 // {index,id,type:"function",function:{name,arguments}}, a later piece as
 // {index,function:{arguments}}.
-func AppendOpenAIToolCallDeltas(dst []byte, ds []conductor.ToolCallDelta) []byte {
+func AppendToolCallDeltas(dst []byte, ds []conductor.ToolCallDelta) []byte {
 	dst = append(dst, '[')
 	for i, d := range ds {
 		if i > 0 {
@@ -244,12 +245,12 @@ func AppendOpenAIToolCallDeltas(dst []byte, ds []conductor.ToolCallDelta) []byte
 	return append(dst, ']')
 }
 
-// AppendOpenAIUsage appends u as a Chat Completions usage object:
+// AppendUsage appends u as a Chat Completions usage object:
 // prompt_tokens (cache reads and writes included), completion_tokens
 // (reasoning included), total_tokens, prompt_tokens_details.cached_tokens
 // (and cache_write_tokens when there were any), and
 // completion_tokens_details.reasoning_tokens when there were any.
-func AppendOpenAIUsage(dst []byte, u conductor.Usage) []byte {
+func AppendUsage(dst []byte, u conductor.Usage) []byte {
 	dst = append(dst, `{"prompt_tokens":`...)
 	dst = strconv.AppendInt(dst, int64(u.InputTokens), 10)
 	dst = append(dst, `,"completion_tokens":`...)

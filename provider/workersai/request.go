@@ -1,4 +1,4 @@
-package provider
+package workersai
 
 import (
 	"encoding/json"
@@ -6,12 +6,14 @@ import (
 	"fmt"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // The request side of the Workers AI native run format.
 
-// EncodeWorkersAIRequest returns the native run body for req (the model goes
+// EncodeRequest returns the native run body for req (the model goes
 // in the URL): messages, max_tokens, temperature, top_p, seed, stream when
 // req.Stream, response_format (an OpenAI json_schema wrapper
 // {"name","schema"} is unwrapped to the bare schema Workers AI wants),
@@ -27,30 +29,30 @@ import (
 // take no other, so an image by http(s) URL is refused. Refused with a 400
 // naming the field: n > 1 and stop, which the native API does not have,
 // and another format's blocks other than reasoning.
-func EncodeWorkersAIRequest(req *conductor.ChatRequest) ([]byte, error) {
-	provider := req.Provider
-	if provider == "" {
-		provider = conductor.ProviderWorkersAI
+func EncodeRequest(req *conductor.ChatRequest) ([]byte, error) {
+	prov := req.Provider
+	if prov == "" {
+		prov = conductor.ProviderWorkersAI
 	}
-	return appendWorkersAIRequest(make([]byte, 0, wire.RequestSize(req)), req, provider, req.Stream)
+	return appendWorkersAIRequest(make([]byte, 0, wire.RequestSize(req)), req, prov, req.Stream)
 }
 
-func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider string, stream bool) ([]byte, error) {
+func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, prov string, stream bool) ([]byte, error) {
 	if req.N > 1 {
-		return nil, unsupported("n", provider, FormatWorkersAI)
+		return nil, provider.Unsupported("n", prov, provider.FormatWorkersAI)
 	}
 	if len(req.Stop) > 0 {
-		return nil, unsupported("stop", provider, FormatWorkersAI)
+		return nil, provider.Unsupported("stop", prov, provider.FormatWorkersAI)
 	}
-	extra, err := extrasFor(req, FormatWorkersAI, provider)
+	extra, err := provider.ExtrasFor(req, provider.FormatWorkersAI, prov)
 	if err != nil {
 		return nil, err
 	}
 	var w wire.KeyWriter
 	w.Init(append(dst, '{'))
 	w.Key("messages")
-	d := openAIDialect{format: FormatWorkersAI, provider: provider, workersAI: true}
-	if w.Buf, err = d.appendMessages(w.Buf, req.Messages); err != nil {
+	d := openai.Dialect{Format: provider.FormatWorkersAI, Provider: prov, WorkersAI: true}
+	if w.Buf, err = d.AppendMessages(w.Buf, req.Messages); err != nil {
 		return nil, err
 	}
 	if req.MaxTokens > 0 {
@@ -78,7 +80,7 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider str
 			return nil, err
 		}
 	}
-	if err := d.tools(&w, req); err != nil {
+	if err := d.Tools(&w, req); err != nil {
 		return nil, err
 	}
 	if effort := wire.ReasoningEffort(req); effort != "" {
@@ -90,7 +92,7 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider str
 	return append(w.Buf, '}'), nil
 }
 
-// DecodeWorkersAIRequest reads a native Workers AI run body (the model is
+// DecodeRequest reads a native Workers AI run body (the model is
 // in the URL): prompt (a user message) or messages in the OpenAI shapes
 // (tool_calls with a JSON string or, from the older models, an object as
 // arguments; tool messages with tool_call_id; image_url parts), max_tokens,
@@ -99,7 +101,7 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, provider str
 // parallel_tool_calls, n, reasoning_effort and stream; every other field
 // (top_k, raw, lora, penalties…) goes to Extra as sent. A body that is not
 // a request gives a ClassBadRequest *conductor.Error naming the field.
-func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
+func DecodeRequest(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
 	if err := wire.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, wire.BadRequest("the request body is not a JSON object")
@@ -112,7 +114,7 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 	keep := func(k string, v json.RawMessage) {
 		if req.Extra == nil {
 			req.Extra = make(map[string]json.RawMessage)
-			req.ExtraFormat = FormatWorkersAI
+			req.ExtraFormat = provider.FormatWorkersAI
 		}
 		req.Extra[k] = v
 	}
@@ -122,7 +124,7 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 		case "prompt":
 			err = wire.Unmarshal(v, &prompt)
 		case "messages":
-			req.Messages, err = decodeOpenAIMessages(v, FormatWorkersAI)
+			req.Messages, err = openai.DecodeMessages(v, provider.FormatWorkersAI)
 		case "max_tokens":
 			err = wire.Unmarshal(v, &req.MaxTokens)
 		case "temperature":
@@ -135,18 +137,18 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 			err = wire.Unmarshal(v, &n)
 		case "response_format":
 			var rf *conductor.ResponseFormat
-			if rf, err = DecodeWorkersAIResponseFormat(v); err != nil {
+			if rf, err = DecodeResponseFormat(v); err != nil {
 				keep(k, v) // a form the domain does not know: Workers AI judges it
 				err = nil
 			}
 			req.ResponseFormat = rf
 		case "tools":
 			var typed bool
-			if req.Tools, typed, err = decodeOpenAITools(v, true); err == nil && !typed {
+			if req.Tools, typed, err = openai.DecodeTools(v, true); err == nil && !typed {
 				keep(k, v)
 			}
 		case "tool_choice":
-			if req.ToolChoice = decodeOpenAIToolChoice(v); req.ToolChoice == nil && !wire.IsNull(v) {
+			if req.ToolChoice = openai.DecodeToolChoice(v); req.ToolChoice == nil && !wire.IsNull(v) {
 				keep(k, v)
 			}
 		case "parallel_tool_calls":
@@ -188,7 +190,7 @@ func DecodeWorkersAIRequest(body []byte) (*conductor.ChatRequest, error) {
 // {"type":"json_object"}.
 func workersAIResponseFormat(rf *conductor.ResponseFormat) json.RawMessage {
 	if rf.Type != conductor.FormatJSONSchema || len(rf.Schema) == 0 {
-		return appendOpenAIResponseFormat(nil, rf)
+		return openai.AppendResponseFormat(nil, rf)
 	}
 	out := make([]byte, 0, len(rf.Schema)+40)
 	out = append(out, `{"type":"json_schema","json_schema":`...)
@@ -196,10 +198,10 @@ func workersAIResponseFormat(rf *conductor.ResponseFormat) json.RawMessage {
 	return append(out, '}')
 }
 
-// DecodeWorkersAIResponseFormat reads Workers AI's response_format:
+// DecodeResponseFormat reads Workers AI's response_format:
 // {"type":"json_schema","json_schema":S} with the schema itself, or
 // {"type":"json_object"}; null is none.
-func DecodeWorkersAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
+func DecodeResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
 	if wire.IsNull(v) {
 		return nil, nil
 	}

@@ -1,4 +1,4 @@
-package provider
+package anthropic
 
 import (
 	"bytes"
@@ -9,12 +9,13 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The request side of the Anthropic Messages format.
 
-// EncodeAnthropicRequest returns the Messages body for req: model,
+// EncodeRequest returns the Messages body for req: model,
 // max_tokens (4096 when unset: the API requires it), the system and
 // developer messages joined as top-level system, the other messages as
 // user and assistant turns (consecutive same-role messages merged, as the
@@ -40,22 +41,22 @@ import (
 // arguments that are not a JSON object, an image type the API does not
 // take, and another format's blocks other than reasoning (a document, a
 // file, audio).
-func EncodeAnthropicRequest(req *conductor.ChatRequest) ([]byte, error) {
-	provider := req.Provider
-	if provider == "" {
-		provider = conductor.ProviderAnthropic
+func EncodeRequest(req *conductor.ChatRequest) ([]byte, error) {
+	prov := req.Provider
+	if prov == "" {
+		prov = conductor.ProviderAnthropic
 	}
-	return appendAnthropicRequest(make([]byte, 0, wire.RequestSize(req)), req, provider, req.Stream)
+	return AppendRequest(make([]byte, 0, wire.RequestSize(req)), req, prov, req.Stream)
 }
 
-func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, provider string, stream bool) ([]byte, error) {
+func AppendRequest(dst []byte, req *conductor.ChatRequest, prov string, stream bool) ([]byte, error) {
 	if req.N > 1 {
-		return nil, unsupported("n", provider, FormatAnthropic)
+		return nil, provider.Unsupported("n", prov, provider.FormatAnthropic)
 	}
 	if req.Seed != nil {
-		return nil, unsupported("seed", provider, FormatAnthropic)
+		return nil, provider.Unsupported("seed", prov, provider.FormatAnthropic)
 	}
-	extra, err := extrasFor(req, FormatAnthropic, provider)
+	extra, err := provider.ExtrasFor(req, provider.FormatAnthropic, prov)
 	if err != nil {
 		return nil, err
 	}
@@ -67,11 +68,11 @@ func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, provider str
 		maxTokens = wire.AnthropicDefaultMaxTokens
 	}
 	w.Int("max_tokens", int64(maxTokens))
-	if err := appendAnthropicSystem(&w, req.Messages, provider); err != nil {
+	if err := appendAnthropicSystem(&w, req.Messages, prov); err != nil {
 		return nil, err
 	}
 	w.Key("messages")
-	if w.Buf, err = appendAnthropicMessages(w.Buf, req.Messages, provider); err != nil {
+	if w.Buf, err = appendAnthropicMessages(w.Buf, req.Messages, prov); err != nil {
 		return nil, err
 	}
 	if req.Temperature != nil {
@@ -85,13 +86,13 @@ func appendAnthropicRequest(dst []byte, req *conductor.ChatRequest, provider str
 		}
 	}
 	appendStopSequences(&w, req.Stop)
-	if err := appendAnthropicTools(&w, req, extra, provider); err != nil {
+	if err := appendAnthropicTools(&w, req, extra, prov); err != nil {
 		return nil, err
 	}
-	if err := appendAnthropicReasoning(&w, req, maxTokens, extra, provider); err != nil {
+	if err := appendAnthropicReasoning(&w, req, maxTokens, extra, prov); err != nil {
 		return nil, err
 	}
-	if req.ExtraFormat == FormatOpenAI {
+	if req.ExtraFormat == provider.FormatOpenAI {
 		// OpenAI's user (or safety_identifier) is metadata.user_id here.
 		if u := openAIUser(req.Extra); u != "" {
 			w.Key("metadata")
@@ -150,7 +151,7 @@ func appendStopSequences(w *wire.KeyWriter, stop []string) {
 // appendAnthropicSystem writes the system and developer messages as the
 // top-level system: their texts joined by blank lines. The field holds
 // text alone.
-func appendAnthropicSystem(w *wire.KeyWriter, msgs []conductor.Message, provider string) error {
+func appendAnthropicSystem(w *wire.KeyWriter, msgs []conductor.Message, prov string) error {
 	n := 0
 	for i, m := range msgs {
 		if !isSystemRole(m.Role) {
@@ -170,12 +171,12 @@ func appendAnthropicSystem(w *wire.KeyWriter, msgs []conductor.Message, provider
 				}
 				w.Buf = wire.AppendStringBody(w.Buf, b.Text)
 				n++
-			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format != FormatAnthropic:
-				if _, err := wire.OpaqueFor(b.Opaque, FormatAnthropic, provider, wire.BlockPath{I: i, J: j, K: -1, Call: -1}); err != nil {
+			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format != provider.FormatAnthropic:
+				if _, err := wire.OpaqueFor(b.Opaque, provider.FormatAnthropic, prov, wire.BlockPath{I: i, J: j, K: -1, Call: -1}); err != nil {
 					return err
 				}
 			default:
-				return wire.Untranslatable(fmt.Sprintf("messages[%d].content[%d]", i, j), wire.Article(b.Type)+" "+b.Type+" block in a "+m.Role+" message", provider,
+				return wire.Untranslatable(fmt.Sprintf("messages[%d].content[%d]", i, j), wire.Article(b.Type)+" "+b.Type+" block in a "+m.Role+" message", prov,
 					"its system prompt holds text only")
 			}
 		}
@@ -190,7 +191,7 @@ func appendAnthropicSystem(w *wire.KeyWriter, msgs []conductor.Message, provider
 // role (system and developer ones, hoisted, do not count) merge into one
 // turn; in a user turn the tool results come first. A turn of one text
 // block is written as a string.
-func appendAnthropicMessages(dst []byte, msgs []conductor.Message, provider string) ([]byte, error) {
+func appendAnthropicMessages(dst []byte, msgs []conductor.Message, prov string) ([]byte, error) {
 	dst = append(dst, '[')
 	turns := 0
 	var err error
@@ -212,7 +213,7 @@ func appendAnthropicMessages(dst []byte, msgs []conductor.Message, provider stri
 		dst = append(dst, `{"role":"`...)
 		dst = append(dst, role...)
 		dst = append(dst, `","content":`...)
-		if dst, err = appendAnthropicTurn(dst, msgs, i, end, role, provider); err != nil {
+		if dst, err = appendAnthropicTurn(dst, msgs, i, end, role, prov); err != nil {
 			return nil, err
 		}
 		dst = append(dst, '}')
@@ -229,7 +230,7 @@ func anthropicRole(role string) string {
 }
 
 // appendAnthropicTurn writes the content of the turn msgs[from:to].
-func appendAnthropicTurn(dst []byte, msgs []conductor.Message, from, to int, role, provider string) ([]byte, error) {
+func appendAnthropicTurn(dst []byte, msgs []conductor.Message, from, to int, role, prov string) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, '[')
 	parts := 0
@@ -261,7 +262,7 @@ func appendAnthropicTurn(dst []byte, msgs []conductor.Message, from, to int, rol
 					calls++
 				}
 				var wrote bool
-				if dst, wrote, err = appendAnthropicBlock(dst, b, at, provider); err != nil {
+				if dst, wrote, err = appendAnthropicBlock(dst, b, at, prov); err != nil {
 					return nil, err
 				}
 				if !wrote {
@@ -285,7 +286,7 @@ func appendAnthropicTurn(dst []byte, msgs []conductor.Message, from, to int, rol
 // appendAnthropicBlock writes one content block; wrote is false for a
 // block that has no place and is dropped (empty text, another format's
 // reasoning).
-func appendAnthropicBlock(dst []byte, b *conductor.Block, at wire.BlockPath, provider string) (out []byte, wrote bool, err error) {
+func appendAnthropicBlock(dst []byte, b *conductor.Block, at wire.BlockPath, prov string) (out []byte, wrote bool, err error) {
 	switch b.Type {
 	case conductor.BlockText:
 		if b.Text == "" {
@@ -298,7 +299,7 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at wire.BlockPath, pro
 		if b.Image == nil {
 			return dst, false, nil
 		}
-		dst, err = appendAnthropicImage(dst, b.Image, at, provider)
+		dst, err = appendAnthropicImage(dst, b.Image, at, prov)
 		return dst, err == nil, err
 	case conductor.BlockToolCall:
 		tc := b.ToolCall
@@ -307,7 +308,7 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at wire.BlockPath, pro
 		}
 		input, ok := wire.ToolInput(tc.Arguments)
 		if !ok {
-			return nil, false, wire.InvalidField(at.String()+".function.arguments", "not a JSON object ("+provider+" takes a tool call's input as an object)", provider)
+			return nil, false, wire.InvalidField(at.String()+".function.arguments", "not a JSON object ("+prov+" takes a tool call's input as an object)", prov)
 		}
 		dst = append(dst, `{"type":"tool_use","id":`...)
 		dst = wire.AppendString(dst, wire.AnthropicToolID(tc.ID))
@@ -337,7 +338,7 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at wire.BlockPath, pro
 				var ok bool
 				in := at
 				in.K, in.Call = k, -1
-				if dst, ok, err = appendAnthropicBlock(dst, c, in, provider); err != nil {
+				if dst, ok, err = appendAnthropicBlock(dst, c, in, prov); err != nil {
 					return nil, false, err
 				}
 				if !ok {
@@ -365,7 +366,7 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at wire.BlockPath, pro
 		if b.Opaque == nil {
 			return dst, false, nil
 		}
-		keep, err := wire.OpaqueFor(b.Opaque, FormatAnthropic, provider, at)
+		keep, err := wire.OpaqueFor(b.Opaque, provider.FormatAnthropic, prov, at)
 		if err != nil || !keep {
 			return dst, false, err
 		}
@@ -376,13 +377,13 @@ func appendAnthropicBlock(dst []byte, b *conductor.Block, at wire.BlockPath, pro
 
 // appendAnthropicImage writes an image block: by URL, or base64 data of a
 // media type the API takes (a data: URL is read as data).
-func appendAnthropicImage(dst []byte, img *conductor.Image, at wire.BlockPath, provider string) ([]byte, error) {
+func appendAnthropicImage(dst []byte, img *conductor.Image, at wire.BlockPath, prov string) ([]byte, error) {
 	mt, data := img.MediaType, img.Data
 	if data == "" {
 		if strings.HasPrefix(strings.ToLower(img.URL), "data:") {
 			var ok bool
 			if mt, data, ok = wire.ParseDataURL(img.URL); !ok {
-				return nil, wire.InvalidField(at.String(), "the image's data: URL does not parse (data:<media type>;base64,<data>)", provider)
+				return nil, wire.InvalidField(at.String(), "the image's data: URL does not parse (data:<media type>;base64,<data>)", prov)
 			}
 		} else {
 			dst = append(dst, `{"type":"image","source":{"type":"url","url":`...)
@@ -392,7 +393,7 @@ func appendAnthropicImage(dst []byte, img *conductor.Image, at wire.BlockPath, p
 	}
 	amt, ok := wire.AnthropicMediaType(mt)
 	if !ok {
-		return nil, wire.Untranslatable(at.String(), "an image of type "+strconv.Quote(mt), provider, "it takes image/jpeg, image/png, image/gif and image/webp")
+		return nil, wire.Untranslatable(at.String(), "an image of type "+strconv.Quote(mt), prov, "it takes image/jpeg, image/png, image/gif and image/webp")
 	}
 	dst = append(dst, `{"type":"image","source":{"type":"base64","media_type":`...)
 	dst = wire.AppendString(dst, amt)
@@ -405,7 +406,7 @@ func appendAnthropicImage(dst []byte, img *conductor.Image, at wire.BlockPath, p
 // strict}; a function without parameters gets the empty object schema the
 // API requires) and tool_choice, with disable_parallel_tool_use when
 // parallel calls are off.
-func appendAnthropicTools(w *wire.KeyWriter, req *conductor.ChatRequest, extra map[string]json.RawMessage, provider string) error {
+func appendAnthropicTools(w *wire.KeyWriter, req *conductor.ChatRequest, extra map[string]json.RawMessage, prov string) error {
 	if len(req.Tools) > 0 {
 		w.Key("tools")
 		w.Buf = append(w.Buf, '[')
@@ -460,7 +461,7 @@ func appendAnthropicTools(w *wire.KeyWriter, req *conductor.ChatRequest, extra m
 		w.Buf = append(w.Buf, `{"type":"tool","name":`...)
 		w.Buf = wire.AppendString(w.Buf, name)
 	default:
-		return wire.InvalidField("tool_choice", fmt.Sprintf("unknown mode %q (auto, none, required or tool)", mode), provider)
+		return wire.InvalidField("tool_choice", fmt.Sprintf("unknown mode %q (auto, none, required or tool)", mode), prov)
 	}
 	if noParallel {
 		w.Buf = append(w.Buf, `,"disable_parallel_tool_use":true`...)
@@ -500,7 +501,7 @@ func anthropicAdaptive(model string) bool {
 // appendAnthropicReasoning writes thinking and output_config (the
 // structured-output format and the effort), following the reasoning policy
 // of request.go.
-func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, maxTokens int, extra map[string]json.RawMessage, provider string) error {
+func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, maxTokens int, extra map[string]json.RawMessage, prov string) error {
 	var (
 		budget int
 		effort string
@@ -513,7 +514,7 @@ func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, max
 	case req.ReasoningEffort != "" && adaptive:
 		share, ok := wire.EffortShare(req.ReasoningEffort)
 		if !ok {
-			return wire.InvalidField("reasoning_effort", fmt.Sprintf("%q is not one of none, minimal, low, medium, high, xhigh, max", req.ReasoningEffort), provider)
+			return wire.InvalidField("reasoning_effort", fmt.Sprintf("%q is not one of none, minimal, low, medium, high, xhigh, max", req.ReasoningEffort), prov)
 		}
 		if share > 0 {
 			effort = req.ReasoningEffort
@@ -522,7 +523,7 @@ func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, max
 		effort = wire.BudgetEffort(req.ThinkingBudget, maxTokens)
 	case req.ReasoningEffort != "":
 		var err error
-		if budget, err = wire.ThinkingBudget(req.ReasoningEffort, maxTokens, provider); err != nil {
+		if budget, err = wire.ThinkingBudget(req.ReasoningEffort, maxTokens, prov); err != nil {
 			return err
 		}
 	}
@@ -549,7 +550,7 @@ func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, max
 		switch rf.Type {
 		case conductor.FormatJSONSchema, conductor.FormatJSONObject:
 		default:
-			return wire.InvalidField("response_format", fmt.Sprintf("unknown type %q (text, json_object or json_schema)", rf.Type), provider)
+			return wire.InvalidField("response_format", fmt.Sprintf("unknown type %q (text, json_object or json_schema)", rf.Type), prov)
 		}
 		w.Buf = append(w.Buf, `"format":{"type":"json_schema","schema":`...)
 		if rf.Type == conductor.FormatJSONSchema && !wire.IsNull(rf.Schema) {
@@ -574,7 +575,7 @@ func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, max
 	return nil
 }
 
-// DecodeAnthropicRequest reads a Messages request body into the domain:
+// DecodeRequest reads a Messages request body into the domain:
 // model, max_tokens (required, as the API requires it), system (a string
 // or text blocks) as a leading system message, messages, temperature,
 // top_p, stop_sequences, tools, tool_choice (disable_parallel_tool_use as
@@ -599,19 +600,19 @@ func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, max
 //
 // The schemas and the Extra values may be slices of body, which the caller
 // keeps unchanged (the server sends it on as the request's Body).
-func DecodeAnthropicRequest(body []byte) (*conductor.ChatRequest, error) {
+func DecodeRequest(body []byte) (*conductor.ChatRequest, error) {
 	if !wire.MentionsTools(body) {
-		if req, ok := scanAnthropicRequest(body); ok {
+		if req, ok := ScanRequest(body); ok {
 			return req, nil
 		}
 	}
-	return decodeAnthropicRequestJSON(body)
+	return DecodeRequestJSON(body)
 }
 
-// decodeAnthropicRequestJSON is DecodeAnthropicRequest through
+// DecodeRequestJSON is DecodeRequest through
 // the JSON library, for every body the fast path does not take (every refused
 // one among them).
-func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
+func DecodeRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
 	if err := wire.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, wire.BadRequest("the request body is not a JSON object")
@@ -631,7 +632,7 @@ func decodeAnthropicRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	keep := func(k string, v json.RawMessage) {
 		if req.Extra == nil {
 			req.Extra = make(map[string]json.RawMessage)
-			req.ExtraFormat = FormatAnthropic
+			req.ExtraFormat = provider.FormatAnthropic
 		}
 		req.Extra[k] = v
 	}
@@ -747,8 +748,8 @@ func decodeAnthropicMessages(v json.RawMessage) ([]conductor.Message, error) {
 	return msgs, nil
 }
 
-// anthropicBlock is a content block, its values read by type.
-type anthropicBlock struct {
+// RequestBlock is a content block, its values read by type.
+type RequestBlock struct {
 	Type      string          `json:"type"`
 	Text      json.RawMessage `json:"text"`
 	Source    json.RawMessage `json:"source"`
@@ -794,7 +795,7 @@ func decodeAnthropicContent(v json.RawMessage) ([]conductor.Block, error) {
 // decodeAnthropicBlock reads one content block; ok is false for an empty
 // text, which carries nothing.
 func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
-	var b anthropicBlock
+	var b RequestBlock
 	if err := wire.Unmarshal(r, &b); err != nil || wire.IsNull(r) {
 		return conductor.Block{}, false, fmt.Errorf("not a content block")
 	}
@@ -808,7 +809,7 @@ func decodeAnthropicBlock(r json.RawMessage) (conductor.Block, bool, error) {
 		}
 		return s, nil
 	}
-	opaque := conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: FormatAnthropic, Kind: b.Type, Raw: r}}
+	opaque := conductor.Block{Type: conductor.BlockOpaque, Opaque: &conductor.Opaque{Format: provider.FormatAnthropic, Kind: b.Type, Raw: r}}
 	switch b.Type {
 	case "text":
 		s, err := str(b.Text, "text")
@@ -1006,10 +1007,10 @@ func decodeAnthropicFormat(v json.RawMessage) (*conductor.ResponseFormat, bool) 
 	return &conductor.ResponseFormat{Type: conductor.FormatJSONSchema, Schema: f.Schema}, true
 }
 
-// scanAnthropicRequest is DecodeAnthropicRequest for a request it accepts,
+// ScanRequest is DecodeRequest for a request it accepts,
 // read in one pass: the top level like encoding/json's map, messages like
 // its structs.
-func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
+func ScanRequest(body []byte) (*conductor.ChatRequest, bool) {
 	s := wire.Scanner{B: body}
 	req := &conductor.ChatRequest{}
 	var (
@@ -1071,7 +1072,7 @@ func scanAnthropicRequest(body []byte) (*conductor.ChatRequest, bool) {
 			}
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage, 4)
-				req.ExtraFormat = FormatAnthropic
+				req.ExtraFormat = provider.FormatAnthropic
 			}
 			req.Extra[string(k)] = v
 		}

@@ -1,4 +1,9 @@
-package provider
+// Package openai is the OpenAI Chat Completions wire format (OpenAI, Groq,
+// local servers, Workers AI's OpenAI-compatible endpoint): the client
+// adapter, the request, answer and embedding codecs, and the encoders the
+// server's /v1/chat/completions and /v1/embeddings answers use. Package
+// workersai reuses its dialect, decoders and usage.
+package openai
 
 import (
 	"bytes"
@@ -10,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
@@ -18,26 +24,26 @@ import (
 // server, vLLM): POST {BaseURL}/chat/completions with a bearer key.
 
 type openAI struct {
-	caller
+	provider.Caller
 	maxField string // max_completion_tokens for OpenAI itself, max_tokens elsewhere
 }
 
-// NewOpenAI returns the adapter for an OpenAI-style upstream. ep.Name says
+// New returns the adapter for an OpenAI-style upstream. ep.Name says
 // which ("openai", "groq", "local", …): OpenAI gets max_completion_tokens
 // (its o-series reject the deprecated max_tokens), every other server
 // max_tokens, which all of them accept.
-func NewOpenAI(ep Endpoint) conductor.Provider {
+func New(ep provider.Endpoint) conductor.Provider {
 	if ep.Name == "" {
 		ep.Name = conductor.ProviderOpenAI
 	}
 	return &openAI{
-		caller:   newCaller(ep, "x-request-id"),
+		Caller:   provider.NewCaller(ep, "x-request-id"),
 		maxField: openAIMaxField(ep.Name),
 	}
 }
 
-func openAIMaxField(provider string) string {
-	if provider == conductor.ProviderOpenAI {
+func openAIMaxField(prov string) string {
+	if prov == conductor.ProviderOpenAI {
 		return "max_completion_tokens"
 	}
 	return "max_tokens"
@@ -45,8 +51,8 @@ func openAIMaxField(provider string) string {
 
 func (o *openAI) header() http.Header {
 	h := make(http.Header, 6)
-	if o.ep.APIKey != "" {
-		h.Set("Authorization", "Bearer "+o.ep.APIKey)
+	if o.Endpoint.APIKey != "" {
+		h.Set("Authorization", "Bearer "+o.Endpoint.APIKey)
 	}
 	return h
 }
@@ -56,19 +62,19 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.send(ctx, req, o.ep.BaseURL+"/chat/completions", body, o.header(), false)
+	c, err := o.Send(ctx, req, o.Endpoint.BaseURL+"/chat/completions", body, o.header(), false)
 	if err != nil {
 		return nil, err
 	}
-	defer c.release()
-	raw, err := o.readAll(c, maxAnswerBytes)
+	defer c.Release()
+	raw, err := o.ReadAll(c, provider.MaxAnswerBytes)
 	if err != nil {
 		return nil, err
 	}
-	rid := o.requestID(c.resp.Header)
-	resp, hasUsage, err := decodeOpenAIResponse(o.ep.Name, raw)
+	rid := o.RequestID(c.Response.Header)
+	resp, hasUsage, err := DecodeProviderResponse(o.Endpoint.Name, raw)
 	if err != nil {
-		return nil, completeError(err, c.resp.StatusCode, rid)
+		return nil, provider.CompleteError(err, c.Response.StatusCode, rid)
 	}
 	if !hasUsage {
 		resp.Usage = wire.EstimatedUsage(req, wire.AnswerTokens(resp.Content))
@@ -76,7 +82,7 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 	if rid != "" {
 		resp.RequestID = rid
 	}
-	resp.Meta = c.meta
+	resp.Meta = c.Meta
 	return resp, nil
 }
 
@@ -85,28 +91,28 @@ func (o *openAI) Stream(ctx context.Context, req *conductor.ChatRequest) (conduc
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.send(ctx, req, o.ep.BaseURL+"/chat/completions", body, o.header(), true)
+	c, err := o.Send(ctx, req, o.Endpoint.BaseURL+"/chat/completions", body, o.header(), true)
 	if err != nil {
 		return nil, err
 	}
-	d := &OpenAIStreamDecoder{provider: o.ep.Name}
-	return o.newSSEStream(c, req, d.Decode)
+	d := &StreamDecoder{provider: o.Endpoint.Name}
+	return o.NewSSEStream(c, req, d.Decode)
 }
 
 // body is the caller's own OpenAI body, or one encoded from req's fields.
 func (o *openAI) body(req *conductor.ChatRequest, stream bool) ([]byte, error) {
-	if b := passThrough(req, FormatOpenAI, stream); b != nil {
+	if b := provider.PassThrough(req, provider.FormatOpenAI, stream); b != nil {
 		return b, nil
 	}
-	b, err := appendOpenAIRequest(make([]byte, 0, wire.RequestSize(req)+48), req, o.ep.Name, o.maxField, stream)
-	return b, withProvider(err, o.ep.Name)
+	b, err := appendOpenAIRequest(make([]byte, 0, wire.RequestSize(req)+48), req, o.Endpoint.Name, o.maxField, stream)
+	return b, provider.WithProvider(err, o.Endpoint.Name)
 }
 
-// openAIUsage is the usage object of answers and of the last stream chunk
+// Usage is the usage object of answers and of the last stream chunk
 // (Groq repeats it as x_groq.usage; Workers AI sends the same names).
 // prompt_tokens includes the cached tokens, completion_tokens the reasoning
 // ones.
-type openAIUsage struct {
+type Usage struct {
 	PromptTokens        int `json:"prompt_tokens"`
 	CompletionTokens    int `json:"completion_tokens"`
 	PromptTokensDetails *struct {
@@ -118,7 +124,8 @@ type openAIUsage struct {
 	} `json:"completion_tokens_details"`
 }
 
-func (u *openAIUsage) usage() conductor.Usage {
+// Domain is the usage in the domain's terms.
+func (u *Usage) Domain() conductor.Usage {
 	n := conductor.Usage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens}
 	if u.PromptTokensDetails != nil {
 		n.CachedInputTokens = u.PromptTokensDetails.CachedTokens
@@ -130,16 +137,16 @@ func (u *openAIUsage) usage() conductor.Usage {
 	return n
 }
 
-// textContent is a message content: a string, null (a tool call), or, from
+// TextContent is a message content: a string, null (a tool call), or, from
 // some compatible servers, an array of {"type":"text","text":…} parts.
-type textContent string
+type TextContent string
 
-func (t *textContent) UnmarshalJSON(b []byte) error {
+func (t *TextContent) UnmarshalJSON(b []byte) error {
 	switch {
 	case len(b) >= 2 && b[0] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b):
 		// No escapes: the text is the bytes between the quotes (the decoder
 		// calling us has validated the JSON). Saves a nested decode.
-		*t = textContent(b[1 : len(b)-1])
+		*t = TextContent(b[1 : len(b)-1])
 	case len(b) > 0 && b[0] == '"':
 		return wire.Unmarshal(b, (*string)(t))
 	case len(b) > 0 && b[0] == '[':
@@ -156,7 +163,7 @@ func (t *textContent) UnmarshalJSON(b []byte) error {
 				s = append(s, p.Text...)
 			}
 		}
-		*t = textContent(s)
+		*t = TextContent(s)
 	case string(b) == "null":
 		// A tool call, or a chunk without text.
 	default:
@@ -165,47 +172,47 @@ func (t *textContent) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type openAIAnswer struct {
+type Answer struct {
 	ID      string `json:"id"`
 	Model   string `json:"model"`
 	Choices []struct {
-		Message      openAIMessageWire `json:"message"`
-		FinishReason string            `json:"finish_reason"`
+		Message      MessageWire `json:"message"`
+		FinishReason string      `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *openAIUsage `json:"usage"`
+	Usage *Usage `json:"usage"`
 	XGroq *struct {
 		ID string `json:"id"`
 	} `json:"x_groq"`
 	Error json.RawMessage `json:"error"`
 }
 
-// DecodeOpenAIResponse parses a whole Chat Completions answer: the first
+// DecodeResponse parses a whole Chat Completions answer: the first
 // choice's content blocks (text, refusal, tool calls: see
-// openai_answer.go), finish_reason, usage with cached, cache-write and
+// answer.go), finish_reason, usage with cached, cache-write and
 // reasoning tokens, id and model. An answer without usage gives a zero
 // Usage; an answer that is an error body gives a *conductor.Error.
-func DecodeOpenAIResponse(body []byte) (*conductor.ChatResponse, error) {
-	resp, _, err := decodeOpenAIResponse(conductor.ProviderOpenAI, body)
+func DecodeResponse(body []byte) (*conductor.ChatResponse, error) {
+	resp, _, err := DecodeProviderResponse(conductor.ProviderOpenAI, body)
 	return resp, err
 }
 
-func decodeOpenAIResponse(provider string, body []byte) (*conductor.ChatResponse, bool, error) {
-	var a openAIAnswer
+func DecodeProviderResponse(prov string, body []byte) (*conductor.ChatResponse, bool, error) {
+	var a Answer
 	if err := wire.Unmarshal(body, &a); err != nil {
-		return nil, false, malformed(provider, 0, "", "unreadable answer", err)
+		return nil, false, provider.Malformed(prov, 0, "", "unreadable answer", err)
 	}
 	if len(bytes.TrimSpace(a.Error)) > 0 && !bytes.Equal(bytes.TrimSpace(a.Error), []byte("null")) {
-		return nil, false, answerError(provider, body)
+		return nil, false, provider.AnswerError(prov, body)
 	}
 	if len(a.Choices) == 0 {
-		return nil, false, malformed(provider, 0, "", "answer has no choices", nil)
+		return nil, false, provider.Malformed(prov, 0, "", "answer has no choices", nil)
 	}
 	ch := &a.Choices[0]
 	resp := &conductor.ChatResponse{
 		ID:           a.ID,
 		Model:        a.Model,
-		Content:      ch.Message.blocks(),
-		FinishReason: openAIFinish(ch.FinishReason, &ch.Message),
+		Content:      ch.Message.Blocks(),
+		FinishReason: FinishReason(ch.FinishReason, &ch.Message),
 		Raw:          body,
 	}
 	if a.XGroq != nil {
@@ -214,80 +221,80 @@ func decodeOpenAIResponse(provider string, body []byte) (*conductor.ChatResponse
 	if a.Usage == nil {
 		return resp, false, nil
 	}
-	resp.Usage = a.Usage.usage()
+	resp.Usage = a.Usage.Domain()
 	return resp, true, nil
 }
 
-type openAIChunk struct {
+type Chunk struct {
 	Choices []struct {
-		Delta        openAIMessageWire `json:"delta"`
-		FinishReason *string           `json:"finish_reason"`
+		Delta        MessageWire `json:"delta"`
+		FinishReason *string     `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *openAIUsage `json:"usage"`
+	Usage *Usage `json:"usage"`
 	XGroq *struct {
-		Usage *openAIUsage `json:"usage"`
-		Error string       `json:"error"`
+		Usage *Usage `json:"usage"`
+		Error string `json:"error"`
 	} `json:"x_groq"`
 	Error json.RawMessage `json:"error"`
 }
 
 var doneMarker = []byte("[DONE]")
 
-// DecodeOpenAIStreamEvent decodes one event of a Chat Completions stream:
+// DecodeStreamEvent decodes one event of a Chat Completions stream:
 // a chunk (delta content and refusal as Delta, delta.tool_calls as
 // ToolCalls, finish_reason, usage from the final chunk whose choices are
 // empty, or Groq's x_groq.usage), the [DONE] terminator (done=true,
 // nothing to emit), or a mid-stream error event, returned as a
 // *conductor.Error. ch.Raw is ev.Data. It reads each event alone; a stream
-// is read by an OpenAIStreamDecoder, which also carries a refusal over to
+// is read by an StreamDecoder, which also carries a refusal over to
 // the finish reason.
-func DecodeOpenAIStreamEvent(ev Event) (ch conductor.Chunk, emit, done bool, err error) {
-	var d OpenAIStreamDecoder
+func DecodeStreamEvent(ev provider.Event) (ch conductor.Chunk, emit, done bool, err error) {
+	var d StreamDecoder
 	return d.Decode(ev)
 }
 
-// dataEvent decodes one event of a data-only stream (OpenAI-style and
+// DataEvent decodes one event of a data-only stream (OpenAI-style and
 // Workers AI): the [DONE] terminator (done, nothing to emit), or anything
 // else — error events included — through decode, the format's chunk
 // decoder.
-func dataEvent(provider string, ev Event,
-	decode func(provider, name string, data, raw []byte) (conductor.Chunk, bool, bool, error)) (conductor.Chunk, bool, bool, error) {
+func DataEvent(prov string, ev provider.Event,
+	decode func(prov, name string, data, raw []byte) (conductor.Chunk, bool, bool, error)) (conductor.Chunk, bool, bool, error) {
 	data := bytes.TrimSpace(ev.Data)
 	if bytes.Equal(data, doneMarker) {
 		return conductor.Chunk{}, false, true, nil
 	}
-	return decode(provider, ev.Name, data, ev.Data)
+	return decode(prov, ev.Name, data, ev.Data)
 }
 
 // decodeOpenAIChunk reads one chunk (data is raw trimmed), saying also
 // whether it carried a refusal.
-func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
-	var c openAIChunk
+func decodeOpenAIChunk(prov, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
+	var c Chunk
 	if err := wire.Unmarshal(data, &c); err != nil {
-		return conductor.Chunk{}, false, false, malformed(provider, 0, "", "unreadable stream chunk", err)
+		return conductor.Chunk{}, false, false, provider.Malformed(prov, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
-		return conductor.Chunk{}, false, false, answerError(provider, data)
+		return conductor.Chunk{}, false, false, provider.AnswerError(prov, data)
 	}
 	ch = conductor.Chunk{Raw: raw}
 	if len(c.Choices) > 0 {
 		d := &c.Choices[0].Delta
 		ch.Delta = string(d.Content) + string(d.Refusal)
 		refused = d.Refusal != ""
-		ch.ToolCalls = d.toolDeltas()
+		ch.ToolCalls = d.ToolDeltas()
 		if fr := c.Choices[0].FinishReason; fr != nil {
 			ch.FinishReason = *fr
 		}
 	}
 	switch {
 	case c.XGroq != nil && c.XGroq.Error != "":
-		return conductor.Chunk{}, false, false, &conductor.Error{Provider: provider,
+		return conductor.Chunk{}, false, false, &conductor.Error{Provider: prov,
 			Class: conductor.ClassProviderFail, Message: c.XGroq.Error}
 	case c.XGroq != nil && c.XGroq.Usage != nil:
-		u := c.XGroq.Usage.usage()
+		u := c.XGroq.Usage.Domain()
 		ch.Usage = &u
 	case c.Usage != nil:
-		u := c.Usage.usage()
+		u := c.Usage.Domain()
 		ch.Usage = &u
 	}
 	return ch, refused, true, nil
@@ -296,12 +303,12 @@ func decodeOpenAIChunk(provider, name string, data, raw []byte) (ch conductor.Ch
 // Serving the format: what a server speaking the OpenAI wire format to its
 // callers needs to read their requests and answer them.
 
-// EncodeOpenAIResponse writes resp as a Chat Completions answer
+// EncodeResponse writes resp as a Chat Completions answer
 // (object chat.completion) created at the given Unix time: one choice with
-// the message (text, tool calls: see openai_answer.go) and finish reason
+// the message (text, tool calls: see answer.go) and finish reason
 // ("stop" when none, "tool_calls" for tool calls alone), and usage with
-// its details (AppendOpenAIUsage).
-func EncodeOpenAIResponse(resp *conductor.ChatResponse, created int64) []byte {
+// its details (AppendUsage).
+func EncodeResponse(resp *conductor.ChatResponse, created int64) []byte {
 	var w wire.KeyWriter
 	w.Init(append(make([]byte, 0, wire.AnswerSize(resp.Content)+360), '{'))
 	w.Str("id", resp.ID)
@@ -319,14 +326,14 @@ func EncodeOpenAIResponse(resp *conductor.ChatResponse, created int64) []byte {
 	w.Buf = wire.AppendString(w.Buf, cmp.Or(finish, conductor.FinishStop))
 	w.Buf = append(w.Buf, "}]"...)
 	w.Key("usage")
-	w.Buf = AppendOpenAIUsage(w.Buf, resp.Usage)
+	w.Buf = AppendUsage(w.Buf, resp.Usage)
 	return append(w.Buf, '}')
 }
 
-// EncodeOpenAIError writes e as an OpenAI error body:
+// EncodeError writes e as an OpenAI error body:
 // {"error":{"message","type","param":null,"code"}}, the type following the
 // error's class and the code the provider's own (else the class).
-func EncodeOpenAIError(e *conductor.Error) []byte {
+func EncodeError(e *conductor.Error) []byte {
 	typ := "server_error"
 	switch e.Class {
 	case conductor.ClassBadRequest, conductor.ClassNotFound, conductor.ClassTooLarge, conductor.ClassConfig:

@@ -1,4 +1,4 @@
-package provider
+package openai
 
 import (
 	"bytes"
@@ -12,13 +12,14 @@ import (
 	"unicode/utf8"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
 // The request side of the OpenAI Chat Completions format: encoding a
 // ChatRequest for an upstream, decoding a caller's body.
 
-// EncodeOpenAIRequest returns the Chat Completions body for req: model,
+// EncodeRequest returns the Chat Completions body for req: model,
 // messages, temperature (omitted when nil, sent when 0), top_p,
 // max_completion_tokens for provider "openai" or max_tokens for any other,
 // stop, seed, n, tools, tool_choice, parallel_tool_calls, response_format,
@@ -34,13 +35,13 @@ import (
 // message's tool calls become its tool_calls. Another format's thinking
 // blocks are dropped (OpenAI has no slot for them; their tokens stay in the
 // usage); any other block of another format is refused by name.
-func EncodeOpenAIRequest(req *conductor.ChatRequest) ([]byte, error) {
-	provider := cmp.Or(req.Provider, conductor.ProviderOpenAI)
-	return appendOpenAIRequest(make([]byte, 0, wire.RequestSize(req)), req, provider, openAIMaxField(req.Provider), req.Stream)
+func EncodeRequest(req *conductor.ChatRequest) ([]byte, error) {
+	prov := cmp.Or(req.Provider, conductor.ProviderOpenAI)
+	return appendOpenAIRequest(make([]byte, 0, wire.RequestSize(req)), req, prov, openAIMaxField(req.Provider), req.Stream)
 }
 
-func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, provider, maxField string, stream bool) ([]byte, error) {
-	extra, err := extrasFor(req, FormatOpenAI, provider)
+func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, prov, maxField string, stream bool) ([]byte, error) {
+	extra, err := provider.ExtrasFor(req, provider.FormatOpenAI, prov)
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +49,8 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, provider, maxFi
 	w.Init(append(dst, '{'))
 	w.Str("model", req.Model)
 	w.Key("messages")
-	d := openAIDialect{format: FormatOpenAI, provider: provider}
-	if w.Buf, err = d.appendMessages(w.Buf, req.Messages); err != nil {
+	d := Dialect{Format: provider.FormatOpenAI, Provider: prov}
+	if w.Buf, err = d.AppendMessages(w.Buf, req.Messages); err != nil {
 		return nil, err
 	}
 	if req.Temperature != nil {
@@ -77,17 +78,17 @@ func appendOpenAIRequest(dst []byte, req *conductor.ChatRequest, provider, maxFi
 	if req.N > 0 {
 		w.Int("n", int64(req.N))
 	}
-	if err := d.tools(&w, req); err != nil {
+	if err := d.Tools(&w, req); err != nil {
 		return nil, err
 	}
 	if req.ResponseFormat != nil {
 		w.Key("response_format")
-		w.Buf = appendOpenAIResponseFormat(w.Buf, req.ResponseFormat)
+		w.Buf = AppendResponseFormat(w.Buf, req.ResponseFormat)
 	}
 	if effort := wire.ReasoningEffort(req); effort != "" {
 		w.Str("reasoning_effort", effort)
 	}
-	if req.ExtraFormat == FormatAnthropic {
+	if req.ExtraFormat == provider.FormatAnthropic {
 		// Anthropic's metadata.user_id is OpenAI's user.
 		if u := anthropicUserID(req.Extra["metadata"]); u != "" {
 			w.Str("user", u)
@@ -122,31 +123,31 @@ func anthropicUserID(md json.RawMessage) string {
 	return m.UserID
 }
 
-// openAIDialect writes the messages and tools of the OpenAI-style formats:
+// Dialect writes the messages and tools of the OpenAI-style formats:
 // OpenAI's own, and Workers AI's native run body, which takes the same
 // shapes with a few limits.
-type openAIDialect struct {
-	format   string // whose opaque blocks are written back
-	provider string
+type Dialect struct {
+	Format   string // whose opaque blocks are written back
+	Provider string
 	// workersAI: no developer role (sent as system), images only as data:
 	// URLs, no detail, text content as one string.
-	workersAI bool
+	WorkersAI bool
 }
 
-// tools writes tools, tool_choice and parallel_tool_calls.
-func (d *openAIDialect) tools(w *wire.KeyWriter, req *conductor.ChatRequest) error {
+// Tools writes tools, tool_choice and parallel_tool_calls.
+func (d *Dialect) Tools(w *wire.KeyWriter, req *conductor.ChatRequest) error {
 	if len(req.Tools) > 0 {
 		w.Key("tools")
 		var err error
 		// Workers AI's legacy models document parameters as required.
-		if w.Buf, err = wire.AppendToolsOpenAI(w.Buf, req.Tools, d.workersAI); err != nil {
+		if w.Buf, err = wire.AppendToolsOpenAI(w.Buf, req.Tools, d.WorkersAI); err != nil {
 			return err
 		}
 	}
 	if tc := req.ToolChoice; tc != nil {
 		w.Key("tool_choice")
 		var err error
-		if w.Buf, err = wire.AppendToolChoiceOpenAI(w.Buf, tc, d.provider); err != nil {
+		if w.Buf, err = wire.AppendToolChoiceOpenAI(w.Buf, tc, d.Provider); err != nil {
 			return err
 		}
 	}
@@ -174,7 +175,9 @@ func openAIMessageLevel(kind string) bool {
 	return strings.HasPrefix(kind, "message:") || strings.HasPrefix(kind, kindToolCallPrefix)
 }
 
-func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]byte, error) {
+// AppendMessages writes a request's messages as the dialect's messages
+// array.
+func (d *Dialect) AppendMessages(dst []byte, msgs []conductor.Message) ([]byte, error) {
 	dst = append(dst, '[')
 	n := 0
 	next := func() {
@@ -190,7 +193,7 @@ func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]
 		case "user":
 			// A deprecated function message, kept whole.
 			if len(m.Content) == 1 && m.Content[0].Type == conductor.BlockOpaque && m.Content[0].Opaque != nil &&
-				m.Content[0].Opaque.Format == d.format && m.Content[0].Opaque.Kind == kindFunctionMessage {
+				m.Content[0].Opaque.Format == d.Format && m.Content[0].Opaque.Kind == kindFunctionMessage {
 				next()
 				dst = append(dst, m.Content[0].Opaque.Raw...)
 				continue
@@ -229,7 +232,7 @@ func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]
 		default:
 			next()
 			role := m.Role
-			if role == "developer" && d.workersAI {
+			if role == "developer" && d.WorkersAI {
 				role = "system" // Workers AI's models know no developer role
 			}
 			dst = append(dst, `{"role":`...)
@@ -244,13 +247,13 @@ func (d *openAIDialect) appendMessages(dst []byte, msgs []conductor.Message) ([]
 	return append(dst, ']'), nil
 }
 
-func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message) ([]byte, error) {
+func (d *Dialect) appendAssistant(dst []byte, i int, m *conductor.Message) ([]byte, error) {
 	calls, fields := 0, 0
 	for _, b := range m.Content {
 		switch {
 		case b.Type == conductor.BlockToolCall && b.ToolCall != nil:
 			calls++
-		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format && openAIMessageLevel(b.Opaque.Kind):
+		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.Format && openAIMessageLevel(b.Opaque.Kind):
 			if strings.HasPrefix(b.Opaque.Kind, kindToolCallPrefix) {
 				calls++
 			} else {
@@ -281,7 +284,7 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 				dst = append(dst, `,"arguments":`...)
 				dst = wire.AppendString(dst, tc.Arguments)
 				dst = append(dst, "}}"...)
-			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format && strings.HasPrefix(b.Opaque.Kind, kindToolCallPrefix):
+			case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.Format && strings.HasPrefix(b.Opaque.Kind, kindToolCallPrefix):
 				if k > 0 {
 					dst = append(dst, ',')
 				}
@@ -292,7 +295,7 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 		dst = append(dst, ']')
 	}
 	for _, b := range m.Content {
-		if b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.format &&
+		if b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == d.Format &&
 			(b.Opaque.Kind == kindAudio || b.Opaque.Kind == kindFunctionCall) {
 			dst = append(dst, ',')
 			dst = wire.AppendString(dst, strings.TrimPrefix(b.Opaque.Kind, "message:"))
@@ -305,7 +308,7 @@ func (d *openAIDialect) appendAssistant(dst []byte, i int, m *conductor.Message)
 
 // appendToolMessage writes a tool result as a tool message; its images,
 // which a tool message cannot hold, are appended to moved.
-func (d *openAIDialect) appendToolMessage(dst []byte, r *conductor.ToolResult, i, j int, moved []conductor.Block) ([]byte, []conductor.Block, error) {
+func (d *Dialect) appendToolMessage(dst []byte, r *conductor.ToolResult, i, j int, moved []conductor.Block) ([]byte, []conductor.Block, error) {
 	dst = append(dst, `{"role":"tool","tool_call_id":`...)
 	dst = wire.AppendString(dst, r.CallID)
 	dst = append(dst, `,"content":`...)
@@ -325,9 +328,9 @@ func (d *openAIDialect) appendToolMessage(dst []byte, r *conductor.ToolResult, i
 }
 
 // checkImage refuses an image the format cannot take.
-func (d *openAIDialect) checkImage(img *conductor.Image, at wire.BlockPath) error {
-	if d.workersAI && img.Data == "" && !strings.HasPrefix(strings.ToLower(img.URL), "data:") {
-		return wire.Untranslatable(at.String(), "an image by URL ("+shortURL(img.URL)+")", d.provider, "its models take images only as data: URLs")
+func (d *Dialect) checkImage(img *conductor.Image, at wire.BlockPath) error {
+	if d.WorkersAI && img.Data == "" && !strings.HasPrefix(strings.ToLower(img.URL), "data:") {
+		return wire.Untranslatable(at.String(), "an image by URL ("+shortURL(img.URL)+")", d.Provider, "its models take images only as data: URLs")
 	}
 	return nil
 }
@@ -360,7 +363,7 @@ type contentOpts struct {
 // image parts that go first (moved out of tool results). Tool calls, tool
 // results and message-level blocks are not content. base locates the
 // blocks for errors.
-func (d *openAIDialect) appendContent(dst []byte, base wire.BlockPath, pre, blocks []conductor.Block, o contentOpts) ([]byte, error) {
+func (d *Dialect) appendContent(dst []byte, base wire.BlockPath, pre, blocks []conductor.Block, o contentOpts) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, '[')
 	parts, texts := 0, 0
@@ -408,7 +411,7 @@ func (d *openAIDialect) appendContent(dst []byte, base wire.BlockPath, pre, bloc
 			if b.Opaque == nil {
 				continue
 			}
-			keep, err := wire.OpaqueFor(b.Opaque, d.format, d.provider, at(n))
+			keep, err := wire.OpaqueFor(b.Opaque, d.Format, d.Provider, at(n))
 			if err != nil {
 				return nil, err
 			}
@@ -429,7 +432,7 @@ func (d *openAIDialect) appendContent(dst []byte, base wire.BlockPath, pre, bloc
 			return append(dst, "null"...), nil
 		}
 		return append(dst, `""`...), nil
-	case parts == texts && (parts == 1 || d.workersAI):
+	case parts == texts && (parts == 1 || d.WorkersAI):
 		// Text alone: the plain string form every server takes.
 		dst = append(dst[:start], '"')
 		if o.isError {
@@ -445,17 +448,17 @@ func (d *openAIDialect) appendContent(dst []byte, base wire.BlockPath, pre, bloc
 	return append(dst, ']'), nil
 }
 
-func (d *openAIDialect) appendImagePart(dst []byte, img *conductor.Image) []byte {
+func (d *Dialect) appendImagePart(dst []byte, img *conductor.Image) []byte {
 	dst = append(dst, `{"type":"image_url","image_url":{"url":`...)
 	dst = wire.AppendImageURL(dst, img)
-	if img.Detail != "" && !d.workersAI {
+	if img.Detail != "" && !d.WorkersAI {
 		dst = append(dst, `,"detail":`...)
 		dst = wire.AppendString(dst, img.Detail)
 	}
 	return append(dst, "}}"...)
 }
 
-// DecodeOpenAIRequest reads a Chat Completions request body into the
+// DecodeRequest reads a Chat Completions request body into the
 // domain: model, messages, temperature, top_p, max_completion_tokens or
 // max_tokens (the former wins), stop (a string or a list), seed, n, tools,
 // tool_choice, parallel_tool_calls, response_format, reasoning_effort and
@@ -484,18 +487,18 @@ func (d *openAIDialect) appendImagePart(dst []byte, img *conductor.Image) []byte
 // ResponseFormat, the tools' schemas and the Extra values may be slices of
 // body, which the caller keeps unchanged (the server sends it on as the
 // request's Body).
-func DecodeOpenAIRequest(body []byte) (*conductor.ChatRequest, error) {
+func DecodeRequest(body []byte) (*conductor.ChatRequest, error) {
 	if !wire.MentionsTools(body) {
-		if req, ok := scanOpenAIRequest(body); ok {
+		if req, ok := ScanRequest(body); ok {
 			return req, nil
 		}
 	}
-	return decodeOpenAIRequestJSON(body)
+	return DecodeRequestJSON(body)
 }
 
-// decodeOpenAIRequestJSON is DecodeOpenAIRequest through the JSON library, for
+// DecodeRequestJSON is DecodeRequest through the JSON library, for
 // every body the fast path does not take (every refused one among them).
-func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
+func DecodeRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	var fields map[string]json.RawMessage
 	if err := wire.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, wire.BadRequest("the request body is not a JSON object")
@@ -505,7 +508,7 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	keep := func(k string, v json.RawMessage) {
 		if req.Extra == nil {
 			req.Extra = make(map[string]json.RawMessage)
-			req.ExtraFormat = FormatOpenAI
+			req.ExtraFormat = provider.FormatOpenAI
 		}
 		req.Extra[k] = v
 	}
@@ -515,7 +518,7 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 		case "model":
 			err = wire.Unmarshal(v, &req.Model)
 		case "messages":
-			req.Messages, err = decodeOpenAIMessages(v, FormatOpenAI)
+			req.Messages, err = DecodeMessages(v, provider.FormatOpenAI)
 		case "temperature":
 			err = wire.Unmarshal(v, &req.Temperature)
 		case "top_p":
@@ -532,18 +535,18 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 			err = wire.Unmarshal(v, &n)
 		case "tools":
 			var typed bool
-			if req.Tools, typed, err = decodeOpenAITools(v, false); err == nil && !typed {
+			if req.Tools, typed, err = DecodeTools(v, false); err == nil && !typed {
 				keep(k, v)
 			}
 		case "tool_choice":
-			if req.ToolChoice = decodeOpenAIToolChoice(v); req.ToolChoice == nil && !wire.IsNull(v) {
+			if req.ToolChoice = DecodeToolChoice(v); req.ToolChoice == nil && !wire.IsNull(v) {
 				keep(k, v)
 			}
 		case "parallel_tool_calls":
 			err = wire.Unmarshal(v, &req.ParallelToolCalls)
 		case "response_format":
 			var rf *conductor.ResponseFormat
-			if rf, err = DecodeOpenAIResponseFormat(v); err != nil {
+			if rf, err = DecodeResponseFormat(v); err != nil {
 				// A form the domain does not know: kept for an OpenAI
 				// upstream, which judges it.
 				keep(k, v)
@@ -587,8 +590,8 @@ func decodeOpenAIRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 	return req, nil
 }
 
-// openAIMessage is one element of messages, its values read by role.
-type openAIMessage struct {
+// Message is one element of messages, its values read by role.
+type Message struct {
 	Role         string          `json:"role"`
 	Content      json.RawMessage `json:"content"`
 	ToolCalls    json.RawMessage `json:"tool_calls"`
@@ -599,12 +602,12 @@ type openAIMessage struct {
 	Name         json.RawMessage `json:"name"` // a function message's: its name has no place elsewhere
 }
 
-// decodeOpenAIMessages reads the messages of an OpenAI-style body; format
+// DecodeMessages reads the messages of an OpenAI-style body; format
 // names the opaque blocks it makes (FormatOpenAI, or FormatWorkersAI for
 // the Workers AI native body, which shares the shapes). Each level is
 // decoded once, its contents kept raw until read.
-func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message, error) {
-	var raw []*openAIMessage
+func DecodeMessages(v json.RawMessage, format string) ([]conductor.Message, error) {
+	var raw []*Message
 	if err := wire.Unmarshal(v, &raw); err != nil {
 		return nil, err
 	}
@@ -642,7 +645,7 @@ func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message
 				msgs = append(msgs, conductor.Message{Role: "user", Content: []conductor.Block{b}})
 			}
 		case "function":
-			if format != FormatOpenAI {
+			if format != provider.FormatOpenAI {
 				return nil, fmt.Errorf("message %d: unknown role %q", i, m.Role)
 			}
 			// The deprecated answer of a function call: no call id to
@@ -664,10 +667,10 @@ func decodeOpenAIMessages(v json.RawMessage, format string) ([]conductor.Message
 	return msgs, nil
 }
 
-// openAIToolCall is an element of tool_calls: OpenAI's
+// ToolCall is an element of tool_calls: OpenAI's
 // {id, type, function:{name, arguments}}, or the {name, arguments} of
 // Workers AI's older models (no id, arguments an object).
-type openAIToolCall struct {
+type ToolCall struct {
 	ID       string `json:"id"`
 	Type     string `json:"type"`
 	Function *struct {
@@ -680,7 +683,7 @@ type openAIToolCall struct {
 
 // decodeOpenAIAssistant reads an assistant message: its content, refusal,
 // tool calls, audio and deprecated function_call, in that order.
-func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, error) {
+func decodeOpenAIAssistant(m *Message, format string) ([]conductor.Block, error) {
 	blocks, err := decodeOpenAIContent(m.Content, format)
 	if err != nil {
 		return nil, err
@@ -695,7 +698,7 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 		}
 	}
 	if !wire.IsNull(m.ToolCalls) {
-		var calls []*openAIToolCall
+		var calls []*ToolCall
 		if err := wire.Unmarshal(m.ToolCalls, &calls); err != nil {
 			return nil, fmt.Errorf("tool_calls: %s", wire.ShortJSONError(err))
 		}
@@ -731,8 +734,8 @@ func decodeOpenAIAssistant(m *openAIMessage, format string) ([]conductor.Block, 
 	return blocks, nil
 }
 
-// openAIPart is a content part, its values read by type.
-type openAIPart struct {
+// Part is a content part, its values read by type.
+type Part struct {
 	Type     string          `json:"type"`
 	Text     json.RawMessage `json:"text"`
 	Refusal  json.RawMessage `json:"refusal"`
@@ -753,7 +756,7 @@ func decodeOpenAIContent(v json.RawMessage, format string) ([]conductor.Block, e
 	case v[0] != '[':
 		return nil, errors.New("content must be a string or a list of parts")
 	}
-	var parts []*openAIPart
+	var parts []*Part
 	if err := wire.Unmarshal(v, &parts); err != nil {
 		return nil, fmt.Errorf("content: %s", wire.ShortJSONError(err))
 	}
@@ -816,9 +819,9 @@ func decodeOpenAIImageURL(v json.RawMessage) (*conductor.Image, error) {
 	return wire.ImageFromURL(iu.URL, iu.Detail), nil
 }
 
-// openAITool is an element of tools: {type:"function", function:{…}}, or
+// Tool is an element of tools: {type:"function", function:{…}}, or
 // Workers AI's flat {name, description, parameters}.
-type openAITool struct {
+type Tool struct {
 	Type     string          `json:"type"`
 	Function *openAIFunction `json:"function"`
 	openAIFunction
@@ -831,16 +834,16 @@ type openAIFunction struct {
 	Strict      *bool           `json:"strict"`
 }
 
-// decodeOpenAITools reads an OpenAI-style tools list into the domain when
+// DecodeTools reads an OpenAI-style tools list into the domain when
 // every tool is a function tool of the known fields (typed); any other list
 // — custom tools, or fields the domain does not model — is left for the
 // caller to keep whole. flat also takes Workers AI's {name, description,
 // parameters}.
-func decodeOpenAITools(v json.RawMessage, flat bool) (tools []conductor.Tool, typed bool, err error) {
+func DecodeTools(v json.RawMessage, flat bool) (tools []conductor.Tool, typed bool, err error) {
 	if wire.IsNull(v) {
 		return nil, true, nil
 	}
-	var list []openAITool
+	var list []Tool
 	if !wire.DecodeKnown(v, &list) {
 		if err := wire.Unmarshal(v, &list); err != nil && !isList(v) {
 			return nil, false, errors.New("must be a list of tools")
@@ -875,10 +878,10 @@ func isList(v json.RawMessage) bool {
 	return len(v) > 0 && v[0] == '['
 }
 
-// decodeOpenAIToolChoice reads tool_choice: "auto", "none", "required", or
+// DecodeToolChoice reads tool_choice: "auto", "none", "required", or
 // {"type":"function","function":{"name"}}; nil for any other form
 // (allowed_tools, custom), which the caller keeps whole.
-func decodeOpenAIToolChoice(v json.RawMessage) *conductor.ToolChoice {
+func DecodeToolChoice(v json.RawMessage) *conductor.ToolChoice {
 	v = bytes.TrimSpace(v)
 	if len(v) > 0 && v[0] == '"' {
 		s, _ := wire.JsonString(v)
@@ -915,10 +918,10 @@ func decodeStop(v json.RawMessage) ([]string, error) {
 	return list, err
 }
 
-// scanOpenAIRequest is DecodeOpenAIRequest for a request it accepts, read
+// ScanRequest is DecodeRequest for a request it accepts, read
 // in one pass. The top level is read like encoding/json's map (exact keys,
 // the last of repeated unknown keys wins); messages like its structs.
-func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
+func ScanRequest(body []byte) (*conductor.ChatRequest, bool) {
 	s := wire.Scanner{B: body}
 	req := &conductor.ChatRequest{}
 	var (
@@ -962,7 +965,7 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 		case "response_format":
 			s.Seen(&set, 1<<8)
 			if v := s.RawValue(); string(v) != "null" {
-				rf, err := DecodeOpenAIResponseFormat(v)
+				rf, err := DecodeResponseFormat(v)
 				if err != nil {
 					s.Fail() // the JSON path says why
 				}
@@ -985,7 +988,7 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 			}
 			if req.Extra == nil {
 				req.Extra = make(map[string]json.RawMessage, 4)
-				req.ExtraFormat = FormatOpenAI
+				req.ExtraFormat = provider.FormatOpenAI
 			}
 			req.Extra[string(k)] = v
 		}
@@ -1006,7 +1009,7 @@ func scanOpenAIRequest(body []byte) (*conductor.ChatRequest, bool) {
 	return req, true
 }
 
-// openAIRequestMessageKeys are the fields of openAIMessage: a key that
+// openAIRequestMessageKeys are the fields of Message: a key that
 // matches one only case-insensitively is left to the JSON path.
 var openAIRequestMessageKeys = [...]string{"role", "content", "tool_calls", "tool_call_id", "refusal", "audio", "function_call"}
 
@@ -1073,10 +1076,10 @@ func scanOpenAIMessages(s *wire.Scanner) []conductor.Message {
 	return msgs
 }
 
-// DecodeOpenAIResponseFormat reads OpenAI's response_format: {"type":"text"},
+// DecodeResponseFormat reads OpenAI's response_format: {"type":"text"},
 // {"type":"json_object"} or {"type":"json_schema","json_schema":{name,
 // description, schema, strict}}; null is none.
-func DecodeOpenAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
+func DecodeResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, error) {
 	if wire.IsNull(v) {
 		return nil, nil
 	}
@@ -1110,8 +1113,8 @@ func DecodeOpenAIResponseFormat(v json.RawMessage) (*conductor.ResponseFormat, e
 	return rf, nil
 }
 
-// appendOpenAIResponseFormat writes rf as OpenAI's response_format.
-func appendOpenAIResponseFormat(dst []byte, rf *conductor.ResponseFormat) []byte {
+// AppendResponseFormat writes rf as OpenAI's response_format.
+func AppendResponseFormat(dst []byte, rf *conductor.ResponseFormat) []byte {
 	dst = append(dst, `{"type":`...)
 	dst = wire.AppendString(dst, cmp.Or(rf.Type, conductor.FormatText))
 	if rf.Type != conductor.FormatJSONSchema {

@@ -1,4 +1,4 @@
-package provider
+package anthropic_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/anthropic"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -45,7 +48,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 					"top_k":    json.RawMessage(`40`),
 					"metadata": json.RawMessage(`{"user_id":"u-1"}`),
 				},
-				ExtraFormat: FormatAnthropic},
+				ExtraFormat: provider.FormatAnthropic},
 			golden:  "anthropic/request_full.golden.json",
 			path:    "/v1/messages",
 			headers: map[string]string{"X-Api-Key": "sk-ant-test"},
@@ -68,7 +71,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 				r = reply{File: "anthropic/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}}
 			}
 			f := newFake(t, r)
-			p := NewAnthropic(Endpoint{BaseURL: f.URL + tt.base, APIKey: "sk-ant-test"})
+			p := anthropic.New(provider.Endpoint{BaseURL: f.URL + tt.base, APIKey: "sk-ant-test"})
 			if tt.stream {
 				s, err := p.Stream(context.Background(), &tt.req)
 				if err != nil {
@@ -78,7 +81,7 @@ func TestAnthropicRequestWire(t *testing.T) {
 			} else if _, err := p.Chat(context.Background(), &tt.req); err != nil {
 				t.Fatal(err)
 			}
-			got := f.last(t)
+			got := f.Last(t)
 			if got.Method != http.MethodPost || got.RequestURI != tt.path {
 				t.Errorf("sent %s %s, want POST %s", got.Method, got.RequestURI, tt.path)
 			}
@@ -142,23 +145,23 @@ func TestAnthropicRequestRefusals(t *testing.T) {
 	}{
 		{"n", conductor.ChatRequest{Model: "m", Messages: msgs, N: 2}, "n"},
 		{"seed", conductor.ChatRequest{Model: "m", Messages: msgs, Seed: ptr(int64(7))}, "seed"},
-		{"OpenAI logprobs", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+		{"OpenAI logprobs", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: provider.FormatOpenAI,
 			Extra: map[string]json.RawMessage{"logprobs": json.RawMessage(`true`), "user": json.RawMessage(`"u"`)}}, "logprobs"},
-		{"OpenAI penalties", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+		{"OpenAI penalties", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: provider.FormatOpenAI,
 			Extra: map[string]json.RawMessage{"presence_penalty": json.RawMessage(`1`)}}, "presence_penalty"},
-		{"OpenAI custom tools", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: FormatOpenAI,
+		{"OpenAI custom tools", conductor.ChatRequest{Model: "m", Messages: msgs, ExtraFormat: provider.FormatOpenAI,
 			Extra: map[string]json.RawMessage{"tools": json.RawMessage(`[{"type":"custom","custom":{"name":"x"}}]`)}}, "tools"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: "anthropic/message.json"})
-			_, err := NewAnthropic(Endpoint{BaseURL: f.URL, APIKey: "k"}).Chat(context.Background(), &tt.req)
+			_, err := anthropic.New(provider.Endpoint{BaseURL: f.URL, APIKey: "k"}).Chat(context.Background(), &tt.req)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != conductor.ClassBadRequest || e.Code != "unsupported_parameter" || e.Provider != "anthropic" ||
 				!strings.HasPrefix(e.Message, tt.field+": ") || !strings.Contains(e.Message, "anthropic") {
 				t.Fatalf("err = %v, want a refusal naming %s and anthropic", err, tt.field)
 			}
-			if f.count() != 0 {
+			if f.Count() != 0 {
 				t.Error("the request was sent")
 			}
 		})
@@ -185,7 +188,7 @@ func TestAnthropicAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"Content-Type": "application/json", "request-id": "req_018EeWyXxfu5pfWkrYcMdjWG"}})
-			got, err := NewAnthropic(Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "m",
+			got, err := anthropic.New(provider.Endpoint{BaseURL: f.URL}).Chat(context.Background(), &conductor.ChatRequest{Model: "m",
 				Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 			if err != nil {
 				t.Fatal(err)
@@ -197,26 +200,26 @@ func TestAnthropicAnswers(t *testing.T) {
 
 func TestAnthropicStream(t *testing.T) {
 	f := newFake(t, reply{File: "anthropic/stream.sse", Stream: true, Header: map[string]string{"Content-Type": "text/event-stream"}})
-	s, err := NewAnthropic(Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
+	s, err := anthropic.New(provider.Endpoint{BaseURL: f.URL}).Stream(context.Background(), &conductor.ChatRequest{Model: "m",
 		Messages: []conductor.Message{conductor.TextMessage("user", "Hi")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := drain(t, s)
-	if got.text != "Hello!" || got.finish != "stop" || got.usage == nil ||
-		*got.usage != (conductor.Usage{InputTokens: 25, OutputTokens: 15}) {
-		t.Errorf("got %+v usage %+v", got, got.usage)
+	if got.Text != "Hello!" || got.Finish != "stop" || got.Usage == nil ||
+		*got.Usage != (conductor.Usage{InputTokens: 25, OutputTokens: 15}) {
+		t.Errorf("got %+v usage %+v", got, got.Usage)
 	}
 	// Every event passes through, message_stop included, so a server can
 	// relay the stream as it came.
-	if len(got.raw) != 8 || got.raw[7] != `{"type":"message_stop"}` || got.raw[2] != `{"type": "ping"}` {
-		t.Errorf("raw events: %q", got.raw)
+	if len(got.Raw) != 8 || got.Raw[7] != `{"type":"message_stop"}` || got.Raw[2] != `{"type": "ping"}` {
+		t.Errorf("raw events: %q", got.Raw)
 	}
 }
 
 func TestAnthropicStreamDecoderUsage(t *testing.T) {
-	var d AnthropicStreamDecoder
-	events := []Event{
+	var d anthropic.StreamDecoder
+	events := []provider.Event{
 		{Name: "message_start", Data: []byte(`{"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":90,"output_tokens":1}}}`)},
 		{Name: "message_delta", Data: []byte(`{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":3}}`)},
 		// The current API repeats input counts in the last delta: they win.
@@ -236,7 +239,7 @@ func TestAnthropicStreamDecoderUsage(t *testing.T) {
 	if last.Usage == nil || *last.Usage != (conductor.Usage{InputTokens: 101, OutputTokens: 7, CachedInputTokens: 90}) {
 		t.Errorf("usage = %+v", last.Usage)
 	}
-	_, _, _, err := d.Decode(Event{Name: "error", Data: []byte(`{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)})
+	_, _, _, err := d.Decode(provider.Event{Name: "error", Data: []byte(`{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)})
 	if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassRateLimited || !e.Retryable || e.Code != "rate_limit_error" || e.Message != "slow down" {
 		t.Errorf("error event: %#v", err)
 	}
@@ -245,12 +248,12 @@ func TestAnthropicStreamDecoderUsage(t *testing.T) {
 func TestAnthropicStopReasons(t *testing.T) {
 	for reason, finish := range map[string]string{"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
 		"tool_use": "tool_calls", "refusal": "content_filter", "something_new": "something_new"} {
-		if got := anthropicFinish(reason); got != finish {
+		if got := anthropic.FinishReason(reason); got != finish {
 			t.Errorf("anthropicFinish(%s) = %s", reason, got)
 		}
 	}
 	for finish, reason := range map[string]string{"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"} {
-		if got := AnthropicStopReason(finish); got != reason {
+		if got := anthropic.StopReason(finish); got != reason {
 			t.Errorf("AnthropicStopReason(%s) = %s", finish, got)
 		}
 	}
@@ -262,7 +265,7 @@ func TestDecodeAnthropicResponseErrors(t *testing.T) {
 		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`: conductor.ClassServer,
 		`{"type":"completion","completion":"hi"}`:                                     conductor.ClassMalformed,
 	} {
-		_, err := DecodeAnthropicResponse([]byte(body))
+		_, err := anthropic.DecodeResponse([]byte(body))
 		if e, ok := conductor.AsError(err); !ok || e.Class != class {
 			t.Errorf("%s: err = %v, want %s", body, err, class)
 		}

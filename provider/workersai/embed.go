@@ -1,4 +1,4 @@
-package provider
+package workersai
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 	"slices"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
+	"github.com/conductor-go/conductor/provider/openai"
 )
 
 // Workers AI's native run of an embedding model: POST {BaseURL}/{model}
@@ -17,18 +19,22 @@ import (
 // larger call runs in batches of 100, in order. Workers AI's answer counts
 // no tokens: usage is estimated. The OpenAI fields it has no equivalent
 // for (token arrays, dimensions, any other) are refused by name.
+// embedBatch is Workers AI's bound of one embedding run (at most 100
+// texts), so larger calls are split.
+const embedBatch = 100
+
 func (w *workersAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
-	if err := workersAIEmbedRefusals(req, w.ep.Name); err != nil {
+	if err := workersAIEmbedRefusals(req, w.Endpoint.Name); err != nil {
 		return nil, err
 	}
 	u, err := w.modelURL(req.Model)
 	if err != nil {
-		return nil, withProvider(err, w.ep.Name)
+		return nil, provider.WithProvider(err, w.Endpoint.Name)
 	}
-	hreq := embedHookRequest(req)
-	resp := &conductor.EmbedResponse{Model: req.Model, Vectors: make([][]float32, 0, len(req.Input)), Usage: estimatedEmbedUsage(req)}
-	for start := 0; start < len(req.Input); start += workersAIEmbedBatch {
-		batch := req.Input[start:min(start+workersAIEmbedBatch, len(req.Input))]
+	hreq := openai.EmbedHookRequest(req)
+	resp := &conductor.EmbedResponse{Model: req.Model, Vectors: make([][]float32, 0, len(req.Input)), Usage: openai.EstimatedEmbedUsage(req)}
+	for start := 0; start < len(req.Input); start += embedBatch {
+		batch := req.Input[start:min(start+embedBatch, len(req.Input))]
 		vs, meta, rid, err := w.embedBatch(ctx, hreq, u, batch)
 		if err != nil {
 			return nil, err
@@ -44,17 +50,17 @@ func (w *workersAI) Embed(ctx context.Context, req *conductor.EmbedRequest) (*co
 	return resp, nil
 }
 
-func workersAIEmbedRefusals(req *conductor.EmbedRequest, provider string) error {
+func workersAIEmbedRefusals(req *conductor.EmbedRequest, prov string) error {
 	refuse := func(field, why string) error {
-		e := wire.BadRequest("%s: not supported by %s (%s)", field, provider, why)
-		e.Provider, e.Code = provider, "unsupported_parameter"
+		e := wire.BadRequest("%s: not supported by %s (%s)", field, prov, why)
+		e.Provider, e.Code = prov, "unsupported_parameter"
 		return e
 	}
 	switch {
 	case len(req.Tokens) > 0:
 		return refuse("input", "Workers AI embeds text: send strings, not token arrays")
 	case len(req.Input) == 0:
-		return withProvider(wire.BadRequest("input: required"), provider)
+		return provider.WithProvider(wire.BadRequest("input: required"), prov)
 	case req.Dimensions != 0:
 		return refuse("dimensions", "its embedding models have fixed dimensions")
 	}
@@ -86,57 +92,57 @@ func (w *workersAI) embedBatch(ctx context.Context, hreq *conductor.ChatRequest,
 		body = wire.AppendString(body, s)
 	}
 	body = append(body, "]}"...)
-	c, err := w.send(ctx, hreq, u, body, w.header(), false)
+	c, err := w.Send(ctx, hreq, u, body, w.header(), false)
 	if err != nil {
 		return nil, conductor.ResponseMeta{}, "", err
 	}
-	defer c.release()
-	raw, err := w.readAll(c, maxEmbedAnswerBytes)
+	defer c.Release()
+	raw, err := w.ReadAll(c, openai.MaxEmbedAnswerBytes)
 	if err != nil {
 		return nil, conductor.ResponseMeta{}, "", err
 	}
-	rid := w.requestID(c.resp.Header)
-	vs, err := decodeWorkersAIEmbedResponse(w.ep.Name, raw, len(texts))
+	rid := w.RequestID(c.Response.Header)
+	vs, err := decodeWorkersAIEmbedResponse(w.Endpoint.Name, raw, len(texts))
 	if err != nil {
-		return nil, conductor.ResponseMeta{}, "", completeError(err, c.resp.StatusCode, rid)
+		return nil, conductor.ResponseMeta{}, "", provider.CompleteError(err, c.Response.StatusCode, rid)
 	}
-	return vs, c.meta, rid, nil
+	return vs, c.Meta, rid, nil
 }
 
-type workersAIEmbedEnvelope struct {
+type EmbedEnvelope struct {
 	Result *struct {
 		Shape []int       `json:"shape"`
 		Data  [][]float32 `json:"data"`
 	} `json:"result"`
-	Success *bool       `json:"success"`
-	Errors  []cfMessage `json:"errors"`
+	Success *bool                `json:"success"`
+	Errors  []provider.CFMessage `json:"errors"`
 }
 
 // decodeWorkersAIEmbedResponse reads a native embedding run: result.data,
 // n vectors of result.shape[1] numbers.
-func decodeWorkersAIEmbedResponse(provider string, body []byte, n int) ([][]float32, error) {
-	var env workersAIEmbedEnvelope
+func decodeWorkersAIEmbedResponse(prov string, body []byte, n int) ([][]float32, error) {
+	var env EmbedEnvelope
 	if err := wire.Unmarshal(body, &env); err != nil {
-		return nil, malformed(provider, 0, "", "unreadable embedding answer", err)
+		return nil, provider.Malformed(prov, 0, "", "unreadable embedding answer", err)
 	}
 	if (env.Success != nil && !*env.Success) || len(env.Errors) > 0 {
-		msg, code := joinCFMessages(env.Errors)
+		msg, code := provider.JoinCFMessages(env.Errors)
 		if msg == "" {
 			msg = "the request did not succeed"
 		}
-		return nil, &conductor.Error{Provider: provider, Class: conductor.ClassProviderFail, Code: code, Message: msg}
+		return nil, &conductor.Error{Provider: prov, Class: conductor.ClassProviderFail, Code: code, Message: msg}
 	}
 	if env.Result == nil || len(env.Result.Data) != n {
 		got := 0
 		if env.Result != nil {
 			got = len(env.Result.Data)
 		}
-		return nil, malformed(provider, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d texts (is the model an embedding model?)", got, n), nil)
+		return nil, provider.Malformed(prov, 0, "", fmt.Sprintf("the answer holds %d embeddings for %d texts (is the model an embedding model?)", got, n), nil)
 	}
 	if s := env.Result.Shape; len(s) == 2 {
 		for i, v := range env.Result.Data {
 			if len(v) != s[1] {
-				return nil, malformed(provider, 0, "", fmt.Sprintf("embedding %d has %d values, the shape says %d", i, len(v), s[1]), nil)
+				return nil, provider.Malformed(prov, 0, "", fmt.Sprintf("embedding %d has %d values, the shape says %d", i, len(v), s[1]), nil)
 			}
 		}
 	}

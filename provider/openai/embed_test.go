@@ -1,4 +1,4 @@
-package provider
+package openai_test
 
 import (
 	"context"
@@ -11,6 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/openai"
+	"github.com/conductor-go/conductor/provider/workersai"
 
 	conductor "github.com/conductor-go/conductor"
 )
@@ -47,11 +51,11 @@ func TestDecodeOpenAIEmbedRequest(t *testing.T) {
 		{name: "model not a string", body: `{"model":3,"input":"a"}`, wantErr: "model: expected a string"},
 		{name: "not an object", body: `[1]`, wantErr: "not a JSON object"},
 		{name: "null body", body: `null`, wantErr: "not a JSON object"},
-		{name: "too many inputs", body: `{"model":"m","input":[` + strings.Repeat(`"a",`, MaxEmbedInputs) + `"a"]}`, wantErr: "2049 strings (at most 2048"},
+		{name: "too many inputs", body: `{"model":"m","input":[` + strings.Repeat(`"a",`, openai.MaxEmbedInputs) + `"a"]}`, wantErr: "2049 strings (at most 2048"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, b64, err := DecodeOpenAIEmbedRequest([]byte(tt.body))
+			req, b64, err := openai.DecodeEmbedRequest([]byte(tt.body))
 			if tt.wantErr != "" {
 				e, ok := conductor.AsError(err)
 				if !ok || e.Class != conductor.ClassBadRequest || !strings.Contains(e.Message, tt.wantErr) {
@@ -74,18 +78,18 @@ func TestEncodeOpenAIEmbedResponse(t *testing.T) {
 	// The reference's own examples: [1.0,-2.0] and [0.5,-0.25,1.0].
 	want := `{"object":"list","data":[{"object":"embedding","index":0,"embedding":"AACAPwAAAMA="},` +
 		`{"object":"embedding","index":1,"embedding":"AAAAPwAAgL4AAIA/"}],"model":"text-embedding-3-small","usage":{"prompt_tokens":7,"total_tokens":7}}`
-	if got := string(EncodeOpenAIEmbedResponse(resp, true)); got != want {
+	if got := string(openai.EncodeEmbedResponse(resp, true)); got != want {
 		t.Errorf("base64:\n got %s\nwant %s", got, want)
 	}
 	resp.Vectors = [][]float32{{0.1, -0.0456, 1e-7}}
 	want = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,-0.0456,1e-07]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":7,"total_tokens":7}}`
-	got := EncodeOpenAIEmbedResponse(resp, false)
+	got := openai.EncodeEmbedResponse(resp, false)
 	if string(got) != want {
 		t.Errorf("float:\n got %s\nwant %s", got, want)
 	}
 	// What we write, we read back exactly, in both forms.
 	for _, b64 := range []bool{false, true} {
-		back, err := decodeOpenAIEmbedResponse("openai", EncodeOpenAIEmbedResponse(resp, b64), 1)
+		back, err := openai.DecodeEmbedResponse("openai", openai.EncodeEmbedResponse(resp, b64), 1)
 		if err != nil || !reflect.DeepEqual(back.Vectors, resp.Vectors) {
 			t.Errorf("base64=%v: round trip %v, %v", b64, back, err)
 		}
@@ -110,12 +114,12 @@ func TestOpenAIEmbed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: tt.file, Header: map[string]string{"x-request-id": "req_1"}})
-			e := NewOpenAI(Endpoint{Name: tt.provider, BaseURL: f.URL, APIKey: "sk-test"}).(conductor.Embedder)
+			e := openai.New(provider.Endpoint{Name: tt.provider, BaseURL: f.URL, APIKey: "sk-test"}).(conductor.Embedder)
 			resp, err := e.Embed(context.Background(), &tt.req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ex := f.last(t)
+			ex := f.Last(t)
 			if ex.Path != "/embeddings" {
 				t.Errorf("path %s", ex.Path)
 			}
@@ -148,7 +152,7 @@ func TestOpenAIEmbedErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, tt.r)
-			e := NewOpenAI(Endpoint{Name: "openai", BaseURL: f.URL}).(conductor.Embedder)
+			e := openai.New(provider.Endpoint{Name: "openai", BaseURL: f.URL}).(conductor.Embedder)
 			_, err := e.Embed(context.Background(), &conductor.EmbedRequest{Model: "m", Input: []string{"a", "b"}})
 			ce, ok := conductor.AsError(err)
 			if !ok || ce.Class != tt.class || !strings.Contains(ce.Error(), tt.msg) || ce.Provider != "openai" {
@@ -160,13 +164,13 @@ func TestOpenAIEmbedErrors(t *testing.T) {
 
 func TestWorkersAIEmbed(t *testing.T) {
 	f := newFake(t, reply{File: "workersai/embed.json", Header: map[string]string{"cf-ray": "ray-1"}})
-	e := NewWorkersAI(Endpoint{BaseURL: f.URL + "/client/v4/accounts/acct/ai/run", APIKey: "cf-token"}).(conductor.Embedder)
+	e := workersai.New(provider.Endpoint{BaseURL: f.URL + "/client/v4/accounts/acct/ai/run", APIKey: "cf-token"}).(conductor.Embedder)
 	resp, err := e.Embed(context.Background(), &conductor.EmbedRequest{Model: "@cf/baai/bge-small-en-v1.5", Input: []string{"hello", "world"},
 		Extra: map[string]json.RawMessage{"user": json.RawMessage(`"u-1"`)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := f.last(t)
+	ex := f.Last(t)
 	if ex.Path != "/client/v4/accounts/acct/ai/run/@cf/baai/bge-small-en-v1.5" {
 		t.Errorf("path %s", ex.Path)
 	}
@@ -196,13 +200,13 @@ func TestWorkersAIEmbedRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, reply{File: "workersai/embed.json"})
 			tt.req.Model = "@cf/baai/bge-small-en-v1.5"
-			_, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).(conductor.Embedder).Embed(context.Background(), &tt.req)
+			_, err := workersai.New(provider.Endpoint{BaseURL: f.URL}).(conductor.Embedder).Embed(context.Background(), &tt.req)
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != conductor.ClassBadRequest || e.Code != "unsupported_parameter" ||
 				!strings.HasPrefix(e.Message, tt.field+": not supported by workers-ai") {
 				t.Fatalf("err = %v", err)
 			}
-			if len(f.seen) != 0 {
+			if len(f.Seen) != 0 {
 				t.Error("a refused request reached the upstream")
 			}
 		})
@@ -225,7 +229,7 @@ func TestWorkersAIEmbedErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, tt.r)
-			_, err := NewWorkersAI(Endpoint{BaseURL: f.URL}).(conductor.Embedder).Embed(context.Background(),
+			_, err := workersai.New(provider.Endpoint{BaseURL: f.URL}).(conductor.Embedder).Embed(context.Background(),
 				&conductor.EmbedRequest{Model: "@cf/baai/bge-small-en-v1.5", Input: []string{"a", "b"}})
 			e, ok := conductor.AsError(err)
 			if !ok || e.Class != tt.class || !strings.Contains(e.Error(), tt.msg) {
@@ -262,7 +266,7 @@ func TestWorkersAIEmbedBatches(t *testing.T) {
 	for i := range in {
 		in[i] = fmt.Sprintf("t%d", i)
 	}
-	resp, err := NewWorkersAI(Endpoint{BaseURL: srv.URL}).(conductor.Embedder).Embed(context.Background(),
+	resp, err := workersai.New(provider.Endpoint{BaseURL: srv.URL}).(conductor.Embedder).Embed(context.Background(),
 		&conductor.EmbedRequest{Model: "@cf/baai/bge-base-en-v1.5", Input: in})
 	if err != nil {
 		t.Fatal(err)
@@ -292,14 +296,14 @@ func FuzzDecodeOpenAIEmbedRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, b64, err := DecodeOpenAIEmbedRequest(body)
+		req, b64, err := openai.DecodeEmbedRequest(body)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
 				t.Fatalf("not a bad request: %v", err)
 			}
 			return
 		}
-		if (len(req.Input) == 0) == (len(req.Tokens) == 0) || req.Items() > MaxEmbedInputs || req.Dimensions < 0 {
+		if (len(req.Input) == 0) == (len(req.Tokens) == 0) || req.Items() > openai.MaxEmbedInputs || req.Dimensions < 0 {
 			t.Fatalf("accepted %+v", req)
 		}
 		for _, s := range req.Input {
@@ -313,7 +317,7 @@ func FuzzDecodeOpenAIEmbedRequest(f *testing.F) {
 			}
 		}
 		resp := &conductor.EmbedResponse{Model: req.Model, Vectors: make([][]float32, req.Items())}
-		if !json.Valid(EncodeOpenAIEmbedResponse(resp, b64)) {
+		if !json.Valid(openai.EncodeEmbedResponse(resp, b64)) {
 			t.Fatal("invalid answer JSON")
 		}
 	})

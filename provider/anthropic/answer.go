@@ -1,10 +1,11 @@
-package provider
+package anthropic
 
 import (
 	"encoding/json"
 	"strconv"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/internal/wire"
 )
 
@@ -29,8 +30,8 @@ import (
 // arguments the model never wrote). Opaque blocks of another format have
 // no Anthropic slot and are dropped.
 
-// anthropicBlockWire is a content block as the answer decoder reads it.
-type anthropicBlockWire struct {
+// BlockWire is a content block as the answer decoder reads it.
+type BlockWire struct {
 	Type  string          `json:"type"`
 	Text  string          `json:"text"`
 	ID    string          `json:"id"`
@@ -42,7 +43,7 @@ type anthropicBlockWire struct {
 func anthropicBlocks(content []json.RawMessage) ([]conductor.Block, error) {
 	out := make([]conductor.Block, 0, len(content))
 	for _, raw := range content {
-		var b anthropicBlockWire
+		var b BlockWire
 		if err := wire.Unmarshal(raw, &b); err != nil {
 			return nil, err
 		}
@@ -57,7 +58,7 @@ func anthropicBlocks(content []json.RawMessage) ([]conductor.Block, error) {
 			out = append(out, wire.ToolCallBlock(b.ID, b.Name, wire.ArgumentsText(b.Input)))
 		default:
 			out = append(out, conductor.Block{Type: conductor.BlockOpaque,
-				Opaque: &conductor.Opaque{Format: FormatAnthropic, Kind: b.Type, Raw: raw}})
+				Opaque: &conductor.Opaque{Format: provider.FormatAnthropic, Kind: b.Type, Raw: raw}})
 		}
 	}
 	if len(out) == 0 {
@@ -95,7 +96,7 @@ func appendAnthropicContent(dst []byte, content []conductor.Block) ([]byte, erro
 			}
 			dst = append(dst, '}')
 			tools++
-		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == FormatAnthropic && wire.Valid(b.Opaque.Raw):
+		case b.Type == conductor.BlockOpaque && b.Opaque != nil && b.Opaque.Format == provider.FormatAnthropic && wire.Valid(b.Opaque.Raw):
 			dst = append(dst, b.Opaque.Raw...)
 		default:
 			dst = dst[:start] // nothing Anthropic can hold
@@ -109,11 +110,11 @@ func appendAnthropicContent(dst []byte, content []conductor.Block) ([]byte, erro
 	return append(dst, ']'), nil
 }
 
-// AppendAnthropicUsage appends u as a Messages usage object: input_tokens
+// AppendUsage appends u as a Messages usage object: input_tokens
 // without the cache reads and writes, which come apart as
 // cache_read_input_tokens and cache_creation_input_tokens, output_tokens,
 // and output_tokens_details.thinking_tokens when there were any.
-func AppendAnthropicUsage(dst []byte, u conductor.Usage) []byte {
+func AppendUsage(dst []byte, u conductor.Usage) []byte {
 	dst = append(dst, `{"input_tokens":`...)
 	dst = strconv.AppendInt(dst, int64(max(0, u.InputTokens-u.CachedInputTokens-u.CacheWriteInputTokens)), 10)
 	dst = append(dst, `,"output_tokens":`...)
@@ -132,7 +133,7 @@ func AppendAnthropicUsage(dst []byte, u conductor.Usage) []byte {
 
 // toolBlock records that Anthropic block index is the stream's k-th
 // tool_use block.
-func (d *AnthropicStreamDecoder) toolBlock(index int) int {
+func (d *StreamDecoder) toolBlock(index int) int {
 	k := d.tools
 	d.tools++
 	for len(d.toolOf) <= index {
@@ -144,7 +145,7 @@ func (d *AnthropicStreamDecoder) toolBlock(index int) int {
 
 // toolAt is the tool index of Anthropic block index, or -1 when it is no
 // tool_use block the stream started.
-func (d *AnthropicStreamDecoder) toolAt(index int) int {
+func (d *StreamDecoder) toolAt(index int) int {
 	if index < 0 || index >= len(d.toolOf) {
 		return -1
 	}
