@@ -2,11 +2,8 @@ package routing
 
 import (
 	"context"
-	"net/http"
 	"testing"
-	"time"
 
-	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
 )
 
@@ -22,22 +19,6 @@ func BenchmarkProvider(b *testing.B) {
 			}
 		}
 	})
-}
-
-// The per-call cf-aig-* headers of the hosted gateway route.
-func BenchmarkAIGBefore(b *testing.B) {
-	h := &aigHook{gw: config.Gateway{CacheTTL: config.Seconds(3600), MaxAttempts: 3}, environment: "production"}
-	ttl := time.Hour
-	req := &conductor.ChatRequest{Options: conductor.CallOptions{
-		CacheTTL: &ttl, RetryDelay: time.Second, Backoff: "exponential",
-		Metadata: map[string]string{"ensemble": "generate-article", "member": "write-draft"},
-	}}
-	hr, _ := http.NewRequest(http.MethodPost, "http://gw/v1/a/g/openai/chat/completions", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		hr.Header = make(http.Header, 8)
-		h.Before(hr, req)
-	}
 }
 
 // What the outermost wrapper adds to a call.

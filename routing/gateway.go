@@ -2,16 +2,16 @@ package routing
 
 import (
 	"net/http"
-	"net/url"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/aig"
 )
 
 // planGateway is routing "cloudflare-gateway". With an account_id on the
 // gateway, calls go to Cloudflare's hosted AI Gateway at
 // {gw}/{account_id}/{gateway_id}/{provider}/…, each provider's own wire path
-// and key unchanged, plus the cf-aig-* headers (aig.go). Without one, the
+// and key unchanged, plus the cf-aig-* headers (package provider/aig). Without one, the
 // built-in gateway (Options.Gateway) wraps the provider's direct adapter.
 func (r *Router) planGateway(name string) (route, error) {
 	gw, _ := r.cfg.DefaultGateway()
@@ -36,14 +36,14 @@ func (r *Router) planGateway(name string) (route, error) {
 	if rt.adapter, ok = adapterFor(spec.Format); !ok {
 		return rt, configErr(name, "no client adapter for the wire format %q of %s", spec.Format, name)
 	}
-	base := or(r.cfg.GatewayBaseURL(gw, r.opts.Env), DefaultGatewayBaseURL)
+	base := or(r.cfg.GatewayBaseURL(gw, r.opts.Env), aig.DefaultBaseURL)
 	fb, total := r.cfg.Timeouts(name)
 	rt.ep = provider.Endpoint{
 		Name:             name,
-		BaseURL:          base + "/" + url.PathEscape(gw.AccountID) + "/" + url.PathEscape(gw.ID) + "/" + segment,
+		BaseURL:          aig.ProviderURL(base, gw.AccountID, gw.ID, segment),
 		FirstByteTimeout: fb,
 		Timeout:          total,
-		Hook:             &aigHook{gw: gw, environment: r.environment},
+		Hook:             &aig.Hook{Gateway: gw, Environment: r.environment},
 	}
 
 	// The provider's own key still travels with the call, as the provider
@@ -65,7 +65,7 @@ func (r *Router) planGateway(name string) (route, error) {
 		return rt, needVar(name, conductor.RoutingGateway, tok.Var, "<AI Gateway token> (named by token_env of gateway "+gw.ID+")")
 	}
 	if tok.IsSet() {
-		rt.ep.Header = http.Header{HeaderAuthorization: {"Bearer " + tok.Value()}}
+		rt.ep.Header = http.Header{aig.HeaderAuthorization: {"Bearer " + tok.Value()}}
 	}
 	return rt, nil
 }

@@ -11,6 +11,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/provider"
+	"github.com/conductor-go/conductor/provider/aig"
 )
 
 // redacted replaces a secret found in an upstream's error.
@@ -81,7 +82,7 @@ func withRedaction(p conductor.Provider, ep provider.Endpoint, configured secret
 	s := secretSet{list: slices.Clone(configured.list)}
 	s.add(ep.APIKey)
 	for name, vals := range ep.Header {
-		if strings.EqualFold(name, HeaderAuthorization) {
+		if strings.EqualFold(name, aig.HeaderAuthorization) {
 			for _, v := range vals {
 				s.add(strings.TrimPrefix(v, "Bearer "))
 			}

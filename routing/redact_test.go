@@ -12,6 +12,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
+	"github.com/conductor-go/conductor/provider/aig"
 )
 
 // An upstream that quotes the credentials it was sent (a proxy, a local
@@ -23,7 +24,7 @@ func TestErrorsNeverShowTheRouteSecrets(t *testing.T) {
 	echo := func(t *testing.T, stream bool) *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
-			creds := strings.Join([]string{r.Header.Get("Authorization"), r.Header.Get("x-api-key"), r.Header.Get(HeaderAuthorization)}, " ")
+			creds := strings.Join([]string{r.Header.Get("Authorization"), r.Header.Get("x-api-key"), r.Header.Get(aig.HeaderAuthorization)}, " ")
 			if stream {
 				w.Header().Set("Content-Type", "text/event-stream")
 				fmt.Fprintf(w, "data: {\"error\":{\"message\":\"upstream refused %s\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n", creds)

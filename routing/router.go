@@ -8,7 +8,7 @@
 //   - cloudflare.go: the platform-native, keyless route: Workers AI through
 //     the [ai] binding settings, or a local OpenAI-compatible server.
 //   - gateway.go: cloudflare-gateway: Cloudflare's hosted AI Gateway when the
-//     gateway has an account_id (aig.go holds its cf-aig-* headers), else the
+//     gateway has an account_id (package provider/aig holds its URLs and cf-aig-* headers), else the
 //     built-in gateway around the direct adapter.
 //
 // Every provider returned reports its provider and routing in ResponseMeta.

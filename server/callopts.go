@@ -11,35 +11,31 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/gateway"
+	"github.com/conductor-go/conductor/provider/aig"
 )
 
-// The cf-aig-* request headers Conductor honours, as Cloudflare AI Gateway
-// defines them, and the response headers it answers. They are written in
-// canonical form, which http.Header looks up without allocating.
+// The cf-aig-* headers and Cloudflare's bounds of their values, as package
+// aig declares them for both sides of the gateway.
 const (
-	hdrCacheTTL       = "Cf-Aig-Cache-Ttl"
-	hdrSkipCache      = "Cf-Aig-Skip-Cache"
-	hdrCacheKey       = "Cf-Aig-Cache-Key"
-	hdrMetadata       = "Cf-Aig-Metadata"
-	hdrMaxAttempts    = "Cf-Aig-Max-Attempts"
-	hdrRetryDelay     = "Cf-Aig-Retry-Delay"
-	hdrBackoff        = "Cf-Aig-Backoff"
-	hdrRequestTimeout = "Cf-Aig-Request-Timeout"
-	// Deprecated aliases Cloudflare still accepts.
-	hdrOldCacheTTL  = "Cf-Cache-Ttl"
-	hdrOldSkipCache = "Cf-Skip-Cache"
+	hdrCacheTTL       = aig.HeaderCacheTTL
+	hdrSkipCache      = aig.HeaderSkipCache
+	hdrCacheKey       = aig.HeaderCacheKey
+	hdrMetadata       = aig.HeaderMetadata
+	hdrMaxAttempts    = aig.HeaderMaxAttempts
+	hdrRetryDelay     = aig.HeaderRetryDelay
+	hdrBackoff        = aig.HeaderBackoff
+	hdrRequestTimeout = aig.HeaderRequestTimeout
+	hdrOldCacheTTL    = aig.HeaderOldCacheTTL
+	hdrOldSkipCache   = aig.HeaderOldSkipCache
 
-	hdrCacheStatus = "Cf-Aig-Cache-Status"
-	hdrStep        = "Cf-Aig-Step"
-	hdrLogID       = "Cf-Aig-Log-Id"
-)
+	hdrCacheStatus = aig.HeaderCacheStatus
+	hdrStep        = aig.HeaderStep
+	hdrLogID       = aig.HeaderLogID
 
-// Bounds of the per-call options, as Cloudflare documents them.
-const (
-	maxCacheTTL     = 30 * 24 * time.Hour // one month
-	maxCacheKey     = 1024
-	maxMetadata     = 5
-	maxMetadataSize = 4 << 10
+	maxCacheTTL     = aig.MaxCacheTTL
+	maxCacheKey     = aig.MaxCacheKey
+	maxMetadata     = aig.MaxMetadata
+	maxMetadataSize = aig.MaxMetadataSize
 )
 
 // headerGetter reads one header: the request's, or a universal step's over

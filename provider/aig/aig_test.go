@@ -1,4 +1,4 @@
-package routing
+package aig
 
 import (
 	"encoding/json"
@@ -54,7 +54,7 @@ func TestAIGHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &aigHook{gw: tt.gw, environment: tt.env}
+			h := &Hook{Gateway: tt.gw, Environment: tt.env}
 			r, _ := http.NewRequest(http.MethodPost, "http://gw/v1/a/g/openai/chat/completions", nil)
 			h.Before(r, &conductor.ChatRequest{Options: tt.opts})
 			got := map[string]string{}
@@ -90,7 +90,7 @@ func TestAIGAnswer(t *testing.T) {
 				resp.Header.Set("cf-aig-step", tt.step)
 			}
 			var meta conductor.ResponseMeta
-			(&aigHook{}).After(resp, &meta)
+			(&Hook{}).After(resp, &meta)
 			if meta != tt.want {
 				t.Errorf("meta = %+v, want %+v", meta, tt.want)
 			}
@@ -105,7 +105,7 @@ func FuzzAIGMetadata(f *testing.F) {
 	f.Add("a\"b", "\x00\x7f\\", "", "\xff")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		in := map[string]string{k1: v1, k2: v2}
-		out := (&aigHook{}).metadata(conductor.CallOptions{Metadata: in})
+		out := (&Hook{}).metadata(conductor.CallOptions{Metadata: in})
 		for i := 0; i < len(out); i++ {
 			if out[i] < 0x20 || out[i] >= 0x7f {
 				t.Fatalf("non-ASCII byte in %q", out)
@@ -121,4 +121,22 @@ func FuzzAIGMetadata(f *testing.F) {
 			}
 		}
 	})
+}
+
+func durationPtr(d time.Duration) *time.Duration { return &d }
+
+// The per-call cf-aig-* headers of the hosted gateway route.
+func BenchmarkAIGBefore(b *testing.B) {
+	h := &Hook{Gateway: config.Gateway{CacheTTL: config.Seconds(3600), MaxAttempts: 3}, Environment: "production"}
+	ttl := time.Hour
+	req := &conductor.ChatRequest{Options: conductor.CallOptions{
+		CacheTTL: &ttl, RetryDelay: time.Second, Backoff: "exponential",
+		Metadata: map[string]string{"ensemble": "generate-article", "member": "write-draft"},
+	}}
+	hr, _ := http.NewRequest(http.MethodPost, "http://gw/v1/a/g/openai/chat/completions", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		hr.Header = make(http.Header, 8)
+		h.Before(hr, req)
+	}
 }

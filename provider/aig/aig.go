@@ -1,6 +1,13 @@
-package routing
+// Package aig is Cloudflare AI Gateway's wire format: its URLs
+// ({base}/{account_id}/{gateway_id}/{provider segment}/…), the cf-aig-*
+// headers a call carries and an answer returns, and Cloudflare's documented
+// bounds of their values. Hook writes a call's headers for the hosted
+// gateway (routing's cloudflare-gateway route); package server reads the
+// same headers from its callers with these names and bounds.
+package aig
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,49 +20,65 @@ import (
 	"github.com/conductor-go/conductor/config"
 )
 
-// DefaultGatewayBaseURL is Cloudflare's hosted AI Gateway
+// DefaultBaseURL is Cloudflare's hosted AI Gateway
 // (CLOUDFLARE_AI_GATEWAY_BASE_URL overrides it).
-const DefaultGatewayBaseURL = "https://gateway.ai.cloudflare.com/v1"
+const DefaultBaseURL = "https://gateway.ai.cloudflare.com/v1"
 
-// The hosted gateway's per-request headers and the answer's, as Cloudflare
-// documents them.
+// ProviderURL is the base URL of a provider's API through gateway
+// gatewayID of account on the hosted gateway at base: the provider's own
+// paths follow it.
+func ProviderURL(base, account, gatewayID, segment string) string {
+	return base + "/" + url.PathEscape(account) + "/" + url.PathEscape(gatewayID) + "/" + segment
+}
+
+// The gateway's per-request headers and the answer's, as Cloudflare
+// documents them, in canonical form (which http.Header looks up without
+// allocating).
 const (
-	HeaderAuthorization  = "cf-aig-authorization"
-	HeaderCacheTTL       = "cf-aig-cache-ttl"
-	HeaderSkipCache      = "cf-aig-skip-cache"
-	HeaderCacheKey       = "cf-aig-cache-key"
-	HeaderMetadata       = "cf-aig-metadata"
-	HeaderMaxAttempts    = "cf-aig-max-attempts"
-	HeaderRetryDelay     = "cf-aig-retry-delay"
-	HeaderBackoff        = "cf-aig-backoff"
-	HeaderRequestTimeout = "cf-aig-request-timeout"
-	HeaderCacheStatus    = "cf-aig-cache-status"
-	HeaderStep           = "cf-aig-step"
+	HeaderAuthorization  = "Cf-Aig-Authorization"
+	HeaderCacheTTL       = "Cf-Aig-Cache-Ttl"
+	HeaderSkipCache      = "Cf-Aig-Skip-Cache"
+	HeaderCacheKey       = "Cf-Aig-Cache-Key"
+	HeaderMetadata       = "Cf-Aig-Metadata"
+	HeaderMaxAttempts    = "Cf-Aig-Max-Attempts"
+	HeaderRetryDelay     = "Cf-Aig-Retry-Delay"
+	HeaderBackoff        = "Cf-Aig-Backoff"
+	HeaderRequestTimeout = "Cf-Aig-Request-Timeout"
+	HeaderCacheStatus    = "Cf-Aig-Cache-Status"
+	HeaderStep           = "Cf-Aig-Step"
+	HeaderLogID          = "Cf-Aig-Log-Id"
+	// Deprecated aliases Cloudflare still accepts.
+	HeaderOldCacheTTL  = "Cf-Cache-Ttl"
+	HeaderOldSkipCache = "Cf-Skip-Cache"
 )
 
 // Cloudflare's documented bounds: a cache TTL from 60 s to one month, at
-// most 5 attempts, a retry delay of at most 5 s, 5 metadata entries.
+// most 5 attempts, a retry delay of at most 5 s, 5 metadata entries; the
+// sizes of a cache key and of the metadata header.
 const (
-	minCacheTTL    = 60 * time.Second
-	maxCacheTTL    = 30 * 24 * time.Hour
-	maxAttempts    = 5
-	maxRetryDelay  = 5 * time.Second
-	maxMetadataLen = 5
+	MinCacheTTL     = 60 * time.Second
+	MaxCacheTTL     = 30 * 24 * time.Hour
+	MaxAttempts     = 5
+	MaxRetryDelay   = 5 * time.Second
+	MaxMetadata     = 5
+	MaxCacheKey     = 1024
+	MaxMetadataSize = 4 << 10
 )
 
-// aigHook writes one call's cf-aig-* headers from the call's options (the
-// member's cache and retry settings), falling back to the gateway's
-// configured settings, and reads the answer's cache status and step.
-type aigHook struct {
-	gw          config.Gateway
-	environment string
+// Hook writes one call's cf-aig-* headers from the call's options (the
+// member's cache and retry settings), falling back to Gateway's configured
+// settings, and reads the answer's cache status and step. Environment is
+// the deployment named in cf-aig-metadata when the call names none.
+type Hook struct {
+	Gateway     config.Gateway
+	Environment string
 }
 
-func (h *aigHook) Before(r *http.Request, req *conductor.ChatRequest) {
+func (h *Hook) Before(r *http.Request, req *conductor.ChatRequest) {
 	o := req.Options
 	hd := r.Header
 
-	ttl, haveTTL := h.gw.CacheTTL.Std(), h.gw.CacheTTL.Std() > 0
+	ttl, haveTTL := h.Gateway.CacheTTL.Std(), h.Gateway.CacheTTL.Std() > 0
 	if o.CacheTTL != nil {
 		ttl, haveTTL = *o.CacheTTL, true
 	}
@@ -65,7 +88,7 @@ func (h *aigHook) Before(r *http.Request, req *conductor.ChatRequest) {
 		// to keep this call out of the cache whatever the gateway's setting.
 		hd.Set(HeaderSkipCache, "true")
 	case haveTTL:
-		hd.Set(HeaderCacheTTL, strconv.FormatInt(int64(clamp(ttl, minCacheTTL, maxCacheTTL)/time.Second), 10))
+		hd.Set(HeaderCacheTTL, strconv.FormatInt(int64(clamp(ttl, MinCacheTTL, MaxCacheTTL)/time.Second), 10))
 	}
 	if o.CacheKey != "" {
 		hd.Set(HeaderCacheKey, headerSafe(o.CacheKey))
@@ -76,21 +99,21 @@ func (h *aigHook) Before(r *http.Request, req *conductor.ChatRequest) {
 
 	attempts := o.MaxAttempts
 	if attempts <= 0 {
-		attempts = h.gw.MaxAttempts
+		attempts = h.Gateway.MaxAttempts
 	}
 	if attempts > 0 {
-		hd.Set(HeaderMaxAttempts, strconv.Itoa(min(attempts, maxAttempts)))
+		hd.Set(HeaderMaxAttempts, strconv.Itoa(min(attempts, MaxAttempts)))
 	}
 	delay := o.RetryDelay
 	if delay <= 0 {
-		delay = h.gw.RetryDelay.Std()
+		delay = h.Gateway.RetryDelay.Std()
 	}
 	if delay > 0 {
-		hd.Set(HeaderRetryDelay, strconv.FormatInt(min(delay, maxRetryDelay).Milliseconds(), 10))
+		hd.Set(HeaderRetryDelay, strconv.FormatInt(min(delay, MaxRetryDelay).Milliseconds(), 10))
 	}
 	backoff := o.Backoff
 	if backoff == "" {
-		backoff = h.gw.Backoff
+		backoff = h.Gateway.Backoff
 	}
 	switch backoff {
 	case "constant", "linear", "exponential":
@@ -98,14 +121,14 @@ func (h *aigHook) Before(r *http.Request, req *conductor.ChatRequest) {
 	}
 	timeout := o.Timeout
 	if timeout <= 0 {
-		timeout = h.gw.RequestTimeout.Std()
+		timeout = h.Gateway.RequestTimeout.Std()
 	}
 	if timeout > 0 {
 		hd.Set(HeaderRequestTimeout, strconv.FormatInt(max(timeout.Milliseconds(), 1), 10))
 	}
 }
 
-func (h *aigHook) After(r *http.Response, meta *conductor.ResponseMeta) {
+func (h *Hook) After(r *http.Response, meta *conductor.ResponseMeta) {
 	switch s := strings.ToUpper(strings.TrimSpace(r.Header.Get(HeaderCacheStatus))); s {
 	case "HIT":
 		meta.Cached, meta.CacheStatus = true, s
@@ -121,7 +144,7 @@ func (h *aigHook) After(r *http.Response, meta *conductor.ResponseMeta) {
 // carries. The entries that identify a call (ensemble, member, environment,
 // user) go first, the rest by name, so the choice is stable; the object is
 // written in key order.
-func (h *aigHook) metadata(o conductor.CallOptions) string {
+func (h *Hook) metadata(o conductor.CallOptions) string {
 	type kv struct{ k, v string }
 	var buf [8]kv
 	entries := buf[:0]
@@ -129,7 +152,7 @@ func (h *aigHook) metadata(o conductor.CallOptions) string {
 		entries = append(entries, kv{k, v})
 	}
 	if _, ok := o.Metadata["environment"]; !ok {
-		if env := or(o.Environment, h.environment); env != "" {
+		if env := cmp.Or(o.Environment, h.Environment); env != "" {
 			entries = append(entries, kv{"environment", env})
 		}
 	}
@@ -158,7 +181,7 @@ func (h *aigHook) metadata(o conductor.CallOptions) string {
 		}
 		return strings.Compare(a.k, b.k)
 	})
-	entries = entries[:min(len(entries), maxMetadataLen)]
+	entries = entries[:min(len(entries), MaxMetadata)]
 	slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.k, b.k) })
 	b := make([]byte, 0, 128)
 	b = append(b, '{')
