@@ -76,8 +76,11 @@ type Targets struct {
 type Options struct {
 	// Tokens, when any, are the gateway tokens a caller must present.
 	Tokens []string
-	// Budgets are shown against their limits.
-	Budgets []Budget
+	// Budgets are shown against their limits; BudgetSource, when set, is
+	// asked for them at each request instead (budgets changed while the
+	// server runs).
+	Budgets      []Budget
+	BudgetSource func() []Budget
 	// Targets default to the product page's.
 	Targets Targets
 	// Refresh is how often the page polls; default 5s.
@@ -87,6 +90,14 @@ type Options struct {
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// budgets are the budgets shown now.
+func (h *Handler) budgetList() []Budget {
+	if h.opts.BudgetSource != nil {
+		return h.opts.BudgetSource()
+	}
+	return h.opts.Budgets
 }
 
 // Handler serves the dashboard.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -117,10 +118,21 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	opts.Metrics = col.Handler()
+	// The budgets in force, the ones changed at run time and the keys'
+	// included: the dashboard's and the metrics' gauges.
+	budgets := func() []dashboard.Budget { return dashboardBudgets(configs, set.Limits()) }
+	col.WatchBudgets(func(ctx context.Context) ([]metrics.BudgetReading, error) {
+		ss, err := dashboard.BudgetStatuses(ctx, st, budgets(), time.Now())
+		out := make([]metrics.BudgetReading, len(ss))
+		for i, b := range ss {
+			out[i] = metrics.BudgetReading{Name: strings.TrimSuffix(b.Name, ", per "+b.Window), Period: b.Window, SpentUSD: b.SpentUSD, LimitUSD: b.LimitUSD}
+		}
+		return out, err
+	})
 	opts.Dashboard = dashboard.New(st, dashboard.Options{
-		Tokens:  tokenValues(opts.Tokens),
-		Budgets: dashboardBudgets(configs, set.Limits()),
-		Logger:  log,
+		Tokens:       tokenValues(opts.Tokens),
+		BudgetSource: budgets,
+		Logger:       log,
 	})
 	defer func() {
 		// The server flushed nothing it was given: write the gateways'

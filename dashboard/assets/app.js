@@ -160,7 +160,8 @@ function renderSummary(s) {
   setKPI("kpi-p95", s.requests ? s.p95Ms : null, s.requests ? fmt.ms(s.p95Ms) : "–",
     "p50 " + fmt.ms(s.requests ? s.p50Ms : null) + " · p99 " + fmt.ms(s.requests ? s.p99Ms : null) +
     " · target " + t.p95.op + " " + fmt.ms(t.p95.target), t.p95.ok);
-  setKPI("kpi-cost", s.costUsd, fmt.usd(s.costUsd), s.requests ? fmt.usd(s.costUsd / s.requests) + " per request" : "");
+  setKPI("kpi-cost", s.costUsd, fmt.usd(s.costUsd), (s.requests ? fmt.usd(s.costUsd / s.requests) + " per request" : "") +
+    (s.savedUsd ? " · " + fmt.usd(s.savedUsd) + " saved by the cache" : ""));
   setKPI("kpi-tokens", s.inputTokens + s.outputTokens, fmt.compact(s.inputTokens + s.outputTokens),
     fmt.compact(s.inputTokens) + " in · " + fmt.compact(s.outputTokens) + " out");
 }
