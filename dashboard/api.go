@@ -373,7 +373,8 @@ func (h *Handler) config(w http.ResponseWriter, r *http.Request) {
 		"targets": map[string]float64{
 			"hitRate": h.opts.Targets.HitRate, "errorRate": h.opts.Targets.ErrorRate, "p95Ms": ms(h.opts.Targets.P95),
 		},
-		"budgets": len(h.budgetList()),
+		"budgets":  len(h.budgetList()),
+		"adminUrl": h.opts.AdminURL,
 	})
 }
 

@@ -129,11 +129,16 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		}
 		return out, err
 	})
-	opts.Dashboard = dashboard.New(st, dashboard.Options{
-		Tokens:       tokenValues(opts.Tokens),
-		BudgetSource: budgets,
-		Logger:       log,
-	})
+	dash := dashboard.Options{Tokens: tokenValues(opts.Tokens), BudgetSource: budgets, Logger: log}
+	if opts.AdminToken != "" && opts.Control != nil {
+		// The page's forms use the admin API; the admin token opens the
+		// page too.
+		dash.AdminURL = "/admin/"
+		if len(dash.Tokens) > 0 {
+			dash.Tokens = append(dash.Tokens, opts.AdminToken)
+		}
+	}
+	opts.Dashboard = dashboard.New(st, dash)
 	defer func() {
 		// The server flushed nothing it was given: write the gateways'
 		// queued log rows before the store closes.
