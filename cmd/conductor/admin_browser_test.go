@@ -146,6 +146,13 @@ func TestDashboardAdminForms(t *testing.T) {
 		t.Errorf("under the tiny budget: %d %s", code, reason)
 	}
 
+	// The refused call is in the log under its key: the page's spend by key
+	// shows it (each poll clicks the tab, which reloads the table).
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](
+		`(document.querySelector('#who-tabs button[data-by=key]').click(), !!document.querySelector('#table-who tr[data-group="web"]'))`,
+		chromedp.WithPollingInterval(250*time.Millisecond))); err != nil {
+		t.Fatalf("the spend by key: %v", err)
+	}
 	step("revoke the key", chromedp.Click(chromedp.CSS(`#table-keys tr[data-key="web"] button.revoke`)))
 	message("Revoked key web")
 	if code, _ := call(secret); code != 401 {
