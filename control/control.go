@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -184,6 +185,7 @@ func (sn *Snapshot) Apply(cfg *config.Config) *config.Config {
 	out.Teams = slices.Clone(cfg.Teams)
 	out.RateLimits = slices.Clone(cfg.RateLimits)
 	out.AI.Gateways = slices.Clone(cfg.AI.Gateways)
+	out.Providers = maps.Clone(cfg.Providers) // Check fills it in: not the running config's map
 	if sn == nil {
 		return &out
 	}

@@ -70,6 +70,7 @@ type Figures struct {
 	InputTokens  int64    `json:"inputTokens"`
 	OutputTokens int64    `json:"outputTokens"`
 	CostUSD      float64  `json:"costUsd"`
+	SavedUSD     float64  `json:"savedUsd"` // what cache hits would have cost at list price
 	P50Ms        float64  `json:"p50Ms"`
 	P95Ms        float64  `json:"p95Ms"`
 	P99Ms        float64  `json:"p99Ms"`
@@ -80,7 +81,7 @@ type Figures struct {
 func FiguresOf(r conductor.StatsRow) Figures {
 	f := Figures{
 		Requests: r.Requests, CacheHits: r.CacheHits, Errors: r.Errors,
-		InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: usd(r.CostNanoUSD),
+		InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, CostUSD: usd(r.CostNanoUSD), SavedUSD: usd(r.SavedNanoUSD),
 		P50Ms: ms(r.P50), P95Ms: ms(r.P95), P99Ms: ms(r.P99), MeanScore: r.MeanScore,
 	}
 	if r.Requests > 0 {
@@ -290,17 +291,17 @@ func (h *Handler) series(w http.ResponseWriter, r *http.Request) {
 }
 
 // Groupings /api/by accepts.
-var groupings = []string{"model", "provider", "environment", "variant", "gateway"}
+var groupings = []string{"model", "provider", "environment", "variant", "gateway", "user", "key", "team"}
 
 // GroupBy aggregates the window by one of model, provider, environment,
-// variant or gateway, most requested first.
+// variant, gateway, user, key (virtual key) or team, most requested first.
 func GroupBy(ctx context.Context, st conductor.LogStore, by string, since, until time.Time) ([]Group, error) {
 	ok := false
 	for _, g := range groupings {
 		ok = ok || g == by
 	}
 	if !ok {
-		return nil, bad(fmt.Sprintf("by=%q (expected model, provider, environment, variant or gateway)", by))
+		return nil, bad(fmt.Sprintf("by=%q (expected %s)", by, strings.Join(groupings, ", ")))
 	}
 	rows, err := st.Stats(ctx, conductor.StatsQuery{Since: since, Until: until, By: by})
 	if err != nil {
@@ -372,7 +373,8 @@ func (h *Handler) config(w http.ResponseWriter, r *http.Request) {
 		"targets": map[string]float64{
 			"hitRate": h.opts.Targets.HitRate, "errorRate": h.opts.Targets.ErrorRate, "p95Ms": ms(h.opts.Targets.P95),
 		},
-		"budgets": len(h.opts.Budgets),
+		"budgets":  len(h.budgetList()),
+		"adminUrl": h.opts.AdminURL,
 	})
 }
 

@@ -109,7 +109,7 @@ func BudgetStatuses(ctx context.Context, st conductor.CounterStore, budgets []Bu
 }
 
 func (h *Handler) budgets(w http.ResponseWriter, r *http.Request) {
-	out, err := BudgetStatuses(r.Context(), h.st, h.opts.Budgets, h.opts.Now())
+	out, err := BudgetStatuses(r.Context(), h.st, h.budgetList(), h.opts.Now())
 	if err != nil {
 		h.fail(w, r, err)
 		return

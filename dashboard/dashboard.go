@@ -17,6 +17,7 @@
 //	GET /api/by?by=model&since=24h        one row per model, provider, environment, variant or gateway
 //	GET /api/recent?limit=50              the newest requests
 //	GET /api/budgets                      each budget's spend in its current window
+//	GET /api/config                       title, refresh, targets, the admin API's URL
 //
 // When tokens are configured every route wants one: an Authorization:
 // Bearer header, or once in a browser ?token=TOKEN, which sets an
@@ -76,10 +77,18 @@ type Targets struct {
 type Options struct {
 	// Tokens, when any, are the gateway tokens a caller must present.
 	Tokens []string
-	// Budgets are shown against their limits.
-	Budgets []Budget
+	// Budgets are shown against their limits; BudgetSource, when set, is
+	// asked for them at each request instead (budgets changed while the
+	// server runs).
+	Budgets      []Budget
+	BudgetSource func() []Budget
 	// Targets default to the product page's.
 	Targets Targets
+	// AdminURL, when set, is where the page finds the admin API
+	// ("/admin/", as `conductor serve` mounts it): the page then shows
+	// forms to create and revoke keys and to set budgets, rate limits and
+	// cache TTLs, unlocked with the admin token, and the audit log.
+	AdminURL string
 	// Refresh is how often the page polls; default 5s.
 	Refresh time.Duration
 	// Title names the page; default "Conductor gateway".
@@ -87,6 +96,14 @@ type Options struct {
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// budgets are the budgets shown now.
+func (h *Handler) budgetList() []Budget {
+	if h.opts.BudgetSource != nil {
+		return h.opts.BudgetSource()
+	}
+	return h.opts.Budgets
 }
 
 // Handler serves the dashboard.
@@ -134,6 +151,7 @@ func New(st conductor.Store, opts Options) *Handler {
 	files := http.FileServerFS(static)
 	h.mux.Handle("GET /{$}", files)
 	h.mux.Handle("GET /app.js", files)
+	h.mux.Handle("GET /admin.js", files)
 	h.mux.Handle("GET /style.css", files)
 	h.mux.HandleFunc("GET /api/summary", h.summary)
 	h.mux.HandleFunc("GET /api/series", h.series)

@@ -267,7 +267,7 @@ func TestBadRequests(t *testing.T) {
 		{"/api/summary?since=0s", "must be positive"},
 		{"/api/summary?since=1000d", "longer than 400 days"},
 		{"/api/summary?since=NaNd", "expected a duration"},
-		{"/api/by?by=user", "expected model, provider"},
+		{"/api/by?by=colour", "expected model, provider"},
 		{"/api/recent?limit=0", "expected 1 to 500"},
 		{"/api/recent?limit=501", "expected 1 to 500"},
 		{"/api/recent?limit=x", "expected 1 to 500"},

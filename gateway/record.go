@@ -140,6 +140,8 @@ func (g *Gateway) row(id string, o *conductor.CallOptions, ci *callInfo, start t
 		Gateway:     g.conf().ID,
 		Environment: env,
 		User:        o.User,
+		Key:         o.Key,
+		Team:        o.Team,
 		Provider:    ci.provider,
 		Model:       ci.model,
 		Route:       g.conf().Route,
@@ -161,13 +163,15 @@ func (g *Gateway) row(id string, o *conductor.CallOptions, ci *callInfo, start t
 }
 
 // price fills a row's tokens and cost. A cache hit cost nothing: it is
-// logged with its answer's tokens and a cost of 0.
+// logged with its answer's tokens, a cost of 0, and what the call would
+// have cost at list price as what the cache saved.
 func (g *Gateway) price(row *conductor.LogRow, u conductor.Usage) {
 	row.InputTokens, row.OutputTokens = u.InputTokens, u.OutputTokens
+	cost, known := g.prices.Cost(row.Provider, row.Model, u)
 	if row.Cached {
+		row.SavedNanoUSD = cost
 		return
 	}
-	cost, known := g.prices.Cost(row.Provider, row.Model, u)
 	row.CostNanoUSD, row.CostFlagged = cost, !known
 }
 

@@ -208,3 +208,28 @@ func TestErrorStatus(t *testing.T) {
 		}
 	}
 }
+
+// A row names the call's key and team; a cache hit costs nothing and
+// records what it saved at list price.
+func TestRecordKeyTeamAndSaving(t *testing.T) {
+	g, st, stop := start(t, Config{CacheTTL: time.Hour})
+	p := g.Wrap(&double{})
+	for range 2 {
+		req := chatReq("q")
+		req.Options = conductor.CallOptions{User: "alice", Key: "ci", Team: "research"}
+		if _, err := p.Chat(t.Context(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	rows := logs(t, st)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	hit, miss := rows[0], rows[1]
+	// answer("hello", 10, 5): 10·1000 + 5·2000.
+	if !hit.Cached || hit.CostNanoUSD != 0 || hit.SavedNanoUSD != 20_000 || miss.SavedNanoUSD != 0 || miss.CostNanoUSD != 20_000 ||
+		hit.Key != "ci" || hit.Team != "research" || miss.Key != "ci" {
+		t.Fatalf("hit %+v\nmiss %+v", hit, miss)
+	}
+}

@@ -1,6 +1,7 @@
 // Package metrics exports the gateway's request log as Prometheus metrics:
-// requests, cache hits and misses, tokens, cost, latency and time to first
-// byte, errors by class — by gateway, provider and model.
+// requests, cache hits and misses, tokens, cost and what the cache saved,
+// latency and time to first byte, errors by class — by gateway, provider
+// and model — and each budget's spend and limit.
 //
 // A Collector is fed one conductor.LogRow per request, the same rows the
 // gateway writes to its log: call Observe for each, or let ObserveStore
@@ -118,6 +119,7 @@ type Collector struct {
 	errors    *prometheus.CounterVec
 	tokens    *prometheus.CounterVec
 	cost      *prometheus.CounterVec
+	saved     *prometheus.CounterVec
 	unpriced  *prometheus.CounterVec
 	retries   *prometheus.CounterVec
 	fallbacks *prometheus.CounterVec
@@ -150,9 +152,9 @@ type seriesKey struct {
 // series holds the metrics of one seriesKey, resolved once: looking a
 // label combination up in a vector hashes every label on every call.
 type series struct {
-	requests, hits, cost, unpriced, retries, fallbacks prometheus.Counter
-	in, out                                            prometheus.Counter
-	latency, ttfb                                      prometheus.Observer
+	requests, hits, cost, saved, unpriced, retries, fallbacks prometheus.Counter
+	in, out                                                   prometheus.Counter
+	latency, ttfb                                             prometheus.Observer
 
 	// Miss and error counters by index into missReasons and errorClasses
 	// (the last slot for Other, or "unknown"), resolved on first use so
@@ -225,6 +227,7 @@ func New(opts ...Option) *Collector {
 	c.errors = counter("errors_total", "Failed requests, by error class (ours: limited, budget; the provider's: rate_limited, server, …).", with("class"))
 	c.tokens = counter("tokens_total", "Tokens of answers, by type (input or output); cache hits count their answer's tokens.", with("type"))
 	c.cost = counter("cost_usd_total", "Cost of upstream calls in USD at list prices; cache hits cost nothing.", common)
+	c.saved = counter("cache_saved_usd_total", "What cache hits would have cost at list prices, in USD: what the cache saved.", common)
 	c.unpriced = counter("unpriced_requests_total", "Requests priced by the default price because the price table does not know the model.", common)
 	c.retries = counter("retries_total", "Attempts beyond the first, summed over requests.", common)
 	c.fallbacks = counter("fallbacks_total", "Requests answered by a fallback step rather than the first route.", common)
@@ -234,6 +237,50 @@ func New(opts ...Option) *Collector {
 		c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	return c
+}
+
+// BudgetReading is one budget in its current window, for the budget
+// gauges.
+type BudgetReading struct {
+	Name     string // the configured name: a bounded set
+	Period   string // day or month
+	SpentUSD float64
+	LimitUSD float64
+}
+
+// WatchBudgets exports each budget read reports, at every scrape, as
+// conductor_gateway_budget_spent_usd and conductor_gateway_budget_limit_usd
+// labelled by budget and period. read is given the scrape's context;
+// budgets it cannot read are left out of that scrape.
+func (c *Collector) WatchBudgets(read func(ctx context.Context) ([]BudgetReading, error)) {
+	c.reg.MustRegister(&budgetCollector{read: read,
+		spent: prometheus.NewDesc(Namespace+"_budget_spent_usd", "A budget's spend in its current window, in USD (settled and reserved).", []string{"budget", "period"}, nil),
+		limit: prometheus.NewDesc(Namespace+"_budget_limit_usd", "A budget's limit per window, in USD.", []string{"budget", "period"}, nil),
+	})
+}
+
+type budgetCollector struct {
+	read         func(ctx context.Context) ([]BudgetReading, error)
+	spent, limit *prometheus.Desc
+}
+
+func (b *budgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- b.spent; ch <- b.limit }
+
+func (b *budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	rs, err := b.read(context.Background())
+	if err != nil {
+		return
+	}
+	seen := map[[2]string]bool{}
+	for _, r := range rs {
+		k := [2]string{r.Name, r.Period}
+		if seen[k] {
+			continue // one series per name and period
+		}
+		seen[k] = true
+		ch <- prometheus.MustNewConstMetric(b.spent, prometheus.GaugeValue, r.SpentUSD, r.Name, r.Period)
+		ch <- prometheus.MustNewConstMetric(b.limit, prometheus.GaugeValue, r.LimitUSD, r.Name, r.Period)
+	}
 }
 
 // Registry returns the collector's registry, for adding further collectors.
@@ -277,6 +324,9 @@ func (c *Collector) Observe(row conductor.LogRow) {
 	if row.CostNanoUSD > 0 {
 		s.cost.Add(float64(row.CostNanoUSD) / 1e9)
 	}
+	if row.SavedNanoUSD > 0 {
+		s.saved.Add(float64(row.SavedNanoUSD) / 1e9)
+	}
 	if row.CostFlagged {
 		s.unpriced.Inc()
 	}
@@ -315,6 +365,7 @@ func (c *Collector) seriesFor(k seriesKey) *series {
 		requests:  c.requests.WithLabelValues(l...),
 		hits:      c.hits.WithLabelValues(l...),
 		cost:      c.cost.WithLabelValues(l...),
+		saved:     c.saved.WithLabelValues(l...),
 		unpriced:  c.unpriced.WithLabelValues(l...),
 		retries:   c.retries.WithLabelValues(l...),
 		fallbacks: c.fallbacks.WithLabelValues(l...),

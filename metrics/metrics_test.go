@@ -464,3 +464,28 @@ func TestGatewayFeedsCollector(t *testing.T) {
 		t.Fatal("the metrics carry a secret or a user id")
 	}
 }
+
+// What cache hits saved, and each budget's spend and limit as gauges.
+func TestSavedAndBudgetGauges(t *testing.T) {
+	c := New(WithoutRuntime(), WithGateways("gw"))
+	c.Observe(conductor.LogRow{Gateway: "gw", Provider: "openai", Model: "gpt-4o", Success: true, Cached: true, SavedNanoUSD: 750_000})
+	c.Observe(conductor.LogRow{Gateway: "gw", Provider: "openai", Model: "gpt-4o", Success: true, Cached: true, SavedNanoUSD: 250_000})
+	c.WatchBudgets(func(context.Context) ([]BudgetReading, error) {
+		return []BudgetReading{{Name: "prod", Period: "day", SpentUSD: 2.5, LimitUSD: 25}, {Name: "prod", Period: "month", SpentUSD: 40, LimitUSD: 500}}, nil
+	})
+	fams := scrape(t, c)
+	if v, ok := value(fams, "conductor_gateway_cache_saved_usd_total", lbl("gateway", "gw", "provider", "openai", "model", "gpt-4o")); !ok || v != 0.001 {
+		t.Errorf("saved %v %v", v, ok)
+	}
+	for _, tt := range []struct {
+		name, period string
+		want         float64
+	}{
+		{"conductor_gateway_budget_spent_usd", "day", 2.5}, {"conductor_gateway_budget_limit_usd", "day", 25},
+		{"conductor_gateway_budget_spent_usd", "month", 40}, {"conductor_gateway_budget_limit_usd", "month", 500},
+	} {
+		if v, ok := value(fams, tt.name, lbl("budget", "prod", "period", tt.period)); !ok || v != tt.want {
+			t.Errorf("%s{%s} = %v %v, want %v", tt.name, tt.period, v, ok, tt.want)
+		}
+	}
+}

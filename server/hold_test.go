@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
@@ -46,6 +47,8 @@ func cfgServer(t *testing.T, cfg *config.Config, env map[string]string, db strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What serve mounts there, for the checks in front of it.
+	opts.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("metrics\n")) })
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)

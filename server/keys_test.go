@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,22 @@ func TestKeysAcceptedAndRevoked(t *testing.T) {
 	}
 	if r, b := ts.post(t, "/v1/messages", holdMessages, "x-api-key", secret, "anthropic-version", "2023-06-01"); r.StatusCode != 200 {
 		t.Errorf("Anthropic SDK's header: %d %s", r.StatusCode, b)
+	}
+	// A key lists models, and does not open the operator's metrics.
+	for _, c := range []struct {
+		path string
+		want int
+	}{{"/v1/models", 200}, {"/metrics", 401}} {
+		req, _ := http.NewRequest("GET", ts.url+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET %s with a key: %d, want %d", c.path, resp.StatusCode, c.want)
+		}
 	}
 	for _, h := range [][]string{nil, {"Authorization", "Bearer " + secret + "x"}, {"Authorization", "Bearer ck-nothing"}} {
 		if r, b := ts.post(t, "/v1/chat/completions", holdChat, h...); r.StatusCode != 401 || refusal("openai", b) != "invalid_gateway_token" {

@@ -514,7 +514,12 @@ func (s *Server) model(f format, h func(http.ResponseWriter, *http.Request, *cal
 // behind the gateway token.
 func (s *Server) protect(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := s.auth.check(r); err != nil {
+		c, err := s.auth.check(r)
+		if err == nil && c.vkey != nil {
+			// A key is a caller's; the metrics are the operator's.
+			err = errors.New("a virtual key does not open this endpoint: use a gateway token")
+		}
+		if err != nil {
 			writeAuthError(w, fmtOpenAI, err)
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -111,11 +112,27 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	opts.Metrics = col.Handler()
-	opts.Dashboard = dashboard.New(st, dashboard.Options{
-		Tokens:  tokenValues(opts.Tokens),
-		Budgets: dashboardBudgets(configs, set.Limits()),
-		Logger:  log,
+	// The budgets in force, the ones changed at run time and the keys'
+	// included: the dashboard's and the metrics' gauges.
+	budgets := func() []dashboard.Budget { return dashboardBudgets(configs, set.Limits()) }
+	col.WatchBudgets(func(ctx context.Context) ([]metrics.BudgetReading, error) {
+		ss, err := dashboard.BudgetStatuses(ctx, st, budgets(), time.Now())
+		out := make([]metrics.BudgetReading, len(ss))
+		for i, b := range ss {
+			out[i] = metrics.BudgetReading{Name: strings.TrimSuffix(b.Name, ", per "+b.Window), Period: b.Window, SpentUSD: b.SpentUSD, LimitUSD: b.LimitUSD}
+		}
+		return out, err
 	})
+	dash := dashboard.Options{Tokens: tokenValues(opts.Tokens), BudgetSource: budgets, Logger: log}
+	if opts.AdminToken != "" && opts.Control != nil {
+		// The page's forms use the admin API; the admin token opens the
+		// page too.
+		dash.AdminURL = "/admin/"
+		if len(dash.Tokens) > 0 {
+			dash.Tokens = append(dash.Tokens, opts.AdminToken)
+		}
+	}
+	opts.Dashboard = dashboard.New(st, dash)
 	defer func() {
 		// The server flushed nothing it was given: write the gateways'
 		// queued log rows before the store closes.

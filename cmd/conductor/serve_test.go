@@ -244,3 +244,26 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// /metrics carries each budget's spend and limit, and the budgets changed
+// while the server runs.
+func TestServeBudgetGauges(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "conductor.toml")
+	if err := os.WriteFile(cfg, []byte("[[budget]]\nname = \"prod\"\nscope = \"environment\"\nmatch = \"production\"\ndaily_usd = 25\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONDUCTOR_TOKENS", "")
+	url, _, _ := startServe(t, serveFlags{config: cfg, data: dir, logLevel: "error", ensembles: dir})
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`conductor_gateway_budget_limit_usd{budget="prod",period="day"} 25`, `conductor_gateway_budget_spent_usd{budget="prod",period="day"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

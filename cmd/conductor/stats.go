@@ -77,9 +77,10 @@ func newStatsCmd() *cobra.Command {
 		Short: "Print the gateway's analytics: requests, hit rate, errors, tokens, cost, latency",
 		Long: `Stats reads the gateway's request log (DATA/conductor.db) and prints, for the
 window --since (default 24h; Go durations or days: 90m, 24h, 7d), the request
-volume, cache hit rate, error rate, tokens, cost and latency percentiles
-p50/p95/p99, in total or --by model, provider, environment, variant (A/B
-splits, with their mean score) or gateway.
+volume, cache hit rate, error rate, tokens, cost, what the cache saved (hits
+at list price) and latency percentiles p50/p95/p99, in total or --by model,
+provider, environment, variant (A/B splits, with their mean score), gateway,
+user, key (virtual keys, by name) or team.
 
 --json prints the same figures as the dashboard's API.
 
@@ -87,7 +88,8 @@ Exit status: 0, 1 when the store cannot be read, 2 for a bad command line or
 config.`,
 		Example: `  conductor stats
   conductor stats --since 7d --by model
-  conductor stats --by variant --json`,
+  conductor stats --by variant --json
+  conductor stats --by key --since 7d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStats(cmd.Context(), cmd.OutOrStdout(), f, time.Now())
@@ -95,7 +97,7 @@ config.`,
 	}
 	f.storeFlags.add(cmd)
 	cmd.Flags().StringVar(&f.since, "since", "24h", "window to aggregate: 90m, 24h, 7d…")
-	cmd.Flags().StringVar(&f.by, "by", "", "group by model, provider, environment, variant or gateway")
+	cmd.Flags().StringVar(&f.by, "by", "", "group by model, provider, environment, variant, gateway, user, key or team")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
 	return cmd
 }
@@ -116,9 +118,9 @@ func runStats(ctx context.Context, w io.Writer, f statsFlags, now time.Time) err
 		return fmt.Errorf("%w: --since: %v", errInvalid, err)
 	}
 	switch f.by {
-	case "", "model", "provider", "environment", "variant", "gateway":
+	case "", "model", "provider", "environment", "variant", "gateway", "user", "key", "team":
 	default:
-		return fmt.Errorf("%w: --by %q (expected model, provider, environment, variant or gateway)", errInvalid, f.by)
+		return fmt.Errorf("%w: --by %q (expected model, provider, environment, variant, gateway, user, key or team)", errInvalid, f.by)
 	}
 	st, _, err := f.open(ctx)
 	if err != nil {
@@ -159,14 +161,14 @@ func writeStats(w io.Writer, rep statsReport, window string) {
 	fmt.Fprintln(w)
 	scored := rep.Total.MeanScore != nil
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := []string{strings.ToUpper(cmpOr(rep.By, "group")), "REQUESTS", "HIT RATE", "ERRORS", "TOKENS IN", "TOKENS OUT", "COST", "P50", "P95", "P99"}
+	head := []string{strings.ToUpper(cmpOr(rep.By, "group")), "REQUESTS", "HIT RATE", "ERRORS", "TOKENS IN", "TOKENS OUT", "COST", "SAVED", "P50", "P95", "P99"}
 	if scored {
 		head = append(head, "SCORE")
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	line := func(name string, f dashboard.Figures) {
 		cells := []string{name, strconv.FormatInt(f.Requests, 10), percent(f.HitRate), percent(f.ErrorRate),
-			strconv.FormatInt(f.InputTokens, 10), strconv.FormatInt(f.OutputTokens, 10), dollars(f.CostUSD),
+			strconv.FormatInt(f.InputTokens, 10), strconv.FormatInt(f.OutputTokens, 10), dollars(f.CostUSD), dollars(f.SavedUSD),
 			millis(f.P50Ms), millis(f.P95Ms), millis(f.P99Ms)}
 		if scored {
 			s := "-"

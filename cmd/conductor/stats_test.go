@@ -104,14 +104,14 @@ func TestStatsTable(t *testing.T) {
 		want []string // lines that must appear, fields separated by whitespace
 	}{
 		{"total", nil, []string{
-			"total 14 42.9% 14.3% 4800 2080 $0.042700 5ms 7.00s 7.00s",
+			"total 14 42.9% 14.3% 4800 2080 $0.042700 $0 5ms 7.00s 7.00s",
 			"MISS Cache hit rate > 80%", "MISS Error rate < 1%", "MISS Latency p95 < 3 s",
 		}},
 		{"by model", []string{"--by", "model"}, []string{
-			"MODEL REQUESTS HIT RATE ERRORS TOKENS IN TOKENS OUT COST P50 P95 P99 SCORE",
-			"gpt-4o 9 66.7% 11.1% 800 80 $0.000700 5ms 1.50s 1.50s 0.60",
-			"claude-3-5-sonnet-20241022 4 0.0% 0.0% 4000 2000 $0.042000 5.00s 7.00s 7.00s 0.90",
-			"llama-3.1-70b-versatile 1 0.0% 100.0% 0 0 $0 2.00s 2.00s 2.00s -",
+			"MODEL REQUESTS HIT RATE ERRORS TOKENS IN TOKENS OUT COST SAVED P50 P95 P99 SCORE",
+			"gpt-4o 9 66.7% 11.1% 800 80 $0.000700 $0 5ms 1.50s 1.50s 0.60",
+			"claude-3-5-sonnet-20241022 4 0.0% 0.0% 4000 2000 $0.042000 $0 5.00s 7.00s 7.00s 0.90",
+			"llama-3.1-70b-versatile 1 0.0% 100.0% 0 0 $0 $0 2.00s 2.00s 2.00s -",
 		}},
 		{"by variant", []string{"--by", "variant", "--since", "1d"}, []string{
 			"A 8 75.0% 0.0%", "B 4 0.0% 0.0%", "(none) 2 0.0% 100.0%",
@@ -190,7 +190,7 @@ func TestStatsErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"bad grouping", []string{"--by", "user"}, 2, `--by "user"`},
+		{"bad grouping", []string{"--by", "colour"}, 2, `--by "colour"`},
 		{"bad window", []string{"--since", "yesterday"}, 2, "--since"},
 		{"negative window", []string{"--since", "-1h"}, 2, "positive"},
 		{"missing store", []string{"--data", filepath.Join(t.TempDir(), "nope")}, 1, "no store at"},
@@ -257,5 +257,33 @@ func TestAnalyticsCommandsRegistered(t *testing.T) {
 				t.Fatalf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", code, tt.code, tt.want, out.String(), errOut.String())
 			}
 		})
+	}
+}
+
+// Stats by key and team, and what the cache saved.
+func TestStatsByKey(t *testing.T) {
+	now := time.Now()
+	row := func(id, key, team string, saved int64) conductor.LogRow {
+		return conductor.LogRow{ID: id, Time: now.Add(-time.Hour), Gateway: "default", Provider: "openai", Model: "gpt-4o",
+			Route: conductor.RoutingGateway, Status: 200, Success: true, Key: key, Team: team, Cached: saved > 0, SavedNanoUSD: saved,
+			CostNanoUSD: 1_000_000}
+	}
+	data, cfg := dataDir(t, []conductor.LogRow{row("1", "ci", "research", 0), row("2", "ci", "research", 2_500_000), row("3", "app", "ops", 0)}, nil, "")
+	for _, tt := range []struct{ by, want string }{
+		{"key", "ci 2 50.0% 0.0% 0 0 $0.002000 $0.002500"},
+		{"team", "ops 1 0.0% 0.0% 0 0 $0.001000 $0"},
+	} {
+		out, code, err := runCmd(t, newStatsCmd, "--data", data, "--config", cfg, "--by", tt.by)
+		norm := map[string]bool{}
+		for _, l := range strings.Split(out, "\n") {
+			norm[strings.Join(strings.Fields(l), " ")] = true
+		}
+		found := false
+		for l := range norm {
+			found = found || strings.HasPrefix(l, tt.want)
+		}
+		if code != 0 || !found {
+			t.Errorf("--by %s: exit %d %v, no line %q in:\n%s", tt.by, code, err, tt.want, out)
+		}
 	}
 }

@@ -4,7 +4,7 @@
 "use strict";
 
 const SVGNS = "http://www.w3.org/2000/svg";
-const state = { since: "24h", refreshMs: 5000, targets: null, loads: 0, busy: false, again: false, timer: null };
+const state = { since: "24h", refreshMs: 5000, targets: null, loads: 0, busy: false, again: false, timer: null, who: "key" };
 
 // ---- formatting -----------------------------------------------------------
 
@@ -67,7 +67,7 @@ async function refresh() {
   const since = state.since;
   const s = encodeURIComponent(since);
   try {
-    const [summary, series, models, providers, variants, recent, budgets] = await Promise.all([
+    const [summary, series, models, providers, variants, recent, budgets, who] = await Promise.all([
       getJSON("api/summary?since=" + s),
       getJSON("api/series?since=" + s),
       getJSON("api/by?by=model&since=" + s),
@@ -75,6 +75,7 @@ async function refresh() {
       getJSON("api/by?by=variant&since=" + s),
       getJSON("api/recent?limit=50"),
       getJSON("api/budgets"),
+      getJSON("api/by?by=" + state.who + "&since=" + s),
     ]);
     renderSummary(summary);
     renderCharts(series);
@@ -84,6 +85,7 @@ async function refresh() {
     renderVariants(variants);
     renderRecent(recent);
     renderBudgets(budgets);
+    renderWho(who);
     state.loads++;
     document.body.dataset.loaded = String(state.loads);
     document.body.dataset.since = since;
@@ -160,7 +162,8 @@ function renderSummary(s) {
   setKPI("kpi-p95", s.requests ? s.p95Ms : null, s.requests ? fmt.ms(s.p95Ms) : "–",
     "p50 " + fmt.ms(s.requests ? s.p50Ms : null) + " · p99 " + fmt.ms(s.requests ? s.p99Ms : null) +
     " · target " + t.p95.op + " " + fmt.ms(t.p95.target), t.p95.ok);
-  setKPI("kpi-cost", s.costUsd, fmt.usd(s.costUsd), s.requests ? fmt.usd(s.costUsd / s.requests) + " per request" : "");
+  setKPI("kpi-cost", s.costUsd, fmt.usd(s.costUsd), (s.requests ? fmt.usd(s.costUsd / s.requests) + " per request" : "") +
+    (s.savedUsd ? " · " + fmt.usd(s.savedUsd) + " saved by the cache" : ""));
   setKPI("kpi-tokens", s.inputTokens + s.outputTokens, fmt.compact(s.inputTokens + s.outputTokens),
     fmt.compact(s.inputTokens) + " in · " + fmt.compact(s.outputTokens) + " out");
 }
@@ -261,6 +264,19 @@ function renderModels(rows) {
       el("td", { class: "bar" }, meter(r.costUsd / top)))), 6);
 }
 
+// renderWho is the spend by key, team or user (state.who).
+function renderWho(rows) {
+  setRows("table-who", rows.map((r) =>
+    el("tr", { "data-group": r.group },
+      el("td", {}, r.group || "(none)"),
+      el("td", { class: "n" }, fmt.int(r.requests)),
+      el("td", { class: "n" }, fmt.pct(r.hitRate)),
+      el("td", { class: "n" }, fmt.int(r.errors)),
+      el("td", { class: "n", "data-value": r.costUsd }, fmt.usd(r.costUsd)),
+      el("td", { class: "n", "data-value": r.savedUsd }, fmt.usd(r.savedUsd)),
+      latencyCell(r.p95Ms))), 7);
+}
+
 function latencyCell(v) {
   const t = state.targets && state.targets.p95Ms;
   return el("td", { class: "n" + (t && v >= t ? " bad-text" : "") }, fmt.ms(v));
@@ -355,6 +371,14 @@ async function start() {
   const m = /since=([0-9.]+[a-z]+)/.exec(location.hash);
   if (m) state.since = m[1];
   for (const b of document.querySelectorAll("#windows button")) b.addEventListener("click", () => chooseWindow(b.dataset.since));
+  for (const b of document.querySelectorAll("#who-tabs button")) {
+    b.addEventListener("click", () => {
+      state.who = b.dataset.by;
+      document.getElementById("who-by").textContent = b.dataset.by;
+      for (const o of document.querySelectorAll("#who-tabs button")) o.classList.toggle("active", o === b);
+      refresh();
+    });
+  }
   try {
     const cfg = await getJSON("api/config");
     state.targets = cfg.targets;

@@ -26,13 +26,17 @@ var statsGroups = map[string]string{
 	"environment": "environment",
 	"variant":     "variant",
 	"gateway":     "gateway",
+	"user":        "user",
+	"key":         "key",
+	"team":        "team",
 }
 
 const logColumns = `id, time, gateway, environment, user, provider, model, route, variant, status, success, cached,
-	miss_reason, attempts, step, input_tokens, output_tokens, cost, cost_flagged, latency, ttfb, error_class, score, metadata`
+	miss_reason, attempts, step, input_tokens, output_tokens, cost, cost_flagged, latency, ttfb, error_class, score, metadata,
+	key, team, saved`
 
 const insertLog = `INSERT INTO logs (` + logColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
 
 // AppendLogs writes a batch of rows in one transaction. A row whose ID is
@@ -71,7 +75,7 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 			if _, err := st.ExecContext(ctx, id, nanos(r.Time), r.Gateway, r.Environment, r.User, r.Provider, r.Model,
 				r.Route, r.Variant, r.Status, r.Success, r.Cached, r.MissReason, r.Attempts, r.Step,
 				r.InputTokens, r.OutputTokens, r.CostNanoUSD, r.CostFlagged, int64(r.Latency), int64(r.TTFB),
-				r.ErrorClass, score, meta); err != nil {
+				r.ErrorClass, score, meta, r.Key, r.Team, r.SavedNanoUSD); err != nil {
 				return fmt.Errorf("sqlite store: append logs: row %s: %w", id, err)
 			}
 		}
@@ -148,13 +152,13 @@ func (s *Store) ScoreLog(ctx context.Context, id string, score float64) error {
 func (s *Store) Stats(ctx context.Context, q conductor.StatsQuery) ([]conductor.StatsRow, error) {
 	col, ok := statsGroups[q.By]
 	if !ok {
-		return nil, fmt.Errorf("sqlite store: stats: unknown grouping %q (want provider, model, environment, variant or gateway)", q.By)
+		return nil, fmt.Errorf("sqlite store: stats: unknown grouping %q (want provider, model, environment, variant, gateway, user, key or team)", q.By)
 	}
 	until := q.Until
 	if until.IsZero() {
 		until = s.now()
 	}
-	rows, err := s.rd.QueryContext(ctx, `SELECT `+col+`, latency, cached, success, input_tokens, output_tokens, cost, score
+	rows, err := s.rd.QueryContext(ctx, `SELECT `+col+`, latency, cached, success, input_tokens, output_tokens, cost, score, saved
 FROM logs WHERE time >= ? AND time < ?`, nanos(q.Since), until.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: stats: %w", err)
@@ -170,11 +174,12 @@ FROM logs WHERE time >= ? AND time < ?`, nanos(q.Since), until.UnixNano())
 	var (
 		name                      string
 		latency, in, outTok, cost int64
+		saved                     int64
 		cached, success           bool
 		score                     sql.NullFloat64
 	)
 	for rows.Next() {
-		if err := rows.Scan(&name, &latency, &cached, &success, &in, &outTok, &cost, &score); err != nil {
+		if err := rows.Scan(&name, &latency, &cached, &success, &in, &outTok, &cost, &score, &saved); err != nil {
 			return nil, fmt.Errorf("sqlite store: stats: %w", err)
 		}
 		g := groups[name]
@@ -193,6 +198,7 @@ FROM logs WHERE time >= ? AND time < ?`, nanos(q.Since), until.UnixNano())
 		r.InputTokens += in
 		r.OutputTokens += outTok
 		r.CostNanoUSD += cost
+		r.SavedNanoUSD += saved
 		g.latencies = append(g.latencies, latency)
 		if score.Valid {
 			g.scoreSum += score.Float64
@@ -254,7 +260,8 @@ func (s *Store) RecentLogs(ctx context.Context, limit int) ([]conductor.LogRow, 
 		)
 		if err := rows.Scan(&r.ID, &at, &r.Gateway, &r.Environment, &r.User, &r.Provider, &r.Model, &r.Route,
 			&r.Variant, &r.Status, &r.Success, &r.Cached, &r.MissReason, &r.Attempts, &r.Step, &r.InputTokens,
-			&r.OutputTokens, &r.CostNanoUSD, &r.CostFlagged, &latency, &ttfb, &r.ErrorClass, &score, &meta); err != nil {
+			&r.OutputTokens, &r.CostNanoUSD, &r.CostFlagged, &latency, &ttfb, &r.ErrorClass, &score, &meta,
+			&r.Key, &r.Team, &r.SavedNanoUSD); err != nil {
 			return nil, fmt.Errorf("sqlite store: recent logs: %w", err)
 		}
 		r.Time = fromNanos(at)

@@ -165,6 +165,13 @@ CREATE TABLE IF NOT EXISTS key_used (
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (k, v) VALUES ('control_version', 0);
 `,
+	// The request log names a call's virtual key and team (stats by key,
+	// by team), and what a cache hit saved at list price.
+	`
+ALTER TABLE logs ADD COLUMN key   TEXT    NOT NULL DEFAULT '';
+ALTER TABLE logs ADD COLUMN team  TEXT    NOT NULL DEFAULT '';
+ALTER TABLE logs ADD COLUMN saved INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate applies the migrations the file lacks, each in its own write

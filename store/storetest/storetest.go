@@ -30,7 +30,7 @@ type config struct {
 }
 
 // Only runs only the named parts of the contract ("Cache", "Counters",
-// "Log", "Control"), for an implementation of some of the interfaces (Redis holds the
+// "Log", "LogByKey", "Control"), for an implementation of some of the interfaces (Redis holds the
 // cache and counters, PostgreSQL the log). The stores the opener returns
 // need only implement those parts' methods.
 func Only(parts ...string) Option {
@@ -69,6 +69,7 @@ func Run(t *testing.T, open Opener, opts ...Option) {
 	part("Cache", func(t *testing.T) { runCache(t, open, &c) })
 	part("Counters", func(t *testing.T) { runCounters(t, open, &c) })
 	part("Log", func(t *testing.T) { runLog(t, open) })
+	part("LogByKey", func(t *testing.T) { runLogByKey(t, open) })
 	part("Control", func(t *testing.T) { runControl(t, open, &c) })
 }
 
