@@ -67,6 +67,7 @@ type Config struct {
 	Server    Server          `toml:"server"`
 	Gateway   GatewayDefaults `toml:"gateway"`
 	Store     Store           `toml:"store"`
+	Log       Log             `toml:"log"`
 	Budgets   []Budget        `toml:"budget"`
 	Pricing   Pricing         `toml:"pricing"`
 	Splits    []Split         `toml:"split"`
@@ -180,6 +181,19 @@ type Store struct {
 	// RedisPrefix is the prefix of every Redis key (default "conductor"):
 	// deployments sharing a server keep apart by it.
 	RedisPrefix string `toml:"redis_prefix"`
+}
+
+// Log durabilities ([log] durability).
+const (
+	DurabilityAsync = "async" // answer first, the row follows within one transaction
+	DurabilitySync  = "sync"  // answer only after the row is committed
+)
+
+// Log is the [log] table: how the request log is written.
+type Log struct {
+	// Durability is "async" (default) or "sync"; docs/reliability.md says
+	// what each keeps through a crash.
+	Durability string `toml:"durability"`
 }
 
 // Model is one [[model]]: a name `conductor serve` answers for

@@ -111,6 +111,11 @@ func (c *Config) validate(ix *docIndex) Errors {
 	if u := c.Store.PostgresURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		v.at(kp("store", "postgres_url"), "expected a postgres:// URL")
 	}
+	switch c.Log.Durability {
+	case "", DurabilityAsync, DurabilitySync:
+	default:
+		v.at(kp("log", "durability"), "unknown durability %q (expected %q or %q)", c.Log.Durability, DurabilityAsync, DurabilitySync)
+	}
 	if h := c.Gateway.UserHeader; h != "" && !isToken(h) {
 		v.at(kp("gateway", "user_header"), "expected an HTTP header name such as X-User")
 	}

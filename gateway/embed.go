@@ -59,7 +59,9 @@ func (g *Gateway) embedRecord(next conductor.Embedder) conductor.Embedder {
 			g.answered(&row, &resp.Meta, ci, start, latency)
 			g.price(&row, resp.Usage)
 		}
-		g.logs.add(row)
+		if lerr := g.logRow(ctx, row); lerr != nil && err == nil {
+			return nil, lerr
+		}
 		return resp, err
 	})
 }

@@ -16,6 +16,8 @@ func Configs(cfg *config.Config, env config.LookupEnv, prices Prices) ([]Config,
 		Environment:  environment,
 		Prices:       prices,
 		LogRetention: cfg.Gateway.LogRetention.Duration,
+		// The names are the same in both packages.
+		LogDurability: cfg.Log.Durability,
 	}
 	budgets := func(id string) Config {
 		c := base

@@ -37,7 +37,6 @@ const (
 	DefaultCustomKeyTTL        = 5 * time.Minute // cf-aig-cache-key without any TTL
 	DefaultLogBuffer           = 8192
 	DefaultLogBatch            = 256
-	DefaultLogFlushInterval    = time.Second
 	DefaultCacheWriteBuffer    = 1024
 	DefaultAfterBuffer         = 4096
 	DefaultAlertBuffer         = 64
@@ -98,13 +97,18 @@ type Config struct {
 
 	// LogRetention prunes log rows older than this; 0 keeps them.
 	LogRetention time.Duration
-	// LogBuffer bounds the rows waiting to be written; when full, rows are
-	// dropped and counted, never waited for.
+	// LogBuffer bounds the rows waiting to be written; when full, async
+	// rows are dropped and counted, never waited for (sync rows wait).
 	LogBuffer int
-	// LogBatch and LogFlushInterval: rows are written when this many are
-	// waiting or when the interval passes, whichever is first.
-	LogBatch         int
-	LogFlushInterval time.Duration
+	// LogBatch bounds the rows of one log transaction. Rows are written as
+	// soon as the writer is free (group commit): every row that arrived
+	// during one transaction goes into the next.
+	LogBatch int
+	// LogDurability is DurabilityAsync (default: the call is answered
+	// without waiting for its row) or DurabilitySync (answered only after
+	// its row is committed; a row that cannot be committed fails the call
+	// with a 503). docs/reliability.md has what each loses to a crash.
+	LogDurability string
 }
 
 // RetryConfig sets a gateway's retries; calls may ask for others within the
@@ -222,7 +226,7 @@ func New(cfg Config, st conductor.Store, opts ...Option) (*Gateway, error) {
 	g.log = g.log.With("gateway", cfg.ID)
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stop = cancel
-	g.logs = newLogWriter(st, cfg.LogBuffer, cfg.LogBatch, cfg.LogFlushInterval, g.log)
+	g.logs = newLogWriter(st, cfg.LogBuffer, cfg.LogBatch, g.log)
 	g.writes = newQueue(cfg.CacheWriteBuffer)
 	g.after = newQueue(DefaultAfterBuffer)
 	g.alerts = newQueue(DefaultAlertBuffer)
@@ -327,8 +331,12 @@ func (c *Config) fill() error {
 	if c.LogBatch <= 0 {
 		c.LogBatch = DefaultLogBatch
 	}
-	if c.LogFlushInterval <= 0 {
-		c.LogFlushInterval = DefaultLogFlushInterval
+	switch c.LogDurability {
+	case "":
+		c.LogDurability = DurabilityAsync
+	case DurabilityAsync, DurabilitySync:
+	default:
+		return fmt.Errorf("gateway %s: log durability %q (expected async or sync)", c.ID, c.LogDurability)
 	}
 	return nil
 }
