@@ -476,6 +476,14 @@ type Server struct {
 	// DefaultProvider serves bare model names no alias and no known prefix
 	// claims ("llama3.2" → local); empty: such a name is a 404.
 	DefaultProvider string `toml:"default_provider"`
+	// CORSOrigins are the origins ("https://app.example.com", or "*")
+	// whose browser scripts may call the server; requests from other
+	// origins are refused.
+	CORSOrigins []string `toml:"cors_origins"`
+	// AllowedHosts are the names, besides its address and localhost, the
+	// server is reached by; with no token configured, a request whose Host
+	// names none of them is refused (DNS rebinding).
+	AllowedHosts []string `toml:"allowed_hosts"`
 }
 
 // DefaultTokensEnv is the variable read for server tokens by default.

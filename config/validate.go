@@ -141,6 +141,21 @@ func (c *Config) validate(ix *docIndex) Errors {
 		v.at(kp("server", "addr"), `expected host:port such as "127.0.0.1:8787" or ":8787"`)
 	}
 	v.envName(kp("server", "tokens_env"), c.Server.TokensEnv)
+	for i, o := range c.Server.CORSOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.at(kp("server", "cors_origins", i), "expected an origin such as \"https://app.example.com\" (scheme://host[:port], no path), or \"*\"")
+		}
+	}
+	for i, h := range c.Server.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			v.at(kp("server", "allowed_hosts", i), "expected a host name such as \"gateway.internal\" (no scheme, no port), or \"*\"")
+		}
+	}
 	if c.Server.MaxBodyBytes < 0 {
 		v.at(kp("server", "max_body_bytes"), "cannot be negative")
 	}

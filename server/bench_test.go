@@ -131,6 +131,7 @@ func BenchmarkPassThrough(b *testing.B) {
 		ru := rusage()
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(benchBody))
+			local(req)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
@@ -151,6 +152,7 @@ func BenchmarkPassThrough(b *testing.B) {
 		ru := rusage()
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
+			local(req)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
@@ -172,6 +174,7 @@ func BenchmarkPassThrough(b *testing.B) {
 		ru := rusage()
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
+			local(req)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
@@ -233,6 +236,7 @@ func BenchmarkTranslatedTools(b *testing.B) {
 		ru := rusage()
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
+			local(req)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"tool_calls"`)) {

@@ -76,6 +76,8 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		Client:          client,
 		Tokens:          TokensFromSecrets(secrets),
 		AllowCallerKeys: cfg.Server.AllowCallerKeys,
+		CORSOrigins:     cfg.Server.CORSOrigins,
+		AllowedHosts:    cfg.Server.AllowedHosts,
 		UserHeader:      cfg.Gateway.UserHeader,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
 		RequestTimeout:  cfg.Server.RequestTimeout.Duration,
