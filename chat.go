@@ -109,6 +109,11 @@ type CallOptions struct {
 	Metadata    map[string]string // cf-aig-metadata: ensemble, member, environment, user…
 	User        string            // who the call is for (rate limits, budgets, splits)
 	Environment string            // dev, staging, production…
+	// Key names the virtual key the call came with (`conductor serve`),
+	// never the key itself, and Team the key's team: limits scoped by key
+	// or team hold the call, and the request log names both.
+	Key  string
+	Team string
 	// Variant names the A/B split variant serving the call ("split/variant"),
 	// set by the split; the gateway logs it so variants can be compared.
 	Variant string

@@ -253,6 +253,9 @@ type Gateway struct {
 	// CacheTTL caches answers for this long; 0 leaves caching off, as on
 	// Cloudflare. A member's cache.ttl overrides it per call.
 	CacheTTL Duration `toml:"cache_ttl"`
+	// CacheScope says who shares a cached answer: "gateway" (default),
+	// "team", "key" or "user"; it is part of the cache key.
+	CacheScope string `toml:"cache_scope"`
 
 	// Rate limiting, as Cloudflare writes it: either the page's
 	// rate_limiting_requests_per_minute, or rate_limiting_limit requests per

@@ -91,6 +91,11 @@ func (c *Config) validate(ix *docIndex) Errors {
 			v.at(at("max_attempts"), "expected 1 to 5 attempts (0: the default)")
 		}
 		v.backoff(at("backoff"), g.Backoff)
+		switch g.CacheScope {
+		case "", "gateway", "team", "key", "user":
+		default:
+			v.at(at("cache_scope"), `expected "gateway", "team", "key" or "user"`)
+		}
 	}
 	if c.Gateway.Default != "" {
 		if _, ok := c.GatewayByID(c.Gateway.Default); !ok {

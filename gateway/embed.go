@@ -18,7 +18,7 @@ import (
 //	record     every request is logged once, priced by its input tokens
 //	ratelimit  every request counts, cache hits included; tokens count the
 //	           input an upstream actually embedded
-//	cache      a hit ends here (conductor.EmbedKey under the gateway's id)
+//	cache      a hit ends here (conductor.EmbedKey under the gateway's id and cache scope)
 //	budget     reserves the call's most (its input at the model's price),
 //	           settles the real cost
 //	retry      retries retryable failures
@@ -106,7 +106,12 @@ func (g *Gateway) embedCache(next conductor.Embedder) conductor.Embedder {
 			}
 			return resp, err
 		}
-		key := conductor.EmbedKey(req, g.cfg.ID)
+		var key string
+		if who := g.cacheWho(&req.Options); who != "" {
+			key = conductor.EmbedKey(req, g.cfg.ID, who)
+		} else {
+			key = conductor.EmbedKey(req, g.cfg.ID)
+		}
 		for {
 			if f := g.flights.get(key, false); f != nil {
 				if resp, err, again := waitEmbed(ctx, f); !again {

@@ -53,6 +53,7 @@ func Configs(cfg *config.Config, env config.LookupEnv, prices Prices) ([]Config,
 	for _, g := range cfg.AI.Gateways {
 		c := budgets(g.ID)
 		c.CacheTTL = g.CacheTTL.Duration
+		c.CacheScope = g.CacheScope
 		c.Retry = RetryConfig{MaxAttempts: g.MaxAttempts, Delay: g.RetryDelay.Duration, Backoff: g.Backoff}
 		limit, window, technique := g.RateLimit()
 		w := window.Duration

@@ -70,6 +70,10 @@ type Config struct {
 	// MaxEntryBytes bounds one cached answer; a larger one is served but not
 	// stored. The store's own size bound evicts whole entries.
 	MaxEntryBytes int
+	// CacheScope says who shares a cached answer: CacheScopeGateway (the
+	// default: every caller of the gateway), CacheScopeTeam, CacheScopeKey
+	// or CacheScopeUser. The scope is part of the cache key.
+	CacheScope string
 	// CacheWriteBuffer bounds the queue of cache writes waiting for the
 	// store; when full, writes are dropped (the answer is still served).
 	CacheWriteBuffer int
@@ -250,6 +254,13 @@ func (c *Config) fill() error {
 	}
 	if c.CacheTTL < 0 {
 		return fmt.Errorf("gateway %s: cache_ttl %v is negative", c.ID, c.CacheTTL)
+	}
+	switch c.CacheScope {
+	case "":
+		c.CacheScope = CacheScopeGateway
+	case CacheScopeGateway, CacheScopeTeam, CacheScopeKey, CacheScopeUser:
+	default:
+		return fmt.Errorf("gateway %s: cache scope %q (expected gateway, team, key or user)", c.ID, c.CacheScope)
 	}
 	if c.MaxEntryBytes <= 0 {
 		c.MaxEntryBytes = DefaultMaxEntryBytes
