@@ -82,8 +82,8 @@ func (g *Gateway) fire(ctx context.Context, b budgetFor, threshold float64, spen
 	if g.cfg.AlertWebhook == "" {
 		return
 	}
-	if !g.alerts.put(func(ctx context.Context) { g.post(ctx, a) }) {
-		g.log.Warn("gateway budget alert webhook dropped: queue full", "budget", b.Key, "threshold", threshold)
+	if !g.alerts.tryPut(func(ctx context.Context) { g.post(ctx, a) }) {
+		g.alertDrops.add(1, g.log, "gateway budget alert webhooks dropped: their queue was full (the alerts were logged)", "budget", b.Key, "threshold", threshold)
 	}
 }
 

@@ -403,8 +403,7 @@ func (g *Gateway) putCache(key, provider, model string, ttl time.Duration, encod
 		}
 	})
 	if !ok {
-		g.writes.dropped.Add(1)
-		g.log.Warn("gateway cache write dropped: write queue full or gateway closed")
+		g.cacheDrops.add(1, g.log, "gateway cache writes dropped: the write queue was full or the gateway closed (the answers were served, not cached)")
 		done()
 	}
 }

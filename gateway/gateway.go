@@ -192,11 +192,13 @@ type Gateway struct {
 	http   *http.Client
 	jitter func(n int64) int64
 
-	logs    *logWriter
-	writes  *queue // cache writes: dropped when full
-	after   *queue // settles, token counts, alert checks: run inline when full
-	alerts  *queue // webhook POSTs: dropped when full
-	flights flights
+	logs   *logWriter
+	writes *queue // cache writes: dropped when full
+	after  *queue // settles, token counts, alert checks: run inline when full
+	alerts *queue // webhook POSTs: dropped when full
+	// Drops of cache writes and webhooks (the log writer counts its own).
+	cacheDrops, alertDrops dropCounter
+	flights                flights
 
 	stop      context.CancelFunc
 	bg        sync.WaitGroup
@@ -408,9 +410,10 @@ func (g *Gateway) Close(ctx context.Context) error {
 		if g.closeErr != nil {
 			g.closeErr = fmt.Errorf("gateway %s: close: %w", g.cfg.ID, g.closeErr)
 		}
-		if n := g.logs.dropped.Load(); n > 0 {
-			g.log.Warn("gateway dropped log rows: writer queue was full", "dropped", n)
-		}
+		// What the last minute's warnings have not said yet.
+		g.cacheDrops.flush(g.log, "gateway cache writes dropped")
+		g.alertDrops.flush(g.log, "gateway budget alert webhooks dropped")
+		g.logs.drops.flush(g.log, "gateway log rows dropped")
 	})
 	return g.closeErr
 }
@@ -428,7 +431,7 @@ func waitDone(ctx context.Context, chs ...chan struct{}) error {
 
 // DroppedLogRows reports how many log rows were dropped because the writer
 // queue was full.
-func (g *Gateway) DroppedLogRows() int64 { return g.logs.dropped.Load() }
+func (g *Gateway) DroppedLogRows() int64 { return g.logs.drops.total.Load() }
 
 // callInfo is what the inner wrappers tell the record wrapper about one
 // call, failures included (an error carries no ResponseMeta). It travels in

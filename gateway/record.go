@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -305,11 +304,10 @@ type logItem struct {
 // of traffic, not a flush interval's. Its queue is bounded: when full,
 // async rows are dropped and counted, never waited for; sync rows wait.
 type logWriter struct {
-	st      conductor.LogStore
-	log     *slog.Logger
-	batch   int
-	dropped atomic.Int64
-	warned  atomic.Int64 // unix seconds of the last drop warning
+	st    conductor.LogStore
+	log   *slog.Logger
+	batch int
+	drops dropCounter
 
 	mu     sync.RWMutex // guards closed against a send on a closed channel
 	closed bool
@@ -502,14 +500,11 @@ func tell(items []logItem, err error) {
 	}
 }
 
-// drop counts n lost rows, warning at most once a second.
+// drop counts n lost rows, warning at most once per DropWarnEvery.
 func (w *logWriter) drop(n int, msg string, err error) {
-	total := w.dropped.Add(int64(n))
-	if now := time.Now().Unix(); w.warned.Swap(now) != now {
-		if err != nil {
-			w.log.Warn(msg, "rows", n, "dropped_total", total, "err", err)
-		} else {
-			w.log.Warn(msg, "rows", n, "dropped_total", total)
-		}
+	if err != nil {
+		w.drops.add(int64(n), w.log, msg, "err", err)
+		return
 	}
+	w.drops.add(int64(n), w.log, msg)
 }

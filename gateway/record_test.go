@@ -206,13 +206,13 @@ func TestRecordDropsWhenFull(t *testing.T) {
 	for i := range 5 {
 		w.add(conductor.LogRow{ID: fmt.Sprint(i)}) // nothing drains it yet
 	}
-	if d := w.dropped.Load(); d != 3 {
+	if d := w.drops.total.Load(); d != 3 {
 		t.Fatalf("dropped %d, want 3", d)
 	}
 	w.close()
 	w.run()
 	w.add(conductor.LogRow{ID: "late"})
-	if d := w.dropped.Load(); d != 4 {
+	if d := w.drops.total.Load(); d != 4 {
 		t.Fatalf("dropped %d after close, want 4", d)
 	}
 	if n := len(logs(t, st)); n != 2 {
