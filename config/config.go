@@ -67,6 +67,7 @@ type Config struct {
 	Server    Server          `toml:"server"`
 	Gateway   GatewayDefaults `toml:"gateway"`
 	Store     Store           `toml:"store"`
+	Log       Log             `toml:"log"`
 	Budgets   []Budget        `toml:"budget"`
 	Teams     []Team          `toml:"team"`
 	// RateLimits are the [[rate_limit]] entries: rate limits on any scope,
@@ -186,6 +187,19 @@ type Store struct {
 	RedisPrefix string `toml:"redis_prefix"`
 }
 
+// Log durabilities ([log] durability).
+const (
+	DurabilityAsync = "async" // answer first, the row follows within one transaction
+	DurabilitySync  = "sync"  // answer only after the row is committed
+)
+
+// Log is the [log] table: how the request log is written.
+type Log struct {
+	// Durability is "async" (default) or "sync"; docs/reliability.md says
+	// what each keeps through a crash.
+	Durability string `toml:"durability"`
+}
+
 // Model is one [[model]]: a name `conductor serve` answers for
 // `"model": "<name>"`. One route makes it an alias; several make it a
 // fallback chain, tried in order (the answer's cf-aig-step says which
@@ -243,6 +257,9 @@ type Gateway struct {
 	// CacheTTL caches answers for this long; 0 leaves caching off, as on
 	// Cloudflare. A member's cache.ttl overrides it per call.
 	CacheTTL Duration `toml:"cache_ttl"`
+	// CacheScope says who shares a cached answer: "gateway" (default),
+	// "team", "key" or "user"; it is part of the cache key.
+	CacheScope string `toml:"cache_scope"`
 
 	// Rate limiting, as Cloudflare writes it: either the page's
 	// rate_limiting_requests_per_minute, or rate_limiting_limit requests per
@@ -516,6 +533,14 @@ type Server struct {
 	// AdminTokenFile a file holding it. Unset: no admin API.
 	AdminTokenEnv  string `toml:"admin_token_env"`
 	AdminTokenFile string `toml:"admin_token_file"`
+	// CORSOrigins are the origins ("https://app.example.com", or "*")
+	// whose browser scripts may call the server; requests from other
+	// origins are refused.
+	CORSOrigins []string `toml:"cors_origins"`
+	// AllowedHosts are the names, besides its address and localhost, the
+	// server is reached by; with no token configured, a request whose Host
+	// names none of them is refused (DNS rebinding).
+	AllowedHosts []string `toml:"allowed_hosts"`
 }
 
 // DefaultAdminTokenEnv is the variable read for the admin token by default.

@@ -91,6 +91,11 @@ func (c *Config) validate(ix *docIndex) Errors {
 			v.at(at("max_attempts"), "expected 1 to 5 attempts (0: the default)")
 		}
 		v.backoff(at("backoff"), g.Backoff)
+		switch g.CacheScope {
+		case "", "gateway", "team", "key", "user":
+		default:
+			v.at(at("cache_scope"), `expected "gateway", "team", "key" or "user"`)
+		}
 	}
 	if c.Gateway.Default != "" {
 		if _, ok := c.GatewayByID(c.Gateway.Default); !ok {
@@ -110,6 +115,11 @@ func (c *Config) validate(ix *docIndex) Errors {
 	}
 	if u := c.Store.PostgresURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		v.at(kp("store", "postgres_url"), "expected a postgres:// URL")
+	}
+	switch c.Log.Durability {
+	case "", DurabilityAsync, DurabilitySync:
+	default:
+		v.at(kp("log", "durability"), "unknown durability %q (expected %q or %q)", c.Log.Durability, DurabilityAsync, DurabilitySync)
 	}
 	if h := c.Gateway.UserHeader; h != "" && !isToken(h) {
 		v.at(kp("gateway", "user_header"), "expected an HTTP header name such as X-User")
@@ -136,6 +146,21 @@ func (c *Config) validate(ix *docIndex) Errors {
 		v.at(kp("server", "addr"), `expected host:port such as "127.0.0.1:8787" or ":8787"`)
 	}
 	v.envName(kp("server", "tokens_env"), c.Server.TokensEnv)
+	for i, o := range c.Server.CORSOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.at(kp("server", "cors_origins", i), "expected an origin such as \"https://app.example.com\" (scheme://host[:port], no path), or \"*\"")
+		}
+	}
+	for i, h := range c.Server.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			v.at(kp("server", "allowed_hosts", i), "expected a host name such as \"gateway.internal\" (no scheme, no port), or \"*\"")
+		}
+	}
 	if c.Server.MaxBodyBytes < 0 {
 		v.at(kp("server", "max_body_bytes"), "cannot be negative")
 	}

@@ -104,8 +104,8 @@ func (g *Gateway) fire(ctx context.Context, b *budgetFor, threshold float64, spe
 	if hook == "" {
 		return
 	}
-	if !g.alerts.put(func(ctx context.Context) { g.post(ctx, hook, a) }) {
-		g.log.Warn("gateway budget alert webhook dropped: queue full", "budget", a.Budget, "threshold", threshold)
+	if !g.alerts.tryPut(func(ctx context.Context) { g.post(ctx, hook, a) }) {
+		g.alertDrops.add(1, g.log, "gateway budget alert webhooks dropped: their queue was full (the alerts were logged)", "budget", a.Budget, "threshold", threshold)
 	}
 }
 

@@ -3,12 +3,14 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/store/sqlite"
 )
 
 // cpuTime is the process's user+system CPU time: the gateway's background
@@ -169,4 +171,56 @@ func BenchmarkCacheKey(b *testing.B) {
 	for b.Loop() {
 		conductor.RequestKey(req, "gw", "chat")
 	}
+}
+
+// BenchmarkLogDurability is what sync durability costs a call: one caller
+// waits for a commit per call; 32 callers share commits (group commit),
+// rows per transaction reported.
+func BenchmarkLogDurability(b *testing.B) {
+	for _, durability := range []string{DurabilityAsync, DurabilitySync} {
+		for _, callers := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%s/callers=%d", durability, callers), func(b *testing.B) {
+				st := openStore(b, tempDB(b))
+				counted := &countingStore{Store: st}
+				g, err := New(Config{ID: "gw", Prices: testPrices{}, LogDurability: durability, LogBuffer: 1 << 17}, counted,
+					WithLogger(slog.New(slog.DiscardHandler)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				p := g.Wrap(&instant{resp: *answer("ok", 20, 10)})
+				ctx := context.Background()
+				var n atomic.Int64
+				b.ReportAllocs()
+				b.SetParallelism((callers + 1) / 2) // GOMAXPROCS is 2 here
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := p.Chat(ctx, benchRequest(int(n.Add(1)), true)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				if err := g.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if tx := counted.txs.Load(); tx > 0 {
+					b.ReportMetric(float64(n.Load()-g.DroppedLogRows())/float64(tx), "rows/tx")
+				}
+				b.ReportMetric(float64(g.DroppedLogRows())/float64(n.Load()), "dropped/op")
+				st.Close()
+			})
+		}
+	}
+}
+
+// countingStore is the real store, counting log transactions.
+type countingStore struct {
+	*sqlite.Store
+	txs atomic.Int64
+}
+
+func (c *countingStore) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
+	c.txs.Add(1)
+	return c.Store.AppendLogs(ctx, rows)
 }

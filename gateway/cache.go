@@ -67,6 +67,39 @@ func (g *Gateway) cacheTTL(o *conductor.CallOptions) (ttl time.Duration, reason 
 	return ttl, ""
 }
 
+// Cache scopes (Config.CacheScope): who shares a cached answer.
+const (
+	CacheScopeGateway = "gateway" // every caller of the gateway (default): the first pays, the others benefit
+	CacheScopeTeam    = "team"    // callers of one team (CallOptions.Team)
+	CacheScopeKey     = "key"     // callers of one virtual key (CallOptions.Key)
+	CacheScopeUser    = "user"    // callers of one user (CallOptions.User)
+)
+
+// cacheWho is who may share a call's cached answer under the gateway's
+// cache scope, "" for the whole gateway. Calls that name no team (key,
+// user) share the scope of those that name none.
+func (g *Gateway) cacheWho(o *conductor.CallOptions) string {
+	switch g.conf().CacheScope {
+	case CacheScopeTeam:
+		return "team:" + o.Team
+	case CacheScopeKey:
+		return "key:" + o.Key
+	case CacheScopeUser:
+		return "user:" + o.User
+	}
+	return ""
+}
+
+// chatKey is a chat call's cache key: the request under the gateway, the
+// kind of answer and the cache scope. The gateway scope adds nothing, so
+// its keys are those from before the setting.
+func (g *Gateway) chatKey(req *conductor.ChatRequest, kind string) string {
+	if who := g.cacheWho(&req.Options); who != "" {
+		return conductor.RequestKey(req, g.conf().ID, kind, who)
+	}
+	return conductor.RequestKey(req, g.conf().ID, kind)
+}
+
 func setMiss(ci *callInfo, reason string) {
 	if ci != nil {
 		ci.cached, ci.cacheStatus, ci.missReason = false, CacheMiss, reason
@@ -100,7 +133,7 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 		}
 		return resp, err
 	}
-	key := conductor.RequestKey(req, c.g.conf().ID, "chat")
+	key := c.g.chatKey(req, "chat")
 	for {
 		if f := c.g.flights.get(key, false); f != nil {
 			resp, err, again := c.waitChat(ctx, f)
@@ -370,8 +403,7 @@ func (g *Gateway) putCache(key, provider, model string, ttl time.Duration, encod
 		}
 	})
 	if !ok {
-		g.writes.dropped.Add(1)
-		g.log.Warn("gateway cache write dropped: write queue full or gateway closed")
+		g.cacheDrops.add(1, g.log, "gateway cache writes dropped: the write queue was full or the gateway closed (the answers were served, not cached)")
 		done()
 	}
 }
@@ -521,7 +553,7 @@ func (c *cacheProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 		missMeta(&m, reason)
 		return &metaStream{Stream: s, meta: m}, nil
 	}
-	key := conductor.RequestKey(req, c.g.conf().ID, "stream")
+	key := c.g.chatKey(req, "stream")
 	for {
 		if f := c.g.flights.get(key, true); f != nil {
 			s, err, again := c.waitStream(ctx, f, false, "")

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -599,4 +600,80 @@ func TestCacheStreamClosedAtFinish(t *testing.T) {
 			t.Fatalf("%d upstream calls, want 3", up.calls.Load())
 		}
 	})
+}
+
+// cache_scope: who shares an answer. Alice answers first; Bob is of her
+// team, Carol of another; each then asks the same, whole, streamed and as
+// an embedding. The gateway scope shares with everyone (the default), team
+// with Bob, key and user with nobody but Alice herself.
+func TestCacheScope(t *testing.T) {
+	alice := conductor.CallOptions{User: "alice", Key: "k-alice", Team: "search"}
+	bob := conductor.CallOptions{User: "bob", Key: "k-bob", Team: "search"}
+	carol := conductor.CallOptions{User: "carol", Key: "k-carol", Team: "ads"}
+	tests := []struct {
+		scope          string
+		bob, carol, me bool // a hit for Bob, for Carol, for Alice again
+	}{
+		{"", true, true, true},
+		{CacheScopeGateway, true, true, true},
+		{CacheScopeTeam, true, false, true},
+		{CacheScopeKey, false, false, true},
+		{CacheScopeUser, false, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(cmp.Or(tt.scope, "default"), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g, _, stop := start(t, Config{CacheTTL: time.Hour, CacheScope: tt.scope})
+				defer stop()
+				p, e := g.Wrap(&double{}), g.WrapEmbed(&embedDouble{})
+				ask := func(o conductor.CallOptions) (chat, stream, embed bool) {
+					req := chatReq("hello")
+					req.Options = o
+					resp, err := p.Chat(t.Context(), req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					s, err := p.Stream(t.Context(), req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := readAll(t, s); err != nil {
+						t.Fatal(err)
+					}
+					er := embedReq("hello")
+					er.Options = o
+					emb, err := e.Embed(t.Context(), er)
+					if err != nil {
+						t.Fatal(err)
+					}
+					synctest.Wait() // let the cache writes land
+					return resp.Meta.Cached, s.Meta().Cached, emb.Meta.Cached
+				}
+				if c, s, e := ask(alice); c || s || e {
+					t.Fatalf("Alice's first call was a hit: %v %v %v", c, s, e)
+				}
+				for _, who := range []struct {
+					name string
+					o    conductor.CallOptions
+					want bool
+				}{{"bob", bob, tt.bob}, {"carol", carol, tt.carol}, {"alice again", alice, tt.me}} {
+					if c, s, e := ask(who.o); c != who.want || s != who.want || e != who.want {
+						t.Errorf("%s: hits chat=%v stream=%v embed=%v, want %v", who.name, c, s, e, who.want)
+					}
+				}
+			})
+		})
+	}
+	// The gateway scope keeps the keys of before the setting: entries
+	// written by an older version still hit.
+	g, _, stop := start(t, Config{CacheTTL: time.Hour})
+	defer stop()
+	req := chatReq("hello")
+	req.Options = alice
+	if got, want := g.chatKey(req, "chat"), conductor.RequestKey(req, "gw", "chat"); got != want {
+		t.Errorf("gateway-scope key %s, want the unscoped %s", got, want)
+	}
+	if _, err := New(Config{CacheScope: "tenant"}, openStore(t, tempDB(t))); err == nil || !strings.Contains(err.Error(), `cache scope "tenant"`) {
+		t.Errorf("a bad scope: %v", err)
+	}
 }

@@ -18,7 +18,7 @@ import (
 //	record     every request is logged once, priced by its input tokens
 //	ratelimit  every request counts, cache hits included; tokens count the
 //	           input an upstream actually embedded
-//	cache      a hit ends here (conductor.EmbedKey under the gateway's id)
+//	cache      a hit ends here (conductor.EmbedKey under the gateway's id and cache scope)
 //	budget     reserves the call's most (its input at the model's price),
 //	           settles the real cost
 //	retry      retries retryable failures
@@ -59,7 +59,9 @@ func (g *Gateway) embedRecord(next conductor.Embedder) conductor.Embedder {
 			g.answered(&row, &resp.Meta, ci, start, latency)
 			g.price(&row, resp.Usage)
 		}
-		g.logs.add(row)
+		if lerr := g.logRow(ctx, row); lerr != nil && err == nil {
+			return nil, lerr
+		}
 		return resp, err
 	})
 }
@@ -101,7 +103,12 @@ func (g *Gateway) embedCache(next conductor.Embedder) conductor.Embedder {
 			}
 			return resp, err
 		}
-		key := conductor.EmbedKey(req, g.conf().ID)
+		var key string
+		if who := g.cacheWho(&req.Options); who != "" {
+			key = conductor.EmbedKey(req, g.conf().ID, who)
+		} else {
+			key = conductor.EmbedKey(req, g.conf().ID)
+		}
 		for {
 			if f := g.flights.get(key, false); f != nil {
 				if resp, err, again := waitEmbed(ctx, f); !again {

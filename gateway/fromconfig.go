@@ -18,6 +18,8 @@ func Configs(cfg *config.Config, env config.LookupEnv, prices Prices) ([]Config,
 		Environment:  cfg.EnvironmentName(env),
 		Prices:       prices,
 		LogRetention: cfg.Gateway.LogRetention.Duration,
+		// The names are the same in both packages.
+		LogDurability: cfg.Log.Durability,
 	}
 	out := make([]Config, 0, len(cfg.AI.Gateways)+1)
 	if _, ok := cfg.GatewayByID(DefaultID); !ok {
@@ -41,6 +43,7 @@ func gatewayConfig(base Config, g config.Gateway) Config {
 	c := base
 	c.ID = g.ID
 	c.CacheTTL = g.CacheTTL.Duration
+	c.CacheScope = g.CacheScope
 	c.Retry = RetryConfig{MaxAttempts: g.MaxAttempts, Delay: g.RetryDelay.Duration, Backoff: g.Backoff}
 	limit, window, technique := g.RateLimit()
 	w := window.Duration

@@ -39,7 +39,6 @@ const (
 	DefaultCustomKeyTTL        = 5 * time.Minute // cf-aig-cache-key without any TTL
 	DefaultLogBuffer           = 8192
 	DefaultLogBatch            = 256
-	DefaultLogFlushInterval    = time.Second
 	DefaultCacheWriteBuffer    = 1024
 	DefaultAfterBuffer         = 4096
 	DefaultAlertBuffer         = 64
@@ -73,6 +72,10 @@ type Config struct {
 	// MaxEntryBytes bounds one cached answer; a larger one is served but not
 	// stored. The store's own size bound evicts whole entries.
 	MaxEntryBytes int
+	// CacheScope says who shares a cached answer: CacheScopeGateway (the
+	// default: every caller of the gateway), CacheScopeTeam, CacheScopeKey
+	// or CacheScopeUser. The scope is part of the cache key.
+	CacheScope string
 	// CacheWriteBuffer bounds the queue of cache writes waiting for the
 	// store; when full, writes are dropped (the answer is still served).
 	CacheWriteBuffer int
@@ -100,13 +103,18 @@ type Config struct {
 
 	// LogRetention prunes log rows older than this; 0 keeps them.
 	LogRetention time.Duration
-	// LogBuffer bounds the rows waiting to be written; when full, rows are
-	// dropped and counted, never waited for.
+	// LogBuffer bounds the rows waiting to be written; when full, async
+	// rows are dropped and counted, never waited for (sync rows wait).
 	LogBuffer int
-	// LogBatch and LogFlushInterval: rows are written when this many are
-	// waiting or when the interval passes, whichever is first.
-	LogBatch         int
-	LogFlushInterval time.Duration
+	// LogBatch bounds the rows of one log transaction. Rows are written as
+	// soon as the writer is free (group commit): every row that arrived
+	// during one transaction goes into the next.
+	LogBatch int
+	// LogDurability is DurabilityAsync (default: the call is answered
+	// without waiting for its row) or DurabilitySync (answered only after
+	// its row is committed; a row that cannot be committed fails the call
+	// with a 503). docs/reliability.md has what each loses to a crash.
+	LogDurability string
 }
 
 // RetryConfig sets a gateway's retries; calls may ask for others within the
@@ -188,11 +196,13 @@ type Gateway struct {
 	http   *http.Client
 	jitter func(n int64) int64
 
-	logs    *logWriter
-	writes  *queue // cache writes: dropped when full
-	after   *queue // settles, token counts, alert checks: run inline when full
-	alerts  *queue // webhook POSTs: dropped when full
-	flights flights
+	logs   *logWriter
+	writes *queue // cache writes: dropped when full
+	after  *queue // settles, token counts, alert checks: run inline when full
+	alerts *queue // webhook POSTs: dropped when full
+	// Drops of cache writes and webhooks (the log writer counts its own).
+	cacheDrops, alertDrops dropCounter
+	flights                flights
 
 	stop      context.CancelFunc
 	bg        sync.WaitGroup
@@ -231,7 +241,7 @@ func New(cfg Config, st conductor.Store, opts ...Option) (*Gateway, error) {
 	g.log = g.log.With("gateway", cfg.ID)
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stop = cancel
-	g.logs = newLogWriter(st, cfg.LogBuffer, cfg.LogBatch, cfg.LogFlushInterval, g.log)
+	g.logs = newLogWriter(st, cfg.LogBuffer, cfg.LogBatch, g.log)
 	g.writes = newQueue(cfg.CacheWriteBuffer)
 	g.after = newQueue(DefaultAfterBuffer)
 	g.alerts = newQueue(DefaultAlertBuffer)
@@ -255,6 +265,13 @@ func (c *Config) fill() error {
 	}
 	if c.CacheTTL < 0 {
 		return fmt.Errorf("gateway %s: cache_ttl %v is negative", c.ID, c.CacheTTL)
+	}
+	switch c.CacheScope {
+	case "":
+		c.CacheScope = CacheScopeGateway
+	case CacheScopeGateway, CacheScopeTeam, CacheScopeKey, CacheScopeUser:
+	default:
+		return fmt.Errorf("gateway %s: cache scope %q (expected gateway, team, key or user)", c.ID, c.CacheScope)
 	}
 	if c.MaxEntryBytes <= 0 {
 		c.MaxEntryBytes = DefaultMaxEntryBytes
@@ -331,8 +348,12 @@ func (c *Config) fill() error {
 	if c.LogBatch <= 0 {
 		c.LogBatch = DefaultLogBatch
 	}
-	if c.LogFlushInterval <= 0 {
-		c.LogFlushInterval = DefaultLogFlushInterval
+	switch c.LogDurability {
+	case "":
+		c.LogDurability = DurabilityAsync
+	case DurabilityAsync, DurabilitySync:
+	default:
+		return fmt.Errorf("gateway %s: log durability %q (expected async or sync)", c.ID, c.LogDurability)
 	}
 	return nil
 }
@@ -383,7 +404,7 @@ func (g *Gateway) Update(cfg Config) error {
 	}
 	old := g.conf()
 	cfg.MaxEntryBytes, cfg.CacheWriteBuffer = old.MaxEntryBytes, old.CacheWriteBuffer
-	cfg.LogBuffer, cfg.LogBatch, cfg.LogFlushInterval = old.LogBuffer, old.LogBatch, old.LogFlushInterval
+	cfg.LogBuffer, cfg.LogBatch, cfg.LogDurability = old.LogBuffer, old.LogBatch, old.LogDurability
 	g.live.Store(&settings{cfg: cfg, own: own})
 	return nil
 }
@@ -441,9 +462,10 @@ func (g *Gateway) Close(ctx context.Context) error {
 		if g.closeErr != nil {
 			g.closeErr = fmt.Errorf("gateway %s: close: %w", g.conf().ID, g.closeErr)
 		}
-		if n := g.logs.dropped.Load(); n > 0 {
-			g.log.Warn("gateway dropped log rows: writer queue was full", "dropped", n)
-		}
+		// What the last minute's warnings have not said yet.
+		g.cacheDrops.flush(g.log, "gateway cache writes dropped")
+		g.alertDrops.flush(g.log, "gateway budget alert webhooks dropped")
+		g.logs.drops.flush(g.log, "gateway log rows dropped")
 	})
 	return g.closeErr
 }
@@ -461,7 +483,7 @@ func waitDone(ctx context.Context, chs ...chan struct{}) error {
 
 // DroppedLogRows reports how many log rows were dropped because the writer
 // queue was full.
-func (g *Gateway) DroppedLogRows() int64 { return g.logs.dropped.Load() }
+func (g *Gateway) DroppedLogRows() int64 { return g.logs.drops.total.Load() }
 
 // callInfo is what the inner wrappers tell the record wrapper about one
 // call, failures included (an error carries no ResponseMeta). It travels in

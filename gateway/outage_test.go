@@ -36,13 +36,13 @@ func TestStoreOutageAndRecovery(t *testing.T) {
 	st := store.Combine(rs, rs, pg, rs, pg)
 	t.Cleanup(func() { st.Close() })
 	quiet := WithLogger(slog.New(slog.DiscardHandler))
-	limited, err := New(Config{ID: "limited", Prices: testPrices{}, LogFlushInterval: 20 * time.Millisecond,
+	limited, err := New(Config{ID: "limited", Prices: testPrices{},
 		RateLimit: RateLimitConfig{Requests: 1 << 30},
 		Budgets:   []Budget{{Scope: ScopeGateway, Period: PeriodDay, LimitUSD: 1000}}}, st, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cached, err := New(Config{ID: "cached", Prices: testPrices{}, CacheTTL: time.Hour, LogFlushInterval: 20 * time.Millisecond}, st, quiet)
+	cached, err := New(Config{ID: "cached", Prices: testPrices{}, CacheTTL: time.Hour}, st, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -16,11 +15,10 @@ const jobTimeout = 30 * time.Second
 // bounded: callers decide what a full queue means for their job (drop a
 // cache write, run a spend settlement inline).
 type queue struct {
-	mu      sync.RWMutex // guards closed against a send on a closed channel
-	closed  bool
-	ch      chan func(context.Context)
-	dropped atomic.Int64
-	done    chan struct{} // closed when run has drained the queue
+	mu     sync.RWMutex // guards closed against a send on a closed channel
+	closed bool
+	ch     chan func(context.Context)
+	done   chan struct{} // closed when run has drained the queue
 }
 
 func newQueue(size int) *queue {
@@ -40,15 +38,6 @@ func (q *queue) tryPut(job func(context.Context)) bool {
 	default:
 		return false
 	}
-}
-
-// put queues job, or counts it dropped.
-func (q *queue) put(job func(context.Context)) bool {
-	if q.tryPut(job) {
-		return true
-	}
-	q.dropped.Add(1)
-	return false
 }
 
 // do queues job, or runs it now when the queue is full or closed: for work

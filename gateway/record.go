@@ -3,11 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -20,7 +20,8 @@ const MaxMetadata = 5
 // recordProvider logs every request once, as a conductor.LogRow: a whole
 // answer when it returns, a stream when it ends (or fails, or is closed).
 // It is the outermost wrapper, so refusals and cache hits are logged too.
-// Rows go through a bounded, batched writer; the request never waits for it.
+// Rows go through a bounded, group-committing writer; the request waits
+// for it only when the log's durability is sync.
 type recordProvider struct {
 	g    *Gateway
 	next conductor.Provider
@@ -40,7 +41,9 @@ func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (
 		r.g.answered(&row, &resp.Meta, ci, start, latency)
 		r.g.price(&row, resp.Usage)
 	}
-	r.g.logs.add(row)
+	if lerr := r.g.logRow(ctx, row); lerr != nil && err == nil {
+		return nil, lerr
+	}
 	return resp, err
 }
 
@@ -74,7 +77,7 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 	s, err := r.next.Stream(withInfo(ctx, ci), req)
 	id := newID(start)
 	if err != nil {
-		r.g.logs.add(r.g.row(id, &req.Options, ci, start, time.Since(start), err))
+		_ = r.g.logRow(ctx, r.g.row(id, &req.Options, ci, start, time.Since(start), err))
 		return nil, err
 	}
 	rs := &recordStream{id: id, variant: req.Options.Variant}
@@ -95,7 +98,8 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 			}
 			// A cut stream was generated in part and is priced so.
 			r.g.price(&row, u)
-			r.g.logs.add(row)
+			// A sync row's failure replaces the stream's end (Next).
+			rs.logErr = r.g.logRow(ctx, row)
 		},
 	}
 	return rs, nil
@@ -108,6 +112,7 @@ type recordStream struct {
 	first   time.Time
 	id      string
 	variant string
+	logErr  error // the row could not be committed (sync durability)
 }
 
 func (s *recordStream) Meta() conductor.ResponseMeta {
@@ -123,6 +128,11 @@ func (s *recordStream) Next() (conductor.Chunk, error) {
 	ch, err := s.usageStream.Next()
 	if err == nil && s.first.IsZero() {
 		s.first = time.Now()
+	}
+	if err == io.EOF && s.logErr != nil {
+		// The end is the acknowledgement: sync durability holds it back
+		// when the row was not committed.
+		return ch, s.logErr
 	}
 	return ch, err
 }
@@ -255,23 +265,61 @@ func newID(t time.Time) string {
 	return string(out[:])
 }
 
-// logWriter writes log rows in batches, off the request path. Its queue is
-// bounded: when full, rows are dropped and counted, never waited for.
+// Log durabilities (Config.LogDurability).
+const (
+	// DurabilityAsync answers without waiting for the row: a crash loses
+	// the rows acknowledged while the writer's transaction was in flight.
+	DurabilityAsync = "async"
+	// DurabilitySync answers only after the call's row is committed.
+	DurabilitySync = "sync"
+)
+
+// logRow hands a finished call's row to the writer: queued (async), or
+// committed before it returns (sync). In sync mode a row that cannot be
+// committed is an error for the caller, since the answer would otherwise
+// be acknowledged without its row; the row itself stays queued and is
+// written when the store answers again (the upstream call did happen).
+func (g *Gateway) logRow(ctx context.Context, row conductor.LogRow) error {
+	if g.conf().LogDurability != DurabilitySync || ctx.Err() != nil {
+		// Async, or nobody waits for the answer any more.
+		g.logs.add(row)
+		return nil
+	}
+	err := g.logs.commit(ctx, row)
+	if err == nil || ctx.Err() != nil {
+		return nil
+	}
+	g.log.Warn("gateway log row not committed; the call fails (log durability is sync)", "err", err)
+	return &conductor.Error{Class: conductor.ClassServer, Status: 503, Code: "log_unavailable",
+		Message: "the request log could not commit this call's row (log durability is sync)", Err: err}
+}
+
+// logItem is one row for the writer; done, for a sync row, is told when
+// the row's transaction committed (nil) or failed.
+type logItem struct {
+	row  conductor.LogRow
+	done chan error
+}
+
+// logWriter writes log rows off the request path with group commit: as
+// soon as it is free it writes, in one transaction, every row that arrived
+// while it was busy (at most batch). A crash then loses at most the rows
+// of the transaction in flight and those queued behind it — milliseconds
+// of traffic, not a flush interval's. Its queue is bounded: when full,
+// async rows are dropped and counted, never waited for; sync rows wait.
 type logWriter struct {
-	st      conductor.LogStore
-	log     *slog.Logger
-	batch   int
-	every   time.Duration
-	dropped atomic.Int64
-	warned  atomic.Int64 // unix seconds of the last drop warning
+	st    conductor.LogStore
+	log   *slog.Logger
+	batch int
+	drops dropCounter
 
 	mu     sync.RWMutex // guards closed against a send on a closed channel
 	closed bool
-	ch     chan conductor.LogRow
+	ch     chan logItem
 }
 
-func newLogWriter(st conductor.LogStore, buffer, batch int, every time.Duration, log *slog.Logger) *logWriter {
-	return &logWriter{st: st, log: log, batch: batch, every: every, ch: make(chan conductor.LogRow, buffer)}
+func newLogWriter(st conductor.LogStore, buffer, batch int, log *slog.Logger) *logWriter {
+	return &logWriter{st: st, log: log, batch: batch, ch: make(chan logItem, buffer)}
 }
 
 func (w *logWriter) add(row conductor.LogRow) {
@@ -279,15 +327,52 @@ func (w *logWriter) add(row conductor.LogRow) {
 	defer w.mu.RUnlock()
 	if !w.closed {
 		select {
-		case w.ch <- row:
+		case w.ch <- logItem{row: row}:
 			return
 		default:
 		}
 	}
-	n := w.dropped.Add(1)
-	// One warning a second at most: a full queue means many drops.
-	if now := time.Now().Unix(); w.warned.Swap(now) != now {
-		w.log.Warn("gateway log row dropped: writer queue full or gateway closed", "dropped_total", n)
+	w.drop(1, "gateway log row dropped: writer queue full or gateway closed", nil)
+}
+
+// errLogClosed refuses a sync row after Close.
+var errLogClosed = errors.New("gateway log writer closed")
+
+// commit queues row, waiting for room, and returns once its transaction
+// committed, with the store's error, or with ctx's (the row then stays
+// queued).
+func (w *logWriter) commit(ctx context.Context, row conductor.LogRow) error {
+	done := make(chan error, 1)
+	if err := w.put(ctx, logItem{row: row, done: done}); err != nil {
+		w.drop(1, "gateway log row dropped: "+err.Error(), nil)
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *logWriter) put(ctx context.Context, it logItem) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return errLogClosed
+	}
+	select {
+	case w.ch <- it:
+		return nil
+	default:
+	}
+	// Holding the read lock while waiting is safe: run drains the queue
+	// without it, and close waits for the room to be taken.
+	select {
+	case w.ch <- it:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -300,80 +385,130 @@ func (w *logWriter) close() {
 	}
 }
 
-// run writes rows in batches. When the store fails, rows wait and are
-// written again (every second at first, backing off to 30s) once it
-// answers: the store recovers without a restart and loses nothing, as long
-// as the waiting rows fit in the writer's buffer; past it the oldest are
-// dropped and counted.
+// run writes rows as they come, grouping those that queued up during the
+// previous transaction. When the store fails, rows wait and are written
+// again (after a second at first, backing off to 30s) once it answers:
+// the store recovers without a restart and loses nothing, as long as the
+// waiting rows fit in the writer's buffer; past it the oldest are dropped
+// and counted. Sync rows are told of the failure at once rather than kept
+// waiting for the retry.
 func (w *logWriter) run() {
-	t := time.NewTicker(w.every)
-	defer t.Stop()
 	limit := cap(w.ch)
-	buf := make([]conductor.LogRow, 0, w.batch)
+	buf := make([]logItem, 0, w.batch)
 	var (
-		retryAt time.Time
+		retry   = time.NewTimer(0)
+		retryC  <-chan time.Time // armed while failing
 		backoff time.Duration
-		failing bool
+		lastErr error // the store's error while failing
+		closed  bool
 	)
-	write := func(final bool) {
-		if len(buf) == 0 || (!final && time.Now().Before(retryAt)) {
-			return
+	<-retry.C
+	defer retry.Stop()
+	take := func(it logItem) {
+		if lastErr != nil && it.done != nil {
+			it.done <- lastErr
+			it.done = nil
 		}
+		buf = append(buf, it)
+		if over := len(buf) - limit; over > 0 {
+			// The store has been failing for long: keep the newest.
+			tell(buf[:over], errLogOverflow)
+			buf = buf[:copy(buf, buf[over:])]
+			w.drop(over, "gateway log rows dropped: the store is failing and the waiting rows fill the buffer", nil)
+		}
+	}
+	// write commits the waiting rows, batch by batch; false when the store
+	// failed (the rows stay, unless this is the final write).
+	write := func() bool {
 		for len(buf) > 0 {
 			n := min(len(buf), w.batch)
+			rows := make([]conductor.LogRow, n)
+			for i := range rows {
+				rows[i] = buf[i].row
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
-			err := w.st.AppendLogs(ctx, buf[:n])
+			err := w.st.AppendLogs(ctx, rows)
 			cancel()
 			if err != nil {
-				backoff = min(max(2*backoff, time.Second), 30*time.Second)
-				retryAt = time.Now().Add(backoff)
-				if !failing {
+				tell(buf, err)
+				if lastErr == nil {
 					w.log.Warn("gateway log store write failed; rows wait and are written when it answers", "waiting", len(buf), "err", err)
 				}
-				failing = true
-				if final {
-					w.drop(len(buf), "gateway log rows lost: the store failed at close", err)
-					buf = buf[:0]
-				}
-				return
+				lastErr = err
+				backoff = min(max(2*backoff, time.Second), 30*time.Second)
+				return false
 			}
+			tell(buf[:n], nil)
 			buf = buf[:copy(buf, buf[n:])]
 		}
-		if failing {
+		if lastErr != nil {
 			w.log.Info("gateway log store answers again; waiting rows written")
 		}
-		failing, backoff = false, 0
+		lastErr, backoff = nil, 0
+		return true
 	}
 	for {
-		select {
-		case row, ok := <-w.ch:
-			if !ok {
-				write(true)
-				return
+		if closed {
+			if !write() {
+				w.drop(len(buf), "gateway log rows lost: the store failed at close", lastErr)
 			}
-			buf = append(buf, row)
-			if over := len(buf) - limit; over > 0 {
-				// The store has been failing for long: keep the newest.
-				buf = buf[:copy(buf, buf[over:])]
-				w.drop(over, "gateway log rows dropped: the store is failing and the waiting rows fill the buffer", nil)
+			return
+		}
+		if len(buf) == 0 || lastErr != nil {
+			// Nothing to write, or waiting for the retry: block.
+			select {
+			case it, ok := <-w.ch:
+				if !ok {
+					closed = true
+					continue
+				}
+				take(it)
+			case <-retryC:
+				retryC = nil
+				lastErr = nil // try again; failing rows are told again
 			}
-			if len(buf) >= w.batch {
-				write(false)
+		}
+		// Group commit: whatever queued up meanwhile joins this transaction.
+	drain:
+		for len(buf) < w.batch {
+			select {
+			case it, ok := <-w.ch:
+				if !ok {
+					closed = true
+					break drain
+				}
+				take(it)
+			default:
+				break drain
 			}
-		case <-t.C:
-			write(false)
+		}
+		if lastErr != nil {
+			continue
+		}
+		if !write() && !closed {
+			retry.Reset(backoff)
+			retryC = retry.C
 		}
 	}
 }
 
-// drop counts n lost rows, warning at most once a second.
-func (w *logWriter) drop(n int, msg string, err error) {
-	total := w.dropped.Add(int64(n))
-	if now := time.Now().Unix(); w.warned.Swap(now) != now {
-		if err != nil {
-			w.log.Warn(msg, "rows", n, "dropped_total", total, "err", err)
-		} else {
-			w.log.Warn(msg, "rows", n, "dropped_total", total)
+var errLogOverflow = errors.New("gateway log row dropped: the store is failing and the writer's buffer is full")
+
+// tell answers the sync rows among items, once.
+func tell(items []logItem, err error) {
+	for i := range items {
+		if items[i].done != nil {
+			items[i].done <- err
+			items[i].done = nil
 		}
 	}
+}
+
+// drop counts n lost rows, warning at most once per DropWarnEvery.
+func (w *logWriter) drop(n int, msg string, err error) {
+	if err != nil {
+		w.drops.add(int64(n), w.log, msg, "err", err)
+		return
+	}
+	w.drops.add(int64(n), w.log, msg)
 }

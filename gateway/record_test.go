@@ -32,8 +32,6 @@ func TestRecordLogsEachRequestOnce(t *testing.T) {
 		g, st, stop := start(t, Config{
 			CacheTTL: time.Hour, Environment: "staging",
 			RateLimit: RateLimitConfig{UserRequests: 1},
-			// Long enough that only Close writes the rows.
-			LogFlushInterval: time.Hour, LogBatch: 1000,
 		})
 		p := g.Wrap(up)
 		call := func(content, user string, stream bool, meta map[string]string) error {
@@ -63,9 +61,6 @@ func TestRecordLogsEachRequestOnce(t *testing.T) {
 		call("q", "alice", false, nil)  // admitted
 		call("q", "alice", false, nil)  // refused by the rate limit
 		call("unknown", "", false, nil) // priced by the default
-		if rows := logs(t, st); len(rows) != 0 {
-			t.Fatalf("%d rows written before Close, want the batch to wait", len(rows))
-		}
 		stop()
 		rows := logs(t, st)
 		if len(rows) != 7 {
@@ -112,23 +107,92 @@ func TestRecordLogsEachRequestOnce(t *testing.T) {
 	})
 }
 
-// Rows are written when the flush interval passes, without Close.
-func TestRecordFlushesOnInterval(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		g, st, _ := start(t, Config{LogFlushInterval: 2 * time.Second})
-		if _, err := g.Wrap(&double{}).Chat(t.Context(), chatReq("q")); err != nil {
-			t.Fatal(err)
-		}
-		synctest.Wait()
-		if n := len(logs(t, st)); n != 0 {
-			t.Fatalf("%d rows before the interval", n)
-		}
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		if n := len(logs(t, st)); n != 1 {
-			t.Fatalf("%d rows after the interval, want 1", n)
-		}
-	})
+// Rows are written as soon as the writer is free (group commit): no
+// interval passes, no Close is needed, and the rows that queued up during
+// a transaction go together into the next one.
+func TestRecordGroupCommit(t *testing.T) {
+	for _, durability := range []string{DurabilityAsync, DurabilitySync} {
+		t.Run(durability, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g, st, _ := start(t, Config{LogDurability: durability})
+				start := time.Now()
+				if _, err := g.Wrap(&double{}).Chat(t.Context(), chatReq("q")); err != nil {
+					t.Fatal(err)
+				}
+				if durability == DurabilityAsync {
+					synctest.Wait()
+				}
+				if n := len(logs(t, st)); n != 1 || time.Since(start) != 0 {
+					t.Fatalf("%d rows after %v, want the row written at once", n, time.Since(start))
+				}
+			})
+		})
+	}
+	// Rows queued while the writer is busy: one transaction for them all.
+	st := &countingLog{LogStore: openStore(t, tempDB(t))}
+	w := newLogWriter(st, 100, 10, slog.New(slog.DiscardHandler))
+	for i := range 25 {
+		w.add(conductor.LogRow{ID: fmt.Sprint(i)})
+	}
+	w.close()
+	w.run()
+	if got := st.batches(); !slices.Equal(got, []int{10, 10, 5}) {
+		t.Fatalf("transactions of %v rows, want 10, 10, 5 (the batch bound)", got)
+	}
+}
+
+// countingLog is the real store, noting the size of each AppendLogs.
+type countingLog struct {
+	conductor.LogStore
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (c *countingLog) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
+	c.mu.Lock()
+	c.sizes = append(c.sizes, len(rows))
+	c.mu.Unlock()
+	return c.LogStore.AppendLogs(ctx, rows)
+}
+
+func (c *countingLog) batches() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.sizes)
+}
+
+// With sync durability a call whose row cannot be committed fails with a
+// 503 instead of being answered; async durability answers and counts the
+// lost row.
+func TestRecordSyncFailsWithoutCommit(t *testing.T) {
+	for _, durability := range []string{DurabilityAsync, DurabilitySync} {
+		t.Run(durability, func(t *testing.T) {
+			st := openStore(t, tempDB(t))
+			g, err := New(Config{ID: "gw", Prices: testPrices{}, LogDurability: durability}, st, WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close(context.Background())
+			st.Close() // the log store fails from now on
+			p := g.Wrap(&double{})
+			resp, err := p.Chat(t.Context(), chatReq("q"))
+			s, serr := p.Stream(t.Context(), chatReq("q"))
+			if serr == nil {
+				_, serr = readAll(t, s)
+			}
+			if durability == DurabilityAsync {
+				if err != nil || resp == nil || serr != nil {
+					t.Fatalf("async: %v, %v; want answers", err, serr)
+				}
+				return
+			}
+			for _, err := range []error{err, serr} {
+				if e, ok := conductor.AsError(err); !ok || e.Status != 503 || e.Code != "log_unavailable" {
+					t.Errorf("sync: %v, want 503 log_unavailable", err)
+				}
+			}
+		})
+	}
 }
 
 // A full queue drops rows and counts them instead of blocking the request;
@@ -138,17 +202,17 @@ func TestRecordDropsWhenFull(t *testing.T) {
 	defer st.Close()
 	var logged strings.Builder
 	var mu sync.Mutex
-	w := newLogWriter(st, 2, 10, time.Hour, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)))
+	w := newLogWriter(st, 2, 10, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)))
 	for i := range 5 {
 		w.add(conductor.LogRow{ID: fmt.Sprint(i)}) // nothing drains it yet
 	}
-	if d := w.dropped.Load(); d != 3 {
+	if d := w.drops.total.Load(); d != 3 {
 		t.Fatalf("dropped %d, want 3", d)
 	}
 	w.close()
 	w.run()
 	w.add(conductor.LogRow{ID: "late"})
-	if d := w.dropped.Load(); d != 4 {
+	if d := w.drops.total.Load(); d != 4 {
 		t.Fatalf("dropped %d after close, want 4", d)
 	}
 	if n := len(logs(t, st)); n != 2 {

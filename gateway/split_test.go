@@ -18,6 +18,7 @@ import (
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/routing"
+	"github.com/conductor-go/conductor/store/sqlite"
 )
 
 func ptrTo[T any](v T) *T { return &v }
@@ -310,7 +311,21 @@ func TestNewSplitErrors(t *testing.T) {
 // reach Stats, which then compares the variants on volume, errors, cost and
 // mean score.
 func TestSplitLogsVariantsAndScores(t *testing.T) {
-	g, st, stop := start(t, Config{LogFlushInterval: 1 << 62, LogBatch: 100_000})
+	// The log's writer is held until Close, so that half the scores come
+	// while their rows still wait in it.
+	st := openStore(t, tempDB(t))
+	held := &heldLog{Store: st, release: make(chan struct{})}
+	g, err := New(Config{ID: "gw", Prices: testPrices{}}, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		close(held.release)
+		if err := g.Close(context.Background()); err != nil {
+			t.Errorf("close gateway: %v", err)
+		}
+	}
+	defer st.Close()
 	control := &double{reply: func(_ context.Context, _ *conductor.ChatRequest, _ int) (*conductor.ChatResponse, error) {
 		r := answer("short", 100, 10)
 		r.Meta.Routing = conductor.RoutingDirect // as package routing's direct route says
@@ -535,7 +550,21 @@ func TestSplitThroughRoutingToHTTP(t *testing.T) {
 // A variant whose upstream cannot be built fails when called, as a config
 // error logged with its variant.
 func TestSplitUpstreamErrorLogged(t *testing.T) {
-	g, st, stop := start(t, Config{})
+	// The log's writer is held until Close, so that half the scores come
+	// while their rows still wait in it.
+	st := openStore(t, tempDB(t))
+	held := &heldLog{Store: st, release: make(chan struct{})}
+	g, err := New(Config{ID: "gw", Prices: testPrices{}}, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		close(held.release)
+		if err := g.Close(context.Background()); err != nil {
+			t.Errorf("close gateway: %v", err)
+		}
+	}
+	defer st.Close()
 	s, err := g.Split("ab", []Variant{
 		{Name: "a", Weight: 1, Provider: "groq", Model: "llama-3.1-8b-instant"},
 		{Name: "b", Weight: 1, Provider: "groq", Model: "llama-3.3-70b-versatile"},
@@ -596,4 +625,19 @@ func (u *bareUpstream) Chat(context.Context, *conductor.ChatRequest) (*conductor
 
 func (u *bareUpstream) Stream(context.Context, *conductor.ChatRequest) (conductor.Stream, error) {
 	return newChunks(nil, testChunks()...), nil
+}
+
+// heldLog is the real store whose log writes wait for release.
+type heldLog struct {
+	*sqlite.Store
+	release chan struct{}
+}
+
+func (h *heldLog) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return h.Store.AppendLogs(ctx, rows)
 }

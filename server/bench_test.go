@@ -238,6 +238,7 @@ func benchHandler(b *testing.B, h http.Handler, path string, body []byte, want .
 	ru := rusage()
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		local(req)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {

@@ -129,6 +129,7 @@ func TestRunEnsembleEventsAreLive(t *testing.T) {
 	}})
 	req, _ := http.NewRequest("POST", ts.url+"/v1/ensembles/two-step/run", strings.NewReader(`{"text":"hi"}`))
 	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

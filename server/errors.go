@@ -90,6 +90,9 @@ func asError(ctx context.Context, err error) *conductor.Error {
 // statusOf is the status a caller gets for e: what its class means, so
 // that an upstream 500 is our 502 and an upstream 400 stays 400.
 func statusOf(e *conductor.Error) int {
+	if e.Class == conductor.ClassBadRequest && e.Status == http.StatusUnsupportedMediaType {
+		return e.Status // ours: a body that is not JSON
+	}
 	return provider.HTTPStatus(e)
 }
 

@@ -175,6 +175,7 @@ func FuzzEndpoints(f *testing.F) {
 		}
 		path := paths[p%len(paths)]
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+		local(req)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		switch rec.Code {

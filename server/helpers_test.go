@@ -533,3 +533,11 @@ func (s *syncBuffer) String() string {
 }
 
 func oneAttempt() []string { return []string{"cf-aig-max-attempts", "1"} }
+
+// local makes a handler-level request look like one a local client sends:
+// Host names the loopback address (httptest.NewRequest says example.com,
+// which a server without tokens refuses) and the body is declared JSON.
+func local(req *http.Request) {
+	req.Host = "127.0.0.1:8787"
+	req.Header.Set("Content-Type", "application/json")
+}

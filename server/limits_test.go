@@ -41,6 +41,7 @@ func TestBodyLimit(t *testing.T) {
 				body = io.MultiReader(strings.NewReader(big[:500]), strings.NewReader(big[500:]))
 			}
 			req, _ := http.NewRequest("POST", ts.url+tt.path, body)
+			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -89,6 +90,7 @@ func TestDisconnectCancelsUpstream(t *testing.T) {
 			ts.fakes.push("openai", c)
 			ctx, cancel := context.WithCancel(context.Background())
 			req, _ := http.NewRequestWithContext(ctx, "POST", ts.url+"/v1/chat/completions", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
 			done := make(chan error, 1)
 			go func() {
 				resp, err := http.DefaultClient.Do(req)

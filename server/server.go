@@ -118,6 +118,13 @@ type Options struct {
 	// default gateway's settings (the gateway set's template); false: such
 	// an id is a 404 in the caller's format.
 	AutoGateways bool
+	// CORSOrigins are the origins ("https://app.example.com", or "*") whose
+	// browser scripts may call the server; a request with another Origin
+	// is refused (403). AllowedHosts are the names besides its address and
+	// localhost by which the server is reached; with no Tokens, a request
+	// whose Host names none of them is refused (403): DNS rebinding.
+	CORSOrigins  []string
+	AllowedHosts []string
 	// UserHeader names a request header holding the caller's user, for
 	// per-user rate limits and budgets, when no token name, cf-aig-metadata
 	// user or body user names one.
@@ -158,6 +165,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	auth    *auth
+	origins *origins
 	router  *routing.Router
 	account string // the config's Workers AI account, "" when none
 	gws     *gateway.Set
@@ -220,6 +228,13 @@ func New(opts Options) (*Server, error) {
 	}
 	a.keys, a.now = s.snapshot, time.Now
 	s.auth = a
+	addr := opts.Addr
+	if opts.Listener != nil {
+		addr = opts.Listener.Addr().String()
+	}
+	if s.origins, err = newOrigins(opts.CORSOrigins, opts.AllowedHosts, len(opts.Tokens), addr); err != nil {
+		return nil, err
+	}
 	for name, routes := range opts.Models {
 		if len(routes) == 0 {
 			return nil, fmt.Errorf("server: model %q names no provider/model", name)
@@ -310,7 +325,7 @@ func (s *Server) routes() http.Handler {
 	// under /v1/ even for GET, which the dashboard would otherwise take.
 	mux.Handle("GET /v1/", none)
 	mux.Handle("/", none)
-	return s.accessLog(mux)
+	return s.accessLog(s.guard(mux))
 }
 
 // Handler returns the server's HTTP handler, for mounting in another server
@@ -336,9 +351,9 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// guard refuses to serve addr beyond loopback while no caller needs a
+// checkBind refuses to serve addr beyond loopback while no caller needs a
 // token or key to get in.
-func (s *Server) guard(addr string) error {
+func (s *Server) checkBind(addr string) error {
 	if loopback(addr) || s.guarded() {
 		return nil
 	}
@@ -358,14 +373,14 @@ func (s *Server) guarded() bool { return len(s.auth.toks()) > 0 || s.snapshot().
 func (s *Server) Run(ctx context.Context) error {
 	ln := s.opts.Listener
 	if ln == nil {
-		if err := s.guard(s.opts.Addr); err != nil {
+		if err := s.checkBind(s.opts.Addr); err != nil {
 			return fmt.Errorf("server: %w", err)
 		}
 		var err error
 		if ln, err = net.Listen("tcp", s.opts.Addr); err != nil {
 			return fmt.Errorf("server: listen on %s: %w", s.opts.Addr, err)
 		}
-	} else if err := s.guard(ln.Addr().String()); err != nil {
+	} else if err := s.checkBind(ln.Addr().String()); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	srv := &http.Server{
@@ -482,7 +497,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // model wraps an endpoint that calls models: the gateway token is checked,
-// the body bounded and the request given its deadline before h runs.
+// the body bounded and required to be JSON, and the request given its
+// deadline before h runs.
 func (s *Server) model(f format, h func(http.ResponseWriter, *http.Request, *caller)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.auth.check(r)
@@ -501,6 +517,10 @@ func (s *Server) model(f format, h func(http.ResponseWriter, *http.Request, *cal
 		}
 		if r.ContentLength > s.opts.MaxBodyBytes {
 			writeError(w, errFormat(f, r), tooLarge(s.opts.MaxBodyBytes))
+			return
+		}
+		if e := jsonBody(r); e != nil {
+			writeError(w, errFormat(f, r), e)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)

@@ -223,7 +223,7 @@ func TestRunRefusesAnUnguardedAddress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = s.guard(tt.addr)
+			err = s.checkBind(tt.addr)
 			if (err == nil) != tt.ok {
 				t.Fatalf("guard: %v", err)
 			}
@@ -247,7 +247,7 @@ func TestRunRefusesAnUnguardedAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.guard(ln.Addr().String()); err != nil {
+	if err := s.checkBind(ln.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
 	ln.Close()

@@ -107,6 +107,8 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		Tokens:             tokens,
 		AllowCallerKeys:    cfg.Server.AllowCallerKeys,
 		AutoGateways:       cfg.Server.AutoGateways,
+		CORSOrigins:        cfg.Server.CORSOrigins,
+		AllowedHosts:       cfg.Server.AllowedHosts,
 		UserHeader:         cfg.Gateway.UserHeader,
 		MaxBodyBytes:       cfg.Server.MaxBodyBytes,
 		RequestTimeout:     cfg.Server.RequestTimeout.Duration,

@@ -106,6 +106,7 @@ func TestDashboardAdminForms(t *testing.T) {
 		req, _ := http.NewRequest("POST", url+"/v1/chat/completions",
 			strings.NewReader(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}`))
 		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -91,6 +91,7 @@ func TestKeysReachARunningServer(t *testing.T) {
 	call := func(secret string) int {
 		req, _ := http.NewRequest("POST", url+"/v1/chat/completions",
 			strings.NewReader(`{"model":"mock/echo","messages":[{"role":"user","content":"Hi"}]}`))
+		req.Header.Set("Content-Type", "application/json")
 		if secret != "" {
 			req.Header.Set("Authorization", "Bearer "+secret)
 		}

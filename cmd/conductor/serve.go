@@ -112,6 +112,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	opts.Metrics = col.Handler()
+	col.WatchDrops(func() []metrics.DropReading { return dropReadings(set.Drops()) })
 	// The budgets in force, the ones changed at run time and the keys'
 	// included: the dashboard's and the metrics' gauges.
 	budgets := func() []dashboard.Budget { return dashboardBudgets(configs, set.Limits()) }
@@ -175,6 +176,18 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return err
 	}
 	return nil
+}
+
+// dropReadings are the gateways' drops as the metrics count them.
+func dropReadings(drops map[string]gateway.Drops) []metrics.DropReading {
+	out := make([]metrics.DropReading, 0, 3*len(drops))
+	for id, d := range drops {
+		out = append(out,
+			metrics.DropReading{Gateway: id, Kind: metrics.DropCacheWrite, N: d.CacheWrites},
+			metrics.DropReading{Gateway: id, Kind: metrics.DropLogRow, N: d.LogRows},
+			metrics.DropReading{Gateway: id, Kind: metrics.DropAlert, N: d.Alerts})
+	}
+	return out
 }
 
 func tokenValues(ts []server.Token) []string {

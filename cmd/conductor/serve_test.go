@@ -120,8 +120,9 @@ func TestServeWithoutConfig(t *testing.T) {
 			}
 		}
 	}
-	// The chat call reaches /metrics once its log row is written (the
-	// writer flushes every second): wait for it, bounded.
+	// The chat call reaches /metrics once its log row is written: wait for
+	// it, bounded.
+	var scraped []byte
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		resp, err := http.Get(url + "/metrics")
 		if err != nil {
@@ -134,12 +135,17 @@ func TestServeWithoutConfig(t *testing.T) {
 			t.Fatalf("/metrics: %v", err)
 		}
 		if n >= 1 {
+			scraped = b
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the chat call never reached /metrics:\n%s", b)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// What the gateway dropped is counted there too (nothing, here).
+	if !bytes.Contains(scraped, []byte(`conductor_gateway_dropped_total{gateway="default",kind="cache_write"} 0`)) {
+		t.Errorf("/metrics has no dropped cache writes counter:\n%s", scraped)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)

@@ -102,7 +102,7 @@ func newID() (string, error) {
 }
 
 // pendingScoreTTL bounds how long a score waits for its row: rows reach the
-// store within a gateway's flush interval (a second by default) or at its
+// store as soon as a gateway's writer is free (milliseconds) or at its
 // Close, so a score still pending after a day belongs to a dropped row.
 const pendingScoreTTL = 24 * time.Hour
 
