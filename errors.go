@@ -72,6 +72,38 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// CallerMessage is what a caller of the gateway reads in an error body:
+// the message (or its cause), named by the provider when the provider
+// failed or refused, and the provider's request id — without the class and
+// status, which the body's type and the HTTP status already carry, and
+// without a provider prefix on the gateway's own refusals (budgets, rate
+// limits, configuration).
+func (e *Error) CallerMessage() string {
+	text := e.Message
+	if text == "" && e.Err != nil {
+		text = e.Err.Error()
+	}
+	if text == "" {
+		text = strings.ReplaceAll(string(e.Class), "_", " ")
+	}
+	var b strings.Builder
+	switch e.Class {
+	case ClassLimited, ClassBudget, ClassConfig, ClassCanceled:
+	default:
+		if e.Provider != "" {
+			b.WriteString(e.Provider)
+			b.WriteString(": ")
+		}
+	}
+	b.WriteString(text)
+	if e.RequestID != "" {
+		b.WriteString(" (request id ")
+		b.WriteString(e.RequestID)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
 func (e *Error) Unwrap() error { return e.Err }
 
 // AsError returns err as an *Error when it is or wraps one.

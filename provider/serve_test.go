@@ -172,7 +172,7 @@ func TestEncodeErrors(t *testing.T) {
 				typ  string
 			}{{openai.EncodeError(&tt.err), tt.openai}, {anthropic.EncodeError(&tt.err), tt.anthropic}} {
 				typ, message := provider.ParseErrorBody(c.body)
-				if typ != c.typ || message != tt.err.Error() {
+				if typ != c.typ || message != tt.err.CallerMessage() {
 					t.Errorf("%s: read back type %q message %q", c.body, typ, message)
 				}
 			}

@@ -286,6 +286,13 @@ window = "1h"
 					if resp.StatusCode != status || refusal(f, body) != want {
 						t.Errorf("%s %s: %d %s, want %d %s", r.name, r.path, resp.StatusCode, body, status, want)
 					}
+					// The caller reads the refusal, not the gateway's
+					// internal class and status prefixes.
+					for _, internal := range []string{"429 budget", "429 limited", "openai: 429", ": budget:", ": limited:"} {
+						if strings.Contains(string(body), internal) {
+							t.Errorf("%s %s: the message carries %q: %s", r.name, r.path, internal, body)
+						}
+					}
 				}
 				if n := len(ts.fakes.recorded()) - upstream; n != 0 {
 					t.Errorf("%d calls went upstream after the limit was used up", n)

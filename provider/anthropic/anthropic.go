@@ -374,7 +374,7 @@ func EncodeError(e *conductor.Error) []byte {
 	w.Buf = append(w.Buf, `{"type":`...)
 	w.Buf = wire.AppendString(w.Buf, typ)
 	w.Buf = append(w.Buf, `,"message":`...)
-	w.Buf = wire.AppendString(w.Buf, e.Error())
+	w.Buf = wire.AppendString(w.Buf, e.CallerMessage())
 	w.Buf = append(w.Buf, '}')
 	return append(w.Buf, '}')
 }

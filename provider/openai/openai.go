@@ -349,7 +349,7 @@ func EncodeError(e *conductor.Error) []byte {
 	}
 	var w wire.KeyWriter
 	w.Init(append(make([]byte, 0, len(e.Message)+160), `{"error":{`...))
-	w.Str("message", e.Error())
+	w.Str("message", e.CallerMessage())
 	w.Str("type", typ)
 	w.Key("param")
 	w.Buf = append(w.Buf, "null"...)

@@ -41,7 +41,7 @@ func EncodeError(e *conductor.Error) []byte {
 	b = append(b, `{"result":null,"success":false,"errors":[{"code":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"message":`...)
-	b = wire.AppendString(b, e.Error())
+	b = wire.AppendString(b, e.CallerMessage())
 	return append(b, `}],"messages":[]}`...)
 }
 
