@@ -42,16 +42,20 @@ const (
 // the request's.
 type headerGetter func(name string) string
 
-// callOptions reads the cf-aig-* headers into the options of one call. A
-// header with a value it cannot mean is an error naming it (400).
+// callOptions reads the cf-aig-* headers into the options of one call, as
+// Cloudflare's gateway reads them: an integer outside a documented range
+// is brought into it (cf-aig-max-attempts 0 is 1 and 6 is 5, a retry delay
+// past 5 s is 5 s, a cache TTL past a month is a month), metadata beyond
+// its first five entries is ignored, and a value that is not what the
+// header holds at all is an error naming it (400).
 func callOptions(get headerGetter) (conductor.CallOptions, error) {
 	var o conductor.CallOptions
 	if v := first(get, hdrCacheTTL, hdrOldCacheTTL); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		n, ok := clampInt(v, 0, int64(maxCacheTTL/time.Second))
+		if !ok {
 			return o, badHeader(hdrCacheTTL, v, "a number of seconds, 0 to disable caching")
 		}
-		ttl := time.Duration(min(n, int64(maxCacheTTL/time.Second))) * time.Second
+		ttl := time.Duration(n) * time.Second
 		o.CacheTTL = &ttl
 	}
 	if v := first(get, hdrSkipCache, hdrOldSkipCache); v != "" {
@@ -76,18 +80,18 @@ func callOptions(get headerGetter) (conductor.CallOptions, error) {
 		o.Metadata = m
 	}
 	if v := get(hdrMaxAttempts); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return o, badHeader(hdrMaxAttempts, v, fmt.Sprintf("an integer from 1 to %d", gateway.MaxAttemptsLimit))
+		n, ok := clampInt(v, 1, gateway.MaxAttemptsLimit)
+		if !ok {
+			return o, badHeader(hdrMaxAttempts, v, fmt.Sprintf("an integer (1 to %d)", gateway.MaxAttemptsLimit))
 		}
-		o.MaxAttempts = min(n, gateway.MaxAttemptsLimit)
+		o.MaxAttempts = int(n)
 	}
 	if v := get(hdrRetryDelay); v != "" {
-		ms, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || ms < 0 {
+		ms, ok := clampInt(v, 0, gateway.MaxRetryDelay.Milliseconds())
+		if !ok {
 			return o, badHeader(hdrRetryDelay, v, "milliseconds")
 		}
-		o.RetryDelay = min(time.Duration(min(ms, 1<<30))*time.Millisecond, gateway.MaxRetryDelay)
+		o.RetryDelay = time.Duration(ms) * time.Millisecond
 	}
 	if v := get(hdrBackoff); v != "" {
 		switch v = strings.ToLower(v); v {
@@ -105,6 +109,19 @@ func callOptions(get headerGetter) (conductor.CallOptions, error) {
 		o.Timeout = time.Duration(min(ms, 1<<40)) * time.Millisecond
 	}
 	return o, nil
+}
+
+// clampInt reads v as a decimal integer brought into [lo, hi]; ok=false
+// when it is not an integer at all.
+func clampInt(v string, lo, hi int64) (n int64, ok bool) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if ne, isNum := err.(*strconv.NumError); isNum && ne.Err == strconv.ErrRange {
+		err = nil // beyond int64: ParseInt returned the nearest end
+	}
+	if err != nil {
+		return 0, false
+	}
+	return min(max(n, lo), hi), true
 }
 
 func first(get headerGetter, names ...string) string {
@@ -125,35 +142,51 @@ func badHeader(name, value, want string) error {
 	return &conductor.Error{Class: conductor.ClassBadRequest, Status: http.StatusBadRequest, Message: msg}
 }
 
-// parseMetadata reads cf-aig-metadata: a JSON object of at most five
-// string, number or boolean entries (Cloudflare drops the extras; so does
-// the gateway's log, keeping the first five by key). Numbers keep their
-// JSON text.
+// parseMetadata reads cf-aig-metadata: a JSON object of string, number or
+// boolean entries, of which the first five in the order written are kept
+// and the rest ignored, as Cloudflare documents ("only the first five will
+// be saved"). An entry whose value is not one of those types is an error,
+// wherever it stands. Numbers keep their JSON text.
 func parseMetadata(b []byte) (map[string]string, error) {
 	if len(b) > maxMetadataSize {
 		return nil, fmt.Errorf("larger than %d bytes", maxMetadataSize)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
-		return nil, fmt.Errorf("expected a JSON object of at most %d entries", maxMetadata)
+	notObject := fmt.Errorf("expected a JSON object of string, number or boolean entries (the first %d are kept)", maxMetadata)
+	if !json.Valid(b) {
+		return nil, notObject
 	}
-	m := make(map[string]string, len(raw))
-	for k, v := range raw {
-		v = bytes.TrimSpace(v)
-		switch {
-		case len(v) == 0:
-			continue
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, notObject
+	}
+	m := make(map[string]string, maxMetadata)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, notObject
+		}
+		k, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, notObject
+		}
+		var val string
+		switch v = bytes.TrimSpace(v); {
 		case v[0] == '"':
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
+			if err := json.Unmarshal(v, &val); err != nil {
 				return nil, fmt.Errorf("entry %q: %v", k, err)
 			}
-			m[k] = s
 		case string(v) == "true" || string(v) == "false" || v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
-			m[k] = string(v)
+			val = string(v)
 		case string(v) == "null":
+			continue
 		default:
 			return nil, fmt.Errorf("entry %q: values must be strings, numbers or booleans", k)
+		}
+		// A repeated key keeps its place and takes the later value.
+		if _, seen := m[k]; seen || len(m) < maxMetadata {
+			m[k] = val
 		}
 	}
 	return m, nil

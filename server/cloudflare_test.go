@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -269,7 +270,8 @@ func TestCfAigHeaders(t *testing.T) {
 		ts := newTestServer(t, serverSetup{})
 		for _, h := range [][2]string{
 			{"cf-aig-cache-ttl", "soon"}, {"cf-aig-skip-cache", "maybe"}, {"cf-aig-metadata", "[1]"},
-			{"cf-aig-max-attempts", "0"}, {"cf-aig-retry-delay", "-1"}, {"cf-aig-backoff", "random"},
+			{"cf-aig-metadata", `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":{}}`}, {"cf-aig-max-attempts", "two"},
+			{"cf-aig-max-attempts", "1.5"}, {"cf-aig-retry-delay", "1s"}, {"cf-aig-backoff", "random"},
 			{"cf-aig-request-timeout", "0"},
 		} {
 			r, b := ts.post(t, chatPath, chat, h[0], h[1])
@@ -292,6 +294,12 @@ func TestCallOptions(t *testing.T) {
 		{"none", nil, conductor.CallOptions{}},
 		{"retries", map[string]string{"cf-aig-max-attempts": "9", "cf-aig-retry-delay": "9000", "cf-aig-backoff": "Linear"},
 			conductor.CallOptions{MaxAttempts: gateway.MaxAttemptsLimit, RetryDelay: gateway.MaxRetryDelay, Backoff: "linear"}},
+		// Cloudflare's bounds are a range both ways: below it is its low end.
+		{"attempts 6 and 0 alike", map[string]string{"cf-aig-max-attempts": "6"}, conductor.CallOptions{MaxAttempts: 5}},
+		{"attempts 0", map[string]string{"cf-aig-max-attempts": "0"}, conductor.CallOptions{MaxAttempts: 1}},
+		{"attempts -3", map[string]string{"cf-aig-max-attempts": "-3"}, conductor.CallOptions{MaxAttempts: 1}},
+		{"attempts beyond int64", map[string]string{"cf-aig-max-attempts": "99999999999999999999"}, conductor.CallOptions{MaxAttempts: 5}},
+		{"negative delay", map[string]string{"cf-aig-retry-delay": "-1"}, conductor.CallOptions{}},
 		{"timeout", map[string]string{"cf-aig-request-timeout": "1500"}, conductor.CallOptions{Timeout: 1500 * time.Millisecond}},
 		{"deprecated cache aliases", map[string]string{"cf-skip-cache": "true", "cf-aig-cache-key": "k"},
 			conductor.CallOptions{SkipCache: true, CacheKey: "k"}},
@@ -312,11 +320,42 @@ func TestCallOptions(t *testing.T) {
 			}
 		})
 	}
-	h := http.Header{}
-	h.Set("cf-cache-ttl", "120")
-	got, err := callOptions(h.Get)
-	if err != nil || got.CacheTTL == nil || *got.CacheTTL != 2*time.Minute {
-		t.Errorf("cf-cache-ttl: %v %v", got.CacheTTL, err)
+	for v, want := range map[string]time.Duration{"120": 2 * time.Minute, "-5": 0, "99999999999": 30 * 24 * time.Hour} {
+		h := http.Header{}
+		h.Set("cf-cache-ttl", v)
+		got, err := callOptions(h.Get)
+		if err != nil || got.CacheTTL == nil || *got.CacheTTL != want {
+			t.Errorf("cf-cache-ttl %s: %v %v, want %v", v, got.CacheTTL, err, want)
+		}
+	}
+}
+
+// cf-aig-metadata keeps the first five entries in the order written and
+// ignores the rest, as Cloudflare documents; null entries are not entries.
+func TestMetadataFirstFive(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want map[string]string
+	}{
+		{`{"z":"1","y":2,"x":true,"w":"4","v":"5","a":"6"}`, map[string]string{"z": "1", "y": "2", "x": "true", "w": "4", "v": "5"}},
+		{`{"z":null,"y":"1","x":"2","w":"3","v":"4","u":"5","a":"6"}`, map[string]string{"y": "1", "x": "2", "w": "3", "v": "4", "u": "5"}},
+		{`{"a":"1","a":"2","b":"3"}`, map[string]string{"a": "2", "b": "3"}},
+		{`{}`, map[string]string{}},
+	} {
+		got, err := parseMetadata([]byte(tt.in))
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: %v %v, want %v", tt.in, got, err, tt.want)
+		}
+	}
+	// Through serve: the row holds the first five, the sixth is ignored.
+	ts := newTestServer(t, serverSetup{})
+	r, b := ts.post(t, cfBase+"/openai/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}`, "cf-aig-metadata", `{"f":"1","e":"2","d":"3","c":"4","b":"5","a":"6"}`)
+	if r.StatusCode != 200 {
+		t.Fatalf("six entries: %d %s", r.StatusCode, b)
+	}
+	rows := ts.flushLogs(t)
+	if len(rows) != 1 || len(rows[0].Metadata) != 5 || rows[0].Metadata["a"] != "" || rows[0].Metadata["f"] != "1" {
+		t.Errorf("logged metadata %v, want f…b", rows[0].Metadata)
 	}
 }
 
