@@ -38,6 +38,33 @@ func TestContract(t *testing.T) {
 	)
 }
 
+// controlled is the combined store with its log part's ControlStore.
+type controlled struct {
+	*store.Combined
+	conductor.ControlStore
+}
+
+func TestControlContract(t *testing.T) {
+	storetest.Run(t,
+		func(t *testing.T) conductor.Store {
+			pg := openTest(t, testsvc.Name("cc"))
+			return controlled{store.Combine(nil, nil, pg), pg}
+		},
+		storetest.Only("Control"),
+		// Two pools on one schema, as two processes would have.
+		storetest.Shared(func(t *testing.T) (conductor.Store, conductor.Store) {
+			schema := testsvc.Name("cs")
+			a := openTest(t, schema)
+			b, err := Open(context.Background(), testsvc.PostgresURL(t), WithSchema(schema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return controlled{store.Combine(nil, nil, a), a}, controlled{store.Combine(nil, nil, b), b}
+		}),
+	)
+}
+
 // Migrations run at every Open: a second Open (another instance starting)
 // changes nothing, and instances starting together apply each once.
 func TestMigrateIdempotent(t *testing.T) {
