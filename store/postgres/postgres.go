@@ -242,6 +242,14 @@ CREATE TABLE control_version (
 );
 INSERT INTO control_version (one, v) VALUES (true, 0);
 `,
+	// Version 3: log rows name the virtual key and its team (never the
+	// key itself) and what a cache hit saved, for Stats by key and team.
+	`
+ALTER TABLE logs
+	ADD COLUMN "key" text   NOT NULL DEFAULT '',
+	ADD COLUMN team  text   NOT NULL DEFAULT '',
+	ADD COLUMN saved bigint NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate applies the versions the database lacks.
