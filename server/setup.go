@@ -15,11 +15,20 @@ import (
 )
 
 // ControlOf is the part of st that keeps control items (ControlStore),
-// looking through wrappers that Unwrap (the metrics' store); nil when
-// none does.
+// looking through wrappers that Unwrap (the metrics' store) and into a
+// store made of parts (store.Combined: its log's); nil when none does.
 func ControlOf(st conductor.Store) conductor.ControlStore {
 	for st != nil {
 		if cs, ok := st.(conductor.ControlStore); ok {
+			return cs
+		}
+		if p, ok := st.(interface {
+			Control() (conductor.ControlStore, bool)
+		}); ok {
+			cs, ok := p.Control()
+			if !ok {
+				return nil
+			}
 			return cs
 		}
 		u, ok := st.(interface{ Unwrap() conductor.Store })

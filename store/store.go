@@ -57,6 +57,13 @@ func (c *Combined) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Control returns the part that keeps control items (virtual keys,
+// teams, admin changes): the log's, when it keeps them (PostgreSQL).
+func (c *Combined) Control() (conductor.ControlStore, bool) {
+	cs, ok := c.LogStore.(conductor.ControlStore)
+	return cs, ok
+}
+
 // Flights returns the part that shares flights across processes, if any
 // part does.
 func (c *Combined) Flights() (conductor.FlightStore, bool) {

@@ -20,6 +20,7 @@ import (
 	"github.com/conductor-go/conductor/config"
 	"github.com/conductor-go/conductor/control"
 	"github.com/conductor-go/conductor/gateway"
+	"github.com/conductor-go/conductor/server"
 	"github.com/conductor-go/conductor/store/sqlite"
 )
 
@@ -101,11 +102,11 @@ func runKeysCreate(ctx context.Context, stdout, stderr io.Writer, f keyFlags, na
 		return err
 	}
 	defer st.Close()
-	if _, ok := cfg.TeamByName(k.Team); k.Team != "" && !ok && !hasItem(ctx, st, control.KindTeam, k.Team) {
+	if _, ok := cfg.TeamByName(k.Team); k.Team != "" && !ok && !hasItem(ctx, st.control, control.KindTeam, k.Team) {
 		fmt.Fprintf(stderr, "note: team %q has no [[team]] in %s nor in the store: no team limit holds its calls yet\n",
 			k.Team, cmpOr(cfg.File, "the config"))
 	}
-	secret, err := (&control.Admin{Store: st}).CreateKey(ctx, k, who())
+	secret, err := (&control.Admin{Store: st.control}).CreateKey(ctx, k, who())
 	if err != nil {
 		if errors.Is(err, control.ErrExists) {
 			return fmt.Errorf("%w: %v (rotate it with 'conductor keys rotate %s', or pick another name)", errInvalid, err, name)
@@ -113,7 +114,7 @@ func runKeysCreate(ctx context.Context, stdout, stderr io.Writer, f keyFlags, na
 		return err
 	}
 	fmt.Fprintln(stdout, secret)
-	fmt.Fprintf(stderr, "created key %q in %s: copy it now, it is not shown again\n", name, st.Path())
+	fmt.Fprintf(stderr, "created key %q in %s: copy it now, it is not shown again\n", name, st.where)
 	return nil
 }
 
@@ -160,11 +161,11 @@ func runKeysList(ctx context.Context, w io.Writer, f keyFlags, asJSON bool, now 
 		return err
 	}
 	defer st.Close()
-	keys, err := (&control.Admin{Store: st}).Keys(ctx)
+	keys, err := (&control.Admin{Store: st.control}).Keys(ctx)
 	if err != nil {
 		return fmt.Errorf("read the keys: %w", err)
 	}
-	used, err := st.KeysUsed(ctx)
+	used, err := st.control.KeysUsed(ctx)
 	if err != nil {
 		return fmt.Errorf("read the keys: %w", err)
 	}
@@ -184,7 +185,7 @@ func runKeysList(ctx context.Context, w io.Writer, f keyFlags, asJSON bool, now 
 		return enc.Encode(out)
 	}
 	if len(out) == 0 {
-		fmt.Fprintf(w, "No keys in %s. Create one with: conductor keys create NAME\n", st.Path())
+		fmt.Fprintf(w, "No keys in %s. Create one with: conductor keys create NAME\n", st.where)
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -248,7 +249,7 @@ func newKeysRevokeCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if _, err := (&control.Admin{Store: st}).RevokeKey(cmd.Context(), args[0], who()); err != nil {
+			if _, err := (&control.Admin{Store: st.control}).RevokeKey(cmd.Context(), args[0], who()); err != nil {
 				return keyError(err)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "revoked key %q\n", args[0])
@@ -278,7 +279,7 @@ func newKeysRotateCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			secret, err := (&control.Admin{Store: st}).RotateKey(cmd.Context(), args[0], d, who())
+			secret, err := (&control.Admin{Store: st.control}).RotateKey(cmd.Context(), args[0], d, who())
 			if err != nil {
 				return keyError(err)
 			}
@@ -300,27 +301,33 @@ func keyError(err error) error {
 	return err
 }
 
+// keyStore is the store keys are kept in: its counters (a key's spend),
+// its ControlStore, and where it is, for messages.
+type keyStore struct {
+	conductor.Store
+	control conductor.ControlStore
+	where   string
+}
+
 // openKeys opens the store of serve's --config and --data; create makes
-// it when there is none yet (the first key comes before the first call).
-func (f keyFlags) openKeys(ctx context.Context, create bool) (*sqlite.Store, *config.Config, error) {
-	if !create {
-		rs, cfg, err := f.open(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		st, ok := rs.Store.(*sqlite.Store)
-		if !ok {
-			rs.Close()
-			return nil, nil, errKeysBackend(cfg)
-		}
-		return st, cfg, nil
-	}
+// the SQLite file when there is none yet (the first key comes before the
+// first call). The shared back end keeps keys in PostgreSQL.
+func (f keyFlags) openKeys(ctx context.Context, create bool) (*keyStore, *config.Config, error) {
 	cfg, err := loadConfig(f.config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errInvalid, err)
 	}
-	if cfg.StoreBackend() != config.StoreSQLite {
-		return nil, nil, errKeysBackend(cfg)
+	if !create || cfg.StoreBackend() != config.StoreSQLite {
+		rs, cfg, err := f.open(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		cs := server.ControlOf(rs.Store)
+		if cs == nil {
+			rs.Close()
+			return nil, nil, errKeysBackend(cfg)
+		}
+		return &keyStore{Store: rs.Store, control: cs, where: rs.Where}, cfg, nil
 	}
 	data := f.data
 	if data == "" {
@@ -330,12 +337,12 @@ func (f keyFlags) openKeys(ctx context.Context, create bool) (*sqlite.Store, *co
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the store: %w", err)
 	}
-	return st, cfg, nil
+	return &keyStore{Store: st, control: st, where: st.Path()}, cfg, nil
 }
 
-// errKeysBackend says where keys are kept: the shared back end keeps none.
+// errKeysBackend says the configured store keeps no keys.
 func errKeysBackend(cfg *config.Config) error {
-	return fmt.Errorf("%w: virtual keys are kept in the embedded SQLite store; [store] backend = %q keeps none", errInvalid, cfg.StoreBackend())
+	return fmt.Errorf("%w: [store] backend = %q keeps no virtual keys (the embedded SQLite store and PostgreSQL do)", errInvalid, cfg.StoreBackend())
 }
 
 // who names the person making a change, for the audit log.

@@ -24,11 +24,15 @@ var statsGroups = map[string]string{
 	"environment": "environment",
 	"variant":     "variant",
 	"gateway":     "gateway",
+	"user":        `"user"`,
+	"key":         `"key"`,
+	"team":        "team",
 }
 
 var logColumns = []string{"id", "time", "gateway", "environment", "user", "provider", "model", "route", "variant",
 	"status", "success", "cached", "miss_reason", "attempts", "step", "input_tokens", "output_tokens", "cost",
-	"cost_flagged", "latency", "ttfb", "error_class", "score", "metadata"}
+	"cost_flagged", "latency", "ttfb", "error_class", "score", "metadata",
+	"key", "team", "saved"}
 
 var columnList = func() string {
 	q := make([]string, len(logColumns))
@@ -119,7 +123,8 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 		src[i] = []any{id, r.Time, r.Gateway, r.Environment, r.User, r.Provider, r.Model, r.Route, r.Variant,
 			int32(r.Status), r.Success, r.Cached, r.MissReason, int32(r.Attempts), int32(r.Step),
 			int64(r.InputTokens), int64(r.OutputTokens), r.CostNanoUSD, r.CostFlagged, int64(r.Latency),
-			int64(r.TTFB), r.ErrorClass, r.Score, meta}
+			int64(r.TTFB), r.ErrorClass, r.Score, meta,
+			r.Key, r.Team, r.SavedNanoUSD}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(scoreLock)); err != nil {
@@ -192,7 +197,7 @@ ON CONFLICT (id) DO UPDATE SET score = excluded.score, created_at = excluded.cre
 func (s *Store) Stats(ctx context.Context, q conductor.StatsQuery) ([]conductor.StatsRow, error) {
 	col, ok := statsGroups[q.By]
 	if !ok {
-		return nil, fmt.Errorf("postgres store: stats: unknown grouping %q (want provider, model, environment, variant or gateway)", q.By)
+		return nil, fmt.Errorf("postgres store: stats: unknown grouping %q (want provider, model, environment, variant, gateway, user, key or team)", q.By)
 	}
 	until := q.Until
 	if until.IsZero() {
@@ -201,12 +206,13 @@ func (s *Store) Stats(ctx context.Context, q conductor.StatsQuery) ([]conductor.
 	rows, err := s.pool.Query(ctx, `
 SELECT grp, COUNT(*), COUNT(*) FILTER (WHERE cached), COUNT(*) FILTER (WHERE NOT success),
 	COALESCE(SUM(input_tokens), 0)::bigint, COALESCE(SUM(output_tokens), 0)::bigint, COALESCE(SUM(cost), 0)::bigint,
+	COALESCE(SUM(saved), 0)::bigint,
 	MAX(latency) FILTER (WHERE rn = GREATEST((50 * n + 99) / 100, 1)),
 	MAX(latency) FILTER (WHERE rn = GREATEST((95 * n + 99) / 100, 1)),
 	MAX(latency) FILTER (WHERE rn = GREATEST((99 * n + 99) / 100, 1)),
 	AVG(score)
 FROM (
-	SELECT `+col+` AS grp, latency, cached, success, input_tokens, output_tokens, cost, score,
+	SELECT `+col+` AS grp, latency, cached, success, input_tokens, output_tokens, cost, saved, score,
 		ROW_NUMBER() OVER (PARTITION BY `+col+` ORDER BY latency) AS rn,
 		COUNT(*) OVER (PARTITION BY `+col+`) AS n
 	FROM logs WHERE time >= $1 AND time < $2
@@ -224,7 +230,7 @@ GROUP BY grp`, q.Since, until)
 			mean          *float64
 		)
 		if err := rows.Scan(&r.Group, &r.Requests, &r.CacheHits, &r.Errors, &r.InputTokens, &r.OutputTokens,
-			&r.CostNanoUSD, &p50, &p95, &p99, &mean); err != nil {
+			&r.CostNanoUSD, &r.SavedNanoUSD, &p50, &p95, &p99, &mean); err != nil {
 			return nil, fmt.Errorf("postgres store: stats: %w", err)
 		}
 		r.P50, r.P95, r.P99 = time.Duration(p50), time.Duration(p95), time.Duration(p99)
@@ -263,7 +269,8 @@ func (s *Store) RecentLogs(ctx context.Context, limit int) ([]conductor.LogRow, 
 		)
 		if err := rows.Scan(&r.ID, &r.Time, &r.Gateway, &r.Environment, &r.User, &r.Provider, &r.Model, &r.Route,
 			&r.Variant, &status, &r.Success, &r.Cached, &r.MissReason, &attempts, &step, &in, &outTok,
-			&r.CostNanoUSD, &r.CostFlagged, &latency, &ttfb, &r.ErrorClass, &r.Score, &meta); err != nil {
+			&r.CostNanoUSD, &r.CostFlagged, &latency, &ttfb, &r.ErrorClass, &r.Score, &meta,
+			&r.Key, &r.Team, &r.SavedNanoUSD); err != nil {
 			return nil, fmt.Errorf("postgres store: recent logs: %w", err)
 		}
 		r.Time = r.Time.UTC()

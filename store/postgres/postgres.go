@@ -3,7 +3,8 @@
 // written in batches by COPY, into a table partitioned by day so that
 // retention drops whole partitions instead of deleting rows, and the
 // aggregates behind `conductor stats`, the dashboard and `doctor` are
-// computed by the database.
+// computed by the database. It also keeps the control items (virtual
+// keys, teams, admin changes and their audit), a conductor.ControlStore.
 //
 // The schema is migrated at Open: versioned, each version applied once in
 // a transaction holding an advisory lock, so that instances starting
@@ -208,6 +209,46 @@ CREATE TABLE log_scores (
 	created_at timestamptz      NOT NULL
 );
 CREATE INDEX log_scores_created ON log_scores (created_at);
+`,
+	// Version 2: governance (conductor.ControlStore). control_version is
+	// one row every change moves in its transaction; its row lock also
+	// serialises changes, so a revision check holds until commit.
+	`
+CREATE TABLE control_items (
+	kind       text        NOT NULL,
+	name       text        NOT NULL,
+	body       bytea       NOT NULL,
+	rev        bigint      NOT NULL,
+	updated_at timestamptz NOT NULL,
+	PRIMARY KEY (kind, name)
+);
+CREATE TABLE control_audit (
+	seq    bigserial   PRIMARY KEY,
+	time   timestamptz NOT NULL,
+	who    text        NOT NULL,
+	action text        NOT NULL,
+	kind   text        NOT NULL,
+	name   text        NOT NULL,
+	before bytea,
+	after  bytea
+);
+CREATE TABLE key_used (
+	name text        PRIMARY KEY,
+	at   timestamptz NOT NULL
+);
+CREATE TABLE control_version (
+	one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	v   bigint  NOT NULL
+);
+INSERT INTO control_version (one, v) VALUES (true, 0);
+`,
+	// Version 3: log rows name the virtual key and its team (never the
+	// key itself) and what a cache hit saved, for Stats by key and team.
+	`
+ALTER TABLE logs
+	ADD COLUMN "key" text   NOT NULL DEFAULT '',
+	ADD COLUMN team  text   NOT NULL DEFAULT '',
+	ADD COLUMN saved bigint NOT NULL DEFAULT 0;
 `,
 }
 

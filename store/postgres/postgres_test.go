@@ -34,7 +34,29 @@ func openTest(t testing.TB, schema string) *Store {
 func TestContract(t *testing.T) {
 	storetest.Run(t,
 		func(t *testing.T) conductor.Store { return store.Combine(nil, nil, openTest(t, testsvc.Name("ct"))) },
-		storetest.Only("Log"),
+		storetest.Only("Log", "LogByKey"),
+	)
+}
+
+func TestControlContract(t *testing.T) {
+	storetest.Run(t,
+		func(t *testing.T) conductor.Store {
+			// Through Combine, as OpenStore assembles it: the combined
+			// store names its log's ControlStore.
+			return store.Combine(nil, nil, openTest(t, testsvc.Name("cc")))
+		},
+		storetest.Only("Control"),
+		// Two pools on one schema, as two processes would have.
+		storetest.Shared(func(t *testing.T) (conductor.Store, conductor.Store) {
+			schema := testsvc.Name("cs")
+			a := openTest(t, schema)
+			b, err := Open(context.Background(), testsvc.PostgresURL(t), WithSchema(schema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return store.Combine(nil, nil, a), store.Combine(nil, nil, b)
+		}),
 	)
 }
 

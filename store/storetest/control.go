@@ -11,11 +11,17 @@ import (
 	conductor "github.com/conductor-go/conductor"
 )
 
-// control is the store's ControlStore, or a skip: a store that keeps no
-// control items serves without keys or run-time changes.
+// control is the store's ControlStore (itself, or the part a store made
+// of parts names with Control), or a skip: a store that keeps no control
+// items serves without keys or run-time changes.
 func control(t *testing.T, st conductor.Store) conductor.ControlStore {
 	t.Helper()
 	cs, ok := st.(conductor.ControlStore)
+	if p, isParts := st.(interface {
+		Control() (conductor.ControlStore, bool)
+	}); !ok && isParts {
+		cs, ok = p.Control()
+	}
 	if !ok {
 		t.Skip("the store keeps no control items (conductor.ControlStore)")
 	}
