@@ -295,6 +295,7 @@ func (s *Store) RecentLogs(ctx context.Context, limit int) ([]conductor.LogRow, 
 // of the day before is in are deleted.
 func (s *Store) PruneLogs(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
+	var dropped []string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 			return err
@@ -308,7 +309,6 @@ WHERE i.inhparent = 'logs'::regclass`)
 		if err != nil {
 			return err
 		}
-		var dropped []string
 		for _, name := range names {
 			day, err := time.Parse("20060102", strings.TrimPrefix(name, "logs_p"))
 			if err != nil || !strings.HasPrefix(name, "logs_p") {
@@ -338,16 +338,19 @@ WHERE i.inhparent = 'logs'::regclass`)
 		if _, err := tx.Exec(ctx, `DELETE FROM log_scores WHERE created_at < $1`, before); err != nil {
 			return err
 		}
-		s.partMu.Lock()
-		for _, name := range dropped {
-			delete(s.parts, name)
-		}
-		s.partMu.Unlock()
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres store: prune logs: %w", err)
 	}
+	// After the commit, not inside it: ensurePartitions holds partMu while
+	// it waits for the advisory lock this transaction held, so taking
+	// partMu here deadlocked the two.
+	s.partMu.Lock()
+	for _, name := range dropped {
+		delete(s.parts, name)
+	}
+	s.partMu.Unlock()
 	return total, nil
 }
 

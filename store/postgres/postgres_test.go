@@ -137,3 +137,38 @@ func TestOpenUnreachableNamesURLWithoutPassword(t *testing.T) {
 		t.Errorf("error %q: want the URL without its password", err)
 	}
 }
+
+// Pruning while rows of new days arrive must not deadlock: a prune holds
+// the partition lock of the database, and an append that creates a day's
+// partition takes it while holding the process's partition bookkeeping.
+func TestPruneWhileAppendingNewDays(t *testing.T) {
+	s := openTest(t, testsvc.Name("pa"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	errs := make(chan error, 2)
+	go func() {
+		for day := range 40 {
+			row := conductor.LogRow{ID: fmt.Sprintf("r%d", day), Time: start.AddDate(0, 0, day), Gateway: "g", Provider: "openai", Model: "m", Status: 200}
+			if err := s.AppendLogs(ctx, []conductor.LogRow{row}); err != nil {
+				errs <- fmt.Errorf("append day %d: %w", day, err)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	go func() {
+		for i := range 40 {
+			if _, err := s.PruneLogs(ctx, start.AddDate(0, 0, i/2)); err != nil {
+				errs <- fmt.Errorf("prune %d: %w", i, err)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
