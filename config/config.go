@@ -310,8 +310,9 @@ type GatewayDefaults struct {
 	Default string `toml:"default"`
 	// CacheMaxBytes bounds the cache store; 0 means the store's default.
 	CacheMaxBytes int64 `toml:"cache_max_bytes"`
-	// LogRetention prunes request-log rows older than this; 0 keeps them.
-	LogRetention Duration `toml:"log_retention"`
+	// LogRetention prunes request-log rows older than this; unset: 30
+	// days (the gateway's default); 0 keeps every row.
+	LogRetention *Duration `toml:"log_retention"`
 	// UserHeader names the HTTP header `conductor serve` reads the caller's
 	// user from, for per-user rate limits and budgets.
 	UserHeader string `toml:"user_header"`

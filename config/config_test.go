@@ -14,6 +14,8 @@ func ptr[T any](v T) *T { return &v }
 
 func sec(n int64) Duration { return Seconds(n) }
 
+func ptrTo[T any](v T) *T { return &v }
+
 // The page's wrangler.toml snippets, read as conductor.toml and as
 // wrangler.toml: both give the same [ai] settings.
 func TestPageSnippets(t *testing.T) {
@@ -93,7 +95,7 @@ func TestFullFile(t *testing.T) {
 					RateLimitingLimit: 100, RateLimitingInterval: sec(10), RateLimitingTechnique: "fixed"},
 			},
 		},
-		Gateway: GatewayDefaults{Default: "hosted", CacheMaxBytes: 1000000, LogRetention: sec(720 * 3600), UserHeader: "X-User"},
+		Gateway: GatewayDefaults{Default: "hosted", CacheMaxBytes: 1000000, LogRetention: ptrTo(sec(720 * 3600)), UserHeader: "X-User"},
 		Providers: Providers{
 			"openai":     {BaseURL: "https://openai.example.com/v1", APIKeyEnv: "MY_OPENAI_KEY", FirstByteTimeout: sec(20), Timeout: sec(120)},
 			"anthropic":  {APIKeyFile: "keys/anthropic", FirstByteTimeout: sec(300), Timeout: sec(600)},

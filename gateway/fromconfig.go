@@ -13,11 +13,17 @@ import (
 func Configs(cfg *config.Config, env config.LookupEnv, prices Prices) ([]Config, Config) {
 	environment := cfg.EnvironmentName(env)
 	base := Config{
-		Environment:  environment,
-		Prices:       prices,
-		LogRetention: cfg.Gateway.LogRetention.Duration,
+		Environment: environment,
+		Prices:      prices,
 		// The names are the same in both packages.
 		LogDurability: cfg.Log.Durability,
+	}
+	// Unset: the gateway's default; 0 keeps every row.
+	if r := cfg.Gateway.LogRetention; r != nil {
+		base.LogRetention = r.Duration
+		if r.Duration == 0 {
+			base.LogRetention = KeepLogs
+		}
 	}
 	budgets := func(id string) Config {
 		c := base

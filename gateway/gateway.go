@@ -42,6 +42,9 @@ const (
 	DefaultAlertBuffer         = 64
 	DefaultAlertTimeout        = 5 * time.Second
 	DefaultRetentionCheckEvery = time.Hour
+	DefaultLogRetention        = 30 * 24 * time.Hour
+	// KeepLogs as Config.LogRetention keeps every log row.
+	KeepLogs time.Duration = -1
 )
 
 // Backoff shapes, as cf-aig-backoff spells them.
@@ -53,7 +56,7 @@ const (
 
 // Config is one gateway's settings. The zero value is a working gateway
 // with caching off (as Cloudflare's default), three attempts per route, no
-// limits and no retention pruning.
+// limits, and log rows kept 30 days.
 type Config struct {
 	// ID names the gateway: it scopes cache keys, counters and log rows.
 	ID string
@@ -99,7 +102,9 @@ type Config struct {
 	// table.
 	Prices Prices
 
-	// LogRetention prunes log rows older than this; 0 keeps them.
+	// LogRetention prunes log rows older than this, at start and hourly:
+	// default 30 days (DefaultLogRetention); KeepLogs (any negative
+	// value) keeps every row.
 	LogRetention time.Duration
 	// LogBuffer bounds the rows waiting to be written; when full, async
 	// rows are dropped and counted, never waited for (sync rows wait).
@@ -335,8 +340,11 @@ func (c *Config) fill() error {
 			return fmt.Errorf("gateway %s: alert webhook is not an http(s) URL", c.ID)
 		}
 	}
-	if c.LogRetention < 0 {
-		return fmt.Errorf("gateway %s: log retention %v is negative", c.ID, c.LogRetention)
+	switch {
+	case c.LogRetention == 0:
+		c.LogRetention = DefaultLogRetention
+	case c.LogRetention < 0:
+		c.LogRetention = KeepLogs
 	}
 	if c.LogBuffer <= 0 {
 		c.LogBuffer = DefaultLogBuffer
