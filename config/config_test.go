@@ -166,7 +166,7 @@ func TestErrors(t *testing.T) {
 		{"unknown top-level key", "datadir = \"x\"\n", false,
 			[]string{`f.toml:1:1: unknown key "datadir" at the top level (expected one of: data_dir, environment, ai, providers, server, gateway, store, log, budget, pricing, split, model)`}},
 		{"unknown gateway key", "[ai]\nbinding = \"AI\"\n\n[[ai.gateway]]\nid = \"g\"\n  cache_tll = 60\n", false,
-			[]string{`f.toml:6:3: unknown key "cache_tll" in [[ai.gateway]] (expected one of: id, account_id, token_env, token_file, url, byok, cache_ttl, cache_scope, rate_limiting_requests_per_minute, rate_limiting_limit, rate_limiting_interval, rate_limiting_technique, rate_limiting_tokens_per_minute, rate_limiting_per_user, max_attempts, retry_delay, backoff, request_timeout)`}},
+			[]string{`f.toml:6:3: unknown key "cache_tll" in [[ai.gateway]] (expected one of: id, account_id, token_env, token_file, url, byok, cache_ttl, cache_scope, rate_limiting_requests_per_minute, rate_limiting_limit, rate_limiting_interval, rate_limiting_technique, rate_limiting_tokens_per_minute, rate_limiting_per_user, max_attempts, retry_delay, backoff, request_timeout, idle_timeout, total_timeout)`}},
 		{"unknown key in wrangler [ai]", "name = \"w\"\n[ai]\nbinding = \"AI\"\nbindings = \"X\"\n", true,
 			[]string{`f.toml:4:1: unknown key "bindings" in [ai] (expected one of: binding, remote, account_id, api_token_env, api_token_file, url, model, gateway)`}},
 		{"several unknown keys", "a = 1\n[server]\nport = 1\n", false,

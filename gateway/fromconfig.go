@@ -60,7 +60,8 @@ func Configs(cfg *config.Config, env config.LookupEnv, prices Prices) ([]Config,
 		c := budgets(g.ID)
 		c.CacheTTL = g.CacheTTL.Duration
 		c.CacheScope = g.CacheScope
-		c.Retry = RetryConfig{MaxAttempts: g.MaxAttempts, Delay: g.RetryDelay.Duration, Backoff: g.Backoff}
+		c.Retry = RetryConfig{MaxAttempts: g.MaxAttempts, Delay: g.RetryDelay.Duration, Backoff: g.Backoff,
+			Timeout: g.RequestTimeout.Duration, IdleTimeout: g.IdleTimeout.Duration, TotalTimeout: g.TotalTimeout.Duration}
 		limit, window, technique := g.RateLimit()
 		w := window.Duration
 		if w <= 0 {

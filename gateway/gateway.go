@@ -31,6 +31,9 @@ const (
 	MaxRetryDelay              = 5 * time.Second // as Cloudflare's cf-aig-retry-delay
 	DefaultMaxBackoff          = 8 * time.Second
 	DefaultRetryDeadline       = 2 * time.Minute
+	DefaultFirstByteTimeout    = 60 * time.Second
+	DefaultIdleTimeout         = 30 * time.Second
+	DefaultTotalTimeout        = 10 * time.Minute
 	DefaultRateWindow          = time.Minute
 	DefaultMaxOutputTokens     = 4096
 	DefaultMaxEntryBytes       = 4 << 20
@@ -134,9 +137,20 @@ type RetryConfig struct {
 	// Deadline bounds the retrying of one route: no attempt starts and no
 	// wait begins that would end past it.
 	Deadline time.Duration
-	// Timeout bounds each attempt (a stream's: until its headers) when the
-	// call sets none (request_timeout, cf-aig-request-timeout); 0: none.
+	// The three deadlines of a call; 0 takes the default, a negative value
+	// turns the deadline off. A deadline that passes is a timeout (504):
+	// retried and fallen back from like a 5xx, except a stream that stalls
+	// after it began, which fails (the caller has its first chunks).
+	//
+	// Timeout bounds each attempt's wait for the upstream's first byte
+	// (Cloudflare's cf-aig-request-timeout, which replaces it per call;
+	// [[ai.gateway]] request_timeout): default 60 s.
 	Timeout time.Duration
+	// IdleTimeout bounds the wait for each chunk of a stream: default 30 s.
+	IdleTimeout time.Duration
+	// TotalTimeout bounds the whole call, retries, fallbacks and a
+	// stream's last chunk included: default 10 minutes.
+	TotalTimeout time.Duration
 }
 
 // RateLimitConfig sets request and token limits per window, for the whole
@@ -292,8 +306,16 @@ func (c *Config) fill() error {
 	if r.Deadline <= 0 {
 		r.Deadline = DefaultRetryDeadline
 	}
-	if r.Timeout < 0 {
-		return fmt.Errorf("gateway %s: request timeout %v is negative", c.ID, r.Timeout)
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&r.Timeout, DefaultFirstByteTimeout}, {&r.IdleTimeout, DefaultIdleTimeout}, {&r.TotalTimeout, DefaultTotalTimeout}} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			*d.v = -1 // off, and stays off when filled again
+		}
 	}
 	switch r.Backoff {
 	case "":
