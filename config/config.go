@@ -275,12 +275,16 @@ type Gateway struct {
 	RateLimitingPerUser bool `toml:"rate_limiting_per_user"`
 
 	// Retries: attempts per call (at most 5), first delay, and backoff
-	// shape (constant, linear, exponential); RequestTimeout bounds the wait
-	// for each attempt's first byte.
+	// shape (constant, linear, exponential). The built-in gateway's three
+	// deadlines: RequestTimeout bounds the wait for each attempt's first
+	// byte (default 60 s), IdleTimeout the wait for each stream chunk
+	// (30 s), TotalTimeout the whole call (10 minutes).
 	MaxAttempts    int      `toml:"max_attempts"`
 	RetryDelay     Duration `toml:"retry_delay"`
 	Backoff        string   `toml:"backoff"`
 	RequestTimeout Duration `toml:"request_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	TotalTimeout   Duration `toml:"total_timeout"`
 }
 
 // Hosted reports whether calls through g go to Cloudflare's hosted gateway.
@@ -314,8 +318,9 @@ type GatewayDefaults struct {
 	Default string `toml:"default"`
 	// CacheMaxBytes bounds the cache store; 0 means the store's default.
 	CacheMaxBytes int64 `toml:"cache_max_bytes"`
-	// LogRetention prunes request-log rows older than this; 0 keeps them.
-	LogRetention Duration `toml:"log_retention"`
+	// LogRetention prunes request-log rows older than this; unset: 30
+	// days (the gateway's default); 0 keeps every row.
+	LogRetention *Duration `toml:"log_retention"`
 	// UserHeader names the HTTP header `conductor serve` reads the caller's
 	// user from, for per-user rate limits and budgets.
 	UserHeader string `toml:"user_header"`

@@ -14,6 +14,8 @@ func ptr[T any](v T) *T { return &v }
 
 func sec(n int64) Duration { return Seconds(n) }
 
+func ptrTo[T any](v T) *T { return &v }
+
 // The page's wrangler.toml snippets, read as conductor.toml and as
 // wrangler.toml: both give the same [ai] settings.
 func TestPageSnippets(t *testing.T) {
@@ -93,7 +95,7 @@ func TestFullFile(t *testing.T) {
 					RateLimitingLimit: 100, RateLimitingInterval: sec(10), RateLimitingTechnique: "fixed"},
 			},
 		},
-		Gateway: GatewayDefaults{Default: "hosted", CacheMaxBytes: 1000000, LogRetention: sec(720 * 3600), UserHeader: "X-User"},
+		Gateway: GatewayDefaults{Default: "hosted", CacheMaxBytes: 1000000, LogRetention: ptrTo(sec(720 * 3600)), UserHeader: "X-User"},
 		Providers: Providers{
 			"openai":     {BaseURL: "https://openai.example.com/v1", APIKeyEnv: "MY_OPENAI_KEY", FirstByteTimeout: sec(20), Timeout: sec(120)},
 			"anthropic":  {APIKeyFile: "keys/anthropic", FirstByteTimeout: sec(300), Timeout: sec(600)},
@@ -164,7 +166,7 @@ func TestErrors(t *testing.T) {
 		{"unknown top-level key", "datadir = \"x\"\n", false,
 			[]string{`f.toml:1:1: unknown key "datadir" at the top level (expected one of: data_dir, environment, ai, providers, server, gateway, store, log, budget, team, rate_limit, pricing, split, model)`}},
 		{"unknown gateway key", "[ai]\nbinding = \"AI\"\n\n[[ai.gateway]]\nid = \"g\"\n  cache_tll = 60\n", false,
-			[]string{`f.toml:6:3: unknown key "cache_tll" in [[ai.gateway]] (expected one of: id, account_id, token_env, token_file, url, byok, cache_ttl, cache_scope, rate_limiting_requests_per_minute, rate_limiting_limit, rate_limiting_interval, rate_limiting_technique, rate_limiting_tokens_per_minute, rate_limiting_per_user, max_attempts, retry_delay, backoff, request_timeout)`}},
+			[]string{`f.toml:6:3: unknown key "cache_tll" in [[ai.gateway]] (expected one of: id, account_id, token_env, token_file, url, byok, cache_ttl, cache_scope, rate_limiting_requests_per_minute, rate_limiting_limit, rate_limiting_interval, rate_limiting_technique, rate_limiting_tokens_per_minute, rate_limiting_per_user, max_attempts, retry_delay, backoff, request_timeout, idle_timeout, total_timeout)`}},
 		{"unknown key in wrangler [ai]", "name = \"w\"\n[ai]\nbinding = \"AI\"\nbindings = \"X\"\n", true,
 			[]string{`f.toml:4:1: unknown key "bindings" in [ai] (expected one of: binding, remote, account_id, api_token_env, api_token_file, url, model, gateway)`}},
 		{"several unknown keys", "a = 1\n[server]\nport = 1\n", false,

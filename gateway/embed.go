@@ -52,7 +52,10 @@ func (g *Gateway) embedRecord(next conductor.Embedder) conductor.Embedder {
 	return embedFunc(func(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
 		start := time.Now()
 		ci := &callInfo{provider: req.Provider, model: req.Model}
-		resp, err := next.Embed(withInfo(ctx, ci), req)
+		tctx, cancel := g.within(ctx)
+		resp, err := next.Embed(withInfo(tctx, ci), req)
+		err = g.pastTotal(ctx, tctx, req.Provider, err)
+		cancel()
 		latency := time.Since(start)
 		row := g.row(newID(start), &req.Options, ci, start, latency, err)
 		if err == nil {

@@ -30,12 +30,12 @@ func (g *Gateway) fallback(routes []Route) conductor.Provider {
 var errNoRoute = &conductor.Error{Class: conductor.ClassConfig, Message: "gateway: no route to call"}
 
 func fallsBack(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if ctx.Err() != nil {
 		return false
 	}
 	e, ok := conductor.AsError(err)
 	if !ok {
-		return true
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 	}
 	switch e.Class {
 	case conductor.ClassBadRequest, conductor.ClassCanceled, conductor.ClassLimited:

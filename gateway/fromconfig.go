@@ -15,11 +15,17 @@ import (
 // LimitsFromConfig's, which every gateway of a Set shares.
 func Configs(cfg *config.Config, env config.LookupEnv, prices Prices) ([]Config, Config) {
 	base := Config{
-		Environment:  cfg.EnvironmentName(env),
-		Prices:       prices,
-		LogRetention: cfg.Gateway.LogRetention.Duration,
+		Environment: cfg.EnvironmentName(env),
+		Prices:      prices,
 		// The names are the same in both packages.
 		LogDurability: cfg.Log.Durability,
+	}
+	// Unset: the gateway's default; 0 keeps every row.
+	if r := cfg.Gateway.LogRetention; r != nil {
+		base.LogRetention = r.Duration
+		if r.Duration == 0 {
+			base.LogRetention = KeepLogs
+		}
 	}
 	out := make([]Config, 0, len(cfg.AI.Gateways)+1)
 	if _, ok := cfg.GatewayByID(DefaultID); !ok {
@@ -44,7 +50,8 @@ func gatewayConfig(base Config, g config.Gateway) Config {
 	c.ID = g.ID
 	c.CacheTTL = g.CacheTTL.Duration
 	c.CacheScope = g.CacheScope
-	c.Retry = RetryConfig{MaxAttempts: g.MaxAttempts, Delay: g.RetryDelay.Duration, Backoff: g.Backoff}
+	c.Retry = RetryConfig{MaxAttempts: g.MaxAttempts, Delay: g.RetryDelay.Duration, Backoff: g.Backoff,
+		Timeout: g.RequestTimeout.Duration, IdleTimeout: g.IdleTimeout.Duration, TotalTimeout: g.TotalTimeout.Duration}
 	limit, window, technique := g.RateLimit()
 	w := window.Duration
 	if w <= 0 {

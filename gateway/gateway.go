@@ -33,6 +33,9 @@ const (
 	MaxRetryDelay              = 5 * time.Second // as Cloudflare's cf-aig-retry-delay
 	DefaultMaxBackoff          = 8 * time.Second
 	DefaultRetryDeadline       = 2 * time.Minute
+	DefaultFirstByteTimeout    = 60 * time.Second
+	DefaultIdleTimeout         = 30 * time.Second
+	DefaultTotalTimeout        = 10 * time.Minute
 	DefaultRateWindow          = time.Minute
 	DefaultMaxOutputTokens     = 4096
 	DefaultMaxEntryBytes       = 4 << 20
@@ -44,6 +47,9 @@ const (
 	DefaultAlertBuffer         = 64
 	DefaultAlertTimeout        = 5 * time.Second
 	DefaultRetentionCheckEvery = time.Hour
+	DefaultLogRetention        = 30 * 24 * time.Hour
+	// KeepLogs as Config.LogRetention keeps every log row.
+	KeepLogs time.Duration = -1
 )
 
 // Backoff shapes, as cf-aig-backoff spells them.
@@ -55,7 +61,7 @@ const (
 
 // Config is one gateway's settings. The zero value is a working gateway
 // with caching off (as Cloudflare's default), three attempts per route, no
-// limits and no retention pruning.
+// limits, and log rows kept 30 days.
 type Config struct {
 	// ID names the gateway: it scopes cache keys, counters and log rows.
 	ID string
@@ -101,7 +107,9 @@ type Config struct {
 	// table.
 	Prices Prices
 
-	// LogRetention prunes log rows older than this; 0 keeps them.
+	// LogRetention prunes log rows older than this, at start and hourly:
+	// default 30 days (DefaultLogRetention); KeepLogs (any negative
+	// value) keeps every row.
 	LogRetention time.Duration
 	// LogBuffer bounds the rows waiting to be written; when full, async
 	// rows are dropped and counted, never waited for (sync rows wait).
@@ -131,9 +139,20 @@ type RetryConfig struct {
 	// Deadline bounds the retrying of one route: no attempt starts and no
 	// wait begins that would end past it.
 	Deadline time.Duration
-	// Timeout bounds each attempt (a stream's: until its headers) when the
-	// call sets none (request_timeout, cf-aig-request-timeout); 0: none.
+	// The three deadlines of a call; 0 takes the default, a negative value
+	// turns the deadline off. A deadline that passes is a timeout (504):
+	// retried and fallen back from like a 5xx, except a stream that stalls
+	// after it began, which fails (the caller has its first chunks).
+	//
+	// Timeout bounds each attempt's wait for the upstream's first byte
+	// (Cloudflare's cf-aig-request-timeout, which replaces it per call;
+	// [[ai.gateway]] request_timeout): default 60 s.
 	Timeout time.Duration
+	// IdleTimeout bounds the wait for each chunk of a stream: default 30 s.
+	IdleTimeout time.Duration
+	// TotalTimeout bounds the whole call, retries, fallbacks and a
+	// stream's last chunk included: default 10 minutes.
+	TotalTimeout time.Duration
 }
 
 // RateLimitConfig sets request and token limits per window, for the whole
@@ -296,8 +315,16 @@ func (c *Config) fill() error {
 	if r.Deadline <= 0 {
 		r.Deadline = DefaultRetryDeadline
 	}
-	if r.Timeout < 0 {
-		return fmt.Errorf("gateway %s: request timeout %v is negative", c.ID, r.Timeout)
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&r.Timeout, DefaultFirstByteTimeout}, {&r.IdleTimeout, DefaultIdleTimeout}, {&r.TotalTimeout, DefaultTotalTimeout}} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			*d.v = -1 // off, and stays off when filled again
+		}
 	}
 	switch r.Backoff {
 	case "":
@@ -339,8 +366,11 @@ func (c *Config) fill() error {
 	if err := checkWebhook(c.AlertWebhook); err != nil {
 		return fmt.Errorf("gateway %s: %w", c.ID, err)
 	}
-	if c.LogRetention < 0 {
-		return fmt.Errorf("gateway %s: log retention %v is negative", c.ID, c.LogRetention)
+	switch {
+	case c.LogRetention == 0:
+		c.LogRetention = DefaultLogRetention
+	case c.LogRetention < 0:
+		c.LogRetention = KeepLogs
 	}
 	if c.LogBuffer <= 0 {
 		c.LogBuffer = DefaultLogBuffer

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -32,7 +34,6 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{Config{Budgets: []Budget{{Scope: ScopeUser, Period: "week", LimitUSD: 1}}}, `budget 1: period "week" (expected day or month)`},
 		{Config{Budgets: []Budget{{Scope: ScopeUser, Period: PeriodDay, LimitUSD: -1}}}, "budget 1: limit $-1"},
 		{Config{AlertThresholds: []float64{0.5, 80}}, "alert threshold 80 (expected a fraction in (0, 1])"},
-		{Config{LogRetention: -time.Hour}, "log retention -1h0m0s is negative"},
 		{Config{AlertWebhook: "hooks.example/alert?token=s3cret"}, "alert webhook is not an http(s) URL"},
 		{Config{AlertWebhook: "http://[::1/alert?token=s3cret"}, "alert webhook is not an http(s) URL"},
 	}
@@ -121,11 +122,10 @@ func TestPrune(t *testing.T) {
 	})
 }
 
-// With no log retention, expired cache entries are still pruned (and
-// every log row kept).
+// When the log keeps every row, expired cache entries are still pruned.
 func TestPruneWithoutRetention(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g, st, stop := start(t, Config{CacheTTL: time.Minute})
+		g, st, stop := start(t, Config{CacheTTL: time.Minute, LogRetention: KeepLogs})
 		if _, err := g.Wrap(&double{}).Chat(t.Context(), chatReq("q")); err != nil {
 			t.Fatal(err)
 		}
@@ -143,6 +143,49 @@ func TestPruneWithoutRetention(t *testing.T) {
 			t.Fatalf("rows %+v, want the one kept", rows)
 		}
 	})
+}
+
+// A gateway configured with no retention keeps 30 days of log: rows
+// older are pruned at start, and the hourly pruning takes those that age
+// past it; KeepLogs keeps them all.
+func TestDefaultLogRetention(t *testing.T) {
+	for _, tt := range []struct {
+		retention time.Duration
+		atStart   int // rows left after the pruning at start, of 3
+		anHour    int // and an hour later
+	}{
+		{0, 2, 1},
+		{KeepLogs, 3, 3},
+	} {
+		t.Run(fmt.Sprint(tt.retention), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := openStore(t, tempDB(t))
+				defer st.Close()
+				now := time.Now()
+				var rows []conductor.LogRow
+				for i, age := range []time.Duration{31 * 24 * time.Hour, 30*24*time.Hour - 30*time.Minute, time.Hour} {
+					rows = append(rows, conductor.LogRow{ID: fmt.Sprint("row-", i), Time: now.Add(-age).UTC(), Gateway: "gw", Status: 200, Success: true})
+				}
+				if err := st.AppendLogs(t.Context(), rows); err != nil {
+					t.Fatal(err)
+				}
+				g, err := New(Config{ID: "gw", Prices: testPrices{}, LogRetention: tt.retention}, st, WithLogger(slog.New(slog.DiscardHandler)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer g.Close(context.Background())
+				synctest.Wait()
+				if n := len(logs(t, st)); n != tt.atStart {
+					t.Errorf("%d rows after the pruning at start, want %d", n, tt.atStart)
+				}
+				time.Sleep(DefaultRetentionCheckEvery)
+				synctest.Wait()
+				if n := len(logs(t, st)); n != tt.anHour {
+					t.Errorf("%d rows an hour later, want %d", n, tt.anHour)
+				}
+			})
+		})
+	}
 }
 
 // When the store fails: the cache is skipped (MISS cache_error), rate

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -34,7 +35,10 @@ func (g *Gateway) record(next conductor.Provider) conductor.Provider {
 func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
 	start := time.Now()
 	ci := &callInfo{provider: req.Provider, model: req.Model}
-	resp, err := r.next.Chat(withInfo(ctx, ci), req)
+	tctx, cancel := r.g.within(ctx)
+	resp, err := r.next.Chat(withInfo(tctx, ci), req)
+	err = r.g.pastTotal(ctx, tctx, req.Provider, err)
+	cancel()
 	latency := time.Since(start)
 	row := r.g.row(newID(start), &req.Options, ci, start, latency, err)
 	if err == nil {
@@ -74,15 +78,18 @@ func (g *Gateway) answered(row *conductor.LogRow, m *conductor.ResponseMeta, ci 
 func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
 	start := time.Now()
 	ci := &callInfo{provider: req.Provider, model: req.Model}
-	s, err := r.next.Stream(withInfo(ctx, ci), req)
+	tctx, cancel := r.g.within(ctx)
+	s, err := r.next.Stream(withInfo(tctx, ci), req)
 	id := newID(start)
 	if err != nil {
+		err = r.g.pastTotal(ctx, tctx, req.Provider, err)
+		cancel()
 		_ = r.g.logRow(ctx, r.g.row(id, &req.Options, ci, start, time.Since(start), err))
 		return nil, err
 	}
 	rs := &recordStream{id: id, variant: req.Options.Variant}
 	rs.usageStream = usageStream{
-		Stream: s,
+		Stream: &totalStream{Stream: s, g: r.g, ctx: ctx, tctx: tctx, cancel: cancel, provider: req.Provider},
 		input:  estimateTokens(promptBytes(req)),
 		done: func(u conductor.Usage, err error) {
 			latency := time.Since(start)
@@ -103,6 +110,52 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 		},
 	}
 	return rs, nil
+}
+
+// errTotal is the cause of a call that ran past its total deadline.
+var errTotal = errors.New("the call exceeded its total deadline")
+
+// within bounds a call by the gateway's total deadline (none when off).
+func (g *Gateway) within(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d := g.conf().Retry.TotalTimeout; d > 0 {
+		return context.WithTimeoutCause(ctx, d, errTotal)
+	}
+	return ctx, func() {}
+}
+
+// pastTotal is err as the caller must see it: a timeout (504) when the
+// total deadline cut the call, whatever the inner layers made of the
+// canceled context; err unchanged otherwise.
+func (g *Gateway) pastTotal(ctx, tctx context.Context, provider string, err error) error {
+	if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(tctx), errTotal) {
+		return err
+	}
+	return &conductor.Error{Provider: provider, Class: conductor.ClassTimeout, Status: 504,
+		Message: fmt.Sprintf("%v of %v", errTotal, g.conf().Retry.TotalTimeout), Err: err}
+}
+
+// totalStream holds a stream to the call's total deadline: a failure
+// after it passed is a timeout, and closing the stream releases the timer.
+type totalStream struct {
+	conductor.Stream
+	g         *Gateway
+	ctx, tctx context.Context
+	cancel    context.CancelFunc
+	provider  string
+}
+
+func (s *totalStream) Next() (conductor.Chunk, error) {
+	ch, err := s.Stream.Next()
+	if err != nil && err != io.EOF {
+		err = s.g.pastTotal(s.ctx, s.tctx, s.provider, err)
+	}
+	return ch, err
+}
+
+func (s *totalStream) Close() error {
+	err := s.Stream.Close()
+	s.cancel()
+	return err
 }
 
 // recordStream notes when the first chunk came, for the row's TTFB, and

@@ -2,8 +2,9 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
+	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 //
 // The route's Deadline bounds the retrying, not the answer: no attempt starts
 // and no wait is begun that would end past it, but an attempt in progress is
-// bounded only by the call's Timeout and context, so a long answer is never
-// cut by the retry budget.
+// bounded only by its first-byte deadline, a stream's idle deadline and the
+// call's total deadline (record.go), so a long answer is never cut by the
+// retry budget.
 //
 // A stream is retried while it opens (until the upstream answered with its
 // headers); once chunks flow, a failure is the caller's to see.
@@ -37,12 +39,13 @@ type retryPolicy struct {
 	maxDelay time.Duration
 	backoff  string
 	deadline time.Duration
-	timeout  time.Duration // per attempt: to the answer, or to a stream's headers
+	timeout  time.Duration // per attempt: to the upstream's first byte
+	idle     time.Duration // per stream chunk
 }
 
 func (g *Gateway) retryPolicy(o conductor.CallOptions) retryPolicy {
 	r := g.conf().Retry
-	p := retryPolicy{attempts: r.MaxAttempts, delay: r.Delay, maxDelay: r.MaxDelay, backoff: r.Backoff, deadline: r.Deadline, timeout: r.Timeout}
+	p := retryPolicy{attempts: r.MaxAttempts, delay: r.Delay, maxDelay: r.MaxDelay, backoff: r.Backoff, deadline: r.Deadline, timeout: r.Timeout, idle: r.IdleTimeout}
 	if o.Timeout > 0 {
 		p.timeout = o.Timeout
 	}
@@ -138,40 +141,29 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 	attempts := 0
 	err := r.run(ctx, req, func(ctx context.Context) error {
 		attempts++
-		if p.timeout <= 0 {
-			var err error
-			s, err = r.next.Stream(ctx, req)
-			if err == nil && s == nil {
-				return errNoAnswer(req.Provider)
-			}
-			return err
-		}
-		// The timeout bounds the wait for the stream's headers only; the
-		// stream itself lives on under actx until closed.
-		actx, cancel := context.WithCancel(ctx)
-		var timedOut atomic.Bool
-		t := time.AfterFunc(p.timeout, func() { timedOut.Store(true); cancel() })
+		// The first-byte deadline bounds the opening; the stream lives on
+		// under actx until closed, each chunk within the idle deadline.
+		actx, a := firstByte(ctx, p.timeout)
 		var err error
 		s, err = r.next.Stream(actx, req)
-		t.Stop()
-		if err != nil {
-			cancel()
-			if timedOut.Load() && ctx.Err() == nil {
+		timedOut := a.arrived()
+		switch {
+		case err != nil:
+			a.cancel()
+			if timedOut && ctx.Err() == nil {
 				return timeoutError(req.Provider, p.timeout, err)
 			}
 			return err
-		}
-		if s == nil {
-			cancel()
+		case s == nil:
+			a.cancel()
 			return errNoAnswer(req.Provider)
-		}
-		if timedOut.Load() {
+		case timedOut:
 			// Opened just as the timer fired: its context is gone.
 			s.Close()
-			cancel()
+			a.cancel()
 			return timeoutError(req.Provider, p.timeout, context.DeadlineExceeded)
 		}
-		s = &cancelStream{Stream: s, cancel: cancel}
+		s = &idleStream{Stream: s, cancel: a.cancel, idle: p.idle, provider: req.Provider}
 		return nil
 	})
 	if err != nil {
@@ -183,21 +175,48 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 }
 
 // attemptWhole makes one attempt at a whole answer (a chat answer, an
-// embedding) within the per-attempt timeout (0: none).
+// embedding) within the first-byte deadline (0: none): the answer's
+// headers must come in time, its body may take what the call's total
+// deadline leaves.
 func attemptWhole[T any](ctx context.Context, timeout time.Duration, provider string, call func(context.Context) (*T, error)) (*T, error) {
-	actx, cancel := ctx, context.CancelFunc(func() {})
-	if timeout > 0 {
-		actx, cancel = context.WithTimeout(ctx, timeout)
-	}
-	defer cancel()
+	actx, a := firstByte(ctx, timeout)
+	defer a.cancel()
 	resp, err := call(actx)
-	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+	if timedOut := a.arrived(); timedOut && err != nil && ctx.Err() == nil {
 		return nil, timeoutError(provider, timeout, err)
 	}
 	if err == nil && resp == nil {
 		return nil, errNoAnswer(provider)
 	}
 	return resp, err
+}
+
+// attemptDeadline is one attempt's first-byte deadline: a timer that
+// cancels the attempt unless the upstream's first response byte (seen by
+// an httptrace hook on the attempt's context, which every HTTP adapter
+// passes to its request) or the adapter's return comes first.
+type attemptDeadline struct {
+	t        *time.Timer
+	timedOut atomic.Bool
+	cancel   context.CancelFunc
+}
+
+func firstByte(ctx context.Context, d time.Duration) (context.Context, *attemptDeadline) {
+	actx, cancel := context.WithCancel(ctx)
+	a := &attemptDeadline{cancel: cancel}
+	if d > 0 {
+		a.t = time.AfterFunc(d, func() { a.timedOut.Store(true); cancel() })
+		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{GotFirstResponseByte: func() { a.t.Stop() }})
+	}
+	return actx, a
+}
+
+// arrived stops the deadline and reports whether it had passed.
+func (a *attemptDeadline) arrived() bool {
+	if a.t != nil {
+		a.t.Stop()
+	}
+	return a.timedOut.Load()
 }
 
 // errNoAnswer stands for an adapter that returned neither an answer nor an
@@ -213,14 +232,39 @@ func timeoutError(provider string, d time.Duration, err error) error {
 	}
 }
 
-// cancelStream releases its attempt's context when closed.
-type cancelStream struct {
+// idleStream bounds the wait for each chunk of an opened stream by the
+// idle deadline (0: none), and releases its attempt's context when closed.
+// Only the wait inside Next counts: a caller that reads slowly never
+// trips it. A stream idle for longer is cut (its attempt's context is
+// canceled) and fails with a timeout: the caller sees an error, never a
+// truncated answer passed off as whole.
+type idleStream struct {
 	conductor.Stream
-	cancel context.CancelFunc
+	cancel   context.CancelFunc
+	idle     time.Duration
+	provider string
+	timedOut atomic.Bool
 }
 
-func (c *cancelStream) Close() error {
-	err := c.Stream.Close()
-	c.cancel()
+func (s *idleStream) Next() (conductor.Chunk, error) {
+	if s.idle <= 0 {
+		return s.Stream.Next()
+	}
+	t := time.AfterFunc(s.idle, func() { s.timedOut.Store(true); s.cancel() })
+	ch, err := s.Stream.Next()
+	t.Stop()
+	if s.timedOut.Load() {
+		if err == nil || err == io.EOF {
+			err = context.DeadlineExceeded
+		}
+		return conductor.Chunk{}, &conductor.Error{Provider: s.provider, Class: conductor.ClassTimeout,
+			Message: fmt.Sprintf("the stream stalled: no chunk within %v", s.idle), Err: err}
+	}
+	return ch, err
+}
+
+func (s *idleStream) Close() error {
+	err := s.Stream.Close()
+	s.cancel()
 	return err
 }

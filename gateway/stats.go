@@ -20,8 +20,8 @@ func (g *Gateway) pruneLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Prune deletes log rows older than Config.LogRetention (when set) and
-// expired cache entries, now. The gateway runs it at start and hourly;
+// Prune deletes log rows older than Config.LogRetention (unless it keeps
+// them) and expired cache entries, now. The gateway runs it at start and hourly;
 // `conductor` commands may call it on demand.
 func (g *Gateway) Prune(ctx context.Context) {
 	now := nowUTC()

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/gateway"
 )
 
 // Cloudflare AI Gateway's paths, served by the built-in gateway so that a
@@ -143,6 +144,13 @@ type universalStep struct {
 // maxSteps bounds the universal endpoint's fallback list.
 const maxSteps = 16
 
+// MaxUniversalAttempts bounds the upstream calls one universal request
+// makes over all its steps, each step's retries included: 16 steps of 5
+// attempts would otherwise be 80 calls (and 80 deadlines) for one request.
+// A step gets at most the attempts left; when none are left the last
+// failure is the answer.
+const MaxUniversalAttempts = 10
+
 // decodeSteps reads the universal endpoint's body: an array of steps (one
 // step object alone is taken as a list of one).
 func decodeSteps(body []byte) ([]universalStep, error) {
@@ -193,7 +201,12 @@ func (s *Server) universal(w http.ResponseWriter, r *http.Request, c *caller) {
 	gw, account := r.PathValue("gateway"), r.PathValue("account")
 	var lastErr error
 	lastFormat := fmtOpenAI
+	left := MaxUniversalAttempts
 	for i, st := range steps {
+		if left <= 0 {
+			s.log.Info("universal endpoint: attempts spent", "attempts", MaxUniversalAttempts, "steps_left", len(steps)-i)
+			break
+		}
 		get, sc, err := s.stepHeaders(r, c, st)
 		var x *exchange
 		if err == nil {
@@ -206,8 +219,10 @@ func (s *Server) universal(w http.ResponseWriter, r *http.Request, c *caller) {
 		var resp *conductor.ChatResponse
 		var stream conductor.Stream
 		if err == nil {
+			s.boundAttempts(x, left)
 			noteCall(r, x)
 			resp, stream, err = x.call(ctx)
+			left -= conductor.AttemptsOf(err)
 		}
 		if err == nil {
 			w.Header().Set(hdrStep, fmt.Sprint(i))
@@ -230,6 +245,20 @@ func (s *Server) universal(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	w.Header().Set(hdrStep, fmt.Sprint(len(steps)-1))
 	s.failEarly(w, r, lastFormat, lastErr)
+}
+
+// boundAttempts gives a universal step at most left attempts: its own
+// (cf-aig-max-attempts, config.maxAttempts), else its gateway's.
+func (s *Server) boundAttempts(x *exchange, left int) {
+	o := &x.req.Options
+	n := o.MaxAttempts
+	if n <= 0 {
+		n = gateway.DefaultMaxAttempts
+		if g, err := s.gateway(x.gateway); err == nil {
+			n = g.Config().Retry.MaxAttempts
+		}
+	}
+	o.MaxAttempts = min(n, left)
 }
 
 // stepHeaders returns the header lookup of one step (its headers, then its

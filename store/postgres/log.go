@@ -71,7 +71,7 @@ func (s *Store) ensurePartitions(ctx context.Context, rows []conductor.LogRow) e
 		return err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), $1))`, int64(migrationLock)); err != nil {
 		return err
 	}
 	for _, day := range missing {
@@ -127,7 +127,7 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 			r.Key, r.Team, r.SavedNanoUSD}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(scoreLock)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), $1))`, int64(scoreLock)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE logs_in ON COMMIT DROP AS SELECT `+columnList+` FROM logs WITH NO DATA`); err != nil {
@@ -168,7 +168,7 @@ func (s *Store) ScoreLog(ctx context.Context, id string, score float64) error {
 	}
 	now := s.now()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(scoreLock)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), $1))`, int64(scoreLock)); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE logs SET score = $1 WHERE id = $2`, score, id)
@@ -297,7 +297,7 @@ func (s *Store) PruneLogs(ctx context.Context, before time.Time) (int64, error) 
 	var total int64
 	var dropped []string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), $1))`, int64(migrationLock)); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid

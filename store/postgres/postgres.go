@@ -157,7 +157,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // migrationLock is the advisory lock key migrations and partition changes
-// hold: instances starting together apply each once.
+// hold: instances starting together apply each once. Like scoreLock it is
+// taken per schema (hashed with current_schema()): deployments and test
+// runs in other schemas of the database do not wait for each other.
 const migrationLock = 7_466_584_114
 
 // scoreLock serialises appends and scores, so that a score given while
@@ -264,7 +266,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres store: migrate: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), $1))`, int64(migrationLock)); err != nil {
 		return fmt.Errorf("postgres store: migrate: lock: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS conductor_migrations (

@@ -233,6 +233,9 @@ func (s *Store) PruneCache(ctx context.Context, now time.Time) (int64, error) {
 		n, err = res.RowsAffected()
 		return err
 	})
+	if err == nil && n > 0 {
+		s.reclaimLogged(ctx)
+	}
 	return n, err
 }
 

@@ -301,5 +301,16 @@ func (s *Store) PruneLogs(ctx context.Context, before time.Time) (int64, error) 
 		}
 		return nil
 	})
+	if err == nil && n > 0 {
+		s.reclaimLogged(ctx)
+	}
 	return n, err
+}
+
+// reclaimLogged gives pruned pages back (vacuum.go); a failure leaves them
+// on the free list for reuse, which is worth a warning, not an error.
+func (s *Store) reclaimLogged(ctx context.Context) {
+	if err := s.reclaim(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("sqlite store: pruned pages not given back", "err", err)
+	}
 }

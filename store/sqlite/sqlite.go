@@ -184,6 +184,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s.wr.SetMaxOpenConns(1)
 	s.wr.SetConnMaxLifetime(0)
 	s.wr.SetConnMaxIdleTime(0)
+	if err := s.useIncrementalVacuum(ctx); err != nil {
+		s.wr.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.wr.Close()
 		return nil, err

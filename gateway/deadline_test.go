@@ -1,0 +1,191 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http/httptrace"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// hanging is an upstream that behaves as an HTTP one does in time: it
+// waits `headers` before its first response byte (told to the attempt's
+// httptrace hook, as net/http tells it), then `body` before the whole
+// answer is read; a stream gives `chunks` chunks `gap` apart, then hangs.
+// Every wait ends when the attempt's context does.
+type hanging struct {
+	headers, body, gap time.Duration
+	chunks             int
+	calls              int
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return &conductor.Error{Provider: "openai", Class: conductor.ClassNetwork, Message: "request canceled", Err: ctx.Err()}
+	}
+}
+
+func (h *hanging) open(ctx context.Context) error {
+	h.calls++
+	if err := sleepCtx(ctx, h.headers); err != nil {
+		return err
+	}
+	if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.GotFirstResponseByte != nil {
+		tr.GotFirstResponseByte()
+	}
+	return nil
+}
+
+func (h *hanging) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	if err := h.open(ctx); err != nil {
+		return nil, err
+	}
+	if err := sleepCtx(ctx, h.body); err != nil {
+		return nil, err
+	}
+	return answer("slow but whole", 10, 5), nil
+}
+
+func (h *hanging) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	if err := h.open(ctx); err != nil {
+		return nil, err
+	}
+	return &gapStream{ctx: ctx, h: h}, nil
+}
+
+type gapStream struct {
+	ctx context.Context
+	h   *hanging
+	n   int
+}
+
+func (s *gapStream) Next() (conductor.Chunk, error) {
+	if s.n > 0 || s.h.gap > 0 {
+		wait := s.h.gap
+		if s.n >= s.h.chunks {
+			wait = 1000 * time.Hour // stalled
+		}
+		if err := sleepCtx(s.ctx, wait); err != nil {
+			return conductor.Chunk{}, err
+		}
+	}
+	s.n++
+	return conductor.Chunk{Delta: "x", Raw: []byte(`{"choices":[{"delta":{"content":"x"}}]}`)}, nil
+}
+
+func (s *gapStream) Meta() conductor.ResponseMeta {
+	return conductor.ResponseMeta{Provider: conductor.ProviderOpenAI}
+}
+func (s *gapStream) Close() error { return nil }
+
+// The three deadlines, on the fake clock: the first byte (then a retry,
+// then the next route, as for a 5xx), the idle time between chunks, and
+// the whole call. Each case says when the call ends and how.
+func TestDeadlines(t *testing.T) {
+	ok := &double{}
+	tests := []struct {
+		name     string
+		retry    RetryConfig
+		opts     conductor.CallOptions
+		up       *hanging
+		stream   bool
+		fallback bool // a second route that answers at once
+		took     time.Duration
+		class    conductor.ErrorClass // "" for an answer
+		step     int
+		calls    int // calls of the hanging route
+	}{
+		{name: "hang before headers: retried, then the next route",
+			retry: RetryConfig{Timeout: 5 * time.Second, MaxAttempts: 2, Delay: time.Second, Backoff: BackoffConstant},
+			up:    &hanging{headers: time.Hour}, fallback: true, took: 11 * time.Second, step: 1, calls: 2},
+		{name: "hang before headers, stream: the next route",
+			retry: RetryConfig{Timeout: 5 * time.Second, MaxAttempts: 1},
+			up:    &hanging{headers: time.Hour}, stream: true, fallback: true, took: 5 * time.Second, step: 1, calls: 1},
+		{name: "cf-aig-request-timeout over the gateway's",
+			retry: RetryConfig{Timeout: time.Minute, MaxAttempts: 1}, opts: conductor.CallOptions{Timeout: 2 * time.Second},
+			up: &hanging{headers: time.Hour}, fallback: true, took: 2 * time.Second, step: 1, calls: 1},
+		{name: "hang before headers, last route: a timeout",
+			retry: RetryConfig{Timeout: 5 * time.Second, MaxAttempts: 1},
+			up:    &hanging{headers: time.Hour}, took: 5 * time.Second, class: conductor.ClassTimeout, calls: 1},
+		{name: "default first byte: 60s",
+			retry: RetryConfig{MaxAttempts: 1},
+			up:    &hanging{headers: time.Hour}, took: DefaultFirstByteTimeout, class: conductor.ClassTimeout, calls: 1},
+		{name: "headers in time, a long body: not cut by the first-byte deadline",
+			retry: RetryConfig{Timeout: 5 * time.Second},
+			up:    &hanging{headers: time.Second, body: 3 * time.Minute}, took: 3*time.Minute + time.Second, calls: 1},
+		{name: "stream stalls between chunks: idle deadline",
+			retry: RetryConfig{IdleTimeout: 10 * time.Second},
+			up:    &hanging{chunks: 3, gap: time.Second}, stream: true, took: 13 * time.Second, class: conductor.ClassTimeout, calls: 1},
+		{name: "default idle: 30s",
+			up: &hanging{chunks: 1}, stream: true, took: DefaultIdleTimeout, class: conductor.ClassTimeout, calls: 1},
+		{name: "chunks that keep coming: the total deadline",
+			retry: RetryConfig{IdleTimeout: time.Minute, TotalTimeout: 2 * time.Minute},
+			up:    &hanging{chunks: 1 << 30, gap: 20 * time.Second}, stream: true, took: 2 * time.Minute, class: conductor.ClassTimeout, calls: 1},
+		{name: "a whole answer past the total deadline",
+			retry: RetryConfig{TotalTimeout: 90 * time.Second, MaxAttempts: 1},
+			up:    &hanging{headers: time.Second, body: time.Hour}, fallback: true, took: 90 * time.Second, class: conductor.ClassTimeout, calls: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g, _, stop := start(t, Config{Retry: tt.retry})
+				defer stop()
+				var fallbacks []Route
+				if tt.fallback {
+					fallbacks = []Route{{Provider: conductor.ProviderAnthropic, Model: "claude-3-5-haiku-latest", P: ok}}
+				}
+				p := g.Wrap(tt.up, fallbacks...)
+				req := chatReq("q")
+				req.Options = tt.opts
+				began := time.Now()
+				var (
+					err  error
+					step int
+				)
+				if tt.stream {
+					var s conductor.Stream
+					if s, err = p.Stream(t.Context(), req); err == nil {
+						step = s.Meta().Step
+						for err == nil {
+							_, err = s.Next()
+						}
+						if err == io.EOF {
+							err = nil
+						}
+						s.Close()
+					}
+				} else {
+					var resp *conductor.ChatResponse
+					if resp, err = p.Chat(t.Context(), req); err == nil {
+						step = resp.Meta.Step
+					}
+				}
+				if took := time.Since(began); took != tt.took {
+					t.Errorf("the call took %v, want %v", took, tt.took)
+				}
+				if class(err) != tt.class {
+					t.Errorf("err %v (class %q), want class %q", err, class(err), tt.class)
+				}
+				if tt.class == "" && step != tt.step {
+					t.Errorf("answered by step %d, want %d", step, tt.step)
+				}
+				if e, isErr := conductor.AsError(err); isErr && tt.class == conductor.ClassTimeout {
+					if status, _ := errorStatus(e); status != 504 {
+						t.Errorf("a timeout logged as %d, want 504", status)
+					}
+				}
+				if tt.up.calls != tt.calls {
+					t.Errorf("the hanging route was called %d times, want %d", tt.up.calls, tt.calls)
+				}
+			})
+		})
+	}
+}
