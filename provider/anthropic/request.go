@@ -681,9 +681,7 @@ func DecodeRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 				keep(k, v)
 			}
 		case "stream":
-			var s *bool
-			err = wire.Unmarshal(v, &s)
-			req.Stream = s != nil && *s
+			req.Stream, err = wire.Flag(v)
 		default:
 			keep(k, v)
 		}

@@ -554,14 +554,9 @@ func DecodeRequestJSON(body []byte) (*conductor.ChatRequest, error) {
 			}
 			req.ResponseFormat = rf
 		case "reasoning_effort":
-			var e *string
-			if err = wire.Unmarshal(v, &e); e != nil {
-				req.ReasoningEffort = *e
-			}
+			req.ReasoningEffort, err = wire.OptString(v)
 		case "stream":
-			var s *bool
-			err = wire.Unmarshal(v, &s)
-			req.Stream = s != nil && *s
+			req.Stream, err = wire.Flag(v)
 		default:
 			keep(k, v)
 		}

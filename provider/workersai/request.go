@@ -154,14 +154,9 @@ func DecodeRequest(body []byte) (*conductor.ChatRequest, error) {
 		case "parallel_tool_calls":
 			err = wire.Unmarshal(v, &req.ParallelToolCalls)
 		case "reasoning_effort":
-			var e *string
-			if err = wire.Unmarshal(v, &e); e != nil {
-				req.ReasoningEffort = *e
-			}
+			req.ReasoningEffort, err = wire.OptString(v)
 		case "stream":
-			var s *bool
-			err = wire.Unmarshal(v, &s)
-			req.Stream = s != nil && *s
+			req.Stream, err = wire.Flag(v)
 		default:
 			keep(k, v)
 		}

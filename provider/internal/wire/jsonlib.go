@@ -49,3 +49,20 @@ func ShortJSONError(err error) string {
 	}
 	return err.Error()
 }
+
+// Flag reads a JSON boolean that may be null or absent (false).
+func Flag(v []byte) (bool, error) {
+	var b *bool
+	err := Unmarshal(v, &b)
+	return b != nil && *b, err
+}
+
+// OptString reads a JSON string that may be null ("").
+func OptString(v []byte) (string, error) {
+	var s *string
+	err := Unmarshal(v, &s)
+	if s == nil {
+		return "", err
+	}
+	return *s, err
+}
