@@ -433,17 +433,11 @@ func (v *validator) deployments(i int, m Model) {
 	if b.ErrorRate != -1 && (b.ErrorRate < 0 || b.ErrorRate > 1) {
 		v.at(at("error_rate"), "error_rate %v (expected a fraction in (0, 1], or -1 for off)", b.ErrorRate)
 	}
-	if b.Window.Duration < 0 {
-		v.at(at("window"), "window %v is negative", b.Window.Duration)
-	}
 	if b.MinRequests < 0 {
 		v.at(at("min_requests"), "min_requests %d is negative", b.MinRequests)
 	}
-	if b.Cooldown.Duration < 0 {
-		v.at(at("cooldown"), "cooldown %v is negative", b.Cooldown.Duration)
-	}
-	if m.HealthCheckInterval.Duration < 0 || (m.HealthCheckInterval.Duration > 0 && m.HealthCheckInterval.Duration < time.Second) {
-		v.at(kp("model", i, "health_check_interval"), "health_check_interval %v (expected 1s or more, or none)", m.HealthCheckInterval.Duration)
+	if m.HealthCheckInterval.Duration > 0 && m.HealthCheckInterval.Duration < time.Second {
+		v.at(kp("model", i, "health_check_interval"), "health_check_interval %v (expected 1s or more, or none; durations are never negative)", m.HealthCheckInterval.Duration)
 	}
 }
 

@@ -523,6 +523,7 @@ type callInfo struct {
 	step        int
 	provider    string // the route last tried
 	model       string
+	deployment  string // the pool's deployment last tried (deployment.go)
 	cached      bool
 	cacheStatus string
 	missReason  string
