@@ -315,13 +315,17 @@ func (p *Pool) twoChoices(t []int) {
 	slices.SortStableFunc(rest, func(x, y int) int { return cmp.Compare(p.deps[x].score(), p.deps[y].score()) })
 }
 
-// errPoolOpen is the answer when every deployment's breaker is open.
+// CodeDeploymentsUnavailable is the error code of a call no deployment
+// could take because every breaker is open: a 503 with Retry-After.
+const CodeDeploymentsUnavailable = "deployments_unavailable"
+
+// errOpen is the answer when every deployment's breaker is open.
 func (p *Pool) errOpen(retryAt time.Time) error {
 	ra := time.Second
 	if d := retryAt.Sub(p.now()); d > ra {
 		ra = d.Round(time.Second)
 	}
-	return &conductor.Error{Class: conductor.ClassServer, Status: 503, Code: "deployments_unavailable", Retryable: true, RetryAfter: ra,
+	return &conductor.Error{Class: conductor.ClassServer, Status: 503, Code: CodeDeploymentsUnavailable, Retryable: true, RetryAfter: ra,
 		Message: fmt.Sprintf("model %s: every deployment is unavailable (circuit breakers open after failures); retry after %s", p.name, ra)}
 }
 
