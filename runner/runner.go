@@ -86,7 +86,7 @@ type Conductor struct {
 	splits map[string]*gateway.Split // the [[split]]s, built on first use
 	pools  map[string]*gateway.Pool  // the [[model]]s' deployments, built on first use
 	chains map[string]conductor.Provider
-	opened error                     // why the store could not be opened, once it was tried
+	opened error // why the store could not be opened, once it was tried
 	closed bool
 }
 
