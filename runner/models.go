@@ -183,8 +183,23 @@ func (c *Conductor) checkModel(model, route string) (err error, handled bool) {
 		return nil, false
 	}
 	if m, _ := c.cfg.ModelByName(model); len(routes) > 1 || len(m.Deployments) > 0 {
-		// A pool: a deployment that cannot be built (a missing key)
-		// answers with that error and the next one serves.
+		// A pool: every deployment must be servable, its own key or its
+		// provider's present.
+		for _, d := range m.Expand() {
+			if d.KeyEnv != "" || d.KeyFile != "" {
+				k, err := c.cfg.DeploymentKey(model, d, c.env)
+				if err == nil && !k.IsSet() {
+					err = fmt.Errorf("needs %s: export %s=<key>", d.KeyEnv, d.KeyEnv)
+				}
+				if err != nil {
+					return fmt.Errorf("model %s (a [[model]]), deployment %s: %w", model, d.Name, err), true
+				}
+				continue
+			}
+			if err := c.router.Check(d.Provider, conductor.RoutingDirect); err != nil {
+				return fmt.Errorf("model %s (a [[model]]), deployment %s: %w", model, d.Name, err), true
+			}
+		}
 		return nil, true
 	}
 	p, _, _ := strings.Cut(routes[0], "/")

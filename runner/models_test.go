@@ -216,7 +216,8 @@ flow:
 	for i, want := range []string{
 		"f.yaml:6:14: member a: model ab (a [[split]]), variant a: anthropic: config: routing direct needs ANTHROPIC_API_KEY",
 		"f.yaml:10:14: member b: model fast (a [[model]] alias of groq/llama-3.1-8b-instant): groq: config: routing cloudflare-gateway needs GROQ_API_KEY",
-		"f.yaml:14:14: member c: config: model chain is a fallback chain ([[model]] with 2 routes)",
+		// A chain is served by its deployments, each of which must be servable.
+		"f.yaml:14:14: member c: model chain (a [[model]]), deployment anthropic/claude-3-5-haiku-20241022: anthropic: config: routing direct needs ANTHROPIC_API_KEY",
 	} {
 		if !strings.Contains(list[i].String(), want) {
 			t.Errorf("problem %d = %s\nwant %s", i, list[i], want)
