@@ -340,3 +340,39 @@ func BenchmarkPoolPick(b *testing.B) {
 		})
 	}
 }
+
+// Active health checks open a dead deployment's breaker with no caller's
+// call, and close it again once a check succeeds after the cool-down.
+func TestPoolHealthChecks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		up := false
+		d := &double{reply: func(_ context.Context, req *conductor.ChatRequest, _ int) (*conductor.ChatResponse, error) {
+			if req.MaxTokens != 1 {
+				t.Errorf("a health check asked for %d tokens, want 1", req.MaxTokens)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !up {
+				return nil, server500()
+			}
+			return answer("pong", 1, 1), nil
+		}}
+		pool := testPool(t, PoolConfig{HealthInterval: 10 * time.Second, Breaker: BreakerConfig{Failures: 3, Cooldown: 30 * time.Second}},
+			Deployment{P: d})
+		time.Sleep(35 * time.Second)
+		synctest.Wait()
+		if s := pool.Status()[0]; s.Breaker != BreakerOpen || d.calls.Load() != 3 {
+			t.Fatalf("after 3 failed checks: %+v, %d checks", s, d.calls.Load())
+		}
+		mu.Lock()
+		up = true
+		mu.Unlock()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if s := pool.Status()[0]; s.Breaker != BreakerClosed {
+			t.Fatalf("after a successful check past the cool-down: %+v", s)
+		}
+		pool.Close()
+	})
+}
