@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Strategies of a [[model]] with several deployments (Model.Strategy).
@@ -13,15 +12,6 @@ const (
 	StrategyLeastBusy = "least-busy" // the fewest calls in flight
 	StrategyLatency   = "latency"    // the lower peak-EWMA latency of two picked at random
 	StrategyCost      = "cost"       // the cheapest by the price table
-)
-
-// Breaker defaults ([model.breaker]).
-const (
-	DefaultBreakerFailures    = 5
-	DefaultBreakerErrorRate   = 0.5
-	DefaultBreakerWindow      = time.Minute
-	DefaultBreakerMinRequests = 20
-	DefaultBreakerCooldown    = 30 * time.Second
 )
 
 // Deployment is one [[model.deployment]]: a provider and model with its
@@ -54,7 +44,8 @@ type Deployment struct {
 	TPM int64 `toml:"tpm"`
 }
 
-// Breaker is a [model.breaker] table: a deployment's breaker opens after
+// Breaker is a [model.breaker] table (its defaults are package gateway's
+// BreakerConfig's): a deployment's breaker opens after
 // Failures consecutive failures, or when at least MinRequests calls in the
 // last Window failed at ErrorRate or more; after Cooldown one probe call
 // goes through, and its success closes the breaker.
@@ -64,26 +55,6 @@ type Breaker struct {
 	Window      Duration `toml:"window"`       // default 1 minute
 	MinRequests int      `toml:"min_requests"` // default 20
 	Cooldown    Duration `toml:"cooldown"`     // default 30 s
-}
-
-// Filled returns b with its defaults.
-func (b Breaker) Filled() Breaker {
-	if b.Failures == 0 {
-		b.Failures = DefaultBreakerFailures
-	}
-	if b.ErrorRate == 0 {
-		b.ErrorRate = DefaultBreakerErrorRate
-	}
-	if b.Window.Duration == 0 {
-		b.Window.Duration = DefaultBreakerWindow
-	}
-	if b.MinRequests == 0 {
-		b.MinRequests = DefaultBreakerMinRequests
-	}
-	if b.Cooldown.Duration == 0 {
-		b.Cooldown.Duration = DefaultBreakerCooldown
-	}
-	return b
 }
 
 // ModelDeployment is one deployment of a [[model]] as the router builds
