@@ -128,7 +128,8 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		}
 		return out, err
 	})
-	dash := dashboard.Options{Tokens: tokenValues(opts.Tokens), BudgetSource: budgets, Logger: log}
+	dash := dashboard.Options{Tokens: tokenValues(opts.Tokens), BudgetSource: budgets, Logger: log,
+		DeploymentSource: func() []dashboard.Deployment { return dashboardDeployments(opts.Pools) }}
 	if opts.AdminToken != "" && opts.Control != nil {
 		// The page's forms use the admin API; the admin token opens the
 		// page too.
@@ -236,6 +237,24 @@ func deploymentReadings(pools map[string]*gateway.Pool) []metrics.DeploymentRead
 		for _, d := range pools[name].Status() {
 			out = append(out, metrics.DeploymentReading{Model: d.Model, Deployment: d.Deployment, Breaker: d.Breaker,
 				InFlight: d.InFlight, LatencyS: d.Latency.Seconds(), ErrorRate: d.ErrorRate, Calls: d.Calls, Errors: d.Errors})
+		}
+	}
+	return out
+}
+
+// dashboardDeployments is every [[model]] deployment's state for the
+// dashboard.
+func dashboardDeployments(pools map[string]*gateway.Pool) []dashboard.Deployment {
+	var out []dashboard.Deployment
+	for _, name := range slices.Sorted(maps.Keys(pools)) {
+		for _, d := range pools[name].Status() {
+			dd := dashboard.Deployment{Model: d.Model, Deployment: d.Deployment, Provider: d.Provider, Tier: d.Tier, Breaker: d.Breaker,
+				InFlight: d.InFlight, LatencyMs: float64(d.Latency) / float64(time.Millisecond), ErrorRate: d.ErrorRate, Calls: d.Calls, Errors: d.Errors}
+			if !d.RetryAt.IsZero() {
+				at := d.RetryAt.UTC()
+				dd.RetryAt = &at
+			}
+			out = append(out, dd)
 		}
 	}
 	return out
