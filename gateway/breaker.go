@@ -345,6 +345,10 @@ type breakerProvider struct {
 	now func() time.Time
 }
 
+func (g *Gateway) breaker(d *deployment, now func() time.Time) conductor.Provider {
+	return &breakerProvider{d: d, now: now}
+}
+
 // errBreakerOpen is an attempt the breaker refused (it opened, or another
 // call holds the probe): not retried, fallen back from at once.
 func (p *breakerProvider) errOpen() error {

@@ -334,20 +334,9 @@ func (p *Pool) errLimited(ra time.Duration) error {
 		Message: fmt.Sprintf("model %s: every deployment is at its own rate limit (rpm/tpm)", p.name)}
 }
 
-// WrapPool builds the gateway's chain around pool, as Wrap does around a
-// fallback chain; each deployment stands where a route stands:
-//
-//	record, ratelimit, cache   as in Wrap
-//	balance    the pool's order: tiers, strategy, breakers, rpm/tpm
-//	  budget     reserves this deployment's maximum cost
-//	  retry      retries it while its breaker lets calls through
-//	  breaker    counts each attempt; refuses while open
-//	  upstream   the deployment's adapter
-func (g *Gateway) WrapPool(pool *Pool) conductor.Provider {
-	b := &balanceProvider{g: g, pool: pool, inner: make([]conductor.Provider, len(pool.deps))}
-	for i, d := range pool.deps {
-		b.inner[i] = g.budget(g.retryWhile(&breakerProvider{d: d, now: pool.now}, d.br.available))
-	}
+// balance tries pool's deployments, each through its inner chain.
+func (g *Gateway) balance(pool *Pool, inner []conductor.Provider) conductor.Provider {
+	b := &balanceProvider{g: g, pool: pool, inner: inner}
 	if pool.strategy == StrategyCost {
 		b.cost = make([]int64, len(pool.deps))
 		for i, d := range pool.deps {
@@ -355,11 +344,7 @@ func (g *Gateway) WrapPool(pool *Pool) conductor.Provider {
 			b.cost[i] = g.prices.MaxCost(d.Provider, d.Model, 1000, 1000)
 		}
 	}
-	var p conductor.Provider = b
-	p = g.cache(p)
-	p = g.ratelimit(p)
-	p = g.record(p)
-	return p
+	return b
 }
 
 // balanceProvider tries a pool's deployments in the pool's order.
