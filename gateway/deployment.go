@@ -408,7 +408,8 @@ func (b *balanceProvider) admit(ctx context.Context, d *deployment, sk *skips) b
 }
 
 // countTokens adds a call's tokens to d's TPM counter, off the request
-// path.
+// path: calls admitted before the count lands may go over the limit, as
+// with the gateway's own token limits.
 func (b *balanceProvider) countTokens(d *deployment, u conductor.Usage) {
 	n := int64(u.InputTokens + u.OutputTokens)
 	if d.TPM <= 0 || n <= 0 {

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/internal/testsvc"
+	"github.com/conductor-go/conductor/store"
+	"github.com/conductor-go/conductor/store/redis"
 )
 
 var errConnRefused = &conductor.Error{Provider: "openai", Class: conductor.ClassNetwork, Retryable: true, Message: "dial tcp: connection refused"}
@@ -375,4 +379,150 @@ func TestPoolHealthChecks(t *testing.T) {
 		}
 		pool.Close()
 	})
+}
+
+// A deployment's rpm counts in the shared store: three instances (each
+// its own pool and gateway, on its own Redis connection, as processes
+// are) send the key 4 requests in a minute between them, then the other
+// deployment serves.
+func TestPoolRPMSharedAcrossInstances(t *testing.T) {
+	url := testsvc.RedisURL(t)
+	prefix := testsvc.Name("gwrpm")
+	key, other := &double{}, &double{}
+	var ps []conductor.Provider
+	for range 3 {
+		rs, err := redis.Open(context.Background(), url, redis.WithPrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := openStore(t, tempDB(t))
+		st := store.Combine(rs, rs, log, rs, log)
+		g, err := New(Config{ID: "gw", Prices: testPrices{}}, st, WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			g.Close(context.Background())
+			rs.Client().Del(context.Background(), rs.Client().Keys(context.Background(), "{"+prefix+"}:*").Val()...)
+			st.Close()
+		})
+		pool := testPool(t, PoolConfig{}, Deployment{Name: "key", P: key, RPM: 4}, Deployment{Name: "other", P: other, Tier: 2})
+		ps = append(ps, g.WrapPool(pool))
+	}
+	// 12 calls take milliseconds: within one fixed minute, but for a
+	// boundary crossed between them, which lets at most 4 more through.
+	for i := range 12 {
+		if _, err := ps[i%3].Chat(context.Background(), chatReq(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := key.calls.Load(); n < 4 || n > 8 {
+		t.Errorf("the key got %d calls from 3 instances, want its rpm, 4 (up to 8 across a minute boundary)", n)
+	}
+	if key.calls.Load()+other.calls.Load() != 12 {
+		t.Errorf("calls: key %d, other %d", key.calls.Load(), other.calls.Load())
+	}
+}
+
+// tpm: once the minute's tokens reach the limit the deployment takes no
+// call; a stream's tokens count too.
+func TestPoolTPM(t *testing.T) {
+	key, other := &double{}, &double{} // each answer: 10 in + 5 out
+	pool := testPool(t, PoolConfig{}, Deployment{Name: "key", P: key, TPM: 30}, Deployment{Name: "other", P: other, Tier: 2})
+	g, _, _ := start(t, Config{}, WithLogger(slog.New(slog.DiscardHandler)))
+	p := g.WrapPool(pool)
+	ctx := context.Background()
+	if _, err := p.Chat(ctx, chatReq("1")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Stream(ctx, chatReq("2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := s.Next(); err != nil {
+			break
+		}
+	}
+	s.Close()
+	// Counted off the request path: wait for the gateway's queue.
+	waitAfter(t, g)
+	for i := range 3 {
+		if _, err := p.Chat(ctx, chatReq(fmt.Sprint("after", i))); err != nil {
+			t.Fatal(err)
+		}
+		waitAfter(t, g)
+	}
+	// 15 (chat) + the stream's + 15 reach 30: the key takes one more call.
+	if key.calls.Load() != 3 || other.calls.Load() != 2 {
+		t.Errorf("key %d calls, other %d; want 3 and 2 (the key's tpm is 30)", key.calls.Load(), other.calls.Load())
+	}
+	if st := pool.Status()[0]; st.InFlight != 0 {
+		t.Errorf("in flight after the stream closed: %d", st.InFlight)
+	}
+}
+
+// waitAfter waits until the gateway's after-call queue has run what was
+// queued so far.
+func waitAfter(t *testing.T, g *Gateway) {
+	t.Helper()
+	done := make(chan struct{})
+	g.after.do(func(context.Context) { close(done) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the after-call queue did not run")
+	}
+}
+
+// Every change of a breaker's state is a log line naming the model, the
+// deployment and why.
+func TestBreakerStateChangesAreLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf syncBuf
+		log := slog.New(slog.NewTextHandler(&buf, nil))
+		fail := true
+		d := &double{reply: func(context.Context, *conductor.ChatRequest, int) (*conductor.ChatResponse, error) {
+			if fail {
+				return nil, server500()
+			}
+			return answer("ok", 1, 1), nil
+		}}
+		pool := testPool(t, PoolConfig{Logger: log, Breaker: BreakerConfig{Failures: 2, Cooldown: time.Second}}, Deployment{Name: "primary", P: d})
+		g, _, _ := start(t, Config{Retry: RetryConfig{MaxAttempts: 1}}, WithLogger(slog.New(slog.DiscardHandler)))
+		p := g.WrapPool(pool)
+		p.Chat(context.Background(), chatReq("1"))
+		p.Chat(context.Background(), chatReq("2"))
+		time.Sleep(time.Second)
+		fail = false
+		p.Chat(context.Background(), chatReq("3"))
+		out := buf.String()
+		for _, want := range []string{
+			`level=WARN msg="deployment breaker open" model=fast-chat deployment=primary from=closed reason="2 consecutive failures"`,
+			`level=WARN msg="deployment breaker half-open" model=fast-chat deployment=primary from=open reason="cool-down over: one probe call"`,
+			`level=INFO msg="deployment breaker closed" model=fast-chat deployment=primary from=half-open reason="the probe call succeeded"`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no line %s in:\n%s", want, out)
+			}
+		}
+		g.Close(context.Background())
+	})
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
