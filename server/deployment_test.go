@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
@@ -41,10 +42,10 @@ func newDeployFake(t *testing.T, answer func(n int64) (int, map[string]string, [
 				status, header, body = s, h, b
 			}
 		}
+		w.Header().Set("Content-Type", "application/json")
 		for k, v := range header {
 			w.Header().Set(k, v)
 		}
-		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		w.Write(body)
 	}))
@@ -333,5 +334,153 @@ keys_env = ["KEY_A", "KEY_B"]
 	resp, body := postTo(t, hs.URL+"/v1/ensembles/pick/run", `{}`)
 	if resp.StatusCode != 200 || a.calls.Load() != 1 {
 		t.Fatalf("status %d, %d deployment calls: %s", resp.StatusCode, a.calls.Load(), body)
+	}
+}
+
+// Weights through serve: 1,000 requests split 1:3 between two OpenAI
+// keys within four standard deviations.
+func TestDeploymentWeightsThroughServe(t *testing.T) {
+	a, b := newDeployFake(t, nil), newDeployFake(t, nil)
+	ts, _, _ := servePools(t, `
+[[model]]
+name = "fast-chat"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+a.url+`"
+key_env = "KEY_A"
+weight = 1
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+b.url+`"
+key_env = "KEY_B"
+weight = 3
+`, map[string]string{"KEY_A": "sk-key-a-000001", "KEY_B": "sk-key-b-000002"})
+	for i := range 1000 {
+		if resp, body := ts.post(t, "/v1/chat/completions", chatOf("fast-chat")); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	// Binomial(1000, 0.25): sd ≈ 13.7.
+	if n := a.calls.Load(); n < 250-55 || n > 250+55 || a.calls.Load()+b.calls.Load() != 1000 {
+		t.Errorf("weight 1 got %d, weight 3 got %d of 1,000; want 250 ± 55", n, b.calls.Load())
+	}
+}
+
+// least-busy through serve: while one server holds a call, the others go
+// to the idle one.
+func TestDeploymentLeastBusyThroughServe(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	busy := newDeployFake(t, func(n int64) (int, map[string]string, []byte) {
+		if n == 1 {
+			close(entered)
+			<-release
+		}
+		return 0, nil, nil
+	})
+	idle := newDeployFake(t, nil)
+	ts, _, _ := servePools(t, `
+[[model]]
+name = "fast-chat"
+strategy = "least-busy"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+busy.url+`"
+key_env = "KEY_A"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+idle.url+`"
+key_env = "KEY_B"
+`, map[string]string{"KEY_A": "sk-key-a-000001", "KEY_B": "sk-key-b-000002"})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		postTo(t, ts.url+"/v1/chat/completions", chatOf("fast-chat"))
+	}()
+	<-entered // both idle: the first written took it
+	for i := range 10 {
+		if resp, body := ts.post(t, "/v1/chat/completions", chatOf("fast-chat")); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	close(release)
+	<-done
+	if busy.calls.Load() != 1 || idle.calls.Load() != 10 {
+		t.Errorf("busy %d, idle %d; want 1 and 10", busy.calls.Load(), idle.calls.Load())
+	}
+}
+
+// latency through serve: the slow server (it answers after 300 ms) gets a
+// call or two to be measured, the fast one the rest.
+func TestDeploymentLatencyThroughServe(t *testing.T) {
+	slow := newDeployFake(t, func(int64) (int, map[string]string, []byte) {
+		time.Sleep(300 * time.Millisecond)
+		return 0, nil, nil
+	})
+	fast := newDeployFake(t, nil)
+	ts, _, _ := servePools(t, `
+[[model]]
+name = "fast-chat"
+strategy = "latency"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+slow.url+`"
+key_env = "KEY_A"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+fast.url+`"
+key_env = "KEY_B"
+`, map[string]string{"KEY_A": "sk-key-a-000001", "KEY_B": "sk-key-b-000002"})
+	for i := range 40 {
+		if resp, body := ts.post(t, "/v1/chat/completions", chatOf("fast-chat")); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if slow.calls.Load() > 2 {
+		t.Errorf("slow %d, fast %d; want the slow one measured once or twice, then avoided", slow.calls.Load(), fast.calls.Load())
+	}
+}
+
+// A deployment's own key, echoed by a misbehaving upstream, never
+// reaches the caller; and a stream through a pool passes through.
+func TestDeploymentKeyRedactedAndStreams(t *testing.T) {
+	echo := newDeployFake(t, func(int64) (int, map[string]string, []byte) {
+		return 400, nil, []byte(`{"error":{"message":"bad header Authorization: Bearer sk-deploy-secret-0042","type":"invalid_request_error"}}`)
+	})
+	ts, _, _ := servePools(t, `
+[[model]]
+name = "echoes"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+echo.url+`"
+keys_env = ["DEPLOY_KEY"]
+`, map[string]string{"DEPLOY_KEY": "sk-deploy-secret-0042"})
+	resp, body := ts.post(t, "/v1/chat/completions", chatOf("echoes"))
+	if resp.StatusCode != 400 || strings.Contains(string(body), "sk-deploy-secret-0042") || !strings.Contains(string(body), "[redacted]") {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+
+	sse := fixture(t, "openai/stream.sse")
+	streamer := newDeployFake(t, func(int64) (int, map[string]string, []byte) {
+		return 200, map[string]string{"Content-Type": "text/event-stream"}, sse
+	})
+	ts, _, _ = servePools(t, `
+[[model]]
+name = "streams"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+streamer.url+`"
+keys_env = ["K1", "K2"]
+`, map[string]string{"K1": "sk-stream-key-0001", "K2": "sk-stream-key-0002"})
+	resp, body = ts.post(t, "/v1/chat/completions", `{"model":"streams","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "[DONE]") {
+		t.Errorf("stream: %d %s", resp.StatusCode, body)
 	}
 }
