@@ -423,9 +423,11 @@ func (b *balanceProvider) countTokens(d *deployment, u conductor.Usage) {
 	})
 }
 
-// step prepares deployment i: the request as it must see it, and what
+// step prepares deployment i, the call's step-th choice (cf-aig-step:
+// 0 is the strategy's first pick, a higher step a fallback; a chain of
+// routes keeps its positions): the request as it must see it, and what
 // record must know.
-func (b *balanceProvider) step(ctx context.Context, req *conductor.ChatRequest, i int) (context.Context, *conductor.ChatRequest, *callInfo) {
+func (b *balanceProvider) step(ctx context.Context, req *conductor.ChatRequest, i, step int) (context.Context, *conductor.ChatRequest, *callInfo) {
 	ci := infoFrom(ctx)
 	if ci == nil {
 		ci = &callInfo{}
@@ -433,7 +435,7 @@ func (b *balanceProvider) step(ctx context.Context, req *conductor.ChatRequest, 
 	}
 	d := b.pool.deps[i]
 	rreq := routeRequest(req, Route{Provider: d.Provider, Model: d.Model})
-	ci.step, ci.provider, ci.model, ci.deployment = i, rreq.Provider, rreq.Model, d.Name
+	ci.step, ci.provider, ci.model, ci.deployment = step, rreq.Provider, rreq.Model, d.Name
 	return ctx, rreq, ci
 }
 
@@ -449,15 +451,15 @@ func (b *balanceProvider) Chat(ctx context.Context, req *conductor.ChatRequest) 
 	var buf [maxOrder]int
 	var sk skips
 	var last error
-	for _, i := range b.pool.order(buf[:0], b.cost) {
+	for step, i := range b.pool.order(buf[:0], b.cost) {
 		d := b.pool.deps[i]
 		if !b.admit(ctx, d, &sk) {
 			continue
 		}
-		rctx, rreq, ci := b.step(ctx, req, i)
+		rctx, rreq, ci := b.step(ctx, req, i, step)
 		resp, err := b.inner[i].Chat(rctx, rreq)
 		if err == nil {
-			resp.Meta.Step = i
+			resp.Meta.Step = step
 			resp.Meta.Attempts = ci.attempts
 			b.countTokens(d, resp.Usage)
 			return resp, nil
@@ -483,16 +485,16 @@ func (b *balanceProvider) Stream(ctx context.Context, req *conductor.ChatRequest
 	var buf [maxOrder]int
 	var sk skips
 	var last error
-	for _, i := range b.pool.order(buf[:0], b.cost) {
+	for step, i := range b.pool.order(buf[:0], b.cost) {
 		d := b.pool.deps[i]
 		if !b.admit(ctx, d, &sk) {
 			continue
 		}
-		rctx, rreq, ci := b.step(ctx, req, i)
+		rctx, rreq, ci := b.step(ctx, req, i, step)
 		s, err := b.inner[i].Stream(rctx, rreq)
 		if err == nil {
 			m := s.Meta()
-			m.Step = i
+			m.Step = step
 			m.Attempts = ci.attempts
 			var st conductor.Stream = &metaStream{Stream: s, meta: m}
 			if d.TPM > 0 {
