@@ -224,3 +224,60 @@ flow:
 		}
 	}
 }
+
+// conductor run: a member naming a [[model]] with deployments goes to one
+// of them (the model the deployment names, never the alias), and its log
+// row names the deployment.
+func TestMemberNamesDeployments(t *testing.T) {
+	url, models := openaiFake(t)
+	ctx := context.Background()
+	dir, data := t.TempDir(), t.TempDir()
+	write(t, dir, "conductor.toml", `
+[[model]]
+name = "fast-chat"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+url+`"
+keys_env = ["KEY_A", "KEY_B"]
+`)
+	flow := write(t, dir, "f.yaml", "name: d\nflow:\n  - member: quick\n    config:\n      provider: openai\n      model: fast-chat\n      prompt: hi\n")
+	c, err := Open(ctx, Options{Dir: dir, Data: data, Env: config.MapEnv(map[string]string{"KEY_A": "sk-key-a-000001", "KEY_B": "sk-key-b-000002"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		res, err := c.Run(ctx, flow, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := res.Members[0]; !m.Success {
+			t.Fatalf("member: %+v", m)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := models(); len(got) != 4 || slices.ContainsFunc(got, func(m string) bool { return m != "gpt-4o-mini" }) {
+		t.Errorf("OpenAI was sent %v", got)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(data, DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rows, err := st.Stats(ctx, conductor.StatsQuery{By: "deployment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int64(0)
+	for _, r := range rows {
+		if !strings.HasPrefix(r.Group, "openai/gpt-4o-mini@KEY_") {
+			t.Errorf("group %q", r.Group)
+		}
+		n += r.Requests
+	}
+	if n != 4 {
+		t.Errorf("rows by deployment: %+v", rows)
+	}
+}
