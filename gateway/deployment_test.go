@@ -526,3 +526,43 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// tieredPrices prices model "dear" ten times "cheap".
+type tieredPrices struct{ testPrices }
+
+func (tieredPrices) MaxCost(provider, model string, in, out int) int64 {
+	c := testPrices{}.MaxCost(provider, model, in, out)
+	if model == "dear" {
+		return 10 * c
+	}
+	return c
+}
+
+// cost sends calls to the cheapest healthy deployment, the dearer one when
+// the cheap one's breaker is open.
+func TestPoolCost(t *testing.T) {
+	cheap := &double{reply: func(context.Context, *conductor.ChatRequest, int) (*conductor.ChatResponse, error) {
+		return nil, server500()
+	}}
+	dear := &double{}
+	pool, err := NewPool(PoolConfig{Name: "m", Strategy: StrategyCost, Logger: slog.New(slog.DiscardHandler), Breaker: BreakerConfig{Failures: 1}},
+		[]Deployment{{Name: "dear", Provider: "openai", Model: "dear", P: dear}, {Name: "cheap", Provider: "openai", Model: "cheap", P: cheap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _, _ := start(t, Config{Prices: tieredPrices{}, Retry: RetryConfig{MaxAttempts: 1}}, WithLogger(slog.New(slog.DiscardHandler)))
+	p := g.WrapPool(pool)
+	resp, err := p.Chat(context.Background(), chatReq("1"))
+	if err != nil || resp.Meta.Step != 1 || cheap.calls.Load() != 1 {
+		t.Fatalf("first call: %+v %v; cheap %d calls (want tried first)", resp, err, cheap.calls.Load())
+	}
+	for i := range 5 {
+		// Step 1: the cheapest is the first choice, skipped while open.
+		if resp, err := p.Chat(context.Background(), chatReq(fmt.Sprint(i))); err != nil || resp.Meta.Step != 1 {
+			t.Fatalf("call %d with the cheap one open: %+v %v", i, resp, err)
+		}
+	}
+	if cheap.calls.Load() != 1 || dear.calls.Load() != 6 {
+		t.Errorf("cheap %d, dear %d", cheap.calls.Load(), dear.calls.Load())
+	}
+}
