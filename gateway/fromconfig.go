@@ -136,6 +136,10 @@ func PoolsFromConfig(cfg *config.Config, upstream func(model string, d config.Mo
 		for i, d := range exp {
 			p, err := upstream(m.Name, d)
 			if err != nil {
+				// Said now, not only at the first call it fails.
+				if log != nil {
+					log.Warn("deployment cannot serve; its calls fall back to the others", "model", m.Name, "deployment", d.Name, "err", err)
+				}
 				p = failing{err}
 			}
 			deps[i] = Deployment{Name: d.Name, Provider: d.Provider, Model: d.Model, P: p,
