@@ -30,12 +30,12 @@ import (
 // The state is this process's own (docs/server.md): each instance finds a
 // dead deployment out by its own threshold of failures.
 //
-// Written here rather than with sony/gobreaker: the issue needs the
-// Retry-After hold (an open state whose end the provider sets), an
-// availability check with no side effect for picking and for stopping
-// retries, and a check that costs one atomic load on the closed path;
-// gobreaker's Allow/Execute claims a call and its rolling window has no
-// such hold.
+// Written here rather than with sony/gobreaker: gobreaker's open state
+// lasts one fixed Timeout, where a 429's Retry-After must set its end;
+// its Allow/Execute claim a call, where picking a deployment and stopping
+// a retry need to ask "would a call pass now?" without taking the probe
+// (its State does not say whether the half-open probe is taken); and the
+// closed path here costs one atomic load.
 
 // BreakerConfig sets a deployment's breaker; zero values take the
 // defaults, a negative Failures or ErrorRate turns that trigger off.
