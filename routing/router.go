@@ -415,3 +415,42 @@ func example(name string) string {
 	}
 	return "..."
 }
+
+// Deployment returns the upstream of one [[model]] deployment (package
+// gateway's Pool): the provider's own API at the deployment's base URL,
+// with its own key, redacted like every configured secret. A deployment
+// whose key is missing still serves the calls that bring their caller's
+// own key (Upstream.CallerKey); the others get the missing key's error.
+func (r *Router) Deployment(model string, d config.ModelDeployment) (conductor.Provider, error) {
+	u := Upstream{Provider: d.Provider, Deployment: &d, Model: model}
+	p, err := r.Upstream(u)
+	if err == nil {
+		return p, nil
+	}
+	u.CallerKey = true
+	withKey, err2 := r.Upstream(u)
+	if err2 != nil {
+		return nil, err
+	}
+	return &callerKeyOnly{next: withKey, missing: err}, nil
+}
+
+// callerKeyOnly serves only the calls that bring their own key.
+type callerKeyOnly struct {
+	next    conductor.Provider
+	missing error
+}
+
+func (c *callerKeyOnly) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	if req.Options.CallerKey.Value == "" {
+		return nil, c.missing
+	}
+	return c.next.Chat(ctx, req)
+}
+
+func (c *callerKeyOnly) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	if req.Options.CallerKey.Value == "" {
+		return nil, c.missing
+	}
+	return c.next.Stream(ctx, req)
+}

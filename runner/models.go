@@ -126,7 +126,7 @@ func (c *Conductor) pool(ctx context.Context, name string) (conductor.Provider, 
 	}
 	if c.pools == nil {
 		pools, err := gateway.PoolsFromConfig(c.cfg, func(model string, d config.ModelDeployment) (conductor.Provider, error) {
-			return c.router.Upstream(routing.Upstream{Provider: d.Provider, Deployment: &d, Model: model})
+			return c.router.Deployment(model, d)
 		}, c.log)
 		if err != nil {
 			return nil, &conductor.Error{Class: conductor.ClassConfig, Message: err.Error(), Err: err}

@@ -484,3 +484,30 @@ keys_env = ["K1", "K2"]
 		t.Errorf("stream: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A deployment whose key is missing serves the callers who bring their
+// own (allow_caller_keys), as a plain route does; the others get the
+// missing variable's name.
+func TestDeploymentWithoutKeyServesCallerKeys(t *testing.T) {
+	a := newDeployFake(t, nil)
+	ts, _, _ := servePools(t, `
+[server]
+allow_caller_keys = true
+
+[[model]]
+name = "fast-chat"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+a.url+`"
+key_env = "UNSET_KEY"
+`, map[string]string{})
+	resp, body := ts.post(t, "/v1/chat/completions", chatOf("fast-chat"))
+	if resp.StatusCode != 500 || !strings.Contains(string(body), "UNSET_KEY") || a.calls.Load() != 0 {
+		t.Errorf("no key anywhere: %d %s", resp.StatusCode, body)
+	}
+	resp, body = ts.post(t, "/v1/chat/completions", chatOf("fast-chat"), "Authorization", "Bearer sk-caller-own-key")
+	if resp.StatusCode != 200 || <-a.keys != "Bearer sk-caller-own-key" {
+		t.Errorf("caller key: %d %s", resp.StatusCode, body)
+	}
+}

@@ -101,7 +101,7 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		}
 	}
 	pools, err := gateway.PoolsFromConfig(cfg, func(model string, d config.ModelDeployment) (conductor.Provider, error) {
-		return router.Upstream(routing.Upstream{Provider: d.Provider, Deployment: &d, Model: model})
+		return router.Deployment(model, d)
 	}, log)
 	if err != nil {
 		return Options{}, nil, err
