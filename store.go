@@ -158,27 +158,30 @@ type FlightStore interface {
 
 // LogRow is one request through the gateway.
 type LogRow struct {
-	ID           string    `json:"id"`
-	Time         time.Time `json:"time"`
-	Gateway      string    `json:"gateway"`
-	Environment  string    `json:"environment,omitempty"`
-	User         string    `json:"user,omitempty"`
-	Key          string    `json:"key,omitempty"`  // the virtual key's name, never the key
-	Team         string    `json:"team,omitempty"` // the virtual key's team
-	Provider     string    `json:"provider"`
-	Model        string    `json:"model"`
-	Route        string    `json:"route"` // routing mode, or the server endpoint
-	Variant      string    `json:"variant,omitempty"`
-	Status       int       `json:"status"`
-	Success      bool      `json:"success"`
-	Cached       bool      `json:"cached"`
-	MissReason   string    `json:"missReason,omitempty"`
-	Attempts     int       `json:"attempts"`
-	Step         int       `json:"step"`
-	InputTokens  int       `json:"inputTokens"`
-	OutputTokens int       `json:"outputTokens"`
-	CostNanoUSD  int64     `json:"costNanoUsd"`
-	CostFlagged  bool      `json:"costFlagged,omitempty"` // priced by the default: unknown model
+	ID          string    `json:"id"`
+	Time        time.Time `json:"time"`
+	Gateway     string    `json:"gateway"`
+	Environment string    `json:"environment,omitempty"`
+	User        string    `json:"user,omitempty"`
+	Key         string    `json:"key,omitempty"`  // the virtual key's name, never the key
+	Team        string    `json:"team,omitempty"` // the virtual key's team
+	Provider    string    `json:"provider"`
+	Model       string    `json:"model"`
+	Route       string    `json:"route"` // routing mode, or the server endpoint
+	Variant     string    `json:"variant,omitempty"`
+	// Deployment is the [[model]] deployment that served (or last failed)
+	// the call: its name, never its key. "" outside a pool.
+	Deployment   string `json:"deployment,omitempty"`
+	Status       int    `json:"status"`
+	Success      bool   `json:"success"`
+	Cached       bool   `json:"cached"`
+	MissReason   string `json:"missReason,omitempty"`
+	Attempts     int    `json:"attempts"`
+	Step         int    `json:"step"`
+	InputTokens  int    `json:"inputTokens"`
+	OutputTokens int    `json:"outputTokens"`
+	CostNanoUSD  int64  `json:"costNanoUsd"`
+	CostFlagged  bool   `json:"costFlagged,omitempty"` // priced by the default: unknown model
 	// SavedNanoUSD is what a cache hit would have cost at list price: what
 	// the cache saved. 0 for a call that went upstream.
 	SavedNanoUSD int64             `json:"savedNanoUsd,omitempty"`
@@ -193,7 +196,7 @@ type LogRow struct {
 type StatsQuery struct {
 	Since time.Time
 	Until time.Time // zero: now
-	By    string    // "", "provider", "model", "environment", "variant", "gateway", "user", "key", "team"
+	By    string    // "", "provider", "model", "environment", "variant", "gateway", "user", "key", "team", "deployment"
 }
 
 // StatsRow aggregates the rows of one group.

@@ -208,6 +208,20 @@ type Model struct {
 	Name string `toml:"name"`
 	// Routes are "provider/model" strings, e.g. "openai/gpt-4o-mini".
 	Routes []string `toml:"routes"`
+
+	// Deployments (deployment.go): several keys and servers behind one
+	// name, balanced by Strategy, each behind a circuit breaker.
+	//
+	// Strategy picks among the healthy deployments of one tier: weighted
+	// (default), least-busy, latency or cost.
+	Strategy string `toml:"strategy"`
+	// Deployments are the [[model.deployment]] tables, after the routes.
+	Deployments []Deployment `toml:"deployment"`
+	// Breaker is [model.breaker]: when a deployment stops getting calls.
+	Breaker Breaker `toml:"breaker"`
+	// HealthCheckInterval, when set, sends each deployment a one-token
+	// request that often; a failure counts against its breaker.
+	HealthCheckInterval Duration `toml:"health_check_interval"`
 }
 
 // AI is the [ai] table: the page's Workers AI binding, and the gateways.

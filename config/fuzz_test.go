@@ -31,6 +31,8 @@ func FuzzLoad(f *testing.F) {
 		"[[budget]]\nname = \"b\"\nalerts = [1, \"x\"]\n",
 		"[[split]]\nname = \"ab\"\n[[split.variant]]\nname = \"a\"\nweight = nan\ntemperature = inf\n",
 		"split = [ { name = \"ab\", variant = [ { name = \"a\", provider = \"openai\" } ] } ]\n",
+		"[[model]]\nname = \"m\"\nstrategy = \"latency\"\n[[model.deployment]]\nroute = \"openai/x\"\nkeys_env = [\"A\", \"B\"]\nrpm = 5\ntier = 2\n[model.breaker]\nerror_rate = 0.5\nwindow = \"30s\"\n",
+		"model = [ { name = \"m\", deployment = [ { route = \"local/x\", base_url = \"http://h:1/v1\", weight = 1e3 } ] } ]\n",
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2/unstable"
 
@@ -361,8 +362,8 @@ func (v *validator) models(c *Config) {
 			}
 			names[m.Name] = true
 		}
-		if len(m.Routes) == 0 {
-			v.at(kp("model", i), `a [[model]] needs at least one route (routes = ["openai/gpt-4o-mini"])`)
+		if len(m.Routes) == 0 && len(m.Deployments) == 0 {
+			v.at(kp("model", i), `a [[model]] needs at least one route (routes = ["openai/gpt-4o-mini"]) or [[model.deployment]]`)
 		}
 		for _, r := range m.Routes {
 			prov, model, ok := strings.Cut(r, "/")
@@ -370,6 +371,73 @@ func (v *validator) models(c *Config) {
 				v.at(at("routes"), "route %q: expected \"provider/model\" with a provider among: %s", r, strings.Join(conductor.Providers(), ", "))
 			}
 		}
+		v.deployments(i, m)
+	}
+}
+
+// deployments checks a [[model]]'s strategy, [[model.deployment]] tables
+// and [model.breaker] (deployment.go).
+func (v *validator) deployments(i int, m Model) {
+	switch m.Strategy {
+	case "", StrategyWeighted, StrategyLeastBusy, StrategyLatency, StrategyCost:
+	default:
+		v.at(kp("model", i, "strategy"), "unknown strategy %q (expected weighted, least-busy, latency or cost)", m.Strategy)
+	}
+	for j, d := range m.Deployments {
+		at := func(k string) []string { return kp("model", i, "deployment", j, k) }
+		prov, model, ok := strings.Cut(d.Route, "/")
+		switch {
+		case d.Route == "":
+			v.at(kp("model", i, "deployment", j), `every [[model.deployment]] needs a route (route = "openai/gpt-4o-mini")`)
+		case !ok || model == "" || !slices.Contains(conductor.Providers(), prov):
+			v.at(at("route"), "route %q: expected \"provider/model\" with a provider among: %s", d.Route, strings.Join(conductor.Providers(), ", "))
+		}
+		v.url(at("base_url"), d.BaseURL)
+		v.envName(at("key_env"), d.KeyEnv)
+		for k, name := range d.KeysEnv {
+			if name == "" {
+				v.at(kp("model", i, "deployment", j, "keys_env", k), "expected the name of an environment variable, such as OPENAI_API_KEY_2")
+			}
+			v.envName(kp("model", i, "deployment", j, "keys_env", k), name)
+		}
+		n := 0
+		for _, set := range []bool{d.KeyEnv != "", d.KeyFile != "", len(d.KeysEnv) > 0} {
+			if set {
+				n++
+			}
+		}
+		if n > 1 {
+			v.at(kp("model", i, "deployment", j), "key_env, key_file and keys_env name the key: set one of them")
+		}
+		if d.Weight < 0 {
+			v.at(at("weight"), "weight %d is negative (expected a share of the tier's traffic, default 1)", d.Weight)
+		}
+		if d.Tier < 0 {
+			v.at(at("tier"), "tier %d is negative (expected 1, 2, …: tier 2 serves when tier 1 cannot)", d.Tier)
+		}
+		if d.RPM < 0 {
+			v.at(at("rpm"), "rpm %d is negative (expected the requests per minute this key may make, 0 for none)", d.RPM)
+		}
+		if d.TPM < 0 {
+			v.at(at("tpm"), "tpm %d is negative (expected the tokens per minute this key may use, 0 for none)", d.TPM)
+		}
+		if d.Name != "" && (strings.ContainsAny(d.Name, "\x00\n") || len(d.Name) > 128) {
+			v.at(at("name"), "expected a name of at most 128 characters on one line")
+		}
+	}
+	b := m.Breaker
+	at := func(k string) []string { return kp("model", i, "breaker", k) }
+	if b.Failures < -1 {
+		v.at(at("failures"), "failures %d (expected a count of consecutive failures, or -1 for off)", b.Failures)
+	}
+	if b.ErrorRate != -1 && (b.ErrorRate < 0 || b.ErrorRate > 1) {
+		v.at(at("error_rate"), "error_rate %v (expected a fraction in (0, 1], or -1 for off)", b.ErrorRate)
+	}
+	if b.MinRequests < 0 {
+		v.at(at("min_requests"), "min_requests %d is negative", b.MinRequests)
+	}
+	if m.HealthCheckInterval.Duration > 0 && m.HealthCheckInterval.Duration < time.Second {
+		v.at(kp("model", i, "health_check_interval"), "health_check_interval %v (expected 1s or more, or none; durations are never negative)", m.HealthCheckInterval.Duration)
 	}
 }
 

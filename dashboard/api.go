@@ -291,10 +291,11 @@ func (h *Handler) series(w http.ResponseWriter, r *http.Request) {
 }
 
 // Groupings /api/by accepts.
-var groupings = []string{"model", "provider", "environment", "variant", "gateway", "user", "key", "team"}
+var groupings = []string{"model", "provider", "environment", "variant", "gateway", "user", "key", "team", "deployment"}
 
 // GroupBy aggregates the window by one of model, provider, environment,
-// variant, gateway, user, key (virtual key) or team, most requested first.
+// variant, gateway, user, key (virtual key), team or deployment (of a
+// [[model]]), most requested first.
 func GroupBy(ctx context.Context, st conductor.LogStore, by string, since, until time.Time) ([]Group, error) {
 	ok := false
 	for _, g := range groupings {

@@ -82,6 +82,9 @@ type Options struct {
 	// server runs).
 	Budgets      []Budget
 	BudgetSource func() []Budget
+	// DeploymentSource, when set, reports the [[model]] deployments'
+	// breakers and load at each request (gateway.Pool.Status).
+	DeploymentSource func() []Deployment
 	// Targets default to the product page's.
 	Targets Targets
 	// AdminURL, when set, is where the page finds the admin API
@@ -158,6 +161,7 @@ func New(st conductor.Store, opts Options) *Handler {
 	h.mux.HandleFunc("GET /api/by", h.by)
 	h.mux.HandleFunc("GET /api/recent", h.recent)
 	h.mux.HandleFunc("GET /api/budgets", h.budgets)
+	h.mux.HandleFunc("GET /api/deployments", h.deployments)
 	h.mux.HandleFunc("GET /api/config", h.config)
 	return h
 }

@@ -221,7 +221,7 @@ func (g *Gateway) embedRetry(next conductor.Embedder) conductor.Embedder {
 		p := g.retryPolicy(req.Options)
 		var resp *conductor.EmbedResponse
 		attempts := 0
-		err := g.retryRun(ctx, req.Options, req.Provider, req.Model, func(ctx context.Context) error {
+		err := g.retryRun(ctx, req.Options, req.Provider, req.Model, nil, func(ctx context.Context) error {
 			attempts++
 			var err error
 			resp, err = attemptWhole(ctx, p.timeout, req.Provider, func(ctx context.Context) (*conductor.EmbedResponse, error) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -119,4 +120,48 @@ func SetFromConfig(st conductor.Store, cfg *config.Config, env config.LookupEnv,
 		return nil, err
 	}
 	return set, nil
+}
+
+// PoolsFromConfig builds one Pool per [[model]]: its routes and
+// [[model.deployment]]s (config.Model.Expand), each deployment's adapter
+// from upstream (the router's, with the deployment's base URL and key).
+// A deployment whose adapter cannot be built (a missing key) answers
+// each call with that error, which falls back to the next deployment.
+// The caller closes the pools (their health checks) with ClosePools.
+func PoolsFromConfig(cfg *config.Config, upstream func(model string, d config.ModelDeployment) (conductor.Provider, error), log *slog.Logger) (map[string]*Pool, error) {
+	pools := make(map[string]*Pool, len(cfg.Models))
+	for _, m := range cfg.Models {
+		exp := m.Expand()
+		deps := make([]Deployment, len(exp))
+		for i, d := range exp {
+			p, err := upstream(m.Name, d)
+			if err != nil {
+				// Said now, not only at the first call it fails.
+				if log != nil {
+					log.Warn("deployment cannot serve; its calls fall back to the others", "model", m.Name, "deployment", d.Name, "err", err)
+				}
+				p = failing{err}
+			}
+			deps[i] = Deployment{Name: d.Name, Provider: d.Provider, Model: d.Model, P: p,
+				Weight: d.Weight, Tier: d.Tier, RPM: d.RPM, TPM: d.TPM}
+		}
+		b := m.Breaker
+		pool, err := NewPool(PoolConfig{Name: m.Name, Strategy: m.Strategy, Logger: log,
+			Breaker: BreakerConfig{Failures: b.Failures, ErrorRate: b.ErrorRate, Window: b.Window.Duration,
+				MinRequests: b.MinRequests, Cooldown: b.Cooldown.Duration},
+			HealthInterval: m.HealthCheckInterval.Duration}, deps)
+		if err != nil {
+			ClosePools(pools)
+			return nil, err
+		}
+		pools[m.Name] = pool
+	}
+	return pools, nil
+}
+
+// ClosePools stops every pool's health checks.
+func ClosePools(pools map[string]*Pool) {
+	for _, p := range pools {
+		p.Close()
+	}
 }

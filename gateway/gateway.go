@@ -440,7 +440,8 @@ func (g *Gateway) Update(cfg Config) error {
 }
 
 // Wrap builds the gateway's chain around upstream, with fallbacks tried in
-// order after it. This is the one place the chain's order is written;
+// order after it; WrapPool builds it around a [[model]]'s deployments
+// (deployment.go). This is the one place the chain's order is written;
 // outermost first:
 //
 //	record     every request is logged once: hits, refusals and failures too
@@ -448,9 +449,14 @@ func (g *Gateway) Update(cfg Config) error {
 //	           counts them); tokens count what upstreams actually used
 //	cache      a hit ends here: no budget is reserved and no upstream called;
 //	           it sits above the retries, so a failure is never cached
-//	fallback   the routes in order, each of them:
+//	fallback   the routes in order (Wrap), or
+//	balance    the pool's deployments in the pool's order (WrapPool): tiers,
+//	           strategy, each breaker, each deployment's rpm/tpm;
+//	           each route or deployment:
 //	  budget     reserves this route's maximum cost, settles the real one
-//	  retry      retries this route's retryable failures
+//	  retry      retries this route's retryable failures (a deployment's
+//	             while its breaker lets calls through: no wait once open)
+//	  breaker    a deployment's: counts each attempt, refuses while open
 //	  upstream   the provider adapter
 func (g *Gateway) Wrap(upstream conductor.Provider, fallbacks ...Route) conductor.Provider {
 	if upstream == nil {
@@ -466,7 +472,20 @@ func (g *Gateway) Wrap(upstream conductor.Provider, fallbacks ...Route) conducto
 	for i := range routes {
 		routes[i].P = g.budget(g.retry(routes[i].P))
 	}
-	var p conductor.Provider = g.fallback(routes)
+	return g.front(g.fallback(routes))
+}
+
+// WrapPool builds the gateway's chain around pool (see Wrap).
+func (g *Gateway) WrapPool(pool *Pool) conductor.Provider {
+	inner := make([]conductor.Provider, len(pool.deps))
+	for i, d := range pool.deps {
+		inner[i] = g.budget(g.retryWhile(g.breaker(d, pool.now), d.br.available))
+	}
+	return g.front(g.balance(pool, inner))
+}
+
+// front is the part of the chain above the routes.
+func (g *Gateway) front(p conductor.Provider) conductor.Provider {
 	p = g.cache(p)
 	p = g.ratelimit(p)
 	p = g.record(p)
@@ -523,6 +542,7 @@ type callInfo struct {
 	step        int
 	provider    string // the route last tried
 	model       string
+	deployment  string // the pool's deployment last tried (deployment.go)
 	cached      bool
 	cacheStatus string
 	missReason  string

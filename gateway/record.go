@@ -207,6 +207,7 @@ func (g *Gateway) row(id string, o *conductor.CallOptions, ci *callInfo, start t
 		Team:        o.Team,
 		Provider:    ci.provider,
 		Model:       ci.model,
+		Deployment:  ci.deployment,
 		Route:       g.conf().Route,
 		Variant:     o.Variant,
 		Status:      200,

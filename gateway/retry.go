@@ -26,10 +26,20 @@ import (
 type retryProvider struct {
 	g    *Gateway
 	next conductor.Provider
+	// usable, when set, is asked after each failure: false (the
+	// deployment's breaker opened, or a Retry-After took it out) ends the
+	// retrying at once, with no wait, so the call falls back.
+	usable func() bool
 }
 
 func (g *Gateway) retry(next conductor.Provider) conductor.Provider {
 	return &retryProvider{g: g, next: next}
+}
+
+// retryWhile is retry for a deployment of a pool: no retry, and no
+// backoff, once usable says the deployment takes no more calls.
+func (g *Gateway) retryWhile(next conductor.Provider, usable func() bool) conductor.Provider {
+	return &retryProvider{g: g, next: next, usable: usable}
 }
 
 // retryPolicy is the retry plan for one call.
@@ -79,11 +89,12 @@ func (g *Gateway) wait(p retryPolicy, n int, err error) time.Duration {
 // run makes attempts until one succeeds, a failure is not retryable, the
 // attempts are spent or the next would start past the deadline.
 func (r *retryProvider) run(ctx context.Context, req *conductor.ChatRequest, attempt func(context.Context) error) error {
-	return r.g.retryRun(ctx, req.Options, req.Provider, req.Model, attempt)
+	return r.g.retryRun(ctx, req.Options, req.Provider, req.Model, r.usable, attempt)
 }
 
 // retryRun is run for a call of any kind to provider's model with options o.
-func (g *Gateway) retryRun(ctx context.Context, o conductor.CallOptions, provider, model string, attempt func(context.Context) error) error {
+// usable, when not nil, ends the retrying when it turns false.
+func (g *Gateway) retryRun(ctx context.Context, o conductor.CallOptions, provider, model string, usable func() bool, attempt func(context.Context) error) error {
 	p := g.retryPolicy(o)
 	ci := infoFrom(ctx)
 	deadline := time.Now().Add(p.deadline)
@@ -96,7 +107,7 @@ func (g *Gateway) retryRun(ctx context.Context, o conductor.CallOptions, provide
 		if err == nil {
 			return nil
 		}
-		if n >= p.attempts || !conductor.IsRetryable(err) || ctx.Err() != nil {
+		if n >= p.attempts || !conductor.IsRetryable(err) || ctx.Err() != nil || (usable != nil && !usable()) {
 			return err
 		}
 		d := g.wait(p, n, err)

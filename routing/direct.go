@@ -31,6 +31,9 @@ func (r *Router) directRoute(name, routing string, o upstreamOpts) (route, error
 	fb, total := r.cfg.Timeouts(name)
 	rt.ep = provider.Endpoint{Name: name, FirstByteTimeout: fb, Timeout: total}
 	rt.ep.BaseURL = or(r.cfg.BaseURL(name, r.opts.Env), spec.BaseURL)
+	if d := o.deployment; d != nil && d.BaseURL != "" {
+		rt.ep.BaseURL = d.BaseURL
+	}
 	if rt.ep.BaseURL == "" {
 		return rt, needVar(name, routing, spec.BaseURLVar, "")
 	}
@@ -61,6 +64,12 @@ func (r *Router) directRoute(name, routing string, o upstreamOpts) (route, error
 	key, err := r.cfg.APIKey(name, r.opts.Env)
 	if err != nil {
 		return rt, configErr(name, "routing %s: %v", routing, err)
+	}
+	if d := o.deployment; d != nil && (d.KeyEnv != "" || d.KeyFile != "") {
+		// The deployment's own key, never the provider's in its place.
+		if key, err = r.cfg.DeploymentKey(o.model, *d, r.opts.Env); err != nil {
+			return rt, configErr(name, "%v", err)
+		}
 	}
 	// Var is empty only for a local server nobody gave a key variable.
 	if !key.IsSet() && key.Var != "" {

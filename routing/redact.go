@@ -46,6 +46,14 @@ func configuredSecrets(cfg *config.Config, env config.LookupEnv) secretSet {
 			s.add(k.Value())
 		}
 	}
+	// Every [[model.deployment]]'s own key (key_env, keys_env, key_file).
+	for _, m := range cfg.Models {
+		for _, d := range m.Expand() {
+			if k, err := cfg.DeploymentKey(m.Name, d, env); err == nil {
+				s.add(k.Value())
+			}
+		}
+	}
 	for _, g := range cfg.AI.Gateways {
 		if t, err := cfg.GatewayToken(g, env); err == nil {
 			s.add(t.Value())

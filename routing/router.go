@@ -91,6 +91,8 @@ type routeKey struct {
 	upstream          bool
 	account           string // Upstream: the Workers AI account it runs in
 	compat            bool   // Upstream: Workers AI's OpenAI-compatible endpoint
+	// Upstream of a deployment: its own base URL and key source.
+	baseURL, keyEnv, keyFile string
 }
 
 // built is a route ready to serve.
@@ -158,6 +160,11 @@ type Upstream struct {
 	// (CallOptions.CallerKey): a provider key missing from the config is
 	// then no error.
 	CallerKey bool
+	// Deployment, when set, is a [[model.deployment]]'s own base URL and
+	// key in place of the provider's (config.ModelDeployment); Model is
+	// the [[model]] it belongs to, for errors.
+	Deployment *config.ModelDeployment
+	Model      string
 }
 
 // Upstream returns the provider for u: the provider's own API as routing
@@ -185,8 +192,13 @@ func (r *Router) Upstream(u Upstream) (conductor.Provider, error) {
 	} else if u.Compat {
 		return nil, configErr(u.Provider, "%s has no OpenAI-compatible endpoint besides its own API", u.Provider)
 	}
+	o := upstreamOpts{account: key.account, compat: key.compat, callerKey: u.CallerKey}
+	if d := u.Deployment; d != nil {
+		key.baseURL, key.keyEnv, key.keyFile = d.BaseURL, d.KeyEnv, d.KeyFile
+		o.deployment, o.model = d, u.Model
+	}
 	return r.route(key, u.CallerKey, func() (route, error) {
-		rt, err := r.directRoute(u.Provider, "", upstreamOpts{account: key.account, compat: key.compat, callerKey: u.CallerKey})
+		rt, err := r.directRoute(u.Provider, "", o)
 		rt.via, rt.upstream = "upstream", true
 		return rt, err
 	})
@@ -290,6 +302,9 @@ type upstreamOpts struct {
 	account   string // the Workers AI account ("" : the config's)
 	compat    bool   // Workers AI's OpenAI-compatible endpoint
 	callerKey bool   // calls bring their own key
+	// deployment's base URL and key replace the provider's when set.
+	deployment *config.ModelDeployment
+	model      string
 }
 
 func (r *Router) plan(providerName, routing string) (route, error) {
@@ -399,4 +414,43 @@ func example(name string) string {
 		}
 	}
 	return "..."
+}
+
+// Deployment returns the upstream of one [[model]] deployment (package
+// gateway's Pool): the provider's own API at the deployment's base URL,
+// with its own key, redacted like every configured secret. A deployment
+// whose key is missing still serves the calls that bring their caller's
+// own key (Upstream.CallerKey); the others get the missing key's error.
+func (r *Router) Deployment(model string, d config.ModelDeployment) (conductor.Provider, error) {
+	u := Upstream{Provider: d.Provider, Deployment: &d, Model: model}
+	p, err := r.Upstream(u)
+	if err == nil {
+		return p, nil
+	}
+	u.CallerKey = true
+	withKey, err2 := r.Upstream(u)
+	if err2 != nil {
+		return nil, err
+	}
+	return &callerKeyOnly{next: withKey, missing: err}, nil
+}
+
+// callerKeyOnly serves only the calls that bring their own key.
+type callerKeyOnly struct {
+	next    conductor.Provider
+	missing error
+}
+
+func (c *callerKeyOnly) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
+	if req.Options.CallerKey.Value == "" {
+		return nil, c.missing
+	}
+	return c.next.Chat(ctx, req)
+}
+
+func (c *callerKeyOnly) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
+	if req.Options.CallerKey.Value == "" {
+		return nil, c.missing
+	}
+	return c.next.Stream(ctx, req)
 }

@@ -24,6 +24,11 @@ type Resolver struct {
 	Router *routing.Router
 	// Split returns the built [[split]] of that name.
 	Split func(ctx context.Context, name string) (conductor.Provider, error)
+	// Pool returns the gateway chain around the [[model]] of that name
+	// (its deployments, balanced, behind breakers): a member naming a
+	// [[model]] with several deployments is served by it. Nil: such a
+	// member is an error, as before deployments.
+	Pool func(ctx context.Context, name string) (conductor.Provider, error)
 }
 
 // Provider serves a member's call.
@@ -31,8 +36,13 @@ func (r Resolver) Provider(ctx context.Context, prov, model, routingMode string)
 	if _, ok := r.Config.SplitByName(model); ok {
 		return r.Split(ctx, model)
 	}
-	if routes, ok := declared(r.Config, model); ok && len(routes) > 1 {
-		return nil, errChain(prov, model, len(routes))
+	if m, ok := r.Config.ModelByName(model); ok {
+		if n := len(m.Expand()); n > 1 || len(m.Deployments) > 0 {
+			if r.Pool == nil {
+				return nil, errChain(prov, model, n)
+			}
+			return r.Pool(ctx, model)
+		}
 	}
 	return r.Router.Provider(ctx, prov, model, routingMode)
 }
@@ -101,14 +111,52 @@ func (c *Conductor) split(ctx context.Context, name string) (conductor.Provider,
 	return sp, nil
 }
 
+// pool returns the default gateway's chain around the [[model]] named
+// name: its deployments balanced behind breakers, as conductor serve
+// answers for that name. Pools are built once, with the store.
+func (c *Conductor) pool(ctx context.Context, name string) (conductor.Provider, error) {
+	_, set, err := c.state(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.chains[name]; ok {
+		return p, nil
+	}
+	if c.pools == nil {
+		pools, err := gateway.PoolsFromConfig(c.cfg, func(model string, d config.ModelDeployment) (conductor.Provider, error) {
+			return c.router.Deployment(model, d)
+		}, c.log)
+		if err != nil {
+			return nil, &conductor.Error{Class: conductor.ClassConfig, Message: err.Error(), Err: err}
+		}
+		c.pools, c.chains = pools, map[string]conductor.Provider{}
+	}
+	pl, ok := c.pools[name]
+	if !ok {
+		return nil, &conductor.Error{Class: conductor.ClassConfig, Message: "no [[model]] " + name}
+	}
+	g, err := set.Gateway("")
+	if err != nil {
+		return nil, &conductor.Error{Class: conductor.ClassConfig, Message: err.Error(), Err: err}
+	}
+	p := g.WrapPool(pl)
+	c.chains[name] = p
+	return p, nil
+}
+
 // declared returns the routes of the [[model]] named name.
 func declared(cfg *config.Config, name string) ([]string, bool) {
-	for _, m := range cfg.Models {
-		if m.Name == name {
-			return m.Routes, true
-		}
+	m, ok := cfg.ModelByName(name)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	var routes []string
+	for _, d := range m.Expand() {
+		routes = append(routes, d.Provider+"/"+d.Model)
+	}
+	return routes, true
 }
 
 func errChain(prov, model string, n int) error {
@@ -134,8 +182,25 @@ func (c *Conductor) checkModel(model, route string) (err error, handled bool) {
 	if !ok {
 		return nil, false
 	}
-	if len(routes) > 1 {
-		return errChain("", model, len(routes)), true
+	if m, _ := c.cfg.ModelByName(model); len(routes) > 1 || len(m.Deployments) > 0 {
+		// A pool: every deployment must be servable, its own key or its
+		// provider's present.
+		for _, d := range m.Expand() {
+			if d.KeyEnv != "" || d.KeyFile != "" {
+				k, err := c.cfg.DeploymentKey(model, d, c.env)
+				if err == nil && !k.IsSet() {
+					err = fmt.Errorf("needs %s: export %s=<key>", d.KeyEnv, d.KeyEnv)
+				}
+				if err != nil {
+					return fmt.Errorf("model %s (a [[model]]), deployment %s: %w", model, d.Name, err), true
+				}
+				continue
+			}
+			if err := c.router.Check(d.Provider, conductor.RoutingDirect); err != nil {
+				return fmt.Errorf("model %s (a [[model]]), deployment %s: %w", model, d.Name, err), true
+			}
+		}
+		return nil, true
 	}
 	p, _, _ := strings.Cut(routes[0], "/")
 	if err := c.router.Check(p, route); err != nil {

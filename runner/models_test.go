@@ -216,10 +216,68 @@ flow:
 	for i, want := range []string{
 		"f.yaml:6:14: member a: model ab (a [[split]]), variant a: anthropic: config: routing direct needs ANTHROPIC_API_KEY",
 		"f.yaml:10:14: member b: model fast (a [[model]] alias of groq/llama-3.1-8b-instant): groq: config: routing cloudflare-gateway needs GROQ_API_KEY",
-		"f.yaml:14:14: member c: config: model chain is a fallback chain ([[model]] with 2 routes)",
+		// A chain is served by its deployments, each of which must be servable.
+		"f.yaml:14:14: member c: model chain (a [[model]]), deployment anthropic/claude-3-5-haiku-20241022: anthropic: config: routing direct needs ANTHROPIC_API_KEY",
 	} {
 		if !strings.Contains(list[i].String(), want) {
 			t.Errorf("problem %d = %s\nwant %s", i, list[i], want)
 		}
+	}
+}
+
+// conductor run: a member naming a [[model]] with deployments goes to one
+// of them (the model the deployment names, never the alias), and its log
+// row names the deployment.
+func TestMemberNamesDeployments(t *testing.T) {
+	url, models := openaiFake(t)
+	ctx := context.Background()
+	dir, data := t.TempDir(), t.TempDir()
+	write(t, dir, "conductor.toml", `
+[[model]]
+name = "fast-chat"
+
+[[model.deployment]]
+route = "openai/gpt-4o-mini"
+base_url = "`+url+`"
+keys_env = ["KEY_A", "KEY_B"]
+`)
+	flow := write(t, dir, "f.yaml", "name: d\nflow:\n  - member: quick\n    config:\n      provider: openai\n      model: fast-chat\n      prompt: hi\n")
+	c, err := Open(ctx, Options{Dir: dir, Data: data, Env: config.MapEnv(map[string]string{"KEY_A": "sk-key-a-000001", "KEY_B": "sk-key-b-000002"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		res, err := c.Run(ctx, flow, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := res.Members[0]; !m.Success {
+			t.Fatalf("member: %+v", m)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := models(); len(got) != 4 || slices.ContainsFunc(got, func(m string) bool { return m != "gpt-4o-mini" }) {
+		t.Errorf("OpenAI was sent %v", got)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(data, DBName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rows, err := st.Stats(ctx, conductor.StatsQuery{By: "deployment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int64(0)
+	for _, r := range rows {
+		if !strings.HasPrefix(r.Group, "openai/gpt-4o-mini@KEY_") {
+			t.Errorf("group %q", r.Group)
+		}
+		n += r.Requests
+	}
+	if n != 4 {
+		t.Errorf("rows by deployment: %+v", rows)
 	}
 }

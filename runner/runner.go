@@ -84,7 +84,9 @@ type Conductor struct {
 	store  *Store
 	set    *gateway.Set
 	splits map[string]*gateway.Split // the [[split]]s, built on first use
-	opened error                     // why the store could not be opened, once it was tried
+	pools  map[string]*gateway.Pool  // the [[model]]s' deployments, built on first use
+	chains map[string]conductor.Provider
+	opened error // why the store could not be opened, once it was tried
 	closed bool
 }
 
@@ -171,7 +173,7 @@ func (c *Conductor) Run(ctx context.Context, file string, input any) (*engine.Re
 // configuration is at fault (a route chosen by an expression that cannot
 // be served).
 func (c *Conductor) RunEnsemble(ctx context.Context, ens *ensemble.Ensemble, input any) (*engine.Result, error) {
-	opts := engine.Options{Resolver: Resolver{Config: c.cfg, Router: c.router, Split: c.split}, Pricing: c.prices, Env: c.env, Logger: c.log, OnMember: c.onMember}
+	opts := engine.Options{Resolver: Resolver{Config: c.cfg, Router: c.router, Split: c.split, Pool: c.pool}, Pricing: c.prices, Env: c.env, Logger: c.log, OnMember: c.onMember}
 	if usesCache(ens) || c.usesBuiltinGateway(ens) || c.namesSplit(ens) {
 		store, set, err := c.state(ctx)
 		if err != nil {
@@ -192,6 +194,7 @@ func (c *Conductor) Close() error {
 		return nil
 	}
 	c.closed = true
+	gateway.ClosePools(c.pools)
 	var errs []error
 	if c.set != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/gateway"
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
 	"github.com/conductor-go/conductor/provider/openai"
@@ -92,6 +93,9 @@ func asError(ctx context.Context, err error) *conductor.Error {
 func statusOf(e *conductor.Error) int {
 	if e.Class == conductor.ClassBadRequest && e.Status == http.StatusUnsupportedMediaType {
 		return e.Status // ours: a body that is not JSON
+	}
+	if e.Code == gateway.CodeDeploymentsUnavailable {
+		return http.StatusServiceUnavailable // ours: every breaker is open
 	}
 	return provider.HTTPStatus(e)
 }

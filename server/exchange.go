@@ -82,7 +82,7 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 	x.req.Provider, x.req.Model = first.provider, first.model
 	provider.Normalize(first.provider, x.req)
 	switch {
-	case len(x.routes) == 1 && first.format() == x.in:
+	case oneShape(x.routes) && first.format() == x.in:
 		// Same wire format: the caller's bytes go upstream, only the model
 		// rewritten when the caller named it provider/model.
 		body := x.body
@@ -112,6 +112,18 @@ func (s *Server) prepare(x *exchange, c *caller, get headerGetter) error {
 	}
 	x.p = p
 	return nil
+}
+
+// oneShape reports whether every route takes the same body: one route,
+// or a pool's deployments of one provider and model (several keys or
+// servers), which the caller's bytes reach as they are.
+func oneShape(routes []route) bool {
+	for _, r := range routes[1:] {
+		if r.provider != routes[0].provider || r.model != routes[0].model || r.compat != routes[0].compat {
+			return false
+		}
+	}
+	return true
 }
 
 // checkRoutes checks req against the parameter rules of every route's

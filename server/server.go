@@ -84,6 +84,11 @@ type Options struct {
 	// "provider/model" is an alias, several are a fallback chain tried in
 	// order (the answer's cf-aig-step says which served).
 	Models map[string][]string
+	// Pools serve the Models of the same name as pools of deployments
+	// (gateway.WrapPool: strategies, tiers, breakers, rpm/tpm); FromConfig
+	// builds one for every [[model]]. A name in Models without a pool is
+	// a plain fallback chain. The server does not close them.
+	Pools map[string]*gateway.Pool
 	// Resolve, when set, is asked first about a model name that is not
 	// provider/model: it returns the provider serving the name (an A/B
 	// split, say) or ok=false. The provider gets the request with Model set

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/config"
@@ -91,13 +92,41 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 	if err != nil {
 		return Options{}, nil, err
 	}
-	// [[model]]: aliases (one route) and fallback chains (several).
+	// [[model]]: each a pool of deployments (its routes, tried in order,
+	// and its [[model.deployment]]s), behind breakers.
 	models := make(map[string][]string, len(cfg.Models))
 	for _, m := range cfg.Models {
-		models[m.Name] = m.Routes
+		for _, d := range m.Expand() {
+			models[m.Name] = append(models[m.Name], d.Provider+"/"+d.Model)
+		}
+	}
+	pools, err := gateway.PoolsFromConfig(cfg, func(model string, d config.ModelDeployment) (conductor.Provider, error) {
+		return router.Deployment(model, d)
+	}, log)
+	if err != nil {
+		return Options{}, nil, err
+	}
+	// Ensemble members naming a [[model]] reach its pool through the
+	// default gateway, as under conductor run; one chain per pool.
+	var poolChains sync.Map
+	poolOf := func(_ context.Context, name string) (conductor.Provider, error) {
+		if c, ok := poolChains.Load(name); ok {
+			return c.(conductor.Provider), nil
+		}
+		p, ok := pools[name]
+		if !ok {
+			return nil, &conductor.Error{Class: conductor.ClassConfig, Message: "no [[model]] " + name}
+		}
+		g, err := set.Gateway("")
+		if err != nil {
+			return nil, &conductor.Error{Class: conductor.ClassConfig, Message: err.Error(), Err: err}
+		}
+		c, _ := poolChains.LoadOrStore(name, g.WrapPool(p))
+		return c.(conductor.Provider), nil
 	}
 	return Options{
 		Models: models,
+		Pools:  pools,
 		Resolve: func(name string) (conductor.Provider, bool) {
 			p, ok := splits[name]
 			return p, ok
@@ -123,7 +152,7 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 		RequestTimeout:     cfg.Server.RequestTimeout.Duration,
 		Engine: engine.Options{Resolver: runner.Resolver{Config: cfg, Router: router, Split: func(_ context.Context, name string) (conductor.Provider, error) {
 			return splits[name], nil // Provider asks only for the config's splits, all built here
-		}}, Pricing: prices, Logger: log, Scorer: set},
+		}, Pool: poolOf}, Pricing: prices, Logger: log, Scorer: set},
 		Logger: log,
 	}, set, nil
 }

@@ -17,6 +17,9 @@ type route struct {
 	provider string
 	model    string
 	compat   bool
+	// pool, when set, serves the call instead of the routes in order: the
+	// routes are its deployments' (Options.Pools).
+	pool *gateway.Pool
 }
 
 func (r route) String() string { return r.provider + "/" + r.model }
@@ -69,6 +72,9 @@ const maxAutoGateways = 64
 // Workers AI account a Cloudflare path named; callerKey says the call
 // brings its own key.
 func (s *Server) chain(gw string, routes []route, account string, callerKey bool) (conductor.Provider, error) {
+	if pool := routes[0].pool; pool != nil {
+		return s.poolChain(gw, pool)
+	}
 	adapters := make([]conductor.Provider, len(routes))
 	for i, r := range routes {
 		p, err := s.router.Upstream(routing.Upstream{Provider: r.provider, Account: account, Compat: r.compat, CallerKey: callerKey})
@@ -107,6 +113,21 @@ func (s *Server) chain(gw string, routes []route, account string, callerKey bool
 		fallbacks = append(fallbacks, gateway.Route{Provider: r.provider, Model: r.model, P: adapters[i+1]})
 	}
 	p, _ := s.chains.LoadOrStore(key, g.Wrap(adapters[0], fallbacks...))
+	return p.(conductor.Provider), nil
+}
+
+// poolChain is the chain of gateway gw around a [[model]]'s pool, built
+// once per gateway and pool.
+func (s *Server) poolChain(gw string, pool *gateway.Pool) (conductor.Provider, error) {
+	key := gw + "\x00pool\x00" + pool.Name()
+	if p, ok := s.chains.Load(key); ok {
+		return p.(conductor.Provider), nil
+	}
+	g, err := s.gateway(gw)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := s.chains.LoadOrStore(key, g.WrapPool(pool))
 	return p.(conductor.Provider), nil
 }
 

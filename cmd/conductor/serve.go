@@ -7,9 +7,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -112,7 +114,9 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	opts.Metrics = col.Handler()
+	defer gateway.ClosePools(opts.Pools)
 	col.WatchDrops(func() []metrics.DropReading { return dropReadings(set.Drops()) })
+	col.WatchDeployments(func() []metrics.DeploymentReading { return deploymentReadings(opts.Pools) })
 	// The budgets in force, the ones changed at run time and the keys'
 	// included: the dashboard's and the metrics' gauges.
 	budgets := func() []dashboard.Budget { return dashboardBudgets(configs, set.Limits()) }
@@ -124,7 +128,8 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		}
 		return out, err
 	})
-	dash := dashboard.Options{Tokens: tokenValues(opts.Tokens), BudgetSource: budgets, Logger: log}
+	dash := dashboard.Options{Tokens: tokenValues(opts.Tokens), BudgetSource: budgets, Logger: log,
+		DeploymentSource: func() []dashboard.Deployment { return dashboardDeployments(opts.Pools) }}
 	if opts.AdminToken != "" && opts.Control != nil {
 		// The page's forms use the admin API; the admin token opens the
 		// page too.
@@ -223,4 +228,34 @@ func ensemblesDir(flag string) string {
 		}
 	}
 	return server.DefaultEnsemblesDir
+}
+
+// deploymentReadings is every [[model]] deployment's state for /metrics.
+func deploymentReadings(pools map[string]*gateway.Pool) []metrics.DeploymentReading {
+	var out []metrics.DeploymentReading
+	for _, name := range slices.Sorted(maps.Keys(pools)) {
+		for _, d := range pools[name].Status() {
+			out = append(out, metrics.DeploymentReading{Model: d.Model, Deployment: d.Deployment, Breaker: d.Breaker,
+				InFlight: d.InFlight, LatencyS: d.Latency.Seconds(), ErrorRate: d.ErrorRate, Calls: d.Calls, Errors: d.Errors})
+		}
+	}
+	return out
+}
+
+// dashboardDeployments is every [[model]] deployment's state for the
+// dashboard.
+func dashboardDeployments(pools map[string]*gateway.Pool) []dashboard.Deployment {
+	var out []dashboard.Deployment
+	for _, name := range slices.Sorted(maps.Keys(pools)) {
+		for _, d := range pools[name].Status() {
+			dd := dashboard.Deployment{Model: d.Model, Deployment: d.Deployment, Provider: d.Provider, Tier: d.Tier, Breaker: d.Breaker,
+				InFlight: d.InFlight, LatencyMs: float64(d.Latency) / float64(time.Millisecond), ErrorRate: d.ErrorRate, Calls: d.Calls, Errors: d.Errors}
+			if !d.RetryAt.IsZero() {
+				at := d.RetryAt.UTC()
+				dd.RetryAt = &at
+			}
+			out = append(out, dd)
+		}
+	}
+	return out
 }

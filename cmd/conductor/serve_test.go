@@ -273,3 +273,53 @@ func TestServeBudgetGauges(t *testing.T) {
 		}
 	}
 }
+
+// serve exports each [[model]] deployment's breaker and load in /metrics
+// and the dashboard's /api/deployments.
+func TestServeDeploymentMetrics(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "conductor.toml")
+	if err := os.WriteFile(cfg, []byte("[[model]]\nname = \"echo-pool\"\nroutes = [\"mock/echo\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, _, _ := startServe(t, serveFlags{config: cfg, data: filepath.Join(dir, "data"), logLevel: "info"})
+	resp, err := http.Post(url+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"echo-pool","messages":[{"role":"user","content":"served"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("chat: %d %s", resp.StatusCode, body)
+	}
+	get := func(p string) []byte {
+		resp, err := http.Get(url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", p, resp.StatusCode, b)
+		}
+		return b
+	}
+	m := get("/metrics")
+	for _, want := range []string{
+		`conductor_gateway_deployment_breaker_state{deployment="mock/echo",model="echo-pool",state="closed"} 1`,
+		`conductor_gateway_deployment_calls_total{deployment="mock/echo",model="echo-pool"} 1`,
+		`conductor_gateway_deployment_in_flight{deployment="mock/echo",model="echo-pool"} 0`,
+	} {
+		if !bytes.Contains(m, []byte(want)) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	var deps []struct {
+		Model, Deployment, Breaker string
+		Calls                      int64
+	}
+	if err := json.Unmarshal(get("/api/deployments"), &deps); err != nil || len(deps) != 1 || deps[0].Breaker != "closed" || deps[0].Calls != 1 {
+		t.Errorf("/api/deployments: %+v %v", deps, err)
+	}
+}

@@ -80,7 +80,8 @@ window --since (default 24h; Go durations or days: 90m, 24h, 7d), the request
 volume, cache hit rate, error rate, tokens, cost, what the cache saved (hits
 at list price) and latency percentiles p50/p95/p99, in total or --by model,
 provider, environment, variant (A/B splits, with their mean score), gateway,
-user, key (virtual keys, by name) or team.
+user, key (virtual keys, by name), team or deployment (the [[model]]
+deployment that served each call).
 
 --json prints the same figures as the dashboard's API.
 
@@ -97,7 +98,7 @@ config.`,
 	}
 	f.storeFlags.add(cmd)
 	cmd.Flags().StringVar(&f.since, "since", "24h", "window to aggregate: 90m, 24h, 7d…")
-	cmd.Flags().StringVar(&f.by, "by", "", "group by model, provider, environment, variant, gateway, user, key or team")
+	cmd.Flags().StringVar(&f.by, "by", "", "group by model, provider, environment, variant, gateway, user, key, team or deployment")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
 	return cmd
 }
@@ -118,9 +119,9 @@ func runStats(ctx context.Context, w io.Writer, f statsFlags, now time.Time) err
 		return fmt.Errorf("%w: --since: %v", errInvalid, err)
 	}
 	switch f.by {
-	case "", "model", "provider", "environment", "variant", "gateway", "user", "key", "team":
+	case "", "model", "provider", "environment", "variant", "gateway", "user", "key", "team", "deployment":
 	default:
-		return fmt.Errorf("%w: --by %q (expected model, provider, environment, variant, gateway, user, key or team)", errInvalid, f.by)
+		return fmt.Errorf("%w: --by %q (expected model, provider, environment, variant, gateway, user, key, team or deployment)", errInvalid, f.by)
 	}
 	st, _, err := f.open(ctx)
 	if err != nil {

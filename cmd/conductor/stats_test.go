@@ -287,3 +287,24 @@ func TestStatsByKey(t *testing.T) {
 		}
 	}
 }
+
+// --by deployment groups the calls by the [[model]] deployment that
+// served them.
+func TestStatsByDeployment(t *testing.T) {
+	now := time.Now()
+	row := func(id, deployment string) conductor.LogRow {
+		return conductor.LogRow{ID: id, Time: now.Add(-time.Hour), Gateway: "default", Provider: "openai", Model: "gpt-4o-mini",
+			Route: conductor.RoutingGateway, Status: 200, Success: true, Deployment: deployment, CostNanoUSD: 1_000_000}
+	}
+	data, cfg := dataDir(t, []conductor.LogRow{row("1", "openai/gpt-4o-mini@OPENAI_API_KEY"), row("2", "openai/gpt-4o-mini@OPENAI_API_KEY_2"),
+		row("3", "openai/gpt-4o-mini@OPENAI_API_KEY_2")}, nil, "")
+	out, code, err := runCmd(t, newStatsCmd, "--data", data, "--config", cfg, "--by", "deployment")
+	want := "openai/gpt-4o-mini@OPENAI_API_KEY_2 2 "
+	found := false
+	for _, l := range strings.Split(out, "\n") {
+		found = found || strings.HasPrefix(strings.Join(strings.Fields(l), " ")+" ", want)
+	}
+	if code != 0 || !found {
+		t.Errorf("exit %d %v, no line %q in:\n%s", code, err, want, out)
+	}
+}

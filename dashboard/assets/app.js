@@ -67,7 +67,7 @@ async function refresh() {
   const since = state.since;
   const s = encodeURIComponent(since);
   try {
-    const [summary, series, models, providers, variants, recent, budgets, who] = await Promise.all([
+    const [summary, series, models, providers, variants, recent, budgets, who, deployments] = await Promise.all([
       getJSON("api/summary?since=" + s),
       getJSON("api/series?since=" + s),
       getJSON("api/by?by=model&since=" + s),
@@ -76,6 +76,7 @@ async function refresh() {
       getJSON("api/recent?limit=50"),
       getJSON("api/budgets"),
       getJSON("api/by?by=" + state.who + "&since=" + s),
+      getJSON("api/deployments"),
     ]);
     renderSummary(summary);
     renderCharts(series);
@@ -86,6 +87,7 @@ async function refresh() {
     renderRecent(recent);
     renderBudgets(budgets);
     renderWho(who);
+    renderDeployments(deployments);
     state.loads++;
     document.body.dataset.loaded = String(state.loads);
     document.body.dataset.since = since;
@@ -298,6 +300,27 @@ function renderProviders(rows) {
       el("td", { class: "n" }, fmt.int(r.errors)),
       el("td", { class: "n " + (r.errorRate < t ? "ok-text" : "bad-text"), "data-value": r.errorRate }, fmt.pct(r.errorRate)),
       latencyCell(r.p95Ms))), 5);
+}
+
+// The [[model]] deployments as this server sees them now: an open
+// breaker gets no calls until its probe.
+function renderDeployments(rows) {
+  const tbody = document.querySelector("#table-deployments tbody");
+  if (rows.length === 0) {
+    tbody.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "8" }, "No [[model]] deployments")));
+    return;
+  }
+  tbody.replaceChildren(...rows.map((r) =>
+    el("tr", { "data-group": r.model + "/" + r.deployment },
+      el("td", {}, r.model),
+      el("td", {}, r.deployment),
+      el("td", { class: "n" }, fmt.int(r.tier)),
+      el("td", { class: r.breaker === "closed" ? "ok-text" : "bad-text", "data-value": r.breaker },
+        r.breaker + (r.retryAt ? " until " + fmt.time(r.retryAt) : "")),
+      el("td", { class: "n" }, fmt.int(r.inFlight)),
+      el("td", { class: "n" }, r.calls > 0 ? fmt.ms(r.latencyMs) : "–"),
+      el("td", { class: "n" }, fmt.pct(r.errorRate)),
+      el("td", { class: "n" }, fmt.int(r.calls)))));
 }
 
 function renderVariants(rows) {

@@ -27,12 +27,13 @@ var statsGroups = map[string]string{
 	"user":        `"user"`,
 	"key":         `"key"`,
 	"team":        "team",
+	"deployment":  "deployment",
 }
 
 var logColumns = []string{"id", "time", "gateway", "environment", "user", "provider", "model", "route", "variant",
 	"status", "success", "cached", "miss_reason", "attempts", "step", "input_tokens", "output_tokens", "cost",
 	"cost_flagged", "latency", "ttfb", "error_class", "score", "metadata",
-	"key", "team", "saved"}
+	"key", "team", "saved", "deployment"}
 
 var columnList = func() string {
 	q := make([]string, len(logColumns))
@@ -124,7 +125,7 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 			int32(r.Status), r.Success, r.Cached, r.MissReason, int32(r.Attempts), int32(r.Step),
 			int64(r.InputTokens), int64(r.OutputTokens), r.CostNanoUSD, r.CostFlagged, int64(r.Latency),
 			int64(r.TTFB), r.ErrorClass, r.Score, meta,
-			r.Key, r.Team, r.SavedNanoUSD}
+			r.Key, r.Team, r.SavedNanoUSD, r.Deployment}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), $1))`, int64(scoreLock)); err != nil {
@@ -197,7 +198,7 @@ ON CONFLICT (id) DO UPDATE SET score = excluded.score, created_at = excluded.cre
 func (s *Store) Stats(ctx context.Context, q conductor.StatsQuery) ([]conductor.StatsRow, error) {
 	col, ok := statsGroups[q.By]
 	if !ok {
-		return nil, fmt.Errorf("postgres store: stats: unknown grouping %q (want provider, model, environment, variant, gateway, user, key or team)", q.By)
+		return nil, fmt.Errorf("postgres store: stats: unknown grouping %q (want provider, model, environment, variant, gateway, user, key, team or deployment)", q.By)
 	}
 	until := q.Until
 	if until.IsZero() {
@@ -270,7 +271,7 @@ func (s *Store) RecentLogs(ctx context.Context, limit int) ([]conductor.LogRow, 
 		if err := rows.Scan(&r.ID, &r.Time, &r.Gateway, &r.Environment, &r.User, &r.Provider, &r.Model, &r.Route,
 			&r.Variant, &status, &r.Success, &r.Cached, &r.MissReason, &attempts, &step, &in, &outTok,
 			&r.CostNanoUSD, &r.CostFlagged, &latency, &ttfb, &r.ErrorClass, &r.Score, &meta,
-			&r.Key, &r.Team, &r.SavedNanoUSD); err != nil {
+			&r.Key, &r.Team, &r.SavedNanoUSD, &r.Deployment); err != nil {
 			return nil, fmt.Errorf("postgres store: recent logs: %w", err)
 		}
 		r.Time = r.Time.UTC()

@@ -252,6 +252,11 @@ ALTER TABLE logs
 	ADD COLUMN team  text   NOT NULL DEFAULT '',
 	ADD COLUMN saved bigint NOT NULL DEFAULT 0;
 `,
+	// Version 4: log rows name the [[model]] deployment that served the
+	// call, for Stats by deployment.
+	`
+ALTER TABLE logs ADD COLUMN deployment text NOT NULL DEFAULT '';
+`,
 }
 
 // migrate applies the versions the database lacks.

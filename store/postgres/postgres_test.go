@@ -34,7 +34,7 @@ func openTest(t testing.TB, schema string) *Store {
 func TestContract(t *testing.T) {
 	storetest.Run(t,
 		func(t *testing.T) conductor.Store { return store.Combine(nil, nil, openTest(t, testsvc.Name("ct"))) },
-		storetest.Only("Log", "LogByKey"),
+		storetest.Only("Log", "LogByKey", "LogByDeployment"),
 	)
 }
 

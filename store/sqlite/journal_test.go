@@ -185,7 +185,7 @@ func TestMigrateCountersFromTables(t *testing.T) {
 DELETE FROM meta WHERE k IN ('counters_gen', 'db_id');
 INSERT INTO budgets (key, spent, lim, resets) VALUES ('gw:day', 420, 1000, 0);
 INSERT INTO reservations (id, keys, amount, created_at, expires_at) VALUES ('0123456789abcdef0123456789abcdef', '["gw:day"]', 400, 1, 0);
-ALTER TABLE logs DROP COLUMN key; ALTER TABLE logs DROP COLUMN team; ALTER TABLE logs DROP COLUMN saved;
+ALTER TABLE logs DROP COLUMN key; ALTER TABLE logs DROP COLUMN team; ALTER TABLE logs DROP COLUMN saved; ALTER TABLE logs DROP COLUMN deployment;
 PRAGMA user_version = 2`); err != nil {
 		t.Fatal(err)
 	}

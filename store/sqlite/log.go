@@ -29,14 +29,15 @@ var statsGroups = map[string]string{
 	"user":        "user",
 	"key":         "key",
 	"team":        "team",
+	"deployment":  "deployment",
 }
 
 const logColumns = `id, time, gateway, environment, user, provider, model, route, variant, status, success, cached,
 	miss_reason, attempts, step, input_tokens, output_tokens, cost, cost_flagged, latency, ttfb, error_class, score, metadata,
-	key, team, saved`
+	key, team, saved, deployment`
 
 const insertLog = `INSERT INTO logs (` + logColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
 
 // AppendLogs writes a batch of rows in one transaction. A row whose ID is
@@ -75,7 +76,7 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 			if _, err := st.ExecContext(ctx, id, nanos(r.Time), r.Gateway, r.Environment, r.User, r.Provider, r.Model,
 				r.Route, r.Variant, r.Status, r.Success, r.Cached, r.MissReason, r.Attempts, r.Step,
 				r.InputTokens, r.OutputTokens, r.CostNanoUSD, r.CostFlagged, int64(r.Latency), int64(r.TTFB),
-				r.ErrorClass, score, meta, r.Key, r.Team, r.SavedNanoUSD); err != nil {
+				r.ErrorClass, score, meta, r.Key, r.Team, r.SavedNanoUSD, r.Deployment); err != nil {
 				return fmt.Errorf("sqlite store: append logs: row %s: %w", id, err)
 			}
 		}
@@ -152,7 +153,7 @@ func (s *Store) ScoreLog(ctx context.Context, id string, score float64) error {
 func (s *Store) Stats(ctx context.Context, q conductor.StatsQuery) ([]conductor.StatsRow, error) {
 	col, ok := statsGroups[q.By]
 	if !ok {
-		return nil, fmt.Errorf("sqlite store: stats: unknown grouping %q (want provider, model, environment, variant, gateway, user, key or team)", q.By)
+		return nil, fmt.Errorf("sqlite store: stats: unknown grouping %q (want provider, model, environment, variant, gateway, user, key, team or deployment)", q.By)
 	}
 	until := q.Until
 	if until.IsZero() {
@@ -261,7 +262,7 @@ func (s *Store) RecentLogs(ctx context.Context, limit int) ([]conductor.LogRow, 
 		if err := rows.Scan(&r.ID, &at, &r.Gateway, &r.Environment, &r.User, &r.Provider, &r.Model, &r.Route,
 			&r.Variant, &r.Status, &r.Success, &r.Cached, &r.MissReason, &r.Attempts, &r.Step, &r.InputTokens,
 			&r.OutputTokens, &r.CostNanoUSD, &r.CostFlagged, &latency, &ttfb, &r.ErrorClass, &score, &meta,
-			&r.Key, &r.Team, &r.SavedNanoUSD); err != nil {
+			&r.Key, &r.Team, &r.SavedNanoUSD, &r.Deployment); err != nil {
 			return nil, fmt.Errorf("sqlite store: recent logs: %w", err)
 		}
 		r.Time = fromNanos(at)

@@ -172,6 +172,11 @@ ALTER TABLE logs ADD COLUMN key   TEXT    NOT NULL DEFAULT '';
 ALTER TABLE logs ADD COLUMN team  TEXT    NOT NULL DEFAULT '';
 ALTER TABLE logs ADD COLUMN saved INTEGER NOT NULL DEFAULT 0;
 `,
+	// The request log names the [[model]] deployment that served a call
+	// (stats by deployment).
+	`
+ALTER TABLE logs ADD COLUMN deployment TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate applies the migrations the file lacks, each in its own write

@@ -104,7 +104,7 @@ func TestMigrateAddsPendingScores(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.wr.ExecContext(ctx, `DROP TABLE log_scores; DROP TABLE reservation_seqs;
-ALTER TABLE logs DROP COLUMN key; ALTER TABLE logs DROP COLUMN team; ALTER TABLE logs DROP COLUMN saved;
+ALTER TABLE logs DROP COLUMN key; ALTER TABLE logs DROP COLUMN team; ALTER TABLE logs DROP COLUMN saved; ALTER TABLE logs DROP COLUMN deployment;
 DELETE FROM meta WHERE k IN ('counters_gen', 'db_id'); PRAGMA user_version = 1`); err != nil {
 		t.Fatal(err)
 	}

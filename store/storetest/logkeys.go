@@ -70,3 +70,52 @@ func runLogByKey(t *testing.T, open Opener) {
 		}
 	}
 }
+
+// runLogByDeployment: rows keep the [[model]] deployment that served the
+// call, and Stats groups by it.
+func runLogByDeployment(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	row := func(id, deployment string, ok bool) conductor.LogRow {
+		r := logRow(id, time.Minute, "openai", "gpt-4o-mini", "production", time.Second)
+		r.Deployment, r.Success = deployment, ok
+		return r
+	}
+	mustAppend(t, s, []conductor.LogRow{
+		row("d1", "openai/gpt-4o-mini@OPENAI_API_KEY", true),
+		row("d2", "openai/gpt-4o-mini@OPENAI_API_KEY_2", true),
+		row("d3", "openai/gpt-4o-mini@OPENAI_API_KEY_2", false),
+		row("d4", "", true),
+	})
+	got, err := s.RecentLogs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range got {
+		if r.ID == "d2" {
+			found = r.Deployment == "openai/gpt-4o-mini@OPENAI_API_KEY_2"
+		}
+	}
+	if !found {
+		t.Fatalf("the row's deployment was not kept: %+v", got)
+	}
+	rows, err := s.Stats(ctx, conductor.StatsQuery{Since: base, Until: base.Add(time.Hour), By: "deployment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := byGroup(rows)
+	want := map[string][2]int64{ // requests, errors
+		"openai/gpt-4o-mini@OPENAI_API_KEY":   {1, 0},
+		"openai/gpt-4o-mini@OPENAI_API_KEY_2": {2, 1},
+		"":                                    {1, 0},
+	}
+	if len(g) != len(want) {
+		t.Errorf("groups %+v", rows)
+	}
+	for name, w := range want {
+		if g[name].Requests != w[0] || g[name].Errors != w[1] {
+			t.Errorf("group %q: %d requests, %d errors; want %v", name, g[name].Requests, g[name].Errors, w)
+		}
+	}
+}

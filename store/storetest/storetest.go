@@ -70,6 +70,7 @@ func Run(t *testing.T, open Opener, opts ...Option) {
 	part("Counters", func(t *testing.T) { runCounters(t, open, &c) })
 	part("Log", func(t *testing.T) { runLog(t, open) })
 	part("LogByKey", func(t *testing.T) { runLogByKey(t, open) })
+	part("LogByDeployment", func(t *testing.T) { runLogByDeployment(t, open) })
 	part("Control", func(t *testing.T) { runControl(t, open, &c) })
 }
 
