@@ -221,6 +221,7 @@ type Gateway struct {
 	alerts *queue // webhook POSTs: dropped when full
 	// Drops of cache writes and webhooks (the log writer counts its own).
 	cacheDrops, alertDrops dropCounter
+	over                   overspendCounter
 	flights                flights
 
 	stop      context.CancelFunc

@@ -10,3 +10,23 @@ import "github.com/conductor-go/conductor/provider/internal/wire"
 // characters escaped, U+2028 and U+2029 too, invalid UTF-8 replaced by
 // U+FFFD.
 func AppendJSONString(dst []byte, s string) []byte { return wire.AppendString(dst, s) }
+
+// The edits of a caller's body that passes through (wire/member.go): every
+// byte they do not change is kept.
+
+// ErrNotObject is the error of a body that is not a JSON object.
+var ErrNotObject = wire.ErrNotObject
+
+// TopLevelValues returns the [start, end) spans of key's values in the
+// JSON object body.
+func TopLevelValues(body []byte, key string) ([][2]int, error) { return wire.TopLevelValues(body, key) }
+
+// ReplaceMember replaces the value of every top-level key by value.
+func ReplaceMember(body []byte, key string, value []byte) ([]byte, error) {
+	return wire.ReplaceMember(body, key, value)
+}
+
+// AddMember adds "key":value last unless body has key.
+func AddMember(body []byte, key string, value []byte) ([]byte, error) {
+	return wire.AddMember(body, key, value)
+}

@@ -42,12 +42,7 @@ func New(ep provider.Endpoint) conductor.Provider {
 	}
 }
 
-func openAIMaxField(prov string) string {
-	if prov == conductor.ProviderOpenAI {
-		return "max_completion_tokens"
-	}
-	return "max_tokens"
-}
+func openAIMaxField(prov string) string { return provider.OpenAIMaxField(prov) }
 
 func (o *openAI) header() http.Header {
 	h := make(http.Header, 6)
