@@ -30,3 +30,14 @@ func ReplaceMember(body []byte, key string, value []byte) ([]byte, error) {
 func AddMember(body []byte, key string, value []byte) ([]byte, error) {
 	return wire.AddMember(body, key, value)
 }
+
+// CheckText refuses a body the gateway and a provider could read
+// differently: a key twice in one object, invalid UTF-8, a number beyond
+// a float64 (wire/check.go). The request decoders call it; so does
+// whatever reads a caller's JSON otherwise.
+func CheckText(body []byte) error {
+	if e := wire.CheckText(body); e != nil {
+		return e
+	}
+	return nil
+}
