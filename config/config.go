@@ -318,6 +318,11 @@ type GatewayDefaults struct {
 	Default string `toml:"default"`
 	// CacheMaxBytes bounds the cache store; 0 means the store's default.
 	CacheMaxBytes int64 `toml:"cache_max_bytes"`
+	// MaxAnswerBytes bounds a whole (non-stream) answer read from any
+	// upstream, in every routing mode: a larger one is refused (502
+	// answer_too_large) and never cached; 0: DefaultMaxAnswerBytes (32 MiB).
+	// Streams are not bounded by it: they pass through chunk by chunk.
+	MaxAnswerBytes int64 `toml:"max_answer_bytes"`
 	// LogRetention prunes request-log rows older than this; unset: 30
 	// days (the gateway's default); 0 keeps every row.
 	LogRetention *Duration `toml:"log_retention"`

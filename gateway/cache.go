@@ -603,6 +603,9 @@ func (c *cacheProvider) pump(ctx context.Context, key string, f *flight, req *co
 		return
 	}
 	fs.meta = s.Meta()
+	fs.mu.Lock()
+	fs.limit = c.g.conf().MaxEntryBytes
+	fs.mu.Unlock()
 	close(f.done)
 	defer s.Close()
 	for {
@@ -616,6 +619,15 @@ func (c *cacheProvider) pump(ctx context.Context, key string, f *flight, req *co
 			break
 		}
 		fs.add(ch)
+	}
+	fs.mu.Lock()
+	over, size := fs.over, fs.size
+	fs.mu.Unlock()
+	if over {
+		c.g.log.Debug("gateway stream too large to cache", "bytes", size, "max", fs.limit)
+		c.g.endShared(key, f)
+		c.g.flights.remove(key, f)
+		return
 	}
 	a := cachedAnswer{Stream: true, Provider: fs.meta.Provider, Routing: fs.meta.Routing}
 	a.Chunks = make([]cachedChunk, len(fs.chunks))
@@ -667,8 +679,16 @@ type streamFlight struct {
 	meta conductor.ResponseMeta // set before done closes
 	info callInfo               // the pump's, set before done closes
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// chunks holds the stream from chunk base on. A stream larger than
+	// limit (Config.MaxEntryBytes) is not cached (over): no caller joins it
+	// any more, and while one reader is left the chunks it has read are
+	// dropped, so that a long stream passes through without being held.
 	chunks  []conductor.Chunk
+	base    int
+	size    int
+	limit   int
+	over    bool
 	end     error         // io.EOF or the stream's failure, once finished
 	changed chan struct{} // closed and replaced when chunks or end change
 	refs    int           // readers (and the leader before it reads)
@@ -686,7 +706,7 @@ func newStreamFlight() *streamFlight {
 func (s *streamFlight) join() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gone {
+	if s.gone || s.over {
 		return false
 	}
 	s.refs++
@@ -720,6 +740,10 @@ func (s *streamFlight) add(ch conductor.Chunk) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.chunks = append(s.chunks, ch)
+	s.size += len(ch.Raw) + len(ch.Delta) + 64
+	if s.limit > 0 && s.size > s.limit {
+		s.over = true
+	}
 	if ch.FinishReason != "" {
 		s.ended = true
 	}
@@ -749,9 +773,24 @@ type flightReader struct {
 func (r *flightReader) Next() (conductor.Chunk, error) {
 	for {
 		r.f.mu.Lock()
-		if r.next < len(r.f.chunks) {
-			ch := r.f.chunks[r.next]
+		i := r.next - r.f.base
+		if i < 0 {
+			// Chunks this reader had not read were dropped: it had
+			// released the flight (its context ended), and the one reader
+			// left moved on. It can only stop.
+			r.f.mu.Unlock()
+			return conductor.Chunk{}, canceled(r.ctx, context.Cause(r.ctx))
+		}
+		if i < len(r.f.chunks) {
+			ch := r.f.chunks[i]
 			r.next++
+			if r.f.over && r.f.refs == 1 {
+				// The only reader of a stream too large to cache: what it
+				// has read is needed by nobody.
+				clear(r.f.chunks[:i+1])
+				r.f.chunks = r.f.chunks[i+1:]
+				r.f.base = r.next
+			}
 			r.f.mu.Unlock()
 			return ch, nil
 		}

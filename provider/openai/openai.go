@@ -62,7 +62,7 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 		return nil, err
 	}
 	defer c.Release()
-	raw, err := o.ReadAll(c, provider.MaxAnswerBytes)
+	raw, err := o.ReadAnswer(c)
 	if err != nil {
 		return nil, err
 	}
