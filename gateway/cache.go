@@ -174,6 +174,13 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 			return resp, nil
 		}
 		setMiss(ci, reason)
+		if len(f.resp.Raw) > c.g.conf().MaxEntryBytes {
+			// Too large to cache: not even encoded (a 50 MB answer's
+			// entry cost another 100 MB before the size check dropped it).
+			c.g.endShared(key, f)
+			c.g.flights.remove(key, f)
+			return resp, nil
+		}
 		c.store(key, f, req, ttl, chatEntry(f.resp))
 		return resp, nil
 	}
