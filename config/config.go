@@ -208,6 +208,16 @@ type Model struct {
 	Name string `toml:"name"`
 	// Routes are "provider/model" strings, e.g. "openai/gpt-4o-mini".
 	Routes []string `toml:"routes"`
+
+	// Deadlines of this model's routes, each replacing the gateway's
+	// ([[ai.gateway]]) for calls to them; unset keeps the gateway's, a
+	// negative value turns the deadline off. RequestTimeout bounds each
+	// attempt's wait for the first byte, IdleTimeout the wait for each
+	// stream chunk, TotalTimeout the time spent on one route (its retries
+	// and its stream to the last chunk): past it the chain falls back.
+	RequestTimeout Duration `toml:"request_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	TotalTimeout   Duration `toml:"total_timeout"`
 }
 
 // AI is the [ai] table: the page's Workers AI binding, and the gateways.

@@ -187,6 +187,21 @@ type Route struct {
 	Provider string // provider name; "" keeps the request's
 	Model    string // "" keeps the request's
 	P        conductor.Provider
+	// Deadlines are the route's own ([[model]] request_timeout,
+	// idle_timeout, total_timeout); zero ones keep the gateway's.
+	Deadlines Deadlines
+}
+
+// Deadlines are a route's own deadlines. Each non-zero one replaces the
+// gateway's (RetryConfig) for calls on the route, a negative one turns it
+// off; a call's own (CallOptions.Timeout, IdleTimeout) replace both.
+type Deadlines struct {
+	FirstByte time.Duration // each attempt's wait for the first byte
+	Idle      time.Duration // the wait for each stream chunk
+	// Total bounds the route's part of a call: its attempts, and its
+	// stream to the last chunk. Past it the call falls back (a stream
+	// that began fails: the caller has its first chunks).
+	Total time.Duration
 }
 
 // Option adjusts a Gateway beyond its Config.
@@ -454,18 +469,24 @@ func (g *Gateway) Update(cfg Config) error {
 //	  retry      retries this route's retryable failures
 //	  upstream   the provider adapter
 func (g *Gateway) Wrap(upstream conductor.Provider, fallbacks ...Route) conductor.Provider {
-	if upstream == nil {
+	return g.WrapRoutes(append([]Route{{P: upstream}}, fallbacks...)...)
+}
+
+// WrapRoutes is Wrap for routes whose first one has a provider, model or
+// deadlines of its own: the first is the upstream, the rest its
+// fallbacks in order.
+func (g *Gateway) WrapRoutes(in ...Route) conductor.Provider {
+	if len(in) == 0 || in[0].P == nil {
 		return failing{errNoRoute}
 	}
-	routes := make([]Route, 0, 1+len(fallbacks))
-	routes = append(routes, Route{P: upstream})
-	for _, r := range fallbacks {
+	routes := make([]Route, 0, len(in))
+	for _, r := range in {
 		if r.P != nil {
 			routes = append(routes, r)
 		}
 	}
 	for i := range routes {
-		routes[i].P = g.budget(g.retry(routes[i].P))
+		routes[i].P = g.budget(g.retryRoute(routes[i].P, routes[i].Deadlines))
 	}
 	var p conductor.Provider = g.fallback(routes)
 	p = g.cache(p)

@@ -45,9 +45,10 @@ func (s *Server) resolve(name string) ([]route, conductor.Provider, error) {
 	}
 	if list, ok := s.opts.Models[name]; ok {
 		routes := make([]route, len(list))
+		dl := s.opts.ModelDeadlines[name]
 		for i, m := range list {
 			p, model, _ := splitModel(m) // checked by New
-			routes[i] = route{provider: p, model: model}
+			routes[i] = route{provider: p, model: model, dl: dl}
 		}
 		return routes, nil, nil
 	}

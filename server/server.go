@@ -84,6 +84,9 @@ type Options struct {
 	// "provider/model" is an alias, several are a fallback chain tried in
 	// order (the answer's cf-aig-step says which served).
 	Models map[string][]string
+	// ModelDeadlines are the deadlines of a declared model's routes
+	// ([[model]] request_timeout, idle_timeout, total_timeout), by name.
+	ModelDeadlines map[string]gateway.Deadlines
 	// Resolve, when set, is asked first about a model name that is not
 	// provider/model: it returns the provider serving the name (an A/B
 	// split, say) or ok=false. The provider gets the request with Model set

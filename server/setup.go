@@ -93,11 +93,16 @@ func FromConfig(cfg *config.Config, env config.LookupEnv, st conductor.Store, lo
 	}
 	// [[model]]: aliases (one route) and fallback chains (several).
 	models := make(map[string][]string, len(cfg.Models))
+	deadlines := map[string]gateway.Deadlines{}
 	for _, m := range cfg.Models {
 		models[m.Name] = m.Routes
+		if dl := (gateway.Deadlines{FirstByte: m.RequestTimeout.Duration, Idle: m.IdleTimeout.Duration, Total: m.TotalTimeout.Duration}); dl != (gateway.Deadlines{}) {
+			deadlines[m.Name] = dl
+		}
 	}
 	return Options{
-		Models: models,
+		Models:         models,
+		ModelDeadlines: deadlines,
 		Resolve: func(name string) (conductor.Provider, bool) {
 			p, ok := splits[name]
 			return p, ok

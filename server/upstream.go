@@ -17,6 +17,7 @@ type route struct {
 	provider string
 	model    string
 	compat   bool
+	dl       gateway.Deadlines // a declared model's ([[model]])
 }
 
 func (r route) String() string { return r.provider + "/" + r.model }
@@ -94,6 +95,10 @@ func (s *Server) chain(gw string, routes []route, account string, callerKey bool
 		kb.WriteByte(0)
 		kb.WriteString(account)
 	}
+	if dl := routes[0].dl; dl != (gateway.Deadlines{}) {
+		// Two [[model]] names over the same routes may differ in these.
+		fmt.Fprintf(&kb, "\x00%d/%d/%d", dl.FirstByte, dl.Idle, dl.Total)
+	}
 	key := kb.String()
 	if p, ok := s.chains.Load(key); ok {
 		return p.(conductor.Provider), nil
@@ -102,11 +107,14 @@ func (s *Server) chain(gw string, routes []route, account string, callerKey bool
 	if err != nil {
 		return nil, err
 	}
-	fallbacks := make([]gateway.Route, 0, len(routes)-1)
-	for i, r := range routes[1:] {
-		fallbacks = append(fallbacks, gateway.Route{Provider: r.provider, Model: r.model, P: adapters[i+1]})
+	grs := make([]gateway.Route, len(routes))
+	for i, r := range routes {
+		grs[i] = gateway.Route{P: adapters[i], Deadlines: r.dl}
+		if i > 0 {
+			grs[i].Provider, grs[i].Model = r.provider, r.model
+		}
 	}
-	p, _ := s.chains.LoadOrStore(key, g.Wrap(adapters[0], fallbacks...))
+	p, _ := s.chains.LoadOrStore(key, g.WrapRoutes(grs...))
 	return p.(conductor.Provider), nil
 }
 
