@@ -626,6 +626,7 @@ func (c *cacheProvider) pump(ctx context.Context, key string, f *flight, req *co
 			break
 		}
 		fs.add(ch)
+		fs.wait(ctx)
 	}
 	fs.mu.Lock()
 	over, size := fs.over, fs.size
@@ -696,6 +697,7 @@ type streamFlight struct {
 	size    int
 	limit   int
 	over    bool
+	room    chan struct{} // closed and replaced when the lone reader dropped chunks
 	end     error         // io.EOF or the stream's failure, once finished
 	changed chan struct{} // closed and replaced when chunks or end change
 	refs    int           // readers (and the leader before it reads)
@@ -705,7 +707,7 @@ type streamFlight struct {
 }
 
 func newStreamFlight() *streamFlight {
-	return &streamFlight{changed: make(chan struct{}), refs: 1}
+	return &streamFlight{changed: make(chan struct{}), room: make(chan struct{}), refs: 1}
 }
 
 // join takes a reference, unless every reader already left (the pump is
@@ -724,6 +726,9 @@ func (s *streamFlight) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refs--
+	// A pump held for this reader looks again (wait).
+	close(s.room)
+	s.room = make(chan struct{})
 	// A stream whose answer is complete is read to its end all the same, so
 	// that it is cached; only an unfinished one is canceled.
 	if s.refs == 0 && s.end == nil && !s.ended {
@@ -756,6 +761,31 @@ func (s *streamFlight) add(ch conductor.Chunk) {
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// maxAhead is how many chunks the pump of a stream too large to cache
+// may read ahead of its lone reader: a fast upstream and a slow caller
+// must not buffer the answer in between.
+const maxAhead = 16
+
+// wait holds the pump while a stream too large to cache has its one
+// reader maxAhead chunks behind. With several readers nothing is dropped
+// and the pump does not wait (a slow one must not stall the others).
+func (s *streamFlight) wait(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		full := s.over && s.refs == 1 && len(s.chunks) > maxAhead
+		room := s.room
+		s.mu.Unlock()
+		if !full {
+			return
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (s *streamFlight) finish(err error) {
@@ -797,6 +827,8 @@ func (r *flightReader) Next() (conductor.Chunk, error) {
 				clear(r.f.chunks[:i+1])
 				r.f.chunks = r.f.chunks[i+1:]
 				r.f.base = r.next
+				close(r.f.room)
+				r.f.room = make(chan struct{})
 			}
 			r.f.mu.Unlock()
 			return ch, nil

@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
@@ -116,4 +118,56 @@ func TestOversizedStreamReaderLeftBehind(t *testing.T) {
 	if class(err) != conductor.ClassCanceled {
 		t.Errorf("the reader whose caller left: %v, want canceled", err)
 	}
+}
+
+// A fast upstream and a slow caller: the pump of a stream too large to
+// cache reads at most maxAhead chunks ahead of its reader, and a reader
+// that closes once the answer is complete frees the pump all the same.
+func TestOversizedStreamBackpressure(t *testing.T) {
+	list := make([]conductor.Chunk, 0, 501)
+	for range 500 {
+		list = append(list, conductor.Chunk{Delta: strings.Repeat("z", 512), Raw: []byte(`{}`)})
+	}
+	list = append(list, conductor.Chunk{FinishReason: "stop", Raw: []byte(`{}`)})
+	synctest.Test(t, func(t *testing.T) {
+		var pulled atomic.Int64 // chunks the pump took from the upstream
+		up := &double{stream: func(ctx context.Context, req *conductor.ChatRequest, _ int) (conductor.Stream, error) {
+			return &counted{Stream: newChunks(nil, list...), n: &pulled}, nil
+		}}
+		g, _, stop := start(t, Config{CacheTTL: time.Hour, MaxEntryBytes: 4 << 10})
+		defer stop()
+		req := chatReq("fast upstream")
+		req.Stream = true
+		s, err := g.Wrap(up).Stream(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ahead := int64(0)
+		for read := int64(0); read < 100; read++ {
+			synctest.Wait() // the pump has run as far as it may
+			ahead = max(ahead, pulled.Load()-read)
+			if _, err := s.Next(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ahead > 8+maxAhead+2 {
+			t.Errorf("the pump read %d chunks ahead of a slow reader, want at most the bound's and %d", ahead, maxAhead)
+		}
+		s.Close()
+		synctest.Wait() // the pump ended: no goroutine is left blocked
+	})
+}
+
+// counted counts the chunks taken from a stream.
+type counted struct {
+	conductor.Stream
+	n *atomic.Int64
+}
+
+func (c *counted) Next() (conductor.Chunk, error) {
+	ch, err := c.Stream.Next()
+	if err == nil {
+		c.n.Add(1)
+	}
+	return ch, err
 }
