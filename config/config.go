@@ -210,8 +210,8 @@ type Model struct {
 	Routes []string `toml:"routes"`
 
 	// Deadlines of this model's routes, each replacing the gateway's
-	// ([[ai.gateway]]) for calls to them; unset keeps the gateway's, a
-	// negative value turns the deadline off. RequestTimeout bounds each
+	// ([[ai.gateway]]) for calls to them; unset keeps the gateway's.
+	// RequestTimeout bounds each
 	// attempt's wait for the first byte, IdleTimeout the wait for each
 	// stream chunk, TotalTimeout the time spent on one route (its retries
 	// and its stream to the last chunk): past it the chain falls back.
