@@ -99,16 +99,20 @@ type ChatRequest struct {
 
 // CallOptions carry what a caller asks of the gateway for one call.
 type CallOptions struct {
-	CacheTTL    *time.Duration    // nil: the gateway's default; 0: do not cache
-	SkipCache   bool              // read nothing from the cache, write nothing
-	CacheKey    string            // a caller-chosen cache key (cf-aig-cache-key)
-	MaxAttempts int               // 0: the gateway's default
-	RetryDelay  time.Duration     // first backoff delay; 0: default
-	Backoff     string            // constant | linear | exponential
-	Timeout     time.Duration     // per-call deadline; 0: none beyond ctx
-	Metadata    map[string]string // cf-aig-metadata: ensemble, member, environment, user…
-	User        string            // who the call is for (rate limits, budgets, splits)
-	Environment string            // dev, staging, production…
+	CacheTTL    *time.Duration // nil: the gateway's default; 0: do not cache
+	SkipCache   bool           // read nothing from the cache, write nothing
+	CacheKey    string         // a caller-chosen cache key (cf-aig-cache-key)
+	MaxAttempts int            // 0: the gateway's default
+	RetryDelay  time.Duration  // first backoff delay; 0: default
+	Backoff     string         // constant | linear | exponential
+	Timeout     time.Duration  // per attempt, to the first byte (cf-aig-request-timeout); 0: the route's or gateway's
+	IdleTimeout time.Duration  // between stream chunks (conductor-idle-timeout); 0: the route's or gateway's
+	// TotalTimeout bounds the whole call, retries and fallbacks included
+	// (conductor-total-timeout); 0: the gateway's.
+	TotalTimeout time.Duration
+	Metadata     map[string]string // cf-aig-metadata: ensemble, member, environment, user…
+	User         string            // who the call is for (rate limits, budgets, splits)
+	Environment  string            // dev, staging, production…
 	// Key names the virtual key the call came with (`conductor serve`),
 	// never the key itself, and Team the key's team: limits scoped by key
 	// or team hold the call, and the request log names both.

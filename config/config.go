@@ -222,6 +222,15 @@ type Model struct {
 	// HealthCheckInterval, when set, sends each deployment a one-token
 	// request that often; a failure counts against its breaker.
 	HealthCheckInterval Duration `toml:"health_check_interval"`
+	// Deadlines of this model's routes, each replacing the gateway's
+	// ([[ai.gateway]]) for calls to them; unset keeps the gateway's.
+	// RequestTimeout bounds each
+	// attempt's wait for the first byte, IdleTimeout the wait for each
+	// stream chunk, TotalTimeout the time spent on one route (its retries
+	// and its stream to the last chunk): past it the chain falls back.
+	RequestTimeout Duration `toml:"request_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	TotalTimeout   Duration `toml:"total_timeout"`
 }
 
 // AI is the [ai] table: the page's Workers AI binding, and the gateways.
@@ -332,6 +341,11 @@ type GatewayDefaults struct {
 	Default string `toml:"default"`
 	// CacheMaxBytes bounds the cache store; 0 means the store's default.
 	CacheMaxBytes int64 `toml:"cache_max_bytes"`
+	// MaxAnswerBytes bounds a whole (non-stream) answer read from any
+	// upstream, in every routing mode: a larger one is refused (502
+	// answer_too_large) and never cached; 0: DefaultMaxAnswerBytes (32 MiB).
+	// Streams are not bounded by it: they pass through chunk by chunk.
+	MaxAnswerBytes int64 `toml:"max_answer_bytes"`
 	// LogRetention prunes request-log rows older than this; unset: 30
 	// days (the gateway's default); 0 keeps every row.
 	LogRetention *Duration `toml:"log_retention"`

@@ -133,6 +133,17 @@ func unwrapPath(err error) error {
 }
 
 // Timeouts returns a provider's first-byte and overall deadlines.
+// DefaultMaxAnswerBytes is [gateway] max_answer_bytes when unset.
+const DefaultMaxAnswerBytes = 32 << 20
+
+// MaxAnswerBytes is the bound on a whole answer read from an upstream.
+func (c *Config) MaxAnswerBytes() int64 {
+	if c.Gateway.MaxAnswerBytes > 0 {
+		return c.Gateway.MaxAnswerBytes
+	}
+	return DefaultMaxAnswerBytes
+}
+
 func (c *Config) Timeouts(provider string) (firstByte, total time.Duration) {
 	ps, ok := c.Providers.Get(provider)
 	if !ok {

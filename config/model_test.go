@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestModels(t *testing.T) {
@@ -41,5 +42,29 @@ func TestModelErrors(t *testing.T) {
 				t.Errorf("error %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// [[model]] deadlines and [gateway] max_answer_bytes: read as written,
+// refused with file:line:col when negative.
+func TestModelDeadlinesAndAnswerBound(t *testing.T) {
+	c, err := Parse("f.toml", []byte("[gateway]\nmax_answer_bytes = 1048576\n[[model]]\nname = \"m\"\nroutes = [\"openai/gpt-4o\"]\nrequest_timeout = \"5s\"\nidle_timeout = \"250ms\"\ntotal_timeout = 20\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Models[0]
+	if m.RequestTimeout.Std() != 5*time.Second || m.IdleTimeout.Std() != 250*time.Millisecond || m.TotalTimeout.Std() != 20*time.Second || c.MaxAnswerBytes() != 1<<20 {
+		t.Errorf("got %+v, max answer %d", m, c.MaxAnswerBytes())
+	}
+	if d := Default(); d.MaxAnswerBytes() != DefaultMaxAnswerBytes {
+		t.Errorf("default max answer %d", d.MaxAnswerBytes())
+	}
+	for body, want := range map[string]string{
+		"[[model]]\nname = \"m\"\nroutes = [\"openai/gpt-4o\"]\nidle_timeout = \"-1s\"\n": "f.toml:4:16: model.idle_timeout: a duration cannot be negative",
+		"[gateway]\nmax_answer_bytes = -3\n":                                              "f.toml:2:1: gateway.max_answer_bytes: cannot be negative",
+	} {
+		if _, err := Parse("f.toml", []byte(body), false); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
 	}
 }

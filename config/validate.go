@@ -106,6 +106,9 @@ func (c *Config) validate(ix *docIndex) Errors {
 	if c.Gateway.CacheMaxBytes < 0 {
 		v.at(kp("gateway", "cache_max_bytes"), "cannot be negative")
 	}
+	if c.Gateway.MaxAnswerBytes < 0 {
+		v.at(kp("gateway", "max_answer_bytes"), "cannot be negative (0 takes the default, 32 MiB)")
+	}
 	switch c.Store.Backend {
 	case "", StoreSQLite, StoreRedisPostgres:
 	default:

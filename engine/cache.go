@@ -87,6 +87,10 @@ func (e *Engine) cacheGet(ctx context.Context, r *run, c *call, st *ensemble.Ste
 	return a, true
 }
 
+// DefaultMaxEntryBytes bounds a step-cache entry when Options set none:
+// the gateway's own bound (gateway.DefaultMaxEntryBytes).
+const DefaultMaxEntryBytes = 4 << 20
+
 // cachePut stores a fresh answer of c. A failure is a logged warning, not
 // a member failure.
 func (e *Engine) cachePut(ctx context.Context, r *run, c *call, st *ensemble.Step, a answer) {
@@ -95,6 +99,12 @@ func (e *Engine) cachePut(ctx context.Context, r *run, c *call, st *ensemble.Ste
 	}
 	val, err := json.Marshal(cachedAnswer{Blocks: a.content, Model: a.model, FinishReason: a.finish, Usage: a.usage})
 	if err != nil {
+		return
+	}
+	if len(val) > e.maxEntry {
+		// As the gateway's cache: a huge answer is used, not kept (issue
+		// 11: a 50 MB answer became a 52 MB row).
+		e.log.LogAttrs(ctx, slog.LevelDebug, "step answer too large to cache", slog.String("member", st.Member), slog.Int("bytes", len(val)), slog.Int("max", e.maxEntry))
 		return
 	}
 	now := e.now()

@@ -341,3 +341,40 @@ func (gatewayHit) Chat(_ context.Context, req *conductor.ChatRequest) (*conducto
 func (gatewayHit) Stream(context.Context, *conductor.ChatRequest) (conductor.Stream, error) {
 	return nil, errors.New("unused")
 }
+
+// Issue 11, item 7: the step cache stored a 52 MB row for a 50 MB answer.
+// Its entries are bounded like the gateway's: a larger answer is used,
+// not stored, and the next run calls the model again.
+func TestStepCacheEntriesBounded(t *testing.T) {
+	store := openStore(t, filepath.Join(t.TempDir(), "c.db"))
+	defer store.Close()
+	ens := parse(t, `
+name: big
+flow:
+  - member: a
+    config: {provider: openai, model: gpt-4o, routing: direct}
+    cache: {ttl: 3600}
+`)
+	for _, tt := range []struct {
+		name   string
+		reply  string
+		cached bool // on the second run
+	}{
+		{"small", "a short answer", true},
+		{"above the bound", strings.Repeat("x", 64<<10), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &scripted{name: "openai", replies: []string{tt.reply}}
+			e := New(Options{Cache: store, Resolver: newResolver(p), MaxEntryBytes: 32 << 10})
+			for run := range 2 {
+				res, err := e.Run(context.Background(), ens, tt.name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m := member(t, res, "a"); m.Output != tt.reply || (run == 1 && m.Cached != tt.cached) {
+					t.Errorf("run %d: cached %v, output %.20v; want cached %v on the second run", run, m.Cached, m.Output, tt.cached)
+				}
+			}
+		})
+	}
+}

@@ -81,6 +81,10 @@ type Options struct {
 	// blocks are ignored by the engine (a gateway on the route may still
 	// cache).
 	Cache conductor.CacheStore
+	// MaxEntryBytes bounds one step-cache entry, as the gateway's
+	// Config.MaxEntryBytes bounds its entries: a larger answer is used but
+	// not stored. 0: DefaultMaxEntryBytes (4 MiB).
+	MaxEntryBytes int
 	// Pricing prices usage; nil: costs are 0.
 	Pricing Pricer
 	// Env looks up environment variables for ${env.X}; nil: os.LookupEnv.
@@ -110,6 +114,7 @@ type Options struct {
 type Engine struct {
 	resolver Resolver
 	cache    conductor.CacheStore
+	maxEntry int
 	pricing  Pricer
 	env      func(string) (string, bool)
 	now      func() time.Time
@@ -126,6 +131,7 @@ func New(opts Options) *Engine {
 	e := &Engine{
 		resolver: opts.Resolver,
 		cache:    opts.Cache,
+		maxEntry: opts.MaxEntryBytes,
 		pricing:  opts.Pricing,
 		env:      opts.Env,
 		now:      opts.Now,
@@ -135,6 +141,9 @@ func New(opts Options) *Engine {
 		log:      opts.Logger,
 		onMember: opts.OnMember,
 		scorer:   opts.Scorer,
+	}
+	if e.maxEntry <= 0 {
+		e.maxEntry = DefaultMaxEntryBytes
 	}
 	if e.env == nil {
 		e.env = os.LookupEnv

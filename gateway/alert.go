@@ -22,7 +22,7 @@ import (
 // its thresholds. Each threshold fires once per budget window, whichever
 // gateway or process settles the call that crosses it.
 type Alert struct {
-	Type      string    `json:"type"`    // "budget_threshold"
+	Type      string    `json:"type"`    // "budget_threshold", or "over_reservation" (overspend.go)
 	Gateway   string    `json:"gateway"` // the gateway that settled the crossing call
 	Budget    string    `json:"budget"`  // the budget's name, else its key
 	Key       string    `json:"key"`     // the budget's counter: scope, value, period and window
@@ -36,6 +36,10 @@ type Alert struct {
 	Resets    time.Time `json:"resets"`
 	Time      time.Time `json:"time"`
 	Message   string    `json:"message"`
+	// Of an over_reservation alert: the calls that cost more than their
+	// reservation since the last such alert, and by how much in all.
+	Calls   int64   `json:"calls,omitempty"`
+	OverUSD float64 `json:"overUsd,omitempty"`
 }
 
 // thresholds are a budget's alert thresholds, its own or the gateway's.

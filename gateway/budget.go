@@ -9,6 +9,7 @@ import (
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/provider"
 )
 
 // Budget periods.
@@ -234,6 +235,7 @@ type reservation struct {
 	id              string
 	budgets         []budgetFor
 	provider, model string // what the settlement prices
+	amount          int64  // reserved, nano-USD
 }
 
 // reserve reserves a chat call's maximum cost: a call that sets no
@@ -243,8 +245,12 @@ func (b *budgetProvider) reserve(ctx context.Context, req *conductor.ChatRequest
 	capped := req
 	res, err := b.g.reserve(ctx, req.Provider, req.Model, &req.Options, func() int64 {
 		if req.MaxTokens <= 0 {
+			// The cap binds the upstream too: a caller's body that passes
+			// through gets it in its own field (issue 11: answers of 20k
+			// tokens overspent a budget by 40% when only the reservation
+			// assumed the cap).
 			capped = copyRequest(req)
-			capped.MaxTokens = b.g.conf().DefaultMaxOutputTokens
+			provider.LimitOutput(capped, b.g.conf().DefaultMaxOutputTokens)
 		}
 		return b.g.prices.MaxCost(req.Provider, req.Model, inputTokenBound(capped), capped.MaxTokens)
 	})
@@ -268,9 +274,10 @@ func (g *Gateway) reserve(ctx context.Context, provider, model string, o *conduc
 	for i := range budgets {
 		cb[i] = budgets[i].Budget
 	}
-	id, err := g.st.ReserveSpend(ctx, cb, amount(), now)
+	n := amount()
+	id, err := g.st.ReserveSpend(ctx, cb, n, now)
 	if err == nil {
-		return &reservation{id: id, budgets: budgets, provider: provider, model: model}, nil
+		return &reservation{id: id, budgets: budgets, provider: provider, model: model, amount: n}, nil
 	}
 	var be *conductor.BudgetError
 	if !errors.As(err, &be) {
@@ -310,6 +317,9 @@ func (g *Gateway) settle(ctx context.Context, res *reservation, u conductor.Usag
 	var actual int64
 	if !failed {
 		actual, _ = g.prices.Cost(res.provider, res.model, u)
+	}
+	if actual > res.amount {
+		g.overspent(res, actual)
 	}
 	if batch, ok := ctx.Value(afterBatchKey{}).(*afterBatch); ok && batch.add(res, actual) {
 		return

@@ -174,6 +174,13 @@ func (c *cacheProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 			return resp, nil
 		}
 		setMiss(ci, reason)
+		if len(f.resp.Raw) > c.g.conf().MaxEntryBytes {
+			// Too large to cache: not even encoded (a 50 MB answer's
+			// entry cost another 100 MB before the size check dropped it).
+			c.g.endShared(key, f)
+			c.g.flights.remove(key, f)
+			return resp, nil
+		}
 		c.store(key, f, req, ttl, chatEntry(f.resp))
 		return resp, nil
 	}
@@ -603,6 +610,9 @@ func (c *cacheProvider) pump(ctx context.Context, key string, f *flight, req *co
 		return
 	}
 	fs.meta = s.Meta()
+	fs.mu.Lock()
+	fs.limit = c.g.conf().MaxEntryBytes
+	fs.mu.Unlock()
 	close(f.done)
 	defer s.Close()
 	for {
@@ -616,6 +626,16 @@ func (c *cacheProvider) pump(ctx context.Context, key string, f *flight, req *co
 			break
 		}
 		fs.add(ch)
+		fs.wait(ctx)
+	}
+	fs.mu.Lock()
+	over, size := fs.over, fs.size
+	fs.mu.Unlock()
+	if over {
+		c.g.log.Debug("gateway stream too large to cache", "bytes", size, "max", fs.limit)
+		c.g.endShared(key, f)
+		c.g.flights.remove(key, f)
+		return
 	}
 	a := cachedAnswer{Stream: true, Provider: fs.meta.Provider, Routing: fs.meta.Routing}
 	a.Chunks = make([]cachedChunk, len(fs.chunks))
@@ -667,8 +687,17 @@ type streamFlight struct {
 	meta conductor.ResponseMeta // set before done closes
 	info callInfo               // the pump's, set before done closes
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// chunks holds the stream from chunk base on. A stream larger than
+	// limit (Config.MaxEntryBytes) is not cached (over): no caller joins it
+	// any more, and while one reader is left the chunks it has read are
+	// dropped, so that a long stream passes through without being held.
 	chunks  []conductor.Chunk
+	base    int
+	size    int
+	limit   int
+	over    bool
+	room    chan struct{} // closed and replaced when the lone reader dropped chunks
 	end     error         // io.EOF or the stream's failure, once finished
 	changed chan struct{} // closed and replaced when chunks or end change
 	refs    int           // readers (and the leader before it reads)
@@ -678,7 +707,7 @@ type streamFlight struct {
 }
 
 func newStreamFlight() *streamFlight {
-	return &streamFlight{changed: make(chan struct{}), refs: 1}
+	return &streamFlight{changed: make(chan struct{}), room: make(chan struct{}), refs: 1}
 }
 
 // join takes a reference, unless every reader already left (the pump is
@@ -686,7 +715,7 @@ func newStreamFlight() *streamFlight {
 func (s *streamFlight) join() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gone {
+	if s.gone || s.over {
 		return false
 	}
 	s.refs++
@@ -697,6 +726,9 @@ func (s *streamFlight) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refs--
+	// A pump held for this reader looks again (wait).
+	close(s.room)
+	s.room = make(chan struct{})
 	// A stream whose answer is complete is read to its end all the same, so
 	// that it is cached; only an unfinished one is canceled.
 	if s.refs == 0 && s.end == nil && !s.ended {
@@ -720,11 +752,40 @@ func (s *streamFlight) add(ch conductor.Chunk) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.chunks = append(s.chunks, ch)
+	s.size += len(ch.Raw) + len(ch.Delta) + 64
+	if s.limit > 0 && s.size > s.limit {
+		s.over = true
+	}
 	if ch.FinishReason != "" {
 		s.ended = true
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// maxAhead is how many chunks the pump of a stream too large to cache
+// may read ahead of its lone reader: a fast upstream and a slow caller
+// must not buffer the answer in between.
+const maxAhead = 16
+
+// wait holds the pump while a stream too large to cache has its one
+// reader maxAhead chunks behind. With several readers nothing is dropped
+// and the pump does not wait (a slow one must not stall the others).
+func (s *streamFlight) wait(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		full := s.over && s.refs == 1 && len(s.chunks) > maxAhead
+		room := s.room
+		s.mu.Unlock()
+		if !full {
+			return
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (s *streamFlight) finish(err error) {
@@ -749,9 +810,26 @@ type flightReader struct {
 func (r *flightReader) Next() (conductor.Chunk, error) {
 	for {
 		r.f.mu.Lock()
-		if r.next < len(r.f.chunks) {
-			ch := r.f.chunks[r.next]
+		i := r.next - r.f.base
+		if i < 0 {
+			// Chunks this reader had not read were dropped: it had
+			// released the flight (its context ended), and the one reader
+			// left moved on. It can only stop.
+			r.f.mu.Unlock()
+			return conductor.Chunk{}, canceled(r.ctx, context.Cause(r.ctx))
+		}
+		if i < len(r.f.chunks) {
+			ch := r.f.chunks[i]
 			r.next++
+			if r.f.over && r.f.refs == 1 {
+				// The only reader of a stream too large to cache: what it
+				// has read is needed by nobody.
+				clear(r.f.chunks[:i+1])
+				r.f.chunks = r.f.chunks[i+1:]
+				r.f.base = r.next
+				close(r.f.room)
+				r.f.room = make(chan struct{})
+			}
 			r.f.mu.Unlock()
 			return ch, nil
 		}

@@ -94,6 +94,7 @@ func TestDeadlines(t *testing.T) {
 	tests := []struct {
 		name     string
 		retry    RetryConfig
+		route    Deadlines // the hanging route's own ([[model]])
 		opts     conductor.CallOptions
 		up       *hanging
 		stream   bool
@@ -129,6 +130,37 @@ func TestDeadlines(t *testing.T) {
 		{name: "chunks that keep coming: the total deadline",
 			retry: RetryConfig{IdleTimeout: time.Minute, TotalTimeout: 2 * time.Minute},
 			up:    &hanging{chunks: 1 << 30, gap: 20 * time.Second}, stream: true, took: 2 * time.Minute, class: conductor.ClassTimeout, calls: 1},
+		// Per route ([[model]] request_timeout, idle_timeout, total_timeout)
+		// and per request (cf-aig-request-timeout, conductor-idle-timeout,
+		// conductor-total-timeout): the call's over the route's over the
+		// gateway's.
+		{name: "route first byte over the gateway's",
+			retry: RetryConfig{Timeout: time.Minute, MaxAttempts: 1}, route: Deadlines{FirstByte: 3 * time.Second},
+			up: &hanging{headers: time.Hour}, fallback: true, took: 3 * time.Second, step: 1, calls: 1},
+		{name: "cf-aig-request-timeout over the route's",
+			retry: RetryConfig{MaxAttempts: 1}, route: Deadlines{FirstByte: 30 * time.Second}, opts: conductor.CallOptions{Timeout: 2 * time.Second},
+			up: &hanging{headers: time.Hour}, fallback: true, took: 2 * time.Second, step: 1, calls: 1},
+		{name: "route idle over the gateway's",
+			retry: RetryConfig{IdleTimeout: time.Minute}, route: Deadlines{Idle: 5 * time.Second},
+			up: &hanging{chunks: 3, gap: time.Second}, stream: true, took: 8 * time.Second, class: conductor.ClassTimeout, calls: 1},
+		{name: "conductor-idle-timeout over the route's",
+			route: Deadlines{Idle: 30 * time.Second}, opts: conductor.CallOptions{IdleTimeout: 4 * time.Second},
+			up: &hanging{chunks: 3, gap: time.Second}, stream: true, took: 7 * time.Second, class: conductor.ClassTimeout, calls: 1},
+		{name: "route idle off",
+			retry: RetryConfig{IdleTimeout: 5 * time.Second, TotalTimeout: time.Minute}, route: Deadlines{Idle: -1},
+			up: &hanging{chunks: 1}, stream: true, took: time.Minute, class: conductor.ClassTimeout, calls: 1},
+		{name: "route total: its retries spent, the next route",
+			retry: RetryConfig{Timeout: 10 * time.Second, MaxAttempts: 5, Delay: time.Second, Backoff: BackoffConstant}, route: Deadlines{Total: 15 * time.Second},
+			up: &hanging{headers: time.Hour}, fallback: true, took: 15 * time.Second, step: 1, calls: 2},
+		{name: "route total: a long whole answer, the next route",
+			retry: RetryConfig{MaxAttempts: 1}, route: Deadlines{Total: 20 * time.Second},
+			up: &hanging{headers: time.Second, body: time.Hour}, fallback: true, took: 20 * time.Second, step: 1, calls: 1},
+		{name: "route total: a stream that began fails",
+			retry: RetryConfig{IdleTimeout: time.Minute}, route: Deadlines{Total: 45 * time.Second},
+			up: &hanging{chunks: 1 << 30, gap: 10 * time.Second}, stream: true, fallback: true, took: 45 * time.Second, class: conductor.ClassTimeout, calls: 1},
+		{name: "conductor-total-timeout over the gateway's",
+			retry: RetryConfig{MaxAttempts: 1}, opts: conductor.CallOptions{TotalTimeout: 30 * time.Second},
+			up: &hanging{headers: time.Second, body: time.Hour}, fallback: true, took: 30 * time.Second, class: conductor.ClassTimeout, calls: 1},
 		{name: "a whole answer past the total deadline",
 			retry: RetryConfig{TotalTimeout: 90 * time.Second, MaxAttempts: 1},
 			up:    &hanging{headers: time.Second, body: time.Hour}, fallback: true, took: 90 * time.Second, class: conductor.ClassTimeout, calls: 1},
@@ -142,7 +174,7 @@ func TestDeadlines(t *testing.T) {
 				if tt.fallback {
 					fallbacks = []Route{{Provider: conductor.ProviderAnthropic, Model: "claude-3-5-haiku-latest", P: ok}}
 				}
-				p := g.Wrap(tt.up, fallbacks...)
+				p := g.WrapRoutes(append([]Route{{P: tt.up, Deadlines: tt.route}}, fallbacks...)...)
 				req := chatReq("q")
 				req.Options = tt.opts
 				began := time.Now()

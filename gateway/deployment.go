@@ -42,8 +42,10 @@ type Pool struct {
 	randN func(n int) int
 	// health is the interval of active checks (health.go); 0 none.
 	health time.Duration
-	stop   context.CancelFunc
-	done   chan struct{}
+	// deadlines are each deployment's retries' (PoolConfig.Deadlines).
+	deadlines Deadlines
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
 // Deployment is one member of a Pool.
@@ -79,7 +81,11 @@ type PoolConfig struct {
 	// HealthInterval, when positive, checks every deployment that often
 	// with a one-token request (health.go).
 	HealthInterval time.Duration
-	Logger         *slog.Logger
+	// Deadlines are the model's own ([[model]] request_timeout,
+	// idle_timeout, total_timeout) for every deployment's calls; past
+	// Total a deployment's call goes to the next one.
+	Deadlines Deadlines
+	Logger    *slog.Logger
 	// Now is the breakers' and latencies' clock (default time.Now);
 	// RandN a source of random numbers in [0, n) (default math/rand/v2).
 	Now   func() time.Time
@@ -119,7 +125,7 @@ func NewPool(cfg PoolConfig, deps []Deployment) (*Pool, error) {
 	default:
 		return nil, fmt.Errorf("model %s: unknown strategy %q (expected weighted, least-busy, latency or cost)", cfg.Name, cfg.Strategy)
 	}
-	p := &Pool{name: cfg.Name, strategy: cfg.Strategy, log: cfg.Logger, now: cfg.Now, randN: cfg.RandN, health: cfg.HealthInterval}
+	p := &Pool{name: cfg.Name, strategy: cfg.Strategy, log: cfg.Logger, now: cfg.Now, randN: cfg.RandN, health: cfg.HealthInterval, deadlines: cfg.Deadlines}
 	if p.log == nil {
 		p.log = slog.Default()
 	}

@@ -52,9 +52,10 @@ func (g *Gateway) embedRecord(next conductor.Embedder) conductor.Embedder {
 	return embedFunc(func(ctx context.Context, req *conductor.EmbedRequest) (*conductor.EmbedResponse, error) {
 		start := time.Now()
 		ci := &callInfo{provider: req.Provider, model: req.Model}
-		tctx, cancel := g.within(ctx)
+		total := g.callTotal(&req.Options)
+		tctx, cancel := total.within(ctx)
 		resp, err := next.Embed(withInfo(tctx, ci), req)
-		err = g.pastTotal(ctx, tctx, req.Provider, err)
+		err = total.past(ctx, tctx, req.Provider, err)
 		cancel()
 		latency := time.Since(start)
 		row := g.row(newID(start), &req.Options, ci, start, latency, err)

@@ -149,7 +149,8 @@ func PoolsFromConfig(cfg *config.Config, upstream func(model string, d config.Mo
 		pool, err := NewPool(PoolConfig{Name: m.Name, Strategy: m.Strategy, Logger: log,
 			Breaker: BreakerConfig{Failures: b.Failures, ErrorRate: b.ErrorRate, Window: b.Window.Duration,
 				MinRequests: b.MinRequests, Cooldown: b.Cooldown.Duration},
-			HealthInterval: m.HealthCheckInterval.Duration}, deps)
+			HealthInterval: m.HealthCheckInterval.Duration,
+			Deadlines:      Deadlines{FirstByte: m.RequestTimeout.Duration, Idle: m.IdleTimeout.Duration, Total: m.TotalTimeout.Duration}}, deps)
 		if err != nil {
 			ClosePools(pools)
 			return nil, err

@@ -187,6 +187,21 @@ type Route struct {
 	Provider string // provider name; "" keeps the request's
 	Model    string // "" keeps the request's
 	P        conductor.Provider
+	// Deadlines are the route's own ([[model]] request_timeout,
+	// idle_timeout, total_timeout); zero ones keep the gateway's.
+	Deadlines Deadlines
+}
+
+// Deadlines are a route's own deadlines. Each non-zero one replaces the
+// gateway's (RetryConfig) for calls on the route, a negative one turns it
+// off; a call's own (CallOptions.Timeout, IdleTimeout) replace both.
+type Deadlines struct {
+	FirstByte time.Duration // each attempt's wait for the first byte
+	Idle      time.Duration // the wait for each stream chunk
+	// Total bounds the route's part of a call: its attempts, and its
+	// stream to the last chunk. Past it the call falls back (a stream
+	// that began fails: the caller has its first chunks).
+	Total time.Duration
 }
 
 // Option adjusts a Gateway beyond its Config.
@@ -221,6 +236,7 @@ type Gateway struct {
 	alerts *queue // webhook POSTs: dropped when full
 	// Drops of cache writes and webhooks (the log writer counts its own).
 	cacheDrops, alertDrops dropCounter
+	over                   overspendCounter
 	flights                flights
 
 	stop      context.CancelFunc
@@ -459,18 +475,24 @@ func (g *Gateway) Update(cfg Config) error {
 //	  breaker    a deployment's: counts each attempt, refuses while open
 //	  upstream   the provider adapter
 func (g *Gateway) Wrap(upstream conductor.Provider, fallbacks ...Route) conductor.Provider {
-	if upstream == nil {
+	return g.WrapRoutes(append([]Route{{P: upstream}}, fallbacks...)...)
+}
+
+// WrapRoutes is Wrap for routes whose first one has a provider, model or
+// deadlines of its own: the first is the upstream, the rest its
+// fallbacks in order.
+func (g *Gateway) WrapRoutes(in ...Route) conductor.Provider {
+	if len(in) == 0 || in[0].P == nil {
 		return failing{errNoRoute}
 	}
-	routes := make([]Route, 0, 1+len(fallbacks))
-	routes = append(routes, Route{P: upstream})
-	for _, r := range fallbacks {
+	routes := make([]Route, 0, len(in))
+	for _, r := range in {
 		if r.P != nil {
 			routes = append(routes, r)
 		}
 	}
 	for i := range routes {
-		routes[i].P = g.budget(g.retry(routes[i].P))
+		routes[i].P = g.budget(g.retryRoute(routes[i].P, routes[i].Deadlines))
 	}
 	return g.front(g.fallback(routes))
 }
@@ -479,7 +501,7 @@ func (g *Gateway) Wrap(upstream conductor.Provider, fallbacks ...Route) conducto
 func (g *Gateway) WrapPool(pool *Pool) conductor.Provider {
 	inner := make([]conductor.Provider, len(pool.deps))
 	for i, d := range pool.deps {
-		inner[i] = g.budget(g.retryWhile(g.breaker(d, pool.now), d.br.available))
+		inner[i] = g.budget(g.retryWhile(g.breaker(d, pool.now), pool.deadlines, d.br.available))
 	}
 	return g.front(g.balance(pool, inner))
 }

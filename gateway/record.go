@@ -35,9 +35,10 @@ func (g *Gateway) record(next conductor.Provider) conductor.Provider {
 func (r *recordProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
 	start := time.Now()
 	ci := &callInfo{provider: req.Provider, model: req.Model}
-	tctx, cancel := r.g.within(ctx)
+	total := r.g.callTotal(&req.Options)
+	tctx, cancel := total.within(ctx)
 	resp, err := r.next.Chat(withInfo(tctx, ci), req)
-	err = r.g.pastTotal(ctx, tctx, req.Provider, err)
+	err = total.past(ctx, tctx, req.Provider, err)
 	cancel()
 	latency := time.Since(start)
 	row := r.g.row(newID(start), &req.Options, ci, start, latency, err)
@@ -78,18 +79,19 @@ func (g *Gateway) answered(row *conductor.LogRow, m *conductor.ResponseMeta, ci 
 func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
 	start := time.Now()
 	ci := &callInfo{provider: req.Provider, model: req.Model}
-	tctx, cancel := r.g.within(ctx)
+	total := r.g.callTotal(&req.Options)
+	tctx, cancel := total.within(ctx)
 	s, err := r.next.Stream(withInfo(tctx, ci), req)
 	id := newID(start)
 	if err != nil {
-		err = r.g.pastTotal(ctx, tctx, req.Provider, err)
+		err = total.past(ctx, tctx, req.Provider, err)
 		cancel()
 		_ = r.g.logRow(ctx, r.g.row(id, &req.Options, ci, start, time.Since(start), err))
 		return nil, err
 	}
 	rs := &recordStream{id: id, variant: req.Options.Variant}
 	rs.usageStream = usageStream{
-		Stream: &totalStream{Stream: s, g: r.g, ctx: ctx, tctx: tctx, cancel: cancel, provider: req.Provider},
+		Stream: &totalStream{Stream: s, t: total, ctx: ctx, tctx: tctx, cancel: cancel, provider: req.Provider},
 		input:  estimateTokens(promptBytes(req)),
 		done: func(u conductor.Usage, err error) {
 			latency := time.Since(start)
@@ -112,33 +114,55 @@ func (r *recordProvider) Stream(ctx context.Context, req *conductor.ChatRequest)
 	return rs, nil
 }
 
-// errTotal is the cause of a call that ran past its total deadline.
-var errTotal = errors.New("the call exceeded its total deadline")
+// The causes of a call, and of one route's part of it, that ran past
+// their total deadline.
+var (
+	errTotal      = errors.New("the call exceeded its total deadline")
+	errRouteTotal = errors.New("the route exceeded its total deadline")
+)
 
-// within bounds a call by the gateway's total deadline (none when off).
-func (g *Gateway) within(ctx context.Context) (context.Context, context.CancelFunc) {
-	if d := g.conf().Retry.TotalTimeout; d > 0 {
-		return context.WithTimeoutCause(ctx, d, errTotal)
+// totalDeadline is one total deadline: its length (≤ 0: none) and the
+// cause its expiry carries.
+type totalDeadline struct {
+	d     time.Duration
+	cause error
+}
+
+// callTotal is a call's total deadline: its own (conductor-total-timeout)
+// or the gateway's.
+func (g *Gateway) callTotal(o *conductor.CallOptions) totalDeadline {
+	d := g.conf().Retry.TotalTimeout
+	if o.TotalTimeout > 0 {
+		d = o.TotalTimeout
+	}
+	return totalDeadline{d: d, cause: errTotal}
+}
+
+// within bounds ctx by the deadline (none when off).
+func (t totalDeadline) within(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t.d > 0 {
+		return context.WithTimeoutCause(ctx, t.d, t.cause)
 	}
 	return ctx, func() {}
 }
 
-// pastTotal is err as the caller must see it: a timeout (504) when the
-// total deadline cut the call, whatever the inner layers made of the
-// canceled context; err unchanged otherwise.
-func (g *Gateway) pastTotal(ctx, tctx context.Context, provider string, err error) error {
-	if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(tctx), errTotal) {
+// past is err as the caller must see it: a timeout (504) when the
+// deadline cut the call, whatever the inner layers made of the canceled
+// context; err unchanged otherwise. A route's timeout falls back like
+// any other; it is not retried (its time is spent).
+func (t totalDeadline) past(ctx, tctx context.Context, provider string, err error) error {
+	if err == nil || ctx.Err() != nil || !errors.Is(context.Cause(tctx), t.cause) {
 		return err
 	}
 	return &conductor.Error{Provider: provider, Class: conductor.ClassTimeout, Status: 504,
-		Message: fmt.Sprintf("%v of %v", errTotal, g.conf().Retry.TotalTimeout), Err: err}
+		Message: fmt.Sprintf("%v of %v", t.cause, t.d), Err: err}
 }
 
-// totalStream holds a stream to the call's total deadline: a failure
-// after it passed is a timeout, and closing the stream releases the timer.
+// totalStream holds a stream to a total deadline: a failure after it
+// passed is a timeout, and closing the stream releases the timer.
 type totalStream struct {
 	conductor.Stream
-	g         *Gateway
+	t         totalDeadline
 	ctx, tctx context.Context
 	cancel    context.CancelFunc
 	provider  string
@@ -147,7 +171,7 @@ type totalStream struct {
 func (s *totalStream) Next() (conductor.Chunk, error) {
 	ch, err := s.Stream.Next()
 	if err != nil && err != io.EOF {
-		err = s.g.pastTotal(s.ctx, s.tctx, s.provider, err)
+		err = s.t.past(s.ctx, s.tctx, s.provider, err)
 	}
 	return ch, err
 }

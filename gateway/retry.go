@@ -30,16 +30,19 @@ type retryProvider struct {
 	// deployment's breaker opened, or a Retry-After took it out) ends the
 	// retrying at once, with no wait, so the call falls back.
 	usable func() bool
+	dl     Deadlines // the route's own
 }
 
-func (g *Gateway) retry(next conductor.Provider) conductor.Provider {
-	return &retryProvider{g: g, next: next}
+// retryRoute retries a route with deadlines dl of its own.
+func (g *Gateway) retryRoute(next conductor.Provider, dl Deadlines) conductor.Provider {
+	return &retryProvider{g: g, next: next, dl: dl}
 }
 
-// retryWhile is retry for a deployment of a pool: no retry, and no
-// backoff, once usable says the deployment takes no more calls.
-func (g *Gateway) retryWhile(next conductor.Provider, usable func() bool) conductor.Provider {
-	return &retryProvider{g: g, next: next, usable: usable}
+// retryWhile is retry for a deployment of a pool, with the pool's
+// deadlines dl: no retry, and no backoff, once usable says the deployment
+// takes no more calls.
+func (g *Gateway) retryWhile(next conductor.Provider, dl Deadlines, usable func() bool) conductor.Provider {
+	return &retryProvider{g: g, next: next, dl: dl, usable: usable}
 }
 
 // retryPolicy is the retry plan for one call.
@@ -54,11 +57,15 @@ type retryPolicy struct {
 }
 
 func (g *Gateway) retryPolicy(o conductor.CallOptions) retryPolicy {
+	return g.routePolicy(o, Deadlines{})
+}
+
+// routePolicy is the retry plan of a call on a route with deadlines dl:
+// each deadline the call's own, else the route's, else the gateway's.
+func (g *Gateway) routePolicy(o conductor.CallOptions, dl Deadlines) retryPolicy {
 	r := g.conf().Retry
-	p := retryPolicy{attempts: r.MaxAttempts, delay: r.Delay, maxDelay: r.MaxDelay, backoff: r.Backoff, deadline: r.Deadline, timeout: r.Timeout, idle: r.IdleTimeout}
-	if o.Timeout > 0 {
-		p.timeout = o.Timeout
-	}
+	p := retryPolicy{attempts: r.MaxAttempts, delay: r.Delay, maxDelay: r.MaxDelay, backoff: r.Backoff, deadline: r.Deadline,
+		timeout: pickDeadline(r.Timeout, dl.FirstByte, o.Timeout), idle: pickDeadline(r.IdleTimeout, dl.Idle, o.IdleTimeout)}
 	if o.MaxAttempts > 0 {
 		p.attempts = min(o.MaxAttempts, MaxAttemptsLimit)
 	}
@@ -70,6 +77,18 @@ func (g *Gateway) retryPolicy(o conductor.CallOptions) retryPolicy {
 		p.backoff = o.Backoff
 	}
 	return p
+}
+
+// pickDeadline is the call's deadline when it set one, else the route's
+// (negative: off), else the gateway's.
+func pickDeadline(gateway, route, call time.Duration) time.Duration {
+	switch {
+	case call > 0:
+		return call
+	case route != 0:
+		return route
+	}
+	return gateway
 }
 
 // wait is how long to wait before attempt n+1 after attempt n failed with
@@ -127,7 +146,11 @@ func (g *Gateway) retryRun(ctx context.Context, o conductor.CallOptions, provide
 }
 
 func (r *retryProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	p := r.g.retryPolicy(req.Options)
+	p := r.g.routePolicy(req.Options, r.dl)
+	total := totalDeadline{d: r.dl.Total, cause: errRouteTotal}
+	outer := ctx
+	ctx, cancel := total.within(ctx)
+	defer cancel()
 	var resp *conductor.ChatResponse
 	attempts := 0
 	err := r.run(ctx, req, func(ctx context.Context) error {
@@ -139,6 +162,7 @@ func (r *retryProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 		return err
 	})
 	if err != nil {
+		err = total.past(outer, ctx, req.Provider, err)
 		// The caller counts every upstream call, the failed ones too.
 		return nil, conductor.WithAttempts(err, attempts)
 	}
@@ -147,7 +171,11 @@ func (r *retryProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 }
 
 func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
-	p := r.g.retryPolicy(req.Options)
+	p := r.g.routePolicy(req.Options, r.dl)
+	// The route's total deadline holds its stream to the last chunk.
+	total := totalDeadline{d: r.dl.Total, cause: errRouteTotal}
+	outer := ctx
+	ctx, cancel := total.within(ctx)
 	var s conductor.Stream
 	attempts := 0
 	err := r.run(ctx, req, func(ctx context.Context) error {
@@ -178,7 +206,13 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 		return nil
 	})
 	if err != nil {
-		return nil, conductor.WithAttempts(err, attempts)
+		cancel()
+		return nil, conductor.WithAttempts(total.past(outer, ctx, req.Provider, err), attempts)
+	}
+	if total.d > 0 {
+		s = &totalStream{Stream: s, t: total, ctx: outer, tctx: ctx, cancel: cancel, provider: req.Provider}
+	} else {
+		cancel()
 	}
 	m := s.Meta()
 	m.Attempts = attempts

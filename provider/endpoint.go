@@ -37,6 +37,9 @@ type Endpoint struct {
 	// bounds the whole call, stream included. Zero: no bound beyond ctx.
 	FirstByteTimeout time.Duration
 	Timeout          time.Duration
+	// MaxAnswerBytes bounds a whole (non-stream) answer: a larger one is a
+	// 502 answer_too_large. Zero: DefaultMaxAnswerBytes.
+	MaxAnswerBytes int64
 	// Hook, when set, sees every request before it is sent and every answer
 	// when its headers arrive: the Cloudflare gateway route uses it for the
 	// per-call cf-aig-* headers and cf-aig-cache-status.

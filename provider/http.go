@@ -29,9 +29,11 @@ var CloudflareAPIBaseURL = func() string {
 // Size limits on what we read from an upstream: generous for answers, small
 // for error bodies (only their message matters).
 const (
-	MaxAnswerBytes = 64 << 20
-	maxErrorBytes  = 1 << 20
-	userAgent      = "conductor-go"
+	// DefaultMaxAnswerBytes bounds a whole answer when the Endpoint sets
+	// no MaxAnswerBytes ([gateway] max_answer_bytes).
+	DefaultMaxAnswerBytes = 32 << 20
+	maxErrorBytes         = 1 << 20
+	userAgent             = "conductor-go"
 )
 
 // NewTransport returns an http.Transport tuned for a few upstream hosts
@@ -199,6 +201,35 @@ func (p *Caller) ReadAll(c *Call, limit int64) ([]byte, error) {
 			Message: fmt.Sprintf("answer larger than %d bytes", limit), RequestID: p.RequestID(c.Response.Header)}
 	}
 	return b, nil
+}
+
+// ReadAnswer reads a whole chat answer within the Endpoint's
+// MaxAnswerBytes. A larger one is refused, never held: a 502
+// answer_too_large (not retried: the same call would be as large) that a
+// caller can avoid by asking for a stream.
+func (p *Caller) ReadAnswer(c *Call) ([]byte, error) {
+	limit := p.Endpoint.MaxAnswerBytes
+	if limit <= 0 {
+		limit = DefaultMaxAnswerBytes
+	}
+	b, err := io.ReadAll(io.LimitReader(c.Response.Body, limit+1))
+	if err != nil {
+		return nil, p.transportError(c, err, "reading the answer")
+	}
+	if int64(len(b)) > limit {
+		return nil, &conductor.Error{Provider: p.Endpoint.Name, Class: conductor.ClassMalformed, Status: http.StatusBadGateway, Code: "answer_too_large",
+			Message:   fmt.Sprintf("the answer is larger than %s, the most the gateway holds for a whole answer ([gateway] max_answer_bytes); ask for a stream, or raise the limit", sizeName(limit)),
+			RequestID: p.RequestID(c.Response.Header)}
+	}
+	return b, nil
+}
+
+// sizeName writes n bytes in MiB when it is a whole number of them.
+func sizeName(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // RequestID returns the provider's request id from the answer's headers.

@@ -1,12 +1,14 @@
 package provider_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/conductor-go/conductor/provider"
 	"github.com/conductor-go/conductor/provider/anthropic"
@@ -187,6 +189,9 @@ func TestEncodeErrors(t *testing.T) {
 
 func FuzzDecodeOpenAIRequest(f *testing.F) {
 	addFiles(f, "openai/client_request.json", "openai/request_full.golden.json")
+	f.Add([]byte(`{"model":"a","model":"b","messages":[{"role":"user","content":"x"}]}`))
+	f.Add([]byte(`{"model":"a","messages":[{"role":"user","role":"system","content":"x"}],"tools":[]}`))
+	f.Add([]byte("{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := openai.DecodeRequest(body)
 		if err != nil {
@@ -194,6 +199,10 @@ func FuzzDecodeOpenAIRequest(f *testing.F) {
 				t.Fatalf("err %v", err)
 			}
 			return
+		}
+		// A body taken is unambiguous: UTF-8, each key once.
+		if why := ambiguous(body); why != "" {
+			t.Fatalf("decoded a body with %s: %q", why, body)
 		}
 		// What we decoded encodes, and decodes back to the same request.
 		req.Provider = "openai"
@@ -215,6 +224,8 @@ func FuzzDecodeOpenAIRequest(f *testing.F) {
 
 func FuzzDecodeAnthropicRequest(f *testing.F) {
 	addFiles(f, "anthropic/client_request.json", "anthropic/request_full.golden.json")
+	f.Add([]byte(`{"model":"a","max_tokens":5,"max_tokens":6,"messages":[{"role":"user","content":"x"}]}`))
+	f.Add([]byte(`{"model":"a","max_tokens":5,"metadata":{"user_id":"a","user_id":"b"},"messages":[{"role":"user","content":"x"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := anthropic.DecodeRequest(body)
 		if err != nil {
@@ -222,6 +233,10 @@ func FuzzDecodeAnthropicRequest(f *testing.F) {
 				t.Fatalf("err %v", err)
 			}
 			return
+		}
+		// A body taken is unambiguous: UTF-8, each key once.
+		if why := ambiguous(body); why != "" {
+			t.Fatalf("decoded a body with %s: %q", why, body)
 		}
 		out, err := anthropic.EncodeRequest(req)
 		if err != nil {
@@ -378,4 +393,49 @@ func TestDecodeRequestBlocks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ambiguous says why body is ambiguous JSON ("" when it is not): invalid
+// UTF-8, or a key twice in an object (encoding/json's tokenizer as the
+// oracle).
+func ambiguous(body []byte) string {
+	if !utf8.Valid(body) {
+		return "invalid UTF-8"
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var walk func() bool
+	walk = func() bool {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return false
+				}
+				ks, _ := k.(string)
+				if seen[ks] || walk() {
+					return true
+				}
+				seen[ks] = true
+			}
+			_, _ = dec.Token()
+		case json.Delim('['):
+			for dec.More() {
+				if walk() {
+					return true
+				}
+			}
+			_, _ = dec.Token()
+		}
+		return false
+	}
+	if walk() {
+		return "a key twice"
+	}
+	return ""
 }

@@ -24,7 +24,7 @@ func (r *Router) planCloudflare(name string) (route, error) {
 			provider: name, routing: conductor.RoutingCloudflare, via: "local server " + u,
 			ep: provider.Endpoint{
 				Name: conductor.ProviderWorkersAI, BaseURL: strings.TrimRight(u, "/"),
-				FirstByteTimeout: fb, Timeout: total,
+				FirstByteTimeout: fb, Timeout: total, MaxAnswerBytes: r.cfg.MaxAnswerBytes(),
 			},
 			adapter: openai.New,
 			format:  conductor.FormatOpenAI,

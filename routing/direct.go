@@ -29,7 +29,7 @@ func (r *Router) directRoute(name, routing string, o upstreamOpts) (route, error
 	}
 	spec, _ := conductor.LookupProvider(name) // plan checked the name
 	fb, total := r.cfg.Timeouts(name)
-	rt.ep = provider.Endpoint{Name: name, FirstByteTimeout: fb, Timeout: total}
+	rt.ep = provider.Endpoint{Name: name, FirstByteTimeout: fb, Timeout: total, MaxAnswerBytes: r.cfg.MaxAnswerBytes()}
 	rt.ep.BaseURL = or(r.cfg.BaseURL(name, r.opts.Env), spec.BaseURL)
 	if d := o.deployment; d != nil && d.BaseURL != "" {
 		rt.ep.BaseURL = d.BaseURL

@@ -43,6 +43,7 @@ func (r *Router) planGateway(name string) (route, error) {
 		BaseURL:          aig.ProviderURL(base, gw.AccountID, gw.ID, segment),
 		FirstByteTimeout: fb,
 		Timeout:          total,
+		MaxAnswerBytes:   r.cfg.MaxAnswerBytes(),
 		Hook:             &aig.Hook{Gateway: gw, Environment: r.environment},
 	}
 

@@ -32,6 +32,12 @@ const (
 	hdrStep        = aig.HeaderStep
 	hdrLogID       = aig.HeaderLogID
 
+	// Conductor's own deadline headers, milliseconds as
+	// cf-aig-request-timeout: the wait between stream chunks, and the
+	// whole call. Each replaces the route's and the gateway's for the call.
+	hdrIdleTimeout  = "Conductor-Idle-Timeout"
+	hdrTotalTimeout = "Conductor-Total-Timeout"
+
 	maxCacheTTL     = aig.MaxCacheTTL
 	maxCacheKey     = aig.MaxCacheKey
 	maxMetadata     = aig.MaxMetadata
@@ -101,14 +107,29 @@ func callOptions(get headerGetter) (conductor.CallOptions, error) {
 			return o, badHeader(hdrBackoff, v, "constant, linear or exponential")
 		}
 	}
-	if v := get(hdrRequestTimeout); v != "" {
-		ms, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || ms <= 0 {
-			return o, badHeader(hdrRequestTimeout, v, "a positive number of milliseconds")
+	for _, h := range []struct {
+		name string
+		to   *time.Duration
+	}{{hdrRequestTimeout, &o.Timeout}, {hdrIdleTimeout, &o.IdleTimeout}, {hdrTotalTimeout, &o.TotalTimeout}} {
+		if v := get(h.name); v != "" {
+			d, err := msHeader(h.name, v)
+			if err != nil {
+				return o, err
+			}
+			*h.to = d
 		}
-		o.Timeout = time.Duration(min(ms, 1<<40)) * time.Millisecond
 	}
 	return o, nil
+}
+
+// msHeader reads a deadline header: a positive number of milliseconds,
+// bounded as cf-aig-request-timeout (2^40 ms, some 35 years).
+func msHeader(name, v string) (time.Duration, error) {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms <= 0 {
+		return 0, badHeader(name, v, "a positive number of milliseconds")
+	}
+	return time.Duration(min(ms, 1<<40)) * time.Millisecond, nil
 }
 
 // clampInt reads v as a decimal integer brought into [lo, hi]; ok=false

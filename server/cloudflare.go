@@ -9,6 +9,7 @@ import (
 
 	conductor "github.com/conductor-go/conductor"
 	"github.com/conductor-go/conductor/gateway"
+	"github.com/conductor-go/conductor/provider"
 )
 
 // Cloudflare AI Gateway's paths, served by the built-in gateway so that a
@@ -154,6 +155,9 @@ const MaxUniversalAttempts = 10
 // decodeSteps reads the universal endpoint's body: an array of steps (one
 // step object alone is taken as a list of one).
 func decodeSteps(body []byte) ([]universalStep, error) {
+	if err := provider.CheckText(body); err != nil {
+		return nil, err
+	}
 	body = bytes.TrimSpace(body)
 	var steps []universalStep
 	switch {

@@ -272,7 +272,7 @@ func TestCfAigHeaders(t *testing.T) {
 			{"cf-aig-cache-ttl", "soon"}, {"cf-aig-skip-cache", "maybe"}, {"cf-aig-metadata", "[1]"},
 			{"cf-aig-metadata", `{"a":1,"b":2,"c":3,"d":4,"e":5,"f":{}}`}, {"cf-aig-max-attempts", "two"},
 			{"cf-aig-max-attempts", "1.5"}, {"cf-aig-retry-delay", "1s"}, {"cf-aig-backoff", "random"},
-			{"cf-aig-request-timeout", "0"},
+			{"cf-aig-request-timeout", "0"}, {"conductor-idle-timeout", "-1"}, {"conductor-total-timeout", "10s"},
 		} {
 			r, b := ts.post(t, chatPath, chat, h[0], h[1])
 			if r.StatusCode != 400 || !strings.Contains(string(b), h[0]) {
@@ -301,6 +301,8 @@ func TestCallOptions(t *testing.T) {
 		{"attempts beyond int64", map[string]string{"cf-aig-max-attempts": "99999999999999999999"}, conductor.CallOptions{MaxAttempts: 5}},
 		{"negative delay", map[string]string{"cf-aig-retry-delay": "-1"}, conductor.CallOptions{}},
 		{"timeout", map[string]string{"cf-aig-request-timeout": "1500"}, conductor.CallOptions{Timeout: 1500 * time.Millisecond}},
+		{"idle and total", map[string]string{"conductor-idle-timeout": "2500", "conductor-total-timeout": "99999999999999999"},
+			conductor.CallOptions{IdleTimeout: 2500 * time.Millisecond, TotalTimeout: (1 << 40) * time.Millisecond}},
 		{"deprecated cache aliases", map[string]string{"cf-skip-cache": "true", "cf-aig-cache-key": "k"},
 			conductor.CallOptions{SkipCache: true, CacheKey: "k"}},
 	}
@@ -315,7 +317,8 @@ func TestCallOptions(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.MaxAttempts != tt.want.MaxAttempts || got.RetryDelay != tt.want.RetryDelay || got.Backoff != tt.want.Backoff ||
-				got.Timeout != tt.want.Timeout || got.SkipCache != tt.want.SkipCache || got.CacheKey != tt.want.CacheKey {
+				got.Timeout != tt.want.Timeout || got.IdleTimeout != tt.want.IdleTimeout || got.TotalTimeout != tt.want.TotalTimeout ||
+				got.SkipCache != tt.want.SkipCache || got.CacheKey != tt.want.CacheKey {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})

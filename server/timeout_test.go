@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -24,6 +25,35 @@ func TestRequestTimeoutFallsBack(t *testing.T) {
 	}
 	if n := ts.fakes.count("anthropic"); n != 1 {
 		t.Errorf("%d calls reached the second route", n)
+	}
+}
+
+// A [[model]]'s request_timeout holds its routes: the first never
+// answers, its own 100 ms deadline (the gateway's is 60 s) moves the call
+// on to the second. And conductor-total-timeout bounds the whole call.
+func TestModelRequestTimeout(t *testing.T) {
+	ts := configServer(t, `
+[[ai.gateway]]
+id = "default"
+max_attempts = 1
+
+[[model]]
+name = "chain"
+routes = ["openai/gpt-4o-mini", "anthropic/claude-3-5-haiku-20241022"]
+request_timeout = "100ms"
+`, nil)
+	block := make(chan struct{})
+	defer close(block)
+	ts.fakes.push("openai", canned{block: block})
+	resp, b := ts.post(t, "/v1/chat/completions", `{"model":"chain","messages":[{"role":"user","content":"Hi"}]}`)
+	if resp.StatusCode != 200 || resp.Header.Get("cf-aig-step") != "1" {
+		t.Fatalf("status %d, step %q: %s", resp.StatusCode, resp.Header.Get("cf-aig-step"), b)
+	}
+	ts.fakes.push("openai", canned{block: block})
+	resp, b = ts.post(t, "/v1/chat/completions", `{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}`,
+		"conductor-total-timeout", "100")
+	if resp.StatusCode != 504 || !strings.Contains(string(b), "total deadline of 100ms") {
+		t.Errorf("conductor-total-timeout: %d %s, want 504", resp.StatusCode, b)
 	}
 }
 

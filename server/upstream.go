@@ -108,11 +108,14 @@ func (s *Server) chain(gw string, routes []route, account string, callerKey bool
 	if err != nil {
 		return nil, err
 	}
-	fallbacks := make([]gateway.Route, 0, len(routes)-1)
-	for i, r := range routes[1:] {
-		fallbacks = append(fallbacks, gateway.Route{Provider: r.provider, Model: r.model, P: adapters[i+1]})
+	grs := make([]gateway.Route, len(routes))
+	for i, r := range routes {
+		grs[i] = gateway.Route{P: adapters[i]}
+		if i > 0 {
+			grs[i].Provider, grs[i].Model = r.provider, r.model
+		}
 	}
-	p, _ := s.chains.LoadOrStore(key, g.Wrap(adapters[0], fallbacks...))
+	p, _ := s.chains.LoadOrStore(key, g.WrapRoutes(grs...))
 	return p.(conductor.Provider), nil
 }
 

@@ -117,6 +117,13 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	defer gateway.ClosePools(opts.Pools)
 	col.WatchDrops(func() []metrics.DropReading { return dropReadings(set.Drops()) })
 	col.WatchDeployments(func() []metrics.DeploymentReading { return deploymentReadings(opts.Pools) })
+	col.WatchOverspend(func() []metrics.OverspendReading {
+		var out []metrics.OverspendReading
+		for id, o := range set.Overspend() {
+			out = append(out, metrics.OverspendReading{Gateway: id, Calls: o.Calls, USD: float64(o.NanoUSD) / 1e9})
+		}
+		return out
+	})
 	// The budgets in force, the ones changed at run time and the keys'
 	// included: the dashboard's and the metrics' gauges.
 	budgets := func() []dashboard.Budget { return dashboardBudgets(configs, set.Limits()) }

@@ -49,7 +49,7 @@ func (a *anthropic) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, err
 	}
 	defer c.Release()
-	raw, err := a.ReadAll(c, provider.MaxAnswerBytes)
+	raw, err := a.ReadAnswer(c)
 	if err != nil {
 		return nil, err
 	}

@@ -601,6 +601,10 @@ func appendAnthropicReasoning(w *wire.KeyWriter, req *conductor.ChatRequest, max
 // The schemas and the Extra values may be slices of body, which the caller
 // keeps unchanged (the server sends it on as the request's Body).
 func DecodeRequest(body []byte) (*conductor.ChatRequest, error) {
+	if e := wire.CheckText(body); e != nil {
+		// Ambiguous: fields twice, invalid UTF-8, an infinite number.
+		return nil, e
+	}
 	if !wire.MentionsTools(body) {
 		if req, ok := ScanRequest(body); ok {
 			return req, nil

@@ -39,6 +39,9 @@ var openAIEmbedFields = []string{"model", "input", "encoding_format", "dimension
 // float (the default) or base64 (base64=true); dimensions. Other fields
 // (user, …) stay in Extra. Failures are 400s naming the field.
 func DecodeEmbedRequest(body []byte) (req *conductor.EmbedRequest, base64 bool, err error) {
+	if e := wire.CheckText(body); e != nil {
+		return nil, false, e
+	}
 	var fields map[string]json.RawMessage
 	if err := wire.Unmarshal(body, &fields); err != nil {
 		return nil, false, wire.BadRequest("the body is not a JSON object: %s", wire.ShortJSONError(err))

@@ -42,12 +42,7 @@ func New(ep provider.Endpoint) conductor.Provider {
 	}
 }
 
-func openAIMaxField(prov string) string {
-	if prov == conductor.ProviderOpenAI {
-		return "max_completion_tokens"
-	}
-	return "max_tokens"
-}
+func openAIMaxField(prov string) string { return provider.OpenAIMaxField(prov) }
 
 func (o *openAI) header() http.Header {
 	h := make(http.Header, 6)
@@ -67,7 +62,7 @@ func (o *openAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduct
 		return nil, err
 	}
 	defer c.Release()
-	raw, err := o.ReadAll(c, provider.MaxAnswerBytes)
+	raw, err := o.ReadAnswer(c)
 	if err != nil {
 		return nil, err
 	}

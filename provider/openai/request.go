@@ -488,6 +488,10 @@ func (d *Dialect) appendImagePart(dst []byte, img *conductor.Image) []byte {
 // body, which the caller keeps unchanged (the server sends it on as the
 // request's Body).
 func DecodeRequest(body []byte) (*conductor.ChatRequest, error) {
+	if e := wire.CheckText(body); e != nil {
+		// Ambiguous: fields twice, invalid UTF-8, an infinite number.
+		return nil, e
+	}
 	if !wire.MentionsTools(body) {
 		if req, ok := ScanRequest(body); ok {
 			return req, nil

@@ -102,6 +102,10 @@ func appendWorkersAIRequest(dst []byte, req *conductor.ChatRequest, prov string,
 // (top_k, raw, lora, penalties…) goes to Extra as sent. A body that is not
 // a request gives a ClassBadRequest *conductor.Error naming the field.
 func DecodeRequest(body []byte) (*conductor.ChatRequest, error) {
+	if e := wire.CheckText(body); e != nil {
+		// Ambiguous: fields twice, invalid UTF-8, an infinite number.
+		return nil, e
+	}
 	var fields map[string]json.RawMessage
 	if err := wire.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, wire.BadRequest("the request body is not a JSON object")

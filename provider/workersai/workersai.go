@@ -82,7 +82,7 @@ func (w *workersAI) Chat(ctx context.Context, req *conductor.ChatRequest) (*cond
 		return nil, err
 	}
 	defer c.Release()
-	raw, err := w.ReadAll(c, provider.MaxAnswerBytes)
+	raw, err := w.ReadAnswer(c)
 	if err != nil {
 		return nil, err
 	}
