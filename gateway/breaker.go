@@ -188,8 +188,11 @@ const (
 	outcomeFailure
 )
 
-// classify says how err counts against the deployment.
-func classify(err error) outcome {
+// classify says how err counts against the deployment. ownKey says the
+// call used the deployment's own key: a 401/403 then says that key is
+// refused (revoked, out of credit), which every later call would meet too;
+// with a caller's own key it is the caller's.
+func classify(err error, ownKey bool) outcome {
 	if err == nil {
 		return outcomeSuccess
 	}
@@ -206,16 +209,20 @@ func classify(err error) outcome {
 		return outcomeFailure
 	case conductor.ClassCanceled:
 		return outcomeIgnored
+	case conductor.ClassAuth:
+		if ownKey {
+			return outcomeFailure
+		}
 	}
-	// 400, 401/403, 404, 413, our own limits and config: not the
+	// 400, 401/403 with a caller's key, 404, 413, our own limits and config: not the
 	// deployment's health. A probe that got such an answer reached a
 	// server that answers.
 	return outcomeIgnored
 }
 
 // record counts the outcome of a call let through by allow.
-func (b *breaker) record(err error) {
-	o := classify(err)
+func (b *breaker) record(err error, ownKey bool) {
+	o := classify(err, ownKey)
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -372,7 +379,7 @@ func (p *breakerProvider) Chat(ctx context.Context, req *conductor.ChatRequest) 
 	resp, err := p.d.P.Chat(ctx, req)
 	p.d.inflight.Add(-1)
 	now := p.now()
-	p.d.observe(now, now.Sub(start), err)
+	p.d.observe(now, now.Sub(start), err, req.Options.CallerKey.Value == "")
 	return resp, err
 }
 
@@ -386,7 +393,7 @@ func (p *breakerProvider) Stream(ctx context.Context, req *conductor.ChatRequest
 	now := p.now()
 	// The stream's opening is the attempt; its latency is the time to its
 	// first byte. In flight until closed.
-	p.d.observe(now, now.Sub(start), err)
+	p.d.observe(now, now.Sub(start), err, req.Options.CallerKey.Value == "")
 	if err != nil {
 		p.d.inflight.Add(-1)
 		return nil, err

@@ -224,12 +224,12 @@ func (p *Pool) Status() []DeploymentStatus {
 }
 
 // observe counts one attempt's outcome and latency.
-func (d *deployment) observe(now time.Time, rtt time.Duration, err error) {
+func (d *deployment) observe(now time.Time, rtt time.Duration, err error, ownKey bool) {
 	d.calls.Add(1)
-	if classify(err) == outcomeFailure {
+	if classify(err, ownKey) == outcomeFailure {
 		d.errors.Add(1)
 	}
-	d.br.record(err)
+	d.br.record(err, ownKey)
 	if err != nil {
 		return
 	}

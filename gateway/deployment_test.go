@@ -284,17 +284,23 @@ func TestBreakerCounts(t *testing.T) {
 		cfg  BreakerConfig
 		errs []error
 		open bool
+		// callerKey: the calls brought the caller's own key.
+		callerKey bool
 	}{
 		{"caller errors", BreakerConfig{Failures: 3}, []error{
 			&conductor.Error{Class: conductor.ClassBadRequest, Status: 400}, &conductor.Error{Class: conductor.ClassNotFound, Status: 404},
-			&conductor.Error{Class: conductor.ClassTooLarge, Status: 413}, &conductor.Error{Class: conductor.ClassCanceled}}, false},
-		{"5xx", BreakerConfig{Failures: 3}, []error{server500(), server500(), server500()}, true},
+			&conductor.Error{Class: conductor.ClassTooLarge, Status: 413}, &conductor.Error{Class: conductor.ClassCanceled}}, false, false},
+		{"the deployment's key refused", BreakerConfig{Failures: 2}, []error{
+			&conductor.Error{Class: conductor.ClassAuth, Status: 401}, &conductor.Error{Class: conductor.ClassAuth, Status: 403}}, true, false},
+		{"a caller's key refused", BreakerConfig{Failures: 2}, []error{
+			&conductor.Error{Class: conductor.ClassAuth, Status: 401}, &conductor.Error{Class: conductor.ClassAuth, Status: 401}}, false, true},
+		{"5xx", BreakerConfig{Failures: 3}, []error{server500(), server500(), server500()}, true, false},
 		{"timeouts and connections", BreakerConfig{Failures: 3}, []error{
-			&conductor.Error{Class: conductor.ClassTimeout}, errConnRefused, fmt.Errorf("read: connection reset")}, true},
-		{"429s", BreakerConfig{Failures: 2}, []error{&conductor.Error{Class: conductor.ClassRateLimited, Status: 429}, &conductor.Error{Class: conductor.ClassRateLimited, Status: 429}}, true},
-		{"a success resets the count", BreakerConfig{Failures: 2, ErrorRate: -1}, []error{server500(), nil, server500(), nil}, false},
-		{"error rate", BreakerConfig{Failures: -1, ErrorRate: 0.5, MinRequests: 4}, []error{nil, server500(), nil, server500()}, true},
-		{"error rate below min requests", BreakerConfig{Failures: -1, ErrorRate: 0.5, MinRequests: 5}, []error{nil, server500(), nil, server500()}, false},
+			&conductor.Error{Class: conductor.ClassTimeout}, errConnRefused, fmt.Errorf("read: connection reset")}, true, false},
+		{"429s", BreakerConfig{Failures: 2}, []error{&conductor.Error{Class: conductor.ClassRateLimited, Status: 429}, &conductor.Error{Class: conductor.ClassRateLimited, Status: 429}}, true, false},
+		{"a success resets the count", BreakerConfig{Failures: 2, ErrorRate: -1}, []error{server500(), nil, server500(), nil}, false, false},
+		{"error rate", BreakerConfig{Failures: -1, ErrorRate: 0.5, MinRequests: 4}, []error{nil, server500(), nil, server500()}, true, false},
+		{"error rate below min requests", BreakerConfig{Failures: -1, ErrorRate: 0.5, MinRequests: 5}, []error{nil, server500(), nil, server500()}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBreaker(tc.cfg, clock, nil)
@@ -302,7 +308,7 @@ func TestBreakerCounts(t *testing.T) {
 				if !b.allow() {
 					t.Fatal("refused before the end")
 				}
-				b.record(err)
+				b.record(err, !tc.callerKey)
 			}
 			if got := b.state.Load() == stateOpen; got != tc.open {
 				t.Errorf("open = %v, want %v", got, tc.open)
@@ -311,12 +317,12 @@ func TestBreakerCounts(t *testing.T) {
 	}
 	// The window forgets: failures older than it do not count.
 	b := newBreaker(BreakerConfig{Failures: -1, ErrorRate: 0.5, MinRequests: 4, Window: time.Minute}, clock, nil)
-	b.record(server500())
-	b.record(server500())
+	b.record(server500(), true)
+	b.record(server500(), true)
 	now = now.Add(2 * time.Minute)
-	b.record(server500())
-	b.record(nil)
-	b.record(nil)
+	b.record(server500(), true)
+	b.record(nil, true)
+	b.record(nil, true)
 	if b.state.Load() != stateClosed {
 		t.Errorf("failures from outside the window opened the breaker")
 	}

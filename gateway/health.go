@@ -62,12 +62,12 @@ func (p *Pool) check(ctx context.Context, d *deployment) {
 		Messages: []conductor.Message{{Role: "user", Content: conductor.Texts("ping")}}}
 	start := p.now()
 	_, err := d.P.Chat(ctx, req)
-	if ctx.Err() != nil && err != nil && classify(err) == outcomeIgnored {
+	if ctx.Err() != nil && err != nil && classify(err, true) == outcomeIgnored {
 		d.br.release()
 		return
 	}
 	now := p.now()
-	d.observe(now, now.Sub(start), err)
+	d.observe(now, now.Sub(start), err, true)
 	if err != nil {
 		p.log.Debug("deployment health check failed", "model", p.name, "deployment", d.Name, "err", err)
 	}
