@@ -44,7 +44,7 @@ import (
 const (
 	faultFirstByte = 500 * time.Millisecond
 	faultIdle      = 500 * time.Millisecond
-	faultTotal     = 3 * time.Second
+	faultTotal     = 2 * time.Second
 	// faultCallBound bounds one call from the caller's side: the total
 	// deadline, plus a start of `conductor run` on a loaded machine.
 	faultCallBound = faultTotal + 7*time.Second
@@ -58,7 +58,7 @@ retry_delay = "10ms"
 backoff = "constant"
 request_timeout = "500ms"
 idle_timeout = "500ms"
-total_timeout = "3s"
+total_timeout = "2s"
 
 [[model]]
 name = "openai-then-anthropic"
@@ -71,15 +71,15 @@ routes = ["anthropic/` + claude + `", "openai/gpt-4o-mini"]
 # Direct routing has no gateway: the provider's own deadlines bound it.
 [providers.openai]
 first_byte_timeout = "500ms"
-timeout = "3s"
+timeout = "2s"
 
 [providers.anthropic]
 first_byte_timeout = "500ms"
-timeout = "3s"
+timeout = "2s"
 
 [providers.workers-ai]
 first_byte_timeout = "500ms"
-timeout = "3s"
+timeout = "2s"
 `
 
 // faultScenario is how a case's fault is planned and what stands behind it.
@@ -206,18 +206,32 @@ func TestFaults(t *testing.T) {
 		{name: "member-gateway", provider: "openai", backup: "anthropic", call: ens.call("cloudflare-gateway")},
 		{name: "member-direct", provider: "openai", backup: "anthropic", call: ens.call("direct")},
 	}
+	// Every case at once, at most faultConcurrency running: most of a
+	// case is waiting for a deadline, and t.Parallel would run only
+	// GOMAXPROCS of them.
+	sem := make(chan struct{}, faultConcurrency)
+	var wg sync.WaitGroup
 	for _, p := range paths {
-		t.Run(p.name, func(t *testing.T) {
-			t.Parallel()
-			for _, f := range faultfake.All() {
-				t.Run(string(f), func(t *testing.T) {
-					t.Parallel()
-					faultCase(t, up, p, f)
-				})
-			}
+		wg.Go(func() {
+			t.Run(p.name, func(t *testing.T) {
+				var inner sync.WaitGroup
+				for _, f := range faultfake.All() {
+					inner.Go(func() {
+						sem <- struct{}{}
+						defer func() { <-sem }()
+						t.Run(string(f), func(t *testing.T) { faultCase(t, up, p, f) })
+					})
+				}
+				inner.Wait()
+			})
 		})
 	}
+	wg.Wait()
 }
+
+// faultConcurrency bounds the cases running at once (each may start a
+// conductor process).
+const faultConcurrency = 16
 
 // faultCase runs the three scenarios of one fault on one path.
 func faultCase(t *testing.T, up *faultfake.Upstream, p faultPath, f faultfake.Fault) {

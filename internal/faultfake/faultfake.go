@@ -153,7 +153,6 @@ type Upstream struct {
 	mu    sync.Mutex
 	plans []planState
 	log   []Exchange
-	huge  map[string][]byte // HugeAnswer's whole answers by format, built once
 }
 
 type planState struct {
@@ -414,9 +413,7 @@ func (u *Upstream) answer(w http.ResponseWriter, r *http.Request, ex Exchange) {
 			u.writeHugeStream(w, pf)
 			return
 		}
-		huge := u.hugeAnswer(pf)
-		h.Set("Content-Length", strconv.Itoa(len(huge)))
-		w.Write(huge)
+		u.writeHugeWhole(w, pf)
 	default:
 		http.Error(w, "faultfake: unknown fault "+string(ex.Fault), http.StatusTeapot)
 	}
@@ -527,24 +524,11 @@ func closeConn(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// hugeAnswer is the format's documented whole answer with its text
-// HugeBytes long, built once: building it takes long enough to look like a
-// slow first byte.
-func (u *Upstream) hugeAnswer(pf string) []byte {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if b, ok := u.huge[pf]; ok {
-		return b
-	}
-	if u.huge == nil {
-		u.huge = map[string][]byte{}
-	}
-	u.huge[pf] = buildHuge(pf, u.opts.HugeBytes)
-	return u.huge[pf]
-}
-
-func buildHuge(pf string, n int) []byte {
-	text := strings.Repeat("All work and no play makes a huge answer. ", n/42+1)[:n]
+// writeHugeWhole writes the format's documented whole answer with its
+// text HugeBytes long, piece by piece: building it first would take long
+// enough to look like a slow first byte.
+func (u *Upstream) writeHugeWhole(w http.ResponseWriter, pf string) {
+	const mark = "HUGE-TEXT-GOES-HERE"
 	var doc map[string]any
 	raw, _ := payloads.ReadFile("testdata/" + pf + "_200.json")
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -552,17 +536,29 @@ func buildHuge(pf string, n int) []byte {
 	}
 	switch pf {
 	case "openai":
-		doc["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"] = text
+		doc["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"] = mark
 	case "anthropic":
-		doc["content"] = []any{map[string]any{"type": "text", "text": text}}
+		doc["content"] = []any{map[string]any{"type": "text", "text": mark}}
 	case "workers-ai":
-		doc["result"].(map[string]any)["response"] = text
+		doc["result"].(map[string]any)["response"] = mark
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		panic(err)
 	}
-	return b
+	prefix, suffix, _ := bytes.Cut(b, []byte(mark))
+	piece := bytes.Repeat([]byte("All work and no play makes a huge answer. "), 1<<12)
+	n := u.opts.HugeBytes
+	w.Header().Set("Content-Length", strconv.Itoa(len(prefix)+n+len(suffix)))
+	w.Write(prefix)
+	for n > 0 {
+		k := min(n, len(piece))
+		if _, err := w.Write(piece[:k]); err != nil {
+			return
+		}
+		n -= k
+	}
+	w.Write(suffix)
 }
 
 // writeHugeStream writes a complete stream of about HugeBytes: the
