@@ -293,12 +293,27 @@ func faultCase(t *testing.T, up *faultfake.Upstream, p faultPath, f faultfake.Fa
 
 // serveProc is a `conductor serve` process.
 type serveProc struct {
-	url string
+	url    string
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has exited
+	stderr *syncBuf
+}
+
+// kill ends the process with SIGKILL and waits for it.
+func (s *serveProc) kill() {
+	s.cmd.Process.Kill()
+	<-s.done
 }
 
 // startServe runs `conductor serve` on a free loopback port with exactly
 // env, and waits until it answers.
 func startServe(t *testing.T, dir, cfgPath string, env map[string]string) *serveProc {
+	t.Helper()
+	return startServeData(t, dir, cfgPath, filepath.Join(dir, "serve-data"), env)
+}
+
+// startServeData is startServe with the store in data.
+func startServeData(t *testing.T, dir, cfgPath, data string, env map[string]string) *serveProc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -306,7 +321,7 @@ func startServe(t *testing.T, dir, cfgPath string, env map[string]string) *serve
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(conductorBin, "serve", "--addr", addr, "--config", cfgPath, "--data", filepath.Join(dir, "serve-data"), "--log-level", "warn")
+	cmd := exec.Command(conductorBin, "serve", "--addr", addr, "--config", cfgPath, "--data", data, "--log-level", "warn")
 	cmd.Dir = dir
 	cmd.Env = []string{"HOME=" + dir}
 	for k, v := range env {
@@ -317,10 +332,10 @@ func startServe(t *testing.T, dir, cfgPath string, env map[string]string) *serve
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -338,8 +353,13 @@ func startServe(t *testing.T, dir, cfgPath string, env map[string]string) *serve
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return &serveProc{url: url}
+				return &serveProc{url: url, cmd: cmd, done: done, stderr: &stderr}
 			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("conductor serve exited: %s", stderr.String())
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("conductor serve did not answer /healthz: %v\n%s", err, stderr.String())
