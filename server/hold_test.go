@@ -18,7 +18,7 @@ import (
 
 // configServer is `conductor serve` for a conductor.toml: FromConfig's
 // options over a fresh SQLite store, every upstream on the fakes.
-func configServer(t *testing.T, toml string, env map[string]string) *testServer {
+func configServer(t testing.TB, toml string, env map[string]string) *testServer {
 	t.Helper()
 	cfg, err := config.Parse("conductor.toml", []byte(toml), false)
 	if err != nil {
@@ -29,7 +29,7 @@ func configServer(t *testing.T, toml string, env map[string]string) *testServer 
 
 // cfgServer is configServer for a config already read; with db set, over
 // that store file (another server sharing it), else a fresh one.
-func cfgServer(t *testing.T, cfg *config.Config, env map[string]string, db string) *testServer {
+func cfgServer(t testing.TB, cfg *config.Config, env map[string]string, db string) *testServer {
 	t.Helper()
 	f := newFakes(t)
 	e := f.env()
