@@ -190,7 +190,11 @@ func PassThrough(req *conductor.ChatRequest, format string, stream bool) []byte 
 
 // ReadAll reads a whole answer body, mapping a failure to a typed error.
 func (p *Caller) ReadAll(c *Call, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(c.Response.Body, limit+1))
+	var body io.Reader = c.Response.Body
+	if fn := conductor.ReadProgress(c.ctx); fn != nil {
+		body = progressReader{body, fn}
+	}
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
 		return nil, p.transportError(c, err, "reading the answer")
 	}
@@ -199,6 +203,20 @@ func (p *Caller) ReadAll(c *Call, limit int64) ([]byte, error) {
 			Message: fmt.Sprintf("answer larger than %d bytes", limit), RequestID: p.RequestID(c.Response.Header)}
 	}
 	return b, nil
+}
+
+// progressReader calls fn after each read that returned bytes.
+type progressReader struct {
+	r  io.Reader
+	fn func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.fn()
+	}
+	return n, err
 }
 
 // RequestID returns the provider's request id from the answer's headers.
