@@ -128,14 +128,12 @@ type faultPath struct {
 	name string
 	// provider is the format of the faulted route; backup the one behind.
 	provider, backup string
-	// gateway: the built-in gateway's retries apply (or, for direct
-	// routing, the member's own retry).
+	// call makes one call in scenario sc with marker in its prompt.
 	call func(t *testing.T, sc faultScenario, marker string, stream bool) faultOutcome
 }
 
-// faultWant is the outcome a case must have: for once and fallback a whole
-// answer (from step, after calls upstream calls of the faulted route), for
-// always a clear error.
+// faultWant is the outcome a fault must have in each scenario; always is
+// a clear error unless ok.
 type faultWant struct {
 	// recovers: the once scenario ends in a whole answer (the fault was
 	// retried, or it is no failure at all); otherwise a clear error.
@@ -227,6 +225,14 @@ func TestFaults(t *testing.T) {
 	wg.Wait()
 }
 
+// fixtureTexts are the answers of internal/faultfake/testdata, whole and
+// streamed: a whole answer with another text was cut, doubled or mixed.
+var fixtureTexts = map[string]bool{
+	"Hello! How can I assist you today?": true, "Hello there!": true, // OpenAI
+	"Hi! My name is Claude.": true, "Hello!": true, // Anthropic
+	"Hello! It's nice to meet you. Is there something I can help you with?": true, "Hello world": true, // Workers AI
+}
+
 // faultConcurrency bounds the cases running at once (each may start a
 // conductor process).
 const faultConcurrency = 16
@@ -248,6 +254,9 @@ func faultCase(t *testing.T, up *faultfake.Upstream, p faultPath, f faultfake.Fa
 		if got.bad != "" {
 			t.Errorf("%s: %s (upstream calls %d)", sc, got.bad, calls)
 			continue
+		}
+		if got.whole && !fixtureTexts[got.text] {
+			t.Errorf("%s: a whole answer whose text is not a fixture's: %.200q", sc, got.text)
 		}
 		switch {
 		case want.either && sc != scenarioAlways:
