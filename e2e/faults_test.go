@@ -37,18 +37,32 @@ import (
 //     caller gets a clear error in its own format. The same request again
 //     reaches the upstream again (a failure is never cached).
 //
-// Every call is bounded (faultCallBound): past it the case is a hang. A
+// Every call is bounded (faultDeadlines.bound): past it the case is a hang. A
 // 200 whose answer is cut short fails every scenario.
 
-// The deadlines of the suite's config: short, so a hang costs little.
-const (
-	faultFirstByte = time.Second
-	faultIdle      = time.Second
-	faultTotal     = 5 * time.Second
-	// faultCallBound bounds one call from the caller's side: the total
-	// deadline, plus a start of `conductor run` on a loaded machine.
-	faultCallBound = faultTotal + 10*time.Second
+// faultDeadlines are the deadlines of one config of the suite.
+type faultDeadlines struct {
+	firstByte, idle, total time.Duration
+	// call is the providers' own bound on a call (direct routing has no
+	// idle deadline: this is what ends a stalled body there).
+	call time.Duration
+}
+
+var (
+	// quickDeadlines are short, so a hang costs little.
+	quickDeadlines = faultDeadlines{firstByte: time.Second, idle: time.Second, total: 5 * time.Second, call: 2 * time.Second}
+	// hugeDeadlines leave a 65 MiB answer time to arrive (several at once,
+	// under the race detector, on two shared cores).
+	hugeDeadlines = faultDeadlines{firstByte: 10 * time.Second, idle: 10 * time.Second, total: 60 * time.Second, call: 60 * time.Second}
 )
+
+// bound bounds one call from the caller's side: the total deadline, plus a
+// start of `conductor run` on a loaded machine.
+func (d faultDeadlines) bound() time.Duration { return d.total + 10*time.Second }
+
+func (d faultDeadlines) config() string {
+	return fmt.Sprintf(faultConfig, d.firstByte, d.idle, d.total, d.firstByte, d.call, d.firstByte, d.call, d.firstByte, d.call)
+}
 
 const faultConfig = `[[ai.gateway]]
 id = "my-gateway"
@@ -56,9 +70,9 @@ cache_ttl = 3600
 max_attempts = 2
 retry_delay = "10ms"
 backoff = "constant"
-request_timeout = "1s"
-idle_timeout = "1s"
-total_timeout = "5s"
+request_timeout = "%v"
+idle_timeout = "%v"
+total_timeout = "%v"
 
 [[model]]
 name = "openai-then-anthropic"
@@ -70,16 +84,16 @@ routes = ["anthropic/` + claude + `", "openai/gpt-4o-mini"]
 
 # Direct routing has no gateway: the provider's own deadlines bound it.
 [providers.openai]
-first_byte_timeout = "1s"
-timeout = "5s"
+first_byte_timeout = "%v"
+timeout = "%v"
 
 [providers.anthropic]
-first_byte_timeout = "1s"
-timeout = "5s"
+first_byte_timeout = "%v"
+timeout = "%v"
 
 [providers.workers-ai]
-first_byte_timeout = "1s"
-timeout = "5s"
+first_byte_timeout = "%v"
+timeout = "%v"
 `
 
 // faultScenario is how a case's fault is planned and what stands behind it.
@@ -178,11 +192,6 @@ func TestFaults(t *testing.T) {
 		t.Skip("starts conductor serve and runs conductor")
 	}
 	up := faultfake.New(t, faultfake.Options{})
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "conductor.toml")
-	if err := os.WriteFile(cfgPath, []byte(faultConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	env := map[string]string{
 		"OPENAI_BASE_URL":         up.OpenAIURL(),
 		"ANTHROPIC_BASE_URL":      up.AnthropicURL(),
@@ -192,29 +201,44 @@ func TestFaults(t *testing.T) {
 		"OPENAI_API_KEY":          openaiKey,
 		"ANTHROPIC_API_KEY":       anthropicKey,
 	}
-	srv := startServe(t, dir, cfgPath, env)
-	ens := &faultRunner{dir: dir, config: cfgPath, env: env}
-
-	paths := []faultPath{
-		{name: "openai-serve", provider: "openai", backup: "anthropic", call: srv.openaiCall},
-		{name: "anthropic-serve", provider: "anthropic", backup: "openai", call: srv.anthropicCall},
-		{name: "cloudflare-serve", provider: "workers-ai", backup: "openai", call: srv.cloudflareCall},
-		{name: "member-gateway", provider: "openai", backup: "anthropic", call: ens.call("cloudflare-gateway")},
-		{name: "member-direct", provider: "openai", backup: "anthropic", call: ens.call("direct")},
+	// One conductor serve and one conductor config per set of deadlines.
+	paths := func(d faultDeadlines) []faultPath {
+		dir := t.TempDir()
+		cfgPath := filepath.Join(dir, "conductor.toml")
+		if err := os.WriteFile(cfgPath, []byte(d.config()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		srv := startServe(t, dir, cfgPath, env)
+		srv.bound = d.bound()
+		ens := &faultRunner{dir: dir, config: cfgPath, env: env, bound: d.bound()}
+		return []faultPath{
+			{name: "openai-serve", provider: "openai", backup: "anthropic", call: srv.openaiCall},
+			{name: "anthropic-serve", provider: "anthropic", backup: "openai", call: srv.anthropicCall},
+			{name: "cloudflare-serve", provider: "workers-ai", backup: "openai", call: srv.cloudflareCall},
+			{name: "member-gateway", provider: "openai", backup: "anthropic", call: ens.call("cloudflare-gateway")},
+			{name: "member-direct", provider: "openai", backup: "anthropic", call: ens.call("direct")},
+		}
 	}
+	quick, huge := paths(quickDeadlines), paths(hugeDeadlines)
 	// Every case at once, at most faultConcurrency running: most of a
 	// case is waiting for a deadline, and t.Parallel would run only
-	// GOMAXPROCS of them.
+	// GOMAXPROCS of them. The huge answers run one at a time, on the long
+	// deadlines.
 	sem := make(chan struct{}, faultConcurrency)
+	hugeSem := make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	for _, p := range paths {
+	for i := range quick {
 		wg.Go(func() {
-			t.Run(p.name, func(t *testing.T) {
+			t.Run(quick[i].name, func(t *testing.T) {
 				var inner sync.WaitGroup
 				for _, f := range faultfake.All() {
 					inner.Go(func() {
-						sem <- struct{}{}
-						defer func() { <-sem }()
+						p, s := quick[i], sem
+						if f == faultfake.HugeAnswer {
+							p, s = huge[i], hugeSem
+						}
+						s <- struct{}{}
+						defer func() { <-s }()
 						t.Run(string(f), func(t *testing.T) { faultCase(t, up, p, f) })
 					})
 				}
@@ -309,6 +333,7 @@ func faultCase(t *testing.T, up *faultfake.Upstream, p faultPath, f faultfake.Fa
 // serveProc is a `conductor serve` process.
 type serveProc struct {
 	url    string
+	bound  time.Duration // of one call; 0 for none
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when the process has exited
 	stderr *syncBuf
@@ -386,7 +411,7 @@ func startServeData(t *testing.T, dir, cfgPath, data string, env map[string]stri
 // post sends body to path and reads the whole answer within the call
 // bound: an answer that does not end in time is a hang.
 func (s *serveProc) post(path, body string) (*http.Response, []byte, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), faultCallBound)
+	ctx, cancel := context.WithTimeout(context.Background(), s.bound)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+path, strings.NewReader(body))
 	if err != nil {
@@ -396,7 +421,7 @@ func (s *serveProc) post(path, body string) (*http.Response, []byte, string) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, fmt.Sprintf("no answer within %v: a hang", faultCallBound)
+			return nil, nil, fmt.Sprintf("no answer within %v: a hang", s.bound)
 		}
 		return nil, nil, "the server broke the connection: " + err.Error()
 	}
@@ -404,7 +429,7 @@ func (s *serveProc) post(path, body string) (*http.Response, []byte, string) {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
-			return resp, b, fmt.Sprintf("status %d, body not ended within %v: a hang", resp.StatusCode, faultCallBound)
+			return resp, b, fmt.Sprintf("status %d, body not ended within %v: a hang", resp.StatusCode, s.bound)
 		}
 		return resp, b, fmt.Sprintf("status %d, body broken after %d bytes: %v", resp.StatusCode, len(b), err)
 	}
@@ -707,6 +732,7 @@ func judgeErrorBody(resp *http.Response, b []byte, msg func(map[string]any) stri
 type faultRunner struct {
 	dir, config string
 	env         map[string]string
+	bound       time.Duration // of one run
 }
 
 // call returns the path of a member on routing: the faults ensemble's
@@ -724,7 +750,7 @@ func (r *faultRunner) call(routing string) func(t *testing.T, sc faultScenario, 
 			t.Fatal(err)
 		}
 		data := filepath.Join(r.dir, "run-data-"+routing)
-		ctx, cancel := context.WithTimeout(context.Background(), faultCallBound)
+		ctx, cancel := context.WithTimeout(context.Background(), r.bound)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, conductorBin, "run", file, "--json", "--config", r.config, "--data", data, "--input", string(input))
 		cmd.Dir = r.dir
@@ -736,7 +762,7 @@ func (r *faultRunner) call(routing string) func(t *testing.T, sc faultScenario, 
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err = cmd.Run()
 		if ctx.Err() != nil {
-			return faultOutcome{bad: fmt.Sprintf("conductor run did not end within %v: a hang", faultCallBound)}
+			return faultOutcome{bad: fmt.Sprintf("conductor run did not end within %v: a hang", r.bound)}
 		}
 		var ee *exec.ExitError
 		if err != nil && !errors.As(err, &ee) {
