@@ -236,3 +236,20 @@ type Provider interface {
 	Chat(ctx context.Context, req *ChatRequest) (*ChatResponse, error)
 	Stream(ctx context.Context, req *ChatRequest) (Stream, error)
 }
+
+// readProgressKey carries the hook WithReadProgress sets.
+type readProgressKey struct{}
+
+// WithReadProgress returns ctx carrying fn, which an HTTP adapter calls
+// each time a read of a whole answer's body returns bytes: the gateway's
+// idle deadline restarts on it, so a body that stalls after its headers is
+// cut instead of holding the call until its total deadline.
+func WithReadProgress(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, readProgressKey{}, fn)
+}
+
+// ReadProgress returns the hook of WithReadProgress, nil when none.
+func ReadProgress(ctx context.Context) func() {
+	fn, _ := ctx.Value(readProgressKey{}).(func())
+	return fn
+}

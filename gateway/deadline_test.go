@@ -14,10 +14,13 @@ import (
 // hanging is an upstream that behaves as an HTTP one does in time: it
 // waits `headers` before its first response byte (told to the attempt's
 // httptrace hook, as net/http tells it), then `body` before the whole
-// answer is read; a stream gives `chunks` chunks `gap` apart, then hangs.
-// Every wait ends when the attempt's context does.
+// answer is read, a byte a second (told to conductor.ReadProgress, as the
+// HTTP adapters tell it) unless the body stalls; a stream gives `chunks`
+// chunks `gap` apart, then hangs. Every wait ends when the attempt's
+// context does.
 type hanging struct {
 	headers, body, gap time.Duration
+	stall              bool // the body's bytes do not come
 	chunks             int
 	calls              int
 }
@@ -48,8 +51,19 @@ func (h *hanging) Chat(ctx context.Context, req *conductor.ChatRequest) (*conduc
 	if err := h.open(ctx); err != nil {
 		return nil, err
 	}
-	if err := sleepCtx(ctx, h.body); err != nil {
-		return nil, err
+	if h.stall {
+		if err := sleepCtx(ctx, h.body); err != nil {
+			return nil, err
+		}
+		return answer("slow but whole", 10, 5), nil
+	}
+	for left := h.body; left > 0; left -= time.Second {
+		if err := sleepCtx(ctx, min(left, time.Second)); err != nil {
+			return nil, err
+		}
+		if fn := conductor.ReadProgress(ctx); fn != nil {
+			fn()
+		}
 	}
 	return answer("slow but whole", 10, 5), nil
 }
@@ -122,6 +136,12 @@ func TestDeadlines(t *testing.T) {
 		{name: "headers in time, a long body: not cut by the first-byte deadline",
 			retry: RetryConfig{Timeout: 5 * time.Second},
 			up:    &hanging{headers: time.Second, body: 3 * time.Minute}, took: 3*time.Minute + time.Second, calls: 1},
+		{name: "a whole answer's body stalls after its headers: idle deadline, retried, then the next route",
+			retry: RetryConfig{IdleTimeout: 10 * time.Second, MaxAttempts: 2, Delay: time.Second, Backoff: BackoffConstant},
+			up:    &hanging{headers: time.Second, body: time.Hour, stall: true}, fallback: true, took: 23 * time.Second, step: 1, calls: 2},
+		{name: "a whole answer's body stalls, last route: a timeout",
+			retry: RetryConfig{IdleTimeout: 10 * time.Second, MaxAttempts: 1},
+			up:    &hanging{headers: time.Second, body: time.Hour, stall: true}, took: 11 * time.Second, class: conductor.ClassTimeout, calls: 1},
 		{name: "stream stalls between chunks: idle deadline",
 			retry: RetryConfig{IdleTimeout: 10 * time.Second},
 			up:    &hanging{chunks: 3, gap: time.Second}, stream: true, took: 13 * time.Second, class: conductor.ClassTimeout, calls: 1},

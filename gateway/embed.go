@@ -225,7 +225,7 @@ func (g *Gateway) embedRetry(next conductor.Embedder) conductor.Embedder {
 		err := g.retryRun(ctx, req.Options, req.Provider, req.Model, nil, func(ctx context.Context) error {
 			attempts++
 			var err error
-			resp, err = attemptWhole(ctx, p.timeout, req.Provider, func(ctx context.Context) (*conductor.EmbedResponse, error) {
+			resp, err = attemptWhole(ctx, p.timeout, p.idle, req.Provider, func(ctx context.Context) (*conductor.EmbedResponse, error) {
 				return next.Embed(ctx, req)
 			})
 			return err

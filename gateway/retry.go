@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptrace"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -156,7 +157,7 @@ func (r *retryProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*
 	err := r.run(ctx, req, func(ctx context.Context) error {
 		attempts++
 		var err error
-		resp, err = attemptWhole(ctx, p.timeout, req.Provider, func(ctx context.Context) (*conductor.ChatResponse, error) {
+		resp, err = attemptWhole(ctx, p.timeout, p.idle, req.Provider, func(ctx context.Context) (*conductor.ChatResponse, error) {
 			return r.next.Chat(ctx, req)
 		})
 		return err
@@ -182,7 +183,7 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 		attempts++
 		// The first-byte deadline bounds the opening; the stream lives on
 		// under actx until closed, each chunk within the idle deadline.
-		actx, a := firstByte(ctx, p.timeout)
+		actx, a := firstByte(ctx, p.timeout, 0)
 		var err error
 		s, err = r.next.Stream(actx, req)
 		timedOut := a.arrived()
@@ -221,14 +222,24 @@ func (r *retryProvider) Stream(ctx context.Context, req *conductor.ChatRequest) 
 
 // attemptWhole makes one attempt at a whole answer (a chat answer, an
 // embedding) within the first-byte deadline (0: none): the answer's
-// headers must come in time, its body may take what the call's total
+// headers must come in time, then each read of its body within the idle
+// deadline (0: none); the body as a whole may take what the call's total
 // deadline leaves.
-func attemptWhole[T any](ctx context.Context, timeout time.Duration, provider string, call func(context.Context) (*T, error)) (*T, error) {
-	actx, a := firstByte(ctx, timeout)
+func attemptWhole[T any](ctx context.Context, timeout, idle time.Duration, provider string, call func(context.Context) (*T, error)) (*T, error) {
+	actx, a := firstByte(ctx, timeout, idle)
 	defer a.cancel()
 	resp, err := call(actx)
-	if timedOut := a.arrived(); timedOut && err != nil && ctx.Err() == nil {
-		return nil, timeoutError(provider, timeout, err)
+	timedOut := a.arrived()
+	if err != nil && ctx.Err() == nil {
+		if timedOut {
+			return nil, timeoutError(provider, timeout, err)
+		}
+		if a.stalled.Load() {
+			return nil, &conductor.Error{
+				Provider: provider, Class: conductor.ClassTimeout, Retryable: true,
+				Message: fmt.Sprintf("the answer stalled: no byte of its body within %v", idle), Err: err,
+			}
+		}
 	}
 	if err == nil && resp == nil {
 		return nil, errNoAnswer(provider)
@@ -239,28 +250,68 @@ func attemptWhole[T any](ctx context.Context, timeout time.Duration, provider st
 // attemptDeadline is one attempt's first-byte deadline: a timer that
 // cancels the attempt unless the upstream's first response byte (seen by
 // an httptrace hook on the attempt's context, which every HTTP adapter
-// passes to its request) or the adapter's return comes first.
+// passes to its request) or the adapter's return comes first. With an
+// idle deadline, the first byte starts a second timer that each read of
+// the body restarts (conductor.WithReadProgress): a body that stalls
+// cancels the attempt too.
 type attemptDeadline struct {
+	mu       sync.Mutex
 	t        *time.Timer
-	timedOut atomic.Bool
+	idle     time.Duration
+	inBody   bool
+	done     bool
+	timedOut atomic.Bool // the first byte did not come in time
+	stalled  atomic.Bool // the body stopped for longer than idle
 	cancel   context.CancelFunc
 }
 
-func firstByte(ctx context.Context, d time.Duration) (context.Context, *attemptDeadline) {
+// firstByte starts an attempt's deadlines; idle is for a whole answer's
+// body (a stream's chunks have idleStream).
+func firstByte(ctx context.Context, d, idle time.Duration) (context.Context, *attemptDeadline) {
 	actx, cancel := context.WithCancel(ctx)
-	a := &attemptDeadline{cancel: cancel}
+	a := &attemptDeadline{cancel: cancel, idle: idle}
+	if d <= 0 && idle <= 0 {
+		return actx, a
+	}
 	if d > 0 {
 		a.t = time.AfterFunc(d, func() { a.timedOut.Store(true); cancel() })
-		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{GotFirstResponseByte: func() { a.t.Stop() }})
+	}
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{GotFirstResponseByte: a.gotFirstByte})
+	if idle > 0 {
+		actx = conductor.WithReadProgress(actx, a.progress)
 	}
 	return actx, a
 }
 
-// arrived stops the deadline and reports whether it had passed.
-func (a *attemptDeadline) arrived() bool {
+func (a *attemptDeadline) gotFirstByte() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.t != nil {
 		a.t.Stop()
 	}
+	if a.idle > 0 && !a.done {
+		a.inBody = true
+		a.t = time.AfterFunc(a.idle, func() { a.stalled.Store(true); a.cancel() })
+	}
+}
+
+func (a *attemptDeadline) progress() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inBody && !a.done {
+		a.t.Reset(a.idle)
+	}
+}
+
+// arrived stops the deadlines and reports whether the first byte's had
+// passed.
+func (a *attemptDeadline) arrived() bool {
+	a.mu.Lock()
+	a.done = true
+	if a.t != nil {
+		a.t.Stop()
+	}
+	a.mu.Unlock()
 	return a.timedOut.Load()
 }
 

@@ -192,7 +192,7 @@ func PassThrough(req *conductor.ChatRequest, format string, stream bool) []byte 
 
 // ReadAll reads a whole answer body, mapping a failure to a typed error.
 func (p *Caller) ReadAll(c *Call, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(c.Response.Body, limit+1))
+	b, err := io.ReadAll(io.LimitReader(p.body(c), limit+1))
 	if err != nil {
 		return nil, p.transportError(c, err, "reading the answer")
 	}
@@ -212,7 +212,7 @@ func (p *Caller) ReadAnswer(c *Call) ([]byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxAnswerBytes
 	}
-	b, err := io.ReadAll(io.LimitReader(c.Response.Body, limit+1))
+	b, err := io.ReadAll(io.LimitReader(p.body(c), limit+1))
 	if err != nil {
 		return nil, p.transportError(c, err, "reading the answer")
 	}
@@ -230,6 +230,30 @@ func sizeName(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// body is the answer's body, reporting each read to the call's
+// conductor.ReadProgress when it has one (the idle deadline of a whole
+// answer).
+func (p *Caller) body(c *Call) io.Reader {
+	if fn := conductor.ReadProgress(c.ctx); fn != nil {
+		return progressReader{c.Response.Body, fn}
+	}
+	return c.Response.Body
+}
+
+// progressReader calls fn after each read that returned bytes.
+type progressReader struct {
+	r  io.Reader
+	fn func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.fn()
+	}
+	return n, err
 }
 
 // RequestID returns the provider's request id from the answer's headers.

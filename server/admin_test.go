@@ -46,7 +46,7 @@ func (ts *testServer) adminCall(t *testing.T, method, path, body string, token .
 	return resp.StatusCode, v
 }
 
-func adminServer(t *testing.T, toml string) *testServer {
+func adminServer(t testing.TB, toml string) *testServer {
 	t.Helper()
 	return configServer(t, toml, map[string]string{"CONDUCTOR_ADMIN_TOKEN": adminToken, "CONDUCTOR_TOKENS": "alice=tok-alice"})
 }

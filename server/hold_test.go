@@ -18,7 +18,7 @@ import (
 
 // configServer is `conductor serve` for a conductor.toml: FromConfig's
 // options over a fresh SQLite store, every upstream on the fakes.
-func configServer(t *testing.T, toml string, env map[string]string) *testServer {
+func configServer(t testing.TB, toml string, env map[string]string) *testServer {
 	t.Helper()
 	cfg, err := config.Parse("conductor.toml", []byte(toml), false)
 	if err != nil {
