@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/gateway"
 )
 
 // chromium finds a Chromium to drive: $CHROMIUM, else the usual names on
@@ -61,6 +63,15 @@ type pageFigures struct {
 	Charts map[string]chartT `json:"charts"`
 	Error  string            `json:"error"`
 	Title  string            `json:"title"`
+	Over   overspendT        `json:"over"`
+}
+
+// overspendT is the budgets panel's over-reservation line.
+type overspendT struct {
+	Hidden bool   `json:"hidden"`
+	Calls  string `json:"calls"` // the JSON figures, as data-calls and data-usd
+	USD    string `json:"usd"`
+	Text   string `json:"text"` // as shown
 }
 
 type kpi struct {
@@ -99,7 +110,9 @@ const readPage = `(() => {
     return { points: s.dataset.points || "", bars: s.querySelectorAll("rect.bar").length,
       dots: s.querySelectorAll("circle").length, target: !!s.querySelector("line.target") };
   };
+  const over = document.getElementById("overspend");
   return {
+    over: { hidden: over.hidden, calls: over.dataset.calls || "", usd: over.dataset.usd || "", text: over.innerText.trim() },
     loaded: document.body.dataset.loaded || "",
     title: document.title,
     error: document.getElementById("error").hidden ? "" : document.getElementById("error").textContent,
@@ -142,10 +155,19 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// No call has cost more than its reservation yet; later two gateways'
+	// have.
+	var overMu sync.Mutex
+	over := map[string]gateway.Overspend{"prod-gw": {}}
 	const token = "browser-test-token"
 	srv := httptest.NewServer(New(st, Options{
 		Tokens: []string{token}, Budgets: []Budget{day, month}, Refresh: time.Second,
 		Now: func() time.Time { return testNow }, Title: "Conductor gateway: prod-gw",
+		OverspendSource: func() map[string]gateway.Overspend {
+			overMu.Lock()
+			defer overMu.Unlock()
+			return maps.Clone(over)
+		},
 	}))
 	defer srv.Close()
 
@@ -309,6 +331,10 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 	}
+	// Nothing over reservation: the line stays hidden, at 0.
+	if o := got.Over; !o.Hidden || o.Calls != "0" || o.USD != "0" {
+		t.Errorf("over reservation with none: %+v, want hidden at 0", o)
+	}
 	if g := got.Tables["recent"]; len(g) != len(recent) || g[0].Group != recent[0].ID {
 		t.Errorf("recent: %d rows, API %d", len(g), len(recent))
 	}
@@ -340,6 +366,30 @@ func TestBrowser(t *testing.T) {
 		`document.getElementById("kpi-requests").dataset.value === "26"`,
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("the page did not pick up the new request: %v", err)
+	}
+
+	// Calls over their reservation show up next to the budgets, without a
+	// reload, with the API's figures.
+	overMu.Lock()
+	over = map[string]gateway.Overspend{"prod-gw": {Calls: 2, NanoUSD: 310_000_000}, "batch": {Calls: 1, NanoUSD: 5_000_000}, "idle": {}}
+	overMu.Unlock()
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](
+		`!document.getElementById("overspend").hidden`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the page did not show the calls over their reservation: %v", err)
+	}
+	var overAPI OverspendStatus
+	api("/api/overspend", &overAPI)
+	if overAPI.Calls != 3 || len(overAPI.Gateways) != 3 {
+		t.Fatalf("/api/overspend %+v", overAPI)
+	}
+	got, err = chromedp.Run(bctx, chromedp.Evaluate[pageFigures](readPage))
+	if err != nil {
+		t.Fatalf("read the page: %v", err)
+	}
+	const wantOver = "Over reservation: 3 calls, $0.315 above what was reserved\nsince the server started · batch: 1 call, $0.005 · prod-gw: 2 calls, $0.31"
+	if o := got.Over; o.Hidden || o.Calls != num(float64(overAPI.Calls)) || o.USD != num(overAPI.USD) || o.Text != wantOver {
+		t.Errorf("over reservation on the page %+v, API %+v; want the text %q", o, overAPI, wantOver)
 	}
 
 	// Another window: the 1h button shows only the last hour.

@@ -1,6 +1,7 @@
 // Package dashboard serves the gateway's analytics page and the JSON it
 // reads: cache hit rate, request volume, cost per model, latency
-// percentiles, error rates by provider, budgets against their limits, A/B
+// percentiles, error rates by provider, budgets against their limits
+// (and the calls that cost more than their reservation), deployments, A/B
 // variants and recent requests, with charts over time and the product
 // page's targets (hit rate > 80%, errors < 1%, p95 < 3 s) shown against
 // the figures.
@@ -17,6 +18,8 @@
 //	GET /api/by?by=model&since=24h        one row per model, provider, environment, variant or gateway
 //	GET /api/recent?limit=50              the newest requests
 //	GET /api/budgets                      each budget's spend in its current window
+//	GET /api/overspend                    calls that cost more than their budget reservation
+//	GET /api/deployments                  the [[model]] deployments' breakers and load
 //	GET /api/config                       title, refresh, targets, the admin API's URL
 //
 // When tokens are configured every route wants one: an Authorization:
@@ -38,6 +41,7 @@ import (
 	"time"
 
 	conductor "github.com/conductor-go/conductor"
+	"github.com/conductor-go/conductor/gateway"
 )
 
 //go:embed assets
@@ -85,6 +89,10 @@ type Options struct {
 	// DeploymentSource, when set, reports the [[model]] deployments'
 	// breakers and load at each request (gateway.Pool.Status).
 	DeploymentSource func() []Deployment
+	// OverspendSource, when set, reports per gateway the calls that cost
+	// more than their budget reservation since the process started
+	// (gateway.Set.Overspend), at each request.
+	OverspendSource func() map[string]gateway.Overspend
 	// Targets default to the product page's.
 	Targets Targets
 	// AdminURL, when set, is where the page finds the admin API
@@ -162,6 +170,7 @@ func New(st conductor.Store, opts Options) *Handler {
 	h.mux.HandleFunc("GET /api/recent", h.recent)
 	h.mux.HandleFunc("GET /api/budgets", h.budgets)
 	h.mux.HandleFunc("GET /api/deployments", h.deployments)
+	h.mux.HandleFunc("GET /api/overspend", h.overspend)
 	h.mux.HandleFunc("GET /api/config", h.config)
 	return h
 }

@@ -395,6 +395,7 @@ func TestAuth(t *testing.T) {
 	}{
 		{"no tokens configured", open, "/api/summary", "", nil, 200, "", false},
 		{"no credentials: api", locked, "/api/summary", "", nil, 401, "", false},
+		{"no credentials: overspend", locked, "/api/overspend", "", nil, 401, "", false},
 		{"no credentials: page", locked, "/", "", nil, 401, "", false},
 		{"empty bearer", locked, "/api/summary", " ", nil, 401, "", false},
 		{"bearer", locked, "/api/summary", "tok-one", nil, 200, "", false},

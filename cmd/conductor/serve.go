@@ -136,7 +136,8 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		return out, err
 	})
 	dash := dashboard.Options{Tokens: tokenValues(opts.Tokens), BudgetSource: budgets, Logger: log,
-		DeploymentSource: func() []dashboard.Deployment { return dashboardDeployments(opts.Pools) }}
+		DeploymentSource: func() []dashboard.Deployment { return dashboardDeployments(opts.Pools) },
+		OverspendSource:  set.Overspend}
 	if opts.AdminToken != "" && opts.Control != nil {
 		// The page's forms use the admin API; the admin token opens the
 		// page too.

@@ -67,7 +67,7 @@ async function refresh() {
   const since = state.since;
   const s = encodeURIComponent(since);
   try {
-    const [summary, series, models, providers, variants, recent, budgets, who, deployments] = await Promise.all([
+    const [summary, series, models, providers, variants, recent, budgets, who, deployments, overspend] = await Promise.all([
       getJSON("api/summary?since=" + s),
       getJSON("api/series?since=" + s),
       getJSON("api/by?by=model&since=" + s),
@@ -77,6 +77,7 @@ async function refresh() {
       getJSON("api/budgets"),
       getJSON("api/by?by=" + state.who + "&since=" + s),
       getJSON("api/deployments"),
+      getJSON("api/overspend"),
     ]);
     renderSummary(summary);
     renderCharts(series);
@@ -86,6 +87,7 @@ async function refresh() {
     renderVariants(variants);
     renderRecent(recent);
     renderBudgets(budgets);
+    renderOverspend(overspend);
     renderWho(who);
     renderDeployments(deployments);
     state.loads++;
@@ -358,6 +360,21 @@ function renderBudgets(rows) {
       el("td", { class: "n" }, fmt.usd(b.limitUsd)),
       el("td", { class: "bar" }, meter(f, f >= 1 ? "over" : f >= 0.8 ? "warn" : ""), fmt.pct(b.fraction)));
   }));
+}
+
+// Calls that cost more than their budget reservation, since the server
+// started: spend the budgets' atomic check did not admit. Hidden while
+// there are none.
+function renderOverspend(o) {
+  const box = document.getElementById("overspend");
+  box.dataset.calls = String(o.calls);
+  box.dataset.usd = String(o.usd);
+  box.hidden = o.calls === 0;
+  const n = (c) => fmt.int(c) + (c === 1 ? " call" : " calls");
+  box.querySelector(".line").textContent = "Over reservation: " + n(o.calls) + ", " + fmt.usd(o.usd) + " above what was reserved";
+  const over = o.gateways.filter((g) => g.calls > 0);
+  box.querySelector(".sub").textContent = "since the server started · " +
+    over.map((g) => g.gateway + ": " + n(g.calls) + ", " + fmt.usd(g.usd)).join(" · ");
 }
 
 function renderRecent(rows) {
