@@ -266,6 +266,12 @@ func fuzzRequestBlocks(f *testing.F, format string, decode func([]byte) (*conduc
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if provider.CheckText(body) != nil {
+			// Every entry point refuses an ambiguous body (a key twice)
+			// before decoding it; kept as sent, its opaque blocks would
+			// not read back.
+			return
+		}
 		req, err := decode(body)
 		if err != nil {
 			if e, ok := conductor.AsError(err); !ok || e.Class != conductor.ClassBadRequest {
