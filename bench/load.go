@@ -30,6 +30,10 @@ type call struct {
 type phase struct {
 	rate     int // requests per second; 0: closed loop
 	conns    int // closed loop's connections (and the open loop's idle pool)
+	// inflight bounds the open loop's requests in flight (default 1024):
+	// a stalled target makes the achieved rate fall, shown in the table,
+	// instead of opening connections until the harness runs out of files.
+	inflight int
 	duration time.Duration
 	ttfb     bool // record the time to the first byte of the body
 }
@@ -132,7 +136,11 @@ func attack(ctx context.Context, c call, p phase) loadResult {
 		opts = append(opts, vegeta.Workers(uint64(p.conns)), vegeta.MaxWorkers(uint64(p.conns)))
 		pacer = vegeta.ConstantPacer{} // as fast as the workers are answered
 	} else {
-		opts = append(opts, vegeta.Workers(16))
+		inflight := p.inflight
+		if inflight <= 0 {
+			inflight = 1024
+		}
+		opts = append(opts, vegeta.Workers(16), vegeta.MaxWorkers(uint64(inflight)))
 	}
 	atk := vegeta.NewAttacker(opts...)
 	tgt := vegeta.Target{Method: http.MethodPost, URL: c.url, Body: c.body, Header: c.header.Clone()}

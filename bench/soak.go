@@ -20,6 +20,7 @@ type soakOptions struct {
 	rate      int
 	faultRate float64
 	samples   int
+	inflight  int
 }
 
 func parseSoak(args []string, stderr io.Writer) (soakOptions, error) {
@@ -29,6 +30,7 @@ func parseSoak(args []string, stderr io.Writer) (soakOptions, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the load runs")
 	fs.IntVar(&o.rate, "rate", 200, "requests per second, open loop")
 	fs.Float64Var(&o.faultRate, "fault-rate", 0.01, "share of upstream answers that are faults (500, 502, 503, 429, a malformed 200, a reset, in turn)")
+	fs.IntVar(&o.inflight, "max-inflight", 256, "requests in flight at most: a stalled gateway (or machine) lowers the achieved rate instead of piling up connections")
 	fs.IntVar(&o.samples, "samples", 10, "goroutine and memory readings over the run (at least start, middle and end)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -111,7 +113,10 @@ func runSoak(ctx context.Context, o soakOptions, stdout, stderr io.Writer) error
 	readings := []reading{first}
 	fmt.Fprintf(stderr, "soak: %s at %d/s, %.2f%% faults\n", o.duration, o.rate, 100*o.faultRate)
 	done := make(chan loadResult, 1)
-	go func() { done <- attack(ctx, c, phase{rate: o.rate, duration: o.duration}) }()
+	ours := e.ourPids(serve.pids)
+	busy0, _ := machineBusy()
+	all0, _ := measure(ours)
+	go func() { done <- attack(ctx, c, phase{rate: o.rate, duration: o.duration, inflight: o.inflight}) }()
 	tick := time.NewTicker(o.duration / time.Duration(o.samples-1))
 	defer tick.Stop()
 	var res loadResult
@@ -130,6 +135,9 @@ wait:
 			fmt.Fprintf(stderr, "  %s: %d goroutines, heap %s MB, RSS %s MB\n", r.at, r.goroutines, mb(r.heap), mb(r.rss))
 		}
 	}
+	busy1, _ := machineBusy()
+	all1, _ := measure(ours)
+	other := max(0, (busy1-busy0-(all1.cpu-all0.cpu)).Seconds()/time.Since(start).Seconds())
 	end, err := read(start, res.requests)
 	if err != nil {
 		return err
@@ -147,7 +155,7 @@ wait:
 	}
 	injected := up1.Faults - up0.Faults
 	calls := up1.Requests - up0.Requests
-	writeSoak(stdout, e.describe(), o, res, calls, injected, up1.ByFault, readings, after)
+	writeSoak(stdout, e.describe(), o, res, calls, injected, up1.ByFault, readings, after, other)
 	switch {
 	case int64(res.errors) != injected:
 		return fmt.Errorf("soak: %d errors for %d injected faults", res.errors, injected)
@@ -187,7 +195,7 @@ func (e *env) goMetrics(ctx context.Context, base string) (int, int64, error) {
 	return g, h, sc.Err()
 }
 
-func writeSoak(w io.Writer, about string, o soakOptions, res loadResult, calls, injected int64, byFault map[string]int64, rs []reading, after reading) {
+func writeSoak(w io.Writer, about string, o soakOptions, res loadResult, calls, injected int64, byFault map[string]int64, rs []reading, after reading, other float64) {
 	fmt.Fprintln(w, about)
 	fmt.Fprintln(w)
 	rate := 0.0
@@ -198,7 +206,8 @@ func writeSoak(w io.Writer, about string, o soakOptions, res loadResult, calls, 
 	if calls > 0 {
 		injRate = float64(injected) / float64(calls)
 	}
-	fmt.Fprintf(w, "Soak: %s at %d requests/s (achieved %.1f/s), fault rate %.2f%%, one attempt per call.\n\n", o.duration, o.rate, res.rate(), 100*o.faultRate)
+	fmt.Fprintf(w, "Soak: %s at %d requests/s (achieved %.1f/s; at most %d in flight), fault rate %.2f%%, one attempt per call; other processes used %.2f cores on average.\n\n",
+		o.duration, o.rate, res.rate(), o.inflight, 100*o.faultRate, other)
 	fmt.Fprintln(w, "| requests | upstream calls | injected faults | caller errors | error rate | injected rate | p50 / p99 / max ms |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	fmt.Fprintf(w, "| %d | %d | %d | %d | %.3f%% | %.3f%% | %s / %s / %s |\n\n", res.requests, calls, injected, res.errors, 100*rate, 100*injRate,
