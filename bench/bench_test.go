@@ -141,7 +141,7 @@ func TestParseRun(t *testing.T) {
 			return len(o.targets) == 2 && o.rate == 500 && o.conns == 32 && o.duration == 4*time.Second && o.quietWait > 0
 		}},
 		{args: []string{"--quick"}, check: func(o runOptions) bool {
-			return o.quick && o.duration == time.Second && o.quietWait == 0 && o.redo == 0
+			return o.quick && o.duration == 500*time.Millisecond && o.quietWait == 0 && o.redo == 0
 		}},
 		{args: []string{"--quick", "--duration", "3s"}, check: func(o runOptions) bool { return o.duration == 3*time.Second }},
 		{args: []string{"--targets", "direct,nginx,http://127.0.0.1:4000"}, check: func(o runOptions) bool { return len(o.targets) == 3 }},

@@ -69,13 +69,13 @@ func parseRun(args []string, stderr io.Writer) (runOptions, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["duration"] {
-			o.duration = time.Second
+			o.duration = 500 * time.Millisecond
 		}
 		if !set["rate"] {
 			o.rate = 200
 		}
 		if !set["warmup"] {
-			o.warmup = 200 * time.Millisecond
+			o.warmup = 100 * time.Millisecond
 		}
 		if !set["quiet-wait"] {
 			o.quietWait = 0
