@@ -1,0 +1,61 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	conductor "github.com/conductor-go/conductor"
+)
+
+// BenchmarkAccept is the first step of the request path: a kept-alive
+// caller's request read by net/http through the server's middleware
+// (access log, origin guard, routing) and answered. "healthz" is that
+// alone; "chat-instant" adds the rest of the server's own work (auth, body,
+// options, answer) over loopback with an instant provider, so that
+// chat-instant minus PassThrough/server-only is the HTTP hop. Step by
+// step (BENCHMARKS.md, "The request path, step by step"):
+//
+//	go test ./server -run '^$' -bench 'Accept|PassThrough/server-only' -benchmem
+func BenchmarkAccept(b *testing.B) {
+	up := benchUpstream(b)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	get := func(b *testing.B, url string) {
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.Run("healthz", func(b *testing.B) {
+		srv := httptest.NewServer(benchServer(b, up).Handler())
+		defer srv.Close()
+		b.ReportAllocs()
+		ru := rusage()
+		for b.Loop() {
+			get(b, srv.URL+"/healthz")
+		}
+		reportCPU(b, ru)
+	})
+	b.Run("chat-instant", func(b *testing.B) {
+		answer := &conductor.ChatResponse{ID: "chatcmpl-1", Model: "gpt-4o-mini", Content: conductor.Texts("Hello! How can I assist you today?"),
+			FinishReason: "stop", Usage: conductor.Usage{InputTokens: 19, OutputTokens: 10}}
+		s := benchServer(b, up)
+		s.opts.Resolve = func(string) (conductor.Provider, bool) { return instant{answer}, true }
+		srv := httptest.NewServer(s.Handler())
+		defer srv.Close()
+		body := bytes.Replace(benchBody, []byte("openai/gpt-4o-mini"), []byte("instant"), 1)
+		b.ReportAllocs()
+		ru := rusage()
+		for b.Loop() {
+			post(b, client, srv.URL+"/v1/chat/completions", body)
+		}
+		reportCPU(b, ru)
+	})
+}
