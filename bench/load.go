@@ -28,8 +28,8 @@ type call struct {
 // phase is one load pattern: open loop at a fixed rate, or closed loop
 // with a fixed number of connections each sending as fast as answered.
 type phase struct {
-	rate     int // requests per second; 0: closed loop
-	conns    int // closed loop's connections (and the open loop's idle pool)
+	rate  int // requests per second; 0: closed loop
+	conns int // closed loop's connections (and the open loop's idle pool)
 	// inflight bounds the open loop's requests in flight (default 1024):
 	// a stalled target makes the achieved rate fall, shown in the table,
 	// instead of opening connections until the harness runs out of files.

@@ -34,9 +34,12 @@ type runOptions struct {
 	warmup    time.Duration
 	quiet     float64       // cores of other load a run may see
 	quietWait time.Duration // longest wait for a quiet machine
-	redo      int           // runs redone when disturbed
-	model     string        // the model URL targets are asked for
-	fakeAddr  string
+	// quietBudget bounds the waits of the whole run, so that a machine
+	// that is never quiet does not make the run last for ever.
+	quietBudget time.Duration
+	redo        int    // runs redone when disturbed
+	model       string // the model URL targets are asked for
+	fakeAddr    string
 }
 
 func parseRun(args []string, stderr io.Writer) (runOptions, error) {
@@ -53,8 +56,9 @@ func parseRun(args []string, stderr io.Writer) (runOptions, error) {
 	fs.DurationVar(&o.duration, "duration", 4*time.Second, "each phase's length")
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "warm-up before a target's phases")
 	fs.Float64Var(&o.quiet, "quiet", 0.15, "other processes' load (in cores) above which the machine is not quiet")
-	fs.DurationVar(&o.quietWait, "quiet-wait", 20*time.Second, "longest wait for a quiet machine before each phase")
-	fs.IntVar(&o.redo, "redo", 2, "times a disturbed phase is run again")
+	fs.DurationVar(&o.quietWait, "quiet-wait", 10*time.Second, "longest wait for a quiet machine before each phase")
+	fs.DurationVar(&o.quietBudget, "quiet-budget", time.Minute, "longest wait for a quiet machine over the whole run")
+	fs.IntVar(&o.redo, "redo", 1, "times a disturbed phase is run again (the least disturbed run is kept)")
 	fs.StringVar(&o.model, "model", "openai/"+benchModel, "the model asked of URL targets")
 	fs.StringVar(&o.fakeAddr, "fake-addr", "127.0.0.1:0", "the fake upstream's address (fix it to point another gateway at it)")
 	if err := fs.Parse(args); err != nil {
@@ -147,6 +151,7 @@ type env struct {
 	adminToken   string
 	client       *http.Client
 	log          io.Writer
+	waited       time.Duration // spent waiting for a quiet machine
 }
 
 func runBench(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
@@ -174,6 +179,9 @@ func runBench(ctx context.Context, o runOptions, stdout, stderr io.Writer) error
 			return err
 		}
 		for _, t := range o.targets {
+			if slices.Contains(s.skip, t) {
+				continue
+			}
 			rs, first, err := e.runTarget(ctx, s, t)
 			if err != nil {
 				fmt.Fprintf(stderr, "%s / %s: %v\n", s.name, t, err)
@@ -665,10 +673,12 @@ func (e *env) ourPids(target []int) []int {
 // waitQuiet waits until other processes use less than o.quiet cores over
 // a second, at most o.quietWait.
 func (e *env) waitQuiet(ctx context.Context, pids []int) {
-	if e.o.quietWait <= 0 {
+	if e.o.quietWait <= 0 || e.waited >= e.o.quietBudget {
 		return
 	}
-	deadline := time.Now().Add(e.o.quietWait)
+	began := time.Now()
+	defer func() { e.waited += time.Since(began) }()
+	deadline := time.Now().Add(min(e.o.quietWait, e.o.quietBudget-e.waited))
 	ours := e.ourPids(pids)
 	for {
 		b0, _ := machineBusy()
