@@ -225,3 +225,14 @@ func TestGoals(t *testing.T) {
 		}
 	}
 }
+
+// A ratio read from a disturbed row is shown and not judged.
+func TestGoalsDisturbed(t *testing.T) {
+	c := rowOf("whole", "conductor", "32 conns", 100*time.Microsecond, time.Millisecond, 0)
+	n := rowOf("whole", "nginx", "32 conns", 30*time.Microsecond, time.Millisecond, 0)
+	c.other = 1.2
+	got := strings.Join(goals([]row{c, n}, nil), "\n")
+	if want := "| CPU per proxied request ≤ 2× nginx's | 100 / 30 µs = 3.33× | not judged: disturbed |"; got != want {
+		t.Fatalf("goals:\n%s\nwant\n%s", got, want)
+	}
+}
