@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -58,4 +59,25 @@ func BenchmarkAccept(b *testing.B) {
 		}
 		reportCPU(b, ru)
 	})
+}
+
+// BenchmarkReadBody is the first thing the server does with a chat: read
+// the caller's body (1 KB and 64 KB prompts).
+//
+//	go test ./server -run '^$' -bench ReadBody -benchmem
+func BenchmarkReadBody(b *testing.B) {
+	for _, n := range []int{1 << 10, 64 << 10} {
+		body := bytes.Repeat([]byte("x"), n)
+		b.Run(fmt.Sprintf("%dKB", n>>10), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
+				got, err := readBody(req)
+				if err != nil || len(got) != n {
+					b.Fatalf("read %d bytes, %v", len(got), err)
+				}
+			}
+		})
+	}
 }
