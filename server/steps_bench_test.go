@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
@@ -76,6 +77,27 @@ func BenchmarkReadBody(b *testing.B) {
 				got, err := readBody(req)
 				if err != nil || len(got) != n {
 					b.Fatalf("read %d bytes, %v", len(got), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRewriteModel is the pass-through's one change to the caller's
+// body: the model name, found by scanning the top level (1 KB and 64 KB
+// prompts).
+//
+//	go test ./server -run '^$' -bench RewriteModel -benchmem
+func BenchmarkRewriteModel(b *testing.B) {
+	for _, n := range []int{1 << 10, 64 << 10} {
+		body := []byte(`{"model":"openai/gpt-4o-mini","max_tokens":64,"messages":[{"role":"user","content":"` +
+			strings.Repeat(`the quick brown fox says \"hi\" `, n/32) + `"}]}`)
+		b.Run(fmt.Sprintf("%dKB", n>>10), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := rewriteModel(body, "gpt-4o-mini"); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
