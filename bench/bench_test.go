@@ -146,6 +146,8 @@ func TestParseRun(t *testing.T) {
 		{args: []string{"--quick", "--duration", "3s"}, check: func(o runOptions) bool { return o.duration == 3*time.Second }},
 		{args: []string{"--targets", "direct,nginx,http://127.0.0.1:4000"}, check: func(o runOptions) bool { return len(o.targets) == 3 }},
 		{args: []string{"--targets", "envoy"}, wantErr: `unknown target "envoy"`},
+		{args: []string{"--targets", "conductor,baseline"}, wantErr: "--baseline PATH"},
+		{args: []string{"--targets", "conductor,baseline", "--baseline", "/tmp/conductor-old"}, check: func(o runOptions) bool { return o.baseline == "/tmp/conductor-old" }},
 		{args: []string{"--scenario", "whole,nope"}, wantErr: `unknown scenario "nope"`},
 		{args: []string{"extra"}, wantErr: "unexpected arguments"},
 	}

@@ -40,13 +40,16 @@ type runOptions struct {
 	redo        int    // runs redone when disturbed
 	model       string // the model URL targets are asked for
 	fakeAddr    string
+	// baseline is a conductor binary built elsewhere (an older commit),
+	// measured as target "baseline" beside the one built from this tree.
+	baseline string
 }
 
 func parseRun(args []string, stderr io.Writer) (runOptions, error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := runOptions{}
-	targets := fs.String("targets", "direct,conductor", "comma-separated: direct, conductor, nginx, or the base URL of an OpenAI-compatible gateway")
+	targets := fs.String("targets", "direct,conductor", "comma-separated: direct, conductor, nginx, baseline (with --baseline), or the base URL of an OpenAI-compatible gateway")
 	scen := fs.String("scenario", "", "comma-separated scenarios (default all; with --quick the quick ones): "+strings.Join(scenarioNames(), ", "))
 	fs.BoolVar(&o.quick, "quick", false, "the CI smoke run: the quick scenarios, short phases, no quiet wait")
 	fs.BoolVar(&o.pprof, "pprof", false, "save conductor's CPU and allocation profiles of each scenario's closed loop in --out")
@@ -61,6 +64,7 @@ func parseRun(args []string, stderr io.Writer) (runOptions, error) {
 	fs.IntVar(&o.redo, "redo", 1, "times a disturbed phase is run again (the least disturbed run is kept)")
 	fs.StringVar(&o.model, "model", "openai/"+benchModel, "the model asked of URL targets")
 	fs.StringVar(&o.fakeAddr, "fake-addr", "127.0.0.1:0", "the fake upstream's address (fix it to point another gateway at it)")
+	fs.StringVar(&o.baseline, "baseline", "", "a conductor binary (built from another commit) measured as target baseline, for before and after in one run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -91,6 +95,10 @@ func parseRun(args []string, stderr io.Writer) (runOptions, error) {
 	for _, t := range o.targets {
 		switch {
 		case t == "direct", t == "conductor", t == "nginx":
+		case t == "baseline":
+			if o.baseline == "" {
+				return o, errors.New("--targets baseline: give the binary with --baseline PATH")
+			}
 		case strings.HasPrefix(t, "http://"), strings.HasPrefix(t, "https://"):
 		default:
 			return o, fmt.Errorf("--targets: unknown target %q (direct, conductor, nginx or a URL)", t)
@@ -188,7 +196,7 @@ func runBench(ctx context.Context, o runOptions, stdout, stderr io.Writer) error
 				failed = true
 				continue
 			}
-			if first > 0 {
+			if first > 0 && t == "conductor" {
 				firsts[s.name] = first
 			}
 			rows = append(rows, rs...)
@@ -451,7 +459,7 @@ func conductorConfig(s scenario) string {
 	return "[[ai.gateway]]\nid = \"bench\"\n" + s.config
 }
 
-func (e *env) startConductor(ctx context.Context, s scenario, extraEnv ...string) (*proc, string, error) {
+func (e *env) startConductor(ctx context.Context, s scenario, bin string, extraEnv ...string) (*proc, string, error) {
 	d, err := os.MkdirTemp(e.dir, s.name+"-")
 	if err != nil {
 		return nil, "", err
@@ -479,7 +487,7 @@ func (e *env) startConductor(ctx context.Context, s scenario, extraEnv ...string
 		"CONDUCTOR_ADMIN_TOKEN=" + e.adminToken, "ENVIRONMENT=bench",
 	}, extraEnv...)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err := launch(ctx, "conductor serve", e.targetCPUs, envs, e.conductorBin,
+	p, err := launch(ctx, "conductor serve", e.targetCPUs, envs, bin,
 		"serve", "--addr", addr, "--config", cfg, "--data", filepath.Join(d, "data"), "--ensembles", ens)
 	if err != nil {
 		return nil, "", err
@@ -517,11 +525,15 @@ func (e *env) runTarget(ctx context.Context, s scenario, target string) ([]row, 
 			base, pids = e.nginxURL, e.nginx.pids
 		}
 		c = s.direct(base)
-	case "conductor":
+	case "conductor", "baseline":
 		if s.gateway == nil {
 			return nil, 0, nil
 		}
-		p, base, err := e.startConductor(ctx, s)
+		bin := e.conductorBin
+		if target == "baseline" {
+			bin = e.o.baseline
+		}
+		p, base, err := e.startConductor(ctx, s, bin)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -577,7 +589,7 @@ func (e *env) runTarget(ctx context.Context, s scenario, target string) ([]row, 
 				return rows, first, err
 			}
 			r.scenario, r.target, r.judged = s.name, target, judged
-			if target != "direct" && target != "conductor" && target != "nginx" {
+			if target != "direct" && target != "conductor" && target != "nginx" && target != "baseline" {
 				r.cpuPerReq = 0
 			}
 			if best == nil || r.other < best.other {

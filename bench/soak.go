@@ -80,7 +80,7 @@ func runSoak(ctx context.Context, o soakOptions, stdout, stderr io.Writer) error
 		return err
 	}
 	s := scenario{name: "soak", config: soakConfig}
-	serve, base, err := e.startConductor(ctx, s)
+	serve, base, err := e.startConductor(ctx, s, e.conductorBin)
 	if err != nil {
 		return err
 	}
