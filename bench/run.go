@@ -160,6 +160,7 @@ type env struct {
 	client       *http.Client
 	log          io.Writer
 	waited       time.Duration // spent waiting for a quiet machine
+	commit       string        // the tree's commit when conductor was built
 }
 
 func runBench(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
@@ -226,6 +227,7 @@ func (e *env) start(ctx context.Context) error {
 			return err
 		}
 		e.conductorBin = filepath.Join(e.dir, "conductor")
+		e.commit = gitCommit() // now: the run prints its table minutes later
 		fmt.Fprintf(e.log, "building conductor (%s)\n", root)
 		build := exec.CommandContext(ctx, "go", "build", "-o", e.conductorBin, "./cmd/conductor")
 		build.Dir, build.Stdout, build.Stderr = root, e.log, e.log

@@ -212,9 +212,9 @@ func (e *env) describe() string {
 		}
 		f.Close()
 	}
-	commit := "unknown commit"
-	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		commit = strings.TrimSpace(string(out))
+	commit := e.commit
+	if commit == "" {
+		commit = gitCommit()
 	}
 	pin := "not pinned (one core)"
 	if len(e.targetCPUs) > 0 {
@@ -227,4 +227,13 @@ func (e *env) describe() string {
 		s += fmt.Sprintf(" · phases of %s: open loop %d/s, closed loop %d connections", e.o.duration, e.o.rate, e.o.conns)
 	}
 	return s
+}
+
+// gitCommit names the tree's commit ("-dirty" with uncommitted changes).
+func gitCommit() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown commit"
+	}
+	return strings.TrimSpace(string(out))
 }
