@@ -42,6 +42,7 @@ const (
 	DefaultCustomKeyTTL        = 5 * time.Minute // cf-aig-cache-key without any TTL
 	DefaultLogBuffer           = 8192
 	DefaultLogBatch            = 256
+	DefaultLogLinger           = 10 * time.Millisecond
 	DefaultCacheWriteBuffer    = 1024
 	DefaultAfterBuffer         = 4096
 	DefaultAlertBuffer         = 64
@@ -115,9 +116,17 @@ type Config struct {
 	// rows are dropped and counted, never waited for (sync rows wait).
 	LogBuffer int
 	// LogBatch bounds the rows of one log transaction. Rows are written as
-	// soon as the writer is free (group commit): every row that arrived
-	// during one transaction goes into the next.
+	// soon as the writer is free (group commit; async rows after
+	// LogLinger): every row that arrived during one transaction goes into
+	// the next.
 	LogBatch int
+	// LogLinger is how long the writer, once free and holding only async
+	// rows, waits for more to join the transaction (at most LogBatch):
+	// default DefaultLogLinger; negative, none (every free moment a
+	// commit). A commit of one row costs ≈ 90 µs of CPU, of 32 ≈ 17 µs a
+	// row, so at moderate rates this is most of a request's log cost. A
+	// sync row ends the wait at once.
+	LogLinger time.Duration
 	// LogDurability is DurabilityAsync (default: the call is answered
 	// without waiting for its row) or DurabilitySync (answered only after
 	// its row is committed; a row that cannot be committed fails the call
@@ -277,6 +286,7 @@ func New(cfg Config, st conductor.Store, opts ...Option) (*Gateway, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.stop = cancel
 	g.logs = newLogWriter(st, cfg.LogBuffer, cfg.LogBatch, g.log)
+	g.logs.linger = cfg.LogLinger
 	g.writes = newQueue(cfg.CacheWriteBuffer)
 	g.after = newQueue(DefaultAfterBuffer)
 	g.alerts = newQueue(DefaultAlertBuffer)
@@ -393,6 +403,12 @@ func (c *Config) fill() error {
 	}
 	if c.LogBatch <= 0 {
 		c.LogBatch = DefaultLogBatch
+	}
+	switch {
+	case c.LogLinger == 0:
+		c.LogLinger = DefaultLogLinger
+	case c.LogLinger < 0:
+		c.LogLinger = 0
 	}
 	switch c.LogDurability {
 	case "":

@@ -107,9 +107,10 @@ func TestRecordLogsEachRequestOnce(t *testing.T) {
 	})
 }
 
-// Rows are written as soon as the writer is free (group commit): no
-// interval passes, no Close is needed, and the rows that queued up during
-// a transaction go together into the next one.
+// Rows are written as soon as the writer is free (group commit), an async
+// row after at most the linger: no flush interval passes, no Close is
+// needed, and the rows that queued up during a transaction go together
+// into the next one.
 func TestRecordGroupCommit(t *testing.T) {
 	for _, durability := range []string{DurabilityAsync, DurabilitySync} {
 		t.Run(durability, func(t *testing.T) {
@@ -119,11 +120,14 @@ func TestRecordGroupCommit(t *testing.T) {
 				if _, err := g.Wrap(&double{}).Chat(t.Context(), chatReq("q")); err != nil {
 					t.Fatal(err)
 				}
+				want := time.Duration(0)
 				if durability == DurabilityAsync {
+					time.Sleep(DefaultLogLinger)
 					synctest.Wait()
+					want = DefaultLogLinger
 				}
-				if n := len(logs(t, st)); n != 1 || time.Since(start) != 0 {
-					t.Fatalf("%d rows after %v, want the row written at once", n, time.Since(start))
+				if n := len(logs(t, st)); n != 1 || time.Since(start) != want {
+					t.Fatalf("%d rows after %v, want the row written after %v", n, time.Since(start), want)
 				}
 			})
 		})
@@ -295,5 +299,58 @@ func TestRecordKeyTeamAndSaving(t *testing.T) {
 	if !hit.Cached || hit.CostNanoUSD != 0 || hit.SavedNanoUSD != 20_000 || miss.SavedNanoUSD != 0 || miss.CostNanoUSD != 20_000 ||
 		hit.Key != "ci" || hit.Team != "research" || miss.Key != "ci" {
 		t.Fatalf("hit %+v\nmiss %+v", hit, miss)
+	}
+}
+
+// A free writer holding async rows waits up to the linger for more to share
+// the commit (one row's commit costs as much as dozens'); a sync row, whose
+// caller waits, ends the wait at once; with no linger every row is written
+// as soon as the writer is free.
+func TestRecordLinger(t *testing.T) {
+	tests := []struct {
+		name   string
+		linger time.Duration
+		sync   bool // the second row is a sync one
+		// batches are the transactions right after the second row, and
+		// once the linger has passed.
+		now, later []int
+	}{
+		{name: "async rows share the commit", linger: DefaultLogLinger, now: nil, later: []int{2}},
+		{name: "no linger: a commit each", linger: 0, now: []int{1, 1}, later: []int{1, 1}},
+		{name: "a sync row ends the wait", linger: DefaultLogLinger, sync: true, now: []int{2}, later: []int{2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				raw := openStore(t, tempDB(t))
+				defer raw.Close()
+				st := &countingLog{LogStore: raw}
+				w := newLogWriter(st, 100, 10, slog.New(slog.DiscardHandler))
+				w.linger = tt.linger
+				done := make(chan struct{})
+				go func() { w.run(); close(done) }()
+				w.add(conductor.LogRow{ID: "1"})
+				synctest.Wait()
+				time.Sleep(time.Millisecond)
+				if tt.sync {
+					if err := w.commit(t.Context(), conductor.LogRow{ID: "2"}); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					w.add(conductor.LogRow{ID: "2"})
+				}
+				synctest.Wait()
+				if got := st.batches(); !slices.Equal(got, tt.now) {
+					t.Errorf("after the second row: transactions of %v rows, want %v", got, tt.now)
+				}
+				time.Sleep(DefaultLogLinger)
+				synctest.Wait()
+				if got := st.batches(); !slices.Equal(got, tt.later) {
+					t.Errorf("after the linger: transactions of %v rows, want %v", got, tt.later)
+				}
+				w.close()
+				<-done
+			})
+		})
 	}
 }

@@ -47,8 +47,8 @@ func NewTransport() *http.Transport {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -192,15 +192,12 @@ func PassThrough(req *conductor.ChatRequest, format string, stream bool) []byte 
 
 // ReadAll reads a whole answer body, mapping a failure to a typed error.
 func (p *Caller) ReadAll(c *Call, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(p.body(c), limit+1))
-	if err != nil {
-		return nil, p.transportError(c, err, "reading the answer")
-	}
-	if int64(len(b)) > limit {
+	b, over, err := p.read(c, limit)
+	if over {
 		return nil, &conductor.Error{Provider: p.Endpoint.Name, Class: conductor.ClassMalformed, Status: c.Response.StatusCode,
 			Message: fmt.Sprintf("answer larger than %d bytes", limit), RequestID: p.RequestID(c.Response.Header)}
 	}
-	return b, nil
+	return b, err
 }
 
 // ReadAnswer reads a whole chat answer within the Endpoint's
@@ -212,16 +209,35 @@ func (p *Caller) ReadAnswer(c *Call) ([]byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxAnswerBytes
 	}
-	b, err := io.ReadAll(io.LimitReader(p.body(c), limit+1))
-	if err != nil {
-		return nil, p.transportError(c, err, "reading the answer")
-	}
-	if int64(len(b)) > limit {
+	b, over, err := p.read(c, limit)
+	if over {
 		return nil, &conductor.Error{Provider: p.Endpoint.Name, Class: conductor.ClassMalformed, Status: http.StatusBadGateway, Code: "answer_too_large",
 			Message:   fmt.Sprintf("the answer is larger than %s, the most the gateway holds for a whole answer ([gateway] max_answer_bytes); ask for a stream, or raise the limit", sizeName(limit)),
 			RequestID: p.RequestID(c.Response.Header)}
 	}
-	return b, nil
+	return b, err
+}
+
+// read reads the answer's body, at most limit bytes: over says it had
+// more, and nothing is returned of it.
+func (p *Caller) read(c *Call, limit int64) (b []byte, over bool, err error) {
+	if n := c.Response.ContentLength; n >= 0 && n <= limit {
+		// The usual answer says its length: one allocation of that size
+		// instead of io.ReadAll's doubling from 512 bytes.
+		b = make([]byte, n)
+		if _, err := io.ReadFull(p.body(c), b); err != nil {
+			return nil, false, p.transportError(c, err, "reading the answer")
+		}
+		return b, false, nil
+	}
+	b, err = io.ReadAll(io.LimitReader(p.body(c), limit+1))
+	if err != nil {
+		return nil, false, p.transportError(c, err, "reading the answer")
+	}
+	if int64(len(b)) > limit {
+		return nil, true, nil
+	}
+	return b, false, nil
 }
 
 // sizeName writes n bytes in MiB when it is a whole number of them.

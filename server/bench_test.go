@@ -180,6 +180,7 @@ func BenchmarkPassThroughAnthropic(b *testing.B) {
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodPost, "/v1/messages", bytes.NewReader(body))
 			req.Header.Set("anthropic-version", "2023-06-01")
+			local(req)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {

@@ -315,6 +315,7 @@ func (s *Server) routes() http.Handler {
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.protect(s.opts.Metrics))
 	}
+	s.debugPprof(mux)
 	// The admin API has its own token (admin.go). By method: "GET /" (the
 	// dashboard) would conflict with a pattern for every method.
 	admin := s.admin()

@@ -84,7 +84,10 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level %q: expected debug, info, warn or error", errInvalid, f.logLevel)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// One log line a request: batched, so a request pays no write of its own.
+	lines := newLogBuffer(stderr, 64<<10, 50*time.Millisecond)
+	defer lines.Close()
+	log := slog.New(slog.NewJSONHandler(lines, &slog.HandlerOptions{Level: level}))
 	cfg, err := loadConfig(f.config)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errInvalid, err)

@@ -21,7 +21,11 @@ func (s *Store) GetCache(ctx context.Context, key string, now time.Time) (conduc
 		e                conductor.CacheEntry
 		created, expires int64
 	)
-	err := s.getCache.QueryRowContext(ctx, key).Scan(&e.Scope, &e.Provider, &e.Model, &e.Value, &created, &expires)
+	// A point read in WAL mode waits on no writer, so it goes without the
+	// caller's cancellation: with a cancellable context the driver starts a
+	// watcher goroutine and a progress handler for every statement, which
+	// cost a cache hit more than the read itself.
+	err := s.getCache.QueryRowContext(context.WithoutCancel(ctx), key).Scan(&e.Scope, &e.Provider, &e.Model, &e.Value, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return conductor.CacheEntry{}, false, false, nil
 	}

@@ -53,6 +53,11 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 			return errors.New("sqlite store: append logs: statement not prepared")
 		}
 		var err error
+		// The transaction holds the write lock (BEGIN IMMEDIATE), so its
+		// inserts wait on nothing: they run without the driver's per-statement
+		// cancellation watcher (a goroutine each). The transaction itself
+		// still ends with ctx.
+		rctx := context.WithoutCancel(ctx)
 		for i := range rows {
 			r := &rows[i]
 			id := r.ID
@@ -73,7 +78,7 @@ func (s *Store) AppendLogs(ctx context.Context, rows []conductor.LogRow) error {
 			if r.Score != nil {
 				score = *r.Score
 			}
-			if _, err := st.ExecContext(ctx, id, nanos(r.Time), r.Gateway, r.Environment, r.User, r.Provider, r.Model,
+			if _, err := st.ExecContext(rctx, id, nanos(r.Time), r.Gateway, r.Environment, r.User, r.Provider, r.Model,
 				r.Route, r.Variant, r.Status, r.Success, r.Cached, r.MissReason, r.Attempts, r.Step,
 				r.InputTokens, r.OutputTokens, r.CostNanoUSD, r.CostFlagged, int64(r.Latency), int64(r.TTFB),
 				r.ErrorClass, score, meta, r.Key, r.Team, r.SavedNanoUSD, r.Deployment); err != nil {

@@ -93,7 +93,9 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func BenchmarkGetCacheHit(b *testing.B) {
-	ctx := context.Background()
+	// A request's context, as the gateway passes it: cancellable.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	s := openTemp(b)
 	now := time.Now()
 	value := make([]byte, 2048) // a typical chat completion body
@@ -394,7 +396,9 @@ func BenchmarkRequestCounters(b *testing.B) {
 }
 
 func BenchmarkAppendLogs100(b *testing.B) {
-	ctx := context.Background()
+	// The gateway's writer bounds each transaction with a timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	s := openTemp(b)
 	now := time.Now()
 	rows := make([]conductor.LogRow, 100)
