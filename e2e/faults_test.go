@@ -65,8 +65,20 @@ const (
 func (d faultDeadlines) bound() time.Duration { return d.total + 10*time.Second }
 
 func (d faultDeadlines) config() string {
-	return fmt.Sprintf(faultConfig, faultMaxAnswerBytes, d.firstByte, d.idle, d.total, d.firstByte, d.call, d.firstByte, d.call, d.firstByte, d.call)
+	var b strings.Builder
+	fmt.Fprintf(&b, faultConfig, faultMaxAnswerBytes, d.firstByte, d.idle, d.total, d.firstByte, d.call, d.firstByte, d.call, d.firstByte, d.call)
+	// Each fault's fallback cases have chains of their own: the cases run
+	// at once, and one fault's failures open a route's breaker (a 429's
+	// Retry-After holds it) for whoever else shares it.
+	for _, f := range faultfake.All() {
+		fmt.Fprintf(&b, "\n[[model]]\nname = %q\nroutes = [\"openai/gpt-4o-mini\", \"anthropic/%s\"]\n", chainName("openai-then-anthropic", f), claude)
+		fmt.Fprintf(&b, "\n[[model]]\nname = %q\nroutes = [\"anthropic/%s\", \"openai/gpt-4o-mini\"]\n", chainName("anthropic-then-openai", f), claude)
+	}
+	return b.String()
 }
+
+// chainName is the [[model]] chain a fault's fallback cases use.
+func chainName(chain string, f faultfake.Fault) string { return chain + "-" + string(f) }
 
 const faultConfig = `[gateway]
 max_answer_bytes = %d
@@ -80,19 +92,6 @@ backoff = "constant"
 request_timeout = "%v"
 idle_timeout = "%v"
 total_timeout = "%v"
-
-# The cases share these chains and run at once: with breakers, one case's
-# faults would take a route out for the others (breakers have tests of
-# their own).
-[[model]]
-name = "openai-then-anthropic"
-routes = ["openai/gpt-4o-mini", "anthropic/` + claude + `"]
-breaker = { failures = -1, error_rate = -1 }
-
-[[model]]
-name = "anthropic-then-openai"
-routes = ["anthropic/` + claude + `", "openai/gpt-4o-mini"]
-breaker = { failures = -1, error_rate = -1 }
 
 # Direct routing has no gateway: the provider's own deadlines bound it.
 [providers.openai]
@@ -155,7 +154,7 @@ type faultPath struct {
 	// provider is the format of the faulted route; backup the one behind.
 	provider, backup string
 	// call makes one call in scenario sc with marker in its prompt.
-	call func(t *testing.T, sc faultScenario, marker string, stream bool) faultOutcome
+	call func(t *testing.T, sc faultScenario, f faultfake.Fault, marker string, stream bool) faultOutcome
 }
 
 // faultWant is the outcome a fault must have in each scenario; always is
@@ -279,7 +278,7 @@ func faultCase(t *testing.T, up *faultfake.Upstream, p faultPath, f faultfake.Fa
 			times = 1
 		}
 		marker := up.Plan(faultfake.Plan{Fault: f, Times: times, Provider: p.provider})
-		got := p.call(t, sc, marker, stream)
+		got := p.call(t, sc, f, marker, stream)
 		calls := up.Count(marker, p.provider)
 		if got.bad != "" {
 			t.Errorf("%s: %s (upstream calls %d)", sc, got.bad, calls)
@@ -326,7 +325,7 @@ func faultCase(t *testing.T, up *faultfake.Upstream, p faultPath, f faultfake.Fa
 			continue
 		}
 		// The same request again must reach the upstream again.
-		again := p.call(t, sc, marker, stream)
+		again := p.call(t, sc, f, marker, stream)
 		if again.bad != "" {
 			t.Errorf("%s, again: %s", sc, again.bad)
 		}
@@ -447,10 +446,10 @@ func quoted(s string) string {
 	return string(b)
 }
 
-func (s *serveProc) openaiCall(t *testing.T, sc faultScenario, marker string, stream bool) faultOutcome {
+func (s *serveProc) openaiCall(t *testing.T, sc faultScenario, f faultfake.Fault, marker string, stream bool) faultOutcome {
 	model := "openai/gpt-4o-mini"
 	if sc == scenarioFallback {
-		model = "openai-then-anthropic"
+		model = chainName("openai-then-anthropic", f)
 	}
 	body := `{"model":"` + model + `","stream":` + fmt.Sprint(stream) + `,"messages":[{"role":"user","content":` + quoted("Hello "+marker) + `}]}`
 	resp, b, bad := s.post("/v1/chat/completions", body)
@@ -462,10 +461,10 @@ func (s *serveProc) openaiCall(t *testing.T, sc faultScenario, marker string, st
 	return o
 }
 
-func (s *serveProc) anthropicCall(t *testing.T, sc faultScenario, marker string, stream bool) faultOutcome {
+func (s *serveProc) anthropicCall(t *testing.T, sc faultScenario, f faultfake.Fault, marker string, stream bool) faultOutcome {
 	model := claude
 	if sc == scenarioFallback {
-		model = "anthropic-then-openai"
+		model = chainName("anthropic-then-openai", f)
 	}
 	body := `{"model":"` + model + `","max_tokens":256,"stream":` + fmt.Sprint(stream) + `,"messages":[{"role":"user","content":` + quoted("Hello "+marker) + `}]}`
 	resp, b, bad := s.post("/v1/messages", body)
@@ -477,7 +476,7 @@ func (s *serveProc) anthropicCall(t *testing.T, sc faultScenario, marker string,
 	return o
 }
 
-func (s *serveProc) cloudflareCall(t *testing.T, sc faultScenario, marker string, stream bool) faultOutcome {
+func (s *serveProc) cloudflareCall(t *testing.T, sc faultScenario, _ faultfake.Fault, marker string, stream bool) faultOutcome {
 	messages := `[{"role":"user","content":` + quoted("Hello "+marker) + `}]`
 	base := "/v1/" + gatewayAccount + "/" + gatewayID
 	if sc == scenarioFallback {
@@ -744,8 +743,8 @@ type faultRunner struct {
 // call returns the path of a member on routing: the faults ensemble's
 // primary member on openai; in the fallback scenario a backup member on
 // anthropic runs when the primary failed.
-func (r *faultRunner) call(routing string) func(t *testing.T, sc faultScenario, marker string, stream bool) faultOutcome {
-	return func(t *testing.T, sc faultScenario, marker string, _ bool) faultOutcome {
+func (r *faultRunner) call(routing string) func(t *testing.T, sc faultScenario, f faultfake.Fault, marker string, stream bool) faultOutcome {
+	return func(t *testing.T, sc faultScenario, _ faultfake.Fault, marker string, _ bool) faultOutcome {
 		input, _ := json.Marshal(map[string]any{"prompt": "Hello " + marker})
 		name := "faults-" + routing
 		if sc == scenarioFallback {
