@@ -454,51 +454,18 @@ func (b *balanceProvider) none(sk skips) error {
 }
 
 func (b *balanceProvider) Chat(ctx context.Context, req *conductor.ChatRequest) (*conductor.ChatResponse, error) {
-	var buf [maxOrder]int
-	var sk skips
-	var last error
-	for step, i := range b.pool.order(buf[:0], b.cost) {
-		d := b.pool.deps[i]
-		if !b.admit(ctx, d, &sk) {
-			continue
-		}
-		rctx, rreq, ci := b.step(ctx, req, i, step)
-		resp, err := b.inner[i].Chat(rctx, rreq)
-		if err == nil {
+	return balance(b, ctx, req, conductor.Provider.Chat,
+		func(d *deployment, step int, ci *callInfo, _ *conductor.ChatRequest, resp *conductor.ChatResponse) *conductor.ChatResponse {
 			resp.Meta.Step = step
 			resp.Meta.Attempts = ci.attempts
 			b.countTokens(d, resp.Usage)
-			return resp, nil
-		}
-		if refusedByBreaker(err) {
-			// Another call took the probe between the pick and the attempt.
-			sk.open++
-			continue
-		}
-		if !fallsBack(ctx, err) {
-			return nil, err
-		}
-		last = err
-		b.g.log.Info("gateway falling back", "model", b.pool.name, "from", d.Name, "err", err)
-	}
-	if last != nil {
-		return nil, last
-	}
-	return nil, b.none(sk)
+			return resp
+		})
 }
 
 func (b *balanceProvider) Stream(ctx context.Context, req *conductor.ChatRequest) (conductor.Stream, error) {
-	var buf [maxOrder]int
-	var sk skips
-	var last error
-	for step, i := range b.pool.order(buf[:0], b.cost) {
-		d := b.pool.deps[i]
-		if !b.admit(ctx, d, &sk) {
-			continue
-		}
-		rctx, rreq, ci := b.step(ctx, req, i, step)
-		s, err := b.inner[i].Stream(rctx, rreq)
-		if err == nil {
+	return balance(b, ctx, req, conductor.Provider.Stream,
+		func(d *deployment, step int, ci *callInfo, rreq *conductor.ChatRequest, s conductor.Stream) conductor.Stream {
 			m := s.Meta()
 			m.Step = step
 			m.Attempts = ci.attempts
@@ -506,7 +473,31 @@ func (b *balanceProvider) Stream(ctx context.Context, req *conductor.ChatRequest
 			if d.TPM > 0 {
 				st = &usageStream{Stream: st, input: estimateTokens(promptBytes(rreq)), done: func(u conductor.Usage, _ error) { b.countTokens(d, u) }}
 			}
-			return st, nil
+			return st
+		})
+}
+
+// balance tries the pool's deployments in the strategy's order with call
+// (a whole answer or a stream) until one answers, which won stamps; a
+// deployment refused by its breaker or limits costs no attempt.
+func balance[T any](b *balanceProvider, ctx context.Context, req *conductor.ChatRequest,
+	call func(conductor.Provider, context.Context, *conductor.ChatRequest) (T, error),
+	won func(d *deployment, step int, ci *callInfo, rreq *conductor.ChatRequest, v T) T) (T, error) {
+	var (
+		buf  [maxOrder]int
+		sk   skips
+		last error
+		zero T
+	)
+	for step, i := range b.pool.order(buf[:0], b.cost) {
+		d := b.pool.deps[i]
+		if !b.admit(ctx, d, &sk) {
+			continue
+		}
+		rctx, rreq, ci := b.step(ctx, req, i, step)
+		v, err := call(b.inner[i], rctx, rreq)
+		if err == nil {
+			return won(d, step, ci, rreq, v), nil
 		}
 		if refusedByBreaker(err) {
 			// Another call took the probe between the pick and the attempt.
@@ -514,13 +505,13 @@ func (b *balanceProvider) Stream(ctx context.Context, req *conductor.ChatRequest
 			continue
 		}
 		if !fallsBack(ctx, err) {
-			return nil, err
+			return zero, err
 		}
 		last = err
 		b.g.log.Info("gateway falling back", "model", b.pool.name, "from", d.Name, "err", err)
 	}
 	if last != nil {
-		return nil, last
+		return zero, last
 	}
-	return nil, b.none(sk)
+	return zero, b.none(sk)
 }
