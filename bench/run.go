@@ -163,19 +163,30 @@ type env struct {
 	commit       string        // the tree's commit when conductor was built
 }
 
+// startEnv builds and starts what a run of o needs in a new temporary
+// directory named after prefix; close stops it and removes the directory.
+func startEnv(ctx context.Context, o runOptions, log io.Writer, prefix string) (e *env, close func(), err error) {
+	e = &env{o: o, log: log, client: &http.Client{Transport: newTransport(8), Timeout: 60 * time.Second}}
+	if e.dir, err = os.MkdirTemp("", prefix); err != nil {
+		return nil, nil, err
+	}
+	close = func() {
+		e.stop()
+		os.RemoveAll(e.dir)
+	}
+	if err := e.start(ctx); err != nil {
+		close()
+		return nil, nil, err
+	}
+	return e, close, nil
+}
+
 func runBench(ctx context.Context, o runOptions, stdout, stderr io.Writer) error {
-	e := &env{o: o, log: stderr, client: &http.Client{Transport: newTransport(8), Timeout: 60 * time.Second}}
-	dir, err := os.MkdirTemp("", "conductor-bench-")
+	e, closeEnv, err := startEnv(ctx, o, stderr, "conductor-bench-")
 	if err != nil {
 		return err
 	}
-	e.dir = dir
-	defer os.RemoveAll(dir)
-	if err := e.start(ctx); err != nil {
-		e.stop()
-		return err
-	}
-	defer e.stop()
+	defer closeEnv()
 
 	var rows []row
 	firsts := map[string]time.Duration{}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,22 +59,11 @@ type reading struct {
 }
 
 func runSoak(ctx context.Context, o soakOptions, stdout, stderr io.Writer) error {
-	e := &env{
-		o:      runOptions{targets: []string{"conductor"}},
-		log:    stderr,
-		client: &http.Client{Transport: newTransport(8), Timeout: 60 * time.Second},
-	}
-	dir, err := os.MkdirTemp("", "conductor-soak-")
+	e, closeEnv, err := startEnv(ctx, runOptions{targets: []string{"conductor"}}, stderr, "conductor-soak-")
 	if err != nil {
 		return err
 	}
-	e.dir = dir
-	defer os.RemoveAll(dir)
-	if err := e.start(ctx); err != nil {
-		e.stop()
-		return err
-	}
-	defer e.stop()
+	defer closeEnv()
 	if err := e.configureFake(ctx, fakeConfig{Chunks: 8}); err != nil {
 		return err
 	}
