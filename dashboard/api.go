@@ -142,6 +142,7 @@ type Recent struct {
 	Model        string    `json:"model"`
 	Route        string    `json:"route"`
 	Variant      string    `json:"variant,omitempty"`
+	Deployment   string    `json:"deployment,omitempty"` // the [[model]] deployment that served it
 	Status       int       `json:"status"`
 	Success      bool      `json:"success"`
 	Cached       bool      `json:"cached"`
@@ -356,7 +357,7 @@ func (h *Handler) recent(w http.ResponseWriter, r *http.Request) {
 	for _, l := range rows {
 		out = append(out, Recent{
 			ID: l.ID, Time: l.Time, Gateway: l.Gateway, Environment: l.Environment, Provider: l.Provider,
-			Model: l.Model, Route: l.Route, Variant: l.Variant, Status: l.Status, Success: l.Success,
+			Model: l.Model, Route: l.Route, Variant: l.Variant, Deployment: l.Deployment, Status: l.Status, Success: l.Success,
 			Cached: l.Cached, MissReason: l.MissReason, Attempts: l.Attempts, Step: l.Step,
 			InputTokens: l.InputTokens, OutputTokens: l.OutputTokens, CostUSD: usd(l.CostNanoUSD),
 			LatencyMs: ms(l.Latency), TTFBMs: ms(l.TTFB), ErrorClass: l.ErrorClass, Score: l.Score,

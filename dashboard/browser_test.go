@@ -337,6 +337,9 @@ func TestBrowser(t *testing.T) {
 	}
 	if g := got.Tables["recent"]; len(g) != len(recent) || g[0].Group != recent[0].ID {
 		t.Errorf("recent: %d rows, API %d", len(g), len(recent))
+	} else if len(g[0].Cells) < 5 || g[0].Cells[4] != recent[0].Deployment || recent[0].Deployment == "" {
+		// The deployment that served each call, beside its variant.
+		t.Errorf("recent: first row's cells %q, want deployment %q in the fifth", g[0].Cells, recent[0].Deployment)
 	}
 
 	// Charts: a bar per bucket with requests, a target line on the rate

@@ -241,7 +241,7 @@ func TestRecent(t *testing.T) {
 		}
 	}
 	// The newest fixture row is gpt-4o's first, a cache hit 7 minutes ago.
-	if r := recent[0]; r.Model != "gpt-4o" || !r.Cached || !r.Time.Equal(testNow.Add(-7*time.Minute)) || r.LatencyMs != 3 {
+	if r := recent[0]; r.Model != "gpt-4o" || r.Deployment != "openai/gpt-4o@OPENAI_API_KEY" || !r.Cached || !r.Time.Equal(testNow.Add(-7*time.Minute)) || r.LatencyMs != 3 {
 		t.Errorf("newest row %+v", r)
 	}
 	get(t, srv, "/api/recent", &recent)

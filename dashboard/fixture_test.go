@@ -39,7 +39,7 @@ func fixtureRows(now time.Time) []conductor.LogRow {
 		rows = append(rows, r)
 	}
 	for i := range 12 {
-		r := conductor.LogRow{Provider: "openai", Model: "gpt-4o", Variant: "A", Success: true, Attempts: 1,
+		r := conductor.LogRow{Provider: "openai", Model: "gpt-4o", Variant: "A", Deployment: "openai/gpt-4o@OPENAI_API_KEY", Success: true, Attempts: 1,
 			InputTokens: 400, OutputTokens: 120, User: "user-4242", Score: score(0.7)}
 		if i < 9 {
 			r.Cached, r.Latency = true, time.Duration(3+i)*time.Millisecond

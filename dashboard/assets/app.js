@@ -388,6 +388,7 @@ function renderRecent(rows) {
       el("td", {}, r.provider),
       el("td", {}, r.model),
       el("td", {}, r.variant || ""),
+      el("td", {}, r.deployment || ""),
       el("td", {}, status),
       el("td", {}, cache),
       el("td", { class: "n" }, fmt.int(r.attempts)),
@@ -395,7 +396,7 @@ function renderRecent(rows) {
       el("td", { class: "n" }, fmt.ms(r.latencyMs)),
       el("td", { class: "n" }, fmt.ms(r.ttfbMs)),
       el("td", { class: "n" }, fmt.usd(r.costUsd)));
-  }), 11);
+  }), 12);
 }
 
 // ---- start ------------------------------------------------------------------
