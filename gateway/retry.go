@@ -342,6 +342,10 @@ type idleStream struct {
 	timedOut atomic.Bool
 }
 
+// Buffered passes the wrapped stream's answer through
+// (conductor.BufferedStream): a chunk at hand is no wait for the deadline.
+func (s *idleStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
+
 func (s *idleStream) Next() (conductor.Chunk, error) {
 	if s.idle <= 0 {
 		return s.Stream.Next()

@@ -110,6 +110,55 @@ func (s *SSEReader) Next() (Event, error) {
 	}
 }
 
+// EventBuffered reports whether the reader's buffer holds a whole event
+// with data, so that Next returns it without reading from its source. It
+// is false when unsure: before the first event (a byte-order mark), for an
+// event longer than the buffer, or one only the end of input would close.
+func (s *SSEReader) EventBuffered() bool {
+	n := s.r.Buffered()
+	if !s.started || n == 0 {
+		return false
+	}
+	buf, _ := s.r.Peek(n)
+	if s.skipLF && buf[0] == '\n' {
+		buf = buf[1:]
+	}
+	hasData := false
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		head := buf
+		if i >= 0 {
+			head = buf[:i]
+		}
+		if j := bytes.IndexByte(head, '\r'); j >= 0 {
+			i = j
+		}
+		if i < 0 {
+			return false
+		}
+		line := buf[:i]
+		if buf[i] == '\r' && i+1 < len(buf) && buf[i+1] == '\n' {
+			i++
+		}
+		buf = buf[i+1:]
+		switch {
+		case len(line) == 0:
+			if hasData {
+				return true
+			}
+		case line[0] == ':':
+		default:
+			field := line
+			if j := bytes.IndexByte(line, ':'); j >= 0 {
+				field = line[:j]
+			}
+			if string(field) == "data" {
+				hasData = true
+			}
+		}
+	}
+}
+
 // eventName returns the name as a string, without allocating for the names
 // our providers send on every event.
 func eventName(b []byte) string {
