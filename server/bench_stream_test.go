@@ -147,42 +147,46 @@ func (c countingConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// BenchmarkStreamHTTP is a streamed OpenAI answer of 20 chunks, read whole
-// by a client: "direct" straight from the fake upstream, "conductor"
-// through a real listening server (request log on, no cache) to it.
-// writes/op counts the server's writes to the caller (the upstream's own,
-// a write per event, are not counted).
+// BenchmarkStreamHTTP is a streamed OpenAI answer of 20 (and 40) chunks,
+// read whole by a client: "direct" straight from the fake upstream,
+// "conductor" through a real listening server (request log on, no cache)
+// to it. writes/op counts the server's writes to the caller (the
+// upstream's own, a write per event, are not counted). The allocations a
+// chunk costs are the difference between 40 and 20 chunks, over 20.
 func BenchmarkStreamHTTP(b *testing.B) {
-	up := streamUpstream(b, 20)
-	body := []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}],"stream":true}`)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	run := func(b *testing.B, url string, body []byte, writes *atomic.Int64) {
-		b.ReportAllocs()
-		ru := rusage()
-		writes.Store(0)
-		for b.Loop() {
-			resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-			if err != nil {
-				b.Fatal(err)
+	for _, n := range []int{20, 40} {
+		up := streamUpstream(b, n)
+		body := []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}],"stream":true}`)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		last := []byte("tok" + strconv.Itoa(n-1) + " ")
+		run := func(b *testing.B, url string, body []byte, writes *atomic.Int64) {
+			b.ReportAllocs()
+			ru := rusage()
+			writes.Store(0)
+			for b.Loop() {
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || !bytes.Contains(got, last) || !bytes.HasSuffix(got, []byte("data: [DONE]\n\n")) {
+					b.Fatalf("status %d: %s", resp.StatusCode, got)
+				}
 			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || !bytes.Contains(got, []byte("tok19 ")) || !bytes.HasSuffix(got, []byte("data: [DONE]\n\n")) {
-				b.Fatalf("status %d: %s", resp.StatusCode, got)
-			}
+			reportCPU(b, ru)
+			b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op")
 		}
-		reportCPU(b, ru)
-		b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op")
+		b.Run("direct/"+strconv.Itoa(n), func(b *testing.B) {
+			run(b, up.URL+"/v1/chat/completions", bytes.Replace(body, []byte("openai/"), nil, 1), new(atomic.Int64))
+		})
+		b.Run("conductor/"+strconv.Itoa(n), func(b *testing.B) {
+			var writes atomic.Int64
+			srv := httptest.NewUnstartedServer(benchServer(b, up).Handler())
+			srv.Listener = countingListener{srv.Listener, &writes}
+			srv.Start()
+			defer srv.Close()
+			run(b, srv.URL+"/v1/chat/completions", body, &writes)
+		})
 	}
-	b.Run("direct", func(b *testing.B) {
-		run(b, up.URL+"/v1/chat/completions", bytes.Replace(body, []byte("openai/"), nil, 1), new(atomic.Int64))
-	})
-	b.Run("conductor", func(b *testing.B) {
-		var writes atomic.Int64
-		srv := httptest.NewUnstartedServer(benchServer(b, up).Handler())
-		srv.Listener = countingListener{srv.Listener, &writes}
-		srv.Start()
-		defer srv.Close()
-		run(b, srv.URL+"/v1/chat/completions", body, &writes)
-	})
 }
