@@ -230,6 +230,31 @@ type Stream interface {
 	Close() error
 }
 
+// BufferedStream is a Stream that can tell, without waiting, that its next
+// chunk is at hand: a writer relaying the stream then writes that chunk
+// without flushing after the one before, and flushes once the stream would
+// wait (on the upstream, a store, anything), so a burst of chunks that
+// arrived together leaves in one write and a chunk never waits in a buffer
+// while its upstream is idle.
+//
+// Buffered may read ahead what has arrived, never wait for more. true
+// promises that the next Next returns a chunk (not an end or an error)
+// without blocking; false is always safe. A wrapper that passes chunks
+// through one for one implements it by asking the stream it wraps
+// (StreamBuffered); one that does not implement it counts as never
+// buffered, and its writer flushes every chunk.
+type BufferedStream interface {
+	Stream
+	Buffered() bool
+}
+
+// StreamBuffered reports whether s's next chunk is at hand
+// (BufferedStream), false for a stream that cannot tell.
+func StreamBuffered(s Stream) bool {
+	b, ok := s.(BufferedStream)
+	return ok && b.Buffered()
+}
+
 // Provider answers chat requests. Adapters implement it for a wire format;
 // gateway features implement it by wrapping another Provider.
 type Provider interface {

@@ -408,6 +408,9 @@ type inflightStream struct {
 	closed atomic.Bool
 }
 
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (s *inflightStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
+
 func (s *inflightStream) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
 		s.d.inflight.Add(-1)

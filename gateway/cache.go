@@ -854,6 +854,15 @@ func (r *flightReader) Next() (conductor.Chunk, error) {
 
 func (r *flightReader) Meta() conductor.ResponseMeta { return r.meta }
 
+// Buffered reports whether the flight holds this reader's next chunk
+// (conductor.BufferedStream).
+func (r *flightReader) Buffered() bool {
+	r.f.mu.Lock()
+	defer r.f.mu.Unlock()
+	i := r.next - r.f.base
+	return i >= 0 && i < len(r.f.chunks)
+}
+
 func (r *flightReader) Close() error {
 	if r.closed {
 		return nil
@@ -888,12 +897,19 @@ func (r *replay) Next() (conductor.Chunk, error) {
 }
 
 func (r *replay) Meta() conductor.ResponseMeta { return r.meta }
-func (r *replay) Close() error                 { return nil }
+
+// Buffered is true while chunks are left (conductor.BufferedStream): a
+// stored stream waits on nothing.
+func (r *replay) Buffered() bool { return r.next < len(r.chunks) }
+func (r *replay) Close() error   { return nil }
 
 // metaStream passes a stream through with its Meta amended.
 type metaStream struct {
 	conductor.Stream
 	meta conductor.ResponseMeta
 }
+
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (m *metaStream) Buffered() bool { return conductor.StreamBuffered(m.Stream) }
 
 func (m *metaStream) Meta() conductor.ResponseMeta { return m.meta }

@@ -290,6 +290,9 @@ type usageStream struct {
 	finished bool
 }
 
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (s *usageStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
+
 func (s *usageStream) Next() (conductor.Chunk, error) {
 	ch, err := s.Stream.Next()
 	if err != nil {

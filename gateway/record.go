@@ -168,6 +168,9 @@ type totalStream struct {
 	provider  string
 }
 
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (s *totalStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
+
 func (s *totalStream) Next() (conductor.Chunk, error) {
 	ch, err := s.Stream.Next()
 	if err != nil && err != io.EOF {

@@ -340,15 +340,26 @@ type idleStream struct {
 	idle     time.Duration
 	provider string
 	timedOut atomic.Bool
+	t        *time.Timer // the idle timer, made on the first Next and reset for each
 }
+
+// Buffered passes the wrapped stream's answer through
+// (conductor.BufferedStream): a chunk at hand is no wait for the deadline.
+func (s *idleStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
 
 func (s *idleStream) Next() (conductor.Chunk, error) {
 	if s.idle <= 0 {
 		return s.Stream.Next()
 	}
-	t := time.AfterFunc(s.idle, func() { s.timedOut.Store(true); s.cancel() })
+	// One timer for the stream, not one a chunk: it was two allocations
+	// and a timer-heap insertion for every chunk.
+	if s.t == nil {
+		s.t = time.AfterFunc(s.idle, func() { s.timedOut.Store(true); s.cancel() })
+	} else {
+		s.t.Reset(s.idle)
+	}
 	ch, err := s.Stream.Next()
-	t.Stop()
+	s.t.Stop()
 	if s.timedOut.Load() {
 		if err == nil || err == io.EOF {
 			err = context.DeadlineExceeded

@@ -244,6 +244,9 @@ type variantStream struct {
 	variant string
 }
 
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (s *variantStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
+
 func (s *variantStream) Meta() conductor.ResponseMeta {
 	m := s.Stream.Meta()
 	m.Variant = s.variant
@@ -346,6 +349,9 @@ func (l *lazyUpstream) Stream(ctx context.Context, req *conductor.ChatRequest) (
 }
 
 type unroutedStream struct{ conductor.Stream }
+
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (s unroutedStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
 
 func (s unroutedStream) Meta() conductor.ResponseMeta {
 	m := s.Stream.Meta()

@@ -42,6 +42,27 @@ type SSEReader struct {
 	skipLF  bool   // the last line ended in CR: a following LF belongs to it
 	started bool
 	max     int
+	// arena holds the data of the events handed out, each its own capped
+	// slice of it, and the one being read at arena[evStart:]: one
+	// allocation for many events instead of one an event. It is never
+	// written below its length, so callers may keep an event's data.
+	arena   []byte
+	evStart int
+}
+
+// arenaSize is the size of an arena block: a dozen chunks of a typical
+// stream.
+const arenaSize = 4 << 10
+
+// dataGrow makes room for n more bytes of the event being read, moving
+// what it has to a new block when the current one is full.
+func (s *SSEReader) dataGrow(n int) {
+	if cap(s.arena)-len(s.arena) >= n {
+		return
+	}
+	cur := s.arena[s.evStart:]
+	a := make([]byte, 0, max(arenaSize, 2*(len(cur)+n)))
+	s.arena, s.evStart = append(a, cur...), 0
 }
 
 // NewSSEReader returns a reader of the events in r. Its buffer is 4 KiB,
@@ -66,17 +87,18 @@ func (s *SSEReader) Next() (Event, error) {
 		hasData bool
 		size    int
 	)
+	s.arena = s.arena[:s.evStart] // drop a partial event a failure left
 	for {
 		line, err := s.readLine()
 		if err != nil {
 			if err == io.EOF && hasData {
-				return ev, nil
+				return s.dispatch(ev), nil
 			}
 			return Event{}, err
 		}
 		if len(line) == 0 {
 			if hasData {
-				return ev, nil
+				return s.dispatch(ev), nil
 			}
 			ev.Name = "" // an event without data is not dispatched
 			continue
@@ -98,16 +120,75 @@ func (s *SSEReader) Next() (Event, error) {
 		switch string(field) {
 		case "data":
 			if hasData {
-				ev.Data = append(ev.Data, '\n')
-				ev.Data = append(ev.Data, value...)
+				s.dataGrow(1 + len(value))
+				s.arena = append(append(s.arena, '\n'), value...)
 			} else {
-				ev.Data = append(make([]byte, 0, len(value)), value...)
+				s.dataGrow(len(value))
+				s.arena = append(s.arena, value...)
 				hasData = true
 			}
 		case "event":
 			ev.Name = eventName(value)
 		}
 	}
+}
+
+// EventBuffered reports whether the reader's buffer holds a whole event
+// with data, so that Next returns it without reading from its source. It
+// is false when unsure: before the first event (a byte-order mark), for an
+// event longer than the buffer, or one only the end of input would close.
+func (s *SSEReader) EventBuffered() bool {
+	n := s.r.Buffered()
+	if !s.started || n == 0 {
+		return false
+	}
+	buf, _ := s.r.Peek(n)
+	if s.skipLF && buf[0] == '\n' {
+		buf = buf[1:]
+	}
+	hasData := false
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		head := buf
+		if i >= 0 {
+			head = buf[:i]
+		}
+		if j := bytes.IndexByte(head, '\r'); j >= 0 {
+			i = j
+		}
+		if i < 0 {
+			return false
+		}
+		line := buf[:i]
+		if buf[i] == '\r' && i+1 < len(buf) && buf[i+1] == '\n' {
+			i++
+		}
+		buf = buf[i+1:]
+		switch {
+		case len(line) == 0:
+			if hasData {
+				return true
+			}
+		case line[0] == ':':
+		default:
+			field := line
+			if j := bytes.IndexByte(line, ':'); j >= 0 {
+				field = line[:j]
+			}
+			if string(field) == "data" {
+				hasData = true
+			}
+		}
+	}
+}
+
+// dispatch completes ev with its data, the arena's tail, capped so that an
+// append by the caller cannot reach the next event's.
+func (s *SSEReader) dispatch(ev Event) Event {
+	n := len(s.arena)
+	ev.Data = s.arena[s.evStart:n:n]
+	s.evStart = n
+	return ev
 }
 
 // eventName returns the name as a string, without allocating for the names

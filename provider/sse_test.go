@@ -181,3 +181,83 @@ func FuzzSSEReader(f *testing.F) {
 		}
 	})
 }
+
+// errWouldBlock stands for a source with nothing more yet.
+var errWouldBlock = errors.New("would block")
+
+// stalledReader returns its input, then errWouldBlock: a read past the
+// input is a read that would have waited on the connection.
+type stalledReader struct{ r io.Reader }
+
+func (s stalledReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		err = errWouldBlock
+	}
+	return n, err
+}
+
+// TestSSEEventBuffered: after the first event, EventBuffered says whether
+// the next one is whole in the buffer; true only when Next returns it
+// without reading.
+func TestSSEEventBuffered(t *testing.T) {
+	for _, tt := range []struct {
+		name, rest string
+		want       bool
+	}{
+		{"a whole event", "data: b\n\n", true},
+		{"a named event", "event: x\ndata: b\n\n", true},
+		{"two data lines", "data: b\ndata: c\n\n", true},
+		{"CRLF", "data: b\r\n\r\n", true},
+		{"CR", "data: b\r\r", true},
+		{"a keep-alive, then an event", ": ping\n\ndata: b\n\n", true},
+		{"its blank line not yet here", "data: b\n", false},
+		{"its line cut", "data: b", false},
+		{"a keep-alive only", ": ping\n\n", false},
+		{"an event without data", "event: x\n\n", false},
+		{"nothing", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := provider.NewSSEReader(stalledReader{strings.NewReader("data: a\n\n" + tt.rest)})
+			if r.EventBuffered() {
+				t.Fatal("buffered before the first read")
+			}
+			if ev, err := r.Next(); err != nil || string(ev.Data) != "a" {
+				t.Fatalf("first event %q, %v", ev.Data, err)
+			}
+			if got := r.EventBuffered(); got != tt.want {
+				t.Fatalf("EventBuffered = %v, want %v", got, tt.want)
+			}
+			if _, err := r.Next(); tt.want && err != nil {
+				t.Fatalf("Next after EventBuffered: %v", err)
+			}
+		})
+	}
+}
+
+// FuzzSSEEventBuffered: whenever EventBuffered is true, Next returns an
+// event without reading past what had arrived.
+func FuzzSSEEventBuffered(f *testing.F) {
+	for _, s := range []string{
+		"data: x\n\ndata: y\n\n", "event: a\r\ndata: b\r\n\r\ndata: c\r\n\r\n", "data: x\r\rdata:y\r\r", ": c\n\ndata\n\n",
+		"data: a\n\n: ping\n\n", "data: a\r\n\r\n\ndata: b\n\n",
+	} {
+		f.Add(s)
+	}
+	for _, file := range []string{"openai/stream.sse", "anthropic/stream.sse"} {
+		f.Add(string(readTestdata(f, file)))
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		r := provider.NewSSEReader(stalledReader{strings.NewReader(in)})
+		for range 1000 {
+			buffered := r.EventBuffered()
+			_, err := r.Next()
+			if buffered && err != nil {
+				t.Fatalf("EventBuffered promised an event; Next: %v", err)
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+}

@@ -27,16 +27,20 @@ type eventDecoder func(ev Event) (ch conductor.Chunk, emit, done bool, err error
 // terminator into a ClassStreamCut error, never io.EOF, and when the
 // provider sent no usage it adds a last chunk with an estimate.
 type sseStream struct {
-	p       *Caller
-	c       *Call
-	req     *conductor.ChatRequest
-	sse     *SSEReader
-	decode  eventDecoder
-	out     wire.TokenCounter
-	usage   bool // a chunk carried the provider's usage
-	pending *conductor.Chunk
-	err     error // sticky: returned by every Next after the end
-	closed  atomic.Bool
+	p      *Caller
+	c      *Call
+	req    *conductor.ChatRequest
+	sse    *SSEReader
+	decode eventDecoder
+	out    wire.TokenCounter
+	usage  bool // a chunk carried the provider's usage
+	// ahead holds the chunks decoded before Next asked for them: by
+	// Buffered, or the usage estimate after the last chunk.
+	ahead  [2]conductor.Chunk
+	nahead int
+	drain  bool  // the terminator was read ahead: drain the body before the end
+	err    error // sticky: returned by every Next after the end
+	closed atomic.Bool
 }
 
 // NewSSEStream starts reading an answer whose headers arrived. An answer
@@ -76,67 +80,97 @@ func (s *sseStream) Close() error {
 }
 
 func (s *sseStream) Next() (conductor.Chunk, error) {
-	if s.pending != nil {
-		ch := *s.pending
-		s.pending = nil
-		return ch, nil
-	}
-	if s.err != nil {
-		return conductor.Chunk{}, s.err
-	}
 	for {
-		ev, err := s.sse.Next()
-		if err != nil {
-			return conductor.Chunk{}, s.fail(s.readError(err))
-		}
-		ch, emit, done, err := s.decode(ev)
-		if err != nil {
-			return conductor.Chunk{}, s.fail(s.eventError(err))
-		}
-		if ch.Usage != nil {
-			s.usage = true
-		}
-		s.out.Add(ch.Delta)
-		for _, d := range ch.ToolCalls {
-			s.out.Add(d.Name)
-			s.out.Add(d.Arguments)
-		}
-		if done {
-			return s.finish(ch, emit)
-		}
-		if emit {
+		if s.nahead > 0 {
+			ch := s.ahead[0]
+			s.ahead[0], s.ahead[1] = s.ahead[1], conductor.Chunk{}
+			s.nahead--
 			return ch, nil
 		}
+		if s.drain {
+			s.drain = false
+			s.drainBody()
+		}
+		if s.err != nil {
+			return conductor.Chunk{}, s.err
+		}
+		s.step(false)
+	}
+}
+
+// Buffered decodes ahead the events already in the reader's buffer until
+// one yields a chunk (conductor.BufferedStream). It never reads from the
+// connection.
+func (s *sseStream) Buffered() bool {
+	for s.nahead == 0 && s.err == nil && s.sse.EventBuffered() {
+		s.step(true)
+	}
+	return s.nahead > 0
+}
+
+func (s *sseStream) push(ch conductor.Chunk) {
+	s.ahead[s.nahead] = ch
+	s.nahead++
+}
+
+// step reads and decodes one event: a chunk goes ahead, a failure or the
+// end is kept in err. lookahead says Buffered asked, which must not wait:
+// the drain after the terminator is left to Next.
+func (s *sseStream) step(lookahead bool) {
+	ev, err := s.sse.Next()
+	if err != nil {
+		s.fail(s.readError(err))
+		return
+	}
+	ch, emit, done, err := s.decode(ev)
+	if err != nil {
+		s.fail(s.eventError(err))
+		return
+	}
+	if ch.Usage != nil {
+		s.usage = true
+	}
+	s.out.Add(ch.Delta)
+	for _, d := range ch.ToolCalls {
+		s.out.Add(d.Name)
+		s.out.Add(d.Arguments)
+	}
+	switch {
+	case done:
+		s.finish(ch, emit, lookahead)
+	case emit:
+		s.push(ch)
 	}
 }
 
 // finish ends a stream that reached its terminator: the terminator's own
 // chunk if it has one, then the estimated usage if the provider sent none,
 // then io.EOF.
-func (s *sseStream) finish(last conductor.Chunk, emit bool) (conductor.Chunk, error) {
+func (s *sseStream) finish(last conductor.Chunk, emit, lookahead bool) {
 	s.err = io.EOF
-	// Drain what follows the terminator (the end of the chunked body,
-	// usually) so an HTTP/1.1 connection can be reused; bounded in bytes
-	// and time, since a server may hold the connection open after it.
+	if lookahead {
+		s.drain = true
+	} else {
+		s.drainBody()
+	}
+	if emit {
+		s.push(last)
+	}
+	if !s.usage {
+		u := wire.EstimatedUsage(s.req, s.out.Total())
+		s.push(conductor.Chunk{Usage: &u}) // no Raw: it has no wire form
+	}
+}
+
+// drainBody reads what follows the terminator (the end of the chunked
+// body, usually) so an HTTP/1.1 connection can be reused, bounded in bytes
+// and time, since a server may hold the connection open after it; then
+// frees the connection.
+func (s *sseStream) drainBody() {
 	stop := time.AfterFunc(drainTimeout, func() { s.c.cancel(errDrained) })
 	_, _ = io.CopyN(io.Discard, s.c.Response.Body, 4<<10)
 	stop.Stop()
 	s.c.Release()
-	var est *conductor.Chunk
-	if !s.usage {
-		u := wire.EstimatedUsage(s.req, s.out.Total())
-		est = &conductor.Chunk{Usage: &u} // no Raw: it has no wire form
-	}
-	switch {
-	case emit && est != nil:
-		s.pending = est
-		return last, nil
-	case emit:
-		return last, nil
-	case est != nil:
-		return *est, nil
-	}
-	return conductor.Chunk{}, io.EOF
 }
 
 func (s *sseStream) fail(e *conductor.Error) error {

@@ -46,6 +46,9 @@ type routedStream struct {
 	provider, routing string
 }
 
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (s *routedStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
+
 func (s *routedStream) Meta() conductor.ResponseMeta {
 	m := s.Stream.Meta()
 	m.Provider, m.Routing = s.provider, s.routing

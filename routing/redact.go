@@ -147,6 +147,9 @@ type redactingStream struct {
 	own     string // the call's caller key
 }
 
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (s *redactingStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
+
 func (s *redactingStream) Next() (conductor.Chunk, error) {
 	c, err := s.Stream.Next()
 	if err != nil && err != io.EOF {

@@ -2,7 +2,12 @@ package server
 
 import (
 	"bytes"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	conductor "github.com/conductor-go/conductor"
@@ -87,4 +92,101 @@ func BenchmarkStreamTextAnthropicToOpenAI(b *testing.B) {
 		func(s *sse) streamOut {
 			return openai.NewStreamWriter(s, newID("chatcmpl-"), "claude-sonnet-4-5", 1700000000, true)
 		})
+}
+
+// streamUpstream is an OpenAI fake that streams n content chunks (as the
+// load harness's fake does: a write and a flush per event), then the
+// usage chunk include_usage asks for and [DONE].
+func streamUpstream(b *testing.B, n int) *httptest.Server {
+	chunk := func(delta, finish string) string {
+		return `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":` +
+			delta + `,"logprobs":null,"finish_reason":` + finish + `}],"usage":null}` + "\n\n"
+	}
+	events := []string{chunk(`{"role":"assistant","content":""}`, "null")}
+	for i := range n {
+		events = append(events, chunk(`{"content":"tok`+strconv.Itoa(i)+` "}`, "null"))
+	}
+	events = append(events, chunk(`{}`, `"stop"`),
+		`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":`+strconv.Itoa(n)+`,"total_tokens":`+strconv.Itoa(n+9)+`}}`+"\n\n",
+		"data: [DONE]\n\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		for _, e := range events {
+			_, _ = io.WriteString(w, e)
+			fl.Flush()
+		}
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// countingListener counts the writes of the connections it accepts: the
+// write system calls a server makes.
+type countingListener struct {
+	net.Listener
+	writes *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// BenchmarkStreamHTTP is a streamed OpenAI answer of 20 (and 40) chunks,
+// read whole by a client: "direct" straight from the fake upstream,
+// "conductor" through a real listening server (request log on, no cache)
+// to it. writes/op counts the server's writes to the caller (the
+// upstream's own, a write per event, are not counted). The allocations a
+// chunk costs are the difference between 40 and 20 chunks, over 20.
+func BenchmarkStreamHTTP(b *testing.B) {
+	for _, n := range []int{20, 40} {
+		up := streamUpstream(b, n)
+		body := []byte(`{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}],"stream":true}`)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		last := []byte("tok" + strconv.Itoa(n-1) + " ")
+		run := func(b *testing.B, url string, body []byte, writes *atomic.Int64) {
+			b.ReportAllocs()
+			ru := rusage()
+			writes.Store(0)
+			for b.Loop() {
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || !bytes.Contains(got, last) || !bytes.HasSuffix(got, []byte("data: [DONE]\n\n")) {
+					b.Fatalf("status %d: %s", resp.StatusCode, got)
+				}
+			}
+			reportCPU(b, ru)
+			b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op")
+		}
+		b.Run("direct/"+strconv.Itoa(n), func(b *testing.B) {
+			run(b, up.URL+"/v1/chat/completions", bytes.Replace(body, []byte("openai/"), nil, 1), new(atomic.Int64))
+		})
+		b.Run("conductor/"+strconv.Itoa(n), func(b *testing.B) {
+			var writes atomic.Int64
+			srv := httptest.NewUnstartedServer(benchServer(b, up).Handler())
+			srv.Listener = countingListener{srv.Listener, &writes}
+			srv.Start()
+			defer srv.Close()
+			run(b, srv.URL+"/v1/chat/completions", body, &writes)
+		})
+	}
 }

@@ -311,6 +311,9 @@ type stepStream struct {
 	step int
 }
 
+// Buffered passes the wrapped stream's answer through (conductor.BufferedStream).
+func (s *stepStream) Buffered() bool { return conductor.StreamBuffered(s.Stream) }
+
 func (s *stepStream) Meta() conductor.ResponseMeta {
 	m := s.Stream.Meta()
 	m.Step = s.step

@@ -15,14 +15,19 @@ import (
 	"github.com/conductor-go/conductor/provider/workersai"
 )
 
-// sse writes server-sent events, flushing each: streams pass through chunk
-// by chunk.
+// sse writes server-sent events. pump flushes them as soon as the stream
+// would wait for its next chunk: chunks that arrived together leave in one
+// write, and none is held while the upstream is idle.
 type sse struct {
 	w   http.ResponseWriter
 	rc  *http.ResponseController
 	buf []byte
 	err error // the first write failure: the caller went away
 }
+
+// maxCoalesce bounds what pump gathers from chunks at hand before it
+// flushes anyway (a stored stream replayed is all at hand).
+const maxCoalesce = 16 << 10
 
 func newSSE(w http.ResponseWriter) *sse {
 	return &sse{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 4<<10)}
@@ -89,7 +94,7 @@ func (s *Server) pump(ctx context.Context, w http.ResponseWriter, x *exchange, s
 	sw := newSSE(w)
 	out := s.streamOut(x, sw, x.answerFormat(meta) == x.in)
 	out.Begin(meta)
-	if sw.flush() != nil {
+	if !conductor.StreamBuffered(st) && sw.flush() != nil {
 		return
 	}
 	for {
@@ -112,6 +117,10 @@ func (s *Server) pump(ctx context.Context, w http.ResponseWriter, x *exchange, s
 			return
 		}
 		out.Chunk(ch)
+		// Flush only when the next chunk is not at hand: Next would wait.
+		if len(sw.buf) < maxCoalesce && conductor.StreamBuffered(st) {
+			continue
+		}
 		if sw.flush() != nil {
 			return
 		}

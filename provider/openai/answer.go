@@ -138,6 +138,9 @@ func (m *MessageWire) ToolDeltas() []conductor.ToolCallDelta {
 type StreamDecoder struct {
 	provider string
 	refused  bool
+	// scratch is decoded into for every chunk, so that its choices slice
+	// is allocated once a stream instead of once a chunk.
+	scratch Chunk
 }
 
 // Decode decodes one event.
@@ -151,7 +154,10 @@ func (d *StreamDecoder) Decode(ev provider.Event) (ch conductor.Chunk, emit, don
 }
 
 func (d *StreamDecoder) decodeChunk(prov, name string, data, raw []byte) (conductor.Chunk, bool, bool, error) {
-	ch, refused, emit, err := decodeOpenAIChunk(prov, name, data, raw)
+	choices := d.scratch.Choices[:cap(d.scratch.Choices)]
+	clear(choices)
+	d.scratch = Chunk{Choices: choices[:0]}
+	ch, refused, emit, err := decodeOpenAIChunkInto(&d.scratch, prov, name, data, raw)
 	if refused {
 		d.refused = true
 	}

@@ -261,11 +261,11 @@ func DataEvent(prov string, ev provider.Event,
 	return decode(prov, ev.Name, data, ev.Data)
 }
 
-// decodeOpenAIChunk reads one chunk (data is raw trimmed), saying also
-// whether it carried a refusal.
-func decodeOpenAIChunk(prov, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
-	var c Chunk
-	if err := wire.Unmarshal(data, &c); err != nil {
+// decodeOpenAIChunkInto reads one chunk (data is raw trimmed) into c, which
+// must be zero but for its choices' capacity, saying also whether it
+// carried a refusal.
+func decodeOpenAIChunkInto(c *Chunk, prov, name string, data, raw []byte) (ch conductor.Chunk, refused, emit bool, err error) {
+	if err := wire.Unmarshal(data, c); err != nil {
 		return conductor.Chunk{}, false, false, provider.Malformed(prov, 0, "", "unreadable stream chunk", err)
 	}
 	if name == "error" || (len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null"))) {
