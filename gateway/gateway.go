@@ -52,7 +52,7 @@ const (
 	// runs: its write transactions (and the counters' checkpoint) would
 	// otherwise meet the first requests.
 	DefaultFirstPruneAfter = 30 * time.Second
-	DefaultLogRetention        = 30 * 24 * time.Hour
+	DefaultLogRetention    = 30 * 24 * time.Hour
 	// KeepLogs as Config.LogRetention keeps every log row.
 	KeepLogs time.Duration = -1
 )
