@@ -48,7 +48,11 @@ const (
 	DefaultAlertBuffer         = 64
 	DefaultAlertTimeout        = 5 * time.Second
 	DefaultRetentionCheckEvery = time.Hour
-	DefaultLogRetention        = 30 * 24 * time.Hour
+	// DefaultFirstPruneAfter is how long after start the first pruning
+	// runs: its write transactions (and the counters' checkpoint) would
+	// otherwise meet the first requests.
+	DefaultFirstPruneAfter = 30 * time.Second
+	DefaultLogRetention    = 30 * 24 * time.Hour
 	// KeepLogs as Config.LogRetention keeps every log row.
 	KeepLogs time.Duration = -1
 )
@@ -108,7 +112,8 @@ type Config struct {
 	// table.
 	Prices Prices
 
-	// LogRetention prunes log rows older than this, at start and hourly:
+	// LogRetention prunes log rows older than this, 30 s after start
+	// (DefaultFirstPruneAfter) and hourly:
 	// default 30 days (DefaultLogRetention); KeepLogs (any negative
 	// value) keeps every row.
 	LogRetention time.Duration
@@ -297,7 +302,7 @@ func New(cfg Config, st conductor.Store, opts ...Option) (*Gateway, error) {
 	g.bg.Go(g.alerts.run)
 	// Always: expired cache entries and dead counters are pruned even when
 	// the log keeps every row.
-	g.bg.Go(func() { g.pruneLoop(ctx, DefaultRetentionCheckEvery) })
+	g.bg.Go(func() { g.pruneLoop(ctx, DefaultFirstPruneAfter, DefaultRetentionCheckEvery) })
 	return g, nil
 }
 

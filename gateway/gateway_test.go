@@ -133,7 +133,7 @@ func TestPruneWithoutRetention(t *testing.T) {
 		if stats, err := st.CacheStats(t.Context(), time.Now()); err != nil || stats.Entries != 1 {
 			t.Fatalf("cache before pruning %+v %v", stats, err)
 		}
-		time.Sleep(DefaultRetentionCheckEvery + time.Second)
+		time.Sleep(DefaultFirstPruneAfter + DefaultRetentionCheckEvery + time.Second)
 		synctest.Wait()
 		if stats, err := st.CacheStats(t.Context(), time.Now()); err != nil || stats.Entries != 0 {
 			t.Fatalf("cache after pruning %+v %v", stats, err)
@@ -174,6 +174,11 @@ func TestDefaultLogRetention(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer g.Close(context.Background())
+				synctest.Wait()
+				if n := len(logs(t, st)); n != 3 {
+					t.Errorf("%d rows before the first pruning, want 3: it must not meet the first requests", n)
+				}
+				time.Sleep(DefaultFirstPruneAfter)
 				synctest.Wait()
 				if n := len(logs(t, st)); n != tt.atStart {
 					t.Errorf("%d rows after the pruning at start, want %d", n, tt.atStart)

@@ -6,8 +6,15 @@ import (
 )
 
 // pruneLoop deletes log rows older than the retention and cache entries
-// past their TTL, at start and then every interval, until ctx ends.
-func (g *Gateway) pruneLoop(ctx context.Context, every time.Duration) {
+// past their TTL, first after first (off the first requests' way: on a
+// fresh start they would wait on its write transactions) and then every
+// interval, until ctx ends.
+func (g *Gateway) pruneLoop(ctx context.Context, first, every time.Duration) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(first):
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -21,7 +28,7 @@ func (g *Gateway) pruneLoop(ctx context.Context, every time.Duration) {
 }
 
 // Prune deletes log rows older than Config.LogRetention (unless it keeps
-// them) and expired cache entries, now. The gateway runs it at start and hourly;
+// them) and expired cache entries, now. The gateway runs it 30 s after start and hourly;
 // `conductor` commands may call it on demand.
 func (g *Gateway) Prune(ctx context.Context) {
 	now := nowUTC()

@@ -13,10 +13,30 @@ import (
 // entrySize is what an entry counts against the size bound.
 func entrySize(e *conductor.CacheEntry) int64 { return int64(len(e.Key) + len(e.Value)) }
 
-// GetCache returns the live entry for key. It is one indexed point query on
-// a prepared statement; the hit's access time is remembered in memory and
-// written later in a batch, so a hit never waits on a write.
+// GetCache returns the live entry for key: from the front of hot entries
+// when it holds key at the current cache generation (front.go), else by
+// one indexed point query on a prepared statement. The hit's access time
+// is remembered in memory and written later in a batch, so a hit never
+// waits on a write.
 func (s *Store) GetCache(ctx context.Context, key string, now time.Time) (conductor.CacheEntry, bool, bool, error) {
+	at := now.UnixNano()
+	s.frontMu.Lock()
+	var gen uint64
+	if s.front.cg != nil {
+		gen = s.front.syncGen()
+		if fe, ok := s.front.get(key); ok {
+			e := fe.e
+			s.frontMu.Unlock()
+			if fe.expires != 0 && at >= fe.expires {
+				return conductor.CacheEntry{}, false, true, nil
+			}
+			// The caller owns the value it is given, as with a SQLite read.
+			e.Value = append(make([]byte, 0, len(e.Value)), e.Value...)
+			s.touch(key, at)
+			return e, true, false, nil
+		}
+	}
+	s.frontMu.Unlock()
 	var (
 		e                conductor.CacheEntry
 		created, expires int64
@@ -32,13 +52,20 @@ func (s *Store) GetCache(ctx context.Context, key string, now time.Time) (conduc
 	if err != nil {
 		return conductor.CacheEntry{}, false, false, fmt.Errorf("sqlite store: get cache: %w", err)
 	}
-	if expires != 0 && now.UnixNano() >= expires {
+	if expires != 0 && at >= expires {
 		return conductor.CacheEntry{}, false, true, nil
 	}
 	e.Key = key
 	e.CreatedAt = fromNanos(created)
 	e.ExpiresAt = fromNanos(expires)
-	s.touch(key, now.UnixNano())
+	if s.front.max > 0 {
+		fe := &frontEntry{e: e, created: created, expires: expires, size: entrySize(&e)}
+		fe.e.Value = append(make([]byte, 0, len(e.Value)), e.Value...)
+		s.frontMu.Lock()
+		s.front.add(gen, fe)
+		s.frontMu.Unlock()
+	}
+	s.touch(key, at)
 	return e, true, false, nil
 }
 
@@ -126,6 +153,16 @@ func (s *Store) PutCache(ctx context.Context, e conductor.CacheEntry) error {
 		e.Value = []byte{} // the column is NOT NULL; an empty answer is still an answer
 	}
 	touches := s.takeTouches()
+	evicted := false
+	defer func() {
+		s.changed(func(f *front) {
+			if evicted {
+				f.clear()
+			} else {
+				f.remove(e.Key)
+			}
+		})
+	}()
 	return s.writeTx(ctx, "put cache", func(tx wtx) error {
 		if err := applyTouches(tx, touches); err != nil {
 			return err
@@ -141,7 +178,9 @@ func (s *Store) PutCache(ctx context.Context, e conductor.CacheEntry) error {
 		if now == 0 {
 			now = accessed
 		}
-		return s.evict(tx, e.Key, now)
+		n, err := s.evict(tx, e.Key, now)
+		evicted = evicted || n > 0
+		return err
 	})
 }
 
@@ -149,51 +188,53 @@ func (s *Store) PutCache(ctx context.Context, e conductor.CacheEntry) error {
 // expired at now first (an answer no one can be served is the cheapest to
 // lose), then the least recently used. It walks the expiry and access-time
 // indexes, so it reads only the rows it deletes (plus one batch).
-func (s *Store) evict(tx wtx, keep string, now int64) error {
+func (s *Store) evict(tx wtx, keep string, now int64) (deleted int, err error) {
 	pruned := false
 	for {
 		var total int64
 		if err := tx.queryRow(qCacheBytes).Scan(&total); err != nil {
-			return fmt.Errorf("sqlite store: evict: %w", err)
+			return deleted, fmt.Errorf("sqlite store: evict: %w", err)
 		}
 		over := total - s.maxBytes
 		if over <= 0 {
-			return nil
+			return deleted, nil
 		}
 		if !pruned {
 			pruned = true
 			// Rare (only when over the bound): run unprepared.
 			const expired = `DELETE FROM cache WHERE expires_at > 0 AND expires_at <= ? AND key <> ?`
 			if _, err := tx.exec(expired, now, keep); err != nil {
-				return fmt.Errorf("sqlite store: evict expired: %w", err)
+				return deleted, fmt.Errorf("sqlite store: evict expired: %w", err)
 			}
+			deleted++ // may be none: the front is dropped either way
 			continue
 		}
 		rows, err := tx.query(qEvictPick, keep)
 		if err != nil {
-			return fmt.Errorf("sqlite store: evict: %w", err)
+			return deleted, fmt.Errorf("sqlite store: evict: %w", err)
 		}
 		var victims []int64
 		for rows.Next() && over > 0 {
 			var id, size int64
 			if err := rows.Scan(&id, &size); err != nil {
 				rows.Close()
-				return fmt.Errorf("sqlite store: evict: %w", err)
+				return deleted, fmt.Errorf("sqlite store: evict: %w", err)
 			}
 			victims = append(victims, id)
 			over -= size
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite store: evict: %w", err)
+			return deleted, fmt.Errorf("sqlite store: evict: %w", err)
 		}
 		if len(victims) == 0 {
-			return nil // only keep is left, and it fits (checked in PutCache)
+			return deleted, nil // only keep is left, and it fits (checked in PutCache)
 		}
 		for _, id := range victims {
 			if _, err := tx.exec(qEvictDelete, id); err != nil {
-				return fmt.Errorf("sqlite store: evict: %w", err)
+				return deleted, fmt.Errorf("sqlite store: evict: %w", err)
 			}
+			deleted++
 		}
 	}
 }
@@ -201,6 +242,13 @@ func (s *Store) evict(tx wtx, keep string, now int64) error {
 // PurgeCache deletes every entry of scope, or every entry when scope is "".
 func (s *Store) PurgeCache(ctx context.Context, scope string) (int64, error) {
 	var n int64
+	defer s.changed(func(f *front) {
+		if scope == "" {
+			f.clear()
+		} else {
+			f.removeIf(func(fe *frontEntry) bool { return fe.e.Scope == scope })
+		}
+	})
 	err := s.writeTx(ctx, "purge cache", func(tx wtx) error {
 		var (
 			res sql.Result
@@ -224,13 +272,20 @@ func (s *Store) PurgeCache(ctx context.Context, scope string) (int64, error) {
 // went. It also drops the counters that can no longer count at now
 // (PruneCounters): the gateway prunes through this interface method
 // periodically, and spend reservations would otherwise pile up.
-func (s *Store) PruneCache(ctx context.Context, now time.Time) (int64, error) {
+func (s *Store) PruneCache(ctx context.Context, now time.Time) (n int64, err error) {
 	if err := s.PruneCounters(ctx, now); err != nil {
 		return 0, err
 	}
-	var n int64
-	err := s.writeTx(ctx, "prune cache", func(tx wtx) error {
-		res, err := tx.exec(`DELETE FROM cache WHERE expires_at > 0 AND expires_at <= ?`, now.UnixNano())
+	at := now.UnixNano()
+	defer func() {
+		if n > 0 || err != nil {
+			s.changed(func(f *front) {
+				f.removeIf(func(fe *frontEntry) bool { return fe.expires > 0 && fe.expires <= at })
+			})
+		}
+	}()
+	err = s.writeTx(ctx, "prune cache", func(tx wtx) error {
+		res, err := tx.exec(`DELETE FROM cache WHERE expires_at > 0 AND expires_at <= ?`, at)
 		if err != nil {
 			return fmt.Errorf("sqlite store: prune cache: %w", err)
 		}

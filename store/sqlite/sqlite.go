@@ -74,6 +74,11 @@ type Store struct {
 
 	getCache *sql.Stmt // on the request path: prepared once
 
+	// frontMu guards front, the hot entries kept in memory (front.go).
+	frontMu  sync.Mutex
+	front    *front
+	hotBytes int64
+
 	// stmts holds the writer's hot statements (preparedQueries), prepared
 	// at Open while the one writer connection is free; read-only after.
 	stmts map[string]*sql.Stmt
@@ -117,6 +122,21 @@ func WithMaxCacheBytes(n int64) Option {
 	}
 }
 
+// WithHotCacheBytes bounds the in-process front of hot cache entries
+// (keys plus values) that serves hits without a SQLite read; n < 0 turns
+// it off, 0 keeps the default (DefaultHotCacheBytes). It never holds more
+// than the cache's own bound.
+func WithHotCacheBytes(n int64) Option {
+	return func(s *Store) {
+		switch {
+		case n < 0:
+			s.hotBytes = 0
+		case n > 0:
+			s.hotBytes = n
+		}
+	}
+}
+
 // WithClock sets the clock used where the interface passes no time: a
 // cache entry's access time when it has no CreatedAt, Once's expiry check,
 // and Stats' default Until.
@@ -154,6 +174,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s := &Store{
 		path:     path,
 		maxBytes: DefaultMaxCacheBytes,
+		hotBytes: DefaultHotCacheBytes,
 		now:      time.Now,
 		log:      slog.Default(),
 		touches:  make(map[string]int64),
@@ -217,8 +238,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.wr.Close()
 		return nil, fmt.Errorf("sqlite store: prepare: %w", err)
 	}
-	if s.prefix, err = newPrefix(); err == nil {
-		err = s.openJournal(ctx)
+	var cg *cacheGen
+	if cg, err = openCacheGen(path); err == nil {
+		s.front = newFront(min(s.hotBytes, s.maxBytes), cg)
+		if s.prefix, err = newPrefix(); err == nil {
+			err = s.openJournal(ctx)
+		}
+		if err != nil {
+			s.closeFront()
+		}
 	}
 	if err != nil {
 		s.getCache.Close()
@@ -260,7 +288,7 @@ func (s *Store) Close() error {
 		errs = append(errs, s.j.f.Close())
 		s.j = nil
 		s.jmu.Unlock()
-		errs = append(errs, s.getCache.Close(), s.closeStmts(), s.rd.Close(), s.wr.Close())
+		errs = append(errs, s.closeFront(), s.getCache.Close(), s.closeStmts(), s.rd.Close(), s.wr.Close())
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
